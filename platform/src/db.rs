@@ -1,0 +1,277 @@
+//! diesel over PostgreSQL and SQLite behind one connection type.
+//!
+//! - [`DbConnection`] is a `MultiConnection`: queries written once against portable types (Text,
+//!   Integer, BigInt, Bool, Timestamp) run on either backend. Ids are Text, times UTC Timestamps.
+//! - The backend is chosen from the URL scheme, never by trial (trial hides the real error).
+//! - diesel is blocking: [`Db::read`] and [`Db::write`] run it on tokio's blocking pool so the
+//!   async workers keep serving.
+//! - SQLite allows one writer; [`Db::write`] serialises writers in-process so a transaction never
+//!   fails to upgrade its lock, and readers proceed in parallel under WAL.
+//! - Migrations are embedded per backend and run under a lock (a PostgreSQL advisory lock), so
+//!   many replicas may start at once.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, Pool};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+use crate::error::AppError;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A database URL split into its backend and what that backend's driver expects.
+#[derive(Debug, Clone)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// For PostgreSQL the URL itself; for SQLite the file path.
+    target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self {
+                backend: Backend::Postgres,
+                target: url.to_string(),
+            })
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            anyhow::ensure!(!path.is_empty(), "a sqlite:// URL needs a file path");
+            Ok(Self {
+                backend: Backend::Sqlite,
+                target: path.to_string(),
+            })
+        } else {
+            anyhow::bail!(
+                "database URL must start with postgres://, postgresql:// or sqlite:// (got {:?})",
+                redact(url)
+            )
+        }
+    }
+
+    pub fn sqlite(path: &std::path::Path) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            target: path.display().to_string(),
+        }
+    }
+}
+
+/// A URL with any password removed, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens connections of the URL's backend and prepares each SQLite connection.
+struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match self.url.backend {
+            Backend::Postgres => PgConnection::establish(&self.url.target)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.url.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; busy_timeout waits out short locks;
+                // NORMAL sync is durable at checkpoints and safe with WAL.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Embedded migrations for both backends, with identical names.
+pub struct Migrations {
+    pub postgres: EmbeddedMigrations,
+    pub sqlite: EmbeddedMigrations,
+}
+
+/// A pool of connections to one service's database.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    backend: Backend,
+    sqlite_writer: Arc<Mutex<()>>,
+}
+
+impl Db {
+    /// Opens a pool. Fails when the database cannot be reached within a few seconds.
+    pub fn connect(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Self> {
+        let backend = url.backend;
+        if backend == Backend::Sqlite
+            && let Some(parent) = std::path::Path::new(&url.target).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating directory {}", parent.display()))?;
+        }
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { url })
+            .context("connecting to the database")?;
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `work` on a pooled connection, off the async workers.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        run_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `work` in one transaction, off the async workers: it commits when `work` returns
+    /// `Ok` and rolls back on `Err`.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let writer = (self.backend == Backend::Sqlite).then(|| self.sqlite_writer.clone());
+        run_blocking(move || {
+            let _serialised = writer
+                .as_ref()
+                .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            let mut pooled = pool.get()?;
+            let conn: &mut DbConnection = &mut pooled;
+            conn.transaction(work)
+        })
+        .await
+    }
+
+    /// Applies pending migrations, holding a lock so that concurrent starts take turns.
+    /// `lock_name` identifies the service (one advisory lock key per service).
+    pub async fn migrate(
+        &self,
+        lock_name: &'static str,
+        migrations: Migrations,
+    ) -> anyhow::Result<usize> {
+        let pool = self.pool.clone();
+        let writer = self.sqlite_writer.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let mut conn = pool.get().context("connecting to the database")?;
+            let applied = match &mut *conn {
+                DbConnection::Postgres(pg) => {
+                    let key = advisory_lock_key(lock_name);
+                    pg.batch_execute(&format!("SELECT pg_advisory_lock({key})"))?;
+                    let result = pg.run_pending_migrations(migrations.postgres).map(|v| v.len());
+                    pg.batch_execute(&format!("SELECT pg_advisory_unlock({key})"))?;
+                    result
+                }
+                DbConnection::Sqlite(sqlite) => {
+                    let _serialised = writer.lock().unwrap_or_else(|p| p.into_inner());
+                    sqlite.run_pending_migrations(migrations.sqlite).map(|v| v.len())
+                }
+            };
+            applied.map_err(|error| anyhow::anyhow!("migrating {lock_name}: {error}"))
+        })
+        .await
+        .context("migration task")?
+    }
+}
+
+async fn run_blocking<T, F>(work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AppError> + Send + 'static,
+{
+    // Carry the caller's span into the blocking pool so database time shows in its trace.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(AppError::internal)?
+}
+
+/// A stable 63-bit key per service name for `pg_advisory_lock`.
+fn advisory_lock_key(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash >> 1) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_backend_from_the_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend,
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap().backend,
+            Backend::Sqlite
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn error_messages_never_show_passwords() {
+        let err = DatabaseUrl::parse("mongodb://user:hunter2@host/db").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn advisory_keys_are_stable_and_distinct() {
+        assert_eq!(advisory_lock_key("pathway"), advisory_lock_key("pathway"));
+        assert_ne!(advisory_lock_key("pathway"), advisory_lock_key("records"));
+        assert!(advisory_lock_key("pathway") >= 0);
+    }
+}

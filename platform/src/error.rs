@@ -1,0 +1,193 @@
+//! The one error vocabulary of the suite and its mapping to gRPC statuses.
+//!
+//! Domain and storage code return [`AppError`]; the gRPC layer turns it into a [`tonic::Status`]
+//! in one place. Internal causes are logged, never shown to the caller.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// A field at fault in a request (`google.rpc.BadRequest.FieldViolation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    InvalidArgument {
+        message: String,
+        violations: Vec<FieldViolation>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A stale etag or a lost race: the caller should re-read and retry.
+    #[error("{0}")]
+    Aborted(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A dependency (the database, a peer) is unavailable for now; retrying may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    /// A single field at fault.
+    pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let violation = FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        };
+        AppError::InvalidArgument {
+            message: format!("invalid {}: {}", violation.field, violation.description),
+            violations: vec![violation],
+        }
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        AppError::NotFound(format!("{what} not found"))
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(cause.into())
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            AppError::InvalidArgument { .. } => Code::InvalidArgument,
+            AppError::NotFound(_) => Code::NotFound,
+            AppError::AlreadyExists(_) => Code::AlreadyExists,
+            AppError::FailedPrecondition(_) => Code::FailedPrecondition,
+            AppError::Aborted(_) => Code::Aborted,
+            AppError::PermissionDenied(_) => Code::PermissionDenied,
+            AppError::Unauthenticated(_) => Code::Unauthenticated,
+            AppError::ResourceExhausted(_) => Code::ResourceExhausted,
+            AppError::Unavailable(_) => Code::Unavailable,
+            AppError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<AppError> for Status {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::InvalidArgument {
+                message,
+                violations,
+            } => {
+                let mut details = ErrorDetails::new();
+                for v in &violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                Status::internal("internal error")
+            }
+            AppError::Unavailable(message) => {
+                tracing::warn!(%message, "dependency unavailable");
+                Status::unavailable(message)
+            }
+            other => Status::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            Error::NotFound => AppError::NotFound("not found".into()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::AlreadyExists("already exists".into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                AppError::Aborted("the change raced with another; retry it".into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                AppError::Unavailable("database connection lost; retry".into())
+            }
+            // SQLite reports lock contention that outlived busy_timeout this way.
+            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                AppError::Unavailable("database busy; retry".into())
+            }
+            _ => AppError::Internal(error.into()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        tracing::warn!(%error, "no database connection available");
+        AppError::Unavailable("database unavailable; retry".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_field_violations() {
+        let status: Status = AppError::invalid_field("category.name", "must not be empty").into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("bad request details");
+        assert_eq!(bad_request.field_violations.len(), 1);
+        assert_eq!(bad_request.field_violations[0].field, "category.name");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status: Status = AppError::internal(anyhow::anyhow!("SELECT * FROM secrets")).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("SELECT"));
+    }
+
+    #[test]
+    fn unique_violation_is_already_exists() {
+        struct Info;
+        impl diesel::result::DatabaseErrorInformation for Info {
+            fn message(&self) -> &str {
+                "duplicate key"
+            }
+            fn details(&self) -> Option<&str> {
+                None
+            }
+            fn hint(&self) -> Option<&str> {
+                None
+            }
+            fn table_name(&self) -> Option<&str> {
+                None
+            }
+            fn column_name(&self) -> Option<&str> {
+                None
+            }
+            fn constraint_name(&self) -> Option<&str> {
+                None
+            }
+            fn statement_position(&self) -> Option<i32> {
+                None
+            }
+        }
+        let error = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            Box::new(Info),
+        );
+        assert_eq!(AppError::from(error).code(), Code::AlreadyExists);
+    }
+}

@@ -1,0 +1,16 @@
+//! What every LMS service shares (DESIGN §4): layered config, telemetry and metrics, JWT
+//! authentication and tenancy, diesel over SQLite and PostgreSQL, the error vocabulary and its
+//! gRPC mapping, page tokens, and a server bootstrap that adds health, reflection, tracing, auth
+//! and graceful shutdown to any tonic service.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod pagination;
+pub mod server;
+pub mod telemetry;
+pub mod validate;
+
+pub use auth::{Principal, Role};
+pub use error::{AppError, AppResult};

@@ -1,0 +1,227 @@
+//! Server bootstrap: any tonic service gets health, reflection, tracing, metrics, deadlines and
+//! graceful shutdown the same way.
+//!
+//! Layer order (outermost first): observability (one span and one metric sample per call, with
+//! the caller's `traceparent` as parent) → tonic's timeout (the caller's `grpc-timeout`, capped by
+//! `server.request_timeout_seconds`) → routes. Authentication is an interceptor on each LMS
+//! service, so health and reflection stay open to probes and tools.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use opentelemetry::propagation::Extractor;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::ServerConfig;
+use crate::telemetry::{RpcLabels, RpcMethodLabels, metrics};
+
+/// Cancelled on SIGTERM or Ctrl-C: the start of a graceful shutdown.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown signal received; draining");
+        trigger.cancel();
+    });
+    token
+}
+
+/// Serves `routes` (the component's own services) plus `grpc.health.v1` and server reflection
+/// (v1 and v1alpha) on `listener` until `shutdown` is cancelled, then stops accepting, reports
+/// NOT_SERVING, and lets in-flight calls finish within `server.shutdown_grace_seconds`.
+/// `service_names` are the fully qualified names health reports on.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    service_names: &[&str],
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in service_names {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building reflection v1")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+
+    let names: Vec<String> = service_names.iter().map(|s| s.to_string()).collect();
+    let stop_accepting = {
+        let shutdown = shutdown.clone();
+        let health = health.clone();
+        async move {
+            shutdown.cancelled().await;
+            // Probes see NOT_SERVING at once, so load balancers stop sending new calls.
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for name in &names {
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+        }
+    };
+
+    let server = tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(config.request_timeout_seconds))
+        .layer(RpcObservabilityLayer)
+        .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting);
+
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    tokio::select! {
+        result = server => result.context("gRPC server"),
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "calls still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// One span and one metric sample per gRPC call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RpcObservabilityLayer;
+
+impl<S> Layer<S> for RpcObservabilityLayer {
+    type Service = RpcObservability<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcObservability { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RpcObservability<S> {
+    inner: S,
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|key| key.as_str()).collect()
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for RpcObservability<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or((path, ""));
+        let labels = RpcMethodLabels {
+            service: service.to_string(),
+            method: method.to_string(),
+        };
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&HeaderExtractor(request.headers()))
+        });
+        let span = tracing::info_span!(
+            "grpc",
+            otel.name = %path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %labels.service,
+            rpc.method = %labels.method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            enduser.id = tracing::field::Empty,
+        );
+        let _ = span.set_parent(parent);
+        let started = Instant::now();
+        let future = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        Box::pin(
+            async move {
+                let result = future.await;
+                // Errors travel as a trailers-only response, so `grpc-status` is in the
+                // headers; a successful unary call sends it in the trailers (OK).
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .map(tonic::Code::from_i32)
+                        .unwrap_or(tonic::Code::Ok),
+                    Err(_) => tonic::Code::Unknown,
+                };
+                let elapsed = started.elapsed().as_secs_f64();
+                tracing::Span::current().record("rpc.grpc.status_code", code as i32);
+                let metrics = metrics();
+                metrics
+                    .rpc_duration_seconds
+                    .get_or_create(&labels)
+                    .observe(elapsed);
+                metrics
+                    .rpc_requests
+                    .get_or_create(&RpcLabels {
+                        service: labels.service,
+                        method: labels.method,
+                        code: format!("{code:?}"),
+                    })
+                    .inc();
+                tracing::debug!(code = ?code, elapsed_ms = elapsed * 1000.0, "rpc finished");
+                result
+            }
+            .instrument(span),
+        )
+    }
+}

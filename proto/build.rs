@@ -1,0 +1,22 @@
+//! Generates the tonic/prost code for every `.proto` under `proto/lms` and writes the encoded
+//! descriptor set (with imports) that server reflection and the gateway read.
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // A vendored protoc: a fresh machine needs no system package.
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    let well_known = protoc_bin_vendored::include_path()?;
+
+    let protos = [PathBuf::from("lms/pathway/v1/pathway.proto")];
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("lms_descriptor.bin"))
+        .build_client(true)
+        .build_server(true)
+        .compile_with_config(config, &protos, &[PathBuf::from("."), well_known])?;
+    println!("cargo:rerun-if-changed=lms");
+    println!("cargo:rerun-if-changed=google");
+    Ok(())
+}

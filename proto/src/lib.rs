@@ -1,0 +1,25 @@
+//! The LMS suite's gRPC contracts.
+//!
+//! Each package is versioned (`lms.pathway.v1`, ...). [`FILE_DESCRIPTOR_SET`] holds every file
+//! with its imports, for server reflection and for the gateway's transcoding.
+
+/// Encoded `google.protobuf.FileDescriptorSet` of all LMS protos and their imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lms_descriptor.bin"));
+
+pub mod google {
+    pub mod api {
+        #![allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+        tonic::include_proto!("google.api");
+    }
+}
+
+pub mod lms {
+    pub mod pathway {
+        pub mod v1 {
+            #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
+            tonic::include_proto!("lms.pathway.v1");
+        }
+    }
+}
+
+pub use lms::pathway::v1 as pathway_v1;
