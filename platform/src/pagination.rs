@@ -66,6 +66,32 @@ fn fingerprint(text: &str) -> u64 {
     })
 }
 
+/// A page of results and the token of the next page ("" at the end).
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+/// Cuts a `limit + 1` query result to `limit` and issues the next token only when more rows
+/// exist, so the last page never points at an empty one.
+pub fn paginate<T>(
+    mut items: Vec<T>,
+    limit: i64,
+    filters: &str,
+    key: impl Fn(&T) -> Vec<String>,
+) -> Page<T> {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_page_token = match (more, items.last()) {
+        (true, Some(last)) => encode(key(last), filters),
+        _ => String::new(),
+    };
+    Page {
+        items,
+        next_page_token,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use lms_platform::AppError;
 use serde::{Deserialize, Serialize};
 
-use super::Audit;
+use lms_platform::validate::Violations;
+
+use super::{Audit, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS};
 
 pub const MAX_STEPS: usize = 500;
 pub const MAX_PREREQUISITES: usize = 50;
@@ -150,6 +152,169 @@ impl StepDetail {
             StepDetail::External { .. } => "EXTERNAL",
             StepDetail::Acknowledgement { .. } => "ACKNOWLEDGEMENT",
         }
+    }
+}
+
+/// Field checks on pathway settings, reported against `pathway.*` fields.
+pub fn validate_settings(v: &mut Violations, s: &PathwaySettings) {
+    v.required_text("pathway.title", &s.title, MAX_NAME_CHARS);
+    v.max_text("pathway.description", &s.description, MAX_DESCRIPTION_CHARS);
+    v.in_range(
+        "pathway.estimated_duration_minutes",
+        s.estimated_duration_minutes.into(),
+        0,
+        MAX_MINUTES,
+    );
+    if s.tags.len() > MAX_TAGS {
+        v.add("pathway.tags", format!("at most {MAX_TAGS} tags"));
+    }
+    for (i, tag) in s.tags.iter().enumerate() {
+        v.required_text(&format!("pathway.tags[{i}]"), tag, MAX_TAG_CHARS);
+    }
+    if let CompletionRule::MinSteps(n) = s.completion_rule {
+        v.in_range(
+            "pathway.completion_rule.min_steps.count",
+            n.into(),
+            1,
+            MAX_STEPS as i64,
+        );
+    }
+    match (s.outcome, s.certification) {
+        (Outcome::Certification, Some(c)) => {
+            v.in_range("pathway.certification.validity_days", c.validity_days.into(), 0, 36_500);
+            if c.recertification_window_days < 0
+                || (c.validity_days > 0 && c.recertification_window_days >= c.validity_days)
+                || (c.validity_days == 0 && c.recertification_window_days != 0)
+            {
+                v.add(
+                    "pathway.certification.recertification_window_days",
+                    "must be 0..validity_days-1 (and 0 when certifications never expire)",
+                );
+            }
+        }
+        (Outcome::Certification, None) => {}
+        (_, Some(_)) => v.add(
+            "pathway.certification",
+            "only a CERTIFICATION pathway has a certification policy",
+        ),
+        (_, None) => {}
+    }
+}
+
+/// Field checks on a step, reported against `step.*` fields.
+pub fn validate_step(v: &mut Violations, step: &Step) {
+    v.required_text("step.title", &step.title, MAX_NAME_CHARS);
+    v.max_text("step.description", &step.description, MAX_DESCRIPTION_CHARS);
+    v.in_range("step.estimated_minutes", step.estimated_minutes.into(), 0, MAX_MINUTES);
+    if step.prerequisites.len() > MAX_PREREQUISITES {
+        v.add(
+            "step.prerequisite_step_ids",
+            format!("at most {MAX_PREREQUISITES} prerequisites"),
+        );
+    }
+    for (i, id) in step.prerequisites.iter().enumerate() {
+        v.id(&format!("step.prerequisite_step_ids[{i}]"), id);
+    }
+    match &step.detail {
+        StepDetail::Content { url, .. } => v.url("step.content.url", url, MAX_URL_CHARS),
+        StepDetail::Assessment { assessment_id } => {
+            v.id("step.assessment.assessment_id", assessment_id);
+        }
+        StepDetail::TrainingSession {
+            start_time,
+            end_time,
+            location,
+            capacity,
+            instructor,
+        } => {
+            if end_time <= start_time {
+                v.add("step.training_session.end_time", "must be after start_time");
+            }
+            v.required_text("step.training_session.location", location, 500);
+            v.in_range("step.training_session.capacity", (*capacity).into(), 1, 100_000);
+            v.max_text("step.training_session.instructor", instructor, 256);
+        }
+        StepDetail::External { instructions } => {
+            v.max_text("step.external.instructions", instructions, MAX_DESCRIPTION_CHARS);
+        }
+        StepDetail::Acknowledgement {
+            policy_url,
+            statement,
+        } => {
+            v.url("step.acknowledgement.policy_url", policy_url, MAX_URL_CHARS);
+            v.required_text("step.acknowledgement.statement", statement, 2000);
+        }
+    }
+}
+
+/// Inserts `step` at `position` (the end when absent or past the end).
+pub fn add_step(steps: &mut Vec<Step>, step: Step, position: Option<i32>) -> Result<(), AppError> {
+    if steps.len() >= MAX_STEPS {
+        return Err(AppError::FailedPrecondition(format!(
+            "a pathway holds at most {MAX_STEPS} steps"
+        )));
+    }
+    let at = match position {
+        Some(p) if p < 0 => return Err(AppError::invalid_field("position", "must not be negative")),
+        Some(p) => (p as usize).min(steps.len()),
+        None => steps.len(),
+    };
+    steps.insert(at, step);
+    renumber(steps);
+    Ok(())
+}
+
+/// Puts the steps in the order of `ids`, which must name each step exactly once.
+pub fn reorder_steps(steps: &mut Vec<Step>, ids: &[String]) -> Result<(), AppError> {
+    let mut by_id: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut order = Vec::with_capacity(ids.len());
+    for id in ids {
+        match by_id.remove(id.as_str()) {
+            Some(index) => order.push(index),
+            None => {
+                return Err(AppError::invalid_field(
+                    "step_ids",
+                    format!("{id} is not a step of this pathway, or is named twice"),
+                ));
+            }
+        }
+    }
+    if !by_id.is_empty() {
+        return Err(AppError::invalid_field(
+            "step_ids",
+            format!("must name every step; {} missing", by_id.len()),
+        ));
+    }
+    let mut reordered: Vec<Step> = order.into_iter().map(|i| steps[i].clone()).collect();
+    renumber(&mut reordered);
+    *steps = reordered;
+    Ok(())
+}
+
+/// Removes a step that no other step needs as a prerequisite.
+pub fn remove_step(steps: &mut Vec<Step>, id: &str) -> Result<(), AppError> {
+    let index = steps
+        .iter()
+        .position(|s| s.id == id)
+        .ok_or_else(|| AppError::not_found(format!("step {id}")))?;
+    if let Some(dependant) = steps.iter().find(|s| s.prerequisites.iter().any(|p| p == id)) {
+        return Err(AppError::FailedPrecondition(format!(
+            "step {:?} needs this step as a prerequisite; change it first",
+            dependant.title
+        )));
+    }
+    steps.remove(index);
+    renumber(steps);
+    Ok(())
+}
+
+fn renumber(steps: &mut [Step]) {
+    for (position, step) in steps.iter_mut().enumerate() {
+        step.position = position as i32;
     }
 }
 

@@ -1,0 +1,676 @@
+//! Use cases: who may do what, in which transaction, calling the domain rules and storage.
+
+use std::collections::HashMap;
+
+use lms_platform::db::Db;
+use lms_platform::pagination::{self, Page, paginate};
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult, Principal, Role};
+
+use crate::domain::category::{self, Category, MAX_DEPTH};
+use crate::domain::pathway::{
+    self, Pathway, PathwaySettings, PathwayStatus, Step, check_publishable,
+};
+use crate::domain::{Audit, check_etag, now};
+use crate::storage::pathways::{PathwayFilter, VersionRecord};
+use crate::storage::{self, categories as category_rows, pathways as pathway_rows};
+
+/// Roles that read the catalogue as learners do (published content only).
+pub const READERS: [Role; 4] = [Role::Admin, Role::Instructor, Role::Learner, Role::Service];
+pub const ADMINS: [Role; 1] = [Role::Admin];
+
+/// A node of the category tree.
+pub struct TreeNode {
+    pub category: Category,
+    pub children: Vec<TreeNode>,
+    pub pathway_count: i64,
+}
+
+/// What a category create carries.
+pub struct NewCategory {
+    pub parent_id: String,
+    pub name: String,
+    pub description: String,
+    pub sort_order: i32,
+    pub request_id: Option<String>,
+}
+
+/// New values for the fields named in an update mask.
+#[derive(Default)]
+pub struct CategoryPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub sort_order: Option<i32>,
+}
+
+#[derive(Clone)]
+pub struct PathwayApp {
+    db: Db,
+}
+
+fn audit_now(actor: &str) -> Audit {
+    let at = now();
+    Audit {
+        created_at: at,
+        created_by: actor.to_string(),
+        updated_at: at,
+        updated_by: actor.to_string(),
+    }
+}
+
+impl PathwayApp {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    // ---- categories -------------------------------------------------------------------------
+
+    pub async fn create_category(&self, who: &Principal, new: NewCategory) -> AppResult<Category> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                if let Some(request_id) = &new.request_id
+                    && let Some(id) =
+                        storage::find_idempotent(conn, &tenant, "CreateCategory", request_id)?
+                {
+                    return category_rows::get(conn, &tenant, &id);
+                }
+                let depth = if new.parent_id.is_empty() {
+                    0
+                } else {
+                    let parent = category_rows::get(conn, &tenant, &new.parent_id)
+                        .map_err(|_| AppError::not_found(format!("parent category {}", new.parent_id)))?;
+                    parent.depth + 1
+                };
+                if depth >= MAX_DEPTH {
+                    return Err(AppError::invalid_field(
+                        "parent_id",
+                        format!("the tree is at most {MAX_DEPTH} levels deep"),
+                    ));
+                }
+                let category = Category {
+                    id: new_id(),
+                    parent_id: new.parent_id,
+                    name: new.name.trim().to_string(),
+                    description: new.description,
+                    sort_order: new.sort_order,
+                    depth,
+                    revision: 1,
+                    audit: audit_now(&actor),
+                };
+                category_rows::insert(conn, &tenant, &category)?;
+                if let Some(request_id) = &new.request_id {
+                    storage::record_idempotent(
+                        conn,
+                        &tenant,
+                        "CreateCategory",
+                        request_id,
+                        &category.id,
+                        category.audit.created_at,
+                    )?;
+                }
+                Ok(category)
+            })
+            .await
+    }
+
+    pub async fn get_category(&self, who: &Principal, id: String) -> AppResult<Category> {
+        who.require_any(&READERS)?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .read(move |conn| category_rows::get(conn, &tenant, &id))
+            .await
+    }
+
+    pub async fn list_categories(
+        &self,
+        who: &Principal,
+        parent_id: String,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<Category>> {
+        who.require_any(&READERS)?;
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("parent={parent_id}");
+        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
+            None => None,
+            Some([sort_order, id]) => Some((
+                sort_order
+                    .parse::<i32>()
+                    .map_err(|_| AppError::invalid_field("page_token", "is malformed"))?,
+                id.clone(),
+            )),
+            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+        };
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                if !parent_id.is_empty() {
+                    category_rows::get(conn, &tenant, &parent_id)?;
+                }
+                category_rows::list_children(conn, &tenant, &parent_id, after, limit + 1)
+            })
+            .await?;
+        Ok(paginate(items, limit, &filters, |c| {
+            vec![c.sort_order.to_string(), c.id.clone()]
+        }))
+    }
+
+    pub async fn category_tree(
+        &self,
+        who: &Principal,
+        root_id: Option<String>,
+    ) -> AppResult<Vec<TreeNode>> {
+        who.require_any(&READERS)?;
+        let tenant = who.tenant_id.clone();
+        let (all, counts) = self
+            .db
+            .read(move |conn| {
+                Ok((
+                    category_rows::all(conn, &tenant)?,
+                    category_rows::pathway_counts(conn, &tenant)?,
+                ))
+            })
+            .await?;
+        let mut children: HashMap<String, Vec<Category>> = HashMap::new();
+        for category in all {
+            children
+                .entry(category.parent_id.clone())
+                .or_default()
+                .push(category);
+        }
+        fn build(
+            parent: &str,
+            children: &mut HashMap<String, Vec<Category>>,
+            counts: &HashMap<String, i64>,
+        ) -> Vec<TreeNode> {
+            let kids = children.remove(parent).unwrap_or_default();
+            kids.into_iter()
+                .map(|category| TreeNode {
+                    children: build(&category.id, children, counts),
+                    pathway_count: counts.get(&category.id).copied().unwrap_or(0),
+                    category,
+                })
+                .collect()
+        }
+        match root_id {
+            None => Ok(build("", &mut children, &counts)),
+            Some(root) => {
+                let category = children
+                    .values()
+                    .flatten()
+                    .find(|c| c.id == root)
+                    .cloned()
+                    .ok_or_else(|| AppError::not_found(format!("category {root}")))?;
+                Ok(vec![TreeNode {
+                    children: build(&category.id, &mut children, &counts),
+                    pathway_count: counts.get(&category.id).copied().unwrap_or(0),
+                    category,
+                }])
+            }
+        }
+    }
+
+    pub async fn update_category(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        patch: CategoryPatch,
+    ) -> AppResult<Category> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let mut category = category_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, category.revision)?;
+                let expected = category.revision;
+                if let Some(name) = patch.name {
+                    category.name = name.trim().to_string();
+                }
+                if let Some(description) = patch.description {
+                    category.description = description;
+                }
+                if let Some(sort_order) = patch.sort_order {
+                    category.sort_order = sort_order;
+                }
+                touch(&mut category, &actor);
+                category_rows::update(conn, &tenant, &category, expected)?;
+                Ok(category)
+            })
+            .await
+    }
+
+    pub async fn move_category(
+        &self,
+        who: &Principal,
+        id: String,
+        new_parent_id: String,
+        etag: String,
+    ) -> AppResult<Category> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let mut moving = category_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, moving.revision)?;
+                if !new_parent_id.is_empty() && new_parent_id != id {
+                    category_rows::get(conn, &tenant, &new_parent_id).map_err(|_| {
+                        AppError::not_found(format!("parent category {new_parent_id}"))
+                    })?;
+                }
+                let (links, depths) = category_rows::links(conn, &tenant)?;
+                let delta = category::plan_move(&links, &depths, &id, &new_parent_id)?;
+                if category_rows::sibling_name_taken(conn, &tenant, &new_parent_id, &moving.name, &id)? {
+                    return Err(AppError::AlreadyExists(format!(
+                        "the new parent already has a category named {:?}",
+                        moving.name
+                    )));
+                }
+                let expected = moving.revision;
+                // Descendants first: their depth shifts with the moved category's.
+                let mut descendants = category::subtree(&links, &id);
+                descendants.retain(|d| d != &id);
+                category_rows::shift_depths(conn, &tenant, &descendants, delta)?;
+                moving.parent_id = new_parent_id;
+                moving.depth += delta;
+                touch(&mut moving, &actor);
+                category_rows::update(conn, &tenant, &moving, expected)?;
+                Ok(moving)
+            })
+            .await
+    }
+
+    pub async fn delete_category(&self, who: &Principal, id: String, etag: String) -> AppResult<()> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .write(move |conn| {
+                let category = category_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, category.revision)?;
+                let children = category_rows::child_count(conn, &tenant, &id)?;
+                let pathways = category_rows::pathway_count(conn, &tenant, &id)?;
+                if children > 0 || pathways > 0 {
+                    return Err(AppError::FailedPrecondition(format!(
+                        "category is not empty: it holds {children} categories and {pathways} pathways"
+                    )));
+                }
+                category_rows::delete(conn, &tenant, &id, category.revision)
+            })
+            .await
+    }
+
+    // ---- pathways ---------------------------------------------------------------------------
+
+    pub async fn create_pathway(
+        &self,
+        who: &Principal,
+        settings: PathwaySettings,
+        request_id: Option<String>,
+    ) -> AppResult<Pathway> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                if let Some(request_id) = &request_id
+                    && let Some(id) =
+                        storage::find_idempotent(conn, &tenant, "CreatePathway", request_id)?
+                {
+                    return pathway_rows::get(conn, &tenant, &id);
+                }
+                require_category(conn, &tenant, &settings.category_id)?;
+                let pathway = Pathway {
+                    id: new_id(),
+                    settings,
+                    status: PathwayStatus::Draft,
+                    latest_version: 0,
+                    has_unpublished_changes: true,
+                    revision: 1,
+                    audit: audit_now(&actor),
+                    steps: Vec::new(),
+                };
+                pathway_rows::insert(conn, &tenant, &pathway)?;
+                if let Some(request_id) = &request_id {
+                    storage::record_idempotent(
+                        conn,
+                        &tenant,
+                        "CreatePathway",
+                        request_id,
+                        &pathway.id,
+                        pathway.audit.created_at,
+                    )?;
+                }
+                Ok(pathway)
+            })
+            .await
+    }
+
+    /// Admins read the working draft; everyone else the latest published version.
+    pub async fn get_pathway(&self, who: &Principal, id: String) -> AppResult<Pathway> {
+        who.require_any(&READERS)?;
+        let tenant = who.tenant_id.clone();
+        let admin = who.is_admin();
+        self.db
+            .read(move |conn| {
+                if admin {
+                    return pathway_rows::get(conn, &tenant, &id);
+                }
+                match pathway_rows::status(conn, &tenant, &id)? {
+                    Some(PathwayStatus::Published) => {
+                        Ok(pathway_rows::get_version(conn, &tenant, &id, 0)?.snapshot)
+                    }
+                    _ => Err(AppError::not_found(format!("pathway {id}"))),
+                }
+            })
+            .await
+    }
+
+    pub async fn list_pathways(
+        &self,
+        who: &Principal,
+        mut filter: PathwayFilter,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<Pathway>> {
+        who.require_any(&READERS)?;
+        let admin = who.is_admin();
+        if !admin {
+            filter.status = None;
+        }
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("admin={admin};{}", filter.describe());
+        let before = match pagination::decode(&page_token, &filters)?.as_deref() {
+            None => None,
+            Some([id]) => Some(id.clone()),
+            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+        };
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                if admin {
+                    pathway_rows::list(conn, &tenant, &filter, before, limit + 1)
+                } else {
+                    pathway_rows::list_published(conn, &tenant, &filter, before, limit + 1)?
+                        .iter()
+                        .map(|snapshot| pathway_rows::decode_snapshot(snapshot))
+                        .collect()
+                }
+            })
+            .await?;
+        Ok(paginate(items, limit, &filters, |p| vec![p.id.clone()]))
+    }
+
+    /// Applies `patch` to the draft's settings. The patch returns the new settings, which are
+    /// validated by the caller's conversion.
+    pub async fn update_pathway<F>(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        patch: F,
+    ) -> AppResult<Pathway>
+    where
+        F: FnOnce(&PathwaySettings) -> AppResult<PathwaySettings> + Send + 'static,
+    {
+        self.edit_draft(who, id, etag, move |conn, tenant, pathway| {
+            let settings = patch(&pathway.settings)?;
+            if settings.category_id != pathway.settings.category_id {
+                require_category(conn, tenant, &settings.category_id)?;
+            }
+            pathway.settings = settings;
+            Ok(false)
+        })
+        .await
+    }
+
+    pub async fn archive_pathway(&self, who: &Principal, id: String, etag: String) -> AppResult<Pathway> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, pathway.revision)?;
+                if pathway.status == PathwayStatus::Archived {
+                    return Ok(pathway);
+                }
+                let expected = pathway.revision;
+                pathway.status = PathwayStatus::Archived;
+                touch_pathway(&mut pathway, &actor);
+                pathway_rows::save(conn, &tenant, &pathway, expected, false)?;
+                Ok(pathway)
+            })
+            .await
+    }
+
+    pub async fn add_step(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        etag: String,
+        mut step: Step,
+        position: Option<i32>,
+    ) -> AppResult<Pathway> {
+        let actor = who.subject.clone();
+        self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
+            step.id = new_id();
+            step.audit = audit_now(&actor);
+            pathway::add_step(&mut pathway.steps, step, position)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Applies `patch` to one step; the kind cannot change.
+    pub async fn update_step<F>(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        step_id: String,
+        etag: String,
+        patch: F,
+    ) -> AppResult<Pathway>
+    where
+        F: FnOnce(&Step) -> AppResult<Step> + Send + 'static,
+    {
+        let actor = who.subject.clone();
+        self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
+            let step = pathway
+                .steps
+                .iter_mut()
+                .find(|s| s.id == step_id)
+                .ok_or_else(|| AppError::not_found(format!("step {step_id}")))?;
+            let mut updated = patch(step)?;
+            if updated.detail.kind() != step.detail.kind() {
+                return Err(AppError::invalid_field(
+                    "step",
+                    format!("a {} step cannot become {}", step.detail.kind(), updated.detail.kind()),
+                ));
+            }
+            updated.id = step.id.clone();
+            updated.position = step.position;
+            updated.audit = Audit {
+                updated_at: now(),
+                updated_by: actor,
+                ..step.audit.clone()
+            };
+            *step = updated;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn reorder_steps(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        etag: String,
+        step_ids: Vec<String>,
+    ) -> AppResult<Pathway> {
+        self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
+            pathway::reorder_steps(&mut pathway.steps, &step_ids)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn remove_step(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        step_id: String,
+        etag: String,
+    ) -> AppResult<Pathway> {
+        self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
+            pathway::remove_step(&mut pathway.steps, &step_id)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Runs `edit` on the draft in one transaction: checks the etag, refuses archived pathways,
+    /// re-checks prerequisites when steps changed, bumps the revision and marks the draft as
+    /// differing from the published version. `edit` returns whether steps changed.
+    async fn edit_draft<F>(&self, who: &Principal, id: String, etag: String, edit: F) -> AppResult<Pathway>
+    where
+        F: FnOnce(&mut lms_platform::db::DbConnection, &str, &mut Pathway) -> AppResult<bool>
+            + Send
+            + 'static,
+    {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, pathway.revision)?;
+                if pathway.status == PathwayStatus::Archived {
+                    return Err(AppError::FailedPrecondition(
+                        "an archived pathway cannot change".into(),
+                    ));
+                }
+                let expected = pathway.revision;
+                let steps_changed = edit(conn, &tenant, &mut pathway)?;
+                if steps_changed {
+                    pathway::check_prerequisites(&pathway.steps)?;
+                }
+                pathway.has_unpublished_changes = true;
+                touch_pathway(&mut pathway, &actor);
+                pathway_rows::save(conn, &tenant, &pathway, expected, steps_changed)?;
+                Ok(pathway)
+            })
+            .await
+    }
+
+    pub async fn publish(&self, who: &Principal, id: String, etag: String) -> AppResult<VersionRecord> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, pathway.revision)?;
+                check_publishable(&pathway)?;
+                let expected = pathway.revision;
+                pathway.latest_version += 1;
+                pathway.status = PathwayStatus::Published;
+                pathway.has_unpublished_changes = false;
+                touch_pathway(&mut pathway, &actor);
+                pathway_rows::save(conn, &tenant, &pathway, expected, false)?;
+                let record = VersionRecord {
+                    pathway_id: pathway.id.clone(),
+                    version: pathway.latest_version,
+                    published_at: pathway.audit.updated_at,
+                    published_by: actor,
+                    snapshot: pathway,
+                };
+                pathway_rows::insert_version(conn, &tenant, &record)?;
+                Ok(record)
+            })
+            .await
+    }
+
+    pub async fn get_version(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        version: i32,
+    ) -> AppResult<VersionRecord> {
+        who.require_any(&READERS)?;
+        if version < 0 {
+            return Err(AppError::invalid_field("version", "must not be negative"));
+        }
+        let tenant = who.tenant_id.clone();
+        self.db
+            .read(move |conn| {
+                if pathway_rows::status(conn, &tenant, &pathway_id)?.is_none() {
+                    return Err(AppError::not_found(format!("pathway {pathway_id}")));
+                }
+                pathway_rows::get_version(conn, &tenant, &pathway_id, version)
+            })
+            .await
+    }
+
+    pub async fn list_versions(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<VersionRecord>> {
+        who.require_any(&READERS)?;
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("pathway={pathway_id}");
+        let before = match pagination::decode(&page_token, &filters)?.as_deref() {
+            None => None,
+            Some([version]) => Some(
+                version
+                    .parse::<i32>()
+                    .map_err(|_| AppError::invalid_field("page_token", "is malformed"))?,
+            ),
+            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+        };
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                if pathway_rows::status(conn, &tenant, &pathway_id)?.is_none() {
+                    return Err(AppError::not_found(format!("pathway {pathway_id}")));
+                }
+                pathway_rows::list_versions(conn, &tenant, &pathway_id, before, limit + 1)
+            })
+            .await?;
+        Ok(paginate(items, limit, &filters, |v| vec![v.version.to_string()]))
+    }
+}
+
+/// A pathway may only point at a category of its own tenant.
+fn require_category(
+    conn: &mut lms_platform::db::DbConnection,
+    tenant: &str,
+    category_id: &str,
+) -> AppResult<()> {
+    if category_id.is_empty() {
+        return Ok(());
+    }
+    category_rows::get(conn, tenant, category_id).map(|_| ())
+}
+
+fn touch(category: &mut Category, actor: &str) {
+    category.revision += 1;
+    category.audit.updated_at = now();
+    category.audit.updated_by = actor.to_string();
+}
+
+fn touch_pathway(pathway: &mut Pathway, actor: &str) {
+    pathway.revision += 1;
+    pathway.audit.updated_at = now();
+    pathway.audit.updated_by = actor.to_string();
+}
