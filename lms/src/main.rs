@@ -1,1 +1,224 @@
-fn main() {}
+//! `lms`: one binary for the whole suite.
+//!
+//! - `lms up`: every component in one process on loopback ports, SQLite files in the data
+//!   directory, a development signing secret generated on first start.
+//! - `lms serve <component>`: one component, as the Helm chart runs it; refuses to start
+//!   without configured keys and a database URL.
+//! - `lms migrate`: apply database migrations and exit.
+//! - `lms token`: print a development token signed with the configured or generated secret.
+
+mod components;
+mod settings;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use lms_platform::Role;
+use lms_platform::auth::TokenVerifier;
+
+use components::Component;
+use settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "lms", version, about = "The LMS suite: pathways, enrolments, assessments, records")]
+struct Cli {
+    /// Configuration file (default: ./lms.toml when present).
+    #[arg(long, global = true, env = "LMS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory for `up`, `token` and SQLite defaults (overrides `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every component in one process on embedded SQLite.
+    Up,
+    /// Run one component (what each Kubernetes Deployment runs).
+    Serve {
+        #[arg(value_enum)]
+        component: Component,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Only this component (default: every component).
+        #[arg(value_enum)]
+        component: Option<Component>,
+    },
+    /// Print a development token (HS256) for a tenant, subject and roles.
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        subject: String,
+        /// Repeat for several roles.
+        #[arg(long = "role", value_enum, required = true)]
+        roles: Vec<RoleArg>,
+        /// Lifetime in hours.
+        #[arg(long, default_value_t = 12)]
+        ttl_hours: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Instructor,
+    Learner,
+    Service,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Instructor => Role::Instructor,
+            RoleArg::Learner => Role::Learner,
+            RoleArg::Service => Role::Service,
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lms: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lms: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        settings.data_dir = dir;
+    }
+    match cli.command {
+        Command::Up => up(settings).await,
+        Command::Serve { component } => serve(settings, component).await,
+        Command::Migrate { component } => migrate(settings, component).await,
+        Command::Token {
+            tenant,
+            subject,
+            roles,
+            ttl_hours,
+        } => {
+            let secret = if settings.auth.hs256_secret.is_empty() {
+                let path = settings::dev_secret_path(&settings.data_dir);
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "no development secret at {} (start `lms up` once, or set auth.hs256_secret)",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_string()
+            } else {
+                settings.auth.hs256_secret.clone()
+            };
+            let roles: Vec<Role> = roles.into_iter().map(Role::from).collect();
+            let token = lms_platform::auth::mint_hs256(
+                &secret,
+                &subject,
+                &tenant,
+                &roles,
+                Duration::from_secs(ttl_hours * 3600),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+/// Every component in one process: SQLite in the data directory, a generated dev secret.
+async fn up(mut settings: Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    if !settings.auth.is_configured() {
+        settings.auth.hs256_secret = settings::ensure_dev_secret(&settings.data_dir)?;
+    }
+    let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms")?;
+    let shutdown = lms_platform::server::shutdown_on_signal();
+    let verifier = TokenVerifier::from_config(&settings.auth).await?;
+    verifier.spawn_jwks_refresh(&settings.auth);
+
+    let mut running = tokio::task::JoinSet::new();
+    let mut lines = Vec::new();
+    for component in Component::ALL {
+        let started = components::start(component, &settings, verifier.clone(), shutdown.clone(), true)
+            .await?;
+        lines.push(format!("  {:<18} grpc://{}", component.service_name(), started.address));
+        running.spawn(started.task);
+    }
+    if let Some(address) = components::start_metrics(&settings, shutdown.clone(), &mut running).await? {
+        lines.push(format!("  {:<18} http://{address}/metrics", "metrics"));
+    }
+    println!(
+        "LMS is up in {} ms (embedded SQLite in {})",
+        started.elapsed().as_millis(),
+        settings.data_dir.display()
+    );
+    for line in lines {
+        println!("{line}");
+    }
+    println!(
+        "  a token:           lms token --data-dir {} --tenant demo --subject admin@demo --role admin",
+        settings.data_dir.display()
+    );
+    wait_all(running).await
+}
+
+/// One component, configured for production: keys and a database URL are required.
+async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.auth.is_configured(),
+        "no token keys configured: set auth.jwks_url, auth.jwks_file or auth.hs256_secret \
+         (LMS__AUTH__JWKS_URL, ...); `lms serve` never generates a secret"
+    );
+    let _telemetry = lms_platform::telemetry::init(&settings.telemetry, component.service_name())?;
+    let shutdown = lms_platform::server::shutdown_on_signal();
+    let verifier = TokenVerifier::from_config(&settings.auth).await?;
+    verifier.spawn_jwks_refresh(&settings.auth);
+    let mut running = tokio::task::JoinSet::new();
+    let started = components::start(component, &settings, verifier, shutdown.clone(), false).await?;
+    tracing::info!(component = component.service_name(), address = %started.address, "serving");
+    running.spawn(started.task);
+    components::start_metrics(&settings, shutdown, &mut running).await?;
+    wait_all(running).await
+}
+
+async fn migrate(settings: Settings, only: Option<Component>) -> anyhow::Result<()> {
+    let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms-migrate")?;
+    for component in Component::ALL {
+        if only.is_some_and(|c| c != component) {
+            continue;
+        }
+        components::migrate(component, &settings).await?;
+        println!("{}: migrations applied", component.service_name());
+    }
+    Ok(())
+}
+
+/// Waits for every task; the first failure stops the process with its error.
+async fn wait_all(mut running: tokio::task::JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
+    while let Some(result) = running.join_next().await {
+        result.context("a component panicked")??;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -97,11 +97,11 @@ impl ManageConnection for Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url.target)
                     .map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the writer; busy_timeout waits out short locks;
-                // NORMAL sync is durable at checkpoints and safe with WAL.
+                // busy_timeout first, so the rest waits out short locks; NORMAL sync is
+                // durable at checkpoints and safe with WAL (set once per file in `Db::connect`).
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -144,8 +144,17 @@ impl Db {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating directory {}", parent.display()))?;
         }
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the writer. It is a property of the file, so it is
+            // set once here rather than racing from every new pooled connection.
+            let mut conn = SqliteConnection::establish(&url.target)
+                .with_context(|| format!("opening SQLite database {}", url.target))?;
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+                .context("enabling WAL")?;
+        }
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager { url })
             .context("connecting to the database")?;

@@ -1,0 +1,124 @@
+//! The components the binary can run, and how each is started. `lms up` starts them all;
+//! `lms serve X` starts one. Adding a service means adding a variant here.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use lms_platform::auth::TokenVerifier;
+use lms_platform::config::ComponentConfig;
+use lms_platform::db::{DatabaseUrl, Db};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Component {
+    Pathway,
+}
+
+pub type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A component that is listening, and the task that serves it.
+pub struct Started {
+    pub address: SocketAddr,
+    pub task: Task,
+}
+
+impl Component {
+    pub const ALL: [Component; 1] = [Component::Pathway];
+
+    pub fn service_name(self) -> &'static str {
+        match self {
+            Component::Pathway => "pathway-service",
+        }
+    }
+
+    /// The config section (`[pathway]`) and its name for messages.
+    fn section(self, settings: &Settings) -> (&ComponentConfig, &'static str) {
+        match self {
+            Component::Pathway => (&settings.pathway, "pathway"),
+        }
+    }
+}
+
+/// The component's database: its configured URL, or under `lms up` (embedded) a SQLite file in
+/// the data directory.
+fn database_url(component: Component, settings: &Settings, embedded: bool) -> anyhow::Result<DatabaseUrl> {
+    let (section, key) = component.section(settings);
+    if !section.database_url.is_empty() {
+        return DatabaseUrl::parse(&section.database_url)
+            .with_context(|| format!("invalid configuration: {key}.database_url"));
+    }
+    anyhow::ensure!(
+        embedded,
+        "invalid configuration: {key}.database_url is required (LMS__{}__DATABASE_URL)",
+        key.to_uppercase()
+    );
+    Ok(DatabaseUrl::sqlite(
+        &settings.data_dir.join(format!("{key}.db")),
+    ))
+}
+
+async fn open(component: Component, settings: &Settings, embedded: bool) -> anyhow::Result<Db> {
+    let url = database_url(component, settings, embedded)?;
+    let (section, _) = component.section(settings);
+    match component {
+        Component::Pathway => pathway_service::open_database(url, section.db_pool_size).await,
+    }
+}
+
+/// Applies the component's migrations (SQLite in the data directory when no URL is set).
+pub async fn migrate(component: Component, settings: &Settings) -> anyhow::Result<()> {
+    open(component, settings, true).await.map(|_| ())
+}
+
+/// Opens the database, binds the listener and returns the serving task.
+pub async fn start(
+    component: Component,
+    settings: &Settings,
+    verifier: TokenVerifier,
+    shutdown: CancellationToken,
+    embedded: bool,
+) -> anyhow::Result<Started> {
+    let (section, key) = component.section(settings);
+    let address = section.listen_addr(key)?;
+    let db = open(component, settings, embedded)
+        .await
+        .with_context(|| format!("starting {}", component.service_name()))?;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {key}.listen {address}"))?;
+    let address = listener.local_addr()?;
+    let server = settings.server.clone();
+    let task: Task = match component {
+        Component::Pathway => Box::pin(async move {
+            pathway_service::serve(listener, db, verifier, &server, shutdown).await
+        }),
+    };
+    Ok(Started { address, task })
+}
+
+/// Starts the Prometheus endpoint unless `telemetry.metrics_listen` is empty.
+pub async fn start_metrics(
+    settings: &Settings,
+    shutdown: CancellationToken,
+    running: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let listen = &settings.telemetry.metrics_listen;
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let address: SocketAddr = listen.parse().map_err(|_| {
+        anyhow::anyhow!("invalid configuration: telemetry.metrics_listen = {listen:?}")
+    })?;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding telemetry.metrics_listen {address}"))?;
+    let bound = listener.local_addr()?;
+    running.spawn(lms_platform::telemetry::serve_metrics(listener, shutdown));
+    Ok(Some(bound))
+}

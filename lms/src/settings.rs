@@ -1,0 +1,121 @@
+//! The suite's configuration: built-in defaults < `lms.toml` (or `--config`) < `LMS__...`
+//! environment variables. Every key is documented in `docs/configuration.md`.
+
+use std::path::{Path, PathBuf};
+
+use lms_platform::config::{AuthConfig, ComponentConfig, ServerConfig, TelemetryConfig};
+use serde::Deserialize;
+
+/// The built-in defaults, also the reference for `docs/configuration.md`.
+pub const DEFAULTS: &str = r#"
+data_dir = "./lms-data"
+
+[server]
+shutdown_grace_seconds = 20
+max_message_bytes = 4194304
+request_timeout_seconds = 30
+
+[auth]
+
+[telemetry]
+log_format = "pretty"
+log_level = "info"
+metrics_listen = "127.0.0.1:9464"
+
+[pathway]
+listen = "127.0.0.1:50051"
+database_url = ""
+db_pool_size = 8
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where `lms up` keeps its SQLite files and development secret.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub telemetry: TelemetryConfig,
+    pub pathway: ComponentConfig,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        lms_platform::config::load(DEFAULTS, file)
+    }
+}
+
+/// The development signing secret `lms up` keeps in its data directory.
+pub fn dev_secret_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev-secret")
+}
+
+/// Reads the data directory's development secret, creating it on first use.
+pub fn ensure_dev_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = dev_secret_path(data_dir);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_string());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = lms_platform::auth::generate_secret();
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_load() {
+        let settings: Settings = lms_platform::config::load(DEFAULTS, None).unwrap();
+        assert_eq!(settings.pathway.listen, "127.0.0.1:50051");
+        assert!(!settings.auth.is_configured());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lms.toml");
+        std::fs::write(&file, "[server]\nshutdown_grace_seconds = \"soon\"\n").unwrap();
+        let error = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("shutdown_grace_seconds"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lms.toml");
+        std::fs::write(&file, "[pathway]\nlisten_port = 1\n").unwrap();
+        let error = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn the_dev_secret_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ensure_dev_secret(dir.path()).unwrap();
+        let second = ensure_dev_secret(dir.path()).unwrap();
+        assert_eq!(first, second);
+        assert!(first.len() >= lms_platform::auth::MIN_SECRET_BYTES);
+    }
+}
