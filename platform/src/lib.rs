@@ -10,6 +10,8 @@ pub mod error;
 pub mod pagination;
 pub mod server;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validate;
 
 pub use auth::{Principal, Role};
