@@ -198,6 +198,13 @@ impl TokenVerifier {
     pub fn verify(&self, token: &str) -> Result<Principal, AppError> {
         let unauthenticated = |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(unauthenticated("algorithm not accepted"));
+        }
+        // jsonwebtoken checks every accepted algorithm against the key's family, so each
+        // token is checked against its own (already allowed) algorithm only.
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![header.alg];
         let claims: Value = {
             let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
             let key = match &*keys {
@@ -205,7 +212,7 @@ impl TokenVerifier {
                 Keys::Jwks(set) => jwks_key(set, header.kid.as_deref())
                     .ok_or_else(|| unauthenticated("signed by an unknown key"))?,
             };
-            jsonwebtoken::decode::<Value>(token, &key, &self.validation)
+            jsonwebtoken::decode::<Value>(token, &key, &validation)
                 .map_err(|error| {
                     use jsonwebtoken::errors::ErrorKind;
                     match error.kind() {
