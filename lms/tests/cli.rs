@@ -1,0 +1,233 @@
+//! The `lms` binary as an operator runs it: a real process, real ports, real signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lms_proto::pathway_v1 as pb;
+use pb::pathway_service_client::PathwayServiceClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn lms() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lms"));
+    // Tests must not pick up a developer's lms.toml or environment.
+    command.env_remove("LMS_CONFIG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LMS__") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// `lms up` on ephemeral ports; returns the child and the addresses it printed.
+fn start_up(data_dir: &std::path::Path) -> (Child, String, String) {
+    let mut child = lms()
+        .args(["up", "--data-dir"])
+        .arg(data_dir)
+        .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
+        .env("LMS__TELEMETRY__METRICS_LISTEN", "127.0.0.1:0")
+        .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("lms starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut grpc, mut metrics) = (None, None);
+    while grpc.is_none() || metrics.is_none() {
+        let line = lines
+            .next()
+            .expect("lms up prints its addresses")
+            .unwrap();
+        if let Some(at) = line.find("grpc://") {
+            grpc = Some(line[at + 7..].trim().to_string());
+        }
+        if let Some(at) = line.find("http://") {
+            metrics = Some(line[at + 7..].trim().trim_end_matches("/metrics").to_string());
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, grpc.unwrap(), metrics.unwrap())
+}
+
+/// Waits without blocking the runtime, so this test's own client connections can see the
+/// server's GOAWAY and close, as any live client would.
+async fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "lms did not exit in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn http_get(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, grpc, metrics) = start_up(data.path());
+    assert!(data.path().join("dev-secret").exists());
+    assert!(data.path().join("pathway.db").exists());
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    let status = health
+        .check(HealthCheckRequest {
+            service: "lms.pathway.v1.PathwayService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+
+    // `lms token` signs with the secret `lms up` generated, and the service accepts it.
+    let token = lms()
+        .args(["token", "--tenant", "demo", "--subject", "ops@demo", "--role", "admin", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let mut client = PathwayServiceClient::new(channel);
+    let mut request = tonic::Request::new(pb::CreateCategoryRequest {
+        parent_id: String::new(),
+        category: Some(pb::Category {
+            name: "Demo".into(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    client.create_category(request).await.unwrap();
+
+    let scraped = http_get(&metrics, "/metrics").await;
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    assert!(
+        scraped.contains("lms_grpc_server_handled_total{service=\"lms.pathway.v1.PathwayService\",method=\"CreateCategory\",code=\"Ok\"} 1"),
+        "{scraped}"
+    );
+
+    // SIGTERM while a client stays connected: the server drains and exits 0 well before the
+    // 20 s grace period, because a live client closes its idle connection on GOAWAY.
+    let stopping = Instant::now();
+    sigterm(&child);
+    let status = wait_for_exit(&mut child, Duration::from_secs(30)).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "draining took {:?}",
+        stopping.elapsed()
+    );
+    drop(client);
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, _, _) = start_up(data.path());
+    let secret_before = std::fs::read_to_string(data.path().join("dev-secret")).unwrap();
+    sigterm(&child);
+    assert!(wait_for_exit(&mut child, Duration::from_secs(30)).await.success());
+    let (mut child, _, _) = start_up(data.path());
+    let secret_after = std::fs::read_to_string(data.path().join("dev-secret")).unwrap();
+    assert_eq!(secret_before, secret_after, "tokens stay valid across restarts");
+    sigterm(&child);
+    assert!(wait_for_exit(&mut child, Duration::from_secs(30)).await.success());
+}
+
+#[test]
+fn serve_refuses_to_start_without_keys() {
+    let data = tempfile::tempdir().unwrap();
+    let output = lms()
+        .args(["serve", "pathway", "--data-dir"])
+        .arg(data.path())
+        .env("LMS__PATHWAY__DATABASE_URL", format!("sqlite://{}/p.db", data.path().display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth.jwks_url"), "{stderr}");
+    assert!(!data.path().join("dev-secret").exists(), "serve never generates a secret");
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_database_url() {
+    let output = lms()
+        .args(["serve", "pathway"])
+        .env("LMS__AUTH__HS256_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
+        .env("LMS__TELEMETRY__METRICS_LISTEN", "")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pathway.database_url"), "{stderr}");
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let output = lms()
+        .args(["migrate"])
+        .env("LMS__SERVER__SHUTDOWN_GRACE_SECONDS", "soon")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("shutdown_grace_seconds"), "{stderr}");
+}
+
+#[test]
+fn token_without_a_secret_explains_what_to_do() {
+    let data = tempfile::tempdir().unwrap();
+    let output = lms()
+        .args(["token", "--tenant", "t", "--subject", "s", "--role", "learner", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("lms up"));
+}
+
+#[test]
+fn migrate_applies_migrations_to_the_configured_database() {
+    let data = tempfile::tempdir().unwrap();
+    let output = lms()
+        .args(["migrate", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(data.path().join("pathway.db").exists());
+}
