@@ -47,7 +47,11 @@ impl Component {
 
 /// The component's database: its configured URL, or under `lms up` (embedded) a SQLite file in
 /// the data directory.
-fn database_url(component: Component, settings: &Settings, embedded: bool) -> anyhow::Result<DatabaseUrl> {
+fn database_url(
+    component: Component,
+    settings: &Settings,
+    embedded: bool,
+) -> anyhow::Result<DatabaseUrl> {
     let (section, key) = component.section(settings);
     if !section.database_url.is_empty() {
         return DatabaseUrl::parse(&section.database_url)

@@ -22,7 +22,11 @@ use components::Component;
 use settings::Settings;
 
 #[derive(Parser)]
-#[command(name = "lms", version, about = "The LMS suite: pathways, enrolments, assessments, records")]
+#[command(
+    name = "lms",
+    version,
+    about = "The LMS suite: pathways, enrolments, assessments, records"
+)]
 struct Cli {
     /// Configuration file (default: ./lms.toml when present).
     #[arg(long, global = true, env = "LMS_CONFIG")]
@@ -85,7 +89,10 @@ impl From<RoleArg> for Role {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("lms: cannot start the runtime: {error}");
@@ -160,12 +167,24 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     let mut running = tokio::task::JoinSet::new();
     let mut lines = Vec::new();
     for component in Component::ALL {
-        let started = components::start(component, &settings, verifier.clone(), shutdown.clone(), true)
-            .await?;
-        lines.push(format!("  {:<18} grpc://{}", component.service_name(), started.address));
+        let started = components::start(
+            component,
+            &settings,
+            verifier.clone(),
+            shutdown.clone(),
+            true,
+        )
+        .await?;
+        lines.push(format!(
+            "  {:<18} grpc://{}",
+            component.service_name(),
+            started.address
+        ));
         running.spawn(started.task);
     }
-    if let Some(address) = components::start_metrics(&settings, shutdown.clone(), &mut running).await? {
+    if let Some(address) =
+        components::start_metrics(&settings, shutdown.clone(), &mut running).await?
+    {
         lines.push(format!("  {:<18} http://{address}/metrics", "metrics"));
     }
     println!(
@@ -195,7 +214,8 @@ async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
     let verifier = TokenVerifier::from_config(&settings.auth).await?;
     verifier.spawn_jwks_refresh(&settings.auth);
     let mut running = tokio::task::JoinSet::new();
-    let started = components::start(component, &settings, verifier, shutdown.clone(), false).await?;
+    let started =
+        components::start(component, &settings, verifier, shutdown.clone(), false).await?;
     tracing::info!(component = component.service_name(), address = %started.address, "serving");
     running.spawn(started.task);
     components::start_metrics(&settings, shutdown, &mut running).await?;

@@ -38,15 +38,17 @@ fn start_up(data_dir: &std::path::Path) -> (Child, String, String) {
     let mut lines = BufReader::new(stdout).lines();
     let (mut grpc, mut metrics) = (None, None);
     while grpc.is_none() || metrics.is_none() {
-        let line = lines
-            .next()
-            .expect("lms up prints its addresses")
-            .unwrap();
+        let line = lines.next().expect("lms up prints its addresses").unwrap();
         if let Some(at) = line.find("grpc://") {
             grpc = Some(line[at + 7..].trim().to_string());
         }
         if let Some(at) = line.find("http://") {
-            metrics = Some(line[at + 7..].trim().trim_end_matches("/metrics").to_string());
+            metrics = Some(
+                line[at + 7..]
+                    .trim()
+                    .trim_end_matches("/metrics")
+                    .to_string(),
+            );
         }
     }
     // Keep draining stdout so the child never blocks on a full pipe.
@@ -79,7 +81,10 @@ async fn http_get(address: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await
         .unwrap();
     let mut response = String::new();
@@ -112,7 +117,16 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
 
     // `lms token` signs with the secret `lms up` generated, and the service accepts it.
     let token = lms()
-        .args(["token", "--tenant", "demo", "--subject", "ops@demo", "--role", "admin", "--data-dir"])
+        .args([
+            "token",
+            "--tenant",
+            "demo",
+            "--subject",
+            "ops@demo",
+            "--role",
+            "admin",
+            "--data-dir",
+        ])
         .arg(data.path())
         .output()
         .unwrap();
@@ -159,12 +173,23 @@ async fn data_survives_a_restart() {
     let (mut child, _, _) = start_up(data.path());
     let secret_before = std::fs::read_to_string(data.path().join("dev-secret")).unwrap();
     sigterm(&child);
-    assert!(wait_for_exit(&mut child, Duration::from_secs(30)).await.success());
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(30))
+            .await
+            .success()
+    );
     let (mut child, _, _) = start_up(data.path());
     let secret_after = std::fs::read_to_string(data.path().join("dev-secret")).unwrap();
-    assert_eq!(secret_before, secret_after, "tokens stay valid across restarts");
+    assert_eq!(
+        secret_before, secret_after,
+        "tokens stay valid across restarts"
+    );
     sigterm(&child);
-    assert!(wait_for_exit(&mut child, Duration::from_secs(30)).await.success());
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(30))
+            .await
+            .success()
+    );
 }
 
 #[test]
@@ -173,20 +198,29 @@ fn serve_refuses_to_start_without_keys() {
     let output = lms()
         .args(["serve", "pathway", "--data-dir"])
         .arg(data.path())
-        .env("LMS__PATHWAY__DATABASE_URL", format!("sqlite://{}/p.db", data.path().display()))
+        .env(
+            "LMS__PATHWAY__DATABASE_URL",
+            format!("sqlite://{}/p.db", data.path().display()),
+        )
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("auth.jwks_url"), "{stderr}");
-    assert!(!data.path().join("dev-secret").exists(), "serve never generates a secret");
+    assert!(
+        !data.path().join("dev-secret").exists(),
+        "serve never generates a secret"
+    );
 }
 
 #[test]
 fn serve_refuses_to_start_without_a_database_url() {
     let output = lms()
         .args(["serve", "pathway"])
-        .env("LMS__AUTH__HS256_SECRET", "0123456789abcdef0123456789abcdef")
+        .env(
+            "LMS__AUTH__HS256_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        )
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "")
         .output()
@@ -212,7 +246,16 @@ fn bad_configuration_names_the_key() {
 fn token_without_a_secret_explains_what_to_do() {
     let data = tempfile::tempdir().unwrap();
     let output = lms()
-        .args(["token", "--tenant", "t", "--subject", "s", "--role", "learner", "--data-dir"])
+        .args([
+            "token",
+            "--tenant",
+            "t",
+            "--subject",
+            "s",
+            "--role",
+            "learner",
+            "--data-dir",
+        ])
         .arg(data.path())
         .output()
         .unwrap();
@@ -228,6 +271,66 @@ fn migrate_applies_migrations_to_the_configured_database() {
         .arg(data.path())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(data.path().join("pathway.db").exists());
+}
+
+/// The acceptance check: a client in another language, knowing nothing but server
+/// reflection and a token from `lms token`, builds and publishes a pathway.
+#[tokio::test]
+async fn a_python_client_using_only_reflection_publishes_a_pathway() {
+    let python_ready = Command::new("python3")
+        .args(["-c", "import grpc, grpc_reflection, grpc_health"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ready {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have the Python gRPC client (pip install -r tests/e2e/requirements.txt)"
+        );
+        eprintln!("skipped: pip install -r tests/e2e/requirements.txt to run this test");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, grpc, _) = start_up(data.path());
+    let token = lms()
+        .args([
+            "token",
+            "--tenant",
+            "demo",
+            "--subject",
+            "admin@demo",
+            "--role",
+            "admin",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/e2e/reflection_client.py"
+    );
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&grpc)
+        .arg(&token)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("passed, 0 failed"), "{stdout}");
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(30))
+            .await
+            .success()
+    );
 }

@@ -80,8 +80,10 @@ impl PathwayApp {
                 let depth = if new.parent_id.is_empty() {
                     0
                 } else {
-                    let parent = category_rows::get(conn, &tenant, &new.parent_id)
-                        .map_err(|_| AppError::not_found(format!("parent category {}", new.parent_id)))?;
+                    let parent =
+                        category_rows::get(conn, &tenant, &new.parent_id).map_err(|_| {
+                            AppError::not_found(format!("parent category {}", new.parent_id))
+                        })?;
                     parent.depth + 1
                 };
                 if depth >= MAX_DEPTH {
@@ -266,7 +268,13 @@ impl PathwayApp {
                 }
                 let (links, depths) = category_rows::links(conn, &tenant)?;
                 let delta = category::plan_move(&links, &depths, &id, &new_parent_id)?;
-                if category_rows::sibling_name_taken(conn, &tenant, &new_parent_id, &moving.name, &id)? {
+                if category_rows::sibling_name_taken(
+                    conn,
+                    &tenant,
+                    &new_parent_id,
+                    &moving.name,
+                    &id,
+                )? {
                     return Err(AppError::AlreadyExists(format!(
                         "the new parent already has a category named {:?}",
                         moving.name
@@ -286,7 +294,12 @@ impl PathwayApp {
             .await
     }
 
-    pub async fn delete_category(&self, who: &Principal, id: String, etag: String) -> AppResult<()> {
+    pub async fn delete_category(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+    ) -> AppResult<()> {
         who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         self.db
@@ -430,7 +443,12 @@ impl PathwayApp {
         .await
     }
 
-    pub async fn archive_pathway(&self, who: &Principal, id: String, etag: String) -> AppResult<Pathway> {
+    pub async fn archive_pathway(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+    ) -> AppResult<Pathway> {
         who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
@@ -491,7 +509,11 @@ impl PathwayApp {
             if updated.detail.kind() != step.detail.kind() {
                 return Err(AppError::invalid_field(
                     "step",
-                    format!("a {} step cannot become {}", step.detail.kind(), updated.detail.kind()),
+                    format!(
+                        "a {} step cannot become {}",
+                        step.detail.kind(),
+                        updated.detail.kind()
+                    ),
                 ));
             }
             updated.id = step.id.clone();
@@ -538,7 +560,13 @@ impl PathwayApp {
     /// Runs `edit` on the draft in one transaction: checks the etag, refuses archived pathways,
     /// re-checks prerequisites when steps changed, bumps the revision and marks the draft as
     /// differing from the published version. `edit` returns whether steps changed.
-    async fn edit_draft<F>(&self, who: &Principal, id: String, etag: String, edit: F) -> AppResult<Pathway>
+    async fn edit_draft<F>(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        edit: F,
+    ) -> AppResult<Pathway>
     where
         F: FnOnce(&mut lms_platform::db::DbConnection, &str, &mut Pathway) -> AppResult<bool>
             + Send
@@ -569,7 +597,12 @@ impl PathwayApp {
             .await
     }
 
-    pub async fn publish(&self, who: &Principal, id: String, etag: String) -> AppResult<VersionRecord> {
+    pub async fn publish(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+    ) -> AppResult<VersionRecord> {
         who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
@@ -647,7 +680,9 @@ impl PathwayApp {
                 pathway_rows::list_versions(conn, &tenant, &pathway_id, before, limit + 1)
             })
             .await?;
-        Ok(paginate(items, limit, &filters, |v| vec![v.version.to_string()]))
+        Ok(paginate(items, limit, &filters, |v| {
+            vec![v.version.to_string()]
+        }))
     }
 }
 

@@ -301,7 +301,10 @@ async fn categories_form_a_tree_listed_in_pages(suite: Suite) {
     assert_eq!(names, ["Biology", "Chemistry", "Physics"]);
 
     let tree = client
-        .get_category_tree(bearer(&suite.learner(), pb::GetCategoryTreeRequest::default()))
+        .get_category_tree(bearer(
+            &suite.learner(),
+            pb::GetCategoryTreeRequest::default(),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -347,7 +350,10 @@ async fn moving_a_category_under_its_descendant_is_refused_and_changes_nothing(s
         .unwrap_err();
     assert_eq!(violated_fields(&error), ["new_parent_id"]);
     let after = client
-        .get_category(bearer(&suite.admin(), pb::GetCategoryRequest { id: a.id.clone() }))
+        .get_category(bearer(
+            &suite.admin(),
+            pb::GetCategoryRequest { id: a.id.clone() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -389,7 +395,10 @@ async fn moving_a_category_carries_its_subtree(suite: Suite) {
         .into_inner();
     assert_eq!(to_root.depth, 0);
     let c_after = client
-        .get_category(bearer(&suite.admin(), pb::GetCategoryRequest { id: c.id.clone() }))
+        .get_category(bearer(
+            &suite.admin(),
+            pb::GetCategoryRequest { id: c.id.clone() },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -410,7 +419,9 @@ async fn a_non_empty_category_cannot_be_deleted(suite: Suite) {
         .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
 
-    let pathway = suite.pathway("Fire safety", pb::Outcome::Compliance, &child.id).await;
+    let pathway = suite
+        .pathway("Fire safety", pb::Outcome::Compliance, &child.id)
+        .await;
     let error = client
         .delete_category(bearer(&suite.admin(), delete(&child.id)))
         .await
@@ -441,7 +452,10 @@ async fn a_non_empty_category_cannot_be_deleted(suite: Suite) {
         .await
         .unwrap();
     let error = client
-        .get_category(bearer(&suite.admin(), pb::GetCategoryRequest { id: parent.id }))
+        .get_category(bearer(
+            &suite.admin(),
+            pb::GetCategoryRequest { id: parent.id },
+        ))
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
@@ -471,7 +485,9 @@ async fn sibling_category_names_are_unique_ignoring_case(suite: Suite) {
 }
 
 async fn a_stale_etag_is_aborted_and_changes_nothing(suite: Suite) {
-    let pathway = suite.pathway("Onboarding", pb::Outcome::Onboarding, "").await;
+    let pathway = suite
+        .pathway("Onboarding", pb::Outcome::Onboarding, "")
+        .await;
     let mut client = suite.client.clone();
     let update = |title: &str, etag: &str| pb::UpdatePathwayRequest {
         pathway: Some(pb::Pathway {
@@ -592,7 +608,10 @@ async fn invalid_pathway_input_names_every_field_and_creates_nothing(suite: Suit
         ))
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&certification_on_training), ["pathway.certification"]);
+    assert_eq!(
+        violated_fields(&certification_on_training),
+        ["pathway.certification"]
+    );
     let unknown_category = client
         .create_pathway(bearer(
             &suite.admin(),
@@ -609,7 +628,12 @@ async fn invalid_pathway_input_names_every_field_and_creates_nothing(suite: Suit
         .await
         .unwrap_err();
     assert_eq!(unknown_category.code(), Code::NotFound);
-    assert!(suite.list_as(&suite.admin(), Default::default()).await.is_empty());
+    assert!(
+        suite
+            .list_as(&suite.admin(), Default::default())
+            .await
+            .is_empty()
+    );
 }
 
 fn uuid_v7() -> String {
@@ -730,7 +754,10 @@ async fn admin_builds_and_publishes_a_pathway_learners_read(suite: Suite) {
     );
 
     // Before publishing, learners cannot see it.
-    let error = suite.get_as(&suite.learner(), &pathway.id).await.unwrap_err();
+    let error = suite
+        .get_as(&suite.learner(), &pathway.id)
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
 
     let version = suite.publish(&pathway.id).await.unwrap();
@@ -744,7 +771,7 @@ async fn admin_builds_and_publishes_a_pathway_learners_read(suite: Suite) {
     let seen = suite.get_as(&suite.learner(), &pathway.id).await.unwrap();
     assert_eq!(seen.title, "Forklift operator");
     assert_eq!(seen.steps.len(), 5);
-    assert_eq!(seen.steps[1].prerequisite_step_ids, [content_id.clone()]);
+    assert_eq!(seen.steps[1].prerequisite_step_ids, vec![content_id]);
     match &seen.steps[1].kind {
         Some(pb::step::Kind::TrainingSession(t)) => {
             assert_eq!(t.start_time, Some(start));
@@ -810,13 +837,19 @@ async fn editing_a_published_pathway_works_on_a_draft_until_republished(suite: S
             },
         )
         .await;
-    assert!(found.is_empty(), "unpublished titles are not searchable by learners");
+    assert!(
+        found.is_empty(),
+        "unpublished titles are not searchable by learners"
+    );
 
     let v2 = suite.publish(&pathway.id).await.unwrap();
     assert_eq!(v2.version, 2);
     let v2_steps = &v2.pathway.as_ref().unwrap().steps;
     assert_eq!(v2_steps.len(), 2);
-    assert_eq!(v2_steps[0].id, step_id, "a step keeps its id across versions");
+    assert_eq!(
+        v2_steps[0].id, step_id,
+        "a step keeps its id across versions"
+    );
     let seen = suite.get_as(&suite.learner(), &pathway.id).await.unwrap();
     assert_eq!(seen.title, "Induction 2027");
 
@@ -877,7 +910,10 @@ async fn publishing_a_pathway_without_steps_is_refused(suite: Suite) {
 
 async fn a_prerequisite_outside_the_pathway_is_refused(suite: Suite) {
     let other = suite.pathway("Other", pb::Outcome::Training, "").await;
-    let other = suite.add_step(&other.id, content_step("Elsewhere", true)).await.unwrap();
+    let other = suite
+        .add_step(&other.id, content_step("Elsewhere", true))
+        .await
+        .unwrap();
     let pathway = suite.pathway("Mine", pb::Outcome::Training, "").await;
     let error = suite
         .add_step(
@@ -894,10 +930,16 @@ async fn a_prerequisite_outside_the_pathway_is_refused(suite: Suite) {
 
 async fn prerequisite_cycles_are_refused(suite: Suite) {
     let pathway = suite.pathway("Loop", pb::Outcome::Training, "").await;
-    let p = suite.add_step(&pathway.id, content_step("A", true)).await.unwrap();
+    let p = suite
+        .add_step(&pathway.id, content_step("A", true))
+        .await
+        .unwrap();
     let a = p.steps[0].id.clone();
     let p = suite
-        .add_step(&pathway.id, with_prerequisites(content_step("B", true), &[&a]))
+        .add_step(
+            &pathway.id,
+            with_prerequisites(content_step("B", true), &[&a]),
+        )
         .await
         .unwrap();
     let b = p.steps[1].id.clone();
@@ -924,10 +966,16 @@ async fn prerequisite_cycles_are_refused(suite: Suite) {
 
 async fn a_required_step_cannot_be_removed_while_others_need_it(suite: Suite) {
     let pathway = suite.pathway("Chain", pb::Outcome::Training, "").await;
-    let p = suite.add_step(&pathway.id, content_step("A", true)).await.unwrap();
+    let p = suite
+        .add_step(&pathway.id, content_step("A", true))
+        .await
+        .unwrap();
     let a = p.steps[0].id.clone();
     let p = suite
-        .add_step(&pathway.id, with_prerequisites(content_step("B", true), &[&a]))
+        .add_step(
+            &pathway.id,
+            with_prerequisites(content_step("B", true), &[&a]),
+        )
         .await
         .unwrap();
     let b = p.steps[1].id.clone();
@@ -942,7 +990,10 @@ async fn a_required_step_cannot_be_removed_while_others_need_it(suite: Suite) {
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
-    client.remove_step(bearer(&suite.admin(), remove(&b))).await.unwrap();
+    client
+        .remove_step(bearer(&suite.admin(), remove(&b)))
+        .await
+        .unwrap();
     let p = client
         .remove_step(bearer(&suite.admin(), remove(&a)))
         .await
@@ -959,7 +1010,10 @@ async fn a_required_step_cannot_be_removed_while_others_need_it(suite: Suite) {
 async fn steps_reorder_and_keep_their_ids(suite: Suite) {
     let pathway = suite.pathway("Order", pb::Outcome::Training, "").await;
     for title in ["one", "two", "three"] {
-        suite.add_step(&pathway.id, content_step(title, true)).await.unwrap();
+        suite
+            .add_step(&pathway.id, content_step(title, true))
+            .await
+            .unwrap();
     }
     let before = suite.get_as(&suite.admin(), &pathway.id).await.unwrap();
     let ids: Vec<String> = before.steps.iter().map(|s| s.id.clone()).collect();
@@ -1013,7 +1067,9 @@ async fn steps_reorder_and_keep_their_ids(suite: Suite) {
 }
 
 async fn updates_change_only_the_masked_fields(suite: Suite) {
-    let pathway = suite.pathway("Sales basics", pb::Outcome::Training, "").await;
+    let pathway = suite
+        .pathway("Sales basics", pb::Outcome::Training, "")
+        .await;
     let mut client = suite.client.clone();
     let updated = client
         .update_pathway(bearer(
@@ -1040,7 +1096,9 @@ async fn updates_change_only_the_masked_fields(suite: Suite) {
     assert_eq!(updated.description, "How we sell");
     assert!(matches!(
         updated.completion_rule.and_then(|r| r.rule),
-        Some(pb::completion_rule::Rule::MinSteps(pb::completion_rule::MinSteps { count: 2 }))
+        Some(pb::completion_rule::Rule::MinSteps(
+            pb::completion_rule::MinSteps { count: 2 }
+        ))
     ));
     let error = client
         .update_pathway(bearer(
@@ -1058,7 +1116,10 @@ async fn updates_change_only_the_masked_fields(suite: Suite) {
     assert_eq!(violated_fields(&error), ["update_mask"]);
 
     // A step update with a mask leaves the kind's details alone.
-    let p = suite.add_step(&pathway.id, content_step("Intro", true)).await.unwrap();
+    let p = suite
+        .add_step(&pathway.id, content_step("Intro", true))
+        .await
+        .unwrap();
     let step_id = p.steps[0].id.clone();
     let p = client
         .update_step(bearer(
@@ -1098,7 +1159,11 @@ async fn updates_change_only_the_masked_fields(suite: Suite) {
         ))
         .await
         .unwrap_err();
-    assert_eq!(error.code(), Code::InvalidArgument, "a step's kind cannot change");
+    assert_eq!(
+        error.code(),
+        Code::InvalidArgument,
+        "a step's kind cannot change"
+    );
 }
 
 async fn creates_with_a_request_id_are_idempotent(suite: Suite) {
@@ -1123,7 +1188,13 @@ async fn creates_with_a_request_id_are_idempotent(suite: Suite) {
         .unwrap()
         .into_inner();
     assert_eq!(first.id, second.id);
-    assert_eq!(suite.list_as(&suite.admin(), Default::default()).await.len(), 1);
+    assert_eq!(
+        suite
+            .list_as(&suite.admin(), Default::default())
+            .await
+            .len(),
+        1
+    );
 
     let category_request = || pb::CreateCategoryRequest {
         parent_id: String::new(),
@@ -1161,9 +1232,18 @@ async fn archived_pathways_leave_the_catalogue_but_keep_their_versions(suite: Su
         .unwrap()
         .into_inner();
     assert_eq!(archived.status, pb::PathwayStatus::Archived as i32);
-    assert!(suite.list_as(&suite.learner(), Default::default()).await.is_empty());
+    assert!(
+        suite
+            .list_as(&suite.learner(), Default::default())
+            .await
+            .is_empty()
+    );
     assert_eq!(
-        suite.get_as(&suite.learner(), &pathway.id).await.unwrap_err().code(),
+        suite
+            .get_as(&suite.learner(), &pathway.id)
+            .await
+            .unwrap_err()
+            .code(),
         Code::NotFound
     );
     let version = client
@@ -1183,14 +1263,23 @@ async fn archived_pathways_leave_the_catalogue_but_keep_their_versions(suite: Su
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
-    assert_eq!(suite.publish(&pathway.id).await.unwrap_err().code(), Code::FailedPrecondition);
+    assert_eq!(
+        suite.publish(&pathway.id).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
 }
 
 async fn pathway_lists_filter_and_paginate(suite: Suite) {
     let safety = suite.category("Safety", "").await;
-    suite.pathway("Fire drill", pb::Outcome::Compliance, &safety.id).await;
-    suite.pathway("First aid 100%", pb::Outcome::Certification, &safety.id).await;
-    suite.pathway("Sales onboarding", pb::Outcome::Onboarding, "").await;
+    suite
+        .pathway("Fire drill", pb::Outcome::Compliance, &safety.id)
+        .await;
+    suite
+        .pathway("First aid 100%", pb::Outcome::Certification, &safety.id)
+        .await;
+    suite
+        .pathway("Sales onboarding", pb::Outcome::Onboarding, "")
+        .await;
     let admin = suite.admin();
     let in_safety = suite
         .list_as(
@@ -1322,7 +1411,12 @@ async fn another_tenants_ids_are_not_found(suite: Suite) {
             .unwrap_err();
         assert_eq!(error.code(), Code::NotFound);
         let error = client
-            .get_category(bearer(token, pb::GetCategoryRequest { id: category.id.clone() }))
+            .get_category(bearer(
+                token,
+                pb::GetCategoryRequest {
+                    id: category.id.clone(),
+                },
+            ))
             .await
             .unwrap_err();
         assert_eq!(error.code(), Code::NotFound);
@@ -1397,7 +1491,9 @@ async fn another_tenants_ids_are_not_found(suite: Suite) {
 }
 
 async fn learners_cannot_call_admin_rpcs_and_never_see_drafts(suite: Suite) {
-    let draft = suite.pathway("Secret draft", pb::Outcome::Training, "").await;
+    let draft = suite
+        .pathway("Secret draft", pb::Outcome::Training, "")
+        .await;
     let learner = suite.learner();
     let mut client = suite.client.clone();
     let error = client
@@ -1457,7 +1553,10 @@ async fn learners_cannot_call_admin_rpcs_and_never_see_drafts(suite: Suite) {
             },
         )
         .await;
-    assert!(listed.is_empty(), "a learner asking for drafts still sees only published");
+    assert!(
+        listed.is_empty(),
+        "a learner asking for drafts still sees only published"
+    );
     let unchanged = suite.get_as(&suite.admin(), &draft.id).await.unwrap();
     assert_eq!(unchanged.etag, draft.etag);
 }
@@ -1469,7 +1568,10 @@ async fn missing_expired_and_forged_tokens_are_unauthenticated(suite: Suite) {
     assert_eq!(error.code(), Code::Unauthenticated);
 
     let forged = TestAuthWithSecret::token("another-secret-another-secret-another");
-    let error = client.list_pathways(bearer(&forged, list())).await.unwrap_err();
+    let error = client
+        .list_pathways(bearer(&forged, list()))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
 
     let expired = jsonwebtoken::encode(
@@ -1481,7 +1583,10 @@ async fn missing_expired_and_forged_tokens_are_unauthenticated(suite: Suite) {
         &jsonwebtoken::EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
     )
     .unwrap();
-    let error = client.list_pathways(bearer(&expired, list())).await.unwrap_err();
+    let error = client
+        .list_pathways(bearer(&expired, list()))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
     assert!(error.message().contains("expired"), "{}", error.message());
 

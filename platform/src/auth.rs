@@ -196,8 +196,10 @@ impl TokenVerifier {
 
     /// Verifies a bearer token and reads its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, AppError> {
-        let unauthenticated = |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
+        let unauthenticated =
+            |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed"))?;
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(unauthenticated("algorithm not accepted"));
         }
@@ -317,7 +319,11 @@ pub fn interceptor(
         let token = header
             .to_str()
             .ok()
-            .and_then(|value| value.strip_prefix("Bearer ").or(value.strip_prefix("bearer ")))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or(value.strip_prefix("bearer "))
+            })
             .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
         let principal = verifier.verify(token.trim())?;
         tracing::Span::current().record("enduser.id", principal.subject.as_str());
@@ -384,8 +390,14 @@ mod tests {
     #[tokio::test]
     async fn a_minted_token_verifies_into_its_principal() {
         let verifier = hs256_verifier().await;
-        let token = mint_hs256(SECRET, "ada", "acme", &[Role::Admin], Duration::from_secs(60))
-            .unwrap();
+        let token = mint_hs256(
+            SECRET,
+            "ada",
+            "acme",
+            &[Role::Admin],
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let principal = verifier.verify(&token).unwrap();
         assert_eq!(principal.subject, "ada");
         assert_eq!(principal.tenant_id, "acme");

@@ -12,10 +12,8 @@ use serde::de::DeserializeOwned;
 /// Loads `T` from `defaults` (TOML text), then `file` if given (or `lms.toml` in the working
 /// directory when present), then `LMS__...` environment variables.
 pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> anyhow::Result<T> {
-    let mut builder = config::Config::builder().add_source(config::File::from_str(
-        defaults,
-        config::FileFormat::Toml,
-    ));
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
     builder = match file {
         Some(path) => {
             anyhow::ensure!(

@@ -218,13 +218,17 @@ impl Db {
                 DbConnection::Postgres(pg) => {
                     let key = advisory_lock_key(lock_name);
                     pg.batch_execute(&format!("SELECT pg_advisory_lock({key})"))?;
-                    let result = pg.run_pending_migrations(migrations.postgres).map(|v| v.len());
+                    let result = pg
+                        .run_pending_migrations(migrations.postgres)
+                        .map(|v| v.len());
                     pg.batch_execute(&format!("SELECT pg_advisory_unlock({key})"))?;
                     result
                 }
                 DbConnection::Sqlite(sqlite) => {
                     let _serialised = writer.lock().unwrap_or_else(|p| p.into_inner());
-                    sqlite.run_pending_migrations(migrations.sqlite).map(|v| v.len())
+                    sqlite
+                        .run_pending_migrations(migrations.sqlite)
+                        .map(|v| v.len())
                 }
             };
             applied.map_err(|error| anyhow::anyhow!("migrating {lock_name}: {error}"))

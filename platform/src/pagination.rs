@@ -16,10 +16,7 @@ pub const MAX_PAGE_SIZE: i64 = 500;
 /// The effective page size: 0 means the default; above the maximum is lowered to it.
 pub fn page_size(requested: i32) -> Result<i64, AppError> {
     match requested {
-        n if n < 0 => Err(AppError::invalid_field(
-            "page_size",
-            "must not be negative",
-        )),
+        n if n < 0 => Err(AppError::invalid_field("page_size", "must not be negative")),
         0 => Ok(DEFAULT_PAGE_SIZE),
         n => Ok(i64::from(n).min(MAX_PAGE_SIZE)),
     }

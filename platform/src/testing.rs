@@ -131,8 +131,14 @@ impl TestAuth {
     }
 
     pub fn token(&self, tenant: &str, subject: &str, roles: &[Role]) -> String {
-        mint_hs256(&self.secret, subject, tenant, roles, Duration::from_secs(3600))
-            .expect("a test token")
+        mint_hs256(
+            &self.secret,
+            subject,
+            tenant,
+            roles,
+            Duration::from_secs(3600),
+        )
+        .expect("a test token")
     }
 
     pub fn admin(&self, tenant: &str) -> String {

@@ -63,7 +63,10 @@ impl Violations {
     /// A number within an inclusive range.
     pub fn in_range(&mut self, field: &str, value: i64, min: i64, max: i64) {
         if value < min || value > max {
-            self.add(field, format!("must be between {min} and {max} (got {value})"));
+            self.add(
+                field,
+                format!("must be between {min} and {max} (got {value})"),
+            );
         }
     }
 

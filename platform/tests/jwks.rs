@@ -24,7 +24,12 @@ fn claims(exp_offset: i64) -> serde_json::Value {
     })
 }
 
-fn sign(algorithm: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &serde_json::Value) -> String {
+fn sign(
+    algorithm: Algorithm,
+    kid: Option<&str>,
+    key: &EncodingKey,
+    claims: &serde_json::Value,
+) -> String {
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, claims, key).unwrap()
@@ -119,10 +124,11 @@ async fn keys_are_fetched_from_a_jwks_url() {
         jwks_url: format!("http://{address}/.well-known/jwks.json"),
         ..file_config()
     };
-    let verifier = tokio::time::timeout(Duration::from_secs(10), TokenVerifier::from_config(&config))
-        .await
-        .unwrap()
-        .unwrap();
+    let verifier =
+        tokio::time::timeout(Duration::from_secs(10), TokenVerifier::from_config(&config))
+            .await
+            .unwrap()
+            .unwrap();
     let token = sign(Algorithm::ES256, Some("ec-1"), &ec_key(), &claims(600));
     assert_eq!(verifier.verify(&token).unwrap().subject, "ada@acme");
 
@@ -140,5 +146,9 @@ async fn exactly_one_key_source_must_be_configured() {
         ..file_config()
     };
     assert!(TokenVerifier::from_config(&both).await.is_err());
-    assert!(TokenVerifier::from_config(&AuthConfig::default()).await.is_err());
+    assert!(
+        TokenVerifier::from_config(&AuthConfig::default())
+            .await
+            .is_err()
+    );
 }

@@ -4,7 +4,8 @@
 //! with its imports, for server reflection and for the gateway's transcoding.
 
 /// Encoded `google.protobuf.FileDescriptorSet` of all LMS protos and their imports.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lms_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/lms_descriptor.bin"));
 
 pub mod google {
     pub mod api {

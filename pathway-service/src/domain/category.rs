@@ -34,7 +34,10 @@ pub type ParentLinks = HashMap<String, String>;
 pub fn subtree(links: &ParentLinks, root: &str) -> Vec<String> {
     let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
     for (child, parent) in links {
-        children.entry(parent.as_str()).or_default().push(child.as_str());
+        children
+            .entry(parent.as_str())
+            .or_default()
+            .push(child.as_str());
     }
     let mut found = vec![root.to_string()];
     let mut next = 0;

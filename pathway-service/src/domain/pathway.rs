@@ -181,7 +181,12 @@ pub fn validate_settings(v: &mut Violations, s: &PathwaySettings) {
     }
     match (s.outcome, s.certification) {
         (Outcome::Certification, Some(c)) => {
-            v.in_range("pathway.certification.validity_days", c.validity_days.into(), 0, 36_500);
+            v.in_range(
+                "pathway.certification.validity_days",
+                c.validity_days.into(),
+                0,
+                36_500,
+            );
             if c.recertification_window_days < 0
                 || (c.validity_days > 0 && c.recertification_window_days >= c.validity_days)
                 || (c.validity_days == 0 && c.recertification_window_days != 0)
@@ -205,7 +210,12 @@ pub fn validate_settings(v: &mut Violations, s: &PathwaySettings) {
 pub fn validate_step(v: &mut Violations, step: &Step) {
     v.required_text("step.title", &step.title, MAX_NAME_CHARS);
     v.max_text("step.description", &step.description, MAX_DESCRIPTION_CHARS);
-    v.in_range("step.estimated_minutes", step.estimated_minutes.into(), 0, MAX_MINUTES);
+    v.in_range(
+        "step.estimated_minutes",
+        step.estimated_minutes.into(),
+        0,
+        MAX_MINUTES,
+    );
     if step.prerequisites.len() > MAX_PREREQUISITES {
         v.add(
             "step.prerequisite_step_ids",
@@ -231,11 +241,20 @@ pub fn validate_step(v: &mut Violations, step: &Step) {
                 v.add("step.training_session.end_time", "must be after start_time");
             }
             v.required_text("step.training_session.location", location, 500);
-            v.in_range("step.training_session.capacity", (*capacity).into(), 1, 100_000);
+            v.in_range(
+                "step.training_session.capacity",
+                (*capacity).into(),
+                1,
+                100_000,
+            );
             v.max_text("step.training_session.instructor", instructor, 256);
         }
         StepDetail::External { instructions } => {
-            v.max_text("step.external.instructions", instructions, MAX_DESCRIPTION_CHARS);
+            v.max_text(
+                "step.external.instructions",
+                instructions,
+                MAX_DESCRIPTION_CHARS,
+            );
         }
         StepDetail::Acknowledgement {
             policy_url,
@@ -255,7 +274,9 @@ pub fn add_step(steps: &mut Vec<Step>, step: Step, position: Option<i32>) -> Res
         )));
     }
     let at = match position {
-        Some(p) if p < 0 => return Err(AppError::invalid_field("position", "must not be negative")),
+        Some(p) if p < 0 => {
+            return Err(AppError::invalid_field("position", "must not be negative"));
+        }
         Some(p) => (p as usize).min(steps.len()),
         None => steps.len(),
     };
@@ -301,7 +322,10 @@ pub fn remove_step(steps: &mut Vec<Step>, id: &str) -> Result<(), AppError> {
         .iter()
         .position(|s| s.id == id)
         .ok_or_else(|| AppError::not_found(format!("step {id}")))?;
-    if let Some(dependant) = steps.iter().find(|s| s.prerequisites.iter().any(|p| p == id)) {
+    if let Some(dependant) = steps
+        .iter()
+        .find(|s| s.prerequisites.iter().any(|p| p == id))
+    {
         return Err(AppError::FailedPrecondition(format!(
             "step {:?} needs this step as a prerequisite; change it first",
             dependant.title
@@ -412,8 +436,7 @@ pub fn check_publishable(pathway: &Pathway) -> Result<(), AppError> {
         CompletionRule::AllRequired => {
             if !pathway.steps.iter().any(|s| s.required) {
                 return refuse(
-                    "the completion rule needs every required step, but no step is required"
-                        .into(),
+                    "the completion rule needs every required step, but no step is required".into(),
                 );
             }
         }
@@ -507,7 +530,11 @@ mod tests {
 
     #[test]
     fn prerequisite_cycles_are_refused() {
-        let steps = vec![step("a", &["c"], true), step("b", &["a"], true), step("c", &["b"], true)];
+        let steps = vec![
+            step("a", &["c"], true),
+            step("b", &["a"], true),
+            step("c", &["b"], true),
+        ];
         assert!(check_prerequisites(&steps).is_err());
     }
 
@@ -533,23 +560,42 @@ mod tests {
     #[test]
     fn an_empty_pathway_cannot_be_published() {
         let p = pathway(vec![], Sequencing::Free, CompletionRule::AllRequired);
-        assert!(matches!(check_publishable(&p), Err(AppError::FailedPrecondition(_))));
+        assert!(matches!(
+            check_publishable(&p),
+            Err(AppError::FailedPrecondition(_))
+        ));
     }
 
     #[test]
     fn a_completion_rule_that_cannot_be_met_blocks_publishing() {
-        let p = pathway(vec![step("a", &[], true)], Sequencing::Free, CompletionRule::MinSteps(2));
+        let p = pathway(
+            vec![step("a", &[], true)],
+            Sequencing::Free,
+            CompletionRule::MinSteps(2),
+        );
         assert!(check_publishable(&p).is_err());
-        let p = pathway(vec![step("a", &[], false)], Sequencing::Free, CompletionRule::AllRequired);
+        let p = pathway(
+            vec![step("a", &[], false)],
+            Sequencing::Free,
+            CompletionRule::AllRequired,
+        );
         assert!(check_publishable(&p).is_err());
-        let p = pathway(vec![step("a", &[], false)], Sequencing::Free, CompletionRule::MinSteps(1));
+        let p = pathway(
+            vec![step("a", &[], false)],
+            Sequencing::Free,
+            CompletionRule::MinSteps(1),
+        );
         assert!(check_publishable(&p).is_ok());
     }
 
     #[test]
     fn sequential_pathways_need_prerequisites_before_their_step() {
         let steps = vec![step("a", &["b"], true), step("b", &[], true)];
-        let p = pathway(steps.clone(), Sequencing::Sequential, CompletionRule::AllRequired);
+        let p = pathway(
+            steps.clone(),
+            Sequencing::Sequential,
+            CompletionRule::AllRequired,
+        );
         assert!(check_publishable(&p).is_err());
         let p = pathway(steps, Sequencing::Free, CompletionRule::AllRequired);
         assert!(check_publishable(&p).is_ok());
@@ -557,7 +603,11 @@ mod tests {
 
     #[test]
     fn an_unchanged_published_pathway_is_not_republished() {
-        let mut p = pathway(vec![step("a", &[], true)], Sequencing::Free, CompletionRule::AllRequired);
+        let mut p = pathway(
+            vec![step("a", &[], true)],
+            Sequencing::Free,
+            CompletionRule::AllRequired,
+        );
         p.latest_version = 1;
         p.status = PathwayStatus::Published;
         p.has_unpublished_changes = false;

@@ -203,7 +203,11 @@ pub fn new_category(req: pb::CreateCategoryRequest) -> AppResult<NewCategory> {
         return Err(AppError::invalid_field("category", "is required"));
     };
     v.required_text("category.name", &c.name, MAX_NAME_CHARS);
-    v.max_text("category.description", &c.description, MAX_DESCRIPTION_CHARS);
+    v.max_text(
+        "category.description",
+        &c.description,
+        MAX_DESCRIPTION_CHARS,
+    );
     v.finish()?;
     Ok(NewCategory {
         parent_id: req.parent_id,
@@ -225,7 +229,10 @@ fn mask_paths(mask: Option<FieldMask>, all: &[&str]) -> AppResult<Vec<String>> {
         if !all.contains(&path.as_str()) {
             v.add(
                 "update_mask",
-                format!("unknown or read-only path {path:?}; updatable: {}", all.join(", ")),
+                format!(
+                    "unknown or read-only path {path:?}; updatable: {}",
+                    all.join(", ")
+                ),
             );
         }
     }
@@ -233,10 +240,7 @@ fn mask_paths(mask: Option<FieldMask>, all: &[&str]) -> AppResult<Vec<String>> {
     Ok(paths)
 }
 
-pub fn category_patch(
-    c: &pb::Category,
-    mask: Option<FieldMask>,
-) -> AppResult<CategoryPatch> {
+pub fn category_patch(c: &pb::Category, mask: Option<FieldMask>) -> AppResult<CategoryPatch> {
     let paths = mask_paths(mask, &["name", "description", "sort_order"])?;
     let mut v = Violations::new();
     let mut patch = CategoryPatch::default();
@@ -247,7 +251,11 @@ pub fn category_patch(
                 patch.name = Some(c.name.clone());
             }
             "description" => {
-                v.max_text("category.description", &c.description, MAX_DESCRIPTION_CHARS);
+                v.max_text(
+                    "category.description",
+                    &c.description,
+                    MAX_DESCRIPTION_CHARS,
+                );
                 patch.description = Some(c.description.clone());
             }
             "sort_order" => patch.sort_order = Some(c.sort_order),
@@ -266,7 +274,10 @@ fn parse_outcome(v: &mut Violations, field: &str, value: i32) -> Option<Outcome>
         Ok(pb::Outcome::Compliance) => Some(Outcome::Compliance),
         Ok(pb::Outcome::Academic) => Some(Outcome::Academic),
         _ => {
-            v.add(field, "must be one of ONBOARDING, CERTIFICATION, TRAINING, COMPLIANCE, ACADEMIC");
+            v.add(
+                field,
+                "must be one of ONBOARDING, CERTIFICATION, TRAINING, COMPLIANCE, ACADEMIC",
+            );
             None
         }
     }
@@ -472,7 +483,10 @@ pub fn new_step(s: Option<pb::Step>) -> AppResult<Step> {
         return Err(AppError::invalid_field("step", "is required"));
     };
     let Some(kind) = &s.kind else {
-        return Err(AppError::invalid_field("step", "exactly one kind must be set: content, assessment, training_session, external or acknowledgement"));
+        return Err(AppError::invalid_field(
+            "step",
+            "exactly one kind must be set: content, assessment, training_session, external or acknowledgement",
+        ));
     };
     let at = crate::domain::now();
     let step = Step {
@@ -524,10 +538,15 @@ pub fn patched_step(current: &Step, s: &pb::Step, mask: Option<FieldMask>) -> Ap
             "prerequisite_step_ids" => step.prerequisites = s.prerequisite_step_ids.clone(),
             "estimated_minutes" => step.estimated_minutes = s.estimated_minutes,
             kind_path => match &s.kind {
-                Some(kind) if kind_name(kind) == kind_path => step.detail = step_detail(&mut v, kind),
+                Some(kind) if kind_name(kind) == kind_path => {
+                    step.detail = step_detail(&mut v, kind)
+                }
                 // Without a mask only the kind that is set counts.
                 _ if !explicit => {}
-                _ => v.add(format!("step.{kind_path}"), "is named in update_mask but not set"),
+                _ => v.add(
+                    format!("step.{kind_path}"),
+                    "is named in update_mask but not set",
+                ),
             },
         }
     }

@@ -174,7 +174,11 @@ impl PathwayService for PathwayGrpc {
             .list_pathways(&who, filter, req.page_size, req.page_token)
             .await?;
         Ok(Response::new(pb::ListPathwaysResponse {
-            pathways: page.items.into_iter().map(convert::pathway_summary).collect(),
+            pathways: page
+                .items
+                .into_iter()
+                .map(convert::pathway_summary)
+                .collect(),
             next_page_token: page.next_page_token,
         }))
     }

@@ -106,7 +106,9 @@ pub fn list_children(
         query = query.filter(
             categories::sort_order
                 .gt(sort_order)
-                .or(categories::sort_order.eq(sort_order).and(categories::id.gt(id))),
+                .or(categories::sort_order
+                    .eq(sort_order)
+                    .and(categories::id.gt(id))),
         );
     }
     Ok(query
