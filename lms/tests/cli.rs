@@ -334,3 +334,140 @@ async fn a_python_client_using_only_reflection_publishes_a_pathway() {
             .success()
     );
 }
+
+mod collector {
+    //! A stand-in OpenTelemetry collector: an OTLP/gRPC trace endpoint that keeps what it gets.
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use opentelemetry_proto::tonic::trace::v1::Span;
+
+    #[derive(Clone, Default)]
+    pub struct Collector {
+        pub spans: Arc<Mutex<Vec<Span>>>,
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut spans = self.spans.lock().unwrap();
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    spans.extend(scope.spans);
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    /// Serves the collector on an ephemeral port; returns its address.
+    pub async fn start(collector: Collector) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(collector))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        address
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
+    let collector = collector::Collector::default();
+    let collector_address = collector::start(collector.clone()).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = lms()
+        .args(["up", "--data-dir"])
+        .arg(data.path())
+        .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
+        .env("LMS__TELEMETRY__METRICS_LISTEN", "")
+        .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{collector_address}"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let grpc = loop {
+        let line = lines.next().expect("lms up prints its address").unwrap();
+        if let Some(at) = line.find("grpc://") {
+            break line[at + 7..].trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let token = lms()
+        .args([
+            "token",
+            "--tenant",
+            "demo",
+            "--subject",
+            "ops@demo",
+            "--role",
+            "learner",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_span_id = "00f067aa0ba902b7";
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(pb::ListPathwaysRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{parent_span_id}-01")
+            .parse()
+            .unwrap(),
+    );
+    PathwayServiceClient::new(channel)
+        .list_pathways(request)
+        .await
+        .unwrap();
+
+    // Shutting down flushes the spans still batched.
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(30))
+            .await
+            .success()
+    );
+    let spans = collector.spans.lock().unwrap().clone();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let span = spans
+        .iter()
+        .find(|s| s.name == "/lms.pathway.v1.PathwayService/ListPathways")
+        .unwrap_or_else(|| {
+            panic!(
+                "no span for the call among {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(
+        hex(&span.trace_id),
+        trace_id,
+        "the caller's trace continues"
+    );
+    assert_eq!(hex(&span.parent_span_id), parent_span_id);
+}

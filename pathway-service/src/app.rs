@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use lms_platform::db::Db;
+use lms_platform::db::{Db, DbConnection};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role};
@@ -449,23 +449,17 @@ impl PathwayApp {
         id: String,
         etag: String,
     ) -> AppResult<Pathway> {
-        who.require_any(&ADMINS)?;
-        let tenant = who.tenant_id.clone();
-        let actor = who.subject.clone();
-        self.db
-            .write(move |conn| {
-                let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
-                check_etag(&etag, pathway.revision)?;
+        let change = self
+            .change_pathway(who, id, etag, |_, _, pathway| {
+                // Archiving twice is a no-op, so a retried call succeeds.
                 if pathway.status == PathwayStatus::Archived {
-                    return Ok(pathway);
+                    return Ok(Change::Unchanged(()));
                 }
-                let expected = pathway.revision;
                 pathway.status = PathwayStatus::Archived;
-                touch_pathway(&mut pathway, &actor);
-                pathway_rows::save(conn, &tenant, &pathway, expected, false)?;
-                Ok(pathway)
+                Ok(Change::Settings(()))
             })
-            .await
+            .await?;
+        Ok(change.0)
     }
 
     pub async fn add_step(
@@ -557,9 +551,9 @@ impl PathwayApp {
         .await
     }
 
-    /// Runs `edit` on the draft in one transaction: checks the etag, refuses archived pathways,
-    /// re-checks prerequisites when steps changed, bumps the revision and marks the draft as
-    /// differing from the published version. `edit` returns whether steps changed.
+    /// Runs `edit` on the draft: refuses archived pathways, re-checks prerequisites when steps
+    /// changed, and marks the draft as differing from the published version. `edit` returns
+    /// whether steps changed.
     async fn edit_draft<F>(
         &self,
         who: &Principal,
@@ -568,33 +562,28 @@ impl PathwayApp {
         edit: F,
     ) -> AppResult<Pathway>
     where
-        F: FnOnce(&mut lms_platform::db::DbConnection, &str, &mut Pathway) -> AppResult<bool>
-            + Send
-            + 'static,
+        F: FnOnce(&mut DbConnection, &str, &mut Pathway) -> AppResult<bool> + Send + 'static,
     {
-        who.require_any(&ADMINS)?;
-        let tenant = who.tenant_id.clone();
-        let actor = who.subject.clone();
-        self.db
-            .write(move |conn| {
-                let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
-                check_etag(&etag, pathway.revision)?;
+        let change = self
+            .change_pathway(who, id, etag, move |conn, tenant, pathway| {
                 if pathway.status == PathwayStatus::Archived {
                     return Err(AppError::FailedPrecondition(
                         "an archived pathway cannot change".into(),
                     ));
                 }
-                let expected = pathway.revision;
-                let steps_changed = edit(conn, &tenant, &mut pathway)?;
+                let steps_changed = edit(conn, tenant, pathway)?;
                 if steps_changed {
                     pathway::check_prerequisites(&pathway.steps)?;
                 }
                 pathway.has_unpublished_changes = true;
-                touch_pathway(&mut pathway, &actor);
-                pathway_rows::save(conn, &tenant, &pathway, expected, steps_changed)?;
-                Ok(pathway)
+                Ok(if steps_changed {
+                    Change::Steps(())
+                } else {
+                    Change::Settings(())
+                })
             })
-            .await
+            .await?;
+        Ok(change.0)
     }
 
     pub async fn publish(
@@ -603,6 +592,47 @@ impl PathwayApp {
         id: String,
         etag: String,
     ) -> AppResult<VersionRecord> {
+        let actor = who.subject.clone();
+        let (_, version) = self
+            .change_pathway(who, id, etag, move |conn, tenant, pathway| {
+                check_publishable(pathway)?;
+                pathway.latest_version += 1;
+                pathway.status = PathwayStatus::Published;
+                pathway.has_unpublished_changes = false;
+                let published_at = now();
+                // The snapshot is the pathway as it is about to be saved.
+                let mut snapshot = pathway.clone();
+                snapshot.revision += 1;
+                snapshot.audit.updated_at = published_at;
+                snapshot.audit.updated_by = actor.clone();
+                let record = VersionRecord {
+                    pathway_id: pathway.id.clone(),
+                    version: pathway.latest_version,
+                    published_at,
+                    published_by: actor,
+                    snapshot,
+                };
+                pathway_rows::insert_version(conn, tenant, &record)?;
+                Ok(Change::Settings(record))
+            })
+            .await?;
+        Ok(version)
+    }
+
+    /// The one way a pathway changes: in a transaction, load it, check the caller's etag, let
+    /// `change` modify it, then bump the revision, stamp who and when, and save it only if no
+    /// one else saved it meanwhile (otherwise ABORTED).
+    async fn change_pathway<T, F>(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        change: F,
+    ) -> AppResult<(Pathway, T)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &str, &mut Pathway) -> AppResult<Change<T>> + Send + 'static,
+    {
         who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
@@ -610,22 +640,15 @@ impl PathwayApp {
             .write(move |conn| {
                 let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, pathway.revision)?;
-                check_publishable(&pathway)?;
                 let expected = pathway.revision;
-                pathway.latest_version += 1;
-                pathway.status = PathwayStatus::Published;
-                pathway.has_unpublished_changes = false;
-                touch_pathway(&mut pathway, &actor);
-                pathway_rows::save(conn, &tenant, &pathway, expected, false)?;
-                let record = VersionRecord {
-                    pathway_id: pathway.id.clone(),
-                    version: pathway.latest_version,
-                    published_at: pathway.audit.updated_at,
-                    published_by: actor,
-                    snapshot: pathway,
+                let (value, steps_changed) = match change(conn, &tenant, &mut pathway)? {
+                    Change::Unchanged(value) => return Ok((pathway, value)),
+                    Change::Settings(value) => (value, false),
+                    Change::Steps(value) => (value, true),
                 };
-                pathway_rows::insert_version(conn, &tenant, &record)?;
-                Ok(record)
+                touch_pathway(&mut pathway, &actor);
+                pathway_rows::save(conn, &tenant, &pathway, expected, steps_changed)?;
+                Ok((pathway, value))
             })
             .await
     }
@@ -686,12 +709,15 @@ impl PathwayApp {
     }
 }
 
+/// What a pathway change touched, so only that is written.
+enum Change<T> {
+    Unchanged(T),
+    Settings(T),
+    Steps(T),
+}
+
 /// A pathway may only point at a category of its own tenant.
-fn require_category(
-    conn: &mut lms_platform::db::DbConnection,
-    tenant: &str,
-    category_id: &str,
-) -> AppResult<()> {
+fn require_category(conn: &mut DbConnection, tenant: &str, category_id: &str) -> AppResult<()> {
     if category_id.is_empty() {
         return Ok(());
     }

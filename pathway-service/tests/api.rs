@@ -251,6 +251,8 @@ on_both_databases!(
     malformed_ids_are_invalid_arguments,
     step_kinds_validate_their_details,
     health_reports_serving,
+    reflection_v1_lists_the_services,
+    oversized_messages_are_refused_and_change_nothing,
 );
 
 async fn categories_form_a_tree_listed_in_pages(suite: Suite) {
@@ -1762,4 +1764,60 @@ async fn health_reports_serving(suite: Suite) {
             tonic_health::pb::health_check_response::ServingStatus::Serving as i32
         );
     }
+}
+
+async fn reflection_v1_lists_the_services(suite: Suite) {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(suite.channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection response {response:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&pathway_service::SERVICE_NAME), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+}
+
+async fn oversized_messages_are_refused_and_change_nothing(suite: Suite) {
+    let error = suite
+        .client
+        .clone()
+        .create_category(bearer(
+            &suite.admin(),
+            pb::CreateCategoryRequest {
+                parent_id: String::new(),
+                category: Some(pb::Category {
+                    name: "Huge".into(),
+                    description: "x".repeat(5 * 1024 * 1024),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::OutOfRange, "{error:?}");
+    let tree = suite
+        .client
+        .clone()
+        .get_category_tree(bearer(
+            &suite.admin(),
+            pb::GetCategoryTreeRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(tree.roots.is_empty());
 }

@@ -78,14 +78,16 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> anyhow::Result<Tele
         }
         _ => None,
     };
+    // Traces keep every INFO span whatever the log level: quieting logs must not cut traces.
     let otel_layer = provider.as_ref().map(|provider| {
         opentelemetry::global::set_tracer_provider(provider.clone());
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("lms"))
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("lms"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
     });
 
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
+        .with(fmt_layer.with_filter(filter))
         .with(otel_layer)
         .try_init()
         .context("installing the tracing subscriber")?;
