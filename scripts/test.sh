@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test of the suite: unit tests, gRPC integration tests on SQLite and on the
 # PostgreSQL at LMS_TEST_DATABASE_URL (each test creates and drops its own database), and the
-# `lms` binary end to end (including a Python client that knows only server reflection).
+# `lms` binary end to end (including a Python client that knows only server reflection), and
+# the Helm chart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export LMS_TEST_DATABASE_URL="${LMS_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-if ! python3 -c 'import grpc, grpc_reflection, grpc_health' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kubernetes_validate, yaml' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
 cargo test --workspace --locked "$@"
+
+# The Helm chart, rendered by a real Helm engine and checked against the Kubernetes schemas;
+# its rendered config is fed to the lms binary the tests just built.
+python3 helm/tests/test_chart.py target/debug/lms

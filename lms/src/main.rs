@@ -53,6 +53,18 @@ enum Command {
         #[arg(value_enum)]
         component: Option<Component>,
     },
+    /// Ask a component's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1): for
+    /// probes, `helm test` and scripts.
+    Probe {
+        /// host:port of the component's gRPC listener.
+        address: String,
+        /// The service to ask about; the whole server when absent.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout_seconds: u64,
+    },
     /// Print a development token (HS256) for a tenant, subject and roles.
     Token {
         #[arg(long)]
@@ -117,6 +129,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up => up(settings).await,
         Command::Serve { component } => serve(settings, component).await,
         Command::Migrate { component } => migrate(settings, component).await,
+        Command::Probe {
+            address,
+            service,
+            timeout_seconds,
+        } => probe(&address, &service, Duration::from_secs(timeout_seconds)).await,
         Command::Token {
             tenant,
             subject,
@@ -231,6 +248,32 @@ async fn migrate(settings: Settings, only: Option<Component>) -> anyhow::Result<
         components::migrate(component, &settings).await?;
         println!("{}: migrations applied", component.service_name());
     }
+    Ok(())
+}
+
+async fn probe(address: &str, service: &str, timeout: Duration) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let check = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
+            .connect()
+            .await?;
+        let response = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await?;
+        anyhow::Ok(response.into_inner().status())
+    };
+    let status = tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| anyhow::anyhow!("{address}: no answer within {} s", timeout.as_secs()))??;
+    anyhow::ensure!(
+        status == ServingStatus::Serving,
+        "{address}: {}",
+        status.as_str_name()
+    );
+    println!("{address}: SERVING");
     Ok(())
 }
 

@@ -146,6 +146,13 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     client.create_category(request).await.unwrap();
 
+    let probe = tokio::process::Command::new(env!("CARGO_BIN_EXE_lms"))
+        .args(["probe", &grpc, "--service", "lms.pathway.v1.PathwayService"])
+        .output()
+        .await
+        .unwrap();
+    assert!(probe.status.success(), "{probe:?}");
+
     let scraped = http_get(&metrics, "/metrics").await;
     assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
     assert!(
@@ -290,9 +297,9 @@ async fn a_python_client_using_only_reflection_publishes_a_pathway() {
     if !python_ready {
         assert!(
             std::env::var("CI").is_err(),
-            "CI must have the Python gRPC client (pip install -r tests/e2e/requirements.txt)"
+            "CI must have the Python gRPC client (pip install -r tests/requirements.txt)"
         );
-        eprintln!("skipped: pip install -r tests/e2e/requirements.txt to run this test");
+        eprintln!("skipped: pip install -r tests/requirements.txt to run this test");
         return;
     }
     let data = tempfile::tempdir().unwrap();
@@ -470,4 +477,16 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         "the caller's trace continues"
     );
     assert_eq!(hex(&span.parent_span_id), parent_span_id);
+}
+
+#[test]
+fn probe_fails_when_nothing_serves() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let output = lms()
+        .args(["probe", &address, "--timeout-seconds", "2"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
 }
