@@ -8,9 +8,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     let well_known = protoc_bin_vendored::include_path()?;
 
-    let protos = [PathBuf::from("lms/pathway/v1/pathway.proto")];
+    let protos = [
+        PathBuf::from("lms/pathway/v1/pathway.proto"),
+        PathBuf::from("lms/events/v1/events.proto"),
+    ];
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
+    // `prost::Name` on every message, so events can be packed into `Any` with a proper type URL.
+    config.enable_type_names();
+    config.type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("lms_descriptor.bin"))
         .build_client(true)

@@ -81,7 +81,7 @@ fn redact(url: &str) -> String {
 }
 
 /// Opens connections of the URL's backend and prepares each SQLite connection.
-struct Manager {
+pub(crate) struct Manager {
     url: DatabaseUrl,
 }
 
@@ -118,6 +118,9 @@ impl ManageConnection for Manager {
         false
     }
 }
+
+/// A connection taken out of the pool for as long as it is held.
+pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
 
 /// Embedded migrations for both backends, with identical names.
 pub struct Migrations {
@@ -167,6 +170,12 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A connection of its own, e.g. to hold a session-level lock.
+    pub(crate) async fn dedicated(&self) -> Result<PooledConnection, AppError> {
+        let pool = self.pool.clone();
+        run_blocking(move || Ok(pool.get()?)).await
     }
 
     /// Runs `work` on a pooled connection, off the async workers.
@@ -250,8 +259,8 @@ where
         .map_err(AppError::internal)?
 }
 
-/// A stable 63-bit key per service name for `pg_advisory_lock`.
-fn advisory_lock_key(name: &str) -> i64 {
+/// A stable 63-bit key per name for `pg_advisory_lock`.
+pub(crate) fn advisory_lock_key(name: &str) -> i64 {
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });

@@ -15,6 +15,11 @@ pub mod google {
 }
 
 pub mod lms {
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("lms.events.v1");
+        }
+    }
     pub mod pathway {
         pub mod v1 {
             #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
@@ -23,4 +28,5 @@ pub mod lms {
     }
 }
 
+pub use lms::events::v1 as events_v1;
 pub use lms::pathway::v1 as pathway_v1;

@@ -1,0 +1,269 @@
+//! The transactional outbox on real databases (SQLite, and PostgreSQL with
+//! `LMS_TEST_DATABASE_URL`), delivering over real gRPC.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lms_platform::AppError;
+use lms_platform::db::Db;
+use lms_platform::outbox::{
+    self, Delivery, Dispatcher, DispatcherConfig, EventSink, GrpcEventSink, NewEvent,
+};
+use lms_platform::testing::{TestBackend, TestDatabase};
+use lms_proto::events_v1 as pb;
+
+async fn database(backend: TestBackend) -> Option<(TestDatabase, Db)> {
+    let test_db = TestDatabase::create(backend)?;
+    let db = Db::connect(test_db.url.clone(), 4).unwrap();
+    db.migrate("outbox-test", outbox::migrations())
+        .await
+        .unwrap();
+    Some((test_db, db))
+}
+
+fn event(aggregate: &str) -> NewEvent {
+    // Any message works as a payload; an Event inside an Event keeps the test self-contained.
+    NewEvent::new(
+        aggregate,
+        &pb::DeliverEventsResponse {
+            acknowledged: vec![aggregate.to_string()],
+            rejected: vec![],
+        },
+    )
+}
+
+/// A consumer that remembers what it applied, and can be told to fail.
+#[derive(Default, Clone)]
+struct Consumer {
+    applied: Arc<Mutex<Vec<pb::Event>>>,
+    failing: Arc<Mutex<bool>>,
+}
+
+impl EventSink for Consumer {
+    fn deliver(&self, events: Vec<pb::Event>) -> outbox::BoxFuture<Result<Delivery, String>> {
+        let consumer = self.clone();
+        Box::pin(async move {
+            if *consumer.failing.lock().unwrap() {
+                return Err("consumer unavailable".into());
+            }
+            let acknowledged = events.iter().map(|e| e.id.clone()).collect();
+            consumer.applied.lock().unwrap().extend(events);
+            Ok(Delivery {
+                acknowledged,
+                rejected: vec![],
+            })
+        })
+    }
+}
+
+fn fast() -> DispatcherConfig {
+    DispatcherConfig {
+        batch_size: 50,
+        idle_poll: Duration::from_millis(10),
+        first_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(1),
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(super::TestBackend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name(super::TestBackend::Postgres).await } )*
+        }
+    };
+}
+
+on_both_databases!(
+    events_exist_only_when_their_transaction_commits,
+    every_event_is_delivered_once_even_when_the_consumer_was_down,
+    events_are_delivered_over_grpc_with_their_payload,
+);
+
+async fn events_exist_only_when_their_transaction_commits(backend: TestBackend) {
+    let Some((_guard, db)) = database(backend).await else {
+        return;
+    };
+    let rolled_back = db
+        .write(|conn| {
+            outbox::enqueue(conn, "acme", vec![event("a"), event("b")])?;
+            Err::<(), _>(AppError::FailedPrecondition("the change failed".into()))
+        })
+        .await;
+    assert!(rolled_back.is_err());
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+    // A batch larger than one insert statement.
+    let many: Vec<NewEvent> = (0..250).map(|i| event(&format!("agg-{i}"))).collect();
+    db.write(move |conn| outbox::enqueue(conn, "acme", many))
+        .await
+        .unwrap();
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 250);
+}
+
+async fn every_event_is_delivered_once_even_when_the_consumer_was_down(backend: TestBackend) {
+    let Some((_guard, db)) = database(backend).await else {
+        return;
+    };
+    let events: Vec<NewEvent> = (0..120).map(|i| event(&format!("agg-{i}"))).collect();
+    db.write(move |conn| outbox::enqueue(conn, "acme", events))
+        .await
+        .unwrap();
+    let consumer = Consumer::default();
+    *consumer.failing.lock().unwrap() = true;
+    let dispatcher = Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "test");
+    assert_eq!(
+        dispatcher.dispatch_once().await.unwrap(),
+        0,
+        "nothing settles while down"
+    );
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 120);
+
+    *consumer.failing.lock().unwrap() = false;
+    let mut settled = 0;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        settled += dispatcher.dispatch_once().await.unwrap();
+        if settled == 120 {
+            break;
+        }
+    }
+    assert_eq!(settled, 120);
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+    assert_eq!(dispatcher.dispatch_once().await.unwrap(), 0);
+    let applied = consumer.applied.lock().unwrap();
+    let ids: HashSet<_> = applied.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(
+        applied.len(),
+        120,
+        "no event delivered twice after acknowledgement"
+    );
+    assert_eq!(ids.len(), 120);
+    // Offered in write order.
+    let aggregates: Vec<_> = applied.iter().map(|e| e.aggregate_id.clone()).collect();
+    let expected: Vec<_> = (0..120).map(|i| format!("agg-{i}")).collect();
+    assert_eq!(aggregates, expected);
+}
+
+/// A gRPC consumer that deduplicates by event id, as real consumers must.
+#[derive(Default, Clone)]
+struct GrpcConsumer {
+    seen: Arc<Mutex<HashSet<String>>>,
+    tokens: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl pb::event_consumer_server::EventConsumer for GrpcConsumer {
+    async fn deliver_events(
+        &self,
+        request: tonic::Request<pb::DeliverEventsRequest>,
+    ) -> Result<tonic::Response<pb::DeliverEventsResponse>, tonic::Status> {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        self.tokens.lock().unwrap().push(token);
+        let mut acknowledged = Vec::new();
+        let mut rejected = Vec::new();
+        for event in request.into_inner().events {
+            let decodable = event.payload.as_ref().is_some_and(|any| {
+                any.type_url == "type.googleapis.com/lms.events.v1.DeliverEventsResponse"
+                    && prost::Message::decode(any.value.as_slice())
+                        .map(|m: pb::DeliverEventsResponse| {
+                            m.acknowledged == [event.aggregate_id.clone()]
+                        })
+                        .unwrap_or(false)
+            });
+            if decodable {
+                self.seen.lock().unwrap().insert(event.id.clone());
+                acknowledged.push(event.id);
+            } else {
+                rejected.push(event.id);
+            }
+        }
+        Ok(tonic::Response::new(pb::DeliverEventsResponse {
+            acknowledged,
+            rejected,
+        }))
+    }
+}
+
+async fn events_are_delivered_over_grpc_with_their_payload(backend: TestBackend) {
+    let Some((_guard, db)) = database(backend).await else {
+        return;
+    };
+    let consumer = GrpcConsumer::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(pb::event_consumer_server::EventConsumerServer::new(
+                consumer.clone(),
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect_lazy();
+    db.write(|conn| outbox::enqueue(conn, "acme", vec![event("x"), event("y")]))
+        .await
+        .unwrap();
+    let sink = GrpcEventSink::new(channel, || "service-token".to_string());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(
+        Dispatcher::new(db.clone(), Arc::new(sink), fast(), "grpc").run(shutdown.clone()),
+    );
+    for _ in 0..200 {
+        if outbox::pending_count(&db).await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+    assert_eq!(consumer.seen.lock().unwrap().len(), 2);
+    assert!(
+        consumer
+            .tokens
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|t| t == "Bearer service-token")
+    );
+}
+
+#[tokio::test]
+async fn only_one_dispatcher_delivers_per_postgres_database() {
+    let Some((_guard, db)) = database(TestBackend::Postgres).await else {
+        return;
+    };
+    db.write(|conn| outbox::enqueue(conn, "acme", vec![event("only-once")]))
+        .await
+        .unwrap();
+    let consumer = Consumer::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let first = tokio::spawn(
+        Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "leader")
+            .run(shutdown.clone()),
+    );
+    let second = tokio::spawn(
+        Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "leader")
+            .run(shutdown.clone()),
+    );
+    for _ in 0..200 {
+        if outbox::pending_count(&db).await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    first.await.unwrap();
+    second.await.unwrap();
+    assert_eq!(consumer.applied.lock().unwrap().len(), 1);
+}
