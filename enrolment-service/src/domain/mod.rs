@@ -1,0 +1,3 @@
+//! Rules of the enrolment domain, free of gRPC and storage.
+
+pub mod rules;
