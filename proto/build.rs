@@ -9,7 +9,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let well_known = protoc_bin_vendored::include_path()?;
 
     let protos = [
+        PathBuf::from("lms/common/v1/common.proto"),
         PathBuf::from("lms/pathway/v1/pathway.proto"),
+        PathBuf::from("lms/enrolment/v1/enrolment.proto"),
         PathBuf::from("lms/events/v1/events.proto"),
     ];
     let mut config = prost_build::Config::new();

@@ -48,16 +48,6 @@ pub struct PathwayApp {
     db: Db,
 }
 
-fn audit_now(actor: &str) -> Audit {
-    let at = now();
-    Audit {
-        created_at: at,
-        created_by: actor.to_string(),
-        updated_at: at,
-        updated_by: actor.to_string(),
-    }
-}
-
 impl PathwayApp {
     pub fn new(db: Db) -> Self {
         Self { db }
@@ -100,7 +90,7 @@ impl PathwayApp {
                     sort_order: new.sort_order,
                     depth,
                     revision: 1,
-                    audit: audit_now(&actor),
+                    audit: Audit::new(&actor),
                 };
                 category_rows::insert(conn, &tenant, &category)?;
                 if let Some(request_id) = &new.request_id {
@@ -345,7 +335,7 @@ impl PathwayApp {
                     latest_version: 0,
                     has_unpublished_changes: true,
                     revision: 1,
-                    audit: audit_now(&actor),
+                    audit: Audit::new(&actor),
                     steps: Vec::new(),
                 };
                 pathway_rows::insert(conn, &tenant, &pathway)?;
@@ -473,7 +463,7 @@ impl PathwayApp {
         let actor = who.subject.clone();
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
             step.id = new_id();
-            step.audit = audit_now(&actor);
+            step.audit = Audit::new(&actor);
             pathway::add_step(&mut pathway.steps, step, position)?;
             Ok(true)
         })

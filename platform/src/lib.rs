@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod outbox;
 pub mod pagination;
+pub mod resource;
 pub mod server;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

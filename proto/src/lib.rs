@@ -15,6 +15,17 @@ pub mod google {
 }
 
 pub mod lms {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("lms.common.v1");
+        }
+    }
+    pub mod enrolment {
+        pub mod v1 {
+            #![allow(clippy::doc_lazy_continuation)]
+            tonic::include_proto!("lms.enrolment.v1");
+        }
+    }
     pub mod events {
         pub mod v1 {
             tonic::include_proto!("lms.events.v1");
@@ -28,5 +39,7 @@ pub mod lms {
     }
 }
 
+pub use lms::common::v1 as common_v1;
+pub use lms::enrolment::v1 as enrolment_v1;
 pub use lms::events::v1 as events_v1;
 pub use lms::pathway::v1 as pathway_v1;

@@ -1,6 +1,6 @@
 //! Conversions between the wire messages and the domain, with field-level validation.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use lms_platform::validate::Violations;
 use lms_platform::{AppError, AppResult};
 use lms_proto::pathway_v1 as pb;
@@ -17,21 +17,10 @@ use crate::storage::pathways::{PathwayFilter, VersionRecord};
 
 // ---- outgoing ------------------------------------------------------------------------------
 
-pub fn timestamp(at: NaiveDateTime) -> Timestamp {
-    let utc = at.and_utc();
-    Timestamp {
-        seconds: utc.timestamp(),
-        nanos: utc.timestamp_subsec_nanos() as i32,
-    }
-}
+use lms_platform::resource::timestamp;
 
-fn audit(a: &Audit) -> pb::Audit {
-    pb::Audit {
-        create_time: Some(timestamp(a.created_at)),
-        created_by: a.created_by.clone(),
-        update_time: Some(timestamp(a.updated_at)),
-        updated_by: a.updated_by.clone(),
-    }
+fn audit(a: &Audit) -> lms_proto::common_v1::Audit {
+    a.to_proto()
 }
 
 pub fn category(c: Category) -> pb::Category {
