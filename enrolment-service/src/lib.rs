@@ -1,6 +1,74 @@
 //! enrolment-service: people, target audiences, academic classes, assignments, enrolments.
 //!
-//! Work in progress (issue 3): so far the audience rule language. The gRPC service, storage and
-//! the `lms` wiring follow the pathway-service layout when they land.
+//! Layout (the same in every service): `domain` holds the rules, `storage` the rows and
+//! queries, `app` the use cases (authorisation, transactions), `grpc` the handlers.
+//! Built so far (issue 3 is in progress): the learner directory with the HR sync, and the
+//! audience rule language.
 
+pub mod app;
 pub mod domain;
+pub mod grpc;
+pub mod storage;
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use lms_platform::auth::{TokenVerifier, interceptor};
+use lms_platform::config::ServerConfig;
+use lms_platform::db::{DatabaseUrl, Db, Migrations};
+use lms_proto::enrolment_v1::enrolment_service_server::EnrolmentServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+/// The fully qualified gRPC service name (health reports on it).
+pub const SERVICE_NAME: &str = "lms.enrolment.v1.EnrolmentService";
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+pub fn migrations() -> Migrations {
+    Migrations {
+        postgres: POSTGRES_MIGRATIONS,
+        sqlite: SQLITE_MIGRATIONS,
+    }
+}
+
+/// Settings of this service beyond the common ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
+    /// forced.
+    pub max_deactivation_share: f64,
+}
+
+/// Opens the service's database and applies pending migrations.
+pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
+    let db = Db::connect(url, pool_size)?;
+    let applied = db.migrate("enrolment-service", migrations()).await?;
+    tracing::info!(applied, "enrolment-service database ready");
+    Ok(db)
+}
+
+/// The service's routes: the gRPC service behind token verification and message size limits.
+pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: Options) -> Routes {
+    let app = app::EnrolmentApp::new(db, options.max_deactivation_share);
+    let service = EnrolmentServiceServer::new(grpc::EnrolmentGrpc::new(app))
+        .max_decoding_message_size(server.max_message_bytes)
+        .max_encoding_message_size(server.max_message_bytes);
+    Routes::new(tonic::service::interceptor::InterceptedService::new(
+        service,
+        interceptor(verifier),
+    ))
+}
+
+/// Serves enrolment-service on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    verifier: TokenVerifier,
+    server: &ServerConfig,
+    options: Options,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let routes = routes(db, verifier, server, options);
+    lms_platform::server::serve(listener, routes, &[SERVICE_NAME], server, shutdown).await
+}

@@ -18,6 +18,7 @@ use crate::settings::Settings;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Component {
     Pathway,
+    Enrolment,
 }
 
 pub type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -29,18 +30,20 @@ pub struct Started {
 }
 
 impl Component {
-    pub const ALL: [Component; 1] = [Component::Pathway];
+    pub const ALL: [Component; 2] = [Component::Pathway, Component::Enrolment];
 
     pub fn service_name(self) -> &'static str {
         match self {
             Component::Pathway => "pathway-service",
+            Component::Enrolment => "enrolment-service",
         }
     }
 
     /// The config section (`[pathway]`) and its name for messages.
-    fn section(self, settings: &Settings) -> (&ComponentConfig, &'static str) {
+    fn section(self, settings: &Settings) -> (ComponentConfig, &'static str) {
         match self {
-            Component::Pathway => (&settings.pathway, "pathway"),
+            Component::Pathway => (settings.pathway.clone(), "pathway"),
+            Component::Enrolment => (settings.enrolment.component(), "enrolment"),
         }
     }
 }
@@ -72,6 +75,7 @@ async fn open(component: Component, settings: &Settings, embedded: bool) -> anyh
     let (section, _) = component.section(settings);
     match component {
         Component::Pathway => pathway_service::open_database(url, section.db_pool_size).await,
+        Component::Enrolment => enrolment_service::open_database(url, section.db_pool_size).await,
     }
 }
 
@@ -102,6 +106,14 @@ pub async fn start(
         Component::Pathway => Box::pin(async move {
             pathway_service::serve(listener, db, verifier, &server, shutdown).await
         }),
+        Component::Enrolment => {
+            let options = enrolment_service::Options {
+                max_deactivation_share: settings.enrolment.max_deactivation_share,
+            };
+            Box::pin(async move {
+                enrolment_service::serve(listener, db, verifier, &server, options, shutdown).await
+            })
+        }
     };
     Ok(Started { address, task })
 }

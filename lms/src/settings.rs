@@ -26,6 +26,12 @@ metrics_listen = "127.0.0.1:9464"
 listen = "127.0.0.1:50051"
 database_url = ""
 db_pool_size = 8
+
+[enrolment]
+listen = "127.0.0.1:50052"
+database_url = ""
+db_pool_size = 8
+max_deactivation_share = 0.2
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,11 +43,41 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub telemetry: TelemetryConfig,
     pub pathway: ComponentConfig,
+    pub enrolment: EnrolmentConfig,
+}
+
+/// `[enrolment]`: the common component keys plus the HR sync's safety limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentConfig {
+    pub listen: String,
+    #[serde(default)]
+    pub database_url: String,
+    pub db_pool_size: u32,
+    /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
+    /// the upload sets `force`.
+    pub max_deactivation_share: f64,
+}
+
+impl EnrolmentConfig {
+    pub fn component(&self) -> ComponentConfig {
+        ComponentConfig {
+            listen: self.listen.clone(),
+            database_url: self.database_url.clone(),
+            db_pool_size: self.db_pool_size,
+        }
+    }
 }
 
 impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        lms_platform::config::load(DEFAULTS, file)
+        let settings: Settings = lms_platform::config::load(DEFAULTS, file)?;
+        let share = settings.enrolment.max_deactivation_share;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&share),
+            "invalid configuration: enrolment.max_deactivation_share = {share} must be between 0 and 1"
+        );
+        Ok(settings)
     }
 }
 

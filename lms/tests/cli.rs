@@ -28,6 +28,7 @@ fn start_up(data_dir: &std::path::Path) -> (Child, String, String) {
         .args(["up", "--data-dir"])
         .arg(data_dir)
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
+        .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -39,7 +40,9 @@ fn start_up(data_dir: &std::path::Path) -> (Child, String, String) {
     let (mut grpc, mut metrics) = (None, None);
     while grpc.is_none() || metrics.is_none() {
         let line = lines.next().expect("lms up prints its addresses").unwrap();
-        if let Some(at) = line.find("grpc://") {
+        if let Some(at) = line.find("grpc://")
+            && line.contains("pathway-service")
+        {
             grpc = Some(line[at + 7..].trim().to_string());
         }
         if let Some(at) = line.find("http://") {
@@ -98,6 +101,7 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
     let (mut child, grpc, metrics) = start_up(data.path());
     assert!(data.path().join("dev-secret").exists());
     assert!(data.path().join("pathway.db").exists());
+    assert!(data.path().join("enrolment.db").exists());
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
         .unwrap()
@@ -397,6 +401,7 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .args(["up", "--data-dir"])
         .arg(data.path())
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
+        .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .env(
@@ -410,7 +415,9 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let grpc = loop {
         let line = lines.next().expect("lms up prints its address").unwrap();
-        if let Some(at) = line.find("grpc://") {
+        if let Some(at) = line.find("grpc://")
+            && line.contains("pathway-service")
+        {
             break line[at + 7..].trim().to_string();
         }
     };

@@ -247,6 +247,23 @@ impl Db {
     }
 }
 
+/// Escapes LIKE wildcards in user text, for `LIKE ... ESCAPE '\'`.
+pub fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower()`, the same on both backends for ASCII.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
 async fn run_blocking<T, F>(work: F) -> Result<T, AppError>
 where
     T: Send + 'static,

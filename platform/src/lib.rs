@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod outbox;
 pub mod pagination;
 pub mod resource;

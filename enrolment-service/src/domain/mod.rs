@@ -1,3 +1,4 @@
 //! Rules of the enrolment domain, free of gRPC and storage.
 
+pub mod person;
 pub mod rules;

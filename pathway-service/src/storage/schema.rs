@@ -80,14 +80,4 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    idempotency_keys (tenant_id, operation, request_id) {
-        tenant_id -> Text,
-        operation -> Text,
-        request_id -> Text,
-        resource_id -> Text,
-        created_at -> Timestamp,
-    }
-}
-
 diesel::allow_tables_to_appear_in_same_query!(categories, pathways, steps, pathway_versions);

@@ -1,0 +1,138 @@
+//! The gRPC handlers: authorise, convert, call the use case, convert back.
+
+pub mod convert;
+
+use lms_platform::auth::principal;
+use lms_platform::validate::parse_id;
+use lms_platform::{AppError, Principal, Role};
+use lms_proto::enrolment_v1 as pb;
+use pb::enrolment_service_server::EnrolmentService;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::app::{self, EnrolmentApp, MAX_UPLOAD_ROWS};
+
+pub struct EnrolmentGrpc {
+    app: EnrolmentApp,
+}
+
+impl EnrolmentGrpc {
+    pub fn new(app: EnrolmentApp) -> Self {
+        Self { app }
+    }
+}
+
+/// The caller, refused before any input is looked at unless they hold one of `roles`.
+fn caller<T>(request: &Request<T>, roles: &[Role]) -> Result<Principal, Status> {
+    let who = principal(request)?;
+    who.require_any(roles)?;
+    Ok(who)
+}
+
+/// The most rows one upload message may carry.
+const MAX_ROWS_PER_MESSAGE: usize = 5_000;
+
+#[tonic::async_trait]
+impl EnrolmentService for EnrolmentGrpc {
+    async fn create_person(
+        &self,
+        request: Request<pb::CreatePersonRequest>,
+    ) -> Result<Response<pb::Person>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let (external_id, profile, request_id) = convert::new_person(request.into_inner())?;
+        let person = self
+            .app
+            .create_person(&who, external_id, profile, request_id)
+            .await?;
+        Ok(Response::new(convert::person(person)))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::Person>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let person = self.app.get_person(&who, req.id).await?;
+        Ok(Response::new(convert::person(person)))
+    }
+
+    async fn list_people(
+        &self,
+        request: Request<pb::ListPeopleRequest>,
+    ) -> Result<Response<pb::ListPeopleResponse>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        let filter = convert::people_filter(&req)?;
+        let page = self
+            .app
+            .list_people(&who, filter, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListPeopleResponse {
+            people: page.items.into_iter().map(convert::person).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn update_person(
+        &self,
+        request: Request<pb::UpdatePersonRequest>,
+    ) -> Result<Response<pb::Person>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let person = req
+            .person
+            .ok_or_else(|| AppError::invalid_field("person", "is required"))?;
+        parse_id("person.id", &person.id)?;
+        let (id, etag) = (person.id.clone(), person.etag.clone());
+        let mask = req.update_mask;
+        let updated = self
+            .app
+            .update_person(&who, id, etag, move |current| {
+                convert::patched_profile(current, &person, mask)
+            })
+            .await?;
+        Ok(Response::new(convert::person(updated)))
+    }
+
+    async fn upsert_people(
+        &self,
+        request: Request<Streaming<pb::UpsertPeopleRequest>>,
+    ) -> Result<Response<pb::UpsertPeopleResponse>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let mut stream = request.into_inner();
+        let (mut rows, mut errors) = (Vec::new(), Vec::new());
+        let (mut full_sync, mut force, mut first) = (false, false, true);
+        let mut index = 0;
+        while let Some(message) = stream.message().await? {
+            if first {
+                (full_sync, force, first) = (message.full_sync, message.force, false);
+            }
+            if message.people.len() > MAX_ROWS_PER_MESSAGE {
+                return Err(AppError::invalid_field(
+                    "people",
+                    format!("at most {MAX_ROWS_PER_MESSAGE} people per message"),
+                )
+                .into());
+            }
+            for wire in message.people {
+                if index >= MAX_UPLOAD_ROWS {
+                    return Err(AppError::ResourceExhausted(format!(
+                        "an upload holds at most {MAX_UPLOAD_ROWS} people"
+                    ))
+                    .into());
+                }
+                match convert::upload_row(index, wire) {
+                    Ok(row) => rows.push(row),
+                    Err(error) => errors.push(error),
+                }
+                index += 1;
+            }
+        }
+        let outcome = self
+            .app
+            .upsert_people(&who, rows, errors, full_sync, force)
+            .await?;
+        Ok(Response::new(convert::sync_outcome(outcome)))
+    }
+}

@@ -1,0 +1,4 @@
+//! Storage: rows, queries, and their mapping to the domain. Every query filters on `tenant_id`.
+
+pub mod people;
+pub mod schema;

@@ -1,0 +1,509 @@
+//! The learner directory over real gRPC on an ephemeral port, against SQLite (`sqlite::...`) and
+//! PostgreSQL (`postgres::...`, needs `LMS_TEST_DATABASE_URL`).
+
+use std::collections::HashMap;
+
+use lms_platform::Role;
+use lms_platform::testing::{TestAuth, TestBackend, TestDatabase, bearer, server_config};
+use lms_proto::enrolment_v1 as pb;
+use pb::enrolment_service_client::EnrolmentServiceClient;
+use prost_types::FieldMask;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+struct Suite {
+    client: EnrolmentServiceClient<Channel>,
+    auth: TestAuth,
+    shutdown: CancellationToken,
+    _db: TestDatabase,
+}
+
+impl Suite {
+    async fn start(backend: TestBackend) -> Option<Suite> {
+        let db = TestDatabase::create(backend)?;
+        let pool = enrolment_service::open_database(db.url.clone(), 4)
+            .await
+            .expect("database opens and migrates");
+        let auth = TestAuth::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let verifier = auth.verifier().await;
+        let stop = shutdown.clone();
+        let options = enrolment_service::Options {
+            max_deactivation_share: 0.2,
+        };
+        tokio::spawn(async move {
+            enrolment_service::serve(listener, pool, verifier, &server_config(), options, stop)
+                .await
+        });
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Some(Suite {
+            client: EnrolmentServiceClient::new(channel),
+            auth,
+            shutdown,
+            _db: db,
+        })
+    }
+
+    fn admin(&self) -> String {
+        self.auth.admin("acme")
+    }
+
+    async fn create(&self, person: pb::Person) -> Result<pb::Person, Status> {
+        self.client
+            .clone()
+            .create_person(bearer(
+                &self.admin(),
+                pb::CreatePersonRequest {
+                    person: Some(person),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn upload(
+        &self,
+        batches: Vec<Vec<pb::Person>>,
+        full_sync: bool,
+        force: bool,
+    ) -> Result<pb::UpsertPeopleResponse, Status> {
+        let messages: Vec<pb::UpsertPeopleRequest> = batches
+            .into_iter()
+            .map(|people| pb::UpsertPeopleRequest {
+                people,
+                full_sync,
+                force,
+            })
+            .collect();
+        self.client
+            .clone()
+            .upsert_people(bearer(&self.admin(), tokio_stream::iter(messages)))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn list(&self, request: pb::ListPeopleRequest) -> Vec<pb::Person> {
+        self.client
+            .clone()
+            .list_people(bearer(&self.admin(), request))
+            .await
+            .unwrap()
+            .into_inner()
+            .people
+    }
+
+    async fn by_external_id(&self) -> HashMap<String, pb::Person> {
+        self.list(pb::ListPeopleRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .map(|p| (p.external_id.clone(), p))
+        .collect()
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn person(external_id: &str, department: &str) -> pb::Person {
+    pb::Person {
+        external_id: external_id.into(),
+        display_name: format!("Person {external_id}"),
+        email: format!("{external_id}@acme.example"),
+        department: department.into(),
+        location: "ZA".into(),
+        hire_date: "2026-03-01".into(),
+        attributes: [("cost_centre".to_string(), "CC-7".to_string())].into(),
+        ..Default::default()
+    }
+}
+
+fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let mut fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    fields.sort();
+    fields
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let suite = super::Suite::start(super::TestBackend::Sqlite).await.unwrap();
+                    super::$name(suite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(suite) = super::Suite::start(super::TestBackend::Postgres).await {
+                        super::$name(suite).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    people_are_created_read_and_updated_with_a_mask,
+    invalid_people_name_every_field_and_create_nothing,
+    external_ids_are_unique_per_tenant,
+    an_upload_creates_updates_and_reports_bad_rows,
+    a_full_sync_deactivates_the_missing,
+    a_truncated_full_sync_is_refused_unless_forced,
+    people_lists_filter_and_paginate,
+    learners_read_only_themselves_and_tenants_are_isolated,
+);
+
+async fn people_are_created_read_and_updated_with_a_mask(suite: Suite) {
+    let created = suite.create(person("e-1", "Sales")).await.unwrap();
+    assert_eq!(created.status, pb::PersonStatus::Active as i32);
+    assert_eq!(created.attributes["cost_centre"], "CC-7");
+    assert_eq!(created.hire_date, "2026-03-01");
+    let mut client = suite.client.clone();
+    let updated = client
+        .update_person(bearer(
+            &suite.admin(),
+            pb::UpdatePersonRequest {
+                person: Some(pb::Person {
+                    id: created.id.clone(),
+                    department: "Marketing".into(),
+                    display_name: String::new(),
+                    etag: created.etag.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["department".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.department, "Marketing");
+    assert_eq!(updated.display_name, "Person e-1", "unmasked fields stay");
+    assert_eq!(updated.attributes["cost_centre"], "CC-7");
+    let stale = client
+        .update_person(bearer(
+            &suite.admin(),
+            pb::UpdatePersonRequest {
+                person: Some(pb::Person {
+                    id: created.id.clone(),
+                    location: "UK".into(),
+                    etag: created.etag.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["location".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    let read = client
+        .get_person(bearer(
+            &suite.admin(),
+            pb::GetPersonRequest { id: created.id },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.location, "ZA");
+    assert_eq!(read.department, "Marketing");
+}
+
+async fn invalid_people_name_every_field_and_create_nothing(suite: Suite) {
+    let error = suite
+        .create(pb::Person {
+            external_id: String::new(),
+            display_name: "   ".into(),
+            email: "not an email".into(),
+            hire_date: "01/02/2026".into(),
+            status: 9,
+            attributes: [("Cost Centre".to_string(), "x".to_string())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&error),
+        [
+            "person.attributes[\"Cost Centre\"]",
+            "person.display_name",
+            "person.email",
+            "person.external_id",
+            "person.hire_date",
+            "person.status"
+        ]
+    );
+    assert!(suite.list(Default::default()).await.is_empty());
+}
+
+async fn external_ids_are_unique_per_tenant(suite: Suite) {
+    suite.create(person("e-1", "Sales")).await.unwrap();
+    let error = suite.create(person("e-1", "HR")).await.unwrap_err();
+    assert_eq!(error.code(), Code::AlreadyExists);
+    // Another tenant may use the same external id.
+    suite
+        .client
+        .clone()
+        .create_person(bearer(
+            &suite.auth.admin("globex"),
+            pb::CreatePersonRequest {
+                person: Some(person("e-1", "Sales")),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+async fn an_upload_creates_updates_and_reports_bad_rows(suite: Suite) {
+    suite.create(person("e-1", "Sales")).await.unwrap();
+    suite.create(person("e-2", "Sales")).await.unwrap();
+    let mut changed = person("e-2", "Marketing");
+    changed.attributes.insert("band".into(), "B3".into());
+    let mut bad_email = person("e-9", "Sales");
+    bad_email.email = "nope".into();
+    let response = suite
+        .upload(
+            vec![
+                vec![person("e-1", "Sales"), changed, person("e-3", "HR")],
+                vec![bad_email, person("e-3", "Legal"), person("e-4", "HR")],
+            ],
+            false,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            response.created,
+            response.updated,
+            response.unchanged,
+            response.deactivated
+        ),
+        (2, 1, 1, 0)
+    );
+    let errors: Vec<_> = response
+        .errors
+        .iter()
+        .map(|e| (e.index, e.external_id.as_str(), e.field.as_str()))
+        .collect();
+    assert_eq!(errors, [(3, "e-9", "email"), (4, "e-3", "external_id")]);
+    let people = suite.by_external_id().await;
+    assert_eq!(people.len(), 4);
+    assert_eq!(people["e-2"].department, "Marketing");
+    assert_eq!(people["e-2"].attributes["band"], "B3");
+    assert_eq!(
+        people["e-3"].department, "HR",
+        "the first of two duplicates wins"
+    );
+    assert!(!people.contains_key("e-9"));
+    // An unchanged person keeps its etag; a changed one gets a new one.
+    let again = suite
+        .upload(vec![vec![person("e-1", "Sales")]], false, false)
+        .await
+        .unwrap();
+    assert_eq!(again.unchanged, 1);
+}
+
+async fn a_full_sync_deactivates_the_missing(suite: Suite) {
+    let all: Vec<pb::Person> = (0..10)
+        .map(|i| person(&format!("e-{i}"), "Sales"))
+        .collect();
+    suite.upload(vec![all.clone()], false, false).await.unwrap();
+    // One leaver of ten: within the 20 % limit.
+    let response = suite
+        .upload(vec![all[..9].to_vec()], true, false)
+        .await
+        .unwrap();
+    assert_eq!(response.deactivated, 1);
+    assert_eq!(response.unchanged, 9);
+    let people = suite.by_external_id().await;
+    assert_eq!(people["e-9"].status, pb::PersonStatus::Inactive as i32);
+    assert_eq!(people["e-0"].status, pb::PersonStatus::Active as i32);
+}
+
+async fn a_truncated_full_sync_is_refused_unless_forced(suite: Suite) {
+    let all: Vec<pb::Person> = (0..10)
+        .map(|i| person(&format!("e-{i}"), "Sales"))
+        .collect();
+    suite.upload(vec![all.clone()], false, false).await.unwrap();
+    let mut newcomer = person("e-new", "HR");
+    newcomer.display_name = "Newcomer".into();
+    let error = suite
+        .upload(vec![vec![all[0].clone(), newcomer.clone()]], true, false)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition);
+    assert!(error.message().contains("9 of 10"), "{}", error.message());
+    let people = suite.by_external_id().await;
+    assert_eq!(
+        people.len(),
+        10,
+        "a refused sync writes nothing, not even creates"
+    );
+    assert!(
+        people
+            .values()
+            .all(|p| p.status == pb::PersonStatus::Active as i32)
+    );
+    let forced = suite
+        .upload(vec![vec![all[0].clone(), newcomer]], true, true)
+        .await
+        .unwrap();
+    assert_eq!((forced.created, forced.deactivated), (1, 9));
+}
+
+async fn people_lists_filter_and_paginate(suite: Suite) {
+    let mut batch = Vec::new();
+    for i in 0..7 {
+        let mut p = person(&format!("e-{i}"), if i % 2 == 0 { "Sales" } else { "HR" });
+        if i == 3 {
+            p.display_name = "Ada Lovelace".into();
+        }
+        batch.push(p);
+    }
+    suite.upload(vec![batch], false, false).await.unwrap();
+    let sales = suite
+        .list(pb::ListPeopleRequest {
+            department: "sales".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(sales.len(), 4);
+    let ada = suite
+        .list(pb::ListPeopleRequest {
+            query: "LOVELACE".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(ada.len(), 1);
+    let mut client = suite.client.clone();
+    let mut token = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let page = client
+            .list_people(bearer(
+                &suite.admin(),
+                pb::ListPeopleRequest {
+                    page_size: 3,
+                    page_token: token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.people.into_iter().map(|p| p.external_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("e-{i}")).collect();
+    assert_eq!(seen, expected, "every person once, ordered by external id");
+}
+
+async fn learners_read_only_themselves_and_tenants_are_isolated(suite: Suite) {
+    let ada = suite.create(person("ada", "Sales")).await.unwrap();
+    let bob = suite.create(person("bob", "Sales")).await.unwrap();
+    let mut client = suite.client.clone();
+    let as_ada = suite.auth.token("acme", "ada", &[Role::Learner]);
+    let own = client
+        .get_person(bearer(&as_ada, pb::GetPersonRequest { id: ada.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(own.external_id, "ada");
+    let other = client
+        .get_person(bearer(&as_ada, pb::GetPersonRequest { id: bob.id.clone() }))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound);
+    let list = client
+        .list_people(bearer(&as_ada, pb::ListPeopleRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(list.code(), Code::PermissionDenied);
+    let upload = client
+        .upsert_people(bearer(
+            &as_ada,
+            tokio_stream::iter(Vec::<pb::UpsertPeopleRequest>::new()),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(upload.code(), Code::PermissionDenied);
+
+    let globex = suite.auth.admin("globex");
+    let error = client
+        .get_person(bearer(&globex, pb::GetPersonRequest { id: ada.id.clone() }))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    let listed = client
+        .list_people(bearer(&globex, pb::ListPeopleRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.people.is_empty());
+    let error = client
+        .update_person(bearer(
+            &globex,
+            pb::UpdatePersonRequest {
+                person: Some(pb::Person {
+                    id: ada.id.clone(),
+                    department: "Hijacked".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["department".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    // A globex full sync with nobody in it touches no acme person.
+    let sync = client
+        .upsert_people(bearer(
+            &globex,
+            tokio_stream::iter(vec![pb::UpsertPeopleRequest {
+                people: vec![person("zed", "Ops")],
+                full_sync: true,
+                force: true,
+            }]),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sync.deactivated, 0);
+    let acme = suite.by_external_id().await;
+    assert_eq!(acme.len(), 2);
+    assert_eq!(acme["ada"].status, pb::PersonStatus::Active as i32);
+}
