@@ -17,9 +17,10 @@ COPY --from=build /out/lms /usr/local/bin/lms
 USER 65532:65532
 # Inside a container every component listens on all interfaces.
 ENV LMS__PATHWAY__LISTEN=0.0.0.0:50051 \
+    LMS__ENROLMENT__LISTEN=0.0.0.0:50052 \
     LMS__TELEMETRY__METRICS_LISTEN=0.0.0.0:9464 \
     LMS__TELEMETRY__LOG_FORMAT=json
-EXPOSE 50051 9464
+EXPOSE 50051 50052 9464
 HEALTHCHECK --interval=10s --timeout=5s CMD ["/usr/local/bin/lms", "probe", "127.0.0.1:50051"]
 ENTRYPOINT ["/usr/local/bin/lms"]
 CMD ["up", "--data-dir", "/tmp/lms-data"]

@@ -215,7 +215,9 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
             text = open(path).read().replace("/etc/lms/jwks/jwks.json", jwks)
             open(path, "w").write(text)
             env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__")}
-            env["LMS__PATHWAY__DATABASE_URL"] = f"sqlite://{directory}/pathway.db"
+            env["LMS__DATA_DIR"] = directory
+            for component in ("pathway", "enrolment"):
+                env[f"LMS__{component.upper()}__DATABASE_URL"] = f"sqlite://{directory}/{component}.db"
             result = subprocess.run(
                 [lms_binary, "migrate", "--config", path],
                 env=env,
