@@ -6,7 +6,15 @@ use lms_platform::resource::{Audit, check_etag};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use lms_platform::db::DbConnection;
+
+use crate::domain::audience::{self, Audience, AudienceKind};
 use crate::domain::person::{self, Person, PersonStatus, Profile, RowError, UploadRow};
+use crate::domain::rules::{self, Rule};
+use crate::storage::audiences::{self as audience_rows, PersonRef};
 use crate::storage::people::{self as people_rows, PeopleFilter};
 
 pub const ADMINS: [Role; 1] = [Role::Admin];
@@ -68,6 +76,7 @@ impl EnrolmentApp {
                     audit: Audit::new(&actor),
                 };
                 people_rows::insert(conn, &tenant, &person)?;
+                follow_person(conn, &tenant, &person)?;
                 if let Some(request_id) = &request_id {
                     idempotency::record(
                         conn,
@@ -149,6 +158,7 @@ impl EnrolmentApp {
                 person.revision += 1;
                 person.audit.touch(&actor);
                 people_rows::update(conn, &tenant, &person, expected)?;
+                follow_person(conn, &tenant, &person)?;
                 Ok(person)
             })
             .await
@@ -198,6 +208,9 @@ impl EnrolmentApp {
                 writes.extend(plan.update);
                 people_rows::upsert_many(conn, &tenant, &writes, &actor)?;
                 let deactivated = people_rows::deactivate(conn, &tenant, &plan.deactivate, &actor)?;
+                if created + updated + deactivated > 0 {
+                    refresh_dynamic_audiences(conn, &tenant)?;
+                }
                 Ok(SyncOutcome {
                     created,
                     updated,
@@ -206,6 +219,363 @@ impl EnrolmentApp {
                     errors: plan.errors,
                 })
             })
+            .await
+    }
+}
+
+/// An audience as listed: the audience and how many members it has.
+pub struct AudienceView {
+    pub audience: Audience,
+    pub member_count: i64,
+}
+
+/// What a rule would do.
+pub struct RulePreview {
+    pub matches: Vec<PersonRef>,
+    pub joining: Vec<PersonRef>,
+    pub leaving: Vec<PersonRef>,
+}
+
+/// New values for the fields named in an update mask.
+#[derive(Default)]
+pub struct AudiencePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub rule: Option<String>,
+}
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn parse_rule(text: &str) -> AppResult<Rule> {
+    rules::parse(text).map_err(|error| AppError::invalid_field("audience.rule", error.to_string()))
+}
+
+/// Brings one dynamic audience in line with its rule; returns (joined, left).
+fn refresh_audience(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience: &Audience,
+    rule: &Rule,
+) -> AppResult<(usize, usize)> {
+    let desired: HashSet<String> = audience_rows::matching(conn, tenant, rule, today())?
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    let current = audience_rows::members(conn, tenant, &audience.id)?;
+    let (joining, leaving) = audience::diff(&current, &desired);
+    audience_rows::add_members(conn, tenant, &audience.id, &joining)?;
+    audience_rows::remove_members(conn, tenant, &audience.id, &leaving)?;
+    Ok((joining.len(), leaving.len()))
+}
+
+/// Re-evaluates every dynamic audience of the tenant (after a bulk change, or as a sweep).
+fn refresh_dynamic_audiences(conn: &mut DbConnection, tenant: &str) -> AppResult<(usize, usize)> {
+    let mut totals = (0, 0);
+    for audience in audience_rows::dynamic(conn, tenant)? {
+        let rule = parse_rule(&audience.rule)?;
+        let (joined, left) = refresh_audience(conn, tenant, &audience, &rule)?;
+        totals = (totals.0 + joined, totals.1 + left);
+    }
+    Ok(totals)
+}
+
+/// Keeps one changed person's dynamic memberships current, evaluating the rules in memory
+/// (the same semantics as the SQL form).
+fn follow_person(conn: &mut DbConnection, tenant: &str, person: &Person) -> AppResult<()> {
+    let today = today();
+    for audience in audience_rows::dynamic(conn, tenant)? {
+        let rule = parse_rule(&audience.rule)?;
+        let belongs = person.profile.status == PersonStatus::Active && rule.matches(person, today);
+        let is_member = audience_rows::members(conn, tenant, &audience.id)?.contains(&person.id);
+        let ids = [person.id.clone()];
+        match (belongs, is_member) {
+            (true, false) => audience_rows::add_members(conn, tenant, &audience.id, &ids)?,
+            (false, true) => audience_rows::remove_members(conn, tenant, &audience.id, &ids)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn view(conn: &mut DbConnection, tenant: &str, audience: Audience) -> AppResult<AudienceView> {
+    let count = audience_rows::member_counts(conn, tenant, std::slice::from_ref(&audience.id))?;
+    Ok(AudienceView {
+        member_count: count.get(&audience.id).copied().unwrap_or(0),
+        audience,
+    })
+}
+
+/// At most this many people may be added or removed in one call.
+pub const MAX_MEMBER_CHANGE: usize = 1_000;
+
+impl EnrolmentApp {
+    pub async fn create_audience(
+        &self,
+        who: &Principal,
+        mut audience: Audience,
+        request_id: Option<String>,
+    ) -> AppResult<AudienceView> {
+        who.require_any(&ADMINS)?;
+        let rule = match audience.kind {
+            AudienceKind::Dynamic => Some(parse_rule(&audience.rule)?),
+            AudienceKind::Static => None,
+        };
+        let tenant = who.tenant_id.clone();
+        audience.id = new_id();
+        audience.revision = 1;
+        audience.audit = Audit::new(&who.subject);
+        self.db
+            .write(move |conn| {
+                if let Some(request_id) = &request_id
+                    && let Some(id) =
+                        idempotency::find(conn, &tenant, "CreateAudience", request_id)?
+                {
+                    let existing = audience_rows::get(conn, &tenant, &id)?;
+                    return view(conn, &tenant, existing);
+                }
+                audience_rows::insert(conn, &tenant, &audience)?;
+                // A rule applies to everyone who matches now, not only to later changes.
+                if let Some(rule) = &rule {
+                    refresh_audience(conn, &tenant, &audience, rule)?;
+                }
+                if let Some(request_id) = &request_id {
+                    idempotency::record(
+                        conn,
+                        &tenant,
+                        "CreateAudience",
+                        request_id,
+                        &audience.id,
+                        audience.audit.created_at,
+                    )?;
+                }
+                view(conn, &tenant, audience)
+            })
+            .await
+    }
+
+    pub async fn get_audience(&self, who: &Principal, id: String) -> AppResult<AudienceView> {
+        who.require_any(&DIRECTORY_READERS)?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .read(move |conn| {
+                let audience = audience_rows::get(conn, &tenant, &id)?;
+                view(conn, &tenant, audience)
+            })
+            .await
+    }
+
+    pub async fn list_audiences(
+        &self,
+        who: &Principal,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<AudienceView>> {
+        who.require_any(&DIRECTORY_READERS)?;
+        let limit = pagination::page_size(page_size)?;
+        let after = match pagination::decode(&page_token, "audiences")?.as_deref() {
+            None => None,
+            Some([key]) => Some(key.clone()),
+            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+        };
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                let audiences = audience_rows::list(conn, &tenant, after, limit + 1)?;
+                let ids: Vec<String> = audiences.iter().map(|a| a.id.clone()).collect();
+                let counts = audience_rows::member_counts(conn, &tenant, &ids)?;
+                Ok(audiences
+                    .into_iter()
+                    .map(|audience| AudienceView {
+                        member_count: counts.get(&audience.id).copied().unwrap_or(0),
+                        audience,
+                    })
+                    .collect())
+            })
+            .await?;
+        Ok(paginate(items, limit, "audiences", |v: &AudienceView| {
+            vec![v.audience.name.trim().to_lowercase()]
+        }))
+    }
+
+    pub async fn update_audience(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        patch: AudiencePatch,
+    ) -> AppResult<AudienceView> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let mut audience = audience_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, audience.revision)?;
+                let expected = audience.revision;
+                if let Some(name) = patch.name {
+                    audience.name = name.trim().to_string();
+                }
+                if let Some(description) = patch.description {
+                    audience.description = description;
+                }
+                let mut new_rule = None;
+                if let Some(rule) = patch.rule {
+                    if audience.kind == AudienceKind::Static {
+                        return Err(AppError::invalid_field(
+                            "audience.rule",
+                            "a STATIC audience has no rule",
+                        ));
+                    }
+                    new_rule = Some(parse_rule(&rule)?);
+                    audience.rule = rule;
+                }
+                audience.revision += 1;
+                audience.audit.touch(&actor);
+                audience_rows::update(conn, &tenant, &audience, expected)?;
+                if let Some(rule) = &new_rule {
+                    refresh_audience(conn, &tenant, &audience, rule)?;
+                }
+                view(conn, &tenant, audience)
+            })
+            .await
+    }
+
+    pub async fn delete_audience(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+    ) -> AppResult<()> {
+        who.require_any(&ADMINS)?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .write(move |conn| {
+                let audience = audience_rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, audience.revision)?;
+                audience_rows::delete(conn, &tenant, &id)
+            })
+            .await
+    }
+
+    /// Who `rule` would match, and against an existing audience who would join and leave.
+    pub async fn preview_rule(
+        &self,
+        who: &Principal,
+        rule_text: String,
+        audience_id: Option<String>,
+    ) -> AppResult<RulePreview> {
+        who.require_any(&ADMINS)?;
+        let rule = rules::parse(&rule_text)
+            .map_err(|error| AppError::invalid_field("rule", error.to_string()))?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .read(move |conn| {
+                let matches = audience_rows::matching(conn, &tenant, &rule, today())?;
+                let (mut joining, mut leaving) = (Vec::new(), Vec::new());
+                if let Some(audience_id) = audience_id {
+                    audience_rows::get(conn, &tenant, &audience_id)?;
+                    let current = audience_rows::members(conn, &tenant, &audience_id)?;
+                    let desired: HashSet<String> = matches.iter().map(|m| m.0.clone()).collect();
+                    joining = matches
+                        .iter()
+                        .filter(|m| !current.contains(&m.0))
+                        .cloned()
+                        .collect();
+                    let leavers: Vec<String> = current.difference(&desired).cloned().collect();
+                    leaving = audience_rows::people_refs(conn, &tenant, &leavers)?;
+                }
+                Ok(RulePreview {
+                    matches,
+                    joining,
+                    leaving,
+                })
+            })
+            .await
+    }
+
+    /// Adds (or with `remove`, removes) people of the tenant to a STATIC audience.
+    pub async fn change_members(
+        &self,
+        who: &Principal,
+        audience_id: String,
+        person_ids: Vec<String>,
+        remove: bool,
+    ) -> AppResult<(usize, usize, i64)> {
+        who.require_any(&ADMINS)?;
+        if person_ids.len() > MAX_MEMBER_CHANGE {
+            return Err(AppError::invalid_field(
+                "person_ids",
+                format!("at most {MAX_MEMBER_CHANGE} per call"),
+            ));
+        }
+        let tenant = who.tenant_id.clone();
+        self.db
+            .write(move |conn| {
+                let audience = audience_rows::get(conn, &tenant, &audience_id)?;
+                if audience.kind == AudienceKind::Dynamic {
+                    return Err(AppError::FailedPrecondition(
+                        "a DYNAMIC audience's members follow its rule; change the rule".into(),
+                    ));
+                }
+                let known = audience_rows::existing_people(conn, &tenant, &person_ids)?;
+                if let Some(unknown) = person_ids.iter().find(|id| !known.contains(*id)) {
+                    return Err(AppError::not_found(format!("person {unknown}")));
+                }
+                let current = audience_rows::members(conn, &tenant, &audience_id)?;
+                let wanted: HashSet<String> = person_ids.into_iter().collect();
+                let (added, removed) = if remove {
+                    let leaving: Vec<String> = wanted.intersection(&current).cloned().collect();
+                    audience_rows::remove_members(conn, &tenant, &audience_id, &leaving)?;
+                    (0, leaving.len())
+                } else {
+                    let joining: Vec<String> = wanted.difference(&current).cloned().collect();
+                    audience_rows::add_members(conn, &tenant, &audience_id, &joining)?;
+                    (joining.len(), 0)
+                };
+                let count = view(conn, &tenant, audience)?.member_count;
+                Ok((added, removed, count))
+            })
+            .await
+    }
+
+    pub async fn list_members(
+        &self,
+        who: &Principal,
+        audience_id: String,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<PersonRef>> {
+        who.require_any(&DIRECTORY_READERS)?;
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("audience={audience_id}");
+        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
+            None => None,
+            Some([key]) => Some(key.clone()),
+            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+        };
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                audience_rows::get(conn, &tenant, &audience_id)?;
+                audience_rows::list_members(conn, &tenant, &audience_id, after, limit + 1)
+            })
+            .await?;
+        Ok(paginate(items, limit, &filters, |m: &PersonRef| {
+            vec![m.1.clone()]
+        }))
+    }
+
+    /// Re-evaluates every dynamic audience of the caller's tenant and reports what it fixed
+    /// (the reconciliation sweep; membership is otherwise kept current on every change).
+    pub async fn reconcile_audiences(&self, who: &Principal) -> AppResult<(usize, usize)> {
+        who.require_any(&[Role::Admin, Role::Service])?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .write(move |conn| refresh_dynamic_audiences(conn, &tenant))
             .await
     }
 }

@@ -176,7 +176,364 @@ on_both_databases!(
     a_truncated_full_sync_is_refused_unless_forced,
     people_lists_filter_and_paginate,
     learners_read_only_themselves_and_tenants_are_isolated,
+    a_dynamic_audience_holds_everyone_matching_now_and_follows_changes,
+    a_bulk_sync_updates_dynamic_audiences,
+    rule_previews_show_joiners_and_leavers_and_save_nothing,
+    unreadable_rules_are_refused_with_their_position,
+    static_audiences_take_explicit_members,
+    audiences_are_isolated_per_tenant,
 );
+
+impl Suite {
+    async fn audience(&self, name: &str, rule: &str) -> Result<pb::Audience, Status> {
+        let kind = if rule.is_empty() {
+            pb::AudienceKind::Static
+        } else {
+            pb::AudienceKind::Dynamic
+        };
+        self.client
+            .clone()
+            .create_audience(bearer(
+                &self.admin(),
+                pb::CreateAudienceRequest {
+                    audience: Some(pb::Audience {
+                        name: name.into(),
+                        kind: kind as i32,
+                        rule: rule.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn members(&self, audience_id: &str) -> Vec<String> {
+        self.client
+            .clone()
+            .list_audience_members(bearer(
+                &self.admin(),
+                pb::ListAudienceMembersRequest {
+                    audience_id: audience_id.into(),
+                    page_size: 500,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .members
+            .into_iter()
+            .map(|m| m.external_id)
+            .collect()
+    }
+}
+
+fn recent_hire() -> String {
+    (chrono::Utc::now().date_naive() - chrono::Days::new(10))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+async fn a_dynamic_audience_holds_everyone_matching_now_and_follows_changes(suite: Suite) {
+    let mut za = person("za-sales", "Sales");
+    za.hire_date = recent_hire();
+    suite.create(za).await.unwrap();
+    let mut old = person("old-sales", "Sales");
+    old.hire_date = "2020-01-01".into();
+    suite.create(old).await.unwrap();
+    let mut manager = person("uk-manager", "sales");
+    manager.location = "US".into();
+    manager.job_title = "Regional Manager".into();
+    manager.hire_date = recent_hire();
+    suite.create(manager).await.unwrap();
+    suite.create(person("hr", "HR")).await.unwrap();
+
+    let rule = r#"department = "Sales" AND (location IN ("ZA","UK") OR job_title ~ "manager") AND hire_date >= now() - 90d"#;
+    let audience = suite.audience("Recent sales joiners", rule).await.unwrap();
+    assert_eq!(
+        audience.member_count, 2,
+        "the rule applies to who matches today"
+    );
+    assert_eq!(
+        suite.members(&audience.id).await,
+        ["uk-manager", "za-sales"]
+    );
+
+    // A joiner who matches becomes a member with no admin action; one who changes leaves.
+    let mut joiner = person("joiner", "Sales");
+    joiner.hire_date = recent_hire();
+    joiner.location = "UK".into();
+    let joiner = suite.create(joiner).await.unwrap();
+    assert!(
+        suite
+            .members(&audience.id)
+            .await
+            .contains(&"joiner".to_string())
+    );
+    suite
+        .client
+        .clone()
+        .update_person(bearer(
+            &suite.admin(),
+            pb::UpdatePersonRequest {
+                person: Some(pb::Person {
+                    id: joiner.id.clone(),
+                    department: "Finance".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["department".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(
+        !suite
+            .members(&audience.id)
+            .await
+            .contains(&"joiner".to_string())
+    );
+}
+
+async fn a_bulk_sync_updates_dynamic_audiences(suite: Suite) {
+    let audience = suite
+        .audience(
+            "Cost centre 7",
+            r#"attr.cost_centre = "cc-7" AND status = "ACTIVE""#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(audience.member_count, 0);
+    let people: Vec<pb::Person> = (0..30)
+        .map(|i| person(&format!("e-{i:02}"), "Ops"))
+        .collect();
+    suite
+        .upload(vec![people.clone()], false, false)
+        .await
+        .unwrap();
+    assert_eq!(suite.members(&audience.id).await.len(), 30);
+    // Two leave the cost centre, three leave the company.
+    let mut changed = people.clone();
+    changed[0]
+        .attributes
+        .insert("cost_centre".into(), "CC-8".into());
+    changed[1].attributes.clear();
+    let response = suite
+        .upload(vec![changed[..27].to_vec()], true, false)
+        .await
+        .unwrap();
+    assert_eq!(response.deactivated, 3);
+    let members = suite.members(&audience.id).await;
+    assert_eq!(members.len(), 25);
+    assert!(!members.contains(&"e-00".to_string()));
+    assert!(!members.contains(&"e-29".to_string()));
+}
+
+async fn rule_previews_show_joiners_and_leavers_and_save_nothing(suite: Suite) {
+    for (id, department) in [("a", "Sales"), ("b", "Sales"), ("c", "HR")] {
+        suite.create(person(id, department)).await.unwrap();
+    }
+    let audience = suite
+        .audience("Sales", r#"department = "Sales""#)
+        .await
+        .unwrap();
+    let preview = suite
+        .client
+        .clone()
+        .preview_audience_rule(bearer(
+            &suite.admin(),
+            pb::PreviewAudienceRuleRequest {
+                rule: r#"department IN ("HR", "Sales") AND external_id != "a""#.into(),
+                audience_id: audience.id.clone(),
+                sample_size: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(preview.match_count, 2);
+    let names = |people: &[pb::PersonRef]| {
+        people
+            .iter()
+            .map(|p| p.external_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&preview.joining), ["c"]);
+    assert_eq!(names(&preview.leaving), ["a"]);
+    assert_eq!(
+        suite.members(&audience.id).await,
+        ["a", "b"],
+        "a preview saves nothing"
+    );
+}
+
+async fn unreadable_rules_are_refused_with_their_position(suite: Suite) {
+    let error = suite
+        .audience("Broken", "department = \"Sales\" AND\n  locaton = \"ZA\"")
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&error), ["audience.rule"]);
+    let detail = error.get_error_details();
+    let description = &detail.bad_request().unwrap().field_violations[0].description;
+    assert!(description.starts_with("line 2, column 3"), "{description}");
+    let listed = suite
+        .client
+        .clone()
+        .list_audiences(bearer(&suite.admin(), pb::ListAudiencesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.audiences.is_empty());
+    let preview = suite
+        .client
+        .clone()
+        .preview_audience_rule(bearer(
+            &suite.admin(),
+            pb::PreviewAudienceRuleRequest {
+                rule: "hire_date > tomorrow".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&preview), ["rule"]);
+}
+
+async fn static_audiences_take_explicit_members(suite: Suite) {
+    let a = suite.create(person("a", "Sales")).await.unwrap();
+    let b = suite.create(person("b", "HR")).await.unwrap();
+    let audience = suite.audience("Pilot group", "").await.unwrap();
+    let mut client = suite.client.clone();
+    let change = client
+        .add_audience_members(bearer(
+            &suite.admin(),
+            pb::AddAudienceMembersRequest {
+                audience_id: audience.id.clone(),
+                person_ids: vec![a.id.clone(), b.id.clone(), a.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((change.added, change.member_count), (2, 2));
+    let change = client
+        .remove_audience_members(bearer(
+            &suite.admin(),
+            pb::RemoveAudienceMembersRequest {
+                audience_id: audience.id.clone(),
+                person_ids: vec![a.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((change.removed, change.member_count), (1, 1));
+    let unknown = client
+        .add_audience_members(bearer(
+            &suite.admin(),
+            pb::AddAudienceMembersRequest {
+                audience_id: audience.id.clone(),
+                person_ids: vec![lms_platform::validate::new_id()],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let dynamic = suite
+        .audience("Sales", r#"department = "Sales""#)
+        .await
+        .unwrap();
+    let refused = client
+        .add_audience_members(bearer(
+            &suite.admin(),
+            pb::AddAudienceMembersRequest {
+                audience_id: dynamic.id,
+                person_ids: vec![b.id.clone()],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let duplicate = suite.audience("pilot GROUP", "").await.unwrap_err();
+    assert_eq!(duplicate.code(), Code::AlreadyExists);
+}
+
+async fn audiences_are_isolated_per_tenant(suite: Suite) {
+    let acme_person = suite.create(person("a", "Sales")).await.unwrap();
+    let audience = suite
+        .audience("Sales", r#"department = "Sales""#)
+        .await
+        .unwrap();
+    let globex = suite.auth.admin("globex");
+    let mut client = suite.client.clone();
+    let error = client
+        .get_audience(bearer(
+            &globex,
+            pb::GetAudienceRequest {
+                id: audience.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    let error = client
+        .list_audience_members(bearer(
+            &globex,
+            pb::ListAudienceMembersRequest {
+                audience_id: audience.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    // globex's own rule never matches acme's people.
+    let theirs = client
+        .create_audience(bearer(
+            &globex,
+            pb::CreateAudienceRequest {
+                audience: Some(pb::Audience {
+                    name: "Sales".into(),
+                    kind: pb::AudienceKind::Static as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let error = client
+        .add_audience_members(bearer(
+            &globex,
+            pb::AddAudienceMembersRequest {
+                audience_id: theirs.id,
+                person_ids: vec![acme_person.id],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Code::NotFound,
+        "another tenant's person is not found"
+    );
+    let preview = client
+        .preview_audience_rule(bearer(
+            &globex,
+            pb::PreviewAudienceRuleRequest {
+                rule: r#"department = "Sales""#.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(preview.match_count, 0);
+}
 
 async fn people_are_created_read_and_updated_with_a_mask(suite: Suite) {
     let created = suite.create(person("e-1", "Sales")).await.unwrap();

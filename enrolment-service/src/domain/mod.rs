@@ -1,4 +1,5 @@
 //! Rules of the enrolment domain, free of gRPC and storage.
 
+pub mod audience;
 pub mod person;
 pub mod rules;

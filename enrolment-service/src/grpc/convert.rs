@@ -9,8 +9,10 @@ use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as pb;
 use prost_types::FieldMask;
 
-use crate::app::SyncOutcome;
+use crate::app::{AudiencePatch, AudienceView, RulePreview, SyncOutcome};
+use crate::domain::audience::{self, Audience, AudienceKind};
 use crate::domain::person::{self, Person, PersonStatus, Profile, RowError, UploadRow};
+use crate::storage::audiences::PersonRef;
 use crate::storage::people::PeopleFilter;
 
 pub fn person(p: Person) -> pb::Person {
@@ -223,4 +225,114 @@ pub fn people_filter(req: &pb::ListPeopleRequest) -> AppResult<PeopleFilter> {
         location: non_empty(&req.location),
         query: non_empty(&req.query),
     })
+}
+
+pub fn audience(view: AudienceView) -> pb::Audience {
+    let a = view.audience;
+    pb::Audience {
+        etag: etag(a.revision),
+        audit: Some(a.audit.to_proto()),
+        id: a.id,
+        name: a.name,
+        description: a.description,
+        kind: match a.kind {
+            AudienceKind::Static => pb::AudienceKind::Static,
+            AudienceKind::Dynamic => pb::AudienceKind::Dynamic,
+        } as i32,
+        rule: a.rule,
+        member_count: view.member_count as i32,
+    }
+}
+
+pub fn person_ref((id, external_id, display_name): PersonRef) -> pb::PersonRef {
+    pb::PersonRef {
+        id,
+        external_id,
+        display_name,
+    }
+}
+
+/// A new audience (id, revision and audit are set by the use case).
+pub fn new_audience(req: pb::CreateAudienceRequest) -> AppResult<(Audience, Option<String>)> {
+    let Some(a) = req.audience else {
+        return Err(AppError::invalid_field("audience", "is required"));
+    };
+    let mut v = Violations::new();
+    let request_id = v
+        .optional_id("request_id", &req.request_id)
+        .map(|id| id.to_string());
+    let kind = match pb::AudienceKind::try_from(a.kind) {
+        Ok(pb::AudienceKind::Static) => AudienceKind::Static,
+        Ok(pb::AudienceKind::Dynamic) => AudienceKind::Dynamic,
+        _ => {
+            v.add("audience.kind", "must be STATIC or DYNAMIC");
+            AudienceKind::Static
+        }
+    };
+    let audience = Audience {
+        id: String::new(),
+        name: a.name.trim().to_string(),
+        description: a.description,
+        kind,
+        rule: a.rule.trim().to_string(),
+        revision: 0,
+        audit: lms_platform::resource::Audit::new(""),
+    };
+    if v.is_empty() {
+        audience::validate(&mut v, "audience.", &audience);
+    }
+    v.finish()?;
+    Ok((audience, request_id))
+}
+
+pub fn audience_patch(a: &pb::Audience, mask: Option<FieldMask>) -> AppResult<AudiencePatch> {
+    const PATHS: [&str; 3] = ["name", "description", "rule"];
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    let explicit = !paths.is_empty();
+    let paths: Vec<String> = if explicit {
+        paths
+    } else {
+        PATHS.iter().map(|p| p.to_string()).collect()
+    };
+    let mut v = Violations::new();
+    let mut patch = AudiencePatch::default();
+    for path in &paths {
+        match path.as_str() {
+            "name" => {
+                v.required_text("audience.name", &a.name, audience::MAX_NAME_CHARS);
+                patch.name = Some(a.name.clone());
+            }
+            "description" => {
+                v.max_text(
+                    "audience.description",
+                    &a.description,
+                    audience::MAX_DESCRIPTION_CHARS,
+                );
+                patch.description = Some(a.description.clone());
+            }
+            // Without a mask an empty rule means "leave it" (static audiences have none).
+            "rule" if !explicit && a.rule.trim().is_empty() => {}
+            "rule" => patch.rule = Some(a.rule.trim().to_string()),
+            other => v.add(
+                "update_mask",
+                format!("unknown or read-only path {other:?}; updatable: name, description, rule"),
+            ),
+        }
+    }
+    v.finish()?;
+    Ok(patch)
+}
+
+pub fn rule_preview(preview: RulePreview, sample: usize) -> pb::PreviewAudienceRuleResponse {
+    let take = |people: Vec<PersonRef>| -> Vec<pb::PersonRef> {
+        people.into_iter().take(sample).map(person_ref).collect()
+    };
+    pb::PreviewAudienceRuleResponse {
+        match_count: preview.matches.len() as i32,
+        join_count: preview.joining.len() as i32,
+        leave_count: preview.leaving.len() as i32,
+        matches: take(preview.matches),
+        joining: take(preview.joining),
+        leaving: take(preview.leaving),
+    }
 }

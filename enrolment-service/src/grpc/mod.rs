@@ -135,4 +135,159 @@ impl EnrolmentService for EnrolmentGrpc {
             .await?;
         Ok(Response::new(convert::sync_outcome(outcome)))
     }
+
+    async fn create_audience(
+        &self,
+        request: Request<pb::CreateAudienceRequest>,
+    ) -> Result<Response<pb::Audience>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let (audience, request_id) = convert::new_audience(request.into_inner())?;
+        let view = self.app.create_audience(&who, audience, request_id).await?;
+        Ok(Response::new(convert::audience(view)))
+    }
+
+    async fn get_audience(
+        &self,
+        request: Request<pb::GetAudienceRequest>,
+    ) -> Result<Response<pb::Audience>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let view = self.app.get_audience(&who, req.id).await?;
+        Ok(Response::new(convert::audience(view)))
+    }
+
+    async fn list_audiences(
+        &self,
+        request: Request<pb::ListAudiencesRequest>,
+    ) -> Result<Response<pb::ListAudiencesResponse>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        let page = self
+            .app
+            .list_audiences(&who, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListAudiencesResponse {
+            audiences: page.items.into_iter().map(convert::audience).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn update_audience(
+        &self,
+        request: Request<pb::UpdateAudienceRequest>,
+    ) -> Result<Response<pb::Audience>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let audience = req
+            .audience
+            .ok_or_else(|| AppError::invalid_field("audience", "is required"))?;
+        parse_id("audience.id", &audience.id)?;
+        let patch = convert::audience_patch(&audience, req.update_mask)?;
+        let view = self
+            .app
+            .update_audience(&who, audience.id, audience.etag, patch)
+            .await?;
+        Ok(Response::new(convert::audience(view)))
+    }
+
+    async fn delete_audience(
+        &self,
+        request: Request<pb::DeleteAudienceRequest>,
+    ) -> Result<Response<pb::DeleteAudienceResponse>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        self.app.delete_audience(&who, req.id, req.etag).await?;
+        Ok(Response::new(pb::DeleteAudienceResponse {}))
+    }
+
+    async fn preview_audience_rule(
+        &self,
+        request: Request<pb::PreviewAudienceRuleRequest>,
+    ) -> Result<Response<pb::PreviewAudienceRuleResponse>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let audience_id = if req.audience_id.is_empty() {
+            None
+        } else {
+            parse_id("audience_id", &req.audience_id)?;
+            Some(req.audience_id)
+        };
+        let sample = match req.sample_size {
+            n if n < 0 => {
+                return Err(AppError::invalid_field("sample_size", "must not be negative").into());
+            }
+            0 => 20,
+            n => (n as usize).min(200),
+        };
+        let preview = self.app.preview_rule(&who, req.rule, audience_id).await?;
+        Ok(Response::new(convert::rule_preview(preview, sample)))
+    }
+
+    async fn add_audience_members(
+        &self,
+        request: Request<pb::AddAudienceMembersRequest>,
+    ) -> Result<Response<pb::AudienceMembersChange>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        member_ids(&req.audience_id, &req.person_ids)?;
+        let (added, removed, count) = self
+            .app
+            .change_members(&who, req.audience_id, req.person_ids, false)
+            .await?;
+        Ok(Response::new(members_change(added, removed, count)))
+    }
+
+    async fn remove_audience_members(
+        &self,
+        request: Request<pb::RemoveAudienceMembersRequest>,
+    ) -> Result<Response<pb::AudienceMembersChange>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        member_ids(&req.audience_id, &req.person_ids)?;
+        let (added, removed, count) = self
+            .app
+            .change_members(&who, req.audience_id, req.person_ids, true)
+            .await?;
+        Ok(Response::new(members_change(added, removed, count)))
+    }
+
+    async fn list_audience_members(
+        &self,
+        request: Request<pb::ListAudienceMembersRequest>,
+    ) -> Result<Response<pb::ListAudienceMembersResponse>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        parse_id("audience_id", &req.audience_id)?;
+        let page = self
+            .app
+            .list_members(&who, req.audience_id, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListAudienceMembersResponse {
+            members: page.items.into_iter().map(convert::person_ref).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}
+
+/// The audience id and every person id must be well formed.
+fn member_ids(audience_id: &str, person_ids: &[String]) -> Result<(), AppError> {
+    let mut v = lms_platform::validate::Violations::new();
+    v.id("audience_id", audience_id);
+    if person_ids.is_empty() {
+        v.add("person_ids", "must name at least one person");
+    }
+    for (i, id) in person_ids.iter().enumerate() {
+        v.id(&format!("person_ids[{i}]"), id);
+    }
+    v.finish()
+}
+
+fn members_change(added: usize, removed: usize, count: i64) -> pb::AudienceMembersChange {
+    pb::AudienceMembersChange {
+        added: added as i32,
+        removed: removed as i32,
+        member_count: count as i32,
+    }
 }

@@ -1,4 +1,5 @@
 //! Storage: rows, queries, and their mapping to the domain. Every query filters on `tenant_id`.
 
+pub mod audiences;
 pub mod people;
 pub mod schema;

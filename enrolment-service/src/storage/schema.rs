@@ -30,4 +30,35 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(people, person_attributes);
+diesel::table! {
+    audiences (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        name_key -> Text,
+        description -> Text,
+        kind -> Text,
+        rule -> Text,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    audience_members (audience_id, person_id) {
+        tenant_id -> Text,
+        audience_id -> Text,
+        person_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    audiences,
+    audience_members,
+    people,
+    person_attributes
+);

@@ -1,0 +1,2 @@
+DROP TABLE audience_members;
+DROP TABLE audiences;

@@ -1,0 +1,556 @@
+//! Audience rows, their members, and audience rules compiled to SQL.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use lms_platform::AppError;
+use lms_platform::db::DbConnection;
+use lms_platform::resource::Audit;
+
+use super::schema::{audience_members, audiences, people};
+use crate::domain::audience::{Audience, AudienceKind};
+use crate::domain::person::PersonStatus;
+use crate::domain::rules::{Attribute, DateOp, Rule};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = audiences)]
+struct AudienceRow {
+    id: String,
+    tenant_id: String,
+    name: String,
+    name_key: String,
+    description: String,
+    kind: String,
+    rule: String,
+    revision: i64,
+    created_at: NaiveDateTime,
+    created_by: String,
+    updated_at: NaiveDateTime,
+    updated_by: String,
+}
+
+impl AudienceRow {
+    fn into_audience(self) -> Result<Audience, AppError> {
+        Ok(Audience {
+            kind: AudienceKind::parse(&self.kind).ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("stored audience kind {:?}", self.kind))
+            })?,
+            id: self.id,
+            name: self.name,
+            description: self.description,
+            rule: self.rule,
+            revision: self.revision,
+            audit: Audit {
+                created_at: self.created_at,
+                created_by: self.created_by,
+                updated_at: self.updated_at,
+                updated_by: self.updated_by,
+            },
+        })
+    }
+}
+
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+fn name_taken(name: &str) -> AppError {
+    AppError::AlreadyExists(format!("an audience is already named {name:?}"))
+}
+
+pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Audience) -> Result<(), AppError> {
+    diesel::insert_into(audiences::table)
+        .values(AudienceRow {
+            id: a.id.clone(),
+            tenant_id: tenant.to_string(),
+            name: a.name.clone(),
+            name_key: name_key(&a.name),
+            description: a.description.clone(),
+            kind: a.kind.as_str().to_string(),
+            rule: a.rule.clone(),
+            revision: a.revision,
+            created_at: a.audit.created_at,
+            created_by: a.audit.created_by.clone(),
+            updated_at: a.audit.updated_at,
+            updated_by: a.audit.updated_by.clone(),
+        })
+        .execute(conn)
+        .map_err(|e| match AppError::from(e) {
+            AppError::AlreadyExists(_) => name_taken(&a.name),
+            other => other,
+        })?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Audience, AppError> {
+    audiences::table
+        .filter(audiences::tenant_id.eq(tenant))
+        .filter(audiences::id.eq(id))
+        .select(AudienceRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found(format!("audience {id}")))?
+        .into_audience()
+}
+
+/// Audiences ordered by name, after the name key `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    tenant: &str,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<Audience>, AppError> {
+    let mut query = audiences::table
+        .filter(audiences::tenant_id.eq(tenant))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(audiences::name_key.gt(after));
+    }
+    query
+        .order(audiences::name_key.asc())
+        .limit(limit)
+        .select(AudienceRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(AudienceRow::into_audience)
+        .collect()
+}
+
+/// Every dynamic audience of the tenant.
+pub fn dynamic(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Audience>, AppError> {
+    audiences::table
+        .filter(audiences::tenant_id.eq(tenant))
+        .filter(audiences::kind.eq(AudienceKind::Dynamic.as_str()))
+        .select(AudienceRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(AudienceRow::into_audience)
+        .collect()
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    tenant: &str,
+    a: &Audience,
+    expected_revision: i64,
+) -> Result<(), AppError> {
+    let changed = diesel::update(
+        audiences::table
+            .filter(audiences::tenant_id.eq(tenant))
+            .filter(audiences::id.eq(&a.id))
+            .filter(audiences::revision.eq(expected_revision)),
+    )
+    .set((
+        audiences::name.eq(&a.name),
+        audiences::name_key.eq(name_key(&a.name)),
+        audiences::description.eq(&a.description),
+        audiences::rule.eq(&a.rule),
+        audiences::revision.eq(a.revision),
+        audiences::updated_at.eq(a.audit.updated_at),
+        audiences::updated_by.eq(&a.audit.updated_by),
+    ))
+    .execute(conn)
+    .map_err(|e| match AppError::from(e) {
+        AppError::AlreadyExists(_) => name_taken(&a.name),
+        other => other,
+    })?;
+    if changed == 0 {
+        return Err(AppError::Aborted(
+            "the audience changed concurrently; re-read and retry".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), AppError> {
+    diesel::delete(
+        audience_members::table
+            .filter(audience_members::tenant_id.eq(tenant))
+            .filter(audience_members::audience_id.eq(id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        audiences::table
+            .filter(audiences::tenant_id.eq(tenant))
+            .filter(audiences::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Members per audience, for the given audiences.
+pub fn member_counts(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+) -> Result<HashMap<String, i64>, AppError> {
+    let rows: Vec<(String, i64)> = audience_members::table
+        .filter(audience_members::tenant_id.eq(tenant))
+        .filter(audience_members::audience_id.eq_any(ids))
+        .group_by(audience_members::audience_id)
+        .select((audience_members::audience_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+pub fn members(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience_id: &str,
+) -> Result<HashSet<String>, AppError> {
+    Ok(audience_members::table
+        .filter(audience_members::tenant_id.eq(tenant))
+        .filter(audience_members::audience_id.eq(audience_id))
+        .select(audience_members::person_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Adds members in multi-row inserts (the caller passes only people not yet members).
+pub fn add_members(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience_id: &str,
+    person_ids: &[String],
+) -> Result<(), AppError> {
+    let at = lms_platform::resource::now();
+    for chunk in person_ids.chunks(200) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|person| {
+                (
+                    audience_members::tenant_id.eq(tenant),
+                    audience_members::audience_id.eq(audience_id),
+                    audience_members::person_id.eq(person),
+                    audience_members::added_at.eq(at),
+                )
+            })
+            .collect();
+        let insert = diesel::insert_into(audience_members::table).values(rows);
+        match conn {
+            DbConnection::Postgres(pg) => insert.execute(pg)?,
+            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+        };
+    }
+    Ok(())
+}
+
+pub fn remove_members(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience_id: &str,
+    person_ids: &[String],
+) -> Result<(), AppError> {
+    for chunk in person_ids.chunks(500) {
+        diesel::delete(
+            audience_members::table
+                .filter(audience_members::tenant_id.eq(tenant))
+                .filter(audience_members::audience_id.eq(audience_id))
+                .filter(audience_members::person_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A person as listed in an audience: (id, external id, display name).
+pub type PersonRef = (String, String, String);
+
+/// Members with their names, ordered by external id, after `after_external_id`.
+pub fn list_members(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience_id: &str,
+    after_external_id: Option<String>,
+    limit: i64,
+) -> Result<Vec<PersonRef>, AppError> {
+    let mut query = audience_members::table
+        .inner_join(people::table.on(people::id.eq(audience_members::person_id)))
+        .filter(audience_members::tenant_id.eq(tenant))
+        .filter(audience_members::audience_id.eq(audience_id))
+        .into_boxed();
+    if let Some(after) = after_external_id {
+        query = query.filter(people::external_id.gt(after));
+    }
+    Ok(query
+        .order(people::external_id.asc())
+        .limit(limit)
+        .select((people::id, people::external_id, people::display_name))
+        .load(conn)?)
+}
+
+/// Names of the given people, by external id.
+pub fn people_refs(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<PersonRef>, AppError> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        found.extend(
+            people::table
+                .filter(people::tenant_id.eq(tenant))
+                .filter(people::id.eq_any(chunk))
+                .select((people::id, people::external_id, people::display_name))
+                .load::<PersonRef>(conn)?,
+        );
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(found)
+}
+
+/// Which of `ids` are people of the tenant (ids of another tenant are not).
+pub fn existing_people(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+) -> Result<HashSet<String>, AppError> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(500) {
+        found.extend(
+            people::table
+                .filter(people::tenant_id.eq(tenant))
+                .filter(people::id.eq_any(chunk))
+                .select(people::id)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+// ---- rules as SQL -------------------------------------------------------------------------
+//
+// A rule becomes a SQL condition with bind parameters (never spliced values). It agrees with
+// `Rule::matches`: texts compare lower-cased and trimmed (stored values are trimmed on the way
+// in), and an empty text column counts as "no value".
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+enum Bind {
+    Text(String),
+    Date(NaiveDate),
+}
+
+/// Builds the condition text; `placeholder(n)` writes the n-th (1-based) bind marker.
+struct SqlBuilder {
+    sql: String,
+    binds: Vec<Bind>,
+    placeholder: fn(usize) -> String,
+}
+
+impl SqlBuilder {
+    fn bind(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        (self.placeholder)(self.binds.len())
+    }
+
+    fn text_list(&mut self, values: &[String]) -> String {
+        values
+            .iter()
+            .map(|v| self.bind(Bind::Text(normalise(v))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The test `make_test` writes, applied to the attribute's lower-cased, non-empty value.
+    /// Placeholders are bound in the order they appear in the text: SQLite's `?` are
+    /// positional.
+    fn attribute_test(
+        &mut self,
+        attribute: &Attribute,
+        make_test: impl FnOnce(&mut Self) -> String,
+    ) -> String {
+        match column(attribute) {
+            Some(column) => {
+                let test = make_test(self);
+                format!("(p.{column} <> '' AND lower(p.{column}) {test})")
+            }
+            None => {
+                let key = match attribute {
+                    Attribute::Custom(key) => key.clone(),
+                    other => other.to_string(),
+                };
+                let key = self.bind(Bind::Text(key));
+                let test = make_test(self);
+                format!(
+                    "EXISTS (SELECT 1 FROM person_attributes a WHERE a.person_id = p.id \
+                     AND a.key = {key} AND a.value <> '' AND lower(a.value) {test})"
+                )
+            }
+        }
+    }
+
+    fn push(&mut self, rule: &Rule, today: NaiveDate) -> String {
+        match rule {
+            Rule::And(a, b) => format!("({} AND {})", self.push(a, today), self.push(b, today)),
+            Rule::Or(a, b) => format!("({} OR {})", self.push(a, today), self.push(b, today)),
+            Rule::Not(inner) => format!("(NOT {})", self.push(inner, today)),
+            Rule::In {
+                attribute,
+                values,
+                negated,
+            } => {
+                let found =
+                    self.attribute_test(attribute, |b| format!("IN ({})", b.text_list(values)));
+                if *negated {
+                    format!("(NOT {found})")
+                } else {
+                    found
+                }
+            }
+            Rule::Contains { attribute, text } => self.attribute_test(attribute, |b| {
+                let pattern = b.bind(Bind::Text(lms_platform::db::like_pattern(&normalise(text))));
+                format!("LIKE {pattern} ESCAPE '\\'")
+            }),
+            Rule::Date { op, value, .. } => {
+                let Some(bound) = value.resolve(today) else {
+                    return "(1 = 0)".into();
+                };
+                let bound = self.bind(Bind::Date(bound));
+                match op {
+                    DateOp::Eq => format!("(p.hire_date = {bound})"),
+                    // No hire date is "not that date", as in `Rule::matches`.
+                    DateOp::Ne => format!("(p.hire_date IS NULL OR p.hire_date <> {bound})"),
+                    DateOp::Lt => format!("(p.hire_date < {bound})"),
+                    DateOp::Le => format!("(p.hire_date <= {bound})"),
+                    DateOp::Gt => format!("(p.hire_date > {bound})"),
+                    DateOp::Ge => format!("(p.hire_date >= {bound})"),
+                }
+            }
+        }
+    }
+}
+
+/// The `people` column holding an attribute (custom attributes and dates have none).
+fn column(attribute: &Attribute) -> Option<&'static str> {
+    Some(match attribute {
+        Attribute::ExternalId => "external_id",
+        Attribute::Email => "email",
+        Attribute::Name => "display_name",
+        Attribute::Status => "status",
+        Attribute::Department => "department",
+        Attribute::JobTitle => "job_title",
+        Attribute::Location => "location",
+        Attribute::Manager => "manager_external_id",
+        Attribute::HireDate | Attribute::Custom(_) => return None,
+    })
+}
+
+fn normalise(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+#[derive(QueryableByName)]
+struct MatchRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    external_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    display_name: String,
+}
+
+/// The query selecting the tenant's active people that match `rule` on `today`.
+fn matching_query(
+    tenant: &str,
+    rule: &Rule,
+    today: NaiveDate,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<Bind>) {
+    let mut builder = SqlBuilder {
+        sql: String::new(),
+        binds: Vec::new(),
+        placeholder,
+    };
+    let tenant = builder.bind(Bind::Text(tenant.to_string()));
+    let active = builder.bind(Bind::Text(PersonStatus::Active.as_str().to_string()));
+    let condition = builder.push(rule, today);
+    builder.sql = format!(
+        "SELECT p.id, p.external_id, p.display_name FROM people p \
+         WHERE p.tenant_id = {tenant} AND p.status = {active} AND {condition} \
+         ORDER BY p.external_id"
+    );
+    (builder.sql, builder.binds)
+}
+
+/// Runs the same raw query on either backend, with its own placeholder style.
+macro_rules! load_matches {
+    ($conn:expr, $backend:ty, $tenant:expr, $rule:expr, $today:expr, $placeholder:expr) => {{
+        let (sql, binds) = matching_query($tenant, $rule, $today, $placeholder);
+        let mut query = diesel::sql_query(sql).into_boxed::<$backend>();
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind::<diesel::sql_types::Text, _>(text),
+                Bind::Date(date) => query.bind::<diesel::sql_types::Date, _>(date),
+            };
+        }
+        query.load::<MatchRow>($conn)?
+    }};
+}
+
+/// The active people of the tenant matching `rule` today, by external id.
+pub fn matching(
+    conn: &mut DbConnection,
+    tenant: &str,
+    rule: &Rule,
+    today: NaiveDate,
+) -> Result<Vec<PersonRef>, AppError> {
+    let rows = match conn {
+        DbConnection::Postgres(pg) => {
+            load_matches!(pg, diesel::pg::Pg, tenant, rule, today, |n| format!("${n}"))
+        }
+        DbConnection::Sqlite(sqlite) => {
+            load_matches!(sqlite, diesel::sqlite::Sqlite, tenant, rule, today, |_| "?"
+                .to_string())
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, r.external_id, r.display_name))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rules::parse;
+
+    #[test]
+    fn placeholders_are_bound_in_text_order() {
+        // SQLite's `?` are positional: the n-th bind must be the n-th placeholder in the text.
+        let rule = parse(r#"attr.band IN ("b1", "b2") AND attr.site ~ "x""#).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let (sql, _) = matching_query("acme", &rule, today, |n| format!("${n}"));
+        let positions: Vec<usize> = (1..=7)
+            .map(|n| {
+                sql.find(&format!("${n}"))
+                    .unwrap_or_else(|| panic!("${n} in {sql}"))
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{sql}");
+    }
+
+    #[test]
+    fn rules_become_parameterised_sql() {
+        let rule =
+            parse(r#"department = "Sales" AND attr.band ~ "B%" AND hire_date >= now() - 10d"#)
+                .unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let (sql, binds) = matching_query("acme", &rule, today, |n| format!("${n}"));
+        assert!(sql.contains("lower(p.department) IN ($3)"), "{sql}");
+        assert!(sql.contains("a.key = $4"), "{sql}");
+        assert!(
+            !sql.contains("Sales") && !sql.contains("acme"),
+            "values are bound, never spliced"
+        );
+        assert_eq!(binds[2], Bind::Text("sales".into()));
+        assert_eq!(binds[3], Bind::Text("band".into()));
+        assert_eq!(binds[4], Bind::Text("%b\\%%".into()));
+        assert_eq!(
+            binds[5],
+            Bind::Date(NaiveDate::from_ymd_opt(2026, 11, 13).unwrap())
+        );
+    }
+}
