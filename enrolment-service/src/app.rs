@@ -569,13 +569,24 @@ impl EnrolmentApp {
         }))
     }
 
-    /// Re-evaluates every dynamic audience of the caller's tenant and reports what it fixed
-    /// (the reconciliation sweep; membership is otherwise kept current on every change).
-    pub async fn reconcile_audiences(&self, who: &Principal) -> AppResult<(usize, usize)> {
-        who.require_any(&[Role::Admin, Role::Service])?;
-        let tenant = who.tenant_id.clone();
-        self.db
-            .write(move |conn| refresh_dynamic_audiences(conn, &tenant))
-            .await
+    /// The reconciliation sweep: re-evaluates every dynamic audience of every tenant and
+    /// reports per tenant who joined and who left. Membership is otherwise kept current on
+    /// every change; the sweep repairs drift and applies rules that move with the calendar
+    /// (`now() - 90d`). Each tenant is one transaction.
+    pub async fn sweep_audiences(&self) -> AppResult<Vec<(String, usize, usize)>> {
+        let tenants = self
+            .db
+            .read(audience_rows::tenants_with_dynamic_audiences)
+            .await?;
+        let mut report = Vec::with_capacity(tenants.len());
+        for tenant in tenants {
+            let scope = tenant.clone();
+            let (joined, left) = self
+                .db
+                .write(move |conn| refresh_dynamic_audiences(conn, &scope))
+                .await?;
+            report.push((tenant, joined, left));
+        }
+        Ok(report)
     }
 }

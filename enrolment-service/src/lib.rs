@@ -38,6 +38,8 @@ pub struct Options {
     /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
     /// forced.
     pub max_deactivation_share: f64,
+    /// How often every dynamic audience is re-evaluated in full; zero disables the sweep.
+    pub audience_sweep: std::time::Duration,
 }
 
 /// Opens the service's database and applies pending migrations.
@@ -69,6 +71,38 @@ pub async fn serve(
     options: Options,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if !options.audience_sweep.is_zero() {
+        let app = app::EnrolmentApp::new(db.clone(), options.max_deactivation_share);
+        tokio::spawn(sweep_audiences(
+            app,
+            options.audience_sweep,
+            shutdown.clone(),
+        ));
+    }
     let routes = routes(db, verifier, server, options);
     lms_platform::server::serve(listener, routes, &[SERVICE_NAME], server, shutdown).await
+}
+
+/// Runs the audience reconciliation sweep every `every` until shutdown, logging what it fixed.
+async fn sweep_audiences(
+    app: app::EnrolmentApp,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match app.sweep_audiences().await {
+            Ok(report) => {
+                for (tenant, joined, left) in report {
+                    if joined + left > 0 {
+                        tracing::info!(%tenant, joined, left, "audience sweep repaired memberships");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "audience sweep failed; retrying next time"),
+        }
+    }
 }

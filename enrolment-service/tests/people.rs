@@ -34,6 +34,7 @@ impl Suite {
         let stop = shutdown.clone();
         let options = enrolment_service::Options {
             max_deactivation_share: 0.2,
+            audience_sweep: std::time::Duration::ZERO,
         };
         tokio::spawn(async move {
             enrolment_service::serve(listener, pool, verifier, &server_config(), options, stop)
@@ -863,4 +864,103 @@ async fn learners_read_only_themselves_and_tenants_are_isolated(suite: Suite) {
     let acme = suite.by_external_id().await;
     assert_eq!(acme.len(), 2);
     assert_eq!(acme["ada"].status, pb::PersonStatus::Active as i32);
+}
+
+mod sweep {
+    //! The reconciliation sweep, driven through the use-case layer so the test can first
+    //! introduce drift behind the service's back.
+    use std::collections::{BTreeMap, HashSet};
+
+    use enrolment_service::app::EnrolmentApp;
+    use enrolment_service::domain::audience::{Audience, AudienceKind};
+    use enrolment_service::domain::person::{PersonStatus, Profile};
+    use enrolment_service::storage::audiences as audience_rows;
+    use lms_platform::resource::Audit;
+    use lms_platform::testing::{TestBackend, TestDatabase};
+    use lms_platform::{Principal, Role};
+
+    fn profile(department: &str) -> Profile {
+        Profile {
+            email: String::new(),
+            display_name: "Someone".into(),
+            status: PersonStatus::Active,
+            department: department.into(),
+            job_title: String::new(),
+            location: String::new(),
+            manager_external_id: String::new(),
+            hire_date: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    async fn the_sweep_repairs_drift_and_reports_it(backend: TestBackend) {
+        let Some(test_db) = TestDatabase::create(backend) else {
+            return;
+        };
+        let db = enrolment_service::open_database(test_db.url.clone(), 2)
+            .await
+            .unwrap();
+        let app = EnrolmentApp::new(db.clone(), 0.2);
+        let admin = Principal {
+            subject: "admin@acme".into(),
+            tenant_id: "acme".into(),
+            roles: HashSet::from([Role::Admin]),
+        };
+        let ada = app
+            .create_person(&admin, "ada".into(), profile("Sales"), None)
+            .await
+            .unwrap();
+        let audience = app
+            .create_audience(
+                &admin,
+                Audience {
+                    id: String::new(),
+                    name: "Sales".into(),
+                    description: String::new(),
+                    kind: AudienceKind::Dynamic,
+                    rule: r#"department = "Sales""#.into(),
+                    revision: 0,
+                    audit: Audit::new(""),
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .audience;
+        assert_eq!(
+            app.sweep_audiences().await.unwrap(),
+            [("acme".to_string(), 0, 0)]
+        );
+
+        // Drift: the membership disappears behind the service's back.
+        let (audience_id, person_id) = (audience.id.clone(), ada.id.clone());
+        db.write(move |conn| {
+            audience_rows::remove_members(conn, "acme", &audience_id, &[person_id])
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            app.sweep_audiences().await.unwrap(),
+            [("acme".to_string(), 1, 0)],
+            "the sweep puts Ada back and says so"
+        );
+        let audience_id = audience.id.clone();
+        let members = db
+            .read(move |conn| audience_rows::members(conn, "acme", &audience_id))
+            .await
+            .unwrap();
+        assert!(members.contains(&ada.id));
+    }
+
+    #[tokio::test]
+    async fn sqlite_the_sweep_repairs_drift_and_reports_it() {
+        the_sweep_repairs_drift_and_reports_it(TestBackend::Sqlite).await;
+    }
+
+    mod postgres {
+        #[tokio::test]
+        async fn the_sweep_repairs_drift_and_reports_it() {
+            super::the_sweep_repairs_drift_and_reports_it(super::TestBackend::Postgres).await;
+        }
+    }
 }

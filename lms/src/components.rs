@@ -109,6 +109,9 @@ pub async fn start(
         Component::Enrolment => {
             let options = enrolment_service::Options {
                 max_deactivation_share: settings.enrolment.max_deactivation_share,
+                audience_sweep: std::time::Duration::from_secs(
+                    settings.enrolment.audience_sweep_seconds,
+                ),
             };
             Box::pin(async move {
                 enrolment_service::serve(listener, db, verifier, &server, options, shutdown).await

@@ -32,6 +32,7 @@ listen = "127.0.0.1:50052"
 database_url = ""
 db_pool_size = 8
 max_deactivation_share = 0.2
+audience_sweep_seconds = 3600
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +58,8 @@ pub struct EnrolmentConfig {
     /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
     /// the upload sets `force`.
     pub max_deactivation_share: f64,
+    /// How often every dynamic audience is re-evaluated in full (0 disables the sweep).
+    pub audience_sweep_seconds: u64,
 }
 
 impl EnrolmentConfig {

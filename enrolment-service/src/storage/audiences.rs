@@ -117,6 +117,15 @@ pub fn list(
         .collect()
 }
 
+/// Tenants that have at least one dynamic audience (for the reconciliation sweep).
+pub fn tenants_with_dynamic_audiences(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
+    Ok(audiences::table
+        .filter(audiences::kind.eq(AudienceKind::Dynamic.as_str()))
+        .select(audiences::tenant_id)
+        .distinct()
+        .load(conn)?)
+}
+
 /// Every dynamic audience of the tenant.
 pub fn dynamic(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Audience>, AppError> {
     audiences::table
