@@ -8,6 +8,7 @@
 //! - `lms token`: print a development token signed with the configured or generated secret.
 
 mod components;
+mod import;
 mod settings;
 
 use std::path::PathBuf;
@@ -53,6 +54,11 @@ enum Command {
         #[arg(value_enum)]
         component: Option<Component>,
     },
+    /// Load data into the suite.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Ask a component's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1): for
     /// probes, `helm test` and scripts.
     Probe {
@@ -77,6 +83,28 @@ enum Command {
         /// Lifetime in hours.
         #[arg(long, default_value_t = 12)]
         ttl_hours: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// An HR export (CSV with a header row) into the learner directory: new people are
+    /// created, changed ones updated; bad rows are reported by row number.
+    People {
+        /// The CSV file.
+        file: PathBuf,
+        /// enrolment-service's address (default: the configured `enrolment.listen`).
+        #[arg(long)]
+        address: Option<String>,
+        /// A bearer token with the admin role.
+        #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Deactivate active people missing from the file.
+        #[arg(long)]
+        full_sync: bool,
+        /// With --full-sync: allow deactivating more than `enrolment.max_deactivation_share`.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -129,6 +157,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up => up(settings).await,
         Command::Serve { component } => serve(settings, component).await,
         Command::Migrate { component } => migrate(settings, component).await,
+        Command::Import {
+            what:
+                ImportWhat::People {
+                    file,
+                    address,
+                    token,
+                    full_sync,
+                    force,
+                },
+        } => {
+            let address =
+                address.unwrap_or_else(|| format!("http://{}", settings.enrolment.listen));
+            let report = import::import_people(&file, &address, &token, full_sync, force).await?;
+            let r = &report.response;
+            println!(
+                "created {}, updated {}, unchanged {}, deactivated {}, rejected {}",
+                r.created,
+                r.updated,
+                r.unchanged,
+                r.deactivated,
+                report.problems.len()
+            );
+            for p in &report.problems {
+                println!(
+                    "row {} (external_id {:?}): {}{}",
+                    p.row,
+                    p.external_id,
+                    if p.field.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", p.field)
+                    },
+                    p.reason
+                );
+            }
+            anyhow::ensure!(
+                report.problems.is_empty(),
+                "{} rows were not applied (listed above); the others were",
+                report.problems.len()
+            );
+            Ok(())
+        }
         Command::Probe {
             address,
             service,

@@ -24,6 +24,18 @@ fn lms() -> Command {
 
 /// `lms up` on ephemeral ports; returns the child and the addresses it printed.
 fn start_up(data_dir: &std::path::Path) -> (Child, String, String) {
+    let (child, addresses) = start_up_with_addresses(data_dir);
+    (
+        child,
+        addresses["pathway-service"].clone(),
+        addresses["metrics"].clone(),
+    )
+}
+
+/// `lms up` on ephemeral ports; returns the child and every address it printed, by name.
+fn start_up_with_addresses(
+    data_dir: &std::path::Path,
+) -> (Child, std::collections::HashMap<String, String>) {
     let mut child = lms()
         .args(["up", "--data-dir"])
         .arg(data_dir)
@@ -37,26 +49,26 @@ fn start_up(data_dir: &std::path::Path) -> (Child, String, String) {
         .expect("lms starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let (mut grpc, mut metrics) = (None, None);
-    while grpc.is_none() || metrics.is_none() {
+    let mut addresses = std::collections::HashMap::new();
+    while !addresses.contains_key("metrics") {
         let line = lines.next().expect("lms up prints its addresses").unwrap();
-        if let Some(at) = line.find("grpc://")
-            && line.contains("pathway-service")
-        {
-            grpc = Some(line[at + 7..].trim().to_string());
-        }
-        if let Some(at) = line.find("http://") {
-            metrics = Some(
-                line[at + 7..]
+        let name = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        for scheme in ["grpc://", "http://"] {
+            if let Some(at) = line.find(scheme) {
+                let address = line[at + scheme.len()..]
                     .trim()
-                    .trim_end_matches("/metrics")
-                    .to_string(),
-            );
+                    .trim_end_matches("/metrics");
+                addresses.insert(name.clone(), address.to_string());
+            }
         }
     }
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, grpc.unwrap(), metrics.unwrap())
+    (child, addresses)
 }
 
 /// Waits without blocking the runtime, so this test's own client connections can see the
@@ -496,4 +508,85 @@ fn probe_fails_when_nothing_serves() {
         .output()
         .unwrap();
     assert!(!output.status.success());
+}
+
+#[tokio::test]
+async fn import_people_applies_good_rows_and_reports_bad_ones_by_row_number() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addresses) = start_up_with_addresses(data.path());
+    let enrolment = format!("http://{}", addresses["enrolment-service"]);
+    let token = lms()
+        .args([
+            "token",
+            "--tenant",
+            "demo",
+            "--subject",
+            "hr@demo",
+            "--role",
+            "admin",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let csv = data.path().join("hr.csv");
+    std::fs::write(
+        &csv,
+        "external_id,display_name,email,department,attr.cost_centre\n\
+         e1,Ada Lovelace,ada@demo.example,Sales,CC-7\n\
+         e2,Bob,bob@demo.example,HR,\n\
+         e3,Cy,not-an-email,HR,\n\
+         e4,Short row\n\
+         e5,Di,di@demo.example,Sales,CC-7\n",
+    )
+    .unwrap();
+    let import = move |file: &std::path::Path| {
+        let output = lms()
+            .args(["import", "people"])
+            .arg(file)
+            .args(["--address", &enrolment, "--token", &token])
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+        )
+    };
+    let (ok, out) = tokio::task::spawn_blocking({
+        let csv = csv.clone();
+        let import = import.clone();
+        move || import(&csv)
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "rejected rows make the command fail: {out}");
+    assert!(
+        out.contains("created 3, updated 0, unchanged 0, deactivated 0, rejected 2"),
+        "{out}"
+    );
+    assert!(out.contains("row 4 (external_id \"e3\"): email:"), "{out}");
+    assert!(out.contains("row 5 (external_id \"e4\")"), "{out}");
+
+    // The same good rows again change nothing, and the command succeeds.
+    let good = data.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "external_id,display_name,email,department,attr.cost_centre\n\
+         e1,Ada Lovelace,ada@demo.example,Sales,CC-7\n\
+         e2,Bob,bob@demo.example,HR,\n\
+         e5,Di,di@demo.example,Sales,CC-7\n",
+    )
+    .unwrap();
+    let (ok, out) = tokio::task::spawn_blocking(move || import(&good))
+        .await
+        .unwrap();
+    assert!(ok, "{out}");
+    assert!(out.contains("unchanged 3"), "{out}");
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(30))
+            .await
+            .success()
+    );
 }
