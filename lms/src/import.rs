@@ -36,8 +36,11 @@ pub struct RowProblem {
     pub reason: String,
 }
 
+/// People read from a file, each with its CSV row number.
+type NumberedPeople = Vec<(usize, pb::Person)>;
+
 /// The people of a CSV file, and the rows that could not be read (with their row numbers).
-pub fn read_people(path: &Path) -> anyhow::Result<(Vec<(usize, pb::Person)>, Vec<RowProblem>)> {
+pub fn read_people(path: &Path) -> anyhow::Result<(NumberedPeople, Vec<RowProblem>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
@@ -155,7 +158,7 @@ pub async fn import_people(
 ) -> anyhow::Result<ImportReport> {
     let (people, mut problems) = read_people(path)?;
     anyhow::ensure!(
-        !(full_sync && !problems.is_empty()),
+        !full_sync || problems.is_empty(),
         "{} rows of the file are unreadable (first: row {}); fix them before a full sync",
         problems.len(),
         problems[0].row
