@@ -183,7 +183,196 @@ on_both_databases!(
     unreadable_rules_are_refused_with_their_position,
     static_audiences_take_explicit_members,
     audiences_are_isolated_per_tenant,
+    classes_hold_students_and_instructors,
+    a_class_cannot_end_before_it_starts_and_codes_are_unique,
 );
+
+fn class(code: &str, start: &str, end: &str) -> pb::AcademicClass {
+    pb::AcademicClass {
+        code: code.into(),
+        name: format!("Class {code}"),
+        term: "2026-S1".into(),
+        start_date: start.into(),
+        end_date: end.into(),
+        ..Default::default()
+    }
+}
+
+impl Suite {
+    async fn create_class(&self, class: pb::AcademicClass) -> Result<pb::AcademicClass, Status> {
+        self.client
+            .clone()
+            .create_class(bearer(
+                &self.admin(),
+                pb::CreateClassRequest {
+                    class: Some(class),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+async fn classes_hold_students_and_instructors(suite: Suite) {
+    let ada = suite.create(person("ada", "Maths")).await.unwrap();
+    let bob = suite.create(person("bob", "Maths")).await.unwrap();
+    let kim = suite.create(person("kim", "Faculty")).await.unwrap();
+    let cs101 = suite
+        .create_class(class("CS101-A", "2026-02-01", "2026-06-30"))
+        .await
+        .unwrap();
+    let mut client = suite.client.clone();
+    let change = client
+        .add_class_members(bearer(
+            &suite.admin(),
+            pb::AddClassMembersRequest {
+                class_id: cs101.id.clone(),
+                person_ids: vec![ada.id.clone(), bob.id.clone()],
+                role: pb::ClassRole::Student as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((change.added, change.student_count), (2, 2));
+    let change = client
+        .add_class_members(bearer(
+            &suite.admin(),
+            pb::AddClassMembersRequest {
+                class_id: cs101.id.clone(),
+                person_ids: vec![kim.id.clone(), bob.id.clone()],
+                role: pb::ClassRole::Instructor as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (change.added, change.student_count, change.instructor_count),
+        (1, 1, 2),
+        "bob changes role; kim joins"
+    );
+    let instructors = client
+        .list_class_members(bearer(
+            &suite.admin(),
+            pb::ListClassMembersRequest {
+                class_id: cs101.id.clone(),
+                role: pb::ClassRole::Instructor as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = instructors
+        .members
+        .iter()
+        .map(|m| m.person.as_ref().unwrap().external_id.clone())
+        .collect();
+    assert_eq!(names, ["bob", "kim"]);
+    let removed = client
+        .remove_class_members(bearer(
+            &suite.admin(),
+            pb::RemoveClassMembersRequest {
+                class_id: cs101.id.clone(),
+                person_ids: vec![ada.id.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((removed.removed, removed.student_count), (1, 0));
+    let missing_role = client
+        .add_class_members(bearer(
+            &suite.admin(),
+            pb::AddClassMembersRequest {
+                class_id: cs101.id.clone(),
+                person_ids: vec![ada.id.clone()],
+                role: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&missing_role), ["role"]);
+    // Another tenant sees nothing of it.
+    let error = client
+        .get_class(bearer(
+            &suite.auth.admin("globex"),
+            pb::GetClassRequest {
+                id: cs101.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    let listed = client
+        .list_classes(bearer(
+            &suite.admin(),
+            pb::ListClassesRequest {
+                term: "2026-S1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.classes.len(), 1);
+    assert_eq!(listed.classes[0].instructor_count, 2);
+}
+
+async fn a_class_cannot_end_before_it_starts_and_codes_are_unique(suite: Suite) {
+    let error = suite
+        .create_class(class("CS102", "2026-06-30", "2026-02-01"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&error), ["class.end_date"]);
+    let error = suite
+        .create_class(class("", "30/06/2026", "2026-02-01"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&error), ["class.code", "class.start_date"]);
+    let created = suite
+        .create_class(class("CS102", "2026-02-01", "2026-06-30"))
+        .await
+        .unwrap();
+    let duplicate = suite
+        .create_class(class("cs102", "2026-02-01", "2026-06-30"))
+        .await
+        .unwrap_err();
+    assert_eq!(duplicate.code(), Code::AlreadyExists);
+    let error = suite
+        .client
+        .clone()
+        .update_class(bearer(
+            &suite.admin(),
+            pb::UpdateClassRequest {
+                class: Some(pb::AcademicClass {
+                    id: created.id.clone(),
+                    end_date: "2026-01-01".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["end_date".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&error), ["class.end_date"]);
+    let listed = suite
+        .client
+        .clone()
+        .list_classes(bearer(&suite.admin(), pb::ListClassesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.classes.len(), 1);
+    assert_eq!(
+        listed.classes[0].end_date, "2026-06-30",
+        "a refused update changes nothing"
+    );
+}
 
 impl Suite {
     async fn audience(&self, name: &str, rule: &str) -> Result<pb::Audience, Status> {

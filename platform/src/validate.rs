@@ -24,6 +24,11 @@ impl Violations {
         self.0.is_empty()
     }
 
+    /// The violations collected so far.
+    pub fn into_violations(self) -> Vec<FieldViolation> {
+        self.0
+    }
+
     pub fn finish(self) -> Result<(), AppError> {
         if self.0.is_empty() {
             return Ok(());

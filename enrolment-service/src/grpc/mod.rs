@@ -231,7 +231,7 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
         let who = caller(&request, &app::ADMINS)?;
         let req = request.into_inner();
-        member_ids(&req.audience_id, &req.person_ids)?;
+        member_ids("audience_id", &req.audience_id, &req.person_ids)?;
         let (added, removed, count) = self
             .app
             .change_members(&who, req.audience_id, req.person_ids, false)
@@ -245,7 +245,7 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
         let who = caller(&request, &app::ADMINS)?;
         let req = request.into_inner();
-        member_ids(&req.audience_id, &req.person_ids)?;
+        member_ids("audience_id", &req.audience_id, &req.person_ids)?;
         let (added, removed, count) = self
             .app
             .change_members(&who, req.audience_id, req.person_ids, true)
@@ -269,12 +269,140 @@ impl EnrolmentService for EnrolmentGrpc {
             next_page_token: page.next_page_token,
         }))
     }
+
+    async fn create_class(
+        &self,
+        request: Request<pb::CreateClassRequest>,
+    ) -> Result<Response<pb::AcademicClass>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let (class, request_id) = convert::new_class(request.into_inner())?;
+        let view = self.app.create_class(&who, class, request_id).await?;
+        Ok(Response::new(convert::class(view)))
+    }
+
+    async fn get_class(
+        &self,
+        request: Request<pb::GetClassRequest>,
+    ) -> Result<Response<pb::AcademicClass>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let view = self.app.get_class(&who, req.id).await?;
+        Ok(Response::new(convert::class(view)))
+    }
+
+    async fn list_classes(
+        &self,
+        request: Request<pb::ListClassesRequest>,
+    ) -> Result<Response<pb::ListClassesResponse>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        let term = (!req.term.trim().is_empty()).then(|| req.term.trim().to_string());
+        let page = self
+            .app
+            .list_classes(&who, term, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListClassesResponse {
+            classes: page.items.into_iter().map(convert::class).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn update_class(
+        &self,
+        request: Request<pb::UpdateClassRequest>,
+    ) -> Result<Response<pb::AcademicClass>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let class = req
+            .class
+            .ok_or_else(|| AppError::invalid_field("class", "is required"))?;
+        parse_id("class.id", &class.id)?;
+        let (id, etag) = (class.id.clone(), class.etag.clone());
+        let mask = req.update_mask;
+        let view = self
+            .app
+            .update_class(&who, id, etag, move |current| {
+                convert::patched_class(current, &class, mask)
+            })
+            .await?;
+        Ok(Response::new(convert::class(view)))
+    }
+
+    async fn delete_class(
+        &self,
+        request: Request<pb::DeleteClassRequest>,
+    ) -> Result<Response<pb::DeleteClassResponse>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        self.app.delete_class(&who, req.id, req.etag).await?;
+        Ok(Response::new(pb::DeleteClassResponse {}))
+    }
+
+    async fn add_class_members(
+        &self,
+        request: Request<pb::AddClassMembersRequest>,
+    ) -> Result<Response<pb::ClassMembersChange>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let mut v = lms_platform::validate::Violations::new();
+        let role = convert::class_role(&mut v, "role", req.role, false);
+        v.finish()?;
+        member_ids("class_id", &req.class_id, &req.person_ids)?;
+        let (added, removed, view) = self
+            .app
+            .change_class_members(&who, req.class_id, req.person_ids, role)
+            .await?;
+        Ok(Response::new(class_members_change(added, removed, view)))
+    }
+
+    async fn remove_class_members(
+        &self,
+        request: Request<pb::RemoveClassMembersRequest>,
+    ) -> Result<Response<pb::ClassMembersChange>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        member_ids("class_id", &req.class_id, &req.person_ids)?;
+        let (added, removed, view) = self
+            .app
+            .change_class_members(&who, req.class_id, req.person_ids, None)
+            .await?;
+        Ok(Response::new(class_members_change(added, removed, view)))
+    }
+
+    async fn list_class_members(
+        &self,
+        request: Request<pb::ListClassMembersRequest>,
+    ) -> Result<Response<pb::ListClassMembersResponse>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        parse_id("class_id", &req.class_id)?;
+        let mut v = lms_platform::validate::Violations::new();
+        let role = convert::class_role(&mut v, "role", req.role, true);
+        v.finish()?;
+        let page = self
+            .app
+            .list_class_members(&who, req.class_id, role, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListClassMembersResponse {
+            members: page
+                .items
+                .into_iter()
+                .map(|(person, role)| pb::ClassMember {
+                    person: Some(convert::person_ref(person)),
+                    role: convert::class_role_to_wire(role) as i32,
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
 }
 
-/// The audience id and every person id must be well formed.
-fn member_ids(audience_id: &str, person_ids: &[String]) -> Result<(), AppError> {
+/// The group's id and every person id must be well formed.
+fn member_ids(group_field: &str, group_id: &str, person_ids: &[String]) -> Result<(), AppError> {
     let mut v = lms_platform::validate::Violations::new();
-    v.id("audience_id", audience_id);
+    v.id(group_field, group_id);
     if person_ids.is_empty() {
         v.add("person_ids", "must name at least one person");
     }
@@ -289,5 +417,18 @@ fn members_change(added: usize, removed: usize, count: i64) -> pb::AudienceMembe
         added: added as i32,
         removed: removed as i32,
         member_count: count as i32,
+    }
+}
+
+fn class_members_change(
+    added: usize,
+    removed: usize,
+    view: app::ClassView,
+) -> pb::ClassMembersChange {
+    pb::ClassMembersChange {
+        added: added as i32,
+        removed: removed as i32,
+        student_count: view.students as i32,
+        instructor_count: view.instructors as i32,
     }
 }

@@ -1,5 +1,6 @@
 //! Storage: rows, queries, and their mapping to the domain. Every query filters on `tenant_id`.
 
 pub mod audiences;
+pub mod classes;
 pub mod people;
 pub mod schema;

@@ -62,3 +62,33 @@ diesel::allow_tables_to_appear_in_same_query!(
     people,
     person_attributes
 );
+
+diesel::table! {
+    classes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        code -> Text,
+        code_key -> Text,
+        name -> Text,
+        term -> Text,
+        start_date -> Date,
+        end_date -> Date,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    class_members (class_id, person_id) {
+        tenant_id -> Text,
+        class_id -> Text,
+        person_id -> Text,
+        role -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(classes, class_members, people);

@@ -1,0 +1,2 @@
+DROP TABLE class_members;
+DROP TABLE classes;
