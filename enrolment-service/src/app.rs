@@ -254,22 +254,14 @@ fn parse_rule(text: &str) -> AppResult<Rule> {
     rules::parse(text).map_err(|error| AppError::invalid_field("audience.rule", error.to_string()))
 }
 
-/// Brings one dynamic audience in line with its rule; returns (joined, left).
+/// Brings one dynamic audience in line with its rule, set-based; returns (joined, left).
 fn refresh_audience(
     conn: &mut DbConnection,
     tenant: &str,
     audience: &Audience,
     rule: &Rule,
 ) -> AppResult<(usize, usize)> {
-    let desired: HashSet<String> = audience_rows::matching(conn, tenant, rule, today())?
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
-    let current = audience_rows::members(conn, tenant, &audience.id)?;
-    let (joining, leaving) = audience::diff(&current, &desired);
-    audience_rows::add_members(conn, tenant, &audience.id, &joining)?;
-    audience_rows::remove_members(conn, tenant, &audience.id, &leaving)?;
-    Ok((joining.len(), leaving.len()))
+    audience_rows::refresh(conn, tenant, &audience.id, rule, today())
 }
 
 /// Re-evaluates every dynamic audience of the tenant (after a bulk change, or as a sweep).
@@ -481,12 +473,13 @@ impl EnrolmentApp {
                     audience_rows::get(conn, &tenant, &audience_id)?;
                     let current = audience_rows::members(conn, &tenant, &audience_id)?;
                     let desired: HashSet<String> = matches.iter().map(|m| m.0.clone()).collect();
+                    let (joiners, leavers) = audience::diff(&current, &desired);
+                    let joiners: HashSet<String> = joiners.into_iter().collect();
                     joining = matches
                         .iter()
-                        .filter(|m| !current.contains(&m.0))
+                        .filter(|m| joiners.contains(&m.0))
                         .cloned()
                         .collect();
-                    let leavers: Vec<String> = current.difference(&desired).cloned().collect();
                     leaving = audience_rows::people_refs(conn, &tenant, &leavers)?;
                 }
                 Ok(RulePreview {

@@ -129,8 +129,8 @@ pub fn enqueue(conn: &mut DbConnection, tenant: &str, events: Vec<NewEvent>) -> 
             last_error: String::new(),
         })
         .collect();
-    // 10 columns a row: 90 rows stay under SQLite's default limit of 999 bind parameters.
-    for chunk in rows.chunks(90) {
+    // 10 columns a row: 3000 rows stay under the bundled SQLite's 32 766 bind parameters.
+    for chunk in rows.chunks(3_000) {
         let insert = diesel::insert_into(outbox_events::table).values(chunk);
         match conn {
             DbConnection::Postgres(pg) => insert.execute(pg)?,

@@ -225,7 +225,7 @@ pub fn add_members(
     person_ids: &[String],
 ) -> Result<(), AppError> {
     let at = lms_platform::resource::now();
-    for chunk in person_ids.chunks(200) {
+    for chunk in person_ids.chunks(5_000) {
         let rows: Vec<_> = chunk
             .iter()
             .map(|person| {
@@ -252,7 +252,7 @@ pub fn remove_members(
     audience_id: &str,
     person_ids: &[String],
 ) -> Result<(), AppError> {
-    for chunk in person_ids.chunks(500) {
+    for chunk in person_ids.chunks(5_000) {
         diesel::delete(
             audience_members::table
                 .filter(audience_members::tenant_id.eq(tenant))
@@ -297,7 +297,7 @@ pub fn people_refs(
     ids: &[String],
 ) -> Result<Vec<PersonRef>, AppError> {
     let mut found = Vec::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(5_000) {
         found.extend(
             people::table
                 .filter(people::tenant_id.eq(tenant))
@@ -317,7 +317,7 @@ pub fn existing_people(
     ids: &[String],
 ) -> Result<HashSet<String>, AppError> {
     let mut found = HashSet::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(5_000) {
         found.extend(
             people::table
                 .filter(people::tenant_id.eq(tenant))
@@ -340,6 +340,7 @@ pub fn existing_people(
 enum Bind {
     Text(String),
     Date(NaiveDate),
+    Timestamp(NaiveDateTime),
 }
 
 /// Builds the condition text; `placeholder(n)` writes the n-th (1-based) bind marker.
@@ -461,6 +462,24 @@ struct MatchRow {
     display_name: String,
 }
 
+impl SqlBuilder {
+    fn new(placeholder: fn(usize) -> String) -> Self {
+        SqlBuilder {
+            sql: String::new(),
+            binds: Vec::new(),
+            placeholder,
+        }
+    }
+
+    /// `p.tenant_id = ? AND p.status = 'ACTIVE' AND <rule>`: the active people matching.
+    fn active_matching(&mut self, tenant: &str, rule: &Rule, today: NaiveDate) -> String {
+        let tenant = self.bind(Bind::Text(tenant.to_string()));
+        let active = self.bind(Bind::Text(PersonStatus::Active.as_str().to_string()));
+        let condition = self.push(rule, today);
+        format!("p.tenant_id = {tenant} AND p.status = {active} AND {condition}")
+    }
+}
+
 /// The query selecting the tenant's active people that match `rule` on `today`.
 fn matching_query(
     tenant: &str,
@@ -468,35 +487,73 @@ fn matching_query(
     today: NaiveDate,
     placeholder: fn(usize) -> String,
 ) -> (String, Vec<Bind>) {
-    let mut builder = SqlBuilder {
-        sql: String::new(),
-        binds: Vec::new(),
-        placeholder,
-    };
-    let tenant = builder.bind(Bind::Text(tenant.to_string()));
-    let active = builder.bind(Bind::Text(PersonStatus::Active.as_str().to_string()));
-    let condition = builder.push(rule, today);
-    builder.sql = format!(
-        "SELECT p.id, p.external_id, p.display_name FROM people p \
-         WHERE p.tenant_id = {tenant} AND p.status = {active} AND {condition} \
+    let mut b = SqlBuilder::new(placeholder);
+    let matching = b.active_matching(tenant, rule, today);
+    b.sql = format!(
+        "SELECT p.id, p.external_id, p.display_name FROM people p WHERE {matching} \
          ORDER BY p.external_id"
     );
-    (builder.sql, builder.binds)
+    (b.sql, b.binds)
 }
 
-/// Runs the same raw query on either backend, with its own placeholder style.
-macro_rules! load_matches {
-    ($conn:expr, $backend:ty, $tenant:expr, $rule:expr, $today:expr, $placeholder:expr) => {{
-        let (sql, binds) = matching_query($tenant, $rule, $today, $placeholder);
-        let mut query = diesel::sql_query(sql).into_boxed::<$backend>();
-        for bind in binds {
+/// Two set-based statements that bring an audience in line with its rule: add who matches
+/// and is missing, remove who is in and no longer matches. Placeholders are created in the
+/// order they appear in the text (SQLite's `?` are positional).
+fn refresh_statements(
+    tenant: &str,
+    audience_id: &str,
+    rule: &Rule,
+    today: NaiveDate,
+    now: NaiveDateTime,
+    placeholder: fn(usize) -> String,
+) -> [(String, Vec<Bind>); 2] {
+    let mut add = SqlBuilder::new(placeholder);
+    let (t, a, at) = (
+        add.bind(Bind::Text(tenant.to_string())),
+        add.bind(Bind::Text(audience_id.to_string())),
+        add.bind(Bind::Timestamp(now)),
+    );
+    let matching = add.active_matching(tenant, rule, today);
+    let member = add.bind(Bind::Text(audience_id.to_string()));
+    add.sql = format!(
+        "INSERT INTO audience_members (tenant_id, audience_id, person_id, added_at) \
+         SELECT {t}, {a}, p.id, {at} FROM people p WHERE {matching} AND NOT EXISTS \
+         (SELECT 1 FROM audience_members m WHERE m.audience_id = {member} AND m.person_id = p.id)"
+    );
+    let mut remove = SqlBuilder::new(placeholder);
+    let (t, a) = (
+        remove.bind(Bind::Text(tenant.to_string())),
+        remove.bind(Bind::Text(audience_id.to_string())),
+    );
+    let matching = remove.active_matching(tenant, rule, today);
+    remove.sql = format!(
+        "DELETE FROM audience_members WHERE tenant_id = {t} AND audience_id = {a} \
+         AND person_id NOT IN (SELECT p.id FROM people p WHERE {matching})"
+    );
+    [(add.sql, add.binds), (remove.sql, remove.binds)]
+}
+
+/// Binds every value to a boxed raw query of one backend.
+macro_rules! bound {
+    ($backend:ty, $sql:expr, $binds:expr) => {{
+        let mut query = diesel::sql_query($sql).into_boxed::<$backend>();
+        for bind in $binds {
             query = match bind {
                 Bind::Text(text) => query.bind::<diesel::sql_types::Text, _>(text),
                 Bind::Date(date) => query.bind::<diesel::sql_types::Date, _>(date),
+                Bind::Timestamp(at) => query.bind::<diesel::sql_types::Timestamp, _>(at),
             };
         }
-        query.load::<MatchRow>($conn)?
+        query
     }};
+}
+
+fn dollar(n: usize) -> String {
+    format!("${n}")
+}
+
+fn question(_: usize) -> String {
+    "?".to_string()
 }
 
 /// The active people of the tenant matching `rule` today, by external id.
@@ -506,19 +563,48 @@ pub fn matching(
     rule: &Rule,
     today: NaiveDate,
 ) -> Result<Vec<PersonRef>, AppError> {
-    let rows = match conn {
+    let rows: Vec<MatchRow> = match conn {
         DbConnection::Postgres(pg) => {
-            load_matches!(pg, diesel::pg::Pg, tenant, rule, today, |n| format!("${n}"))
+            let (sql, binds) = matching_query(tenant, rule, today, dollar);
+            bound!(diesel::pg::Pg, sql, binds).load(pg)?
         }
         DbConnection::Sqlite(sqlite) => {
-            load_matches!(sqlite, diesel::sqlite::Sqlite, tenant, rule, today, |_| "?"
-                .to_string())
+            let (sql, binds) = matching_query(tenant, rule, today, question);
+            bound!(diesel::sqlite::Sqlite, sql, binds).load(sqlite)?
         }
     };
     Ok(rows
         .into_iter()
         .map(|r| (r.id, r.external_id, r.display_name))
         .collect())
+}
+
+/// Brings a dynamic audience in line with its rule in two set-based statements; returns
+/// (joined, left).
+pub fn refresh(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience_id: &str,
+    rule: &Rule,
+    today: NaiveDate,
+) -> Result<(usize, usize), AppError> {
+    let now = lms_platform::resource::now();
+    let mut counts = [0usize; 2];
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let statements = refresh_statements(tenant, audience_id, rule, today, now, dollar);
+            for (count, (sql, binds)) in counts.iter_mut().zip(statements) {
+                *count = bound!(diesel::pg::Pg, sql, binds).execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(sqlite) => {
+            let statements = refresh_statements(tenant, audience_id, rule, today, now, question);
+            for (count, (sql, binds)) in counts.iter_mut().zip(statements) {
+                *count = bound!(diesel::sqlite::Sqlite, sql, binds).execute(sqlite)?;
+            }
+        }
+    }
+    Ok((counts[0], counts[1]))
 }
 
 #[cfg(test)]

@@ -212,7 +212,7 @@ pub fn set_members(
 ) -> Result<usize, AppError> {
     let at = lms_platform::resource::now();
     let mut added = 0;
-    for chunk in person_ids.chunks(200) {
+    for chunk in person_ids.chunks(5_000) {
         let replaced = diesel::delete(
             class_members::table
                 .filter(class_members::tenant_id.eq(tenant))
@@ -249,7 +249,7 @@ pub fn remove_members(
     person_ids: &[String],
 ) -> Result<usize, AppError> {
     let mut removed = 0;
-    for chunk in person_ids.chunks(500) {
+    for chunk in person_ids.chunks(5_000) {
         removed += diesel::delete(
             class_members::table
                 .filter(class_members::tenant_id.eq(tenant))

@@ -12,8 +12,9 @@ use lms_platform::resource::Audit;
 use super::schema::{people, person_attributes};
 use crate::domain::person::{Existing, Person, PersonStatus, Profile};
 
-/// Rows per multi-row statement: 16 columns × 60 rows stays under SQLite's 999 parameters.
-const ROWS_PER_STATEMENT: usize = 60;
+/// Rows per multi-row statement: 16 columns × 2000 rows stays under the bundled SQLite's
+/// 32 766 bind parameters (PostgreSQL allows 65 535).
+const ROWS_PER_STATEMENT: usize = 2_000;
 
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = people)]
@@ -139,7 +140,7 @@ fn attributes_of(
     ids: &[String],
 ) -> Result<HashMap<String, BTreeMap<String, String>>, AppError> {
     let mut found: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(5_000) {
         let rows: Vec<(String, String, String)> = person_attributes::table
             .filter(person_attributes::tenant_id.eq(tenant))
             .filter(person_attributes::person_id.eq_any(chunk))
@@ -178,7 +179,7 @@ fn replace_attributes(
     people: &[(&str, &BTreeMap<String, String>)],
 ) -> Result<(), AppError> {
     let ids: Vec<&str> = people.iter().map(|(id, _)| *id).collect();
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(5_000) {
         diesel::delete(
             person_attributes::table
                 .filter(person_attributes::tenant_id.eq(tenant))
@@ -198,7 +199,8 @@ fn replace_attributes(
         })
         .collect();
     // Multi-row inserts are dialect-specific in diesel, so this branches per backend.
-    for chunk in rows.chunks(200) {
+    // 4 columns a row.
+    for chunk in rows.chunks(5_000) {
         let insert = diesel::insert_into(person_attributes::table).values(chunk);
         match conn {
             DbConnection::Postgres(pg) => insert.execute(pg)?,
@@ -428,7 +430,7 @@ pub fn deactivate(
 ) -> Result<usize, AppError> {
     let at = lms_platform::resource::now();
     let mut changed = 0;
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(5_000) {
         changed += diesel::update(
             people::table
                 .filter(people::tenant_id.eq(tenant))
