@@ -39,7 +39,7 @@ fn person(i: usize, generation: usize) -> pb::Person {
         display_name: format!("Person {i}"),
         email: format!("p{i}@bench.example"),
         department: department.into(),
-        job_title: if i % 7 == 0 {
+        job_title: if i.is_multiple_of(7) {
             "Manager".into()
         } else {
             "Specialist".into()
@@ -151,7 +151,7 @@ async fn main() {
     let (first_time, first_response) = upload(&mut client, &token, first).await;
     // A tenth of the people move department.
     let second: Vec<pb::Person> = (0..people)
-        .map(|i| person(i, usize::from(i % 10 == 0)))
+        .map(|i| person(i, usize::from(i.is_multiple_of(10))))
         .collect();
     let (second_time, second_response) = upload(&mut client, &token, second).await;
 
