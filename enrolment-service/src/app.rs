@@ -208,7 +208,7 @@ impl EnrolmentApp {
                         .map(|(external_id, profile)| (new_id(), external_id, profile)),
                 );
                 writes.extend(plan.update);
-                people_rows::upsert_many(conn, &tenant, &writes, &actor)?;
+                people_rows::upsert_many(conn, &tenant, &writes, &plan.same_attributes, &actor)?;
                 let deactivated = people_rows::deactivate(conn, &tenant, &plan.deactivate, &actor)?;
                 if created + updated + deactivated > 0 {
                     refresh_dynamic_audiences(conn, &tenant)?;

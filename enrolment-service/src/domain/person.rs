@@ -1,6 +1,6 @@
 //! People of the learner directory and the rules of syncing them from HR.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use lms_platform::resource::Audit;
@@ -180,6 +180,8 @@ pub struct SyncPlan {
     pub create: Vec<(String, Profile)>,
     /// (id, external id, new profile)
     pub update: Vec<(String, String, Profile)>,
+    /// Ids among `update` whose custom attributes did not change (they need no rewrite).
+    pub same_attributes: HashSet<String>,
     pub unchanged: usize,
     /// Ids of active people missing from a full sync.
     pub deactivate: Vec<String>,
@@ -218,9 +220,13 @@ pub fn plan_sync(
         match existing.get(&row.external_id) {
             None => plan.create.push((row.external_id, row.profile)),
             Some(current) if current.profile == row.profile => plan.unchanged += 1,
-            Some(current) => plan
-                .update
-                .push((current.id.clone(), row.external_id, row.profile)),
+            Some(current) => {
+                if current.profile.attributes == row.profile.attributes {
+                    plan.same_attributes.insert(current.id.clone());
+                }
+                plan.update
+                    .push((current.id.clone(), row.external_id, row.profile));
+            }
         }
     }
     // Rows with errors still count as present: a typo must not deactivate anyone.
@@ -299,6 +305,10 @@ mod tests {
         assert_eq!(plan.unchanged, 1);
         assert_eq!(plan.update.len(), 1);
         assert_eq!(plan.update[0].0, "id-e2");
+        assert!(
+            plan.same_attributes.contains("id-e2"),
+            "only the department changed"
+        );
         assert_eq!(plan.create.len(), 1);
         assert!(plan.deactivate.is_empty());
     }

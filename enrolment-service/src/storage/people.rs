@@ -378,11 +378,13 @@ pub fn existing(
 
 /// Creates or updates many people at once: multi-row `INSERT ... ON CONFLICT (tenant_id,
 /// external_id) DO UPDATE`, keeping each person's id and creation audit and bumping its
-/// revision, then their attributes in set-based statements.
+/// revision, then their attributes in set-based statements — except for the ids in
+/// `same_attributes`, whose attributes did not change.
 pub fn upsert_many(
     conn: &mut DbConnection,
     tenant: &str,
     people_rows: &[(String, String, Profile)],
+    same_attributes: &std::collections::HashSet<String>,
     actor: &str,
 ) -> Result<(), AppError> {
     let audit = Audit::new(actor);
@@ -416,6 +418,7 @@ pub fn upsert_many(
     }
     let attributes: Vec<(&str, &BTreeMap<String, String>)> = people_rows
         .iter()
+        .filter(|(id, _, _)| !same_attributes.contains(id))
         .map(|(id, _, profile)| (id.as_str(), &profile.attributes))
         .collect();
     replace_attributes(conn, tenant, &attributes)
