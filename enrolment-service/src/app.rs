@@ -65,31 +65,27 @@ impl EnrolmentApp {
         let actor = who.subject.clone();
         self.db
             .write(move |conn| {
-                if let Some(request_id) = &request_id
-                    && let Some(id) = idempotency::find(conn, &tenant, "CreatePerson", request_id)?
-                {
-                    return people_rows::get(conn, &tenant, &id);
-                }
-                let person = Person {
-                    id: new_id(),
-                    external_id,
-                    profile,
-                    revision: 1,
-                    audit: Audit::new(&actor),
-                };
-                people_rows::insert(conn, &tenant, &person)?;
-                follow_person(conn, &tenant, &person)?;
-                if let Some(request_id) = &request_id {
-                    idempotency::record(
-                        conn,
-                        &tenant,
-                        "CreatePerson",
-                        request_id,
-                        &person.id,
-                        person.audit.created_at,
-                    )?;
-                }
-                Ok(person)
+                let request_id = request_id.clone();
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreatePerson",
+                    request_id.as_deref(),
+                    |conn, id| people_rows::get(conn, &tenant, id),
+                    |conn| {
+                        let person = Person {
+                            id: new_id(),
+                            external_id,
+                            profile,
+                            revision: 1,
+                            audit: Audit::new(&actor),
+                        };
+                        people_rows::insert(conn, &tenant, &person)?;
+                        follow_person(conn, &tenant, &person)?;
+                        let id = person.id.clone();
+                        Ok((id, person))
+                    },
+                )
             })
             .await
     }
@@ -122,11 +118,7 @@ impl EnrolmentApp {
         who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = filter.describe();
-        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
-            None => None,
-            Some([external_id]) => Some(external_id.clone()),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
-        };
+        let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
             .db
@@ -322,29 +314,26 @@ impl EnrolmentApp {
         audience.audit = Audit::new(&who.subject);
         self.db
             .write(move |conn| {
-                if let Some(request_id) = &request_id
-                    && let Some(id) =
-                        idempotency::find(conn, &tenant, "CreateAudience", request_id)?
-                {
-                    let existing = audience_rows::get(conn, &tenant, &id)?;
-                    return view(conn, &tenant, existing);
-                }
-                audience_rows::insert(conn, &tenant, &audience)?;
-                // A rule applies to everyone who matches now, not only to later changes.
-                if let Some(rule) = &rule {
-                    refresh_audience(conn, &tenant, &audience, rule)?;
-                }
-                if let Some(request_id) = &request_id {
-                    idempotency::record(
-                        conn,
-                        &tenant,
-                        "CreateAudience",
-                        request_id,
-                        &audience.id,
-                        audience.audit.created_at,
-                    )?;
-                }
-                view(conn, &tenant, audience)
+                let request_id = request_id.clone();
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreateAudience",
+                    request_id.as_deref(),
+                    |conn, id| {
+                        let existing = audience_rows::get(conn, &tenant, id)?;
+                        view(conn, &tenant, existing)
+                    },
+                    |conn| {
+                        audience_rows::insert(conn, &tenant, &audience)?;
+                        // A rule applies to everyone who matches now, not only to later changes.
+                        if let Some(rule) = &rule {
+                            refresh_audience(conn, &tenant, &audience, rule)?;
+                        }
+                        let id = audience.id.clone();
+                        Ok((id, view(conn, &tenant, audience)?))
+                    },
+                )
             })
             .await
     }
@@ -368,11 +357,7 @@ impl EnrolmentApp {
     ) -> AppResult<Page<AudienceView>> {
         who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
-        let after = match pagination::decode(&page_token, "audiences")?.as_deref() {
-            None => None,
-            Some([key]) => Some(key.clone()),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
-        };
+        let after = pagination::decode_key(&page_token, "audiences")?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
             .db
@@ -546,11 +531,7 @@ impl EnrolmentApp {
         who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("audience={audience_id}");
-        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
-            None => None,
-            Some([key]) => Some(key.clone()),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
-        };
+        let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
             .db
@@ -617,24 +598,22 @@ impl EnrolmentApp {
         class.audit = Audit::new(&who.subject);
         self.db
             .write(move |conn| {
-                if let Some(request_id) = &request_id
-                    && let Some(id) = idempotency::find(conn, &tenant, "CreateClass", request_id)?
-                {
-                    let existing = class_rows::get(conn, &tenant, &id)?;
-                    return class_view(conn, &tenant, existing);
-                }
-                class_rows::insert(conn, &tenant, &class)?;
-                if let Some(request_id) = &request_id {
-                    idempotency::record(
-                        conn,
-                        &tenant,
-                        "CreateClass",
-                        request_id,
-                        &class.id,
-                        class.audit.created_at,
-                    )?;
-                }
-                class_view(conn, &tenant, class)
+                let request_id = request_id.clone();
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreateClass",
+                    request_id.as_deref(),
+                    |conn, id| {
+                        let existing = class_rows::get(conn, &tenant, id)?;
+                        class_view(conn, &tenant, existing)
+                    },
+                    |conn| {
+                        class_rows::insert(conn, &tenant, &class)?;
+                        let id = class.id.clone();
+                        Ok((id, class_view(conn, &tenant, class)?))
+                    },
+                )
             })
             .await
     }
@@ -660,11 +639,7 @@ impl EnrolmentApp {
         who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("term={term:?}");
-        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
-            None => None,
-            Some([key]) => Some(key.clone()),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
-        };
+        let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
             .db
@@ -784,11 +759,7 @@ impl EnrolmentApp {
         who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("class={class_id};role={role:?}");
-        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
-            None => None,
-            Some([key]) => Some(key.clone()),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
-        };
+        let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
             .db

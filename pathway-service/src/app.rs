@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use lms_platform::db::{Db, DbConnection};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, Role};
+use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
 use crate::domain::category::{self, Category, MAX_DEPTH};
 use crate::domain::pathway::{
@@ -13,7 +13,7 @@ use crate::domain::pathway::{
 };
 use crate::domain::{Audit, check_etag, now};
 use crate::storage::pathways::{PathwayFilter, VersionRecord};
-use crate::storage::{self, categories as category_rows, pathways as pathway_rows};
+use crate::storage::{categories as category_rows, pathways as pathway_rows};
 
 /// Roles that read the catalogue as learners do (published content only).
 pub const READERS: [Role; 4] = [Role::Admin, Role::Instructor, Role::Learner, Role::Service];
@@ -61,49 +61,47 @@ impl PathwayApp {
         let actor = who.subject.clone();
         self.db
             .write(move |conn| {
-                if let Some(request_id) = &new.request_id
-                    && let Some(id) =
-                        storage::find_idempotent(conn, &tenant, "CreateCategory", request_id)?
-                {
-                    return category_rows::get(conn, &tenant, &id);
-                }
-                let depth = if new.parent_id.is_empty() {
-                    0
-                } else {
-                    let parent =
-                        category_rows::get(conn, &tenant, &new.parent_id).map_err(|_| {
-                            AppError::not_found(format!("parent category {}", new.parent_id))
-                        })?;
-                    parent.depth + 1
-                };
-                if depth >= MAX_DEPTH {
-                    return Err(AppError::invalid_field(
-                        "parent_id",
-                        format!("the tree is at most {MAX_DEPTH} levels deep"),
-                    ));
-                }
-                let category = Category {
-                    id: new_id(),
-                    parent_id: new.parent_id,
-                    name: new.name.trim().to_string(),
-                    description: new.description,
-                    sort_order: new.sort_order,
-                    depth,
-                    revision: 1,
-                    audit: Audit::new(&actor),
-                };
-                category_rows::insert(conn, &tenant, &category)?;
-                if let Some(request_id) = &new.request_id {
-                    storage::record_idempotent(
-                        conn,
-                        &tenant,
-                        "CreateCategory",
-                        request_id,
-                        &category.id,
-                        category.audit.created_at,
-                    )?;
-                }
-                Ok(category)
+                let request_id = new.request_id.clone();
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreateCategory",
+                    request_id.as_deref(),
+                    |conn, id| category_rows::get(conn, &tenant, id),
+                    |conn| {
+                        let depth = if new.parent_id.is_empty() {
+                            0
+                        } else {
+                            let parent = category_rows::get(conn, &tenant, &new.parent_id)
+                                .map_err(|_| {
+                                    AppError::not_found(format!(
+                                        "parent category {}",
+                                        new.parent_id
+                                    ))
+                                })?;
+                            parent.depth + 1
+                        };
+                        if depth >= MAX_DEPTH {
+                            return Err(AppError::invalid_field(
+                                "parent_id",
+                                format!("the tree is at most {MAX_DEPTH} levels deep"),
+                            ));
+                        }
+                        let category = Category {
+                            id: new_id(),
+                            parent_id: new.parent_id,
+                            name: new.name.trim().to_string(),
+                            description: new.description,
+                            sort_order: new.sort_order,
+                            depth,
+                            revision: 1,
+                            audit: Audit::new(&actor),
+                        };
+                        category_rows::insert(conn, &tenant, &category)?;
+                        let id = category.id.clone();
+                        Ok((id, category))
+                    },
+                )
             })
             .await
     }
@@ -126,15 +124,9 @@ impl PathwayApp {
         who.require_any(&READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("parent={parent_id}");
-        let after = match pagination::decode(&page_token, &filters)?.as_deref() {
+        let after = match pagination::decode_key(&page_token, &filters)? {
             None => None,
-            Some([sort_order, id]) => Some((
-                sort_order
-                    .parse::<i32>()
-                    .map_err(|_| AppError::invalid_field("page_token", "is malformed"))?,
-                id.clone(),
-            )),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+            Some([sort_order, id]) => Some((parse_token_number(&sort_order)?, id)),
         };
         let tenant = who.tenant_id.clone();
         let items = self
@@ -321,35 +313,30 @@ impl PathwayApp {
         let actor = who.subject.clone();
         self.db
             .write(move |conn| {
-                if let Some(request_id) = &request_id
-                    && let Some(id) =
-                        storage::find_idempotent(conn, &tenant, "CreatePathway", request_id)?
-                {
-                    return pathway_rows::get(conn, &tenant, &id);
-                }
-                require_category(conn, &tenant, &settings.category_id)?;
-                let pathway = Pathway {
-                    id: new_id(),
-                    settings,
-                    status: PathwayStatus::Draft,
-                    latest_version: 0,
-                    has_unpublished_changes: true,
-                    revision: 1,
-                    audit: Audit::new(&actor),
-                    steps: Vec::new(),
-                };
-                pathway_rows::insert(conn, &tenant, &pathway)?;
-                if let Some(request_id) = &request_id {
-                    storage::record_idempotent(
-                        conn,
-                        &tenant,
-                        "CreatePathway",
-                        request_id,
-                        &pathway.id,
-                        pathway.audit.created_at,
-                    )?;
-                }
-                Ok(pathway)
+                let request_id = request_id.clone();
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreatePathway",
+                    request_id.as_deref(),
+                    |conn, id| pathway_rows::get(conn, &tenant, id),
+                    |conn| {
+                        require_category(conn, &tenant, &settings.category_id)?;
+                        let pathway = Pathway {
+                            id: new_id(),
+                            settings,
+                            status: PathwayStatus::Draft,
+                            latest_version: 0,
+                            has_unpublished_changes: true,
+                            revision: 1,
+                            audit: Audit::new(&actor),
+                            steps: Vec::new(),
+                        };
+                        pathway_rows::insert(conn, &tenant, &pathway)?;
+                        let id = pathway.id.clone();
+                        Ok((id, pathway))
+                    },
+                )
             })
             .await
     }
@@ -388,11 +375,7 @@ impl PathwayApp {
         }
         let limit = pagination::page_size(page_size)?;
         let filters = format!("admin={admin};{}", filter.describe());
-        let before = match pagination::decode(&page_token, &filters)?.as_deref() {
-            None => None,
-            Some([id]) => Some(id.clone()),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
-        };
+        let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
             .db
@@ -674,14 +657,9 @@ impl PathwayApp {
         who.require_any(&READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("pathway={pathway_id}");
-        let before = match pagination::decode(&page_token, &filters)?.as_deref() {
+        let before = match pagination::decode_key(&page_token, &filters)? {
             None => None,
-            Some([version]) => Some(
-                version
-                    .parse::<i32>()
-                    .map_err(|_| AppError::invalid_field("page_token", "is malformed"))?,
-            ),
-            Some(_) => return Err(AppError::invalid_field("page_token", "is malformed")),
+            Some([version]) => Some(parse_token_number(&version)?),
         };
         let tenant = who.tenant_id.clone();
         let items = self
@@ -704,6 +682,12 @@ enum Change<T> {
     Unchanged(T),
     Settings(T),
     Steps(T),
+}
+
+/// A number inside a page token.
+fn parse_token_number(text: &str) -> AppResult<i32> {
+    text.parse()
+        .map_err(|_| AppError::invalid_field("page_token", "is malformed"))
 }
 
 /// A pathway may only point at a category of its own tenant.

@@ -53,3 +53,33 @@ pub fn record(
         .execute(conn)?;
     Ok(())
 }
+
+/// Runs an idempotent create: when `request_id` was seen for `operation`, returns what
+/// `existing` reads for the resource it made; otherwise runs `create` (which returns the new
+/// resource's id with the result) and remembers the request. Call inside the transaction.
+pub fn create_once<T>(
+    conn: &mut DbConnection,
+    tenant: &str,
+    operation: &str,
+    request_id: Option<&str>,
+    existing: impl FnOnce(&mut DbConnection, &str) -> AppResult<T>,
+    create: impl FnOnce(&mut DbConnection) -> AppResult<(String, T)>,
+) -> AppResult<T> {
+    if let Some(request_id) = request_id
+        && let Some(id) = find(conn, tenant, operation, request_id)?
+    {
+        return existing(conn, &id);
+    }
+    let (id, created) = create(conn)?;
+    if let Some(request_id) = request_id {
+        record(
+            conn,
+            tenant,
+            operation,
+            request_id,
+            &id,
+            crate::resource::now(),
+        )?;
+    }
+    Ok(created)
+}

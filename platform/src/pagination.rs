@@ -56,6 +56,19 @@ pub fn decode(page_token: &str, filters: &str) -> Result<Option<Vec<String>>, Ap
     Ok(Some(token.k))
 }
 
+/// Decodes a token whose sort key has exactly `N` parts: `None` for the first page.
+pub fn decode_key<const N: usize>(
+    page_token: &str,
+    filters: &str,
+) -> Result<Option<[String; N]>, AppError> {
+    match decode(page_token, filters)? {
+        None => Ok(None),
+        Some(parts) => <[String; N]>::try_from(parts)
+            .map(Some)
+            .map_err(|_| AppError::invalid_field("page_token", "is malformed")),
+    }
+}
+
 /// FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
 fn fingerprint(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -106,6 +119,16 @@ mod tests {
     fn rejects_a_token_for_other_filters() {
         let token = encode(vec!["a".into()], "status=DRAFT");
         assert!(decode(&token, "status=PUBLISHED").is_err());
+    }
+
+    #[test]
+    fn keys_of_the_wrong_length_are_malformed() {
+        let token = encode(vec!["a".into(), "b".into()], "");
+        assert!(decode_key::<1>(&token, "").is_err());
+        assert_eq!(
+            decode_key::<2>(&token, "").unwrap(),
+            Some(["a".to_string(), "b".to_string()])
+        );
     }
 
     #[test]

@@ -4,6 +4,4 @@ pub mod categories;
 pub mod pathways;
 pub mod schema;
 
-pub use lms_platform::idempotency::{find as find_idempotent, record as record_idempotent};
-
 pub use lms_platform::db::{like_pattern, lower};
