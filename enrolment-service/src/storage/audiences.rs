@@ -497,7 +497,7 @@ fn matching_query(
 }
 
 /// Two set-based statements that bring an audience in line with its rule: add who matches
-/// and is missing, remove who is in and no longer matches. Placeholders are created in the
+/// and is missing, remove who is in and no longer matches (a primary-key probe per member). Placeholders are created in the
 /// order they appear in the text (SQLite's `?` are positional).
 fn refresh_statements(
     tenant: &str,
@@ -528,7 +528,8 @@ fn refresh_statements(
     let matching = remove.active_matching(tenant, rule, today);
     remove.sql = format!(
         "DELETE FROM audience_members WHERE tenant_id = {t} AND audience_id = {a} \
-         AND person_id NOT IN (SELECT p.id FROM people p WHERE {matching})"
+         AND NOT EXISTS (SELECT 1 FROM people p \
+         WHERE p.id = audience_members.person_id AND {matching})"
     );
     [(add.sql, add.binds), (remove.sql, remove.binds)]
 }
