@@ -144,31 +144,8 @@ fn violated_fields(status: &Status) -> Vec<String> {
     fields
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let suite = super::Suite::start(super::TestBackend::Sqlite).await.unwrap();
-                    super::$name(suite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    if let Some(suite) = super::Suite::start(super::TestBackend::Postgres).await {
-                        super::$name(suite).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_databases!(
+lms_platform::on_both_databases!(
+    Suite;
     people_are_created_read_and_updated_with_a_mask,
     invalid_people_name_every_field_and_create_nothing,
     external_ids_are_unique_per_tenant,

@@ -202,31 +202,8 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
     })
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let suite = super::Suite::start(super::TestBackend::Sqlite).await.unwrap();
-                    super::$name(suite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    if let Some(suite) = super::Suite::start(super::TestBackend::Postgres).await {
-                        super::$name(suite).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_databases!(
+lms_platform::on_both_databases!(
+    Suite;
     categories_form_a_tree_listed_in_pages,
     moving_a_category_under_its_descendant_is_refused_and_changes_nothing,
     moving_a_category_carries_its_subtree,

@@ -186,3 +186,40 @@ mod tests {
         assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
+
+/// Runs each named test twice: on SQLite (`sqlite::name`) and on PostgreSQL
+/// (`postgres::name`, skipped outside CI when `LMS_TEST_DATABASE_URL` is unset). Each test is an
+/// `async fn name(suite: S)` in the calling module, where `S::start(TestBackend)` is an
+/// `async fn` returning `Option<S>`.
+///
+/// ```ignore
+/// lms_platform::on_both_databases!(Suite; creates_a_thing, refuses_bad_input);
+/// ```
+#[macro_export]
+macro_rules! on_both_databases {
+    ($suite:ident; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let suite = super::$suite::start($crate::testing::TestBackend::Sqlite)
+                        .await
+                        .expect("SQLite is always available");
+                    super::$name(suite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(suite) =
+                        super::$suite::start($crate::testing::TestBackend::Postgres).await
+                    {
+                        super::$name(suite).await;
+                    }
+                }
+            )*
+        }
+    };
+}

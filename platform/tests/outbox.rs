@@ -66,27 +66,28 @@ fn fast() -> DispatcherConfig {
     }
 }
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $name() { super::$name(super::TestBackend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() { super::$name(super::TestBackend::Postgres).await } )*
-        }
-    };
+/// A migrated outbox database for one test.
+struct Suite {
+    db: Db,
+    _guard: TestDatabase,
 }
 
-on_both_databases!(
+impl Suite {
+    async fn start(backend: TestBackend) -> Option<Suite> {
+        let (guard, db) = database(backend).await?;
+        Some(Suite { db, _guard: guard })
+    }
+}
+
+lms_platform::on_both_databases!(
+    Suite;
     events_exist_only_when_their_transaction_commits,
     every_event_is_delivered_once_even_when_the_consumer_was_down,
     events_are_delivered_over_grpc_with_their_payload,
 );
 
-async fn events_exist_only_when_their_transaction_commits(backend: TestBackend) {
-    let Some((_guard, db)) = database(backend).await else {
-        return;
-    };
+async fn events_exist_only_when_their_transaction_commits(suite: Suite) {
+    let db = suite.db.clone();
     let rolled_back = db
         .write(|conn| {
             outbox::enqueue(conn, "acme", vec![event("a"), event("b")])?;
@@ -103,10 +104,8 @@ async fn events_exist_only_when_their_transaction_commits(backend: TestBackend) 
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 250);
 }
 
-async fn every_event_is_delivered_once_even_when_the_consumer_was_down(backend: TestBackend) {
-    let Some((_guard, db)) = database(backend).await else {
-        return;
-    };
+async fn every_event_is_delivered_once_even_when_the_consumer_was_down(suite: Suite) {
+    let db = suite.db.clone();
     let events: Vec<NewEvent> = (0..120).map(|i| event(&format!("agg-{i}"))).collect();
     db.write(move |conn| outbox::enqueue(conn, "acme", events))
         .await
@@ -192,10 +191,8 @@ impl pb::event_consumer_server::EventConsumer for GrpcConsumer {
     }
 }
 
-async fn events_are_delivered_over_grpc_with_their_payload(backend: TestBackend) {
-    let Some((_guard, db)) = database(backend).await else {
-        return;
-    };
+async fn events_are_delivered_over_grpc_with_their_payload(suite: Suite) {
+    let db = suite.db.clone();
     let consumer = GrpcConsumer::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
