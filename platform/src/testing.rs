@@ -169,24 +169,6 @@ pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
     request
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replaces_the_database_name() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h/db?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
-}
-
 /// Runs each named test twice: on SQLite (`sqlite::name`) and on PostgreSQL
 /// (`postgres::name`, skipped outside CI when `LMS_TEST_DATABASE_URL` is unset). Each test is an
 /// `async fn name(suite: S)` in the calling module, where `S::start(TestBackend)` is an
@@ -222,4 +204,22 @@ macro_rules! on_both_databases {
             )*
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
 }
