@@ -178,7 +178,9 @@ impl Db {
         run_blocking(move || Ok(pool.get()?)).await
     }
 
-    /// Runs `work` on a pooled connection, off the async workers.
+    /// Runs `work` in one read-only snapshot, off the async workers, so that several reads
+    /// agree with each other (a pathway and its steps, a page and its counts). PostgreSQL gives
+    /// it REPEATABLE READ; a SQLite read transaction is a snapshot already.
     pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
@@ -186,8 +188,14 @@ impl Db {
     {
         let pool = self.pool.clone();
         run_blocking(move || {
-            let mut conn = pool.get()?;
-            work(&mut conn)
+            let mut pooled = pool.get()?;
+            let conn: &mut DbConnection = &mut pooled;
+            conn.transaction(|conn| {
+                if let DbConnection::Postgres(pg) = conn {
+                    pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                }
+                work(conn)
+            })
         })
         .await
     }
