@@ -72,13 +72,13 @@ impl PathwayApp {
                         let depth = if new.parent_id.is_empty() {
                             0
                         } else {
+                            let parent_missing = |_| {
+                                AppError::not_found(format!("parent category {}", new.parent_id))
+                            };
+                            category_rows::lock(conn, &tenant, &new.parent_id)
+                                .map_err(parent_missing)?;
                             let parent = category_rows::get(conn, &tenant, &new.parent_id)
-                                .map_err(|_| {
-                                    AppError::not_found(format!(
-                                        "parent category {}",
-                                        new.parent_id
-                                    ))
-                                })?;
+                                .map_err(parent_missing)?;
                             parent.depth + 1
                         };
                         if depth >= MAX_DEPTH {
@@ -286,6 +286,9 @@ impl PathwayApp {
         let tenant = who.tenant_id.clone();
         self.db
             .write(move |conn| {
+                // Locked first, so a concurrent add into this category either finishes before
+                // the counts below or finds the category gone.
+                category_rows::lock(conn, &tenant, &id)?;
                 let category = category_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, category.revision)?;
                 let children = category_rows::child_count(conn, &tenant, &id)?;
@@ -690,12 +693,13 @@ fn parse_token_number(text: &str) -> AppResult<i32> {
         .map_err(|_| AppError::invalid_field("page_token", "is malformed"))
 }
 
-/// A pathway may only point at a category of its own tenant.
+/// A pathway may only point at a category of its own tenant; the category stays locked until
+/// the pathway is written, so it cannot be deleted in between.
 fn require_category(conn: &mut DbConnection, tenant: &str, category_id: &str) -> AppResult<()> {
     if category_id.is_empty() {
         return Ok(());
     }
-    category_rows::get(conn, tenant, category_id).map(|_| ())
+    category_rows::lock(conn, tenant, category_id)
 }
 
 fn touch(category: &mut Category, actor: &str) {

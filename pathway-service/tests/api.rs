@@ -230,6 +230,7 @@ lms_platform::on_both_databases!(
     health_reports_serving,
     reflection_v1_lists_the_services,
     oversized_messages_are_refused_and_change_nothing,
+    a_category_is_never_deleted_under_a_new_pathway,
 );
 
 async fn categories_form_a_tree_listed_in_pages(suite: Suite) {
@@ -1797,4 +1798,38 @@ async fn oversized_messages_are_refused_and_change_nothing(suite: Suite) {
         .unwrap()
         .into_inner();
     assert!(tree.roots.is_empty());
+}
+
+async fn a_category_is_never_deleted_under_a_new_pathway(suite: Suite) {
+    for round in 0..15 {
+        let category = suite.category(&format!("Race {round}"), "").await;
+        let mut creator = suite.client.clone();
+        let mut deleter = suite.client.clone();
+        let create = creator.create_pathway(bearer(
+            &suite.admin(),
+            pb::CreatePathwayRequest {
+                pathway: Some(pb::Pathway {
+                    title: format!("In race {round}"),
+                    outcome: pb::Outcome::Training as i32,
+                    category_id: category.id.clone(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ));
+        let delete = deleter.delete_category(bearer(
+            &suite.admin(),
+            pb::DeleteCategoryRequest {
+                id: category.id.clone(),
+                etag: String::new(),
+            },
+        ));
+        let (created, deleted) = tokio::join!(create, delete);
+        match (&created, &deleted) {
+            (Ok(_), Ok(_)) => panic!("round {round}: a pathway was created in a deleted category"),
+            (Err(c), Err(d)) => panic!("round {round}: both failed: {c:?} / {d:?}"),
+            (Ok(_), Err(d)) => assert_eq!(d.code(), Code::FailedPrecondition),
+            (Err(c), Ok(_)) => assert_eq!(c.code(), Code::NotFound),
+        }
+    }
 }

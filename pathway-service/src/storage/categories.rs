@@ -90,6 +90,23 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Category, 
         .ok_or_else(|| AppError::not_found(format!("category {id}")))
 }
 
+/// Takes the category's row lock until the transaction ends (a no-op update, portable across
+/// both databases), so that adding something to a category and deleting that category are
+/// serialised: whichever comes second sees the other's result. NOT_FOUND when it is absent.
+pub fn lock(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), AppError> {
+    let locked = diesel::update(
+        categories::table
+            .filter(categories::tenant_id.eq(tenant))
+            .filter(categories::id.eq(id)),
+    )
+    .set(categories::revision.eq(categories::revision))
+    .execute(conn)?;
+    if locked == 0 {
+        return Err(AppError::not_found(format!("category {id}")));
+    }
+    Ok(())
+}
+
 /// Children of `parent_id` ordered by (sort_order, id), after the key `after`.
 pub fn list_children(
     conn: &mut DbConnection,
