@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use lms_platform::Role;
-use lms_platform::testing::{TestAuth, TestBackend, TestDatabase, bearer, server_config};
+use lms_platform::testing::{
+    RunningService, TestAuth, TestBackend, TestDatabase, bearer, start_service,
+};
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_client::EnrolmentServiceClient;
 use prost_types::FieldMask;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -16,7 +17,7 @@ use tonic_types::StatusExt;
 struct Suite {
     client: EnrolmentServiceClient<Channel>,
     auth: TestAuth,
-    shutdown: CancellationToken,
+    _service: RunningService,
     _db: TestDatabase,
 }
 
@@ -26,29 +27,18 @@ impl Suite {
         let pool = enrolment_service::open_database(db.url.clone(), 4)
             .await
             .expect("database opens and migrates");
-        let auth = TestAuth::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let verifier = auth.verifier().await;
-        let stop = shutdown.clone();
         let options = enrolment_service::Options {
             max_deactivation_share: 0.2,
             audience_sweep: std::time::Duration::ZERO,
         };
-        tokio::spawn(async move {
-            enrolment_service::serve(listener, pool, verifier, &server_config(), options, stop)
-                .await
-        });
-        let channel = Channel::from_shared(format!("http://{address}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let service = start_service(|listener, verifier, server, stop| async move {
+            enrolment_service::serve(listener, pool, verifier, &server, options, stop).await
+        })
+        .await;
         Some(Suite {
-            client: EnrolmentServiceClient::new(channel),
-            auth,
-            shutdown,
+            client: EnrolmentServiceClient::new(service.channel.clone()),
+            auth: service.auth.clone(),
+            _service: service,
             _db: db,
         })
     }
@@ -111,12 +101,6 @@ impl Suite {
         .into_iter()
         .map(|p| (p.external_id.clone(), p))
         .collect()
-    }
-}
-
-impl Drop for Suite {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use lms_platform::Role;
-use lms_platform::testing::{TestAuth, TestBackend, TestDatabase, bearer, server_config};
+use lms_platform::testing::{
+    RunningService, TestAuth, TestBackend, TestDatabase, bearer, start_service,
+};
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_client::PathwayServiceClient;
 use prost_types::{FieldMask, Timestamp};
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -19,8 +20,7 @@ struct Suite {
     client: PathwayServiceClient<Channel>,
     channel: Channel,
     auth: TestAuth,
-    shutdown: CancellationToken,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    service: RunningService,
     _db: TestDatabase,
 }
 
@@ -30,26 +30,15 @@ impl Suite {
         let pool = pathway_service::open_database(db.url.clone(), 4)
             .await
             .expect("database opens and migrates");
-        let auth = TestAuth::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let verifier = auth.verifier().await;
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            pathway_service::serve(listener, pool, verifier, &server_config(), stop).await
-        });
-        let channel = Channel::from_shared(format!("http://{address}"))
-            .unwrap()
-            .connect()
-            .await
-            .expect("the server accepts connections");
+        let service = start_service(|listener, verifier, server, stop| async move {
+            pathway_service::serve(listener, pool, verifier, &server, stop).await
+        })
+        .await;
         Some(Suite {
-            client: PathwayServiceClient::new(channel.clone()),
-            channel,
-            auth,
-            shutdown,
-            server: Some(server),
+            client: PathwayServiceClient::new(service.channel.clone()),
+            channel: service.channel.clone(),
+            auth: service.auth.clone(),
+            service,
             _db: db,
         })
     }
@@ -157,15 +146,6 @@ impl Suite {
             .unwrap();
         let version = self.publish(&pathway.id).await.unwrap();
         (pathway, version)
-    }
-}
-
-impl Drop for Suite {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
     }
 }
 
@@ -1729,7 +1709,7 @@ async fn health_reports_serving(suite: Suite) {
         );
     }
     // Health needs no token; after shutdown starts it reports NOT_SERVING.
-    suite.shutdown.cancel();
+    suite.service.shut_down();
     tokio::time::sleep(Duration::from_millis(100)).await;
     if let Ok(response) = health
         .check(HealthCheckRequest {

@@ -159,6 +159,62 @@ pub fn server_config() -> ServerConfig {
     }
 }
 
+/// A service serving on an ephemeral loopback port for one test; it stops when dropped.
+pub struct RunningService {
+    pub channel: tonic::transport::Channel,
+    pub auth: TestAuth,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl RunningService {
+    /// Starts the graceful shutdown now (health turns NOT_SERVING).
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Binds `127.0.0.1:0`, runs `serve(listener, verifier, server config, shutdown)` in the
+/// background with a verifier for [`TestAuth`]'s tokens, and connects a channel to it.
+pub async fn start_service<F, Fut>(serve: F) -> RunningService
+where
+    F: FnOnce(
+        tokio::net::TcpListener,
+        TokenVerifier,
+        ServerConfig,
+        tokio_util::sync::CancellationToken,
+    ) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let auth = TestAuth::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("an ephemeral port");
+    let address = listener.local_addr().expect("a bound address");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(serve(
+        listener,
+        auth.verifier().await,
+        server_config(),
+        shutdown.clone(),
+    ));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .expect("the server accepts connections");
+    RunningService {
+        channel,
+        auth,
+        shutdown,
+    }
+}
+
 /// `message` with `authorization: Bearer <token>`.
 pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
