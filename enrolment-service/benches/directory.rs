@@ -51,6 +51,12 @@ fn person(i: usize, generation: usize) -> pb::Person {
     }
 }
 
+/// This benchmark assigns nothing, so pathway-service is never asked.
+fn catalog() -> enrolment_service::pathways::PathwayCatalog {
+    let credentials = TestAuth::default().service_credentials("enrolment-service");
+    enrolment_service::pathways::PathwayCatalog::new("http://127.0.0.1:9", credentials).unwrap()
+}
+
 async fn upload(
     client: &mut EnrolmentServiceClient<tonic::transport::Channel>,
     token: &str,
@@ -100,6 +106,7 @@ async fn main() {
     server.max_message_bytes = 64 * 1024 * 1024;
     tokio::spawn(async move {
         let options = enrolment_service::Options {
+            catalog: catalog(),
             max_deactivation_share: 0.2,
             audience_sweep: Duration::ZERO,
         };
@@ -155,7 +162,7 @@ async fn main() {
         .collect();
     let (second_time, second_response) = upload(&mut client, &token, second).await;
 
-    let app = EnrolmentApp::new(pool, 0.2);
+    let app = EnrolmentApp::new(pool, 0.2, catalog());
     let started = Instant::now();
     let swept = app.sweep_audiences().await.unwrap();
     let sweep_time = started.elapsed();
@@ -193,7 +200,7 @@ async fn main() {
     println!(
         "  full sweep of all audiences: {:>7.2} s  (changes found: {:?})",
         sweep_time.as_secs_f64(),
-        swept.iter().map(|(_, j, l)| j + l).sum::<usize>()
+        swept.iter().map(|r| r.joined + r.left).sum::<usize>()
     );
     println!("  memberships held: {members}");
     shutdown.cancel();

@@ -14,6 +14,23 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
+/// These tests never ask pathway-service (assignments are tested in `assignments.rs`).
+fn no_catalog() -> enrolment_service::pathways::PathwayCatalog {
+    let credentials = TestAuth::default().service_credentials("enrolment-service");
+    enrolment_service::pathways::PathwayCatalog::new("http://127.0.0.1:9", credentials)
+        .expect("a catalog URL")
+}
+
+/// (tenant, joined, left) per tenant the sweep looked at.
+async fn sweep(app: &enrolment_service::app::EnrolmentApp) -> Vec<(String, usize, usize)> {
+    app.sweep_audiences()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.tenant, r.joined, r.left))
+        .collect()
+}
+
 struct Suite {
     client: EnrolmentServiceClient<Channel>,
     auth: TestAuth,
@@ -28,6 +45,7 @@ impl Suite {
             .await
             .expect("database opens and migrates");
         let options = enrolment_service::Options {
+            catalog: no_catalog(),
             max_deactivation_share: 0.2,
             audience_sweep: std::time::Duration::ZERO,
         };
@@ -1021,6 +1039,7 @@ mod sweep {
     //! introduce drift behind the service's back.
     use std::collections::{BTreeMap, HashSet};
 
+    use super::{no_catalog, sweep};
     use enrolment_service::app::EnrolmentApp;
     use enrolment_service::domain::audience::{Audience, AudienceKind};
     use enrolment_service::domain::person::{PersonStatus, Profile};
@@ -1050,7 +1069,7 @@ mod sweep {
         let db = enrolment_service::open_database(test_db.url.clone(), 2)
             .await
             .unwrap();
-        let app = EnrolmentApp::new(db.clone(), 0.2);
+        let app = EnrolmentApp::new(db.clone(), 0.2, no_catalog());
         let admin = Principal {
             subject: "admin@acme".into(),
             tenant_id: "acme".into(),
@@ -1077,10 +1096,7 @@ mod sweep {
             .await
             .unwrap()
             .audience;
-        assert_eq!(
-            app.sweep_audiences().await.unwrap(),
-            [("acme".to_string(), 0, 0)]
-        );
+        assert_eq!(sweep(&app).await, [("acme".to_string(), 0, 0)]);
 
         // Drift: the membership disappears behind the service's back.
         let (audience_id, person_id) = (audience.id.clone(), ada.id.clone());
@@ -1090,7 +1106,7 @@ mod sweep {
         .await
         .unwrap();
         assert_eq!(
-            app.sweep_audiences().await.unwrap(),
+            sweep(&app).await,
             [("acme".to_string(), 1, 0)],
             "the sweep puts Ada back and says so"
         );

@@ -7,7 +7,8 @@ use std::pin::Pin;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use lms_platform::auth::TokenVerifier;
+use enrolment_service::pathways::PathwayCatalog;
+use lms_platform::auth::{ServiceCredentials, TokenVerifier};
 use lms_platform::config::ComponentConfig;
 use lms_platform::db::{DatabaseUrl, Db};
 use tokio::net::TcpListener;
@@ -107,7 +108,14 @@ pub async fn start(
             pathway_service::serve(listener, db, verifier, &server, shutdown).await
         }),
         Component::Enrolment => {
+            let credentials =
+                ServiceCredentials::from_config(&settings.auth, component.service_name())?;
+            let catalog = PathwayCatalog::new(&settings.enrolment.pathway_url, credentials)
+                .map_err(|e| {
+                    anyhow::anyhow!("invalid configuration: enrolment.pathway_url: {e}")
+                })?;
             let options = enrolment_service::Options {
+                catalog,
                 max_deactivation_share: settings.enrolment.max_deactivation_share,
                 audience_sweep: std::time::Duration::from_secs(
                     settings.enrolment.audience_sweep_seconds,

@@ -267,6 +267,10 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
             component.service_name(),
             started.address
         ));
+        if component == Component::Pathway {
+            // In one process, enrolment-service asks the pathway-service started here.
+            settings.enrolment.pathway_url = format!("http://{}", started.address);
+        }
         running.spawn(started.task);
     }
     if let Some(address) =

@@ -33,6 +33,7 @@ database_url = ""
 db_pool_size = 8
 max_deactivation_share = 0.2
 audience_sweep_seconds = 3600
+pathway_url = "http://127.0.0.1:50051"
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +61,9 @@ pub struct EnrolmentConfig {
     pub max_deactivation_share: f64,
     /// How often every dynamic audience is re-evaluated in full (0 disables the sweep).
     pub audience_sweep_seconds: u64,
+    /// pathway-service's gRPC address, asked whether a pathway is published (`lms up` points it
+    /// at its own pathway-service).
+    pub pathway_url: String,
 }
 
 impl EnrolmentConfig {

@@ -325,10 +325,129 @@ pub fn interceptor(
                     .or(value.strip_prefix("bearer "))
             })
             .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
-        let principal = verifier.verify(token.trim())?;
+        let mut principal = verifier.verify(token.trim())?;
+        // A service acts for the tenant whose request caused its call; only the `service`
+        // role may say which (see `ServiceCredentials`).
+        if let Some(tenant) = request.metadata().get(TENANT_HEADER) {
+            if !principal.has_role(Role::Service) {
+                return Err(Status::permission_denied(format!(
+                    "only a service identity may send {TENANT_HEADER}"
+                )));
+            }
+            let tenant = tenant
+                .to_str()
+                .ok()
+                .filter(|t| valid_tenant_id(t))
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!("{TENANT_HEADER} must hold a tenant id"))
+                })?;
+            principal.tenant_id = tenant.to_string();
+        }
         tracing::Span::current().record("enduser.id", principal.subject.as_str());
         request.extensions_mut().insert(principal);
         Ok(request)
+    }
+}
+
+/// The metadata key in which a service names the tenant it acts for.
+pub const TENANT_HEADER: &str = "x-lms-tenant";
+
+/// How a service proves its own identity when it calls another service (DESIGN §4).
+///
+/// The calls carry a token with the `service` role and name the tenant they act for in
+/// [`TENANT_HEADER`], which the callee honours for service identities only.
+#[derive(Clone)]
+pub enum ServiceCredentials {
+    /// Development: a short-lived HS256 token minted per call with the shared secret.
+    Hs256 { secret: String, subject: String },
+    /// Production: a token the OIDC issuer gave this service, kept fresh in a file by whatever
+    /// fetches it (a client-credentials sidecar, a projected Secret); re-read when it changes.
+    TokenFile {
+        path: std::path::PathBuf,
+        cached: Arc<RwLock<Option<(std::time::SystemTime, String)>>>,
+    },
+}
+
+impl ServiceCredentials {
+    /// Credentials for `subject` (e.g. `enrolment-service`) from the auth settings: the HS256
+    /// secret when one is configured, otherwise `auth.service_token_file`.
+    pub fn from_config(config: &AuthConfig, subject: &str) -> anyhow::Result<Self> {
+        if !config.hs256_secret.is_empty() {
+            return Ok(ServiceCredentials::Hs256 {
+                secret: config.hs256_secret.clone(),
+                subject: subject.to_string(),
+            });
+        }
+        anyhow::ensure!(
+            !config.service_token_file.is_empty(),
+            "invalid configuration: auth.service_token_file must name the file holding this \
+             service's token (a JWT with the `service` role from the issuer), because it calls \
+             other services"
+        );
+        let credentials = ServiceCredentials::TokenFile {
+            path: config.service_token_file.clone().into(),
+            cached: Arc::new(RwLock::new(None)),
+        };
+        credentials
+            .token("startup-check")
+            .map_err(|e| anyhow::anyhow!("auth.service_token_file: {e}"))?;
+        Ok(credentials)
+    }
+
+    /// The bearer token to present for `tenant`.
+    fn token(&self, tenant: &str) -> Result<String, AppError> {
+        match self {
+            ServiceCredentials::Hs256 { secret, subject } => mint_hs256(
+                secret,
+                subject,
+                tenant,
+                &[Role::Service],
+                Duration::from_secs(300),
+            )
+            .map_err(AppError::internal),
+            ServiceCredentials::TokenFile { path, cached } => {
+                let unavailable = |why: String| {
+                    AppError::Unavailable(format!("the service token is unavailable: {why}"))
+                };
+                let modified = std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+                if let Some((at, token)) = &*cached.read().unwrap_or_else(|p| p.into_inner())
+                    && *at == modified
+                {
+                    return Ok(token.clone());
+                }
+                let token = std::fs::read_to_string(path)
+                    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?
+                    .trim()
+                    .to_string();
+                if token.is_empty() {
+                    return Err(unavailable(format!("{} is empty", path.display())));
+                }
+                *cached.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some((modified, token.clone()));
+                Ok(token)
+            }
+        }
+    }
+
+    /// Adds this service's token and the tenant it acts for to an outgoing request.
+    pub fn authorize<T>(&self, request: &mut Request<T>, tenant: &str) -> Result<(), AppError> {
+        let token = self.token(tenant)?;
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| AppError::internal(anyhow::anyhow!("token is not header text")))?,
+        );
+        metadata.insert(
+            TENANT_HEADER,
+            tenant
+                .parse()
+                .map_err(|_| AppError::internal(anyhow::anyhow!("tenant is not header text")))?,
+        );
+        Ok(())
     }
 }
 

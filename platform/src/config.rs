@@ -64,6 +64,11 @@ pub struct AuthConfig {
     /// Claim holding the role list.
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
+    /// Production: a file holding this component's own token (a JWT with the `service` role),
+    /// presented when it calls other services; re-read when it changes. Not needed with
+    /// `hs256_secret`, from which services mint their own.
+    #[serde(default)]
+    pub service_token_file: String,
     /// How often the JWKS URL is fetched again, in seconds.
     #[serde(default = "default_jwks_refresh")]
     pub jwks_refresh_seconds: u64,

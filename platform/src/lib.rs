@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod inbox;
 pub mod outbox;
 pub mod pagination;
 pub mod resource;

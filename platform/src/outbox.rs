@@ -27,7 +27,8 @@ use crate::error::{AppError, AppResult};
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// The outbox table's migrations; a service that writes events applies them with its own.
+/// The migrations of the outbox table and of the consumers' `processed_events` (see `inbox`); a
+/// service that writes or consumes events applies them with its own.
 pub fn migrations() -> Migrations {
     Migrations {
         postgres: POSTGRES_MIGRATIONS,

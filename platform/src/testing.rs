@@ -141,6 +141,14 @@ impl TestAuth {
         .expect("a test token")
     }
 
+    /// The identity a service under test uses to call another one.
+    pub fn service_credentials(&self, subject: &str) -> crate::auth::ServiceCredentials {
+        crate::auth::ServiceCredentials::Hs256 {
+            secret: self.secret.clone(),
+            subject: subject.to_string(),
+        }
+    }
+
     pub fn admin(&self, tenant: &str) -> String {
         self.token(tenant, &format!("admin@{tenant}"), &[Role::Admin])
     }

@@ -1,6 +1,8 @@
 //! Rules of the enrolment domain, free of gRPC and storage.
 
+pub mod assignment;
 pub mod audience;
 pub mod class;
+pub mod enrolment;
 pub mod person;
 pub mod rules;

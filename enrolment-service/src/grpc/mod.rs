@@ -397,6 +397,193 @@ impl EnrolmentService for EnrolmentGrpc {
             next_page_token: page.next_page_token,
         }))
     }
+
+    async fn create_assignment(
+        &self,
+        request: Request<pb::CreateAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let (assignment, request_id) = convert::new_assignment(request.into_inner())?;
+        let view = self
+            .app
+            .create_assignment(&who, assignment, request_id)
+            .await?;
+        Ok(Response::new(convert::assignment(view)))
+    }
+
+    async fn get_assignment(
+        &self,
+        request: Request<pb::GetAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let view = self.app.get_assignment(&who, req.id).await?;
+        Ok(Response::new(convert::assignment(view)))
+    }
+
+    async fn list_assignments(
+        &self,
+        request: Request<pb::ListAssignmentsRequest>,
+    ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
+        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let req = request.into_inner();
+        let filter = convert::assignment_filter(&req)?;
+        let page = self
+            .app
+            .list_assignments(&who, filter, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListAssignmentsResponse {
+            assignments: page.items.into_iter().map(convert::assignment).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn update_assignment(
+        &self,
+        request: Request<pb::UpdateAssignmentRequest>,
+    ) -> Result<Response<pb::Assignment>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let assignment = req
+            .assignment
+            .ok_or_else(|| AppError::invalid_field("assignment", "is required"))?;
+        parse_id("assignment.id", &assignment.id)?;
+        let patch = convert::assignment_patch(&assignment, req.update_mask)?;
+        let view = self
+            .app
+            .update_assignment(&who, assignment.id, assignment.etag, patch)
+            .await?;
+        Ok(Response::new(convert::assignment(view)))
+    }
+
+    async fn delete_assignment(
+        &self,
+        request: Request<pb::DeleteAssignmentRequest>,
+    ) -> Result<Response<pb::DeleteAssignmentResponse>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let (withdrawn, kept) = self.app.delete_assignment(&who, req.id, req.etag).await?;
+        Ok(Response::new(pb::DeleteAssignmentResponse {
+            withdrawn: withdrawn as i64,
+            kept: kept as i64,
+        }))
+    }
+
+    async fn enrol_person(
+        &self,
+        request: Request<pb::EnrolPersonRequest>,
+    ) -> Result<Response<pb::Enrolment>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let (person_id, pathway_id, due, request_id) = convert::enrol_person(request.into_inner())?;
+        let enrolment = self
+            .app
+            .enrol_person(&who, person_id, pathway_id, due, request_id)
+            .await?;
+        Ok(Response::new(convert::enrolment(enrolment)))
+    }
+
+    async fn self_enrol(
+        &self,
+        request: Request<pb::SelfEnrolRequest>,
+    ) -> Result<Response<pb::Enrolment>, Status> {
+        let who = caller(&request, &app::LEARNERS)?;
+        let req = request.into_inner();
+        let mut v = lms_platform::validate::Violations::new();
+        v.id("pathway_id", &req.pathway_id);
+        let request_id = v
+            .optional_id("request_id", &req.request_id)
+            .map(|id| id.to_string());
+        v.finish()?;
+        let enrolment = self
+            .app
+            .self_enrol(&who, req.pathway_id, request_id)
+            .await?;
+        Ok(Response::new(convert::enrolment(enrolment)))
+    }
+
+    async fn get_enrolment(
+        &self,
+        request: Request<pb::GetEnrolmentRequest>,
+    ) -> Result<Response<pb::Enrolment>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let enrolment = self.app.get_enrolment(&who, req.id).await?;
+        Ok(Response::new(convert::enrolment(enrolment)))
+    }
+
+    async fn list_enrolments(
+        &self,
+        request: Request<pb::ListEnrolmentsRequest>,
+    ) -> Result<Response<pb::ListEnrolmentsResponse>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let filter = convert::enrolment_filter(&req)?;
+        let page = self
+            .app
+            .list_enrolments(&who, filter, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListEnrolmentsResponse {
+            enrolments: page.items.into_iter().map(convert::enrolment).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn withdraw_enrolment(
+        &self,
+        request: Request<pb::WithdrawEnrolmentRequest>,
+    ) -> Result<Response<pb::Enrolment>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let mut v = lms_platform::validate::Violations::new();
+        v.id("id", &req.id);
+        v.required_text(
+            "reason",
+            &req.reason,
+            crate::domain::enrolment::MAX_REASON_CHARS,
+        );
+        v.finish()?;
+        let enrolment = self
+            .app
+            .withdraw_enrolment(&who, req.id, req.etag, req.reason.trim().to_string())
+            .await?;
+        Ok(Response::new(convert::enrolment(enrolment)))
+    }
+
+    async fn extend_due_date(
+        &self,
+        request: Request<pb::ExtendDueDateRequest>,
+    ) -> Result<Response<pb::Enrolment>, Status> {
+        let who = caller(&request, &app::ADMINS)?;
+        let req = request.into_inner();
+        let (due, reason) = convert::due_extension(&req)?;
+        let enrolment = self
+            .app
+            .extend_due_date(&who, req.id, req.etag, due, reason)
+            .await?;
+        Ok(Response::new(convert::enrolment(enrolment)))
+    }
+
+    async fn check_access(
+        &self,
+        request: Request<pb::CheckAccessRequest>,
+    ) -> Result<Response<pb::AccessDecision>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let mut v = lms_platform::validate::Violations::new();
+        v.id("pathway_id", &req.pathway_id);
+        v.max_text(
+            "learner",
+            &req.learner,
+            crate::domain::person::MAX_EXTERNAL_ID_CHARS,
+        );
+        v.finish()?;
+        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let decision = self.app.check_access(&who, learner, req.pathway_id).await?;
+        Ok(Response::new(convert::access_decision(decision)))
+    }
 }
 
 /// The group's id and every person id must be well formed.
@@ -430,5 +617,29 @@ fn class_members_change(
         removed: removed as i32,
         student_count: view.students as i32,
         instructor_count: view.instructors as i32,
+    }
+}
+
+/// `lms.events.v1.EventConsumer`: the events this service consumes (from records-service).
+pub struct EventsGrpc {
+    app: EnrolmentApp,
+}
+
+impl EventsGrpc {
+    pub fn new(app: EnrolmentApp) -> Self {
+        Self { app }
+    }
+}
+
+#[tonic::async_trait]
+impl lms_proto::events_v1::event_consumer_server::EventConsumer for EventsGrpc {
+    async fn deliver_events(
+        &self,
+        request: Request<lms_proto::events_v1::DeliverEventsRequest>,
+    ) -> Result<Response<lms_proto::events_v1::DeliverEventsResponse>, Status> {
+        let who = caller(&request, &[Role::Service])?;
+        let events = request.into_inner().events;
+        let response = self.app.apply_events(&who, events).await?;
+        Ok(Response::new(response))
     }
 }

@@ -9,6 +9,7 @@ use lms_platform::db::DbConnection;
 use lms_platform::resource::Audit;
 
 use super::schema::{audience_members, audiences, people};
+use super::sql::{Bind, bound, dollar, question};
 use crate::domain::audience::{Audience, AudienceKind};
 use crate::domain::person::PersonStatus;
 use crate::domain::rules::{Attribute, DateOp, Rule};
@@ -335,14 +336,6 @@ pub fn existing_people(
 // `Rule::matches`: texts compare lower-cased and trimmed (stored values are trimmed on the way
 // in), and an empty text column counts as "no value".
 
-/// A value bound to a placeholder.
-#[derive(Debug, Clone, PartialEq)]
-enum Bind {
-    Text(String),
-    Date(NaiveDate),
-    Timestamp(NaiveDateTime),
-}
-
 /// Builds the condition text; `placeholder(n)` writes the n-th (1-based) bind marker.
 struct SqlBuilder {
     sql: String,
@@ -532,29 +525,6 @@ fn refresh_statements(
          WHERE p.id = audience_members.person_id AND {matching})"
     );
     [(add.sql, add.binds), (remove.sql, remove.binds)]
-}
-
-/// Binds every value to a boxed raw query of one backend.
-macro_rules! bound {
-    ($backend:ty, $sql:expr, $binds:expr) => {{
-        let mut query = diesel::sql_query($sql).into_boxed::<$backend>();
-        for bind in $binds {
-            query = match bind {
-                Bind::Text(text) => query.bind::<diesel::sql_types::Text, _>(text),
-                Bind::Date(date) => query.bind::<diesel::sql_types::Date, _>(date),
-                Bind::Timestamp(at) => query.bind::<diesel::sql_types::Timestamp, _>(at),
-            };
-        }
-        query
-    }};
-}
-
-fn dollar(n: usize) -> String {
-    format!("${n}")
-}
-
-fn question(_: usize) -> String {
-    "?".to_string()
 }
 
 /// The active people of the tenant matching `rule` today, by external id.

@@ -1,6 +1,9 @@
 //! Storage: rows, queries, and their mapping to the domain. Every query filters on `tenant_id`.
 
+pub mod assignments;
 pub mod audiences;
 pub mod classes;
+pub mod enrolments;
 pub mod people;
 pub mod schema;
+pub mod sql;

@@ -450,3 +450,25 @@ pub fn deactivate(
     }
     Ok(changed)
 }
+
+/// A person's id and status by external id (the learner's token subject): what
+/// enrolling and access checks need, in one index probe.
+pub fn key_facts_by_external_id(
+    conn: &mut DbConnection,
+    tenant: &str,
+    external_id: &str,
+) -> Result<Option<(String, PersonStatus)>, AppError> {
+    let row: Option<(String, String)> = people::table
+        .filter(people::tenant_id.eq(tenant))
+        .filter(people::external_id.eq(external_id))
+        .select((people::id, people::status))
+        .first(conn)
+        .optional()?;
+    row.map(|(id, status)| {
+        let status = PersonStatus::parse(&status).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("stored person status {status:?}"))
+        })?;
+        Ok((id, status))
+    })
+    .transpose()
+}

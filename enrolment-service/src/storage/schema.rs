@@ -92,3 +92,67 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(classes, class_members, people);
+
+diesel::table! {
+    assignments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        pathway_id -> Text,
+        audience_id -> Text,
+        class_id -> Text,
+        requirement -> Text,
+        due_kind -> Text,
+        due_fixed_at -> Nullable<Timestamp>,
+        due_days -> Integer,
+        leave_policy -> Text,
+        pathway_version -> Integer,
+        removed_at -> Nullable<Timestamp>,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    enrolments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        person_id -> Text,
+        learner -> Text,
+        pathway_id -> Text,
+        pathway_version -> Integer,
+        source -> Text,
+        assignment_id -> Text,
+        requirement -> Text,
+        status -> Text,
+        assigned_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+        withdrawal -> Text,
+        withdraw_reason -> Text,
+        lapsed_at -> Nullable<Timestamp>,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    enrolment_due_changes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        enrolment_id -> Text,
+        previous_due_at -> Nullable<Timestamp>,
+        due_at -> Timestamp,
+        reason -> Text,
+        actor -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(assignments, enrolments, people);

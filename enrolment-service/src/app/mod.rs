@@ -1,5 +1,10 @@
 //! Use cases: who may do what, in which transaction, calling the domain rules and storage.
 
+mod enrolments;
+
+use enrolments::reconcile;
+pub use enrolments::{ACCESS_CHECKERS, AssignmentPatch, AssignmentView, LEARNERS, ReconcileReport};
+
 use lms_platform::db::Db;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
@@ -11,12 +16,16 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use lms_platform::db::DbConnection;
 
+use crate::domain::assignment::Target;
 use crate::domain::audience::{self, Audience, AudienceKind};
 use crate::domain::class::{AcademicClass, ClassRole};
 use crate::domain::person::{self, Person, PersonStatus, Profile, RowError, UploadRow};
 use crate::domain::rules::{self, Rule};
+use crate::pathways::PathwayCatalog;
+use crate::storage::assignments as assignment_rows;
 use crate::storage::audiences::{self as audience_rows, PersonRef};
 use crate::storage::classes as class_rows;
+use crate::storage::enrolments::Scope;
 use crate::storage::people::{self as people_rows, PeopleFilter};
 
 pub const ADMINS: [Role; 1] = [Role::Admin];
@@ -43,13 +52,16 @@ pub struct EnrolmentApp {
     db: Db,
     /// A full sync may deactivate at most this share of the active directory unless forced.
     max_deactivation_share: f64,
+    /// pathway-service: which pathways are published, at which version.
+    catalog: PathwayCatalog,
 }
 
 impl EnrolmentApp {
-    pub fn new(db: Db, max_deactivation_share: f64) -> Self {
+    pub fn new(db: Db, max_deactivation_share: f64, catalog: PathwayCatalog) -> Self {
         Self {
             db,
             max_deactivation_share,
+            catalog,
         }
     }
 
@@ -81,7 +93,7 @@ impl EnrolmentApp {
                             audit: Audit::new(&actor),
                         };
                         people_rows::insert(conn, &tenant, &person)?;
-                        follow_person(conn, &tenant, &person)?;
+                        follow_person(conn, &tenant, &person, &actor)?;
                         let id = person.id.clone();
                         Ok((id, person))
                     },
@@ -152,7 +164,7 @@ impl EnrolmentApp {
                 person.revision += 1;
                 person.audit.touch(&actor);
                 people_rows::update(conn, &tenant, &person, expected)?;
-                follow_person(conn, &tenant, &person)?;
+                follow_person(conn, &tenant, &person, &actor)?;
                 Ok(person)
             })
             .await
@@ -204,6 +216,8 @@ impl EnrolmentApp {
                 let deactivated = people_rows::deactivate(conn, &tenant, &plan.deactivate, &actor)?;
                 if created + updated + deactivated > 0 {
                     refresh_dynamic_audiences(conn, &tenant)?;
+                    let report = reconcile(conn, &tenant, Scope::Tenant, &actor)?;
+                    tracing::info!(?report, "HR sync applied to enrolments");
                 }
                 Ok(SyncOutcome {
                     created,
@@ -215,6 +229,26 @@ impl EnrolmentApp {
             })
             .await
     }
+}
+
+/// What the reconciliation sweep repaired in one tenant.
+#[derive(Debug)]
+pub struct SweepReport {
+    pub tenant: String,
+    pub joined: usize,
+    pub left: usize,
+    pub enrolments: ReconcileReport,
+}
+
+/// Deleting an audience or class that a live assignment targets would strand its enrolments.
+fn refuse_if_assigned(conn: &mut DbConnection, tenant: &str, target: &Target) -> AppResult<()> {
+    let count = assignment_rows::count_for_target(conn, tenant, target)?;
+    if count > 0 {
+        return Err(AppError::FailedPrecondition(format!(
+            "{count} assignment(s) target it; remove them first"
+        )));
+    }
+    Ok(())
 }
 
 /// An audience as listed: the audience and how many members it has.
@@ -268,8 +302,13 @@ fn refresh_dynamic_audiences(conn: &mut DbConnection, tenant: &str) -> AppResult
 }
 
 /// Keeps one changed person's dynamic memberships current, evaluating the rules in memory
-/// (the same semantics as the SQL form).
-fn follow_person(conn: &mut DbConnection, tenant: &str, person: &Person) -> AppResult<()> {
+/// (the same semantics as the SQL form), and their assigned enrolments with them.
+fn follow_person(
+    conn: &mut DbConnection,
+    tenant: &str,
+    person: &Person,
+    actor: &str,
+) -> AppResult<()> {
     let today = today();
     for audience in audience_rows::dynamic(conn, tenant)? {
         let rule = parse_rule(&audience.rule)?;
@@ -282,6 +321,12 @@ fn follow_person(conn: &mut DbConnection, tenant: &str, person: &Person) -> AppR
             _ => {}
         }
     }
+    reconcile(
+        conn,
+        tenant,
+        Scope::People(std::slice::from_ref(&person.id)),
+        actor,
+    )?;
     Ok(())
 }
 
@@ -416,6 +461,7 @@ impl EnrolmentApp {
                 audience_rows::update(conn, &tenant, &audience, expected)?;
                 if let Some(rule) = &new_rule {
                     refresh_audience(conn, &tenant, &audience, rule)?;
+                    reconcile(conn, &tenant, Scope::Tenant, &actor)?;
                 }
                 view(conn, &tenant, audience)
             })
@@ -434,6 +480,7 @@ impl EnrolmentApp {
             .write(move |conn| {
                 let audience = audience_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, audience.revision)?;
+                refuse_if_assigned(conn, &tenant, &Target::Audience(id.clone()))?;
                 audience_rows::delete(conn, &tenant, &id)
             })
             .await
@@ -492,6 +539,7 @@ impl EnrolmentApp {
             ));
         }
         let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
         self.db
             .write(move |conn| {
                 let audience = audience_rows::get(conn, &tenant, &audience_id)?;
@@ -515,6 +563,8 @@ impl EnrolmentApp {
                     audience_rows::add_members(conn, &tenant, &audience_id, &joining)?;
                     (joining.len(), 0)
                 };
+                let changed: Vec<String> = wanted.into_iter().collect();
+                reconcile(conn, &tenant, Scope::People(&changed), &actor)?;
                 let count = view(conn, &tenant, audience)?.member_count;
                 Ok((added, removed, count))
             })
@@ -549,19 +599,34 @@ impl EnrolmentApp {
     /// reports per tenant who joined and who left. Membership is otherwise kept current on
     /// every change; the sweep repairs drift and applies rules that move with the calendar
     /// (`now() - 90d`). Each tenant is one transaction.
-    pub async fn sweep_audiences(&self) -> AppResult<Vec<(String, usize, usize)>> {
+    pub async fn sweep_audiences(&self) -> AppResult<Vec<SweepReport>> {
         let tenants = self
             .db
-            .read(audience_rows::tenants_with_dynamic_audiences)
+            .read(|conn| {
+                let mut tenants = audience_rows::tenants_with_dynamic_audiences(conn)?;
+                tenants.extend(assignment_rows::tenants_with_assignments(conn)?);
+                tenants.sort();
+                tenants.dedup();
+                Ok(tenants)
+            })
             .await?;
         let mut report = Vec::with_capacity(tenants.len());
         for tenant in tenants {
             let scope = tenant.clone();
-            let (joined, left) = self
+            let (joined, left, enrolments) = self
                 .db
-                .write(move |conn| refresh_dynamic_audiences(conn, &scope))
+                .write(move |conn| {
+                    let (joined, left) = refresh_dynamic_audiences(conn, &scope)?;
+                    let enrolments = reconcile(conn, &scope, Scope::Tenant, "audience-sweep")?;
+                    Ok((joined, left, enrolments))
+                })
                 .await?;
-            report.push((tenant, joined, left));
+            report.push(SweepReport {
+                tenant,
+                joined,
+                left,
+                enrolments,
+            });
         }
         Ok(report)
     }
@@ -702,6 +767,7 @@ impl EnrolmentApp {
             .write(move |conn| {
                 let class = class_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, class.revision)?;
+                refuse_if_assigned(conn, &tenant, &Target::Class(id.clone()))?;
                 class_rows::delete(conn, &tenant, &id)
             })
             .await
@@ -723,6 +789,7 @@ impl EnrolmentApp {
             ));
         }
         let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
         self.db
             .write(move |conn| {
                 let class = class_rows::get(conn, &tenant, &class_id)?;
@@ -743,6 +810,7 @@ impl EnrolmentApp {
                         class_rows::remove_members(conn, &tenant, &class_id, &unique)?,
                     ),
                 };
+                reconcile(conn, &tenant, Scope::People(&unique), &actor)?;
                 Ok((added, removed, class_view(conn, &tenant, class)?))
             })
             .await

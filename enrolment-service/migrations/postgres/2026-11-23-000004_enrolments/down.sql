@@ -1,0 +1,3 @@
+DROP TABLE enrolment_due_changes;
+DROP TABLE enrolments;
+DROP TABLE assignments;

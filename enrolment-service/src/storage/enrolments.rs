@@ -1,0 +1,735 @@
+//! Enrolment rows, their due-date history, and the set-based queries that keep assigned
+//! enrolments in line with audience and class membership.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use lms_platform::AppError;
+use lms_platform::db::DbConnection;
+use lms_platform::resource::Audit;
+
+use super::schema::{enrolment_due_changes, enrolments};
+use super::sql::{self, Sql};
+use crate::domain::assignment::{LeavePolicy, Requirement};
+use crate::domain::class::ClassRole;
+use crate::domain::enrolment::{DueChange, Enrolment, Source, Status, Withdrawal};
+use crate::domain::person::PersonStatus;
+
+/// Ids per `IN (...)` list.
+const ID_CHUNK: usize = 5_000;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = enrolments)]
+struct EnrolmentRow {
+    id: String,
+    person_id: String,
+    learner: String,
+    pathway_id: String,
+    pathway_version: i32,
+    source: String,
+    assignment_id: String,
+    requirement: String,
+    status: String,
+    assigned_at: NaiveDateTime,
+    due_at: Option<NaiveDateTime>,
+    started_at: Option<NaiveDateTime>,
+    withdrawn_at: Option<NaiveDateTime>,
+    withdrawal: String,
+    withdraw_reason: String,
+    revision: i64,
+    created_at: NaiveDateTime,
+    created_by: String,
+    updated_at: NaiveDateTime,
+    updated_by: String,
+}
+
+fn corrupt(what: &str, value: &str) -> AppError {
+    AppError::internal(anyhow::anyhow!("stored enrolment {what} {value:?}"))
+}
+
+impl EnrolmentRow {
+    fn into_enrolment(self) -> Result<Enrolment, AppError> {
+        Ok(Enrolment {
+            source: Source::parse(&self.source).ok_or_else(|| corrupt("source", &self.source))?,
+            requirement: Requirement::parse(&self.requirement)
+                .ok_or_else(|| corrupt("requirement", &self.requirement))?,
+            status: Status::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?,
+            withdrawal: match self.withdrawal.as_str() {
+                "" => None,
+                other => {
+                    Some(Withdrawal::parse(other).ok_or_else(|| corrupt("withdrawal", other))?)
+                }
+            },
+            id: self.id,
+            person_id: self.person_id,
+            learner: self.learner,
+            pathway_id: self.pathway_id,
+            pathway_version: self.pathway_version,
+            assignment_id: self.assignment_id,
+            assigned_at: self.assigned_at,
+            due_at: self.due_at,
+            started_at: self.started_at,
+            withdrawn_at: self.withdrawn_at,
+            withdraw_reason: self.withdraw_reason,
+            due_changes: Vec::new(),
+            revision: self.revision,
+            audit: Audit {
+                created_at: self.created_at,
+                created_by: self.created_by,
+                updated_at: self.updated_at,
+                updated_by: self.updated_by,
+            },
+        })
+    }
+}
+
+fn rows_into(rows: Vec<EnrolmentRow>) -> Result<Vec<Enrolment>, AppError> {
+    rows.into_iter().map(EnrolmentRow::into_enrolment).collect()
+}
+
+/// Writes new enrolments in multi-row inserts.
+pub fn insert_many(
+    conn: &mut DbConnection,
+    tenant: &str,
+    new: &[Enrolment],
+) -> Result<(), AppError> {
+    use enrolments::dsl as e;
+    // 19 columns a row: 1 500 rows stay under SQLite's 32 766 bind parameters.
+    for chunk in new.chunks(1_500) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|n| {
+                (
+                    e::id.eq(&n.id),
+                    e::tenant_id.eq(tenant),
+                    e::person_id.eq(&n.person_id),
+                    e::learner.eq(&n.learner),
+                    e::pathway_id.eq(&n.pathway_id),
+                    e::pathway_version.eq(n.pathway_version),
+                    e::source.eq(n.source.as_str()),
+                    e::assignment_id.eq(&n.assignment_id),
+                    e::requirement.eq(n.requirement.as_str()),
+                    e::status.eq(n.status.as_str()),
+                    e::assigned_at.eq(n.assigned_at),
+                    e::due_at.eq(n.due_at),
+                    e::started_at.eq(n.started_at),
+                    e::lapsed_at.eq(None::<NaiveDateTime>),
+                    e::revision.eq(n.revision),
+                    e::created_at.eq(n.audit.created_at),
+                    e::created_by.eq(&n.audit.created_by),
+                    e::updated_at.eq(n.audit.updated_at),
+                    e::updated_by.eq(&n.audit.updated_by),
+                )
+            })
+            .collect();
+        let insert = diesel::insert_into(enrolments::table).values(rows);
+        let result = match conn {
+            DbConnection::Postgres(pg) => insert.execute(pg),
+            DbConnection::Sqlite(sqlite) => insert.execute(sqlite),
+        };
+        result.map_err(|error| match AppError::from(error) {
+            AppError::AlreadyExists(_) => {
+                AppError::AlreadyExists("the learner is already enrolled in this pathway".into())
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// One enrolment with its due-date history.
+pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Enrolment, AppError> {
+    let mut enrolment = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::id.eq(id))
+        .select(EnrolmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found(format!("enrolment {id}")))?
+        .into_enrolment()?;
+    attach_due_changes(conn, tenant, std::slice::from_mut(&mut enrolment))?;
+    Ok(enrolment)
+}
+
+/// The learner's enrolment in a pathway that is not withdrawn, if any (one index probe).
+pub fn current(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+    pathway_id: &str,
+) -> Result<Option<Enrolment>, AppError> {
+    enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::learner.eq(learner))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne(Status::Withdrawn.as_str()))
+        .select(EnrolmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(EnrolmentRow::into_enrolment)
+        .transpose()
+}
+
+/// Enrolments by id (any order), without their due-date history.
+pub fn by_ids(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<Enrolment>, AppError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_CHUNK) {
+        let rows = enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq_any(chunk))
+            .select(EnrolmentRow::as_select())
+            .load(conn)?;
+        found.extend(rows_into(rows)?);
+    }
+    Ok(found)
+}
+
+/// Which enrolments to list.
+#[derive(Debug, Clone, Default)]
+pub struct EnrolmentFilter {
+    pub learner: Option<String>,
+    pub person_id: Option<String>,
+    pub pathway_id: Option<String>,
+    pub status: Option<Status>,
+}
+
+impl EnrolmentFilter {
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?}/{:?}/{:?}/{:?}",
+            self.learner, self.person_id, self.pathway_id, self.status
+        )
+    }
+}
+
+/// Enrolments, newest first, before the id `before`, with their due-date history.
+pub fn list(
+    conn: &mut DbConnection,
+    tenant: &str,
+    filter: &EnrolmentFilter,
+    before: Option<String>,
+    limit: i64,
+) -> Result<Vec<Enrolment>, AppError> {
+    let mut query = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .into_boxed();
+    if let Some(learner) = &filter.learner {
+        query = query.filter(enrolments::learner.eq(learner.clone()));
+    }
+    if let Some(person) = &filter.person_id {
+        query = query.filter(enrolments::person_id.eq(person.clone()));
+    }
+    if let Some(pathway) = &filter.pathway_id {
+        query = query.filter(enrolments::pathway_id.eq(pathway.clone()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(enrolments::status.eq(status.as_str()));
+    }
+    if let Some(before) = before {
+        query = query.filter(enrolments::id.lt(before));
+    }
+    let rows = query
+        .order(enrolments::id.desc())
+        .limit(limit)
+        .select(EnrolmentRow::as_select())
+        .load(conn)?;
+    let mut found = rows_into(rows)?;
+    attach_due_changes(conn, tenant, &mut found)?;
+    Ok(found)
+}
+
+fn attach_due_changes(
+    conn: &mut DbConnection,
+    tenant: &str,
+    list: &mut [Enrolment],
+) -> Result<(), AppError> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = list.iter().map(|e| e.id.as_str()).collect();
+    let rows: Vec<(
+        String,
+        Option<NaiveDateTime>,
+        NaiveDateTime,
+        String,
+        String,
+        NaiveDateTime,
+    )> = enrolment_due_changes::table
+        .filter(enrolment_due_changes::tenant_id.eq(tenant))
+        .filter(enrolment_due_changes::enrolment_id.eq_any(ids))
+        .order(enrolment_due_changes::id.asc())
+        .select((
+            enrolment_due_changes::enrolment_id,
+            enrolment_due_changes::previous_due_at,
+            enrolment_due_changes::due_at,
+            enrolment_due_changes::reason,
+            enrolment_due_changes::actor,
+            enrolment_due_changes::changed_at,
+        ))
+        .load(conn)?;
+    let mut by_enrolment: HashMap<String, Vec<DueChange>> = HashMap::new();
+    for (id, previous_due_at, due_at, reason, actor, changed_at) in rows {
+        by_enrolment.entry(id).or_default().push(DueChange {
+            previous_due_at,
+            due_at,
+            reason,
+            actor,
+            changed_at,
+        });
+    }
+    for enrolment in list {
+        enrolment.due_changes = by_enrolment.remove(&enrolment.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Moves a due date if the enrolment's revision is still `expected`, keeping the change.
+pub fn change_due(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment: &Enrolment,
+    expected_revision: i64,
+    change: &DueChange,
+) -> Result<(), AppError> {
+    let changed = diesel::update(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq(&enrolment.id))
+            .filter(enrolments::revision.eq(expected_revision)),
+    )
+    .set((
+        enrolments::due_at.eq(Some(change.due_at)),
+        enrolments::revision.eq(expected_revision + 1),
+        enrolments::updated_at.eq(change.changed_at),
+        enrolments::updated_by.eq(&change.actor),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::Aborted(
+            "the enrolment changed concurrently; re-read and retry".into(),
+        ));
+    }
+    diesel::insert_into(enrolment_due_changes::table)
+        .values((
+            enrolment_due_changes::id.eq(lms_platform::validate::new_id()),
+            enrolment_due_changes::tenant_id.eq(tenant),
+            enrolment_due_changes::enrolment_id.eq(&enrolment.id),
+            enrolment_due_changes::previous_due_at.eq(change.previous_due_at),
+            enrolment_due_changes::due_at.eq(change.due_at),
+            enrolment_due_changes::reason.eq(&change.reason),
+            enrolment_due_changes::actor.eq(&change.actor),
+            enrolment_due_changes::changed_at.eq(change.changed_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Who changes a batch of enrolments, and when.
+pub struct Change<'a> {
+    pub at: NaiveDateTime,
+    pub actor: &'a str,
+}
+
+/// Withdraws enrolments that are not withdrawn yet; returns how many changed.
+pub fn withdraw(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    withdrawal: Withdrawal,
+    reason: &str,
+    change: &Change,
+) -> Result<usize, AppError> {
+    let mut count = 0;
+    for chunk in ids.chunks(ID_CHUNK) {
+        count += diesel::update(
+            enrolments::table
+                .filter(enrolments::tenant_id.eq(tenant))
+                .filter(enrolments::id.eq_any(chunk))
+                .filter(enrolments::status.ne(Status::Withdrawn.as_str())),
+        )
+        .set((
+            enrolments::status.eq(Status::Withdrawn.as_str()),
+            enrolments::withdrawn_at.eq(Some(change.at)),
+            enrolments::withdrawal.eq(withdrawal.as_str()),
+            enrolments::withdraw_reason.eq(reason),
+            enrolments::revision.eq(enrolments::revision + 1),
+            enrolments::updated_at.eq(change.at),
+            enrolments::updated_by.eq(change.actor),
+        ))
+        .execute(conn)?;
+    }
+    Ok(count)
+}
+
+/// Sets the status and the lapse mark of enrolments (suspend on leaving, resume on return).
+pub fn set_status_and_lapse(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    status: Status,
+    lapsed_at: Option<NaiveDateTime>,
+    change: &Change,
+) -> Result<(), AppError> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        diesel::update(
+            enrolments::table
+                .filter(enrolments::tenant_id.eq(tenant))
+                .filter(enrolments::id.eq_any(chunk)),
+        )
+        .set((
+            enrolments::status.eq(status.as_str()),
+            enrolments::lapsed_at.eq(lapsed_at),
+            enrolments::revision.eq(enrolments::revision + 1),
+            enrolments::updated_at.eq(change.at),
+            enrolments::updated_by.eq(change.actor),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Marks enrolments as lapsed (person outside the target) or not, without other change.
+pub fn set_lapse(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    lapsed_at: Option<NaiveDateTime>,
+) -> Result<(), AppError> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        diesel::update(
+            enrolments::table
+                .filter(enrolments::tenant_id.eq(tenant))
+                .filter(enrolments::id.eq_any(chunk)),
+        )
+        .set(enrolments::lapsed_at.eq(lapsed_at))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Hands enrolments over to another assignment of the same pathway that still covers them.
+pub fn relink(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    assignment_id: &str,
+) -> Result<(), AppError> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        diesel::update(
+            enrolments::table
+                .filter(enrolments::tenant_id.eq(tenant))
+                .filter(enrolments::id.eq_any(chunk)),
+        )
+        .set(enrolments::assignment_id.eq(assignment_id))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records the first progress on an enrolment; false when it had started already.
+pub fn mark_started(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq(id))
+            .filter(enrolments::started_at.is_null()),
+    )
+    .set((
+        enrolments::started_at.eq(Some(at)),
+        enrolments::revision.eq(enrolments::revision + 1),
+    ))
+    .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// The current enrolments an assignment made: (not started, started) ids.
+pub fn of_assignment(
+    conn: &mut DbConnection,
+    tenant: &str,
+    assignment_id: &str,
+) -> Result<(Vec<String>, Vec<String>), AppError> {
+    let rows: Vec<(String, Option<NaiveDateTime>)> = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::assignment_id.eq(assignment_id))
+        .filter(enrolments::status.ne(Status::Withdrawn.as_str()))
+        .select((enrolments::id, enrolments::started_at))
+        .load(conn)?;
+    let (started, not_started): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|(_, at)| at.is_some());
+    Ok((
+        not_started.into_iter().map(|(id, _)| id).collect(),
+        started.into_iter().map(|(id, _)| id).collect(),
+    ))
+}
+
+// ---- membership → enrolments, set-based ---------------------------------------------------
+
+/// Which people a reconciliation looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Everyone in the tenant (after a bulk change, and in the sweep).
+    Tenant,
+    /// These people (after a change to them or to their memberships).
+    People(&'a [String]),
+    /// The targets of one assignment (when it is created).
+    Assignment(&'a str),
+}
+
+/// `(assignment a covers person p)`: p is active and in a's audience, or a student of a's class.
+fn push_covered(s: &mut Sql) {
+    s.push(&format!(
+        "(p.status = '{active}' AND ((a.audience_id <> '' AND EXISTS (SELECT 1 FROM \
+         audience_members m WHERE m.audience_id = a.audience_id AND m.person_id = p.id)) OR \
+         (a.class_id <> '' AND EXISTS (SELECT 1 FROM class_members c WHERE c.class_id = \
+         a.class_id AND c.person_id = p.id AND c.role = '{student}'))))",
+        active = PersonStatus::Active.as_str(),
+        student = ClassRole::Student.as_str(),
+    ));
+}
+
+/// A person an assignment covers who has no current enrolment in its pathway.
+#[derive(QueryableByName, Debug)]
+pub struct Joiner {
+    #[diesel(sql_type = Text)]
+    pub assignment_id: String,
+    #[diesel(sql_type = Text)]
+    pub person_id: String,
+    #[diesel(sql_type = Text)]
+    pub external_id: String,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+    pub hire_date: Option<NaiveDate>,
+}
+
+/// Everyone in scope whom a live, enrolling assignment covers and who has no current
+/// enrolment in its pathway — unless an admin withdrew them from that very assignment.
+/// Ordered by assignment (oldest first), so the oldest assignment enrols a person covered twice.
+pub fn joiners(
+    conn: &mut DbConnection,
+    tenant: &str,
+    scope: Scope,
+) -> Result<Vec<Joiner>, AppError> {
+    sql::load(conn, |s| {
+        for (arm, join) in [
+            (
+                0,
+                "JOIN audience_members m ON m.audience_id = a.audience_id \
+                 JOIN people p ON p.id = m.person_id",
+            ),
+            (
+                1,
+                "JOIN class_members m ON m.class_id = a.class_id AND m.role = 'STUDENT' \
+                 JOIN people p ON p.id = m.person_id",
+            ),
+        ] {
+            if arm == 1 {
+                s.push(" UNION ALL ");
+            }
+            s.push(
+                "SELECT a.id AS assignment_id, p.id AS person_id, p.external_id, p.hire_date \
+                 FROM assignments a ",
+            )
+            .push(join)
+            .push(" WHERE a.tenant_id = ")
+            .push_text(tenant)
+            .push(&format!(
+                " AND a.removed_at IS NULL AND a.requirement <> '{open}' AND p.status = \
+                 '{active}'",
+                open = Requirement::Open.as_str(),
+                active = PersonStatus::Active.as_str(),
+            ));
+            push_scope(s, scope, "p.id", "a.id");
+            s.push(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.tenant_id = a.tenant_id \
+                 AND e.learner = p.external_id AND e.pathway_id = a.pathway_id AND e.status <> \
+                 '{withdrawn}') AND NOT EXISTS (SELECT 1 FROM enrolments x WHERE x.tenant_id = \
+                 a.tenant_id AND x.person_id = p.id AND x.pathway_id = a.pathway_id AND \
+                 x.assignment_id = a.id AND x.withdrawal = '{by_admin}')",
+                withdrawn = Status::Withdrawn.as_str(),
+                by_admin = Withdrawal::ByAdmin.as_str(),
+            ));
+        }
+        s.push(" ORDER BY 1, 2");
+    })
+}
+
+fn push_scope(s: &mut Sql, scope: Scope, person_column: &str, assignment_column: &str) {
+    match scope {
+        Scope::Tenant => {}
+        Scope::People(ids) if ids.is_empty() => {
+            s.push(" AND 1 = 0");
+        }
+        Scope::People(ids) => {
+            s.push(&format!(" AND {person_column} IN ("))
+                .push_text_list(ids)
+                .push(")");
+        }
+        Scope::Assignment(id) => {
+            s.push(&format!(" AND {assignment_column} = "))
+                .push_text(id);
+        }
+    }
+}
+
+/// An assigned enrolment whose person is no longer covered by its assignment.
+#[derive(QueryableByName, Debug)]
+pub struct Leaver {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamp>)]
+    pub started_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Text)]
+    pub leave_policy: String,
+    /// Another live assignment of the same pathway that covers the person, if any.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub other_assignment: Option<String>,
+}
+
+impl Leaver {
+    pub fn leave_policy(&self) -> Result<LeavePolicy, AppError> {
+        LeavePolicy::parse(&self.leave_policy).ok_or_else(|| corrupt("leave policy", &self.id))
+    }
+}
+
+/// Current assigned enrolments in scope not yet marked lapsed whose person left the target.
+pub fn leavers(
+    conn: &mut DbConnection,
+    tenant: &str,
+    scope: Scope,
+) -> Result<Vec<Leaver>, AppError> {
+    sql::load(conn, |s| {
+        s.push(&format!(
+            "SELECT e.id, e.status, e.started_at, o.leave_policy, (SELECT a.id FROM assignments a \
+             WHERE a.tenant_id = e.tenant_id AND a.pathway_id = e.pathway_id AND a.removed_at IS \
+             NULL AND a.requirement <> '{open}' AND a.id <> e.assignment_id AND ",
+            open = Requirement::Open.as_str()
+        ));
+        push_covered(s);
+        s.push(
+            " ORDER BY a.id LIMIT 1) AS other_assignment FROM enrolments e \
+             JOIN assignments o ON o.id = e.assignment_id JOIN people p ON p.id = e.person_id \
+             WHERE e.tenant_id = ",
+        )
+        .push_text(tenant)
+        .push(&format!(
+            " AND e.source = '{assignment}' AND e.status <> '{withdrawn}' AND e.lapsed_at IS \
+             NULL AND o.removed_at IS NULL",
+            assignment = Source::Assignment.as_str(),
+            withdrawn = Status::Withdrawn.as_str(),
+        ));
+        push_scope(s, scope, "e.person_id", "e.assignment_id");
+        // `covered` reads the assignment as `a`: wrap the enrolment's own one.
+        s.push(" AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.id = o.id AND ");
+        push_covered(s);
+        s.push(")");
+    })
+}
+
+/// A lapsed assigned enrolment whose person is covered by its assignment again.
+#[derive(QueryableByName, Debug)]
+pub struct Returner {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+}
+
+pub fn returners(
+    conn: &mut DbConnection,
+    tenant: &str,
+    scope: Scope,
+) -> Result<Vec<Returner>, AppError> {
+    sql::load(conn, |s| {
+        s.push(
+            "SELECT e.id, e.status FROM enrolments e JOIN assignments a ON a.id = e.assignment_id \
+             JOIN people p ON p.id = e.person_id WHERE e.tenant_id = ",
+        )
+        .push_text(tenant)
+        .push(&format!(
+            " AND e.source = '{assignment}' AND e.status <> '{withdrawn}' AND e.lapsed_at IS \
+             NOT NULL AND a.removed_at IS NULL AND ",
+            assignment = Source::Assignment.as_str(),
+            withdrawn = Status::Withdrawn.as_str(),
+        ));
+        push_covered(s);
+        push_scope(s, scope, "e.person_id", "e.assignment_id");
+    })
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// A live assignment of `pathway_id` (any requirement) that covers the person: what makes a
+/// pathway open to them for self-enrolment.
+pub fn covering_assignment(
+    conn: &mut DbConnection,
+    tenant: &str,
+    person_id: &str,
+    pathway_id: &str,
+) -> Result<Option<String>, AppError> {
+    let found: Vec<Found> = sql::load(conn, |s| {
+        s.push("SELECT a.id FROM assignments a JOIN people p ON p.id = ")
+            .push_text(person_id)
+            .push(" WHERE a.tenant_id = ")
+            .push_text(tenant)
+            .push(" AND p.tenant_id = a.tenant_id AND a.pathway_id = ")
+            .push_text(pathway_id)
+            .push(" AND a.removed_at IS NULL AND ");
+        push_covered(s);
+        s.push(" ORDER BY a.id LIMIT 1");
+    })?;
+    Ok(found.into_iter().next().map(|f| f.id))
+}
+
+#[derive(QueryableByName)]
+struct Handover {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    other_assignment: Option<String>,
+}
+
+/// The current enrolments of a (removed) assignment that another live, enrolling assignment of
+/// the same pathway covers: (enrolment id, that assignment's id).
+pub fn handover(
+    conn: &mut DbConnection,
+    tenant: &str,
+    assignment_id: &str,
+) -> Result<Vec<(String, String)>, AppError> {
+    let rows: Vec<Handover> = sql::load(conn, |s| {
+        s.push(&format!(
+            "SELECT e.id, (SELECT a.id FROM assignments a WHERE a.tenant_id = e.tenant_id AND \
+             a.pathway_id = e.pathway_id AND a.removed_at IS NULL AND a.requirement <> '{open}' \
+             AND a.id <> e.assignment_id AND ",
+            open = Requirement::Open.as_str()
+        ));
+        push_covered(s);
+        s.push(" ORDER BY a.id LIMIT 1) AS other_assignment FROM enrolments e JOIN people p ON p.id = e.person_id WHERE e.tenant_id = ")
+            .push_text(tenant)
+            .push(" AND e.assignment_id = ")
+            .push_text(assignment_id)
+            .push(&format!(
+                " AND e.status <> '{withdrawn}'",
+                withdrawn = Status::Withdrawn.as_str()
+            ));
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Some((r.id, r.other_assignment?)))
+        .collect())
+}

@@ -1,0 +1,135 @@
+//! The consumer side of the outbox: applying delivered events exactly once.
+//!
+//! Delivery is at least once, so [`consume`] applies each event in its own transaction together
+//! with a row in `processed_events` (created by [`crate::outbox::migrations`]). An event whose
+//! id is already there is acknowledged without being applied again. An event that can never be
+//! applied (unknown type, unreadable payload, unknown tenant data) is rejected and logged, so it
+//! does not block the stream; a transient failure leaves it unacknowledged for a retry.
+
+use diesel::prelude::*;
+use lms_proto::events_v1 as pb;
+
+use crate::db::{Db, DbConnection};
+use crate::error::AppError;
+
+diesel::table! {
+    processed_events (event_id) {
+        event_id -> Text,
+        tenant_id -> Text,
+        type_url -> Text,
+        processed_at -> Timestamp,
+    }
+}
+
+/// Why an event was not applied.
+#[derive(Debug)]
+pub enum EventError {
+    /// It can never be applied: acknowledge it as rejected.
+    Reject(String),
+    /// It may apply later (the database is down): leave it for the dispatcher to retry.
+    Retry(AppError),
+}
+
+impl From<AppError> for EventError {
+    fn from(error: AppError) -> Self {
+        EventError::Retry(error)
+    }
+}
+
+impl From<diesel::result::Error> for EventError {
+    fn from(error: diesel::result::Error) -> Self {
+        EventError::Retry(error.into())
+    }
+}
+
+/// Decodes an event's payload as `M`, rejecting anything else.
+pub fn payload<M: prost::Message + prost::Name + Default>(
+    event: &pb::Event,
+) -> Result<M, EventError> {
+    let any = event
+        .payload
+        .as_ref()
+        .ok_or_else(|| EventError::Reject("event without payload".into()))?;
+    if any.type_url != M::type_url() {
+        return Err(EventError::Reject(format!(
+            "expected {}, got {}",
+            M::type_url(),
+            any.type_url
+        )));
+    }
+    M::decode(any.value.as_slice())
+        .map_err(|e| EventError::Reject(format!("unreadable {}: {e}", M::full_name())))
+}
+
+/// Applies each event once, each in its own transaction with its processed-event row.
+/// `apply` gets the connection inside that transaction.
+pub async fn consume<F>(db: &Db, events: Vec<pb::Event>, apply: F) -> pb::DeliverEventsResponse
+where
+    F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError> + Clone + Send + 'static,
+{
+    let mut response = pb::DeliverEventsResponse::default();
+    for event in events {
+        if event.id.is_empty() || event.tenant_id.is_empty() {
+            tracing::warn!(event.id, "rejected an event without id or tenant");
+            response.rejected.push(event.id);
+            continue;
+        }
+        let id = event.id.clone();
+        let apply = apply.clone();
+        let outcome = db
+            .write(move |conn| {
+                let claimed = claim(conn, &event)?;
+                if !claimed {
+                    return Ok(());
+                }
+                match apply(conn, &event) {
+                    Ok(()) => Ok(()),
+                    // Roll the claim back with the partial effect.
+                    Err(EventError::Reject(why)) => Err(AppError::FailedPrecondition(why)),
+                    Err(EventError::Retry(error)) => Err(error),
+                }
+            })
+            .await;
+        match outcome {
+            Ok(_) => response.acknowledged.push(id),
+            Err(AppError::FailedPrecondition(why)) => {
+                tracing::warn!(event.id = %id, %why, "rejected an event that cannot be applied");
+                response.rejected.push(id);
+            }
+            Err(error) => {
+                tracing::warn!(event.id = %id, %error, "could not apply an event; it will be retried");
+            }
+        }
+    }
+    response
+}
+
+/// Records the event as processed; false when it already was.
+fn claim(conn: &mut DbConnection, event: &pb::Event) -> Result<bool, AppError> {
+    let seen = processed_events::table
+        .filter(processed_events::event_id.eq(&event.id))
+        .count()
+        .get_result::<i64>(conn)?;
+    if seen > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(processed_events::table)
+        .values((
+            processed_events::event_id.eq(&event.id),
+            processed_events::tenant_id.eq(&event.tenant_id),
+            processed_events::type_url.eq(event
+                .payload
+                .as_ref()
+                .map(|p| p.type_url.as_str())
+                .unwrap_or_default()),
+            processed_events::processed_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(conn)
+        // Two deliveries of one event racing: the loser's insert conflicts and rolls back,
+        // and the dispatcher retries it, to find it processed.
+        .map_err(|e| match AppError::from(e) {
+            AppError::AlreadyExists(_) => AppError::Aborted("event being applied".into()),
+            other => other,
+        })?;
+    Ok(true)
+}
