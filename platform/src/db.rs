@@ -284,7 +284,6 @@ where
         .map_err(AppError::internal)?
 }
 
-/// A stable 63-bit key per name for `pg_advisory_lock`.
 /// Serialises, until the end of the current transaction, every transaction that takes the lock
 /// of the same `name` (a PostgreSQL transaction-level advisory lock). On SQLite writers are
 /// serialised already, so this does nothing there.
@@ -296,6 +295,7 @@ pub fn lock_until_commit(conn: &mut DbConnection, name: &str) -> Result<(), AppE
     Ok(())
 }
 
+/// A stable 63-bit key per name for `pg_advisory_lock`.
 pub(crate) fn advisory_lock_key(name: &str) -> i64 {
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)

@@ -28,7 +28,9 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// The migrations of the outbox table and of the consumers' `processed_events` (see `inbox`); a
-/// service that writes or consumes events applies them with its own.
+/// service that writes or consumes events applies them with its own. Their versions
+/// (`2000-01-01-…`, and the outbox's `2026-11-23-000000`) never collide with a service's own:
+/// diesel identifies a migration by its version alone.
 pub fn migrations() -> Migrations {
     Migrations {
         postgres: POSTGRES_MIGRATIONS,

@@ -170,6 +170,8 @@ pub fn server_config() -> ServerConfig {
 /// A service serving on an ephemeral loopback port for one test; it stops when dropped.
 pub struct RunningService {
     pub channel: tonic::transport::Channel,
+    /// `http://127.0.0.1:<port>`, for services under test that call this one.
+    pub url: String,
     pub auth: TestAuth,
     shutdown: tokio_util::sync::CancellationToken,
 }
@@ -218,6 +220,7 @@ where
         .expect("the server accepts connections");
     RunningService {
         channel,
+        url: format!("http://{address}"),
         auth,
         shutdown,
     }

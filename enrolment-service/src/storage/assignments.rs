@@ -97,7 +97,18 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Assignment) -> Result<(
             updated_at: a.audit.updated_at,
             updated_by: a.audit.updated_by.clone(),
         })
-        .execute(conn)?;
+        .execute(conn)
+        .map_err(|error| match AppError::from(error) {
+            AppError::AlreadyExists(_) => AppError::AlreadyExists(format!(
+                "pathway {} is already assigned to this {}",
+                a.pathway_id,
+                match a.target {
+                    Target::Audience(_) => "audience",
+                    Target::Class(_) => "class",
+                }
+            )),
+            other => other,
+        })?;
     Ok(())
 }
 

@@ -566,7 +566,7 @@ pub fn joiners(
 fn push_scope(s: &mut Sql, scope: Scope, person_column: &str, assignment_column: &str) {
     match scope {
         Scope::Tenant => {}
-        Scope::People(ids) if ids.is_empty() => {
+        Scope::People([]) => {
             s.push(" AND 1 = 0");
         }
         Scope::People(ids) => {

@@ -24,6 +24,9 @@ CREATE TABLE assignments (
     updated_by      TEXT NOT NULL
 );
 CREATE INDEX assignments_by_pathway ON assignments (tenant_id, pathway_id);
+-- A pathway is assigned to one audience or class at most once at a time.
+CREATE UNIQUE INDEX assignments_live ON assignments (tenant_id, pathway_id, audience_id, class_id)
+    WHERE removed_at IS NULL;
 CREATE INDEX assignments_by_audience ON assignments (tenant_id, audience_id);
 CREATE INDEX assignments_by_class ON assignments (tenant_id, class_id);
 
