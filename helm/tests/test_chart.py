@@ -188,6 +188,9 @@ def test_bad_combinations_stop_the_render():
         merged({"auth": {"existingSecret": ""}}), "auth.existingSecret is required"
     )
     expect_render_failure(
+        merged({"auth": {"serviceTokenKey": ""}}), "auth.serviceTokenKey is required"
+    )
+    expect_render_failure(
         merged(
             {
                 "components": {
@@ -199,6 +202,21 @@ def test_bad_combinations_stop_the_render():
         ),
         "minReplicas",
     )
+
+
+def test_services_find_each_other_and_carry_their_own_identity():
+    files, documents = render(load_values("values-production.yaml"))
+    config = yaml.safe_load(files["lms/templates/configmap.yaml"])["data"]["lms.toml"]
+    assert 'pathway_url = "http://lms-pathway:50051"' in config, config
+    assert 'service_token_file = "/etc/lms/service-token/token"' in config, config
+    services = {s["metadata"]["name"] for s in by_kind(documents, "Service")}
+    assert "lms-pathway" in services, services
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["service-token"]["secret"]["items"] == [
+            {"key": "service-token", "path": "token"}
+        ]
 
 
 def test_the_binary_accepts_the_rendered_config(lms_binary):

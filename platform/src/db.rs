@@ -85,11 +85,75 @@ pub(crate) struct Manager {
     url: DatabaseUrl,
 }
 
+/// A pooled connection, marked broken when a query on it found the database unreachable so
+/// that the pool replaces it (connections are not pinged on every checkout: that would cost a
+/// round trip per request).
+pub(crate) struct PoolConnection {
+    conn: DbConnection,
+    broken: bool,
+}
+
+impl std::ops::Deref for PoolConnection {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// Runs `work` on a pooled connection; an UNAVAILABLE outcome (connection lost, database busy)
+/// retires the connection.
+fn on_pooled<T>(
+    pooled: &mut PooledConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let result = work(&mut pooled.conn);
+    if matches!(result, Err(AppError::Unavailable(_))) {
+        pooled.broken = true;
+    }
+    result
+}
+
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = PoolConnection;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<PoolConnection, r2d2::Error> {
+        self.open().map(|conn| PoolConnection {
+            conn,
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PoolConnection) -> Result<(), r2d2::Error> {
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PoolConnection) -> bool {
+        use diesel::connection::TransactionManager;
+        conn.broken
+            || match &mut conn.conn {
+                DbConnection::Postgres(pg) => {
+                    diesel::connection::AnsiTransactionManager::is_broken_transaction_manager(pg)
+                }
+                DbConnection::Sqlite(sqlite) => {
+                    diesel::connection::AnsiTransactionManager::is_broken_transaction_manager(
+                        sqlite,
+                    )
+                }
+            }
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match self.url.backend {
             Backend::Postgres => PgConnection::establish(&self.url.target)
                 .map(DbConnection::Postgres)
@@ -107,15 +171,6 @@ impl ManageConnection for Manager {
                 Ok(DbConnection::Sqlite(conn))
             }
         }
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
     }
 }
 
@@ -159,6 +214,7 @@ impl Db {
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
+            .test_on_check_out(false)
             .build(Manager { url })
             .context("connecting to the database")?;
         Ok(Self {
@@ -189,13 +245,32 @@ impl Db {
         let pool = self.pool.clone();
         run_blocking(move || {
             let mut pooled = pool.get()?;
-            let conn: &mut DbConnection = &mut pooled;
-            conn.transaction(|conn| {
-                if let DbConnection::Postgres(pg) = conn {
-                    pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-                }
-                work(conn)
+            on_pooled(&mut pooled, |conn| {
+                conn.transaction(|conn| {
+                    if let DbConnection::Postgres(pg) = conn {
+                        pg.batch_execute(
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                        )?;
+                    }
+                    work(conn)
+                })
             })
+        })
+        .await
+    }
+
+    /// Runs one statement's worth of reading without a transaction around it: a single SELECT
+    /// is a consistent snapshot by itself, and this saves the BEGIN/COMMIT round trips on hot
+    /// paths (CheckAccess). Use [`Db::read`] whenever `work` runs more than one statement.
+    pub async fn read_one<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        run_blocking(move || {
+            let mut pooled = pool.get()?;
+            on_pooled(&mut pooled, work)
         })
         .await
     }
@@ -214,8 +289,7 @@ impl Db {
                 .as_ref()
                 .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
             let mut pooled = pool.get()?;
-            let conn: &mut DbConnection = &mut pooled;
-            conn.transaction(work)
+            on_pooled(&mut pooled, |conn| conn.transaction(work))
         })
         .await
     }
@@ -231,7 +305,7 @@ impl Db {
         let writer = self.sqlite_writer.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
             let mut conn = pool.get().context("connecting to the database")?;
-            let applied = match &mut *conn {
+            let applied = match &mut **conn {
                 DbConnection::Postgres(pg) => {
                     let key = advisory_lock_key(lock_name);
                     pg.batch_execute(&format!("SELECT pg_advisory_lock({key})"))?;

@@ -372,7 +372,7 @@ impl Dispatcher {
         let key = crate::db::advisory_lock_key(&format!("outbox:{}", self.name));
         let mut conn = self.db.dedicated().await?;
         let leader = tokio::task::spawn_blocking(move || -> AppResult<Option<LeaderLock>> {
-            match &mut *conn {
+            match &mut **conn {
                 DbConnection::Sqlite(_) => Ok(Some(LeaderLock { conn, key: None })),
                 DbConnection::Postgres(pg) => {
                     #[derive(QueryableByName)]
@@ -405,7 +405,7 @@ struct LeaderLock {
 
 impl Drop for LeaderLock {
     fn drop(&mut self) {
-        if let (Some(key), DbConnection::Postgres(pg)) = (self.key, &mut *self.conn) {
+        if let (Some(key), DbConnection::Postgres(pg)) = (self.key, &mut **self.conn) {
             use diesel::connection::SimpleConnection;
             if let Err(error) = pg.batch_execute(&format!("SELECT pg_advisory_unlock({key})")) {
                 tracing::warn!(%error, "releasing outbox leadership failed");

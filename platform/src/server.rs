@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use opentelemetry::propagation::Extractor;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
@@ -47,6 +46,15 @@ pub fn shutdown_on_signal() -> CancellationToken {
         trigger.cancel();
     });
     token
+}
+
+/// Accepted connections with TCP_NODELAY: without it a small gRPC response waits for the
+/// client's delayed ACK (about 40 ms per call under load, measured on CheckAccess), and with
+/// keepalive so dead peers are noticed.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)))
 }
 
 /// Serves `routes` (the component's own services) plus `grpc.health.v1` and server reflection
@@ -102,7 +110,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting);
+        .serve_with_incoming_shutdown(incoming(listener), stop_accepting);
 
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     tokio::select! {

@@ -657,18 +657,15 @@ impl EnrolmentApp {
             }
         };
         let tenant = who.tenant_id.clone();
+        // The hot path of every attempt start: one statement, no transaction around it.
         self.db
-            .read(move |conn| {
-                let person = people_rows::key_facts_by_external_id(conn, &tenant, &learner)?;
-                let current = match person {
-                    Some(_) => enrolment_rows::current(conn, &tenant, &learner, &pathway_id)?,
-                    None => None,
+            .read_one(move |conn| {
+                let facts = enrolment_rows::access_facts(conn, &tenant, &learner, &pathway_id)?;
+                let (person, current) = match facts {
+                    Some((status, current)) => (Some(status), current),
+                    None => (None, None),
                 };
-                Ok(enrolment::decide_access(
-                    person.map(|(_, status)| status),
-                    current,
-                    &pathway_id,
-                ))
+                Ok(enrolment::decide_access(person, current, &pathway_id))
             })
             .await
     }

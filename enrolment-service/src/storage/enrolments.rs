@@ -733,3 +733,36 @@ pub fn handover(
         .filter_map(|r| Some((r.id, r.other_assignment?)))
         .collect())
 }
+
+/// What an access check needs, in one statement: the person's status (None when the learner
+/// is not in the directory) and their enrolment in the pathway that is not withdrawn.
+pub fn access_facts(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+    pathway_id: &str,
+) -> Result<Option<(PersonStatus, Option<Enrolment>)>, AppError> {
+    use super::schema::people;
+    let row: Option<(String, Option<EnrolmentRow>)> = people::table
+        .left_join(
+            enrolments::table.on(enrolments::tenant_id
+                .eq(people::tenant_id)
+                .and(enrolments::learner.eq(people::external_id))
+                .and(enrolments::pathway_id.eq(pathway_id))
+                .and(enrolments::status.ne(Status::Withdrawn.as_str()))),
+        )
+        .filter(people::tenant_id.eq(tenant))
+        .filter(people::external_id.eq(learner))
+        .select((people::status, Option::<EnrolmentRow>::as_select()))
+        .first(conn)
+        .optional()?;
+    let Some((status, enrolment)) = row else {
+        return Ok(None);
+    };
+    let status = PersonStatus::parse(&status)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored person status {status:?}")))?;
+    Ok(Some((
+        status,
+        enrolment.map(EnrolmentRow::into_enrolment).transpose()?,
+    )))
+}
