@@ -213,7 +213,7 @@ async fn main() {
         enrolment_service::serve(listener, serve_pool, verifier, &config, options, stop).await
     })
     .await;
-    let channel = tonic::transport::Channel::from_shared(url)
+    let channel = tonic::transport::Channel::from_shared(url.clone())
         .unwrap()
         .connect()
         .await
@@ -301,10 +301,21 @@ async fn main() {
 
     // 4. CheckAccess from 32 callers.
     let service = auth.token("bench", "assessment-service", &[Role::Service]);
+    // The callers are spread over 4 connections, as 4 client replicas would be.
+    let mut connections = Vec::new();
+    for _ in 0..4 {
+        connections.push(
+            tonic::transport::Channel::from_shared(url.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut callers = tokio::task::JoinSet::new();
     for caller in 0..32usize {
-        let mut client = EnrolmentServiceClient::new(channel.clone());
+        let mut client = EnrolmentServiceClient::new(connections[caller % 4].clone());
         let (service, pathway_id) = (service.clone(), pathway_id.clone());
         callers.spawn(async move {
             let mut latencies = Vec::new();
