@@ -20,6 +20,7 @@ use crate::settings::Settings;
 pub enum Component {
     Pathway,
     Enrolment,
+    Assessment,
 }
 
 pub type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -31,12 +32,18 @@ pub struct Started {
 }
 
 impl Component {
-    pub const ALL: [Component; 2] = [Component::Pathway, Component::Enrolment];
+    /// In start order: each one's dependencies come before it.
+    pub const ALL: [Component; 3] = [
+        Component::Pathway,
+        Component::Enrolment,
+        Component::Assessment,
+    ];
 
     pub fn service_name(self) -> &'static str {
         match self {
             Component::Pathway => "pathway-service",
             Component::Enrolment => "enrolment-service",
+            Component::Assessment => "assessment-service",
         }
     }
 
@@ -45,6 +52,7 @@ impl Component {
         match self {
             Component::Pathway => (settings.pathway.clone(), "pathway"),
             Component::Enrolment => (settings.enrolment.component(), "enrolment"),
+            Component::Assessment => (settings.assessment.component(), "assessment"),
         }
     }
 }
@@ -77,6 +85,7 @@ async fn open(component: Component, settings: &Settings, embedded: bool) -> anyh
     match component {
         Component::Pathway => pathway_service::open_database(url, section.db_pool_size).await,
         Component::Enrolment => enrolment_service::open_database(url, section.db_pool_size).await,
+        Component::Assessment => assessment_service::open_database(url, section.db_pool_size).await,
     }
 }
 
@@ -123,6 +132,19 @@ pub async fn start(
             };
             Box::pin(async move {
                 enrolment_service::serve(listener, db, verifier, &server, options, shutdown).await
+            })
+        }
+        Component::Assessment => {
+            let credentials =
+                ServiceCredentials::from_config(&settings.auth, component.service_name())?;
+            let access = assessment_service::access::EnrolmentAccess::new(
+                &settings.assessment.enrolment_url,
+                credentials,
+            )
+            .map_err(|e| anyhow::anyhow!("invalid configuration: assessment.enrolment_url: {e}"))?;
+            let options = assessment_service::Options { access };
+            Box::pin(async move {
+                assessment_service::serve(listener, db, verifier, &server, options, shutdown).await
             })
         }
     };

@@ -267,9 +267,15 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
             component.service_name(),
             started.address
         ));
-        if component == Component::Pathway {
-            // In one process, enrolment-service asks the pathway-service started here.
-            settings.enrolment.pathway_url = format!("http://{}", started.address);
+        // In one process, the services ask the ones started here before them.
+        match component {
+            Component::Pathway => {
+                settings.enrolment.pathway_url = format!("http://{}", started.address)
+            }
+            Component::Enrolment => {
+                settings.assessment.enrolment_url = format!("http://{}", started.address)
+            }
+            Component::Assessment => {}
         }
         running.spawn(started.task);
     }

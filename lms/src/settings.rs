@@ -34,6 +34,12 @@ db_pool_size = 8
 max_deactivation_share = 0.2
 audience_sweep_seconds = 3600
 pathway_url = "http://127.0.0.1:50051"
+
+[assessment]
+listen = "127.0.0.1:50053"
+database_url = ""
+db_pool_size = 8
+enrolment_url = "http://127.0.0.1:50052"
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +52,7 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub pathway: ComponentConfig,
     pub enrolment: EnrolmentConfig,
+    pub assessment: AssessmentConfig,
 }
 
 /// `[enrolment]`: the common component keys plus the HR sync's safety limit.
@@ -64,6 +71,29 @@ pub struct EnrolmentConfig {
     /// pathway-service's gRPC address, asked whether a pathway is published (`lms up` points it
     /// at its own pathway-service).
     pub pathway_url: String,
+}
+
+/// `[assessment]`: the common component keys plus where enrolment-service is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentConfig {
+    pub listen: String,
+    #[serde(default)]
+    pub database_url: String,
+    pub db_pool_size: u32,
+    /// enrolment-service's gRPC address, asked whether a learner may start an attempt (`lms up`
+    /// points it at its own enrolment-service).
+    pub enrolment_url: String,
+}
+
+impl AssessmentConfig {
+    pub fn component(&self) -> ComponentConfig {
+        ComponentConfig {
+            listen: self.listen.clone(),
+            database_url: self.database_url.clone(),
+            db_pool_size: self.db_pool_size,
+        }
+    }
 }
 
 impl EnrolmentConfig {

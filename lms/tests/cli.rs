@@ -41,6 +41,7 @@ fn start_up_with_addresses(
         .arg(data_dir)
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
+        .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -414,6 +415,7 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .arg(data.path())
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
+        .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .env(
@@ -586,6 +588,33 @@ async fn import_people_applies_good_rows_and_reports_bad_ones_by_row_number() {
     sigterm(&child);
     assert!(
         wait_for_exit(&mut child, Duration::from_secs(30))
+            .await
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn up_runs_every_service_and_each_answers_its_health_check() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addresses) = start_up_with_addresses(data.path());
+    for (component, service) in [
+        ("pathway-service", "lms.pathway.v1.PathwayService"),
+        ("enrolment-service", "lms.enrolment.v1.EnrolmentService"),
+        ("assessment-service", "lms.assessment.v1.AssessmentService"),
+    ] {
+        let address = addresses
+            .get(component)
+            .unwrap_or_else(|| panic!("lms up prints {component}: {addresses:?}"));
+        let probe = tokio::process::Command::new(env!("CARGO_BIN_EXE_lms"))
+            .args(["probe", address, "--service", service])
+            .output()
+            .await
+            .unwrap();
+        assert!(probe.status.success(), "{component}: {probe:?}");
+    }
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(10))
             .await
             .success()
     );

@@ -1,0 +1,6 @@
+//! Rules of assessment, free of gRPC and storage.
+
+pub mod assessment;
+pub mod attempt;
+pub mod gift;
+pub mod question;
