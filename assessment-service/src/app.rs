@@ -304,6 +304,71 @@ impl AssessmentApp {
         gift::export(&questions).map_err(AppError::FailedPrecondition)
     }
 
+    /// Regrades submitted attempts that were served the question, with its current definition.
+    /// Returns (attempts served it, attempts whose score changes).
+    pub async fn regrade_question(
+        &self,
+        who: &Principal,
+        question_id: String,
+        dry_run: bool,
+    ) -> AppResult<(usize, usize)> {
+        who.require_any(&STAFF)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let current = bank_rows::get_question(conn, &tenant, &question_id)?.question;
+                let attempts = attempt_rows::submitted_with_question(conn, &tenant, &question_id)?;
+                let total = attempts.len();
+                let mut changed = 0;
+                let mut assessments: BTreeMap<String, Assessment> = BTreeMap::new();
+                for mut attempt in attempts {
+                    let Some(served) = attempt.served.iter_mut().find(|s| s.question.id == question_id) else {
+                        continue;
+                    };
+                    served.question = current.clone();
+                    let regraded = attempt::grade(std::slice::from_ref(served), &attempt.answers);
+                    let (Some(new), Some(old)) = (regraded.get(&question_id), attempt.grades.get(&question_id)) else {
+                        continue;
+                    };
+                    // Essays keep the instructor's grade.
+                    if new.pending || old.pending || (new.points - old.points).abs() < 1e-9 {
+                        continue;
+                    }
+                    changed += 1;
+                    if dry_run {
+                        continue;
+                    }
+                    attempt.grades.insert(question_id.clone(), new.clone());
+                    let expected = attempt.revision;
+                    let mut events = Vec::new();
+                    if attempt.status == Status::Graded {
+                        if !assessments.contains_key(&attempt.assessment_id) {
+                            let a = bank_rows::get_assessment(conn, &tenant, &attempt.assessment_id)?.assessment;
+                            assessments.insert(a.id.clone(), a);
+                        }
+                        let assessment = &assessments[&attempt.assessment_id];
+                        close(conn, &tenant, assessment, &mut attempt, now(), &mut events)?;
+                        for event in &mut events {
+                            mark_corrected(event)?;
+                        }
+                    } else {
+                        let (_, max) = attempt::totals(&attempt.grades);
+                        attempt.max_score = max;
+                    }
+                    if !attempt_rows::update(conn, &tenant, &attempt, expected)? {
+                        return Err(AppError::Aborted("an attempt changed during the regrade; retry".into()));
+                    }
+                    outbox::enqueue(conn, &tenant, events)?;
+                }
+                if !dry_run {
+                    tracing::info!(question = %question_id, total, changed, %actor, "question regraded");
+                }
+                Ok((total, changed))
+            })
+            .await
+    }
+
     // ---- assessments ------------------------------------------------------------------------
 
     pub async fn create_assessment(
@@ -818,8 +883,19 @@ fn close(
             result_percent: result,
             result_passed: result + 1e-9 >= assessment.pass_mark_percent,
             grade_time: Some(timestamp(at)),
+            corrected: false,
         },
     ));
+    Ok(())
+}
+
+/// Marks a queued outcome event as correcting an earlier one.
+fn mark_corrected(event: &mut NewEvent) -> AppResult<()> {
+    use prost::Message;
+    let mut outcome = pb::AssessmentOutcome::decode(event.payload.value.as_slice())
+        .map_err(AppError::internal)?;
+    outcome.corrected = true;
+    event.payload.value = outcome.encode_to_vec();
     Ok(())
 }
 

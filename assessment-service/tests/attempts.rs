@@ -504,6 +504,7 @@ lms_platform::on_both_databases!(Suite;
     learners_cannot_read_others_attempts_or_banks,
     gift_imports_with_line_numbered_errors_and_round_trips,
     tenants_cannot_see_each_others_assessments,
+    a_corrected_key_regrades_past_attempts_and_corrects_the_outcome,
 );
 
 async fn every_kind_is_graded_on_the_server_and_essays_go_to_the_queue(suite: Suite) {
@@ -1140,4 +1141,85 @@ async fn tenants_cannot_see_each_others_assessments(suite: Suite) {
         .code(),
     ];
     assert_eq!(codes, [Code::NotFound; 4]);
+}
+
+async fn a_corrected_key_regrades_past_attempts_and_corrects_the_outcome(suite: Suite) {
+    use pb::answer_value::Value;
+    // The key is wrong: it says Lyon.
+    let wrong_key = q(
+        "Capital of France?",
+        pb::question::Kind::SingleChoice(pb::SingleChoice {
+            choices: vec![choice("Paris", 0.0), choice("Lyon", 1.0)],
+        }),
+    );
+    let (assessment, stored) = suite.assessment(vec![wrong_key], |_| {}).await;
+    let attempt = suite.start_attempt("ada", &assessment.id).await.unwrap();
+    let paris = attempt.questions[0]
+        .options
+        .iter()
+        .find(|o| o.text == "Paris")
+        .unwrap()
+        .id
+        .clone();
+    let graded = suite
+        .submit(
+            "ada",
+            &attempt.id,
+            vec![answer(&stored[0].id, Value::Choices(ids(&[&paris])))],
+        )
+        .await
+        .unwrap();
+    assert_eq!((graded.score, graded.passed), (0.0, false));
+
+    let mut fixed = stored[0].clone();
+    fixed.kind = Some(pb::question::Kind::SingleChoice(pb::SingleChoice {
+        choices: vec![choice("Paris", 1.0), choice("Lyon", 0.0)],
+    }));
+    suite
+        .c()
+        .update_question(bearer(
+            &suite.admin(),
+            pb::UpdateQuestionRequest {
+                question: Some(fixed),
+            },
+        ))
+        .await
+        .unwrap();
+    let regrade = |dry_run: bool| {
+        let mut client = suite.c();
+        let token = suite.admin();
+        let id = stored[0].id.clone();
+        async move {
+            client
+                .regrade_question(bearer(&token, pb::RegradeQuestionRequest { id, dry_run }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let preview = regrade(true).await;
+    assert_eq!((preview.attempts, preview.changed), (1, 1));
+    assert_eq!(suite.outcomes().await.len(), 1, "a dry run changes nothing");
+    let done = regrade(false).await;
+    assert_eq!((done.attempts, done.changed), (1, 1));
+    let after = suite
+        .c()
+        .get_attempt(bearer(
+            &suite.learner("ada"),
+            pb::GetAttemptRequest {
+                id: attempt.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((after.score, after.passed), (2.0, true));
+    let outcomes = suite.outcomes().await;
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes[1].corrected && outcomes[1].passed && outcomes[1].result_passed);
+    assert_eq!(
+        regrade(false).await.changed,
+        0,
+        "a second regrade finds nothing to change"
+    );
 }

@@ -162,6 +162,20 @@ impl AssessmentService for AssessmentGrpc {
         Ok(Response::new(convert::question(stored)))
     }
 
+    async fn regrade_question(
+        &self,
+        request: Request<pb::RegradeQuestionRequest>,
+    ) -> Result<Response<pb::RegradeQuestionResponse>, Status> {
+        let who = caller(&request, &app::STAFF)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let (attempts, changed) = self.app.regrade_question(&who, req.id, req.dry_run).await?;
+        Ok(Response::new(pb::RegradeQuestionResponse {
+            attempts: attempts as i32,
+            changed: changed as i32,
+        }))
+    }
+
     async fn import_gift(
         &self,
         request: Request<pb::ImportGiftRequest>,

@@ -218,3 +218,28 @@ pub fn update(
     .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// Submitted attempts (graded or awaiting grading) that were served `question_id`.
+pub fn submitted_with_question(
+    conn: &mut DbConnection,
+    tenant: &str,
+    question_id: &str,
+) -> Result<Vec<AttemptRecord>, AppError> {
+    // The served snapshot is JSON: a LIKE on the question's id narrows the rows, and the
+    // parsed snapshot decides.
+    let rows = attempts::table
+        .filter(attempts::tenant_id.eq(tenant))
+        .filter(attempts::status.ne(Status::InProgress.as_str()))
+        .filter(attempts::served.like(format!("%\"{question_id}\"%")))
+        .order(attempts::id.asc())
+        .select(Row::as_select())
+        .load(conn)?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attempt = row.into_record()?;
+        if attempt.served.iter().any(|s| s.question.id == question_id) {
+            found.push(attempt);
+        }
+    }
+    Ok(found)
+}
