@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("lms/pathway/v1/pathway.proto"),
         PathBuf::from("lms/enrolment/v1/enrolment.proto"),
         PathBuf::from("lms/assessment/v1/assessment.proto"),
+        PathBuf::from("lms/records/v1/records.proto"),
         PathBuf::from("lms/events/v1/events.proto"),
     ];
     let mut config = prost_build::Config::new();

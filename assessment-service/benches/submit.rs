@@ -314,6 +314,7 @@ async fn main() {
     let (verifier, config, stop) = (auth.verifier().await, server.clone(), shutdown.clone());
     let enrolment_url = serve_on_ephemeral_port(|l| async move {
         let options = enrolment_service::Options {
+            deliver_events_to: None,
             catalog,
             max_deactivation_share: 1.0,
             audience_sweep: Duration::ZERO,
@@ -341,7 +342,10 @@ async fn main() {
             pool,
             verifier,
             &config,
-            assessment_service::Options { access },
+            assessment_service::Options {
+                access,
+                deliver_events_to: None,
+            },
             stop,
         )
         .await

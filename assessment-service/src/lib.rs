@@ -37,6 +37,9 @@ pub fn migrations() -> Migrations {
 /// Settings of this service beyond the common ones.
 #[derive(Clone)]
 pub struct Options {
+    /// Where this service's outbox is delivered (records-service for enrolment and assessment
+    /// events, enrolment-service for records'); None: events wait in the outbox.
+    pub deliver_events_to: Option<lms_platform::outbox::Destination>,
     /// enrolment-service, asked whether a learner may take an assessment's pathway.
     pub access: access::EnrolmentAccess,
 }
@@ -72,6 +75,14 @@ pub async fn serve(
     options: Options,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if let Some(delivery) = &options.deliver_events_to {
+        lms_platform::outbox::spawn_delivery(
+            db.clone(),
+            delivery,
+            "assessment-service",
+            shutdown.clone(),
+        )?;
+    }
     let routes = routes(db, verifier, server, &options);
     lms_platform::server::serve(listener, routes, &[SERVICE_NAME], server, shutdown).await
 }

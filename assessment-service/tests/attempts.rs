@@ -150,6 +150,7 @@ impl Suite {
         .unwrap();
         let enrolment = start_service(|listener, verifier, server, stop| async move {
             let options = enrolment_service::Options {
+                deliver_events_to: None,
                 catalog,
                 max_deactivation_share: 1.0,
                 audience_sweep: Duration::ZERO,
@@ -168,7 +169,10 @@ impl Suite {
         .unwrap();
         let pool = db.clone();
         let assessment = start_service(|listener, verifier, server, stop| async move {
-            let options = assessment_service::Options { access };
+            let options = assessment_service::Options {
+                access,
+                deliver_events_to: None,
+            };
             assessment_service::serve(listener, pool, verifier, &server, options, stop).await
         })
         .await;

@@ -199,6 +199,7 @@ async fn main() {
     )
     .unwrap();
     let options = enrolment_service::Options {
+        deliver_events_to: None,
         catalog: catalog.clone(),
         max_deactivation_share: 0.2,
         audience_sweep: Duration::ZERO,

@@ -40,6 +40,9 @@ pub fn migrations() -> Migrations {
 /// Settings of this service beyond the common ones.
 #[derive(Clone)]
 pub struct Options {
+    /// Where this service's outbox is delivered (records-service for enrolment and assessment
+    /// events, enrolment-service for records'); None: events wait in the outbox.
+    pub deliver_events_to: Option<lms_platform::outbox::Destination>,
     /// pathway-service, asked whether pathways are published.
     pub catalog: pathways::PathwayCatalog,
     /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
@@ -97,6 +100,14 @@ pub async fn serve(
             options.audience_sweep,
             shutdown.clone(),
         ));
+    }
+    if let Some(delivery) = &options.deliver_events_to {
+        lms_platform::outbox::spawn_delivery(
+            db.clone(),
+            delivery,
+            "enrolment-service",
+            shutdown.clone(),
+        )?;
     }
     let routes = routes(db, verifier, server, &options);
     lms_platform::server::serve(

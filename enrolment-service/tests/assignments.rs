@@ -108,6 +108,7 @@ impl Suite {
         )
         .unwrap();
         let options = enrolment_service::Options {
+            deliver_events_to: None,
             catalog,
             max_deactivation_share: 1.0,
             audience_sweep: Duration::ZERO,

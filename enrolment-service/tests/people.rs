@@ -45,6 +45,7 @@ impl Suite {
             .await
             .expect("database opens and migrates");
         let options = enrolment_service::Options {
+            deliver_events_to: None,
             catalog: no_catalog(),
             max_deactivation_share: 0.2,
             audience_sweep: std::time::Duration::ZERO,

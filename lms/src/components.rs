@@ -21,6 +21,7 @@ pub enum Component {
     Pathway,
     Enrolment,
     Assessment,
+    Records,
 }
 
 pub type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -32,11 +33,12 @@ pub struct Started {
 }
 
 impl Component {
-    /// In start order: each one's dependencies come before it.
-    pub const ALL: [Component; 3] = [
+    /// Every component, in the order `lms up` lists them.
+    pub const ALL: [Component; 4] = [
         Component::Pathway,
         Component::Enrolment,
         Component::Assessment,
+        Component::Records,
     ];
 
     pub fn service_name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Component {
             Component::Pathway => "pathway-service",
             Component::Enrolment => "enrolment-service",
             Component::Assessment => "assessment-service",
+            Component::Records => "records-service",
         }
     }
 
@@ -53,6 +56,7 @@ impl Component {
             Component::Pathway => (settings.pathway.clone(), "pathway"),
             Component::Enrolment => (settings.enrolment.component(), "enrolment"),
             Component::Assessment => (settings.assessment.component(), "assessment"),
+            Component::Records => (settings.records.component(), "records"),
         }
     }
 }
@@ -86,6 +90,7 @@ async fn open(component: Component, settings: &Settings, embedded: bool) -> anyh
         Component::Pathway => pathway_service::open_database(url, section.db_pool_size).await,
         Component::Enrolment => enrolment_service::open_database(url, section.db_pool_size).await,
         Component::Assessment => assessment_service::open_database(url, section.db_pool_size).await,
+        Component::Records => records_service::open_database(url, section.db_pool_size).await,
     }
 }
 
@@ -94,36 +99,54 @@ pub async fn migrate(component: Component, settings: &Settings) -> anyhow::Resul
     open(component, settings, true).await.map(|_| ())
 }
 
-/// Opens the database, binds the listener and returns the serving task.
+/// Binds the component's listen address (`lms up` binds every component first, so each can
+/// be told where the others are before any starts).
+pub async fn bind(component: Component, settings: &Settings) -> anyhow::Result<TcpListener> {
+    let (section, key) = component.section(settings);
+    let address = section.listen_addr(key)?;
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {key}.listen {address}"))
+}
+
+/// Where an outbox is delivered, when `url` is set.
+fn destination(
+    url: &str,
+    credentials: &ServiceCredentials,
+) -> Option<lms_platform::outbox::Destination> {
+    (!url.is_empty()).then(|| lms_platform::outbox::Destination {
+        url: url.to_string(),
+        credentials: credentials.clone(),
+    })
+}
+
+/// Opens the database and returns the task serving on `listener`.
 pub async fn start(
     component: Component,
     settings: &Settings,
+    listener: TcpListener,
     verifier: TokenVerifier,
     shutdown: CancellationToken,
     embedded: bool,
 ) -> anyhow::Result<Started> {
-    let (section, key) = component.section(settings);
-    let address = section.listen_addr(key)?;
     let db = open(component, settings, embedded)
         .await
         .with_context(|| format!("starting {}", component.service_name()))?;
-    let listener = TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding {key}.listen {address}"))?;
     let address = listener.local_addr()?;
     let server = settings.server.clone();
+    let credentials = || ServiceCredentials::from_config(&settings.auth, component.service_name());
     let task: Task = match component {
         Component::Pathway => Box::pin(async move {
             pathway_service::serve(listener, db, verifier, &server, shutdown).await
         }),
         Component::Enrolment => {
-            let credentials =
-                ServiceCredentials::from_config(&settings.auth, component.service_name())?;
-            let catalog = PathwayCatalog::new(&settings.enrolment.pathway_url, credentials)
+            let credentials = credentials()?;
+            let catalog = PathwayCatalog::new(&settings.enrolment.pathway_url, credentials.clone())
                 .map_err(|e| {
                     anyhow::anyhow!("invalid configuration: enrolment.pathway_url: {e}")
                 })?;
             let options = enrolment_service::Options {
+                deliver_events_to: destination(&settings.enrolment.events_url, &credentials),
                 catalog,
                 max_deactivation_share: settings.enrolment.max_deactivation_share,
                 audience_sweep: std::time::Duration::from_secs(
@@ -135,16 +158,33 @@ pub async fn start(
             })
         }
         Component::Assessment => {
-            let credentials =
-                ServiceCredentials::from_config(&settings.auth, component.service_name())?;
+            let credentials = credentials()?;
             let access = assessment_service::access::EnrolmentAccess::new(
                 &settings.assessment.enrolment_url,
-                credentials,
+                credentials.clone(),
             )
             .map_err(|e| anyhow::anyhow!("invalid configuration: assessment.enrolment_url: {e}"))?;
-            let options = assessment_service::Options { access };
+            let options = assessment_service::Options {
+                access,
+                deliver_events_to: destination(&settings.assessment.events_url, &credentials),
+            };
             Box::pin(async move {
                 assessment_service::serve(listener, db, verifier, &server, options, shutdown).await
+            })
+        }
+        Component::Records => {
+            let credentials = credentials()?;
+            let pathways = records_service::pathways::PathwayVersions::new(
+                &settings.records.pathway_url,
+                credentials.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("invalid configuration: records.pathway_url: {e}"))?;
+            let options = records_service::Options {
+                pathways,
+                deliver_events_to: destination(&settings.records.events_url, &credentials),
+            };
+            Box::pin(async move {
+                records_service::serve(listener, db, verifier, &server, options, shutdown).await
             })
         }
     };

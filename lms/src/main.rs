@@ -253,10 +253,29 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
 
     let mut running = tokio::task::JoinSet::new();
     let mut lines = Vec::new();
+    // Every listener first: in one process each service is told where the others are.
+    let mut listeners = Vec::new();
     for component in Component::ALL {
+        listeners.push((component, components::bind(component, &settings).await?));
+    }
+    let url_of = |wanted: Component| -> anyhow::Result<String> {
+        let (_, listener) = listeners
+            .iter()
+            .find(|(c, _)| *c == wanted)
+            .ok_or_else(|| anyhow::anyhow!("{wanted:?} is not bound"))?;
+        Ok(format!("http://{}", listener.local_addr()?))
+    };
+    settings.enrolment.pathway_url = url_of(Component::Pathway)?;
+    settings.enrolment.events_url = url_of(Component::Records)?;
+    settings.assessment.enrolment_url = url_of(Component::Enrolment)?;
+    settings.assessment.events_url = url_of(Component::Records)?;
+    settings.records.pathway_url = url_of(Component::Pathway)?;
+    settings.records.events_url = url_of(Component::Enrolment)?;
+    for (component, listener) in listeners {
         let started = components::start(
             component,
             &settings,
+            listener,
             verifier.clone(),
             shutdown.clone(),
             true,
@@ -267,16 +286,6 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
             component.service_name(),
             started.address
         ));
-        // In one process, the services ask the ones started here before them.
-        match component {
-            Component::Pathway => {
-                settings.enrolment.pathway_url = format!("http://{}", started.address)
-            }
-            Component::Enrolment => {
-                settings.assessment.enrolment_url = format!("http://{}", started.address)
-            }
-            Component::Assessment => {}
-        }
         running.spawn(started.task);
     }
     if let Some(address) =
@@ -311,8 +320,16 @@ async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
     let verifier = TokenVerifier::from_config(&settings.auth).await?;
     verifier.spawn_jwks_refresh(&settings.auth);
     let mut running = tokio::task::JoinSet::new();
-    let started =
-        components::start(component, &settings, verifier, shutdown.clone(), false).await?;
+    let listener = components::bind(component, &settings).await?;
+    let started = components::start(
+        component,
+        &settings,
+        listener,
+        verifier,
+        shutdown.clone(),
+        false,
+    )
+    .await?;
     tracing::info!(component = component.service_name(), address = %started.address, "serving");
     running.spawn(started.task);
     components::start_metrics(&settings, shutdown, &mut running).await?;

@@ -34,12 +34,21 @@ db_pool_size = 8
 max_deactivation_share = 0.2
 audience_sweep_seconds = 3600
 pathway_url = "http://127.0.0.1:50051"
+events_url = ""
 
 [assessment]
 listen = "127.0.0.1:50053"
 database_url = ""
 db_pool_size = 8
 enrolment_url = "http://127.0.0.1:50052"
+events_url = ""
+
+[records]
+listen = "127.0.0.1:50054"
+database_url = ""
+db_pool_size = 8
+pathway_url = "http://127.0.0.1:50051"
+events_url = ""
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +62,7 @@ pub struct Settings {
     pub pathway: ComponentConfig,
     pub enrolment: EnrolmentConfig,
     pub assessment: AssessmentConfig,
+    pub records: RecordsConfig,
 }
 
 /// `[enrolment]`: the common component keys plus the HR sync's safety limit.
@@ -71,6 +81,9 @@ pub struct EnrolmentConfig {
     /// pathway-service's gRPC address, asked whether a pathway is published (`lms up` points it
     /// at its own pathway-service).
     pub pathway_url: String,
+    /// records-service's gRPC address, where enrolment events are delivered; empty: they wait
+    /// in the outbox.
+    pub events_url: String,
 }
 
 /// `[assessment]`: the common component keys plus where enrolment-service is.
@@ -84,6 +97,34 @@ pub struct AssessmentConfig {
     /// enrolment-service's gRPC address, asked whether a learner may start an attempt (`lms up`
     /// points it at its own enrolment-service).
     pub enrolment_url: String,
+    /// records-service's gRPC address, where assessment outcomes are delivered; empty: they
+    /// wait in the outbox.
+    pub events_url: String,
+}
+
+/// `[records]`: the common component keys plus where its peers are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsConfig {
+    pub listen: String,
+    #[serde(default)]
+    pub database_url: String,
+    pub db_pool_size: u32,
+    /// pathway-service's gRPC address, asked for published versions while applying events.
+    pub pathway_url: String,
+    /// enrolment-service's gRPC address, where records' events (a learner started) are
+    /// delivered; empty: they wait in the outbox.
+    pub events_url: String,
+}
+
+impl RecordsConfig {
+    pub fn component(&self) -> ComponentConfig {
+        ComponentConfig {
+            listen: self.listen.clone(),
+            database_url: self.database_url.clone(),
+            db_pool_size: self.db_pool_size,
+        }
+    }
 }
 
 impl AssessmentConfig {

@@ -42,6 +42,7 @@ fn start_up_with_addresses(
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
+        .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -416,6 +417,7 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
+        .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .env(
@@ -601,6 +603,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
         ("pathway-service", "lms.pathway.v1.PathwayService"),
         ("enrolment-service", "lms.enrolment.v1.EnrolmentService"),
         ("assessment-service", "lms.assessment.v1.AssessmentService"),
+        ("records-service", "lms.records.v1.RecordsService"),
     ] {
         let address = addresses
             .get(component)

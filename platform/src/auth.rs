@@ -395,7 +395,7 @@ impl ServiceCredentials {
     }
 
     /// The bearer token to present for `tenant`.
-    fn token(&self, tenant: &str) -> Result<String, AppError> {
+    pub fn token(&self, tenant: &str) -> Result<String, AppError> {
         match self {
             ServiceCredentials::Hs256 { secret, subject } => mint_hs256(
                 secret,

@@ -464,3 +464,39 @@ mod tests {
         assert_eq!(backoff(&config, 40), chrono::Duration::seconds(300));
     }
 }
+
+/// The tenant a service's own event deliveries are authenticated under; each event carries the
+/// tenant it belongs to, which consumers apply it in.
+pub const DELIVERY_TENANT: &str = "lms-system";
+
+/// Where a service's outbox goes: the consumer's address and the service's own identity.
+#[derive(Clone)]
+pub struct Destination {
+    pub url: String,
+    pub credentials: crate::auth::ServiceCredentials,
+}
+
+/// Starts delivering this database's outbox to the `EventConsumer` at `to.url` (connecting
+/// when first needed) with the service's own identity, until `shutdown`.
+pub fn spawn_delivery(
+    db: Db,
+    to: &Destination,
+    name: &'static str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let url = &to.url;
+    let credentials = to.credentials.clone();
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|_| anyhow::anyhow!("{url:?} is not a URL like http://host:port"))?
+        .connect_timeout(Duration::from_secs(3))
+        .connect_lazy();
+    let sink = GrpcEventSink::new(channel, move || {
+        credentials.token(DELIVERY_TENANT).unwrap_or_else(|error| {
+            tracing::warn!(%error, "no service token for event delivery; retrying later");
+            String::new()
+        })
+    });
+    let dispatcher = Dispatcher::new(db, Arc::new(sink), DispatcherConfig::default(), name);
+    tokio::spawn(dispatcher.run(shutdown));
+    Ok(())
+}

@@ -38,6 +38,11 @@ pub fn etag(revision: i64) -> String {
     format!("\"{revision}\"")
 }
 
+/// The revision an etag stands for (as written by [`etag`]).
+pub fn revision_of_etag(etag: &str) -> Option<i64> {
+    etag.trim_matches('"').parse().ok()
+}
+
 /// Fails with `ABORTED` when the caller sent an etag that is not the current one.
 pub fn check_etag(sent: &str, revision: i64) -> Result<(), AppError> {
     if sent.is_empty() || sent == etag(revision) {

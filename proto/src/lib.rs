@@ -37,6 +37,12 @@ pub mod lms {
             tonic::include_proto!("lms.events.v1");
         }
     }
+    pub mod records {
+        pub mod v1 {
+            #![allow(clippy::doc_lazy_continuation)]
+            tonic::include_proto!("lms.records.v1");
+        }
+    }
     pub mod pathway {
         pub mod v1 {
             #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
@@ -50,3 +56,4 @@ pub use lms::common::v1 as common_v1;
 pub use lms::enrolment::v1 as enrolment_v1;
 pub use lms::events::v1 as events_v1;
 pub use lms::pathway::v1 as pathway_v1;
+pub use lms::records::v1 as records_v1;

@@ -1,0 +1,549 @@
+//! Use cases: progress, recording activities, and applying other services' events.
+
+use std::collections::BTreeSet;
+
+use lms_platform::db::{Db, DbConnection};
+use lms_platform::inbox::{self, EventError, payload};
+use lms_platform::outbox::{self, NewEvent};
+use lms_platform::pagination::{self, Page, paginate};
+use lms_platform::resource::{now, timestamp};
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+use lms_proto::assessment_v1 as assessment_pb;
+use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_proto::events_v1 as events_pb;
+
+use crate::domain::pathway::{PathwaySnapshot, StepKind};
+use crate::domain::progress::{self, Progress, StepState};
+use crate::pathways::PathwayVersions;
+use crate::storage::records::{self as rows, ActivityRow, EnrolmentRow};
+
+pub const ANY_ROLE: [Role; 4] = [Role::Admin, Role::Instructor, Role::Learner, Role::Service];
+/// Who reads and records for any learner.
+pub const STAFF: [Role; 3] = [Role::Admin, Role::Instructor, Role::Service];
+
+#[derive(Clone)]
+pub struct RecordsApp {
+    db: Db,
+    pathways: PathwayVersions,
+}
+
+/// An enrolment's progress with what it rests on.
+pub struct ProgressView {
+    pub enrolment: EnrolmentRow,
+    pub pathway: PathwaySnapshot,
+    pub progress: Progress,
+}
+
+/// A learner's wish to record something on a step.
+pub struct NewActivity {
+    pub enrolment_id: String,
+    pub step_id: String,
+    pub completed: bool,
+    pub evidence_url: String,
+    pub note: String,
+}
+
+fn is_staff(who: &Principal) -> bool {
+    who.require_any(&STAFF).is_ok()
+}
+
+fn view(conn: &mut DbConnection, tenant: &str, enrolment: EnrolmentRow) -> AppResult<ProgressView> {
+    let pathway = rows::pathway_version(
+        conn,
+        tenant,
+        &enrolment.pathway_id,
+        enrolment.pathway_version,
+    )?
+    .ok_or_else(|| {
+        AppError::Unavailable("this enrolment's pathway version is not cached yet; retry".into())
+    })?;
+    let record = rows::record_of(conn, tenant, &enrolment.id)?;
+    let progress = progress::compute(&pathway, &record, enrolment.due_at, now());
+    Ok(ProgressView {
+        enrolment,
+        pathway,
+        progress,
+    })
+}
+
+/// The enrolment, when the caller may see it (a learner only their own: NOT_FOUND otherwise).
+fn visible_enrolment(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &str,
+) -> AppResult<EnrolmentRow> {
+    let enrolment = rows::get_enrolment(conn, &who.tenant_id, id)?;
+    if !is_staff(who) && enrolment.learner != who.subject {
+        return Err(AppError::not_found(format!("enrolment {id}")));
+    }
+    Ok(enrolment)
+}
+
+impl RecordsApp {
+    pub fn new(db: Db, pathways: PathwayVersions) -> Self {
+        Self { db, pathways }
+    }
+
+    pub async fn get_progress(
+        &self,
+        who: &Principal,
+        enrolment_id: String,
+    ) -> AppResult<ProgressView> {
+        who.require_any(&ANY_ROLE)?;
+        let who = who.clone();
+        self.db
+            .read(move |conn| {
+                let enrolment = visible_enrolment(conn, &who, &enrolment_id)?;
+                view(conn, &who.tenant_id, enrolment)
+            })
+            .await
+    }
+
+    /// Every current enrolment of a learner with its progress: overdue first, then by due date.
+    pub async fn list_progress(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<ProgressView>> {
+        who.require_any(&ANY_ROLE)?;
+        let learner = match learner {
+            None => who.subject.clone(),
+            Some(l) if l == who.subject => l,
+            Some(l) => {
+                who.require_any(&STAFF).map_err(|_| {
+                    AppError::PermissionDenied("you may read only your own record".into())
+                })?;
+                l
+            }
+        };
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("learner={learner}");
+        let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
+        let tenant = who.tenant_id.clone();
+        let mut all = self
+            .db
+            .read(move |conn| {
+                rows::learner_enrolments(conn, &tenant, &learner)?
+                    .into_iter()
+                    .map(|e| view(conn, &tenant, e))
+                    .collect::<AppResult<Vec<_>>>()
+            })
+            .await?;
+        all.sort_by_key(sort_key);
+        let start = match after {
+            Some(after) => all
+                .iter()
+                .position(|v| sort_key(v) > after)
+                .unwrap_or(all.len()),
+            None => 0,
+        };
+        let items: Vec<ProgressView> = all
+            .into_iter()
+            .skip(start)
+            .take(limit as usize + 1)
+            .collect();
+        Ok(paginate(items, limit, &filters, |v: &ProgressView| {
+            vec![sort_key(v)]
+        }))
+    }
+
+    /// Records a start or a completion on a step, if the step is the caller's to record and
+    /// unlocked. Completing a completed step changes nothing.
+    pub async fn record_activity(
+        &self,
+        who: &Principal,
+        activity: NewActivity,
+        request_id: Option<String>,
+    ) -> AppResult<ProgressView> {
+        who.require_any(&[Role::Admin, Role::Instructor, Role::Learner])?;
+        let who = who.clone();
+        self.db
+            .write(move |conn| {
+                let tenant = who.tenant_id.clone();
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "RecordActivity",
+                    request_id.as_deref(),
+                    |conn, _| {
+                        let enrolment = rows::get_enrolment(conn, &tenant, &activity.enrolment_id)?;
+                        view(conn, &tenant, enrolment)
+                    },
+                    |conn| {
+                        let result = record(conn, &who, &activity)?;
+                        Ok((activity.enrolment_id.clone(), result))
+                    },
+                )
+            })
+            .await
+    }
+
+    pub async fn list_activities(
+        &self,
+        who: &Principal,
+        enrolment_id: String,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<ActivityRow>> {
+        who.require_any(&ANY_ROLE)?;
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("enrolment={enrolment_id}");
+        let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
+        let who = who.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                visible_enrolment(conn, &who, &enrolment_id)?;
+                rows::activities(conn, &who.tenant_id, &enrolment_id, after, Some(limit + 1))
+            })
+            .await?;
+        Ok(paginate(items, limit, &filters, |a: &ActivityRow| {
+            vec![a.id.clone()]
+        }))
+    }
+
+    /// Applies delivered events exactly once. Enrolment events first make sure their pathway
+    /// version is cached (asking pathway-service outside any transaction); an event that cannot
+    /// be applied yet (its enrolment not known here yet, pathway-service down) is left for the
+    /// dispatcher to retry, never dropped.
+    pub async fn apply_events(
+        &self,
+        who: &Principal,
+        events: Vec<events_pb::Event>,
+    ) -> AppResult<events_pb::DeliverEventsResponse> {
+        who.require_any(&[Role::Service])?;
+        if events.len() > 500 {
+            return Err(AppError::invalid_field(
+                "events",
+                "at most 500 per delivery",
+            ));
+        }
+        let mut wanted: BTreeSet<(String, String, i32)> = BTreeSet::new();
+        for event in &events {
+            if let Some(e) = enrolment_of(event) {
+                wanted.insert((
+                    event.tenant_id.clone(),
+                    e.pathway_id.clone(),
+                    e.pathway_version,
+                ));
+            }
+        }
+        for (tenant, pathway_id, version) in wanted {
+            let cached = {
+                let (tenant, pathway_id) = (tenant.clone(), pathway_id.clone());
+                self.db
+                    .read(move |conn| rows::pathway_version(conn, &tenant, &pathway_id, version))
+                    .await?
+            };
+            if cached.is_some() {
+                continue;
+            }
+            match self.pathways.fetch(&tenant, &pathway_id, version).await {
+                Ok(snapshot) => {
+                    let tenant = tenant.clone();
+                    self.db
+                        .write(move |conn| rows::store_pathway_version(conn, &tenant, &snapshot))
+                        .await?;
+                }
+                // Its events stay unacknowledged and come back.
+                Err(error) => {
+                    tracing::warn!(%error, pathway = %pathway_id, version, "pathway version not cached")
+                }
+            }
+        }
+        Ok(inbox::consume(&self.db, events, apply_event).await)
+    }
+}
+
+fn sort_key(v: &ProgressView) -> String {
+    let rank = match v.progress.status {
+        progress::Status::Overdue => 0,
+        progress::Status::InProgress | progress::Status::NotStarted => 1,
+        progress::Status::Completed => 2,
+    };
+    let due = v
+        .enrolment
+        .due_at
+        .map(|d| d.format("%Y%m%d%H%M%S").to_string())
+        .unwrap_or_else(|| "99999999999999".into());
+    format!("{rank}|{due}|{}", v.enrolment.id)
+}
+
+/// Writes one activity after checking who may record what, and emits what follows from it.
+fn record(
+    conn: &mut DbConnection,
+    who: &Principal,
+    activity: &NewActivity,
+) -> AppResult<ProgressView> {
+    let tenant = &who.tenant_id;
+    let enrolment = visible_enrolment(conn, who, &activity.enrolment_id)?;
+    if enrolment.status != "ACTIVE" {
+        return Err(AppError::FailedPrecondition(format!(
+            "the enrolment is {}; nothing can be recorded on it",
+            enrolment.status.to_lowercase()
+        )));
+    }
+    let before = view(conn, tenant, enrolment.clone())?;
+    let Some(step) = before.progress.step(&activity.step_id) else {
+        return Err(AppError::invalid_field(
+            "step_id",
+            format!(
+                "is not a step of pathway {} version {}",
+                before.pathway.pathway_id, before.pathway.version
+            ),
+        ));
+    };
+    let staff = who.require_any(&[Role::Admin, Role::Instructor]).is_ok();
+    let learner_self = who.subject == enrolment.learner;
+    let source = match (step.step.kind, staff, learner_self) {
+        (StepKind::Assessment, _, _) if activity.completed => {
+            return Err(AppError::FailedPrecondition(
+                "an assessment step completes only from a passing assessment result".into(),
+            ));
+        }
+        (StepKind::Content | StepKind::Acknowledgement | StepKind::Assessment, _, true) => {
+            "LEARNER"
+        }
+        (StepKind::TrainingSession, true, _) => "INSTRUCTOR_ATTENDANCE",
+        (StepKind::External, true, _) => "ADMIN_ENTRY",
+        (StepKind::Content | StepKind::Acknowledgement, true, false) => "ADMIN_ENTRY",
+        (StepKind::TrainingSession, false, _) => {
+            return Err(AppError::PermissionDenied(
+                "attendance at a training session is marked by an instructor or admin".into(),
+            ));
+        }
+        (StepKind::External, false, _) => {
+            return Err(AppError::PermissionDenied(
+                "external evidence is approved by an instructor or admin".into(),
+            ));
+        }
+        _ => {
+            return Err(AppError::PermissionDenied(
+                "learners record only their own progress".into(),
+            ));
+        }
+    };
+    if step.state == StepState::Completed {
+        return Ok(before);
+    }
+    if step.state == StepState::Locked {
+        return Err(AppError::FailedPrecondition(format!(
+            "step {} is locked until these steps are completed: {}",
+            step.step.id,
+            step.unlocked_by.join(", ")
+        )));
+    }
+    let first = !rows::record_of(conn, tenant, &enrolment.id)?.any_activity;
+    let at = now();
+    rows::insert_activity(
+        conn,
+        &ActivityRow {
+            id: new_id(),
+            tenant_id: tenant.clone(),
+            enrolment_id: enrolment.id.clone(),
+            step_id: activity.step_id.clone(),
+            kind: if activity.completed {
+                "STEP_COMPLETED"
+            } else {
+                "STEP_STARTED"
+            }
+            .into(),
+            source: source.into(),
+            actor: who.subject.clone(),
+            score: 0.0,
+            max_score: 0.0,
+            evidence_url: activity.evidence_url.clone(),
+            note: activity.note.clone(),
+            recorded_at: at,
+        },
+    )?;
+    follow_up(conn, tenant, &enrolment, first, at)
+}
+
+/// After an activity: the first one tells enrolment-service the enrolment has started; a newly
+/// met completion rule is recorded.
+fn follow_up(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment: &EnrolmentRow,
+    first: bool,
+    at: chrono::NaiveDateTime,
+) -> AppResult<ProgressView> {
+    let mut events = Vec::new();
+    if first {
+        events.push(NewEvent::new(
+            enrolment.id.clone(),
+            &enrolment_pb::EnrolmentStarted {
+                enrolment_id: enrolment.id.clone(),
+                start_time: Some(timestamp(at)),
+            },
+        ));
+    }
+    let after = view(conn, tenant, enrolment.clone())?;
+    if let Some(completed_at) = after.progress.completed_at
+        && enrolment.completed_at.is_none()
+    {
+        rows::set_completed(conn, tenant, &enrolment.id, completed_at)?;
+    }
+    outbox::enqueue(conn, tenant, events)?;
+    Ok(after)
+}
+
+fn enrolment_of(event: &events_pb::Event) -> Option<enrolment_pb::Enrolment> {
+    let any = event.payload.as_ref()?;
+    use prost::{Message, Name};
+    let bytes = any.value.as_slice();
+    if any.type_url == enrolment_pb::EnrolmentCreated::type_url() {
+        enrolment_pb::EnrolmentCreated::decode(bytes)
+            .ok()?
+            .enrolment
+    } else if any.type_url == enrolment_pb::EnrolmentUpdated::type_url() {
+        enrolment_pb::EnrolmentUpdated::decode(bytes)
+            .ok()?
+            .enrolment
+    } else if any.type_url == enrolment_pb::EnrolmentWithdrawn::type_url() {
+        enrolment_pb::EnrolmentWithdrawn::decode(bytes)
+            .ok()?
+            .enrolment
+    } else {
+        None
+    }
+}
+
+fn to_time(t: Option<prost_types::Timestamp>) -> Option<chrono::NaiveDateTime> {
+    let t = t?;
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).map(|d| d.naive_utc())
+}
+
+/// Applies one event inside its transaction (see `inbox::consume`).
+fn apply_event(conn: &mut DbConnection, event: &events_pb::Event) -> Result<(), EventError> {
+    use prost::Name;
+    let tenant = event.tenant_id.as_str();
+    let type_url = event
+        .payload
+        .as_ref()
+        .map(|p| p.type_url.as_str())
+        .unwrap_or_default();
+    if type_url == assessment_pb::AssessmentOutcome::type_url() {
+        let outcome: assessment_pb::AssessmentOutcome = payload(event)?;
+        return apply_outcome(conn, tenant, &outcome);
+    }
+    let Some(e) = enrolment_of(event) else {
+        return Err(EventError::Reject(format!("unknown event type {type_url}")));
+    };
+    if rows::pathway_version(conn, tenant, &e.pathway_id, e.pathway_version)?.is_none() {
+        return Err(EventError::Retry(AppError::Unavailable(
+            "the pathway version is not cached yet".into(),
+        )));
+    }
+    let status = match enrolment_pb::EnrolmentStatus::try_from(e.status) {
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentActive) => "ACTIVE",
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentSuspended) => "SUSPENDED",
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentWithdrawn) => "WITHDRAWN",
+        _ => {
+            return Err(EventError::Reject(format!(
+                "enrolment {} without a status",
+                e.id
+            )));
+        }
+    };
+    let revision = lms_platform::resource::revision_of_etag(&e.etag)
+        .ok_or_else(|| EventError::Reject(format!("enrolment {} without a revision", e.id)))?;
+    let assigned_at = to_time(e.assign_time)
+        .ok_or_else(|| EventError::Reject(format!("enrolment {} without assign_time", e.id)))?;
+    rows::upsert_enrolment(
+        conn,
+        &EnrolmentRow {
+            id: e.id.clone(),
+            tenant_id: tenant.to_string(),
+            learner: e.learner.clone(),
+            pathway_id: e.pathway_id.clone(),
+            pathway_version: e.pathway_version,
+            status: status.into(),
+            requirement: enrolment_pb::Requirement::try_from(e.requirement)
+                .map(|r| r.as_str_name().to_string())
+                .unwrap_or_default(),
+            assigned_at,
+            due_at: to_time(e.due_time),
+            completed_at: None,
+            source_revision: revision,
+        },
+    )?;
+    Ok(())
+}
+
+/// An assessment result: recorded on the assessment step of the learner's enrolment, which it
+/// completes when the assessment's result passes. Kept for a retry when the enrolment has not
+/// arrived here yet.
+fn apply_outcome(
+    conn: &mut DbConnection,
+    tenant: &str,
+    outcome: &assessment_pb::AssessmentOutcome,
+) -> Result<(), EventError> {
+    let Some(enrolment) =
+        rows::current_enrolment(conn, tenant, &outcome.learner, &outcome.pathway_id)?
+    else {
+        return Err(EventError::Retry(AppError::Unavailable(format!(
+            "no enrolment of {} in pathway {} yet",
+            outcome.learner, outcome.pathway_id
+        ))));
+    };
+    let before = view(conn, tenant, enrolment.clone())?;
+    let step_id = if outcome.step_id.is_empty() {
+        // An assessment not tied to a step counts for the pathway's first assessment step.
+        before
+            .pathway
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Assessment)
+            .map(|s| s.id.clone())
+            .unwrap_or_default()
+    } else {
+        outcome.step_id.clone()
+    };
+    if before.pathway.step(&step_id).is_none() {
+        return Err(EventError::Reject(format!(
+            "step {step_id} is not in pathway {} version {}",
+            before.pathway.pathway_id, before.pathway.version
+        )));
+    }
+    let first = !rows::record_of(conn, tenant, &enrolment.id)?.any_activity;
+    let at = now();
+    let completes = outcome.result_passed
+        && before
+            .progress
+            .step(&step_id)
+            .is_some_and(|s| s.state != StepState::Completed);
+    rows::insert_activity(
+        conn,
+        &ActivityRow {
+            id: new_id(),
+            tenant_id: tenant.to_string(),
+            enrolment_id: enrolment.id.clone(),
+            step_id,
+            kind: if completes {
+                "STEP_COMPLETED"
+            } else if outcome.passed {
+                "STEP_STARTED"
+            } else {
+                "STEP_FAILED"
+            }
+            .into(),
+            source: "ASSESSMENT_OUTCOME".into(),
+            actor: "assessment-service".into(),
+            score: outcome.score,
+            max_score: outcome.max_score,
+            evidence_url: String::new(),
+            note: format!(
+                "attempt {} ({})",
+                outcome.attempt_number, outcome.attempt_id
+            ),
+            recorded_at: at,
+        },
+    )?;
+    follow_up(conn, tenant, &enrolment, first, at)?;
+    Ok(())
+}

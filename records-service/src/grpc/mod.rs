@@ -1,0 +1,201 @@
+//! The gRPC handlers: authorise, convert, call the use case, convert back.
+
+use lms_platform::auth::principal;
+use lms_platform::resource::timestamp;
+use lms_platform::validate::{Violations, parse_id};
+use lms_platform::{Principal, Role};
+use lms_proto::records_v1 as pb;
+use pb::records_service_server::RecordsService;
+use tonic::{Request, Response, Status};
+
+use crate::app::{self, NewActivity, ProgressView, RecordsApp};
+use crate::domain::progress::{self, StepState};
+use crate::storage::records::ActivityRow;
+
+pub struct RecordsGrpc {
+    app: RecordsApp,
+}
+
+impl RecordsGrpc {
+    pub fn new(app: RecordsApp) -> Self {
+        Self { app }
+    }
+}
+
+fn caller<T>(request: &Request<T>, roles: &[Role]) -> Result<Principal, Status> {
+    let who = principal(request)?;
+    who.require_any(roles)?;
+    Ok(who)
+}
+
+pub fn progress(v: ProgressView) -> pb::Progress {
+    let next_step_ids = v.progress.next_step_ids();
+    pb::Progress {
+        enrolment_id: v.enrolment.id,
+        learner: v.enrolment.learner,
+        pathway_id: v.enrolment.pathway_id,
+        pathway_version: v.enrolment.pathway_version,
+        pathway_title: v.pathway.title,
+        status: match v.progress.status {
+            progress::Status::NotStarted => pb::ProgressStatus::NotStarted,
+            progress::Status::InProgress => pb::ProgressStatus::InProgress,
+            progress::Status::Completed => pb::ProgressStatus::Completed,
+            progress::Status::Overdue => pb::ProgressStatus::Overdue,
+        } as i32,
+        percent: v.progress.percent,
+        due_time: v.enrolment.due_at.map(timestamp),
+        complete_time: v.progress.completed_at.map(timestamp),
+        steps: v
+            .progress
+            .steps
+            .into_iter()
+            .map(|s| pb::StepProgress {
+                step_id: s.step.id,
+                title: s.step.title,
+                kind: s.step.kind.name().into(),
+                required: s.step.required,
+                state: match s.state {
+                    StepState::Locked => pb::StepState::StepLocked,
+                    StepState::Available => pb::StepState::StepAvailable,
+                    StepState::Completed => pb::StepState::StepDone,
+                } as i32,
+                unlocked_by: s.unlocked_by,
+                complete_time: s.completed_at.map(timestamp),
+                score_percent: s.score_percent,
+            })
+            .collect(),
+        next_step_ids,
+        active: v.enrolment.status == "ACTIVE",
+    }
+}
+
+fn activity(a: ActivityRow) -> pb::Activity {
+    pb::Activity {
+        id: a.id,
+        enrolment_id: a.enrolment_id,
+        step_id: a.step_id,
+        kind: pb::ActivityKind::from_str_name(&a.kind).unwrap_or_default() as i32,
+        source: pb::ActivitySource::from_str_name(&a.source).unwrap_or_default() as i32,
+        actor: a.actor,
+        score: a.score,
+        max_score: a.max_score,
+        evidence_url: a.evidence_url,
+        note: a.note,
+        record_time: Some(timestamp(a.recorded_at)),
+    }
+}
+
+#[tonic::async_trait]
+impl RecordsService for RecordsGrpc {
+    async fn get_progress(
+        &self,
+        request: Request<pb::GetProgressRequest>,
+    ) -> Result<Response<pb::Progress>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        parse_id("enrolment_id", &req.enrolment_id)?;
+        Ok(Response::new(progress(
+            self.app.get_progress(&who, req.enrolment_id).await?,
+        )))
+    }
+
+    async fn list_progress(
+        &self,
+        request: Request<pb::ListProgressRequest>,
+    ) -> Result<Response<pb::ListProgressResponse>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.max_text("learner", &req.learner, 128);
+        v.finish()?;
+        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let page = self
+            .app
+            .list_progress(&who, learner, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListProgressResponse {
+            progress: page.items.into_iter().map(progress).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn record_activity(
+        &self,
+        request: Request<pb::RecordActivityRequest>,
+    ) -> Result<Response<pb::Progress>, Status> {
+        let who = caller(&request, &[Role::Admin, Role::Instructor, Role::Learner])?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.id("enrolment_id", &req.enrolment_id);
+        v.id("step_id", &req.step_id);
+        v.max_text("evidence_url", &req.evidence_url, 2000);
+        v.max_text("note", &req.note, 2000);
+        let request_id = v
+            .optional_id("request_id", &req.request_id)
+            .map(|id| id.to_string());
+        let completed = match pb::ActivityKind::try_from(req.kind) {
+            Ok(pb::ActivityKind::StepCompleted | pb::ActivityKind::Unspecified) => true,
+            Ok(pb::ActivityKind::StepStarted) => false,
+            _ => {
+                v.add("kind", "STEP_STARTED or STEP_COMPLETED");
+                false
+            }
+        };
+        v.finish()?;
+        let view = self
+            .app
+            .record_activity(
+                &who,
+                NewActivity {
+                    enrolment_id: req.enrolment_id,
+                    step_id: req.step_id,
+                    completed,
+                    evidence_url: req.evidence_url,
+                    note: req.note,
+                },
+                request_id,
+            )
+            .await?;
+        Ok(Response::new(progress(view)))
+    }
+
+    async fn list_activities(
+        &self,
+        request: Request<pb::ListActivitiesRequest>,
+    ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        parse_id("enrolment_id", &req.enrolment_id)?;
+        let page = self
+            .app
+            .list_activities(&who, req.enrolment_id, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListActivitiesResponse {
+            activities: page.items.into_iter().map(activity).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}
+
+/// `lms.events.v1.EventConsumer`: enrolment and assessment events.
+pub struct EventsGrpc {
+    app: RecordsApp,
+}
+
+impl EventsGrpc {
+    pub fn new(app: RecordsApp) -> Self {
+        Self { app }
+    }
+}
+
+#[tonic::async_trait]
+impl lms_proto::events_v1::event_consumer_server::EventConsumer for EventsGrpc {
+    async fn deliver_events(
+        &self,
+        request: Request<lms_proto::events_v1::DeliverEventsRequest>,
+    ) -> Result<Response<lms_proto::events_v1::DeliverEventsResponse>, Status> {
+        let who = caller(&request, &[Role::Service])?;
+        let events = request.into_inner().events;
+        Ok(Response::new(self.app.apply_events(&who, events).await?))
+    }
+}

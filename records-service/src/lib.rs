@@ -1,0 +1,99 @@
+//! records-service: the learner record. It keeps its own projection of enrolments (from
+//! enrolment-service's events) and caches the published pathway versions they are on, records
+//! activities, and computes progress — with no call to another service on a learner's request.
+//!
+//! Layout (the same in every service): `domain` holds the rules (unlocking, completion,
+//! status), `storage` the rows, `app` the use cases and event application, `grpc` the handlers.
+//! `pathways` fetches published versions while applying events.
+
+pub mod app;
+pub mod domain;
+pub mod grpc;
+pub mod pathways;
+pub mod storage;
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use lms_platform::auth::{TokenVerifier, interceptor};
+use lms_platform::config::ServerConfig;
+use lms_platform::db::{DatabaseUrl, Db, Migrations};
+use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
+use lms_proto::records_v1::records_service_server::RecordsServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+pub const SERVICE_NAME: &str = "lms.records.v1.RecordsService";
+/// Where enrolment-service and assessment-service deliver their events.
+pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+pub fn migrations() -> Migrations {
+    Migrations {
+        postgres: POSTGRES_MIGRATIONS,
+        sqlite: SQLITE_MIGRATIONS,
+    }
+}
+
+#[derive(Clone)]
+pub struct Options {
+    /// Where this service's outbox is delivered (records-service for enrolment and assessment
+    /// events, enrolment-service for records'); None: events wait in the outbox.
+    pub deliver_events_to: Option<lms_platform::outbox::Destination>,
+    /// pathway-service, asked for published versions while applying enrolment events.
+    pub pathways: pathways::PathwayVersions,
+}
+
+pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
+    let db = Db::connect(url, pool_size)?;
+    let applied = db.migrate("records-service", migrations()).await?
+        + db.migrate("records-service", lms_platform::outbox::migrations())
+            .await?;
+    tracing::info!(applied, "records-service database ready");
+    Ok(db)
+}
+
+pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &Options) -> Routes {
+    let app = app::RecordsApp::new(db, options.pathways.clone());
+    let records = RecordsServiceServer::new(grpc::RecordsGrpc::new(app.clone()))
+        .max_decoding_message_size(server.max_message_bytes)
+        .max_encoding_message_size(server.max_message_bytes);
+    let events = EventConsumerServer::new(grpc::EventsGrpc::new(app))
+        .max_decoding_message_size(server.max_message_bytes);
+    Routes::new(tonic::service::interceptor::InterceptedService::new(
+        records,
+        interceptor(verifier.clone()),
+    ))
+    .add_service(tonic::service::interceptor::InterceptedService::new(
+        events,
+        interceptor(verifier),
+    ))
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    verifier: TokenVerifier,
+    server: &ServerConfig,
+    options: Options,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if let Some(delivery) = &options.deliver_events_to {
+        lms_platform::outbox::spawn_delivery(
+            db.clone(),
+            delivery,
+            "records-service",
+            shutdown.clone(),
+        )?;
+    }
+    let routes = routes(db, verifier, server, &options);
+    lms_platform::server::serve(
+        listener,
+        routes,
+        &[SERVICE_NAME, EVENTS_SERVICE_NAME],
+        server,
+        shutdown,
+    )
+    .await
+}

@@ -1,0 +1,46 @@
+//! Table definitions, written by hand to match `migrations/`.
+
+diesel::table! {
+    enrolments (id) {
+        id -> Text,
+        tenant_id -> Text,
+        learner -> Text,
+        pathway_id -> Text,
+        pathway_version -> Integer,
+        status -> Text,
+        requirement -> Text,
+        assigned_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+        source_revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    pathway_versions (tenant_id, pathway_id, version) {
+        tenant_id -> Text,
+        pathway_id -> Text,
+        version -> Integer,
+        snapshot -> Text,
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> Text,
+        tenant_id -> Text,
+        enrolment_id -> Text,
+        step_id -> Text,
+        kind -> Text,
+        source -> Text,
+        actor -> Text,
+        score -> Double,
+        max_score -> Double,
+        evidence_url -> Text,
+        note -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(enrolments, pathway_versions, activities);

@@ -1,0 +1,716 @@
+//! The learner record across real services: pathway-, enrolment-, assessment- and
+//! records-service on ephemeral ports, each on its own throwaway database, their outboxes
+//! delivering to each other — SQLite (`sqlite::...`) and PostgreSQL (`postgres::...`).
+
+use std::time::{Duration, Instant};
+
+use lms_platform::Role;
+use lms_platform::outbox::Destination;
+use lms_platform::testing::{TestAuth, TestBackend, TestDatabase, bearer, server_config};
+use lms_proto::assessment_v1 as assessment_pb;
+use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_proto::events_v1 as events_pb;
+use lms_proto::pathway_v1 as pathway_pb;
+use lms_proto::records_v1 as pb;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+struct Suite {
+    auth: TestAuth,
+    pathways: pathway_pb::pathway_service_client::PathwayServiceClient<Channel>,
+    enrolments: enrolment_pb::enrolment_service_client::EnrolmentServiceClient<Channel>,
+    assessments: assessment_pb::assessment_service_client::AssessmentServiceClient<Channel>,
+    records: pb::records_service_client::RecordsServiceClient<Channel>,
+    records_events: events_pb::event_consumer_client::EventConsumerClient<Channel>,
+    shutdown: CancellationToken,
+    _databases: Vec<TestDatabase>,
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn connect(url: &str) -> Channel {
+    Channel::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("field violations")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}
+
+impl Suite {
+    async fn start(backend: TestBackend) -> Option<Suite> {
+        let databases = vec![
+            TestDatabase::create(backend)?,
+            TestDatabase::create(backend)?,
+            TestDatabase::create(backend)?,
+            TestDatabase::create(backend)?,
+        ];
+        let auth = TestAuth::default();
+        let server = server_config();
+        let shutdown = CancellationToken::new();
+        // Every listener first, so each service knows where the others are.
+        let mut listeners = Vec::new();
+        for _ in 0..4 {
+            listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let urls: Vec<String> = listeners
+            .iter()
+            .map(|l| format!("http://{}", l.local_addr().unwrap()))
+            .collect();
+        let (pathway_url, enrolment_url, assessment_url, records_url) = (
+            urls[0].clone(),
+            urls[1].clone(),
+            urls[2].clone(),
+            urls[3].clone(),
+        );
+        let mut listeners = listeners.into_iter();
+        let to = |url: &str, who: &str| {
+            Some(Destination {
+                url: url.to_string(),
+                credentials: auth.service_credentials(who),
+            })
+        };
+
+        let db = pathway_service::open_database(databases[0].url.clone(), 4)
+            .await
+            .unwrap();
+        let (listener, verifier, config, stop) = (
+            listeners.next().unwrap(),
+            auth.verifier().await,
+            server.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(
+            async move { pathway_service::serve(listener, db, verifier, &config, stop).await },
+        );
+
+        let db = enrolment_service::open_database(databases[1].url.clone(), 4)
+            .await
+            .unwrap();
+        let options = enrolment_service::Options {
+            deliver_events_to: to(&records_url, "enrolment-service"),
+            catalog: enrolment_service::pathways::PathwayCatalog::new(
+                &pathway_url,
+                auth.service_credentials("enrolment-service"),
+            )
+            .unwrap(),
+            max_deactivation_share: 1.0,
+            audience_sweep: Duration::ZERO,
+        };
+        let (listener, verifier, config, stop) = (
+            listeners.next().unwrap(),
+            auth.verifier().await,
+            server.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            enrolment_service::serve(listener, db, verifier, &config, options, stop).await
+        });
+
+        let db = assessment_service::open_database(databases[2].url.clone(), 4)
+            .await
+            .unwrap();
+        let options = assessment_service::Options {
+            access: assessment_service::access::EnrolmentAccess::new(
+                &enrolment_url,
+                auth.service_credentials("assessment-service"),
+            )
+            .unwrap(),
+            deliver_events_to: to(&records_url, "assessment-service"),
+        };
+        let (listener, verifier, config, stop) = (
+            listeners.next().unwrap(),
+            auth.verifier().await,
+            server.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            assessment_service::serve(listener, db, verifier, &config, options, stop).await
+        });
+
+        let db = records_service::open_database(databases[3].url.clone(), 4)
+            .await
+            .unwrap();
+        let options = records_service::Options {
+            pathways: records_service::pathways::PathwayVersions::new(
+                &pathway_url,
+                auth.service_credentials("records-service"),
+            )
+            .unwrap(),
+            deliver_events_to: to(&enrolment_url, "records-service"),
+        };
+        let (listener, verifier, config, stop) = (
+            listeners.next().unwrap(),
+            auth.verifier().await,
+            server.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            records_service::serve(listener, db, verifier, &config, options, stop).await
+        });
+
+        let records_channel = connect(&records_url).await;
+        Some(Suite {
+            pathways: pathway_pb::pathway_service_client::PathwayServiceClient::new(
+                connect(&pathway_url).await,
+            ),
+            enrolments: enrolment_pb::enrolment_service_client::EnrolmentServiceClient::new(
+                connect(&enrolment_url).await,
+            ),
+            assessments: assessment_pb::assessment_service_client::AssessmentServiceClient::new(
+                connect(&assessment_url).await,
+            ),
+            records: pb::records_service_client::RecordsServiceClient::new(records_channel.clone()),
+            records_events: events_pb::event_consumer_client::EventConsumerClient::new(
+                records_channel,
+            ),
+            auth,
+            shutdown,
+            _databases: databases,
+        })
+    }
+
+    fn admin(&self) -> String {
+        self.auth.admin("acme")
+    }
+
+    fn learner(&self, who: &str) -> String {
+        self.auth.token("acme", who, &[Role::Learner])
+    }
+
+    /// A sequential pathway: read (content), accept (acknowledgement), final test (assessment),
+    /// published; with its assessment of one true/false question. Returns (pathway, steps, assessment).
+    async fn compliance_pathway(&self) -> (String, Vec<String>, String) {
+        let admin = self.admin();
+        let mut pathways = self.pathways.clone();
+        let pathway = pathways
+            .create_pathway(bearer(
+                &admin,
+                pathway_pb::CreatePathwayRequest {
+                    pathway: Some(pathway_pb::Pathway {
+                        title: "Anti-bribery".into(),
+                        outcome: pathway_pb::Outcome::Compliance as i32,
+                        sequencing: pathway_pb::Sequencing::Sequential as i32,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut assessments = self.assessments.clone();
+        let bank = assessments
+            .create_question_bank(bearer(
+                &admin,
+                assessment_pb::CreateQuestionBankRequest {
+                    bank: Some(assessment_pb::QuestionBank {
+                        name: format!("Bank {}", pathway.id),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let question = assessments
+            .create_question(bearer(
+                &admin,
+                assessment_pb::CreateQuestionRequest {
+                    bank_id: bank.id,
+                    question: Some(assessment_pb::Question {
+                        text: "Gifts over 100 EUR must be declared.".into(),
+                        kind: Some(assessment_pb::question::Kind::TrueFalse(
+                            assessment_pb::TrueFalse {
+                                answer: true,
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let assessment = assessments
+            .create_assessment(bearer(
+                &admin,
+                assessment_pb::CreateAssessmentRequest {
+                    assessment: Some(assessment_pb::Assessment {
+                        title: "Final test".into(),
+                        pathway_id: pathway.id.clone(),
+                        questions: Some(assessment_pb::assessment::Questions::Fixed(
+                            assessment_pb::FixedQuestions {
+                                question_ids: vec![question.id],
+                            },
+                        )),
+                        pass_mark_percent: 100.0,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let steps = [
+            pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                url: "https://learn.example.com/policy".into(),
+                media_type: pathway_pb::content_step::MediaType::Document as i32,
+            }),
+            pathway_pb::step::Kind::Acknowledgement(pathway_pb::AcknowledgementStep {
+                statement: "I have read the policy.".into(),
+                policy_url: "https://acme.example/policy".into(),
+            }),
+            pathway_pb::step::Kind::Assessment(pathway_pb::AssessmentStep {
+                assessment_id: assessment.id.clone(),
+            }),
+        ];
+        let mut ids = Vec::new();
+        for (i, kind) in steps.into_iter().enumerate() {
+            let updated = pathways
+                .add_step(bearer(
+                    &admin,
+                    pathway_pb::AddStepRequest {
+                        pathway_id: pathway.id.clone(),
+                        step: Some(pathway_pb::Step {
+                            title: ["Read", "Accept", "Final test"][i].into(),
+                            required: true,
+                            kind: Some(kind),
+                            ..Default::default()
+                        }),
+                        position: None,
+                        etag: String::new(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            ids.push(updated.steps.last().unwrap().id.clone());
+        }
+        pathways
+            .publish_pathway(bearer(
+                &admin,
+                pathway_pb::PublishPathwayRequest {
+                    id: pathway.id.clone(),
+                    etag: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        (pathway.id, ids, assessment.id)
+    }
+
+    /// Ada in the directory and an audience of her department, assigned the pathway.
+    async fn assign(&self, pathway_id: &str) {
+        let admin = self.admin();
+        let mut enrolments = self.enrolments.clone();
+        enrolments
+            .create_person(bearer(
+                &admin,
+                enrolment_pb::CreatePersonRequest {
+                    person: Some(enrolment_pb::Person {
+                        external_id: "ada".into(),
+                        display_name: "Ada".into(),
+                        email: "ada@acme.example".into(),
+                        department: "Sales".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+        let audience = enrolments
+            .create_audience(bearer(
+                &admin,
+                enrolment_pb::CreateAudienceRequest {
+                    audience: Some(enrolment_pb::Audience {
+                        name: "Sales".into(),
+                        kind: enrolment_pb::AudienceKind::Dynamic as i32,
+                        rule: r#"department = "Sales""#.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        enrolments
+            .create_assignment(bearer(
+                &admin,
+                enrolment_pb::CreateAssignmentRequest {
+                    assignment: Some(enrolment_pb::Assignment {
+                        pathway_id: pathway_id.into(),
+                        audience_id: audience.id,
+                        requirement: enrolment_pb::Requirement::Mandatory as i32,
+                        due_policy: Some(enrolment_pb::DuePolicy {
+                            policy: Some(enrolment_pb::due_policy::Policy::DaysAfterAssignment(30)),
+                        }),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Ada's progress list, waiting (up to 20 s) until `ready` holds: events travel through
+    /// outboxes.
+    async fn wait_for(&self, ready: impl Fn(&[pb::Progress]) -> bool) -> Vec<pb::Progress> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let listed = self
+                .records
+                .clone()
+                .list_progress(bearer(
+                    &self.learner("ada"),
+                    pb::ListProgressRequest::default(),
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .progress;
+            if ready(&listed) {
+                return listed;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "events did not arrive: {listed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn complete(
+        &self,
+        token: &str,
+        enrolment: &str,
+        step: &str,
+    ) -> Result<pb::Progress, Status> {
+        self.records
+            .clone()
+            .record_activity(bearer(
+                token,
+                pb::RecordActivityRequest {
+                    enrolment_id: enrolment.into(),
+                    step_id: step.into(),
+                    kind: pb::ActivityKind::StepCompleted as i32,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+lms_platform::on_both_databases!(Suite;
+    a_learner_goes_from_assignment_to_completion,
+    bad_activities_and_other_learners_are_refused,
+    events_apply_once_and_early_outcomes_wait,
+);
+
+async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
+    let (pathway, steps, assessment) = suite.compliance_pathway().await;
+    suite.assign(&pathway).await;
+    let listed = suite.wait_for(|p| !p.is_empty()).await;
+    let progress = &listed[0];
+    assert_eq!(progress.status(), pb::ProgressStatus::NotStarted);
+    assert_eq!(progress.pathway_title, "Anti-bribery");
+    assert_eq!(progress.next_step_ids, [steps[0].clone()]);
+    assert!(progress.due_time.is_some());
+    let accept = &progress.steps[1];
+    assert_eq!(accept.state(), pb::StepState::StepLocked);
+    assert_eq!(accept.unlocked_by, [steps[0].clone()]);
+    let enrolment = progress.enrolment_id.clone();
+
+    let ada = suite.learner("ada");
+    let locked = suite
+        .complete(&ada, &enrolment, &steps[1])
+        .await
+        .unwrap_err();
+    assert_eq!(locked.code(), Code::FailedPrecondition);
+    assert!(locked.message().contains(&steps[0]), "{}", locked.message());
+
+    let after_read = suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    assert_eq!(after_read.status(), pb::ProgressStatus::InProgress);
+    assert_eq!(after_read.percent, 33.33);
+    let again = suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    assert_eq!(again.percent, 33.33, "completing twice counts once");
+    suite.complete(&ada, &enrolment, &steps[1]).await.unwrap();
+    let not_so = suite
+        .complete(&ada, &enrolment, &steps[2])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        not_so.code(),
+        Code::FailedPrecondition,
+        "assessment steps complete from a result"
+    );
+
+    // The first activity reached enrolment-service: the enrolment has started.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = suite
+            .enrolments
+            .clone()
+            .list_enrolments(bearer(
+                &suite.admin(),
+                enrolment_pb::ListEnrolmentsRequest {
+                    learner: "ada".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .enrolments;
+        if listed.iter().any(|e| e.start_time.is_some()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "EnrolmentStarted never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Ada passes the final test; the outcome completes the pathway.
+    let mut assessments = suite.assessments.clone();
+    let attempt = assessments
+        .start_attempt(bearer(
+            &ada,
+            assessment_pb::StartAttemptRequest {
+                assessment_id: assessment,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let question = attempt.questions[0].question_id.clone();
+    let graded = assessments
+        .submit_attempt(bearer(
+            &ada,
+            assessment_pb::SubmitAttemptRequest {
+                attempt_id: attempt.id,
+                answers: vec![assessment_pb::QuestionAnswer {
+                    question_id: question,
+                    answer: Some(assessment_pb::AnswerValue {
+                        value: Some(assessment_pb::answer_value::Value::TrueFalse(true)),
+                    }),
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(graded.passed);
+    let done = suite
+        .wait_for(|p| {
+            p.first()
+                .is_some_and(|p| p.status() == pb::ProgressStatus::Completed)
+        })
+        .await;
+    assert_eq!(done[0].percent, 100.0);
+    assert!(done[0].complete_time.is_some());
+    assert_eq!(done[0].steps[2].score_percent, 100.0);
+    let log = suite
+        .records
+        .clone()
+        .list_activities(bearer(
+            &ada,
+            pb::ListActivitiesRequest {
+                enrolment_id: enrolment,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities;
+    let sources: Vec<pb::ActivitySource> = log.iter().map(|a| a.source()).collect();
+    assert_eq!(
+        sources,
+        [
+            pb::ActivitySource::Learner,
+            pb::ActivitySource::Learner,
+            pb::ActivitySource::AssessmentOutcome
+        ],
+        "append-only, one entry per real event"
+    );
+}
+
+async fn bad_activities_and_other_learners_are_refused(suite: Suite) {
+    let (pathway, steps, _) = suite.compliance_pathway().await;
+    suite.assign(&pathway).await;
+    let listed = suite.wait_for(|p| !p.is_empty()).await;
+    let enrolment = listed[0].enrolment_id.clone();
+    let ada = suite.learner("ada");
+    let foreign = suite
+        .complete(&ada, &enrolment, "0190d5a0-0000-7000-8000-0000000000ff")
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&foreign), ["step_id"]);
+    let bob = suite.learner("bob");
+    let theirs = suite
+        .complete(&bob, &enrolment, &steps[0])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        theirs.code(),
+        Code::NotFound,
+        "another learner's enrolment does not exist for Bob"
+    );
+    let read = suite
+        .records
+        .clone()
+        .get_progress(bearer(
+            &bob,
+            pb::GetProgressRequest {
+                enrolment_id: enrolment.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(read.code(), Code::NotFound);
+    let listing = suite
+        .records
+        .clone()
+        .list_progress(bearer(
+            &bob,
+            pb::ListProgressRequest {
+                learner: "ada".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(listing.code(), Code::PermissionDenied);
+    let globex = suite.auth.admin("globex");
+    let other_tenant = suite
+        .records
+        .clone()
+        .get_progress(bearer(
+            &globex,
+            pb::GetProgressRequest {
+                enrolment_id: enrolment.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other_tenant.code(), Code::NotFound);
+    // Staff read anyone's progress.
+    let staff = suite
+        .records
+        .clone()
+        .get_progress(bearer(
+            &suite.auth.token("acme", "prof", &[Role::Instructor]),
+            pb::GetProgressRequest {
+                enrolment_id: enrolment,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(staff.learner, "ada");
+}
+
+async fn events_apply_once_and_early_outcomes_wait(suite: Suite) {
+    use prost::{Message, Name};
+    let service = suite
+        .auth
+        .token("acme", "assessment-service", &[Role::Service]);
+    let outcome = assessment_pb::AssessmentOutcome {
+        attempt_id: "0190d5a0-0000-7000-8000-000000000001".into(),
+        assessment_id: "0190d5a0-0000-7000-8000-000000000002".into(),
+        pathway_id: "0190d5a0-0000-7000-8000-000000000003".into(),
+        learner: "ada".into(),
+        attempt_number: 1,
+        score: 1.0,
+        max_score: 1.0,
+        passed: true,
+        result_percent: 100.0,
+        result_passed: true,
+        ..Default::default()
+    };
+    let event = events_pb::Event {
+        id: "0190d5a0-0000-7000-8000-0000000000e1".into(),
+        tenant_id: "acme".into(),
+        aggregate_id: outcome.attempt_id.clone(),
+        payload: Some(prost_types::Any {
+            type_url: assessment_pb::AssessmentOutcome::type_url(),
+            value: outcome.encode_to_vec(),
+        }),
+        occur_time: None,
+        traceparent: String::new(),
+    };
+    let mut events = suite.records_events.clone();
+    let early = events
+        .deliver_events(bearer(
+            &service,
+            events_pb::DeliverEventsRequest {
+                events: vec![event.clone()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        early.acknowledged.is_empty() && early.rejected.is_empty(),
+        "kept for a retry: {early:?}"
+    );
+    let garbage = events_pb::Event {
+        id: "0190d5a0-0000-7000-8000-0000000000e2".into(),
+        payload: Some(prost_types::Any {
+            type_url: "type.googleapis.com/nobody.Knows".into(),
+            value: vec![1, 2, 3],
+        }),
+        ..event.clone()
+    };
+    let rejected = events
+        .deliver_events(bearer(
+            &service,
+            events_pb::DeliverEventsRequest {
+                events: vec![garbage],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rejected.rejected, ["0190d5a0-0000-7000-8000-0000000000e2"]);
+    let learner = events
+        .deliver_events(bearer(
+            &suite.learner("ada"),
+            events_pb::DeliverEventsRequest { events: vec![] },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(learner.code(), Code::PermissionDenied);
+
+    // The real flow delivers each enrolment event once into the projection, however often it
+    // is offered: the list shows one enrolment.
+    let (pathway, _, _) = suite.compliance_pathway().await;
+    suite.assign(&pathway).await;
+    let listed = suite.wait_for(|p| !p.is_empty()).await;
+    assert_eq!(listed.len(), 1);
+}
