@@ -209,6 +209,9 @@ def test_services_find_each_other_and_carry_their_own_identity():
     config = yaml.safe_load(files["lms/templates/configmap.yaml"])["data"]["lms.toml"]
     assert 'pathway_url = "http://lms-pathway:50051"' in config, config
     assert 'enrolment_url = "http://lms-enrolment:50052"' in config, config
+    # Outboxes: enrolment and assessment events to records, records' to enrolment.
+    assert config.count('events_url = "http://lms-records:50054"') == 2, config
+    assert 'events_url = "http://lms-enrolment:50052"' in config, config
     assert 'service_token_file = "/etc/lms/service-token/token"' in config, config
     services = {s["metadata"]["name"] for s in by_kind(documents, "Service")}
     assert "lms-pathway" in services, services
@@ -235,7 +238,7 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
             open(path, "w").write(text)
             env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__")}
             env["LMS__DATA_DIR"] = directory
-            for component in ("pathway", "enrolment", "assessment"):
+            for component in ("pathway", "enrolment", "assessment", "records"):
                 env[f"LMS__{component.upper()}__DATABASE_URL"] = f"sqlite://{directory}/{component}.db"
             result = subprocess.run(
                 [lms_binary, "migrate", "--config", path],

@@ -60,6 +60,6 @@ app.kubernetes.io/component: {{ .name }}
 
 {{/* The fully qualified gRPC service each component serves (what health reports on). */}}
 {{- define "lms.grpcService" -}}
-{{- $services := dict "pathway" "lms.pathway.v1.PathwayService" "enrolment" "lms.enrolment.v1.EnrolmentService" "assessment" "lms.assessment.v1.AssessmentService" -}}
+{{- $services := dict "pathway" "lms.pathway.v1.PathwayService" "enrolment" "lms.enrolment.v1.EnrolmentService" "assessment" "lms.assessment.v1.AssessmentService" "records" "lms.records.v1.RecordsService" -}}
 {{- required (printf "unknown component %q" .) (get $services .) -}}
 {{- end -}}
