@@ -13,9 +13,11 @@ use lms_proto::assessment_v1 as assessment_pb;
 use lms_proto::enrolment_v1 as enrolment_pb;
 use lms_proto::events_v1 as events_pb;
 
+use crate::domain::certification;
 use crate::domain::pathway::{PathwaySnapshot, StepKind};
 use crate::domain::progress::{self, Progress, StepState};
 use crate::pathways::PathwayVersions;
+use crate::storage::certifications::{self as cert_rows, CertificationRow};
 use crate::storage::records::{self as rows, ActivityRow, EnrolmentRow};
 
 pub const ANY_ROLE: [Role; 4] = [Role::Admin, Role::Instructor, Role::Learner, Role::Service];
@@ -205,6 +207,86 @@ impl RecordsApp {
         }))
     }
 
+    pub async fn list_certifications(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<CertificationRow>> {
+        who.require_any(&ANY_ROLE)?;
+        let learner = match learner {
+            None => who.subject.clone(),
+            Some(l) if l == who.subject => l,
+            Some(l) => {
+                who.require_any(&STAFF).map_err(|_| {
+                    AppError::PermissionDenied("you may read only your own certifications".into())
+                })?;
+                l
+            }
+        };
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("learner={learner}");
+        let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| cert_rows::of_learner(conn, &tenant, &learner, before, limit + 1))
+            .await?;
+        Ok(paginate(items, limit, &filters, |c: &CertificationRow| {
+            vec![c.id.clone()]
+        }))
+    }
+
+    pub async fn get_certification(
+        &self,
+        who: &Principal,
+        id: String,
+    ) -> AppResult<CertificationRow> {
+        who.require_any(&ANY_ROLE)?;
+        let tenant = who.tenant_id.clone();
+        let row = self
+            .db
+            .read(move |conn| cert_rows::get(conn, &tenant, &id))
+            .await?;
+        if !is_staff(who) && row.learner != who.subject {
+            return Err(AppError::not_found(format!("certification {}", row.id)));
+        }
+        Ok(row)
+    }
+
+    pub async fn revoke_certification(
+        &self,
+        who: &Principal,
+        id: String,
+        reason: String,
+    ) -> AppResult<CertificationRow> {
+        who.require_any(&[Role::Admin])?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                cert_rows::get(conn, &tenant, &id)?;
+                if !cert_rows::revoke(conn, &tenant, &id, now(), &reason, &actor)? {
+                    return Err(AppError::FailedPrecondition(format!(
+                        "certification {id} is revoked already"
+                    )));
+                }
+                tracing::info!(certification = %id, %actor, "certification revoked");
+                cert_rows::get(conn, &tenant, &id)
+            })
+            .await
+    }
+
+    /// Public verification by code: no principal, any tenant.
+    pub async fn verify_certificate(&self, code: String) -> AppResult<CertificationRow> {
+        self.db
+            .read_one(move |conn| {
+                cert_rows::by_code(conn, &code)?.ok_or_else(|| AppError::not_found("certificate"))
+            })
+            .await
+    }
+
     /// Applies delivered events exactly once. Enrolment events first make sure their pathway
     /// version is cached (asking pathway-service outside any transaction); an event that cannot
     /// be applied yet (its enrolment not known here yet, pathway-service down) is left for the
@@ -387,9 +469,64 @@ fn follow_up(
         && enrolment.completed_at.is_none()
     {
         rows::set_completed(conn, tenant, &enrolment.id, completed_at)?;
+        if let Some(policy) = after.pathway.certification {
+            issue_certification(
+                conn,
+                tenant,
+                enrolment,
+                &after.pathway,
+                policy,
+                completed_at,
+            )?;
+        }
     }
     outbox::enqueue(conn, tenant, events)?;
     Ok(after)
+}
+
+/// Issues the next certification cycle for a completed certification pathway.
+fn issue_certification(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment: &EnrolmentRow,
+    pathway: &PathwaySnapshot,
+    policy: crate::domain::pathway::CertificationPolicy,
+    completed_at: chrono::NaiveDateTime,
+) -> AppResult<()> {
+    if cert_rows::exists_for_enrolment(conn, tenant, &enrolment.id)? {
+        return Ok(());
+    }
+    let previous =
+        cert_rows::latest(conn, tenant, &enrolment.learner, &enrolment.pathway_id)?.map(|p| {
+            certification::PreviousCycle {
+                expires_at: p.expires_at,
+                window_days: p.window_days,
+            }
+        });
+    let cycle = cert_rows::cycles(conn, tenant, &enrolment.learner, &enrolment.pathway_id)? + 1;
+    cert_rows::insert(
+        conn,
+        &CertificationRow {
+            id: new_id(),
+            tenant_id: tenant.to_string(),
+            learner: enrolment.learner.clone(),
+            pathway_id: enrolment.pathway_id.clone(),
+            pathway_title: pathway.title.clone(),
+            pathway_version: enrolment.pathway_version,
+            enrolment_id: enrolment.id.clone(),
+            cycle,
+            completed_at,
+            issued_at: now(),
+            expires_at: certification::expiry(policy, completed_at, previous),
+            window_days: policy.window_days,
+            verification_code: certification::new_verification_code(),
+            revoked_at: None,
+            revoke_reason: String::new(),
+            revoked_by: String::new(),
+        },
+    )?;
+    tracing::info!(learner = %enrolment.learner, pathway = %enrolment.pathway_id, cycle, "certification issued");
+    Ok(())
 }
 
 fn enrolment_of(event: &events_pb::Event) -> Option<enrolment_pb::Enrolment> {

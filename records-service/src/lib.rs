@@ -25,6 +25,8 @@ use tonic::service::Routes;
 pub const SERVICE_NAME: &str = "lms.records.v1.RecordsService";
 /// Where enrolment-service and assessment-service deliver their events.
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
+/// Public certificate verification.
+pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -59,8 +61,13 @@ pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &
     let records = RecordsServiceServer::new(grpc::RecordsGrpc::new(app.clone()))
         .max_decoding_message_size(server.max_message_bytes)
         .max_encoding_message_size(server.max_message_bytes);
-    let events = EventConsumerServer::new(grpc::EventsGrpc::new(app))
+    let events = EventConsumerServer::new(grpc::EventsGrpc::new(app.clone()))
         .max_decoding_message_size(server.max_message_bytes);
+    // Public: anyone holding a certificate's code may verify it, without a token.
+    let verification =
+        lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer::new(
+            grpc::VerificationGrpc::new(app),
+        );
     Routes::new(tonic::service::interceptor::InterceptedService::new(
         records,
         interceptor(verifier.clone()),
@@ -69,6 +76,7 @@ pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &
         events,
         interceptor(verifier),
     ))
+    .add_service(verification)
 }
 
 pub async fn serve(
@@ -91,7 +99,7 @@ pub async fn serve(
     lms_platform::server::serve(
         listener,
         routes,
-        &[SERVICE_NAME, EVENTS_SERVICE_NAME],
+        &[SERVICE_NAME, EVENTS_SERVICE_NAME, VERIFICATION_SERVICE_NAME],
         server,
         shutdown,
     )

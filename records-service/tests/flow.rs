@@ -25,6 +25,7 @@ struct Suite {
     assessments: assessment_pb::assessment_service_client::AssessmentServiceClient<Channel>,
     records: pb::records_service_client::RecordsServiceClient<Channel>,
     records_events: events_pb::event_consumer_client::EventConsumerClient<Channel>,
+    records_channel: Channel,
     shutdown: CancellationToken,
     _databases: Vec<TestDatabase>,
 }
@@ -180,8 +181,9 @@ impl Suite {
             ),
             records: pb::records_service_client::RecordsServiceClient::new(records_channel.clone()),
             records_events: events_pb::event_consumer_client::EventConsumerClient::new(
-                records_channel,
+                records_channel.clone(),
             ),
+            records_channel,
             auth,
             shutdown,
             _databases: databases,
@@ -190,6 +192,10 @@ impl Suite {
 
     fn admin(&self) -> String {
         self.auth.admin("acme")
+    }
+
+    fn records_events_channel(&self) -> Channel {
+        self.records_channel.clone()
     }
 
     fn learner(&self, who: &str) -> String {
@@ -431,6 +437,7 @@ lms_platform::on_both_databases!(Suite;
     a_learner_goes_from_assignment_to_completion,
     bad_activities_and_other_learners_are_refused,
     events_apply_once_and_early_outcomes_wait,
+    completing_a_certification_pathway_issues_a_verifiable_certificate,
 );
 
 async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
@@ -713,4 +720,168 @@ async fn events_apply_once_and_early_outcomes_wait(suite: Suite) {
     suite.assign(&pathway).await;
     let listed = suite.wait_for(|p| !p.is_empty()).await;
     assert_eq!(listed.len(), 1);
+}
+
+async fn completing_a_certification_pathway_issues_a_verifiable_certificate(suite: Suite) {
+    let admin = suite.admin();
+    let mut pathways = suite.pathways.clone();
+    let pathway = pathways
+        .create_pathway(bearer(
+            &admin,
+            pathway_pb::CreatePathwayRequest {
+                pathway: Some(pathway_pb::Pathway {
+                    title: "Forklift licence".into(),
+                    outcome: pathway_pb::Outcome::Certification as i32,
+                    certification: Some(pathway_pb::CertificationPolicy {
+                        validity_days: 365,
+                        recertification_window_days: 30,
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let step = pathways
+        .add_step(bearer(
+            &admin,
+            pathway_pb::AddStepRequest {
+                pathway_id: pathway.id.clone(),
+                step: Some(pathway_pb::Step {
+                    title: "Safety briefing".into(),
+                    required: true,
+                    kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                        url: "https://learn.example.com/forklift".into(),
+                        media_type: pathway_pb::content_step::MediaType::Video as i32,
+                    })),
+                    ..Default::default()
+                }),
+                position: None,
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .steps[0]
+        .id
+        .clone();
+    pathways
+        .publish_pathway(bearer(
+            &admin,
+            pathway_pb::PublishPathwayRequest {
+                id: pathway.id.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    suite.assign(&pathway.id).await;
+    let listed = suite.wait_for(|p| !p.is_empty()).await;
+    let ada = suite.learner("ada");
+    let done = suite
+        .complete(&ada, &listed[0].enrolment_id, &step)
+        .await
+        .unwrap();
+    assert_eq!(done.status(), pb::ProgressStatus::Completed);
+
+    let mut records = suite.records.clone();
+    let mine = records
+        .list_certifications(bearer(&ada, pb::ListCertificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .certifications;
+    assert_eq!(mine.len(), 1);
+    let cert = &mine[0];
+    assert_eq!(
+        (cert.cycle, cert.status()),
+        (1, pb::CertificationStatus::CertActive)
+    );
+    assert_eq!(cert.pathway_title, "Forklift licence");
+    let completed = cert.complete_time.unwrap().seconds;
+    assert_eq!(cert.expire_time.unwrap().seconds, completed + 365 * 86_400);
+    assert_eq!(cert.verification_code.len(), 16);
+
+    // Anyone may verify a code, without a token; it shows only what the certificate shows.
+    let mut verification = pb::certificate_verification_client::CertificateVerificationClient::new(
+        suite.records_events_channel(),
+    );
+    let verified = verification
+        .verify_certificate(pb::VerifyCertificateRequest {
+            verification_code: cert.verification_code.to_lowercase(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.valid);
+    assert_eq!(verified.learner, "ada");
+    let unknown = verification
+        .verify_certificate(pb::VerifyCertificateRequest {
+            verification_code: "ZZZZZZZZZZZZZZZZ".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    // Revocation: admins only, with a reason; verification shows it.
+    let refused = records
+        .revoke_certification(bearer(
+            &ada,
+            pb::RevokeCertificationRequest {
+                id: cert.id.clone(),
+                reason: "no".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let no_reason = records
+        .revoke_certification(bearer(
+            &admin,
+            pb::RevokeCertificationRequest {
+                id: cert.id.clone(),
+                reason: " ".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&no_reason), ["reason"]);
+    let revoked = records
+        .revoke_certification(bearer(
+            &admin,
+            pb::RevokeCertificationRequest {
+                id: cert.id.clone(),
+                reason: "Licence obtained with a forged medical".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revoked.status(), pb::CertificationStatus::CertRevoked);
+    let verified = verification
+        .verify_certificate(pb::VerifyCertificateRequest {
+            verification_code: cert.verification_code.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!verified.valid);
+    assert_eq!(verified.status(), pb::CertificationStatus::CertRevoked);
+    assert_eq!(
+        verified.revoke_reason,
+        "Licence obtained with a forged medical"
+    );
+    let other = records
+        .get_certification(bearer(
+            &suite.learner("bob"),
+            pb::GetCertificationRequest {
+                id: cert.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound);
 }

@@ -41,8 +41,20 @@ pub enum Completion {
     MinSteps(usize),
 }
 
+/// How long a certification from this pathway lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificationPolicy {
+    /// 0: never expires.
+    pub validity_days: i32,
+    /// How many days before expiry recertification opens.
+    pub window_days: i32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathwaySnapshot {
+    /// Set for CERTIFICATION pathways: completing one issues a certification.
+    #[serde(default)]
+    pub certification: Option<CertificationPolicy>,
     pub pathway_id: String,
     pub version: i32,
     pub title: String,
@@ -92,7 +104,15 @@ impl PathwaySnapshot {
             }
             _ => Completion::AllRequired,
         };
+        let certification = (pathway.outcome == pb::Outcome::Certification as i32).then(|| {
+            let policy = pathway.certification.unwrap_or_default();
+            CertificationPolicy {
+                validity_days: policy.validity_days,
+                window_days: policy.recertification_window_days,
+            }
+        });
         Some(PathwaySnapshot {
+            certification,
             pathway_id: version.pathway_id.clone(),
             version: version.version,
             title: pathway.title.clone(),

@@ -171,6 +171,7 @@ mod tests {
 
     fn pathway(sequential: bool, completion: Completion, steps: Vec<Step>) -> PathwaySnapshot {
         PathwaySnapshot {
+            certification: None,
             pathway_id: "p".into(),
             version: 1,
             title: "P".into(),

@@ -85,8 +85,94 @@ fn activity(a: ActivityRow) -> pb::Activity {
     }
 }
 
+fn certification_status(
+    c: &crate::storage::certifications::CertificationRow,
+) -> pb::CertificationStatus {
+    use crate::domain::certification::{Status, status};
+    match status(
+        c.expires_at,
+        c.window_days,
+        c.revoked_at.is_some(),
+        lms_platform::resource::now(),
+    ) {
+        Status::Active => pb::CertificationStatus::CertActive,
+        Status::Expiring => pb::CertificationStatus::CertExpiring,
+        Status::Expired => pb::CertificationStatus::CertExpired,
+        Status::Revoked => pb::CertificationStatus::CertRevoked,
+    }
+}
+
+pub fn certification(c: crate::storage::certifications::CertificationRow) -> pb::Certification {
+    let status = certification_status(&c);
+    pb::Certification {
+        status: status as i32,
+        id: c.id,
+        learner: c.learner,
+        pathway_id: c.pathway_id,
+        pathway_title: c.pathway_title,
+        pathway_version: c.pathway_version,
+        enrolment_id: c.enrolment_id,
+        cycle: c.cycle,
+        complete_time: Some(timestamp(c.completed_at)),
+        issue_time: Some(timestamp(c.issued_at)),
+        expire_time: c.expires_at.map(timestamp),
+        verification_code: c.verification_code,
+        revoke_time: c.revoked_at.map(timestamp),
+        revoke_reason: c.revoke_reason,
+    }
+}
+
 #[tonic::async_trait]
 impl RecordsService for RecordsGrpc {
+    async fn list_certifications(
+        &self,
+        request: Request<pb::ListCertificationsRequest>,
+    ) -> Result<Response<pb::ListCertificationsResponse>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.max_text("learner", &req.learner, 128);
+        v.finish()?;
+        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let page = self
+            .app
+            .list_certifications(&who, learner, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListCertificationsResponse {
+            certifications: page.items.into_iter().map(certification).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn get_certification(
+        &self,
+        request: Request<pb::GetCertificationRequest>,
+    ) -> Result<Response<pb::Certification>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        Ok(Response::new(certification(
+            self.app.get_certification(&who, req.id).await?,
+        )))
+    }
+
+    async fn revoke_certification(
+        &self,
+        request: Request<pb::RevokeCertificationRequest>,
+    ) -> Result<Response<pb::Certification>, Status> {
+        let who = caller(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.id("id", &req.id);
+        v.required_text("reason", &req.reason, 500);
+        v.finish()?;
+        let revoked = self
+            .app
+            .revoke_certification(&who, req.id, req.reason.trim().to_string())
+            .await?;
+        Ok(Response::new(certification(revoked)))
+    }
+
     async fn get_progress(
         &self,
         request: Request<pb::GetProgressRequest>,
@@ -197,5 +283,47 @@ impl lms_proto::events_v1::event_consumer_server::EventConsumer for EventsGrpc {
         let who = caller(&request, &[Role::Service])?;
         let events = request.into_inner().events;
         Ok(Response::new(self.app.apply_events(&who, events).await?))
+    }
+}
+
+/// `lms.records.v1.CertificateVerification`: public, no token.
+pub struct VerificationGrpc {
+    app: RecordsApp,
+}
+
+impl VerificationGrpc {
+    pub fn new(app: RecordsApp) -> Self {
+        Self { app }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::certificate_verification_server::CertificateVerification for VerificationGrpc {
+    async fn verify_certificate(
+        &self,
+        request: Request<pb::VerifyCertificateRequest>,
+    ) -> Result<Response<pb::VerifiedCertificate>, Status> {
+        let code = request.into_inner().verification_code.trim().to_uppercase();
+        if code.is_empty() || code.len() > 64 {
+            return Err(lms_platform::AppError::invalid_field(
+                "verification_code",
+                "is required (16 characters)",
+            )
+            .into());
+        }
+        let c = self.app.verify_certificate(code).await?;
+        let status = certification_status(&c);
+        Ok(Response::new(pb::VerifiedCertificate {
+            valid: matches!(
+                status,
+                pb::CertificationStatus::CertActive | pb::CertificationStatus::CertExpiring
+            ),
+            status: status as i32,
+            learner: c.learner,
+            pathway_title: c.pathway_title,
+            issue_time: Some(timestamp(c.issued_at)),
+            expire_time: c.expires_at.map(timestamp),
+            revoke_reason: c.revoke_reason,
+        }))
     }
 }

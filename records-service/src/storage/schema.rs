@@ -44,3 +44,24 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(enrolments, pathway_versions, activities);
+
+diesel::table! {
+    certifications (id) {
+        id -> Text,
+        tenant_id -> Text,
+        learner -> Text,
+        pathway_id -> Text,
+        pathway_title -> Text,
+        pathway_version -> Integer,
+        enrolment_id -> Text,
+        cycle -> Integer,
+        completed_at -> Timestamp,
+        issued_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        window_days -> Integer,
+        verification_code -> Text,
+        revoked_at -> Nullable<Timestamp>,
+        revoke_reason -> Text,
+        revoked_by -> Text,
+    }
+}

@@ -1,0 +1,147 @@
+//! Certification cycles.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_platform::AppError;
+use lms_platform::db::DbConnection;
+
+use super::schema::certifications;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = certifications)]
+pub struct CertificationRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub learner: String,
+    pub pathway_id: String,
+    pub pathway_title: String,
+    pub pathway_version: i32,
+    pub enrolment_id: String,
+    pub cycle: i32,
+    pub completed_at: NaiveDateTime,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub window_days: i32,
+    pub verification_code: String,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoke_reason: String,
+    pub revoked_by: String,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &CertificationRow) -> Result<(), AppError> {
+    diesel::insert_into(certifications::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The latest cycle of a learner's certification in a pathway that is not revoked.
+pub fn latest(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+    pathway_id: &str,
+) -> Result<Option<CertificationRow>, AppError> {
+    Ok(certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::learner.eq(learner))
+        .filter(certifications::pathway_id.eq(pathway_id))
+        .filter(certifications::revoked_at.is_null())
+        .order(certifications::cycle.desc())
+        .select(CertificationRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// How many cycles (revoked ones included) a learner has in a pathway.
+pub fn cycles(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+    pathway_id: &str,
+) -> Result<i32, AppError> {
+    Ok(certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::learner.eq(learner))
+        .filter(certifications::pathway_id.eq(pathway_id))
+        .select(diesel::dsl::max(certifications::cycle))
+        .first::<Option<i32>>(conn)?
+        .unwrap_or(0))
+}
+
+pub fn exists_for_enrolment(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment_id: &str,
+) -> Result<bool, AppError> {
+    Ok(certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::enrolment_id.eq(enrolment_id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
+pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<CertificationRow, AppError> {
+    certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::id.eq(id))
+        .select(CertificationRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found(format!("certification {id}")))
+}
+
+/// By verification code, in any tenant (codes are unique across the suite).
+pub fn by_code(conn: &mut DbConnection, code: &str) -> Result<Option<CertificationRow>, AppError> {
+    Ok(certifications::table
+        .filter(certifications::verification_code.eq(code))
+        .select(CertificationRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A learner's certifications, newest first, before the id `before`.
+pub fn of_learner(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+    before: Option<String>,
+    limit: i64,
+) -> Result<Vec<CertificationRow>, AppError> {
+    let mut query = certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::learner.eq(learner))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(certifications::id.lt(before));
+    }
+    Ok(query
+        .order(certifications::id.desc())
+        .limit(limit)
+        .select(CertificationRow::as_select())
+        .load(conn)?)
+}
+
+pub fn revoke(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    at: NaiveDateTime,
+    reason: &str,
+    actor: &str,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        certifications::table
+            .filter(certifications::tenant_id.eq(tenant))
+            .filter(certifications::id.eq(id))
+            .filter(certifications::revoked_at.is_null()),
+    )
+    .set((
+        certifications::revoked_at.eq(Some(at)),
+        certifications::revoke_reason.eq(reason),
+        certifications::revoked_by.eq(actor),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
