@@ -37,6 +37,21 @@ pub struct ProgressView {
     pub progress: Progress,
 }
 
+/// Which transcript entries to show: completed or not (None: both), dated in [from, to).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TranscriptFilter {
+    pub outcome: Option<bool>,
+    pub from: Option<chrono::NaiveDateTime>,
+    pub to: Option<chrono::NaiveDateTime>,
+}
+
+/// One line of a learner's training history.
+pub struct TranscriptEntry {
+    pub progress: ProgressView,
+    pub best_score_percent: f64,
+    pub certification: Option<CertificationRow>,
+}
+
 /// A learner's wish to record something on a step.
 pub struct NewActivity {
     pub enrolment_id: String,
@@ -111,16 +126,7 @@ impl RecordsApp {
         page_token: String,
     ) -> AppResult<Page<ProgressView>> {
         who.require_any(&ANY_ROLE)?;
-        let learner = match learner {
-            None => who.subject.clone(),
-            Some(l) if l == who.subject => l,
-            Some(l) => {
-                who.require_any(&STAFF).map_err(|_| {
-                    AppError::PermissionDenied("you may read only your own record".into())
-                })?;
-                l
-            }
-        };
+        let learner = self.readable_learner(who, learner)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("learner={learner}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -207,6 +213,68 @@ impl RecordsApp {
         }))
     }
 
+    /// A learner's training history, newest first, filtered by date and outcome.
+    pub async fn transcript(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+        filter: TranscriptFilter,
+    ) -> AppResult<Vec<TranscriptEntry>> {
+        who.require_any(&ANY_ROLE)?;
+        let learner = self.readable_learner(who, learner)?;
+        let tenant = who.tenant_id.clone();
+        self.db
+            .read(move |conn| {
+                let mut entries = Vec::new();
+                for enrolment in rows::history(conn, &tenant, &learner)? {
+                    let progress = view(conn, &tenant, enrolment)?;
+                    let completed = progress.progress.status == progress::Status::Completed;
+                    let dated = progress
+                        .progress
+                        .completed_at
+                        .unwrap_or(progress.enrolment.assigned_at);
+                    let wanted = match filter.outcome {
+                        Some(true) => completed,
+                        Some(false) => !completed,
+                        None => true,
+                    } && filter.from.is_none_or(|from| dated >= from)
+                        && filter.to.is_none_or(|to| dated < to);
+                    if !wanted {
+                        continue;
+                    }
+                    let certification =
+                        cert_rows::of_enrolment(conn, &tenant, &progress.enrolment.id)?;
+                    let best_score_percent = progress
+                        .progress
+                        .steps
+                        .iter()
+                        .map(|s| s.score_percent)
+                        .fold(0.0, f64::max);
+                    entries.push(TranscriptEntry {
+                        progress,
+                        best_score_percent,
+                        certification,
+                    });
+                }
+                Ok(entries)
+            })
+            .await
+    }
+
+    /// The learner whose record the caller asks for: themselves, or anyone for staff.
+    fn readable_learner(&self, who: &Principal, learner: Option<String>) -> AppResult<String> {
+        match learner {
+            None => Ok(who.subject.clone()),
+            Some(l) if l == who.subject => Ok(l),
+            Some(l) => {
+                who.require_any(&STAFF).map_err(|_| {
+                    AppError::PermissionDenied("you may read only your own record".into())
+                })?;
+                Ok(l)
+            }
+        }
+    }
+
     pub async fn list_certifications(
         &self,
         who: &Principal,
@@ -215,16 +283,7 @@ impl RecordsApp {
         page_token: String,
     ) -> AppResult<Page<CertificationRow>> {
         who.require_any(&ANY_ROLE)?;
-        let learner = match learner {
-            None => who.subject.clone(),
-            Some(l) if l == who.subject => l,
-            Some(l) => {
-                who.require_any(&STAFF).map_err(|_| {
-                    AppError::PermissionDenied("you may read only your own certifications".into())
-                })?;
-                l
-            }
-        };
+        let learner = self.readable_learner(who, learner)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("learner={learner}");
         let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);

@@ -8,7 +8,7 @@ use lms_proto::records_v1 as pb;
 use pb::records_service_server::RecordsService;
 use tonic::{Request, Response, Status};
 
-use crate::app::{self, NewActivity, ProgressView, RecordsApp};
+use crate::app::{self, NewActivity, ProgressView, RecordsApp, TranscriptEntry, TranscriptFilter};
 use crate::domain::progress::{self, StepState};
 use crate::storage::records::ActivityRow;
 
@@ -122,8 +122,174 @@ pub fn certification(c: crate::storage::certifications::CertificationRow) -> pb:
     }
 }
 
+fn to_time(t: Option<prost_types::Timestamp>) -> Option<chrono::NaiveDateTime> {
+    let t = t?;
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).map(|d| d.naive_utc())
+}
+
+/// The learner and filter of a transcript request, validated.
+fn transcript_request(
+    req: &pb::ListTranscriptRequest,
+) -> Result<(Option<String>, TranscriptFilter), Status> {
+    let mut v = Violations::new();
+    v.max_text("learner", &req.learner, 128);
+    let outcome = match pb::TranscriptOutcome::try_from(req.outcome) {
+        Ok(pb::TranscriptOutcome::Unspecified) => None,
+        Ok(pb::TranscriptOutcome::OnlyCompleted) => Some(true),
+        Ok(pb::TranscriptOutcome::OnlyNotCompleted) => Some(false),
+        Err(_) => {
+            v.add("outcome", "unknown outcome filter");
+            None
+        }
+    };
+    let from = to_time(req.from_time);
+    let to = to_time(req.to_time);
+    if let (Some(from), Some(to)) = (from, to)
+        && to <= from
+    {
+        v.add("to_time", "must be after from_time");
+    }
+    v.finish()?;
+    Ok((
+        (!req.learner.is_empty()).then(|| req.learner.clone()),
+        TranscriptFilter { outcome, from, to },
+    ))
+}
+
+fn transcript_entry(e: TranscriptEntry) -> pb::TranscriptEntry {
+    let requirement = e.progress.enrolment.requirement.clone();
+    let enrolment_status = e.progress.enrolment.status.clone();
+    let assign_time = Some(timestamp(e.progress.enrolment.assigned_at));
+    let p = progress(e.progress);
+    pb::TranscriptEntry {
+        enrolment_id: p.enrolment_id,
+        pathway_id: p.pathway_id,
+        pathway_title: p.pathway_title,
+        pathway_version: p.pathway_version,
+        requirement,
+        enrolment_status,
+        status: p.status,
+        percent: p.percent,
+        assign_time,
+        due_time: p.due_time,
+        complete_time: p.complete_time,
+        best_score_percent: e.best_score_percent,
+        certification_id: e
+            .certification
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default(),
+        certification_expire_time: e.certification.and_then(|c| c.expires_at).map(timestamp),
+    }
+}
+
+fn transcript_entries(entries: Vec<TranscriptEntry>) -> Vec<pb::TranscriptEntry> {
+    entries.into_iter().map(transcript_entry).collect()
+}
+
+fn iso(t: &Option<prost_types::Timestamp>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// The transcript as CSV text.
+fn transcript_csv(entries: &[pb::TranscriptEntry]) -> Result<Vec<u8>, Status> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let failed = |_| Status::internal("internal error");
+    out.write_record([
+        "pathway",
+        "version",
+        "requirement",
+        "enrolment_status",
+        "status",
+        "percent",
+        "assigned",
+        "due",
+        "completed",
+        "best_score_percent",
+        "certification_id",
+        "certification_expires",
+    ])
+    .map_err(failed)?;
+    for e in entries {
+        let status = pb::ProgressStatus::try_from(e.status)
+            .unwrap_or_default()
+            .as_str_name();
+        out.write_record([
+            e.pathway_title.as_str(),
+            &e.pathway_version.to_string(),
+            &e.requirement,
+            &e.enrolment_status,
+            status,
+            &format!("{:.2}", e.percent),
+            &iso(&e.assign_time),
+            &iso(&e.due_time),
+            &iso(&e.complete_time),
+            &format!("{:.2}", e.best_score_percent),
+            &e.certification_id,
+            &iso(&e.certification_expire_time),
+        ])
+        .map_err(failed)?;
+    }
+    out.into_inner()
+        .map_err(|_| Status::internal("internal error"))
+}
+
 #[tonic::async_trait]
 impl RecordsService for RecordsGrpc {
+    type ExportTranscriptStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
+
+    async fn list_transcript(
+        &self,
+        request: Request<pb::ListTranscriptRequest>,
+    ) -> Result<Response<pb::ListTranscriptResponse>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let (learner, filter) = transcript_request(&req)?;
+        let limit = lms_platform::pagination::page_size(req.page_size)? as usize;
+        let filters = format!("{learner:?}/{filter:?}");
+        let after = lms_platform::pagination::decode_key::<1>(&req.page_token, &filters)?;
+        let all = transcript_entries(self.app.transcript(&who, learner, filter).await?);
+        let start = match after {
+            Some([after]) => all
+                .iter()
+                .position(|e| e.enrolment_id == after)
+                .map_or(all.len(), |i| i + 1),
+            None => 0,
+        };
+        let page: Vec<pb::TranscriptEntry> = all.into_iter().skip(start).take(limit + 1).collect();
+        let more = page.len() > limit;
+        let entries: Vec<pb::TranscriptEntry> = page.into_iter().take(limit).collect();
+        let next_page_token = match (more, entries.last()) {
+            (true, Some(last)) => {
+                lms_platform::pagination::encode(vec![last.enrolment_id.clone()], &filters)
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListTranscriptResponse {
+            entries,
+            next_page_token,
+        }))
+    }
+
+    async fn export_transcript(
+        &self,
+        request: Request<pb::ListTranscriptRequest>,
+    ) -> Result<Response<Self::ExportTranscriptStream>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let (learner, filter) = transcript_request(&req)?;
+        let entries = transcript_entries(self.app.transcript(&who, learner, filter).await?);
+        let bytes = transcript_csv(&entries)?;
+        let chunks: Vec<Result<pb::CsvChunk, Status>> = bytes
+            .chunks(64 * 1024)
+            .map(|c| Ok(pb::CsvChunk { data: c.to_vec() }))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
     async fn list_certifications(
         &self,
         request: Request<pb::ListCertificationsRequest>,

@@ -145,3 +145,17 @@ pub fn revoke(
     .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// The certification an enrolment earned, if any.
+pub fn of_enrolment(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment_id: &str,
+) -> Result<Option<CertificationRow>, AppError> {
+    Ok(certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::enrolment_id.eq(enrolment_id))
+        .select(CertificationRow::as_select())
+        .first(conn)
+        .optional()?)
+}

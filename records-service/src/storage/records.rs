@@ -251,3 +251,17 @@ pub fn record_of(
     record.best_scores = best;
     Ok(record)
 }
+
+/// Every enrolment of a learner, withdrawn ones included (the training history).
+pub fn history(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+) -> Result<Vec<EnrolmentRow>, AppError> {
+    Ok(enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::learner.eq(learner))
+        .order(enrolments::id.desc())
+        .select(EnrolmentRow::as_select())
+        .load(conn)?)
+}
