@@ -52,6 +52,15 @@ pub struct TranscriptEntry {
     pub certification: Option<CertificationRow>,
 }
 
+/// One learner's line of a compliance report.
+pub struct ComplianceLine {
+    pub enrolment: EnrolmentRow,
+    pub state: certification::Compliance,
+    pub percent: f64,
+    pub completed_at: Option<chrono::NaiveDateTime>,
+    pub certification_expires_at: Option<chrono::NaiveDateTime>,
+}
+
 /// A learner's wish to record something on a step.
 pub struct NewActivity {
     pub enrolment_id: String,
@@ -273,6 +282,102 @@ impl RecordsApp {
                 Ok(l)
             }
         }
+    }
+
+    /// Compliance on a pathway, one line per learner with a current enrolment, computed a page
+    /// of 1 000 at a time (one query each for enrolments, activities and certifications) and
+    /// sent as soon as each page is ready.
+    pub fn compliance_report(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+    ) -> AppResult<tokio::sync::mpsc::Receiver<AppResult<ComplianceLine>>> {
+        who.require_any(&STAFF)?;
+        let (send, receive) = tokio::sync::mpsc::channel(2_000);
+        let db = self.db.clone();
+        let tenant = who.tenant_id.clone();
+        tokio::spawn(async move {
+            let mut after: Option<String> = None;
+            let mut versions: std::collections::HashMap<i32, PathwaySnapshot> = Default::default();
+            loop {
+                let (tenant_page, pathway_page, after_page) =
+                    (tenant.clone(), pathway_id.clone(), after.clone());
+                let mut cached = std::mem::take(&mut versions);
+                let page = db
+                    .read(move |conn| {
+                        let enrolments = rows::pathway_enrolments(
+                            conn,
+                            &tenant_page,
+                            &pathway_page,
+                            after_page,
+                            1_000,
+                        )?;
+                        let ids: Vec<String> = enrolments.iter().map(|e| e.id.clone()).collect();
+                        let records = rows::records_of(conn, &tenant_page, &ids)?;
+                        let certs = cert_rows::of_enrolments(conn, &tenant_page, &ids)?;
+                        let at = now();
+                        let mut lines = Vec::with_capacity(enrolments.len());
+                        for enrolment in enrolments {
+                            if !cached.contains_key(&enrolment.pathway_version) {
+                                let snapshot = rows::pathway_version(
+                                    conn,
+                                    &tenant_page,
+                                    &enrolment.pathway_id,
+                                    enrolment.pathway_version,
+                                )?
+                                .ok_or_else(|| {
+                                    AppError::Unavailable(
+                                        "a pathway version is not cached yet; retry".into(),
+                                    )
+                                })?;
+                                cached.insert(enrolment.pathway_version, snapshot);
+                            }
+                            let pathway = &cached[&enrolment.pathway_version];
+                            let record = records.get(&enrolment.id).cloned().unwrap_or_default();
+                            let progress =
+                                progress::compute(pathway, &record, enrolment.due_at, at);
+                            let cert = certs.get(&enrolment.id);
+                            let cert_status = cert.map(|c| {
+                                certification::status(
+                                    c.expires_at,
+                                    c.window_days,
+                                    c.revoked_at.is_some(),
+                                    at,
+                                )
+                            });
+                            lines.push(ComplianceLine {
+                                state: certification::compliance(progress.status, cert_status),
+                                percent: progress.percent,
+                                completed_at: progress.completed_at,
+                                certification_expires_at: cert.and_then(|c| c.expires_at),
+                                enrolment,
+                            });
+                        }
+                        Ok((lines, cached))
+                    })
+                    .await;
+                match page {
+                    Ok((lines, cached)) => {
+                        versions = cached;
+                        let done = lines.len() < 1_000;
+                        after = lines.last().map(|l| l.enrolment.learner.clone());
+                        for line in lines {
+                            if send.send(Ok(line)).await.is_err() {
+                                return;
+                            }
+                        }
+                        if done {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = send.send(Err(error)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(receive)
     }
 
     pub async fn list_certifications(

@@ -411,6 +411,34 @@ impl Suite {
         }
     }
 
+    /// The compliance report's rows and totals.
+    async fn compliance(
+        &self,
+        token: &str,
+        pathway_id: &str,
+    ) -> Result<(Vec<pb::ComplianceRow>, pb::ComplianceTotals), Status> {
+        let mut stream = self
+            .records
+            .clone()
+            .stream_compliance_report(bearer(
+                token,
+                pb::ComplianceReportRequest {
+                    pathway_id: pathway_id.into(),
+                },
+            ))
+            .await?
+            .into_inner();
+        let (mut rows, mut totals) = (Vec::new(), None);
+        while let Some(item) = stream.message().await? {
+            match item.item {
+                Some(pb::compliance_report_item::Item::Row(row)) => rows.push(row),
+                Some(pb::compliance_report_item::Item::Totals(t)) => totals = Some(t),
+                None => {}
+            }
+        }
+        Ok((rows, totals.expect("the report ends with its totals")))
+    }
+
     async fn complete(
         &self,
         token: &str,
@@ -462,7 +490,12 @@ async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
     assert_eq!(locked.code(), Code::FailedPrecondition);
     assert!(locked.message().contains(&steps[0]), "{}", locked.message());
 
+    let (rows, _) = suite.compliance(&suite.admin(), &pathway).await.unwrap();
+    assert_eq!(rows[0].state(), pb::ComplianceState::ComplianceNotStarted);
     let after_read = suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    let (rows, totals) = suite.compliance(&suite.admin(), &pathway).await.unwrap();
+    assert_eq!(rows[0].state(), pb::ComplianceState::ComplianceInProgress);
+    assert_eq!((totals.learners, totals.in_progress), (1, 1));
     assert_eq!(after_read.status(), pb::ProgressStatus::InProgress);
     assert_eq!(after_read.percent, 33.33);
     let again = suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
@@ -565,6 +598,17 @@ async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
         ],
         "append-only, one entry per real event"
     );
+
+    // The compliance report on the pathway: Ada's row, then the totals.
+    let (rows, totals) = suite.compliance(&suite.admin(), &pathway).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].learner.as_str(), rows[0].state()),
+        ("ada", pb::ComplianceState::ComplianceCompliant)
+    );
+    assert_eq!((totals.learners, totals.compliant), (1, 1));
+    let learner = suite.compliance(&ada, &pathway).await.unwrap_err();
+    assert_eq!(learner.code(), Code::PermissionDenied);
 }
 
 async fn bad_activities_and_other_learners_are_refused(suite: Suite) {

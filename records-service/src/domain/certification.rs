@@ -57,6 +57,31 @@ pub fn status(
     }
 }
 
+/// Where a learner stands on a pathway for compliance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compliance {
+    Compliant,
+    InProgress,
+    Overdue,
+    /// Completed, but the certification it earned has expired (or was revoked).
+    Expired,
+    NotStarted,
+}
+
+/// Compliance from the progress status and the certification the completion earned, if any.
+pub fn compliance(progress: super::progress::Status, certification: Option<Status>) -> Compliance {
+    use super::progress::Status as P;
+    match progress {
+        P::Completed => match certification {
+            Some(Status::Expired | Status::Revoked) => Compliance::Expired,
+            _ => Compliance::Compliant,
+        },
+        P::Overdue => Compliance::Overdue,
+        P::InProgress => Compliance::InProgress,
+        P::NotStarted => Compliance::NotStarted,
+    }
+}
+
 /// A verification code: 16 characters from an alphabet without look-alikes.
 pub fn new_verification_code() -> String {
     use rand::Rng;
@@ -102,6 +127,22 @@ mod tests {
             window_days: 0,
         };
         assert_eq!(expiry(forever, day(0), None), None);
+    }
+
+    #[test]
+    fn an_expired_certification_makes_a_completion_non_compliant() {
+        use crate::domain::progress::Status as P;
+        assert_eq!(compliance(P::Completed, None), Compliance::Compliant);
+        assert_eq!(
+            compliance(P::Completed, Some(Status::Expiring)),
+            Compliance::Compliant
+        );
+        assert_eq!(
+            compliance(P::Completed, Some(Status::Expired)),
+            Compliance::Expired
+        );
+        assert_eq!(compliance(P::Overdue, None), Compliance::Overdue);
+        assert_eq!(compliance(P::NotStarted, None), Compliance::NotStarted);
     }
 
     #[test]

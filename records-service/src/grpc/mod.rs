@@ -238,6 +238,77 @@ fn transcript_csv(entries: &[pb::TranscriptEntry]) -> Result<Vec<u8>, Status> {
 
 #[tonic::async_trait]
 impl RecordsService for RecordsGrpc {
+    type StreamComplianceReportStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ComplianceReportItem, Status>> + Send>,
+    >;
+
+    async fn stream_compliance_report(
+        &self,
+        request: Request<pb::ComplianceReportRequest>,
+    ) -> Result<Response<Self::StreamComplianceReportStream>, Status> {
+        use crate::domain::certification::Compliance;
+        let who = caller(&request, &app::STAFF)?;
+        let req = request.into_inner();
+        parse_id("pathway_id", &req.pathway_id)?;
+        let mut lines = self.app.compliance_report(&who, req.pathway_id)?;
+        let stream = async_stream(move |send| async move {
+            let mut totals = pb::ComplianceTotals::default();
+            while let Some(line) = lines.recv().await {
+                let line = match line {
+                    Ok(line) => line,
+                    Err(error) => {
+                        let _ = send.send(Err(error.into())).await;
+                        return;
+                    }
+                };
+                totals.learners += 1;
+                let state = match line.state {
+                    Compliance::Compliant => {
+                        totals.compliant += 1;
+                        pb::ComplianceState::ComplianceCompliant
+                    }
+                    Compliance::InProgress => {
+                        totals.in_progress += 1;
+                        pb::ComplianceState::ComplianceInProgress
+                    }
+                    Compliance::Overdue => {
+                        totals.overdue += 1;
+                        pb::ComplianceState::ComplianceOverdue
+                    }
+                    Compliance::Expired => {
+                        totals.expired += 1;
+                        pb::ComplianceState::ComplianceExpired
+                    }
+                    Compliance::NotStarted => {
+                        totals.not_started += 1;
+                        pb::ComplianceState::ComplianceNotStarted
+                    }
+                };
+                let row = pb::ComplianceRow {
+                    learner: line.enrolment.learner,
+                    enrolment_id: line.enrolment.id,
+                    state: state as i32,
+                    percent: line.percent,
+                    due_time: line.enrolment.due_at.map(timestamp),
+                    complete_time: line.completed_at.map(timestamp),
+                    certification_expire_time: line.certification_expires_at.map(timestamp),
+                };
+                let item = pb::ComplianceReportItem {
+                    item: Some(pb::compliance_report_item::Item::Row(row)),
+                };
+                if send.send(Ok(item)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = send
+                .send(Ok(pb::ComplianceReportItem {
+                    item: Some(pb::compliance_report_item::Item::Totals(totals)),
+                }))
+                .await;
+        });
+        Ok(Response::new(stream))
+    }
+
     type ExportTranscriptStream =
         std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
 
@@ -492,4 +563,18 @@ impl pb::certificate_verification_server::CertificateVerification for Verificati
             revoke_reason: c.revoke_reason,
         }))
     }
+}
+
+/// A stream fed by a task: `produce` gets the sending half of a bounded channel.
+fn async_stream<T, F, Fut>(
+    produce: F,
+) -> std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (send, receive) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(produce(send));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(receive))
 }

@@ -159,3 +159,19 @@ pub fn of_enrolment(
         .first(conn)
         .optional()?)
 }
+
+/// The certifications earned by many enrolments, by enrolment id.
+pub fn of_enrolments(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment_ids: &[String],
+) -> Result<std::collections::HashMap<String, CertificationRow>, AppError> {
+    Ok(certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::enrolment_id.eq_any(enrolment_ids))
+        .select(CertificationRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|c| (c.enrolment_id.clone(), c))
+        .collect())
+}

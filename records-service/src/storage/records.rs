@@ -232,24 +232,9 @@ pub fn record_of(
     tenant: &str,
     enrolment_id: &str,
 ) -> Result<Record, AppError> {
-    let mut record = Record::default();
-    let mut best: HashMap<String, f64> = HashMap::new();
-    for activity in activities(conn, tenant, enrolment_id, None, None)? {
-        record.any_activity = true;
-        if activity.max_score > 0.0 {
-            let percent = activity.score / activity.max_score * 100.0;
-            let entry = best.entry(activity.step_id.clone()).or_insert(percent);
-            *entry = entry.max(percent);
-        }
-        if activity.kind == "STEP_COMPLETED" {
-            record
-                .completed
-                .entry(activity.step_id)
-                .or_insert(activity.recorded_at);
-        }
-    }
-    record.best_scores = best;
-    Ok(record)
+    Ok(records_of(conn, tenant, &[enrolment_id.to_string()])?
+        .remove(enrolment_id)
+        .unwrap_or_default())
 }
 
 /// Every enrolment of a learner, withdrawn ones included (the training history).
@@ -264,4 +249,61 @@ pub fn history(
         .order(enrolments::id.desc())
         .select(EnrolmentRow::as_select())
         .load(conn)?)
+}
+
+/// A page of a pathway's current (not withdrawn) enrolments, by learner, after `after`.
+pub fn pathway_enrolments(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<EnrolmentRow>, AppError> {
+    let mut query = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne("WITHDRAWN"))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(enrolments::learner.gt(after));
+    }
+    Ok(query
+        .order(enrolments::learner.asc())
+        .limit(limit)
+        .select(EnrolmentRow::as_select())
+        .load(conn)?)
+}
+
+/// The records of many enrolments in one query.
+pub fn records_of(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment_ids: &[String],
+) -> Result<HashMap<String, Record>, AppError> {
+    let mut records: HashMap<String, Record> = HashMap::new();
+    let rows: Vec<ActivityRow> = activities::table
+        .filter(activities::tenant_id.eq(tenant))
+        .filter(activities::enrolment_id.eq_any(enrolment_ids))
+        .order(activities::id.asc())
+        .select(ActivityRow::as_select())
+        .load(conn)?;
+    for activity in rows {
+        let record = records.entry(activity.enrolment_id.clone()).or_default();
+        record.any_activity = true;
+        if activity.max_score > 0.0 {
+            let percent = activity.score / activity.max_score * 100.0;
+            let best = record
+                .best_scores
+                .entry(activity.step_id.clone())
+                .or_insert(percent);
+            *best = best.max(percent);
+        }
+        if activity.kind == "STEP_COMPLETED" {
+            record
+                .completed
+                .entry(activity.step_id)
+                .or_insert(activity.recorded_at);
+        }
+    }
+    Ok(records)
 }
