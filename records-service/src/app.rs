@@ -318,21 +318,25 @@ impl RecordsApp {
                         let at = now();
                         let mut lines = Vec::with_capacity(enrolments.len());
                         for enrolment in enrolments {
-                            if !cached.contains_key(&enrolment.pathway_version) {
-                                let snapshot = rows::pathway_version(
-                                    conn,
-                                    &tenant_page,
-                                    &enrolment.pathway_id,
-                                    enrolment.pathway_version,
-                                )?
-                                .ok_or_else(|| {
-                                    AppError::Unavailable(
-                                        "a pathway version is not cached yet; retry".into(),
-                                    )
-                                })?;
-                                cached.insert(enrolment.pathway_version, snapshot);
-                            }
-                            let pathway = &cached[&enrolment.pathway_version];
+                            let pathway = match cached.entry(enrolment.pathway_version) {
+                                std::collections::hash_map::Entry::Occupied(known) => {
+                                    known.into_mut()
+                                }
+                                std::collections::hash_map::Entry::Vacant(slot) => {
+                                    let snapshot = rows::pathway_version(
+                                        conn,
+                                        &tenant_page,
+                                        &enrolment.pathway_id,
+                                        enrolment.pathway_version,
+                                    )?
+                                    .ok_or_else(|| {
+                                        AppError::Unavailable(
+                                            "a pathway version is not cached yet; retry".into(),
+                                        )
+                                    })?;
+                                    slot.insert(snapshot)
+                                }
+                            };
                             let record = records.get(&enrolment.id).cloned().unwrap_or_default();
                             let progress =
                                 progress::compute(pathway, &record, enrolment.due_at, at);
