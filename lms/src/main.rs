@@ -9,6 +9,7 @@
 
 mod components;
 mod import;
+mod report;
 mod settings;
 
 use std::path::PathBuf;
@@ -54,6 +55,11 @@ enum Command {
         #[arg(value_enum)]
         component: Option<Component>,
     },
+    /// Print a report as CSV.
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
     /// Load data into the suite.
     Import {
         #[command(subcommand)]
@@ -83,6 +89,23 @@ enum Command {
         /// Lifetime in hours.
         #[arg(long, default_value_t = 12)]
         ttl_hours: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportWhat {
+    /// A pathway's compliance: one CSV row per learner (state, percent, due, completed,
+    /// certification expiry) on standard output, the totals on standard error.
+    Compliance {
+        /// The pathway's id.
+        #[arg(long)]
+        pathway: String,
+        /// records-service's address (default: the configured `records.listen`).
+        #[arg(long)]
+        address: Option<String>,
+        /// A bearer token with the admin or instructor role.
+        #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
+        token: String,
     },
 }
 
@@ -157,6 +180,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up => up(settings).await,
         Command::Serve { component } => serve(settings, component).await,
         Command::Migrate { component } => migrate(settings, component).await,
+        Command::Report {
+            what:
+                ReportWhat::Compliance {
+                    pathway,
+                    address,
+                    token,
+                },
+        } => {
+            let address = address.unwrap_or_else(|| format!("http://{}", settings.records.listen));
+            let totals =
+                report::compliance(&address, &token, &pathway, std::io::stdout().lock()).await?;
+            eprintln!(
+                "{} learners: {} compliant, {} in progress, {} overdue, {} expired, {} not started",
+                totals.learners,
+                totals.compliant,
+                totals.in_progress,
+                totals.overdue,
+                totals.expired,
+                totals.not_started
+            );
+            Ok(())
+        }
         Command::Import {
             what:
                 ImportWhat::People {

@@ -622,3 +622,62 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             .success()
     );
 }
+
+#[tokio::test]
+async fn report_compliance_prints_csv_and_refuses_learners() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addresses) = start_up_with_addresses(data.path());
+    let records = format!("http://{}", addresses["records-service"]);
+    let token = |role: &str| {
+        let output = lms()
+            .args([
+                "token",
+                "--tenant",
+                "demo",
+                "--subject",
+                "someone",
+                "--role",
+                role,
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let report = |token: String| {
+        let records = records.clone();
+        tokio::task::spawn_blocking(move || {
+            lms()
+                .args([
+                    "report",
+                    "compliance",
+                    "--pathway",
+                    "0190d5a0-0000-7000-8000-000000000001",
+                ])
+                .args(["--address", &records, "--token", &token])
+                .output()
+                .unwrap()
+        })
+    };
+    let admin = report.clone()(token("admin")).await.unwrap();
+    assert!(admin.status.success(), "{admin:?}");
+    let stdout = String::from_utf8_lossy(&admin.stdout);
+    assert_eq!(
+        stdout.lines().next(),
+        Some("learner,state,percent,due,completed,certification_expires,enrolment_id")
+    );
+    assert!(String::from_utf8_lossy(&admin.stderr).contains("0 learners"));
+    let learner = report(token("learner")).await.unwrap();
+    assert!(!learner.status.success());
+    assert!(
+        String::from_utf8_lossy(&learner.stderr).contains("PermissionDenied"),
+        "{learner:?}"
+    );
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(10))
+            .await
+            .success()
+    );
+}
