@@ -660,7 +660,7 @@ async fn report_compliance_prints_csv_and_refuses_learners() {
                 .unwrap()
         })
     };
-    let admin = report.clone()(token("admin")).await.unwrap();
+    let admin = report(token("admin")).await.unwrap();
     assert!(admin.status.success(), "{admin:?}");
     let stdout = String::from_utf8_lossy(&admin.stdout);
     assert_eq!(
