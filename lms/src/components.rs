@@ -180,6 +180,9 @@ pub async fn start(
             )
             .map_err(|e| anyhow::anyhow!("invalid configuration: records.pathway_url: {e}"))?;
             let options = records_service::Options {
+                certification_scan: std::time::Duration::from_secs(
+                    settings.records.certification_scan_seconds,
+                ),
                 pathways,
                 deliver_events_to: destination(&settings.records.events_url, &credentials),
             };

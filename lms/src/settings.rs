@@ -49,6 +49,7 @@ database_url = ""
 db_pool_size = 8
 pathway_url = "http://127.0.0.1:50051"
 events_url = ""
+certification_scan_seconds = 300
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,9 +113,12 @@ pub struct RecordsConfig {
     pub db_pool_size: u32,
     /// pathway-service's gRPC address, asked for published versions while applying events.
     pub pathway_url: String,
-    /// enrolment-service's gRPC address, where records' events (a learner started) are
-    /// delivered; empty: they wait in the outbox.
+    /// enrolment-service's gRPC address, where records' events (a learner started, a
+    /// recertification window opened) are delivered; empty: they wait in the outbox.
     pub events_url: String,
+    /// How often the certification scheduler looks for opened recertification windows; 0
+    /// disables it.
+    pub certification_scan_seconds: u64,
 }
 
 impl RecordsConfig {

@@ -446,6 +446,45 @@ impl RecordsApp {
             .await
     }
 
+    /// The certification scheduler's step: every certification whose recertification window has
+    /// opened by `at` is announced once (a CertificationExpiring event in its transaction).
+    /// Safe with several replicas: the conditional update lets exactly one announce each.
+    /// Returns how many it announced.
+    pub async fn announce_expiring(&self, at: chrono::NaiveDateTime) -> AppResult<usize> {
+        let due = self
+            .db
+            .read(move |conn| cert_rows::due_for_announcement(conn, at, 1_000))
+            .await?;
+        let mut announced = 0;
+        for certification in due {
+            let done = self
+                .db
+                .write(move |conn| {
+                    if !cert_rows::mark_announced(conn, &certification.id, at)? {
+                        return Ok(false);
+                    }
+                    outbox::enqueue(
+                        conn,
+                        &certification.tenant_id,
+                        vec![NewEvent::new(
+                            certification.id.clone(),
+                            &lms_proto::records_v1::CertificationExpiring {
+                                certification_id: certification.id.clone(),
+                                learner: certification.learner.clone(),
+                                pathway_id: certification.pathway_id.clone(),
+                                enrolment_id: certification.enrolment_id.clone(),
+                                expire_time: certification.expires_at.map(timestamp),
+                            },
+                        )],
+                    )?;
+                    Ok(true)
+                })
+                .await?;
+            announced += usize::from(done);
+        }
+        Ok(announced)
+    }
+
     /// Public verification by code: no principal, any tenant.
     pub async fn verify_certificate(&self, code: String) -> AppResult<CertificationRow> {
         self.db
@@ -691,6 +730,7 @@ fn issue_certification(
             revoked_at: None,
             revoke_reason: String::new(),
             revoked_by: String::new(),
+            expiring_announced_at: None,
         },
     )?;
     tracing::info!(learner = %enrolment.learner, pathway = %enrolment.pathway_id, cycle, "certification issued");

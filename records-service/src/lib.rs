@@ -43,6 +43,9 @@ pub struct Options {
     /// Where this service's outbox is delivered (records-service for enrolment and assessment
     /// events, enrolment-service for records'); None: events wait in the outbox.
     pub deliver_events_to: Option<lms_platform::outbox::Destination>,
+    /// How often the certification scheduler looks for recertification windows that opened;
+    /// zero disables it.
+    pub certification_scan: std::time::Duration,
     /// pathway-service, asked for published versions while applying enrolment events.
     pub pathways: pathways::PathwayVersions,
 }
@@ -95,6 +98,14 @@ pub async fn serve(
             shutdown.clone(),
         )?;
     }
+    if !options.certification_scan.is_zero() {
+        let app = app::RecordsApp::new(db.clone(), options.pathways.clone());
+        tokio::spawn(scan_certifications(
+            app,
+            options.certification_scan,
+            shutdown.clone(),
+        ));
+    }
     let routes = routes(db, verifier, server, &options);
     lms_platform::server::serve(
         listener,
@@ -104,4 +115,23 @@ pub async fn serve(
         shutdown,
     )
     .await
+}
+
+/// The certification scheduler: announces opened recertification windows every `every`.
+async fn scan_certifications(
+    app: app::RecordsApp,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match app.announce_expiring(lms_platform::resource::now()).await {
+            Ok(0) => {}
+            Ok(announced) => tracing::info!(announced, "recertification windows announced"),
+            Err(error) => tracing::warn!(%error, "certification scan failed; retrying next time"),
+        }
+    }
 }

@@ -26,6 +26,8 @@ struct Suite {
     records: pb::records_service_client::RecordsServiceClient<Channel>,
     records_events: events_pb::event_consumer_client::EventConsumerClient<Channel>,
     records_channel: Channel,
+    /// records-service's use cases on its database, to run the scheduler at a chosen time.
+    records_app: records_service::app::RecordsApp,
     shutdown: CancellationToken,
     _databases: Vec<TestDatabase>,
 }
@@ -150,7 +152,15 @@ impl Suite {
         let db = records_service::open_database(databases[3].url.clone(), 4)
             .await
             .unwrap();
+        let records_db = db.clone();
+        let records_pathways = records_service::pathways::PathwayVersions::new(
+            &pathway_url,
+            auth.service_credentials("records-service"),
+        )
+        .unwrap();
         let options = records_service::Options {
+            // The tests advance the scheduler's clock themselves.
+            certification_scan: Duration::ZERO,
             pathways: records_service::pathways::PathwayVersions::new(
                 &pathway_url,
                 auth.service_credentials("records-service"),
@@ -184,6 +194,7 @@ impl Suite {
                 records_channel.clone(),
             ),
             records_channel,
+            records_app: records_service::app::RecordsApp::new(records_db, records_pathways),
             auth,
             shutdown,
             _databases: databases,
@@ -466,6 +477,7 @@ lms_platform::on_both_databases!(Suite;
     bad_activities_and_other_learners_are_refused,
     events_apply_once_and_early_outcomes_wait,
     completing_a_certification_pathway_issues_a_verifiable_certificate,
+    an_opened_recertification_window_starts_a_new_cycle,
 );
 
 async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
@@ -928,4 +940,161 @@ async fn completing_a_certification_pathway_issues_a_verifiable_certificate(suit
         .await
         .unwrap_err();
     assert_eq!(other.code(), Code::NotFound);
+}
+
+async fn an_opened_recertification_window_starts_a_new_cycle(suite: Suite) {
+    // Valid two days; the recertification window opens one day before expiry.
+    let admin = suite.admin();
+    let mut pathways = suite.pathways.clone();
+    let pathway = pathways
+        .create_pathway(bearer(
+            &admin,
+            pathway_pb::CreatePathwayRequest {
+                pathway: Some(pathway_pb::Pathway {
+                    title: "Daily safety check".into(),
+                    outcome: pathway_pb::Outcome::Certification as i32,
+                    certification: Some(pathway_pb::CertificationPolicy {
+                        validity_days: 2,
+                        recertification_window_days: 1,
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let step = pathways
+        .add_step(bearer(
+            &admin,
+            pathway_pb::AddStepRequest {
+                pathway_id: pathway.id.clone(),
+                step: Some(pathway_pb::Step {
+                    title: "Checklist".into(),
+                    required: true,
+                    kind: Some(pathway_pb::step::Kind::Acknowledgement(
+                        pathway_pb::AcknowledgementStep {
+                            statement: "I checked the equipment.".into(),
+                            policy_url: "https://acme.example/checklist".into(),
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                position: None,
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .steps[0]
+        .id
+        .clone();
+    pathways
+        .publish_pathway(bearer(
+            &admin,
+            pathway_pb::PublishPathwayRequest {
+                id: pathway.id.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    suite.assign(&pathway.id).await;
+    let first = suite.wait_for(|p| !p.is_empty()).await[0].clone();
+    let ada = suite.learner("ada");
+    suite
+        .complete(&ada, &first.enrolment_id, &step)
+        .await
+        .unwrap();
+
+    // Today the window is closed: the scheduler announces nothing.
+    let today = chrono::Utc::now().naive_utc();
+    assert_eq!(suite.records_app.announce_expiring(today).await.unwrap(), 0);
+    // A day and a half later it is open: announced once, however many schedulers run.
+    let later = today + chrono::Duration::hours(36);
+    let (a, b) = tokio::join!(
+        suite.records_app.announce_expiring(later),
+        suite.records_app.announce_expiring(later)
+    );
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        1,
+        "one announcement across two schedulers"
+    );
+    assert_eq!(suite.records_app.announce_expiring(later).await.unwrap(), 0);
+    // enrolment-service starts a new cycle, which reaches records-service: a fresh enrolment,
+    // due when the certification expires.
+    let listed = suite
+        .wait_for(|p| p.iter().any(|e| e.enrolment_id != first.enrolment_id))
+        .await;
+    assert_eq!(
+        listed.len(),
+        1,
+        "the completed cycle is closed, the new one is current: {listed:?}"
+    );
+    let next = &listed[0];
+    assert_eq!(next.status(), pb::ProgressStatus::NotStarted);
+    let certs = suite
+        .records
+        .clone()
+        .list_certifications(bearer(&ada, pb::ListCertificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .certifications;
+    assert_eq!(certs.len(), 1);
+    assert_eq!(
+        certs[0].status(),
+        pb::CertificationStatus::CertActive,
+        "on today's calendar"
+    );
+    assert_eq!(next.due_time, certs[0].expire_time);
+    let enrolments = suite
+        .enrolments
+        .clone()
+        .list_enrolments(bearer(
+            &admin,
+            enrolment_pb::ListEnrolmentsRequest {
+                learner: "ada".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .enrolments;
+    let closed = enrolments
+        .iter()
+        .find(|e| e.id == first.enrolment_id)
+        .unwrap();
+    assert_eq!(
+        closed.withdrawal(),
+        enrolment_pb::Withdrawal::Recertification
+    );
+    assert_eq!(enrolments.len(), 2, "announced once: one new cycle");
+
+    // Completing the new cycle issues cycle 2 (today, before the window: from completion; the
+    // extension from the previous expiry inside the window is covered by the domain tests).
+    suite
+        .complete(&ada, &next.enrolment_id, &step)
+        .await
+        .unwrap();
+    let certs = suite
+        .records
+        .clone()
+        .list_certifications(bearer(&ada, pb::ListCertificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .certifications;
+    assert_eq!(certs.len(), 2, "each cycle is kept");
+    let (newest, oldest) = (&certs[0], &certs[1]);
+    assert_eq!(newest.cycle, 2);
+    assert_eq!(
+        newest.expire_time.unwrap().seconds,
+        newest.complete_time.unwrap().seconds + 2 * 86_400
+    );
+    assert_eq!(oldest.cycle, 1);
 }

@@ -670,8 +670,8 @@ impl EnrolmentApp {
             .await
     }
 
-    /// Applies `EnrolmentStarted` events from records-service: the enrolment has progress, so
-    /// removing its assignment keeps it.
+    /// Applies records-service's events: `EnrolmentStarted` (the enrolment has progress, so
+    /// removing its assignment keeps it) and `CertificationExpiring` (a new enrolment cycle).
     pub async fn apply_events(
         &self,
         who: &Principal,
@@ -684,34 +684,7 @@ impl EnrolmentApp {
                 "at most 500 per delivery",
             ));
         }
-        Ok(
-            lms_platform::inbox::consume(&self.db, events, |conn, event| {
-                use lms_platform::inbox::{EventError, payload};
-                let started: lms_proto::enrolment_v1::EnrolmentStarted = payload(event)?;
-                let at = started
-                    .start_time
-                    .and_then(|t| {
-                        chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
-                    })
-                    .map(|t| t.naive_utc())
-                    .ok_or_else(|| {
-                        EventError::Reject("EnrolmentStarted without start_time".into())
-                    })?;
-                match enrolment_rows::get(conn, &event.tenant_id, &started.enrolment_id) {
-                    Ok(_) => {}
-                    Err(AppError::NotFound(_)) => {
-                        return Err(EventError::Reject(format!(
-                            "unknown enrolment {}",
-                            started.enrolment_id
-                        )));
-                    }
-                    Err(other) => return Err(other.into()),
-                }
-                enrolment_rows::mark_started(conn, &event.tenant_id, &started.enrolment_id, at)?;
-                Ok(())
-            })
-            .await,
-        )
+        Ok(lms_platform::inbox::consume(&self.db, events, apply_event).await)
     }
 }
 
@@ -758,4 +731,105 @@ fn enrol_one(
     enrolment_rows::insert_many(conn, tenant, std::slice::from_ref(&enrolment))?;
     outbox::enqueue(conn, tenant, vec![events::created(&enrolment)])?;
     Ok(enrolment)
+}
+
+fn event_time(t: Option<prost_types::Timestamp>) -> Option<NaiveDateTime> {
+    let t = t?;
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).map(|d| d.naive_utc())
+}
+
+/// Applies one of records-service's events inside its transaction.
+fn apply_event(
+    conn: &mut DbConnection,
+    event: &lms_proto::events_v1::Event,
+) -> Result<(), lms_platform::inbox::EventError> {
+    use lms_platform::inbox::{EventError, payload};
+    use prost::Name;
+    let tenant = event.tenant_id.as_str();
+    let type_url = event
+        .payload
+        .as_ref()
+        .map(|p| p.type_url.as_str())
+        .unwrap_or_default();
+    let known = |conn: &mut DbConnection, id: &str| match enrolment_rows::get(conn, tenant, id) {
+        Ok(enrolment) => Ok(enrolment),
+        Err(AppError::NotFound(_)) => Err(EventError::Reject(format!("unknown enrolment {id}"))),
+        Err(other) => Err(other.into()),
+    };
+    if type_url == lms_proto::records_v1::CertificationExpiring::type_url() {
+        let expiring: lms_proto::records_v1::CertificationExpiring = payload(event)?;
+        let previous = known(conn, &expiring.enrolment_id)?;
+        start_recertification(conn, tenant, previous, event_time(expiring.expire_time))?;
+        return Ok(());
+    }
+    let started: lms_proto::enrolment_v1::EnrolmentStarted = payload(event)?;
+    let at = event_time(started.start_time)
+        .ok_or_else(|| EventError::Reject("EnrolmentStarted without start_time".into()))?;
+    known(conn, &started.enrolment_id)?;
+    enrolment_rows::mark_started(conn, tenant, &started.enrolment_id, at)?;
+    Ok(())
+}
+
+/// A certification's recertification window opened: the enrolment that earned it is closed
+/// (kept as a record) and a new cycle starts, due when the certification expires, on the
+/// newest version this service knows. Nothing happens when a newer cycle exists already or the
+/// person has left.
+fn start_recertification(
+    conn: &mut DbConnection,
+    tenant: &str,
+    previous: Enrolment,
+    due_at: Option<NaiveDateTime>,
+) -> AppResult<()> {
+    lock_tenant_enrolments(conn, tenant)?;
+    if let Some(current) =
+        enrolment_rows::current(conn, tenant, &previous.learner, &previous.pathway_id)?
+        && current.id != previous.id
+    {
+        return Ok(());
+    }
+    let person = people_rows::key_facts_by_external_id(conn, tenant, &previous.learner)?;
+    if !matches!(person, Some((_, PersonStatus::Active))) {
+        return Ok(());
+    }
+    let at = now();
+    let actor = "records-service";
+    let mut events = Vec::new();
+    if previous.status != Status::Withdrawn {
+        enrolment_rows::withdraw(
+            conn,
+            tenant,
+            std::slice::from_ref(&previous.id),
+            Withdrawal::Recertification,
+            "closed: a recertification cycle started",
+            &Change { at, actor },
+        )?;
+        events.extend(
+            enrolment_rows::by_ids(conn, tenant, std::slice::from_ref(&previous.id))?
+                .iter()
+                .map(events::withdrawn),
+        );
+    }
+    let version = assignment_rows::latest_version(conn, tenant, &previous.pathway_id)?
+        .unwrap_or(previous.pathway_version)
+        .max(previous.pathway_version);
+    let next = Enrolment {
+        id: new_id(),
+        pathway_version: version,
+        requirement: crate::domain::assignment::Requirement::Mandatory,
+        status: Status::Active,
+        assigned_at: at,
+        due_at,
+        started_at: None,
+        withdrawn_at: None,
+        withdrawal: None,
+        withdraw_reason: String::new(),
+        due_changes: Vec::new(),
+        revision: 1,
+        audit: Audit::new(actor),
+        ..previous
+    };
+    enrolment_rows::insert_many(conn, tenant, std::slice::from_ref(&next))?;
+    events.push(events::created(&next));
+    outbox::enqueue(conn, tenant, events)?;
+    Ok(())
 }

@@ -65,6 +65,8 @@ pub enum Withdrawal {
     ByAdmin,
     AssignmentRemoved,
     LeftTarget,
+    /// Closed because a recertification cycle replaced it.
+    Recertification,
 }
 
 impl Withdrawal {
@@ -73,6 +75,7 @@ impl Withdrawal {
             Withdrawal::ByAdmin => "BY_ADMIN",
             Withdrawal::AssignmentRemoved => "ASSIGNMENT_REMOVED",
             Withdrawal::LeftTarget => "LEFT_TARGET",
+            Withdrawal::Recertification => "RECERTIFICATION",
         }
     }
 
@@ -81,6 +84,7 @@ impl Withdrawal {
             "BY_ADMIN" => Some(Withdrawal::ByAdmin),
             "ASSIGNMENT_REMOVED" => Some(Withdrawal::AssignmentRemoved),
             "LEFT_TARGET" => Some(Withdrawal::LeftTarget),
+            "RECERTIFICATION" => Some(Withdrawal::Recertification),
             _ => None,
         }
     }

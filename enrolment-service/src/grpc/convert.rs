@@ -714,6 +714,7 @@ pub fn enrolment(e: Enrolment) -> pb::Enrolment {
             Some(Withdrawal::ByAdmin) => pb::Withdrawal::ByAdmin,
             Some(Withdrawal::AssignmentRemoved) => pb::Withdrawal::AssignmentRemoved,
             Some(Withdrawal::LeftTarget) => pb::Withdrawal::LeftTarget,
+            Some(Withdrawal::Recertification) => pb::Withdrawal::Recertification,
         } as i32,
         withdraw_reason: e.withdraw_reason,
         due_changes: e

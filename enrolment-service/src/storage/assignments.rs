@@ -291,3 +291,18 @@ pub fn tenants_with_assignments(conn: &mut DbConnection) -> Result<Vec<String>, 
         .distinct()
         .load(conn)?)
 }
+
+/// The newest published version this service has seen for a pathway (from its live
+/// assignments), if any.
+pub fn latest_version(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+) -> Result<Option<i32>, AppError> {
+    Ok(assignments::table
+        .filter(assignments::tenant_id.eq(tenant))
+        .filter(assignments::pathway_id.eq(pathway_id))
+        .filter(assignments::removed_at.is_null())
+        .select(diesel::dsl::max(assignments::pathway_version))
+        .first::<Option<i32>>(conn)?)
+}

@@ -26,6 +26,7 @@ pub struct CertificationRow {
     pub revoked_at: Option<NaiveDateTime>,
     pub revoke_reason: String,
     pub revoked_by: String,
+    pub expiring_announced_at: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &CertificationRow) -> Result<(), AppError> {
@@ -174,4 +175,48 @@ pub fn of_enrolments(
         .into_iter()
         .map(|c| (c.enrolment_id.clone(), c))
         .collect())
+}
+
+/// Certifications not revoked whose recertification window has opened by `now` and that were
+/// not announced yet (any tenant), oldest expiry first.
+pub fn due_for_announcement(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<CertificationRow>, AppError> {
+    // The window is per row; rows expiring within the longest window allowed are candidates,
+    // and the exact test is made on each.
+    let horizon = now + chrono::Duration::days(3_650);
+    let candidates: Vec<CertificationRow> = certifications::table
+        .filter(certifications::expiring_announced_at.is_null())
+        .filter(certifications::revoked_at.is_null())
+        .filter(certifications::expires_at.is_not_null())
+        .filter(certifications::expires_at.le(Some(horizon)))
+        .order(certifications::expires_at.asc())
+        .limit(limit)
+        .select(CertificationRow::as_select())
+        .load(conn)?;
+    Ok(candidates
+        .into_iter()
+        .filter(|c| {
+            c.expires_at
+                .is_some_and(|at| now >= at - chrono::Duration::days(c.window_days.into()))
+        })
+        .collect())
+}
+
+/// Marks a certification announced; false when another scheduler did it first.
+pub fn mark_announced(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, AppError> {
+    Ok(diesel::update(
+        certifications::table
+            .filter(certifications::id.eq(id))
+            .filter(certifications::expiring_announced_at.is_null()),
+    )
+    .set(certifications::expiring_announced_at.eq(Some(at)))
+    .execute(conn)?
+        == 1)
 }

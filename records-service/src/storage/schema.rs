@@ -63,5 +63,6 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         revoke_reason -> Text,
         revoked_by -> Text,
+        expiring_announced_at -> Nullable<Timestamp>,
     }
 }

@@ -1,0 +1,1 @@
+DROP INDEX certifications_to_announce; ALTER TABLE certifications DROP COLUMN expiring_announced_at;
