@@ -111,6 +111,10 @@ impl RecordsApp {
         Self { db, pathways }
     }
 
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     pub async fn get_progress(
         &self,
         who: &Principal,
@@ -271,7 +275,11 @@ impl RecordsApp {
     }
 
     /// The learner whose record the caller asks for: themselves, or anyone for staff.
-    fn readable_learner(&self, who: &Principal, learner: Option<String>) -> AppResult<String> {
+    pub(crate) fn readable_learner(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+    ) -> AppResult<String> {
         match learner {
             None => Ok(who.subject.clone()),
             Some(l) if l == who.subject => Ok(l),

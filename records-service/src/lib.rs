@@ -9,6 +9,7 @@
 pub mod app;
 pub mod domain;
 pub mod grpc;
+pub mod manual;
 pub mod pathways;
 pub mod storage;
 

@@ -478,6 +478,7 @@ lms_platform::on_both_databases!(Suite;
     events_apply_once_and_early_outcomes_wait,
     completing_a_certification_pathway_issues_a_verifiable_certificate,
     an_opened_recertification_window_starts_a_new_cycle,
+    admins_record_external_training_with_an_audit_trail,
 );
 
 async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
@@ -1097,4 +1098,174 @@ async fn an_opened_recertification_window_starts_a_new_cycle(suite: Suite) {
         newest.complete_time.unwrap().seconds + 2 * 86_400
     );
     assert_eq!(oldest.cycle, 1);
+}
+
+async fn admins_record_external_training_with_an_audit_trail(suite: Suite) {
+    let admin = suite.admin();
+    let mut records = suite.records.clone();
+    let yesterday = chrono::Utc::now().timestamp() - 86_400;
+    let record = pb::ManualRecord {
+        learner: "ada".into(),
+        title: "First aid (Red Cross)".into(),
+        provider: "Red Cross".into(),
+        complete_time: Some(prost_types::Timestamp {
+            seconds: yesterday,
+            nanos: 0,
+        }),
+        hours: 8.0,
+        evidence_url: "https://files.acme.example/first-aid.pdf".into(),
+        ..Default::default()
+    };
+    let create = |token: String, record: pb::ManualRecord, reason: &str| {
+        let mut records = suite.records.clone();
+        let reason = reason.to_string();
+        async move {
+            records
+                .create_manual_record(bearer(
+                    &token,
+                    pb::CreateManualRecordRequest {
+                        record: Some(record),
+                        reason,
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+        }
+    };
+    let learner = create(suite.learner("ada"), record.clone(), "mine")
+        .await
+        .unwrap_err();
+    assert_eq!(learner.code(), Code::PermissionDenied);
+    let future = pb::ManualRecord {
+        complete_time: Some(prost_types::Timestamp {
+            seconds: yesterday + 3 * 86_400,
+            nanos: 0,
+        }),
+        evidence_url: "not a url".into(),
+        ..record.clone()
+    };
+    let bad = create(admin.clone(), future, "").await.unwrap_err();
+    let mut fields = violated_fields(&bad);
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["reason", "record.complete_time", "record.evidence_url"]
+    );
+
+    let created = create(
+        admin.clone(),
+        record.clone(),
+        "certificate handed in by Ada",
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(created.created_by, "admin@acme");
+    let updated = records
+        .update_manual_record(bearer(
+            &admin,
+            pb::UpdateManualRecordRequest {
+                record: Some(pb::ManualRecord {
+                    id: created.id.clone(),
+                    hours: 7.5,
+                    etag: created.etag.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["hours".into()],
+                }),
+                reason: "the certificate says 7.5 hours".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (updated.hours, updated.title.as_str()),
+        (7.5, "First aid (Red Cross)")
+    );
+    let stale = records
+        .update_manual_record(bearer(
+            &admin,
+            pb::UpdateManualRecordRequest {
+                record: Some(pb::ManualRecord {
+                    id: created.id.clone(),
+                    hours: 6.0,
+                    etag: created.etag.clone(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["hours".into()],
+                }),
+                reason: "again".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    let mine = records
+        .list_manual_records(bearer(
+            &suite.learner("ada"),
+            pb::ListManualRecordsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    assert_eq!(mine.len(), 1);
+    records
+        .delete_manual_record(bearer(
+            &admin,
+            pb::DeleteManualRecordRequest {
+                id: created.id.clone(),
+                reason: "entered for the wrong person".into(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let mine = records
+        .list_manual_records(bearer(
+            &suite.learner("ada"),
+            pb::ListManualRecordsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .records;
+    assert!(mine.is_empty(), "gone from the history");
+    let audit = records
+        .list_manual_record_audit(bearer(
+            &admin,
+            pb::ListManualRecordAuditRequest {
+                id: created.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    let trail: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|c| (c.action.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("CREATED", "certificate handed in by Ada"),
+            ("UPDATED", "the certificate says 7.5 hours"),
+            ("DELETED", "entered for the wrong person"),
+        ],
+        "never lost from the audit"
+    );
+    assert!(audit.iter().all(|c| c.actor == "admin@acme"));
+    assert!(audit[1].snapshot.contains("7.5"));
+    let other_tenant = records
+        .list_manual_record_audit(bearer(
+            &suite.auth.admin("globex"),
+            pb::ListManualRecordAuditRequest { id: created.id },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other_tenant.code(), Code::NotFound);
 }

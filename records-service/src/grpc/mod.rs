@@ -236,8 +236,195 @@ fn transcript_csv(entries: &[pb::TranscriptEntry]) -> Result<Vec<u8>, Status> {
         .map_err(|_| Status::internal("internal error"))
 }
 
+fn manual_record(r: crate::storage::manual::ManualRecordRow) -> pb::ManualRecord {
+    pb::ManualRecord {
+        etag: lms_platform::resource::etag(r.revision),
+        id: r.id,
+        learner: r.learner,
+        title: r.title,
+        provider: r.provider,
+        complete_time: Some(timestamp(r.completed_at)),
+        hours: r.hours,
+        evidence_url: r.evidence_url,
+        create_time: Some(timestamp(r.created_at)),
+        created_by: r.created_by,
+        delete_time: r.deleted_at.map(timestamp),
+    }
+}
+
+/// The manual-record fields named in `paths`, validated.
+fn manual_fields(
+    v: &mut Violations,
+    record: &pb::ManualRecord,
+    paths: &[&str],
+) -> crate::manual::ManualFields {
+    let mut fields = crate::manual::ManualFields::default();
+    for path in paths {
+        match *path {
+            "title" => {
+                v.required_text("record.title", &record.title, 200);
+                fields.title = Some(record.title.trim().to_string());
+            }
+            "provider" => {
+                v.max_text("record.provider", &record.provider, 200);
+                fields.provider = Some(record.provider.trim().to_string());
+            }
+            "complete_time" => match to_time(record.complete_time) {
+                Some(at) if at <= lms_platform::resource::now() => fields.completed_at = Some(at),
+                Some(_) => v.add("record.complete_time", "must not be in the future"),
+                None => v.add("record.complete_time", "is required"),
+            },
+            "hours" => {
+                if !(0.0..=10_000.0).contains(&record.hours) {
+                    v.add("record.hours", "must be 0..10000");
+                }
+                fields.hours = Some(record.hours);
+            }
+            "evidence_url" => {
+                if !record.evidence_url.is_empty() {
+                    v.url("record.evidence_url", &record.evidence_url, 2048);
+                }
+                fields.evidence_url = Some(record.evidence_url.trim().to_string());
+            }
+            other => v.add(
+                "update_mask",
+                format!(
+                    "unknown path {other:?}; updatable: title, provider, complete_time, hours, evidence_url"
+                ),
+            ),
+        }
+    }
+    fields
+}
+
+const MANUAL_PATHS: [&str; 5] = [
+    "title",
+    "provider",
+    "complete_time",
+    "hours",
+    "evidence_url",
+];
+
 #[tonic::async_trait]
 impl RecordsService for RecordsGrpc {
+    async fn create_manual_record(
+        &self,
+        request: Request<pb::CreateManualRecordRequest>,
+    ) -> Result<Response<pb::ManualRecord>, Status> {
+        let who = caller(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        let record = req.record.unwrap_or_default();
+        let mut v = Violations::new();
+        v.required_text("record.learner", &record.learner, 128);
+        v.required_text("reason", &req.reason, 500);
+        let request_id = v
+            .optional_id("request_id", &req.request_id)
+            .map(|id| id.to_string());
+        let fields = manual_fields(&mut v, &record, &MANUAL_PATHS);
+        v.finish()?;
+        let created = self
+            .app
+            .create_manual_record(
+                &who,
+                record.learner,
+                fields,
+                req.reason.trim().to_string(),
+                request_id,
+            )
+            .await?;
+        Ok(Response::new(manual_record(created)))
+    }
+
+    async fn update_manual_record(
+        &self,
+        request: Request<pb::UpdateManualRecordRequest>,
+    ) -> Result<Response<pb::ManualRecord>, Status> {
+        let who = caller(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        let record = req.record.unwrap_or_default();
+        let mut v = Violations::new();
+        v.id("record.id", &record.id);
+        v.required_text("reason", &req.reason, 500);
+        let paths: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let paths: Vec<&str> = if paths.is_empty() {
+            MANUAL_PATHS.to_vec()
+        } else {
+            paths.iter().map(String::as_str).collect()
+        };
+        let fields = manual_fields(&mut v, &record, &paths);
+        v.finish()?;
+        let updated = self
+            .app
+            .update_manual_record(
+                &who,
+                record.id,
+                record.etag,
+                fields,
+                req.reason.trim().to_string(),
+            )
+            .await?;
+        Ok(Response::new(manual_record(updated)))
+    }
+
+    async fn delete_manual_record(
+        &self,
+        request: Request<pb::DeleteManualRecordRequest>,
+    ) -> Result<Response<pb::ManualRecord>, Status> {
+        let who = caller(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.id("id", &req.id);
+        v.required_text("reason", &req.reason, 500);
+        v.finish()?;
+        let deleted = self
+            .app
+            .delete_manual_record(&who, req.id, req.etag, req.reason.trim().to_string())
+            .await?;
+        Ok(Response::new(manual_record(deleted)))
+    }
+
+    async fn list_manual_records(
+        &self,
+        request: Request<pb::ListManualRecordsRequest>,
+    ) -> Result<Response<pb::ListManualRecordsResponse>, Status> {
+        let who = caller(&request, &app::ANY_ROLE)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.max_text("learner", &req.learner, 128);
+        v.finish()?;
+        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let page = self
+            .app
+            .list_manual_records(&who, learner, req.page_size, req.page_token)
+            .await?;
+        Ok(Response::new(pb::ListManualRecordsResponse {
+            records: page.items.into_iter().map(manual_record).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn list_manual_record_audit(
+        &self,
+        request: Request<pb::ListManualRecordAuditRequest>,
+    ) -> Result<Response<pb::ListManualRecordAuditResponse>, Status> {
+        let who = caller(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        parse_id("id", &req.id)?;
+        let changes = self.app.manual_record_audit(&who, req.id).await?;
+        Ok(Response::new(pb::ListManualRecordAuditResponse {
+            changes: changes
+                .into_iter()
+                .map(|c| pb::ManualRecordChange {
+                    action: c.action,
+                    actor: c.actor,
+                    change_time: Some(timestamp(c.changed_at)),
+                    reason: c.reason,
+                    snapshot: c.snapshot,
+                })
+                .collect(),
+        }))
+    }
+
     type StreamComplianceReportStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<pb::ComplianceReportItem, Status>> + Send>,
     >;

@@ -2,5 +2,6 @@
 //! query filters on `tenant_id`.
 
 pub mod certifications;
+pub mod manual;
 pub mod records;
 pub mod schema;

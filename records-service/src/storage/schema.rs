@@ -66,3 +66,33 @@ diesel::table! {
         expiring_announced_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    manual_records (id) {
+        id -> Text,
+        tenant_id -> Text,
+        learner -> Text,
+        title -> Text,
+        provider -> Text,
+        completed_at -> Timestamp,
+        hours -> Double,
+        evidence_url -> Text,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    manual_record_changes (id) {
+        id -> Text,
+        tenant_id -> Text,
+        record_id -> Text,
+        action -> Text,
+        actor -> Text,
+        changed_at -> Timestamp,
+        reason -> Text,
+        snapshot -> Text,
+    }
+}

@@ -1,0 +1,1 @@
+DROP TABLE manual_record_changes; DROP TABLE manual_records;

@@ -1,0 +1,193 @@
+//! Manual records: training done outside the suite, entered by admins. Every change is kept in
+//! the record's audit — who, when, what (the record as JSON) and why — in the same
+//! transaction as the change; a deletion hides the record from the learner's history but never
+//! from the audit.
+
+use lms_platform::pagination::{self, Page, paginate};
+use lms_platform::resource::{check_etag, now};
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+
+use crate::app::{ANY_ROLE, RecordsApp};
+use crate::storage::manual::{self as rows, ChangeRow, ManualRecordRow};
+
+/// The fields an admin sets.
+#[derive(Debug, Clone, Default)]
+pub struct ManualFields {
+    pub title: Option<String>,
+    pub provider: Option<String>,
+    pub completed_at: Option<chrono::NaiveDateTime>,
+    pub hours: Option<f64>,
+    pub evidence_url: Option<String>,
+}
+
+fn audit(
+    conn: &mut lms_platform::db::DbConnection,
+    record: &ManualRecordRow,
+    action: &str,
+    actor: &str,
+    reason: &str,
+) -> AppResult<()> {
+    rows::record_change(
+        conn,
+        &ChangeRow {
+            id: new_id(),
+            tenant_id: record.tenant_id.clone(),
+            record_id: record.id.clone(),
+            action: action.into(),
+            actor: actor.into(),
+            changed_at: now(),
+            reason: reason.into(),
+            snapshot: serde_json::to_string(record).map_err(AppError::internal)?,
+        },
+    )
+}
+
+impl RecordsApp {
+    pub async fn create_manual_record(
+        &self,
+        who: &Principal,
+        learner: String,
+        fields: ManualFields,
+        reason: String,
+        request_id: Option<String>,
+    ) -> AppResult<ManualRecordRow> {
+        who.require_any(&[Role::Admin])?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        let record = ManualRecordRow {
+            id: new_id(),
+            tenant_id: tenant.clone(),
+            learner,
+            title: fields.title.unwrap_or_default(),
+            provider: fields.provider.unwrap_or_default(),
+            completed_at: fields
+                .completed_at
+                .ok_or_else(|| AppError::invalid_field("record.complete_time", "is required"))?,
+            hours: fields.hours.unwrap_or(0.0),
+            evidence_url: fields.evidence_url.unwrap_or_default(),
+            revision: 1,
+            created_at: now(),
+            created_by: actor.clone(),
+            deleted_at: None,
+        };
+        self.db()
+            .write(move |conn| {
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreateManualRecord",
+                    request_id.as_deref(),
+                    |conn, id| rows::get(conn, &tenant, id),
+                    |conn| {
+                        rows::insert(conn, &record)?;
+                        audit(conn, &record, "CREATED", &actor, &reason)?;
+                        Ok((record.id.clone(), record))
+                    },
+                )
+            })
+            .await
+    }
+
+    pub async fn update_manual_record(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        fields: ManualFields,
+        reason: String,
+    ) -> AppResult<ManualRecordRow> {
+        who.require_any(&[Role::Admin])?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db()
+            .write(move |conn| {
+                let mut record = rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, record.revision)?;
+                let expected = record.revision;
+                if let Some(title) = fields.title {
+                    record.title = title;
+                }
+                if let Some(provider) = fields.provider {
+                    record.provider = provider;
+                }
+                if let Some(at) = fields.completed_at {
+                    record.completed_at = at;
+                }
+                if let Some(hours) = fields.hours {
+                    record.hours = hours;
+                }
+                if let Some(url) = fields.evidence_url {
+                    record.evidence_url = url;
+                }
+                record.revision += 1;
+                rows::update(conn, &record, expected)?;
+                audit(conn, &record, "UPDATED", &actor, &reason)?;
+                Ok(record)
+            })
+            .await
+    }
+
+    pub async fn delete_manual_record(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        reason: String,
+    ) -> AppResult<ManualRecordRow> {
+        who.require_any(&[Role::Admin])?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db()
+            .write(move |conn| {
+                let mut record = rows::get(conn, &tenant, &id)?;
+                check_etag(&etag, record.revision)?;
+                let expected = record.revision;
+                audit(conn, &record, "DELETED", &actor, &reason)?;
+                record.revision += 1;
+                record.deleted_at = Some(now());
+                rows::update(conn, &record, expected)?;
+                Ok(record)
+            })
+            .await
+    }
+
+    pub async fn list_manual_records(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<ManualRecordRow>> {
+        who.require_any(&ANY_ROLE)?;
+        let learner = self.readable_learner(who, learner)?;
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("learner={learner}");
+        let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db()
+            .read(move |conn| rows::of_learner(conn, &tenant, &learner, before, limit + 1))
+            .await?;
+        Ok(paginate(items, limit, &filters, |r: &ManualRecordRow| {
+            vec![r.id.clone()]
+        }))
+    }
+
+    pub async fn manual_record_audit(
+        &self,
+        who: &Principal,
+        id: String,
+    ) -> AppResult<Vec<ChangeRow>> {
+        who.require_any(&[Role::Admin])?;
+        let tenant = who.tenant_id.clone();
+        self.db()
+            .read(move |conn| {
+                if !rows::exists(conn, &tenant, &id)? {
+                    return Err(AppError::not_found(format!("manual record {id}")));
+                }
+                rows::changes(conn, &tenant, &id)
+            })
+            .await
+    }
+}
