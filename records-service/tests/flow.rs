@@ -28,8 +28,19 @@ struct Suite {
     records_channel: Channel,
     /// records-service's use cases on its database, to run the scheduler at a chosen time.
     records_app: records_service::app::RecordsApp,
+    records_process: RecordsProcess,
     shutdown: CancellationToken,
     _databases: Vec<TestDatabase>,
+}
+
+/// The running records-service, which a test may stop and start again on the same address.
+struct RecordsProcess {
+    address: std::net::SocketAddr,
+    db: lms_platform::db::Db,
+    stop: std::sync::Mutex<CancellationToken>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
+    pathway_url: String,
+    enrolment_url: String,
 }
 
 impl Drop for Suite {
@@ -168,14 +179,14 @@ impl Suite {
             .unwrap(),
             deliver_events_to: to(&enrolment_url, "records-service"),
         };
-        let (listener, verifier, config, stop) = (
-            listeners.next().unwrap(),
-            auth.verifier().await,
-            server.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            records_service::serve(listener, db, verifier, &config, options, stop).await
+        // records-service has a stop switch of its own, so a test can take it down and back.
+        let records_listener = listeners.next().unwrap();
+        let records_address = records_listener.local_addr().unwrap();
+        let records_stop = shutdown.child_token();
+        let (verifier, config, stop) =
+            (auth.verifier().await, server.clone(), records_stop.clone());
+        let records_task = tokio::spawn(async move {
+            records_service::serve(records_listener, db, verifier, &config, options, stop).await
         });
 
         let records_channel = connect(&records_url).await;
@@ -194,7 +205,18 @@ impl Suite {
                 records_channel.clone(),
             ),
             records_channel,
-            records_app: records_service::app::RecordsApp::new(records_db, records_pathways),
+            records_app: records_service::app::RecordsApp::new(
+                records_db.clone(),
+                records_pathways,
+            ),
+            records_process: RecordsProcess {
+                address: records_address,
+                db: records_db,
+                stop: std::sync::Mutex::new(records_stop),
+                task: std::sync::Mutex::new(Some(records_task)),
+                pathway_url: pathway_url.clone(),
+                enrolment_url: enrolment_url.clone(),
+            },
             auth,
             shutdown,
             _databases: databases,
@@ -203,6 +225,40 @@ impl Suite {
 
     fn admin(&self) -> String {
         self.auth.admin("acme")
+    }
+
+    /// Stops records-service (as a crash or a deploy would) and waits until it has let go.
+    async fn stop_records(&self) {
+        self.records_process.stop.lock().unwrap().cancel();
+        let task = self.records_process.task.lock().unwrap().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Starts records-service again on the same address and database.
+    async fn start_records(&self) {
+        let p = &self.records_process;
+        let listener = TcpListener::bind(p.address).await.unwrap();
+        let stop = self.shutdown.child_token();
+        *p.stop.lock().unwrap() = stop.clone();
+        let options = records_service::Options {
+            certification_scan: Duration::ZERO,
+            pathways: records_service::pathways::PathwayVersions::new(
+                &p.pathway_url,
+                self.auth.service_credentials("records-service"),
+            )
+            .unwrap(),
+            deliver_events_to: Some(Destination {
+                url: p.enrolment_url.clone(),
+                credentials: self.auth.service_credentials("records-service"),
+            }),
+        };
+        let (db, verifier, config) = (p.db.clone(), self.auth.verifier().await, server_config());
+        let task = tokio::spawn(async move {
+            records_service::serve(listener, db, verifier, &config, options, stop).await
+        });
+        *p.task.lock().unwrap() = Some(task);
     }
 
     fn records_events_channel(&self) -> Channel {
@@ -479,6 +535,7 @@ lms_platform::on_both_databases!(Suite;
     completing_a_certification_pathway_issues_a_verifiable_certificate,
     an_opened_recertification_window_starts_a_new_cycle,
     admins_record_external_training_with_an_audit_trail,
+    events_sent_while_records_is_down_arrive_once,
 );
 
 async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
@@ -1268,4 +1325,79 @@ async fn admins_record_external_training_with_an_audit_trail(suite: Suite) {
         .await
         .unwrap_err();
     assert_eq!(other_tenant.code(), Code::NotFound);
+}
+
+async fn events_sent_while_records_is_down_arrive_once(suite: Suite) {
+    let (pathway, _, _) = suite.compliance_pathway().await;
+    suite.stop_records().await;
+    // While records-service is down: ten people join Sales, Sales is assigned the pathway.
+    let admin = suite.admin();
+    let mut enrolments = suite.enrolments.clone();
+    for i in 0..10 {
+        enrolments
+            .create_person(bearer(
+                &admin,
+                enrolment_pb::CreatePersonRequest {
+                    person: Some(enrolment_pb::Person {
+                        external_id: format!("p{i:02}"),
+                        display_name: format!("P{i}"),
+                        email: format!("p{i}@acme.example"),
+                        department: "Sales".into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    suite.assign(&pathway).await; // Ada too: eleven enrolments wait in enrolment-service's outbox.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    suite.start_records().await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rows = loop {
+        let rows = match suite.compliance(&admin, &pathway).await {
+            Ok((rows, _)) => rows,
+            Err(_) => Vec::new(),
+        };
+        if rows.len() >= 11 {
+            break rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 11 enrolments arrived",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut learners: Vec<String> = rows.iter().map(|r| r.learner.clone()).collect();
+    learners.sort();
+    learners.dedup();
+    assert_eq!(
+        (rows.len(), learners.len()),
+        (11, 11),
+        "nothing lost, nothing doubled"
+    );
+    // Each event was applied once: one processed-event row per enrolment created.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let applied = suite
+        .records_process
+        .db
+        .read(|conn| {
+            use diesel::prelude::*;
+            diesel::sql_query("SELECT event_id FROM processed_events")
+                .load::<EventId>(conn)
+                .map_err(lms_platform::AppError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 11);
+}
+
+#[derive(diesel::QueryableByName)]
+struct EventId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[allow(dead_code)]
+    event_id: String,
 }
