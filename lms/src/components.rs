@@ -179,7 +179,13 @@ pub async fn start(
                 credentials.clone(),
             )
             .map_err(|e| anyhow::anyhow!("invalid configuration: records.pathway_url: {e}"))?;
+            let directory = records_service::directory::Directory::new(
+                &settings.records.enrolment_url,
+                credentials.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!("invalid configuration: records.enrolment_url: {e}"))?;
             let options = records_service::Options {
+                directory,
                 certification_scan: std::time::Duration::from_secs(
                     settings.records.certification_scan_seconds,
                 ),

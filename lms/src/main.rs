@@ -100,6 +100,15 @@ enum ReportWhat {
         /// The pathway's id.
         #[arg(long)]
         pathway: String,
+        /// Only the learners of this audience.
+        #[arg(long, conflicts_with_all = ["class", "department"])]
+        audience: Option<String>,
+        /// Only the students of this class.
+        #[arg(long, conflicts_with = "department")]
+        class: Option<String>,
+        /// Only the people of this department.
+        #[arg(long)]
+        department: Option<String>,
         /// records-service's address (default: the configured `records.listen`).
         #[arg(long)]
         address: Option<String>,
@@ -184,13 +193,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             what:
                 ReportWhat::Compliance {
                     pathway,
+                    audience,
+                    class,
+                    department,
                     address,
                     token,
                 },
         } => {
+            use lms_proto::records_v1::compliance_report_request::Scope;
+            let scope = audience
+                .map(Scope::AudienceId)
+                .or(class.map(Scope::ClassId))
+                .or(department.map(Scope::Department));
             let address = address.unwrap_or_else(|| format!("http://{}", settings.records.listen));
             let totals =
-                report::compliance(&address, &token, &pathway, std::io::stdout().lock()).await?;
+                report::compliance(&address, &token, &pathway, scope, std::io::stdout().lock())
+                    .await?;
             eprintln!(
                 "{} learners: {} compliant, {} in progress, {} overdue, {} expired, {} not started",
                 totals.learners,
@@ -316,6 +334,7 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     settings.assessment.events_url = url_of(Component::Records)?;
     settings.records.pathway_url = url_of(Component::Pathway)?;
     settings.records.events_url = url_of(Component::Enrolment)?;
+    settings.records.enrolment_url = url_of(Component::Enrolment)?;
     for (component, listener) in listeners {
         let started = components::start(
             component,

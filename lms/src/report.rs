@@ -1,5 +1,5 @@
-//! `lms report compliance --pathway ID`: a pathway's compliance report as CSV on standard
-//! output, streamed from records-service as it is computed; the totals go to standard error.
+//! `lms report compliance --pathway ID [--audience ID | --class ID | --department NAME]`: a
+//! pathway's compliance report as CSV on standard output, streamed from records-service as it is computed; the totals go to standard error.
 
 use std::io::Write;
 
@@ -17,6 +17,7 @@ pub async fn compliance(
     address: &str,
     token: &str,
     pathway_id: &str,
+    scope: Option<pb::compliance_report_request::Scope>,
     out: impl Write,
 ) -> anyhow::Result<pb::ComplianceTotals> {
     let channel = tonic::transport::Endpoint::from_shared(address.to_string())
@@ -26,6 +27,7 @@ pub async fn compliance(
         .with_context(|| format!("connecting to records-service at {address}"))?;
     let mut request = tonic::Request::new(pb::ComplianceReportRequest {
         pathway_id: pathway_id.to_string(),
+        scope,
     });
     request.metadata_mut().insert(
         "authorization",

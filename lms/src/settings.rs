@@ -49,6 +49,7 @@ database_url = ""
 db_pool_size = 8
 pathway_url = "http://127.0.0.1:50051"
 events_url = ""
+enrolment_url = "http://127.0.0.1:50052"
 certification_scan_seconds = 300
 "#;
 
@@ -119,6 +120,9 @@ pub struct RecordsConfig {
     /// How often the certification scheduler looks for opened recertification windows; 0
     /// disables it.
     pub certification_scan_seconds: u64,
+    /// enrolment-service's gRPC address, asked who is in an audience, class or department for
+    /// scoped compliance reports.
+    pub enrolment_url: String,
 }
 
 impl RecordsConfig {

@@ -28,6 +28,7 @@ pub const STAFF: [Role; 3] = [Role::Admin, Role::Instructor, Role::Service];
 pub struct RecordsApp {
     db: Db,
     pathways: PathwayVersions,
+    directory: crate::directory::Directory,
 }
 
 /// An enrolment's progress with what it rests on.
@@ -107,8 +108,12 @@ fn visible_enrolment(
 }
 
 impl RecordsApp {
-    pub fn new(db: Db, pathways: PathwayVersions) -> Self {
-        Self { db, pathways }
+    pub fn new(db: Db, pathways: PathwayVersions, directory: crate::directory::Directory) -> Self {
+        Self {
+            db,
+            pathways,
+            directory,
+        }
     }
 
     pub(crate) fn db(&self) -> &Db {
@@ -295,12 +300,20 @@ impl RecordsApp {
     /// Compliance on a pathway, one line per learner with a current enrolment, computed a page
     /// of 1 000 at a time (one query each for enrolments, activities and certifications) and
     /// sent as soon as each page is ready.
-    pub fn compliance_report(
+    pub async fn compliance_report(
         &self,
         who: &Principal,
         pathway_id: String,
+        scope: Option<crate::directory::Scope>,
     ) -> AppResult<tokio::sync::mpsc::Receiver<AppResult<ComplianceLine>>> {
         who.require_any(&STAFF)?;
+        // Who is in scope is asked once, before the first row.
+        let members = match &scope {
+            Some(scope) => Some(std::sync::Arc::new(
+                self.directory.learners(&who.tenant_id, scope).await?,
+            )),
+            None => None,
+        };
         let (send, receive) = tokio::sync::mpsc::channel(2_000);
         let db = self.db.clone();
         let tenant = who.tenant_id.clone();
@@ -308,8 +321,12 @@ impl RecordsApp {
             let mut after: Option<String> = None;
             let mut versions: std::collections::HashMap<i32, PathwaySnapshot> = Default::default();
             loop {
-                let (tenant_page, pathway_page, after_page) =
-                    (tenant.clone(), pathway_id.clone(), after.clone());
+                let (tenant_page, pathway_page, after_page, members) = (
+                    tenant.clone(),
+                    pathway_id.clone(),
+                    after.clone(),
+                    members.clone(),
+                );
                 let mut cached = std::mem::take(&mut versions);
                 let page = db
                     .read(move |conn| {
@@ -320,12 +337,20 @@ impl RecordsApp {
                             after_page,
                             1_000,
                         )?;
+                        let fetched = enrolments.len();
+                        let last = enrolments.last().map(|e| e.learner.clone());
                         let ids: Vec<String> = enrolments.iter().map(|e| e.id.clone()).collect();
                         let records = rows::records_of(conn, &tenant_page, &ids)?;
                         let certs = cert_rows::of_enrolments(conn, &tenant_page, &ids)?;
                         let at = now();
                         let mut lines = Vec::with_capacity(enrolments.len());
                         for enrolment in enrolments {
+                            if members
+                                .as_ref()
+                                .is_some_and(|m| !m.contains(&enrolment.learner))
+                            {
+                                continue;
+                            }
                             let pathway = match cached.entry(enrolment.pathway_version) {
                                 std::collections::hash_map::Entry::Occupied(known) => {
                                     known.into_mut()
@@ -365,14 +390,14 @@ impl RecordsApp {
                                 enrolment,
                             });
                         }
-                        Ok((lines, cached))
+                        Ok((lines, cached, fetched, last))
                     })
                     .await;
                 match page {
-                    Ok((lines, cached)) => {
+                    Ok((lines, cached, fetched, last)) => {
                         versions = cached;
-                        let done = lines.len() < 1_000;
-                        after = lines.last().map(|l| l.enrolment.learner.clone());
+                        let done = fetched < 1_000;
+                        after = last;
                         for line in lines {
                             if send.send(Ok(line)).await.is_err() {
                                 return;

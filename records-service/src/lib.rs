@@ -7,6 +7,7 @@
 //! `pathways` fetches published versions while applying events.
 
 pub mod app;
+pub mod directory;
 pub mod domain;
 pub mod grpc;
 pub mod manual;
@@ -49,6 +50,8 @@ pub struct Options {
     pub certification_scan: std::time::Duration,
     /// pathway-service, asked for published versions while applying enrolment events.
     pub pathways: pathways::PathwayVersions,
+    /// enrolment-service, asked who is in an audience, class or department for scoped reports.
+    pub directory: directory::Directory,
 }
 
 pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
@@ -61,7 +64,7 @@ pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<D
 }
 
 pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &Options) -> Routes {
-    let app = app::RecordsApp::new(db, options.pathways.clone());
+    let app = app::RecordsApp::new(db, options.pathways.clone(), options.directory.clone());
     let records = RecordsServiceServer::new(grpc::RecordsGrpc::new(app.clone()))
         .max_decoding_message_size(server.max_message_bytes)
         .max_encoding_message_size(server.max_message_bytes);
@@ -100,7 +103,11 @@ pub async fn serve(
         )?;
     }
     if !options.certification_scan.is_zero() {
-        let app = app::RecordsApp::new(db.clone(), options.pathways.clone());
+        let app = app::RecordsApp::new(
+            db.clone(),
+            options.pathways.clone(),
+            options.directory.clone(),
+        );
         tokio::spawn(scan_certifications(
             app,
             options.certification_scan,

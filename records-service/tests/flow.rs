@@ -178,6 +178,11 @@ impl Suite {
             )
             .unwrap(),
             deliver_events_to: to(&enrolment_url, "records-service"),
+            directory: records_service::directory::Directory::new(
+                &enrolment_url,
+                auth.service_credentials("records-service"),
+            )
+            .unwrap(),
         };
         // records-service has a stop switch of its own, so a test can take it down and back.
         let records_listener = listeners.next().unwrap();
@@ -208,6 +213,11 @@ impl Suite {
             records_app: records_service::app::RecordsApp::new(
                 records_db.clone(),
                 records_pathways,
+                records_service::directory::Directory::new(
+                    &enrolment_url,
+                    auth.service_credentials("records-service"),
+                )
+                .unwrap(),
             ),
             records_process: RecordsProcess {
                 address: records_address,
@@ -253,6 +263,11 @@ impl Suite {
                 url: p.enrolment_url.clone(),
                 credentials: self.auth.service_credentials("records-service"),
             }),
+            directory: records_service::directory::Directory::new(
+                &p.enrolment_url,
+                self.auth.service_credentials("records-service"),
+            )
+            .unwrap(),
         };
         let (db, verifier, config) = (p.db.clone(), self.auth.verifier().await, server_config());
         let task = tokio::spawn(async move {
@@ -491,6 +506,7 @@ impl Suite {
                 token,
                 pb::ComplianceReportRequest {
                     pathway_id: pathway_id.into(),
+                    scope: None,
                 },
             ))
             .await?
@@ -1393,6 +1409,65 @@ async fn events_sent_while_records_is_down_arrive_once(suite: Suite) {
         .await
         .unwrap();
     assert_eq!(applied.len(), 11);
+
+    // Scoped to a department, the report shows only its people (asked of enrolment-service).
+    let mut records = suite.records.clone();
+    let mut stream = records
+        .stream_compliance_report(bearer(
+            &admin,
+            pb::ComplianceReportRequest {
+                pathway_id: pathway.clone(),
+                scope: Some(pb::compliance_report_request::Scope::Department(
+                    "Sales".into(),
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut sales = 0;
+    while let Some(item) = stream.message().await.unwrap() {
+        if let Some(pb::compliance_report_item::Item::Row(_)) = item.item {
+            sales += 1;
+        }
+    }
+    assert_eq!(sales, 11, "Ada and the ten are all in Sales");
+    let mut stream = records
+        .stream_compliance_report(bearer(
+            &admin,
+            pb::ComplianceReportRequest {
+                pathway_id: pathway.clone(),
+                scope: Some(pb::compliance_report_request::Scope::Department(
+                    "Finance".into(),
+                )),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut finance_rows = 0;
+    let mut finance_totals = None;
+    while let Some(item) = stream.message().await.unwrap() {
+        match item.item {
+            Some(pb::compliance_report_item::Item::Row(_)) => finance_rows += 1,
+            Some(pb::compliance_report_item::Item::Totals(t)) => finance_totals = Some(t),
+            None => {}
+        }
+    }
+    assert_eq!((finance_rows, finance_totals.unwrap().learners), (0, 0));
+    let unknown_audience = records
+        .stream_compliance_report(bearer(
+            &admin,
+            pb::ComplianceReportRequest {
+                pathway_id: pathway,
+                scope: Some(pb::compliance_report_request::Scope::AudienceId(
+                    "0190d5a0-0000-7000-8000-0000000000aa".into(),
+                )),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_audience.code(), Code::NotFound);
 }
 
 #[derive(diesel::QueryableByName)]

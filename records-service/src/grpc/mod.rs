@@ -436,8 +436,28 @@ impl RecordsService for RecordsGrpc {
         use crate::domain::certification::Compliance;
         let who = caller(&request, &app::STAFF)?;
         let req = request.into_inner();
-        parse_id("pathway_id", &req.pathway_id)?;
-        let mut lines = self.app.compliance_report(&who, req.pathway_id)?;
+        let mut v = Violations::new();
+        v.id("pathway_id", &req.pathway_id);
+        let scope = match req.scope {
+            None => None,
+            Some(pb::compliance_report_request::Scope::AudienceId(id)) => {
+                v.id("audience_id", &id);
+                Some(crate::directory::Scope::Audience(id))
+            }
+            Some(pb::compliance_report_request::Scope::ClassId(id)) => {
+                v.id("class_id", &id);
+                Some(crate::directory::Scope::Class(id))
+            }
+            Some(pb::compliance_report_request::Scope::Department(name)) => {
+                v.required_text("department", &name, 200);
+                Some(crate::directory::Scope::Department(name))
+            }
+        };
+        v.finish()?;
+        let mut lines = self
+            .app
+            .compliance_report(&who, req.pathway_id, scope)
+            .await?;
         let stream = async_stream(move |send| async move {
             let mut totals = pb::ComplianceTotals::default();
             while let Some(line) = lines.recv().await {
