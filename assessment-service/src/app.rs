@@ -406,6 +406,48 @@ impl AssessmentApp {
             .await
     }
 
+    /// Applies `patch` (the masked settings, validated by the caller) to an assessment.
+    pub async fn update_assessment<F>(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        patch: F,
+    ) -> AppResult<StoredAssessment>
+    where
+        F: FnOnce(&mut Assessment) + Send + 'static,
+    {
+        who.require_any(&STAFF)?;
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let stored = bank_rows::get_assessment(conn, &tenant, &id)?;
+                check_etag(&etag, stored.revision)?;
+                let mut assessment = stored.assessment;
+                patch(&mut assessment);
+                if assessment.feedback == assessment::FeedbackPolicy::AfterClose
+                    && assessment.close_at.is_none()
+                {
+                    return Err(AppError::invalid_field(
+                        "assessment.close_time",
+                        "is required for AFTER_CLOSE feedback",
+                    ));
+                }
+                check_source(conn, &tenant, &assessment.questions)?;
+                bank_rows::update_assessment(
+                    conn,
+                    &tenant,
+                    &assessment,
+                    stored.revision,
+                    now(),
+                    &actor,
+                )?;
+                bank_rows::get_assessment(conn, &tenant, &id)
+            })
+            .await
+    }
+
     pub async fn get_assessment(&self, who: &Principal, id: String) -> AppResult<StoredAssessment> {
         who.require_any(&ANY_ROLE)?;
         let tenant = who.tenant_id.clone();

@@ -509,6 +509,7 @@ lms_platform::on_both_databases!(Suite;
     gift_imports_with_line_numbered_errors_and_round_trips,
     tenants_cannot_see_each_others_assessments,
     a_corrected_key_regrades_past_attempts_and_corrects_the_outcome,
+    assessments_are_updated_field_by_field_with_etags,
 );
 
 async fn every_kind_is_graded_on_the_server_and_essays_go_to_the_queue(suite: Suite) {
@@ -1226,4 +1227,105 @@ async fn a_corrected_key_regrades_past_attempts_and_corrects_the_outcome(suite: 
         0,
         "a second regrade finds nothing to change"
     );
+}
+
+async fn assessments_are_updated_field_by_field_with_etags(suite: Suite) {
+    let (assessment, _) = suite.assessment(every_kind()[..2].to_vec(), |_| {}).await;
+    let update = |a: pb::Assessment, paths: &[&str], token: String| {
+        let mut client = suite.c();
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        async move {
+            client
+                .update_assessment(bearer(
+                    &token,
+                    pb::UpdateAssessmentRequest {
+                        assessment: Some(a),
+                        update_mask: Some(prost_types::FieldMask { paths }),
+                    },
+                ))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    let changed = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            etag: assessment.etag.clone(),
+            pass_mark_percent: 80.0,
+            max_attempts: 3,
+            ..Default::default()
+        },
+        &["pass_mark_percent", "max_attempts"],
+        suite.admin(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((changed.pass_mark_percent, changed.max_attempts), (80.0, 3));
+    assert_eq!(
+        changed.title, assessment.title,
+        "fields outside the mask stay"
+    );
+    assert_eq!(changed.questions, assessment.questions);
+    assert_ne!(changed.etag, assessment.etag);
+    let stale = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            etag: assessment.etag.clone(),
+            max_attempts: 1,
+            ..Default::default()
+        },
+        &["max_attempts"],
+        suite.admin(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    let unknown = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            ..Default::default()
+        },
+        &["pathway_id"],
+        suite.admin(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&unknown), ["update_mask"]);
+    let bad = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            pass_mark_percent: 120.0,
+            ..Default::default()
+        },
+        &["pass_mark_percent"],
+        suite.admin(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(violated_fields(&bad), ["assessment.pass_mark_percent"]);
+    let missing = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            questions: Some(pb::assessment::Questions::Fixed(pb::FixedQuestions {
+                question_ids: vec!["0190d5a0-0000-7000-8000-0000000000ff".into()],
+            })),
+            ..Default::default()
+        },
+        &["questions"],
+        suite.admin(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let learner = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            ..Default::default()
+        },
+        &["title"],
+        suite.learner("ada"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(learner.code(), Code::PermissionDenied);
 }

@@ -223,6 +223,24 @@ impl AssessmentService for AssessmentGrpc {
         Ok(Response::new(convert::assessment(stored)))
     }
 
+    async fn update_assessment(
+        &self,
+        request: Request<pb::UpdateAssessmentRequest>,
+    ) -> Result<Response<pb::Assessment>, Status> {
+        let who = caller(&request, &app::STAFF)?;
+        let req = request.into_inner();
+        let assessment = req
+            .assessment
+            .ok_or_else(|| AppError::invalid_field("assessment", "is required"))?;
+        parse_id("assessment.id", &assessment.id)?;
+        let patch = convert::assessment_patch(&assessment, req.update_mask)?;
+        let stored = self
+            .app
+            .update_assessment(&who, assessment.id, assessment.etag, patch)
+            .await?;
+        Ok(Response::new(convert::assessment(stored)))
+    }
+
     async fn get_assessment(
         &self,
         request: Request<pb::GetAssessmentRequest>,

@@ -434,3 +434,33 @@ pub fn list_assessments(
         .map(assessment_from)
         .collect()
 }
+
+/// Writes an assessment's definition if its revision is still `expected`.
+pub fn update_assessment(
+    conn: &mut DbConnection,
+    tenant: &str,
+    a: &Assessment,
+    expected_revision: i64,
+    at: NaiveDateTime,
+    actor: &str,
+) -> Result<(), AppError> {
+    let changed = diesel::update(
+        assessments::table
+            .filter(assessments::tenant_id.eq(tenant))
+            .filter(assessments::id.eq(&a.id))
+            .filter(assessments::revision.eq(expected_revision)),
+    )
+    .set((
+        assessments::definition.eq(to_json(a)?),
+        assessments::revision.eq(expected_revision + 1),
+        assessments::updated_at.eq(at),
+        assessments::updated_by.eq(actor),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::Aborted(
+            "the assessment changed concurrently; re-read and retry".into(),
+        ));
+    }
+    Ok(())
+}
