@@ -406,17 +406,15 @@ impl AssessmentApp {
             .await
     }
 
-    /// Applies `patch` (the masked settings, validated by the caller) to an assessment.
-    pub async fn update_assessment<F>(
+    /// Replaces an assessment's settings with `replacement` (validated by the caller) if the
+    /// etag still matches; its id and pathway stay.
+    pub async fn update_assessment(
         &self,
         who: &Principal,
         id: String,
         etag: String,
-        patch: F,
-    ) -> AppResult<StoredAssessment>
-    where
-        F: FnOnce(&mut Assessment) + Send + 'static,
-    {
+        mut replacement: Assessment,
+    ) -> AppResult<StoredAssessment> {
         who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
@@ -424,21 +422,13 @@ impl AssessmentApp {
             .write(move |conn| {
                 let stored = bank_rows::get_assessment(conn, &tenant, &id)?;
                 check_etag(&etag, stored.revision)?;
-                let mut assessment = stored.assessment;
-                patch(&mut assessment);
-                if assessment.feedback == assessment::FeedbackPolicy::AfterClose
-                    && assessment.close_at.is_none()
-                {
-                    return Err(AppError::invalid_field(
-                        "assessment.close_time",
-                        "is required for AFTER_CLOSE feedback",
-                    ));
-                }
-                check_source(conn, &tenant, &assessment.questions)?;
+                replacement.id = stored.assessment.id;
+                replacement.pathway_id = stored.assessment.pathway_id;
+                check_source(conn, &tenant, &replacement.questions)?;
                 bank_rows::update_assessment(
                     conn,
                     &tenant,
-                    &assessment,
+                    &replacement,
                     stored.revision,
                     now(),
                     &actor,

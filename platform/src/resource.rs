@@ -38,6 +38,14 @@ pub fn etag(revision: i64) -> String {
     format!("\"{revision}\"")
 }
 
+/// The UTC moment of a wire timestamp; None when it is out of range (negative nanos included).
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<NaiveDateTime> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return None;
+    }
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).map(|at| at.naive_utc())
+}
+
 /// The revision an etag stands for (as written by [`etag`]).
 pub fn revision_of_etag(etag: &str) -> Option<i64> {
     etag.trim_matches('"').parse().ok()

@@ -36,6 +36,8 @@ pub struct ProgressView {
     pub enrolment: EnrolmentRow,
     pub pathway: PathwaySnapshot,
     pub progress: Progress,
+    /// Whether anything at all is recorded on the enrolment yet.
+    pub any_activity: bool,
 }
 
 /// Which transcript entries to show: completed or not (None: both), dated in [from, to).
@@ -91,6 +93,7 @@ fn view(conn: &mut DbConnection, tenant: &str, enrolment: EnrolmentRow) -> AppRe
         enrolment,
         pathway,
         progress,
+        any_activity: record.any_activity,
     })
 }
 
@@ -658,7 +661,7 @@ fn record(
             step.unlocked_by.join(", ")
         )));
     }
-    let first = !rows::record_of(conn, tenant, &enrolment.id)?.any_activity;
+    let first = !before.any_activity;
     let at = now();
     rows::insert_activity(
         conn,
@@ -791,11 +794,6 @@ fn enrolment_of(event: &events_pb::Event) -> Option<enrolment_pb::Enrolment> {
     }
 }
 
-fn to_time(t: Option<prost_types::Timestamp>) -> Option<chrono::NaiveDateTime> {
-    let t = t?;
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).map(|d| d.naive_utc())
-}
-
 /// Applies one event inside its transaction (see `inbox::consume`).
 fn apply_event(conn: &mut DbConnection, event: &events_pb::Event) -> Result<(), EventError> {
     use prost::Name;
@@ -830,7 +828,10 @@ fn apply_event(conn: &mut DbConnection, event: &events_pb::Event) -> Result<(), 
     };
     let revision = lms_platform::resource::revision_of_etag(&e.etag)
         .ok_or_else(|| EventError::Reject(format!("enrolment {} without a revision", e.id)))?;
-    let assigned_at = to_time(e.assign_time)
+    let assigned_at = e
+        .assign_time
+        .as_ref()
+        .and_then(lms_platform::resource::from_timestamp)
         .ok_or_else(|| EventError::Reject(format!("enrolment {} without assign_time", e.id)))?;
     rows::upsert_enrolment(
         conn,
@@ -845,7 +846,10 @@ fn apply_event(conn: &mut DbConnection, event: &events_pb::Event) -> Result<(), 
                 .map(|r| r.as_str_name().to_string())
                 .unwrap_or_default(),
             assigned_at,
-            due_at: to_time(e.due_time),
+            due_at: e
+                .due_time
+                .as_ref()
+                .and_then(lms_platform::resource::from_timestamp),
             completed_at: None,
             source_revision: revision,
         },
@@ -888,7 +892,7 @@ fn apply_outcome(
             before.pathway.pathway_id, before.pathway.version
         )));
     }
-    let first = !rows::record_of(conn, tenant, &enrolment.id)?.any_activity;
+    let first = !before.any_activity;
     let at = now();
     let completes = outcome.result_passed
         && before

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use lms_platform::resource::{etag, timestamp};
+use lms_platform::resource::{etag, from_timestamp, timestamp};
 use lms_platform::validate::Violations;
 use lms_platform::{AppError, AppResult};
 use lms_proto::assessment_v1 as pb;
@@ -204,13 +204,6 @@ pub fn assessment(stored: StoredAssessment) -> pb::Assessment {
     }
 }
 
-fn to_time(t: prost_types::Timestamp) -> Option<chrono::NaiveDateTime> {
-    if t.nanos < 0 {
-        return None;
-    }
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).map(|at| at.naive_utc())
-}
-
 pub fn new_assessment(req: pb::CreateAssessmentRequest) -> AppResult<(Assessment, Option<String>)> {
     let Some(a) = req.assessment else {
         return Err(AppError::invalid_field("assessment", "is required"));
@@ -291,7 +284,7 @@ pub fn new_assessment(req: pb::CreateAssessmentRequest) -> AppResult<(Assessment
             Scoring::Highest
         }
     };
-    let close_at = a.close_time.and_then(to_time);
+    let close_at = a.close_time.as_ref().and_then(from_timestamp);
     if feedback == FeedbackPolicy::AfterClose && close_at.is_none() {
         v.add(
             "assessment.close_time",
@@ -502,107 +495,42 @@ const ASSESSMENT_PATHS: [&str; 11] = [
     "close_time",
 ];
 
-/// The settings named in `mask` (all when empty), validated, as a change to apply.
-pub fn assessment_patch(
-    a: &pb::Assessment,
+/// The stored assessment with the settings named in `mask` (all when empty) taken from `sent`;
+/// the caller validates the result as a whole, the way a create is validated.
+pub fn merge_assessment(
+    mut current: pb::Assessment,
+    sent: &pb::Assessment,
     mask: Option<prost_types::FieldMask>,
-) -> AppResult<impl FnOnce(&mut Assessment) + Send + 'static> {
+) -> AppResult<pb::Assessment> {
     let paths: Vec<String> = mask.map(|m| m.paths).unwrap_or_default();
     let paths: Vec<String> = if paths.is_empty() {
         ASSESSMENT_PATHS.iter().map(|p| p.to_string()).collect()
     } else {
         paths
     };
-    // Validated the way a create is: the full message with the stored pathway's id stands in
-    // for fields outside the mask.
-    let mut probe = a.clone();
-    if probe.title.trim().is_empty() {
-        probe.title = "unchanged".into();
-    }
-    if probe.pathway_id.is_empty() {
-        probe.pathway_id = "0190d5a0-0000-7000-8000-000000000000".into();
-    }
-    if probe.questions.is_none() {
-        probe.questions = Some(pb::assessment::Questions::Fixed(pb::FixedQuestions {
-            question_ids: vec!["0190d5a0-0000-7000-8000-000000000000".into()],
-        }));
-    }
     let mut v = Violations::new();
     for path in &paths {
-        if !ASSESSMENT_PATHS.contains(&path.as_str()) {
-            v.add(
+        match path.as_str() {
+            "title" => current.title = sent.title.clone(),
+            "step_id" => current.step_id = sent.step_id.clone(),
+            "questions" => current.questions = sent.questions.clone(),
+            "pass_mark_percent" => current.pass_mark_percent = sent.pass_mark_percent,
+            "max_attempts" => current.max_attempts = sent.max_attempts,
+            "time_limit_seconds" => current.time_limit_seconds = sent.time_limit_seconds,
+            "shuffle_questions" => current.shuffle_questions = sent.shuffle_questions,
+            "shuffle_options" => current.shuffle_options = sent.shuffle_options,
+            "feedback_policy" => current.feedback_policy = sent.feedback_policy,
+            "scoring" => current.scoring = sent.scoring,
+            "close_time" => current.close_time = sent.close_time,
+            other => v.add(
                 "update_mask",
                 format!(
-                    "unknown or read-only path {path:?}; updatable: {}",
+                    "unknown or read-only path {other:?}; updatable: {}",
                     ASSESSMENT_PATHS.join(", ")
                 ),
-            );
+            ),
         }
     }
     v.finish()?;
-    let (wanted, _) = new_assessment(pb::CreateAssessmentRequest {
-        assessment: Some(probe),
-        request_id: String::new(),
-    })?;
-    let has = |name: &str| paths.iter().any(|p| p == name);
-    let (title, step_id, questions) = (
-        has("title").then(|| wanted.title.clone()),
-        has("step_id").then(|| wanted.step_id.clone()),
-        (has("questions") && a.questions.is_some()).then(|| wanted.questions.clone()),
-    );
-    let numbers = (
-        has("pass_mark_percent").then_some(wanted.pass_mark_percent),
-        has("max_attempts").then_some(wanted.max_attempts),
-        has("time_limit_seconds").then_some(wanted.time_limit_seconds),
-    );
-    let flags = (
-        has("shuffle_questions").then_some(wanted.shuffle_questions),
-        has("shuffle_options").then_some(wanted.shuffle_options),
-    );
-    let policies = (
-        has("feedback_policy").then_some(wanted.feedback),
-        has("scoring").then_some(wanted.scoring),
-        has("close_time").then_some(wanted.close_at),
-    );
-    if has("title") && a.title.trim().is_empty() {
-        return Err(AppError::invalid_field(
-            "assessment.title",
-            "must not be empty",
-        ));
-    }
-    Ok(move |assessment: &mut Assessment| {
-        if let Some(title) = title {
-            assessment.title = title;
-        }
-        if let Some(step_id) = step_id {
-            assessment.step_id = step_id;
-        }
-        if let Some(questions) = questions {
-            assessment.questions = questions;
-        }
-        if let Some(pass) = numbers.0 {
-            assessment.pass_mark_percent = pass;
-        }
-        if let Some(max) = numbers.1 {
-            assessment.max_attempts = max;
-        }
-        if let Some(limit) = numbers.2 {
-            assessment.time_limit_seconds = limit;
-        }
-        if let Some(shuffle) = flags.0 {
-            assessment.shuffle_questions = shuffle;
-        }
-        if let Some(shuffle) = flags.1 {
-            assessment.shuffle_options = shuffle;
-        }
-        if let Some(feedback) = policies.0 {
-            assessment.feedback = feedback;
-        }
-        if let Some(scoring) = policies.1 {
-            assessment.scoring = scoring;
-        }
-        if let Some(close) = policies.2 {
-            assessment.close_at = close;
-        }
-    })
+    Ok(current)
 }

@@ -233,10 +233,17 @@ impl AssessmentService for AssessmentGrpc {
             .assessment
             .ok_or_else(|| AppError::invalid_field("assessment", "is required"))?;
         parse_id("assessment.id", &assessment.id)?;
-        let patch = convert::assessment_patch(&assessment, req.update_mask)?;
+        let current =
+            convert::assessment(self.app.get_assessment(&who, assessment.id.clone()).await?);
+        let merged = convert::merge_assessment(current, &assessment, req.update_mask)?;
+        // The merged assessment is validated exactly as a new one would be.
+        let (replacement, _) = convert::new_assessment(pb::CreateAssessmentRequest {
+            assessment: Some(merged),
+            request_id: String::new(),
+        })?;
         let stored = self
             .app
-            .update_assessment(&who, assessment.id, assessment.etag, patch)
+            .update_assessment(&who, assessment.id, assessment.etag, replacement)
             .await?;
         Ok(Response::new(convert::assessment(stored)))
     }

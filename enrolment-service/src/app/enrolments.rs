@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use lms_platform::db::{DbConnection, lock_until_commit};
 use lms_platform::outbox::{self, NewEvent};
 use lms_platform::pagination::{self, Page, paginate};
-use lms_platform::resource::{Audit, check_etag, now};
+use lms_platform::resource::{Audit, check_etag, from_timestamp, now};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
@@ -733,11 +733,6 @@ fn enrol_one(
     Ok(enrolment)
 }
 
-fn event_time(t: Option<prost_types::Timestamp>) -> Option<NaiveDateTime> {
-    let t = t?;
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).map(|d| d.naive_utc())
-}
-
 /// Applies one of records-service's events inside its transaction.
 fn apply_event(
     conn: &mut DbConnection,
@@ -759,11 +754,19 @@ fn apply_event(
     if type_url == lms_proto::records_v1::CertificationExpiring::type_url() {
         let expiring: lms_proto::records_v1::CertificationExpiring = payload(event)?;
         let previous = known(conn, &expiring.enrolment_id)?;
-        start_recertification(conn, tenant, previous, event_time(expiring.expire_time))?;
+        start_recertification(
+            conn,
+            tenant,
+            previous,
+            expiring.expire_time.as_ref().and_then(from_timestamp),
+        )?;
         return Ok(());
     }
     let started: lms_proto::enrolment_v1::EnrolmentStarted = payload(event)?;
-    let at = event_time(started.start_time)
+    let at = started
+        .start_time
+        .as_ref()
+        .and_then(from_timestamp)
         .ok_or_else(|| EventError::Reject("EnrolmentStarted without start_time".into()))?;
     known(conn, &started.enrolment_id)?;
     enrolment_rows::mark_started(conn, tenant, &started.enrolment_id, at)?;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use lms_platform::resource::{etag, now, timestamp};
+use lms_platform::resource::{etag, from_timestamp, now, timestamp};
 use lms_platform::validate::Violations;
 use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as pb;
@@ -482,16 +482,9 @@ pub fn patched_class(
 
 // ---- assignments and enrolments -----------------------------------------------------------
 
-fn to_time(t: prost_types::Timestamp) -> Option<NaiveDateTime> {
-    if t.nanos < 0 {
-        return None;
-    }
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).map(|at| at.naive_utc())
-}
-
 /// A timestamp field, or a violation when it is out of range.
 fn time_field(v: &mut Violations, field: &str, t: prost_types::Timestamp) -> Option<NaiveDateTime> {
-    let at = to_time(t);
+    let at = from_timestamp(&t);
     if at.is_none() {
         v.add(field, "is not a valid timestamp");
     }

@@ -122,11 +122,6 @@ pub fn certification(c: crate::storage::certifications::CertificationRow) -> pb:
     }
 }
 
-fn to_time(t: Option<prost_types::Timestamp>) -> Option<chrono::NaiveDateTime> {
-    let t = t?;
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32).map(|d| d.naive_utc())
-}
-
 /// The learner and filter of a transcript request, validated.
 fn transcript_request(
     req: &pb::ListTranscriptRequest,
@@ -142,8 +137,14 @@ fn transcript_request(
             None
         }
     };
-    let from = to_time(req.from_time);
-    let to = to_time(req.to_time);
+    let from = req
+        .from_time
+        .as_ref()
+        .and_then(lms_platform::resource::from_timestamp);
+    let to = req
+        .to_time
+        .as_ref()
+        .and_then(lms_platform::resource::from_timestamp);
     if let (Some(from), Some(to)) = (from, to)
         && to <= from
     {
@@ -269,7 +270,7 @@ fn manual_fields(
                 v.max_text("record.provider", &record.provider, 200);
                 fields.provider = Some(record.provider.trim().to_string());
             }
-            "complete_time" => match to_time(record.complete_time) {
+            "complete_time" => match record.complete_time.as_ref().and_then(lms_platform::resource::from_timestamp) {
                 Some(at) if at <= lms_platform::resource::now() => fields.completed_at = Some(at),
                 Some(_) => v.add("record.complete_time", "must not be in the future"),
                 None => v.add("record.complete_time", "is required"),
