@@ -64,6 +64,14 @@ pub struct ComplianceLine {
     pub certification_expires_at: Option<chrono::NaiveDateTime>,
 }
 
+/// What a move to a newer pathway version did.
+#[derive(Debug, Default)]
+pub struct VersionMove {
+    pub enrolment_ids: Vec<String>,
+    /// How many of the moved enrolments the new version completes.
+    pub completed: usize,
+}
+
 /// A learner's wish to record something on a step.
 pub struct NewActivity {
     pub enrolment_id: String,
@@ -526,6 +534,85 @@ impl RecordsApp {
         self.db
             .read_one(move |conn| {
                 cert_rows::by_code(conn, &code)?.ok_or_else(|| AppError::not_found("certificate"))
+            })
+            .await
+    }
+
+    /// An admin moves in-flight enrolments of a pathway to a newer published version (fetched
+    /// from pathway-service and cached first). Done steps carry over by step id because progress
+    /// is always computed from the activity log against the enrolment's version; a move that
+    /// meets the new version's completion rule completes the enrolment as an activity would.
+    pub async fn move_to_version(
+        &self,
+        who: &Principal,
+        pathway_id: String,
+        version: i32,
+        enrolment_ids: Vec<String>,
+        reason: String,
+    ) -> AppResult<VersionMove> {
+        who.require_any(&[Role::Admin])?;
+        let tenant = who.tenant_id.clone();
+        let target = self.pathways.fetch(&tenant, &pathway_id, version).await?;
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                rows::store_pathway_version(conn, &tenant, &target)?;
+                for id in &enrolment_ids {
+                    let enrolment = rows::get_enrolment(conn, &tenant, id)?;
+                    if enrolment.pathway_id != pathway_id {
+                        return Err(AppError::invalid_field(
+                            "enrolment_ids",
+                            format!("enrolment {id} is not in pathway {pathway_id}"),
+                        ));
+                    }
+                }
+                let at = now();
+                let mut moved = VersionMove::default();
+                let mut events = Vec::new();
+                for mut enrolment in
+                    rows::in_flight_before(conn, &tenant, &pathway_id, version, &enrolment_ids)?
+                {
+                    let from = enrolment.pathway_version;
+                    rows::set_version(conn, &tenant, &enrolment.id, version)?;
+                    enrolment.pathway_version = version;
+                    rows::insert_activity(
+                        conn,
+                        &ActivityRow {
+                            id: new_id(),
+                            tenant_id: tenant.clone(),
+                            enrolment_id: enrolment.id.clone(),
+                            step_id: String::new(),
+                            kind: rows::VERSION_MOVED.into(),
+                            source: "ADMIN_ENTRY".into(),
+                            actor: actor.clone(),
+                            score: 0.0,
+                            max_score: 0.0,
+                            evidence_url: String::new(),
+                            note: format!("version {from} → {version}: {reason}"),
+                            recorded_at: at,
+                        },
+                    )?;
+                    let after = follow_up(conn, &tenant, &enrolment, false, at)?;
+                    if after.progress.completed_at.is_some() {
+                        moved.completed += 1;
+                    }
+                    events.push(NewEvent::new(
+                        enrolment.id.clone(),
+                        &lms_proto::records_v1::EnrolmentVersionMoved {
+                            enrolment_id: enrolment.id.clone(),
+                            pathway_id: pathway_id.clone(),
+                            from_version: from,
+                            to_version: version,
+                            actor: actor.clone(),
+                            reason: reason.clone(),
+                            move_time: Some(timestamp(at)),
+                        },
+                    ));
+                    moved.enrolment_ids.push(enrolment.id);
+                }
+                outbox::enqueue(conn, &tenant, events)?;
+                tracing::info!(pathway = %pathway_id, version, moved = moved.enrolment_ids.len(), "enrolments moved to a newer version");
+                Ok(moved)
             })
             .await
     }

@@ -49,6 +49,11 @@ impl PathwayVersions {
             .get_pathway_version(request)
             .await
             .map_err(|status| {
+                if status.code() == tonic::Code::NotFound {
+                    return AppError::not_found(format!(
+                        "published version {version} of pathway {pathway_id}"
+                    ));
+                }
                 tracing::warn!(code = ?status.code(), message = status.message(), "pathway-service call failed");
                 AppError::Unavailable("pathway-service cannot be reached; retry".into())
             })?

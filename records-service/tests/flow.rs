@@ -552,6 +552,7 @@ lms_platform::on_both_databases!(Suite;
     an_opened_recertification_window_starts_a_new_cycle,
     admins_record_external_training_with_an_audit_trail,
     events_sent_while_records_is_down_arrive_once,
+    admins_move_in_flight_learners_to_a_newer_version,
 );
 
 async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
@@ -1468,6 +1469,248 @@ async fn events_sent_while_records_is_down_arrive_once(suite: Suite) {
         .await
         .unwrap_err();
     assert_eq!(unknown_audience.code(), Code::NotFound);
+}
+
+impl Suite {
+    async fn remove_step(&self, pathway: &str, step: &str) {
+        self.pathways
+            .clone()
+            .remove_step(bearer(
+                &self.admin(),
+                pathway_pb::RemoveStepRequest {
+                    pathway_id: pathway.into(),
+                    step_id: step.into(),
+                    etag: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn publish(&self, pathway: &str) -> i32 {
+        self.pathways
+            .clone()
+            .publish_pathway(bearer(
+                &self.admin(),
+                pathway_pb::PublishPathwayRequest {
+                    id: pathway.into(),
+                    etag: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .version
+    }
+
+    async fn move_to(
+        &self,
+        token: &str,
+        request: pb::MoveToVersionRequest,
+    ) -> Result<pb::MoveToVersionResponse, Status> {
+        self.records
+            .clone()
+            .move_to_version(bearer(token, request))
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+async fn admins_move_in_flight_learners_to_a_newer_version(suite: Suite) {
+    let (pathway, steps, _) = suite.compliance_pathway().await;
+    suite.assign(&pathway).await;
+    let enrolment = suite.wait_for(|p| !p.is_empty()).await[0]
+        .enrolment_id
+        .clone();
+    let ada = suite.learner("ada");
+    suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+
+    // Version 2 drops "Accept" and adds "Watch" at the end.
+    suite.remove_step(&pathway, &steps[1]).await;
+    let watch = suite
+        .pathways
+        .clone()
+        .add_step(bearer(
+            &suite.admin(),
+            pathway_pb::AddStepRequest {
+                pathway_id: pathway.clone(),
+                step: Some(pathway_pb::Step {
+                    title: "Watch".into(),
+                    required: true,
+                    kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                        url: "https://learn.example.com/video".into(),
+                        media_type: pathway_pb::content_step::MediaType::Video as i32,
+                    })),
+                    ..Default::default()
+                }),
+                position: None,
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .steps
+        .last()
+        .unwrap()
+        .id
+        .clone();
+    let version = suite.publish(&pathway).await;
+    assert_eq!(version, 2);
+
+    let admin = suite.admin();
+    let request = |version: i32, reason: &str| pb::MoveToVersionRequest {
+        pathway_id: pathway.clone(),
+        version,
+        enrolment_ids: Vec::new(),
+        reason: reason.into(),
+    };
+    // Refused, and nothing moves: a learner, no reason, a version never published, an
+    // enrolment of another pathway.
+    let learner = suite
+        .move_to(&ada, request(2, "policy v2"))
+        .await
+        .unwrap_err();
+    assert_eq!(learner.code(), Code::PermissionDenied);
+    let no_reason = suite.move_to(&admin, request(2, "")).await.unwrap_err();
+    assert_eq!(violated_fields(&no_reason), ["reason"]);
+    let unknown = suite.move_to(&admin, request(7, "typo")).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let (other, _, _) = suite.compliance_pathway().await;
+    let foreign = suite
+        .move_to(
+            &admin,
+            pb::MoveToVersionRequest {
+                pathway_id: other,
+                enrolment_ids: vec![enrolment.clone()],
+                ..request(1, "wrong pathway")
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&foreign), ["enrolment_ids"]);
+    let unchanged = suite
+        .records
+        .clone()
+        .get_progress(bearer(
+            &ada,
+            pb::GetProgressRequest {
+                enrolment_id: enrolment.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.pathway_version, 1);
+
+    let moved = suite
+        .move_to(&admin, request(2, "policy v2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (moved.enrolment_ids, moved.completed),
+        (vec![enrolment.clone()], 0)
+    );
+    let progress = suite
+        .records
+        .clone()
+        .get_progress(bearer(
+            &ada,
+            pb::GetProgressRequest {
+                enrolment_id: enrolment.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(progress.pathway_version, 2);
+    let states: Vec<(String, pb::StepState)> = progress
+        .steps
+        .iter()
+        .map(|s| (s.step_id.clone(), s.state()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (steps[0].clone(), pb::StepState::StepDone),
+            (steps[2].clone(), pb::StepState::StepAvailable),
+            (watch.clone(), pb::StepState::StepLocked),
+        ],
+        "the done step carried over by id"
+    );
+    assert_eq!(progress.percent, 33.33);
+    assert_eq!(progress.status(), pb::ProgressStatus::InProgress);
+    let again = suite
+        .move_to(&admin, request(2, "policy v2"))
+        .await
+        .unwrap();
+    assert!(
+        again.enrolment_ids.is_empty(),
+        "a repeated move changes nothing"
+    );
+    let log = suite
+        .records
+        .clone()
+        .list_activities(bearer(
+            &admin,
+            pb::ListActivitiesRequest {
+                enrolment_id: enrolment.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities;
+    let last = log.last().unwrap();
+    assert_eq!(last.kind(), pb::ActivityKind::PathwayVersionMoved);
+    assert_eq!(last.note, "version 1 → 2: policy v2");
+
+    // enrolment-service learns the new version from the event.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let e = suite
+            .enrolments
+            .clone()
+            .get_enrolment(bearer(
+                &admin,
+                enrolment_pb::GetEnrolmentRequest {
+                    id: enrolment.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if e.pathway_version == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "EnrolmentVersionMoved never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Version 3 keeps only what Ada has done: the move completes her enrolment.
+    suite.remove_step(&pathway, &steps[2]).await;
+    suite.remove_step(&pathway, &watch).await;
+    assert_eq!(suite.publish(&pathway).await, 3);
+    let moved = suite
+        .move_to(
+            &admin,
+            pb::MoveToVersionRequest {
+                enrolment_ids: vec![enrolment.clone()],
+                ..request(3, "shorter course")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.completed, 1);
+    let done = suite.wait_for(|p| !p.is_empty()).await;
+    assert_eq!(done[0].status(), pb::ProgressStatus::Completed);
+    assert_eq!(done[0].percent, 100.0);
+    let later = suite.move_to(&admin, request(3, "again")).await.unwrap();
+    assert!(later.enrolment_ids.is_empty(), "completed enrolments stay");
 }
 
 #[derive(diesel::QueryableByName)]

@@ -671,7 +671,8 @@ impl EnrolmentApp {
     }
 
     /// Applies records-service's events: `EnrolmentStarted` (the enrolment has progress, so
-    /// removing its assignment keeps it) and `CertificationExpiring` (a new enrolment cycle).
+    /// removing its assignment keeps it), `CertificationExpiring` (a new enrolment cycle) and
+    /// `EnrolmentVersionMoved` (an admin moved the learner to a newer pathway version).
     pub async fn apply_events(
         &self,
         who: &Principal,
@@ -760,6 +761,34 @@ fn apply_event(
             previous,
             expiring.expire_time.as_ref().and_then(from_timestamp),
         )?;
+        return Ok(());
+    }
+    if type_url == lms_proto::records_v1::EnrolmentVersionMoved::type_url() {
+        let moved: lms_proto::records_v1::EnrolmentVersionMoved = payload(event)?;
+        known(conn, &moved.enrolment_id)?;
+        if enrolment_rows::move_to_version(
+            conn,
+            tenant,
+            &moved.enrolment_id,
+            moved.to_version,
+            &Change {
+                at: now(),
+                actor: &moved.actor,
+            },
+        )? {
+            assignment_rows::set_pathway_version(
+                conn,
+                tenant,
+                &moved.pathway_id,
+                moved.to_version,
+            )?;
+            let events =
+                enrolment_rows::by_ids(conn, tenant, std::slice::from_ref(&moved.enrolment_id))?
+                    .iter()
+                    .map(events::updated)
+                    .collect();
+            outbox::enqueue(conn, tenant, events)?;
+        }
         return Ok(());
     }
     let started: lms_proto::enrolment_v1::EnrolmentStarted = payload(event)?;

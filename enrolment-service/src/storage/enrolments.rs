@@ -453,6 +453,32 @@ pub fn mark_started(
     Ok(changed > 0)
 }
 
+/// Moves a not-withdrawn enrolment to a newer pathway version; false when it is withdrawn or
+/// already there (a repeated event changes nothing).
+pub fn move_to_version(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    version: i32,
+    change: &Change,
+) -> Result<bool, AppError> {
+    let changed = diesel::update(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq(id))
+            .filter(enrolments::status.ne("WITHDRAWN"))
+            .filter(enrolments::pathway_version.lt(version)),
+    )
+    .set((
+        enrolments::pathway_version.eq(version),
+        enrolments::revision.eq(enrolments::revision + 1),
+        enrolments::updated_at.eq(change.at),
+        enrolments::updated_by.eq(change.actor),
+    ))
+    .execute(conn)?;
+    Ok(changed > 0)
+}
+
 /// The current enrolments an assignment made: (not started, started) ids.
 pub fn of_assignment(
     conn: &mut DbConnection,

@@ -690,6 +690,41 @@ impl RecordsService for RecordsGrpc {
         Ok(Response::new(progress(view)))
     }
 
+    async fn move_to_version(
+        &self,
+        request: Request<pb::MoveToVersionRequest>,
+    ) -> Result<Response<pb::MoveToVersionResponse>, Status> {
+        let who = caller(&request, &[Role::Admin])?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        v.id("pathway_id", &req.pathway_id);
+        if req.version < 1 {
+            v.add("version", "must be a published version (1 or more)");
+        }
+        v.required_text("reason", &req.reason, 500);
+        if req.enrolment_ids.len() > 1000 {
+            v.add("enrolment_ids", "at most 1000");
+        }
+        for (i, id) in req.enrolment_ids.iter().enumerate() {
+            v.id(&format!("enrolment_ids[{i}]"), id);
+        }
+        v.finish()?;
+        let moved = self
+            .app
+            .move_to_version(
+                &who,
+                req.pathway_id,
+                req.version,
+                req.enrolment_ids,
+                req.reason,
+            )
+            .await?;
+        Ok(Response::new(pb::MoveToVersionResponse {
+            enrolment_ids: moved.enrolment_ids,
+            completed: moved.completed as i32,
+        }))
+    }
+
     async fn list_activities(
         &self,
         request: Request<pb::ListActivitiesRequest>,

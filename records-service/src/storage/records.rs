@@ -226,6 +226,50 @@ pub fn activities(
         .load(conn)?)
 }
 
+/// The activity kind of an admin's move to a newer pathway version.
+pub const VERSION_MOVED: &str = "PATHWAY_VERSION_MOVED";
+
+/// A pathway's in-flight enrolments (neither completed nor withdrawn) on a version older than
+/// `version`; only those of `ids` when given.
+pub fn in_flight_before(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    version: i32,
+    ids: &[String],
+) -> Result<Vec<EnrolmentRow>, AppError> {
+    let mut query = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne("WITHDRAWN"))
+        .filter(enrolments::completed_at.is_null())
+        .filter(enrolments::pathway_version.lt(version))
+        .into_boxed();
+    if !ids.is_empty() {
+        query = query.filter(enrolments::id.eq_any(ids));
+    }
+    Ok(query
+        .order(enrolments::id.asc())
+        .select(EnrolmentRow::as_select())
+        .load(conn)?)
+}
+
+pub fn set_version(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    version: i32,
+) -> Result<(), AppError> {
+    diesel::update(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq(id)),
+    )
+    .set(enrolments::pathway_version.eq(version))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// What the activity log says the learner has done.
 pub fn record_of(
     conn: &mut DbConnection,
@@ -289,6 +333,10 @@ pub fn records_of(
         .load(conn)?;
     for activity in rows {
         let record = records.entry(activity.enrolment_id.clone()).or_default();
+        if activity.kind == VERSION_MOVED {
+            // An admin's move is not the learner's doing: it starts nothing.
+            continue;
+        }
         record.any_activity = true;
         if activity.max_score > 0.0 {
             let percent = activity.score / activity.max_score * 100.0;
