@@ -1,7 +1,7 @@
 //! The consumer side of the outbox: applying delivered events exactly once.
 //!
-//! Delivery is at least once, so [`consume`] applies each event in its own transaction together
-//! with a row in `processed_events` (created by [`crate::outbox::migrations`]). An event whose
+//! Delivery is at least once, so [`consume`] applies each event atomically (a savepoint of the
+//! delivery's transaction) together with a row in `processed_events` (created by [`crate::outbox::migrations`]). An event whose
 //! id is already there is acknowledged without being applied again. An event that can never be
 //! applied (unknown type, unreadable payload, unknown tenant data) is rejected and logged, so it
 //! does not block the stream; a transient failure leaves it unacknowledged for a retry.
@@ -61,37 +61,58 @@ pub fn payload<M: prost::Message + prost::Name + Default>(
         .map_err(|e| EventError::Reject(format!("unreadable {}: {e}", M::full_name())))
 }
 
-/// Applies each event once, each in its own transaction with its processed-event row.
-/// `apply` gets the connection inside that transaction.
+/// Applies each event once, with its processed-event row. The whole delivery is one
+/// transaction with a savepoint per event — one commit instead of one per event, which is what
+/// lets a backlog drain quickly — so an event that fails is rolled back alone and the others
+/// still commit. Should the batch's commit itself fail, every event is tried again in its own
+/// transaction. `apply` gets the connection inside the event's savepoint.
 pub async fn consume<F>(db: &Db, events: Vec<pb::Event>, apply: F) -> pb::DeliverEventsResponse
 where
     F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError> + Clone + Send + 'static,
 {
     let mut response = pb::DeliverEventsResponse::default();
+    let mut valid = Vec::with_capacity(events.len());
     for event in events {
         if event.id.is_empty() || event.tenant_id.is_empty() {
             tracing::warn!(event.id, "rejected an event without id or tenant");
             response.rejected.push(event.id);
-            continue;
+        } else {
+            valid.push(event);
         }
-        let id = event.id.clone();
-        let apply = apply.clone();
-        let outcome = db
-            .write(move |conn| {
-                let claimed = claim(conn, &event)?;
-                if !claimed {
-                    return Ok(());
-                }
-                match apply(conn, &event) {
-                    Ok(()) => Ok(()),
-                    // Roll the claim back with the partial effect.
-                    Err(EventError::Reject(why)) => Err(AppError::FailedPrecondition(why)),
-                    Err(EventError::Retry(error)) => Err(error),
-                }
-            })
-            .await;
+    }
+    if valid.is_empty() {
+        return response;
+    }
+    let batch = {
+        let (events, apply) = (valid.clone(), apply.clone());
+        db.write(move |conn| {
+            Ok(events
+                .iter()
+                .map(|event| {
+                    use diesel::Connection;
+                    let outcome = conn.transaction(|conn| apply_once(conn, event, &apply));
+                    (event.id.clone(), outcome)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await
+    };
+    let outcomes = match batch {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            tracing::warn!(%error, "a delivery's transaction failed; applying its events one by one");
+            let mut outcomes = Vec::with_capacity(valid.len());
+            for event in valid {
+                let (id, apply) = (event.id.clone(), apply.clone());
+                let outcome = db.write(move |conn| apply_once(conn, &event, &apply)).await;
+                outcomes.push((id, outcome));
+            }
+            outcomes
+        }
+    };
+    for (id, outcome) in outcomes {
         match outcome {
-            Ok(_) => response.acknowledged.push(id),
+            Ok(()) => response.acknowledged.push(id),
             Err(AppError::FailedPrecondition(why)) => {
                 tracing::warn!(event.id = %id, %why, "rejected an event that cannot be applied");
                 response.rejected.push(id);
@@ -104,7 +125,21 @@ where
     response
 }
 
-/// Records the event as processed; false when it already was.
+/// Claims the event and applies it; an event seen before is acknowledged without effect.
+fn apply_once<F>(conn: &mut DbConnection, event: &pb::Event, apply: &F) -> Result<(), AppError>
+where
+    F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError>,
+{
+    if !claim(conn, event)? {
+        return Ok(());
+    }
+    match apply(conn, event) {
+        Ok(()) => Ok(()),
+        Err(EventError::Reject(why)) => Err(AppError::FailedPrecondition(why)),
+        Err(EventError::Retry(error)) => Err(error),
+    }
+}
+
 fn claim(conn: &mut DbConnection, event: &pb::Event) -> Result<bool, AppError> {
     let seen = processed_events::table
         .filter(processed_events::event_id.eq(&event.id))

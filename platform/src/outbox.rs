@@ -29,7 +29,7 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 
 /// The migrations of the outbox table and of the consumers' `processed_events` (see `inbox`); a
 /// service that writes or consumes events applies them with its own. Their versions
-/// (`2000-01-01-…`, and the outbox's `2026-11-23-000000`) never collide with a service's own:
+/// (`2000-01-01-…`, the outbox's `2026-11-23-000000` and `2026-11-23-99xxxx`) never collide with a service's own:
 /// diesel identifies a migration by its version alone.
 pub fn migrations() -> Migrations {
     Migrations {

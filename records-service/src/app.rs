@@ -308,9 +308,12 @@ impl RecordsApp {
         }
     }
 
-    /// Compliance on a pathway, one line per learner with a current enrolment, computed a page
-    /// of 1 000 at a time (one query each for enrolments, activities and certifications) and
-    /// sent as soon as each page is ready.
+    /// Compliance on a pathway, one line per learner with a current enrolment, sent page by
+    /// page as each is ready. Unscoped: pages of 1 000 enrolments in learner order. Scoped to
+    /// an audience, class or department: enrolment-service's members come in external-id
+    /// order, a page of 500 at a time (fetched ahead), and each page is joined with its
+    /// learners' enrolments, so the first rows go out after one page, not after the whole
+    /// membership. Each page is one query each for enrolments, activities and certifications.
     pub async fn compliance_report(
         &self,
         who: &Principal,
@@ -318,103 +321,42 @@ impl RecordsApp {
         scope: Option<crate::directory::Scope>,
     ) -> AppResult<tokio::sync::mpsc::Receiver<AppResult<ComplianceLine>>> {
         who.require_any(&STAFF)?;
-        // Who is in scope is asked once, before the first row.
-        let members = match &scope {
-            Some(scope) => Some(std::sync::Arc::new(
-                self.directory.learners(&who.tenant_id, scope).await?,
-            )),
+        let mut member_pages = match &scope {
+            Some(scope) => Some(self.directory.member_pages(&who.tenant_id, scope).await?),
             None => None,
         };
         let (send, receive) = tokio::sync::mpsc::channel(2_000);
         let db = self.db.clone();
         let tenant = who.tenant_id.clone();
         tokio::spawn(async move {
+            let mut report = ReportPages {
+                db,
+                tenant,
+                pathway_id,
+                versions: Default::default(),
+            };
             let mut after: Option<String> = None;
-            let mut versions: std::collections::HashMap<i32, PathwaySnapshot> = Default::default();
             loop {
-                let (tenant_page, pathway_page, after_page, members) = (
-                    tenant.clone(),
-                    pathway_id.clone(),
-                    after.clone(),
-                    members.clone(),
-                );
-                let mut cached = std::mem::take(&mut versions);
-                let page = db
-                    .read(move |conn| {
-                        let enrolments = rows::pathway_enrolments(
-                            conn,
-                            &tenant_page,
-                            &pathway_page,
-                            after_page,
-                            1_000,
-                        )?;
-                        let fetched = enrolments.len();
-                        let last = enrolments.last().map(|e| e.learner.clone());
-                        let ids: Vec<String> = enrolments.iter().map(|e| e.id.clone()).collect();
-                        let records = rows::records_of(conn, &tenant_page, &ids)?;
-                        let certs = cert_rows::of_enrolments(conn, &tenant_page, &ids)?;
-                        let at = now();
-                        let mut lines = Vec::with_capacity(enrolments.len());
-                        for enrolment in enrolments {
-                            if members
-                                .as_ref()
-                                .is_some_and(|m| !m.contains(&enrolment.learner))
-                            {
-                                continue;
-                            }
-                            let pathway = match cached.entry(enrolment.pathway_version) {
-                                std::collections::hash_map::Entry::Occupied(known) => {
-                                    known.into_mut()
-                                }
-                                std::collections::hash_map::Entry::Vacant(slot) => {
-                                    let snapshot = rows::pathway_version(
-                                        conn,
-                                        &tenant_page,
-                                        &enrolment.pathway_id,
-                                        enrolment.pathway_version,
-                                    )?
-                                    .ok_or_else(|| {
-                                        AppError::Unavailable(
-                                            "a pathway version is not cached yet; retry".into(),
-                                        )
-                                    })?;
-                                    slot.insert(snapshot)
-                                }
-                            };
-                            let record = records.get(&enrolment.id).cloned().unwrap_or_default();
-                            let progress =
-                                progress::compute(pathway, &record, enrolment.due_at, at);
-                            let cert = certs.get(&enrolment.id);
-                            let cert_status = cert.map(|c| {
-                                certification::status(
-                                    c.expires_at,
-                                    c.window_days,
-                                    c.revoked_at.is_some(),
-                                    at,
-                                )
-                            });
-                            lines.push(ComplianceLine {
-                                state: certification::compliance(progress.status, cert_status),
-                                percent: progress.percent,
-                                completed_at: progress.completed_at,
-                                certification_expires_at: cert.and_then(|c| c.expires_at),
-                                enrolment,
-                            });
-                        }
-                        Ok((lines, cached, fetched, last))
-                    })
-                    .await;
-                match page {
-                    Ok((lines, cached, fetched, last)) => {
-                        versions = cached;
-                        let done = fetched < 1_000;
+                let page = match member_pages.as_mut() {
+                    Some(pages) => match pages.recv().await {
+                        None => return,
+                        Some(Err(error)) => Err(error),
+                        Some(Ok(learners)) => report.of_learners(learners).await.map(|l| (l, true)),
+                    },
+                    None => report.after(after.take()).await.map(|(lines, last)| {
+                        let more = last.is_some();
                         after = last;
+                        (lines, more)
+                    }),
+                };
+                match page {
+                    Ok((lines, more)) => {
                         for line in lines {
                             if send.send(Ok(line)).await.is_err() {
                                 return;
                             }
                         }
-                        if done {
+                        if !more {
                             return;
                         }
                     }
@@ -647,10 +589,12 @@ impl RecordsApp {
             let cached = {
                 let (tenant, pathway_id) = (tenant.clone(), pathway_id.clone());
                 self.db
-                    .read(move |conn| rows::pathway_version(conn, &tenant, &pathway_id, version))
+                    .read_one(move |conn| {
+                        rows::has_pathway_version(conn, &tenant, &pathway_id, version)
+                    })
                     .await?
             };
-            if cached.is_some() {
+            if cached {
                 continue;
             }
             match self.pathways.fetch(&tenant, &pathway_id, version).await {
@@ -668,6 +612,109 @@ impl RecordsApp {
         }
         Ok(inbox::consume(&self.db, events, apply_event).await)
     }
+}
+
+/// A compliance report's pages, with the pathway versions met so far.
+struct ReportPages {
+    db: Db,
+    tenant: String,
+    pathway_id: String,
+    versions: std::collections::HashMap<i32, PathwaySnapshot>,
+}
+
+const REPORT_PAGE: i64 = 1_000;
+
+impl ReportPages {
+    /// The next page of every current enrolment, after the learner `after`; with the last
+    /// learner of a full page (None after the last page).
+    async fn after(
+        &mut self,
+        after: Option<String>,
+    ) -> AppResult<(Vec<ComplianceLine>, Option<String>)> {
+        let (tenant, pathway_id) = (self.tenant.clone(), self.pathway_id.clone());
+        let (lines, last) = self
+            .lines(move |conn| {
+                rows::pathway_enrolments(conn, &tenant, &pathway_id, after, REPORT_PAGE)
+            })
+            .await?;
+        Ok((lines, last))
+    }
+
+    /// The lines of these learners (those with a current enrolment).
+    async fn of_learners(&mut self, learners: Vec<String>) -> AppResult<Vec<ComplianceLine>> {
+        let (tenant, pathway_id) = (self.tenant.clone(), self.pathway_id.clone());
+        let (lines, _) = self
+            .lines(move |conn| rows::pathway_enrolments_of(conn, &tenant, &pathway_id, &learners))
+            .await?;
+        Ok(lines)
+    }
+
+    async fn lines(
+        &mut self,
+        enrolments: impl FnOnce(&mut DbConnection) -> AppResult<Vec<EnrolmentRow>> + Send + 'static,
+    ) -> AppResult<(Vec<ComplianceLine>, Option<String>)> {
+        let tenant = self.tenant.clone();
+        let mut cached = std::mem::take(&mut self.versions);
+        let (lines, cached, last) = self
+            .db
+            .read(move |conn| {
+                let enrolments = enrolments(conn)?;
+                let last = (enrolments.len() as i64 == REPORT_PAGE)
+                    .then(|| enrolments.last().map(|e| e.learner.clone()))
+                    .flatten();
+                let lines = compliance_lines(conn, &tenant, enrolments, &mut cached)?;
+                Ok((lines, cached, last))
+            })
+            .await?;
+        self.versions = cached;
+        Ok((lines, last))
+    }
+}
+
+/// Each enrolment's compliance, from its records and certification (one query each for the
+/// whole page).
+fn compliance_lines(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolments: Vec<EnrolmentRow>,
+    versions: &mut std::collections::HashMap<i32, PathwaySnapshot>,
+) -> AppResult<Vec<ComplianceLine>> {
+    let ids: Vec<String> = enrolments.iter().map(|e| e.id.clone()).collect();
+    let records = rows::records_of(conn, tenant, &ids)?;
+    let certs = cert_rows::of_enrolments(conn, tenant, &ids)?;
+    let at = now();
+    let mut lines = Vec::with_capacity(enrolments.len());
+    for enrolment in enrolments {
+        let pathway = match versions.entry(enrolment.pathway_version) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let snapshot = rows::pathway_version(
+                    conn,
+                    tenant,
+                    &enrolment.pathway_id,
+                    enrolment.pathway_version,
+                )?
+                .ok_or_else(|| {
+                    AppError::Unavailable("a pathway version is not cached yet; retry".into())
+                })?;
+                slot.insert(snapshot)
+            }
+        };
+        let record = records.get(&enrolment.id).cloned().unwrap_or_default();
+        let progress = progress::compute(pathway, &record, enrolment.due_at, at);
+        let cert = certs.get(&enrolment.id);
+        let cert_status = cert.map(|c| {
+            certification::status(c.expires_at, c.window_days, c.revoked_at.is_some(), at)
+        });
+        lines.push(ComplianceLine {
+            state: certification::compliance(progress.status, cert_status),
+            percent: progress.percent,
+            completed_at: progress.completed_at,
+            certification_expires_at: cert.and_then(|c| c.expires_at),
+            enrolment,
+        });
+    }
+    Ok(lines)
 }
 
 fn sort_key(v: &ProgressView) -> String {
@@ -897,7 +944,7 @@ fn apply_event(conn: &mut DbConnection, event: &events_pb::Event) -> Result<(), 
     let Some(e) = enrolment_of(event) else {
         return Err(EventError::Reject(format!("unknown event type {type_url}")));
     };
-    if rows::pathway_version(conn, tenant, &e.pathway_id, e.pathway_version)?.is_none() {
+    if !rows::has_pathway_version(conn, tenant, &e.pathway_id, e.pathway_version)? {
         return Err(EventError::Retry(AppError::Unavailable(
             "the pathway version is not cached yet".into(),
         )));

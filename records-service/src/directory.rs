@@ -2,7 +2,6 @@
 //! service's own identity) when a compliance report is scoped to one. Reports are not a
 //! learner's hot path; progress and recording never ask.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use lms_platform::auth::ServiceCredentials;
@@ -12,6 +11,8 @@ use pb::enrolment_service_client::EnrolmentServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// enrolment-service's largest page.
+const PAGE_SIZE: i32 = 500;
 
 /// Whose compliance a report shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,72 +59,110 @@ impl Directory {
         Ok(request)
     }
 
-    /// The external ids of everyone in the scope, page by page.
-    pub async fn learners(&self, tenant: &str, scope: &Scope) -> AppResult<HashSet<String>> {
-        let mut client = self.client.clone();
-        let mut learners = HashSet::new();
-        let mut page_token = String::new();
-        loop {
-            let next = match scope {
-                Scope::Audience(id) => {
-                    let page = client
-                        .list_audience_members(self.request(
-                            tenant,
-                            pb::ListAudienceMembersRequest {
-                                audience_id: id.clone(),
-                                page_size: 500,
-                                page_token: page_token.clone(),
-                            },
-                        )?)
-                        .await
-                        .map_err(unavailable)?
-                        .into_inner();
-                    learners.extend(page.members.into_iter().map(|m| m.external_id));
-                    page.next_page_token
-                }
-                Scope::Class(id) => {
-                    let page = client
-                        .list_class_members(self.request(
-                            tenant,
-                            pb::ListClassMembersRequest {
-                                class_id: id.clone(),
-                                role: pb::ClassRole::Student as i32,
-                                page_size: 500,
-                                page_token: page_token.clone(),
-                            },
-                        )?)
-                        .await
-                        .map_err(unavailable)?
-                        .into_inner();
-                    learners.extend(
-                        page.members
-                            .into_iter()
-                            .filter_map(|m| m.person.map(|p| p.external_id)),
-                    );
-                    page.next_page_token
-                }
-                Scope::Department(department) => {
-                    let page = client
-                        .list_people(self.request(
-                            tenant,
-                            pb::ListPeopleRequest {
-                                page_size: 500,
-                                page_token: page_token.clone(),
-                                department: department.clone(),
-                                ..Default::default()
-                            },
-                        )?)
-                        .await
-                        .map_err(unavailable)?
-                        .into_inner();
-                    learners.extend(page.people.into_iter().map(|p| p.external_id));
-                    page.next_page_token
-                }
-            };
-            if next.is_empty() {
-                return Ok(learners);
+    /// The external ids of everyone in the scope, in external-id order, as a stream of pages.
+    /// The first page is asked before this returns (an unknown audience or class is its
+    /// error); the rest are fetched ahead in the background while the caller works on the
+    /// pages it has.
+    pub async fn member_pages(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+    ) -> AppResult<tokio::sync::mpsc::Receiver<AppResult<Vec<String>>>> {
+        let (first, mut next) = self.page(tenant, scope, String::new()).await?;
+        let (send, receive) = tokio::sync::mpsc::channel(4);
+        let (directory, tenant, scope) = (self.clone(), tenant.to_string(), scope.clone());
+        tokio::spawn(async move {
+            if send.send(Ok(first)).await.is_err() {
+                return;
             }
-            page_token = next;
-        }
+            while !next.is_empty() {
+                let page = directory.page(&tenant, &scope, next).await;
+                let page = match page {
+                    Ok((members, token)) => {
+                        next = token;
+                        Ok(members)
+                    }
+                    Err(error) => {
+                        next = String::new();
+                        Err(error)
+                    }
+                };
+                if send.send(page).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(receive)
+    }
+
+    /// One page of the scope's members and the token of the next ("" after the last).
+    async fn page(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        page_token: String,
+    ) -> AppResult<(Vec<String>, String)> {
+        let mut client = self.client.clone();
+        Ok(match scope {
+            Scope::Audience(id) => {
+                let page = client
+                    .list_audience_members(self.request(
+                        tenant,
+                        pb::ListAudienceMembersRequest {
+                            audience_id: id.clone(),
+                            page_size: PAGE_SIZE,
+                            page_token,
+                        },
+                    )?)
+                    .await
+                    .map_err(unavailable)?
+                    .into_inner();
+                (
+                    page.members.into_iter().map(|m| m.external_id).collect(),
+                    page.next_page_token,
+                )
+            }
+            Scope::Class(id) => {
+                let page = client
+                    .list_class_members(self.request(
+                        tenant,
+                        pb::ListClassMembersRequest {
+                            class_id: id.clone(),
+                            role: pb::ClassRole::Student as i32,
+                            page_size: PAGE_SIZE,
+                            page_token,
+                        },
+                    )?)
+                    .await
+                    .map_err(unavailable)?
+                    .into_inner();
+                (
+                    page.members
+                        .into_iter()
+                        .filter_map(|m| m.person.map(|p| p.external_id))
+                        .collect(),
+                    page.next_page_token,
+                )
+            }
+            Scope::Department(department) => {
+                let page = client
+                    .list_people(self.request(
+                        tenant,
+                        pb::ListPeopleRequest {
+                            page_size: PAGE_SIZE,
+                            page_token,
+                            department: department.clone(),
+                            ..Default::default()
+                        },
+                    )?)
+                    .await
+                    .map_err(unavailable)?
+                    .into_inner();
+                (
+                    page.people.into_iter().map(|p| p.external_id).collect(),
+                    page.next_page_token,
+                )
+            }
+        })
     }
 }

@@ -287,18 +287,27 @@ impl Suite {
     /// A sequential pathway: read (content), accept (acknowledgement), final test (assessment),
     /// published; with its assessment of one true/false question. Returns (pathway, steps, assessment).
     async fn compliance_pathway(&self) -> (String, Vec<String>, String) {
+        self.pathway_with_assessment(pathway_pb::Pathway {
+            title: "Anti-bribery".into(),
+            outcome: pathway_pb::Outcome::Compliance as i32,
+            sequencing: pathway_pb::Sequencing::Sequential as i32,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// `pathway` with the three steps of `compliance_pathway`, published.
+    async fn pathway_with_assessment(
+        &self,
+        pathway: pathway_pb::Pathway,
+    ) -> (String, Vec<String>, String) {
         let admin = self.admin();
         let mut pathways = self.pathways.clone();
         let pathway = pathways
             .create_pathway(bearer(
                 &admin,
                 pathway_pb::CreatePathwayRequest {
-                    pathway: Some(pathway_pb::Pathway {
-                        title: "Anti-bribery".into(),
-                        outcome: pathway_pb::Outcome::Compliance as i32,
-                        sequencing: pathway_pb::Sequencing::Sequential as i32,
-                        ..Default::default()
-                    }),
+                    pathway: Some(pathway),
                     request_id: String::new(),
                 },
             ))
@@ -553,6 +562,7 @@ lms_platform::on_both_databases!(Suite;
     admins_record_external_training_with_an_audit_trail,
     events_sent_while_records_is_down_arrive_once,
     admins_move_in_flight_learners_to_a_newer_version,
+    the_whole_flow_loses_and_doubles_nothing_across_a_records_outage,
 );
 
 async fn a_learner_goes_from_assignment_to_completion(suite: Suite) {
@@ -802,21 +812,6 @@ async fn events_apply_once_and_early_outcomes_wait(suite: Suite) {
         occur_time: None,
         traceparent: String::new(),
     };
-    let mut events = suite.records_events.clone();
-    let early = events
-        .deliver_events(bearer(
-            &service,
-            events_pb::DeliverEventsRequest {
-                events: vec![event.clone()],
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        early.acknowledged.is_empty() && early.rejected.is_empty(),
-        "kept for a retry: {early:?}"
-    );
     let garbage = events_pb::Event {
         id: "0190d5a0-0000-7000-8000-0000000000e2".into(),
         payload: Some(prost_types::Any {
@@ -825,17 +820,21 @@ async fn events_apply_once_and_early_outcomes_wait(suite: Suite) {
         }),
         ..event.clone()
     };
-    let rejected = events
+    // One delivery, three fates: the outcome for an enrolment not known yet is kept for a retry,
+    // the unreadable event rejected for good — each on its own, in the same delivery.
+    let mut events = suite.records_events.clone();
+    let early = events
         .deliver_events(bearer(
             &service,
             events_pb::DeliverEventsRequest {
-                events: vec![garbage],
+                events: vec![event.clone(), garbage.clone()],
             },
         ))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(rejected.rejected, ["0190d5a0-0000-7000-8000-0000000000e2"]);
+    assert!(early.acknowledged.is_empty(), "kept for a retry: {early:?}");
+    assert_eq!(early.rejected, ["0190d5a0-0000-7000-8000-0000000000e2"]);
     let learner = events
         .deliver_events(bearer(
             &suite.learner("ada"),
@@ -1711,6 +1710,161 @@ async fn admins_move_in_flight_learners_to_a_newer_version(suite: Suite) {
     assert_eq!(done[0].percent, 100.0);
     let later = suite.move_to(&admin, request(3, "again")).await.unwrap();
     assert!(later.enrolment_ids.is_empty(), "completed enrolments stay");
+}
+
+/// The "done when", in one piece: assign → enrolments arrive → the learner completes
+/// steps → passes the assessment → pathway completed → certification issued → clock advanced
+/// into the recertification window → re-enrolled; records-service is down twice on the way
+/// (while the assignment is made, and while the passing result is sent).
+async fn the_whole_flow_loses_and_doubles_nothing_across_a_records_outage(suite: Suite) {
+    let (pathway, steps, assessment) = suite
+        .pathway_with_assessment(pathway_pb::Pathway {
+            title: "Forklift licence".into(),
+            outcome: pathway_pb::Outcome::Certification as i32,
+            sequencing: pathway_pb::Sequencing::Sequential as i32,
+            certification: Some(pathway_pb::CertificationPolicy {
+                validity_days: 2,
+                recertification_window_days: 1,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let admin = suite.admin();
+    let ada = suite.learner("ada");
+
+    // Outage 1: the assignment is made while records-service is down.
+    suite.stop_records().await;
+    suite.assign(&pathway).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    suite.start_records().await;
+    let enrolment = suite.wait_for(|p| !p.is_empty()).await[0]
+        .enrolment_id
+        .clone();
+    suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    suite.complete(&ada, &enrolment, &steps[1]).await.unwrap();
+
+    // Outage 2: Ada passes the final test while records-service is down.
+    suite.stop_records().await;
+    let mut assessments = suite.assessments.clone();
+    let attempt = assessments
+        .start_attempt(bearer(
+            &ada,
+            assessment_pb::StartAttemptRequest {
+                assessment_id: assessment,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let graded = assessments
+        .submit_attempt(bearer(
+            &ada,
+            assessment_pb::SubmitAttemptRequest {
+                attempt_id: attempt.id,
+                answers: vec![assessment_pb::QuestionAnswer {
+                    question_id: attempt.questions[0].question_id.clone(),
+                    answer: Some(assessment_pb::AnswerValue {
+                        value: Some(assessment_pb::answer_value::Value::TrueFalse(true)),
+                    }),
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(graded.passed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    suite.start_records().await;
+    let done = suite
+        .wait_for(|p| {
+            p.first()
+                .is_some_and(|p| p.status() == pb::ProgressStatus::Completed)
+        })
+        .await;
+    assert_eq!(done.len(), 1);
+    let certificates = suite
+        .records
+        .clone()
+        .list_certifications(bearer(&ada, pb::ListCertificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .certifications;
+    assert_eq!(certificates.len(), 1, "one certification");
+    assert_eq!(
+        certificates[0].status(),
+        pb::CertificationStatus::CertActive
+    );
+
+    // The clock moves into the recertification window: a new cycle, once.
+    let later = chrono::Utc::now().naive_utc() + chrono::Duration::hours(36);
+    assert_eq!(suite.records_app.announce_expiring(later).await.unwrap(), 1);
+    let next = suite
+        .wait_for(|p| p.iter().any(|e| e.enrolment_id != enrolment))
+        .await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].status(), pb::ProgressStatus::NotStarted);
+    assert_eq!(next[0].due_time, certificates[0].expire_time);
+
+    // Nothing lost, nothing doubled: Ada's log holds each real event once; enrolment-service
+    // has the closed cycle and the new one; one certificate.
+    let log = suite
+        .records
+        .clone()
+        .list_activities(bearer(
+            &admin,
+            pb::ListActivitiesRequest {
+                enrolment_id: enrolment.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities;
+    let kinds: Vec<(pb::ActivitySource, pb::ActivityKind)> =
+        log.iter().map(|a| (a.source(), a.kind())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (pb::ActivitySource::Learner, pb::ActivityKind::StepCompleted),
+            (pb::ActivitySource::Learner, pb::ActivityKind::StepCompleted),
+            (
+                pb::ActivitySource::AssessmentOutcome,
+                pb::ActivityKind::StepCompleted
+            ),
+        ]
+    );
+    let cycles = suite
+        .enrolments
+        .clone()
+        .list_enrolments(bearer(
+            &admin,
+            enrolment_pb::ListEnrolmentsRequest {
+                learner: "ada".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .enrolments;
+    assert_eq!(cycles.len(), 2, "{cycles:?}");
+    assert!(cycles.iter().any(|e| e.id == enrolment
+        && e.withdrawal() == enrolment_pb::Withdrawal::Recertification
+        && e.start_time.is_some()));
+    let certificates = suite
+        .records
+        .clone()
+        .list_certifications(bearer(&ada, pb::ListCertificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .certifications;
+    assert_eq!(certificates.len(), 1);
+    let (rows, totals) = suite.compliance(&admin, &pathway).await.unwrap();
+    assert_eq!(rows.len(), 1, "the report shows the current cycle once");
+    assert_eq!(totals.learners, 1);
 }
 
 #[derive(diesel::QueryableByName)]

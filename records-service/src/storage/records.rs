@@ -153,13 +153,29 @@ pub fn pathway_version(
         .transpose()
 }
 
+/// Whether a published version is cached (without reading it).
+pub fn has_pathway_version(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    version: i32,
+) -> Result<bool, AppError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        pathway_versions::table
+            .filter(pathway_versions::tenant_id.eq(tenant))
+            .filter(pathway_versions::pathway_id.eq(pathway_id))
+            .filter(pathway_versions::version.eq(version)),
+    ))
+    .get_result(conn)?)
+}
+
 /// Caches a published version (immutable: a second store of the same version is a no-op).
 pub fn store_pathway_version(
     conn: &mut DbConnection,
     tenant: &str,
     snapshot: &PathwaySnapshot,
 ) -> Result<(), AppError> {
-    if pathway_version(conn, tenant, &snapshot.pathway_id, snapshot.version)?.is_some() {
+    if has_pathway_version(conn, tenant, &snapshot.pathway_id, snapshot.version)? {
         return Ok(());
     }
     diesel::insert_into(pathway_versions::table)
@@ -314,6 +330,23 @@ pub fn pathway_enrolments(
     Ok(query
         .order(enrolments::learner.asc())
         .limit(limit)
+        .select(EnrolmentRow::as_select())
+        .load(conn)?)
+}
+
+/// The current (not withdrawn) enrolments in a pathway of these learners, by learner.
+pub fn pathway_enrolments_of(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    learners: &[String],
+) -> Result<Vec<EnrolmentRow>, AppError> {
+    Ok(enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne("WITHDRAWN"))
+        .filter(enrolments::learner.eq_any(learners))
+        .order(enrolments::learner.asc())
         .select(EnrolmentRow::as_select())
         .load(conn)?)
 }

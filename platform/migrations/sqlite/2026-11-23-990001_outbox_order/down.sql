@@ -1,0 +1,1 @@
+DROP INDEX outbox_events_pending_in_order;

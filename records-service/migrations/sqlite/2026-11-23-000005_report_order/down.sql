@@ -1,0 +1,2 @@
+DROP INDEX enrolments_by_pathway_learner;
+CREATE INDEX enrolments_by_pathway ON enrolments (tenant_id, pathway_id);
