@@ -22,6 +22,7 @@ pub enum Component {
     Enrolment,
     Assessment,
     Records,
+    Gateway,
 }
 
 pub type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -34,12 +35,18 @@ pub struct Started {
 
 impl Component {
     /// Every component, in the order `lms up` lists them.
-    pub const ALL: [Component; 4] = [
+    pub const ALL: [Component; 5] = [
         Component::Pathway,
         Component::Enrolment,
         Component::Assessment,
         Component::Records,
+        Component::Gateway,
     ];
+
+    /// Whether the component keeps a database (the gateway keeps none).
+    pub fn has_database(self) -> bool {
+        self != Component::Gateway
+    }
 
     pub fn service_name(self) -> &'static str {
         match self {
@@ -47,6 +54,7 @@ impl Component {
             Component::Enrolment => "enrolment-service",
             Component::Assessment => "assessment-service",
             Component::Records => "records-service",
+            Component::Gateway => "gateway",
         }
     }
 
@@ -57,6 +65,14 @@ impl Component {
             Component::Enrolment => (settings.enrolment.component(), "enrolment"),
             Component::Assessment => (settings.assessment.component(), "assessment"),
             Component::Records => (settings.records.component(), "records"),
+            Component::Gateway => (
+                ComponentConfig {
+                    listen: settings.gateway.listen.clone(),
+                    database_url: String::new(),
+                    db_pool_size: 0,
+                },
+                "gateway",
+            ),
         }
     }
 }
@@ -91,11 +107,15 @@ async fn open(component: Component, settings: &Settings, embedded: bool) -> anyh
         Component::Enrolment => enrolment_service::open_database(url, section.db_pool_size).await,
         Component::Assessment => assessment_service::open_database(url, section.db_pool_size).await,
         Component::Records => records_service::open_database(url, section.db_pool_size).await,
+        Component::Gateway => anyhow::bail!("the gateway has no database"),
     }
 }
 
 /// Applies the component's migrations (SQLite in the data directory when no URL is set).
 pub async fn migrate(component: Component, settings: &Settings) -> anyhow::Result<()> {
+    if !component.has_database() {
+        return Ok(());
+    }
     open(component, settings, true).await.map(|_| ())
 }
 
@@ -129,10 +149,18 @@ pub async fn start(
     shutdown: CancellationToken,
     embedded: bool,
 ) -> anyhow::Result<Started> {
+    let address = listener.local_addr()?;
+    if component == Component::Gateway {
+        let options = settings.gateway.options();
+        // Built now, so bad configuration fails the start rather than the first request.
+        let app = gateway::router(verifier, &options)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: gateway: {e}"))?;
+        let task: Task = Box::pin(async move { gateway::serve_app(listener, app, shutdown).await });
+        return Ok(Started { address, task });
+    }
     let db = open(component, settings, embedded)
         .await
         .with_context(|| format!("starting {}", component.service_name()))?;
-    let address = listener.local_addr()?;
     let server = settings.server.clone();
     let credentials = || ServiceCredentials::from_config(&settings.auth, component.service_name());
     let task: Task = match component {
@@ -172,6 +200,7 @@ pub async fn start(
                 assessment_service::serve(listener, db, verifier, &server, options, shutdown).await
             })
         }
+        Component::Gateway => anyhow::bail!("the gateway is started above"),
         Component::Records => {
             let credentials = credentials()?;
             let pathways = records_service::pathways::PathwayVersions::new(

@@ -335,6 +335,10 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     settings.records.pathway_url = url_of(Component::Pathway)?;
     settings.records.events_url = url_of(Component::Enrolment)?;
     settings.records.enrolment_url = url_of(Component::Enrolment)?;
+    settings.gateway.pathway_url = url_of(Component::Pathway)?;
+    settings.gateway.enrolment_url = url_of(Component::Enrolment)?;
+    settings.gateway.assessment_url = url_of(Component::Assessment)?;
+    settings.gateway.records_url = url_of(Component::Records)?;
     for (component, listener) in listeners {
         let started = components::start(
             component,
@@ -345,8 +349,13 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
             true,
         )
         .await?;
+        let scheme = if component == Component::Gateway {
+            "http"
+        } else {
+            "grpc"
+        };
         lines.push(format!(
-            "  {:<18} grpc://{}",
+            "  {:<18} {scheme}://{}",
             component.service_name(),
             started.address
         ));

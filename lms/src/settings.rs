@@ -51,6 +51,19 @@ pathway_url = "http://127.0.0.1:50051"
 events_url = ""
 enrolment_url = "http://127.0.0.1:50052"
 certification_scan_seconds = 300
+
+[gateway]
+listen = "127.0.0.1:8080"
+pathway_url = "http://127.0.0.1:50051"
+enrolment_url = "http://127.0.0.1:50052"
+assessment_url = "http://127.0.0.1:50053"
+records_url = "http://127.0.0.1:50054"
+cors_origins = []
+requests_per_second = 50
+burst = 100
+max_body_bytes = 1048576
+request_timeout_seconds = 30
+max_in_flight = 1024
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +78,49 @@ pub struct Settings {
     pub enrolment: EnrolmentConfig,
     pub assessment: AssessmentConfig,
     pub records: RecordsConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// `[gateway]`: the HTTP edge for portal frontends and where the services are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The HTTP listen address (REST/JSON, /openapi.json, gRPC-Web).
+    pub listen: String,
+    pub pathway_url: String,
+    pub enrolment_url: String,
+    pub assessment_url: String,
+    pub records_url: String,
+    /// Browser origins allowed by CORS, exactly as the browser sends them.
+    pub cors_origins: Vec<String>,
+    /// Sustained requests per second per principal (tenant + subject), and the burst above it.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub max_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+    /// Requests in flight before new ones are shed with 503.
+    pub max_in_flight: usize,
+}
+
+impl GatewayConfig {
+    pub fn options(&self) -> gateway::Options {
+        gateway::Options {
+            services: gateway::ServiceUrls {
+                pathway: self.pathway_url.clone(),
+                enrolment: self.enrolment_url.clone(),
+                assessment: self.assessment_url.clone(),
+                records: self.records_url.clone(),
+            },
+            limits: gateway::Limits {
+                requests_per_second: self.requests_per_second,
+                burst: self.burst,
+                max_body_bytes: self.max_body_bytes,
+                request_timeout: std::time::Duration::from_secs(self.request_timeout_seconds),
+                max_in_flight: self.max_in_flight,
+            },
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
 }
 
 /// `[enrolment]`: the common component keys plus the HR sync's safety limit.

@@ -43,6 +43,7 @@ fn start_up_with_addresses(
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+        .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -418,6 +419,7 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+        .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
         .env(

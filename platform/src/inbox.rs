@@ -61,11 +61,11 @@ pub fn payload<M: prost::Message + prost::Name + Default>(
         .map_err(|e| EventError::Reject(format!("unreadable {}: {e}", M::full_name())))
 }
 
-/// Applies each event once, with its processed-event row. The whole delivery is one
-/// transaction with a savepoint per event — one commit instead of one per event, which is what
-/// lets a backlog drain quickly — so an event that fails is rolled back alone and the others
-/// still commit. Should the batch's commit itself fail, every event is tried again in its own
-/// transaction. `apply` gets the connection inside the event's savepoint.
+/// Applies each event once, with its processed-event row. The whole delivery is first tried as
+/// one transaction — one commit instead of one per event, which is what lets a backlog drain
+/// quickly. When an event in it fails, that rolls the batch back and it is applied again with a
+/// savepoint per event, so the failed event is rolled back alone and the others still commit;
+/// should that transaction fail too, every event is tried in its own transaction.
 pub async fn consume<F>(db: &Db, events: Vec<pb::Event>, apply: F) -> pb::DeliverEventsResponse
 where
     F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError> + Clone + Send + 'static,
@@ -83,6 +83,24 @@ where
     if valid.is_empty() {
         return response;
     }
+    // The common case first: every event applies, in one transaction without savepoints.
+    let all = {
+        let (events, apply) = (valid.clone(), apply.clone());
+        db.write(move |conn| {
+            for event in &events {
+                apply_once(conn, event, &apply)?;
+            }
+            Ok(())
+        })
+        .await
+    };
+    if all.is_ok() {
+        response
+            .acknowledged
+            .extend(valid.into_iter().map(|event| event.id));
+        return response;
+    }
+    // Some event failed and rolled the batch back: again, each event in its own savepoint.
     let batch = {
         let (events, apply) = (valid.clone(), apply.clone());
         db.write(move |conn| {

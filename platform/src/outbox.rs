@@ -95,28 +95,10 @@ fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
-/// The W3C traceparent of the current span, so a delivery joins the trace that caused it.
-fn current_traceparent() -> String {
-    use opentelemetry::propagation::Injector;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    struct One(String);
-    impl Injector for One {
-        fn set(&mut self, key: &str, value: String) {
-            if key == "traceparent" {
-                self.0 = value;
-            }
-        }
-    }
-    let context = tracing::Span::current().context();
-    let mut carrier = One(String::new());
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
-    carrier.0
-}
-
 /// Writes `events` in the caller's transaction, in batches.
 pub fn enqueue(conn: &mut DbConnection, tenant: &str, events: Vec<NewEvent>) -> AppResult<()> {
     let at = now();
-    let traceparent = current_traceparent();
+    let traceparent = crate::telemetry::current_traceparent();
     let rows: Vec<EventRow> = events
         .into_iter()
         .map(|event| EventRow {

@@ -139,7 +139,8 @@ pub struct RpcObservability<S> {
     inner: S,
 }
 
-struct HeaderExtractor<'a>(&'a http::HeaderMap);
+/// Reads W3C trace context from HTTP headers (for `set_parent`).
+pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {

@@ -177,3 +177,22 @@ pub async fn serve_metrics(
         .await
         .context("metrics endpoint")
 }
+
+/// The W3C `traceparent` of the current span ("" without telemetry), so a call or a delivery
+/// made now joins the trace that caused it.
+pub fn current_traceparent() -> String {
+    use opentelemetry::propagation::Injector;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    struct One(String);
+    impl Injector for One {
+        fn set(&mut self, key: &str, value: String) {
+            if key == "traceparent" {
+                self.0 = value;
+            }
+        }
+    }
+    let context = tracing::Span::current().context();
+    let mut carrier = One(String::new());
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
+    carrier.0
+}

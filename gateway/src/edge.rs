@@ -1,0 +1,170 @@
+//! The edge layers every request passes, outermost first: request id → trace span → load
+//! shedding (a bound on requests in flight; beyond it `503` at once, before collapse) → timeout
+//! (`504`; the remaining time travels to the services as the gRPC deadline) → authentication
+//! (the services' own token verification; `401`) and the edge role check (`403`) → per-principal
+//! rate limit (`429` with `Retry-After`). CORS and the body size limit are applied around them.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::HeaderValue;
+use lms_platform::auth::TokenVerifier;
+use lms_platform::{Principal, Role};
+use tonic::Code;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+/// The request's deadline, for the services.
+#[derive(Clone, Copy)]
+pub struct Deadline(pub Instant);
+
+/// The request id (`x-request-id`), given or made here.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+pub struct Edge {
+    pub verifier: TokenVerifier,
+    pub limiter: DefaultKeyedRateLimiter<String>,
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub timeout: Duration,
+}
+
+impl Edge {
+    pub fn new(verifier: TokenVerifier, limits: &crate::Limits) -> Self {
+        let per_second =
+            NonZeroU32::new(limits.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            verifier,
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
+            timeout: limits.request_timeout,
+        }
+    }
+}
+
+/// Paths anyone may call without a token.
+fn is_public(path: &str) -> bool {
+    path == "/openapi.json"
+        || path == "/healthz"
+        || path.starts_with("/v1/verify/")
+        || path == "/lms.records.v1.CertificateVerification/VerifyCertificate"
+}
+
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format!("{} {}", request.method(), request.uri().path()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        request_id = %id,
+    );
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&lms_platform::server::HeaderExtractor(request.headers()))
+        });
+        let _ = span.set_parent(parent);
+    }
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+pub async fn shed_and_time(
+    State(edge): State<Arc<Edge>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Ok(_permit) = edge.in_flight.clone().try_acquire_owned() else {
+        return ApiError::new(
+            Code::Unavailable,
+            "the gateway is at capacity; retry shortly",
+        )
+        .retry_after(1)
+        .into_response();
+    };
+    let deadline = Instant::now() + edge.timeout;
+    request.extensions_mut().insert(Deadline(deadline));
+    match tokio::time::timeout(edge.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(Code::DeadlineExceeded, "the request took too long").into_response()
+        }
+    }
+}
+
+pub async fn authenticate(
+    State(edge): State<Arc<Edge>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    if request.method() == http::Method::OPTIONS || is_public(&path) {
+        return next.run(request).await;
+    }
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return ApiError::new(Code::Unauthenticated, "a bearer token is required").into_response();
+    };
+    let principal: Principal = match edge.verifier.verify(token) {
+        Ok(principal) => principal,
+        Err(_) => {
+            return ApiError::new(Code::Unauthenticated, "the token is not valid").into_response();
+        }
+    };
+    // Service identities are for calls between services, never through the public edge.
+    if principal.has_role(Role::Service) {
+        return ApiError::new(
+            Code::PermissionDenied,
+            "service identities cannot call through the gateway",
+        )
+        .into_response();
+    }
+    let portal = path.starts_with("/v1/portal/") || path.starts_with("/lms.portal.v1.");
+    if portal && !principal.has_role(Role::Learner) {
+        return ApiError::new(Code::PermissionDenied, "the portal is for learners").into_response();
+    }
+    let key = format!("{}/{}", principal.tenant_id, principal.subject);
+    if let Err(not_until) = edge.limiter.check_key(&key) {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return ApiError::new(Code::ResourceExhausted, "too many requests; slow down")
+            .retry_after(wait.as_secs() + 1)
+            .into_response();
+    }
+    // The services never take a tenant from the edge: drop any attempt to pass one.
+    request.headers_mut().remove("x-lms-tenant");
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}

@@ -1,0 +1,323 @@
+//! The gateway: how portal frontends reach the suite. REST/JSON transcoded from the services'
+//! `google.api.http` annotations (generic over the descriptor set: no handler per endpoint),
+//! the OpenAPI document generated from the same descriptors at `/openapi.json`, gRPC-Web
+//! passed through to the services, and the portal's own service (`lms.portal.v1`), behind the
+//! edge layers in [`edge`].
+
+pub mod edge;
+pub mod error;
+pub mod openapi;
+pub mod portal;
+pub mod routes;
+pub mod transcode;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode};
+use lms_platform::auth::TokenVerifier;
+use prost_reflect::DescriptorPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::routes::{Found, Route};
+use crate::upstream::{Upstream, Upstreams};
+
+/// The services the gateway exposes (the event-delivery API between services is not one).
+pub const EXPOSED_SERVICES: &[&str] = &[
+    "lms.pathway.v1.PathwayService",
+    "lms.enrolment.v1.EnrolmentService",
+    "lms.assessment.v1.AssessmentService",
+    "lms.records.v1.RecordsService",
+    "lms.records.v1.CertificateVerification",
+    "lms.portal.v1.PortalService",
+];
+
+/// Where the services are.
+#[derive(Debug, Clone)]
+pub struct ServiceUrls {
+    pub pathway: String,
+    pub enrolment: String,
+    pub assessment: String,
+    pub records: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Sustained requests per second per principal, and the burst above it.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Whole-request time limit (and the services' deadline).
+    pub request_timeout: Duration,
+    /// Requests in flight before new ones are shed with 503.
+    pub max_in_flight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 50,
+            burst: 100,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub services: ServiceUrls,
+    pub limits: Limits,
+    /// Origins allowed by CORS (exact, e.g. https://portal.example.com); empty: none.
+    pub cors_origins: Vec<String>,
+}
+
+struct Gateway {
+    routes: Vec<Route>,
+    upstreams: Upstreams,
+    openapi: Vec<u8>,
+    max_body_bytes: usize,
+}
+
+/// The whole HTTP application.
+pub fn router(verifier: TokenVerifier, options: &Options) -> anyhow::Result<Router> {
+    let pool = DescriptorPool::decode(lms_proto::FILE_DESCRIPTOR_SET)?;
+    let routes = routes::routes(&pool, EXPOSED_SERVICES)?;
+    let openapi = serde_json::to_vec_pretty(&openapi::document(&routes))?;
+    let urls = &options.services;
+    let (pathway, enrolment, assessment, records) = (
+        upstream::channel(&urls.pathway)?,
+        upstream::channel(&urls.enrolment)?,
+        upstream::channel(&urls.assessment)?,
+        upstream::channel(&urls.records)?,
+    );
+    let mut upstreams = Upstreams::default();
+    upstreams.insert(EXPOSED_SERVICES[0], Upstream::Channel(pathway.clone()));
+    upstreams.insert(EXPOSED_SERVICES[1], Upstream::Channel(enrolment));
+    upstreams.insert(EXPOSED_SERVICES[2], Upstream::Channel(assessment));
+    upstreams.insert(EXPOSED_SERVICES[3], Upstream::Channel(records.clone()));
+    upstreams.insert(EXPOSED_SERVICES[4], Upstream::Channel(records.clone()));
+    let portal = lms_proto::portal_v1::portal_service_server::PortalServiceServer::new(
+        portal::Portal::new(records, pathway),
+    );
+    upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
+    let gateway = Arc::new(Gateway {
+        routes,
+        upstreams,
+        openapi,
+        max_body_bytes: options.limits.max_body_bytes,
+    });
+    let edge = Arc::new(edge::Edge::new(verifier, &options.limits));
+    let cors = cors(&options.cors_origins)?;
+    Ok(Router::new()
+        .route("/openapi.json", axum::routing::get(openapi_document))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(dispatch)
+        .with_state(gateway)
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            edge::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            edge,
+            edge::shed_and_time,
+        ))
+        .layer(cors)
+        .layer(axum::middleware::from_fn(edge::request_id)))
+}
+
+fn cors(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("bad CORS origin {o:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            http::HeaderName::from_static("x-request-id"),
+            http::HeaderName::from_static("x-grpc-web"),
+            http::HeaderName::from_static("x-user-agent"),
+            http::HeaderName::from_static("grpc-timeout"),
+            http::HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("x-request-id"),
+            http::header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600)))
+}
+
+async fn openapi_document(State(gateway): State<Arc<Gateway>>) -> Response {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        gateway.openapi.clone(),
+    )
+        .into_response()
+}
+
+/// Every other request: gRPC-Web to the service, or REST/JSON transcoded.
+async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let grpc_web = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc-web"));
+    if grpc_web {
+        return grpc_web_call(&gateway, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let (route, bound) = match routes::find(&gateway.routes, &parts.method, parts.uri.path()) {
+        // Owned, so nothing borrowed from the table is held across the call.
+        Found::Route(route, bound) => (route.clone(), bound),
+        Found::MethodNotAllowed(allowed) => {
+            let mut response =
+                ApiError::new(Code::Unimplemented, "this path does not take that method")
+                    .into_response();
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                response.headers_mut().insert(http::header::ALLOW, value);
+            }
+            return response;
+        }
+        Found::NotFound => {
+            return ApiError::new(Code::NotFound, format!("no route {}", parts.uri.path()))
+                .into_response();
+        }
+    };
+    if route.body.takes_body() {
+        let json = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.starts_with("application/json"));
+        if !json {
+            let mut response =
+                ApiError::new(Code::InvalidArgument, "the body must be application/json")
+                    .into_response();
+            *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            return response;
+        }
+    }
+    let body = match axum::body::to_bytes(body, gateway.max_body_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            let mut response = ApiError::new(
+                Code::InvalidArgument,
+                format!("the body is over {} bytes", gateway.max_body_bytes),
+            )
+            .into_response();
+            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return response;
+        }
+    };
+    let message = match transcode::request_message(&route, bound, parts.uri.query(), &body) {
+        Ok(message) => message,
+        Err(error) => return error.into_response(),
+    };
+    let Some(upstream) = gateway.upstreams.get(route.service()) else {
+        return ApiError::new(Code::Unimplemented, "no such service").into_response();
+    };
+    let deadline = parts.extensions.get::<edge::Deadline>().map(|d| d.0);
+    transcode::call(upstream, route, message, parts.headers, deadline).await
+}
+
+impl routes::BodyRule {
+    fn takes_body(&self) -> bool {
+        !matches!(self, routes::BodyRule::None)
+    }
+}
+
+/// gRPC-Web passed through to the service named by the path (`/pkg.Service/Method`).
+fn grpc_web_call(
+    gateway: &Gateway,
+    request: Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> {
+    let upstream = grpc_web_upstream(gateway, &request);
+    Box::pin(async move {
+        match upstream {
+            Ok(upstream) => grpc_web_forward(upstream, request).await,
+            Err(error) => error.into_response(),
+        }
+    })
+}
+
+fn grpc_web_upstream(gateway: &Gateway, request: &Request) -> Result<Upstream, ApiError> {
+    let service = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    gateway
+        .upstreams
+        .get(&service)
+        .ok_or_else(|| ApiError::new(Code::Unimplemented, format!("no service {service}")))
+}
+
+async fn grpc_web_forward(upstream: Upstream, request: Request) -> Response {
+    let passthrough = tower::service_fn(move |request: http::Request<tonic::body::Body>| {
+        upstream.clone().send(request)
+    });
+    let service = tower::ServiceBuilder::new()
+        .layer(tonic_web::GrpcWebLayer::new())
+        .service(passthrough);
+    match service.oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(error) => {
+            tracing::warn!(%error, "gRPC-Web call failed");
+            ApiError::new(Code::Unavailable, "the service cannot be reached; retry").into_response()
+        }
+    }
+}
+
+/// Serves the gateway until `shutdown`, letting in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    verifier: TokenVerifier,
+    options: &Options,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    serve_app(listener, router(verifier, options)?, shutdown).await
+}
+
+/// Serves an already built [`router`] until `shutdown`.
+pub async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "gateway listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}

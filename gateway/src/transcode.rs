@@ -1,0 +1,534 @@
+//! REST/JSON ↔ gRPC: the request message from path, query and body (proto3 JSON mapping,
+//! unknown fields refused), the call to the service with a dynamic codec, and the response
+//! as JSON (unary) or newline-delimited JSON (server streaming).
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use prost_reflect::{
+    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
+};
+use serde_json::{Map, Value};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::{Code, Status};
+
+use crate::error::ApiError;
+use crate::routes::{BodyRule, Route, field_at};
+use crate::upstream::Upstream;
+
+/// Headers passed on to the services as gRPC metadata.
+pub const FORWARDED: [&str; 3] = ["authorization", "x-request-id", "tracestate"];
+
+/// The request message for `route` from the bound path values, the query string and the body.
+pub fn request_message(
+    route: &Route,
+    bound: Vec<(Vec<String>, String)>,
+    query: Option<&str>,
+    body: &Bytes,
+) -> Result<DynamicMessage, ApiError> {
+    let input = route.method.input();
+    let mut root = match &route.body {
+        BodyRule::None => {
+            if !body.is_empty() {
+                return Err(ApiError::new(
+                    Code::InvalidArgument,
+                    "this route takes no request body",
+                ));
+            }
+            Map::new()
+        }
+        BodyRule::All => parse_object(body)?,
+        BodyRule::Field(field) => {
+            let mut root = Map::new();
+            root.insert(
+                field.json_name().to_string(),
+                Value::Object(parse_object(body)?),
+            );
+            root
+        }
+    };
+    for (path, value) in bound {
+        let field = field_at(&input, &path)
+            .ok_or_else(|| ApiError::invalid(path.join("."), "is not a field"))?;
+        let value = scalar(&field, &value, &path.join("."))?;
+        set_at(&mut root, &input, &path, value);
+    }
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        if matches!(route.body, BodyRule::All) {
+            return Err(ApiError::new(
+                Code::InvalidArgument,
+                "this route takes its fields in the body, not the query string",
+            ));
+        }
+        apply_query(&mut root, &input, query)?;
+    }
+    DynamicMessage::deserialize_with_options(
+        input,
+        Value::Object(root),
+        &DeserializeOptions::new().deny_unknown_fields(true),
+    )
+    .map_err(|error| ApiError::new(Code::InvalidArgument, format!("invalid request: {error}")))
+}
+
+fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::new(
+            Code::InvalidArgument,
+            "the request body must be a JSON object",
+        )),
+        Err(error) => Err(ApiError::new(
+            Code::InvalidArgument,
+            format!("malformed JSON: {error}"),
+        )),
+    }
+}
+
+/// A text from a path or query as the JSON value proto3 JSON expects for the field.
+fn scalar(field: &FieldDescriptor, text: &str, name: &str) -> Result<Value, ApiError> {
+    match field.kind() {
+        Kind::Bool => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(ApiError::invalid(name, "must be true or false")),
+        },
+        Kind::Message(message) if !is_string_wkt(&message) => Err(ApiError::invalid(
+            name,
+            "a message field cannot be given in the path or query string",
+        )),
+        // Numbers, enums (by name), timestamps, durations and field masks are all accepted
+        // as strings by the proto3 JSON mapping.
+        _ => Ok(Value::String(text.to_string())),
+    }
+}
+
+/// Well-known types whose JSON form is a string.
+pub fn is_string_wkt(message: &MessageDescriptor) -> bool {
+    matches!(
+        message.full_name(),
+        "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.BytesValue"
+    )
+}
+
+fn set_at(
+    root: &mut Map<String, Value>,
+    message: &MessageDescriptor,
+    path: &[String],
+    value: Value,
+) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(field) = message.get_field_by_name(first) else {
+        return;
+    };
+    // The body may have used the proto name: the path's value wins.
+    root.remove(field.name());
+    if rest.is_empty() {
+        root.insert(field.json_name().to_string(), value);
+        return;
+    }
+    let Kind::Message(inner) = field.kind() else {
+        return;
+    };
+    let entry = root
+        .entry(field.json_name().to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    if let Value::Object(map) = entry {
+        set_at(map, &inner, rest, value);
+    }
+}
+
+fn apply_query(
+    root: &mut Map<String, Value>,
+    input: &MessageDescriptor,
+    query: &str,
+) -> Result<(), ApiError> {
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let mut message = input.clone();
+        let mut path = Vec::new();
+        let mut field = None;
+        for part in key.split('.') {
+            let found = message
+                .fields()
+                .find(|f| f.name() == part || f.json_name() == part)
+                .ok_or_else(|| ApiError::invalid(key.to_string(), "unknown query parameter"))?;
+            path.push(found.name().to_string());
+            if let Kind::Message(inner) = found.kind() {
+                message = inner;
+            }
+            field = Some(found);
+        }
+        let Some(field) = field else {
+            continue;
+        };
+        let item = scalar(&field, &value, &key)?;
+        if field.is_list() {
+            let existing = get_at(root, input, &path).cloned();
+            let mut list = match existing {
+                Some(Value::Array(list)) => list,
+                _ => Vec::new(),
+            };
+            list.push(item);
+            set_at(root, input, &path, Value::Array(list));
+        } else if field.is_map() {
+            return Err(ApiError::invalid(
+                key.to_string(),
+                "a map cannot be given in the query string",
+            ));
+        } else {
+            set_at(root, input, &path, item);
+        }
+    }
+    Ok(())
+}
+
+fn get_at<'a>(
+    root: &'a Map<String, Value>,
+    message: &MessageDescriptor,
+    path: &[String],
+) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let field = message.get_field_by_name(first)?;
+    let value = root.get(field.json_name())?;
+    if rest.is_empty() {
+        return Some(value);
+    }
+    let Kind::Message(inner) = field.kind() else {
+        return None;
+    };
+    get_at(value.as_object()?, &inner, rest)
+}
+
+/// Proto3 JSON of a message: lowerCamelCase names, enums by name, 64-bit integers as strings,
+/// every field present.
+pub fn to_json(message: &DynamicMessage) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::new(&mut out);
+    message
+        .serialize_with_options(
+            &mut serializer,
+            &SerializeOptions::new().skip_default_fields(false),
+        )
+        .map_err(|error| {
+            ApiError::new(Code::Internal, format!("unrenderable response: {error}"))
+        })?;
+    Ok(out)
+}
+
+/// Calls the service and renders its answer.
+/// (Boxed: the future is proven `Send` here, where its types are concrete.)
+pub fn call(
+    upstream: Upstream,
+    route: Route,
+    message: DynamicMessage,
+    headers: HeaderMap,
+    deadline: Option<Instant>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> {
+    Box::pin(call_inner(upstream, route, message, headers, deadline))
+}
+
+async fn call_inner(
+    upstream: Upstream,
+    route: Route,
+    message: DynamicMessage,
+    headers: HeaderMap,
+    deadline: Option<Instant>,
+) -> Response {
+    let mut request = tonic::Request::new(message);
+    for name in FORWARDED {
+        if let Some(value) = headers.get(name)
+            && let Ok(value) = tonic::metadata::MetadataValue::try_from(value.as_bytes())
+        {
+            request.metadata_mut().insert(name, value);
+        }
+    }
+    let traceparent = lms_platform::telemetry::current_traceparent();
+    let traceparent = if traceparent.is_empty() {
+        headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        traceparent
+    };
+    if let Ok(value) = traceparent.parse() {
+        request.metadata_mut().insert("traceparent", value);
+    }
+    if let Some(deadline) = deadline {
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+    let path = match http::uri::PathAndQuery::from_str(&route.grpc_path()) {
+        Ok(path) => path,
+        Err(_) => return ApiError::new(Code::Internal, "bad route").into_response(),
+    };
+    let codec = DynamicCodec {
+        output: route.method.output(),
+    };
+    match upstream {
+        Upstream::Channel(channel) => {
+            invoke(
+                tonic::client::Grpc::new(channel),
+                &route,
+                request,
+                path,
+                codec,
+            )
+            .await
+        }
+        Upstream::Portal(portal) => {
+            invoke(
+                tonic::client::Grpc::new(portal),
+                &route,
+                request,
+                path,
+                codec,
+            )
+            .await
+        }
+    }
+}
+
+async fn invoke<T>(
+    mut grpc: tonic::client::Grpc<T>,
+    route: &Route,
+    request: tonic::Request<DynamicMessage>,
+    path: http::uri::PathAndQuery,
+    codec: DynamicCodec,
+) -> Response
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    if let Err(error) = grpc.ready().await {
+        let error: tonic::codegen::StdError = error.into();
+        tracing::warn!(%error, service = route.service(), "service not ready");
+        return ApiError::new(Code::Unavailable, "the service cannot be reached; retry")
+            .into_response();
+    }
+    if route.server_streaming() {
+        match grpc.server_streaming(request, path, codec).await {
+            Ok(response) => ndjson(response.into_inner()),
+            Err(status) => upstream_error(&status).into_response(),
+        }
+    } else {
+        match grpc.unary(request, path, codec).await {
+            Ok(response) => match to_json(response.get_ref()) {
+                Ok(json) => (
+                    StatusCode::OK,
+                    [(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    json,
+                )
+                    .into_response(),
+                Err(error) => error.into_response(),
+            },
+            Err(status) => upstream_error(&status).into_response(),
+        }
+    }
+}
+
+fn upstream_error(status: &Status) -> ApiError {
+    if status.code() == Code::Unknown || status.code() == Code::Internal {
+        tracing::warn!(code = ?status.code(), message = status.message(), "service error");
+    }
+    ApiError::from_status(status)
+}
+
+/// A server stream as newline-delimited JSON: one message per line; a failure after the first
+/// message ends the stream with a line `{"error": {...}}`.
+fn ndjson(stream: tonic::Streaming<DynamicMessage>) -> Response {
+    let lines = stream.map(|item| {
+        let mut line = match item {
+            Ok(message) => to_json(&message).unwrap_or_else(|error| {
+                serde_json::to_vec(&serde_json::json!({"error": error.json()})).unwrap_or_default()
+            }),
+            Err(status) => serde_json::to_vec(
+                &serde_json::json!({"error": ApiError::from_status(&status).json()}),
+            )
+            .unwrap_or_default(),
+        };
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    });
+    (
+        StatusCode::OK,
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// Encodes any message; decodes the method's output type.
+#[derive(Clone)]
+pub struct DynamicCodec {
+    pub output: MessageDescriptor,
+}
+
+pub struct DynamicEncoder;
+pub struct DynamicDecoder(MessageDescriptor);
+
+impl Codec for DynamicCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = DynamicEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        DynamicEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DynamicDecoder(self.output.clone())
+    }
+}
+
+impl Encoder for DynamicEncoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        prost::Message::encode(&item, dst).map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+impl Decoder for DynamicDecoder {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        DynamicMessage::decode(self.0.clone(), src)
+            .map(Some)
+            .map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::{Found, find, routes};
+    use http::Method;
+    use prost_reflect::DescriptorPool;
+
+    fn table() -> Vec<Route> {
+        let pool = DescriptorPool::decode(lms_proto::FILE_DESCRIPTOR_SET).unwrap();
+        routes(&pool, crate::EXPOSED_SERVICES).unwrap()
+    }
+
+    fn build(
+        routes: &[Route],
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: &str,
+    ) -> Result<Value, ApiError> {
+        let Found::Route(route, bound) = find(routes, &method, path) else {
+            panic!("no route for {path}");
+        };
+        let message = request_message(route, bound, query, &Bytes::from(body.to_string()))?;
+        Ok(serde_json::from_slice(&to_json(&message).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn path_query_and_body_fill_the_request() {
+        let routes = table();
+        let json = build(
+            &routes,
+            Method::POST,
+            "/v1/progress/e1:recordActivity",
+            None,
+            r#"{"stepId": "s1", "kind": "STEP_COMPLETED", "enrolment_id": "ignored"}"#,
+        )
+        .unwrap();
+        assert_eq!(json["enrolmentId"], "e1", "the path wins");
+        assert_eq!(json["kind"], "STEP_COMPLETED");
+        let list = build(
+            &routes,
+            Method::GET,
+            "/v1/pathways",
+            Some("pageSize=5&page_token=abc"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            (list["pageSize"].clone(), list["pageToken"].clone()),
+            (5.into(), "abc".into())
+        );
+        let nested = build(
+            &routes,
+            Method::PATCH,
+            "/v1/manualRecords/m1",
+            Some(""),
+            r#"{"record": {"title": "First aid"}, "updateMask": "title", "reason": "typo"}"#,
+        )
+        .unwrap();
+        assert_eq!(nested["record"]["id"], "m1");
+        assert_eq!(nested["updateMask"], "title");
+    }
+
+    #[test]
+    fn client_mistakes_are_invalid_argument() {
+        let routes = table();
+        for (method, path, query, body) in [
+            (
+                Method::POST,
+                "/v1/progress/e1:recordActivity",
+                None,
+                "{not json",
+            ),
+            (
+                Method::POST,
+                "/v1/progress/e1:recordActivity",
+                None,
+                r#"{"nope": 1}"#,
+            ),
+            (
+                Method::POST,
+                "/v1/progress/e1:recordActivity",
+                None,
+                r#"{"kind": 42.5}"#,
+            ),
+            (
+                Method::POST,
+                "/v1/progress/e1:recordActivity",
+                None,
+                "[1, 2]",
+            ),
+            (Method::GET, "/v1/pathways", Some("pageSize=many"), ""),
+            (Method::GET, "/v1/pathways", Some("whatever=1"), ""),
+            (Method::GET, "/v1/pathways", None, r#"{"a": 1}"#),
+        ] {
+            let error = build(&routes, method, path, query, body).unwrap_err();
+            assert_eq!(
+                error.code,
+                Code::InvalidArgument,
+                "{path} {body}: {error:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Where each service's calls go: a gRPC channel to the service, or the gateway's own portal
+//! service in process.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lms_proto::portal_v1::portal_service_server::PortalServiceServer;
+use tonic::body::Body;
+use tonic::transport::{Channel, Endpoint};
+use tower::{BoxError, ServiceExt};
+
+use crate::portal::Portal;
+
+#[derive(Clone)]
+pub enum Upstream {
+    Channel(Channel),
+    Portal(PortalServiceServer<Portal>),
+}
+
+impl Upstream {
+    /// Sends one raw gRPC request (gRPC-Web passthrough).
+    pub async fn send(
+        self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, BoxError> {
+        match self {
+            Upstream::Channel(channel) => channel.oneshot(request).await.map_err(BoxError::from),
+            Upstream::Portal(portal) => match portal.oneshot(request).await {
+                Ok(response) => Ok(response),
+                Err(never) => match never {},
+            },
+        }
+    }
+}
+
+/// A lazily connected channel to a service (it may start after the gateway).
+pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_string())
+        .map_err(|_| anyhow::anyhow!("{url:?} is not a URL like http://host:port"))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy())
+}
+
+/// Service full name → where its calls go.
+#[derive(Clone, Default)]
+pub struct Upstreams(HashMap<String, Upstream>);
+
+impl Upstreams {
+    pub fn insert(&mut self, service: &str, upstream: Upstream) {
+        self.0.insert(service.to_string(), upstream);
+    }
+
+    pub fn get(&self, service: &str) -> Option<Upstream> {
+        self.0.get(service).cloned()
+    }
+}

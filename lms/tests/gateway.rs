@@ -1,0 +1,500 @@
+//! The suite end to end over HTTP only, as portal frontends see it: `lms up` (a real process)
+//! and its gateway. An admin sets up a certification pathway and assigns it; a learner takes it
+//! through the portal; the admin reads the compliance report. Then the edge's refusals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Suite {
+    child: Child,
+    base: String,
+    data: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lms() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lms"));
+    command.env_remove("LMS_CONFIG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LMS__") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+impl Suite {
+    fn start() -> Suite {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = lms()
+            .args(["up", "--data-dir"])
+            .arg(data.path())
+            .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
+            .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
+            .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
+            .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+            .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
+            .env("LMS__GATEWAY__MAX_BODY_BYTES", "65536")
+            .env("LMS__TELEMETRY__METRICS_LISTEN", "")
+            .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("lms starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("lms up prints the gateway").unwrap();
+            if line.trim_start().starts_with("gateway")
+                && let Some(at) = line.find("http://")
+            {
+                break line[at..].trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Suite {
+            child,
+            base,
+            data,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn token(&self, subject: &str, role: &str) -> String {
+        let output = lms()
+            .args([
+                "token",
+                "--tenant",
+                "acme",
+                "--subject",
+                subject,
+                "--role",
+                role,
+            ])
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    async fn ok(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
+        let (status, json) = self.call(method, path, Some(token), Some(body)).await;
+        assert_eq!(status, 200, "{path}: {json}");
+        json
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Value {
+        let (status, json) = self
+            .call(reqwest::Method::GET, path, Some(token), None)
+            .await;
+        assert_eq!(status, 200, "{path}: {json}");
+        json
+    }
+
+    /// Polls `path` until `ready` holds (events travel through outboxes).
+    async fn eventually(&self, path: &str, token: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let json = self.get(path, token).await;
+            if ready(&json) {
+                return json;
+            }
+            assert!(Instant::now() < deadline, "{path} never got there: {json}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+use reqwest::Method;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
+    let suite = Suite::start();
+    let admin = suite.token("admin@acme", "admin");
+    let ada = suite.token("ada", "learner");
+
+    // The document the portal is generated from.
+    let (status, openapi) = suite.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(openapi["paths"]["/v1/portal/learning"]["get"].is_object());
+
+    // Admin: a category, a certification pathway with content + assessment steps.
+    let category = suite
+        .ok(
+            Method::POST,
+            "/v1/categories",
+            &admin,
+            json!({"name": "Safety"}),
+        )
+        .await;
+    let pathway = suite
+        .ok(
+            Method::POST,
+            "/v1/pathways",
+            &admin,
+            json!({
+                "title": "Forklift licence",
+                "categoryId": category["id"],
+                "outcome": "CERTIFICATION",
+                "sequencing": "SEQUENTIAL",
+                "certification": {"validityDays": 365, "recertificationWindowDays": 30},
+            }),
+        )
+        .await;
+    let pathway_id = pathway["id"].as_str().unwrap().to_string();
+    let bank = suite
+        .ok(
+            Method::POST,
+            "/v1/questionBanks",
+            &admin,
+            json!({"name": "Forklift"}),
+        )
+        .await;
+    let question = suite
+        .ok(
+            Method::POST,
+            &format!(
+                "/v1/questionBanks/{}/questions",
+                bank["id"].as_str().unwrap()
+            ),
+            &admin,
+            json!({"text": "Loads travel low.", "trueFalse": {"answer": true}}),
+        )
+        .await;
+    let assessment = suite
+        .ok(
+            Method::POST,
+            "/v1/assessments",
+            &admin,
+            json!({
+                "title": "Forklift test",
+                "pathwayId": pathway_id,
+                "fixed": {"questionIds": [question["id"]]},
+                "passMarkPercent": 100,
+            }),
+        )
+        .await;
+    let steps_path = format!("/v1/pathways/{pathway_id}/steps");
+    suite
+        .ok(
+            Method::POST,
+            &steps_path,
+            &admin,
+            json!({"title": "Watch", "required": true, "content": {"url": "https://learn.example.com/forklift", "mediaType": "VIDEO"}}),
+        )
+        .await;
+    let with_steps = suite
+        .ok(
+            Method::POST,
+            &steps_path,
+            &admin,
+            json!({"title": "Test", "required": true, "assessment": {"assessmentId": assessment["id"]}}),
+        )
+        .await;
+    let watch = with_steps["steps"][0]["id"].as_str().unwrap().to_string();
+    suite
+        .ok(
+            Method::POST,
+            &format!("/v1/pathways/{pathway_id}:publish"),
+            &admin,
+            json!({}),
+        )
+        .await;
+
+    // People, a dynamic audience, an assignment.
+    for (id, department) in [("ada", "Warehouse"), ("bob", "Office")] {
+        suite
+            .ok(
+                Method::POST,
+                "/v1/people",
+                &admin,
+                json!({"externalId": id, "displayName": id, "email": format!("{id}@acme.example"), "department": department}),
+            )
+            .await;
+    }
+    let audience = suite
+        .ok(
+            Method::POST,
+            "/v1/audiences",
+            &admin,
+            json!({"name": "Warehouse", "kind": "DYNAMIC", "rule": "department = \"Warehouse\""}),
+        )
+        .await;
+    suite
+        .ok(
+            Method::POST,
+            "/v1/assignments",
+            &admin,
+            json!({
+                "pathwayId": pathway_id,
+                "audienceId": audience["id"],
+                "requirement": "MANDATORY",
+                "duePolicy": {"daysAfterAssignment": 30},
+            }),
+        )
+        .await;
+
+    // Learner: the pathway appears on "my learning"; steps, then the test.
+    let learning = suite
+        .eventually("/v1/portal/learning", &ada, |j| {
+            j["items"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    assert_eq!(learning["notStarted"], 1);
+    let item = &learning["items"][0];
+    assert_eq!(item["pathwayTitle"], "Forklift licence");
+    let enrolment = item["enrolmentId"].as_str().unwrap().to_string();
+    let mine = suite
+        .get(&format!("/v1/portal/pathways/{pathway_id}"), &ada)
+        .await;
+    let states: Vec<&str> = mine["progress"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["STEP_AVAILABLE", "STEP_LOCKED"]);
+    assert_eq!(
+        mine["progress"]["steps"][1]["unlockedBy"][0],
+        watch.as_str()
+    );
+    assert_eq!(
+        mine["version"]["pathway"]["steps"][0]["content"]["url"],
+        "https://learn.example.com/forklift"
+    );
+    suite
+        .ok(
+            Method::POST,
+            &format!("/v1/progress/{enrolment}:recordActivity"),
+            &ada,
+            json!({"stepId": watch, "kind": "STEP_COMPLETED"}),
+        )
+        .await;
+    let attempt = suite
+        .ok(
+            Method::POST,
+            &format!(
+                "/v1/assessments/{}/attempts",
+                assessment["id"].as_str().unwrap()
+            ),
+            &ada,
+            json!({}),
+        )
+        .await;
+    let graded = suite
+        .ok(
+            Method::POST,
+            &format!("/v1/attempts/{}:submit", attempt["id"].as_str().unwrap()),
+            &ada,
+            json!({"answers": [{"questionId": attempt["questions"][0]["questionId"], "answer": {"trueFalse": true}}]}),
+        )
+        .await;
+    assert_eq!(graded["passed"], true);
+    let certifications = suite
+        .eventually("/v1/portal/certifications", &ada, |j| {
+            j["certifications"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    let code = certifications["certifications"][0]["verificationCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let transcript = suite.get("/v1/portal/transcript", &ada).await;
+    assert_eq!(transcript["entries"][0]["status"], "COMPLETED");
+    // Anyone can verify the certificate, without a token.
+    let (status, verified) = suite
+        .call(Method::GET, &format!("/v1/verify/{code}"), None, None)
+        .await;
+    assert_eq!(status, 200, "{verified}");
+
+    // Admin: the compliance report, streamed as newline-delimited JSON.
+    let report = suite
+        .http
+        .get(format!("{}/v1/compliance/{pathway_id}", suite.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        report.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let lines: Vec<Value> = report
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["row"]["learner"], "ada");
+    assert_eq!(lines[0]["row"]["state"], "COMPLIANCE_COMPLIANT");
+    // int64 travels as a string in proto3 JSON.
+    assert_eq!(lines.last().unwrap()["totals"]["compliant"], "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mistakes_get_precise_statuses_and_json_errors() {
+    let suite = Suite::start();
+    let admin = suite.token("admin@acme", "admin");
+    let ada = suite.token("ada", "learner");
+    let post = |token: Option<String>, body: &'static str| {
+        let mut request = suite
+            .http
+            .post(format!("{}/v1/categories", suite.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let expect = |response: reqwest::Response, status: u16| async move {
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.expect("a JSON error body");
+        body
+    };
+    let malformed = expect(post(Some(admin.clone()), "{\"name\": ").await.unwrap(), 400).await;
+    assert_eq!(malformed["code"], "INVALID_ARGUMENT");
+    let unknown = expect(
+        post(Some(admin.clone()), r#"{"name": "x", "colour": "red"}"#)
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert!(
+        unknown["message"].as_str().unwrap().contains("colour"),
+        "{unknown}"
+    );
+    let wrong_type = expect(
+        post(Some(admin.clone()), r#"{"name": 42}"#).await.unwrap(),
+        400,
+    )
+    .await;
+    assert_eq!(wrong_type["code"], "INVALID_ARGUMENT");
+    let missing = expect(post(Some(admin.clone()), "{}").await.unwrap(), 400).await;
+    assert_eq!(missing["fieldViolations"][0]["field"], "category.name");
+    let no_token = expect(post(None, r#"{"name": "x"}"#).await.unwrap(), 401).await;
+    assert_eq!(no_token["code"], "UNAUTHENTICATED");
+    let forged = format!("{}x", admin);
+    expect(post(Some(forged), r#"{"name": "x"}"#).await.unwrap(), 401).await;
+    let learner = expect(
+        post(Some(ada.clone()), r#"{"name": "x"}"#).await.unwrap(),
+        403,
+    )
+    .await;
+    assert_eq!(learner["code"], "PERMISSION_DENIED");
+    let (status, not_an_id) = suite
+        .call(Method::GET, "/v1/pathways/not-an-id", Some(&admin), None)
+        .await;
+    assert_eq!(status, 400, "{not_an_id}");
+    let (status, _) = suite
+        .call(Method::GET, "/v1/no/such/route", Some(&admin), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = suite
+        .call(Method::PUT, "/v1/categories", Some(&admin), Some(json!({})))
+        .await;
+    assert_eq!(status, 405);
+    let huge = format!(
+        r#"{{"name": "x", "description": "{}"}}"#,
+        "a".repeat(100_000)
+    );
+    let oversized = suite
+        .http
+        .post(format!("{}/v1/categories", suite.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status().as_u16(), 413);
+    let (status, _) = suite
+        .call(
+            Method::GET,
+            "/v1/categories?pageSize=lots",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let service = suite.token("records-service", "service");
+    let (status, _) = suite
+        .call(Method::GET, "/v1/categories", Some(&service), None)
+        .await;
+    assert_eq!(status, 403, "service identities stay inside");
+
+    // A flood from one principal is limited (429 with Retry-After); others are not.
+    let flood = suite.token("flood", "learner");
+    let mut requests = Vec::new();
+    for _ in 0..300 {
+        requests.push(
+            suite
+                .http
+                .get(format!("{}/v1/no/such/route", suite.base))
+                .bearer_auth(&flood)
+                .send(),
+        );
+    }
+    let responses = futures_join_all(requests).await;
+    let limited: Vec<&reqwest::Response> = responses
+        .iter()
+        .filter(|r| r.status().as_u16() == 429)
+        .collect();
+    assert!(!limited.is_empty(), "300 requests at once are limited");
+    assert!(limited[0].headers().contains_key("retry-after"));
+    let (status, _) = suite
+        .call(Method::GET, "/v1/categories", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "another principal is not limited");
+}
+
+async fn futures_join_all<F>(requests: Vec<F>) -> Vec<reqwest::Response>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let mut out = Vec::new();
+    let mut set = Vec::new();
+    for request in requests {
+        set.push(request);
+    }
+    for response in futures::future::join_all(set).await {
+        out.push(response.unwrap());
+    }
+    out
+}
