@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import tomllib
 import traceback
 
 import helm_python
@@ -23,6 +24,22 @@ CHART = os.path.join(HERE, "..", "lms")
 KUBERNETES_VERSION = "1.30.0"
 # Kinds from CRDs that the core API schemas do not describe.
 CRD_KINDS = {"ServiceMonitor"}
+# The gRPC services (one database each); the gateway is the HTTP edge in front of them.
+GRPC_SERVICES = {"pathway": 50051, "enrolment": 50052, "assessment": 50053, "records": 50054}
+# Every key of lms.toml's [gateway] and nothing else: the binary denies unknown keys.
+GATEWAY_KEYS = {
+    "listen",
+    "pathway_url",
+    "enrolment_url",
+    "assessment_url",
+    "records_url",
+    "cors_origins",
+    "requests_per_second",
+    "burst",
+    "max_body_bytes",
+    "request_timeout_seconds",
+    "max_in_flight",
+}
 
 
 def load_values(name):
@@ -48,6 +65,21 @@ def render(values=None):
 
 def by_kind(documents, kind):
     return [d for d in documents if d["kind"] == kind]
+
+
+def named(documents, kind, name):
+    found = [d for d in by_kind(documents, kind) if d["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, len(found))
+    return found[0]
+
+
+def component_of(document):
+    return document["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def lms_toml(files):
+    text = yaml.safe_load(files["lms/templates/configmap.yaml"])["data"]["lms.toml"]
+    return text, tomllib.loads(text)
 
 
 def validate_strictly(documents):
@@ -108,6 +140,8 @@ def test_default_render_validates_strictly():
     hook = by_kind(documents, "Pod")[0]
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert hook["spec"]["containers"][0]["args"][0] == "probe"
+    components = {component_of(d) for d in by_kind(documents, "Deployment")}
+    assert components == set(GRPC_SERVICES) | {"gateway"}, components
 
 
 def test_production_render_validates_strictly():
@@ -115,6 +149,7 @@ def test_production_render_validates_strictly():
     validate_strictly(documents)
     assert by_kind(documents, "HorizontalPodAutoscaler"), "autoscaling is on in production"
     assert by_kind(documents, "ServiceMonitor"), "a ServiceMonitor is asked for"
+    assert by_kind(documents, "Ingress"), "the Ingress is on in production"
 
 
 def test_every_component_has_deployment_service_probes_and_policies():
@@ -123,10 +158,15 @@ def test_every_component_has_deployment_service_probes_and_policies():
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         name = deployment["metadata"]["name"]
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert container["args"][:2] == ["serve", component]
-        assert container["readinessProbe"]["grpc"]["service"].startswith("lms.")
-        assert "grpc" in container["livenessProbe"]
-        assert "grpc" in container["startupProbe"]
+        assert container["args"] == ["serve", component, "--config", "/etc/lms/lms.toml"]
+        if component == "gateway":
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+                assert "grpc" not in container[probe], probe
+        else:
+            assert container["readinessProbe"]["grpc"]["service"].startswith("lms.")
+            assert "grpc" in container["livenessProbe"]
+            assert "grpc" in container["startupProbe"]
         for kind in ("Service", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
             assert any(d["metadata"]["name"] == name for d in by_kind(documents, kind)), (kind, name)
 
@@ -148,6 +188,9 @@ def test_secrets_come_from_existing_secrets_never_values():
     for deployment in by_kind(documents, "Deployment"):
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         database = [e for e in env if e["name"].endswith("__DATABASE_URL")]
+        if component_of(deployment) == "gateway":
+            assert not database, env  # the gateway has no database
+            continue
         assert database and "secretKeyRef" in database[0]["valueFrom"], env
         assert all("value" not in e for e in env if "SECRET" in e["name"] or "DATABASE" in e["name"])
 
@@ -155,6 +198,8 @@ def test_secrets_come_from_existing_secrets_never_values():
 def test_network_policy_admits_only_the_suite_to_grpc():
     _, documents = render()
     for policy in by_kind(documents, "NetworkPolicy"):
+        if component_of(policy) == "gateway":
+            continue
         rule = policy["spec"]["ingress"][0]
         assert rule["ports"] == [{"port": "grpc", "protocol": "TCP"}]
         assert rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "lms"
@@ -177,6 +222,21 @@ def test_the_schema_rejects_bad_values():
     expect_render_failure(merged({"components": {"gatewy": {"enabled": True}}}), "gatewy")
     expect_render_failure(merged({"replicaCount": 3}), "replicaCount")
     expect_render_failure(merged({"metrics": {"port": 70000}}), "port")
+    expect_render_failure(
+        merged({"components": {"gateway": {"requestsPerSecond": "fifty"}}}),
+        "/components/gateway/requestsPerSecond",
+    )
+    expect_render_failure(
+        merged({"components": {"gateway": {"requestTimeoutSeconds": 0}}}),
+        "/components/gateway/requestTimeoutSeconds",
+    )
+    expect_render_failure(merged({"components": {"gateway": {"dbPoolSize": 8}}}), "dbPoolSize")
+    expect_render_failure(
+        merged({"components": {"gateway": {"corsOrigins": "https://portal.example.com"}}}),
+        "corsOrigins",
+    )
+    expect_render_failure(merged({"ingress": {"hostname": "lms.example.com"}}), "hostname")
+    expect_render_failure(merged({"networkPolicy": {"gatewayFrom": "everyone"}}), "gatewayFrom")
 
 
 def test_bad_combinations_stop_the_render():
@@ -221,6 +281,126 @@ def test_services_find_each_other_and_carry_their_own_identity():
         assert volumes["service-token"]["secret"]["items"] == [
             {"key": "service-token", "path": "token"}
         ]
+
+
+def test_the_gateway_serves_http_without_a_database():
+    _, documents = render()
+    deployment = named(documents, "Deployment", "lms-gateway")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["serve", "gateway", "--config", "/etc/lms/lms.toml"]
+    assert not any("DATABASE" in e["name"] for e in container.get("env", [])), container
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8080,
+        "metrics": 9464,
+    }
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    # It verifies tokens like the services: the same config and key mounts.
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["config"] == "/etc/lms/lms.toml" and mounts["jwks"] == "/etc/lms/jwks", mounts
+    service = named(documents, "Service", "lms-gateway")
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
+        {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"},
+    ], service["spec"]["ports"]
+    named(documents, "PodDisruptionBudget", "lms-gateway")
+
+
+def test_the_gateway_finds_the_four_services():
+    production = load_values("values-production.yaml")
+    for values in (None, production):
+        files, _ = render(values)
+        _, config = lms_toml(files)
+        gateway = config["gateway"]
+        # Exactly the keys the binary knows: no db_pool_size, nothing unknown.
+        assert set(gateway) == GATEWAY_KEYS, sorted(gateway)
+        assert gateway["listen"] == "0.0.0.0:8080"
+        for name, port in GRPC_SERVICES.items():
+            assert gateway[f"{name}_url"] == f"http://lms-{name}:{port}", gateway
+            # The services' own sections keep their keys.
+            assert config[name]["listen"] == f"0.0.0.0:{port}", config[name]
+            assert "db_pool_size" in config[name], config[name]
+    assert config["gateway"] == {
+        "listen": "0.0.0.0:8080",
+        "pathway_url": "http://lms-pathway:50051",
+        "enrolment_url": "http://lms-enrolment:50052",
+        "assessment_url": "http://lms-assessment:50053",
+        "records_url": "http://lms-records:50054",
+        "cors_origins": ["https://portal.example.com", "https://admin.example.com"],
+        "requests_per_second": 20,
+        "burst": 40,
+        "max_body_bytes": 1048576,
+        "request_timeout_seconds": 30,
+        "max_in_flight": 2048,
+    }, config["gateway"]
+    files, _ = render()
+    _, config = lms_toml(files)
+    assert config["gateway"]["cors_origins"] == []
+    assert config["gateway"]["requests_per_second"] == 50 and config["gateway"]["burst"] == 100
+
+
+def test_the_ingress_points_at_the_gateway_only_when_enabled():
+    _, documents = render()
+    assert not by_kind(documents, "Ingress")
+    _, documents = render(merged({"ingress": {"enabled": True}}))
+    validate_strictly(documents)
+    ingress = named(documents, "Ingress", "lms-gateway")
+    assert "ingressClassName" not in ingress["spec"], ingress
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "lms.example.com"
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/" and path["pathType"] == "Prefix", path
+    backend = path["backend"]["service"]
+    assert backend["name"] == "lms-gateway", backend
+    service = named(documents, "Service", backend["name"])
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}, backend
+    assert backend["port"] == {"name": "http"}, backend
+
+    _, documents = render(load_values("values-production.yaml"))
+    ingress = named(documents, "Ingress", "lms-gateway")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [
+        {"secretName": "lms-example-com-tls", "hosts": ["lms.example.com"]}
+    ], ingress["spec"]
+    # No gateway, no Ingress.
+    _, documents = render(
+        merged({"ingress": {"enabled": True}, "components": {"gateway": {"enabled": False}}})
+    )
+    assert not by_kind(documents, "Ingress")
+    assert not any(d["metadata"]["name"] == "lms-gateway" for d in documents)
+    hook = by_kind(documents, "Pod")[0]
+    assert "probe-gateway" not in {c["name"] for c in hook["spec"]["containers"]}
+
+
+def test_network_policy_opens_the_gateway_unless_gateway_from_is_set():
+    _, documents = render()
+    policy = named(documents, "NetworkPolicy", "lms-gateway")
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}], policy
+
+    production = load_values("values-production.yaml")
+    _, documents = render(production)
+    policy = named(documents, "NetworkPolicy", "lms-gateway")
+    http, metrics = policy["spec"]["ingress"]
+    assert http["ports"] == [{"port": "http", "protocol": "TCP"}], http
+    # The listed peers, plus the suite's own pods (`helm test`).
+    assert http["from"][1:] == production["networkPolicy"]["gatewayFrom"], http
+    assert http["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "lms"
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}], metrics
+    # The gRPC services still admit only the suite's own pods (which include the gateway).
+    for name in GRPC_SERVICES:
+        rule = named(documents, "NetworkPolicy", f"lms-{name}")["spec"]["ingress"][0]
+        assert rule["ports"] == [{"port": "grpc", "protocol": "TCP"}], rule
+
+
+def test_helm_test_probes_the_gateway_over_http():
+    _, documents = render(load_values("values-production.yaml"))
+    hook = by_kind(documents, "Pod")[0]
+    probes = {c["name"]: c["args"] for c in hook["spec"]["containers"]}
+    assert probes["probe-gateway"] == ["probe", "lms-gateway:8080", "--http", "/healthz"], probes
+    for name, port in GRPC_SERVICES.items():
+        args = probes[f"probe-{name}"]
+        assert args[:3] == ["probe", f"lms-{name}:{port}", "--service"], args
+        assert args[3].startswith(f"lms.{name}.v1."), args
 
 
 def test_the_binary_accepts_the_rendered_config(lms_binary):

@@ -65,14 +65,18 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
-    /// Ask a component's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1): for
-    /// probes, `helm test` and scripts.
+    /// Ask a component's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1) — or,
+    /// with `--http PATH`, whether an HTTP GET of PATH answers 200 (the gateway's /healthz):
+    /// for probes, `helm test` and scripts.
     Probe {
-        /// host:port of the component's gRPC listener.
+        /// host:port of the component's listener.
         address: String,
         /// The service to ask about; the whole server when absent.
         #[arg(long, default_value = "")]
         service: String,
+        /// Probe over HTTP instead: GET this path, expect 200.
+        #[arg(long)]
+        http: Option<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 5)]
         timeout_seconds: u64,
@@ -265,8 +269,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe {
             address,
             service,
+            http,
             timeout_seconds,
-        } => probe(&address, &service, Duration::from_secs(timeout_seconds)).await,
+        } => match http {
+            Some(path) => probe_http(&address, &path, Duration::from_secs(timeout_seconds)).await,
+            None => probe(&address, &service, Duration::from_secs(timeout_seconds)).await,
+        },
         Command::Token {
             tenant,
             subject,
@@ -444,6 +452,37 @@ async fn probe(address: &str, service: &str, timeout: Duration) -> anyhow::Resul
         status.as_str_name()
     );
     println!("{address}: SERVING");
+    Ok(())
+}
+
+/// An HTTP/1.1 GET of `path` that must answer 200.
+async fn probe_http(address: &str, path: &str, timeout: Duration) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    anyhow::ensure!(
+        path.starts_with('/'),
+        "--http takes a path such as /healthz"
+    );
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        anyhow::Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| anyhow::anyhow!("{address}: no answer within {} s", timeout.as_secs()))??;
+    let status_line = answer.lines().next().unwrap_or_default();
+    anyhow::ensure!(
+        status_line.split_whitespace().nth(1) == Some("200"),
+        "{address}{path}: {status_line}"
+    );
+    println!("{address}{path}: 200");
     Ok(())
 }
 

@@ -617,6 +617,16 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             .unwrap();
         assert!(probe.status.success(), "{component}: {probe:?}");
     }
+    let gateway = &addresses["gateway"];
+    let probe = |path: &'static str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_lms"))
+            .args(["probe", gateway, "--http", path])
+            .output()
+    };
+    let healthy = probe("/healthz").await.unwrap();
+    assert!(healthy.status.success(), "gateway: {healthy:?}");
+    let missing = probe("/no-such-page").await.unwrap();
+    assert!(!missing.status.success(), "a 404 is not healthy");
     sigterm(&child);
     assert!(
         wait_for_exit(&mut child, Duration::from_secs(10))

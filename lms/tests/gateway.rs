@@ -35,8 +35,16 @@ fn lms() -> Command {
 
 impl Suite {
     fn start() -> Suite {
+        Suite::start_with(&[])
+    }
+
+    fn start_with(settings: &[(&str, &str)]) -> Suite {
         let data = tempfile::tempdir().unwrap();
-        let mut child = lms()
+        let mut command = lms();
+        for (key, value) in settings {
+            command.env(key, value);
+        }
+        let mut child = command
             .args(["up", "--data-dir"])
             .arg(data.path())
             .env("LMS__PATHWAY__LISTEN", "127.0.0.1:0")
@@ -497,4 +505,62 @@ where
         out.push(response.unwrap());
     }
     out
+}
+
+/// The document validates as OpenAPI 3, and Schemathesis (property-based requests generated from
+/// it, a fixed seed, bounded examples) finds no server error and no answer that breaks the
+/// document's schemas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_valid_and_fuzzing_it_finds_no_server_error() {
+    // The fuzzer is one principal sending as fast as it can: lift the rate limit for it.
+    let suite = Suite::start_with(&[
+        ("LMS__GATEWAY__REQUESTS_PER_SECOND", "1000000"),
+        ("LMS__GATEWAY__BURST", "1000000"),
+    ]);
+    let admin = suite.token("admin@acme", "admin");
+    let document = suite
+        .http
+        .get(format!("{}/openapi.json", suite.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let file = suite.data.path().join("openapi.json");
+    std::fs::write(&file, document).unwrap();
+    let validated = Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs (scripts/test.sh installs tests/requirements.txt)");
+    assert!(
+        validated.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let examples = std::env::var("LMS_FUZZ_EXAMPLES").unwrap_or_else(|_| "5".into());
+    let fuzz = Command::new("python3")
+        .args(["-m", "schemathesis.cli", "run"])
+        .arg(format!("{}/openapi.json", suite.base))
+        .args(["--header", &format!("Authorization: Bearer {admin}")])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
+            "--seed",
+            "1",
+            "--max-examples",
+            &examples,
+            "--no-color",
+        ])
+        .output()
+        .expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&fuzz.stdout).to_string();
+    println!("{report}");
+    assert!(
+        fuzz.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&fuzz.stderr)
+    );
 }

@@ -234,6 +234,7 @@ async fn main() {
     let pool = enrolment_service::open_database(enrolment_db.url.clone(), 8)
         .await
         .unwrap();
+    let enrolment_pool = pool.clone();
     let options = enrolment_service::Options {
         deliver_events_to: Some(Destination {
             url: records_url.clone(),
@@ -365,6 +366,18 @@ async fn main() {
             .unwrap();
     }
     let live_time = drained(&records_db, (people * pathway_count) as i64, started).await;
+
+    // Fresh statistics after the bulk load, as autovacuum would gather them (it is off on the
+    // machine these figures come from); without them PostgreSQL plans the report's lookups
+    // for empty tables.
+    for db in [&records_db, &enrolment_pool] {
+        db.write(|conn| {
+            diesel::sql_query("ANALYZE").execute(conn)?;
+            Ok(())
+        })
+        .await
+        .ok();
+    }
 
     // 3. Step completions: 64 learners at a time, each completing both steps of the first
     // pathway (the second completes the enrolment), then the next learner.
