@@ -27,7 +27,9 @@ pub fn document(routes: &[Route]) -> Value {
             match segment {
                 Segment::Literal(literal) => path_text.push_str(literal),
                 Segment::Field(path) => {
-                    let name = path.join(".");
+                    // `{record.id}` is named `record_id` here: tools read dotted parameter
+                    // names as nested objects. Matching is by position, so the name is free.
+                    let name = path.join("_");
                     path_text.push_str(&format!("{{{name}}}"));
                     let field = crate::routes::field_at(&input, path);
                     parameters.push(json!({
