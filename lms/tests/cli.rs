@@ -431,14 +431,20 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let grpc = loop {
+    let (mut grpc, mut gateway) = (String::new(), String::new());
+    while grpc.is_empty() || gateway.is_empty() {
         let line = lines.next().expect("lms up prints its address").unwrap();
         if let Some(at) = line.find("grpc://")
             && line.contains("pathway-service")
         {
-            break line[at + 7..].trim().to_string();
+            grpc = line[at + 7..].trim().to_string();
         }
-    };
+        if let Some(at) = line.find("http://")
+            && line.trim_start().starts_with("gateway")
+        {
+            gateway = line[at..].trim().to_string();
+        }
+    }
     std::thread::spawn(move || for _ in lines {});
     let token = lms()
         .args([
@@ -478,6 +484,22 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .await
         .unwrap();
 
+    // Through the gateway: the gateway's span continues the caller's trace, and the service's
+    // span is its child.
+    let http_trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let http_parent = "b7ad6b7169203331";
+    let answer = reqwest::Client::new()
+        .get(format!("{gateway}/v1/pathways"))
+        .bearer_auth(&token)
+        .header(
+            "traceparent",
+            format!("00-{http_trace_id}-{http_parent}-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
     // Shutting down flushes the spans still batched.
     sigterm(&child);
     assert!(
@@ -502,6 +524,23 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         "the caller's trace continues"
     );
     assert_eq!(hex(&span.parent_span_id), parent_span_id);
+    let edge = spans
+        .iter()
+        .find(|s| s.name == "GET /v1/pathways")
+        .expect("the gateway's span");
+    assert_eq!(hex(&edge.trace_id), http_trace_id);
+    assert_eq!(hex(&edge.parent_span_id), http_parent);
+    let behind = spans
+        .iter()
+        .find(|s| {
+            s.name == "/lms.pathway.v1.PathwayService/ListPathways"
+                && hex(&s.trace_id) == http_trace_id
+        })
+        .expect("the service's span in the same trace");
+    assert_eq!(
+        behind.parent_span_id, edge.span_id,
+        "one trace: gateway → service"
+    );
 }
 
 #[test]

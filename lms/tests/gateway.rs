@@ -564,3 +564,97 @@ async fn the_openapi_document_is_valid_and_fuzzing_it_finds_no_server_error() {
         String::from_utf8_lossy(&fuzz.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_cors_request_ids_and_grpc_web() {
+    let suite = Suite::start_with(&[("LMS__GATEWAY__CORS_ORIGINS", "https://portal.example.com")]);
+    let admin = suite.token("admin@acme", "admin");
+    let preflight = |origin: &'static str| {
+        suite
+            .http
+            .request(Method::OPTIONS, format!("{}/v1/categories", suite.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://portal.example.com").await.unwrap();
+    assert!(allowed.status().is_success(), "{allowed:?}");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://portal.example.com"
+    );
+    let other = preflight("https://elsewhere.example").await.unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    // Request ids: the caller's is kept, otherwise one is made.
+    let given = suite
+        .http
+        .get(format!("{}/v1/categories", suite.base))
+        .bearer_auth(&admin)
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "req-42");
+    let made = suite
+        .http
+        .get(format!("{}/v1/no/such/route", suite.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 401);
+    assert!(!made.headers()["x-request-id"].is_empty());
+
+    // gRPC-Web, as a generated browser client sends it: an empty ListCategoriesRequest frame.
+    let answer = suite
+        .http
+        .post(format!(
+            "{}/lms.pathway.v1.PathwayService/ListCategories",
+            suite.base
+        ))
+        .bearer_auth(&admin)
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(vec![0u8, 0, 0, 0, 0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/grpc-web")
+    );
+    let body = answer.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("grpc-status:0"), "{text:?}");
+    // A learner's gRPC-Web call reaches the service, whose own role check answers in gRPC.
+    let learner = suite
+        .http
+        .post(format!(
+            "{}/lms.pathway.v1.PathwayService/CreateCategory",
+            suite.base
+        ))
+        .bearer_auth(suite.token("ada", "learner"))
+        .header("content-type", "application/grpc-web+proto")
+        .body(vec![0u8, 0, 0, 0, 0])
+        .send()
+        .await
+        .unwrap();
+    let code = learner
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = learner.bytes().await.unwrap();
+    let status_seven =
+        code.as_deref() == Some("7") || String::from_utf8_lossy(&body).contains("grpc-status:7");
+    assert!(
+        status_seven,
+        "PERMISSION_DENIED expected: {code:?} {body:?}"
+    );
+}

@@ -30,7 +30,10 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> anyhow:
             config::Environment::with_prefix("LMS")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                // The few list settings take comma-separated values from the environment.
+                .list_separator(",")
+                .with_list_parse_key("gateway.cors_origins"),
         )
         .build()
         .context("reading configuration")?;
