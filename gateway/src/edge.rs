@@ -168,3 +168,69 @@ pub async fn authenticate(
     request.extensions_mut().insert(principal);
     next.run(request).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    /// A route that takes `millis` to answer, behind the shedding and timeout layer.
+    async fn slow_app(limits: crate::Limits, millis: u64) -> Router {
+        let verifier = TokenVerifier::from_config(&lms_platform::config::AuthConfig {
+            hs256_secret: "a-test-secret-of-at-least-32-bytes!!".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let edge = Arc::new(Edge::new(verifier, &limits));
+        Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(move || async move {
+                    tokio::time::sleep(Duration::from_millis(millis)).await;
+                    "done"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(edge, shed_and_time))
+    }
+
+    fn get() -> http::Request<Body> {
+        http::Request::get("/slow").body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_in_flight_bound_are_shed_with_503() {
+        let app = slow_app(
+            crate::Limits {
+                max_in_flight: 1,
+                ..Default::default()
+            },
+            300,
+        )
+        .await;
+        let first = tokio::spawn(app.clone().oneshot(get()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(second.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(second.headers()["retry-after"], "1");
+        assert_eq!(first.await.unwrap().unwrap().status(), http::StatusCode::OK);
+        let after = app.oneshot(get()).await.unwrap();
+        assert_eq!(after.status(), http::StatusCode::OK, "capacity comes back");
+    }
+
+    #[tokio::test]
+    async fn a_request_over_its_time_gets_504() {
+        let app = slow_app(
+            crate::Limits {
+                request_timeout: Duration::from_millis(50),
+                ..Default::default()
+            },
+            1_000,
+        )
+        .await;
+        let response = app.oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::GATEWAY_TIMEOUT);
+    }
+}
