@@ -44,33 +44,46 @@ fn onward<T, M>(incoming: &Request<T>, message: M) -> Request<M> {
     request
 }
 
+/// Every item of a paged list: `fetch(page_token)` answers one page and the next token.
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Status>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), Status>>,
+{
+    let mut items = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..MAX_PAGES {
+        let (page, next) = fetch(page_token).await?;
+        items.extend(page);
+        if next.is_empty() {
+            break;
+        }
+        page_token = next;
+    }
+    Ok(items)
+}
+
 impl Portal {
     async fn all_progress<T>(
         &self,
         incoming: &Request<T>,
     ) -> Result<Vec<records_pb::Progress>, Status> {
-        let mut records = self.records.clone();
-        let mut items = Vec::new();
-        let mut page_token = String::new();
-        for _ in 0..MAX_PAGES {
-            let page = records
-                .list_progress(onward(
-                    incoming,
-                    records_pb::ListProgressRequest {
-                        learner: String::new(),
-                        page_size: PAGE,
-                        page_token,
-                    },
-                ))
-                .await?
-                .into_inner();
-            items.extend(page.progress);
-            if page.next_page_token.is_empty() {
-                break;
+        all_pages(|page_token| {
+            let mut records = self.records.clone();
+            let request = onward(
+                incoming,
+                records_pb::ListProgressRequest {
+                    learner: String::new(),
+                    page_size: PAGE,
+                    page_token,
+                },
+            );
+            async move {
+                let page = records.list_progress(request).await?.into_inner();
+                Ok((page.progress, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
-        Ok(items)
+        })
+        .await
     }
 }
 
@@ -128,27 +141,22 @@ impl pb::portal_service_server::PortalService for Portal {
         &self,
         request: Request<pb::GetMyTranscriptRequest>,
     ) -> Result<Response<pb::MyTranscript>, Status> {
-        let mut records = self.records.clone();
-        let mut entries = Vec::new();
-        let mut page_token = String::new();
-        for _ in 0..MAX_PAGES {
-            let page = records
-                .list_transcript(onward(
-                    &request,
-                    records_pb::ListTranscriptRequest {
-                        page_size: PAGE,
-                        page_token,
-                        ..Default::default()
-                    },
-                ))
-                .await?
-                .into_inner();
-            entries.extend(page.entries);
-            if page.next_page_token.is_empty() {
-                break;
+        let entries = all_pages(|page_token| {
+            let mut records = self.records.clone();
+            let request = onward(
+                &request,
+                records_pb::ListTranscriptRequest {
+                    page_size: PAGE,
+                    page_token,
+                    ..Default::default()
+                },
+            );
+            async move {
+                let page = records.list_transcript(request).await?.into_inner();
+                Ok((page.entries, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await?;
         Ok(Response::new(pb::MyTranscript { entries }))
     }
 
@@ -156,27 +164,22 @@ impl pb::portal_service_server::PortalService for Portal {
         &self,
         request: Request<pb::GetMyCertificationsRequest>,
     ) -> Result<Response<pb::MyCertifications>, Status> {
-        let mut records = self.records.clone();
-        let mut certifications = Vec::new();
-        let mut page_token = String::new();
-        for _ in 0..MAX_PAGES {
-            let page = records
-                .list_certifications(onward(
-                    &request,
-                    records_pb::ListCertificationsRequest {
-                        learner: String::new(),
-                        page_size: PAGE,
-                        page_token,
-                    },
-                ))
-                .await?
-                .into_inner();
-            certifications.extend(page.certifications);
-            if page.next_page_token.is_empty() {
-                break;
+        let certifications = all_pages(|page_token| {
+            let mut records = self.records.clone();
+            let request = onward(
+                &request,
+                records_pb::ListCertificationsRequest {
+                    learner: String::new(),
+                    page_size: PAGE,
+                    page_token,
+                },
+            );
+            async move {
+                let page = records.list_certifications(request).await?.into_inner();
+                Ok((page.certifications, page.next_page_token))
             }
-            page_token = page.next_page_token;
-        }
+        })
+        .await?;
         Ok(Response::new(pb::MyCertifications { certifications }))
     }
 }
