@@ -32,6 +32,8 @@ pub struct RequestId(pub String);
 pub struct Edge {
     pub verifier: TokenVerifier,
     pub limiter: DefaultKeyedRateLimiter<String>,
+    /// Requests seen, to forget idle principals' limiter state now and then.
+    checked: std::sync::atomic::AtomicU64,
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub timeout: Duration,
 }
@@ -44,6 +46,7 @@ impl Edge {
         Self {
             verifier,
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            checked: std::sync::atomic::AtomicU64::new(0),
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
             timeout: limits.request_timeout,
         }
@@ -157,6 +160,15 @@ pub async fn authenticate(
         return ApiError::new(Code::PermissionDenied, "the portal is for learners").into_response();
     }
     let key = format!("{}/{}", principal.tenant_id, principal.subject);
+    // The limiter keeps a cell per principal; every 4 096 requests the cells of principals
+    // back at full allowance are dropped, so memory follows the active principals only.
+    if edge
+        .checked
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(4_096)
+    {
+        edge.limiter.retain_recent();
+    }
     if let Err(not_until) = edge.limiter.check_key(&key) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return ApiError::new(Code::ResourceExhausted, "too many requests; slow down")

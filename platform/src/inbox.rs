@@ -64,8 +64,7 @@ pub fn payload<M: prost::Message + prost::Name + Default>(
 /// Applies each event once, with its processed-event row. The whole delivery is first tried as
 /// one transaction — one commit instead of one per event, which is what lets a backlog drain
 /// quickly. When an event in it fails, that rolls the batch back and it is applied again with a
-/// savepoint per event, so the failed event is rolled back alone and the others still commit;
-/// should that transaction fail too, every event is tried in its own transaction.
+/// savepoint per event, so the failed event is rolled back alone and the others still commit.
 pub async fn consume<F>(db: &Db, events: Vec<pb::Event>, apply: F) -> pb::DeliverEventsResponse
 where
     F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError> + Clone + Send + 'static,
@@ -101,8 +100,9 @@ where
         return response;
     }
     // Some event failed and rolled the batch back: again, each event in its own savepoint.
+    let count = valid.len();
     let batch = {
-        let (events, apply) = (valid.clone(), apply.clone());
+        let (events, apply) = (valid, apply);
         db.write(move |conn| {
             Ok(events
                 .iter()
@@ -117,15 +117,11 @@ where
     };
     let outcomes = match batch {
         Ok(outcomes) => outcomes,
+        // The transaction itself failed (the database went away): nothing is acknowledged,
+        // and the dispatcher offers the whole delivery again.
         Err(error) => {
-            tracing::warn!(%error, "a delivery's transaction failed; applying its events one by one");
-            let mut outcomes = Vec::with_capacity(valid.len());
-            for event in valid {
-                let (id, apply) = (event.id.clone(), apply.clone());
-                let outcome = db.write(move |conn| apply_once(conn, &event, &apply)).await;
-                outcomes.push((id, outcome));
-            }
-            outcomes
+            tracing::warn!(%error, events = count, "could not apply a delivery; it will be retried");
+            return response;
         }
     };
     for (id, outcome) in outcomes {

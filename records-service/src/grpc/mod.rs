@@ -22,6 +22,14 @@ impl RecordsGrpc {
     }
 }
 
+/// The optional `learner` of a list request (empty: the caller, for learners).
+fn learner_filter(learner: String) -> Result<Option<String>, Status> {
+    let mut v = Violations::new();
+    v.max_text("learner", &learner, 128);
+    v.finish()?;
+    Ok((!learner.is_empty()).then_some(learner))
+}
+
 fn caller<T>(request: &Request<T>, roles: &[Role]) -> Result<Principal, Status> {
     let who = principal(request)?;
     who.require_any(roles)?;
@@ -390,10 +398,7 @@ impl RecordsService for RecordsGrpc {
     ) -> Result<Response<pb::ListManualRecordsResponse>, Status> {
         let who = caller(&request, &app::ANY_ROLE)?;
         let req = request.into_inner();
-        let mut v = Violations::new();
-        v.max_text("learner", &req.learner, 128);
-        v.finish()?;
-        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let learner = learner_filter(req.learner)?;
         let page = self
             .app
             .list_manual_records(&who, learner, req.page_size, req.page_token)
@@ -575,10 +580,7 @@ impl RecordsService for RecordsGrpc {
     ) -> Result<Response<pb::ListCertificationsResponse>, Status> {
         let who = caller(&request, &app::ANY_ROLE)?;
         let req = request.into_inner();
-        let mut v = Violations::new();
-        v.max_text("learner", &req.learner, 128);
-        v.finish()?;
-        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let learner = learner_filter(req.learner)?;
         let page = self
             .app
             .list_certifications(&who, learner, req.page_size, req.page_token)
@@ -636,10 +638,7 @@ impl RecordsService for RecordsGrpc {
     ) -> Result<Response<pb::ListProgressResponse>, Status> {
         let who = caller(&request, &app::ANY_ROLE)?;
         let req = request.into_inner();
-        let mut v = Violations::new();
-        v.max_text("learner", &req.learner, 128);
-        v.finish()?;
-        let learner = (!req.learner.is_empty()).then_some(req.learner);
+        let learner = learner_filter(req.learner)?;
         let page = self
             .app
             .list_progress(&who, learner, req.page_size, req.page_token)
