@@ -68,6 +68,14 @@ impl DatabaseUrl {
             target: path.display().to_string(),
         }
     }
+
+    /// The URL as configuration takes it (`postgres://…` or `sqlite://path`).
+    pub fn to_config_string(&self) -> String {
+        match self.backend {
+            Backend::Postgres => self.target.clone(),
+            Backend::Sqlite => format!("sqlite://{}", self.target),
+        }
+    }
 }
 
 /// A URL with any password removed, for messages.

@@ -197,16 +197,26 @@ impl RecordsApp {
     ) -> AppResult<ProgressView> {
         who.require_any(&[Role::Admin, Role::Instructor, Role::Learner])?;
         let who = who.clone();
+        // Request ids are the caller's own: two learners who happen to pick the same id must
+        // both be recorded, and a replay answers with the enrolment the request was first
+        // made for, read as the caller may see it.
+        let operation = format!("RecordActivity/{}", who.subject);
         self.db
             .write(move |conn| {
                 let tenant = who.tenant_id.clone();
                 idempotency::create_once(
                     conn,
                     &tenant,
-                    "RecordActivity",
+                    &operation,
                     request_id.as_deref(),
-                    |conn, _| {
-                        let enrolment = rows::get_enrolment(conn, &tenant, &activity.enrolment_id)?;
+                    |conn, recorded_enrolment| {
+                        if recorded_enrolment != activity.enrolment_id {
+                            return Err(AppError::invalid_field(
+                                "request_id",
+                                "was already used for another enrolment",
+                            ));
+                        }
+                        let enrolment = visible_enrolment(conn, &who, recorded_enrolment)?;
                         view(conn, &tenant, enrolment)
                     },
                     |conn| {
