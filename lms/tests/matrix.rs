@@ -14,15 +14,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use gateway::transcode::DynamicCodec;
 use lms_platform::Role;
 use lms_platform::testing::{TestAuth, TestBackend, TestDatabase};
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
+use prost_reflect::{DescriptorPool, MethodDescriptor};
 use serde_json::{Value, json};
+use support::Rpcs;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
+
+mod support;
 
 // --- the authorization table --------------------------------------------------------------
 
@@ -303,11 +304,17 @@ struct Lms {
     child: Child,
     _data: tempfile::TempDir,
     _databases: Vec<TestDatabase>,
-    channels: HashMap<String, Channel>,
+    rpcs: Rpcs,
     gateway: String,
-    pool: DescriptorPool,
     auth: TestAuth,
     http: reqwest::Client,
+}
+
+impl std::ops::Deref for Lms {
+    type Target = Rpcs;
+    fn deref(&self) -> &Rpcs {
+        &self.rpcs
+    }
 }
 
 impl Drop for Lms {
@@ -385,9 +392,8 @@ impl Lms {
             child,
             _data: data,
             _databases: databases,
-            channels,
+            rpcs: Rpcs::new(channels),
             gateway: addresses["gateway"].clone(),
-            pool: DescriptorPool::decode(lms_proto::FILE_DESCRIPTOR_SET).unwrap(),
             auth,
             http: reqwest::Client::new(),
         })
@@ -399,106 +405,6 @@ impl Lms {
             other => format!("{}@{tenant}", other.as_str()),
         };
         self.auth.token(tenant, &subject, &[role])
-    }
-
-    fn method(&self, rpc: &str) -> MethodDescriptor {
-        let (service, method) = rpc.split_once('/').unwrap();
-        self.pool
-            .get_service_by_name(service)
-            .unwrap_or_else(|| panic!("no service {service}"))
-            .methods()
-            .find(|m| m.name() == method)
-            .unwrap_or_else(|| panic!("no method {rpc}"))
-    }
-
-    /// The components that serve `service` (the event consumer runs in two).
-    fn components_of(service: &str) -> &'static [&'static str] {
-        match service.split('.').nth(1) {
-            Some("pathway") => &["pathway-service"],
-            Some("enrolment") => &["enrolment-service"],
-            Some("assessment") => &["assessment-service"],
-            Some("records") => &["records-service"],
-            Some("events") => &["enrolment-service", "records-service"],
-            _ => &[],
-        }
-    }
-
-    /// Calls `rpc` on `component` with the proto3 JSON `request`; a stream is read to its end
-    /// and answered as an array of its messages.
-    async fn call(
-        &self,
-        component: &str,
-        rpc: &str,
-        request: Value,
-        token: Option<&str>,
-    ) -> Result<Value, Status> {
-        let method = self.method(rpc);
-        let message = DynamicMessage::deserialize(method.input(), request.clone())
-            .unwrap_or_else(|e| panic!("{rpc}: {request} is not its request: {e}"));
-        let mut request = tonic::Request::new(message);
-        if let Some(token) = token {
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        let mut grpc = tonic::client::Grpc::new(self.channels[component].clone());
-        grpc.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::try_from(format!("/{rpc}")).unwrap();
-        let codec = DynamicCodec {
-            output: method.output(),
-        };
-        if method.is_server_streaming() {
-            let mut stream = grpc
-                .server_streaming(request, path, codec)
-                .await?
-                .into_inner();
-            let mut items = Vec::new();
-            while let Some(item) = stream.message().await? {
-                items.push(serde_json::to_value(&item).unwrap());
-            }
-            Ok(Value::Array(items))
-        } else {
-            let response = grpc.unary(request, path, codec).await?;
-            Ok(serde_json::to_value(response.get_ref()).unwrap())
-        }
-    }
-
-    /// Calls `rpc` where it is served (the first component serving it).
-    async fn rpc(&self, rpc: &str, request: Value, token: Option<&str>) -> Result<Value, Status> {
-        let service = rpc.split('/').next().unwrap();
-        self.call(Self::components_of(service)[0], rpc, request, token)
-            .await
-    }
-
-    /// Like [`Lms::rpc`], but the call must succeed.
-    async fn ok(&self, rpc: &str, request: Value, token: &str) -> Value {
-        self.rpc(rpc, request.clone(), Some(token))
-            .await
-            .unwrap_or_else(|status| panic!("{rpc} {request}: {status:?}"))
-    }
-
-    /// Retries `rpc` until `ready` holds of its answer (events travel asynchronously).
-    async fn eventually(
-        &self,
-        rpc: &str,
-        request: Value,
-        token: &str,
-        ready: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let started = Instant::now();
-        loop {
-            let answer = self.rpc(rpc, request.clone(), Some(token)).await;
-            if let Ok(value) = &answer
-                && ready(value)
-            {
-                return value.clone();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{rpc} {request} never became ready: {answer:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// A portal RPC through the gateway: its HTTP status as a gRPC code.
@@ -618,7 +524,7 @@ async fn every_rpc_admits_exactly_the_roles_the_table_names(backend: TestBackend
             if service == "lms.portal.v1.PortalService" {
                 codes.push(lms.portal(portal_path(rpc), token.as_deref()).await.0);
             } else {
-                for component in Lms::components_of(service) {
+                for component in Rpcs::components_of(service) {
                     let answer = lms.call(component, rpc, json!({}), token.as_deref()).await;
                     codes.push(answer.err().map_or(Code::Ok, |s| s.code()));
                 }
