@@ -62,15 +62,49 @@ pub fn document(routes: &[Route]) -> Value {
                     if bound.contains(field.name()) {
                         continue;
                     }
-                    if let Some(schema) = query_schema(&field) {
+                    if let Some(mut schema) = query_schema(&field) {
+                        let required = behaviour(&field).required;
+                        if required {
+                            require_content(&mut schema);
+                        } else if let Some(object) = schema.as_object_mut()
+                            && object.get("format").and_then(Value::as_str) == Some("uuid")
+                        {
+                            object.remove("format");
+                            object.insert("pattern".into(), json!(OPTIONAL_UUID));
+                        }
                         parameters.push(json!({
                             "name": field.json_name(),
                             "in": "query",
-                            "required": false,
+                            "required": required,
                             "schema": schema,
                         }));
                     }
                 }
+            }
+            BodyRule::All if !bound.is_empty() => {
+                // The body is the request less what the path carries.
+                let mut schema = message_schema(&input, &mut pending);
+                for name in &bound {
+                    if let Some(field) = input.get_field_by_name(name) {
+                        let json_name = field.json_name();
+                        if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+                            properties.remove(json_name);
+                        }
+                        if let Some(Value::Array(required)) = schema.get_mut("required") {
+                            required.retain(|r| r != json_name);
+                        }
+                    }
+                }
+                // OpenAPI 3.0 wants a `required` list to name something.
+                if schema["required"].as_array().is_some_and(Vec::is_empty)
+                    && let Some(object) = schema.as_object_mut()
+                {
+                    object.remove("required");
+                }
+                operation.insert(
+                    "requestBody".into(),
+                    json!({"required": false, "content": {"application/json": {"schema": schema}}}),
+                );
             }
             BodyRule::All => {
                 pending.push(input.clone());
@@ -199,10 +233,108 @@ fn well_known(message: &MessageDescriptor) -> Option<Value> {
 
 fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
     let mut properties = Map::new();
+    let mut required = Vec::new();
     for field in message.fields() {
-        properties.insert(field.json_name().to_string(), field_schema(&field, pending));
+        let mut schema = field_schema(&field, pending);
+        let behaviour = behaviour(&field);
+        if behaviour.required {
+            required.push(field.json_name().to_string());
+            require_content(&mut schema);
+        } else {
+            mark_optional(&mut schema);
+        }
+        if behaviour.output_only
+            && let Value::Object(object) = &mut schema
+        {
+            object.insert("readOnly".into(), json!(true));
+        }
+        properties.insert(field.json_name().to_string(), schema);
     }
-    json!({"type": "object", "properties": properties, "additionalProperties": false})
+    let mut schema =
+        json!({"type": "object", "properties": properties, "additionalProperties": false});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+/// What `google.api.field_behavior` says of a field.
+#[derive(Default)]
+struct Behaviour {
+    required: bool,
+    output_only: bool,
+}
+
+fn behaviour(field: &FieldDescriptor) -> Behaviour {
+    const REQUIRED: i32 = 2;
+    const OUTPUT_ONLY: i32 = 3;
+    let Some(extension) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return Behaviour::default();
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return Behaviour::default();
+    }
+    let values: Vec<i32> = match options.get_extension(&extension).as_ref() {
+        prost_reflect::Value::List(values) => {
+            values.iter().filter_map(|v| v.as_enum_number()).collect()
+        }
+        _ => Vec::new(),
+    };
+    Behaviour {
+        required: values.contains(&REQUIRED),
+        output_only: values.contains(&OUTPUT_ONLY),
+    }
+}
+
+/// A required string may not be empty, nor a required list.
+fn require_content(schema: &mut Value) {
+    if let Value::Object(object) = schema {
+        match object.get("type").and_then(Value::as_str) {
+            Some("string") if !object.contains_key("enum") && !object.contains_key("format") => {
+                object.insert("minLength".into(), json!(1));
+            }
+            Some("array") => {
+                object.insert("minItems".into(), json!(1));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An optional field: `null` reads as its default, and an optional id may be empty (none).
+fn mark_optional(schema: &mut Value) {
+    if let Value::Object(object) = schema {
+        if object.contains_key("$ref") {
+            // OpenAPI 3.0 ignores siblings of $ref: wrap it.
+            let reference = std::mem::take(object);
+            object.insert("allOf".into(), json!([Value::Object(reference)]));
+        }
+        if object.get("format").and_then(Value::as_str) == Some("uuid") {
+            object.remove("format");
+            object.insert("pattern".into(), json!(OPTIONAL_UUID));
+        }
+        if let Some(Value::Array(names)) = object.get_mut("enum") {
+            // OpenAPI 3.0.3: a nullable enum lists null among its values.
+            names.push(Value::Null);
+        }
+        object.insert("nullable".into(), json!(true));
+    }
+}
+
+/// A UUID or nothing.
+const OPTIONAL_UUID: &str =
+    "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// Ids are UUIDs (`id`, `pathway_id`, `person_ids`, ...); external ids are the customer's own.
+fn is_uuid(field: &FieldDescriptor) -> bool {
+    let name = field.name();
+    matches!(field.kind(), Kind::String)
+        && !name.ends_with("external_id")
+        && (name == "id" || name.ends_with("_id") || (name.ends_with("_ids") && field.is_list()))
 }
 
 fn field_schema(field: &FieldDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
@@ -236,9 +368,14 @@ fn single_schema(field: &FieldDescriptor, pending: &mut Vec<MessageDescriptor>) 
 
 fn scalar_schema(field: &FieldDescriptor) -> Value {
     match field.kind() {
+        Kind::String if is_uuid(field) => json!({"type": "string", "format": "uuid"}),
         Kind::String => json!({"type": "string"}),
         Kind::Bytes => json!({"type": "string", "format": "byte"}),
         Kind::Bool => json!({"type": "boolean"}),
+        // Pages: 0 asks for the default size; larger than the maximum is capped.
+        Kind::Int32 if field.name() == "page_size" => {
+            json!({"type": "integer", "format": "int32", "minimum": 0})
+        }
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
             json!({"type": "integer", "format": "int32"})
         }
@@ -249,9 +386,14 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
             json!({"type": "string", "format": "int64"})
         }
         Kind::Float | Kind::Double => json!({"type": "number"}),
+        // proto3 JSON takes an enum value by name or by number.
         Kind::Enum(e) => {
             let names: Vec<String> = e.values().map(|v| v.name().to_string()).collect();
-            json!({"type": "string", "enum": names})
+            let numbers: Vec<i32> = e.values().map(|v| v.number()).collect();
+            json!({"anyOf": [
+                {"type": "string", "enum": names},
+                {"type": "integer", "enum": numbers},
+            ]})
         }
         Kind::Message(message) => reference(&message),
     }
@@ -265,6 +407,10 @@ fn query_schema(field: &FieldDescriptor) -> Option<Value> {
     let single = match field.kind() {
         Kind::Message(message) if is_string_wkt(&message) => reference(&message),
         Kind::Message(_) => return None,
+        Kind::Enum(e) => {
+            let names: Vec<String> = e.values().map(|v| v.name().to_string()).collect();
+            json!({"type": "string", "enum": names})
+        }
         _ => scalar_schema(field),
     };
     Some(if field.is_list() {

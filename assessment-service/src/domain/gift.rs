@@ -481,7 +481,9 @@ fn letter_id(index: usize) -> String {
     letters.iter().rev().map(|&b| char::from(b)).collect()
 }
 
-/// weight × 100 with the fewest decimals (at most 5) that read back as the same weight.
+/// weight × 100 with the fewest decimals (at most 5) that read back as the same weight; else
+/// the shortest text of weight × 100 or of a number a few ulps from it that does (an imported
+/// `%33.332334%` has one: itself), so an export reads back exactly.
 fn format_percent(weight: f64) -> String {
     let percent = weight * 100.0;
     let at = |decimals: usize| {
@@ -493,7 +495,17 @@ fn format_percent(weight: f64) -> String {
         }
     };
     let exact = |s: &String| s.parse::<f64>().is_ok_and(|n| n / 100.0 == weight);
-    (0..5).map(at).find(exact).unwrap_or_else(|| at(5))
+    let mut near = vec![percent];
+    let (mut down, mut up) = (percent, percent);
+    for _ in 0..4 {
+        (down, up) = (down.next_down(), up.next_up());
+        near.extend([down, up]);
+    }
+    (0..=5)
+        .map(at)
+        .chain(near.iter().map(f64::to_string))
+        .find(exact)
+        .unwrap_or_else(|| at(5))
 }
 
 fn escape(s: &str) -> String {
@@ -539,9 +551,10 @@ fn export_one(q: &Question) -> Result<String, String> {
     if !q.title.is_empty() {
         out.push_str(&format!("::{}:: ", escape(&q.title)));
     }
-    // A marker keeps a leading "[html]" in the text, and "//" from reading as a comment.
+    // A marker keeps a leading "[html]" in the text, "//" from reading as a comment and a
+    // leading U+FEFF from reading as a byte order mark (at the start of the file).
     let text = q.text.trim_start();
-    if text.starts_with("//") || format_marker(text).is_some() {
+    if text.starts_with("//") || text.starts_with('\u{feff}') || format_marker(text).is_some() {
         out.push_str("[moodle]");
     }
     out.push_str(&escape(&q.text));
@@ -927,6 +940,29 @@ Escapes\: 1 \= 1, \{x\}, a \~ b, \#1, back\\slash\nand a new line {=ok}
         assert!(errors.is_empty(), "{errors:?}\n{written}");
         assert_eq!(again, questions, "{written}");
         assert_eq!(export(&again).as_deref(), Ok(written.as_str()));
+    }
+
+    /// Found by the `gift` fuzz target: weights with more than five decimals were written
+    /// rounded to five, and read back as other weights.
+    #[test]
+    fn weights_with_many_decimals_read_back_exactly() {
+        let questions = parsed("Pick {~%33.332334%a ~%33.3333333%b ~%33.3343327%c ~d}");
+        let written = export(&questions).unwrap();
+        assert_eq!(
+            written,
+            "Pick {~%33.332334%a ~%33.3333333%b ~%33.3343327%c ~d}\n"
+        );
+        assert_eq!(parsed(&written), questions);
+    }
+
+    /// Found by the `gift` fuzz target: a question whose text starts with U+FEFF, written
+    /// first, lost it on reading back (taken for the file's byte order mark).
+    #[test]
+    fn a_leading_byte_order_mark_in_a_text_is_kept() {
+        let questions = parsed("Q {}\n\n\u{feff}wer {#42}");
+        assert_eq!(questions[1].text, "\u{feff}wer");
+        let written = export(&questions[1..]).unwrap();
+        assert_eq!(parsed(&written), questions[1..]);
     }
 
     #[test]

@@ -182,7 +182,12 @@ impl AssessmentService for AssessmentGrpc {
     ) -> Result<Response<pb::ImportGiftResponse>, Status> {
         let who = caller(&request, &app::STAFF)?;
         let req = request.into_inner();
-        parse_id("bank_id", &req.bank_id)?;
+        let mut v = Violations::new();
+        v.id("bank_id", &req.bank_id);
+        if req.gift.trim().is_empty() {
+            v.add("gift", "must hold at least one question in GIFT format");
+        }
+        v.finish()?;
         let (imported, errors) = self
             .app
             .import_gift(&who, req.bank_id, req.gift, req.dry_run)

@@ -136,6 +136,9 @@ fn transcript_request(
 ) -> Result<(Option<String>, TranscriptFilter), Status> {
     let mut v = Violations::new();
     v.max_text("learner", &req.learner, 128);
+    if req.page_size < 0 {
+        v.add("page_size", "must not be negative");
+    }
     let outcome = match pb::TranscriptOutcome::try_from(req.outcome) {
         Ok(pb::TranscriptOutcome::Unspecified) => None,
         Ok(pb::TranscriptOutcome::OnlyCompleted) => Some(true),
