@@ -139,6 +139,23 @@ pub struct RpcObservability<S> {
     inner: S,
 }
 
+/// tonic answers a request that is not valid protobuf (bytes that are not a message, nesting
+/// past the decoder's recursion limit) with INTERNAL; it is the caller's mistake, so the code
+/// becomes INVALID_ARGUMENT and the message stays.
+fn malformed_request_is_invalid_argument(headers: &mut http::HeaderMap) {
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() == b"13");
+    let undecodable = headers.get("grpc-message").is_some_and(|message| {
+        let message = message.as_bytes();
+        message.starts_with(b"failed to decode Protobuf message")
+            || message.starts_with(b"failed%20to%20decode%20Protobuf%20message")
+    });
+    if internal && undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+}
+
 /// Reads W3C trace context from HTTP headers (for `set_parent`).
 pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
 
@@ -199,7 +216,10 @@ where
         };
         Box::pin(
             async move {
-                let result = future.await;
+                let mut result = future.await;
+                if let Ok(response) = &mut result {
+                    malformed_request_is_invalid_argument(response.headers_mut());
+                }
                 // Errors travel as a trailers-only response, so `grpc-status` is in the
                 // headers; a successful unary call sends it in the trailers (OK).
                 let code = match &result {
