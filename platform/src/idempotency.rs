@@ -65,10 +65,16 @@ pub fn create_once<T>(
     existing: impl FnOnce(&mut DbConnection, &str) -> AppResult<T>,
     create: impl FnOnce(&mut DbConnection) -> AppResult<(String, T)>,
 ) -> AppResult<T> {
-    if let Some(request_id) = request_id
-        && let Some(id) = find(conn, tenant, operation, request_id)?
-    {
-        return existing(conn, &id);
+    if let Some(request_id) = request_id {
+        // The same request sent twice at once: the second waits for the first to commit, then
+        // finds its key, instead of creating a twin or failing on the key's uniqueness.
+        crate::db::lock_until_commit(
+            conn,
+            &format!("idempotency/{tenant}/{operation}/{request_id}"),
+        )?;
+        if let Some(id) = find(conn, tenant, operation, request_id)? {
+            return existing(conn, &id);
+        }
     }
     let (id, created) = create(conn)?;
     if let Some(request_id) = request_id {
