@@ -227,15 +227,7 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
     }
     let body = match axum::body::to_bytes(body, gateway.max_body_bytes).await {
         Ok(body) => body,
-        Err(_) => {
-            let mut response = ApiError::new(
-                Code::InvalidArgument,
-                format!("the body is over {} bytes", gateway.max_body_bytes),
-            )
-            .into_response();
-            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return response;
-        }
+        Err(_) => return body_too_large(gateway.max_body_bytes),
     };
     let message = match transcode::request_message(&route, bound, parts.uri.query(), &body) {
         Ok(message) => message,
@@ -260,12 +252,31 @@ fn grpc_web_call(
     request: Request,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> {
     let upstream = grpc_web_upstream(gateway, &request);
+    let max_body_bytes = gateway.max_body_bytes;
     Box::pin(async move {
-        match upstream {
-            Ok(upstream) => grpc_web_forward(upstream, request).await,
-            Err(error) => error.into_response(),
-        }
+        let upstream = match upstream {
+            Ok(upstream) => upstream,
+            Err(error) => return error.into_response(),
+        };
+        // gRPC-Web carries one request message (browsers cannot stream requests), so it is
+        // read whole, under the same limit as a JSON body.
+        let (parts, body) = request.into_parts();
+        let body = match axum::body::to_bytes(body, max_body_bytes).await {
+            Ok(body) => body,
+            Err(_) => return body_too_large(max_body_bytes),
+        };
+        grpc_web_forward(upstream, Request::from_parts(parts, Body::from(body))).await
     })
+}
+
+fn body_too_large(max_body_bytes: usize) -> Response {
+    let mut response = ApiError::new(
+        Code::InvalidArgument,
+        format!("the body is over {max_body_bytes} bytes"),
+    )
+    .into_response();
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
 }
 
 fn grpc_web_upstream(gateway: &Gateway, request: &Request) -> Result<Upstream, ApiError> {

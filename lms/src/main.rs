@@ -314,6 +314,13 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    // The databases in it hold learners' personal data: the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", settings.data_dir.display()))?;
+    }
     if !settings.auth.is_configured() {
         settings.auth.hs256_secret = settings::ensure_dev_secret(&settings.data_dir)?;
     }

@@ -115,6 +115,15 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
     let (mut child, grpc, metrics) = start_up(data.path());
     assert!(data.path().join("dev-secret").exists());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path()).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o700,
+            "the data directory is the owner's alone"
+        );
+    }
     assert!(data.path().join("pathway.db").exists());
     assert!(data.path().join("enrolment.db").exists());
 

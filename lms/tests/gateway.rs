@@ -664,4 +664,18 @@ async fn browsers_get_cors_request_ids_and_grpc_web() {
         status_seven,
         "PERMISSION_DENIED expected: {code:?} {body:?}"
     );
+    // gRPC-Web bodies have the JSON bodies' limit (64 KiB in this suite).
+    let oversized = suite
+        .http
+        .post(format!(
+            "{}/lms.pathway.v1.PathwayService/CreateCategory",
+            suite.base
+        ))
+        .bearer_auth(suite.token("admin@acme", "admin"))
+        .header("content-type", "application/grpc-web+proto")
+        .body(vec![0u8; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413);
 }

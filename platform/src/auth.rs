@@ -155,18 +155,23 @@ impl TokenVerifier {
         };
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience must be present in the token, not merely match
+        // when present.
+        let mut required = vec!["exp", "sub"];
         if config.issuer.is_empty() {
             validation.iss = None;
         } else {
             validation.set_issuer(&[&config.issuer]);
+            required.push("iss");
         }
         if config.audience.is_empty() {
             validation.validate_aud = false;
         } else {
             validation.set_audience(&[&config.audience]);
-            validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+            required.push("aud");
         }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
             validation,
@@ -388,9 +393,13 @@ impl ServiceCredentials {
             path: config.service_token_file.clone().into(),
             cached: Arc::new(RwLock::new(None)),
         };
-        credentials
-            .token("startup-check")
-            .map_err(|e| anyhow::anyhow!("auth.service_token_file: {e}"))?;
+        let token = std::fs::read_to_string(&config.service_token_file)
+            .with_context(|| format!("auth.service_token_file {}", config.service_token_file))?;
+        anyhow::ensure!(
+            !token.trim().is_empty(),
+            "auth.service_token_file {} is empty",
+            config.service_token_file
+        );
         Ok(credentials)
     }
 
@@ -406,8 +415,13 @@ impl ServiceCredentials {
             )
             .map_err(AppError::internal),
             ServiceCredentials::TokenFile { path, cached } => {
+                // The file's path and the OS error go to the log, not to the caller whose
+                // request needed the token.
                 let unavailable = |why: String| {
-                    AppError::Unavailable(format!("the service token is unavailable: {why}"))
+                    tracing::error!(reason = %why, "the service token file cannot be read");
+                    AppError::Unavailable(
+                        "this service cannot authenticate to another one right now; retry".into(),
+                    )
                 };
                 let modified = std::fs::metadata(path)
                     .and_then(|m| m.modified())

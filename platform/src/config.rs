@@ -42,8 +42,8 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> anyhow:
         .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))
 }
 
-/// Token verification (see `auth`).
-#[derive(Debug, Clone, Deserialize, Default)]
+/// Token verification (see `auth`). Its `Debug` output hides the HS256 secret.
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Development only: HS256 shared secret (at least 32 bytes).
@@ -75,6 +75,27 @@ pub struct AuthConfig {
     /// How often the JWKS URL is fetched again, in seconds.
     #[serde(default = "default_jwks_refresh")]
     pub jwks_refresh_seconds: u64,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = if self.hs256_secret.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("AuthConfig")
+            .field("hs256_secret", &secret)
+            .field("jwks_url", &self.jwks_url)
+            .field("jwks_file", &self.jwks_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("tenant_claim", &self.tenant_claim)
+            .field("roles_claim", &self.roles_claim)
+            .field("service_token_file", &self.service_token_file)
+            .field("jwks_refresh_seconds", &self.jwks_refresh_seconds)
+            .finish()
+    }
 }
 
 fn default_tenant_claim() -> String {

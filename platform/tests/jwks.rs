@@ -74,7 +74,14 @@ async fn wrong_issuer_audience_kid_or_expiry_is_refused() {
     wrong_issuer["iss"] = "https://evil.example.com".into();
     let mut wrong_audience = claims(600);
     wrong_audience["aud"] = "another-app".into();
+    // A configured issuer must be named, not merely not contradicted.
+    let mut no_issuer = claims(600);
+    no_issuer.as_object_mut().unwrap().remove("iss");
+    let mut not_yet_valid = claims(600);
+    not_yet_valid["nbf"] = (chrono::Utc::now().timestamp() + 3600).into();
     for token in [
+        sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &no_issuer),
+        sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &not_yet_valid),
         sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &wrong_issuer),
         sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &wrong_audience),
         sign(Algorithm::RS256, Some("rsa-9"), &rsa_key(), &claims(600)),
