@@ -7,6 +7,7 @@
 //! - `lms migrate`: apply database migrations and exit.
 //! - `lms token`: print a development token signed with the configured or generated secret.
 
+mod bench;
 mod components;
 mod import;
 mod report;
@@ -82,6 +83,11 @@ enum Command {
         timeout_seconds: u64,
     },
     /// Print a development token (HS256) for a tenant, subject and roles.
+    /// Benchmarks (`run`) and the soak (`soak`); see docs/performance.md.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     Token {
         #[arg(long)]
         tenant: String,
@@ -120,6 +126,14 @@ enum ReportWhat {
         #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
         token: String,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Every workload with its same-run baselines; writes <out>/<backend>.json and .md.
+    Run(bench::RunArgs),
+    /// A bounded mixed load through the gateway, sampled per interval.
+    Soak(bench::SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -191,6 +205,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Up => up(settings).await,
+        Command::Bench {
+            what: BenchWhat::Run(args),
+        } => bench::run(args).await,
+        Command::Bench {
+            what: BenchWhat::Soak(args),
+        } => bench::soak(args).await,
         Command::Serve { component } => serve(settings, component).await,
         Command::Migrate { component } => migrate(settings, component).await,
         Command::Report {
