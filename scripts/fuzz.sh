@@ -64,7 +64,12 @@ fi
 
 # --- build -----------------------------------------------------------------------------------
 # The lock file is committed: refuse to resolve anew (cargo fuzz has no --locked of its own).
-cargo fetch --locked --manifest-path fuzz/Cargo.toml
+if ! cargo fetch --locked --manifest-path fuzz/Cargo.toml; then
+  echo "fuzz/Cargo.lock is out of date (a workspace crate's dependencies changed). Refresh it" >&2
+  echo "from the workspace's lock, and commit it:" >&2
+  echo "  cp Cargo.lock fuzz/Cargo.lock && cargo fetch --manifest-path fuzz/Cargo.toml" >&2
+  exit 1
+fi
 say "building ${targets[*]} (fuzz/target)"
 started=$(date +%s)
 for target in "${targets[@]}"; do

@@ -136,9 +136,14 @@ fn set_at(
     let Some(field) = message.get_field_by_name(first) else {
         return;
     };
-    // The body may have used the proto name: the path's value wins.
-    root.remove(field.name());
+    // The body may have used the proto name: one key, the JSON name, holds what it gave.
+    if field.name() != field.json_name()
+        && let Some(given) = root.remove(field.name())
+    {
+        root.entry(field.json_name().to_string()).or_insert(given);
+    }
     if rest.is_empty() {
+        // The path's value wins.
         root.insert(field.json_name().to_string(), value);
         return;
     }
@@ -489,6 +494,48 @@ mod tests {
         .unwrap();
         assert_eq!(nested["record"]["id"], "m1");
         assert_eq!(nested["updateMask"], "title");
+    }
+
+    #[test]
+    fn a_nested_path_field_keeps_the_rest_of_the_body() {
+        let routes = table();
+        // body: "person"
+        let person = build(
+            &routes,
+            Method::PATCH,
+            "/v1/people/p1",
+            None,
+            r#"{"displayName": "Ada L", "department": "Ops", "id": "ignored"}"#,
+        )
+        .unwrap();
+        assert_eq!(person["person"]["id"], "p1", "the path wins");
+        assert_eq!(person["person"]["displayName"], "Ada L");
+        assert_eq!(person["person"]["department"], "Ops");
+        // body: "*"
+        let record = build(
+            &routes,
+            Method::PATCH,
+            "/v1/manualRecords/m1",
+            None,
+            r#"{"record": {"title": "First aid", "hours": 2}, "updateMask": "title,hours"}"#,
+        )
+        .unwrap();
+        assert_eq!(record["record"]["id"], "m1");
+        assert_eq!(record["record"]["title"], "First aid");
+        assert_eq!(record["record"]["hours"], 2.0);
+        // A leaf given in the body under its proto name still loses to the path.
+        let activity = build(
+            &routes,
+            Method::POST,
+            "/v1/progress/e1:recordActivity",
+            None,
+            r#"{"step_id": "s1", "enrolment_id": "ignored"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (activity["enrolmentId"].clone(), activity["stepId"].clone()),
+            ("e1".into(), "s1".into())
+        );
     }
 
     #[test]
