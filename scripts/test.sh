@@ -17,3 +17,8 @@ cargo test --workspace --locked "$@"
 # The Helm chart, rendered by a real Helm engine and checked against the Kubernetes schemas;
 # its rendered config is fed to the lms binary the tests just built.
 python3 helm/tests/test_chart.py target/debug/lms
+
+# Coverage-guided fuzzing of the parsers that read untrusted text, briefly (20 s per target;
+# `scripts/fuzz.sh 300` for a real run). Its first build compiles the workspace again with
+# fuzzing instrumentation, in fuzz/target.
+bash scripts/fuzz.sh "${LMS_FUZZ_SECONDS:-20}"

@@ -186,7 +186,15 @@ impl EnrolmentApp {
         let max_share = self.max_deactivation_share;
         self.db
             .write(move |conn| {
-                let existing = people_rows::existing(conn, &tenant)?;
+                // A full sync compares the upload with everyone; any other upload only
+                // touches its own rows.
+                let existing = if full_sync {
+                    people_rows::existing(conn, &tenant)?
+                } else {
+                    let external_ids: Vec<String> =
+                        rows.iter().map(|r| r.external_id.clone()).collect();
+                    people_rows::existing_of(conn, &tenant, &external_ids)?
+                };
                 let active = existing
                     .values()
                     .filter(|p| p.profile.status == PersonStatus::Active)
@@ -214,7 +222,14 @@ impl EnrolmentApp {
                 writes.extend(plan.update);
                 people_rows::upsert_many(conn, &tenant, &writes, &plan.same_attributes, &actor)?;
                 let deactivated = people_rows::deactivate(conn, &tenant, &plan.deactivate, &actor)?;
-                if created + updated + deactivated > 0 {
+                if deactivated == 0 && writes.len() <= FOLLOW_PEOPLE_ONE_BY_ONE {
+                    // A few changed people (an HR feed's trickle): each one's memberships and
+                    // enrolments, rather than every audience of the tenant.
+                    for (id, _, _) in &writes {
+                        let person = people_rows::get(conn, &tenant, id)?;
+                        follow_person(conn, &tenant, &person, &actor)?;
+                    }
+                } else {
                     refresh_dynamic_audiences(conn, &tenant)?;
                     let report = reconcile(conn, &tenant, Scope::Tenant, &actor)?;
                     tracing::info!(?report, "HR sync applied to enrolments");
@@ -291,6 +306,10 @@ fn refresh_audience(
 }
 
 /// Re-evaluates every dynamic audience of the tenant (after a bulk change, or as a sweep).
+/// Up to this many changed people, an upload follows each one (a few indexed statements per
+/// audience); beyond, it re-evaluates every dynamic audience in set-based statements.
+const FOLLOW_PEOPLE_ONE_BY_ONE: usize = 50;
+
 fn refresh_dynamic_audiences(conn: &mut DbConnection, tenant: &str) -> AppResult<(usize, usize)> {
     let mut totals = (0, 0);
     for audience in audience_rows::dynamic(conn, tenant)? {
@@ -313,7 +332,7 @@ fn follow_person(
     for audience in audience_rows::dynamic(conn, tenant)? {
         let rule = parse_rule(&audience.rule)?;
         let belongs = person.profile.status == PersonStatus::Active && rule.matches(person, today);
-        let is_member = audience_rows::members(conn, tenant, &audience.id)?.contains(&person.id);
+        let is_member = audience_rows::is_member(conn, tenant, &audience.id, &person.id)?;
         let ids = [person.id.clone()];
         match (belongs, is_member) {
             (true, false) => audience_rows::add_members(conn, tenant, &audience.id, &ids)?,

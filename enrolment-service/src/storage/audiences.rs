@@ -218,6 +218,22 @@ pub fn members(
         .collect())
 }
 
+/// Whether one person is a member of one audience.
+pub fn is_member(
+    conn: &mut DbConnection,
+    tenant: &str,
+    audience_id: &str,
+    person_id: &str,
+) -> Result<bool, AppError> {
+    let found: i64 = audience_members::table
+        .filter(audience_members::tenant_id.eq(tenant))
+        .filter(audience_members::audience_id.eq(audience_id))
+        .filter(audience_members::person_id.eq(person_id))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}
+
 /// Adds members in multi-row inserts (the caller passes only people not yet members).
 pub fn add_members(
     conn: &mut DbConnection,

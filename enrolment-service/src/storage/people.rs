@@ -340,7 +340,7 @@ pub fn update(
     replace_attributes(conn, tenant, &[(&person.id, &p.attributes)])
 }
 
-/// Every person of the tenant by external id, for planning a sync (two queries in all).
+/// Every person of the tenant by external id, for planning a full sync (two queries in all).
 pub fn existing(
     conn: &mut DbConnection,
     tenant: &str,
@@ -349,7 +349,6 @@ pub fn existing(
         .filter(people::tenant_id.eq(tenant))
         .select(PersonRow::as_select())
         .load(conn)?;
-    let mut attributes: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     let all: Vec<(String, String, String)> = person_attributes::table
         .filter(person_attributes::tenant_id.eq(tenant))
         .select((
@@ -358,6 +357,49 @@ pub fn existing(
             person_attributes::value,
         ))
         .load(conn)?;
+    by_external_id(rows, all)
+}
+
+/// The people of the tenant with these external ids, for planning an upload that is not a
+/// full sync (it touches only its own rows).
+pub fn existing_of(
+    conn: &mut DbConnection,
+    tenant: &str,
+    external_ids: &[String],
+) -> Result<HashMap<String, Existing>, AppError> {
+    let mut rows = Vec::new();
+    for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
+        rows.extend(
+            people::table
+                .filter(people::tenant_id.eq(tenant))
+                .filter(people::external_id.eq_any(chunk))
+                .select(PersonRow::as_select())
+                .load(conn)?,
+        );
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut all = Vec::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        all.extend(
+            person_attributes::table
+                .filter(person_attributes::tenant_id.eq(tenant))
+                .filter(person_attributes::person_id.eq_any(chunk))
+                .select((
+                    person_attributes::person_id,
+                    person_attributes::key,
+                    person_attributes::value,
+                ))
+                .load::<(String, String, String)>(conn)?,
+        );
+    }
+    by_external_id(rows, all)
+}
+
+fn by_external_id(
+    rows: Vec<PersonRow>,
+    all: Vec<(String, String, String)>,
+) -> Result<HashMap<String, Existing>, AppError> {
+    let mut attributes: HashMap<String, BTreeMap<String, String>> = HashMap::new();
     for (person, key, value) in all {
         attributes.entry(person).or_default().insert(key, value);
     }

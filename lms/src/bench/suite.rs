@@ -166,6 +166,18 @@ impl Suite {
         })
     }
 
+    /// Refreshes the planner's statistics after a bulk load, as autovacuum would (the CI
+    /// machine's PostgreSQL runs without it; see docs/operations.md).
+    pub fn analyze(&self) -> anyhow::Result<()> {
+        for url in self.database_urls.values() {
+            if url.starts_with("postgres") {
+                let mut conn = PgConnection::establish(url)?;
+                sql_query("ANALYZE").execute(&mut conn)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The resident memory of the suite's process, in KiB (Linux).
     pub fn resident_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

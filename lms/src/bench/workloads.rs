@@ -238,6 +238,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         people_in_department(org.people, org.departments, 0),
     )
     .await?;
+    suite.analyze()?;
     eprintln!(
         "organisation ready: {} people, {} pathways",
         org.people,
@@ -255,6 +256,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (baseline_pathway, _, _, _) = fresh_pathway(&http, &format!("{label}-baseline")).await?;
     rows.push(fan_out(&suite, &org, &pathway, &baseline_pathway).await?);
     let drained = Instant::now();
+    suite.analyze()?;
     suite::records_caught_up(&records_url, &pathway, org.people).await?;
     suite::records_caught_up(&records_url, &baseline_pathway, org.people).await?;
     rows.push(Row {
@@ -1004,6 +1006,7 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         people_in_department(org.people, org.departments, 0),
     )
     .await?;
+    suite.analyze()?;
     let org = Arc::new(org);
     let clients = args.clients.max(1);
     // Each client paces itself so that together they hold `rate` requests per second.
@@ -1046,6 +1049,9 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let mut intervals = Vec::new();
+    // Every request's own latency (the load's pacing pauses are not part of it).
+    let mut all = Vec::new();
+    let mut all_errors = 0u64;
     let interval = Duration::from_secs(args.interval_seconds.max(1));
     while started.elapsed() + Duration::from_millis(500) < total {
         tokio::time::sleep(interval.min(total.saturating_sub(started.elapsed()))).await;
@@ -1054,6 +1060,8 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         let failed: Vec<String> =
             std::mem::take(&mut *errors.lock().unwrap_or_else(|p| p.into_inner()));
         taken.sort();
+        all.extend_from_slice(&taken);
+        all_errors += failed.len() as u64;
         let p99 = taken
             .get((taken.len() * 99).div_ceil(100).saturating_sub(1))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
@@ -1078,7 +1086,8 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         );
         intervals.push(row);
     }
-    let overall = load.await?;
+    load.await?;
+    let overall = Stats::from_latencies(all, vec![String::new(); all_errors as usize], total);
     let mut markdown = format!(
         "Soak: {} min through the gateway, {} clients held to {} requests/s, backend {}, {}; {}.\n\n\
          | minute | requests | errors | p99 ms | resident MiB |\n|--:|--:|--:|--:|--:|\n",
@@ -1111,26 +1120,39 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One request of the soak's mix: a learner's portal pages and progress, an admin's reads.
+/// One request of the soak's mix: learners' portal pages, admins' reads, and an HR feed
+/// updating one person now and then (a write with its outbox event).
 async fn soak_request(base: &str, org: &Organisation, client: usize, i: u64) -> Result<(), String> {
     let http = soak_client();
     let n = (client * 7_919 + i as usize * 13) % org.people;
     let learner = learner_name(n);
     let learner_token = token(&learner, Role::Learner);
-    let (method, path, token, body): (&str, String, String, Option<Value>) = match i % 5 {
-        0 | 1 => ("GET", "/v1/portal/learning".into(), learner_token, None),
-        2 => ("GET", "/v1/portal/transcript".into(), learner_token, None),
-        3 => (
+    let location = ["London", "Paris", "Berlin", "Madrid"][n % 4];
+    let (method, path, token, body): (&str, String, String, Option<Value>) = match i % 10 {
+        0..=3 => ("GET", "/v1/portal/learning".into(), learner_token, None),
+        4 | 5 => ("GET", "/v1/portal/transcript".into(), learner_token, None),
+        6 | 7 => (
             "GET",
             format!("/v1/pathways/{}", org.pathways[n % org.pathways.len()]),
             admin(),
             None,
         ),
-        _ => (
+        8 => (
             "GET",
             format!("/v1/enrolments?learner={learner}"),
             admin(),
             None,
+        ),
+        _ => (
+            "POST",
+            "/v1/people:upsert".into(),
+            admin(),
+            Some(json!({"people": [{
+                "externalId": learner, "displayName": format!("Person {n} ({i})"),
+                "email": format!("{learner}@bench.example"),
+                "department": format!("D{:02}", n % org.departments),
+                "location": location,
+            }]})),
         ),
     };
     let mut request = match method {
