@@ -115,10 +115,17 @@ pub fn document(routes: &[Route]) -> Value {
             }
             BodyRule::Field(field) => {
                 if let Kind::Message(message) = field.kind() {
-                    pending.push(message.clone());
+                    // An update with a field mask sends only what it changes: no field of
+                    // the resource is required in its body.
+                    let schema = if input.get_field_by_name("update_mask").is_some() {
+                        partial_schema(&message, &mut pending)
+                    } else {
+                        pending.push(message.clone());
+                        reference(&message)
+                    };
                     operation.insert(
                         "requestBody".into(),
-                        json!({"required": true, "content": {"application/json": {"schema": reference(&message)}}}),
+                        json!({"required": true, "content": {"application/json": {"schema": schema}}}),
                     );
                 }
             }
@@ -256,6 +263,22 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
         schema["required"] = json!(required);
     }
     schema
+}
+
+/// `message` with every field optional, for the body of a masked update.
+fn partial_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
+    let mut properties = Map::new();
+    for field in message.fields() {
+        let mut schema = field_schema(&field, pending);
+        mark_optional(&mut schema);
+        if behaviour(&field).output_only
+            && let Value::Object(object) = &mut schema
+        {
+            object.insert("readOnly".into(), json!(true));
+        }
+        properties.insert(field.json_name().to_string(), schema);
+    }
+    json!({"type": "object", "properties": properties, "additionalProperties": false})
 }
 
 /// What `google.api.field_behavior` says of a field.
