@@ -742,12 +742,21 @@ fn sort_key(v: &ProgressView) -> String {
 }
 
 /// Writes one activity after checking who may record what, and emits what follows from it.
+/// Serialises the writes to one enrolment's record until the transaction ends (PostgreSQL;
+/// SQLite runs one writer at a time anyway). Without it, two completions of the same step at
+/// once were both recorded, and two last steps completed at once could each miss the other
+/// and leave the enrolment uncompleted.
+fn lock_enrolment(conn: &mut DbConnection, tenant: &str, enrolment_id: &str) -> AppResult<()> {
+    lms_platform::db::lock_until_commit(conn, &format!("records/enrolment/{tenant}/{enrolment_id}"))
+}
+
 fn record(
     conn: &mut DbConnection,
     who: &Principal,
     activity: &NewActivity,
 ) -> AppResult<ProgressView> {
     let tenant = &who.tenant_id;
+    lock_enrolment(conn, tenant, &activity.enrolment_id)?;
     let enrolment = visible_enrolment(conn, who, &activity.enrolment_id)?;
     if enrolment.status != "ACTIVE" {
         return Err(AppError::FailedPrecondition(format!(
@@ -1017,6 +1026,7 @@ fn apply_outcome(
             outcome.learner, outcome.pathway_id
         ))));
     };
+    lock_enrolment(conn, tenant, &enrolment.id)?;
     let before = view(conn, tenant, enrolment.clone())?;
     let step_id = if outcome.step_id.is_empty() {
         // An assessment not tied to a step counts for the pathway's first assessment step.
