@@ -440,6 +440,16 @@ enum Caller {
     Service,
 }
 
+impl Caller {
+    fn role(self) -> Role {
+        match self {
+            Caller::Admin => Role::Admin,
+            Caller::Learner => Role::Learner,
+            Caller::Service => Role::Service,
+        }
+    }
+}
+
 /// What tenant B must get.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Expect {
@@ -1266,14 +1276,9 @@ async fn another_tenant_learns_nothing_from_ids(backend: TestBackend) {
 
     let ids = seed_tenant_a(&lms).await;
     let before = snapshot(&lms, &ids).await;
-    let token_b = |caller: Caller| match caller {
-        Caller::Admin => lms.token("b", Role::Admin),
-        Caller::Learner => lms.token("b", Role::Learner),
-        Caller::Service => lms.token("b", Role::Service),
-    };
     let mut wrong = Vec::new();
     for (rpc, caller, expect, template) in ISOLATION {
-        let token = token_b(*caller);
+        let token = lms.token("b", caller.role());
         let request = fill(template, &ids);
         let answer = lms.rpc(rpc, request.clone(), Some(&token)).await;
         // The same request with every id replaced by one that never existed anywhere.
@@ -1318,11 +1323,7 @@ async fn another_tenant_learns_nothing_from_ids(backend: TestBackend) {
     // The ids were real: A's own admin (or learner) finds each object.
     let mut not_real = Vec::new();
     for (rpc, caller, _, template) in ISOLATION {
-        let token = match caller {
-            Caller::Admin => lms.token("a", Role::Admin),
-            Caller::Learner => lms.token("a", Role::Learner),
-            Caller::Service => lms.token("a", Role::Service),
-        };
+        let token = lms.token("a", caller.role());
         let answer = lms.rpc(rpc, fill(template, &ids), Some(&token)).await;
         if let Err(status) = &answer
             && matches!(

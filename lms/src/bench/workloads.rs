@@ -49,6 +49,31 @@ struct Report {
     started: String,
 }
 
+impl Row {
+    /// A workload of `clients` closed loops beside its storage ceiling (printed as it ends).
+    fn closed_loop(
+        workload: &str,
+        transport: &str,
+        clients: usize,
+        result: Stats,
+        storage: Stats,
+        notes: impl Into<String>,
+    ) -> Row {
+        eprintln!(
+            "{workload}: {:.0}/s (storage {:.0}/s)",
+            result.per_second, storage.per_second
+        );
+        Row {
+            workload: workload.into(),
+            transport: transport.into(),
+            clients,
+            result,
+            storage: Some(storage),
+            notes: notes.into(),
+        }
+    }
+}
+
 fn principal(subject: &str, role: Role) -> Principal {
     Principal {
         subject: subject.to_string(),
@@ -445,18 +470,14 @@ async fn get_pathway(
         }
     })
     .await;
-    eprintln!(
-        "GetPathway: {:.0}/s (storage {:.0}/s)",
-        result.per_second, storage.per_second
-    );
-    Ok(Row {
-        workload: "GetPathway".into(),
-        transport: "gRPC".into(),
+    Ok(Row::closed_loop(
+        "GetPathway",
+        "gRPC",
         clients,
         result,
-        storage: Some(storage),
-        notes: String::new(),
-    })
+        storage,
+        "",
+    ))
 }
 
 async fn check_access(
@@ -524,18 +545,14 @@ async fn check_access(
         }
     })
     .await;
-    eprintln!(
-        "CheckAccess: {:.0}/s (storage {:.0}/s)",
-        result.per_second, storage.per_second
-    );
-    Ok(Row {
-        workload: "CheckAccess".into(),
-        transport: "gRPC".into(),
+    Ok(Row::closed_loop(
+        "CheckAccess",
+        "gRPC",
         clients,
         result,
-        storage: Some(storage),
-        notes: String::new(),
-    })
+        storage,
+        "",
+    ))
 }
 
 async fn my_learning(
@@ -585,18 +602,14 @@ async fn my_learning(
         }
     })
     .await;
-    eprintln!(
-        "my learning: {:.0}/s (storage {:.0}/s)",
-        result.per_second, storage.per_second
-    );
-    Ok(Row {
-        workload: "portal: my learning".into(),
-        transport: "HTTP → gateway → gRPC".into(),
+    Ok(Row::closed_loop(
+        "portal: my learning",
+        "HTTP → gateway → gRPC",
         clients,
         result,
-        storage: Some(storage),
-        notes: "storage baseline: records-service's ListProgress for the learner, the query my learning rests on".into(),
-    })
+        storage,
+        "storage baseline: records-service's ListProgress for the learner, the query my learning rests on",
+    ))
 }
 
 fn records_app(
@@ -846,18 +859,14 @@ async fn record_completion(
         }
     })
     .await;
-    eprintln!(
-        "record completion: {:.0}/s (storage {:.0}/s)",
-        result.per_second, storage.per_second
-    );
-    Ok(Row {
-        workload: "record a step completion".into(),
-        transport: "HTTP → gateway → gRPC".into(),
+    Ok(Row::closed_loop(
+        "record a step completion",
+        "HTTP → gateway → gRPC",
         clients,
         result,
-        storage: Some(storage),
-        notes: "each a first completion of a step on its own enrolment (a write)".into(),
-    })
+        storage,
+        "each a first completion of a step on its own enrolment (a write)",
+    ))
 }
 
 async fn submit_attempt(
@@ -975,21 +984,17 @@ async fn submit_attempt(
         .get((submits.len() * 99).div_ceil(100).saturating_sub(1))
         .copied()
         .unwrap_or_default();
-    eprintln!(
-        "submit attempt: {:.0}/s (storage {:.0}/s)",
-        result.per_second, storage.per_second
-    );
-    Ok(Row {
-        workload: "start + submit an attempt".into(),
-        transport: "gRPC".into(),
+    Ok(Row::closed_loop(
+        "start + submit an attempt",
+        "gRPC",
         clients,
         result,
-        storage: Some(storage),
-        notes: format!(
+        storage,
+        format!(
             "one operation = StartAttempt (which asks enrolment-service's CheckAccess) then SubmitAttempt, each learner once; the submit alone: p99 {:.1} ms",
             p99.as_secs_f64() * 1000.0
         ),
-    })
+    ))
 }
 
 // --- soak ---------------------------------------------------------------------------------
