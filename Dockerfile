@@ -8,7 +8,7 @@ COPY . .
 # use exactly the committed Cargo.lock.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p lms \
+    cargo build --release --locked -p lms --bin lms \
  && install -D -m 0755 target/release/lms /out/lms
 
 # glibc and nothing else: libpq, OpenSSL and SQLite are linked into the binary.

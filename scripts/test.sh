@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the suite: unit tests, gRPC integration tests on SQLite and on the
-# PostgreSQL at LMS_TEST_DATABASE_URL (each test creates and drops its own database), and the
-# `lms` binary end to end (including a Python client that knows only server reflection), and
-# the Helm chart.
+# PostgreSQL at LMS_TEST_DATABASE_URL (each test creates and drops its own database, cloned
+# from a migrated template), the `lms` binary end to end (including a Python client that knows
+# only server reflection), the layer rules, and the Helm chart. Fuzzing is separate
+# (`scripts/fuzz.sh`; CI runs it after this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,3 @@ cargo test --workspace --locked "$@"
 # its rendered config is fed to the lms binary the tests just built.
 python3 helm/tests/test_chart.py target/debug/lms
 
-# Coverage-guided fuzzing of the parsers that read untrusted text, briefly (20 s per target;
-# `scripts/fuzz.sh 300` for a real run). Its first build compiles the workspace again with
-# fuzzing instrumentation, in fuzz/target.
-bash scripts/fuzz.sh "${LMS_FUZZ_SECONDS:-20}"

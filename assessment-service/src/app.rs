@@ -12,7 +12,7 @@ use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 use lms_proto::assessment_v1 as pb;
 use rand::seq::IndexedRandom;
 
-use crate::access::EnrolmentAccess;
+use crate::clients::enrolment::EnrolmentAccess;
 use crate::domain::assessment::{self, Assessment, QuestionSource};
 use crate::domain::attempt::{self, Saved, Status};
 use crate::domain::gift;

@@ -3,86 +3,88 @@
 //! through the platform outbox.
 //!
 //! Layout (the same in every service): `domain` holds the rules (grading, GIFT, scoring),
-//! `storage` the rows and queries, `app` the use cases (authorisation, transactions), `grpc`
-//! the handlers. `access` asks enrolment-service whether a learner may take a pathway.
+//! `storage` the rows and queries, `app` the use cases (transactions), `grpc` the handlers,
+//! `clients` the services it calls (enrolment-service: may a learner take a pathway).
 
-pub mod access;
 pub mod app;
+pub mod clients;
 pub mod domain;
 pub mod grpc;
 pub mod storage;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use lms_platform::auth::{TokenVerifier, interceptor};
-use lms_platform::config::ServerConfig;
-use lms_platform::db::{DatabaseUrl, Db, Migrations};
+use lms_platform::client::Peer;
+use lms_platform::config::ServiceSettings;
+use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::server::Context;
 use lms_proto::assessment_v1::assessment_service_server::AssessmentServiceServer;
+use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
+/// The component's name: in logs, traces, service tokens and messages of its callers.
+pub const NAME: &str = "assessment-service";
 /// The fully qualified gRPC service name (health reports on it).
 pub const SERVICE_NAME: &str = "lms.assessment.v1.AssessmentService";
 
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// `[assessment]`: this service's defaults (documented in `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[assessment]
+listen = "127.0.0.1:50053"
+database_url = ""
+db_pool_size = 8
+"#;
 
-pub fn migrations() -> Migrations {
-    Migrations {
-        postgres: POSTGRES_MIGRATIONS,
-        sqlite: SQLITE_MIGRATIONS,
-    }
-}
+/// `[assessment]` has only the keys every service has.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Own {}
 
-/// Settings of this service beyond the common ones.
+pub type Settings = ServiceSettings<Own>;
+
+/// The services assessment-service calls.
 #[derive(Clone)]
-pub struct Options {
-    /// Where this service's outbox is delivered (records-service for enrolment and assessment
-    /// events, enrolment-service for records'); None: events wait in the outbox.
-    pub deliver_events_to: Option<lms_platform::outbox::Destination>,
-    /// enrolment-service, asked whether a learner may take an assessment's pathway.
-    pub access: access::EnrolmentAccess,
+pub struct Peers {
+    /// Asked whether a learner may take an assessment's pathway.
+    pub enrolment: Peer,
+    /// Where assessment outcomes are delivered (records-service); None: they wait.
+    pub event_consumer: Option<Peer>,
 }
+
+lms_platform::embedded_migrations!();
 
 /// Opens the service's database and applies pending migrations (its own and the outbox's).
 pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
-    let db = Db::connect(url, pool_size)?;
-    let applied = db.migrate("assessment-service", migrations()).await?
-        + db.migrate("assessment-service", lms_platform::outbox::migrations())
-            .await?;
-    tracing::info!(applied, "assessment-service database ready");
-    Ok(db)
+    let sets = vec![migrations(), lms_platform::outbox::migrations()];
+    Db::open(url, pool_size, NAME, sets).await
+}
+
+/// The service's use cases over its database.
+pub fn app(db: Db, peers: &Peers) -> app::AssessmentApp {
+    let access = clients::enrolment::EnrolmentAccess::new(peers.enrolment.clone());
+    app::AssessmentApp::new(db, access)
 }
 
 /// The service's routes: the gRPC service behind token verification and message size limits.
-pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &Options) -> Routes {
-    let app = app::AssessmentApp::new(db, options.access.clone());
+pub fn routes(app: app::AssessmentApp, context: &Context) -> Routes {
+    let limit = context.server.max_message_bytes;
     let service = AssessmentServiceServer::new(grpc::AssessmentGrpc::new(app))
-        .max_decoding_message_size(server.max_message_bytes)
-        .max_encoding_message_size(server.max_message_bytes);
-    Routes::new(tonic::service::interceptor::InterceptedService::new(
-        service,
-        interceptor(verifier),
-    ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    Routes::new(context.authenticated(service))
 }
 
-/// Serves assessment-service on `listener` until `shutdown` is cancelled.
+/// Serves assessment-service on `listener` until the context's shutdown, with its outbox
+/// delivery.
 pub async fn serve(
     listener: TcpListener,
     db: Db,
-    verifier: TokenVerifier,
-    server: &ServerConfig,
-    options: Options,
-    shutdown: CancellationToken,
+    context: Context,
+    peers: Peers,
 ) -> anyhow::Result<()> {
-    if let Some(delivery) = &options.deliver_events_to {
-        lms_platform::outbox::spawn_delivery(
-            db.clone(),
-            delivery,
-            "assessment-service",
-            shutdown.clone(),
-        )?;
+    let app = app(db.clone(), &peers);
+    if let Some(consumer) = peers.event_consumer {
+        lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());
     }
-    let routes = routes(db, verifier, server, &options);
-    lms_platform::server::serve(listener, routes, &[SERVICE_NAME], server, shutdown).await
+    let routes = routes(app, &context);
+    context.serve(listener, routes, &[SERVICE_NAME]).await
 }

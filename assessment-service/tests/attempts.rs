@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use lms_platform::Role;
 use lms_platform::db::Db;
-use lms_platform::testing::{
-    RunningService, TestAuth, TestBackend, TestDatabase, bearer, start_service,
-};
 use lms_proto::assessment_v1 as pb;
-use lms_proto::enrolment_v1 as enrolment_pb;
 use lms_proto::pathway_v1 as pathway_pb;
+use lms_test_support::fixtures::{self, content_step, person};
+use lms_test_support::{Component, TestAuth, TestBackend, TestSuite, bearer};
 use pb::assessment_service_client::AssessmentServiceClient;
 use prost::Message;
 use tonic::transport::Channel;
@@ -23,8 +21,7 @@ struct Suite {
     auth: TestAuth,
     db: Db,
     pathway_id: String,
-    _services: Vec<RunningService>,
-    _databases: Vec<TestDatabase>,
+    _suite: TestSuite,
 }
 
 fn violated_fields(status: &Status) -> Vec<String> {
@@ -128,146 +125,36 @@ fn every_kind() -> Vec<pb::Question> {
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let dbs = [
-            TestDatabase::create(backend)?,
-            TestDatabase::create(backend)?,
-            TestDatabase::create(backend)?,
-        ];
-        let pathway_pool = pathway_service::open_database(dbs[0].url.clone(), 4)
-            .await
-            .unwrap();
-        let pathway = start_service(|listener, verifier, server, stop| async move {
-            pathway_service::serve(listener, pathway_pool, verifier, &server, stop).await
-        })
-        .await;
-        let enrolment_pool = enrolment_service::open_database(dbs[1].url.clone(), 4)
-            .await
-            .unwrap();
-        let catalog = enrolment_service::pathways::PathwayCatalog::new(
-            &pathway.url,
-            pathway.auth.service_credentials("enrolment-service"),
-        )
-        .unwrap();
-        let enrolment = start_service(|listener, verifier, server, stop| async move {
-            let options = enrolment_service::Options {
-                deliver_events_to: None,
-                catalog,
-                max_deactivation_share: 1.0,
-                audience_sweep: Duration::ZERO,
-            };
-            enrolment_service::serve(listener, enrolment_pool, verifier, &server, options, stop)
-                .await
-        })
-        .await;
-        let db = assessment_service::open_database(dbs[2].url.clone(), 4)
-            .await
-            .unwrap();
-        let access = assessment_service::access::EnrolmentAccess::new(
-            &enrolment.url,
-            enrolment.auth.service_credentials("assessment-service"),
-        )
-        .unwrap();
-        let pool = db.clone();
-        let assessment = start_service(|listener, verifier, server, stop| async move {
-            let options = assessment_service::Options {
-                access,
-                deliver_events_to: None,
-            };
-            assessment_service::serve(listener, pool, verifier, &server, options, stop).await
-        })
-        .await;
-        let auth = assessment.auth.clone();
+        use Component::*;
+        let suite = TestSuite::start(backend, &[Pathway, Enrolment, Assessment]).await?;
+        let auth = suite.auth.clone();
         let admin = auth.admin("acme");
-
         // A published pathway, and Ada enrolled in it; Bob is in the directory but not enrolled.
-        let mut pathways =
-            pathway_pb::pathway_service_client::PathwayServiceClient::new(pathway.channel.clone());
-        let created = pathways
-            .create_pathway(bearer(
-                &admin,
-                pathway_pb::CreatePathwayRequest {
-                    pathway: Some(pathway_pb::Pathway {
-                        title: "Safety certification".into(),
-                        outcome: pathway_pb::Outcome::Certification as i32,
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        pathways
-            .add_step(bearer(
-                &admin,
-                pathway_pb::AddStepRequest {
-                    pathway_id: created.id.clone(),
-                    step: Some(pathway_pb::Step {
-                        title: "Final test".into(),
-                        required: true,
-                        kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
-                            url: "https://learn.example.com/test".into(),
-                            media_type: pathway_pb::content_step::MediaType::Document as i32,
-                        })),
-                        ..Default::default()
-                    }),
-                    position: None,
-                    etag: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-        pathways
-            .publish_pathway(bearer(
-                &admin,
-                pathway_pb::PublishPathwayRequest {
-                    id: created.id.clone(),
-                    etag: String::new(),
-                },
-            ))
-            .await
-            .unwrap();
-        let mut enrolments = enrolment_pb::enrolment_service_client::EnrolmentServiceClient::new(
-            enrolment.channel.clone(),
-        );
-        for learner in ["ada", "bob", "cy"] {
-            let person = enrolments
-                .create_person(bearer(
-                    &admin,
-                    enrolment_pb::CreatePersonRequest {
-                        person: Some(enrolment_pb::Person {
-                            external_id: learner.into(),
-                            display_name: learner.into(),
-                            email: format!("{learner}@acme.example"),
-                            ..Default::default()
-                        }),
-                        request_id: String::new(),
-                    },
-                ))
-                .await
-                .unwrap()
-                .into_inner();
-            if learner != "bob" {
-                enrolments
-                    .enrol_person(bearer(
-                        &admin,
-                        enrolment_pb::EnrolPersonRequest {
-                            person_id: person.id,
-                            pathway_id: created.id.clone(),
-                            ..Default::default()
-                        },
-                    ))
-                    .await
-                    .unwrap();
+        let pathway = pathway_pb::Pathway {
+            title: "Safety certification".into(),
+            outcome: pathway_pb::Outcome::Certification as i32,
+            ..Default::default()
+        };
+        let published = fixtures::published_pathway(
+            suite.channel(Pathway),
+            &admin,
+            pathway,
+            vec![content_step("Final test")],
+        )
+        .await;
+        let people = ["ada", "bob", "cy"].map(person).to_vec();
+        for created in fixtures::people(suite.channel(Enrolment), &admin, people).await {
+            if created.external_id != "bob" {
+                let pathway = &published.pathway_id;
+                fixtures::enrol(suite.channel(Enrolment), &admin, &created.id, pathway).await;
             }
         }
         Some(Suite {
-            client: AssessmentServiceClient::new(assessment.channel.clone()),
+            client: AssessmentServiceClient::new(suite.channel(Assessment)),
             auth,
-            db,
-            pathway_id: created.id,
-            _services: vec![pathway, enrolment, assessment],
-            _databases: dbs.into(),
+            db: suite.db(Assessment),
+            pathway_id: published.pathway_id,
+            _suite: suite,
         })
     }
 
@@ -497,7 +384,7 @@ fn right_answers(attempt: &pb::Attempt) -> Vec<pb::QuestionAnswer> {
         .collect()
 }
 
-lms_platform::on_both_databases!(Suite;
+lms_test_support::on_both_databases!(Suite;
     every_kind_is_graded_on_the_server_and_essays_go_to_the_queue,
     no_answer_key_reaches_a_learner,
     only_enrolled_learners_start_attempts,

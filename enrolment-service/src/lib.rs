@@ -1,154 +1,127 @@
 //! enrolment-service: people, target audiences, academic classes, assignments, enrolments.
 //!
 //! Layout (the same in every service): `domain` holds the rules, `storage` the rows and
-//! queries, `app` the use cases (authorisation, transactions), `grpc` the handlers.
-//! Assigned enrolments follow audience and class membership through `app::reconcile`, called
-//! in the transaction of every change that moves people in or out of a target.
+//! queries, `app` the use cases (transactions), `grpc` the handlers, `events` the payloads it
+//! writes to its outbox, `clients` the services it calls. Assigned enrolments follow audience
+//! and class membership through `app::reconcile`, called in the transaction of every change
+//! that moves people in or out of a target.
 
 pub mod app;
+pub mod clients;
 pub mod domain;
 pub mod events;
 pub mod grpc;
-pub mod pathways;
 pub mod storage;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use lms_platform::auth::{TokenVerifier, interceptor};
-use lms_platform::config::ServerConfig;
-use lms_platform::db::{DatabaseUrl, Db, Migrations};
+use std::time::Duration;
+
+use lms_platform::client::Peer;
+use lms_platform::config::{ServiceSettings, seconds};
+use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::server::Context;
 use lms_proto::enrolment_v1::enrolment_service_server::EnrolmentServiceServer;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
+use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
+/// The component's name: in logs, traces, service tokens and messages of its callers.
+pub const NAME: &str = "enrolment-service";
 /// The fully qualified gRPC service name (health reports on it).
 pub const SERVICE_NAME: &str = "lms.enrolment.v1.EnrolmentService";
 /// Where records-service delivers the events this service consumes.
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// `[enrolment]`: this service's defaults (documented in `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[enrolment]
+listen = "127.0.0.1:50052"
+database_url = ""
+db_pool_size = 8
+max_deactivation_share = 0.2
+audience_sweep_seconds = 3600
+"#;
 
-pub fn migrations() -> Migrations {
-    Migrations {
-        postgres: POSTGRES_MIGRATIONS,
-        sqlite: SQLITE_MIGRATIONS,
+/// `[enrolment]`'s own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Own {
+    /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
+    /// the upload sets `force`.
+    #[serde(deserialize_with = "share")]
+    pub max_deactivation_share: f64,
+    /// How often every dynamic audience is re-evaluated in full (0 disables the sweep).
+    #[serde(rename = "audience_sweep_seconds", deserialize_with = "seconds")]
+    pub audience_sweep: Duration,
+}
+
+pub type Settings = ServiceSettings<Own>;
+
+fn share<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let share = f64::deserialize(deserializer)?;
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "max_deactivation_share = {share} must be between 0 and 1"
+        )))
     }
 }
 
-/// Settings of this service beyond the common ones.
+/// The services enrolment-service calls.
 #[derive(Clone)]
-pub struct Options {
-    /// Where this service's outbox is delivered (records-service for enrolment and assessment
-    /// events, enrolment-service for records'); None: events wait in the outbox.
-    pub deliver_events_to: Option<lms_platform::outbox::Destination>,
-    /// pathway-service, asked whether pathways are published.
-    pub catalog: pathways::PathwayCatalog,
-    /// A full HR sync may deactivate at most this share (0..1) of the active directory unless
-    /// forced.
-    pub max_deactivation_share: f64,
-    /// How often every dynamic audience is re-evaluated in full; zero disables the sweep.
-    pub audience_sweep: std::time::Duration,
+pub struct Peers {
+    /// Asked whether pathways are published, at which version.
+    pub pathway: Peer,
+    /// Where this service's outbox is delivered (records-service); None: events wait.
+    pub event_consumer: Option<Peer>,
 }
 
-/// Opens the service's database and applies pending migrations.
+lms_platform::embedded_migrations!();
+
+/// Opens the service's database and applies pending migrations (its own and the outbox's).
 pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
-    let db = Db::connect(url, pool_size)?;
-    let applied = db.migrate("enrolment-service", migrations()).await?
-        + db.migrate("enrolment-service", lms_platform::outbox::migrations())
-            .await?;
-    tracing::info!(applied, "enrolment-service database ready");
-    Ok(db)
+    let sets = vec![migrations(), lms_platform::outbox::migrations()];
+    Db::open(url, pool_size, NAME, sets).await
+}
+
+/// The service's use cases over its database.
+pub fn app(db: Db, settings: &Settings, peers: &Peers) -> app::EnrolmentApp {
+    let catalog = clients::pathways::PathwayCatalog::new(peers.pathway.clone());
+    app::EnrolmentApp::new(db, settings.own.max_deactivation_share, catalog)
 }
 
 /// The service's routes: the gRPC services behind token verification and message size limits.
-pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &Options) -> Routes {
-    let app = app::EnrolmentApp::new(db, options.max_deactivation_share, options.catalog.clone());
+pub fn routes(app: app::EnrolmentApp, context: &Context) -> Routes {
+    let limit = context.server.max_message_bytes;
     let service = EnrolmentServiceServer::new(grpc::EnrolmentGrpc::new(app.clone()))
-        .max_decoding_message_size(server.max_message_bytes)
-        .max_encoding_message_size(server.max_message_bytes);
-    let events = EventConsumerServer::new(grpc::EventsGrpc::new(app))
-        .max_decoding_message_size(server.max_message_bytes);
-    Routes::new(tonic::service::interceptor::InterceptedService::new(
-        service,
-        interceptor(verifier.clone()),
-    ))
-    .add_service(tonic::service::interceptor::InterceptedService::new(
-        events,
-        interceptor(verifier),
-    ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let events =
+        EventConsumerServer::new(grpc::EventsGrpc::new(app)).max_decoding_message_size(limit);
+    Routes::new(context.authenticated(service)).add_service(context.authenticated(events))
 }
 
-/// Serves enrolment-service on `listener` until `shutdown` is cancelled.
+/// Serves enrolment-service on `listener` until the context's shutdown, with its audience
+/// sweep and outbox delivery.
 pub async fn serve(
     listener: TcpListener,
     db: Db,
-    verifier: TokenVerifier,
-    server: &ServerConfig,
-    options: Options,
-    shutdown: CancellationToken,
+    context: Context,
+    settings: Settings,
+    peers: Peers,
 ) -> anyhow::Result<()> {
-    if !options.audience_sweep.is_zero() {
-        let app = app::EnrolmentApp::new(
-            db.clone(),
-            options.max_deactivation_share,
-            options.catalog.clone(),
-        );
-        tokio::spawn(sweep_audiences(
-            app,
-            options.audience_sweep,
-            shutdown.clone(),
-        ));
+    let app = app(db.clone(), &settings, &peers);
+    let sweeper = app.clone();
+    context.every(settings.own.audience_sweep, move || {
+        let app = sweeper.clone();
+        async move { app.sweep_and_log().await }
+    });
+    if let Some(consumer) = peers.event_consumer {
+        lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());
     }
-    if let Some(delivery) = &options.deliver_events_to {
-        lms_platform::outbox::spawn_delivery(
-            db.clone(),
-            delivery,
-            "enrolment-service",
-            shutdown.clone(),
-        )?;
-    }
-    let routes = routes(db, verifier, server, &options);
-    lms_platform::server::serve(
-        listener,
-        routes,
-        &[SERVICE_NAME, EVENTS_SERVICE_NAME],
-        server,
-        shutdown,
-    )
-    .await
-}
-
-/// Runs the audience reconciliation sweep every `every` until shutdown, logging what it fixed.
-async fn sweep_audiences(
-    app: app::EnrolmentApp,
-    every: std::time::Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match app.sweep_audiences().await {
-            Ok(report) => {
-                for tenant in report {
-                    if tenant.joined + tenant.left > 0 || !tenant.enrolments.is_empty() {
-                        tracing::info!(
-                            tenant = %tenant.tenant,
-                            joined = tenant.joined,
-                            left = tenant.left,
-                            enrolled = tenant.enrolments.enrolled,
-                            suspended = tenant.enrolments.suspended,
-                            resumed = tenant.enrolments.resumed,
-                            withdrawn = tenant.enrolments.withdrawn,
-                            "audience sweep repaired memberships and enrolments"
-                        );
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(%error, "audience sweep failed; retrying next time"),
-        }
-    }
+    let routes = routes(app, &context);
+    context
+        .serve(listener, routes, &[SERVICE_NAME, EVENTS_SERVICE_NAME])
+        .await
 }

@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use lms_platform::Role;
 use lms_platform::db::Db;
-use lms_platform::testing::{
-    RunningService, TestAuth, TestBackend, TestDatabase, bearer, start_service,
-};
 use lms_proto::enrolment_v1 as pb;
 use lms_proto::events_v1 as events;
 use lms_proto::pathway_v1 as pathway_pb;
+use lms_test_support::{Component, TestAuth, TestBackend, TestSuite, bearer};
 use pathway_pb::pathway_service_client::PathwayServiceClient;
 use pb::enrolment_service_client::EnrolmentServiceClient;
 use prost_types::Timestamp;
@@ -25,9 +23,7 @@ struct Suite {
     events: events::event_consumer_client::EventConsumerClient<Channel>,
     auth: TestAuth,
     db: Db,
-    pathway_service: RunningService,
-    _enrolment_service: RunningService,
-    _databases: (TestDatabase, TestDatabase),
+    suite: TestSuite,
 }
 
 const DAY: i64 = 86_400;
@@ -88,47 +84,15 @@ fn violated_fields(status: &Status) -> Vec<String> {
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let pathway_db = TestDatabase::create(backend)?;
-        let enrolment_db = TestDatabase::create(backend)?;
-        let pathway_pool = pathway_service::open_database(pathway_db.url.clone(), 4)
-            .await
-            .expect("pathway database");
-        let pathway_service = start_service(|listener, verifier, server, stop| async move {
-            pathway_service::serve(listener, pathway_pool, verifier, &server, stop).await
-        })
-        .await;
-        let db = enrolment_service::open_database(enrolment_db.url.clone(), 4)
-            .await
-            .expect("enrolment database");
-        let catalog = enrolment_service::pathways::PathwayCatalog::new(
-            &pathway_service.url,
-            pathway_service
-                .auth
-                .service_credentials("enrolment-service"),
-        )
-        .unwrap();
-        let options = enrolment_service::Options {
-            deliver_events_to: None,
-            catalog,
-            max_deactivation_share: 1.0,
-            audience_sweep: Duration::ZERO,
-        };
-        let pool = db.clone();
-        let enrolment_service = start_service(|listener, verifier, server, stop| async move {
-            enrolment_service::serve(listener, pool, verifier, &server, options, stop).await
-        })
-        .await;
+        let suite = TestSuite::start(backend, &[Component::Pathway, Component::Enrolment]).await?;
+        let enrolment = suite.channel(Component::Enrolment);
         Some(Suite {
-            client: EnrolmentServiceClient::new(enrolment_service.channel.clone()),
-            pathways: PathwayServiceClient::new(pathway_service.channel.clone()),
-            events: events::event_consumer_client::EventConsumerClient::new(
-                enrolment_service.channel.clone(),
-            ),
-            auth: enrolment_service.auth.clone(),
-            db,
-            pathway_service,
-            _enrolment_service: enrolment_service,
-            _databases: (pathway_db, enrolment_db),
+            client: EnrolmentServiceClient::new(enrolment.clone()),
+            pathways: PathwayServiceClient::new(suite.channel(Component::Pathway)),
+            events: events::event_consumer_client::EventConsumerClient::new(enrolment),
+            auth: suite.auth.clone(),
+            db: suite.db(Component::Enrolment),
+            suite,
         })
     }
 
@@ -399,7 +363,7 @@ impl Suite {
     }
 }
 
-lms_platform::on_both_databases!(Suite;
+lms_test_support::on_both_databases!(Suite;
     assigning_enrols_every_current_member_with_the_right_due_date,
     a_joiner_in_hr_data_is_enrolled_without_admin_action,
     leaving_the_audience_follows_the_assignment_policy,
@@ -1505,7 +1469,7 @@ async fn pathway_service_down_is_unavailable_and_writes_nothing(suite: Suite) {
         .dynamic_audience("Sales", r#"department = "Sales""#)
         .await;
     suite.person(person("ada", "Sales", "")).await;
-    suite.pathway_service.shut_down();
+    suite.suite.shut_down(Component::Pathway);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let refused = suite
         .assign(pb::Assignment {

@@ -4,21 +4,21 @@
 use std::collections::HashMap;
 
 use lms_platform::Role;
-use lms_platform::testing::{
-    RunningService, TestAuth, TestBackend, TestDatabase, bearer, start_service,
-};
 use lms_proto::enrolment_v1 as pb;
+use lms_test_support::{Component, TestAuth, TestBackend, TestSuite, bearer};
 use pb::enrolment_service_client::EnrolmentServiceClient;
 use prost_types::FieldMask;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-/// These tests never ask pathway-service (assignments are tested in `assignments.rs`).
-fn no_catalog() -> enrolment_service::pathways::PathwayCatalog {
-    let credentials = TestAuth::default().service_credentials("enrolment-service");
-    enrolment_service::pathways::PathwayCatalog::new("http://127.0.0.1:9", credentials)
-        .expect("a catalog URL")
+/// enrolment-service alone (these tests never ask pathway-service; assignments are tested
+/// in `assignments.rs`), with the default full-sync guard.
+async fn directory(backend: TestBackend) -> Option<TestSuite> {
+    TestSuite::start_with(backend, &[Component::Enrolment], |settings| {
+        settings.enrolment.own.max_deactivation_share = 0.2;
+    })
+    .await
 }
 
 /// (tenant, joined, left) per tenant the sweep looked at.
@@ -34,31 +34,16 @@ async fn sweep(app: &enrolment_service::app::EnrolmentApp) -> Vec<(String, usize
 struct Suite {
     client: EnrolmentServiceClient<Channel>,
     auth: TestAuth,
-    _service: RunningService,
-    _db: TestDatabase,
+    _suite: TestSuite,
 }
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let db = TestDatabase::create(backend)?;
-        let pool = enrolment_service::open_database(db.url.clone(), 4)
-            .await
-            .expect("database opens and migrates");
-        let options = enrolment_service::Options {
-            deliver_events_to: None,
-            catalog: no_catalog(),
-            max_deactivation_share: 0.2,
-            audience_sweep: std::time::Duration::ZERO,
-        };
-        let service = start_service(|listener, verifier, server, stop| async move {
-            enrolment_service::serve(listener, pool, verifier, &server, options, stop).await
-        })
-        .await;
+        let suite = directory(backend).await?;
         Some(Suite {
-            client: EnrolmentServiceClient::new(service.channel.clone()),
-            auth: service.auth.clone(),
-            _service: service,
-            _db: db,
+            client: EnrolmentServiceClient::new(suite.channel(Component::Enrolment)),
+            auth: suite.auth.clone(),
+            _suite: suite,
         })
     }
 
@@ -147,7 +132,7 @@ fn violated_fields(status: &Status) -> Vec<String> {
     fields
 }
 
-lms_platform::on_both_databases!(
+lms_test_support::on_both_databases!(
     Suite;
     people_are_created_read_and_updated_with_a_mask,
     invalid_people_name_every_field_and_create_nothing,
@@ -1040,14 +1025,13 @@ mod sweep {
     //! introduce drift behind the service's back.
     use std::collections::{BTreeMap, HashSet};
 
-    use super::{no_catalog, sweep};
-    use enrolment_service::app::EnrolmentApp;
+    use super::{directory, sweep};
     use enrolment_service::domain::audience::{Audience, AudienceKind};
     use enrolment_service::domain::person::{PersonStatus, Profile};
     use enrolment_service::storage::audiences as audience_rows;
     use lms_platform::resource::Audit;
-    use lms_platform::testing::{TestBackend, TestDatabase};
     use lms_platform::{Principal, Role};
+    use lms_test_support::{Component, TestBackend};
 
     fn profile(department: &str) -> Profile {
         Profile {
@@ -1064,13 +1048,13 @@ mod sweep {
     }
 
     async fn the_sweep_repairs_drift_and_reports_it(backend: TestBackend) {
-        let Some(test_db) = TestDatabase::create(backend) else {
+        let Some(suite) = directory(backend).await else {
             return;
         };
-        let db = enrolment_service::open_database(test_db.url.clone(), 2)
-            .await
-            .unwrap();
-        let app = EnrolmentApp::new(db.clone(), 0.2, no_catalog());
+        let db = suite.db(Component::Enrolment);
+        let topology = &suite.topology;
+        let peers = topology.enrolment_peers().unwrap();
+        let app = enrolment_service::app(db.clone(), &topology.settings.enrolment, &peers);
         let admin = Principal {
             subject: "admin@acme".into(),
             tenant_id: "acme".into(),

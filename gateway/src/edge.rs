@@ -39,7 +39,7 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn new(verifier: TokenVerifier, limits: &crate::Limits) -> Self {
+    pub fn new(verifier: TokenVerifier, limits: &crate::Settings) -> Self {
         let per_second =
             NonZeroU32::new(limits.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -189,7 +189,7 @@ mod tests {
     use tower::ServiceExt;
 
     /// A route that takes `millis` to answer, behind the shedding and timeout layer.
-    async fn slow_app(limits: crate::Limits, millis: u64) -> Router {
+    async fn slow_app(limits: crate::Settings, millis: u64) -> Router {
         let verifier = TokenVerifier::from_config(&lms_platform::config::AuthConfig {
             hs256_secret: "a-test-secret-of-at-least-32-bytes!!".into(),
             ..Default::default()
@@ -215,7 +215,7 @@ mod tests {
     #[tokio::test]
     async fn requests_beyond_the_in_flight_bound_are_shed_with_503() {
         let app = slow_app(
-            crate::Limits {
+            crate::Settings {
                 max_in_flight: 1,
                 ..Default::default()
             },
@@ -235,7 +235,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_over_its_time_gets_504() {
         let app = slow_app(
-            crate::Limits {
+            crate::Settings {
                 request_timeout: Duration::from_millis(50),
                 ..Default::default()
             },

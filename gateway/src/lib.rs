@@ -12,6 +12,7 @@ pub mod routes;
 pub mod transcode;
 pub mod upstream;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,10 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode};
 use lms_platform::auth::TokenVerifier;
+use lms_platform::client::Peer;
+use lms_platform::config::seconds;
 use prost_reflect::DescriptorPool;
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -30,6 +34,9 @@ use tower::ServiceExt;
 use crate::error::ApiError;
 use crate::routes::{Found, Route};
 use crate::upstream::{Upstream, Upstreams};
+
+/// The component's name: in logs, traces and messages.
+pub const NAME: &str = "gateway";
 
 /// The services the gateway exposes (the event-delivery API between services is not one).
 pub const EXPOSED_SERVICES: &[&str] = &[
@@ -41,31 +48,44 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.portal.v1.PortalService",
 ];
 
-/// Where the services are.
-#[derive(Debug, Clone)]
-pub struct ServiceUrls {
-    pub pathway: String,
-    pub enrolment: String,
-    pub assessment: String,
-    pub records: String,
-}
+/// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[gateway]
+listen = "127.0.0.1:8080"
+cors_origins = []
+requests_per_second = 50
+burst = 100
+max_body_bytes = 1048576
+request_timeout_seconds = 30
+max_in_flight = 1024
+"#;
 
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Sustained requests per second per principal, and the burst above it.
+/// `[gateway]`: the HTTP edge for portal frontends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The HTTP listen address (REST/JSON, /openapi.json, gRPC-Web).
+    pub listen: SocketAddr,
+    /// Browser origins allowed by CORS, exactly as the browser sends them
+    /// (https://portal.example.com); empty: none.
+    pub cors_origins: Vec<String>,
+    /// Sustained requests per second per principal (tenant + subject), and the burst above it.
     pub requests_per_second: u32,
     pub burst: u32,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Whole-request time limit (and the services' deadline).
+    #[serde(rename = "request_timeout_seconds", deserialize_with = "seconds")]
     pub request_timeout: Duration,
     /// Requests in flight before new ones are shed with 503.
     pub max_in_flight: usize,
 }
 
-impl Default for Limits {
+impl Default for Settings {
     fn default() -> Self {
         Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cors_origins: Vec::new(),
             requests_per_second: 50,
             burst: 100,
             max_body_bytes: 1024 * 1024,
@@ -75,12 +95,13 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub services: ServiceUrls,
-    pub limits: Limits,
-    /// Origins allowed by CORS (exact, e.g. https://portal.example.com); empty: none.
-    pub cors_origins: Vec<String>,
+/// The services behind the gateway, called with each caller's own token.
+#[derive(Clone)]
+pub struct Peers {
+    pub pathway: Peer,
+    pub enrolment: Peer,
+    pub assessment: Peer,
+    pub records: Peer,
 }
 
 struct Gateway {
@@ -91,35 +112,47 @@ struct Gateway {
 }
 
 /// The whole HTTP application.
-pub fn router(verifier: TokenVerifier, options: &Options) -> anyhow::Result<Router> {
+pub fn router(
+    verifier: TokenVerifier,
+    settings: &Settings,
+    peers: &Peers,
+) -> anyhow::Result<Router> {
     let pool = DescriptorPool::decode(lms_proto::FILE_DESCRIPTOR_SET)?;
     let routes = routes::routes(&pool, EXPOSED_SERVICES)?;
     let openapi = serde_json::to_vec_pretty(&openapi::document(&routes))?;
-    let urls = &options.services;
-    let (pathway, enrolment, assessment, records) = (
-        upstream::channel(&urls.pathway)?,
-        upstream::channel(&urls.enrolment)?,
-        upstream::channel(&urls.assessment)?,
-        upstream::channel(&urls.records)?,
-    );
     let mut upstreams = Upstreams::default();
-    upstreams.insert(EXPOSED_SERVICES[0], Upstream::Channel(pathway.clone()));
-    upstreams.insert(EXPOSED_SERVICES[1], Upstream::Channel(enrolment));
-    upstreams.insert(EXPOSED_SERVICES[2], Upstream::Channel(assessment));
-    upstreams.insert(EXPOSED_SERVICES[3], Upstream::Channel(records.clone()));
-    upstreams.insert(EXPOSED_SERVICES[4], Upstream::Channel(records.clone()));
+    upstreams.insert(
+        EXPOSED_SERVICES[0],
+        Upstream::Channel(peers.pathway.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[1],
+        Upstream::Channel(peers.enrolment.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[2],
+        Upstream::Channel(peers.assessment.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[3],
+        Upstream::Channel(peers.records.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[4],
+        Upstream::Channel(peers.records.channel()),
+    );
     let portal = lms_proto::portal_v1::portal_service_server::PortalServiceServer::new(
-        portal::Portal::new(records, pathway),
+        portal::Portal::new(peers.records.clone(), peers.pathway.clone()),
     );
     upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
     let gateway = Arc::new(Gateway {
         routes,
         upstreams,
         openapi,
-        max_body_bytes: options.limits.max_body_bytes,
+        max_body_bytes: settings.max_body_bytes,
     });
-    let edge = Arc::new(edge::Edge::new(verifier, &options.limits));
-    let cors = cors(&options.cors_origins)?;
+    let edge = Arc::new(edge::Edge::new(verifier, settings));
+    let cors = cors(&settings.cors_origins)?;
     Ok(Router::new()
         .route("/openapi.json", axum::routing::get(openapi_document))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -310,17 +343,7 @@ async fn grpc_web_forward(upstream: Upstream, request: Request) -> Response {
     }
 }
 
-/// Serves the gateway until `shutdown`, letting in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    verifier: TokenVerifier,
-    options: &Options,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    serve_app(listener, router(verifier, options)?, shutdown).await
-}
-
-/// Serves an already built [`router`] until `shutdown`.
+/// Serves an already built [`router`] until `shutdown`, letting in-flight requests finish.
 pub async fn serve_app(
     listener: TcpListener,
     app: Router,

@@ -2,53 +2,37 @@
 //! with the learner's own token (each service checks it again and shows only the learner's
 //! own data).
 
-use std::time::Duration;
-
+use lms_platform::client::Peer;
+use lms_platform::{AppError, AppResult};
 use lms_proto::pathway_v1 as pathway_pb;
 use lms_proto::portal_v1 as pb;
 use lms_proto::records_v1 as records_pb;
 use pathway_pb::pathway_service_client::PathwayServiceClient;
 use records_pb::records_service_client::RecordsServiceClient;
-use tonic::transport::Channel;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 /// Pages read per portal answer: a learner with more than 50 000 entries is not a portal user.
 const MAX_PAGES: usize = 100;
 const PAGE: i32 = 500;
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Portal {
-    records: RecordsServiceClient<Channel>,
-    pathways: PathwayServiceClient<Channel>,
+    records: Peer,
+    pathways: Peer,
 }
 
 impl Portal {
-    pub fn new(records: Channel, pathways: Channel) -> Self {
-        Self {
-            records: RecordsServiceClient::new(records),
-            pathways: PathwayServiceClient::new(pathways),
-        }
+    pub fn new(records: Peer, pathways: Peer) -> Self {
+        Self { records, pathways }
     }
-}
-
-/// A request to a service carrying the caller's credentials and trace.
-fn onward<T, M>(incoming: &Request<T>, message: M) -> Request<M> {
-    let mut request = Request::new(message);
-    for name in ["authorization", "x-request-id", "traceparent", "tracestate"] {
-        if let Some(value) = incoming.metadata().get(name) {
-            request.metadata_mut().insert(name, value.clone());
-        }
-    }
-    request.set_timeout(CALL_TIMEOUT);
-    request
 }
 
 /// Every item of a paged list: `fetch(page_token)` answers one page and the next token.
-async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, Status>
+async fn all_pages<T, F, Fut>(mut fetch: F) -> AppResult<Vec<T>>
 where
     F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, String), Status>>,
+    Fut: std::future::Future<Output = AppResult<(Vec<T>, String)>>,
 {
     let mut items = Vec::new();
     let mut page_token = String::new();
@@ -63,27 +47,136 @@ where
     Ok(items)
 }
 
+/// The time the gateway gave this call (`grpc-timeout`), as the deadline of the calls it makes.
+async fn within_deadline<T>(
+    incoming: &MetadataMap,
+    work: impl std::future::Future<Output = AppResult<T>>,
+) -> AppResult<T> {
+    let timeout = incoming
+        .get("grpc-timeout")
+        .and_then(|value| value.to_str().ok())
+        .and_then(lms_platform::deadline::parse_grpc_timeout);
+    match timeout {
+        Some(timeout) => {
+            let deadline = std::time::Instant::now() + timeout;
+            lms_platform::deadline::scope(deadline, work).await
+        }
+        None => work.await,
+    }
+}
+
 impl Portal {
-    async fn all_progress<T>(
-        &self,
-        incoming: &Request<T>,
-    ) -> Result<Vec<records_pb::Progress>, Status> {
+    async fn all_progress(&self, incoming: &MetadataMap) -> AppResult<Vec<records_pb::Progress>> {
         all_pages(|page_token| {
-            let mut records = self.records.clone();
-            let request = onward(
-                incoming,
-                records_pb::ListProgressRequest {
-                    learner: String::new(),
-                    page_size: PAGE,
-                    page_token,
-                },
-            );
+            let request = records_pb::ListProgressRequest {
+                learner: String::new(),
+                page_size: PAGE,
+                page_token,
+            };
             async move {
-                let page = records.list_progress(request).await?.into_inner();
+                let page = self
+                    .records
+                    .read_as_caller(incoming, request, |channel, request| async move {
+                        RecordsServiceClient::new(channel)
+                            .list_progress(request)
+                            .await
+                    })
+                    .await?;
                 Ok((page.progress, page.next_page_token))
             }
         })
         .await
+    }
+
+    async fn my_learning(&self, incoming: &MetadataMap) -> AppResult<pb::MyLearning> {
+        // records-service orders them: overdue first, then by due date.
+        let items = self.all_progress(incoming).await?;
+        let count = |status: records_pb::ProgressStatus| {
+            items.iter().filter(|p| p.status() == status).count() as i32
+        };
+        Ok(pb::MyLearning {
+            overdue: count(records_pb::ProgressStatus::Overdue),
+            in_progress: count(records_pb::ProgressStatus::InProgress),
+            not_started: count(records_pb::ProgressStatus::NotStarted),
+            completed: count(records_pb::ProgressStatus::Completed),
+            items,
+        })
+    }
+
+    async fn my_pathway(
+        &self,
+        incoming: &MetadataMap,
+        pathway_id: String,
+    ) -> AppResult<pb::MyPathway> {
+        lms_platform::validate::parse_id("pathway_id", &pathway_id)?;
+        let progress = self
+            .all_progress(incoming)
+            .await?
+            .into_iter()
+            .find(|p| p.pathway_id == pathway_id)
+            .ok_or_else(|| AppError::NotFound(format!("no enrolment in pathway {pathway_id}")))?;
+        let request = pathway_pb::GetPathwayVersionRequest {
+            pathway_id,
+            version: progress.pathway_version,
+        };
+        let version = self
+            .pathways
+            .read_as_caller(incoming, request, |channel, request| async move {
+                PathwayServiceClient::new(channel)
+                    .get_pathway_version(request)
+                    .await
+            })
+            .await?;
+        Ok(pb::MyPathway {
+            progress: Some(progress),
+            version: Some(version),
+        })
+    }
+
+    async fn my_transcript(&self, incoming: &MetadataMap) -> AppResult<pb::MyTranscript> {
+        let entries = all_pages(|page_token| {
+            let request = records_pb::ListTranscriptRequest {
+                page_size: PAGE,
+                page_token,
+                ..Default::default()
+            };
+            async move {
+                let page = self
+                    .records
+                    .read_as_caller(incoming, request, |channel, request| async move {
+                        RecordsServiceClient::new(channel)
+                            .list_transcript(request)
+                            .await
+                    })
+                    .await?;
+                Ok((page.entries, page.next_page_token))
+            }
+        })
+        .await?;
+        Ok(pb::MyTranscript { entries })
+    }
+
+    async fn my_certifications(&self, incoming: &MetadataMap) -> AppResult<pb::MyCertifications> {
+        let certifications = all_pages(|page_token| {
+            let request = records_pb::ListCertificationsRequest {
+                learner: String::new(),
+                page_size: PAGE,
+                page_token,
+            };
+            async move {
+                let page = self
+                    .records
+                    .read_as_caller(incoming, request, |channel, request| async move {
+                        RecordsServiceClient::new(channel)
+                            .list_certifications(request)
+                            .await
+                    })
+                    .await?;
+                Ok((page.certifications, page.next_page_token))
+            }
+        })
+        .await?;
+        Ok(pb::MyCertifications { certifications })
     }
 }
 
@@ -93,93 +186,36 @@ impl pb::portal_service_server::PortalService for Portal {
         &self,
         request: Request<pb::GetMyLearningRequest>,
     ) -> Result<Response<pb::MyLearning>, Status> {
-        // records-service orders them: overdue first, then by due date.
-        let items = self.all_progress(&request).await?;
-        let count = |status: records_pb::ProgressStatus| {
-            items.iter().filter(|p| p.status() == status).count() as i32
-        };
-        Ok(Response::new(pb::MyLearning {
-            overdue: count(records_pb::ProgressStatus::Overdue),
-            in_progress: count(records_pb::ProgressStatus::InProgress),
-            not_started: count(records_pb::ProgressStatus::NotStarted),
-            completed: count(records_pb::ProgressStatus::Completed),
-            items,
-        }))
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_learning(incoming)).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_my_pathway(
         &self,
         request: Request<pb::GetMyPathwayRequest>,
     ) -> Result<Response<pb::MyPathway>, Status> {
+        let incoming = request.metadata();
         let pathway_id = request.get_ref().pathway_id.clone();
-        lms_platform::validate::parse_id("pathway_id", &pathway_id)?;
-        let progress = self
-            .all_progress(&request)
-            .await?
-            .into_iter()
-            .find(|p| p.pathway_id == pathway_id)
-            .ok_or_else(|| Status::not_found(format!("no enrolment in pathway {pathway_id}")))?;
-        let version = self
-            .pathways
-            .clone()
-            .get_pathway_version(onward(
-                &request,
-                pathway_pb::GetPathwayVersionRequest {
-                    pathway_id,
-                    version: progress.pathway_version,
-                },
-            ))
-            .await?
-            .into_inner();
-        Ok(Response::new(pb::MyPathway {
-            progress: Some(progress),
-            version: Some(version),
-        }))
+        let answer = within_deadline(incoming, self.my_pathway(incoming, pathway_id)).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_my_transcript(
         &self,
         request: Request<pb::GetMyTranscriptRequest>,
     ) -> Result<Response<pb::MyTranscript>, Status> {
-        let entries = all_pages(|page_token| {
-            let mut records = self.records.clone();
-            let request = onward(
-                &request,
-                records_pb::ListTranscriptRequest {
-                    page_size: PAGE,
-                    page_token,
-                    ..Default::default()
-                },
-            );
-            async move {
-                let page = records.list_transcript(request).await?.into_inner();
-                Ok((page.entries, page.next_page_token))
-            }
-        })
-        .await?;
-        Ok(Response::new(pb::MyTranscript { entries }))
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_transcript(incoming)).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_my_certifications(
         &self,
         request: Request<pb::GetMyCertificationsRequest>,
     ) -> Result<Response<pb::MyCertifications>, Status> {
-        let certifications = all_pages(|page_token| {
-            let mut records = self.records.clone();
-            let request = onward(
-                &request,
-                records_pb::ListCertificationsRequest {
-                    learner: String::new(),
-                    page_size: PAGE,
-                    page_token,
-                },
-            );
-            async move {
-                let page = records.list_certifications(request).await?.into_inner();
-                Ok((page.certifications, page.next_page_token))
-            }
-        })
-        .await?;
-        Ok(Response::new(pb::MyCertifications { certifications }))
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_certifications(incoming)).await?;
+        Ok(Response::new(answer))
     }
 }

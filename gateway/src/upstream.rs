@@ -2,11 +2,10 @@
 //! service in process.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use lms_proto::portal_v1::portal_service_server::PortalServiceServer;
 use tonic::body::Body;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tower::{BoxError, ServiceExt};
 
 use crate::portal::Portal;
@@ -31,16 +30,6 @@ impl Upstream {
             },
         }
     }
-}
-
-/// A lazily connected channel to a service (it may start after the gateway).
-pub fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_string())
-        .map_err(|_| anyhow::anyhow!("{url:?} is not a URL like http://host:port"))?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy())
 }
 
 /// Service full name → where its calls go.

@@ -29,10 +29,6 @@ GRPC_SERVICES = {"pathway": 50051, "enrolment": 50052, "assessment": 50053, "rec
 # Every key of lms.toml's [gateway] and nothing else: the binary denies unknown keys.
 GATEWAY_KEYS = {
     "listen",
-    "pathway_url",
-    "enrolment_url",
-    "assessment_url",
-    "records_url",
     "cors_origins",
     "requests_per_second",
     "burst",
@@ -266,15 +262,21 @@ def test_bad_combinations_stop_the_render():
 
 def test_services_find_each_other_and_carry_their_own_identity():
     files, documents = render(load_values("values-production.yaml"))
-    config = yaml.safe_load(files["lms/templates/configmap.yaml"])["data"]["lms.toml"]
-    assert 'pathway_url = "http://lms-pathway:50051"' in config, config
-    assert 'enrolment_url = "http://lms-enrolment:50052"' in config, config
-    # Outboxes: enrolment and assessment events to records, records' to enrolment.
-    assert config.count('events_url = "http://lms-records:50054"') == 2, config
-    assert 'events_url = "http://lms-enrolment:50052"' in config, config
-    assert 'service_token_file = "/etc/lms/service-token/token"' in config, config
-    services = {s["metadata"]["name"] for s in by_kind(documents, "Service")}
+    text = yaml.safe_load(files["lms/templates/configmap.yaml"])["data"]["lms.toml"]
+    config = tomllib.loads(text)
+    # Each component is reached through its headless Service, so callers see every replica
+    # (who calls whom, and where events go, the binary knows: the topology).
+    assert config["topology"] == {
+        name: f"http://lms-{name}-headless:{port}" for name, port in GRPC_SERVICES.items()
+    }, config["topology"]
+    assert 'service_token_file = "/etc/lms/service-token/token"' in text, text
+    services = {s["metadata"]["name"]: s for s in by_kind(documents, "Service")}
     assert "lms-pathway" in services, services
+    for name, port in GRPC_SERVICES.items():
+        headless = services[f"lms-{name}-headless"]["spec"]
+        assert headless["clusterIP"] == "None", headless
+        assert headless["ports"][0]["port"] == port, headless
+    assert "lms-gateway-headless" not in services
     for deployment in by_kind(documents, "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
@@ -316,16 +318,11 @@ def test_the_gateway_finds_the_four_services():
         assert set(gateway) == GATEWAY_KEYS, sorted(gateway)
         assert gateway["listen"] == "0.0.0.0:8080"
         for name, port in GRPC_SERVICES.items():
-            assert gateway[f"{name}_url"] == f"http://lms-{name}:{port}", gateway
             # The services' own sections keep their keys.
             assert config[name]["listen"] == f"0.0.0.0:{port}", config[name]
             assert "db_pool_size" in config[name], config[name]
     assert config["gateway"] == {
         "listen": "0.0.0.0:8080",
-        "pathway_url": "http://lms-pathway:50051",
-        "enrolment_url": "http://lms-enrolment:50052",
-        "assessment_url": "http://lms-assessment:50053",
-        "records_url": "http://lms-records:50054",
         "cors_origins": ["https://portal.example.com", "https://admin.example.com"],
         "requests_per_second": 20,
         "burst": 40,

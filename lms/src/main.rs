@@ -6,12 +6,13 @@
 //!   without configured keys and a database URL.
 //! - `lms migrate`: apply database migrations and exit.
 //! - `lms token`: print a development token signed with the configured or generated secret.
+//!
+//! The components themselves are built by `lms_topology`, as the tests and benchmarks build
+//! them.
 
-mod bench;
-mod components;
+mod dev_secret;
 mod import;
 mod report;
-mod settings;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,8 +22,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lms_platform::Role;
 use lms_platform::auth::TokenVerifier;
 
-use components::Component;
-use settings::Settings;
+use lms_topology::{Component, Settings, Topology};
+
+/// A component named by its section: `pathway`, `enrolment`, `assessment`, `records`, `gateway`.
+fn component(name: &str) -> Result<Component, String> {
+    Component::from_section(name).ok_or_else(|| {
+        let names: Vec<_> = Component::ALL.iter().map(|c| c.section()).collect();
+        format!("expected one of: {}", names.join(", "))
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -47,13 +55,14 @@ enum Command {
     Up,
     /// Run one component (what each Kubernetes Deployment runs).
     Serve {
-        #[arg(value_enum)]
+        /// pathway, enrolment, assessment, records or gateway.
+        #[arg(value_parser = component)]
         component: Component,
     },
     /// Apply pending database migrations and exit.
     Migrate {
         /// Only this component (default: every component).
-        #[arg(value_enum)]
+        #[arg(value_parser = component)]
         component: Option<Component>,
     },
     /// Print a report as CSV.
@@ -83,11 +92,6 @@ enum Command {
         timeout_seconds: u64,
     },
     /// Print a development token (HS256) for a tenant, subject and roles.
-    /// Benchmarks (`run`) and the soak (`soak`); see docs/performance.md.
-    Bench {
-        #[command(subcommand)]
-        what: BenchWhat,
-    },
     Token {
         #[arg(long)]
         tenant: String,
@@ -126,14 +130,6 @@ enum ReportWhat {
         #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
         token: String,
     },
-}
-
-#[derive(Subcommand)]
-enum BenchWhat {
-    /// Every workload with its same-run baselines; writes <out>/<backend>.json and .md.
-    Run(bench::RunArgs),
-    /// A bounded mixed load through the gateway, sampled per interval.
-    Soak(bench::SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -205,12 +201,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Up => up(settings).await,
-        Command::Bench {
-            what: BenchWhat::Run(args),
-        } => bench::run(args).await,
-        Command::Bench {
-            what: BenchWhat::Soak(args),
-        } => bench::soak(args).await,
         Command::Serve { component } => serve(settings, component).await,
         Command::Migrate { component } => migrate(settings, component).await,
         Command::Report {
@@ -229,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(Scope::AudienceId)
                 .or(class.map(Scope::ClassId))
                 .or(department.map(Scope::Department));
-            let address = address.unwrap_or_else(|| format!("http://{}", settings.records.listen));
+            let address = address.unwrap_or_else(|| default_address(&settings, Component::Records));
             let totals =
                 report::compliance(&address, &token, &pathway, scope, std::io::stdout().lock())
                     .await?;
@@ -255,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let address =
-                address.unwrap_or_else(|| format!("http://{}", settings.enrolment.listen));
+                address.unwrap_or_else(|| default_address(&settings, Component::Enrolment));
             let report = import::import_people(&file, &address, &token, full_sync, force).await?;
             let r = &report.response;
             println!(
@@ -302,7 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl_hours,
         } => {
             let secret = if settings.auth.hs256_secret.is_empty() {
-                let path = settings::dev_secret_path(&settings.data_dir);
+                let path = dev_secret::dev_secret_path(&settings.data_dir);
                 std::fs::read_to_string(&path)
                     .with_context(|| {
                         format!(
@@ -329,6 +319,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Where a command reaches `component` unless told: its `[topology]` address.
+fn default_address(settings: &Settings, component: Component) -> String {
+    settings
+        .topology
+        .get(component)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| format!("http://{}", settings.listen(component)))
+}
+
 /// Every component in one process: SQLite in the data directory, a generated dev secret.
 async fn up(mut settings: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -342,63 +341,31 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
             .with_context(|| format!("restricting {}", settings.data_dir.display()))?;
     }
     if !settings.auth.is_configured() {
-        settings.auth.hs256_secret = settings::ensure_dev_secret(&settings.data_dir)?;
+        settings.auth.hs256_secret = dev_secret::ensure_dev_secret(&settings.data_dir)?;
     }
     let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms")?;
     let shutdown = lms_platform::server::shutdown_on_signal();
     let verifier = TokenVerifier::from_config(&settings.auth).await?;
     verifier.spawn_jwks_refresh(&settings.auth);
 
+    let mut topology = Topology::new(settings, verifier, true);
     let mut running = tokio::task::JoinSet::new();
     let mut lines = Vec::new();
-    // Every listener first: in one process each service is told where the others are.
-    let mut listeners = Vec::new();
-    for component in Component::ALL {
-        listeners.push((component, components::bind(component, &settings).await?));
-    }
-    let url_of = |wanted: Component| -> anyhow::Result<String> {
-        let (_, listener) = listeners
-            .iter()
-            .find(|(c, _)| *c == wanted)
-            .ok_or_else(|| anyhow::anyhow!("{wanted:?} is not bound"))?;
-        Ok(format!("http://{}", listener.local_addr()?))
-    };
-    settings.enrolment.pathway_url = url_of(Component::Pathway)?;
-    settings.enrolment.events_url = url_of(Component::Records)?;
-    settings.assessment.enrolment_url = url_of(Component::Enrolment)?;
-    settings.assessment.events_url = url_of(Component::Records)?;
-    settings.records.pathway_url = url_of(Component::Pathway)?;
-    settings.records.events_url = url_of(Component::Enrolment)?;
-    settings.records.enrolment_url = url_of(Component::Enrolment)?;
-    settings.gateway.pathway_url = url_of(Component::Pathway)?;
-    settings.gateway.enrolment_url = url_of(Component::Enrolment)?;
-    settings.gateway.assessment_url = url_of(Component::Assessment)?;
-    settings.gateway.records_url = url_of(Component::Records)?;
-    for (component, listener) in listeners {
-        let started = components::start(
-            component,
-            &settings,
-            listener,
-            verifier.clone(),
-            shutdown.clone(),
-            true,
-        )
-        .await?;
-        let scheme = if component == Component::Gateway {
+    for component in topology.start(&Component::ALL, &shutdown).await? {
+        let scheme = if component.component.is_http() {
             "http"
         } else {
             "grpc"
         };
         lines.push(format!(
             "  {:<18} {scheme}://{}",
-            component.service_name(),
-            started.address
+            component.component.name(),
+            component.address
         ));
-        running.spawn(started.task);
+        running.spawn(component.task);
     }
-    if let Some(address) =
-        components::start_metrics(&settings, shutdown.clone(), &mut running).await?
-    {
+    let settings = &topology.settings;
+    if let Some(address) = start_metrics(settings, shutdown.clone(), &mut running).await? {
         lines.push(format!("  {:<18} http://{address}/metrics", "metrics"));
     }
     println!(
@@ -423,37 +390,47 @@ async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
         "no token keys configured: set auth.jwks_url, auth.jwks_file or auth.hs256_secret \
          (LMS__AUTH__JWKS_URL, ...); `lms serve` never generates a secret"
     );
-    let _telemetry = lms_platform::telemetry::init(&settings.telemetry, component.service_name())?;
+    let _telemetry = lms_platform::telemetry::init(&settings.telemetry, component.name())?;
     let shutdown = lms_platform::server::shutdown_on_signal();
     let verifier = TokenVerifier::from_config(&settings.auth).await?;
     verifier.spawn_jwks_refresh(&settings.auth);
+    let mut topology = Topology::new(settings, verifier, false);
     let mut running = tokio::task::JoinSet::new();
-    let listener = components::bind(component, &settings).await?;
-    let started = components::start(
-        component,
-        &settings,
-        listener,
-        verifier,
-        shutdown.clone(),
-        false,
-    )
-    .await?;
-    tracing::info!(component = component.service_name(), address = %started.address, "serving");
-    running.spawn(started.task);
-    components::start_metrics(&settings, shutdown, &mut running).await?;
+    for started in topology.start(&[component], &shutdown).await? {
+        tracing::info!(component = component.name(), address = %started.address, "serving");
+        running.spawn(started.task);
+    }
+    start_metrics(&topology.settings, shutdown, &mut running).await?;
     wait_all(running).await
 }
 
 async fn migrate(settings: Settings, only: Option<Component>) -> anyhow::Result<()> {
     let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms-migrate")?;
     for component in Component::ALL {
-        if only.is_some_and(|c| c != component) {
+        if only.is_some_and(|c| c != component) || !component.has_database() {
             continue;
         }
-        components::migrate(component, &settings).await?;
-        println!("{}: migrations applied", component.service_name());
+        lms_topology::open_database(&settings, component, true).await?;
+        println!("{component}: migrations applied");
     }
     Ok(())
+}
+
+/// Starts the Prometheus endpoint unless `telemetry.metrics_listen` is empty.
+async fn start_metrics(
+    settings: &Settings,
+    shutdown: tokio_util::sync::CancellationToken,
+    running: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(address) = settings.telemetry.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding telemetry.metrics_listen {address}"))?;
+    let bound = listener.local_addr()?;
+    running.spawn(lms_platform::telemetry::serve_metrics(listener, shutdown));
+    Ok(Some(bound))
 }
 
 async fn probe(address: &str, service: &str, timeout: Duration) -> anyhow::Result<()> {

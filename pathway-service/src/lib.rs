@@ -1,63 +1,60 @@
 //! pathway-service: categories, pathways, steps and published versions.
 //!
 //! Layout (the same in every service): `domain` holds the rules, `storage` the rows and
-//! queries, `app` the use cases (authorisation, transactions), `grpc` the handlers that
-//! authorise, convert, call a use case and convert back.
+//! queries, `app` the use cases (transactions), `grpc` the handlers that convert, call a use
+//! case and convert back.
 
 pub mod app;
 pub mod domain;
 pub mod grpc;
 pub mod storage;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use lms_platform::auth::{TokenVerifier, interceptor};
-use lms_platform::config::ServerConfig;
-use lms_platform::db::{DatabaseUrl, Db, Migrations};
+use lms_platform::config::ServiceSettings;
+use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::server::Context;
 use lms_proto::pathway_v1::pathway_service_server::PathwayServiceServer;
+use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
+/// The component's name: in logs, traces, service tokens and messages of its callers.
+pub const NAME: &str = "pathway-service";
 /// The fully qualified gRPC service name (health reports on it).
 pub const SERVICE_NAME: &str = "lms.pathway.v1.PathwayService";
 
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// `[pathway]`: this service's defaults (documented in `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[pathway]
+listen = "127.0.0.1:50051"
+database_url = ""
+db_pool_size = 8
+"#;
 
-pub fn migrations() -> Migrations {
-    Migrations {
-        postgres: POSTGRES_MIGRATIONS,
-        sqlite: SQLITE_MIGRATIONS,
-    }
-}
+/// `[pathway]` has only the keys every service has.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Own {}
+
+pub type Settings = ServiceSettings<Own>;
+
+lms_platform::embedded_migrations!();
 
 /// Opens the service's database and applies pending migrations.
 pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
-    let db = Db::connect(url, pool_size)?;
-    let applied = db.migrate("pathway-service", migrations()).await?;
-    tracing::info!(applied, "pathway-service database ready");
-    Ok(db)
+    Db::open(url, pool_size, NAME, vec![migrations()]).await
 }
 
 /// The service's routes: the gRPC service behind token verification and message size limits.
-pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig) -> Routes {
+pub fn routes(db: Db, context: &Context) -> Routes {
+    let limit = context.server.max_message_bytes;
     let service = PathwayServiceServer::new(grpc::PathwayGrpc::new(app::PathwayApp::new(db)))
-        .max_decoding_message_size(server.max_message_bytes)
-        .max_encoding_message_size(server.max_message_bytes);
-    Routes::new(tonic::service::interceptor::InterceptedService::new(
-        service,
-        interceptor(verifier),
-    ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    Routes::new(context.authenticated(service))
 }
 
-/// Serves pathway-service on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    db: Db,
-    verifier: TokenVerifier,
-    server: &ServerConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let routes = routes(db, verifier, server);
-    lms_platform::server::serve(listener, routes, &[SERVICE_NAME], server, shutdown).await
+/// Serves pathway-service on `listener` until the context's shutdown.
+pub async fn serve(listener: TcpListener, db: Db, context: Context) -> anyhow::Result<()> {
+    let routes = routes(db, &context);
+    context.serve(listener, routes, &[SERVICE_NAME]).await
 }

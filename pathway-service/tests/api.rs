@@ -5,10 +5,8 @@
 use std::time::Duration;
 
 use lms_platform::Role;
-use lms_platform::testing::{
-    RunningService, TestAuth, TestBackend, TestDatabase, bearer, start_service,
-};
 use lms_proto::pathway_v1 as pb;
+use lms_test_support::{Component, TestAuth, TestBackend, TestSuite, bearer};
 use pb::pathway_service_client::PathwayServiceClient;
 use prost_types::{FieldMask, Timestamp};
 use tonic::transport::Channel;
@@ -20,26 +18,18 @@ struct Suite {
     client: PathwayServiceClient<Channel>,
     channel: Channel,
     auth: TestAuth,
-    service: RunningService,
-    _db: TestDatabase,
+    suite: TestSuite,
 }
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let db = TestDatabase::create(backend)?;
-        let pool = pathway_service::open_database(db.url.clone(), 4)
-            .await
-            .expect("database opens and migrates");
-        let service = start_service(|listener, verifier, server, stop| async move {
-            pathway_service::serve(listener, pool, verifier, &server, stop).await
-        })
-        .await;
+        let suite = TestSuite::start(backend, &[Component::Pathway]).await?;
+        let channel = suite.channel(Component::Pathway);
         Some(Suite {
-            client: PathwayServiceClient::new(service.channel.clone()),
-            channel: service.channel.clone(),
-            auth: service.auth.clone(),
-            service,
-            _db: db,
+            client: PathwayServiceClient::new(channel.clone()),
+            channel,
+            auth: suite.auth.clone(),
+            suite,
         })
     }
 
@@ -182,7 +172,7 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
     })
 }
 
-lms_platform::on_both_databases!(
+lms_test_support::on_both_databases!(
     Suite;
     categories_form_a_tree_listed_in_pages,
     moving_a_category_under_its_descendant_is_refused_and_changes_nothing,
@@ -1709,7 +1699,7 @@ async fn health_reports_serving(suite: Suite) {
         );
     }
     // Health needs no token; after shutdown starts it reports NOT_SERVING.
-    suite.service.shut_down();
+    suite.suite.shut_down(Component::Pathway);
     tokio::time::sleep(Duration::from_millis(100)).await;
     if let Ok(response) = health
         .check(HealthCheckRequest {

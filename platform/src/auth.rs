@@ -187,7 +187,7 @@ impl TokenVerifier {
         }
         let keys = self.keys.clone();
         let url = config.jwks_url.clone();
-        let every = Duration::from_secs(config.jwks_refresh_seconds.max(10));
+        let every = config.jwks_refresh.max(Duration::from_secs(10));
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
@@ -313,10 +313,17 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<JwkSet> {
 }
 
 /// The tonic interceptor: verifies the bearer token and attaches the [`Principal`].
-pub fn interceptor(
+pub fn interceptor(verifier: TokenVerifier) -> Interceptor {
+    Interceptor { verifier }
+}
+
+#[derive(Clone)]
+pub struct Interceptor {
     verifier: TokenVerifier,
-) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
-    move |mut request: Request<()>| {
+}
+
+impl tonic::service::Interceptor for Interceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let header = request
             .metadata()
             .get("authorization")
@@ -330,7 +337,7 @@ pub fn interceptor(
                     .or(value.strip_prefix("bearer "))
             })
             .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
-        let mut principal = verifier.verify(token.trim())?;
+        let mut principal = self.verifier.verify(token.trim())?;
         // A service acts for the tenant whose request caused its call; only the `service`
         // role may say which (see `ServiceCredentials`).
         if let Some(tenant) = request.metadata().get(TENANT_HEADER) {

@@ -3,11 +3,15 @@
 //! Each section is a typed struct whose fields are documented in `docs/configuration.md`.
 //! A bad value fails at start with a message naming the key.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::db::DatabaseUrl;
 
 /// Loads `T` from `defaults` (TOML text), then `file` if given (or `lms.toml` in the working
 /// directory when present), then `LMS__...` environment variables.
@@ -42,6 +46,127 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> anyhow:
         .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))
 }
 
+/// Where a service is reached: `http://host:port` (or `https://`). The host may be a name that
+/// resolves to several addresses (a headless Service); calls balance over all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    uri: http::Uri,
+    port: u16,
+}
+
+impl Address {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let bad = || anyhow::anyhow!("{text:?} is not an address like http://host:port");
+        let uri: http::Uri = text.parse().map_err(|_| bad())?;
+        let scheme = uri.scheme_str().ok_or_else(bad)?;
+        anyhow::ensure!(
+            scheme == "http" || scheme == "https",
+            "{text:?}: the scheme must be http or https"
+        );
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+        anyhow::ensure!(
+            uri.path() == "/" || uri.path().is_empty(),
+            "{text:?}: an address has no path"
+        );
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        let uri = format!("{scheme}://{host}:{port}")
+            .parse()
+            .map_err(|_| bad())?;
+        Ok(Self { uri, port })
+    }
+
+    /// The address of a socket this process bound (`lms up`, tests).
+    pub fn of_socket(socket: std::net::SocketAddr) -> Self {
+        Self::parse(&format!("http://{socket}")).expect("a socket address is an address")
+    }
+
+    pub fn scheme(&self) -> &str {
+        self.uri.scheme_str().unwrap_or("http")
+    }
+
+    /// The host as written (an IPv6 address in brackets).
+    pub fn host(&self) -> &str {
+        self.uri.host().unwrap_or_default()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The host when it is an IP address rather than a name.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+
+    /// `scheme://host:port`, the authority requests carry.
+    pub fn origin(&self) -> anyhow::Result<http::Uri> {
+        Ok(self.uri.clone())
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme(), self.host(), self.port)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Address::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Deserializes a number of seconds (whole or fractional, not negative) into a `Duration`, so
+/// settings keep their `_seconds` keys while the code reads durations.
+pub fn seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::time::Duration, D::Error> {
+    struct Seconds;
+    impl serde::de::Visitor<'_> for Seconds {
+        type Value = std::time::Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number of seconds, 0 or more")
+        }
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(std::time::Duration::from_secs(value))
+        }
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            u64::try_from(value)
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| E::custom(format!("{value} seconds: must be 0 or more")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            std::time::Duration::try_from_secs_f64(value)
+                .map_err(|_| E::custom(format!("{value} seconds: must be 0 or more")))
+        }
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            match value.trim().parse::<f64>() {
+                Ok(number) => self.visit_f64(number),
+                Err(_) => Err(E::custom(format!("{value:?} is not a number of seconds"))),
+            }
+        }
+    }
+    deserializer.deserialize_any(Seconds)
+}
+
+/// Loads `T` from `defaults` alone, ignoring `lms.toml` and the environment (tools and tests
+/// that set what they need themselves).
+pub fn from_defaults<T: DeserializeOwned>(defaults: &str) -> anyhow::Result<T> {
+    config::Config::builder()
+        .add_source(config::File::from_str(defaults, config::FileFormat::Toml))
+        .build()
+        .context("reading configuration")?
+        .try_deserialize()
+        .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))
+}
+
 /// Token verification (see `auth`). Its `Debug` output hides the HS256 secret.
 #[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -72,9 +197,13 @@ pub struct AuthConfig {
     /// `hs256_secret`, from which services mint their own.
     #[serde(default)]
     pub service_token_file: String,
-    /// How often the JWKS URL is fetched again, in seconds.
-    #[serde(default = "default_jwks_refresh")]
-    pub jwks_refresh_seconds: u64,
+    /// How often the JWKS URL is fetched again.
+    #[serde(
+        rename = "jwks_refresh_seconds",
+        default = "default_jwks_refresh",
+        deserialize_with = "seconds"
+    )]
+    pub jwks_refresh: Duration,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -93,7 +222,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("tenant_claim", &self.tenant_claim)
             .field("roles_claim", &self.roles_claim)
             .field("service_token_file", &self.service_token_file)
-            .field("jwks_refresh_seconds", &self.jwks_refresh_seconds)
+            .field("jwks_refresh", &self.jwks_refresh)
             .finish()
     }
 }
@@ -104,8 +233,8 @@ fn default_tenant_claim() -> String {
 fn default_roles_claim() -> String {
     "roles".into()
 }
-fn default_jwks_refresh() -> u64 {
-    300
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(300)
 }
 
 impl AuthConfig {
@@ -123,7 +252,8 @@ pub struct TelemetryConfig {
     /// A `tracing` filter such as `info` or `info,pathway_service=debug`; `RUST_LOG` wins.
     pub log_level: String,
     /// Where Prometheus scrapes `/metrics`; empty disables the endpoint.
-    pub metrics_listen: String,
+    #[serde(deserialize_with = "optional_socket")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -137,35 +267,113 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
-    /// How long in-flight requests may take to finish after SIGTERM, in seconds.
-    pub shutdown_grace_seconds: u64,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[serde(rename = "shutdown_grace_seconds", deserialize_with = "seconds")]
+    pub shutdown_grace: Duration,
     /// Largest request or response message, in bytes.
     pub max_message_bytes: usize,
-    /// Longest a request may run when the caller set no shorter deadline, in seconds.
-    pub request_timeout_seconds: u64,
+    /// Longest a request may run when the caller set no shorter deadline.
+    #[serde(rename = "request_timeout_seconds", deserialize_with = "seconds")]
+    pub request_timeout: Duration,
 }
 
-/// One service's own settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ComponentConfig {
+/// One service's section: the keys every service has (where it listens, its database), and
+/// the service's own keys (`S`, defined by the service). Read from one table, so the keys stay
+/// side by side as `[enrolment] listen = …, max_deactivation_share = …`.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings<S> {
     /// gRPC listen address, e.g. `0.0.0.0:50051`.
-    pub listen: String,
-    /// `postgres://...` or `sqlite://path/to/file.db`; empty under `lms up` means a SQLite file
-    /// in the data directory.
-    #[serde(default)]
-    pub database_url: String,
+    pub listen: SocketAddr,
+    /// `postgres://...` or `sqlite://path/to/file.db`; None (empty) under `lms up` means a
+    /// SQLite file in the data directory.
+    pub database_url: Option<DatabaseUrl>,
     /// Database connections kept by this component.
     pub db_pool_size: u32,
+    /// The service's own keys.
+    pub own: S,
 }
 
-impl ComponentConfig {
-    pub fn listen_addr(&self, key: &str) -> anyhow::Result<std::net::SocketAddr> {
-        self.listen.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "invalid configuration: {key}.listen = {:?} is not an address like 0.0.0.0:50051",
-                self.listen
-            )
+/// The keys every service section has.
+const SERVICE_KEYS: [&str; 3] = ["listen", "database_url", "db_pool_size"];
+
+impl<'de, S: DeserializeOwned> Deserialize<'de> for ServiceSettings<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let mut common = serde_json::Map::new();
+        for key in SERVICE_KEYS {
+            if let Some(value) = table.remove(key) {
+                common.insert(key.to_string(), value);
+            }
+        }
+        #[derive(Deserialize)]
+        struct Common {
+            listen: String,
+            #[serde(default)]
+            database_url: String,
+            db_pool_size: serde_json::Value,
+        }
+        let common: Common =
+            serde_json::from_value(serde_json::Value::Object(common)).map_err(D::Error::custom)?;
+        let listen = common.listen.parse().map_err(|_| {
+            D::Error::custom(format!(
+                "listen = {:?} is not an address like 0.0.0.0:50051",
+                common.listen
+            ))
+        })?;
+        let database_url = match common.database_url.as_str() {
+            "" => None,
+            url => Some(
+                DatabaseUrl::parse(url)
+                    .map_err(|error| D::Error::custom(format!("database_url: {error}")))?,
+            ),
+        };
+        let db_pool_size = number(&common.db_pool_size)
+            .filter(|size| (1..=1_000).contains(size))
+            .ok_or_else(|| D::Error::custom("db_pool_size must be a number from 1 to 1000"))?
+            as u32;
+        let own =
+            serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)?;
+        Ok(Self {
+            listen,
+            database_url,
+            db_pool_size,
+            own,
         })
     }
+}
+
+/// A whole number given as a number or as text (environment variables arrive as text).
+fn number(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An optional socket address: empty means none.
+pub fn optional_socket<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!("{text:?} is not an address like 127.0.0.1:9464"))
+    })
+}
+
+/// An optional service address: empty means none (the component is not deployed).
+pub fn optional_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Address>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    Address::parse(text.trim())
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }

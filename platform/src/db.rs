@@ -185,6 +185,25 @@ impl Manager {
 /// A connection taken out of the pool for as long as it is held.
 pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
 
+/// Defines `pub fn migrations() -> Migrations` over the calling crate's `migrations/postgres`
+/// and `migrations/sqlite` folders (embedded at compile time).
+#[macro_export]
+macro_rules! embedded_migrations {
+    () => {
+        /// This crate's migrations, for both backends.
+        pub fn migrations() -> $crate::db::Migrations {
+            const POSTGRES: diesel_migrations::EmbeddedMigrations =
+                diesel_migrations::embed_migrations!("migrations/postgres");
+            const SQLITE: diesel_migrations::EmbeddedMigrations =
+                diesel_migrations::embed_migrations!("migrations/sqlite");
+            $crate::db::Migrations {
+                postgres: POSTGRES,
+                sqlite: SQLITE,
+            }
+        }
+    };
+}
+
 /// Embedded migrations for both backends, with identical names.
 pub struct Migrations {
     pub postgres: EmbeddedMigrations,
@@ -230,6 +249,23 @@ impl Db {
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
         })
+    }
+
+    /// Opens a service's database and applies its pending migrations (each set under the
+    /// service's migration lock), logging how many were applied.
+    pub async fn open(
+        url: DatabaseUrl,
+        pool_size: u32,
+        service: &'static str,
+        migrations: Vec<Migrations>,
+    ) -> anyhow::Result<Self> {
+        let db = Self::connect(url, pool_size)?;
+        let mut applied = 0;
+        for set in migrations {
+            applied += db.migrate(service, set).await?;
+        }
+        tracing::info!(service, applied, "database ready");
+        Ok(db)
     }
 
     pub fn backend(&self) -> Backend {
@@ -378,11 +414,8 @@ pub fn lock_until_commit(conn: &mut DbConnection, name: &str) -> Result<(), AppE
 }
 
 /// A stable 63-bit key per name for `pg_advisory_lock`.
-pub(crate) fn advisory_lock_key(name: &str) -> i64 {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    (hash >> 1) as i64
+pub fn advisory_lock_key(name: &str) -> i64 {
+    (crate::fingerprint::fingerprint(name.bytes()) >> 1) as i64
 }
 
 #[cfg(test)]

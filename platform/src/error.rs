@@ -40,6 +40,15 @@ pub enum AppError {
     /// A dependency (the database, a peer) is unavailable for now; retrying may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// The call's deadline passed before a dependency answered.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// The caller went away before the work finished.
+    #[error("{0}")]
+    Cancelled(String),
+    /// A value outside the range the operation accepts (a page past the end).
+    #[error("{0}")]
+    OutOfRange(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -76,6 +85,9 @@ impl AppError {
             AppError::Unauthenticated(_) => Code::Unauthenticated,
             AppError::ResourceExhausted(_) => Code::ResourceExhausted,
             AppError::Unavailable(_) => Code::Unavailable,
+            AppError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            AppError::Cancelled(_) => Code::Cancelled,
+            AppError::OutOfRange(_) => Code::OutOfRange,
             AppError::Internal(_) => Code::Internal,
         }
     }

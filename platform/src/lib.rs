@@ -4,9 +4,12 @@
 //! and graceful shutdown to any tonic service.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod error;
+pub mod fingerprint;
 pub mod idempotency;
 pub mod inbox;
 pub mod outbox;
@@ -14,8 +17,6 @@ pub mod pagination;
 pub mod resource;
 pub mod server;
 pub mod telemetry;
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
 pub mod validate;
 
 pub use auth::{Principal, Role};

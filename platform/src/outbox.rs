@@ -21,6 +21,7 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use lms_proto::events_v1 as pb;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::Peer;
 use crate::db::{Db, DbConnection, Migrations};
 use crate::error::{AppError, AppResult};
 
@@ -141,40 +142,39 @@ pub trait EventSink: Send + Sync + 'static {
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>>;
 }
 
-/// Delivers through gRPC to a consumer's `EventConsumer` with a bearer token.
+/// Delivers through gRPC to a consumer's `EventConsumer`, with this service's own identity.
 pub struct GrpcEventSink {
-    client: pb::event_consumer_client::EventConsumerClient<tonic::transport::Channel>,
-    token: Arc<dyn Fn() -> String + Send + Sync>,
+    consumer: Peer,
 }
 
+/// How long a consumer may take to apply one delivery (up to 500 events in a transaction).
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl GrpcEventSink {
-    pub fn new(
-        channel: tonic::transport::Channel,
-        token: impl Fn() -> String + Send + Sync + 'static,
-    ) -> Self {
+    pub fn new(consumer: Peer) -> Self {
         Self {
-            client: pb::event_consumer_client::EventConsumerClient::new(channel),
-            token: Arc::new(token),
+            consumer: consumer.with_timeout(DELIVERY_TIMEOUT),
         }
     }
 }
 
 impl EventSink for GrpcEventSink {
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>> {
-        let mut client = self.client.clone();
-        let token = (self.token)();
+        let consumer = self.consumer.clone();
         Box::pin(async move {
-            let mut request = tonic::Request::new(pb::DeliverEventsRequest { events });
-            request.set_timeout(Duration::from_secs(30));
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| "the service token is not valid header text".to_string())?;
-            request.metadata_mut().insert("authorization", value);
-            let response = client
-                .deliver_events(request)
+            // Sent once per attempt: the dispatcher's backoff is the retry.
+            let response = consumer
+                .send(
+                    DELIVERY_TENANT,
+                    pb::DeliverEventsRequest { events },
+                    |channel, request| async move {
+                        pb::event_consumer_client::EventConsumerClient::new(channel)
+                            .deliver_events(request)
+                            .await
+                    },
+                )
                 .await
-                .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?
-                .into_inner();
+                .map_err(|error| format!("{:?}: {error}", error.code()))?;
             Ok(Delivery {
                 acknowledged: response.acknowledged,
                 rejected: response.rejected,
@@ -434,6 +434,18 @@ pub async fn pending_count(db: &Db) -> AppResult<i64> {
     .await
 }
 
+/// The tenant a service's own event deliveries are authenticated under; each event carries the
+/// tenant it belongs to, which consumers apply it in.
+pub const DELIVERY_TENANT: &str = "lms-system";
+
+/// Starts delivering this database's outbox to `consumer`'s `EventConsumer` (connecting when
+/// first needed) until `shutdown`.
+pub fn spawn_delivery(db: Db, consumer: Peer, name: &'static str, shutdown: CancellationToken) {
+    let sink = GrpcEventSink::new(consumer);
+    let dispatcher = Dispatcher::new(db, Arc::new(sink), DispatcherConfig::default(), name);
+    tokio::spawn(dispatcher.run(shutdown));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,40 +457,4 @@ mod tests {
         assert_eq!(backoff(&config, 4), chrono::Duration::seconds(8));
         assert_eq!(backoff(&config, 40), chrono::Duration::seconds(300));
     }
-}
-
-/// The tenant a service's own event deliveries are authenticated under; each event carries the
-/// tenant it belongs to, which consumers apply it in.
-pub const DELIVERY_TENANT: &str = "lms-system";
-
-/// Where a service's outbox goes: the consumer's address and the service's own identity.
-#[derive(Clone)]
-pub struct Destination {
-    pub url: String,
-    pub credentials: crate::auth::ServiceCredentials,
-}
-
-/// Starts delivering this database's outbox to the `EventConsumer` at `to.url` (connecting
-/// when first needed) with the service's own identity, until `shutdown`.
-pub fn spawn_delivery(
-    db: Db,
-    to: &Destination,
-    name: &'static str,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let url = &to.url;
-    let credentials = to.credentials.clone();
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|_| anyhow::anyhow!("{url:?} is not a URL like http://host:port"))?
-        .connect_timeout(Duration::from_secs(3))
-        .connect_lazy();
-    let sink = GrpcEventSink::new(channel, move || {
-        credentials.token(DELIVERY_TENANT).unwrap_or_else(|error| {
-            tracing::warn!(%error, "no service token for event delivery; retrying later");
-            String::new()
-        })
-    });
-    let dispatcher = Dispatcher::new(db, Arc::new(sink), DispatcherConfig::default(), name);
-    tokio::spawn(dispatcher.run(shutdown));
-    Ok(())
 }

@@ -69,11 +69,9 @@ pub fn decode_key<const N: usize>(
     }
 }
 
-/// FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
+/// Stable across builds and platforms, so a token outlives a restart.
 fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::fingerprint::fingerprint(text.bytes())
 }
 
 /// A page of results and the token of the next page ("" at the end).

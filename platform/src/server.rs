@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -23,6 +23,61 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::ServerConfig;
 use crate::telemetry::{RpcLabels, RpcMethodLabels, metrics};
+
+/// What every service is given to serve with: the token verifier, the server settings, and
+/// the shutdown signal.
+#[derive(Clone)]
+pub struct Context {
+    pub verifier: crate::auth::TokenVerifier,
+    pub server: ServerConfig,
+    pub shutdown: CancellationToken,
+}
+
+impl Context {
+    /// `service` behind token verification: every LMS service but public ones.
+    pub fn authenticated<S>(
+        &self,
+        service: S,
+    ) -> tonic::service::interceptor::InterceptedService<S, crate::auth::Interceptor> {
+        tonic::service::interceptor::InterceptedService::new(
+            service,
+            crate::auth::interceptor(self.verifier.clone()),
+        )
+    }
+
+    /// Runs `task` every `every` until shutdown (never when `every` is zero): sweeps and
+    /// schedulers. The first run is one period after the start.
+    pub fn every<F, Fut>(&self, every: Duration, mut task: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        if every.is_zero() {
+            return;
+        }
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                task().await;
+            }
+        });
+    }
+
+    /// Serves `routes` plus health and reflection on `listener` until shutdown; health reports
+    /// on `service_names`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        routes: Routes,
+        service_names: &[&str],
+    ) -> anyhow::Result<()> {
+        serve(listener, routes, service_names, &self.server, self.shutdown).await
+    }
+}
 
 /// Cancelled on SIGTERM or Ctrl-C: the start of a graceful shutdown.
 pub fn shutdown_on_signal() -> CancellationToken {
@@ -104,15 +159,17 @@ pub async fn serve(
     };
 
     let server = tonic::transport::Server::builder()
-        .timeout(Duration::from_secs(config.request_timeout_seconds))
-        .layer(RpcObservabilityLayer)
+        .timeout(config.request_timeout)
+        .layer(RpcObservabilityLayer {
+            request_timeout: config.request_timeout,
+        })
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming(listener), stop_accepting);
 
-    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let grace = config.shutdown_grace;
     tokio::select! {
         result = server => result.context("gRPC server"),
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -122,21 +179,28 @@ pub async fn serve(
     }
 }
 
-/// One span and one metric sample per gRPC call.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RpcObservabilityLayer;
+/// One span and one metric sample per gRPC call, and the call's deadline (the caller's
+/// `grpc-timeout`, capped by `request_timeout`) for the calls it makes ([`crate::deadline`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RpcObservabilityLayer {
+    pub request_timeout: Duration,
+}
 
 impl<S> Layer<S> for RpcObservabilityLayer {
     type Service = RpcObservability<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcObservability { inner }
+        RpcObservability {
+            inner,
+            request_timeout: self.request_timeout,
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct RpcObservability<S> {
     inner: S,
+    request_timeout: Duration,
 }
 
 /// tonic answers a request that is not valid protobuf (bytes that are not a message, nesting
@@ -181,7 +245,7 @@ where
     type Error = S::Error;
     type Future = BoxFuture<Result<S::Response, S::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
@@ -210,13 +274,22 @@ where
         );
         let _ = span.set_parent(parent);
         let started = Instant::now();
+        let timeout = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(crate::deadline::parse_grpc_timeout)
+            .map_or(self.request_timeout, |asked| {
+                asked.min(self.request_timeout)
+            });
+        let deadline = started + timeout;
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
         };
         Box::pin(
             async move {
-                let mut result = future.await;
+                let mut result = crate::deadline::scope(deadline, future).await;
                 if let Ok(response) = &mut result {
                     malformed_request_is_invalid_argument(response.headers_mut());
                 }

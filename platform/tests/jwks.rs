@@ -50,7 +50,7 @@ fn file_config() -> AuthConfig {
         audience: "lms".into(),
         tenant_claim: "tenant".into(),
         roles_claim: "roles".into(),
-        jwks_refresh_seconds: 300,
+        jwks_refresh: std::time::Duration::from_secs(300),
         ..Default::default()
     }
 }

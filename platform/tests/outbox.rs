@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lms_platform::AppError;
+use lms_platform::client::{ClientConfig, Peer};
+use lms_platform::config::Address;
 use lms_platform::db::Db;
 use lms_platform::outbox::{
     self, Delivery, Dispatcher, DispatcherConfig, EventSink, GrpcEventSink, NewEvent,
 };
-use lms_platform::testing::{TestBackend, TestDatabase};
 use lms_proto::events_v1 as pb;
+use lms_test_support::{TestAuth, TestBackend, TestDatabase};
 
 async fn database(backend: TestBackend) -> Option<(TestDatabase, Db)> {
     let test_db = TestDatabase::create(backend)?;
@@ -79,7 +81,7 @@ impl Suite {
     }
 }
 
-lms_platform::on_both_databases!(
+lms_test_support::on_both_databases!(
     Suite;
     events_exist_only_when_their_transaction_commits,
     every_event_is_delivered_once_even_when_the_consumer_was_down,
@@ -203,13 +205,18 @@ async fn events_are_delivered_over_grpc_with_their_payload(suite: Suite) {
             ))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
-        .unwrap()
-        .connect_lazy();
+    let auth = TestAuth::default();
+    let peer = Peer::new(
+        "the consumer",
+        &Address::of_socket(address),
+        auth.service_credentials("outbox-test"),
+        &ClientConfig::default(),
+    )
+    .unwrap();
     db.write(|conn| outbox::enqueue(conn, "acme", vec![event("x"), event("y")]))
         .await
         .unwrap();
-    let sink = GrpcEventSink::new(channel, || "service-token".to_string());
+    let sink = GrpcEventSink::new(peer);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(
         Dispatcher::new(db.clone(), Arc::new(sink), fast(), "grpc").run(shutdown.clone()),
@@ -224,14 +231,17 @@ async fn events_are_delivered_over_grpc_with_their_payload(suite: Suite) {
     running.await.unwrap();
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
     assert_eq!(consumer.seen.lock().unwrap().len(), 2);
-    assert!(
-        consumer
-            .tokens
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|t| t == "Bearer service-token")
-    );
+    // Each delivery carries this service's own identity.
+    let verifier = auth.verifier().await;
+    let tokens = consumer.tokens.lock().unwrap().clone();
+    assert!(!tokens.is_empty());
+    for token in tokens {
+        let principal = verifier
+            .verify(token.trim_start_matches("Bearer "))
+            .unwrap();
+        assert_eq!(principal.subject, "outbox-test");
+        assert!(principal.has_role(lms_platform::Role::Service));
+    }
 }
 
 #[tokio::test]

@@ -13,10 +13,10 @@ use lms_proto::assessment_v1 as assessment_pb;
 use lms_proto::enrolment_v1 as enrolment_pb;
 use lms_proto::events_v1 as events_pb;
 
+use crate::clients::pathways::PathwayVersions;
 use crate::domain::certification;
 use crate::domain::pathway::{PathwaySnapshot, StepKind};
 use crate::domain::progress::{self, Progress, StepState};
-use crate::pathways::PathwayVersions;
 use crate::storage::certifications::{self as cert_rows, CertificationRow};
 use crate::storage::records::{self as rows, ActivityRow, EnrolmentRow};
 
@@ -28,7 +28,7 @@ pub const STAFF: [Role; 3] = [Role::Admin, Role::Instructor, Role::Service];
 pub struct RecordsApp {
     db: Db,
     pathways: PathwayVersions,
-    directory: crate::directory::Directory,
+    directory: crate::clients::directory::Directory,
 }
 
 /// An enrolment's progress with what it rests on.
@@ -119,7 +119,11 @@ fn visible_enrolment(
 }
 
 impl RecordsApp {
-    pub fn new(db: Db, pathways: PathwayVersions, directory: crate::directory::Directory) -> Self {
+    pub fn new(
+        db: Db,
+        pathways: PathwayVersions,
+        directory: crate::clients::directory::Directory,
+    ) -> Self {
         Self {
             db,
             pathways,
@@ -328,7 +332,7 @@ impl RecordsApp {
         &self,
         who: &Principal,
         pathway_id: String,
-        scope: Option<crate::directory::Scope>,
+        scope: Option<crate::domain::report::Scope>,
     ) -> AppResult<tokio::sync::mpsc::Receiver<AppResult<ComplianceLine>>> {
         who.require_any(&STAFF)?;
         let mut member_pages = match &scope {
@@ -446,6 +450,15 @@ impl RecordsApp {
     /// opened by `at` is announced once (a CertificationExpiring event in its transaction).
     /// Safe with several replicas: the conditional update lets exactly one announce each.
     /// Returns how many it announced.
+    /// One run of the certification scheduler, logging what it announced.
+    pub async fn announce_expiring_and_log(&self) {
+        match self.announce_expiring(lms_platform::resource::now()).await {
+            Ok(0) => {}
+            Ok(announced) => tracing::info!(announced, "recertification windows announced"),
+            Err(error) => tracing::warn!(%error, "certification scan failed; retrying next time"),
+        }
+    }
+
     pub async fn announce_expiring(&self, at: chrono::NaiveDateTime) -> AppResult<usize> {
         let due = self
             .db

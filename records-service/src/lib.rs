@@ -3,143 +3,119 @@
 //! activities, and computes progress — with no call to another service on a learner's request.
 //!
 //! Layout (the same in every service): `domain` holds the rules (unlocking, completion,
-//! status), `storage` the rows, `app` the use cases and event application, `grpc` the handlers.
-//! `pathways` fetches published versions while applying events.
+//! status), `storage` the rows, `app` the use cases and event application, `grpc` the handlers,
+//! `events` the payloads it reads and writes, `clients` the services it calls (published
+//! versions while applying events, audience members for scoped reports).
 
 pub mod app;
-pub mod directory;
+pub mod clients;
 pub mod domain;
 pub mod grpc;
 pub mod manual;
-pub mod pathways;
 pub mod storage;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use lms_platform::auth::{TokenVerifier, interceptor};
-use lms_platform::config::ServerConfig;
-use lms_platform::db::{DatabaseUrl, Db, Migrations};
+use std::time::Duration;
+
+use lms_platform::client::Peer;
+use lms_platform::config::{ServiceSettings, seconds};
+use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
+use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
 use lms_proto::records_v1::records_service_server::RecordsServiceServer;
+use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
+/// The component's name: in logs, traces, service tokens and messages of its callers.
+pub const NAME: &str = "records-service";
 pub const SERVICE_NAME: &str = "lms.records.v1.RecordsService";
 /// Where enrolment-service and assessment-service deliver their events.
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 /// Public certificate verification.
 pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// `[records]`: this service's defaults (documented in `docs/configuration.md`).
+pub const DEFAULTS: &str = r#"
+[records]
+listen = "127.0.0.1:50054"
+database_url = ""
+db_pool_size = 8
+certification_scan_seconds = 300
+"#;
 
-pub fn migrations() -> Migrations {
-    Migrations {
-        postgres: POSTGRES_MIGRATIONS,
-        sqlite: SQLITE_MIGRATIONS,
-    }
+/// `[records]`'s own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Own {
+    /// How often the certification scheduler looks for opened recertification windows; 0
+    /// disables it.
+    #[serde(rename = "certification_scan_seconds", deserialize_with = "seconds")]
+    pub certification_scan: Duration,
 }
 
+pub type Settings = ServiceSettings<Own>;
+
+/// The services records-service calls.
 #[derive(Clone)]
-pub struct Options {
-    /// Where this service's outbox is delivered (records-service for enrolment and assessment
-    /// events, enrolment-service for records'); None: events wait in the outbox.
-    pub deliver_events_to: Option<lms_platform::outbox::Destination>,
-    /// How often the certification scheduler looks for recertification windows that opened;
-    /// zero disables it.
-    pub certification_scan: std::time::Duration,
-    /// pathway-service, asked for published versions while applying enrolment events.
-    pub pathways: pathways::PathwayVersions,
-    /// enrolment-service, asked who is in an audience, class or department for scoped reports.
-    pub directory: directory::Directory,
+pub struct Peers {
+    /// Asked for published versions while applying enrolment events.
+    pub pathway: Peer,
+    /// Asked who is in an audience, class or department for scoped reports.
+    pub enrolment: Peer,
+    /// Where this service's events go (enrolment-service); None: they wait in the outbox.
+    pub event_consumer: Option<Peer>,
 }
+
+lms_platform::embedded_migrations!();
 
 pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
-    let db = Db::connect(url, pool_size)?;
-    let applied = db.migrate("records-service", migrations()).await?
-        + db.migrate("records-service", lms_platform::outbox::migrations())
-            .await?;
-    tracing::info!(applied, "records-service database ready");
-    Ok(db)
+    let sets = vec![migrations(), lms_platform::outbox::migrations()];
+    Db::open(url, pool_size, NAME, sets).await
 }
 
-pub fn routes(db: Db, verifier: TokenVerifier, server: &ServerConfig, options: &Options) -> Routes {
-    let app = app::RecordsApp::new(db, options.pathways.clone(), options.directory.clone());
+/// The service's use cases over its database.
+pub fn app(db: Db, peers: &Peers) -> app::RecordsApp {
+    app::RecordsApp::new(
+        db,
+        clients::pathways::PathwayVersions::new(peers.pathway.clone()),
+        clients::directory::Directory::new(peers.enrolment.clone()),
+    )
+}
+
+pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
+    let limit = context.server.max_message_bytes;
     let records = RecordsServiceServer::new(grpc::RecordsGrpc::new(app.clone()))
-        .max_decoding_message_size(server.max_message_bytes)
-        .max_encoding_message_size(server.max_message_bytes);
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let events = EventConsumerServer::new(grpc::EventsGrpc::new(app.clone()))
-        .max_decoding_message_size(server.max_message_bytes);
+        .max_decoding_message_size(limit);
     // Public: anyone holding a certificate's code may verify it, without a token.
-    let verification =
-        lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer::new(
-            grpc::VerificationGrpc::new(app),
-        );
-    Routes::new(tonic::service::interceptor::InterceptedService::new(
-        records,
-        interceptor(verifier.clone()),
-    ))
-    .add_service(tonic::service::interceptor::InterceptedService::new(
-        events,
-        interceptor(verifier),
-    ))
-    .add_service(verification)
+    let verification = CertificateVerificationServer::new(grpc::VerificationGrpc::new(app));
+    Routes::new(context.authenticated(records))
+        .add_service(context.authenticated(events))
+        .add_service(verification)
 }
 
+/// Serves records-service on `listener` until the context's shutdown, with its certification
+/// scheduler and outbox delivery.
 pub async fn serve(
     listener: TcpListener,
     db: Db,
-    verifier: TokenVerifier,
-    server: &ServerConfig,
-    options: Options,
-    shutdown: CancellationToken,
+    context: Context,
+    settings: Settings,
+    peers: Peers,
 ) -> anyhow::Result<()> {
-    if let Some(delivery) = &options.deliver_events_to {
-        lms_platform::outbox::spawn_delivery(
-            db.clone(),
-            delivery,
-            "records-service",
-            shutdown.clone(),
-        )?;
+    let app = app(db.clone(), &peers);
+    let scheduler = app.clone();
+    context.every(settings.own.certification_scan, move || {
+        let app = scheduler.clone();
+        async move { app.announce_expiring_and_log().await }
+    });
+    if let Some(consumer) = peers.event_consumer {
+        lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());
     }
-    if !options.certification_scan.is_zero() {
-        let app = app::RecordsApp::new(
-            db.clone(),
-            options.pathways.clone(),
-            options.directory.clone(),
-        );
-        tokio::spawn(scan_certifications(
-            app,
-            options.certification_scan,
-            shutdown.clone(),
-        ));
-    }
-    let routes = routes(db, verifier, server, &options);
-    lms_platform::server::serve(
-        listener,
-        routes,
-        &[SERVICE_NAME, EVENTS_SERVICE_NAME, VERIFICATION_SERVICE_NAME],
-        server,
-        shutdown,
-    )
-    .await
-}
-
-/// The certification scheduler: announces opened recertification windows every `every`.
-async fn scan_certifications(
-    app: app::RecordsApp,
-    every: std::time::Duration,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match app.announce_expiring(lms_platform::resource::now()).await {
-            Ok(0) => {}
-            Ok(announced) => tracing::info!(announced, "recertification windows announced"),
-            Err(error) => tracing::warn!(%error, "certification scan failed; retrying next time"),
-        }
-    }
+    let routes = routes(app, &context);
+    let names = [SERVICE_NAME, EVENTS_SERVICE_NAME, VERIFICATION_SERVICE_NAME];
+    context.serve(listener, routes, &names).await
 }

@@ -5,15 +5,12 @@
 use std::time::{Duration, Instant};
 
 use lms_platform::Role;
-use lms_platform::outbox::Destination;
-use lms_platform::testing::{TestAuth, TestBackend, TestDatabase, bearer, server_config};
 use lms_proto::assessment_v1 as assessment_pb;
 use lms_proto::enrolment_v1 as enrolment_pb;
 use lms_proto::events_v1 as events_pb;
 use lms_proto::pathway_v1 as pathway_pb;
 use lms_proto::records_v1 as pb;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use lms_test_support::{Component, TestAuth, TestBackend, TestSuite, bearer};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -28,33 +25,7 @@ struct Suite {
     records_channel: Channel,
     /// records-service's use cases on its database, to run the scheduler at a chosen time.
     records_app: records_service::app::RecordsApp,
-    records_process: RecordsProcess,
-    shutdown: CancellationToken,
-    _databases: Vec<TestDatabase>,
-}
-
-/// The running records-service, which a test may stop and start again on the same address.
-struct RecordsProcess {
-    address: std::net::SocketAddr,
-    db: lms_platform::db::Db,
-    stop: std::sync::Mutex<CancellationToken>,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
-    pathway_url: String,
-    enrolment_url: String,
-}
-
-impl Drop for Suite {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn connect(url: &str) -> Channel {
-    Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    suite: TestSuite,
 }
 
 fn violated_fields(status: &Status) -> Vec<String> {
@@ -71,165 +42,28 @@ fn violated_fields(status: &Status) -> Vec<String> {
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let databases = vec![
-            TestDatabase::create(backend)?,
-            TestDatabase::create(backend)?,
-            TestDatabase::create(backend)?,
-            TestDatabase::create(backend)?,
-        ];
-        let auth = TestAuth::default();
-        let server = server_config();
-        let shutdown = CancellationToken::new();
-        // Every listener first, so each service knows where the others are.
-        let mut listeners = Vec::new();
-        for _ in 0..4 {
-            listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-        }
-        let urls: Vec<String> = listeners
-            .iter()
-            .map(|l| format!("http://{}", l.local_addr().unwrap()))
-            .collect();
-        let (pathway_url, enrolment_url, assessment_url, records_url) = (
-            urls[0].clone(),
-            urls[1].clone(),
-            urls[2].clone(),
-            urls[3].clone(),
-        );
-        let mut listeners = listeners.into_iter();
-        let to = |url: &str, who: &str| {
-            Some(Destination {
-                url: url.to_string(),
-                credentials: auth.service_credentials(who),
-            })
-        };
-
-        let db = pathway_service::open_database(databases[0].url.clone(), 4)
-            .await
-            .unwrap();
-        let (listener, verifier, config, stop) = (
-            listeners.next().unwrap(),
-            auth.verifier().await,
-            server.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(
-            async move { pathway_service::serve(listener, db, verifier, &config, stop).await },
-        );
-
-        let db = enrolment_service::open_database(databases[1].url.clone(), 4)
-            .await
-            .unwrap();
-        let options = enrolment_service::Options {
-            deliver_events_to: to(&records_url, "enrolment-service"),
-            catalog: enrolment_service::pathways::PathwayCatalog::new(
-                &pathway_url,
-                auth.service_credentials("enrolment-service"),
-            )
-            .unwrap(),
-            max_deactivation_share: 1.0,
-            audience_sweep: Duration::ZERO,
-        };
-        let (listener, verifier, config, stop) = (
-            listeners.next().unwrap(),
-            auth.verifier().await,
-            server.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            enrolment_service::serve(listener, db, verifier, &config, options, stop).await
-        });
-
-        let db = assessment_service::open_database(databases[2].url.clone(), 4)
-            .await
-            .unwrap();
-        let options = assessment_service::Options {
-            access: assessment_service::access::EnrolmentAccess::new(
-                &enrolment_url,
-                auth.service_credentials("assessment-service"),
-            )
-            .unwrap(),
-            deliver_events_to: to(&records_url, "assessment-service"),
-        };
-        let (listener, verifier, config, stop) = (
-            listeners.next().unwrap(),
-            auth.verifier().await,
-            server.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            assessment_service::serve(listener, db, verifier, &config, options, stop).await
-        });
-
-        let db = records_service::open_database(databases[3].url.clone(), 4)
-            .await
-            .unwrap();
-        let records_db = db.clone();
-        let records_pathways = records_service::pathways::PathwayVersions::new(
-            &pathway_url,
-            auth.service_credentials("records-service"),
-        )
-        .unwrap();
-        let options = records_service::Options {
-            // The tests advance the scheduler's clock themselves.
-            certification_scan: Duration::ZERO,
-            pathways: records_service::pathways::PathwayVersions::new(
-                &pathway_url,
-                auth.service_credentials("records-service"),
-            )
-            .unwrap(),
-            deliver_events_to: to(&enrolment_url, "records-service"),
-            directory: records_service::directory::Directory::new(
-                &enrolment_url,
-                auth.service_credentials("records-service"),
-            )
-            .unwrap(),
-        };
-        // records-service has a stop switch of its own, so a test can take it down and back.
-        let records_listener = listeners.next().unwrap();
-        let records_address = records_listener.local_addr().unwrap();
-        let records_stop = shutdown.child_token();
-        let (verifier, config, stop) =
-            (auth.verifier().await, server.clone(), records_stop.clone());
-        let records_task = tokio::spawn(async move {
-            records_service::serve(records_listener, db, verifier, &config, options, stop).await
-        });
-
-        let records_channel = connect(&records_url).await;
+        use Component::*;
+        let suite = TestSuite::start(backend, &[Pathway, Enrolment, Assessment, Records]).await?;
+        let records_channel = suite.channel(Records);
+        let peers = suite.topology.records_peers().unwrap();
         Some(Suite {
             pathways: pathway_pb::pathway_service_client::PathwayServiceClient::new(
-                connect(&pathway_url).await,
+                suite.channel(Pathway),
             ),
             enrolments: enrolment_pb::enrolment_service_client::EnrolmentServiceClient::new(
-                connect(&enrolment_url).await,
+                suite.channel(Enrolment),
             ),
             assessments: assessment_pb::assessment_service_client::AssessmentServiceClient::new(
-                connect(&assessment_url).await,
+                suite.channel(Assessment),
             ),
             records: pb::records_service_client::RecordsServiceClient::new(records_channel.clone()),
             records_events: events_pb::event_consumer_client::EventConsumerClient::new(
                 records_channel.clone(),
             ),
             records_channel,
-            records_app: records_service::app::RecordsApp::new(
-                records_db.clone(),
-                records_pathways,
-                records_service::directory::Directory::new(
-                    &enrolment_url,
-                    auth.service_credentials("records-service"),
-                )
-                .unwrap(),
-            ),
-            records_process: RecordsProcess {
-                address: records_address,
-                db: records_db,
-                stop: std::sync::Mutex::new(records_stop),
-                task: std::sync::Mutex::new(Some(records_task)),
-                pathway_url: pathway_url.clone(),
-                enrolment_url: enrolment_url.clone(),
-            },
-            auth,
-            shutdown,
-            _databases: databases,
+            records_app: records_service::app(suite.db(Records), &peers),
+            auth: suite.auth.clone(),
+            suite,
         })
     }
 
@@ -239,41 +73,12 @@ impl Suite {
 
     /// Stops records-service (as a crash or a deploy would) and waits until it has let go.
     async fn stop_records(&self) {
-        self.records_process.stop.lock().unwrap().cancel();
-        let task = self.records_process.task.lock().unwrap().take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        self.suite.stop(Component::Records).await;
     }
 
     /// Starts records-service again on the same address and database.
     async fn start_records(&self) {
-        let p = &self.records_process;
-        let listener = TcpListener::bind(p.address).await.unwrap();
-        let stop = self.shutdown.child_token();
-        *p.stop.lock().unwrap() = stop.clone();
-        let options = records_service::Options {
-            certification_scan: Duration::ZERO,
-            pathways: records_service::pathways::PathwayVersions::new(
-                &p.pathway_url,
-                self.auth.service_credentials("records-service"),
-            )
-            .unwrap(),
-            deliver_events_to: Some(Destination {
-                url: p.enrolment_url.clone(),
-                credentials: self.auth.service_credentials("records-service"),
-            }),
-            directory: records_service::directory::Directory::new(
-                &p.enrolment_url,
-                self.auth.service_credentials("records-service"),
-            )
-            .unwrap(),
-        };
-        let (db, verifier, config) = (p.db.clone(), self.auth.verifier().await, server_config());
-        let task = tokio::spawn(async move {
-            records_service::serve(listener, db, verifier, &config, options, stop).await
-        });
-        *p.task.lock().unwrap() = Some(task);
+        self.suite.restart(Component::Records).await;
     }
 
     fn records_events_channel(&self) -> Channel {
@@ -553,7 +358,7 @@ impl Suite {
     }
 }
 
-lms_platform::on_both_databases!(Suite;
+lms_test_support::on_both_databases!(Suite;
     a_learner_goes_from_assignment_to_completion,
     bad_activities_and_other_learners_are_refused,
     events_apply_once_and_early_outcomes_wait,
@@ -1398,8 +1203,8 @@ async fn events_sent_while_records_is_down_arrive_once(suite: Suite) {
     // Each event was applied once: one processed-event row per enrolment created.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let applied = suite
-        .records_process
-        .db
+        .suite
+        .db(Component::Records)
         .read(|conn| {
             use diesel::prelude::*;
             diesel::sql_query("SELECT event_id FROM processed_events")

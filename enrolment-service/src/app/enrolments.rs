@@ -219,8 +219,9 @@ impl EnrolmentApp {
         // Asked before the transaction: no database transaction waits on another service.
         let version = self
             .catalog
-            .published_version(&tenant, &assignment.pathway_id)
-            .await?;
+            .availability(&tenant, &assignment.pathway_id)
+            .await?
+            .version_for_enrolment(&assignment.pathway_id)?;
         assignment.id = new_id();
         assignment.pathway_version = version;
         assignment.revision = 1;
@@ -402,7 +403,11 @@ impl EnrolmentApp {
         who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
-        let version = self.catalog.published_version(&tenant, &pathway_id).await?;
+        let version = self
+            .catalog
+            .availability(&tenant, &pathway_id)
+            .await?
+            .version_for_enrolment(&pathway_id)?;
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();
@@ -451,7 +456,11 @@ impl EnrolmentApp {
         who.require_any(&LEARNERS)?;
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
-        let version = self.catalog.published_version(&tenant, &pathway_id).await?;
+        let version = self
+            .catalog
+            .availability(&tenant, &pathway_id)
+            .await?
+            .version_for_enrolment(&pathway_id)?;
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();

@@ -16,12 +16,12 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use lms_platform::db::DbConnection;
 
+use crate::clients::pathways::PathwayCatalog;
 use crate::domain::assignment::Target;
 use crate::domain::audience::{self, Audience, AudienceKind};
 use crate::domain::class::{AcademicClass, ClassRole};
 use crate::domain::person::{self, Person, PersonStatus, Profile, RowError, UploadRow};
 use crate::domain::rules::{self, Rule};
-use crate::pathways::PathwayCatalog;
 use crate::storage::assignments as assignment_rows;
 use crate::storage::audiences::{self as audience_rows, PersonRef};
 use crate::storage::classes as class_rows;
@@ -648,6 +648,29 @@ impl EnrolmentApp {
             });
         }
         Ok(report)
+    }
+
+    /// One run of the periodic sweep, logging what it repaired.
+    pub async fn sweep_and_log(&self) {
+        match self.sweep_audiences().await {
+            Ok(report) => {
+                for tenant in report {
+                    if tenant.joined + tenant.left > 0 || !tenant.enrolments.is_empty() {
+                        tracing::info!(
+                            tenant = %tenant.tenant,
+                            joined = tenant.joined,
+                            left = tenant.left,
+                            enrolled = tenant.enrolments.enrolled,
+                            suspended = tenant.enrolments.suspended,
+                            resumed = tenant.enrolments.resumed,
+                            withdrawn = tenant.enrolments.withdrawn,
+                            "audience sweep repaired memberships and enrolments"
+                        );
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "audience sweep failed; retrying next time"),
+        }
     }
 }
 

@@ -1,12 +1,37 @@
 //! Enrolments: a learner on a pathway version, and the access decision that rests on them.
 
 use chrono::NaiveDateTime;
+use lms_platform::AppError;
 use lms_platform::resource::Audit;
 
 use super::assignment::Requirement;
 use super::person::PersonStatus;
 
 pub const MAX_REASON_CHARS: usize = 500;
+
+/// Whether a pathway takes enrolments, as pathway-service reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathwayAvailability {
+    Published { version: i32 },
+    Draft,
+    Archived,
+}
+
+impl PathwayAvailability {
+    /// The version new enrolments go on: the latest published one. FAILED_PRECONDITION for a
+    /// draft or an archived pathway.
+    pub fn version_for_enrolment(self, pathway_id: &str) -> Result<i32, AppError> {
+        match self {
+            PathwayAvailability::Published { version } => Ok(version),
+            PathwayAvailability::Archived => Err(AppError::FailedPrecondition(format!(
+                "pathway {pathway_id} is archived and takes no new enrolments"
+            ))),
+            PathwayAvailability::Draft => Err(AppError::FailedPrecondition(format!(
+                "pathway {pathway_id} is a draft; publish it before enrolling anyone"
+            ))),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {

@@ -3,3 +3,4 @@
 pub mod certification;
 pub mod pathway;
 pub mod progress;
+pub mod report;

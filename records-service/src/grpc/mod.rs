@@ -451,15 +451,15 @@ impl RecordsService for RecordsGrpc {
             None => None,
             Some(pb::compliance_report_request::Scope::AudienceId(id)) => {
                 v.id("audience_id", &id);
-                Some(crate::directory::Scope::Audience(id))
+                Some(crate::domain::report::Scope::Audience(id))
             }
             Some(pb::compliance_report_request::Scope::ClassId(id)) => {
                 v.id("class_id", &id);
-                Some(crate::directory::Scope::Class(id))
+                Some(crate::domain::report::Scope::Class(id))
             }
             Some(pb::compliance_report_request::Scope::Department(name)) => {
                 v.required_text("department", &name, 200);
-                Some(crate::directory::Scope::Department(name))
+                Some(crate::domain::report::Scope::Department(name))
             }
         };
         v.finish()?;

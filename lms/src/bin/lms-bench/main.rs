@@ -1,0 +1,131 @@
+//! `lms-bench`: the benchmark harness (docs/performance.md), a binary of its own so that the
+//! production `lms` carries none of it.
+//!
+//! `lms-bench run` starts the suite (`lms up`, the `lms` binary beside this one) on SQLite or
+//! PostgreSQL, seeds an
+//! organisation through the public APIs (kept between runs), and drives each workload with N
+//! concurrent clients for a fixed time. Beside each workload it measures, in the same run, its
+//! ceilings: a bare tonic service answering health checks (the framework's limit for an RPC)
+//! and the workload's own use case called in process on the same database (its diesel
+//! statements without transport, authentication or serialisation: the storage limit). Results
+//! go to `<out>/<backend>.json` and `<out>/<backend>.md`.
+//!
+//! `lms-bench soak` drives a mixed load through the gateway for a fixed time and samples
+//! errors, p99 and the suite's resident memory per interval (docs/reliability.md).
+
+mod load;
+mod suite;
+mod workloads;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use suite::Backend;
+
+#[derive(clap::Parser)]
+#[command(
+    name = "lms-bench",
+    version,
+    about = "Benchmarks of the LMS suite: every workload beside its same-run ceilings (`run`), and a bounded mixed load sampled over time (`soak`); see docs/performance.md"
+)]
+enum Cli {
+    /// Every workload with its same-run baselines; writes <out>/<backend>.json and .md.
+    Run(RunArgs),
+    /// A bounded mixed load through the gateway, sampled per interval.
+    Soak(SoakArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lms-bench: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli {
+            Cli::Run(args) => workloads::run(args).await,
+            Cli::Soak(args) => workloads::soak(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lms-bench: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The database the suite runs on.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// Concurrent clients per workload.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Seconds per workload (and per baseline).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// People in the seeded organisation (also the size of the fan-out and the report).
+    #[arg(long, default_value_t = 100_000)]
+    pub people: usize,
+    /// Published pathways in the seeded organisation (in 20 categories).
+    #[arg(long, default_value_t = 200)]
+    pub pathways: usize,
+    /// Where results and the seeded data go.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+    /// The PostgreSQL server (its maintenance database) for `--backend postgres`.
+    #[arg(
+        long,
+        env = "LMS_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres: String,
+    /// PostgreSQL databases are `<prefix>_pathway`, ...; created when missing, kept after.
+    #[arg(long, default_value = "lms_bench")]
+    pub database_prefix: String,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SoakArgs {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Total length, in minutes.
+    #[arg(long, default_value_t = 10)]
+    pub minutes: u64,
+    /// Length of one reporting interval, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub interval_seconds: u64,
+    /// Requests per second the whole load is held to (a bounded load, not a flood).
+    #[arg(long, default_value_t = 400)]
+    pub rate: u64,
+    #[arg(long, default_value_t = 5_000)]
+    pub people: usize,
+    #[arg(long, default_value_t = 20)]
+    pub pathways: usize,
+    #[arg(long, default_value = "target/soak")]
+    pub out: PathBuf,
+    #[arg(
+        long,
+        env = "LMS_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres: String,
+    #[arg(long, default_value = "lms_soak")]
+    pub database_prefix: String,
+}
+
+fn seconds(value: u64) -> Duration {
+    Duration::from_secs(value.max(1))
+}

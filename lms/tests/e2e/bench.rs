@@ -1,0 +1,115 @@
+//! A smoke run of the benchmark harness (`lms-bench run`, docs/performance.md) at a tiny size:
+//! it proves the harness works end to end on SQLite and PostgreSQL, not how fast anything is.
+
+use std::process::Command;
+
+use lms_test_support::POSTGRES_ENV;
+use serde_json::Value;
+
+fn smoke(backend: &str, extra: &[&str]) -> Option<Value> {
+    let out = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lms-bench"));
+    command
+        .env("LMS_BIN", env!("CARGO_BIN_EXE_lms"))
+        .args(["run", "--backend", backend])
+        .args([
+            "--people",
+            "120",
+            "--pathways",
+            "4",
+            "--seconds",
+            "1",
+            "--clients",
+            "3",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .args(extra);
+    let output = command.output().expect("lms-bench runs");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let markdown = std::fs::read_to_string(out.path().join(format!("{backend}.md"))).unwrap();
+    assert!(markdown.contains("| GetPathway | gRPC |"), "{markdown}");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join(format!("{backend}.json"))).unwrap(),
+    )
+    .unwrap();
+    Some(report)
+}
+
+fn check(report: &Value) {
+    assert!(report["framework"]["operations"].as_u64().unwrap() > 0);
+    let rows = report["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "GetPathway",
+        "CheckAccess",
+        "portal: my learning",
+        "audience fan-out",
+        "compliance report",
+        "record a step completion",
+        "start + submit an attempt",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(wanted)),
+            "{wanted} missing from {names:?}"
+        );
+    }
+    for row in rows {
+        assert!(row["result"]["operations"].as_u64().unwrap() > 0, "{row}");
+        assert_eq!(row["result"]["errors"], 0, "{row}");
+        if let Some(storage) = row["storage"].as_object() {
+            assert!(storage["operations"].as_u64().unwrap() > 0, "{row}");
+            assert_eq!(storage["errors"], 0, "{row}");
+        }
+    }
+}
+
+mod sqlite {
+    #[test]
+    fn the_benchmark_harness_runs_every_workload_and_baseline() {
+        super::check(&super::smoke("sqlite", &[]).unwrap());
+    }
+}
+
+mod postgres {
+    use super::*;
+
+    #[test]
+    fn the_benchmark_harness_runs_every_workload_and_baseline() {
+        postgres_smoke();
+    }
+}
+
+fn postgres_smoke() {
+    let Ok(server) = std::env::var(POSTGRES_ENV) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{POSTGRES_ENV} must be set in CI"
+        );
+        return;
+    };
+    let prefix = format!("lms_bench_smoke_{}", std::process::id());
+    let report = smoke(
+        "postgres",
+        &["--postgres", &server, "--database-prefix", &prefix],
+    );
+    // The harness keeps its databases for the next run; this one was a throwaway.
+    for component in ["pathway", "enrolment", "assessment", "records"] {
+        let _ = Command::new("psql")
+            .arg(&server)
+            .args([
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {prefix}_{component} WITH (FORCE)"),
+            ])
+            .output();
+    }
+    check(&report.unwrap());
+}

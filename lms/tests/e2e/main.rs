@@ -1,0 +1,12 @@
+//! The `lms` binary end to end, in one test binary (one link instead of one per file): the
+//! command line, the gateway over HTTP, concurrency, faults, hostile input, the authorization
+//! and tenant-isolation matrices, and the benchmark harness's smoke run.
+
+mod bench;
+mod cli;
+mod concurrency;
+mod faults;
+mod gateway;
+mod hostile;
+mod matrix;
+mod support;

@@ -1,0 +1,126 @@
+//! Who is in an audience, a class or a department, asked of enrolment-service (with this
+//! service's own identity) when a compliance report is scoped to one. Reports are not a
+//! learner's hot path; progress and recording never ask.
+
+use lms_platform::AppResult;
+use lms_platform::client::Peer;
+use lms_proto::enrolment_v1 as pb;
+use pb::enrolment_service_client::EnrolmentServiceClient;
+use tokio::sync::mpsc;
+
+use crate::domain::report::Scope;
+
+/// enrolment-service's largest page.
+const PAGE_SIZE: i32 = 500;
+
+#[derive(Clone)]
+pub struct Directory {
+    enrolments: Peer,
+}
+
+impl Directory {
+    pub fn new(enrolments: Peer) -> Self {
+        Self { enrolments }
+    }
+
+    /// The external ids of everyone in the scope, in external-id order, as a stream of pages.
+    /// The first page is asked before this returns (an unknown audience or class is its
+    /// error); the rest are fetched ahead in the background while the caller works on the
+    /// pages it has.
+    pub async fn member_pages(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+    ) -> AppResult<mpsc::Receiver<AppResult<Vec<String>>>> {
+        let (first, mut next) = self.page(tenant, scope, String::new()).await?;
+        let (send, receive) = mpsc::channel(4);
+        let (directory, tenant, scope) = (self.clone(), tenant.to_string(), scope.clone());
+        tokio::spawn(async move {
+            if send.send(Ok(first)).await.is_err() {
+                return;
+            }
+            while !next.is_empty() {
+                let page = match directory.page(&tenant, &scope, next).await {
+                    Ok((members, token)) => {
+                        next = token;
+                        Ok(members)
+                    }
+                    Err(error) => {
+                        next = String::new();
+                        Err(error)
+                    }
+                };
+                if send.send(page).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(receive)
+    }
+
+    /// One page of the scope's members and the token of the next ("" after the last).
+    async fn page(
+        &self,
+        tenant: &str,
+        scope: &Scope,
+        page_token: String,
+    ) -> AppResult<(Vec<String>, String)> {
+        let peer = &self.enrolments;
+        Ok(match scope {
+            Scope::Audience(id) => {
+                let request = pb::ListAudienceMembersRequest {
+                    audience_id: id.clone(),
+                    page_size: PAGE_SIZE,
+                    page_token,
+                };
+                let page = peer
+                    .read(tenant, request, |channel, request| async move {
+                        EnrolmentServiceClient::new(channel)
+                            .list_audience_members(request)
+                            .await
+                    })
+                    .await?;
+                let members = page.members.into_iter().map(|m| m.external_id).collect();
+                (members, page.next_page_token)
+            }
+            Scope::Class(id) => {
+                let request = pb::ListClassMembersRequest {
+                    class_id: id.clone(),
+                    role: pb::ClassRole::Student as i32,
+                    page_size: PAGE_SIZE,
+                    page_token,
+                };
+                let page = peer
+                    .read(tenant, request, |channel, request| async move {
+                        EnrolmentServiceClient::new(channel)
+                            .list_class_members(request)
+                            .await
+                    })
+                    .await?;
+                let members = page
+                    .members
+                    .into_iter()
+                    .filter_map(|m| m.person.map(|p| p.external_id))
+                    .collect();
+                (members, page.next_page_token)
+            }
+            Scope::Department(department) => {
+                let request = pb::ListPeopleRequest {
+                    page_size: PAGE_SIZE,
+                    page_token,
+                    department: department.clone(),
+                    ..Default::default()
+                };
+                let page = peer
+                    .read(tenant, request, |channel, request| async move {
+                        EnrolmentServiceClient::new(channel)
+                            .list_people(request)
+                            .await
+                    })
+                    .await?;
+                let members = page.people.into_iter().map(|p| p.external_id).collect();
+                (members, page.next_page_token)
+            }
+        })
+    }
+}

@@ -1,0 +1,94 @@
+//! Published pathway versions, fetched from pathway-service once and cached for good (they are
+//! immutable). Asked only while applying enrolment events, never on a learner's request.
+
+use lms_platform::client::Peer;
+use lms_platform::{AppError, AppResult};
+use lms_proto::pathway_v1 as pb;
+use pb::pathway_service_client::PathwayServiceClient;
+
+use crate::domain::pathway::{CertificationPolicy, Completion, PathwaySnapshot, Step, StepKind};
+
+#[derive(Clone)]
+pub struct PathwayVersions {
+    pathways: Peer,
+}
+
+impl PathwayVersions {
+    pub fn new(pathways: Peer) -> Self {
+        Self { pathways }
+    }
+
+    pub async fn fetch(
+        &self,
+        tenant: &str,
+        pathway_id: &str,
+        version: i32,
+    ) -> AppResult<PathwaySnapshot> {
+        let request = pb::GetPathwayVersionRequest {
+            pathway_id: pathway_id.to_string(),
+            version,
+        };
+        let published = self
+            .pathways
+            .read(tenant, request, |channel, request| async move {
+                PathwayServiceClient::new(channel)
+                    .get_pathway_version(request)
+                    .await
+            })
+            .await?;
+        snapshot(&published).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("pathway version without steps' kinds"))
+        })
+    }
+}
+
+/// What records-service keeps of pathway-service's published version.
+fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
+    let pathway = version.pathway.as_ref()?;
+    let steps = pathway
+        .steps
+        .iter()
+        .map(|s| {
+            let kind = match s.kind.as_ref()? {
+                pb::step::Kind::Content(_) => StepKind::Content,
+                pb::step::Kind::Assessment(_) => StepKind::Assessment,
+                pb::step::Kind::TrainingSession(_) => StepKind::TrainingSession,
+                pb::step::Kind::External(_) => StepKind::External,
+                pb::step::Kind::Acknowledgement(_) => StepKind::Acknowledgement,
+            };
+            Some(Step {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                kind,
+                required: s.required,
+                prerequisites: s.prerequisite_step_ids.clone(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let completion = match pathway
+        .completion_rule
+        .as_ref()
+        .and_then(|r| r.rule.as_ref())
+    {
+        Some(pb::completion_rule::Rule::MinSteps(min)) => {
+            Completion::MinSteps(min.count.max(1) as usize)
+        }
+        _ => Completion::AllRequired,
+    };
+    let certification = (pathway.outcome == pb::Outcome::Certification as i32).then(|| {
+        let policy = pathway.certification.unwrap_or_default();
+        CertificationPolicy {
+            validity_days: policy.validity_days,
+            window_days: policy.recertification_window_days,
+        }
+    });
+    Some(PathwaySnapshot {
+        certification,
+        pathway_id: version.pathway_id.clone(),
+        version: version.version,
+        title: pathway.title.clone(),
+        sequential: pathway.sequencing != pb::Sequencing::Free as i32,
+        completion,
+        steps,
+    })
+}

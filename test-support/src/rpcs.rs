@@ -1,0 +1,144 @@
+//! Calls any RPC of the suite by name with a proto3 JSON request, through the descriptor set
+//! (the tests that span every service: authorization and isolation matrices, faults).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gateway::transcode::DynamicCodec;
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
+use serde_json::Value;
+use tonic::Status;
+use tonic::transport::Channel;
+
+/// Channels to the services, by component name (`pathway-service`, ...).
+pub struct Rpcs {
+    pub pool: DescriptorPool,
+    pub channels: HashMap<String, Channel>,
+}
+
+impl Rpcs {
+    pub fn new(channels: HashMap<String, Channel>) -> Rpcs {
+        Rpcs {
+            pool: DescriptorPool::decode(lms_proto::FILE_DESCRIPTOR_SET).unwrap(),
+            channels,
+        }
+    }
+
+    pub fn method(&self, rpc: &str) -> MethodDescriptor {
+        let (service, method) = rpc.split_once('/').unwrap();
+        self.pool
+            .get_service_by_name(service)
+            .unwrap_or_else(|| panic!("no service {service}"))
+            .methods()
+            .find(|m| m.name() == method)
+            .unwrap_or_else(|| panic!("no method {rpc}"))
+    }
+
+    /// The components that serve `service` (the event consumer runs in two).
+    pub fn components_of(service: &str) -> &'static [&'static str] {
+        match service.split('.').nth(1) {
+            Some("pathway") => &["pathway-service"],
+            Some("enrolment") => &["enrolment-service"],
+            Some("assessment") => &["assessment-service"],
+            Some("records") => &["records-service"],
+            Some("events") => &["enrolment-service", "records-service"],
+            _ => &[],
+        }
+    }
+
+    /// Calls `rpc` on `component` with the proto3 JSON `request`; a stream is read to its end
+    /// and answered as an array of its messages.
+    pub async fn call(
+        &self,
+        component: &str,
+        rpc: &str,
+        request: Value,
+        token: Option<&str>,
+    ) -> Result<Value, Status> {
+        let method = self.method(rpc);
+        let message = DynamicMessage::deserialize(method.input(), request.clone())
+            .unwrap_or_else(|e| panic!("{rpc}: {request} is not its request: {e}"));
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let mut grpc = tonic::client::Grpc::new(self.channels[component].clone());
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::try_from(format!("/{rpc}")).unwrap();
+        let codec = DynamicCodec {
+            output: method.output(),
+        };
+        if method.is_server_streaming() {
+            let mut stream = grpc
+                .server_streaming(request, path, codec)
+                .await?
+                .into_inner();
+            let mut items = Vec::new();
+            while let Some(item) = stream.message().await? {
+                items.push(serde_json::to_value(&item).unwrap());
+            }
+            Ok(Value::Array(items))
+        } else {
+            let response = grpc.unary(request, path, codec).await?;
+            Ok(serde_json::to_value(response.get_ref()).unwrap())
+        }
+    }
+
+    /// Calls `rpc` where it is served (the first component serving it).
+    pub async fn rpc(
+        &self,
+        rpc: &str,
+        request: Value,
+        token: Option<&str>,
+    ) -> Result<Value, Status> {
+        let service = rpc.split('/').next().unwrap();
+        self.call(Self::components_of(service)[0], rpc, request, token)
+            .await
+    }
+
+    /// Like [`Lms::rpc`], but the call must succeed.
+    pub async fn ok(&self, rpc: &str, request: Value, token: &str) -> Value {
+        self.rpc(rpc, request.clone(), Some(token))
+            .await
+            .unwrap_or_else(|status| panic!("{rpc} {request}: {status:?}"))
+    }
+
+    /// Retries `rpc` until `ready` holds of its answer (events travel asynchronously).
+    pub async fn eventually(
+        &self,
+        rpc: &str,
+        request: Value,
+        token: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.eventually_within(Duration::from_secs(30), rpc, request, token, ready)
+            .await
+    }
+
+    /// [`Rpcs::eventually`] with a limit of its own.
+    pub async fn eventually_within(
+        &self,
+        limit: Duration,
+        rpc: &str,
+        request: Value,
+        token: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let answer = self.rpc(rpc, request.clone(), Some(token)).await;
+            if let Ok(value) = &answer
+                && ready(value)
+            {
+                return value.clone();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{rpc} {request} never became ready: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

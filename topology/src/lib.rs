@@ -1,0 +1,285 @@
+//! The suite's components and how they connect — written once, here.
+//!
+//! `lms up` starts every component in one process, `lms serve X` one of them, and the tests
+//! and benchmarks whichever they need; all of them build the suite through [`Topology`]. It
+//! knows each component's database, which services each one calls, and where each one's
+//! events go; adding a component means adding it to [`Component`] and to [`Topology::serve`].
+
+mod component;
+mod settings;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use anyhow::Context as _;
+use lms_platform::auth::{ServiceCredentials, TokenVerifier};
+use lms_platform::client::Peer;
+use lms_platform::config::Address;
+use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::server::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use component::Component;
+pub use settings::{Addresses, Settings, defaults};
+
+/// A component serving until its shutdown.
+pub type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A component that is listening, and the task that serves it.
+pub struct Running {
+    pub component: Component,
+    pub address: SocketAddr,
+    /// Its database (None for the gateway).
+    pub db: Option<Db>,
+    pub task: Task,
+}
+
+/// The component's database URL and pool size: configured, or when `embedded` a SQLite file
+/// in the data directory. None for the gateway.
+pub fn database_url(
+    settings: &Settings,
+    component: Component,
+    embedded: bool,
+) -> anyhow::Result<Option<(DatabaseUrl, u32)>> {
+    let Some((url, pool_size)) = settings.database(component) else {
+        return Ok(None);
+    };
+    let section = component.section();
+    let url = match url {
+        Some(url) => url.clone(),
+        None => {
+            anyhow::ensure!(
+                embedded,
+                "invalid configuration: {section}.database_url is required (LMS__{}__DATABASE_URL)",
+                section.to_uppercase()
+            );
+            DatabaseUrl::sqlite(&settings.data_dir.join(format!("{section}.db")))
+        }
+    };
+    Ok(Some((url, pool_size)))
+}
+
+/// Opens the component's database and applies its migrations (None for the gateway): what
+/// `lms migrate` does, and every component at its start.
+pub async fn open_database(
+    settings: &Settings,
+    component: Component,
+    embedded: bool,
+) -> anyhow::Result<Option<Db>> {
+    let Some((url, pool_size)) = database_url(settings, component, embedded)? else {
+        return Ok(None);
+    };
+    let db = match component {
+        Component::Pathway => pathway_service::open_database(url, pool_size).await,
+        Component::Enrolment => enrolment_service::open_database(url, pool_size).await,
+        Component::Assessment => assessment_service::open_database(url, pool_size).await,
+        Component::Records => records_service::open_database(url, pool_size).await,
+        Component::Gateway => return Ok(None),
+    };
+    db.with_context(|| format!("opening the database of {component}"))
+        .map(Some)
+}
+
+/// How a set of components is built from the settings.
+pub struct Topology {
+    pub settings: Settings,
+    verifier: TokenVerifier,
+    /// `lms up` and tests: a component without a database URL gets a SQLite file in the data
+    /// directory, and the addresses bound here are where the others reach it.
+    embedded: bool,
+}
+
+impl Topology {
+    pub fn new(settings: Settings, verifier: TokenVerifier, embedded: bool) -> Self {
+        Self {
+            settings,
+            verifier,
+            embedded,
+        }
+    }
+
+    /// Binds each component's listen address. In embedded mode each bound address (port 0
+    /// becomes a real one) is also where the other components reach it, so all listeners are
+    /// bound before any component starts.
+    pub async fn bind(
+        &mut self,
+        components: &[Component],
+    ) -> anyhow::Result<Vec<(Component, TcpListener)>> {
+        let mut listeners = Vec::with_capacity(components.len());
+        for &component in components {
+            let address = self.settings.listen(component);
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding {}.listen {address}", component.section()))?;
+            let bound = listener.local_addr()?;
+            self.settings.set_listen(component, bound);
+            if self.embedded && !component.is_http() {
+                self.settings
+                    .topology
+                    .set(component, Address::of_socket(bound));
+            }
+            listeners.push((component, listener));
+        }
+        Ok(listeners)
+    }
+
+    /// Opens the component's database and applies its migrations (None for the gateway).
+    pub async fn open_database(&self, component: Component) -> anyhow::Result<Option<Db>> {
+        open_database(&self.settings, component, self.embedded).await
+    }
+
+    /// `callee` as `caller` calls it: with `caller`'s own service identity.
+    pub fn peer(&self, caller: Component, callee: Component) -> anyhow::Result<Peer> {
+        let address = self.address(caller, callee)?;
+        let credentials = ServiceCredentials::from_config(&self.settings.auth, caller.name())?;
+        Peer::new(callee.name(), address, credentials, &self.settings.client)
+            .with_context(|| format!("invalid configuration: topology.{}", callee.section()))
+    }
+
+    /// `callee` as the gateway calls it: with each caller's own token.
+    fn forwarding_peer(&self, callee: Component) -> anyhow::Result<Peer> {
+        let address = self.address(Component::Gateway, callee)?;
+        Peer::forwarding(callee.name(), address, &self.settings.client)
+            .with_context(|| format!("invalid configuration: topology.{}", callee.section()))
+    }
+
+    /// Where `producer`'s events are delivered: `consumer`, unless it is not deployed (its
+    /// `[topology]` address is empty), when they wait in the outbox.
+    pub fn event_consumer(
+        &self,
+        producer: Component,
+        consumer: Component,
+    ) -> anyhow::Result<Option<Peer>> {
+        if self.settings.topology.get(consumer).is_none() {
+            tracing::info!(%producer, %consumer, "no address for the event consumer; events wait in the outbox");
+            return Ok(None);
+        }
+        self.peer(producer, consumer).map(Some)
+    }
+
+    fn address(&self, caller: Component, callee: Component) -> anyhow::Result<&Address> {
+        self.settings.topology.get(callee).ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid configuration: topology.{} is required: {caller} calls {callee}",
+                callee.section()
+            )
+        })
+    }
+
+    /// The task serving `component` on `listener` until `shutdown`: the one place where each
+    /// component is given the peers it calls and the consumers of its events.
+    pub fn serve(
+        &self,
+        component: Component,
+        listener: TcpListener,
+        db: Option<Db>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Task> {
+        use Component::*;
+        let context = Context {
+            verifier: self.verifier.clone(),
+            server: self.settings.server.clone(),
+            shutdown,
+        };
+        let settings = &self.settings;
+        let db = || db.clone().context("a service needs its database");
+        Ok(match component {
+            Pathway => Box::pin(pathway_service::serve(listener, db()?, context)),
+            Enrolment => Box::pin(enrolment_service::serve(
+                listener,
+                db()?,
+                context,
+                settings.enrolment.clone(),
+                self.enrolment_peers()?,
+            )),
+            Assessment => Box::pin(assessment_service::serve(
+                listener,
+                db()?,
+                context,
+                self.assessment_peers()?,
+            )),
+            Records => Box::pin(records_service::serve(
+                listener,
+                db()?,
+                context,
+                settings.records.clone(),
+                self.records_peers()?,
+            )),
+            Gateway => {
+                // Built now, so bad configuration fails the start rather than the first request.
+                let app = gateway::router(
+                    self.verifier.clone(),
+                    &settings.gateway,
+                    &self.gateway_peers()?,
+                )
+                .map_err(|e| anyhow::anyhow!("invalid configuration: gateway: {e}"))?;
+                Box::pin(gateway::serve_app(listener, app, context.shutdown))
+            }
+        })
+    }
+
+    /// Who enrolment-service calls, and where its events go.
+    pub fn enrolment_peers(&self) -> anyhow::Result<enrolment_service::Peers> {
+        use Component::*;
+        Ok(enrolment_service::Peers {
+            pathway: self.peer(Enrolment, Pathway)?,
+            event_consumer: self.event_consumer(Enrolment, Records)?,
+        })
+    }
+
+    /// Who assessment-service calls, and where its events go.
+    pub fn assessment_peers(&self) -> anyhow::Result<assessment_service::Peers> {
+        use Component::*;
+        Ok(assessment_service::Peers {
+            enrolment: self.peer(Assessment, Enrolment)?,
+            event_consumer: self.event_consumer(Assessment, Records)?,
+        })
+    }
+
+    /// Who records-service calls, and where its events go.
+    pub fn records_peers(&self) -> anyhow::Result<records_service::Peers> {
+        use Component::*;
+        Ok(records_service::Peers {
+            pathway: self.peer(Records, Pathway)?,
+            enrolment: self.peer(Records, Enrolment)?,
+            event_consumer: self.event_consumer(Records, Enrolment)?,
+        })
+    }
+
+    /// The services behind the gateway, called with each caller's own token.
+    pub fn gateway_peers(&self) -> anyhow::Result<gateway::Peers> {
+        use Component::*;
+        Ok(gateway::Peers {
+            pathway: self.forwarding_peer(Pathway)?,
+            enrolment: self.forwarding_peer(Enrolment)?,
+            assessment: self.forwarding_peer(Assessment)?,
+            records: self.forwarding_peer(Records)?,
+        })
+    }
+
+    /// Binds, opens and starts `components` (each stops on `shutdown`).
+    pub async fn start(
+        &mut self,
+        components: &[Component],
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Vec<Running>> {
+        let listeners = self.bind(components).await?;
+        let mut running = Vec::with_capacity(listeners.len());
+        for (component, listener) in listeners {
+            let address = listener.local_addr()?;
+            let db = self.open_database(component).await?;
+            let task = self
+                .serve(component, listener, db.clone(), shutdown.clone())
+                .with_context(|| format!("starting {component}"))?;
+            running.push(Running {
+                component,
+                address,
+                db,
+                task,
+            });
+        }
+        Ok(running)
+    }
+}
