@@ -388,6 +388,7 @@ lms_test_support::on_both_databases!(Suite;
     every_kind_is_graded_on_the_server_and_essays_go_to_the_queue,
     no_answer_key_reaches_a_learner,
     only_enrolled_learners_start_attempts,
+    what_enrolment_service_refuses_as_invalid_reaches_the_learner_as_invalid,
     bad_answers_are_refused_and_save_nothing,
     attempt_limits_hold_under_concurrent_starts,
     concurrent_submits_grade_once,
@@ -604,6 +605,33 @@ async fn only_enrolled_learners_start_attempts(suite: Suite) {
         Code::PermissionDenied,
         "attempts are taken by learners"
     );
+}
+
+/// enrolment-service refuses a learner id over 128 characters (INVALID_ARGUMENT); a token may
+/// carry a subject of up to 256. The learner is told what is wrong, once, and nothing starts —
+/// the answer is not an UNAVAILABLE that invites them to retry for ever.
+async fn what_enrolment_service_refuses_as_invalid_reaches_the_learner_as_invalid(suite: Suite) {
+    let (assessment, _) = suite.assessment(every_kind()[..1].to_vec(), |_| {}).await;
+    let long_subject = "x".repeat(200);
+    let refused = suite
+        .start_attempt(&long_subject, &assessment.id)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(violated_fields(&refused), ["learner"]);
+    let attempts = suite
+        .c()
+        .list_attempts(bearer(
+            &suite.admin(),
+            pb::ListAttemptsRequest {
+                assessment_id: assessment.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(attempts.attempts.is_empty(), "nothing started");
 }
 
 async fn bad_answers_are_refused_and_save_nothing(suite: Suite) {
@@ -1215,4 +1243,64 @@ async fn assessments_are_updated_field_by_field_with_etags(suite: Suite) {
     .await
     .unwrap_err();
     assert_eq!(learner.code(), Code::PermissionDenied);
+}
+
+/// A learner's deadline holds while enrolment-service cannot answer: its `enrolments` table is
+/// locked by another transaction (PostgreSQL: a SQLite reader in WAL mode is never blocked),
+/// so CheckAccess waits on the lock. StartAttempt asks CheckAccess with the time the learner
+/// gave it, not the client's 10 s, and answers DEADLINE_EXCEEDED when that time is up.
+mod deadlines {
+    mod postgres {
+        use std::time::{Duration, Instant};
+
+        use diesel::connection::SimpleConnection;
+        use diesel::{Connection, PgConnection};
+        use lms_test_support::TestBackend;
+        use tonic::Code;
+
+        use super::super::{Suite, every_kind, pb};
+
+        #[tokio::test]
+        async fn a_learners_deadline_is_honoured_while_enrolment_service_is_stuck() {
+            let Some(suite) = Suite::start(TestBackend::Postgres).await else {
+                return;
+            };
+            let (assessment, _) = suite.assessment(every_kind()[..1].to_vec(), |_| {}).await;
+            let url = suite
+                ._suite
+                .topology
+                .settings
+                .enrolment
+                .database_url
+                .clone();
+            let url = url.expect("a PostgreSQL database").to_config_string();
+            let lock = std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                conn.batch_execute("BEGIN; LOCK TABLE enrolments IN ACCESS EXCLUSIVE MODE")
+                    .unwrap();
+                std::thread::sleep(Duration::from_secs(4));
+                conn.batch_execute("ROLLBACK").unwrap();
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut request = lms_test_support::bearer(
+                &suite.learner("ada"),
+                pb::StartAttemptRequest {
+                    assessment_id: assessment.id.clone(),
+                },
+            );
+            request.set_timeout(Duration::from_millis(500));
+            let started = Instant::now();
+            let refused = suite.c().start_attempt(request).await.unwrap_err();
+            let waited = started.elapsed();
+            assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
+            assert!(
+                waited < Duration::from_millis(2_500),
+                "answered after {waited:?}"
+            );
+            lock.join().unwrap();
+            // Once the lock is gone the same call succeeds.
+            let attempt = suite.start_attempt("ada", &assessment.id).await.unwrap();
+            assert_eq!(attempt.number, 1);
+        }
+    }
 }

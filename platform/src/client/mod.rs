@@ -254,6 +254,11 @@ impl Peer {
             let status = match answer {
                 Err(_elapsed) => return Err(self.deadline_exceeded()),
                 Ok(Ok(response)) => return Ok(response.into_inner()),
+                // tonic answers a call whose deadline passed on the server with CANCELLED
+                // "Timeout expired": to this caller that is its deadline, exceeded.
+                Ok(Err(status)) if timed_out_on_the_server(&status) => {
+                    return Err(self.deadline_exceeded());
+                }
                 Ok(Err(status)) => status,
             };
             let backoff = retry_backoff(attempt);
@@ -283,6 +288,10 @@ impl Peer {
     fn deadline_exceeded(&self) -> AppError {
         AppError::DeadlineExceeded(format!("{} did not answer before the deadline", self.name))
     }
+}
+
+fn timed_out_on_the_server(status: &Status) -> bool {
+    status.code() == tonic::Code::Cancelled && status.message() == "Timeout expired"
 }
 
 /// 25 ms, 50 ms, 100 ms, ... with up to a quarter of jitter, so retries of many callers spread.
