@@ -14,7 +14,7 @@ use lms_platform::AppError;
 use lms_platform::client::{ClientConfig, Peer};
 use lms_platform::config::Address;
 use lms_proto::events_v1 as pb;
-use lms_test_support::TestAuth;
+use lms_test_support::{HostsEntry, TestAuth};
 use pb::event_consumer_client::EventConsumerClient;
 use pb::event_consumer_server::{EventConsumer, EventConsumerServer};
 use tonic::{Code, Request, Response, Status};
@@ -249,48 +249,6 @@ async fn a_peer_that_is_not_running_is_unavailable() {
     let peer = peer_at("http://127.0.0.1:9", &config(Duration::from_secs(5)));
     let error = read(&peer).await.unwrap_err();
     assert_eq!(error.code(), Code::Unavailable, "{error:?}");
-}
-
-/// A name in /etc/hosts for the length of a test (the system resolver reads the file on every
-/// lookup, as it reads a headless Service's records from cluster DNS).
-struct HostsEntry {
-    name: String,
-}
-
-impl HostsEntry {
-    /// `name` → each of `ips`; None when /etc/hosts cannot be written (not root, outside CI).
-    fn add(ips: &[&str]) -> Option<HostsEntry> {
-        let name = format!("replicas-{}.lms.test", uuid::Uuid::new_v4().simple());
-        let entry = HostsEntry { name };
-        entry.set(ips).then_some(entry)
-    }
-
-    fn set(&self, ips: &[&str]) -> bool {
-        let current = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-        let mut lines: Vec<String> = current
-            .lines()
-            .filter(|line| !line.ends_with(&format!(" {}", self.name)))
-            .map(str::to_string)
-            .collect();
-        lines.extend(ips.iter().map(|ip| format!("{ip} {}", self.name)));
-        match std::fs::write("/etc/hosts", lines.join("\n") + "\n") {
-            Ok(()) => true,
-            Err(error) => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "CI must be able to add a name to /etc/hosts: {error}"
-                );
-                eprintln!("skipped: /etc/hosts is not writable ({error})");
-                false
-            }
-        }
-    }
-}
-
-impl Drop for HostsEntry {
-    fn drop(&mut self) {
-        self.set(&[]);
-    }
 }
 
 #[tokio::test]

@@ -5,17 +5,20 @@
 //! - [`TestAuth`] and [`bearer`]: tokens for any tenant, subject and roles.
 //! - [`TestSuite`]: the components a test needs, built by the same topology as `lms up`.
 //! - [`fixtures`]: a published pathway, a tenant with people.
+//! - [`HostsEntry`]: a name with several addresses (replicas) for the length of a test.
 //! - [`Rpcs`]: any RPC of the suite by name with a proto3 JSON request.
 //! - [`on_both_databases!`]: each test once on SQLite and once on PostgreSQL.
 
 mod auth;
 mod database;
 pub mod fixtures;
+mod hosts;
 mod rpcs;
 mod suite;
 
 pub use auth::{TestAuth, bearer};
 pub use database::{POSTGRES_ENV, TestBackend, TestDatabase, postgres_server};
+pub use hosts::HostsEntry;
 pub use lms_topology::Component;
 pub use rpcs::Rpcs;
 pub use suite::TestSuite;

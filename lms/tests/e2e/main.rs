@@ -9,4 +9,5 @@ mod faults;
 mod gateway;
 mod hostile;
 mod matrix;
+mod replicas;
 mod support;
