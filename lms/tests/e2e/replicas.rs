@@ -38,14 +38,16 @@ async fn serve(section: &str, listen: &str, env: &[(String, String)]) -> Served 
             command.env_remove(key);
         }
     }
-    let child = command
-        .args(["serve", section])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env(format!("LMS__{}__LISTEN", section.to_uppercase()), listen)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("lms serve starts");
+    let served = Served(
+        command
+            .args(["serve", section])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(format!("LMS__{}__LISTEN", section.to_uppercase()), listen)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("lms serve starts"),
+    );
     let started = Instant::now();
     loop {
         let probe = tokio::process::Command::new(env!("CARGO_BIN_EXE_lms"))
@@ -56,7 +58,7 @@ async fn serve(section: &str, listen: &str, env: &[(String, String)]) -> Served 
             .await
             .unwrap();
         if probe.success() {
-            return Served(child);
+            return served;
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
