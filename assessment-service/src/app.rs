@@ -57,8 +57,7 @@ pub struct PendingGrade {
 }
 
 fn is_staff(who: &Principal) -> bool {
-    who.require_any(&[Role::Admin, Role::Instructor, Role::Service])
-        .is_ok()
+    who.has_any(&[Role::Admin, Role::Instructor, Role::Service])
 }
 
 impl AssessmentApp {
@@ -75,7 +74,6 @@ impl AssessmentApp {
         description: String,
         request_id: Option<String>,
     ) -> AppResult<BankView> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let bank = Bank {
             id: new_id(),
@@ -105,7 +103,6 @@ impl AssessmentApp {
     }
 
     pub async fn get_bank(&self, who: &Principal, id: String) -> AppResult<BankView> {
-        who.require_any(&KEY_READERS)?;
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| {
@@ -121,7 +118,6 @@ impl AssessmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<BankView>> {
-        who.require_any(&KEY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let after = pagination::decode_key(&page_token, "banks")?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
@@ -153,7 +149,6 @@ impl AssessmentApp {
         mut questions: Vec<Question>,
         request_id: Option<String>,
     ) -> AppResult<Vec<StoredQuestion>> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let audit = Audit::new(&who.subject);
         for q in &mut questions {
@@ -197,7 +192,6 @@ impl AssessmentApp {
     }
 
     pub async fn get_question(&self, who: &Principal, id: String) -> AppResult<StoredQuestion> {
-        who.require_any(&KEY_READERS)?;
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| bank_rows::get_question(conn, &tenant, &id))
@@ -212,7 +206,6 @@ impl AssessmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<StoredQuestion>> {
-        who.require_any(&KEY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("{bank_id}/{tag:?}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -236,7 +229,6 @@ impl AssessmentApp {
         question: Question,
         etag: String,
     ) -> AppResult<StoredQuestion> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -259,7 +251,6 @@ impl AssessmentApp {
         text: String,
         dry_run: bool,
     ) -> AppResult<(usize, Vec<gift::GiftError>)> {
-        who.require_any(&STAFF)?;
         if text.len() > MAX_GIFT_BYTES {
             return Err(AppError::invalid_field("gift", "at most 1 MiB"));
         }
@@ -291,7 +282,6 @@ impl AssessmentApp {
     }
 
     pub async fn export_gift(&self, who: &Principal, bank_id: String) -> AppResult<String> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let questions = self
             .db
@@ -312,7 +302,6 @@ impl AssessmentApp {
         question_id: String,
         dry_run: bool,
     ) -> AppResult<(usize, usize)> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -377,7 +366,6 @@ impl AssessmentApp {
         mut assessment: Assessment,
         request_id: Option<String>,
     ) -> AppResult<StoredAssessment> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let audit = Audit::new(&who.subject);
         assessment.id = new_id();
@@ -415,7 +403,6 @@ impl AssessmentApp {
         etag: String,
         mut replacement: Assessment,
     ) -> AppResult<StoredAssessment> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -439,7 +426,6 @@ impl AssessmentApp {
     }
 
     pub async fn get_assessment(&self, who: &Principal, id: String) -> AppResult<StoredAssessment> {
-        who.require_any(&ANY_ROLE)?;
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| bank_rows::get_assessment(conn, &tenant, &id))
@@ -453,7 +439,6 @@ impl AssessmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<StoredAssessment>> {
-        who.require_any(&ANY_ROLE)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("{pathway_id:?}");
         let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -477,7 +462,6 @@ impl AssessmentApp {
         who: &Principal,
         assessment_id: String,
     ) -> AppResult<AttemptView> {
-        who.require_any(&LEARNERS)?;
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
         let stored = {
@@ -552,7 +536,6 @@ impl AssessmentApp {
     }
 
     pub async fn get_attempt(&self, who: &Principal, id: String) -> AppResult<AttemptView> {
-        who.require_any(&ANY_ROLE)?;
         let tenant = who.tenant_id.clone();
         let staff = is_staff(who);
         let subject = who.subject.clone();
@@ -575,7 +558,6 @@ impl AssessmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<AttemptView>> {
-        who.require_any(&ANY_ROLE)?;
         let staff = is_staff(who);
         let learner = (!staff).then(|| who.subject.clone());
         let limit = pagination::page_size(page_size)?;
@@ -606,7 +588,6 @@ impl AssessmentApp {
         attempt_id: String,
         answers: Vec<(String, Answer)>,
     ) -> AppResult<AttemptView> {
-        who.require_any(&LEARNERS)?;
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
         self.db
@@ -646,7 +627,6 @@ impl AssessmentApp {
         attempt_id: String,
         answers: Vec<(String, Answer)>,
     ) -> AppResult<AttemptView> {
-        who.require_any(&LEARNERS)?;
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
         self.db
@@ -676,7 +656,6 @@ impl AssessmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<PendingGrade>> {
-        who.require_any(&STAFF)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("{assessment_id:?}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -727,7 +706,6 @@ impl AssessmentApp {
         points: f64,
         feedback: String,
     ) -> AppResult<AttemptView> {
-        who.require_any(&STAFF)?;
         let tenant = who.tenant_id.clone();
         let grader = who.subject.clone();
         self.db

@@ -70,7 +70,7 @@ pub fn routes(app: app::AssessmentApp, context: &Context) -> Routes {
     let service = AssessmentServiceServer::new(grpc::AssessmentGrpc::new(app))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    Routes::new(context.authenticated(service))
+    Routes::new(context.authorize(service, grpc::policy::POLICY))
 }
 
 /// Serves assessment-service on `listener` until the context's shutdown, with its outbox

@@ -99,7 +99,8 @@ pub fn routes(app: app::EnrolmentApp, context: &Context) -> Routes {
         .max_encoding_message_size(limit);
     let events =
         EventConsumerServer::new(grpc::EventsGrpc::new(app)).max_decoding_message_size(limit);
-    Routes::new(context.authenticated(service)).add_service(context.authenticated(events))
+    Routes::new(context.authorize(service, grpc::policy::POLICY))
+        .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
 }
 
 /// Serves enrolment-service on `listener` until the context's shutdown, with its audience

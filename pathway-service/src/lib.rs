@@ -50,7 +50,7 @@ pub fn routes(db: Db, context: &Context) -> Routes {
     let service = PathwayServiceServer::new(grpc::PathwayGrpc::new(app::PathwayApp::new(db)))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    Routes::new(context.authenticated(service))
+    Routes::new(context.authorize(service, grpc::policy::POLICY))
 }
 
 /// Serves pathway-service on `listener` until the context's shutdown.

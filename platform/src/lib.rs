@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod resource;
 pub mod server;
 pub mod telemetry;
+pub mod text_enum;
 pub mod validate;
 
 pub use auth::{Principal, Role};

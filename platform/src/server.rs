@@ -34,15 +34,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// `service` behind token verification: every LMS service but public ones.
-    pub fn authenticated<S>(
+    /// `service` behind token verification and its role `policy` (one line per RPC): every
+    /// LMS service but public ones.
+    pub fn authorize<S>(
         &self,
         service: S,
-    ) -> tonic::service::interceptor::InterceptedService<S, crate::auth::Interceptor> {
-        tonic::service::interceptor::InterceptedService::new(
-            service,
-            crate::auth::interceptor(self.verifier.clone()),
-        )
+        policy: crate::auth::Policy,
+    ) -> crate::auth::Authorize<S> {
+        crate::auth::Authorize::new(service, self.verifier.clone(), policy)
     }
 
     /// Runs `task` every `every` until shutdown (never when `every` is zero): sweeps and

@@ -92,8 +92,8 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
         .max_decoding_message_size(limit);
     // Public: anyone holding a certificate's code may verify it, without a token.
     let verification = CertificateVerificationServer::new(grpc::VerificationGrpc::new(app));
-    Routes::new(context.authenticated(records))
-        .add_service(context.authenticated(events))
+    Routes::new(context.authorize(records, grpc::policy::POLICY))
+        .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
         .add_service(verification)
 }
 

@@ -72,7 +72,6 @@ impl EnrolmentApp {
         profile: Profile,
         request_id: Option<String>,
     ) -> AppResult<Person> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -105,7 +104,6 @@ impl EnrolmentApp {
     /// Admins and services read anyone; learners and instructors only themselves (anyone
     /// else is NOT_FOUND, as if absent).
     pub async fn get_person(&self, who: &Principal, id: String) -> AppResult<Person> {
-        who.require_any(&ANY_ROLE)?;
         let tenant = who.tenant_id.clone();
         let whole_directory = DIRECTORY_READERS.iter().any(|r| who.has_role(*r));
         let subject = who.subject.clone();
@@ -127,7 +125,6 @@ impl EnrolmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<Person>> {
-        who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = filter.describe();
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -152,7 +149,6 @@ impl EnrolmentApp {
     where
         F: FnOnce(&Person) -> AppResult<Profile> + Send + 'static,
     {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -180,7 +176,6 @@ impl EnrolmentApp {
         full_sync: bool,
         force: bool,
     ) -> AppResult<SyncOutcome> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let max_share = self.max_deactivation_share;
@@ -367,7 +362,6 @@ impl EnrolmentApp {
         mut audience: Audience,
         request_id: Option<String>,
     ) -> AppResult<AudienceView> {
-        who.require_any(&ADMINS)?;
         let rule = match audience.kind {
             AudienceKind::Dynamic => Some(parse_rule(&audience.rule)?),
             AudienceKind::Static => None,
@@ -403,7 +397,6 @@ impl EnrolmentApp {
     }
 
     pub async fn get_audience(&self, who: &Principal, id: String) -> AppResult<AudienceView> {
-        who.require_any(&DIRECTORY_READERS)?;
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| {
@@ -419,7 +412,6 @@ impl EnrolmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<AudienceView>> {
-        who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let after = pagination::decode_key(&page_token, "audiences")?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
@@ -450,7 +442,6 @@ impl EnrolmentApp {
         etag: String,
         patch: AudiencePatch,
     ) -> AppResult<AudienceView> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -493,7 +484,6 @@ impl EnrolmentApp {
         id: String,
         etag: String,
     ) -> AppResult<()> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         self.db
             .write(move |conn| {
@@ -512,7 +502,6 @@ impl EnrolmentApp {
         rule_text: String,
         audience_id: Option<String>,
     ) -> AppResult<RulePreview> {
-        who.require_any(&ADMINS)?;
         let rule = rules::parse(&rule_text)
             .map_err(|error| AppError::invalid_field("rule", error.to_string()))?;
         let tenant = who.tenant_id.clone();
@@ -550,7 +539,6 @@ impl EnrolmentApp {
         person_ids: Vec<String>,
         remove: bool,
     ) -> AppResult<(usize, usize, i64)> {
-        who.require_any(&ADMINS)?;
         if person_ids.len() > MAX_MEMBER_CHANGE {
             return Err(AppError::invalid_field(
                 "person_ids",
@@ -597,7 +585,6 @@ impl EnrolmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<PersonRef>> {
-        who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("audience={audience_id}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -698,7 +685,6 @@ impl EnrolmentApp {
         mut class: AcademicClass,
         request_id: Option<String>,
     ) -> AppResult<ClassView> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         class.id = new_id();
         class.revision = 1;
@@ -726,7 +712,6 @@ impl EnrolmentApp {
     }
 
     pub async fn get_class(&self, who: &Principal, id: String) -> AppResult<ClassView> {
-        who.require_any(&DIRECTORY_READERS)?;
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| {
@@ -743,7 +728,6 @@ impl EnrolmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<ClassView>> {
-        who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("term={term:?}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
@@ -784,7 +768,6 @@ impl EnrolmentApp {
     where
         F: FnOnce(&AcademicClass) -> AppResult<AcademicClass> + Send + 'static,
     {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -803,7 +786,6 @@ impl EnrolmentApp {
     }
 
     pub async fn delete_class(&self, who: &Principal, id: String, etag: String) -> AppResult<()> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         self.db
             .write(move |conn| {
@@ -823,7 +805,6 @@ impl EnrolmentApp {
         person_ids: Vec<String>,
         role: Option<ClassRole>,
     ) -> AppResult<(usize, usize, ClassView)> {
-        who.require_any(&ADMINS)?;
         if person_ids.len() > MAX_MEMBER_CHANGE {
             return Err(AppError::invalid_field(
                 "person_ids",
@@ -866,7 +847,6 @@ impl EnrolmentApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<(PersonRef, ClassRole)>> {
-        who.require_any(&DIRECTORY_READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("class={class_id};role={role:?}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);

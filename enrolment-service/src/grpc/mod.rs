@@ -1,10 +1,11 @@
 //! The gRPC handlers: authorise, convert, call the use case, convert back.
 
 pub mod convert;
+pub mod policy;
 
+use lms_platform::AppError;
 use lms_platform::auth::principal;
 use lms_platform::validate::parse_id;
-use lms_platform::{AppError, Principal, Role};
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_server::EnrolmentService;
 use tonic::{Request, Response, Status, Streaming};
@@ -21,13 +22,6 @@ impl EnrolmentGrpc {
     }
 }
 
-/// The caller, refused before any input is looked at unless they hold one of `roles`.
-fn caller<T>(request: &Request<T>, roles: &[Role]) -> Result<Principal, Status> {
-    let who = principal(request)?;
-    who.require_any(roles)?;
-    Ok(who)
-}
-
 /// The most rows one upload message may carry.
 const MAX_ROWS_PER_MESSAGE: usize = 5_000;
 
@@ -37,7 +31,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::CreatePersonRequest>,
     ) -> Result<Response<pb::Person>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let (external_id, profile, request_id) = convert::new_person(request.into_inner())?;
         let person = self
             .app
@@ -50,7 +44,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::GetPersonRequest>,
     ) -> Result<Response<pb::Person>, Status> {
-        let who = caller(&request, &app::ANY_ROLE)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let person = self.app.get_person(&who, req.id).await?;
@@ -61,7 +55,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListPeopleRequest>,
     ) -> Result<Response<pb::ListPeopleResponse>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let filter = convert::people_filter(&req)?;
         let page = self
@@ -78,7 +72,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::UpdatePersonRequest>,
     ) -> Result<Response<pb::Person>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let person = req
             .person
@@ -99,7 +93,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<Streaming<pb::UpsertPeopleRequest>>,
     ) -> Result<Response<pb::UpsertPeopleResponse>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let mut stream = request.into_inner();
         let (mut rows, mut errors) = (Vec::new(), Vec::new());
         let (mut full_sync, mut force, mut first) = (false, false, true);
@@ -140,7 +134,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::CreateAudienceRequest>,
     ) -> Result<Response<pb::Audience>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let (audience, request_id) = convert::new_audience(request.into_inner())?;
         let view = self.app.create_audience(&who, audience, request_id).await?;
         Ok(Response::new(convert::audience(view)))
@@ -150,7 +144,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::GetAudienceRequest>,
     ) -> Result<Response<pb::Audience>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let view = self.app.get_audience(&who, req.id).await?;
@@ -161,7 +155,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListAudiencesRequest>,
     ) -> Result<Response<pb::ListAudiencesResponse>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let page = self
             .app
@@ -177,7 +171,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::UpdateAudienceRequest>,
     ) -> Result<Response<pb::Audience>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let audience = req
             .audience
@@ -195,7 +189,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::DeleteAudienceRequest>,
     ) -> Result<Response<pb::DeleteAudienceResponse>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         self.app.delete_audience(&who, req.id, req.etag).await?;
@@ -206,7 +200,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::PreviewAudienceRuleRequest>,
     ) -> Result<Response<pb::PreviewAudienceRuleResponse>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let audience_id = if req.audience_id.is_empty() {
             None
@@ -229,7 +223,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::AddAudienceMembersRequest>,
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         member_ids("audience_id", &req.audience_id, &req.person_ids)?;
         let (added, removed, count) = self
@@ -243,7 +237,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::RemoveAudienceMembersRequest>,
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         member_ids("audience_id", &req.audience_id, &req.person_ids)?;
         let (added, removed, count) = self
@@ -257,7 +251,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListAudienceMembersRequest>,
     ) -> Result<Response<pb::ListAudienceMembersResponse>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("audience_id", &req.audience_id)?;
         let page = self
@@ -274,7 +268,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::CreateClassRequest>,
     ) -> Result<Response<pb::AcademicClass>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let (class, request_id) = convert::new_class(request.into_inner())?;
         let view = self.app.create_class(&who, class, request_id).await?;
         Ok(Response::new(convert::class(view)))
@@ -284,7 +278,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::GetClassRequest>,
     ) -> Result<Response<pb::AcademicClass>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let view = self.app.get_class(&who, req.id).await?;
@@ -295,7 +289,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListClassesRequest>,
     ) -> Result<Response<pb::ListClassesResponse>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let term = (!req.term.trim().is_empty()).then(|| req.term.trim().to_string());
         let page = self
@@ -312,7 +306,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::UpdateClassRequest>,
     ) -> Result<Response<pb::AcademicClass>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let class = req
             .class
@@ -333,7 +327,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::DeleteClassRequest>,
     ) -> Result<Response<pb::DeleteClassResponse>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         self.app.delete_class(&who, req.id, req.etag).await?;
@@ -344,7 +338,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::AddClassMembersRequest>,
     ) -> Result<Response<pb::ClassMembersChange>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = lms_platform::validate::Violations::new();
         let role = convert::class_role(&mut v, "role", req.role, false);
@@ -361,7 +355,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::RemoveClassMembersRequest>,
     ) -> Result<Response<pb::ClassMembersChange>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         member_ids("class_id", &req.class_id, &req.person_ids)?;
         let (added, removed, view) = self
@@ -375,7 +369,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListClassMembersRequest>,
     ) -> Result<Response<pb::ListClassMembersResponse>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("class_id", &req.class_id)?;
         let mut v = lms_platform::validate::Violations::new();
@@ -402,7 +396,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::CreateAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let (assignment, request_id) = convert::new_assignment(request.into_inner())?;
         let view = self
             .app
@@ -415,7 +409,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::GetAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let view = self.app.get_assignment(&who, req.id).await?;
@@ -426,7 +420,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListAssignmentsRequest>,
     ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
-        let who = caller(&request, &app::DIRECTORY_READERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let filter = convert::assignment_filter(&req)?;
         let page = self
@@ -443,7 +437,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::UpdateAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let assignment = req
             .assignment
@@ -461,7 +455,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::DeleteAssignmentRequest>,
     ) -> Result<Response<pb::DeleteAssignmentResponse>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let (withdrawn, kept) = self.app.delete_assignment(&who, req.id, req.etag).await?;
@@ -475,7 +469,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::EnrolPersonRequest>,
     ) -> Result<Response<pb::Enrolment>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let (person_id, pathway_id, due, request_id) = convert::enrol_person(request.into_inner())?;
         let enrolment = self
             .app
@@ -488,7 +482,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::SelfEnrolRequest>,
     ) -> Result<Response<pb::Enrolment>, Status> {
-        let who = caller(&request, &app::LEARNERS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = lms_platform::validate::Violations::new();
         v.id("pathway_id", &req.pathway_id);
@@ -507,7 +501,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::GetEnrolmentRequest>,
     ) -> Result<Response<pb::Enrolment>, Status> {
-        let who = caller(&request, &app::ANY_ROLE)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let enrolment = self.app.get_enrolment(&who, req.id).await?;
@@ -518,7 +512,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ListEnrolmentsRequest>,
     ) -> Result<Response<pb::ListEnrolmentsResponse>, Status> {
-        let who = caller(&request, &app::ANY_ROLE)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let filter = convert::enrolment_filter(&req)?;
         let page = self
@@ -535,7 +529,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::WithdrawEnrolmentRequest>,
     ) -> Result<Response<pb::Enrolment>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = lms_platform::validate::Violations::new();
         v.id("id", &req.id);
@@ -556,7 +550,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::ExtendDueDateRequest>,
     ) -> Result<Response<pb::Enrolment>, Status> {
-        let who = caller(&request, &app::ADMINS)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let (due, reason) = convert::due_extension(&req)?;
         let enrolment = self
@@ -570,7 +564,7 @@ impl EnrolmentService for EnrolmentGrpc {
         &self,
         request: Request<pb::CheckAccessRequest>,
     ) -> Result<Response<pb::AccessDecision>, Status> {
-        let who = caller(&request, &app::ANY_ROLE)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = lms_platform::validate::Violations::new();
         v.id("pathway_id", &req.pathway_id);
@@ -637,9 +631,8 @@ impl lms_proto::events_v1::event_consumer_server::EventConsumer for EventsGrpc {
         &self,
         request: Request<lms_proto::events_v1::DeliverEventsRequest>,
     ) -> Result<Response<lms_proto::events_v1::DeliverEventsResponse>, Status> {
-        let who = caller(&request, &[Role::Service])?;
         let events = request.into_inner().events;
-        let response = self.app.apply_events(&who, events).await?;
+        let response = self.app.apply_events(events).await?;
         Ok(Response::new(response))
     }
 }

@@ -9,11 +9,11 @@ use prost_types::{FieldMask, Timestamp};
 use crate::app::{CategoryPatch, NewCategory, TreeNode};
 use crate::domain::category::Category;
 use crate::domain::pathway::{
-    self, CertificationPolicy, CompletionRule, MediaType, Outcome, Pathway, PathwaySettings,
-    PathwayStatus, Sequencing, Step, StepDetail,
+    self, CertificationPolicy, CompletionRule, Outcome, Pathway, PathwayFilter, PathwaySettings,
+    PathwayStatus, Sequencing, VersionRecord,
 };
+use crate::domain::step::{self, MediaType, Step, StepDetail};
 use crate::domain::{Audit, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, etag};
-use crate::storage::pathways::{PathwayFilter, VersionRecord};
 
 // ---- outgoing ------------------------------------------------------------------------------
 
@@ -494,7 +494,7 @@ pub fn new_step(s: Option<pb::Step>) -> AppResult<Step> {
             updated_by: String::new(),
         },
     };
-    pathway::validate_step(&mut v, &step);
+    step::validate_step(&mut v, &step);
     v.finish()?;
     Ok(step)
 }
@@ -539,7 +539,7 @@ pub fn patched_step(current: &Step, s: &pb::Step, mask: Option<FieldMask>) -> Ap
             },
         }
     }
-    pathway::validate_step(&mut v, &step);
+    step::validate_step(&mut v, &step);
     v.finish()?;
     Ok(step)
 }

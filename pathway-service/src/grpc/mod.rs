@@ -1,15 +1,17 @@
-//! The gRPC handlers: authorise, convert, call the use case, convert back.
+//! The gRPC handlers: convert, call the use case, convert back. Who may call each RPC is
+//! declared in [`policy`] and checked before a handler runs.
 
 pub mod convert;
+pub mod policy;
 
+use lms_platform::AppError;
 use lms_platform::auth::principal;
 use lms_platform::validate::parse_id;
-use lms_platform::{AppError, Principal};
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_server::PathwayService;
 use tonic::{Request, Response, Status};
 
-use crate::app::{self, PathwayApp};
+use crate::app::PathwayApp;
 
 pub struct PathwayGrpc {
     app: PathwayApp,
@@ -19,20 +21,6 @@ impl PathwayGrpc {
     pub fn new(app: PathwayApp) -> Self {
         Self { app }
     }
-}
-
-/// The caller, refused before any input is looked at unless they are an admin: a learner
-/// calling an admin RPC learns nothing about what input it takes.
-fn admin<T>(request: &Request<T>) -> Result<Principal, Status> {
-    let who = principal(request)?;
-    who.require_any(&app::ADMINS)?;
-    Ok(who)
-}
-
-fn reader<T>(request: &Request<T>) -> Result<Principal, Status> {
-    let who = principal(request)?;
-    who.require_any(&app::READERS)?;
-    Ok(who)
 }
 
 fn optional_id(field: &str, value: &str) -> Result<(), AppError> {
@@ -49,7 +37,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::CreateCategoryRequest>,
     ) -> Result<Response<pb::Category>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let new = convert::new_category(request.into_inner())?;
         let category = self.app.create_category(&who, new).await?;
         Ok(Response::new(convert::category(category)))
@@ -59,7 +47,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::GetCategoryRequest>,
     ) -> Result<Response<pb::Category>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let category = self.app.get_category(&who, req.id).await?;
@@ -70,7 +58,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::ListCategoriesRequest>,
     ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         optional_id("parent_id", &req.parent_id)?;
         let page = self
@@ -87,7 +75,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::GetCategoryTreeRequest>,
     ) -> Result<Response<pb::CategoryTree>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         optional_id("root_id", &req.root_id)?;
         let root = (!req.root_id.is_empty()).then_some(req.root_id);
@@ -101,7 +89,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::UpdateCategoryRequest>,
     ) -> Result<Response<pb::Category>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let category = req
             .category
@@ -119,7 +107,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::MoveCategoryRequest>,
     ) -> Result<Response<pb::Category>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         optional_id("new_parent_id", &req.new_parent_id)?;
@@ -134,7 +122,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::DeleteCategoryRequest>,
     ) -> Result<Response<pb::DeleteCategoryResponse>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         self.app.delete_category(&who, req.id, req.etag).await?;
@@ -145,7 +133,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::CreatePathwayRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let (settings, request_id) = convert::new_pathway(request.into_inner())?;
         let pathway = self.app.create_pathway(&who, settings, request_id).await?;
         Ok(Response::new(convert::pathway(pathway)))
@@ -155,7 +143,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::GetPathwayRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let pathway = self.app.get_pathway(&who, req.id).await?;
@@ -166,7 +154,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::ListPathwaysRequest>,
     ) -> Result<Response<pb::ListPathwaysResponse>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let filter = convert::pathway_filter(&req)?;
         let page = self
@@ -187,7 +175,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::UpdatePathwayRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let pathway = req
             .pathway
@@ -208,7 +196,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::ArchivePathwayRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let pathway = self.app.archive_pathway(&who, req.id, req.etag).await?;
@@ -219,7 +207,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::AddStepRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("pathway_id", &req.pathway_id)?;
         let step = convert::new_step(req.step)?;
@@ -234,7 +222,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::UpdateStepRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         let step = req
             .step
@@ -255,7 +243,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::ReorderStepsRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("pathway_id", &req.pathway_id)?;
         let pathway = self
@@ -269,7 +257,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::RemoveStepRequest>,
     ) -> Result<Response<pb::Pathway>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         convert::ids(&[("pathway_id", &req.pathway_id), ("step_id", &req.step_id)])?;
         let pathway = self
@@ -283,7 +271,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::PublishPathwayRequest>,
     ) -> Result<Response<pb::PathwayVersion>, Status> {
-        let who = admin(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("id", &req.id)?;
         let version = self.app.publish(&who, req.id, req.etag).await?;
@@ -294,7 +282,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::GetPathwayVersionRequest>,
     ) -> Result<Response<pb::PathwayVersion>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("pathway_id", &req.pathway_id)?;
         let version = self
@@ -308,7 +296,7 @@ impl PathwayService for PathwayGrpc {
         &self,
         request: Request<pb::ListPathwayVersionsRequest>,
     ) -> Result<Response<pb::ListPathwayVersionsResponse>, Status> {
-        let who = reader(&request)?;
+        let who = principal(&request)?;
         let req = request.into_inner();
         parse_id("pathway_id", &req.pathway_id)?;
         let page = self

@@ -13,9 +13,10 @@ use super::schema::{pathway_versions, pathways, steps};
 use super::{like_pattern, lower};
 use crate::domain::Audit;
 use crate::domain::pathway::{
-    CertificationPolicy, CompletionRule, Outcome, Pathway, PathwaySettings, PathwayStatus,
-    Sequencing, Step, StepDetail,
+    CertificationPolicy, CompletionRule, Outcome, Pathway, PathwayFilter, PathwaySettings,
+    PathwayStatus, Sequencing, VersionRecord,
 };
+use crate::domain::step::{Step, StepDetail};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = pathways)]
@@ -283,25 +284,6 @@ pub fn save(
     Ok(())
 }
 
-/// What a list may be narrowed to.
-#[derive(Debug, Default, Clone)]
-pub struct PathwayFilter {
-    pub category_id: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub status: Option<PathwayStatus>,
-    pub query: Option<String>,
-}
-
-impl PathwayFilter {
-    /// A stable text form, fingerprinted into page tokens.
-    pub fn describe(&self) -> String {
-        format!(
-            "c={:?};o={:?};s={:?};q={:?}",
-            self.category_id, self.outcome, self.status, self.query
-        )
-    }
-}
-
 /// Working drafts (admins), newest first, without steps.
 pub fn list(
     conn: &mut DbConnection,
@@ -388,15 +370,6 @@ pub fn list_published(
         .limit(limit)
         .select(pathway_versions::snapshot)
         .load(conn)?)
-}
-
-/// A published version as stored.
-pub struct VersionRecord {
-    pub pathway_id: String,
-    pub version: i32,
-    pub snapshot: Pathway,
-    pub published_at: NaiveDateTime,
-    pub published_by: String,
 }
 
 pub fn insert_version(

@@ -1,13 +1,5 @@
-//! Identity: every call carries `authorization: Bearer <JWT>`, verified here into a [`Principal`].
-//!
-//! Two key sources:
-//! - development: an HS256 shared secret (`auth.hs256_secret`, or the secret `lms up` generates);
-//! - production: the RS256/ES256 keys of an OIDC issuer, from a JWKS URL (refreshed
-//!   periodically) or a JWKS file. Only asymmetric algorithms are accepted from a JWKS, so a token
-//!   signed with a public key as an HMAC secret is refused.
-//!
-//! The tenant and the roles come from the token's claims (names configurable), never from a
-//! request field.
+//! Bearer tokens verified into a [`Principal`]: HS256 with a shared secret (development), or
+//! RS256/ES256 against an OIDC issuer's JWKS (production).
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -15,85 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
-use tonic::{Request, Status};
 
+use super::{MIN_SECRET_BYTES, Principal, Role, valid_tenant_id};
 use crate::config::AuthConfig;
 use crate::error::AppError;
-
-/// Shortest HS256 secret accepted, in bytes.
-pub const MIN_SECRET_BYTES: usize = 32;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Admin,
-    Instructor,
-    Learner,
-    /// Another LMS service calling with its own identity.
-    Service,
-}
-
-impl Role {
-    pub fn parse(name: &str) -> Option<Role> {
-        match name {
-            "admin" => Some(Role::Admin),
-            "instructor" => Some(Role::Instructor),
-            "learner" => Some(Role::Learner),
-            "service" => Some(Role::Service),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Instructor => "instructor",
-            Role::Learner => "learner",
-            Role::Service => "service",
-        }
-    }
-}
-
-/// Who is calling, for which tenant, with which roles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub subject: String,
-    pub tenant_id: String,
-    pub roles: HashSet<Role>,
-}
-
-impl Principal {
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.has_role(Role::Admin)
-    }
-
-    /// `PERMISSION_DENIED` unless the principal holds one of `allowed`.
-    pub fn require_any(&self, allowed: &[Role]) -> Result<(), AppError> {
-        if allowed.iter().any(|role| self.has_role(*role)) {
-            Ok(())
-        } else {
-            let names: Vec<_> = allowed.iter().map(|r| r.as_str()).collect();
-            Err(AppError::PermissionDenied(format!(
-                "this call needs one of the roles: {}",
-                names.join(", ")
-            )))
-        }
-    }
-}
-
-/// The principal that the auth interceptor attached to a request.
-pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing bearer token"))
-}
 
 enum Keys {
     Hs256(DecodingKey),
@@ -273,14 +192,6 @@ impl TokenVerifier {
     }
 }
 
-fn valid_tenant_id(tenant: &str) -> bool {
-    !tenant.is_empty()
-        && tenant.len() <= 64
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 fn jwks_key(set: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
     let jwk = match kid {
         Some(kid) => set.find(kid)?,
@@ -312,207 +223,11 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<JwkSet> {
     parse_jwks(&text).with_context(|| format!("auth.jwks_url {url}"))
 }
 
-/// The tonic interceptor: verifies the bearer token and attaches the [`Principal`].
-pub fn interceptor(verifier: TokenVerifier) -> Interceptor {
-    Interceptor { verifier }
-}
-
-#[derive(Clone)]
-pub struct Interceptor {
-    verifier: TokenVerifier,
-}
-
-impl tonic::service::Interceptor for Interceptor {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or(value.strip_prefix("bearer "))
-            })
-            .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
-        let mut principal = self.verifier.verify(token.trim())?;
-        // A service acts for the tenant whose request caused its call; only the `service`
-        // role may say which (see `ServiceCredentials`).
-        if let Some(tenant) = request.metadata().get(TENANT_HEADER) {
-            if !principal.has_role(Role::Service) {
-                return Err(Status::permission_denied(format!(
-                    "only a service identity may send {TENANT_HEADER}"
-                )));
-            }
-            let tenant = tenant
-                .to_str()
-                .ok()
-                .filter(|t| valid_tenant_id(t))
-                .ok_or_else(|| {
-                    Status::invalid_argument(format!("{TENANT_HEADER} must hold a tenant id"))
-                })?;
-            principal.tenant_id = tenant.to_string();
-        }
-        tracing::Span::current().record("enduser.id", principal.subject.as_str());
-        request.extensions_mut().insert(principal);
-        Ok(request)
-    }
-}
-
-/// The metadata key in which a service names the tenant it acts for.
-pub const TENANT_HEADER: &str = "x-lms-tenant";
-
-/// How a service proves its own identity when it calls another service (DESIGN §4).
-///
-/// The calls carry a token with the `service` role and name the tenant they act for in
-/// [`TENANT_HEADER`], which the callee honours for service identities only.
-#[derive(Clone)]
-pub enum ServiceCredentials {
-    /// Development: a short-lived HS256 token minted per call with the shared secret.
-    Hs256 { secret: String, subject: String },
-    /// Production: a token the OIDC issuer gave this service, kept fresh in a file by whatever
-    /// fetches it (a client-credentials sidecar, a projected Secret); re-read when it changes.
-    TokenFile {
-        path: std::path::PathBuf,
-        cached: Arc<RwLock<Option<(std::time::SystemTime, String)>>>,
-    },
-}
-
-impl ServiceCredentials {
-    /// Credentials for `subject` (e.g. `enrolment-service`) from the auth settings: the HS256
-    /// secret when one is configured, otherwise `auth.service_token_file`.
-    pub fn from_config(config: &AuthConfig, subject: &str) -> anyhow::Result<Self> {
-        if !config.hs256_secret.is_empty() {
-            return Ok(ServiceCredentials::Hs256 {
-                secret: config.hs256_secret.clone(),
-                subject: subject.to_string(),
-            });
-        }
-        anyhow::ensure!(
-            !config.service_token_file.is_empty(),
-            "invalid configuration: auth.service_token_file must name the file holding this \
-             service's token (a JWT with the `service` role from the issuer), because it calls \
-             other services"
-        );
-        let credentials = ServiceCredentials::TokenFile {
-            path: config.service_token_file.clone().into(),
-            cached: Arc::new(RwLock::new(None)),
-        };
-        let token = std::fs::read_to_string(&config.service_token_file)
-            .with_context(|| format!("auth.service_token_file {}", config.service_token_file))?;
-        anyhow::ensure!(
-            !token.trim().is_empty(),
-            "auth.service_token_file {} is empty",
-            config.service_token_file
-        );
-        Ok(credentials)
-    }
-
-    /// The bearer token to present for `tenant`.
-    pub fn token(&self, tenant: &str) -> Result<String, AppError> {
-        match self {
-            ServiceCredentials::Hs256 { secret, subject } => mint_hs256(
-                secret,
-                subject,
-                tenant,
-                &[Role::Service],
-                Duration::from_secs(300),
-            )
-            .map_err(AppError::internal),
-            ServiceCredentials::TokenFile { path, cached } => {
-                // The file's path and the OS error go to the log, not to the caller whose
-                // request needed the token.
-                let unavailable = |why: String| {
-                    tracing::error!(reason = %why, "the service token file cannot be read");
-                    AppError::Unavailable(
-                        "this service cannot authenticate to another one right now; retry".into(),
-                    )
-                };
-                let modified = std::fs::metadata(path)
-                    .and_then(|m| m.modified())
-                    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
-                if let Some((at, token)) = &*cached.read().unwrap_or_else(|p| p.into_inner())
-                    && *at == modified
-                {
-                    return Ok(token.clone());
-                }
-                let token = std::fs::read_to_string(path)
-                    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?
-                    .trim()
-                    .to_string();
-                if token.is_empty() {
-                    return Err(unavailable(format!("{} is empty", path.display())));
-                }
-                *cached.write().unwrap_or_else(|p| p.into_inner()) =
-                    Some((modified, token.clone()));
-                Ok(token)
-            }
-        }
-    }
-
-    /// Adds this service's token and the tenant it acts for to an outgoing request.
-    pub fn authorize<T>(&self, request: &mut Request<T>, tenant: &str) -> Result<(), AppError> {
-        let token = self.token(tenant)?;
-        let metadata = request.metadata_mut();
-        metadata.insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .map_err(|_| AppError::internal(anyhow::anyhow!("token is not header text")))?,
-        );
-        metadata.insert(
-            TENANT_HEADER,
-            tenant
-                .parse()
-                .map_err(|_| AppError::internal(anyhow::anyhow!("tenant is not header text")))?,
-        );
-        Ok(())
-    }
-}
-
-/// Mints an HS256 token (development and tests): what `lms token` prints.
-pub fn mint_hs256(
-    secret: &str,
-    subject: &str,
-    tenant_id: &str,
-    roles: &[Role],
-    ttl: Duration,
-) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        secret.len() >= MIN_SECRET_BYTES,
-        "the signing secret must be at least {MIN_SECRET_BYTES} bytes"
-    );
-    anyhow::ensure!(
-        valid_tenant_id(tenant_id),
-        "tenant must be 1..64 characters of A-Z a-z 0-9 - _"
-    );
-    let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({
-        "sub": subject,
-        "tenant": tenant_id,
-        "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "iat": now,
-        "exp": now + ttl.as_secs() as i64,
-    });
-    Ok(jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )?)
-}
-
-/// A new random development secret (hex, 64 characters).
-pub fn generate_secret() -> String {
-    use rand::Rng;
-    let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::mint_hs256;
+    use jsonwebtoken::{EncodingKey, Header};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

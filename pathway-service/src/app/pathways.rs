@@ -1,317 +1,25 @@
-//! Use cases: who may do what, in which transaction, calling the domain rules and storage.
+//! Pathways: drafts, steps, publishing and versions.
 
-use std::collections::HashMap;
-
-use lms_platform::db::{Db, DbConnection};
+use lms_platform::db::DbConnection;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
-use crate::domain::category::{self, Category, MAX_DEPTH};
+use super::{PathwayApp, parse_token_number};
 use crate::domain::pathway::{
-    self, Pathway, PathwaySettings, PathwayStatus, Step, check_publishable,
+    Pathway, PathwayFilter, PathwaySettings, PathwayStatus, VersionRecord, check_publishable,
 };
+use crate::domain::step::{self, Step};
 use crate::domain::{Audit, check_etag, now};
-use crate::storage::pathways::{PathwayFilter, VersionRecord};
 use crate::storage::{categories as category_rows, pathways as pathway_rows};
 
-/// Roles that read the catalogue as learners do (published content only).
-pub const READERS: [Role; 4] = [Role::Admin, Role::Instructor, Role::Learner, Role::Service];
-pub const ADMINS: [Role; 1] = [Role::Admin];
-
-/// A node of the category tree.
-pub struct TreeNode {
-    pub category: Category,
-    pub children: Vec<TreeNode>,
-    pub pathway_count: i64,
-}
-
-/// What a category create carries.
-pub struct NewCategory {
-    pub parent_id: String,
-    pub name: String,
-    pub description: String,
-    pub sort_order: i32,
-    pub request_id: Option<String>,
-}
-
-/// New values for the fields named in an update mask.
-#[derive(Default)]
-pub struct CategoryPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub sort_order: Option<i32>,
-}
-
-#[derive(Clone)]
-pub struct PathwayApp {
-    db: Db,
-}
-
 impl PathwayApp {
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    // ---- categories -------------------------------------------------------------------------
-
-    pub async fn create_category(&self, who: &Principal, new: NewCategory) -> AppResult<Category> {
-        who.require_any(&ADMINS)?;
-        let tenant = who.tenant_id.clone();
-        let actor = who.subject.clone();
-        self.db
-            .write(move |conn| {
-                let request_id = new.request_id.clone();
-                idempotency::create_once(
-                    conn,
-                    &tenant,
-                    "CreateCategory",
-                    request_id.as_deref(),
-                    |conn, id| category_rows::get(conn, &tenant, id),
-                    |conn| {
-                        let depth = if new.parent_id.is_empty() {
-                            0
-                        } else {
-                            let parent_missing = |_| {
-                                AppError::not_found(format!("parent category {}", new.parent_id))
-                            };
-                            category_rows::lock(conn, &tenant, &new.parent_id)
-                                .map_err(parent_missing)?;
-                            let parent = category_rows::get(conn, &tenant, &new.parent_id)
-                                .map_err(parent_missing)?;
-                            parent.depth + 1
-                        };
-                        if depth >= MAX_DEPTH {
-                            return Err(AppError::invalid_field(
-                                "parent_id",
-                                format!("the tree is at most {MAX_DEPTH} levels deep"),
-                            ));
-                        }
-                        let category = Category {
-                            id: new_id(),
-                            parent_id: new.parent_id,
-                            name: new.name.trim().to_string(),
-                            description: new.description,
-                            sort_order: new.sort_order,
-                            depth,
-                            revision: 1,
-                            audit: Audit::new(&actor),
-                        };
-                        category_rows::insert(conn, &tenant, &category)?;
-                        let id = category.id.clone();
-                        Ok((id, category))
-                    },
-                )
-            })
-            .await
-    }
-
-    pub async fn get_category(&self, who: &Principal, id: String) -> AppResult<Category> {
-        who.require_any(&READERS)?;
-        let tenant = who.tenant_id.clone();
-        self.db
-            .read(move |conn| category_rows::get(conn, &tenant, &id))
-            .await
-    }
-
-    pub async fn list_categories(
-        &self,
-        who: &Principal,
-        parent_id: String,
-        page_size: i32,
-        page_token: String,
-    ) -> AppResult<Page<Category>> {
-        who.require_any(&READERS)?;
-        let limit = pagination::page_size(page_size)?;
-        let filters = format!("parent={parent_id}");
-        let after = match pagination::decode_key(&page_token, &filters)? {
-            None => None,
-            Some([sort_order, id]) => Some((parse_token_number(&sort_order)?, id)),
-        };
-        let tenant = who.tenant_id.clone();
-        let items = self
-            .db
-            .read(move |conn| {
-                if !parent_id.is_empty() {
-                    category_rows::get(conn, &tenant, &parent_id)?;
-                }
-                category_rows::list_children(conn, &tenant, &parent_id, after, limit + 1)
-            })
-            .await?;
-        Ok(paginate(items, limit, &filters, |c| {
-            vec![c.sort_order.to_string(), c.id.clone()]
-        }))
-    }
-
-    pub async fn category_tree(
-        &self,
-        who: &Principal,
-        root_id: Option<String>,
-    ) -> AppResult<Vec<TreeNode>> {
-        who.require_any(&READERS)?;
-        let tenant = who.tenant_id.clone();
-        let (all, counts) = self
-            .db
-            .read(move |conn| {
-                Ok((
-                    category_rows::all(conn, &tenant)?,
-                    category_rows::pathway_counts(conn, &tenant)?,
-                ))
-            })
-            .await?;
-        let mut children: HashMap<String, Vec<Category>> = HashMap::new();
-        for category in all {
-            children
-                .entry(category.parent_id.clone())
-                .or_default()
-                .push(category);
-        }
-        fn build(
-            parent: &str,
-            children: &mut HashMap<String, Vec<Category>>,
-            counts: &HashMap<String, i64>,
-        ) -> Vec<TreeNode> {
-            let kids = children.remove(parent).unwrap_or_default();
-            kids.into_iter()
-                .map(|category| TreeNode {
-                    children: build(&category.id, children, counts),
-                    pathway_count: counts.get(&category.id).copied().unwrap_or(0),
-                    category,
-                })
-                .collect()
-        }
-        match root_id {
-            None => Ok(build("", &mut children, &counts)),
-            Some(root) => {
-                let category = children
-                    .values()
-                    .flatten()
-                    .find(|c| c.id == root)
-                    .cloned()
-                    .ok_or_else(|| AppError::not_found(format!("category {root}")))?;
-                Ok(vec![TreeNode {
-                    children: build(&category.id, &mut children, &counts),
-                    pathway_count: counts.get(&category.id).copied().unwrap_or(0),
-                    category,
-                }])
-            }
-        }
-    }
-
-    pub async fn update_category(
-        &self,
-        who: &Principal,
-        id: String,
-        etag: String,
-        patch: CategoryPatch,
-    ) -> AppResult<Category> {
-        who.require_any(&ADMINS)?;
-        let tenant = who.tenant_id.clone();
-        let actor = who.subject.clone();
-        self.db
-            .write(move |conn| {
-                let mut category = category_rows::get(conn, &tenant, &id)?;
-                check_etag(&etag, category.revision)?;
-                let expected = category.revision;
-                if let Some(name) = patch.name {
-                    category.name = name.trim().to_string();
-                }
-                if let Some(description) = patch.description {
-                    category.description = description;
-                }
-                if let Some(sort_order) = patch.sort_order {
-                    category.sort_order = sort_order;
-                }
-                touch(&mut category, &actor);
-                category_rows::update(conn, &tenant, &category, expected)?;
-                Ok(category)
-            })
-            .await
-    }
-
-    pub async fn move_category(
-        &self,
-        who: &Principal,
-        id: String,
-        new_parent_id: String,
-        etag: String,
-    ) -> AppResult<Category> {
-        who.require_any(&ADMINS)?;
-        let tenant = who.tenant_id.clone();
-        let actor = who.subject.clone();
-        self.db
-            .write(move |conn| {
-                let mut moving = category_rows::get(conn, &tenant, &id)?;
-                check_etag(&etag, moving.revision)?;
-                if !new_parent_id.is_empty() && new_parent_id != id {
-                    category_rows::get(conn, &tenant, &new_parent_id).map_err(|_| {
-                        AppError::not_found(format!("parent category {new_parent_id}"))
-                    })?;
-                }
-                let (links, depths) = category_rows::links(conn, &tenant)?;
-                let delta = category::plan_move(&links, &depths, &id, &new_parent_id)?;
-                if category_rows::sibling_name_taken(
-                    conn,
-                    &tenant,
-                    &new_parent_id,
-                    &moving.name,
-                    &id,
-                )? {
-                    return Err(AppError::AlreadyExists(format!(
-                        "the new parent already has a category named {:?}",
-                        moving.name
-                    )));
-                }
-                let expected = moving.revision;
-                // Descendants first: their depth shifts with the moved category's.
-                let mut descendants = category::subtree(&links, &id);
-                descendants.retain(|d| d != &id);
-                category_rows::shift_depths(conn, &tenant, &descendants, delta)?;
-                moving.parent_id = new_parent_id;
-                moving.depth += delta;
-                touch(&mut moving, &actor);
-                category_rows::update(conn, &tenant, &moving, expected)?;
-                Ok(moving)
-            })
-            .await
-    }
-
-    pub async fn delete_category(
-        &self,
-        who: &Principal,
-        id: String,
-        etag: String,
-    ) -> AppResult<()> {
-        who.require_any(&ADMINS)?;
-        let tenant = who.tenant_id.clone();
-        self.db
-            .write(move |conn| {
-                // Locked first, so a concurrent add into this category either finishes before
-                // the counts below or finds the category gone.
-                category_rows::lock(conn, &tenant, &id)?;
-                let category = category_rows::get(conn, &tenant, &id)?;
-                check_etag(&etag, category.revision)?;
-                let children = category_rows::child_count(conn, &tenant, &id)?;
-                let pathways = category_rows::pathway_count(conn, &tenant, &id)?;
-                if children > 0 || pathways > 0 {
-                    return Err(AppError::FailedPrecondition(format!(
-                        "category is not empty: it holds {children} categories and {pathways} pathways"
-                    )));
-                }
-                category_rows::delete(conn, &tenant, &id, category.revision)
-            })
-            .await
-    }
-
-    // ---- pathways ---------------------------------------------------------------------------
-
     pub async fn create_pathway(
         &self,
         who: &Principal,
         settings: PathwaySettings,
         request_id: Option<String>,
     ) -> AppResult<Pathway> {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -346,7 +54,6 @@ impl PathwayApp {
 
     /// Admins read the working draft; everyone else the latest published version.
     pub async fn get_pathway(&self, who: &Principal, id: String) -> AppResult<Pathway> {
-        who.require_any(&READERS)?;
         let tenant = who.tenant_id.clone();
         // Services see the working pathway too: enrolment-service must tell a draft or an
         // archived pathway from an unknown one.
@@ -373,7 +80,6 @@ impl PathwayApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<Pathway>> {
-        who.require_any(&READERS)?;
         let admin = who.is_admin();
         if !admin {
             filter.status = None;
@@ -452,7 +158,7 @@ impl PathwayApp {
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
             step.id = new_id();
             step.audit = Audit::new(&actor);
-            pathway::add_step(&mut pathway.steps, step, position)?;
+            step::add_step(&mut pathway.steps, step, position)?;
             Ok(true)
         })
         .await
@@ -509,7 +215,7 @@ impl PathwayApp {
         step_ids: Vec<String>,
     ) -> AppResult<Pathway> {
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
-            pathway::reorder_steps(&mut pathway.steps, &step_ids)?;
+            step::reorder_steps(&mut pathway.steps, &step_ids)?;
             Ok(true)
         })
         .await
@@ -523,7 +229,7 @@ impl PathwayApp {
         etag: String,
     ) -> AppResult<Pathway> {
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
-            pathway::remove_step(&mut pathway.steps, &step_id)?;
+            step::remove_step(&mut pathway.steps, &step_id)?;
             Ok(true)
         })
         .await
@@ -551,7 +257,7 @@ impl PathwayApp {
                 }
                 let steps_changed = edit(conn, tenant, pathway)?;
                 if steps_changed {
-                    pathway::check_prerequisites(&pathway.steps)?;
+                    step::check_prerequisites(&pathway.steps)?;
                 }
                 pathway.has_unpublished_changes = true;
                 Ok(if steps_changed {
@@ -611,7 +317,6 @@ impl PathwayApp {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection, &str, &mut Pathway) -> AppResult<Change<T>> + Send + 'static,
     {
-        who.require_any(&ADMINS)?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         self.db
@@ -637,7 +342,6 @@ impl PathwayApp {
         pathway_id: String,
         version: i32,
     ) -> AppResult<VersionRecord> {
-        who.require_any(&READERS)?;
         if version < 0 {
             return Err(AppError::invalid_field("version", "must not be negative"));
         }
@@ -659,7 +363,6 @@ impl PathwayApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<VersionRecord>> {
-        who.require_any(&READERS)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("pathway={pathway_id}");
         let before = match pagination::decode_key(&page_token, &filters)? {
@@ -689,12 +392,6 @@ enum Change<T> {
     Steps(T),
 }
 
-/// A number inside a page token.
-fn parse_token_number(text: &str) -> AppResult<i32> {
-    text.parse()
-        .map_err(|_| AppError::invalid_field("page_token", "is malformed"))
-}
-
 /// A pathway may only point at a category of its own tenant; the category stays locked until
 /// the pathway is written, so it cannot be deleted in between.
 fn require_category(conn: &mut DbConnection, tenant: &str, category_id: &str) -> AppResult<()> {
@@ -702,12 +399,6 @@ fn require_category(conn: &mut DbConnection, tenant: &str, category_id: &str) ->
         return Ok(());
     }
     category_rows::lock(conn, tenant, category_id)
-}
-
-fn touch(category: &mut Category, actor: &str) {
-    category.revision += 1;
-    category.audit.updated_at = now();
-    category.audit.updated_by = actor.to_string();
 }
 
 fn touch_pathway(pathway: &mut Pathway, actor: &str) {

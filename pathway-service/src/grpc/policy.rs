@@ -1,0 +1,42 @@
+//! Who may call each RPC: one line per RPC, applied before any handler runs (see
+//! `lms_platform::auth::Authorize`). What a caller then sees is the use case's business: a
+//! learner reads published pathways only.
+
+use lms_platform::Role::{self, Admin, Instructor, Learner, Service};
+use lms_platform::auth::Policy;
+
+const ADMINS: &[Role] = &[Admin];
+/// Everyone who reads the catalogue.
+const READERS: &[Role] = &[Admin, Instructor, Learner, Service];
+
+pub const POLICY: Policy = &[
+    ("CreateCategory", ADMINS),
+    ("GetCategory", READERS),
+    ("ListCategories", READERS),
+    ("GetCategoryTree", READERS),
+    ("UpdateCategory", ADMINS),
+    ("MoveCategory", ADMINS),
+    ("DeleteCategory", ADMINS),
+    ("CreatePathway", ADMINS),
+    ("GetPathway", READERS),
+    ("ListPathways", READERS),
+    ("UpdatePathway", ADMINS),
+    ("ArchivePathway", ADMINS),
+    ("AddStep", ADMINS),
+    ("UpdateStep", ADMINS),
+    ("ReorderSteps", ADMINS),
+    ("RemoveStep", ADMINS),
+    ("PublishPathway", ADMINS),
+    ("GetPathwayVersion", READERS),
+    ("ListPathwayVersions", READERS),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_has_exactly_one_policy_line() {
+        lms_platform::auth::check_policy(POLICY, "lms.pathway.v1.PathwayService").unwrap();
+    }
+}

@@ -1,0 +1,214 @@
+//! Every call to an LMS service is authenticated and authorised here, before its handler runs:
+//! the bearer token is verified into a [`Principal`] (a service identity may name the tenant it
+//! acts for), and the RPC's role policy is applied. Each service declares its policy once, as
+//! one line per RPC ([`Policy`]); an RPC missing from it is refused, so a new RPC is closed
+//! until someone says who may call it.
+
+use std::task::{Context, Poll};
+
+use futures::future::{Either, Ready, ready};
+use tonic::Status;
+use tonic::server::NamedService;
+use tower::Service;
+
+use super::{Principal, Role, TENANT_HEADER, TokenVerifier, valid_tenant_id};
+
+/// Which roles may call each RPC of a service: `("CreatePerson", &[Role::Admin])`.
+pub type Policy = &'static [(&'static str, &'static [Role])];
+
+/// A service behind token verification and its role policy.
+#[derive(Clone)]
+pub struct Authorize<S> {
+    inner: S,
+    verifier: TokenVerifier,
+    policy: Policy,
+}
+
+impl<S> Authorize<S> {
+    pub fn new(inner: S, verifier: TokenVerifier, policy: Policy) -> Self {
+        Self {
+            inner,
+            verifier,
+            policy,
+        }
+    }
+
+    /// The caller, when they may call the RPC named by `path` (`/pkg.Service/Method`).
+    fn admit(&self, headers: &http::HeaderMap, path: &str) -> Result<Principal, Status> {
+        let header = headers
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or(value.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
+        let mut principal = self.verifier.verify(token.trim())?;
+        // A service acts for the tenant whose request caused its call; only the `service`
+        // role may say which (see `ServiceCredentials`).
+        if let Some(tenant) = headers.get(TENANT_HEADER) {
+            if !principal.has_role(Role::Service) {
+                return Err(Status::permission_denied(format!(
+                    "only a service identity may send {TENANT_HEADER}"
+                )));
+            }
+            let tenant = tenant
+                .to_str()
+                .ok()
+                .filter(|t| valid_tenant_id(t))
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!("{TENANT_HEADER} must hold a tenant id"))
+                })?;
+            principal.tenant_id = tenant.to_string();
+        }
+        tracing::Span::current().record("enduser.id", principal.subject.as_str());
+        let method = path.rsplit('/').next().unwrap_or_default();
+        let roles = self
+            .policy
+            .iter()
+            .find(|(name, _)| *name == method)
+            .map(|(_, roles)| *roles)
+            .ok_or_else(|| Status::permission_denied(format!("no role may call {method}")))?;
+        principal.require_any(roles)?;
+        Ok(principal)
+    }
+}
+
+/// Checks that `policy` names exactly the RPCs of `service` (`lms.pathway.v1.PathwayService`)
+/// in the suite's descriptors: what each service's tests assert, so an RPC added to a proto
+/// gets a policy line in the same change.
+pub fn check_policy(policy: Policy, service: &str) -> Result<(), String> {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(lms_proto::FILE_DESCRIPTOR_SET)
+        .map_err(|e| e.to_string())?;
+    let (package, name) = service
+        .rsplit_once('.')
+        .ok_or("a fully qualified service name")?;
+    let methods: Vec<String> = set
+        .file
+        .iter()
+        .filter(|file| file.package() == package)
+        .flat_map(|file| file.service.iter())
+        .filter(|s| s.name() == name)
+        .flat_map(|s| s.method.iter().map(|m| m.name().to_string()))
+        .collect();
+    if methods.is_empty() {
+        return Err(format!("no service {service}"));
+    }
+    let named: Vec<&str> = policy.iter().map(|(method, _)| *method).collect();
+    let missing: Vec<&String> = methods
+        .iter()
+        .filter(|m| !named.contains(&m.as_str()))
+        .collect();
+    let unknown: Vec<&&str> = named
+        .iter()
+        .filter(|n| !methods.iter().any(|m| m == **n))
+        .collect();
+    let mut sorted = named.clone();
+    sorted.sort();
+    sorted.dedup();
+    if !missing.is_empty() || !unknown.is_empty() || sorted.len() != named.len() {
+        return Err(format!(
+            "{service}: RPCs without a policy {missing:?}, policies of no RPC {unknown:?}, or a duplicate line"
+        ));
+    }
+    Ok(())
+}
+
+impl<S: NamedService> NamedService for Authorize<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Authorize<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    RB: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match self.admit(request.headers(), request.uri().path()) {
+            Ok(principal) => {
+                request.extensions_mut().insert(principal);
+                Either::Left(self.inner.call(request))
+            }
+            Err(status) => Either::Right(ready(Ok(status.into_http()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: Policy = &[
+        ("Read", &[Role::Learner, Role::Admin]),
+        ("Write", &[Role::Admin]),
+    ];
+
+    async fn authorize() -> (Authorize<()>, crate::config::AuthConfig) {
+        let config = crate::config::AuthConfig {
+            hs256_secret: "0123456789abcdef0123456789abcdef".into(),
+            tenant_claim: "tenant".into(),
+            roles_claim: "roles".into(),
+            ..Default::default()
+        };
+        let verifier = TokenVerifier::from_config(&config).await.unwrap();
+        (Authorize::new((), verifier, POLICY), config)
+    }
+
+    fn headers(token: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    fn token(config: &crate::config::AuthConfig, role: Role) -> String {
+        super::super::mint_hs256(
+            &config.hs256_secret,
+            "someone",
+            "acme",
+            &[role],
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn each_rpc_admits_only_its_roles() {
+        let (authorize, config) = authorize().await;
+        let learner = headers(&token(&config, Role::Learner));
+        assert!(authorize.admit(&learner, "/x.v1.S/Read").is_ok());
+        let refused = authorize.admit(&learner, "/x.v1.S/Write").unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        let admin = headers(&token(&config, Role::Admin));
+        assert!(authorize.admit(&admin, "/x.v1.S/Write").is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_rpc_without_a_policy_is_closed() {
+        let (authorize, config) = authorize().await;
+        let admin = headers(&token(&config, Role::Admin));
+        let refused = authorize.admit(&admin, "/x.v1.S/Forgotten").unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn no_token_is_unauthenticated() {
+        let (authorize, _) = authorize().await;
+        let refused = authorize
+            .admit(&http::HeaderMap::new(), "/x.v1.S/Read")
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    }
+}

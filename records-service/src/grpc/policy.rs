@@ -1,0 +1,47 @@
+//! Who may call each RPC: one line per RPC, applied before any handler runs (see
+//! `lms_platform::auth::Authorize`). What a caller then sees is the use case's business: a
+//! learner reads their own record only. Certificate verification is public and has none.
+
+use lms_platform::Role::{self, Admin, Instructor, Learner, Service};
+use lms_platform::auth::Policy;
+
+const ADMINS: &[Role] = &[Admin];
+/// Who reports on others: staff, and the other services.
+const STAFF: &[Role] = &[Admin, Instructor, Service];
+/// People recording learning (never a service: its effects arrive as events).
+const PEOPLE: &[Role] = &[Admin, Instructor, Learner];
+const ANY_ROLE: &[Role] = &[Admin, Instructor, Learner, Service];
+const SERVICES: &[Role] = &[Service];
+
+pub const POLICY: Policy = &[
+    ("CreateManualRecord", ADMINS),
+    ("UpdateManualRecord", ADMINS),
+    ("DeleteManualRecord", ADMINS),
+    ("ListManualRecords", ANY_ROLE),
+    ("ListManualRecordAudit", ADMINS),
+    ("StreamComplianceReport", STAFF),
+    ("ListTranscript", ANY_ROLE),
+    ("ExportTranscript", ANY_ROLE),
+    ("ListCertifications", ANY_ROLE),
+    ("GetCertification", ANY_ROLE),
+    ("RevokeCertification", ADMINS),
+    ("GetProgress", ANY_ROLE),
+    ("ListProgress", ANY_ROLE),
+    ("RecordActivity", PEOPLE),
+    ("MoveToVersion", ADMINS),
+    ("ListActivities", ANY_ROLE),
+];
+
+/// `lms.events.v1.EventConsumer`: enrolment- and assessment-service delivering their events.
+pub const EVENTS_POLICY: Policy = &[("DeliverEvents", SERVICES)];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rpc_has_exactly_one_policy_line() {
+        lms_platform::auth::check_policy(POLICY, "lms.records.v1.RecordsService").unwrap();
+        lms_platform::auth::check_policy(EVENTS_POLICY, "lms.events.v1.EventConsumer").unwrap();
+    }
+}
