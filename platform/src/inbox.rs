@@ -42,34 +42,78 @@ impl From<diesel::result::Error> for EventError {
     }
 }
 
-/// Decodes an event's payload as `M`, rejecting anything else.
-pub fn payload<M: prost::Message + prost::Name + Default>(
-    event: &pb::Event,
-) -> Result<M, EventError> {
-    let any = event
-        .payload
-        .as_ref()
-        .ok_or_else(|| EventError::Reject("event without payload".into()))?;
-    if any.type_url != M::type_url() {
-        return Err(EventError::Reject(format!(
-            "expected {}, got {}",
-            M::type_url(),
-            any.type_url
-        )));
-    }
-    M::decode(any.value.as_slice())
-        .map_err(|e| EventError::Reject(format!("unreadable {}: {e}", M::full_name())))
+/// An event as delivered: its envelope, and its payload as the consuming service reads it
+/// (its `events` module; an unreadable payload is the reason it will be rejected).
+#[derive(Debug, Clone)]
+pub struct Delivered<T> {
+    pub id: String,
+    pub tenant_id: String,
+    pub type_url: String,
+    pub payload: Result<T, String>,
 }
 
-/// Applies each event once, with its processed-event row. The whole delivery is first tried as
-/// one transaction — one commit instead of one per event, which is what lets a backlog drain
-/// quickly. When an event in it fails, that rolls the batch back and it is applied again with a
-/// savepoint per event, so the failed event is rolled back alone and the others still commit.
-pub async fn consume<F>(db: &Db, events: Vec<pb::Event>, apply: F) -> pb::DeliverEventsResponse
+impl<T> Delivered<T> {
+    /// Reads each event of a delivery with `read`.
+    pub fn read_all(
+        events: Vec<pb::Event>,
+        read: impl Fn(&prost_types::Any) -> Result<T, String>,
+    ) -> Vec<Delivered<T>> {
+        events
+            .into_iter()
+            .map(|event| {
+                let (type_url, payload) = match &event.payload {
+                    Some(any) => (any.type_url.clone(), read(any)),
+                    None => (String::new(), Err("event without payload".to_string())),
+                };
+                Delivered {
+                    id: event.id,
+                    tenant_id: event.tenant_id,
+                    type_url,
+                    payload,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Decodes `any` as `M`: Err names what arrived instead.
+pub fn decode<M: prost::Message + prost::Name + Default>(
+    any: &prost_types::Any,
+) -> Result<M, String> {
+    if any.type_url != M::type_url() {
+        return Err(format!("expected {}, got {}", M::type_url(), any.type_url));
+    }
+    M::decode(any.value.as_slice()).map_err(|e| format!("unreadable {}: {e}", M::full_name()))
+}
+
+/// What a consumer says of a delivery: the events done (applied now or before) and those that
+/// can never be applied.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub acknowledged: Vec<String>,
+    pub rejected: Vec<String>,
+}
+
+impl From<Outcome> for pb::DeliverEventsResponse {
+    fn from(outcome: Outcome) -> Self {
+        pb::DeliverEventsResponse {
+            acknowledged: outcome.acknowledged,
+            rejected: outcome.rejected,
+        }
+    }
+}
+
+/// Applies each event once, with its processed-event row: `apply(conn, tenant, payload)`. The
+/// whole delivery is first tried as one transaction — one commit instead of one per event,
+/// which is what lets a backlog drain quickly. When an event in it fails, that rolls the batch
+/// back and it is applied again with a savepoint per event, so the failed event is rolled back
+/// alone and the others still commit.
+pub async fn consume<T, F>(db: &Db, events: Vec<Delivered<T>>, apply: F) -> Outcome
 where
-    F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError> + Clone + Send + 'static,
+    T: Clone + Send + Sync + 'static,
+    F: Fn(&mut DbConnection, &str, &T) -> Result<(), EventError> + Clone + Send + 'static,
 {
-    let mut response = pb::DeliverEventsResponse::default();
+    let mut response = Outcome::default();
     let mut valid = Vec::with_capacity(events.len());
     for event in events {
         if event.id.is_empty() || event.tenant_id.is_empty() {
@@ -140,21 +184,29 @@ where
 }
 
 /// Claims the event and applies it; an event seen before is acknowledged without effect.
-fn apply_once<F>(conn: &mut DbConnection, event: &pb::Event, apply: &F) -> Result<(), AppError>
+fn apply_once<T, F>(
+    conn: &mut DbConnection,
+    event: &Delivered<T>,
+    apply: &F,
+) -> Result<(), AppError>
 where
-    F: Fn(&mut DbConnection, &pb::Event) -> Result<(), EventError>,
+    F: Fn(&mut DbConnection, &str, &T) -> Result<(), EventError>,
 {
     if !claim(conn, event)? {
         return Ok(());
     }
-    match apply(conn, event) {
+    let applied = match &event.payload {
+        Ok(payload) => apply(conn, &event.tenant_id, payload),
+        Err(why) => Err(EventError::Reject(why.clone())),
+    };
+    match applied {
         Ok(()) => Ok(()),
         Err(EventError::Reject(why)) => Err(AppError::FailedPrecondition(why)),
         Err(EventError::Retry(error)) => Err(error),
     }
 }
 
-fn claim(conn: &mut DbConnection, event: &pb::Event) -> Result<bool, AppError> {
+fn claim<T>(conn: &mut DbConnection, event: &Delivered<T>) -> Result<bool, AppError> {
     let seen = processed_events::table
         .filter(processed_events::event_id.eq(&event.id))
         .count()
@@ -166,11 +218,7 @@ fn claim(conn: &mut DbConnection, event: &pb::Event) -> Result<bool, AppError> {
         .values((
             processed_events::event_id.eq(&event.id),
             processed_events::tenant_id.eq(&event.tenant_id),
-            processed_events::type_url.eq(event
-                .payload
-                .as_ref()
-                .map(|p| p.type_url.as_str())
-                .unwrap_or_default()),
+            processed_events::type_url.eq(&event.type_url),
             processed_events::processed_at.eq(chrono::Utc::now().naive_utc()),
         ))
         .execute(conn)

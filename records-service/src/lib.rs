@@ -10,8 +10,8 @@
 pub mod app;
 pub mod clients;
 pub mod domain;
+pub mod events;
 pub mod grpc;
-pub mod manual;
 pub mod storage;
 
 use std::time::Duration;

@@ -182,6 +182,23 @@ pub fn validate_due_policy(
     }
 }
 
+/// Which live assignments to list.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    pub pathway_id: Option<String>,
+    pub audience_id: Option<String>,
+    pub class_id: Option<String>,
+}
+
+impl AssignmentFilter {
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?}/{:?}/{:?}",
+            self.pathway_id, self.audience_id, self.class_id
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

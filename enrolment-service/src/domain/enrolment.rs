@@ -211,6 +211,24 @@ pub fn decide_access(
     }
 }
 
+/// Which enrolments to list.
+#[derive(Debug, Clone, Default)]
+pub struct EnrolmentFilter {
+    pub learner: Option<String>,
+    pub person_id: Option<String>,
+    pub pathway_id: Option<String>,
+    pub status: Option<Status>,
+}
+
+impl EnrolmentFilter {
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?}/{:?}/{:?}/{:?}",
+            self.learner, self.person_id, self.pathway_id, self.status
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,6 +248,27 @@ pub fn plan_sync(
     plan
 }
 
+/// Which people a list shows.
+#[derive(Debug, Default, Clone)]
+pub struct PeopleFilter {
+    pub status: Option<PersonStatus>,
+    pub department: Option<String>,
+    pub location: Option<String>,
+    pub query: Option<String>,
+}
+
+impl PeopleFilter {
+    pub fn describe(&self) -> String {
+        format!(
+            "s={:?};d={:?};l={:?};q={:?}",
+            self.status, self.department, self.location, self.query
+        )
+    }
+}
+
+/// A person as a member list shows them: id, external id, display name.
+pub type PersonRef = (String, String, String);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,10 @@
 //! The gRPC handlers: authorise, convert, call the use case, convert back.
 
 pub mod convert;
+mod events;
 pub mod policy;
+
+pub use events::EventsGrpc;
 
 use lms_platform::AppError;
 use lms_platform::auth::principal;
@@ -611,28 +614,5 @@ fn class_members_change(
         removed: removed as i32,
         student_count: view.students as i32,
         instructor_count: view.instructors as i32,
-    }
-}
-
-/// `lms.events.v1.EventConsumer`: the events this service consumes (from records-service).
-pub struct EventsGrpc {
-    app: EnrolmentApp,
-}
-
-impl EventsGrpc {
-    pub fn new(app: EnrolmentApp) -> Self {
-        Self { app }
-    }
-}
-
-#[tonic::async_trait]
-impl lms_proto::events_v1::event_consumer_server::EventConsumer for EventsGrpc {
-    async fn deliver_events(
-        &self,
-        request: Request<lms_proto::events_v1::DeliverEventsRequest>,
-    ) -> Result<Response<lms_proto::events_v1::DeliverEventsResponse>, Status> {
-        let events = request.into_inner().events;
-        let response = self.app.apply_events(events).await?;
-        Ok(Response::new(response))
     }
 }

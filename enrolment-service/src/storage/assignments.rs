@@ -9,7 +9,9 @@ use lms_platform::db::DbConnection;
 use lms_platform::resource::Audit;
 
 use super::schema::{assignments, enrolments};
-use crate::domain::assignment::{Assignment, DuePolicy, LeavePolicy, Requirement, Target};
+use crate::domain::assignment::{
+    Assignment, AssignmentFilter, DuePolicy, LeavePolicy, Requirement, Target,
+};
 use crate::domain::enrolment::Status;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -123,23 +125,6 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Assignment
         .optional()?
         .ok_or_else(|| AppError::not_found(format!("assignment {id}")))?
         .into_assignment()
-}
-
-/// Which live assignments to list.
-#[derive(Debug, Clone, Default)]
-pub struct AssignmentFilter {
-    pub pathway_id: Option<String>,
-    pub audience_id: Option<String>,
-    pub class_id: Option<String>,
-}
-
-impl AssignmentFilter {
-    pub fn describe(&self) -> String {
-        format!(
-            "{:?}/{:?}/{:?}",
-            self.pathway_id, self.audience_id, self.class_id
-        )
-    }
 }
 
 /// Live assignments, newest first, before the id `before`.

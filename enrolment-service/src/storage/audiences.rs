@@ -11,7 +11,7 @@ use lms_platform::resource::Audit;
 use super::schema::{audience_members, audiences, people};
 use super::sql::{Bind, bound, dollar, question};
 use crate::domain::audience::{Audience, AudienceKind};
-use crate::domain::person::PersonStatus;
+use crate::domain::person::{PersonRef, PersonStatus};
 use crate::domain::rules::{Attribute, DateOp, Rule};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -280,9 +280,6 @@ pub fn remove_members(
     }
     Ok(())
 }
-
-/// A person as listed in an audience: (id, external id, display name).
-pub type PersonRef = (String, String, String);
 
 /// Members with their names, ordered by external id, after `after_external_id`.
 pub fn list_members(

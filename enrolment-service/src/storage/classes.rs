@@ -8,9 +8,9 @@ use lms_platform::AppError;
 use lms_platform::db::DbConnection;
 use lms_platform::resource::Audit;
 
-use super::audiences::PersonRef;
 use super::schema::{class_members, classes, people};
 use crate::domain::class::{AcademicClass, ClassRole};
+use crate::domain::person::PersonRef;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = classes)]

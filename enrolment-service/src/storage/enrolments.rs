@@ -14,7 +14,7 @@ use super::schema::{enrolment_due_changes, enrolments};
 use super::sql::{self, Sql};
 use crate::domain::assignment::{LeavePolicy, Requirement};
 use crate::domain::class::ClassRole;
-use crate::domain::enrolment::{DueChange, Enrolment, Source, Status, Withdrawal};
+use crate::domain::enrolment::{DueChange, Enrolment, EnrolmentFilter, Source, Status, Withdrawal};
 use crate::domain::person::PersonStatus;
 
 /// Ids per `IN (...)` list.
@@ -188,24 +188,6 @@ pub fn by_ids(
         found.extend(rows_into(rows)?);
     }
     Ok(found)
-}
-
-/// Which enrolments to list.
-#[derive(Debug, Clone, Default)]
-pub struct EnrolmentFilter {
-    pub learner: Option<String>,
-    pub person_id: Option<String>,
-    pub pathway_id: Option<String>,
-    pub status: Option<Status>,
-}
-
-impl EnrolmentFilter {
-    pub fn describe(&self) -> String {
-        format!(
-            "{:?}/{:?}/{:?}/{:?}",
-            self.learner, self.person_id, self.pathway_id, self.status
-        )
-    }
 }
 
 /// Enrolments, newest first, before the id `before`, with their due-date history.

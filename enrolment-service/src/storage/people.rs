@@ -10,7 +10,7 @@ use lms_platform::db::{DbConnection, like_pattern, lower};
 use lms_platform::resource::Audit;
 
 use super::schema::{people, person_attributes};
-use crate::domain::person::{Existing, Person, PersonStatus, Profile};
+use crate::domain::person::{Existing, PeopleFilter, Person, PersonStatus, Profile};
 
 /// Rows per multi-row statement: 16 columns × 2000 rows stays under the bundled SQLite's
 /// 32 766 bind parameters (PostgreSQL allows 65 535).
@@ -241,24 +241,6 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Person, Ap
         .optional()?
         .ok_or_else(|| AppError::not_found(format!("person {id}")))?;
     with_attributes(conn, tenant, vec![row]).map(|mut p| p.remove(0))
-}
-
-/// What a list may be narrowed to.
-#[derive(Debug, Default, Clone)]
-pub struct PeopleFilter {
-    pub status: Option<PersonStatus>,
-    pub department: Option<String>,
-    pub location: Option<String>,
-    pub query: Option<String>,
-}
-
-impl PeopleFilter {
-    pub fn describe(&self) -> String {
-        format!(
-            "s={:?};d={:?};l={:?};q={:?}",
-            self.status, self.department, self.location, self.query
-        )
-    }
 }
 
 /// People ordered by external id, after `after_external_id`.

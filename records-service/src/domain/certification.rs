@@ -4,6 +4,40 @@ use chrono::{Duration, NaiveDateTime};
 
 use super::pathway::CertificationPolicy;
 
+/// One cycle of a learner's certification in a pathway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certification {
+    pub id: String,
+    pub tenant_id: String,
+    pub learner: String,
+    pub pathway_id: String,
+    pub pathway_title: String,
+    pub pathway_version: i32,
+    pub enrolment_id: String,
+    pub cycle: i32,
+    pub completed_at: NaiveDateTime,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub window_days: i32,
+    pub verification_code: String,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoke_reason: String,
+    pub revoked_by: String,
+    pub expiring_announced_at: Option<NaiveDateTime>,
+}
+
+impl Certification {
+    /// Its state on `now`.
+    pub fn status(&self, now: NaiveDateTime) -> Status {
+        status(
+            self.expires_at,
+            self.window_days,
+            self.revoked_at.is_some(),
+            now,
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Active,

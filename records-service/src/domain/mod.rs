@@ -1,6 +1,9 @@
 //! Rules of the learner record, free of gRPC and storage.
 
+pub mod activity;
 pub mod certification;
+pub mod enrolment;
+pub mod manual;
 pub mod pathway;
 pub mod progress;
 pub mod report;

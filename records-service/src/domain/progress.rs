@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 
+use super::activity::{Activity, ActivityKind};
 use super::pathway::{Completion, PathwaySnapshot, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,30 @@ pub struct Record {
     pub best_scores: HashMap<String, f64>,
     /// Whether anything at all was recorded (a start, a failed attempt...).
     pub any_activity: bool,
+}
+
+impl Record {
+    /// Adds one activity of the log (oldest first).
+    pub fn add(&mut self, activity: &Activity) {
+        if activity.kind == ActivityKind::PathwayVersionMoved {
+            // An admin's move is not the learner's doing: it starts nothing.
+            return;
+        }
+        self.any_activity = true;
+        if activity.max_score > 0.0 {
+            let percent = activity.score / activity.max_score * 100.0;
+            let best = self
+                .best_scores
+                .entry(activity.step_id.clone())
+                .or_insert(percent);
+            *best = best.max(percent);
+        }
+        if activity.kind == ActivityKind::StepCompleted {
+            self.completed
+                .entry(activity.step_id.clone())
+                .or_insert(activity.recorded_at);
+        }
+    }
 }
 
 pub fn compute(

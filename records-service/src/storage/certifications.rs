@@ -6,32 +6,81 @@ use lms_platform::AppError;
 use lms_platform::db::DbConnection;
 
 use super::schema::certifications;
+use crate::domain::certification::Certification;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = certifications)]
-pub struct CertificationRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub learner: String,
-    pub pathway_id: String,
-    pub pathway_title: String,
-    pub pathway_version: i32,
-    pub enrolment_id: String,
-    pub cycle: i32,
-    pub completed_at: NaiveDateTime,
-    pub issued_at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
-    pub window_days: i32,
-    pub verification_code: String,
-    pub revoked_at: Option<NaiveDateTime>,
-    pub revoke_reason: String,
-    pub revoked_by: String,
-    pub expiring_announced_at: Option<NaiveDateTime>,
+struct CertificationRow {
+    id: String,
+    tenant_id: String,
+    learner: String,
+    pathway_id: String,
+    pathway_title: String,
+    pathway_version: i32,
+    enrolment_id: String,
+    cycle: i32,
+    completed_at: NaiveDateTime,
+    issued_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+    window_days: i32,
+    verification_code: String,
+    revoked_at: Option<NaiveDateTime>,
+    revoke_reason: String,
+    revoked_by: String,
+    expiring_announced_at: Option<NaiveDateTime>,
 }
 
-pub fn insert(conn: &mut DbConnection, row: &CertificationRow) -> Result<(), AppError> {
+impl From<CertificationRow> for Certification {
+    fn from(r: CertificationRow) -> Self {
+        Certification {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            learner: r.learner,
+            pathway_id: r.pathway_id,
+            pathway_title: r.pathway_title,
+            pathway_version: r.pathway_version,
+            enrolment_id: r.enrolment_id,
+            cycle: r.cycle,
+            completed_at: r.completed_at,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            window_days: r.window_days,
+            verification_code: r.verification_code,
+            revoked_at: r.revoked_at,
+            revoke_reason: r.revoke_reason,
+            revoked_by: r.revoked_by,
+            expiring_announced_at: r.expiring_announced_at,
+        }
+    }
+}
+
+impl From<&Certification> for CertificationRow {
+    fn from(c: &Certification) -> Self {
+        CertificationRow {
+            id: c.id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            learner: c.learner.clone(),
+            pathway_id: c.pathway_id.clone(),
+            pathway_title: c.pathway_title.clone(),
+            pathway_version: c.pathway_version,
+            enrolment_id: c.enrolment_id.clone(),
+            cycle: c.cycle,
+            completed_at: c.completed_at,
+            issued_at: c.issued_at,
+            expires_at: c.expires_at,
+            window_days: c.window_days,
+            verification_code: c.verification_code.clone(),
+            revoked_at: c.revoked_at,
+            revoke_reason: c.revoke_reason.clone(),
+            revoked_by: c.revoked_by.clone(),
+            expiring_announced_at: c.expiring_announced_at,
+        }
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, certification: &Certification) -> Result<(), AppError> {
     diesel::insert_into(certifications::table)
-        .values(row)
+        .values(CertificationRow::from(certification))
         .execute(conn)?;
     Ok(())
 }
@@ -42,7 +91,7 @@ pub fn latest(
     tenant: &str,
     learner: &str,
     pathway_id: &str,
-) -> Result<Option<CertificationRow>, AppError> {
+) -> Result<Option<Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::learner.eq(learner))
@@ -51,7 +100,8 @@ pub fn latest(
         .order(certifications::cycle.desc())
         .select(CertificationRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(Certification::from))
 }
 
 /// How many cycles (revoked ones included) a learner has in a pathway.
@@ -83,23 +133,25 @@ pub fn exists_for_enrolment(
         > 0)
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<CertificationRow, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Certification, AppError> {
     certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::id.eq(id))
         .select(CertificationRow::as_select())
         .first(conn)
         .optional()?
+        .map(Certification::from)
         .ok_or_else(|| AppError::not_found(format!("certification {id}")))
 }
 
 /// By verification code, in any tenant (codes are unique across the suite).
-pub fn by_code(conn: &mut DbConnection, code: &str) -> Result<Option<CertificationRow>, AppError> {
+pub fn by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::verification_code.eq(code))
         .select(CertificationRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(Certification::from))
 }
 
 /// A learner's certifications, newest first, before the id `before`.
@@ -109,7 +161,7 @@ pub fn of_learner(
     learner: &str,
     before: Option<String>,
     limit: i64,
-) -> Result<Vec<CertificationRow>, AppError> {
+) -> Result<Vec<Certification>, AppError> {
     let mut query = certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::learner.eq(learner))
@@ -121,7 +173,10 @@ pub fn of_learner(
         .order(certifications::id.desc())
         .limit(limit)
         .select(CertificationRow::as_select())
-        .load(conn)?)
+        .load(conn)?
+        .into_iter()
+        .map(Certification::from)
+        .collect())
 }
 
 pub fn revoke(
@@ -152,13 +207,14 @@ pub fn of_enrolment(
     conn: &mut DbConnection,
     tenant: &str,
     enrolment_id: &str,
-) -> Result<Option<CertificationRow>, AppError> {
+) -> Result<Option<Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::enrolment_id.eq(enrolment_id))
         .select(CertificationRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .map(Certification::from))
 }
 
 /// The certifications earned by many enrolments, by enrolment id.
@@ -166,14 +222,14 @@ pub fn of_enrolments(
     conn: &mut DbConnection,
     tenant: &str,
     enrolment_ids: &[String],
-) -> Result<std::collections::HashMap<String, CertificationRow>, AppError> {
+) -> Result<std::collections::HashMap<String, Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::enrolment_id.eq_any(enrolment_ids))
         .select(CertificationRow::as_select())
         .load(conn)?
         .into_iter()
-        .map(|c| (c.enrolment_id.clone(), c))
+        .map(|c: CertificationRow| (c.enrolment_id.clone(), Certification::from(c)))
         .collect())
 }
 
@@ -183,7 +239,7 @@ pub fn due_for_announcement(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<CertificationRow>, AppError> {
+) -> Result<Vec<Certification>, AppError> {
     // The window is per row; rows expiring within the longest window allowed are candidates,
     // and the exact test is made on each.
     let horizon = now + chrono::Duration::days(3_650);
@@ -198,6 +254,7 @@ pub fn due_for_announcement(
         .load(conn)?;
     Ok(candidates
         .into_iter()
+        .map(Certification::from)
         .filter(|c| {
             c.expires_at
                 .is_some_and(|at| now >= at - chrono::Duration::days(c.window_days.into()))

@@ -4,49 +4,87 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
-use serde::Serialize;
 
 use super::schema::{manual_record_changes, manual_records};
+use crate::domain::manual::{ManualRecord, ManualRecordChange};
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = manual_records)]
-pub struct ManualRecordRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub learner: String,
-    pub title: String,
-    pub provider: String,
-    pub completed_at: NaiveDateTime,
-    pub hours: f64,
-    pub evidence_url: String,
-    pub revision: i64,
-    pub created_at: NaiveDateTime,
-    pub created_by: String,
-    pub deleted_at: Option<NaiveDateTime>,
+struct ManualRecordRow {
+    id: String,
+    tenant_id: String,
+    learner: String,
+    title: String,
+    provider: String,
+    completed_at: NaiveDateTime,
+    hours: f64,
+    evidence_url: String,
+    revision: i64,
+    created_at: NaiveDateTime,
+    created_by: String,
+    deleted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = manual_record_changes)]
-pub struct ChangeRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub record_id: String,
-    pub action: String,
-    pub actor: String,
-    pub changed_at: NaiveDateTime,
-    pub reason: String,
-    pub snapshot: String,
+struct ChangeRow {
+    id: String,
+    tenant_id: String,
+    record_id: String,
+    action: String,
+    actor: String,
+    changed_at: NaiveDateTime,
+    reason: String,
+    snapshot: String,
 }
 
-pub fn insert(conn: &mut DbConnection, row: &ManualRecordRow) -> Result<(), AppError> {
+impl From<ManualRecordRow> for ManualRecord {
+    fn from(r: ManualRecordRow) -> Self {
+        ManualRecord {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            learner: r.learner,
+            title: r.title,
+            provider: r.provider,
+            completed_at: r.completed_at,
+            hours: r.hours,
+            evidence_url: r.evidence_url,
+            revision: r.revision,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            deleted_at: r.deleted_at,
+        }
+    }
+}
+
+impl From<&ManualRecord> for ManualRecordRow {
+    fn from(r: &ManualRecord) -> Self {
+        ManualRecordRow {
+            id: r.id.clone(),
+            tenant_id: r.tenant_id.clone(),
+            learner: r.learner.clone(),
+            title: r.title.clone(),
+            provider: r.provider.clone(),
+            completed_at: r.completed_at,
+            hours: r.hours,
+            evidence_url: r.evidence_url.clone(),
+            revision: r.revision,
+            created_at: r.created_at,
+            created_by: r.created_by.clone(),
+            deleted_at: r.deleted_at,
+        }
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, record: &ManualRecord) -> Result<(), AppError> {
     diesel::insert_into(manual_records::table)
-        .values(row)
+        .values(ManualRecordRow::from(record))
         .execute(conn)?;
     Ok(())
 }
 
 /// A record that is not deleted.
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<ManualRecordRow, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<ManualRecord, AppError> {
     manual_records::table
         .filter(manual_records::tenant_id.eq(tenant))
         .filter(manual_records::id.eq(id))
@@ -54,6 +92,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<ManualReco
         .select(ManualRecordRow::as_select())
         .first(conn)
         .optional()?
+        .map(ManualRecord::from)
         .ok_or_else(|| AppError::not_found(format!("manual record {id}")))
 }
 
@@ -68,11 +107,7 @@ pub fn exists(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<bool, A
 }
 
 /// Writes the fields of `row` if its stored revision is still `expected`.
-pub fn update(
-    conn: &mut DbConnection,
-    row: &ManualRecordRow,
-    expected: i64,
-) -> Result<(), AppError> {
+pub fn update(conn: &mut DbConnection, row: &ManualRecord, expected: i64) -> Result<(), AppError> {
     let changed = diesel::update(
         manual_records::table
             .filter(manual_records::tenant_id.eq(&row.tenant_id))
@@ -104,7 +139,7 @@ pub fn of_learner(
     learner: &str,
     before: Option<String>,
     limit: i64,
-) -> Result<Vec<ManualRecordRow>, AppError> {
+) -> Result<Vec<ManualRecord>, AppError> {
     let mut query = manual_records::table
         .filter(manual_records::tenant_id.eq(tenant))
         .filter(manual_records::learner.eq(learner))
@@ -117,12 +152,29 @@ pub fn of_learner(
         .order(manual_records::id.desc())
         .limit(limit)
         .select(ManualRecordRow::as_select())
-        .load(conn)?)
+        .load(conn)?
+        .into_iter()
+        .map(ManualRecord::from)
+        .collect())
 }
 
-pub fn record_change(conn: &mut DbConnection, change: &ChangeRow) -> Result<(), AppError> {
+pub fn record_change(
+    conn: &mut DbConnection,
+    tenant: &str,
+    change: &ManualRecordChange,
+) -> Result<(), AppError> {
+    let row = ChangeRow {
+        id: change.id.clone(),
+        tenant_id: tenant.to_string(),
+        record_id: change.record_id.clone(),
+        action: change.action.clone(),
+        actor: change.actor.clone(),
+        changed_at: change.changed_at,
+        reason: change.reason.clone(),
+        snapshot: change.snapshot.clone(),
+    };
     diesel::insert_into(manual_record_changes::table)
-        .values(change)
+        .values(row)
         .execute(conn)?;
     Ok(())
 }
@@ -131,11 +183,22 @@ pub fn changes(
     conn: &mut DbConnection,
     tenant: &str,
     record_id: &str,
-) -> Result<Vec<ChangeRow>, AppError> {
+) -> Result<Vec<ManualRecordChange>, AppError> {
     Ok(manual_record_changes::table
         .filter(manual_record_changes::tenant_id.eq(tenant))
         .filter(manual_record_changes::record_id.eq(record_id))
         .order(manual_record_changes::id.asc())
         .select(ChangeRow::as_select())
-        .load(conn)?)
+        .load(conn)?
+        .into_iter()
+        .map(|c: ChangeRow| ManualRecordChange {
+            id: c.id,
+            record_id: c.record_id,
+            action: c.action,
+            actor: c.actor,
+            changed_at: c.changed_at,
+            reason: c.reason,
+            snapshot: c.snapshot,
+        })
+        .collect())
 }

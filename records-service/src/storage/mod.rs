@@ -1,7 +1,10 @@
-//! Storage: the enrolment projection, the pathway version cache and the activity log. Every
-//! query filters on `tenant_id`.
+//! Storage: the enrolment projection, the pathway version cache, the activity log,
+//! certifications and manual records. Every query filters on `tenant_id` (but the certification
+//! scheduler's scan across tenants and public verification by code).
 
+pub mod activities;
 pub mod certifications;
+pub mod enrolments;
 pub mod manual;
-pub mod records;
 pub mod schema;
+pub mod versions;

@@ -842,7 +842,7 @@ async fn record_completion(
         async move {
             let who = principal(&learner, Role::Learner);
             retrying(|| {
-                let activity = records_service::app::NewActivity {
+                let activity = records_service::domain::activity::NewActivity {
                     enrolment_id: enrolment_id.clone(),
                     step_id: step.to_string(),
                     completed: true,

@@ -8,31 +8,22 @@ use lms_platform::resource::{check_etag, now};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, idempotency};
 
-use crate::app::RecordsApp;
-use crate::storage::manual::{self as rows, ChangeRow, ManualRecordRow};
-
-/// The fields an admin sets.
-#[derive(Debug, Clone, Default)]
-pub struct ManualFields {
-    pub title: Option<String>,
-    pub provider: Option<String>,
-    pub completed_at: Option<chrono::NaiveDateTime>,
-    pub hours: Option<f64>,
-    pub evidence_url: Option<String>,
-}
+use super::RecordsApp;
+use crate::domain::manual::{ManualFields, ManualRecord, ManualRecordChange};
+use crate::storage::manual as rows;
 
 fn audit(
     conn: &mut lms_platform::db::DbConnection,
-    record: &ManualRecordRow,
+    record: &ManualRecord,
     action: &str,
     actor: &str,
     reason: &str,
 ) -> AppResult<()> {
     rows::record_change(
         conn,
-        &ChangeRow {
+        &record.tenant_id,
+        &ManualRecordChange {
             id: new_id(),
-            tenant_id: record.tenant_id.clone(),
             record_id: record.id.clone(),
             action: action.into(),
             actor: actor.into(),
@@ -51,10 +42,10 @@ impl RecordsApp {
         fields: ManualFields,
         reason: String,
         request_id: Option<String>,
-    ) -> AppResult<ManualRecordRow> {
+    ) -> AppResult<ManualRecord> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
-        let record = ManualRecordRow {
+        let record = ManualRecord {
             id: new_id(),
             tenant_id: tenant.clone(),
             learner,
@@ -70,7 +61,7 @@ impl RecordsApp {
             created_by: actor.clone(),
             deleted_at: None,
         };
-        self.db()
+        self.db
             .write(move |conn| {
                 idempotency::create_once(
                     conn,
@@ -95,10 +86,10 @@ impl RecordsApp {
         etag: String,
         fields: ManualFields,
         reason: String,
-    ) -> AppResult<ManualRecordRow> {
+    ) -> AppResult<ManualRecord> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
-        self.db()
+        self.db
             .write(move |conn| {
                 let mut record = rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, record.revision)?;
@@ -132,10 +123,10 @@ impl RecordsApp {
         id: String,
         etag: String,
         reason: String,
-    ) -> AppResult<ManualRecordRow> {
+    ) -> AppResult<ManualRecord> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
-        self.db()
+        self.db
             .write(move |conn| {
                 let mut record = rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, record.revision)?;
@@ -155,17 +146,17 @@ impl RecordsApp {
         learner: Option<String>,
         page_size: i32,
         page_token: String,
-    ) -> AppResult<Page<ManualRecordRow>> {
+    ) -> AppResult<Page<ManualRecord>> {
         let learner = self.readable_learner(who, learner)?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("learner={learner}");
         let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self
-            .db()
+            .db
             .read(move |conn| rows::of_learner(conn, &tenant, &learner, before, limit + 1))
             .await?;
-        Ok(paginate(items, limit, &filters, |r: &ManualRecordRow| {
+        Ok(paginate(items, limit, &filters, |r: &ManualRecord| {
             vec![r.id.clone()]
         }))
     }
@@ -174,9 +165,9 @@ impl RecordsApp {
         &self,
         who: &Principal,
         id: String,
-    ) -> AppResult<Vec<ChangeRow>> {
+    ) -> AppResult<Vec<ManualRecordChange>> {
         let tenant = who.tenant_id.clone();
-        self.db()
+        self.db
             .read(move |conn| {
                 if !rows::exists(conn, &tenant, &id)? {
                     return Err(AppError::not_found(format!("manual record {id}")));

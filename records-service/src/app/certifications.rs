@@ -1,0 +1,165 @@
+//! Certifications: issued on completing a certification pathway, revoked by admins, announced
+//! when their recertification window opens, verified publicly by code.
+
+use chrono::NaiveDateTime;
+use lms_platform::db::DbConnection;
+use lms_platform::outbox;
+use lms_platform::pagination::{self, Page, paginate};
+use lms_platform::resource::now;
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult, Principal};
+
+use super::{RecordsApp, is_staff};
+use crate::domain::certification::{self, Certification};
+use crate::domain::enrolment::Enrolment;
+use crate::domain::pathway::{CertificationPolicy, PathwaySnapshot};
+use crate::events;
+use crate::storage::certifications as stored;
+
+impl RecordsApp {
+    pub async fn list_certifications(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<Certification>> {
+        let learner = self.readable_learner(who, learner)?;
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("learner={learner}");
+        let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| stored::of_learner(conn, &tenant, &learner, before, limit + 1))
+            .await?;
+        Ok(paginate(items, limit, &filters, |c: &Certification| {
+            vec![c.id.clone()]
+        }))
+    }
+
+    pub async fn get_certification(&self, who: &Principal, id: String) -> AppResult<Certification> {
+        let tenant = who.tenant_id.clone();
+        let found = self
+            .db
+            .read(move |conn| stored::get(conn, &tenant, &id))
+            .await?;
+        if !is_staff(who) && found.learner != who.subject {
+            return Err(AppError::not_found(format!("certification {}", found.id)));
+        }
+        Ok(found)
+    }
+
+    pub async fn revoke_certification(
+        &self,
+        who: &Principal,
+        id: String,
+        reason: String,
+    ) -> AppResult<Certification> {
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                stored::get(conn, &tenant, &id)?;
+                if !stored::revoke(conn, &tenant, &id, now(), &reason, &actor)? {
+                    return Err(AppError::FailedPrecondition(format!(
+                        "certification {id} is revoked already"
+                    )));
+                }
+                tracing::info!(certification = %id, %actor, "certification revoked");
+                stored::get(conn, &tenant, &id)
+            })
+            .await
+    }
+
+    /// One run of the certification scheduler, logging what it announced.
+    pub async fn announce_expiring_and_log(&self) {
+        match self.announce_expiring(now()).await {
+            Ok(0) => {}
+            Ok(announced) => tracing::info!(announced, "recertification windows announced"),
+            Err(error) => tracing::warn!(%error, "certification scan failed; retrying next time"),
+        }
+    }
+
+    /// The certification scheduler's step: every certification whose recertification window
+    /// has opened by `at` is announced once (a CertificationExpiring event in its transaction).
+    /// Safe with several replicas: the conditional update lets exactly one announce each.
+    /// Returns how many it announced.
+    pub async fn announce_expiring(&self, at: NaiveDateTime) -> AppResult<usize> {
+        let due = self
+            .db
+            .read(move |conn| stored::due_for_announcement(conn, at, 1_000))
+            .await?;
+        let mut announced = 0;
+        for certification in due {
+            let done = self
+                .db
+                .write(move |conn| {
+                    if !stored::mark_announced(conn, &certification.id, at)? {
+                        return Ok(false);
+                    }
+                    let event = events::certification_expiring(&certification);
+                    outbox::enqueue(conn, &certification.tenant_id, vec![event])?;
+                    Ok(true)
+                })
+                .await?;
+            announced += usize::from(done);
+        }
+        Ok(announced)
+    }
+
+    /// Public verification by code: no principal, any tenant.
+    pub async fn verify_certificate(&self, code: String) -> AppResult<Certification> {
+        self.db
+            .read_one(move |conn| {
+                stored::by_code(conn, &code)?.ok_or_else(|| AppError::not_found("certificate"))
+            })
+            .await
+    }
+}
+
+/// Issues the next certification cycle for a completed certification pathway.
+pub(super) fn issue_certification(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment: &Enrolment,
+    pathway: &PathwaySnapshot,
+    policy: CertificationPolicy,
+    completed_at: NaiveDateTime,
+) -> AppResult<()> {
+    if stored::exists_for_enrolment(conn, tenant, &enrolment.id)? {
+        return Ok(());
+    }
+    let previous =
+        stored::latest(conn, tenant, &enrolment.learner, &enrolment.pathway_id)?.map(|p| {
+            certification::PreviousCycle {
+                expires_at: p.expires_at,
+                window_days: p.window_days,
+            }
+        });
+    let cycle = stored::cycles(conn, tenant, &enrolment.learner, &enrolment.pathway_id)? + 1;
+    stored::insert(
+        conn,
+        &Certification {
+            id: new_id(),
+            tenant_id: tenant.to_string(),
+            learner: enrolment.learner.clone(),
+            pathway_id: enrolment.pathway_id.clone(),
+            pathway_title: pathway.title.clone(),
+            pathway_version: enrolment.pathway_version,
+            enrolment_id: enrolment.id.clone(),
+            cycle,
+            completed_at,
+            issued_at: now(),
+            expires_at: certification::expiry(policy, completed_at, previous),
+            window_days: policy.window_days,
+            verification_code: certification::new_verification_code(),
+            revoked_at: None,
+            revoke_reason: String::new(),
+            revoked_by: String::new(),
+            expiring_announced_at: None,
+        },
+    )?;
+    tracing::info!(learner = %enrolment.learner, pathway = %enrolment.pathway_id, cycle, "certification issued");
+    Ok(())
+}

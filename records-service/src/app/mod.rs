@@ -1,0 +1,110 @@
+//! Use cases: progress, recording activities, the training history, certifications,
+//! compliance reports, manual records, moves to newer versions, and applying other services'
+//! events. Who may call each RPC is the gRPC layer's policy; what a caller may see of the
+//! record (a learner only their own) is decided here.
+
+mod certifications;
+mod compliance;
+mod manual;
+mod progress;
+mod received;
+mod transcript;
+mod versions;
+
+use lms_platform::db::{Db, DbConnection};
+use lms_platform::resource::now;
+use lms_platform::{AppError, AppResult, Principal, Role};
+
+use crate::clients::directory::Directory;
+use crate::clients::pathways::PathwayVersions;
+use crate::domain::enrolment::Enrolment;
+use crate::domain::pathway::PathwaySnapshot;
+use crate::domain::progress::{self as rules, Progress};
+use crate::storage::{activities, enrolments, versions as cached_versions};
+
+pub use compliance::ComplianceLine;
+pub use transcript::{TranscriptEntry, TranscriptFilter};
+pub use versions::VersionMove;
+
+/// Who reads and records for any learner.
+const STAFF: [Role; 3] = [Role::Admin, Role::Instructor, Role::Service];
+
+#[derive(Clone)]
+pub struct RecordsApp {
+    db: Db,
+    pathways: PathwayVersions,
+    directory: Directory,
+}
+
+/// An enrolment's progress with what it rests on.
+pub struct ProgressView {
+    pub enrolment: Enrolment,
+    pub pathway: PathwaySnapshot,
+    pub progress: Progress,
+    /// Whether anything at all is recorded on the enrolment yet.
+    pub any_activity: bool,
+}
+
+impl RecordsApp {
+    pub fn new(db: Db, pathways: PathwayVersions, directory: Directory) -> Self {
+        Self {
+            db,
+            pathways,
+            directory,
+        }
+    }
+
+    /// The learner whose record the caller asks for: themselves, or anyone for staff.
+    fn readable_learner(&self, who: &Principal, learner: Option<String>) -> AppResult<String> {
+        match learner {
+            None => Ok(who.subject.clone()),
+            Some(l) if l == who.subject => Ok(l),
+            Some(_) if !is_staff(who) => Err(AppError::PermissionDenied(
+                "you may read only your own record".into(),
+            )),
+            Some(l) => Ok(l),
+        }
+    }
+}
+
+fn is_staff(who: &Principal) -> bool {
+    who.has_any(&STAFF)
+}
+
+/// An enrolment's progress, computed from its pathway version and its activity log.
+fn view(conn: &mut DbConnection, tenant: &str, enrolment: Enrolment) -> AppResult<ProgressView> {
+    let pathway = cached_versions::get(
+        conn,
+        tenant,
+        &enrolment.pathway_id,
+        enrolment.pathway_version,
+    )?
+    .ok_or_else(|| {
+        AppError::Unavailable("this enrolment's pathway version is not cached yet; retry".into())
+    })?;
+    let record = activities::record_of(conn, tenant, &enrolment.id)?;
+    let progress = rules::compute(&pathway, &record, enrolment.due_at, now());
+    Ok(ProgressView {
+        enrolment,
+        pathway,
+        progress,
+        any_activity: record.any_activity,
+    })
+}
+
+/// The enrolment, when the caller may see it (a learner only their own: NOT_FOUND otherwise).
+fn visible_enrolment(conn: &mut DbConnection, who: &Principal, id: &str) -> AppResult<Enrolment> {
+    let enrolment = enrolments::get(conn, &who.tenant_id, id)?;
+    if !is_staff(who) && enrolment.learner != who.subject {
+        return Err(AppError::not_found(format!("enrolment {id}")));
+    }
+    Ok(enrolment)
+}
+
+/// Serialises the writes to one enrolment's record until the transaction ends (PostgreSQL;
+/// SQLite runs one writer at a time anyway). Without it, two completions of the same step at
+/// once were both recorded, and two last steps completed at once could each miss the other
+/// and leave the enrolment uncompleted.
+fn lock_enrolment(conn: &mut DbConnection, tenant: &str, enrolment_id: &str) -> AppResult<()> {
+    lms_platform::db::lock_until_commit(conn, &format!("records/enrolment/{tenant}/{enrolment_id}"))
+}

@@ -1,0 +1,162 @@
+//! Applying what other services told records-service, exactly once: enrolments (the
+//! projection) and assessment results (activities on assessment steps).
+
+use std::collections::BTreeSet;
+
+use lms_platform::db::DbConnection;
+use lms_platform::inbox::{self, Delivered, EventError, Outcome};
+use lms_platform::resource::now;
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult};
+
+use super::progress::follow_up;
+use super::{RecordsApp, lock_enrolment, view};
+use crate::domain::activity::{Activity, ActivityKind, ActivitySource, AssessmentResult};
+use crate::domain::pathway::StepKind;
+use crate::domain::progress::StepState;
+use crate::events::Received;
+use crate::storage::{activities, enrolments, versions};
+
+/// The most events one delivery carries (the contract's limit).
+const MAX_DELIVERY: usize = 500;
+
+impl RecordsApp {
+    /// Applies delivered events exactly once. Enrolment events first make sure their pathway
+    /// version is cached (asking pathway-service outside any transaction); an event that
+    /// cannot be applied yet (its enrolment not known here yet, pathway-service down) is left
+    /// for the dispatcher to retry, never dropped.
+    pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
+        if events.len() > MAX_DELIVERY {
+            return Err(AppError::invalid_field(
+                "events",
+                format!("at most {MAX_DELIVERY} per delivery"),
+            ));
+        }
+        let mut wanted: BTreeSet<(String, String, i32)> = BTreeSet::new();
+        for event in &events {
+            if let Ok(Received::Enrolment(e)) = &event.payload {
+                let version = (
+                    event.tenant_id.clone(),
+                    e.pathway_id.clone(),
+                    e.pathway_version,
+                );
+                wanted.insert(version);
+            }
+        }
+        for (tenant, pathway_id, version) in wanted {
+            let cached = {
+                let (tenant, pathway_id) = (tenant.clone(), pathway_id.clone());
+                self.db
+                    .read_one(move |conn| versions::exists(conn, &tenant, &pathway_id, version))
+                    .await?
+            };
+            if cached {
+                continue;
+            }
+            match self.pathways.fetch(&tenant, &pathway_id, version).await {
+                Ok(snapshot) => {
+                    let tenant = tenant.clone();
+                    self.db
+                        .write(move |conn| versions::store(conn, &tenant, &snapshot))
+                        .await?;
+                }
+                // Its events stay unacknowledged and come back.
+                Err(error) => {
+                    tracing::warn!(%error, pathway = %pathway_id, version, "pathway version not cached")
+                }
+            }
+        }
+        Ok(inbox::consume(&self.db, events, apply).await)
+    }
+}
+
+/// Applies one event inside its transaction (see `inbox::consume`).
+fn apply(conn: &mut DbConnection, tenant: &str, received: &Received) -> Result<(), EventError> {
+    match received {
+        Received::AssessmentResult(result) => apply_result(conn, tenant, result),
+        Received::Enrolment(enrolment) => {
+            if !versions::exists(
+                conn,
+                tenant,
+                &enrolment.pathway_id,
+                enrolment.pathway_version,
+            )? {
+                return Err(EventError::Retry(AppError::Unavailable(
+                    "the pathway version is not cached yet".into(),
+                )));
+            }
+            enrolments::upsert(conn, tenant, enrolment)?;
+            Ok(())
+        }
+    }
+}
+
+/// An assessment result: recorded on the assessment step of the learner's enrolment, which it
+/// completes when the assessment's result passes. Kept for a retry when the enrolment has not
+/// arrived here yet.
+fn apply_result(
+    conn: &mut DbConnection,
+    tenant: &str,
+    result: &AssessmentResult,
+) -> Result<(), EventError> {
+    let Some(enrolment) = enrolments::current(conn, tenant, &result.learner, &result.pathway_id)?
+    else {
+        return Err(EventError::Retry(AppError::Unavailable(format!(
+            "no enrolment of {} in pathway {} yet",
+            result.learner, result.pathway_id
+        ))));
+    };
+    lock_enrolment(conn, tenant, &enrolment.id)?;
+    let before = view(conn, tenant, enrolment.clone())?;
+    let step_id = if result.step_id.is_empty() {
+        // An assessment not tied to a step counts for the pathway's first assessment step.
+        before
+            .pathway
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Assessment)
+            .map(|s| s.id.clone())
+            .unwrap_or_default()
+    } else {
+        result.step_id.clone()
+    };
+    if before.pathway.step(&step_id).is_none() {
+        return Err(EventError::Reject(format!(
+            "step {step_id} is not in pathway {} version {}",
+            before.pathway.pathway_id, before.pathway.version
+        )));
+    }
+    let first = !before.any_activity;
+    let at = now();
+    let completes = result.result_passed
+        && before
+            .progress
+            .step(&step_id)
+            .is_some_and(|s| s.state != StepState::Completed);
+    let kind = if completes {
+        ActivityKind::StepCompleted
+    } else if result.passed {
+        ActivityKind::StepStarted
+    } else {
+        ActivityKind::StepFailed
+    };
+    activities::insert(
+        conn,
+        tenant,
+        &Activity {
+            id: new_id(),
+            enrolment_id: enrolment.id.clone(),
+            step_id,
+            kind,
+            source: ActivitySource::AssessmentOutcome,
+            actor: "assessment-service".into(),
+            score: result.score,
+            max_score: result.max_score,
+            evidence_url: String::new(),
+            note: format!("attempt {} ({})", result.attempt_number, result.attempt_id),
+            recorded_at: at,
+        },
+    )?;
+    follow_up(conn, tenant, &enrolment, first, at)?;
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The learner record: append-only activities on an enrolment's steps.
+
+use chrono::NaiveDateTime;
+use lms_platform::text_enum;
+
+text_enum!(ActivityKind {
+    StepStarted = "STEP_STARTED",
+    StepCompleted = "STEP_COMPLETED",
+    StepFailed = "STEP_FAILED",
+    /// An admin moved the enrolment to a newer pathway version (not the learner's doing).
+    PathwayVersionMoved = "PATHWAY_VERSION_MOVED",
+});
+
+text_enum!(ActivitySource {
+    Learner = "LEARNER",
+    AssessmentOutcome = "ASSESSMENT_OUTCOME",
+    InstructorAttendance = "INSTRUCTOR_ATTENDANCE",
+    AdminEntry = "ADMIN_ENTRY",
+});
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    pub id: String,
+    pub enrolment_id: String,
+    /// Empty for an activity about the whole enrolment (a version move).
+    pub step_id: String,
+    pub kind: ActivityKind,
+    pub source: ActivitySource,
+    pub actor: String,
+    pub score: f64,
+    pub max_score: f64,
+    pub evidence_url: String,
+    pub note: String,
+    pub recorded_at: NaiveDateTime,
+}
+
+/// A learner's wish to record something on a step.
+#[derive(Debug, Clone)]
+pub struct NewActivity {
+    pub enrolment_id: String,
+    pub step_id: String,
+    pub completed: bool,
+    pub evidence_url: String,
+    pub note: String,
+}
+
+/// An assessment's final result for a learner, as assessment-service reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssessmentResult {
+    pub learner: String,
+    pub pathway_id: String,
+    /// The step it counts for; empty: the pathway's first assessment step.
+    pub step_id: String,
+    pub attempt_id: String,
+    pub attempt_number: i32,
+    pub score: f64,
+    pub max_score: f64,
+    /// The attempt passed.
+    pub passed: bool,
+    /// The assessment is passed (this attempt or the best one).
+    pub result_passed: bool,
+}

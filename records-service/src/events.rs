@@ -1,0 +1,133 @@
+//! The events records-service reads (enrolment-service's enrolments, assessment-service's
+//! results) and writes (a learner started, a recertification window opened, an enrolment moved
+//! to a newer version), in their protobuf form.
+
+use chrono::NaiveDateTime;
+use lms_platform::inbox::decode;
+use lms_platform::outbox::NewEvent;
+use lms_platform::resource::{from_timestamp, revision_of_etag, timestamp};
+use lms_proto::assessment_v1 as assessment_pb;
+use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_proto::records_v1 as pb;
+use prost::Name;
+
+use crate::domain::activity::AssessmentResult;
+use crate::domain::certification::Certification;
+use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
+
+/// What another service told records-service.
+#[derive(Debug, Clone)]
+pub enum Received {
+    /// An enrolment as it is now in enrolment-service (created, updated or withdrawn).
+    Enrolment(Enrolment),
+    AssessmentResult(AssessmentResult),
+}
+
+/// Reads a delivered payload; Err says why it can never be applied.
+pub fn read(any: &prost_types::Any) -> Result<Received, String> {
+    let type_url = any.type_url.as_str();
+    if type_url == assessment_pb::AssessmentOutcome::type_url() {
+        let outcome: assessment_pb::AssessmentOutcome = decode(any)?;
+        return Ok(Received::AssessmentResult(AssessmentResult {
+            learner: outcome.learner,
+            pathway_id: outcome.pathway_id,
+            step_id: outcome.step_id,
+            attempt_id: outcome.attempt_id,
+            attempt_number: outcome.attempt_number,
+            score: outcome.score,
+            max_score: outcome.max_score,
+            passed: outcome.passed,
+            result_passed: outcome.result_passed,
+        }));
+    }
+    let enrolment = if type_url == enrolment_pb::EnrolmentCreated::type_url() {
+        decode::<enrolment_pb::EnrolmentCreated>(any)?.enrolment
+    } else if type_url == enrolment_pb::EnrolmentUpdated::type_url() {
+        decode::<enrolment_pb::EnrolmentUpdated>(any)?.enrolment
+    } else if type_url == enrolment_pb::EnrolmentWithdrawn::type_url() {
+        decode::<enrolment_pb::EnrolmentWithdrawn>(any)?.enrolment
+    } else {
+        return Err(format!("unknown event type {type_url}"));
+    };
+    let e = enrolment.ok_or("an enrolment event without its enrolment")?;
+    let status = match enrolment_pb::EnrolmentStatus::try_from(e.status) {
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentActive) => EnrolmentStatus::Active,
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentSuspended) => EnrolmentStatus::Suspended,
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentWithdrawn) => EnrolmentStatus::Withdrawn,
+        _ => return Err(format!("enrolment {} without a status", e.id)),
+    };
+    let source_revision = revision_of_etag(&e.etag)
+        .ok_or_else(|| format!("enrolment {} without a revision", e.id))?;
+    let assigned_at = e
+        .assign_time
+        .as_ref()
+        .and_then(from_timestamp)
+        .ok_or_else(|| format!("enrolment {} without assign_time", e.id))?;
+    Ok(Received::Enrolment(Enrolment {
+        requirement: enrolment_pb::Requirement::try_from(e.requirement)
+            .map(|r| r.as_str_name().to_string())
+            .unwrap_or_default(),
+        due_at: e.due_time.as_ref().and_then(from_timestamp),
+        id: e.id,
+        learner: e.learner,
+        pathway_id: e.pathway_id,
+        pathway_version: e.pathway_version,
+        status,
+        assigned_at,
+        completed_at: None,
+        source_revision,
+    }))
+}
+
+/// The learner's first activity on an enrolment: enrolment-service keeps a started enrolment
+/// when its assignment goes away.
+pub fn enrolment_started(enrolment_id: &str, at: NaiveDateTime) -> NewEvent {
+    NewEvent::new(
+        enrolment_id,
+        &enrolment_pb::EnrolmentStarted {
+            enrolment_id: enrolment_id.to_string(),
+            start_time: Some(timestamp(at)),
+        },
+    )
+}
+
+/// A certification's recertification window opened: enrolment-service starts the next cycle.
+pub fn certification_expiring(certification: &Certification) -> NewEvent {
+    NewEvent::new(
+        certification.id.clone(),
+        &pb::CertificationExpiring {
+            certification_id: certification.id.clone(),
+            learner: certification.learner.clone(),
+            pathway_id: certification.pathway_id.clone(),
+            enrolment_id: certification.enrolment_id.clone(),
+            expire_time: certification.expires_at.map(timestamp),
+        },
+    )
+}
+
+/// What an admin's move of an enrolment to a newer pathway version was.
+pub struct VersionMoved<'a> {
+    pub enrolment_id: &'a str,
+    pub pathway_id: &'a str,
+    pub from_version: i32,
+    pub to_version: i32,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub at: NaiveDateTime,
+}
+
+/// An enrolment moved to a newer version: enrolment-service shows it on its enrolment.
+pub fn version_moved(moved: VersionMoved<'_>) -> NewEvent {
+    NewEvent::new(
+        moved.enrolment_id,
+        &pb::EnrolmentVersionMoved {
+            enrolment_id: moved.enrolment_id.to_string(),
+            pathway_id: moved.pathway_id.to_string(),
+            from_version: moved.from_version,
+            to_version: moved.to_version,
+            actor: moved.actor.to_string(),
+            reason: moved.reason.to_string(),
+            move_time: Some(timestamp(moved.at)),
+        },
+    )
+}

@@ -1,0 +1,288 @@
+//! Enrolments as records-service knows them (projected from enrolment-service's events).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_platform::AppError;
+use lms_platform::db::DbConnection;
+
+use super::schema::enrolments;
+use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = enrolments)]
+struct EnrolmentRow {
+    id: String,
+    tenant_id: String,
+    learner: String,
+    pathway_id: String,
+    pathway_version: i32,
+    status: String,
+    requirement: String,
+    assigned_at: NaiveDateTime,
+    due_at: Option<NaiveDateTime>,
+    completed_at: Option<NaiveDateTime>,
+    source_revision: i64,
+}
+
+impl EnrolmentRow {
+    fn new(tenant: &str, e: &Enrolment) -> Self {
+        Self {
+            id: e.id.clone(),
+            tenant_id: tenant.to_string(),
+            learner: e.learner.clone(),
+            pathway_id: e.pathway_id.clone(),
+            pathway_version: e.pathway_version,
+            status: e.status.as_str().to_string(),
+            requirement: e.requirement.clone(),
+            assigned_at: e.assigned_at,
+            due_at: e.due_at,
+            completed_at: e.completed_at,
+            source_revision: e.source_revision,
+        }
+    }
+
+    fn into_enrolment(self) -> Result<Enrolment, AppError> {
+        let status = EnrolmentStatus::parse(&self.status).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "enrolment {} has status {:?}",
+                self.id,
+                self.status
+            ))
+        })?;
+        Ok(Enrolment {
+            id: self.id,
+            learner: self.learner,
+            pathway_id: self.pathway_id,
+            pathway_version: self.pathway_version,
+            status,
+            requirement: self.requirement,
+            assigned_at: self.assigned_at,
+            due_at: self.due_at,
+            completed_at: self.completed_at,
+            source_revision: self.source_revision,
+        })
+    }
+}
+
+fn enrolments_of(rows: Vec<EnrolmentRow>) -> Result<Vec<Enrolment>, AppError> {
+    rows.into_iter().map(EnrolmentRow::into_enrolment).collect()
+}
+
+/// Withdrawn enrolments are history only.
+const WITHDRAWN: &str = "WITHDRAWN";
+
+/// Applies an enrolment as of its `source_revision`: inserted when new, updated when newer
+/// than what is stored; an older (reordered) event changes nothing.
+pub fn upsert(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment: &Enrolment,
+) -> Result<(), AppError> {
+    let row = &EnrolmentRow::new(tenant, enrolment);
+    let current = enrolments::table
+        .filter(enrolments::tenant_id.eq(&row.tenant_id))
+        .filter(enrolments::id.eq(&row.id))
+        .select(enrolments::source_revision)
+        .first::<i64>(conn)
+        .optional()?;
+    match current {
+        None => {
+            diesel::insert_into(enrolments::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        Some(revision) if revision < row.source_revision => {
+            diesel::update(
+                enrolments::table
+                    .filter(enrolments::tenant_id.eq(&row.tenant_id))
+                    .filter(enrolments::id.eq(&row.id)),
+            )
+            .set((
+                enrolments::status.eq(&row.status),
+                enrolments::due_at.eq(row.due_at),
+                enrolments::requirement.eq(&row.requirement),
+                enrolments::source_revision.eq(row.source_revision),
+            ))
+            .execute(conn)?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+pub fn exists(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<bool, AppError> {
+    Ok(enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::id.eq(id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
+pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Enrolment, AppError> {
+    enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::id.eq(id))
+        .select(EnrolmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::not_found(format!("enrolment {id}")))?
+        .into_enrolment()
+}
+
+/// The learner's enrolment in a pathway that is not withdrawn, newest first.
+pub fn current(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+    pathway_id: &str,
+) -> Result<Option<Enrolment>, AppError> {
+    enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::learner.eq(learner))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne(WITHDRAWN))
+        .order(enrolments::id.desc())
+        .select(EnrolmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(EnrolmentRow::into_enrolment)
+        .transpose()
+}
+
+/// A learner's enrolments that are not withdrawn.
+pub fn of_learner(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+) -> Result<Vec<Enrolment>, AppError> {
+    enrolments_of(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::learner.eq(learner))
+            .filter(enrolments::status.ne(WITHDRAWN))
+            .order(enrolments::id.asc())
+            .select(EnrolmentRow::as_select())
+            .load(conn)?,
+    )
+}
+
+pub fn set_completed(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    diesel::update(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq(id))
+            .filter(enrolments::completed_at.is_null()),
+    )
+    .set(enrolments::completed_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A pathway's in-flight enrolments (neither completed nor withdrawn) on a version older than
+/// `version`; only those of `ids` when given.
+pub fn in_flight_before(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    version: i32,
+    ids: &[String],
+) -> Result<Vec<Enrolment>, AppError> {
+    let mut query = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne(WITHDRAWN))
+        .filter(enrolments::completed_at.is_null())
+        .filter(enrolments::pathway_version.lt(version))
+        .into_boxed();
+    if !ids.is_empty() {
+        query = query.filter(enrolments::id.eq_any(ids));
+    }
+    enrolments_of(
+        query
+            .order(enrolments::id.asc())
+            .select(EnrolmentRow::as_select())
+            .load(conn)?,
+    )
+}
+
+pub fn set_version(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    version: i32,
+) -> Result<(), AppError> {
+    diesel::update(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::id.eq(id)),
+    )
+    .set(enrolments::pathway_version.eq(version))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Every enrolment of a learner, withdrawn ones included (the training history).
+pub fn history(
+    conn: &mut DbConnection,
+    tenant: &str,
+    learner: &str,
+) -> Result<Vec<Enrolment>, AppError> {
+    enrolments_of(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::learner.eq(learner))
+            .order(enrolments::id.desc())
+            .select(EnrolmentRow::as_select())
+            .load(conn)?,
+    )
+}
+
+/// A page of a pathway's current (not withdrawn) enrolments, by learner, after `after`.
+pub fn pathway_enrolments(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<Enrolment>, AppError> {
+    let mut query = enrolments::table
+        .filter(enrolments::tenant_id.eq(tenant))
+        .filter(enrolments::pathway_id.eq(pathway_id))
+        .filter(enrolments::status.ne(WITHDRAWN))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(enrolments::learner.gt(after));
+    }
+    enrolments_of(
+        query
+            .order(enrolments::learner.asc())
+            .limit(limit)
+            .select(EnrolmentRow::as_select())
+            .load(conn)?,
+    )
+}
+
+/// The current (not withdrawn) enrolments in a pathway of these learners, by learner.
+pub fn pathway_enrolments_of(
+    conn: &mut DbConnection,
+    tenant: &str,
+    pathway_id: &str,
+    learners: &[String],
+) -> Result<Vec<Enrolment>, AppError> {
+    enrolments_of(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::pathway_id.eq(pathway_id))
+            .filter(enrolments::status.ne(WITHDRAWN))
+            .filter(enrolments::learner.eq_any(learners))
+            .order(enrolments::learner.asc())
+            .select(EnrolmentRow::as_select())
+            .load(conn)?,
+    )
+}
