@@ -9,6 +9,7 @@
 pub mod app;
 pub mod clients;
 pub mod domain;
+pub mod events;
 pub mod grpc;
 pub mod storage;
 

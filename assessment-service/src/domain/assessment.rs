@@ -1,6 +1,7 @@
 //! Assessments: which questions, how attempts are limited and scored, what learners see.
 
 use chrono::NaiveDateTime;
+use lms_platform::resource::Audit;
 use serde::{Deserialize, Serialize};
 
 pub const MAX_QUESTIONS: usize = 200;
@@ -79,6 +80,14 @@ pub fn result_percent(scoring: Scoring, graded: &[(f64, f64)]) -> f64 {
         Scoring::Latest => percents.last().copied().unwrap_or(0.0),
     };
     (value * 100.0).round() / 100.0
+}
+
+/// A stored assessment with its revision and audit.
+#[derive(Debug, Clone)]
+pub struct StoredAssessment {
+    pub assessment: Assessment,
+    pub revision: i64,
+    pub audit: Audit,
 }
 
 #[cfg(test)]

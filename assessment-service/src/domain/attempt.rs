@@ -155,6 +155,44 @@ pub fn totals(grades: &BTreeMap<String, QuestionGrade>) -> (f64, f64) {
     )
 }
 
+/// An attempt as kept: what was served, answered and graded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub assessment_id: String,
+    pub learner: String,
+    pub number: i32,
+    pub status: Status,
+    pub started_at: NaiveDateTime,
+    pub deadline: Option<NaiveDateTime>,
+    pub submitted_at: Option<NaiveDateTime>,
+    pub served: Vec<Served>,
+    pub answers: BTreeMap<String, Saved>,
+    pub grades: BTreeMap<String, QuestionGrade>,
+    pub score: f64,
+    pub max_score: f64,
+    pub passed: bool,
+    pub revision: i64,
+}
+
+/// An attempt's final result, as records-service learns it (the assessment outcome).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptResult {
+    pub attempt_id: String,
+    pub assessment_id: String,
+    pub pathway_id: String,
+    pub step_id: String,
+    pub learner: String,
+    pub attempt_number: i32,
+    pub score: f64,
+    pub max_score: f64,
+    pub passed: bool,
+    /// The assessment's result after this attempt, by its scoring rule.
+    pub result_percent: f64,
+    pub result_passed: bool,
+    pub graded_at: NaiveDateTime,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

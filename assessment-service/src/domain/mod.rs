@@ -2,5 +2,6 @@
 
 pub mod assessment;
 pub mod attempt;
+pub mod bank;
 pub mod gift;
 pub mod question;

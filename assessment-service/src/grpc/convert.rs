@@ -10,11 +10,11 @@ use lms_proto::assessment_v1 as pb;
 
 use crate::app::{AttemptView, BankView, PendingGrade};
 use crate::domain::assessment::{
-    Assessment, FeedbackPolicy, MAX_QUESTIONS, QuestionSource, Scoring,
+    Assessment, FeedbackPolicy, MAX_QUESTIONS, QuestionSource, Scoring, StoredAssessment,
 };
 use crate::domain::attempt::Status;
+use crate::domain::bank::StoredQuestion;
 use crate::domain::question::{self, Answer, Choice, Kind, Pair, Question};
-use crate::storage::banks::{StoredAssessment, StoredQuestion};
 
 pub fn bank(view: BankView) -> pb::QuestionBank {
     let b = view.bank;

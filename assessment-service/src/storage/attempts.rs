@@ -1,7 +1,5 @@
 //! Attempt rows: the served questions, answers and grades as JSON documents.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
@@ -9,26 +7,7 @@ use lms_platform::db::DbConnection;
 
 use super::schema::attempts;
 use super::{from_json, to_json};
-use crate::domain::attempt::{QuestionGrade, Saved, Served, Status};
-
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub id: String,
-    pub assessment_id: String,
-    pub learner: String,
-    pub number: i32,
-    pub status: Status,
-    pub started_at: NaiveDateTime,
-    pub deadline: Option<NaiveDateTime>,
-    pub submitted_at: Option<NaiveDateTime>,
-    pub served: Vec<Served>,
-    pub answers: BTreeMap<String, Saved>,
-    pub grades: BTreeMap<String, QuestionGrade>,
-    pub score: f64,
-    pub max_score: f64,
-    pub passed: bool,
-    pub revision: i64,
-}
+use crate::domain::attempt::{AttemptRecord, Status};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = attempts)]

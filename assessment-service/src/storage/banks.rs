@@ -10,34 +10,9 @@ use lms_platform::resource::Audit;
 
 use super::schema::{assessments, question_banks, questions};
 use super::{from_json, to_json};
-use crate::domain::assessment::Assessment;
+use crate::domain::assessment::{Assessment, StoredAssessment};
+use crate::domain::bank::{Bank, StoredQuestion};
 use crate::domain::question::Question;
-
-#[derive(Debug, Clone)]
-pub struct Bank {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub revision: i64,
-    pub audit: Audit,
-}
-
-/// A stored question with its bank, revision and audit.
-#[derive(Debug, Clone)]
-pub struct StoredQuestion {
-    pub bank_id: String,
-    pub question: Question,
-    pub revision: i64,
-    pub audit: Audit,
-}
-
-/// A stored assessment with its revision and audit.
-#[derive(Debug, Clone)]
-pub struct StoredAssessment {
-    pub assessment: Assessment,
-    pub revision: i64,
-    pub audit: Audit,
-}
 
 type AuditColumns = (NaiveDateTime, String, NaiveDateTime, String);
 

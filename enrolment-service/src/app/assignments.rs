@@ -13,7 +13,8 @@ use super::reconcile::{lock_tenant_enrolments, reconcile};
 use crate::domain::assignment::{Assignment, AssignmentFilter, DuePolicy, LeavePolicy, Target};
 use crate::domain::enrolment::Withdrawal;
 use crate::events::{self};
-use crate::storage::enrolments::{self as enrolment_rows, Change, Scope};
+use crate::storage::coverage::{self, Scope};
+use crate::storage::enrolments::{self as enrolment_rows, Change};
 use crate::storage::{
     assignments as assignment_rows, audiences as audience_rows, classes as class_rows,
 };
@@ -207,7 +208,7 @@ impl EnrolmentApp {
                 assignment_rows::remove(conn, &tenant, &id, at, &actor)?;
                 // Handed over first: someone another assignment covers keeps learning.
                 let mut handover: HashMap<String, Vec<String>> = HashMap::new();
-                for candidate in enrolment_rows::handover(conn, &tenant, &id)? {
+                for candidate in coverage::handover(conn, &tenant, &id)? {
                     handover.entry(candidate.1).or_default().push(candidate.0);
                 }
                 for (other, ids) in &handover {

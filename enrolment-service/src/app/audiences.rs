@@ -14,7 +14,8 @@ use crate::domain::assignment::Target;
 use crate::domain::audience::{self, Audience, AudienceKind};
 use crate::domain::person::{Person, PersonRef, PersonStatus};
 use crate::domain::rules::{self, Rule};
-use crate::storage::enrolments::Scope;
+use crate::storage::audience_rules;
+use crate::storage::coverage::Scope;
 use crate::storage::{assignments as assignment_rows, audiences as audience_rows};
 
 /// What the reconciliation sweep repaired in one tenant.
@@ -77,7 +78,7 @@ fn refresh_audience(
     audience: &Audience,
     rule: &Rule,
 ) -> AppResult<(usize, usize)> {
-    audience_rows::refresh(conn, tenant, &audience.id, rule, today())
+    audience_rules::refresh(conn, tenant, &audience.id, rule, today())
 }
 
 /// Re-evaluates every dynamic audience of the tenant (after a bulk change, or as a sweep).
@@ -287,7 +288,7 @@ impl EnrolmentApp {
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| {
-                let matches = audience_rows::matching(conn, &tenant, &rule, today())?;
+                let matches = audience_rules::matching(conn, &tenant, &rule, today())?;
                 let (mut joining, mut leaving) = (Vec::new(), Vec::new());
                 if let Some(audience_id) = audience_id {
                     audience_rows::get(conn, &tenant, &audience_id)?;

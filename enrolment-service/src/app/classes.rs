@@ -12,7 +12,7 @@ use super::{EnrolmentApp, MAX_MEMBER_CHANGE};
 use crate::domain::assignment::Target;
 use crate::domain::class::{AcademicClass, ClassRole};
 use crate::domain::person::PersonRef;
-use crate::storage::enrolments::Scope;
+use crate::storage::coverage::Scope;
 use crate::storage::{audiences as audience_rows, classes as class_rows};
 
 /// A class as listed: the class and its (students, instructors) counts.

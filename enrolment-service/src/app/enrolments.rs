@@ -15,6 +15,7 @@ use crate::domain::enrolment::{
 };
 use crate::domain::person::PersonStatus;
 use crate::events::{self};
+use crate::storage::coverage;
 use crate::storage::enrolments::{self as enrolment_rows, Change};
 use crate::storage::{assignments as assignment_rows, people as people_rows};
 
@@ -109,13 +110,8 @@ impl EnrolmentApp {
                                 "your directory record is deactivated".into(),
                             ));
                         }
-                        if enrolment_rows::covering_assignment(
-                            conn,
-                            &tenant,
-                            &person_id,
-                            &pathway_id,
-                        )?
-                        .is_none()
+                        if coverage::covering_assignment(conn, &tenant, &person_id, &pathway_id)?
+                            .is_none()
                         {
                             return Err(AppError::PermissionDenied(format!(
                                 "pathway {pathway_id} is not open to you: no assignment of your \

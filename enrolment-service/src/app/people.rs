@@ -11,7 +11,7 @@ use super::reconcile::reconcile;
 use crate::domain::person::{
     self, PeopleFilter, Person, PersonStatus, Profile, RowError, UploadRow,
 };
-use crate::storage::enrolments::Scope;
+use crate::storage::coverage::Scope;
 use crate::storage::people as people_rows;
 
 /// Who reads the whole directory (a learner reads only their own person).

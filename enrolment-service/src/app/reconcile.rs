@@ -11,7 +11,8 @@ use crate::domain::assignment::{Assignment, LeaveAction};
 use crate::domain::enrolment::{Enrolment, Source, Status, Withdrawal};
 use crate::events::{self};
 use crate::storage::assignments as assignment_rows;
-use crate::storage::enrolments::{self as enrolment_rows, Change, Scope};
+use crate::storage::coverage::{self, Scope};
+use crate::storage::enrolments::{self as enrolment_rows, Change};
 
 /// What a reconciliation changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub(super) fn reconcile(
     // Leavers.
     let mut handover: HashMap<String, Vec<String>> = HashMap::new();
     let (mut lapse, mut suspend, mut withdraw) = (Vec::new(), Vec::new(), Vec::new());
-    for leaver in enrolment_rows::leavers(conn, tenant, scope)? {
+    for leaver in coverage::leavers(conn, tenant, scope)? {
         if let Some(other) = leaver.other_assignment.clone() {
             handover.entry(other).or_default().push(leaver.id);
             continue;
@@ -89,7 +90,7 @@ pub(super) fn reconcile(
 
     // Returners.
     let (mut resume, mut unlapse) = (Vec::new(), Vec::new());
-    for returner in enrolment_rows::returners(conn, tenant, scope)? {
+    for returner in coverage::returners(conn, tenant, scope)? {
         if returner.status == Status::Suspended.as_str() {
             resume.push(returner.id);
         } else {
@@ -114,7 +115,7 @@ pub(super) fn reconcile(
     report.withdrawn = withdraw.len();
 
     // Joiners.
-    let joiners = enrolment_rows::joiners(conn, tenant, scope)?;
+    let joiners = coverage::joiners(conn, tenant, scope)?;
     let mut assignments: HashMap<String, Assignment> = HashMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut new = Vec::with_capacity(joiners.len());

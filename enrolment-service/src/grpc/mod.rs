@@ -13,7 +13,7 @@ use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_server::EnrolmentService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::app::{self, EnrolmentApp, MAX_UPLOAD_ROWS};
+use crate::app::{EnrolmentApp, MAX_UPLOAD_ROWS};
 
 pub struct EnrolmentGrpc {
     app: EnrolmentApp,
@@ -228,12 +228,14 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        member_ids("audience_id", &req.audience_id, &req.person_ids)?;
+        convert::member_ids("audience_id", &req.audience_id, &req.person_ids)?;
         let (added, removed, count) = self
             .app
             .change_members(&who, req.audience_id, req.person_ids, false)
             .await?;
-        Ok(Response::new(members_change(added, removed, count)))
+        Ok(Response::new(convert::members_change(
+            added, removed, count,
+        )))
     }
 
     async fn remove_audience_members(
@@ -242,12 +244,14 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        member_ids("audience_id", &req.audience_id, &req.person_ids)?;
+        convert::member_ids("audience_id", &req.audience_id, &req.person_ids)?;
         let (added, removed, count) = self
             .app
             .change_members(&who, req.audience_id, req.person_ids, true)
             .await?;
-        Ok(Response::new(members_change(added, removed, count)))
+        Ok(Response::new(convert::members_change(
+            added, removed, count,
+        )))
     }
 
     async fn list_audience_members(
@@ -346,12 +350,14 @@ impl EnrolmentService for EnrolmentGrpc {
         let mut v = lms_platform::validate::Violations::new();
         let role = convert::class_role(&mut v, "role", req.role, false);
         v.finish()?;
-        member_ids("class_id", &req.class_id, &req.person_ids)?;
+        convert::member_ids("class_id", &req.class_id, &req.person_ids)?;
         let (added, removed, view) = self
             .app
             .change_class_members(&who, req.class_id, req.person_ids, role)
             .await?;
-        Ok(Response::new(class_members_change(added, removed, view)))
+        Ok(Response::new(convert::class_members_change(
+            added, removed, view,
+        )))
     }
 
     async fn remove_class_members(
@@ -360,12 +366,14 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::ClassMembersChange>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        member_ids("class_id", &req.class_id, &req.person_ids)?;
+        convert::member_ids("class_id", &req.class_id, &req.person_ids)?;
         let (added, removed, view) = self
             .app
             .change_class_members(&who, req.class_id, req.person_ids, None)
             .await?;
-        Ok(Response::new(class_members_change(added, removed, view)))
+        Ok(Response::new(convert::class_members_change(
+            added, removed, view,
+        )))
     }
 
     async fn list_class_members(
@@ -580,39 +588,5 @@ impl EnrolmentService for EnrolmentGrpc {
         let learner = (!req.learner.is_empty()).then_some(req.learner);
         let decision = self.app.check_access(&who, learner, req.pathway_id).await?;
         Ok(Response::new(convert::access_decision(decision)))
-    }
-}
-
-/// The group's id and every person id must be well formed.
-fn member_ids(group_field: &str, group_id: &str, person_ids: &[String]) -> Result<(), AppError> {
-    let mut v = lms_platform::validate::Violations::new();
-    v.id(group_field, group_id);
-    if person_ids.is_empty() {
-        v.add("person_ids", "must name at least one person");
-    }
-    for (i, id) in person_ids.iter().enumerate() {
-        v.id(&format!("person_ids[{i}]"), id);
-    }
-    v.finish()
-}
-
-fn members_change(added: usize, removed: usize, count: i64) -> pb::AudienceMembersChange {
-    pb::AudienceMembersChange {
-        added: added as i32,
-        removed: removed as i32,
-        member_count: count as i32,
-    }
-}
-
-fn class_members_change(
-    added: usize,
-    removed: usize,
-    view: app::ClassView,
-) -> pb::ClassMembersChange {
-    pb::ClassMembersChange {
-        added: added as i32,
-        removed: removed as i32,
-        student_count: view.students as i32,
-        instructor_count: view.instructors as i32,
     }
 }

@@ -255,3 +255,41 @@ pub fn patched_class(
     v.finish()?;
     Ok(next)
 }
+
+/// The group's id and every person id must be well formed.
+pub fn member_ids(
+    group_field: &str,
+    group_id: &str,
+    person_ids: &[String],
+) -> Result<(), AppError> {
+    let mut v = Violations::new();
+    v.id(group_field, group_id);
+    if person_ids.is_empty() {
+        v.add("person_ids", "must name at least one person");
+    }
+    for (i, id) in person_ids.iter().enumerate() {
+        v.id(&format!("person_ids[{i}]"), id);
+    }
+    v.finish()
+}
+
+pub fn members_change(added: usize, removed: usize, count: i64) -> pb::AudienceMembersChange {
+    pb::AudienceMembersChange {
+        added: added as i32,
+        removed: removed as i32,
+        member_count: count as i32,
+    }
+}
+
+pub fn class_members_change(
+    added: usize,
+    removed: usize,
+    view: ClassView,
+) -> pb::ClassMembersChange {
+    pb::ClassMembersChange {
+        added: added as i32,
+        removed: removed as i32,
+        student_count: view.students as i32,
+        instructor_count: view.instructors as i32,
+    }
+}

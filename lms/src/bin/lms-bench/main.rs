@@ -14,6 +14,7 @@
 //! errors, p99 and the suite's resident memory per interval (docs/reliability.md).
 
 mod load;
+mod soak;
 mod suite;
 mod workloads;
 
@@ -50,7 +51,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli {
             Cli::Run(args) => workloads::run(args).await,
-            Cli::Soak(args) => workloads::soak(args).await,
+            Cli::Soak(args) => soak::soak(args).await,
         }
     });
     match result {

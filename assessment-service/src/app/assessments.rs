@@ -1,0 +1,139 @@
+//! Assessments: which questions, pass mark, limits.
+
+use lms_platform::db::DbConnection;
+use lms_platform::pagination::{self, Page, paginate};
+use lms_platform::resource::{Audit, check_etag, now};
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult, Principal, idempotency};
+
+use super::AssessmentApp;
+use crate::domain::assessment::{Assessment, QuestionSource, StoredAssessment};
+use crate::storage::banks as bank_rows;
+
+impl AssessmentApp {
+    pub async fn create_assessment(
+        &self,
+        who: &Principal,
+        mut assessment: Assessment,
+        request_id: Option<String>,
+    ) -> AppResult<StoredAssessment> {
+        let tenant = who.tenant_id.clone();
+        let audit = Audit::new(&who.subject);
+        assessment.id = new_id();
+        self.db
+            .write(move |conn| {
+                idempotency::create_once(
+                    conn,
+                    &tenant,
+                    "CreateAssessment",
+                    request_id.as_deref(),
+                    |conn, id| bank_rows::get_assessment(conn, &tenant, id),
+                    |conn| {
+                        check_source(conn, &tenant, &assessment.questions)?;
+                        bank_rows::insert_assessment(conn, &tenant, &assessment, &audit)?;
+                        Ok((
+                            assessment.id.clone(),
+                            StoredAssessment {
+                                assessment,
+                                revision: 1,
+                                audit,
+                            },
+                        ))
+                    },
+                )
+            })
+            .await
+    }
+
+    /// Replaces an assessment's settings with `replacement` (validated by the caller) if the
+    /// etag still matches; its id and pathway stay.
+    pub async fn update_assessment(
+        &self,
+        who: &Principal,
+        id: String,
+        etag: String,
+        mut replacement: Assessment,
+    ) -> AppResult<StoredAssessment> {
+        let tenant = who.tenant_id.clone();
+        let actor = who.subject.clone();
+        self.db
+            .write(move |conn| {
+                let stored = bank_rows::get_assessment(conn, &tenant, &id)?;
+                check_etag(&etag, stored.revision)?;
+                replacement.id = stored.assessment.id;
+                replacement.pathway_id = stored.assessment.pathway_id;
+                check_source(conn, &tenant, &replacement.questions)?;
+                bank_rows::update_assessment(
+                    conn,
+                    &tenant,
+                    &replacement,
+                    stored.revision,
+                    now(),
+                    &actor,
+                )?;
+                bank_rows::get_assessment(conn, &tenant, &id)
+            })
+            .await
+    }
+
+    pub async fn get_assessment(&self, who: &Principal, id: String) -> AppResult<StoredAssessment> {
+        let tenant = who.tenant_id.clone();
+        self.db
+            .read(move |conn| bank_rows::get_assessment(conn, &tenant, &id))
+            .await
+    }
+
+    pub async fn list_assessments(
+        &self,
+        who: &Principal,
+        pathway_id: Option<String>,
+        page_size: i32,
+        page_token: String,
+    ) -> AppResult<Page<StoredAssessment>> {
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("{pathway_id:?}");
+        let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
+        let tenant = who.tenant_id.clone();
+        let items = self
+            .db
+            .read(move |conn| {
+                bank_rows::list_assessments(conn, &tenant, pathway_id, before, limit + 1)
+            })
+            .await?;
+        Ok(paginate(items, limit, &filters, |a: &StoredAssessment| {
+            vec![a.assessment.id.clone()]
+        }))
+    }
+
+    // ---- attempts ---------------------------------------------------------------------------
+}
+
+/// The fixed questions must exist; a random draw needs enough questions in its bank.
+fn check_source(conn: &mut DbConnection, tenant: &str, source: &QuestionSource) -> AppResult<()> {
+    match source {
+        QuestionSource::Fixed { question_ids } => {
+            let found = bank_rows::questions_by_ids(conn, tenant, question_ids)?;
+            if let Some(missing) = question_ids
+                .iter()
+                .find(|id| !found.iter().any(|q| &q.question.id == *id))
+            {
+                return Err(AppError::not_found(format!("question {missing}")));
+            }
+        }
+        QuestionSource::Random {
+            bank_id,
+            tags,
+            count,
+        } => {
+            bank_rows::get_bank(conn, tenant, bank_id)?;
+            let available =
+                bank_rows::list_questions(conn, tenant, bank_id, tags, None, None)?.len();
+            if available < *count {
+                return Err(AppError::FailedPrecondition(format!(
+                    "the bank has {available} matching questions; {count} are drawn per attempt"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! The events assessment-service writes to its outbox: each final attempt result, for
+//! records-service.
+
+use lms_platform::outbox::NewEvent;
+use lms_platform::resource::timestamp;
+use lms_proto::assessment_v1 as pb;
+
+use crate::domain::attempt::AttemptResult;
+
+/// An attempt's final result; `corrected` when it replaces an earlier one of the same attempt
+/// (after a regrade).
+pub fn outcome(result: &AttemptResult, corrected: bool) -> NewEvent {
+    NewEvent::new(
+        result.attempt_id.clone(),
+        &pb::AssessmentOutcome {
+            attempt_id: result.attempt_id.clone(),
+            assessment_id: result.assessment_id.clone(),
+            pathway_id: result.pathway_id.clone(),
+            step_id: result.step_id.clone(),
+            learner: result.learner.clone(),
+            attempt_number: result.attempt_number,
+            score: result.score,
+            max_score: result.max_score,
+            passed: result.passed,
+            result_percent: result.result_percent,
+            result_passed: result.result_passed,
+            grade_time: Some(timestamp(result.graded_at)),
+            corrected,
+        },
+    )
+}

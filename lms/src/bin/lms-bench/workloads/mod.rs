@@ -1,0 +1,450 @@
+//! The workloads, their same-run baselines, and the report.
+
+mod reads;
+mod writes;
+
+use reads::{check_access, get_pathway, my_learning};
+use writes::{compliance_report, fan_out, record_completion, submit_attempt};
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use lms_platform::Role;
+use lms_platform::auth::Principal;
+use lms_platform::db::Db;
+use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_topology::{Component, Topology};
+use serde::Serialize;
+use tonic::transport::Channel;
+
+use super::load::{Stats, drive};
+use super::suite::{self, Http, Suite, admin};
+use super::{RunArgs, seconds};
+
+/// Connections each gRPC workload spreads its clients over, as a client's pool would.
+pub(crate) const CONNECTIONS: usize = 4;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Row {
+    workload: String,
+    transport: String,
+    clients: usize,
+    result: Stats,
+    /// The same use case in process on the same database (its diesel statements only).
+    storage: Option<Stats>,
+    /// What limits it, in a word, when the harness can tell.
+    notes: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    backend: String,
+    machine: String,
+    people: usize,
+    pathways: usize,
+    clients: usize,
+    seconds: u64,
+    /// The framework's ceiling: a bare tonic service answering `grpc.health.v1.Health/Check`.
+    framework: Stats,
+    rows: Vec<Row>,
+    started: String,
+}
+
+impl Row {
+    /// A workload of `clients` closed loops beside its storage ceiling (printed as it ends).
+    fn closed_loop(
+        workload: &str,
+        transport: &str,
+        clients: usize,
+        result: Stats,
+        storage: Stats,
+        notes: impl Into<String>,
+    ) -> Row {
+        eprintln!(
+            "{workload}: {:.0}/s (storage {:.0}/s)",
+            result.per_second, storage.per_second
+        );
+        Row {
+            workload: workload.into(),
+            transport: transport.into(),
+            clients,
+            result,
+            storage: Some(storage),
+            notes: notes.into(),
+        }
+    }
+}
+
+pub(crate) fn principal(subject: &str, role: Role) -> Principal {
+    Principal {
+        subject: subject.to_string(),
+        tenant_id: suite::TENANT.to_string(),
+        roles: HashSet::from([role]),
+    }
+}
+
+pub(crate) fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+pub(crate) async fn channels(url: &str) -> anyhow::Result<Arc<Vec<Channel>>> {
+    let mut out = Vec::new();
+    for _ in 0..CONNECTIONS {
+        out.push(Channel::from_shared(url.to_string())?.connect().await?);
+    }
+    Ok(Arc::new(out))
+}
+
+/// Retries what the services' own clients retry: UNAVAILABLE ("database busy; retry"), which
+/// SQLite answers a write when another process (the suite, beside this baseline) holds the
+/// same file's write lock.
+pub(crate) async fn retrying<T, Fut>(mut call: impl FnMut() -> Fut) -> Result<T, String>
+where
+    Fut: std::future::Future<Output = lms_platform::error::AppResult<T>>,
+{
+    let mut attempts = 0;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(lms_platform::error::AppError::Unavailable(_)) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+/// The suite's components as the storage baselines call them: in this process, on the same
+/// databases, with the same peers.
+pub(crate) async fn in_process(suite: &Suite) -> anyhow::Result<Topology> {
+    let mut settings: lms_topology::Settings =
+        lms_platform::config::from_defaults(&lms_topology::defaults())?;
+    settings.auth.hs256_secret = suite::SECRET.to_string();
+    for component in Component::ALL {
+        if let Some(url) = suite.grpc.get(component.name()) {
+            let address = lms_platform::config::Address::parse(url)?;
+            settings.topology.set(component, address);
+        }
+        if let Some(url) = suite.database_urls.get(component.name()) {
+            settings.set_database(component, lms_platform::db::DatabaseUrl::parse(url)?);
+        }
+    }
+    let verifier = lms_platform::auth::TokenVerifier::from_config(&settings.auth).await?;
+    Ok(Topology::new(settings, verifier, false))
+}
+
+/// A component's database, opened in this process.
+pub(crate) async fn database(topology: &Topology, component: Component) -> anyhow::Result<Db> {
+    topology
+        .open_database(component)
+        .await?
+        .context("the component has a database")
+}
+
+/// The framework's ceiling: `clients` callers of a bare tonic health service on loopback.
+pub(crate) async fn framework_ceiling(clients: usize, duration: Duration) -> anyhow::Result<Stats> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (_, health) = tonic_health::server::health_reporter();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+    let channels = channels(&format!("http://{address}")).await?;
+    let stats = drive(clients, duration, move |client, _| {
+        let mut health = HealthClient::new(channels[client % CONNECTIONS].clone());
+        async move {
+            health
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string())
+        }
+    })
+    .await;
+    server.abort();
+    Ok(stats)
+}
+
+pub(crate) fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(String::new(), |kib| format!(", {} GiB", kib / 1024 / 1024));
+    format!("{cpus} CPUs ({model}){memory}")
+}
+
+/// The enrolments of `pathway`: (enrolment id, learner), in enrolment-service's order.
+pub(crate) async fn enrolments_of(
+    http: &Http,
+    pathway: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let admin = admin();
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = http
+            .get(
+                &format!("/v1/enrolments?pathwayId={pathway}&pageSize=1000&pageToken={page_token}"),
+                &admin,
+            )
+            .await?;
+        for enrolment in page["enrolments"].as_array().into_iter().flatten() {
+            out.push((
+                enrolment["id"].as_str().unwrap_or_default().to_string(),
+                enrolment["learner"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ));
+        }
+        page_token = page["nextPageToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if page_token.is_empty() {
+            return Ok(out);
+        }
+    }
+}
+
+/// A fresh pathway for this run (3 content steps and a one-question assessment), so the
+/// write workloads find fresh enrolments however often the harness runs: (pathway, its first
+/// step, assessment, question).
+pub(crate) async fn fresh_pathway(
+    http: &Http,
+    label: &str,
+) -> anyhow::Result<(String, String, String, String)> {
+    let published = suite::publish_pathway(http, &format!("Fan-out {label}"), None, true).await?;
+    let (assessment, question) = published.assessment.unwrap_or_default();
+    let pathway = published.pathway;
+    let read = http
+        .get(&format!("/v1/pathways/{pathway}"), &admin())
+        .await?;
+    let step = read["steps"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok((pathway, step, assessment, question))
+}
+
+pub(crate) fn assignment(pathway: &str, audience: &str) -> enrolment_pb::CreateAssignmentRequest {
+    enrolment_pb::CreateAssignmentRequest {
+        assignment: Some(enrolment_pb::Assignment {
+            pathway_id: pathway.to_string(),
+            audience_id: audience.to_string(),
+            requirement: enrolment_pb::Requirement::Mandatory as i32,
+            due_policy: Some(enrolment_pb::DuePolicy {
+                policy: Some(enrolment_pb::due_policy::Policy::DaysAfterAssignment(30)),
+            }),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+pub(crate) fn people_in_department(people: usize, departments: usize, department: usize) -> usize {
+    (0..people)
+        .filter(|n| n % departments == department)
+        .count()
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let backend = args.backend;
+    let clients = args.clients.max(1);
+    let duration = seconds(args.seconds);
+    std::fs::create_dir_all(&args.out)?;
+    let data = args.out.join(format!("{}-data", backend.name()));
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let suite = Suite::start(backend, &data, &args.postgres, &args.database_prefix)?;
+    let http = Http {
+        client: reqwest::Client::new(),
+        base: suite.gateway.clone(),
+    };
+    let org = suite::organisation(
+        &http,
+        &args
+            .out
+            .join(format!("{}-organisation.json", backend.name())),
+        args.people,
+        args.pathways,
+    )
+    .await?;
+    let records_url = suite.grpc["records-service"].clone();
+    suite::records_caught_up(
+        &records_url,
+        &org.pathways[0],
+        people_in_department(org.people, org.departments, 0),
+    )
+    .await?;
+    suite.analyze()?;
+    eprintln!(
+        "organisation ready: {} people, {} pathways",
+        org.people,
+        org.pathways.len()
+    );
+
+    let framework = framework_ceiling(clients, duration).await?;
+    eprintln!("framework ceiling: {:.0}/s", framework.per_second);
+    let mut rows = Vec::new();
+    rows.push(get_pathway(&suite, &org, clients, duration).await?);
+    rows.push(check_access(&suite, &org, clients, duration).await?);
+    rows.push(my_learning(&suite, &org, clients, duration).await?);
+    let label = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let (pathway, step, assessment, question) = fresh_pathway(&http, &label).await?;
+    let (baseline_pathway, _, _, _) = fresh_pathway(&http, &format!("{label}-baseline")).await?;
+    rows.push(fan_out(&suite, &org, &pathway, &baseline_pathway).await?);
+    let drained = Instant::now();
+    suite.analyze()?;
+    suite::records_caught_up(&records_url, &pathway, org.people).await?;
+    suite::records_caught_up(&records_url, &baseline_pathway, org.people).await?;
+    rows.push(Row {
+        workload: format!(
+            "records applies the fan-outs' {} enrolment events",
+            2 * org.people
+        ),
+        transport: "events".into(),
+        clients: 1,
+        result: Stats::single(drained.elapsed(), 2 * org.people as u64),
+        storage: None,
+        notes: "measured from the end of the fan-outs; ops/s = events/s".into(),
+    });
+    rows.push(compliance_report(&suite, &pathway, duration, org.people).await?);
+    let enrolments = enrolments_of(&http, &pathway).await?;
+    rows.push(record_completion(&suite, &enrolments, &step, clients, duration).await?);
+    rows.push(
+        submit_attempt(
+            &suite,
+            &enrolments,
+            &assessment,
+            &question,
+            clients,
+            duration,
+        )
+        .await?,
+    );
+
+    let report = Report {
+        backend: backend.name().into(),
+        machine: machine(),
+        people: org.people,
+        pathways: org.pathways.len(),
+        clients,
+        seconds: args.seconds,
+        framework,
+        rows,
+        started: started_at,
+    };
+    let json_path = args.out.join(format!("{}.json", backend.name()));
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    let markdown = markdown(&report);
+    let md_path = args.out.join(format!("{}.md", backend.name()));
+    std::fs::write(&md_path, &markdown)?;
+    println!("{markdown}");
+    eprintln!("written: {} and {}", json_path.display(), md_path.display());
+    Ok(())
+}
+
+pub(crate) fn ratio(part: f64, whole: f64) -> String {
+    if whole <= 0.0 {
+        "–".into()
+    } else {
+        format!("{:.0} %", 100.0 * part / whole)
+    }
+}
+
+pub(crate) fn markdown(report: &Report) -> String {
+    let mut out = format!(
+        "Backend **{}**, {} people, {} pathways, {} clients, {} s per workload; {}; started {}.\n\n\
+         Framework ceiling (bare tonic health check, same clients): **{:.0}/s**, p99 {:.2} ms.\n\n\
+         | workload | transport | clients | ops/s | p50 ms | p95 ms | p99 ms | errors | storage ops/s | of storage | of framework |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        report.backend,
+        report.people,
+        report.pathways,
+        report.clients,
+        report.seconds,
+        report.machine,
+        report.started,
+        report.framework.per_second,
+        report.framework.p99_ms,
+    );
+    for row in &report.rows {
+        let r = &row.result;
+        let (storage, of_storage) = match &row.storage {
+            Some(s) => (
+                format!("{:.0}", s.per_second),
+                ratio(r.per_second, s.per_second),
+            ),
+            None => ("–".into(), "–".into()),
+        };
+        // Only request-by-request workloads compare with the framework's request rate.
+        let of_framework = if row.clients == report.clients && row.clients > 1 {
+            ratio(r.per_second, report.framework.per_second)
+        } else {
+            "–".into()
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
+            row.workload,
+            row.transport,
+            row.clients,
+            r.per_second,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.errors,
+            storage,
+            of_storage,
+            of_framework,
+        ));
+    }
+    let notes: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| !r.notes.is_empty())
+        .map(|r| format!("- {}: {}", r.workload, r.notes))
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
+    }
+    for row in &report.rows {
+        if let Some(error) = row.result.sample_errors.first() {
+            out.push_str(&format!(
+                "\n{} failed {} times, e.g.: {error}\n",
+                row.workload, row.result.errors
+            ));
+        }
+    }
+    out
+}
