@@ -75,9 +75,10 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
-    /// Ask a component's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1) — or,
-    /// with `--http PATH`, whether an HTTP GET of PATH answers 200 (the gateway's /healthz):
-    /// for probes, `helm test` and scripts.
+    /// Ask a component whether it serves: exit 0 when SERVING, 1 otherwise.
+    ///
+    /// Asks grpc.health.v1, or with `--http PATH` whether an HTTP GET of PATH answers 200 (the
+    /// gateway's /healthz): for probes, `helm test` and scripts.
     Probe {
         /// host:port of the component's listener.
         address: String,
