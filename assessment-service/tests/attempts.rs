@@ -1292,7 +1292,14 @@ mod deadlines {
             let started = Instant::now();
             let refused = suite.c().start_attempt(request).await.unwrap_err();
             let waited = started.elapsed();
-            assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
+            // assessment-service answers DEADLINE_EXCEEDED a moment before the deadline; on a
+            // loaded machine this client's own timer (tonic enforces the grpc-timeout it sends)
+            // may fire first and report CANCELLED "Timeout expired". Either way the call ended
+            // at the learner's deadline, not after the client timeout of 10 s; that the
+            // deadline reaches enrolment-service is shown in platform/tests/client.rs.
+            let at_the_deadline = refused.code() == Code::DeadlineExceeded
+                || (refused.code() == Code::Cancelled && refused.message() == "Timeout expired");
+            assert!(at_the_deadline, "{refused:?}");
             assert!(
                 waited < Duration::from_millis(2_500),
                 "answered after {waited:?}"

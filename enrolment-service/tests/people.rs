@@ -27,7 +27,7 @@ async fn sweep(app: &enrolment_service::app::EnrolmentApp) -> Vec<(String, usize
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.tenant, r.joined, r.left))
+        .map(|r| (r.tenant.to_string(), r.joined, r.left))
         .collect()
 }
 
@@ -1033,6 +1033,10 @@ mod sweep {
     use lms_platform::{Principal, Role};
     use lms_test_support::{Component, TestBackend};
 
+    fn acme() -> lms_platform::ids::TenantId {
+        lms_platform::ids::TenantId::parse("acme").unwrap()
+    }
+
     fn profile(department: &str) -> Profile {
         Profile {
             email: String::new(),
@@ -1057,7 +1061,7 @@ mod sweep {
         let app = enrolment_service::app(db.clone(), &topology.settings.enrolment, &peers);
         let admin = Principal {
             subject: "admin@acme".into(),
-            tenant_id: "acme".into(),
+            tenant_id: acme(),
             roles: HashSet::from([Role::Admin]),
         };
         let ada = app
@@ -1086,7 +1090,7 @@ mod sweep {
         // Drift: the membership disappears behind the service's back.
         let (audience_id, person_id) = (audience.id.clone(), ada.id.clone());
         db.write(move |conn| {
-            audience_rows::remove_members(conn, "acme", &audience_id, &[person_id])
+            audience_rows::remove_members(conn, &acme(), &audience_id, &[person_id])
         })
         .await
         .unwrap();
@@ -1097,7 +1101,7 @@ mod sweep {
         );
         let audience_id = audience.id.clone();
         let members = db
-            .read(move |conn| audience_rows::members(conn, "acme", &audience_id))
+            .read(move |conn| audience_rows::members(conn, &acme(), &audience_id))
             .await
             .unwrap();
         assert!(members.contains(&ada.id));

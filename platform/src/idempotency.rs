@@ -1,6 +1,7 @@
 //! Idempotent creates (AIP-155): a create with a `request_id` already seen returns what the
 //! first call made. Each service's migrations create the `idempotency_keys` table below.
 
+use crate::ids::TenantId;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -20,7 +21,7 @@ diesel::table! {
 /// The resource a create with this `request_id` already made, if any.
 pub fn find(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     operation: &str,
     request_id: &str,
 ) -> AppResult<Option<String>> {
@@ -36,7 +37,7 @@ pub fn find(
 /// Remembers, in the create's transaction, that `request_id` made `resource_id`.
 pub fn record(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     operation: &str,
     request_id: &str,
     resource_id: &str,
@@ -59,7 +60,7 @@ pub fn record(
 /// resource's id with the result) and remembers the request. Call inside the transaction.
 pub fn create_once<T>(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     operation: &str,
     request_id: Option<&str>,
     existing: impl FnOnce(&mut DbConnection, &str) -> AppResult<T>,

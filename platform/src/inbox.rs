@@ -11,6 +11,7 @@ use lms_proto::events_v1 as pb;
 
 use crate::db::{Db, DbConnection};
 use crate::error::AppError;
+use crate::ids::TenantId;
 
 diesel::table! {
     processed_events (event_id) {
@@ -47,7 +48,8 @@ impl From<diesel::result::Error> for EventError {
 #[derive(Debug, Clone)]
 pub struct Delivered<T> {
     pub id: String,
-    pub tenant_id: String,
+    /// None: the event names no valid tenant (it is rejected).
+    pub tenant_id: Option<TenantId>,
     pub type_url: String,
     pub payload: Result<T, String>,
 }
@@ -67,7 +69,7 @@ impl<T> Delivered<T> {
                 };
                 Delivered {
                     id: event.id,
-                    tenant_id: event.tenant_id,
+                    tenant_id: TenantId::parse(&event.tenant_id).ok(),
                     type_url,
                     payload,
                 }
@@ -111,12 +113,12 @@ impl From<Outcome> for pb::DeliverEventsResponse {
 pub async fn consume<T, F>(db: &Db, events: Vec<Delivered<T>>, apply: F) -> Outcome
 where
     T: Clone + Send + Sync + 'static,
-    F: Fn(&mut DbConnection, &str, &T) -> Result<(), EventError> + Clone + Send + 'static,
+    F: Fn(&mut DbConnection, &TenantId, &T) -> Result<(), EventError> + Clone + Send + 'static,
 {
     let mut response = Outcome::default();
     let mut valid = Vec::with_capacity(events.len());
     for event in events {
-        if event.id.is_empty() || event.tenant_id.is_empty() {
+        if event.id.is_empty() || event.tenant_id.is_none() {
             tracing::warn!(event.id, "rejected an event without id or tenant");
             response.rejected.push(event.id);
         } else {
@@ -190,13 +192,18 @@ fn apply_once<T, F>(
     apply: &F,
 ) -> Result<(), AppError>
 where
-    F: Fn(&mut DbConnection, &str, &T) -> Result<(), EventError>,
+    F: Fn(&mut DbConnection, &TenantId, &T) -> Result<(), EventError>,
 {
-    if !claim(conn, event)? {
+    let Some(tenant) = &event.tenant_id else {
+        return Err(AppError::FailedPrecondition(
+            "an event without a tenant".into(),
+        ));
+    };
+    if !claim(conn, tenant, event)? {
         return Ok(());
     }
     let applied = match &event.payload {
-        Ok(payload) => apply(conn, &event.tenant_id, payload),
+        Ok(payload) => apply(conn, tenant, payload),
         Err(why) => Err(EventError::Reject(why.clone())),
     };
     match applied {
@@ -206,7 +213,11 @@ where
     }
 }
 
-fn claim<T>(conn: &mut DbConnection, event: &Delivered<T>) -> Result<bool, AppError> {
+fn claim<T>(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    event: &Delivered<T>,
+) -> Result<bool, AppError> {
     let seen = processed_events::table
         .filter(processed_events::event_id.eq(&event.id))
         .count()
@@ -217,7 +228,7 @@ fn claim<T>(conn: &mut DbConnection, event: &Delivered<T>) -> Result<bool, AppEr
     diesel::insert_into(processed_events::table)
         .values((
             processed_events::event_id.eq(&event.id),
-            processed_events::tenant_id.eq(&event.tenant_id),
+            processed_events::tenant_id.eq(tenant),
             processed_events::type_url.eq(&event.type_url),
             processed_events::processed_at.eq(chrono::Utc::now().naive_utc()),
         ))

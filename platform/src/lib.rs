@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod error;
 pub mod fingerprint;
 pub mod idempotency;
+pub mod ids;
 pub mod inbox;
 pub mod outbox;
 pub mod pagination;

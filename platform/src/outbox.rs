@@ -10,6 +10,7 @@
 //! so events go out in write order even with many replicas. An event that failed is retried
 //! after its backoff, possibly after later events went out.
 
+use crate::ids::TenantId;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -97,7 +98,7 @@ fn now() -> NaiveDateTime {
 }
 
 /// Writes `events` in the caller's transaction, in batches.
-pub fn enqueue(conn: &mut DbConnection, tenant: &str, events: Vec<NewEvent>) -> AppResult<()> {
+pub fn enqueue(conn: &mut DbConnection, tenant: &TenantId, events: Vec<NewEvent>) -> AppResult<()> {
     let at = now();
     let traceparent = crate::telemetry::current_traceparent();
     let rows: Vec<EventRow> = events
@@ -145,6 +146,8 @@ pub trait EventSink: Send + Sync + 'static {
 /// Delivers through gRPC to a consumer's `EventConsumer`, with this service's own identity.
 pub struct GrpcEventSink {
     consumer: Peer,
+    /// What deliveries are authenticated as (each event names its own tenant).
+    tenant: TenantId,
 }
 
 /// How long a consumer may take to apply one delivery (up to 500 events in a transaction).
@@ -154,18 +157,19 @@ impl GrpcEventSink {
     pub fn new(consumer: Peer) -> Self {
         Self {
             consumer: consumer.with_timeout(DELIVERY_TIMEOUT),
+            tenant: TenantId::parse(DELIVERY_TENANT).expect("the delivery tenant is a tenant id"),
         }
     }
 }
 
 impl EventSink for GrpcEventSink {
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>> {
-        let consumer = self.consumer.clone();
+        let (consumer, tenant) = (self.consumer.clone(), self.tenant.clone());
         Box::pin(async move {
             // Sent once per attempt: the dispatcher's backoff is the retry.
             let response = consumer
                 .send(
-                    DELIVERY_TENANT,
+                    &tenant,
                     pb::DeliverEventsRequest { events },
                     |channel, request| async move {
                         pb::event_consumer_client::EventConsumerClient::new(channel)

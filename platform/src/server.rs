@@ -205,7 +205,7 @@ pub struct RpcObservability<S> {
 /// tonic's own timer (the `grpc-timeout` a caller sent, and `Server::timeout`) answers
 /// CANCELLED "Timeout expired" when a call runs out of time; gRPC says DEADLINE_EXCEEDED. This
 /// layer ends the call that much earlier with the right code.
-const ANSWER_BEFORE_THE_TRANSPORT: Duration = Duration::from_millis(5);
+const ANSWER_BEFORE_THE_TRANSPORT: Duration = Duration::from_millis(20);
 
 /// tonic answers a request that is not valid protobuf (bytes that are not a message, nesting
 /// past the decoder's recursion limit) with INTERNAL; it is the caller's mistake, so the code

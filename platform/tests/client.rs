@@ -130,9 +130,13 @@ fn peer_at(address: &str, config: &ClientConfig) -> Peer {
     .unwrap()
 }
 
+fn acme() -> lms_platform::ids::TenantId {
+    lms_platform::ids::TenantId::parse("acme").unwrap()
+}
+
 async fn read(peer: &Peer) -> Result<pb::DeliverEventsResponse, AppError> {
     peer.read(
-        "acme",
+        &acme(),
         pb::DeliverEventsRequest::default(),
         |channel, request| async move {
             EventConsumerClient::new(channel)
@@ -145,7 +149,7 @@ async fn read(peer: &Peer) -> Result<pb::DeliverEventsResponse, AppError> {
 
 async fn send(peer: &Peer) -> Result<pb::DeliverEventsResponse, AppError> {
     peer.send(
-        "acme",
+        &acme(),
         pb::DeliverEventsRequest::default(),
         |channel, request| async move {
             EventConsumerClient::new(channel)

@@ -24,6 +24,10 @@ async fn database(backend: TestBackend) -> Option<(TestDatabase, Db)> {
     Some((test_db, db))
 }
 
+fn acme() -> lms_platform::ids::TenantId {
+    lms_platform::ids::TenantId::parse("acme").unwrap()
+}
+
 fn event(aggregate: &str) -> NewEvent {
     // Any message works as a payload; an Event inside an Event keeps the test self-contained.
     NewEvent::new(
@@ -92,7 +96,7 @@ async fn events_exist_only_when_their_transaction_commits(suite: Suite) {
     let db = suite.db.clone();
     let rolled_back = db
         .write(|conn| {
-            outbox::enqueue(conn, "acme", vec![event("a"), event("b")])?;
+            outbox::enqueue(conn, &acme(), vec![event("a"), event("b")])?;
             Err::<(), _>(AppError::FailedPrecondition("the change failed".into()))
         })
         .await;
@@ -100,7 +104,7 @@ async fn events_exist_only_when_their_transaction_commits(suite: Suite) {
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
     // A batch larger than one insert statement.
     let many: Vec<NewEvent> = (0..250).map(|i| event(&format!("agg-{i}"))).collect();
-    db.write(move |conn| outbox::enqueue(conn, "acme", many))
+    db.write(move |conn| outbox::enqueue(conn, &acme(), many))
         .await
         .unwrap();
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 250);
@@ -109,7 +113,7 @@ async fn events_exist_only_when_their_transaction_commits(suite: Suite) {
 async fn every_event_is_delivered_once_even_when_the_consumer_was_down(suite: Suite) {
     let db = suite.db.clone();
     let events: Vec<NewEvent> = (0..120).map(|i| event(&format!("agg-{i}"))).collect();
-    db.write(move |conn| outbox::enqueue(conn, "acme", events))
+    db.write(move |conn| outbox::enqueue(conn, &acme(), events))
         .await
         .unwrap();
     let consumer = Consumer::default();
@@ -213,7 +217,7 @@ async fn events_are_delivered_over_grpc_with_their_payload(suite: Suite) {
         &ClientConfig::default(),
     )
     .unwrap();
-    db.write(|conn| outbox::enqueue(conn, "acme", vec![event("x"), event("y")]))
+    db.write(|conn| outbox::enqueue(conn, &acme(), vec![event("x"), event("y")]))
         .await
         .unwrap();
     let sink = GrpcEventSink::new(peer);
@@ -249,7 +253,7 @@ async fn only_one_dispatcher_delivers_per_postgres_database() {
     let Some((_guard, db)) = database(TestBackend::Postgres).await else {
         return;
     };
-    db.write(|conn| outbox::enqueue(conn, "acme", vec![event("only-once")]))
+    db.write(|conn| outbox::enqueue(conn, &acme(), vec![event("only-once")]))
         .await
         .unwrap();
     let consumer = Consumer::default();

@@ -1,6 +1,7 @@
 //! Assessments: which questions, pass mark, limits.
 
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
 use lms_platform::validate::new_id;
@@ -109,7 +110,11 @@ impl AssessmentApp {
 }
 
 /// The fixed questions must exist; a random draw needs enough questions in its bank.
-fn check_source(conn: &mut DbConnection, tenant: &str, source: &QuestionSource) -> AppResult<()> {
+fn check_source(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    source: &QuestionSource,
+) -> AppResult<()> {
     match source {
         QuestionSource::Fixed { question_ids } => {
             let found = bank_rows::questions_by_ids(conn, tenant, question_ids)?;

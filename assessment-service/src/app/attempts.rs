@@ -1,5 +1,6 @@
 //! Attempts: starting (with the learner's access checked), saving answers, submitting.
 
+use lms_platform::ids::TenantId;
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDateTime};
@@ -215,7 +216,7 @@ impl AssessmentApp {
 
 pub(super) fn own_attempt(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     learner: &str,
 ) -> AppResult<AttemptRecord> {
@@ -279,7 +280,7 @@ pub(super) fn merge_answers(
 /// concurrent submit got there first, returns that one's result instead.
 pub(super) fn finish(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assessment: &Assessment,
     mut attempt: AttemptRecord,
     at: NaiveDateTime,
@@ -311,7 +312,7 @@ pub(super) fn finish(
 /// after it (by the assessment's scoring rule over the learner's graded attempts).
 pub(super) fn close(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assessment: &Assessment,
     attempt: &mut AttemptRecord,
     at: NaiveDateTime,
@@ -350,7 +351,7 @@ pub(super) fn close(
 /// The questions of a new attempt: the fixed list in order, or a fresh random draw.
 fn pick_questions(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     source: &QuestionSource,
 ) -> AppResult<Vec<Question>> {
     match source {

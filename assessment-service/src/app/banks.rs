@@ -1,5 +1,6 @@
 //! Question banks and their questions: authoring, GIFT import and export, regrading.
 
+use lms_platform::ids::TenantId;
 use std::collections::BTreeMap;
 
 use lms_platform::db::DbConnection;
@@ -311,7 +312,11 @@ impl AssessmentApp {
     }
 }
 
-pub(super) fn bank_view(conn: &mut DbConnection, tenant: &str, bank: Bank) -> AppResult<BankView> {
+pub(super) fn bank_view(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    bank: Bank,
+) -> AppResult<BankView> {
     let counts = bank_rows::question_counts(conn, tenant, std::slice::from_ref(&bank.id))?;
     Ok(BankView {
         questions: counts.get(&bank.id).copied().unwrap_or(0),

@@ -2,6 +2,7 @@
 //! Asked with this service's own identity, acting for the caller's tenant.
 
 use lms_platform::client::Peer;
+use lms_platform::ids::TenantId;
 use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_client::EnrolmentServiceClient;
@@ -18,7 +19,12 @@ impl EnrolmentAccess {
 
     /// Ok when the learner may take the pathway; PERMISSION_DENIED with enrolment-service's
     /// reason otherwise; enrolment-service's own error when it refused the question.
-    pub async fn require(&self, tenant: &str, learner: &str, pathway_id: &str) -> AppResult<()> {
+    pub async fn require(
+        &self,
+        tenant: &TenantId,
+        learner: &str,
+        pathway_id: &str,
+    ) -> AppResult<()> {
         let request = pb::CheckAccessRequest {
             learner: learner.to_string(),
             pathway_id: pathway_id.to_string(),

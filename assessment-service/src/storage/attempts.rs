@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::schema::attempts;
 use super::{from_json, to_json};
@@ -53,7 +54,11 @@ impl Row {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, a: &AttemptRecord) -> Result<(), AppError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    a: &AttemptRecord,
+) -> Result<(), AppError> {
     diesel::insert_into(attempts::table)
         .values((
             attempts::id.eq(&a.id),
@@ -83,7 +88,11 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, a: &AttemptRecord) -> Resul
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<AttemptRecord, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<AttemptRecord, AppError> {
     attempts::table
         .filter(attempts::tenant_id.eq(tenant))
         .filter(attempts::id.eq(id))
@@ -97,7 +106,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<AttemptRec
 /// The learner's attempts at an assessment in number order.
 pub fn of_learner(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assessment_id: &str,
     learner: &str,
 ) -> Result<Vec<AttemptRecord>, AppError> {
@@ -116,7 +125,7 @@ pub fn of_learner(
 /// Attempts of an assessment (of one learner when given), newest first before the id `before`.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assessment_id: &str,
     learner: Option<String>,
     before: Option<String>,
@@ -145,7 +154,7 @@ pub fn list(
 /// Attempts waiting for essay grades, oldest submission first, after the id `after`.
 pub fn awaiting_grading(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assessment_id: Option<String>,
     after: Option<String>,
     limit: i64,
@@ -174,7 +183,7 @@ pub fn awaiting_grading(
 /// false when another call changed it first (the caller re-reads).
 pub fn update(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     a: &AttemptRecord,
     expected_revision: i64,
 ) -> Result<bool, AppError> {
@@ -201,7 +210,7 @@ pub fn update(
 /// Submitted attempts (graded or awaiting grading) that were served `question_id`.
 pub fn submitted_with_question(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     question_id: &str,
 ) -> Result<Vec<AttemptRecord>, AppError> {
     // The served snapshot is JSON: a LIKE on the question's id narrows the rows, and the

@@ -1,5 +1,6 @@
 //! Question banks, questions and assessments.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -25,7 +26,11 @@ fn audit((created_at, created_by, updated_at, updated_by): AuditColumns) -> Audi
     }
 }
 
-pub fn insert_bank(conn: &mut DbConnection, tenant: &str, bank: &Bank) -> Result<(), AppError> {
+pub fn insert_bank(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    bank: &Bank,
+) -> Result<(), AppError> {
     diesel::insert_into(question_banks::table)
         .values((
             question_banks::id.eq(&bank.id),
@@ -85,7 +90,7 @@ macro_rules! bank_columns {
     };
 }
 
-pub fn get_bank(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Bank, AppError> {
+pub fn get_bank(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Bank, AppError> {
     question_banks::table
         .filter(question_banks::tenant_id.eq(tenant))
         .filter(question_banks::id.eq(id))
@@ -99,7 +104,7 @@ pub fn get_bank(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Bank,
 /// Banks by name key after `after`.
 pub fn list_banks(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     after: Option<String>,
     limit: i64,
 ) -> Result<Vec<Bank>, AppError> {
@@ -121,7 +126,7 @@ pub fn list_banks(
 
 pub fn question_counts(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     bank_ids: &[String],
 ) -> Result<HashMap<String, i64>, AppError> {
     let rows: Vec<(String, i64)> = questions::table
@@ -150,7 +155,7 @@ fn tags_column(tags: &[String]) -> String {
 /// Writes new questions in multi-row inserts.
 pub fn insert_questions(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     bank_id: &str,
     new: &[(Question, Audit)],
 ) -> Result<(), AppError> {
@@ -216,7 +221,7 @@ fn question_from(
 
 pub fn get_question(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
 ) -> Result<StoredQuestion, AppError> {
     let row = questions::table
@@ -232,7 +237,7 @@ pub fn get_question(
 /// Questions by id (any order); missing ids are simply absent.
 pub fn questions_by_ids(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<Vec<StoredQuestion>, AppError> {
     questions::table
@@ -248,7 +253,7 @@ pub fn questions_by_ids(
 /// A bank's questions in creation order after the id `after`, optionally carrying `tag`.
 pub fn list_questions(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     bank_id: &str,
     tags: &[String],
     after: Option<String>,
@@ -293,7 +298,7 @@ pub fn list_questions(
 
 pub fn update_question(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     q: &Question,
     expected_revision: i64,
     at: NaiveDateTime,
@@ -323,7 +328,7 @@ pub fn update_question(
 
 pub fn insert_assessment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     a: &Assessment,
     audit: &Audit,
 ) -> Result<(), AppError> {
@@ -370,7 +375,7 @@ fn assessment_from(
 
 pub fn get_assessment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
 ) -> Result<StoredAssessment, AppError> {
     let row = assessments::table
@@ -386,7 +391,7 @@ pub fn get_assessment(
 /// Assessments newest first before the id `before`, optionally of one pathway.
 pub fn list_assessments(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: Option<String>,
     before: Option<String>,
     limit: i64,
@@ -413,7 +418,7 @@ pub fn list_assessments(
 /// Writes an assessment's definition if its revision is still `expected`.
 pub fn update_assessment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     a: &Assessment,
     expected_revision: i64,
     at: NaiveDateTime,

@@ -1,4 +1,5 @@
 //! Assignments: a published pathway given to an audience or a class.
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use lms_platform::db::DbConnection;
@@ -27,7 +28,7 @@ pub struct AssignmentView {
 
 fn assignment_view(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assignment: Assignment,
 ) -> AppResult<AssignmentView> {
     let counts =
@@ -39,7 +40,7 @@ fn assignment_view(
 }
 
 /// The live target must exist in the tenant.
-fn check_target(conn: &mut DbConnection, tenant: &str, target: &Target) -> AppResult<()> {
+fn check_target(conn: &mut DbConnection, tenant: &TenantId, target: &Target) -> AppResult<()> {
     match target {
         Target::Audience(id) => audience_rows::get(conn, tenant, id).map(|_| ()),
         Target::Class(id) => class_rows::get(conn, tenant, id).map(|_| ()),

@@ -1,4 +1,5 @@
 //! Target audiences: static lists and dynamic rules, and the sweep that keeps them current.
+use lms_platform::ids::TenantId;
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
@@ -21,7 +22,7 @@ use crate::storage::{assignments as assignment_rows, audiences as audience_rows}
 /// What the reconciliation sweep repaired in one tenant.
 #[derive(Debug)]
 pub struct SweepReport {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub joined: usize,
     pub left: usize,
     pub enrolments: ReconcileReport,
@@ -30,7 +31,7 @@ pub struct SweepReport {
 /// Deleting an audience or class that a live assignment targets would strand its enrolments.
 pub(super) fn refuse_if_assigned(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     target: &Target,
 ) -> AppResult<()> {
     let count = assignment_rows::count_for_target(conn, tenant, target)?;
@@ -74,7 +75,7 @@ fn parse_rule(text: &str) -> AppResult<Rule> {
 /// Brings one dynamic audience in line with its rule, set-based; returns (joined, left).
 fn refresh_audience(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience: &Audience,
     rule: &Rule,
 ) -> AppResult<(usize, usize)> {
@@ -88,7 +89,7 @@ pub(super) const FOLLOW_PEOPLE_ONE_BY_ONE: usize = 50;
 
 pub(super) fn refresh_dynamic_audiences(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
 ) -> AppResult<(usize, usize)> {
     let mut totals = (0, 0);
     for audience in audience_rows::dynamic(conn, tenant)? {
@@ -103,7 +104,7 @@ pub(super) fn refresh_dynamic_audiences(
 /// (the same semantics as the SQL form), and their assigned enrolments with them.
 pub(super) fn follow_person(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     person: &Person,
     actor: &str,
 ) -> AppResult<()> {
@@ -128,7 +129,7 @@ pub(super) fn follow_person(
     Ok(())
 }
 
-fn view(conn: &mut DbConnection, tenant: &str, audience: Audience) -> AppResult<AudienceView> {
+fn view(conn: &mut DbConnection, tenant: &TenantId, audience: Audience) -> AppResult<AudienceView> {
     let count = audience_rows::member_counts(conn, tenant, std::slice::from_ref(&audience.id))?;
     Ok(AudienceView {
         member_count: count.get(&audience.id).copied().unwrap_or(0),

@@ -1,6 +1,7 @@
 //! Academic classes: students and instructors.
 
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
 use lms_platform::validate::new_id;
@@ -22,7 +23,11 @@ pub struct ClassView {
     pub instructors: i64,
 }
 
-fn class_view(conn: &mut DbConnection, tenant: &str, class: AcademicClass) -> AppResult<ClassView> {
+fn class_view(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    class: AcademicClass,
+) -> AppResult<ClassView> {
     let counts = class_rows::counts(conn, tenant, std::slice::from_ref(&class.id))?;
     let (students, instructors) = counts.get(&class.id).copied().unwrap_or((0, 0));
     Ok(ClassView {

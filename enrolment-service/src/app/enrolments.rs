@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
@@ -301,7 +302,7 @@ impl EnrolmentApp {
 #[allow(clippy::too_many_arguments)]
 fn enrol_one(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     actor: &str,
     (person_id, learner): (String, String),
     (pathway_id, version): (String, i32),

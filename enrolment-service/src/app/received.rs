@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::outbox;
 use lms_platform::resource::{Audit, now};
@@ -35,7 +36,11 @@ impl EnrolmentApp {
 }
 
 /// Applies one of records-service's events inside its transaction.
-fn apply(conn: &mut DbConnection, tenant: &str, received: &Received) -> Result<(), EventError> {
+fn apply(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    received: &Received,
+) -> Result<(), EventError> {
     let known = |conn: &mut DbConnection, id: &str| match enrolment_rows::get(conn, tenant, id) {
         Ok(enrolment) => Ok(enrolment),
         Err(AppError::NotFound(_)) => Err(EventError::Reject(format!("unknown enrolment {id}"))),
@@ -81,7 +86,7 @@ fn apply(conn: &mut DbConnection, tenant: &str, received: &Received) -> Result<(
 /// person has left.
 fn start_recertification(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     previous: Enrolment,
     due_at: Option<NaiveDateTime>,
 ) -> AppResult<()> {

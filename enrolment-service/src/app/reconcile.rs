@@ -1,4 +1,5 @@
 //! Keeping assigned enrolments in line with who the assignments cover.
+use lms_platform::ids::TenantId;
 use std::collections::{HashMap, HashSet};
 
 use lms_platform::AppResult;
@@ -31,7 +32,7 @@ impl ReconcileReport {
 
 /// Enrolment changes of one tenant are serialised (on PostgreSQL), so two reconciliations
 /// cannot both enrol the same person.
-pub(super) fn lock_tenant_enrolments(conn: &mut DbConnection, tenant: &str) -> AppResult<()> {
+pub(super) fn lock_tenant_enrolments(conn: &mut DbConnection, tenant: &TenantId) -> AppResult<()> {
     lock_until_commit(conn, &format!("enrolments/{tenant}"))
 }
 
@@ -41,7 +42,7 @@ pub(super) fn lock_tenant_enrolments(conn: &mut DbConnection, tenant: &str) -> A
 /// change with its outbox event, in the caller's transaction.
 pub(super) fn reconcile(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     scope: Scope,
     actor: &str,
 ) -> AppResult<ReconcileReport> {

@@ -3,6 +3,7 @@
 
 use lms_platform::AppResult;
 use lms_platform::client::Peer;
+use lms_platform::ids::TenantId;
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_client::PathwayServiceClient;
 
@@ -22,7 +23,7 @@ impl PathwayCatalog {
     /// unknown, UNAVAILABLE when pathway-service cannot answer.
     pub async fn availability(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         pathway_id: &str,
     ) -> AppResult<PathwayAvailability> {
         let request = pb::GetPathwayRequest {

@@ -1,5 +1,6 @@
 //! Assignment rows.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -76,7 +77,7 @@ fn target_columns(target: &Target) -> (String, String) {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Assignment) -> Result<(), AppError> {
+pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Assignment) -> Result<(), AppError> {
     let (audience_id, class_id) = target_columns(&a.target);
     let (due_kind, due_fixed_at, due_days) = a.due_policy.to_parts();
     diesel::insert_into(assignments::table)
@@ -115,7 +116,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Assignment) -> Result<(
 }
 
 /// A live (not removed) assignment.
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Assignment, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Assignment, AppError> {
     assignments::table
         .filter(assignments::tenant_id.eq(tenant))
         .filter(assignments::id.eq(id))
@@ -130,7 +131,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Assignment
 /// Live assignments, newest first, before the id `before`.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     filter: &AssignmentFilter,
     before: Option<String>,
     limit: i64,
@@ -164,7 +165,7 @@ pub fn list(
 /// Writes the policies and revision of `a` if its revision is still `expected`.
 pub fn update(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     a: &Assignment,
     expected_revision: i64,
 ) -> Result<(), AppError> {
@@ -197,7 +198,7 @@ pub fn update(
 /// Marks an assignment removed (its enrolments may still point at it).
 pub fn remove(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     at: NaiveDateTime,
     actor: &str,
@@ -219,7 +220,7 @@ pub fn remove(
 /// The published version new enrolments of this pathway get, as last seen in pathway-service.
 pub fn set_pathway_version(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     version: i32,
 ) -> Result<(), AppError> {
@@ -238,7 +239,7 @@ pub fn set_pathway_version(
 /// How many live assignments target an audience (`audience_id`) or a class.
 pub fn count_for_target(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     target: &Target,
 ) -> Result<i64, AppError> {
     let query = assignments::table
@@ -255,7 +256,7 @@ pub fn count_for_target(
 /// Active enrolments made by each of `ids`.
 pub fn enrolled_counts(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<HashMap<String, i64>, AppError> {
     let rows: Vec<(String, i64)> = enrolments::table
@@ -269,7 +270,7 @@ pub fn enrolled_counts(
 }
 
 /// Tenants with at least one live assignment (for the reconciliation sweep).
-pub fn tenants_with_assignments(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
+pub fn tenants_with_assignments(conn: &mut DbConnection) -> Result<Vec<TenantId>, AppError> {
     Ok(assignments::table
         .filter(assignments::removed_at.is_null())
         .select(assignments::tenant_id)
@@ -281,7 +282,7 @@ pub fn tenants_with_assignments(conn: &mut DbConnection) -> Result<Vec<String>, 
 /// assignments), if any.
 pub fn latest_version(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
 ) -> Result<Option<i32>, AppError> {
     Ok(assignments::table

@@ -6,6 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::sql::{Bind, bound, dollar, question};
 use crate::domain::person::{PersonRef, PersonStatus};
@@ -140,7 +141,7 @@ impl SqlBuilder {
     }
 
     /// `p.tenant_id = ? AND p.status = 'ACTIVE' AND <rule>`: the active people matching.
-    fn active_matching(&mut self, tenant: &str, rule: &Rule, today: NaiveDate) -> String {
+    fn active_matching(&mut self, tenant: &TenantId, rule: &Rule, today: NaiveDate) -> String {
         let tenant = self.bind(Bind::Text(tenant.to_string()));
         let active = self.bind(Bind::Text(PersonStatus::Active.as_str().to_string()));
         let condition = self.push(rule, today);
@@ -150,7 +151,7 @@ impl SqlBuilder {
 
 /// The query selecting the tenant's active people that match `rule` on `today`.
 fn matching_query(
-    tenant: &str,
+    tenant: &TenantId,
     rule: &Rule,
     today: NaiveDate,
     placeholder: fn(usize) -> String,
@@ -168,7 +169,7 @@ fn matching_query(
 /// and is missing, remove who is in and no longer matches (a primary-key probe per member). Placeholders are created in the
 /// order they appear in the text (SQLite's `?` are positional).
 fn refresh_statements(
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
     rule: &Rule,
     today: NaiveDate,
@@ -205,7 +206,7 @@ fn refresh_statements(
 /// The active people of the tenant matching `rule` today, by external id.
 pub fn matching(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     rule: &Rule,
     today: NaiveDate,
 ) -> Result<Vec<PersonRef>, AppError> {
@@ -229,7 +230,7 @@ pub fn matching(
 /// (joined, left).
 pub fn refresh(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
     rule: &Rule,
     today: NaiveDate,
@@ -263,7 +264,12 @@ mod tests {
         // SQLite's `?` are positional: the n-th bind must be the n-th placeholder in the text.
         let rule = parse(r#"attr.band IN ("b1", "b2") AND attr.site ~ "x""#).unwrap();
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let (sql, _) = matching_query("acme", &rule, today, |n| format!("${n}"));
+        let (sql, _) = matching_query(
+            &lms_platform::ids::TenantId::parse("acme").unwrap(),
+            &rule,
+            today,
+            |n| format!("${n}"),
+        );
         let positions: Vec<usize> = (1..=7)
             .map(|n| {
                 sql.find(&format!("${n}"))
@@ -279,7 +285,12 @@ mod tests {
             parse(r#"department = "Sales" AND attr.band ~ "B%" AND hire_date >= now() - 10d"#)
                 .unwrap();
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let (sql, binds) = matching_query("acme", &rule, today, |n| format!("${n}"));
+        let (sql, binds) = matching_query(
+            &lms_platform::ids::TenantId::parse("acme").unwrap(),
+            &rule,
+            today,
+            |n| format!("${n}"),
+        );
         assert!(sql.contains("lower(p.department) IN ($3)"), "{sql}");
         assert!(sql.contains("a.key = $4"), "{sql}");
         assert!(

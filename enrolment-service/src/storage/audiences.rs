@@ -1,5 +1,6 @@
 //! Audience rows, their members, and audience rules compiled to SQL.
 
+use lms_platform::ids::TenantId;
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
@@ -58,7 +59,7 @@ fn name_taken(name: &str) -> AppError {
     AppError::AlreadyExists(format!("an audience is already named {name:?}"))
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Audience) -> Result<(), AppError> {
+pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Audience) -> Result<(), AppError> {
     diesel::insert_into(audiences::table)
         .values(AudienceRow {
             id: a.id.clone(),
@@ -82,7 +83,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Audience) -> Result<(),
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Audience, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Audience, AppError> {
     audiences::table
         .filter(audiences::tenant_id.eq(tenant))
         .filter(audiences::id.eq(id))
@@ -96,7 +97,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Audience, 
 /// Audiences ordered by name, after the name key `after`.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     after: Option<String>,
     limit: i64,
 ) -> Result<Vec<Audience>, AppError> {
@@ -117,7 +118,7 @@ pub fn list(
 }
 
 /// Tenants that have at least one dynamic audience (for the reconciliation sweep).
-pub fn tenants_with_dynamic_audiences(conn: &mut DbConnection) -> Result<Vec<String>, AppError> {
+pub fn tenants_with_dynamic_audiences(conn: &mut DbConnection) -> Result<Vec<TenantId>, AppError> {
     Ok(audiences::table
         .filter(audiences::kind.eq(AudienceKind::Dynamic.as_str()))
         .select(audiences::tenant_id)
@@ -126,7 +127,7 @@ pub fn tenants_with_dynamic_audiences(conn: &mut DbConnection) -> Result<Vec<Str
 }
 
 /// Every dynamic audience of the tenant.
-pub fn dynamic(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Audience>, AppError> {
+pub fn dynamic(conn: &mut DbConnection, tenant: &TenantId) -> Result<Vec<Audience>, AppError> {
     audiences::table
         .filter(audiences::tenant_id.eq(tenant))
         .filter(audiences::kind.eq(AudienceKind::Dynamic.as_str()))
@@ -139,7 +140,7 @@ pub fn dynamic(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Audience>, A
 
 pub fn update(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     a: &Audience,
     expected_revision: i64,
 ) -> Result<(), AppError> {
@@ -171,7 +172,7 @@ pub fn update(
     Ok(())
 }
 
-pub fn delete(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), AppError> {
+pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<(), AppError> {
     diesel::delete(
         audience_members::table
             .filter(audience_members::tenant_id.eq(tenant))
@@ -190,7 +191,7 @@ pub fn delete(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), App
 /// Members per audience, for the given audiences.
 pub fn member_counts(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<HashMap<String, i64>, AppError> {
     let rows: Vec<(String, i64)> = audience_members::table
@@ -204,7 +205,7 @@ pub fn member_counts(
 
 pub fn members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
 ) -> Result<HashSet<String>, AppError> {
     Ok(audience_members::table
@@ -219,7 +220,7 @@ pub fn members(
 /// Whether one person is a member of one audience.
 pub fn is_member(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
     person_id: &str,
 ) -> Result<bool, AppError> {
@@ -235,7 +236,7 @@ pub fn is_member(
 /// Adds members in multi-row inserts (the caller passes only people not yet members).
 pub fn add_members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
     person_ids: &[String],
 ) -> Result<(), AppError> {
@@ -263,7 +264,7 @@ pub fn add_members(
 
 pub fn remove_members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
     person_ids: &[String],
 ) -> Result<(), AppError> {
@@ -282,7 +283,7 @@ pub fn remove_members(
 /// Members with their names, ordered by external id, after `after_external_id`.
 pub fn list_members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     audience_id: &str,
     after_external_id: Option<String>,
     limit: i64,
@@ -308,7 +309,7 @@ pub fn list_members(
 /// Names of the given people, by external id.
 pub fn people_refs(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<Vec<PersonRef>, AppError> {
     let mut found = Vec::new();
@@ -328,7 +329,7 @@ pub fn people_refs(
 /// Which of `ids` are people of the tenant (ids of another tenant are not).
 pub fn existing_people(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<HashSet<String>, AppError> {
     let mut found = HashSet::new();

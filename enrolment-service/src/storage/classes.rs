@@ -1,5 +1,6 @@
 //! Class rows and their members.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -58,7 +59,11 @@ fn code_taken(code: &str) -> AppError {
     AppError::AlreadyExists(format!("a class already has the code {code:?}"))
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, c: &AcademicClass) -> Result<(), AppError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    c: &AcademicClass,
+) -> Result<(), AppError> {
     diesel::insert_into(classes::table)
         .values(ClassRow {
             id: c.id.clone(),
@@ -83,7 +88,11 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, c: &AcademicClass) -> Resul
     Ok(())
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<AcademicClass, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<AcademicClass, AppError> {
     Ok(classes::table
         .filter(classes::tenant_id.eq(tenant))
         .filter(classes::id.eq(id))
@@ -97,7 +106,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<AcademicCl
 /// Classes ordered by code, after the code key `after`, optionally of one term.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     term: Option<String>,
     after: Option<String>,
     limit: i64,
@@ -123,7 +132,7 @@ pub fn list(
 
 pub fn update(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     c: &AcademicClass,
     expected_revision: i64,
 ) -> Result<(), AppError> {
@@ -157,7 +166,7 @@ pub fn update(
     Ok(())
 }
 
-pub fn delete(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), AppError> {
+pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<(), AppError> {
     diesel::delete(
         class_members::table
             .filter(class_members::tenant_id.eq(tenant))
@@ -176,7 +185,7 @@ pub fn delete(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), App
 /// (students, instructors) per class.
 pub fn counts(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<HashMap<String, (i64, i64)>, AppError> {
     let rows: Vec<(String, String, i64)> = class_members::table
@@ -205,7 +214,7 @@ pub fn counts(
 /// statements per chunk. Returns how many were not members before.
 pub fn set_members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     class_id: &str,
     person_ids: &[String],
     role: ClassRole,
@@ -244,7 +253,7 @@ pub fn set_members(
 
 pub fn remove_members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     class_id: &str,
     person_ids: &[String],
 ) -> Result<usize, AppError> {
@@ -264,7 +273,7 @@ pub fn remove_members(
 /// Members with their role, by external id, after `after_external_id`.
 pub fn list_members(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     class_id: &str,
     role: Option<ClassRole>,
     after_external_id: Option<String>,

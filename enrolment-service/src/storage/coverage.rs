@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::enrolments::corrupt;
 use super::sql::{self, Sql};
@@ -56,7 +57,7 @@ pub struct Joiner {
 /// Ordered by assignment (oldest first), so the oldest assignment enrols a person covered twice.
 pub fn joiners(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     scope: Scope,
 ) -> Result<Vec<Joiner>, AppError> {
     sql::load(conn, |s| {
@@ -146,7 +147,7 @@ impl Leaver {
 /// Current assigned enrolments in scope not yet marked lapsed whose person left the target.
 pub fn leavers(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     scope: Scope,
 ) -> Result<Vec<Leaver>, AppError> {
     sql::load(conn, |s| {
@@ -188,7 +189,7 @@ pub struct Returner {
 
 pub fn returners(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     scope: Scope,
 ) -> Result<Vec<Returner>, AppError> {
     sql::load(conn, |s| {
@@ -218,7 +219,7 @@ struct Found {
 /// pathway open to them for self-enrolment.
 pub fn covering_assignment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     person_id: &str,
     pathway_id: &str,
 ) -> Result<Option<String>, AppError> {
@@ -248,7 +249,7 @@ struct Handover {
 /// the same pathway covers: (enrolment id, that assignment's id).
 pub fn handover(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assignment_id: &str,
 ) -> Result<Vec<(String, String)>, AppError> {
     let rows: Vec<Handover> = sql::load(conn, |s| {

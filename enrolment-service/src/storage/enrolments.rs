@@ -1,6 +1,7 @@
 //! Enrolment rows, their due-date history, and the set-based queries that keep assigned
 //! enrolments in line with audience and class membership.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -89,7 +90,7 @@ fn rows_into(rows: Vec<EnrolmentRow>) -> Result<Vec<Enrolment>, AppError> {
 /// Writes new enrolments in multi-row inserts.
 pub fn insert_many(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     new: &[Enrolment],
 ) -> Result<(), AppError> {
     use enrolments::dsl as e;
@@ -137,7 +138,7 @@ pub fn insert_many(
 }
 
 /// One enrolment with its due-date history.
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Enrolment, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Enrolment, AppError> {
     let mut enrolment = enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
@@ -153,7 +154,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Enrolment,
 /// The learner's enrolment in a pathway that is not withdrawn, if any (one index probe).
 pub fn current(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     pathway_id: &str,
 ) -> Result<Option<Enrolment>, AppError> {
@@ -172,7 +173,7 @@ pub fn current(
 /// Enrolments by id (any order), without their due-date history.
 pub fn by_ids(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<Vec<Enrolment>, AppError> {
     let mut found = Vec::with_capacity(ids.len());
@@ -190,7 +191,7 @@ pub fn by_ids(
 /// Enrolments, newest first, before the id `before`, with their due-date history.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     filter: &EnrolmentFilter,
     before: Option<String>,
     limit: i64,
@@ -225,7 +226,7 @@ pub fn list(
 
 fn attach_due_changes(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     list: &mut [Enrolment],
 ) -> Result<(), AppError> {
     if list.is_empty() {
@@ -271,7 +272,7 @@ fn attach_due_changes(
 /// Moves a due date if the enrolment's revision is still `expected`, keeping the change.
 pub fn change_due(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment: &Enrolment,
     expected_revision: i64,
     change: &DueChange,
@@ -318,7 +319,7 @@ pub struct Change<'a> {
 /// Withdraws enrolments that are not withdrawn yet; returns how many changed.
 pub fn withdraw(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
     withdrawal: Withdrawal,
     reason: &str,
@@ -349,7 +350,7 @@ pub fn withdraw(
 /// Sets the status and the lapse mark of enrolments (suspend on leaving, resume on return).
 pub fn set_status_and_lapse(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
     status: Status,
     lapsed_at: Option<NaiveDateTime>,
@@ -376,7 +377,7 @@ pub fn set_status_and_lapse(
 /// Marks enrolments as lapsed (person outside the target) or not, without other change.
 pub fn set_lapse(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
     lapsed_at: Option<NaiveDateTime>,
 ) -> Result<(), AppError> {
@@ -395,7 +396,7 @@ pub fn set_lapse(
 /// Hands enrolments over to another assignment of the same pathway that still covers them.
 pub fn relink(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
     assignment_id: &str,
 ) -> Result<(), AppError> {
@@ -414,7 +415,7 @@ pub fn relink(
 /// Records the first progress on an enrolment; false when it had started already.
 pub fn mark_started(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     at: NaiveDateTime,
 ) -> Result<bool, AppError> {
@@ -436,7 +437,7 @@ pub fn mark_started(
 /// already there (a repeated event changes nothing).
 pub fn move_to_version(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     version: i32,
     change: &Change,
@@ -461,7 +462,7 @@ pub fn move_to_version(
 /// The current enrolments an assignment made: (not started, started) ids.
 pub fn of_assignment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     assignment_id: &str,
 ) -> Result<(Vec<String>, Vec<String>), AppError> {
     let rows: Vec<(String, Option<NaiveDateTime>)> = enrolments::table
@@ -482,7 +483,7 @@ pub fn of_assignment(
 /// is not in the directory) and their enrolment in the pathway that is not withdrawn.
 pub fn access_facts(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     pathway_id: &str,
 ) -> Result<Option<(PersonStatus, Option<Enrolment>)>, AppError> {

@@ -1,5 +1,6 @@
 //! Person rows and their custom attributes.
 
+use lms_platform::ids::TenantId;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -47,7 +48,7 @@ struct AttributeRow {
 }
 
 fn row(
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     external_id: &str,
     p: &Profile,
@@ -136,7 +137,7 @@ impl PersonRow {
 /// Custom attributes of the given people, by person id.
 fn attributes_of(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
 ) -> Result<HashMap<String, BTreeMap<String, String>>, AppError> {
     let mut found: HashMap<String, BTreeMap<String, String>> = HashMap::new();
@@ -159,7 +160,7 @@ fn attributes_of(
 
 fn with_attributes(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     rows: Vec<PersonRow>,
 ) -> Result<Vec<Person>, AppError> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -175,7 +176,7 @@ fn with_attributes(
 /// Replaces the custom attributes of `people` (id, attributes) in set-based statements.
 fn replace_attributes(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     people: &[(&str, &BTreeMap<String, String>)],
 ) -> Result<(), AppError> {
     let ids: Vec<&str> = people.iter().map(|(id, _)| *id).collect();
@@ -210,7 +211,7 @@ fn replace_attributes(
     Ok(())
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, person: &Person) -> Result<(), AppError> {
+pub fn insert(conn: &mut DbConnection, tenant: &TenantId, person: &Person) -> Result<(), AppError> {
     let new = row(
         tenant,
         &person.id,
@@ -232,7 +233,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, person: &Person) -> Result<
     replace_attributes(conn, tenant, &[(&person.id, &person.profile.attributes)])
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Person, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Person, AppError> {
     let row = people::table
         .filter(people::tenant_id.eq(tenant))
         .filter(people::id.eq(id))
@@ -246,7 +247,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Person, Ap
 /// People ordered by external id, after `after_external_id`.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     filter: &PeopleFilter,
     after_external_id: Option<String>,
     limit: i64,
@@ -289,7 +290,7 @@ pub fn list(
 /// Writes a changed person if its revision is still `expected_revision`.
 pub fn update(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     person: &Person,
     expected_revision: i64,
 ) -> Result<(), AppError> {
@@ -325,7 +326,7 @@ pub fn update(
 /// Every person of the tenant by external id, for planning a full sync (two queries in all).
 pub fn existing(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
 ) -> Result<HashMap<String, Existing>, AppError> {
     let rows = people::table
         .filter(people::tenant_id.eq(tenant))
@@ -346,7 +347,7 @@ pub fn existing(
 /// full sync (it touches only its own rows).
 pub fn existing_of(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     external_ids: &[String],
 ) -> Result<HashMap<String, Existing>, AppError> {
     let mut rows = Vec::new();
@@ -406,7 +407,7 @@ fn by_external_id(
 /// `same_attributes`, whose attributes did not change.
 pub fn upsert_many(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     people_rows: &[(String, String, Profile)],
     same_attributes: &std::collections::HashSet<String>,
     actor: &str,
@@ -451,7 +452,7 @@ pub fn upsert_many(
 /// Deactivates the given people in set-based statements.
 pub fn deactivate(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
     actor: &str,
 ) -> Result<usize, AppError> {
@@ -479,7 +480,7 @@ pub fn deactivate(
 /// enrolling and access checks need, in one index probe.
 pub fn key_facts_by_external_id(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     external_id: &str,
 ) -> Result<Option<(String, PersonStatus)>, AppError> {
     let row: Option<(String, String)> = people::table

@@ -1,6 +1,7 @@
 //! Pathways: drafts, steps, publishing and versions.
 
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
@@ -246,7 +247,7 @@ impl PathwayApp {
         edit: F,
     ) -> AppResult<Pathway>
     where
-        F: FnOnce(&mut DbConnection, &str, &mut Pathway) -> AppResult<bool> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &TenantId, &mut Pathway) -> AppResult<bool> + Send + 'static,
     {
         let change = self
             .change_pathway(who, id, etag, move |conn, tenant, pathway| {
@@ -315,7 +316,9 @@ impl PathwayApp {
     ) -> AppResult<(Pathway, T)>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection, &str, &mut Pathway) -> AppResult<Change<T>> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &TenantId, &mut Pathway) -> AppResult<Change<T>>
+            + Send
+            + 'static,
     {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
@@ -394,7 +397,11 @@ enum Change<T> {
 
 /// A pathway may only point at a category of its own tenant; the category stays locked until
 /// the pathway is written, so it cannot be deleted in between.
-fn require_category(conn: &mut DbConnection, tenant: &str, category_id: &str) -> AppResult<()> {
+fn require_category(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    category_id: &str,
+) -> AppResult<()> {
     if category_id.is_empty() {
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! Category rows.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -49,7 +50,11 @@ impl From<CategoryRow> for Category {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, category: &Category) -> Result<(), AppError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    category: &Category,
+) -> Result<(), AppError> {
     let row = CategoryRow {
         id: category.id.clone(),
         tenant_id: tenant.to_string(),
@@ -79,7 +84,7 @@ fn sibling_exists(name: &str) -> AppError {
     AppError::AlreadyExists(format!("a sibling category is already named {name:?}"))
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Category, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Category, AppError> {
     categories::table
         .filter(categories::tenant_id.eq(tenant))
         .filter(categories::id.eq(id))
@@ -93,7 +98,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Category, 
 /// Takes the category's row lock until the transaction ends (a no-op update, portable across
 /// both databases), so that adding something to a category and deleting that category are
 /// serialised: whichever comes second sees the other's result. NOT_FOUND when it is absent.
-pub fn lock(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), AppError> {
+pub fn lock(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<(), AppError> {
     let locked = diesel::update(
         categories::table
             .filter(categories::tenant_id.eq(tenant))
@@ -110,7 +115,7 @@ pub fn lock(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<(), AppEr
 /// Children of `parent_id` ordered by (sort_order, id), after the key `after`.
 pub fn list_children(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     parent_id: &str,
     after: Option<(i32, String)>,
     limit: i64,
@@ -139,7 +144,7 @@ pub fn list_children(
 }
 
 /// The tenant's whole tree, ordered for display.
-pub fn all(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Category>, AppError> {
+pub fn all(conn: &mut DbConnection, tenant: &TenantId) -> Result<Vec<Category>, AppError> {
     Ok(categories::table
         .filter(categories::tenant_id.eq(tenant))
         .order((categories::sort_order.asc(), categories::id.asc()))
@@ -153,7 +158,7 @@ pub fn all(conn: &mut DbConnection, tenant: &str) -> Result<Vec<Category>, AppEr
 /// Child → parent links and depths of the tenant's tree.
 pub fn links(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
 ) -> Result<(ParentLinks, HashMap<String, i32>), AppError> {
     let rows: Vec<(String, String, i32)> = categories::table
         .filter(categories::tenant_id.eq(tenant))
@@ -171,7 +176,7 @@ pub fn links(
 /// Writes name, description, sort order and parent, if the revision is still `expected`.
 pub fn update(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     category: &Category,
     expected_revision: i64,
 ) -> Result<(), AppError> {
@@ -208,7 +213,7 @@ pub fn update(
 /// Shifts the depth of every category in `ids` (a moved subtree) in one statement.
 pub fn shift_depths(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     ids: &[String],
     delta: i32,
 ) -> Result<(), AppError> {
@@ -227,7 +232,7 @@ pub fn shift_depths(
 
 pub fn sibling_name_taken(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     parent_id: &str,
     name: &str,
     except_id: &str,
@@ -242,7 +247,7 @@ pub fn sibling_name_taken(
     Ok(count > 0)
 }
 
-pub fn child_count(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<i64, AppError> {
+pub fn child_count(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<i64, AppError> {
     Ok(categories::table
         .filter(categories::tenant_id.eq(tenant))
         .filter(categories::parent_id.eq(id))
@@ -250,7 +255,11 @@ pub fn child_count(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<i6
         .get_result(conn)?)
 }
 
-pub fn pathway_count(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<i64, AppError> {
+pub fn pathway_count(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<i64, AppError> {
     Ok(pathways::table
         .filter(pathways::tenant_id.eq(tenant))
         .filter(pathways::category_id.eq(id))
@@ -261,7 +270,7 @@ pub fn pathway_count(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<
 /// Pathways per category, for the tree view.
 pub fn pathway_counts(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
 ) -> Result<HashMap<String, i64>, AppError> {
     let rows: Vec<(String, i64)> = pathways::table
         .filter(pathways::tenant_id.eq(tenant))
@@ -274,7 +283,7 @@ pub fn pathway_counts(
 
 pub fn delete(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     expected_revision: i64,
 ) -> Result<(), AppError> {

@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::schema::{pathway_versions, pathways, steps};
 use super::{like_pattern, lower};
@@ -71,7 +72,7 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> AppError {
 }
 
 impl PathwayRow {
-    fn from_domain(tenant: &str, p: &Pathway) -> Self {
+    fn from_domain(tenant: &TenantId, p: &Pathway) -> Self {
         let s = &p.settings;
         let (completion_rule, completion_min_steps) = match s.completion_rule {
             CompletionRule::AllRequired => ("ALL_REQUIRED", 0),
@@ -146,7 +147,7 @@ impl PathwayRow {
 }
 
 impl StepRow {
-    fn from_domain(tenant: &str, pathway_id: &str, position: usize, step: &Step) -> Self {
+    fn from_domain(tenant: &TenantId, pathway_id: &str, position: usize, step: &Step) -> Self {
         StepRow {
             id: step.id.clone(),
             tenant_id: tenant.to_string(),
@@ -188,7 +189,11 @@ impl StepRow {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, pathway: &Pathway) -> Result<(), AppError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    pathway: &Pathway,
+) -> Result<(), AppError> {
     diesel::insert_into(pathways::table)
         .values(&PathwayRow::from_domain(tenant, pathway))
         .execute(conn)?;
@@ -196,7 +201,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, pathway: &Pathway) -> Resul
 }
 
 /// A pathway of the tenant with its steps in order.
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Pathway, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Pathway, AppError> {
     let row = pathways::table
         .filter(pathways::tenant_id.eq(tenant))
         .filter(pathways::id.eq(id))
@@ -220,7 +225,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Pathway, A
 /// `expected_revision` (otherwise ABORTED: someone else changed it meanwhile).
 pub fn save(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway: &Pathway,
     expected_revision: i64,
     steps_changed: bool,
@@ -287,7 +292,7 @@ pub fn save(
 /// Working drafts (admins), newest first, without steps.
 pub fn list(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     filter: &PathwayFilter,
     before_id: Option<String>,
     limit: i64,
@@ -330,7 +335,7 @@ pub fn list(
 /// Filters apply to the published content, never to unpublished drafts.
 pub fn list_published(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     filter: &PathwayFilter,
     before_id: Option<String>,
     limit: i64,
@@ -374,7 +379,7 @@ pub fn list_published(
 
 pub fn insert_version(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     record: &VersionRecord,
 ) -> Result<(), AppError> {
     let s = &record.snapshot.settings;
@@ -419,7 +424,7 @@ fn version_record(row: VersionColumns) -> Result<VersionRecord, AppError> {
 /// One version; `version` 0 means the latest.
 pub fn get_version(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     version: i32,
 ) -> Result<VersionRecord, AppError> {
@@ -455,7 +460,7 @@ pub fn get_version(
 /// Versions newest first, below `before_version`.
 pub fn list_versions(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     before_version: Option<i32>,
     limit: i64,
@@ -487,7 +492,7 @@ pub fn list_versions(
 /// with versions that enrolled learners may still read).
 pub fn status(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
 ) -> Result<Option<PathwayStatus>, AppError> {
     let status: Option<String> = pathways::table

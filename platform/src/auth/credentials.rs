@@ -1,5 +1,6 @@
 //! How a service proves its own identity when it calls another one, and development tokens.
 
+use crate::ids::TenantId;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ impl ServiceCredentials {
     }
 
     /// The bearer token to present for `tenant`.
-    pub fn token(&self, tenant: &str) -> Result<String, AppError> {
+    pub fn token(&self, tenant: &TenantId) -> Result<String, AppError> {
         match self {
             ServiceCredentials::Hs256 { secret, subject } => mint_hs256(
                 secret,
@@ -106,7 +107,11 @@ impl ServiceCredentials {
     }
 
     /// Adds this service's token and the tenant it acts for to an outgoing request.
-    pub fn authorize<T>(&self, request: &mut Request<T>, tenant: &str) -> Result<(), AppError> {
+    pub fn authorize<T>(
+        &self,
+        request: &mut Request<T>,
+        tenant: &TenantId,
+    ) -> Result<(), AppError> {
         let token = self.token(tenant)?;
         let metadata = request.metadata_mut();
         metadata.insert(

@@ -11,7 +11,8 @@ use tonic::Status;
 use tonic::server::NamedService;
 use tower::Service;
 
-use super::{Principal, Role, TENANT_HEADER, TokenVerifier, valid_tenant_id};
+use super::{Principal, Role, TENANT_HEADER, TokenVerifier};
+use crate::ids::TenantId;
 
 /// Which roles may call each RPC of a service: `("CreatePerson", &[Role::Admin])`.
 pub type Policy = &'static [(&'static str, &'static [Role])];
@@ -56,14 +57,13 @@ impl<S> Authorize<S> {
                     "only a service identity may send {TENANT_HEADER}"
                 )));
             }
-            let tenant = tenant
+            principal.tenant_id = tenant
                 .to_str()
                 .ok()
-                .filter(|t| valid_tenant_id(t))
+                .and_then(|t| TenantId::parse(t).ok())
                 .ok_or_else(|| {
                     Status::invalid_argument(format!("{TENANT_HEADER} must hold a tenant id"))
                 })?;
-            principal.tenant_id = tenant.to_string();
         }
         tracing::Span::current().record("enduser.id", principal.subject.as_str());
         let method = path.rsplit('/').next().unwrap_or_default();

@@ -18,6 +18,8 @@ use std::collections::HashSet;
 use tonic::{Request, Status};
 
 use crate::error::AppError;
+use crate::ids::TenantId;
+pub(crate) use crate::ids::valid_tenant_id;
 
 pub use credentials::{
     MIN_SECRET_BYTES, ServiceCredentials, TENANT_HEADER, generate_secret, mint_hs256,
@@ -59,7 +61,7 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub subject: String,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub roles: HashSet<Role>,
 }
 
@@ -98,12 +100,4 @@ pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| Status::unauthenticated("missing bearer token"))
-}
-
-pub(crate) fn valid_tenant_id(tenant: &str) -> bool {
-    !tenant.is_empty()
-        && tenant.len() <= 64
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -10,9 +10,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::{MIN_SECRET_BYTES, Principal, Role, valid_tenant_id};
+use super::{MIN_SECRET_BYTES, Principal, Role};
 use crate::config::AuthConfig;
 use crate::error::AppError;
+use crate::ids::TenantId;
 
 enum Keys {
     Hs256(DecodingKey),
@@ -167,7 +168,7 @@ impl TokenVerifier {
         let tenant_id = claims
             .get(&self.tenant_claim)
             .and_then(Value::as_str)
-            .filter(|t| valid_tenant_id(t))
+            .and_then(|t| TenantId::parse(t).ok())
             .ok_or_else(|| {
                 AppError::Unauthenticated(format!(
                     "invalid token: claim {} must hold a tenant id (1..64 of A-Z a-z 0-9 - _)",
@@ -186,7 +187,7 @@ impl TokenVerifier {
         };
         Ok(Principal {
             subject: subject.to_string(),
-            tenant_id: tenant_id.to_string(),
+            tenant_id,
             roles,
         })
     }

@@ -14,6 +14,7 @@
 mod balance;
 mod status;
 
+use crate::ids::TenantId;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -140,7 +141,7 @@ impl Peer {
     ///     })
     ///     .await?;
     /// ```
-    pub async fn read<M, R, F, Fut>(&self, tenant: &str, message: M, call: F) -> AppResult<R>
+    pub async fn read<M, R, F, Fut>(&self, tenant: &TenantId, message: M, call: F) -> AppResult<R>
     where
         M: Clone,
         F: Fn(Channel, Request<M>) -> Fut,
@@ -157,7 +158,7 @@ impl Peer {
     }
 
     /// A call for `tenant` that is not safe to repeat blindly: sent once.
-    pub async fn send<M, R, F, Fut>(&self, tenant: &str, message: M, call: F) -> AppResult<R>
+    pub async fn send<M, R, F, Fut>(&self, tenant: &TenantId, message: M, call: F) -> AppResult<R>
     where
         M: Clone,
         F: Fn(Channel, Request<M>) -> Fut,
@@ -194,7 +195,7 @@ impl Peer {
     }
 
     /// A request carrying this component's identity for `tenant`.
-    fn request<M>(&self, tenant: &str, message: M) -> AppResult<Request<M>> {
+    fn request<M>(&self, tenant: &TenantId, message: M) -> AppResult<Request<M>> {
         let mut request = Request::new(message);
         match &self.credentials {
             Credentials::Service(credentials) => credentials.authorize(&mut request, tenant)?,

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
@@ -121,7 +122,7 @@ impl RecordsApp {
 /// Issues the next certification cycle for a completed certification pathway.
 pub(super) fn issue_certification(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment: &Enrolment,
     pathway: &PathwaySnapshot,
     policy: CertificationPolicy,
@@ -142,7 +143,7 @@ pub(super) fn issue_certification(
         conn,
         &Certification {
             id: new_id(),
-            tenant_id: tenant.to_string(),
+            tenant_id: tenant.clone(),
             learner: enrolment.learner.clone(),
             pathway_id: enrolment.pathway_id.clone(),
             pathway_title: pathway.title.clone(),

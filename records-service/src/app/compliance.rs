@@ -1,5 +1,6 @@
 //! Compliance reports on a pathway: one line per learner with a current enrolment.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -90,7 +91,7 @@ impl RecordsApp {
 /// A compliance report's pages, with the pathway versions met so far.
 struct ReportPages {
     db: Db,
-    tenant: String,
+    tenant: TenantId,
     pathway_id: String,
     versions: HashMap<i32, PathwaySnapshot>,
 }
@@ -148,7 +149,7 @@ impl ReportPages {
 /// whole page).
 fn compliance_lines(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolments: Vec<Enrolment>,
     cached: &mut HashMap<i32, PathwaySnapshot>,
 ) -> AppResult<Vec<ComplianceLine>> {

@@ -12,6 +12,7 @@ mod transcript;
 mod versions;
 
 use lms_platform::db::{Db, DbConnection};
+use lms_platform::ids::TenantId;
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, Role};
 
@@ -72,7 +73,11 @@ fn is_staff(who: &Principal) -> bool {
 }
 
 /// An enrolment's progress, computed from its pathway version and its activity log.
-fn view(conn: &mut DbConnection, tenant: &str, enrolment: Enrolment) -> AppResult<ProgressView> {
+fn view(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment: Enrolment,
+) -> AppResult<ProgressView> {
     let pathway = cached_versions::get(
         conn,
         tenant,
@@ -105,6 +110,6 @@ fn visible_enrolment(conn: &mut DbConnection, who: &Principal, id: &str) -> AppR
 /// SQLite runs one writer at a time anyway). Without it, two completions of the same step at
 /// once were both recorded, and two last steps completed at once could each miss the other
 /// and leave the enrolment uncompleted.
-fn lock_enrolment(conn: &mut DbConnection, tenant: &str, enrolment_id: &str) -> AppResult<()> {
+fn lock_enrolment(conn: &mut DbConnection, tenant: &TenantId, enrolment_id: &str) -> AppResult<()> {
     lms_platform::db::lock_until_commit(conn, &format!("records/enrolment/{tenant}/{enrolment_id}"))
 }

@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
@@ -249,7 +250,7 @@ fn record(
 /// met completion rule is recorded (and a certification pathway issues its certification).
 pub(super) fn follow_up(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment: &Enrolment,
     first: bool,
     at: NaiveDateTime,

@@ -1,6 +1,7 @@
 //! Applying what other services told records-service, exactly once: enrolments (the
 //! projection) and assessment results (activities on assessment steps).
 
+use lms_platform::ids::TenantId;
 use std::collections::BTreeSet;
 
 use lms_platform::db::DbConnection;
@@ -32,15 +33,10 @@ impl RecordsApp {
                 format!("at most {MAX_DELIVERY} per delivery"),
             ));
         }
-        let mut wanted: BTreeSet<(String, String, i32)> = BTreeSet::new();
+        let mut wanted: BTreeSet<(TenantId, String, i32)> = BTreeSet::new();
         for event in &events {
-            if let Ok(Received::Enrolment(e)) = &event.payload {
-                let version = (
-                    event.tenant_id.clone(),
-                    e.pathway_id.clone(),
-                    e.pathway_version,
-                );
-                wanted.insert(version);
+            if let (Some(tenant), Ok(Received::Enrolment(e))) = (&event.tenant_id, &event.payload) {
+                wanted.insert((tenant.clone(), e.pathway_id.clone(), e.pathway_version));
             }
         }
         for (tenant, pathway_id, version) in wanted {
@@ -71,7 +67,11 @@ impl RecordsApp {
 }
 
 /// Applies one event inside its transaction (see `inbox::consume`).
-fn apply(conn: &mut DbConnection, tenant: &str, received: &Received) -> Result<(), EventError> {
+fn apply(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    received: &Received,
+) -> Result<(), EventError> {
     match received {
         Received::AssessmentResult(result) => apply_result(conn, tenant, result),
         Received::Enrolment(enrolment) => {
@@ -96,7 +96,7 @@ fn apply(conn: &mut DbConnection, tenant: &str, received: &Received) -> Result<(
 /// arrived here yet.
 fn apply_result(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     result: &AssessmentResult,
 ) -> Result<(), EventError> {
     let Some(enrolment) = enrolments::current(conn, tenant, &result.learner, &result.pathway_id)?

@@ -4,6 +4,7 @@
 
 use lms_platform::AppResult;
 use lms_platform::client::Peer;
+use lms_platform::ids::TenantId;
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_client::EnrolmentServiceClient;
 use tokio::sync::mpsc;
@@ -29,12 +30,12 @@ impl Directory {
     /// pages it has.
     pub async fn member_pages(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         scope: &Scope,
     ) -> AppResult<mpsc::Receiver<AppResult<Vec<String>>>> {
         let (first, mut next) = self.page(tenant, scope, String::new()).await?;
         let (send, receive) = mpsc::channel(4);
-        let (directory, tenant, scope) = (self.clone(), tenant.to_string(), scope.clone());
+        let (directory, tenant, scope) = (self.clone(), tenant.clone(), scope.clone());
         tokio::spawn(async move {
             if send.send(Ok(first)).await.is_err() {
                 return;
@@ -61,7 +62,7 @@ impl Directory {
     /// One page of the scope's members and the token of the next ("" after the last).
     async fn page(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         scope: &Scope,
         page_token: String,
     ) -> AppResult<(Vec<String>, String)> {

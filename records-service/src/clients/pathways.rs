@@ -2,6 +2,7 @@
 //! immutable). Asked only while applying enrolment events, never on a learner's request.
 
 use lms_platform::client::Peer;
+use lms_platform::ids::TenantId;
 use lms_platform::{AppError, AppResult};
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_client::PathwayServiceClient;
@@ -20,7 +21,7 @@ impl PathwayVersions {
 
     pub async fn fetch(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         pathway_id: &str,
         version: i32,
     ) -> AppResult<PathwaySnapshot> {

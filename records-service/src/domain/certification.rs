@@ -1,6 +1,7 @@
 //! Certifications: when one expires, and what state it is in on a given day.
 
 use chrono::{Duration, NaiveDateTime};
+use lms_platform::ids::TenantId;
 
 use super::pathway::CertificationPolicy;
 
@@ -8,7 +9,7 @@ use super::pathway::CertificationPolicy;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Certification {
     pub id: String,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub learner: String,
     pub pathway_id: String,
     pub pathway_title: String,

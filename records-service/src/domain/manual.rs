@@ -2,13 +2,14 @@
 //! change.
 
 use chrono::NaiveDateTime;
+use lms_platform::ids::TenantId;
 use serde::Serialize;
 
 /// A manual record. Serialized whole into each audit entry (the snapshot an auditor reads).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ManualRecord {
     pub id: String,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub learner: String,
     pub title: String,
     pub provider: String,

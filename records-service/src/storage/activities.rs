@@ -1,5 +1,6 @@
 //! The activity log: append-only entries of the learner record.
 
+use lms_platform::ids::TenantId;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -52,7 +53,7 @@ impl ActivityRow {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Activity) -> Result<(), AppError> {
+pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Activity) -> Result<(), AppError> {
     let row = ActivityRow {
         id: a.id.clone(),
         tenant_id: tenant.to_string(),
@@ -76,7 +77,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &str, a: &Activity) -> Result<(),
 /// An enrolment's activities, oldest first, after the id `after`.
 pub fn of_enrolment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment_id: &str,
     after: Option<String>,
     limit: Option<i64>,
@@ -103,7 +104,7 @@ pub fn of_enrolment(
 /// What the activity log says the learner has done.
 pub fn record_of(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment_id: &str,
 ) -> Result<Record, AppError> {
     Ok(records_of(conn, tenant, &[enrolment_id.to_string()])?
@@ -114,7 +115,7 @@ pub fn record_of(
 /// The records of many enrolments in one query.
 pub fn records_of(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment_ids: &[String],
 ) -> Result<HashMap<String, Record>, AppError> {
     let mut records: HashMap<String, Record> = HashMap::new();

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::schema::certifications;
 use crate::domain::certification::Certification;
@@ -12,7 +13,7 @@ use crate::domain::certification::Certification;
 #[diesel(table_name = certifications)]
 struct CertificationRow {
     id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
     learner: String,
     pathway_id: String,
     pathway_title: String,
@@ -88,7 +89,7 @@ pub fn insert(conn: &mut DbConnection, certification: &Certification) -> Result<
 /// The latest cycle of a learner's certification in a pathway that is not revoked.
 pub fn latest(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     pathway_id: &str,
 ) -> Result<Option<Certification>, AppError> {
@@ -107,7 +108,7 @@ pub fn latest(
 /// How many cycles (revoked ones included) a learner has in a pathway.
 pub fn cycles(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     pathway_id: &str,
 ) -> Result<i32, AppError> {
@@ -122,7 +123,7 @@ pub fn cycles(
 
 pub fn exists_for_enrolment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment_id: &str,
 ) -> Result<bool, AppError> {
     Ok(certifications::table
@@ -133,7 +134,11 @@ pub fn exists_for_enrolment(
         > 0)
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Certification, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Certification, AppError> {
     certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::id.eq(id))
@@ -157,7 +162,7 @@ pub fn by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Certificati
 /// A learner's certifications, newest first, before the id `before`.
 pub fn of_learner(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     before: Option<String>,
     limit: i64,
@@ -181,7 +186,7 @@ pub fn of_learner(
 
 pub fn revoke(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     at: NaiveDateTime,
     reason: &str,
@@ -205,7 +210,7 @@ pub fn revoke(
 /// The certification an enrolment earned, if any.
 pub fn of_enrolment(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment_id: &str,
 ) -> Result<Option<Certification>, AppError> {
     Ok(certifications::table
@@ -220,7 +225,7 @@ pub fn of_enrolment(
 /// The certifications earned by many enrolments, by enrolment id.
 pub fn of_enrolments(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment_ids: &[String],
 ) -> Result<std::collections::HashMap<String, Certification>, AppError> {
     Ok(certifications::table

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::schema::enrolments;
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
@@ -25,7 +26,7 @@ struct EnrolmentRow {
 }
 
 impl EnrolmentRow {
-    fn new(tenant: &str, e: &Enrolment) -> Self {
+    fn new(tenant: &TenantId, e: &Enrolment) -> Self {
         Self {
             id: e.id.clone(),
             tenant_id: tenant.to_string(),
@@ -75,7 +76,7 @@ const WITHDRAWN: &str = "WITHDRAWN";
 /// than what is stored; an older (reordered) event changes nothing.
 pub fn upsert(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     enrolment: &Enrolment,
 ) -> Result<(), AppError> {
     let row = &EnrolmentRow::new(tenant, enrolment);
@@ -110,7 +111,7 @@ pub fn upsert(
     Ok(())
 }
 
-pub fn exists(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<bool, AppError> {
+pub fn exists(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<bool, AppError> {
     Ok(enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
@@ -119,7 +120,7 @@ pub fn exists(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<bool, A
         > 0)
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Enrolment, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Enrolment, AppError> {
     enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
@@ -133,7 +134,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Enrolment,
 /// The learner's enrolment in a pathway that is not withdrawn, newest first.
 pub fn current(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     pathway_id: &str,
 ) -> Result<Option<Enrolment>, AppError> {
@@ -153,7 +154,7 @@ pub fn current(
 /// A learner's enrolments that are not withdrawn.
 pub fn of_learner(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
 ) -> Result<Vec<Enrolment>, AppError> {
     enrolments_of(
@@ -169,7 +170,7 @@ pub fn of_learner(
 
 pub fn set_completed(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     at: NaiveDateTime,
 ) -> Result<(), AppError> {
@@ -188,7 +189,7 @@ pub fn set_completed(
 /// `version`; only those of `ids` when given.
 pub fn in_flight_before(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     version: i32,
     ids: &[String],
@@ -213,7 +214,7 @@ pub fn in_flight_before(
 
 pub fn set_version(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     version: i32,
 ) -> Result<(), AppError> {
@@ -230,7 +231,7 @@ pub fn set_version(
 /// Every enrolment of a learner, withdrawn ones included (the training history).
 pub fn history(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
 ) -> Result<Vec<Enrolment>, AppError> {
     enrolments_of(
@@ -246,7 +247,7 @@ pub fn history(
 /// A page of a pathway's current (not withdrawn) enrolments, by learner, after `after`.
 pub fn pathway_enrolments(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     after: Option<String>,
     limit: i64,
@@ -271,7 +272,7 @@ pub fn pathway_enrolments(
 /// The current (not withdrawn) enrolments in a pathway of these learners, by learner.
 pub fn pathway_enrolments_of(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     learners: &[String],
 ) -> Result<Vec<Enrolment>, AppError> {

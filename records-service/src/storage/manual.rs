@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::schema::{manual_record_changes, manual_records};
 use crate::domain::manual::{ManualRecord, ManualRecordChange};
@@ -12,7 +13,7 @@ use crate::domain::manual::{ManualRecord, ManualRecordChange};
 #[diesel(table_name = manual_records)]
 struct ManualRecordRow {
     id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
     learner: String,
     title: String,
     provider: String,
@@ -84,7 +85,7 @@ pub fn insert(conn: &mut DbConnection, record: &ManualRecord) -> Result<(), AppE
 }
 
 /// A record that is not deleted.
-pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<ManualRecord, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<ManualRecord, AppError> {
     manual_records::table
         .filter(manual_records::tenant_id.eq(tenant))
         .filter(manual_records::id.eq(id))
@@ -97,7 +98,7 @@ pub fn get(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<ManualReco
 }
 
 /// Any record, deleted ones included (for the audit).
-pub fn exists(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<bool, AppError> {
+pub fn exists(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<bool, AppError> {
     Ok(manual_records::table
         .filter(manual_records::tenant_id.eq(tenant))
         .filter(manual_records::id.eq(id))
@@ -135,7 +136,7 @@ pub fn update(conn: &mut DbConnection, row: &ManualRecord, expected: i64) -> Res
 /// A learner's records that are not deleted, newest first, before the id `before`.
 pub fn of_learner(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     learner: &str,
     before: Option<String>,
     limit: i64,
@@ -160,7 +161,7 @@ pub fn of_learner(
 
 pub fn record_change(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     change: &ManualRecordChange,
 ) -> Result<(), AppError> {
     let row = ChangeRow {
@@ -181,7 +182,7 @@ pub fn record_change(
 
 pub fn changes(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     record_id: &str,
 ) -> Result<Vec<ManualRecordChange>, AppError> {
     Ok(manual_record_changes::table

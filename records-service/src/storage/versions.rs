@@ -3,13 +3,14 @@
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 
 use super::schema::pathway_versions;
 use crate::domain::pathway::PathwaySnapshot;
 
 pub fn get(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     version: i32,
 ) -> Result<Option<PathwaySnapshot>, AppError> {
@@ -27,7 +28,7 @@ pub fn get(
 /// Whether a published version is cached (without reading it).
 pub fn exists(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     pathway_id: &str,
     version: i32,
 ) -> Result<bool, AppError> {
@@ -43,7 +44,7 @@ pub fn exists(
 /// Caches a published version (immutable: a second store of the same version is a no-op).
 pub fn store(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: &TenantId,
     snapshot: &PathwaySnapshot,
 ) -> Result<(), AppError> {
     if exists(conn, tenant, &snapshot.pathway_id, snapshot.version)? {

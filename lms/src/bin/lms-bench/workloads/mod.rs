@@ -80,7 +80,7 @@ impl Row {
 pub(crate) fn principal(subject: &str, role: Role) -> Principal {
     Principal {
         subject: subject.to_string(),
-        tenant_id: suite::TENANT.to_string(),
+        tenant_id: lms_platform::ids::TenantId::parse(suite::TENANT).expect("a tenant id"),
         roles: HashSet::from([role]),
     }
 }
