@@ -18,6 +18,7 @@ use std::time::Duration;
 use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::inbox::EventConsumerGrpc;
 use lms_platform::server::Context;
 use lms_proto::enrolment_v1::enrolment_service_server::EnrolmentServiceServer;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
@@ -98,7 +99,7 @@ pub fn routes(app: app::EnrolmentApp, context: &Context) -> Routes {
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let events =
-        EventConsumerServer::new(grpc::EventsGrpc::new(app)).max_decoding_message_size(limit);
+        EventConsumerServer::new(EventConsumerGrpc::new(app)).max_decoding_message_size(limit);
     Routes::new(context.authorize(service, grpc::policy::POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
 }

@@ -5,13 +5,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use tonic::Code;
-use tonic_types::StatusExt;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FieldViolation {
-    pub field: String,
-    pub description: String,
-}
+pub use lms_platform::error::FieldViolation;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -60,19 +55,7 @@ impl ApiError {
 
     /// A gRPC status from a service, with its field violations.
     pub fn from_status(status: &tonic::Status) -> Self {
-        let violations = status
-            .get_error_details()
-            .bad_request()
-            .map(|bad| {
-                bad.field_violations
-                    .iter()
-                    .map(|v| FieldViolation {
-                        field: v.field.clone(),
-                        description: v.description.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let violations = lms_platform::error::field_violations(status);
         let message = match status.code() {
             // A transport failure says nothing useful to a portal user.
             Code::Unknown | Code::Internal if status.message().contains("transport") => {

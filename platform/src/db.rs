@@ -373,6 +373,21 @@ impl Db {
     }
 }
 
+/// Runs `statement` (a diesel statement built once) on whichever backend `conn` holds. Multi-row
+/// inserts are dialect-specific in diesel, so they cannot run through the multi-connection
+/// itself; this is the one place that branches for them.
+#[macro_export]
+macro_rules! execute_on_backend {
+    ($conn:expr, $statement:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres(pg) => diesel::RunQueryDsl::execute($statement, pg),
+            $crate::db::DbConnection::Sqlite(sqlite) => {
+                diesel::RunQueryDsl::execute($statement, sqlite)
+            }
+        }
+    };
+}
+
 /// Escapes LIKE wildcards in user text, for `LIKE ... ESCAPE '\'`.
 pub fn like_pattern(text: &str) -> String {
     let mut pattern = String::from("%");

@@ -9,7 +9,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub type AppResult<T> = Result<T, AppError>;
 
 /// A field at fault in a request (`google.rpc.BadRequest.FieldViolation`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldViolation {
     pub field: String,
     pub description: String,
@@ -115,6 +115,46 @@ impl From<AppError> for Status {
                 Status::unavailable(message)
             }
             other => Status::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+/// The field violations a status carries (`google.rpc.BadRequest` in its details).
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl AppError {
+    /// A database error, with a unique-key violation told as `conflict()` says (the name of
+    /// what already exists), and any other error mapped as usual.
+    pub fn on_conflict(error: diesel::result::Error, conflict: impl FnOnce() -> AppError) -> Self {
+        match AppError::from(error) {
+            AppError::AlreadyExists(_) => conflict(),
+            other => other,
+        }
+    }
+
+    /// The outcome of a conditional update (`... WHERE revision = <what the caller read>`):
+    /// ABORTED when no row changed, because another writer saved the `what` first.
+    pub fn unless_updated(changed: usize, what: &str) -> Result<(), AppError> {
+        if changed == 0 {
+            Err(AppError::Aborted(format!(
+                "the {what} changed concurrently; re-read and retry"
+            )))
+        } else {
+            Ok(())
         }
     }
 }

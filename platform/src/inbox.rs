@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use lms_proto::events_v1 as pb;
 
 use crate::db::{Db, DbConnection};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
 
 diesel::table! {
@@ -110,7 +110,24 @@ impl From<Outcome> for pb::DeliverEventsResponse {
 /// which is what lets a backlog drain quickly. When an event in it fails, that rolls the batch
 /// back and it is applied again with a savepoint per event, so the failed event is rolled back
 /// alone and the others still commit.
-pub async fn consume<T, F>(db: &Db, events: Vec<Delivered<T>>, apply: F) -> Outcome
+pub async fn consume<T, F>(db: &Db, events: Vec<Delivered<T>>, apply: F) -> AppResult<Outcome>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(&mut DbConnection, &TenantId, &T) -> Result<(), EventError> + Clone + Send + 'static,
+{
+    if events.len() > MAX_DELIVERY {
+        return Err(AppError::invalid_field(
+            "events",
+            format!("at most {MAX_DELIVERY} per delivery"),
+        ));
+    }
+    Ok(apply_all(db, events, apply).await)
+}
+
+/// The most events one delivery carries (the contract's limit).
+pub const MAX_DELIVERY: usize = 500;
+
+async fn apply_all<T, F>(db: &Db, events: Vec<Delivered<T>>, apply: F) -> Outcome
 where
     T: Clone + Send + Sync + 'static,
     F: Fn(&mut DbConnection, &TenantId, &T) -> Result<(), EventError> + Clone + Send + 'static,
@@ -240,4 +257,41 @@ fn claim<T>(
             other => other,
         })?;
     Ok(true)
+}
+
+/// A service that consumes events: how it reads a payload, and how it applies a delivery.
+pub trait Consumer: Send + Sync + 'static {
+    type Event: Clone + Send + Sync + 'static;
+
+    /// Reads one payload (Err: why it can never be applied).
+    fn read(payload: &prost_types::Any) -> Result<Self::Event, String>;
+
+    /// Applies a delivery exactly once per event (see [`consume`]).
+    fn apply(
+        &self,
+        events: Vec<Delivered<Self::Event>>,
+    ) -> impl std::future::Future<Output = AppResult<Outcome>> + Send;
+}
+
+/// `lms.events.v1.EventConsumer`, served by any [`Consumer`].
+pub struct EventConsumerGrpc<C> {
+    consumer: C,
+}
+
+impl<C> EventConsumerGrpc<C> {
+    pub fn new(consumer: C) -> Self {
+        Self { consumer }
+    }
+}
+
+#[tonic::async_trait]
+impl<C: Consumer> pb::event_consumer_server::EventConsumer for EventConsumerGrpc<C> {
+    async fn deliver_events(
+        &self,
+        request: tonic::Request<pb::DeliverEventsRequest>,
+    ) -> Result<tonic::Response<pb::DeliverEventsResponse>, tonic::Status> {
+        let delivered = Delivered::read_all(request.into_inner().events, C::read);
+        let outcome = self.consumer.apply(delivered).await?;
+        Ok(tonic::Response::new(outcome.into()))
+    }
 }

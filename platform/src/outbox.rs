@@ -119,10 +119,7 @@ pub fn enqueue(conn: &mut DbConnection, tenant: &TenantId, events: Vec<NewEvent>
     // 10 columns a row: 3000 rows stay under the bundled SQLite's 32 766 bind parameters.
     for chunk in rows.chunks(3_000) {
         let insert = diesel::insert_into(outbox_events::table).values(chunk);
-        match conn {
-            DbConnection::Postgres(pg) => insert.execute(pg)?,
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        };
+        crate::execute_on_backend!(conn, insert)?;
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::inbox::EventConsumerGrpc;
 use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
@@ -88,7 +89,7 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     let records = RecordsServiceServer::new(grpc::RecordsGrpc::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let events = EventConsumerServer::new(grpc::EventsGrpc::new(app.clone()))
+    let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
         .max_decoding_message_size(limit);
     // Public: anyone holding a certificate's code may verify it, without a token.
     let verification = CertificateVerificationServer::new(grpc::VerificationGrpc::new(app));

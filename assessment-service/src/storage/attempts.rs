@@ -79,11 +79,10 @@ pub fn insert(
             attempts::revision.eq(a.revision),
         ))
         .execute(conn)
-        .map_err(|e| match AppError::from(e) {
-            AppError::AlreadyExists(_) => {
+        .map_err(|e| {
+            AppError::on_conflict(e, || {
                 AppError::Aborted("another attempt started at the same moment; retry".into())
-            }
-            other => other,
+            })
         })?;
     Ok(())
 }

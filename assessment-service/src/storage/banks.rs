@@ -45,11 +45,10 @@ pub fn insert_bank(
             question_banks::updated_by.eq(&bank.audit.updated_by),
         ))
         .execute(conn)
-        .map_err(|e| match AppError::from(e) {
-            AppError::AlreadyExists(_) => {
+        .map_err(|e| {
+            AppError::on_conflict(e, || {
                 AppError::AlreadyExists(format!("a question bank is already named {:?}", bank.name))
-            }
-            other => other,
+            })
         })?;
     Ok(())
 }
@@ -176,10 +175,7 @@ pub fn insert_questions(
             ));
         }
         let insert = diesel::insert_into(questions::table).values(rows);
-        match conn {
-            DbConnection::Postgres(pg) => insert.execute(pg)?,
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        };
+        lms_platform::execute_on_backend!(conn, insert)?;
     }
     Ok(())
 }
@@ -318,12 +314,7 @@ pub fn update_question(
         questions::updated_by.eq(actor),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the question changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    AppError::unless_updated(changed, "question")
 }
 
 pub fn insert_assessment(
@@ -437,10 +428,5 @@ pub fn update_assessment(
         assessments::updated_by.eq(actor),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the assessment changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    AppError::unless_updated(changed, "assessment")
 }

@@ -17,21 +17,12 @@ use crate::events::{self, Received};
 use crate::storage::enrolments::{self as enrolment_rows, Change};
 use crate::storage::{assignments as assignment_rows, people as people_rows};
 
-/// The most events one delivery carries (the contract's limit).
-const MAX_DELIVERY: usize = 500;
-
 impl EnrolmentApp {
     /// Applies records-service's events: a learner started (the enrolment has progress, so
     /// removing its assignment keeps it), a recertification window opened (a new enrolment
     /// cycle), and an admin moved a learner to a newer pathway version.
     pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
-        if events.len() > MAX_DELIVERY {
-            return Err(AppError::invalid_field(
-                "events",
-                format!("at most {MAX_DELIVERY} per delivery"),
-            ));
-        }
-        Ok(inbox::consume(&self.db, events, apply).await)
+        inbox::consume(&self.db, events, apply).await
     }
 }
 

@@ -1,30 +1,20 @@
-//! `lms.events.v1.EventConsumer`: records-service's events, read by `crate::events`.
+//! `lms.events.v1.EventConsumer`: records-service's events, read by `crate::events` and applied by
+//! the use cases.
 
-use lms_platform::inbox::Delivered;
-use lms_proto::events_v1 as pb;
-use tonic::{Request, Response, Status};
+use lms_platform::AppResult;
+use lms_platform::inbox::{Consumer, Delivered, Outcome};
 
 use crate::app::EnrolmentApp;
+use crate::events::{self, Received};
 
-/// `lms.events.v1.EventConsumer`: the events this service consumes (from records-service).
-pub struct EventsGrpc {
-    app: EnrolmentApp,
-}
+impl Consumer for EnrolmentApp {
+    type Event = Received;
 
-impl EventsGrpc {
-    pub fn new(app: EnrolmentApp) -> Self {
-        Self { app }
+    fn read(payload: &prost_types::Any) -> Result<Received, String> {
+        events::read(payload)
     }
-}
 
-#[tonic::async_trait]
-impl pb::event_consumer_server::EventConsumer for EventsGrpc {
-    async fn deliver_events(
-        &self,
-        request: Request<pb::DeliverEventsRequest>,
-    ) -> Result<Response<pb::DeliverEventsResponse>, Status> {
-        let delivered = Delivered::read_all(request.into_inner().events, crate::events::read);
-        let outcome = self.app.apply_events(delivered).await?;
-        Ok(Response::new(outcome.into()))
+    async fn apply(&self, delivered: Vec<Delivered<Received>>) -> AppResult<Outcome> {
+        self.apply_events(delivered).await
     }
 }

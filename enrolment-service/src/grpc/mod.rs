@@ -4,8 +4,6 @@ pub mod convert;
 mod events;
 pub mod policy;
 
-pub use events::EventsGrpc;
-
 use lms_platform::AppError;
 use lms_platform::auth::principal;
 use lms_platform::validate::parse_id;

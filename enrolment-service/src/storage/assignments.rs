@@ -101,16 +101,17 @@ pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Assignment) -> Res
             updated_by: a.audit.updated_by.clone(),
         })
         .execute(conn)
-        .map_err(|error| match AppError::from(error) {
-            AppError::AlreadyExists(_) => AppError::AlreadyExists(format!(
-                "pathway {} is already assigned to this {}",
-                a.pathway_id,
-                match a.target {
-                    Target::Audience(_) => "audience",
-                    Target::Class(_) => "class",
-                }
-            )),
-            other => other,
+        .map_err(|error| {
+            AppError::on_conflict(error, || {
+                AppError::AlreadyExists(format!(
+                    "pathway {} is already assigned to this {}",
+                    a.pathway_id,
+                    match a.target {
+                        Target::Audience(_) => "audience",
+                        Target::Class(_) => "class",
+                    }
+                ))
+            })
         })?;
     Ok(())
 }
@@ -187,12 +188,7 @@ pub fn update(
         assignments::updated_by.eq(&a.audit.updated_by),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the assignment changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    AppError::unless_updated(changed, "assignment")
 }
 
 /// Marks an assignment removed (its enrolments may still point at it).

@@ -76,10 +76,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Audience) -> Resul
             updated_by: a.audit.updated_by.clone(),
         })
         .execute(conn)
-        .map_err(|e| match AppError::from(e) {
-            AppError::AlreadyExists(_) => name_taken(&a.name),
-            other => other,
-        })?;
+        .map_err(|e| AppError::on_conflict(e, || name_taken(&a.name)))?;
     Ok(())
 }
 
@@ -160,16 +157,8 @@ pub fn update(
         audiences::updated_by.eq(&a.audit.updated_by),
     ))
     .execute(conn)
-    .map_err(|e| match AppError::from(e) {
-        AppError::AlreadyExists(_) => name_taken(&a.name),
-        other => other,
-    })?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the audience changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    .map_err(|e| AppError::on_conflict(e, || name_taken(&a.name)))?;
+    AppError::unless_updated(changed, "audience")
 }
 
 pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<(), AppError> {
@@ -254,10 +243,7 @@ pub fn add_members(
             })
             .collect();
         let insert = diesel::insert_into(audience_members::table).values(rows);
-        match conn {
-            DbConnection::Postgres(pg) => insert.execute(pg)?,
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        };
+        lms_platform::execute_on_backend!(conn, insert)?;
     }
     Ok(())
 }

@@ -81,10 +81,7 @@ pub fn insert(
             updated_by: c.audit.updated_by.clone(),
         })
         .execute(conn)
-        .map_err(|e| match AppError::from(e) {
-            AppError::AlreadyExists(_) => code_taken(&c.code),
-            other => other,
-        })?;
+        .map_err(|e| AppError::on_conflict(e, || code_taken(&c.code)))?;
     Ok(())
 }
 
@@ -154,16 +151,8 @@ pub fn update(
         classes::updated_by.eq(&c.audit.updated_by),
     ))
     .execute(conn)
-    .map_err(|e| match AppError::from(e) {
-        AppError::AlreadyExists(_) => code_taken(&c.code),
-        other => other,
-    })?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the class changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    .map_err(|e| AppError::on_conflict(e, || code_taken(&c.code)))?;
+    AppError::unless_updated(changed, "class")
 }
 
 pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<(), AppError> {
@@ -243,10 +232,7 @@ pub fn set_members(
             })
             .collect();
         let insert = diesel::insert_into(class_members::table).values(rows);
-        match conn {
-            DbConnection::Postgres(pg) => insert.execute(pg)?,
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        };
+        lms_platform::execute_on_backend!(conn, insert)?;
     }
     Ok(added)
 }

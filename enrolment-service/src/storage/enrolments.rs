@@ -123,15 +123,10 @@ pub fn insert_many(
             })
             .collect();
         let insert = diesel::insert_into(enrolments::table).values(rows);
-        let result = match conn {
-            DbConnection::Postgres(pg) => insert.execute(pg),
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite),
-        };
-        result.map_err(|error| match AppError::from(error) {
-            AppError::AlreadyExists(_) => {
+        lms_platform::execute_on_backend!(&mut *conn, insert).map_err(|error| {
+            AppError::on_conflict(error, || {
                 AppError::AlreadyExists("the learner is already enrolled in this pathway".into())
-            }
-            other => other,
+            })
         })?;
     }
     Ok(())
@@ -290,11 +285,7 @@ pub fn change_due(
         enrolments::updated_by.eq(&change.actor),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the enrolment changed concurrently; re-read and retry".into(),
-        ));
-    }
+    AppError::unless_updated(changed, "enrolment")?;
     diesel::insert_into(enrolment_due_changes::table)
         .values((
             enrolment_due_changes::id.eq(lms_platform::validate::new_id()),

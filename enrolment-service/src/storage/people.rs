@@ -203,10 +203,7 @@ fn replace_attributes(
     // 4 columns a row.
     for chunk in rows.chunks(5_000) {
         let insert = diesel::insert_into(person_attributes::table).values(chunk);
-        match conn {
-            DbConnection::Postgres(pg) => insert.execute(pg)?,
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-        };
+        lms_platform::execute_on_backend!(conn, insert)?;
     }
     Ok(())
 }
@@ -223,12 +220,13 @@ pub fn insert(conn: &mut DbConnection, tenant: &TenantId, person: &Person) -> Re
     diesel::insert_into(people::table)
         .values(insert_values!(&new))
         .execute(conn)
-        .map_err(|error| match AppError::from(error) {
-            AppError::AlreadyExists(_) => AppError::AlreadyExists(format!(
-                "a person with external_id {:?} already exists",
-                person.external_id
-            )),
-            other => other,
+        .map_err(|error| {
+            AppError::on_conflict(error, || {
+                AppError::AlreadyExists(format!(
+                    "a person with external_id {:?} already exists",
+                    person.external_id
+                ))
+            })
         })?;
     replace_attributes(conn, tenant, &[(&person.id, &person.profile.attributes)])
 }
@@ -315,11 +313,7 @@ pub fn update(
         people::updated_by.eq(&person.audit.updated_by),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the person changed concurrently; re-read and retry".into(),
-        ));
-    }
+    AppError::unless_updated(changed, "person")?;
     replace_attributes(conn, tenant, &[(&person.id, &p.attributes)])
 }
 

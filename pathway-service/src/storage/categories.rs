@@ -73,10 +73,7 @@ pub fn insert(
     diesel::insert_into(categories::table)
         .values(&row)
         .execute(conn)
-        .map_err(|error| match AppError::from(error) {
-            AppError::AlreadyExists(_) => sibling_exists(&category.name),
-            other => other,
-        })?;
+        .map_err(|error| AppError::on_conflict(error, || sibling_exists(&category.name)))?;
     Ok(())
 }
 
@@ -198,16 +195,8 @@ pub fn update(
         categories::updated_by.eq(&category.audit.updated_by),
     ))
     .execute(conn)
-    .map_err(|error| match AppError::from(error) {
-        AppError::AlreadyExists(_) => sibling_exists(&category.name),
-        other => other,
-    })?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the category changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    .map_err(|error| AppError::on_conflict(error, || sibling_exists(&category.name)))?;
+    AppError::unless_updated(changed, "category")
 }
 
 /// Shifts the depth of every category in `ids` (a moved subtree) in one statement.
@@ -294,10 +283,6 @@ pub fn delete(
             .filter(categories::revision.eq(expected_revision)),
     )
     .execute(conn)?;
-    if deleted == 0 {
-        return Err(AppError::Aborted(
-            "the category changed concurrently; re-read and retry".into(),
-        ));
-    }
+    AppError::unless_updated(deleted, "category")?;
     Ok(())
 }

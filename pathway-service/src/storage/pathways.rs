@@ -258,11 +258,7 @@ pub fn save(
         pathways::updated_by.eq(&row.updated_by),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the pathway changed concurrently; re-read and retry".into(),
-        ));
-    }
+    AppError::unless_updated(changed, "pathway")?;
     if steps_changed {
         diesel::delete(
             steps::table
@@ -280,10 +276,7 @@ pub fn save(
         // Multi-row inserts are dialect-specific in diesel, so this branches per backend.
         for chunk in rows.chunks(100) {
             let insert = diesel::insert_into(steps::table).values(chunk);
-            match conn {
-                DbConnection::Postgres(pg) => insert.execute(pg)?,
-                DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-            };
+            lms_platform::execute_on_backend!(conn, insert)?;
         }
     }
     Ok(())

@@ -7,35 +7,18 @@
 //! the peer failing internally, or refusing this component's own service identity (a
 //! deployment problem, not the caller's token).
 
+use crate::error::{AppError, field_violations};
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
-
-use crate::error::{AppError, FieldViolation};
 
 /// `status`, answered by `peer`, as an error of this component. `forwarded`: the call carried
 /// the caller's own token, so authentication failures are the caller's.
 pub fn from_status(peer: &str, status: Status, forwarded: bool) -> AppError {
     let message = status.message().to_string();
     match status.code() {
-        Code::InvalidArgument => {
-            let violations = status
-                .get_error_details()
-                .bad_request()
-                .map(|bad| {
-                    bad.field_violations
-                        .iter()
-                        .map(|v| FieldViolation {
-                            field: v.field.clone(),
-                            description: v.description.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            AppError::InvalidArgument {
-                message,
-                violations,
-            }
-        }
+        Code::InvalidArgument => AppError::InvalidArgument {
+            violations: field_violations(&status),
+            message,
+        },
         Code::NotFound => AppError::NotFound(message),
         Code::AlreadyExists => AppError::AlreadyExists(message),
         Code::FailedPrecondition => AppError::FailedPrecondition(message),
@@ -68,7 +51,7 @@ pub fn from_status(peer: &str, status: Status, forwarded: bool) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic_types::ErrorDetails;
+    use tonic_types::{ErrorDetails, StatusExt};
 
     #[test]
     fn invalid_argument_keeps_its_field_violations() {

@@ -18,21 +18,12 @@ use crate::domain::progress::StepState;
 use crate::events::Received;
 use crate::storage::{activities, enrolments, versions};
 
-/// The most events one delivery carries (the contract's limit).
-const MAX_DELIVERY: usize = 500;
-
 impl RecordsApp {
     /// Applies delivered events exactly once. Enrolment events first make sure their pathway
     /// version is cached (asking pathway-service outside any transaction); an event that
     /// cannot be applied yet (its enrolment not known here yet, pathway-service down) is left
     /// for the dispatcher to retry, never dropped.
     pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
-        if events.len() > MAX_DELIVERY {
-            return Err(AppError::invalid_field(
-                "events",
-                format!("at most {MAX_DELIVERY} per delivery"),
-            ));
-        }
         let mut wanted: BTreeSet<(TenantId, String, i32)> = BTreeSet::new();
         for event in &events {
             if let (Some(tenant), Ok(Received::Enrolment(e))) = (&event.tenant_id, &event.payload) {
@@ -62,7 +53,7 @@ impl RecordsApp {
                 }
             }
         }
-        Ok(inbox::consume(&self.db, events, apply).await)
+        inbox::consume(&self.db, events, apply).await
     }
 }
 

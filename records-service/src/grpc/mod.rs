@@ -19,7 +19,6 @@ use convert::{
     MANUAL_PATHS, activity, certification, learner_filter, manual_fields, manual_record, progress,
     transcript_csv, transcript_entries, transcript_request,
 };
-pub use events::EventsGrpc;
 pub use verification::VerificationGrpc;
 
 pub struct RecordsGrpc {

@@ -125,12 +125,7 @@ pub fn update(conn: &mut DbConnection, row: &ManualRecord, expected: i64) -> Res
         manual_records::deleted_at.eq(row.deleted_at),
     ))
     .execute(conn)?;
-    if changed == 0 {
-        return Err(AppError::Aborted(
-            "the record changed concurrently; re-read and retry".into(),
-        ));
-    }
-    Ok(())
+    AppError::unless_updated(changed, "record")
 }
 
 /// A learner's records that are not deleted, newest first, before the id `before`.
