@@ -4,6 +4,7 @@
 //! wire form is defined here, where its events need it; responses use it too.
 
 use chrono::NaiveDateTime;
+use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::inbox::decode;
 use lms_platform::outbox::NewEvent;
 use lms_platform::resource::{etag, from_timestamp, timestamp};
@@ -46,18 +47,18 @@ pub fn withdrawn(enrolment: &Enrolment) -> NewEvent {
 pub enum Received {
     /// The learner's first activity: a started enrolment outlives its assignment.
     Started {
-        enrolment_id: String,
+        enrolment_id: EnrolmentId,
         at: NaiveDateTime,
     },
     /// The certification earned by this enrolment enters its recertification window.
     CertificationExpiring {
-        enrolment_id: String,
+        enrolment_id: EnrolmentId,
         expires_at: Option<NaiveDateTime>,
     },
     /// An admin moved the enrolment to a newer version of its pathway.
     VersionMoved {
-        enrolment_id: String,
-        pathway_id: String,
+        enrolment_id: EnrolmentId,
+        pathway_id: PathwayId,
         to_version: i32,
         actor: String,
     },
@@ -69,15 +70,15 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
     if type_url == records_pb::CertificationExpiring::type_url() {
         let expiring: records_pb::CertificationExpiring = decode(any)?;
         return Ok(Received::CertificationExpiring {
-            enrolment_id: expiring.enrolment_id,
+            enrolment_id: expiring.enrolment_id.into(),
             expires_at: expiring.expire_time.as_ref().and_then(from_timestamp),
         });
     }
     if type_url == records_pb::EnrolmentVersionMoved::type_url() {
         let moved: records_pb::EnrolmentVersionMoved = decode(any)?;
         return Ok(Received::VersionMoved {
-            enrolment_id: moved.enrolment_id,
-            pathway_id: moved.pathway_id,
+            enrolment_id: moved.enrolment_id.into(),
+            pathway_id: moved.pathway_id.into(),
             to_version: moved.to_version,
             actor: moved.actor,
         });
@@ -89,7 +90,7 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
         .and_then(from_timestamp)
         .ok_or("EnrolmentStarted without start_time")?;
     Ok(Received::Started {
-        enrolment_id: started.enrolment_id,
+        enrolment_id: started.enrolment_id.into(),
         at,
     })
 }
@@ -98,10 +99,10 @@ pub fn enrolment(e: Enrolment) -> pb::Enrolment {
     pb::Enrolment {
         etag: etag(e.revision),
         audit: Some(e.audit.to_proto()),
-        id: e.id,
-        person_id: e.person_id,
+        id: e.id.into(),
+        person_id: e.person_id.into(),
         learner: e.learner,
-        pathway_id: e.pathway_id,
+        pathway_id: e.pathway_id.into(),
         pathway_version: e.pathway_version,
         source: match e.source {
             Source::Assignment => pb::EnrolmentSource::Assignment,

@@ -58,13 +58,13 @@ pub fn record(
 /// Runs an idempotent create: when `request_id` was seen for `operation`, returns what
 /// `existing` reads for the resource it made; otherwise runs `create` (which returns the new
 /// resource's id with the result) and remembers the request. Call inside the transaction.
-pub fn create_once<T>(
+pub fn create_once<T, Id: AsRef<str>>(
     conn: &mut DbConnection,
     tenant: &TenantId,
     operation: &str,
     request_id: Option<&str>,
     existing: impl FnOnce(&mut DbConnection, &str) -> AppResult<T>,
-    create: impl FnOnce(&mut DbConnection) -> AppResult<(String, T)>,
+    create: impl FnOnce(&mut DbConnection) -> AppResult<(Id, T)>,
 ) -> AppResult<T> {
     if let Some(request_id) = request_id {
         // The same request sent twice at once: the second waits for the first to commit, then
@@ -84,7 +84,7 @@ pub fn create_once<T>(
             tenant,
             operation,
             request_id,
-            &id,
+            id.as_ref(),
             crate::resource::now(),
         )?;
     }

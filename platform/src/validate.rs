@@ -103,6 +103,21 @@ impl Violations {
         }
     }
 
+    /// A required id of one kind (`PathwayId`, `PersonId`, ...): the text, typed, when it is a
+    /// UUID.
+    pub fn typed_id<I: for<'a> From<&'a str>>(&mut self, field: &str, value: &str) -> Option<I> {
+        self.id(field, value).map(|_| I::from(value))
+    }
+
+    /// An optional id of one kind: empty means absent.
+    pub fn optional_typed_id<I: for<'a> From<&'a str>>(
+        &mut self,
+        field: &str,
+        value: &str,
+    ) -> Option<I> {
+        self.optional_id(field, value).map(|_| I::from(value))
+    }
+
     /// An optional UUID: empty means absent.
     pub fn optional_id(&mut self, field: &str, value: &str) -> Option<Uuid> {
         if value.is_empty() {

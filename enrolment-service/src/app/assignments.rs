@@ -1,5 +1,5 @@
 //! Assignments: a published pathway given to an audience or a class.
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, TenantId};
 use std::collections::HashMap;
 
 use lms_platform::db::DbConnection;
@@ -208,7 +208,7 @@ impl EnrolmentApp {
                 let at = now();
                 assignment_rows::remove(conn, &tenant, &id, at, &actor)?;
                 // Handed over first: someone another assignment covers keeps learning.
-                let mut handover: HashMap<String, Vec<String>> = HashMap::new();
+                let mut handover: HashMap<String, Vec<EnrolmentId>> = HashMap::new();
                 for candidate in coverage::handover(conn, &tenant, &id)? {
                     handover.entry(candidate.1).or_default().push(candidate.0);
                 }

@@ -1,5 +1,5 @@
 //! Target audiences: static lists and dynamic rules, and the sweep that keeps them current.
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PersonId, TenantId};
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
@@ -294,9 +294,9 @@ impl EnrolmentApp {
                 if let Some(audience_id) = audience_id {
                     audience_rows::get(conn, &tenant, &audience_id)?;
                     let current = audience_rows::members(conn, &tenant, &audience_id)?;
-                    let desired: HashSet<String> = matches.iter().map(|m| m.0.clone()).collect();
+                    let desired: HashSet<PersonId> = matches.iter().map(|m| m.0.clone()).collect();
                     let (joiners, leavers) = audience::diff(&current, &desired);
-                    let joiners: HashSet<String> = joiners.into_iter().collect();
+                    let joiners: HashSet<PersonId> = joiners.into_iter().collect();
                     joining = matches
                         .iter()
                         .filter(|m| joiners.contains(&m.0))
@@ -318,7 +318,7 @@ impl EnrolmentApp {
         &self,
         who: &Principal,
         audience_id: String,
-        person_ids: Vec<String>,
+        person_ids: Vec<PersonId>,
         remove: bool,
     ) -> AppResult<(usize, usize, i64)> {
         if person_ids.len() > MAX_MEMBER_CHANGE {
@@ -342,17 +342,17 @@ impl EnrolmentApp {
                     return Err(AppError::not_found(format!("person {unknown}")));
                 }
                 let current = audience_rows::members(conn, &tenant, &audience_id)?;
-                let wanted: HashSet<String> = person_ids.into_iter().collect();
+                let wanted: HashSet<PersonId> = person_ids.into_iter().collect();
                 let (added, removed) = if remove {
-                    let leaving: Vec<String> = wanted.intersection(&current).cloned().collect();
+                    let leaving: Vec<PersonId> = wanted.intersection(&current).cloned().collect();
                     audience_rows::remove_members(conn, &tenant, &audience_id, &leaving)?;
                     (0, leaving.len())
                 } else {
-                    let joining: Vec<String> = wanted.difference(&current).cloned().collect();
+                    let joining: Vec<PersonId> = wanted.difference(&current).cloned().collect();
                     audience_rows::add_members(conn, &tenant, &audience_id, &joining)?;
                     (joining.len(), 0)
                 };
-                let changed: Vec<String> = wanted.into_iter().collect();
+                let changed: Vec<PersonId> = wanted.into_iter().collect();
                 reconcile(conn, &tenant, Scope::People(&changed), &actor)?;
                 let count = view(conn, &tenant, audience)?.member_count;
                 Ok((added, removed, count))

@@ -1,7 +1,7 @@
 //! Academic classes: students and instructors.
 
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PersonId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
 use lms_platform::validate::new_id;
@@ -161,7 +161,7 @@ impl EnrolmentApp {
         &self,
         who: &Principal,
         class_id: String,
-        person_ids: Vec<String>,
+        person_ids: Vec<PersonId>,
         role: Option<ClassRole>,
     ) -> AppResult<(usize, usize, ClassView)> {
         if person_ids.len() > MAX_MEMBER_CHANGE {
@@ -175,7 +175,7 @@ impl EnrolmentApp {
         self.db
             .write(move |conn| {
                 let class = class_rows::get(conn, &tenant, &class_id)?;
-                let mut unique: Vec<String> = person_ids;
+                let mut unique: Vec<PersonId> = person_ids;
                 unique.sort();
                 unique.dedup();
                 let known = audience_rows::existing_people(conn, &tenant, &unique)?;

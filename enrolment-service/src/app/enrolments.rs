@@ -2,11 +2,10 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, PersonId, TenantId};
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, idempotency};
 
 use super::reconcile::lock_tenant_enrolments;
@@ -25,8 +24,8 @@ impl EnrolmentApp {
     pub async fn enrol_person(
         &self,
         who: &Principal,
-        person_id: String,
-        pathway_id: String,
+        person_id: PersonId,
+        pathway_id: PathwayId,
         due_at: Option<NaiveDateTime>,
         request_id: Option<String>,
     ) -> AppResult<Enrolment> {
@@ -45,7 +44,7 @@ impl EnrolmentApp {
                     &tenant,
                     "EnrolPerson",
                     request_id.as_deref(),
-                    |conn, id| enrolment_rows::get(conn, &tenant, id),
+                    |conn, id| enrolment_rows::get(conn, &tenant, &EnrolmentId::from(id)),
                     |conn| {
                         let person = people_rows::get(conn, &tenant, &person_id)?;
                         if person.profile.status != PersonStatus::Active {
@@ -79,7 +78,7 @@ impl EnrolmentApp {
     pub async fn self_enrol(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         request_id: Option<String>,
     ) -> AppResult<Enrolment> {
         let tenant = who.tenant_id.clone();
@@ -97,7 +96,7 @@ impl EnrolmentApp {
                     &tenant,
                     &format!("SelfEnrol/{learner}"),
                     request_id.as_deref(),
-                    |conn, id| enrolment_rows::get(conn, &tenant, id),
+                    |conn, id| enrolment_rows::get(conn, &tenant, &EnrolmentId::from(id)),
                     |conn| {
                         let (person_id, status) =
                             people_rows::key_facts_by_external_id(conn, &tenant, &learner)?
@@ -137,7 +136,7 @@ impl EnrolmentApp {
     }
 
     /// Admins and services read any enrolment; learners only their own.
-    pub async fn get_enrolment(&self, who: &Principal, id: String) -> AppResult<Enrolment> {
+    pub async fn get_enrolment(&self, who: &Principal, id: EnrolmentId) -> AppResult<Enrolment> {
         let tenant = who.tenant_id.clone();
         let enrolment = self
             .db
@@ -190,14 +189,14 @@ impl EnrolmentApp {
             .read(move |conn| enrolment_rows::list(conn, &tenant, &filter, before, limit + 1))
             .await?;
         Ok(paginate(items, limit, &filters, |e: &Enrolment| {
-            vec![e.id.clone()]
+            vec![e.id.to_string()]
         }))
     }
 
     pub async fn withdraw_enrolment(
         &self,
         who: &Principal,
-        id: String,
+        id: EnrolmentId,
         etag: String,
         reason: String,
     ) -> AppResult<Enrolment> {
@@ -235,7 +234,7 @@ impl EnrolmentApp {
     pub async fn extend_due_date(
         &self,
         who: &Principal,
-        id: String,
+        id: EnrolmentId,
         etag: String,
         due_at: NaiveDateTime,
         reason: String,
@@ -271,7 +270,7 @@ impl EnrolmentApp {
         &self,
         who: &Principal,
         learner: Option<String>,
-        pathway_id: String,
+        pathway_id: PathwayId,
     ) -> AppResult<AccessDecision> {
         let learner = match learner {
             None => who.subject.clone(),
@@ -304,8 +303,8 @@ fn enrol_one(
     conn: &mut DbConnection,
     tenant: &TenantId,
     actor: &str,
-    (person_id, learner): (String, String),
-    (pathway_id, version): (String, i32),
+    (person_id, learner): (PersonId, String),
+    (pathway_id, version): (PathwayId, i32),
     source: Source,
     requirement: crate::domain::assignment::Requirement,
     due_at: Option<NaiveDateTime>,
@@ -319,7 +318,7 @@ fn enrol_one(
     assignment_rows::set_pathway_version(conn, tenant, &pathway_id, version)?;
     let at = now();
     let enrolment = Enrolment {
-        id: new_id(),
+        id: EnrolmentId::generate(),
         person_id,
         learner,
         pathway_id,

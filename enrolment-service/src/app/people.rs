@@ -1,8 +1,8 @@
 //! The learner directory: people, one by one and in HR uploads.
 
+use lms_platform::ids::PersonId;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
 use super::EnrolmentApp;
@@ -45,10 +45,10 @@ impl EnrolmentApp {
                     &tenant,
                     "CreatePerson",
                     request_id.as_deref(),
-                    |conn, id| people_rows::get(conn, &tenant, id),
+                    |conn, id| people_rows::get(conn, &tenant, &PersonId::from(id)),
                     |conn| {
                         let person = Person {
-                            id: new_id(),
+                            id: PersonId::generate(),
                             external_id,
                             profile,
                             revision: 1,
@@ -66,7 +66,7 @@ impl EnrolmentApp {
 
     /// Admins and services read anyone; learners and instructors only themselves (anyone
     /// else is NOT_FOUND, as if absent).
-    pub async fn get_person(&self, who: &Principal, id: String) -> AppResult<Person> {
+    pub async fn get_person(&self, who: &Principal, id: PersonId) -> AppResult<Person> {
         let tenant = who.tenant_id.clone();
         let whole_directory = DIRECTORY_READERS.iter().any(|r| who.has_role(*r));
         let subject = who.subject.clone();
@@ -105,7 +105,7 @@ impl EnrolmentApp {
     pub async fn update_person<F>(
         &self,
         who: &Principal,
-        id: String,
+        id: PersonId,
         etag: String,
         patch: F,
     ) -> AppResult<Person>
@@ -170,12 +170,12 @@ impl EnrolmentApp {
                 }
                 let created = plan.create.len();
                 let updated = plan.update.len();
-                let mut writes: Vec<(String, String, Profile)> =
+                let mut writes: Vec<(PersonId, String, Profile)> =
                     Vec::with_capacity(created + updated);
                 writes.extend(
                     plan.create
                         .into_iter()
-                        .map(|(external_id, profile)| (new_id(), external_id, profile)),
+                        .map(|(external_id, profile)| (PersonId::generate(), external_id, profile)),
                 );
                 writes.extend(plan.update);
                 people_rows::upsert_many(conn, &tenant, &writes, &plan.same_attributes, &actor)?;

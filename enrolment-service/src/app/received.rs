@@ -2,11 +2,10 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::outbox;
 use lms_platform::resource::{Audit, now};
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult};
 
 use super::EnrolmentApp;
@@ -32,11 +31,14 @@ fn apply(
     tenant: &TenantId,
     received: &Received,
 ) -> Result<(), EventError> {
-    let known = |conn: &mut DbConnection, id: &str| match enrolment_rows::get(conn, tenant, id) {
-        Ok(enrolment) => Ok(enrolment),
-        Err(AppError::NotFound(_)) => Err(EventError::Reject(format!("unknown enrolment {id}"))),
-        Err(other) => Err(other.into()),
-    };
+    let known =
+        |conn: &mut DbConnection, id: &EnrolmentId| match enrolment_rows::get(conn, tenant, id) {
+            Ok(enrolment) => Ok(enrolment),
+            Err(AppError::NotFound(_)) => {
+                Err(EventError::Reject(format!("unknown enrolment {id}")))
+            }
+            Err(other) => Err(other.into()),
+        };
     match received {
         Received::CertificationExpiring {
             enrolment_id,
@@ -114,7 +116,7 @@ fn start_recertification(
         .unwrap_or(previous.pathway_version)
         .max(previous.pathway_version);
     let next = Enrolment {
-        id: new_id(),
+        id: EnrolmentId::generate(),
         pathway_version: version,
         requirement: crate::domain::assignment::Requirement::Mandatory,
         status: Status::Active,

@@ -1,12 +1,11 @@
 //! Keeping assigned enrolments in line with who the assignments cover.
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, PersonId, TenantId};
 use std::collections::{HashMap, HashSet};
 
 use lms_platform::AppResult;
 use lms_platform::db::{DbConnection, lock_until_commit};
 use lms_platform::outbox::{self, NewEvent};
 use lms_platform::resource::{Audit, now};
-use lms_platform::validate::new_id;
 
 use crate::domain::assignment::{Assignment, LeaveAction};
 use crate::domain::enrolment::{Enrolment, Source, Status, Withdrawal};
@@ -52,7 +51,7 @@ pub(super) fn reconcile(
     let mut report = ReconcileReport::default();
 
     // Leavers.
-    let mut handover: HashMap<String, Vec<String>> = HashMap::new();
+    let mut handover: HashMap<String, Vec<EnrolmentId>> = HashMap::new();
     let (mut lapse, mut suspend, mut withdraw) = (Vec::new(), Vec::new(), Vec::new());
     for leaver in coverage::leavers(conn, tenant, scope)? {
         if let Some(other) = leaver.other_assignment.clone() {
@@ -118,7 +117,7 @@ pub(super) fn reconcile(
     // Joiners.
     let joiners = coverage::joiners(conn, tenant, scope)?;
     let mut assignments: HashMap<String, Assignment> = HashMap::new();
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen: HashSet<(PersonId, PathwayId)> = HashSet::new();
     let mut new = Vec::with_capacity(joiners.len());
     for joiner in joiners {
         if !assignments.contains_key(&joiner.assignment_id) {
@@ -131,7 +130,7 @@ pub(super) fn reconcile(
             continue;
         }
         new.push(Enrolment {
-            id: new_id(),
+            id: EnrolmentId::generate(),
             person_id: joiner.person_id,
             learner: joiner.external_id,
             pathway_id: assignment.pathway_id.clone(),

@@ -2,6 +2,7 @@
 //! what happens when someone leaves.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
+use lms_platform::ids::PathwayId;
 use lms_platform::resource::Audit;
 use lms_platform::validate::Violations;
 
@@ -144,7 +145,7 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
     pub id: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub target: Target,
     pub requirement: Requirement,
     pub due_policy: DuePolicy,
@@ -185,7 +186,7 @@ pub fn validate_due_policy(
 /// Which live assignments to list.
 #[derive(Debug, Clone, Default)]
 pub struct AssignmentFilter {
-    pub pathway_id: Option<String>,
+    pub pathway_id: Option<PathwayId>,
     pub audience_id: Option<String>,
     pub class_id: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! Target audiences and how their membership changes.
 
+use lms_platform::ids::PersonId;
 use std::collections::HashSet;
 
 use lms_platform::resource::Audit;
@@ -71,9 +72,12 @@ pub fn validate(v: &mut Violations, prefix: &str, audience: &Audience) -> Option
 }
 
 /// Who joins and who leaves when membership goes from `current` to `desired`.
-pub fn diff(current: &HashSet<String>, desired: &HashSet<String>) -> (Vec<String>, Vec<String>) {
-    let mut joining: Vec<String> = desired.difference(current).cloned().collect();
-    let mut leaving: Vec<String> = current.difference(desired).cloned().collect();
+pub fn diff(
+    current: &HashSet<PersonId>,
+    desired: &HashSet<PersonId>,
+) -> (Vec<PersonId>, Vec<PersonId>) {
+    let mut joining: Vec<PersonId> = desired.difference(current).cloned().collect();
+    let mut leaving: Vec<PersonId> = current.difference(desired).cloned().collect();
     joining.sort();
     leaving.sort();
     (joining, leaving)
@@ -126,11 +130,11 @@ mod tests {
 
     #[test]
     fn diff_lists_joiners_and_leavers() {
-        let current: HashSet<String> = ["a", "b"].map(String::from).into();
-        let desired: HashSet<String> = ["b", "c"].map(String::from).into();
+        let current: HashSet<PersonId> = ["a", "b"].map(PersonId::from).into();
+        let desired: HashSet<PersonId> = ["b", "c"].map(PersonId::from).into();
         assert_eq!(
             diff(&current, &desired),
-            (vec!["c".to_string()], vec!["a".to_string()])
+            (vec![PersonId::from("c")], vec![PersonId::from("a")])
         );
     }
 }

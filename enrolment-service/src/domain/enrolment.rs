@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::AppError;
+use lms_platform::ids::{EnrolmentId, PathwayId, PersonId};
 use lms_platform::resource::Audit;
 
 use super::assignment::Requirement;
@@ -126,11 +127,11 @@ pub struct DueChange {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolment {
-    pub id: String,
-    pub person_id: String,
+    pub id: EnrolmentId,
+    pub person_id: PersonId,
     /// The person's external id: the learner's token subject.
     pub learner: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub pathway_version: i32,
     pub source: Source,
     /// Empty unless the source is an assignment.
@@ -215,8 +216,8 @@ pub fn decide_access(
 #[derive(Debug, Clone, Default)]
 pub struct EnrolmentFilter {
     pub learner: Option<String>,
-    pub person_id: Option<String>,
-    pub pathway_id: Option<String>,
+    pub person_id: Option<PersonId>,
+    pub pathway_id: Option<PathwayId>,
     pub status: Option<Status>,
 }
 

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
+use lms_platform::ids::PersonId;
 use lms_platform::resource::Audit;
 use lms_platform::validate::Violations;
 
@@ -54,7 +55,7 @@ pub struct Profile {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
-    pub id: String,
+    pub id: PersonId,
     pub external_id: String,
     pub profile: Profile,
     pub revision: i64,
@@ -179,19 +180,19 @@ pub struct RowError {
 pub struct SyncPlan {
     pub create: Vec<(String, Profile)>,
     /// (id, external id, new profile)
-    pub update: Vec<(String, String, Profile)>,
+    pub update: Vec<(PersonId, String, Profile)>,
     /// Ids among `update` whose custom attributes did not change (they need no rewrite).
-    pub same_attributes: HashSet<String>,
+    pub same_attributes: HashSet<PersonId>,
     pub unchanged: usize,
     /// Ids of active people missing from a full sync.
-    pub deactivate: Vec<String>,
+    pub deactivate: Vec<PersonId>,
     pub errors: Vec<RowError>,
 }
 
 /// What is known of a person already in the directory.
 #[derive(Debug, Clone)]
 pub struct Existing {
-    pub id: String,
+    pub id: PersonId,
     pub profile: Profile,
 }
 
@@ -267,7 +268,7 @@ impl PeopleFilter {
 }
 
 /// A person as a member list shows them: id, external id, display name.
-pub type PersonRef = (String, String, String);
+pub type PersonRef = (PersonId, String, String);
 
 #[cfg(test)]
 mod tests {
@@ -302,7 +303,7 @@ mod tests {
                 (
                     external_id.to_string(),
                     Existing {
-                        id: format!("id-{external_id}"),
+                        id: format!("id-{external_id}").into(),
                         profile: profile(external_id, department),
                     },
                 )

@@ -6,6 +6,7 @@ pub mod policy;
 
 use lms_platform::AppError;
 use lms_platform::auth::principal;
+use lms_platform::ids::{EnrolmentId, PersonId};
 use lms_platform::validate::parse_id;
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_server::EnrolmentService;
@@ -47,8 +48,8 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::Person>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("id", &req.id)?;
-        let person = self.app.get_person(&who, req.id).await?;
+        let id = PersonId::parse("id", &req.id)?;
+        let person = self.app.get_person(&who, id).await?;
         Ok(Response::new(convert::person(person)))
     }
 
@@ -78,8 +79,8 @@ impl EnrolmentService for EnrolmentGrpc {
         let person = req
             .person
             .ok_or_else(|| AppError::invalid_field("person", "is required"))?;
-        parse_id("person.id", &person.id)?;
-        let (id, etag) = (person.id.clone(), person.etag.clone());
+        let id = PersonId::parse("person.id", &person.id)?;
+        let etag = person.etag.clone();
         let mask = req.update_mask;
         let updated = self
             .app
@@ -226,10 +227,10 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        convert::member_ids("audience_id", &req.audience_id, &req.person_ids)?;
+        let person_ids = convert::member_ids("audience_id", &req.audience_id, req.person_ids)?;
         let (added, removed, count) = self
             .app
-            .change_members(&who, req.audience_id, req.person_ids, false)
+            .change_members(&who, req.audience_id, person_ids, false)
             .await?;
         Ok(Response::new(convert::members_change(
             added, removed, count,
@@ -242,10 +243,10 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::AudienceMembersChange>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        convert::member_ids("audience_id", &req.audience_id, &req.person_ids)?;
+        let person_ids = convert::member_ids("audience_id", &req.audience_id, req.person_ids)?;
         let (added, removed, count) = self
             .app
-            .change_members(&who, req.audience_id, req.person_ids, true)
+            .change_members(&who, req.audience_id, person_ids, true)
             .await?;
         Ok(Response::new(convert::members_change(
             added, removed, count,
@@ -348,10 +349,10 @@ impl EnrolmentService for EnrolmentGrpc {
         let mut v = lms_platform::validate::Violations::new();
         let role = convert::class_role(&mut v, "role", req.role, false);
         v.finish()?;
-        convert::member_ids("class_id", &req.class_id, &req.person_ids)?;
+        let person_ids = convert::member_ids("class_id", &req.class_id, req.person_ids)?;
         let (added, removed, view) = self
             .app
-            .change_class_members(&who, req.class_id, req.person_ids, role)
+            .change_class_members(&who, req.class_id, person_ids, role)
             .await?;
         Ok(Response::new(convert::class_members_change(
             added, removed, view,
@@ -364,10 +365,10 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::ClassMembersChange>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        convert::member_ids("class_id", &req.class_id, &req.person_ids)?;
+        let person_ids = convert::member_ids("class_id", &req.class_id, req.person_ids)?;
         let (added, removed, view) = self
             .app
-            .change_class_members(&who, req.class_id, req.person_ids, None)
+            .change_class_members(&who, req.class_id, person_ids, None)
             .await?;
         Ok(Response::new(convert::class_members_change(
             added, removed, view,
@@ -501,7 +502,7 @@ impl EnrolmentService for EnrolmentGrpc {
         v.finish()?;
         let enrolment = self
             .app
-            .self_enrol(&who, req.pathway_id, request_id)
+            .self_enrol(&who, req.pathway_id.into(), request_id)
             .await?;
         Ok(Response::new(convert::enrolment(enrolment)))
     }
@@ -512,8 +513,8 @@ impl EnrolmentService for EnrolmentGrpc {
     ) -> Result<Response<pb::Enrolment>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("id", &req.id)?;
-        let enrolment = self.app.get_enrolment(&who, req.id).await?;
+        let id = EnrolmentId::parse("id", &req.id)?;
+        let enrolment = self.app.get_enrolment(&who, id).await?;
         Ok(Response::new(convert::enrolment(enrolment)))
     }
 
@@ -550,7 +551,7 @@ impl EnrolmentService for EnrolmentGrpc {
         v.finish()?;
         let enrolment = self
             .app
-            .withdraw_enrolment(&who, req.id, req.etag, req.reason.trim().to_string())
+            .withdraw_enrolment(&who, req.id.into(), req.etag, req.reason.trim().to_string())
             .await?;
         Ok(Response::new(convert::enrolment(enrolment)))
     }
@@ -564,7 +565,7 @@ impl EnrolmentService for EnrolmentGrpc {
         let (due, reason) = convert::due_extension(&req)?;
         let enrolment = self
             .app
-            .extend_due_date(&who, req.id, req.etag, due, reason)
+            .extend_due_date(&who, req.id.into(), req.etag, due, reason)
             .await?;
         Ok(Response::new(convert::enrolment(enrolment)))
     }
@@ -584,7 +585,10 @@ impl EnrolmentService for EnrolmentGrpc {
         );
         v.finish()?;
         let learner = (!req.learner.is_empty()).then_some(req.learner);
-        let decision = self.app.check_access(&who, learner, req.pathway_id).await?;
+        let decision = self
+            .app
+            .check_access(&who, learner, req.pathway_id.into())
+            .await?;
         Ok(Response::new(convert::access_decision(decision)))
     }
 }

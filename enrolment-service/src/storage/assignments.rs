@@ -56,7 +56,7 @@ impl AssignmentRow {
             leave_policy: LeavePolicy::parse(&self.leave_policy)
                 .ok_or_else(|| corrupt("leave policy", &self.leave_policy))?,
             id: self.id,
-            pathway_id: self.pathway_id,
+            pathway_id: self.pathway_id.into(),
             target,
             pathway_version: self.pathway_version,
             revision: self.revision,
@@ -84,7 +84,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Assignment) -> Res
         .values(AssignmentRow {
             id: a.id.clone(),
             tenant_id: tenant.to_string(),
-            pathway_id: a.pathway_id.clone(),
+            pathway_id: a.pathway_id.to_string(),
             audience_id,
             class_id,
             requirement: a.requirement.as_str().into(),

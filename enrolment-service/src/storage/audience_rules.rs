@@ -222,7 +222,7 @@ pub fn matching(
     };
     Ok(rows
         .into_iter()
-        .map(|r| (r.id, r.external_id, r.display_name))
+        .map(|r| (r.id.into(), r.external_id, r.display_name))
         .collect())
 }
 

@@ -1,6 +1,6 @@
 //! Audience rows, their members, and audience rules compiled to SQL.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PersonId, TenantId};
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
@@ -196,12 +196,12 @@ pub fn members(
     conn: &mut DbConnection,
     tenant: &TenantId,
     audience_id: &str,
-) -> Result<HashSet<String>, AppError> {
+) -> Result<HashSet<PersonId>, AppError> {
     Ok(audience_members::table
         .filter(audience_members::tenant_id.eq(tenant))
         .filter(audience_members::audience_id.eq(audience_id))
         .select(audience_members::person_id)
-        .load::<String>(conn)?
+        .load::<PersonId>(conn)?
         .into_iter()
         .collect())
 }
@@ -211,7 +211,7 @@ pub fn is_member(
     conn: &mut DbConnection,
     tenant: &TenantId,
     audience_id: &str,
-    person_id: &str,
+    person_id: &PersonId,
 ) -> Result<bool, AppError> {
     let found: i64 = audience_members::table
         .filter(audience_members::tenant_id.eq(tenant))
@@ -227,7 +227,7 @@ pub fn add_members(
     conn: &mut DbConnection,
     tenant: &TenantId,
     audience_id: &str,
-    person_ids: &[String],
+    person_ids: &[PersonId],
 ) -> Result<(), AppError> {
     let at = lms_platform::resource::now();
     for chunk in person_ids.chunks(5_000) {
@@ -252,7 +252,7 @@ pub fn remove_members(
     conn: &mut DbConnection,
     tenant: &TenantId,
     audience_id: &str,
-    person_ids: &[String],
+    person_ids: &[PersonId],
 ) -> Result<(), AppError> {
     for chunk in person_ids.chunks(5_000) {
         diesel::delete(
@@ -296,7 +296,7 @@ pub fn list_members(
 pub fn people_refs(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[PersonId],
 ) -> Result<Vec<PersonRef>, AppError> {
     let mut found = Vec::new();
     for chunk in ids.chunks(5_000) {
@@ -316,8 +316,8 @@ pub fn people_refs(
 pub fn existing_people(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
-) -> Result<HashSet<String>, AppError> {
+    ids: &[PersonId],
+) -> Result<HashSet<PersonId>, AppError> {
     let mut found = HashSet::new();
     for chunk in ids.chunks(5_000) {
         found.extend(
@@ -325,7 +325,7 @@ pub fn existing_people(
                 .filter(people::tenant_id.eq(tenant))
                 .filter(people::id.eq_any(chunk))
                 .select(people::id)
-                .load::<String>(conn)?,
+                .load::<PersonId>(conn)?,
         );
     }
     Ok(found)

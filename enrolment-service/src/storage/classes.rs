@@ -1,6 +1,6 @@
 //! Class rows and their members.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PersonId, TenantId};
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -205,7 +205,7 @@ pub fn set_members(
     conn: &mut DbConnection,
     tenant: &TenantId,
     class_id: &str,
-    person_ids: &[String],
+    person_ids: &[PersonId],
     role: ClassRole,
 ) -> Result<usize, AppError> {
     let at = lms_platform::resource::now();
@@ -241,7 +241,7 @@ pub fn remove_members(
     conn: &mut DbConnection,
     tenant: &TenantId,
     class_id: &str,
-    person_ids: &[String],
+    person_ids: &[PersonId],
 ) -> Result<usize, AppError> {
     let mut removed = 0;
     for chunk in person_ids.chunks(5_000) {
@@ -292,7 +292,7 @@ pub fn list_members(
     Ok(rows
         .into_iter()
         .filter_map(|(id, external_id, name, role)| {
-            ClassRole::parse(&role).map(|role| ((id, external_id, name), role))
+            ClassRole::parse(&role).map(|role| ((id.into(), external_id, name), role))
         })
         .collect())
 }

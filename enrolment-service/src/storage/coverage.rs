@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PersonId, TenantId};
 
 use super::enrolments::corrupt;
 use super::sql::{self, Sql};
@@ -22,7 +22,7 @@ pub enum Scope<'a> {
     /// Everyone in the tenant (after a bulk change, and in the sweep).
     Tenant,
     /// These people (after a change to them or to their memberships).
-    People(&'a [String]),
+    People(&'a [PersonId]),
     /// The targets of one assignment (when it is created).
     Assignment(&'a str),
 }
@@ -45,7 +45,7 @@ pub struct Joiner {
     #[diesel(sql_type = Text)]
     pub assignment_id: String,
     #[diesel(sql_type = Text)]
-    pub person_id: String,
+    pub person_id: PersonId,
     #[diesel(sql_type = Text)]
     pub external_id: String,
     #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
@@ -126,7 +126,7 @@ fn push_scope(s: &mut Sql, scope: Scope, person_column: &str, assignment_column:
 #[derive(QueryableByName, Debug)]
 pub struct Leaver {
     #[diesel(sql_type = Text)]
-    pub id: String,
+    pub id: EnrolmentId,
     #[diesel(sql_type = Text)]
     pub status: String,
     #[diesel(sql_type = Nullable<diesel::sql_types::Timestamp>)]
@@ -182,7 +182,7 @@ pub fn leavers(
 #[derive(QueryableByName, Debug)]
 pub struct Returner {
     #[diesel(sql_type = Text)]
-    pub id: String,
+    pub id: EnrolmentId,
     #[diesel(sql_type = Text)]
     pub status: String,
 }
@@ -251,7 +251,7 @@ pub fn handover(
     conn: &mut DbConnection,
     tenant: &TenantId,
     assignment_id: &str,
-) -> Result<Vec<(String, String)>, AppError> {
+) -> Result<Vec<(EnrolmentId, String)>, AppError> {
     let rows: Vec<Handover> = sql::load(conn, |s| {
         s.push(&format!(
             "SELECT e.id, (SELECT a.id FROM assignments a WHERE a.tenant_id = e.tenant_id AND \
@@ -271,6 +271,6 @@ pub fn handover(
     })?;
     Ok(rows
         .into_iter()
-        .filter_map(|r| Some((r.id, r.other_assignment?)))
+        .filter_map(|r| Some((r.id.into(), r.other_assignment?)))
         .collect())
 }

@@ -1,7 +1,7 @@
 //! Enrolment rows, their due-date history, and the set-based queries that keep assigned
 //! enrolments in line with audience and class membership.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, PersonId, TenantId};
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -21,10 +21,10 @@ const ID_CHUNK: usize = 5_000;
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = enrolments)]
 struct EnrolmentRow {
-    id: String,
-    person_id: String,
+    id: EnrolmentId,
+    person_id: PersonId,
     learner: String,
-    pathway_id: String,
+    pathway_id: PathwayId,
     pathway_version: i32,
     source: String,
     assignment_id: String,
@@ -133,7 +133,11 @@ pub fn insert_many(
 }
 
 /// One enrolment with its due-date history.
-pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Enrolment, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &EnrolmentId,
+) -> Result<Enrolment, AppError> {
     let mut enrolment = enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
@@ -151,7 +155,7 @@ pub fn current(
     conn: &mut DbConnection,
     tenant: &TenantId,
     learner: &str,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
 ) -> Result<Option<Enrolment>, AppError> {
     enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
@@ -169,7 +173,7 @@ pub fn current(
 pub fn by_ids(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[EnrolmentId],
 ) -> Result<Vec<Enrolment>, AppError> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(ID_CHUNK) {
@@ -259,7 +263,9 @@ fn attach_due_changes(
         });
     }
     for enrolment in list {
-        enrolment.due_changes = by_enrolment.remove(&enrolment.id).unwrap_or_default();
+        enrolment.due_changes = by_enrolment
+            .remove(enrolment.id.as_str())
+            .unwrap_or_default();
     }
     Ok(())
 }
@@ -311,7 +317,7 @@ pub struct Change<'a> {
 pub fn withdraw(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[EnrolmentId],
     withdrawal: Withdrawal,
     reason: &str,
     change: &Change,
@@ -342,7 +348,7 @@ pub fn withdraw(
 pub fn set_status_and_lapse(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[EnrolmentId],
     status: Status,
     lapsed_at: Option<NaiveDateTime>,
     change: &Change,
@@ -369,7 +375,7 @@ pub fn set_status_and_lapse(
 pub fn set_lapse(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[EnrolmentId],
     lapsed_at: Option<NaiveDateTime>,
 ) -> Result<(), AppError> {
     for chunk in ids.chunks(ID_CHUNK) {
@@ -388,7 +394,7 @@ pub fn set_lapse(
 pub fn relink(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[EnrolmentId],
     assignment_id: &str,
 ) -> Result<(), AppError> {
     for chunk in ids.chunks(ID_CHUNK) {
@@ -407,7 +413,7 @@ pub fn relink(
 pub fn mark_started(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    id: &str,
+    id: &EnrolmentId,
     at: NaiveDateTime,
 ) -> Result<bool, AppError> {
     let changed = diesel::update(
@@ -429,7 +435,7 @@ pub fn mark_started(
 pub fn move_to_version(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    id: &str,
+    id: &EnrolmentId,
     version: i32,
     change: &Change,
 ) -> Result<bool, AppError> {
@@ -455,8 +461,8 @@ pub fn of_assignment(
     conn: &mut DbConnection,
     tenant: &TenantId,
     assignment_id: &str,
-) -> Result<(Vec<String>, Vec<String>), AppError> {
-    let rows: Vec<(String, Option<NaiveDateTime>)> = enrolments::table
+) -> Result<(Vec<EnrolmentId>, Vec<EnrolmentId>), AppError> {
+    let rows: Vec<(EnrolmentId, Option<NaiveDateTime>)> = enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::assignment_id.eq(assignment_id))
         .filter(enrolments::status.ne(Status::Withdrawn.as_str()))
@@ -476,7 +482,7 @@ pub fn access_facts(
     conn: &mut DbConnection,
     tenant: &TenantId,
     learner: &str,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
 ) -> Result<Option<(PersonStatus, Option<Enrolment>)>, AppError> {
     use super::schema::people;
     let row: Option<(String, Option<EnrolmentRow>)> = people::table

@@ -1,6 +1,6 @@
 //! Person rows and their custom attributes.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PersonId, TenantId};
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -110,7 +110,7 @@ impl PersonRow {
             ))
         })?;
         Ok(Person {
-            id: self.id,
+            id: self.id.into(),
             external_id: self.external_id,
             profile: Profile {
                 email: self.email,
@@ -231,7 +231,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &TenantId, person: &Person) -> Re
     replace_attributes(conn, tenant, &[(&person.id, &person.profile.attributes)])
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Person, AppError> {
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &PersonId) -> Result<Person, AppError> {
     let row = people::table
         .filter(people::tenant_id.eq(tenant))
         .filter(people::id.eq(id))
@@ -402,8 +402,8 @@ fn by_external_id(
 pub fn upsert_many(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    people_rows: &[(String, String, Profile)],
-    same_attributes: &std::collections::HashSet<String>,
+    people_rows: &[(PersonId, String, Profile)],
+    same_attributes: &std::collections::HashSet<PersonId>,
     actor: &str,
 ) -> Result<(), AppError> {
     let audit = Audit::new(actor);
@@ -447,7 +447,7 @@ pub fn upsert_many(
 pub fn deactivate(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
+    ids: &[PersonId],
     actor: &str,
 ) -> Result<usize, AppError> {
     let at = lms_platform::resource::now();
@@ -476,7 +476,7 @@ pub fn key_facts_by_external_id(
     conn: &mut DbConnection,
     tenant: &TenantId,
     external_id: &str,
-) -> Result<Option<(String, PersonStatus)>, AppError> {
+) -> Result<Option<(PersonId, PersonStatus)>, AppError> {
     let row: Option<(String, String)> = people::table
         .filter(people::tenant_id.eq(tenant))
         .filter(people::external_id.eq(external_id))
@@ -487,7 +487,7 @@ pub fn key_facts_by_external_id(
         let status = PersonStatus::parse(&status).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("stored person status {status:?}"))
         })?;
-        Ok((id, status))
+        Ok((id.into(), status))
     })
     .transpose()
 }

@@ -81,12 +81,12 @@ impl Sql {
     }
 
     /// `p1, p2, ...` for a list of texts (callers skip empty lists).
-    pub fn push_text_list(&mut self, values: &[String]) -> &mut Self {
+    pub fn push_text_list(&mut self, values: &[impl AsRef<str>]) -> &mut Self {
         for (i, value) in values.iter().enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.push_text(value);
+            self.push_text(value.as_ref());
         }
         self
     }

@@ -1,9 +1,8 @@
 //! Pathways: drafts, steps, publishing and versions.
 
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
 use super::{PathwayApp, parse_token_number};
@@ -31,11 +30,11 @@ impl PathwayApp {
                     &tenant,
                     "CreatePathway",
                     request_id.as_deref(),
-                    |conn, id| pathway_rows::get(conn, &tenant, id),
+                    |conn, id| pathway_rows::get(conn, &tenant, &PathwayId::from(id)),
                     |conn| {
                         require_category(conn, &tenant, &settings.category_id)?;
                         let pathway = Pathway {
-                            id: new_id(),
+                            id: PathwayId::generate(),
                             settings,
                             status: PathwayStatus::Draft,
                             latest_version: 0,
@@ -54,7 +53,7 @@ impl PathwayApp {
     }
 
     /// Admins read the working draft; everyone else the latest published version.
-    pub async fn get_pathway(&self, who: &Principal, id: String) -> AppResult<Pathway> {
+    pub async fn get_pathway(&self, who: &Principal, id: PathwayId) -> AppResult<Pathway> {
         let tenant = who.tenant_id.clone();
         // Services see the working pathway too: enrolment-service must tell a draft or an
         // archived pathway from an unknown one.
@@ -102,7 +101,7 @@ impl PathwayApp {
                 }
             })
             .await?;
-        Ok(paginate(items, limit, &filters, |p| vec![p.id.clone()]))
+        Ok(paginate(items, limit, &filters, |p| vec![p.id.to_string()]))
     }
 
     /// Applies `patch` to the draft's settings. The patch returns the new settings, which are
@@ -110,7 +109,7 @@ impl PathwayApp {
     pub async fn update_pathway<F>(
         &self,
         who: &Principal,
-        id: String,
+        id: PathwayId,
         etag: String,
         patch: F,
     ) -> AppResult<Pathway>
@@ -131,7 +130,7 @@ impl PathwayApp {
     pub async fn archive_pathway(
         &self,
         who: &Principal,
-        id: String,
+        id: PathwayId,
         etag: String,
     ) -> AppResult<Pathway> {
         let change = self
@@ -150,14 +149,14 @@ impl PathwayApp {
     pub async fn add_step(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         etag: String,
         mut step: Step,
         position: Option<i32>,
     ) -> AppResult<Pathway> {
         let actor = who.subject.clone();
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
-            step.id = new_id();
+            step.id = lms_platform::validate::new_id();
             step.audit = Audit::new(&actor);
             step::add_step(&mut pathway.steps, step, position)?;
             Ok(true)
@@ -169,7 +168,7 @@ impl PathwayApp {
     pub async fn update_step<F>(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         step_id: String,
         etag: String,
         patch: F,
@@ -211,7 +210,7 @@ impl PathwayApp {
     pub async fn reorder_steps(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         etag: String,
         step_ids: Vec<String>,
     ) -> AppResult<Pathway> {
@@ -225,7 +224,7 @@ impl PathwayApp {
     pub async fn remove_step(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         step_id: String,
         etag: String,
     ) -> AppResult<Pathway> {
@@ -242,7 +241,7 @@ impl PathwayApp {
     async fn edit_draft<F>(
         &self,
         who: &Principal,
-        id: String,
+        id: PathwayId,
         etag: String,
         edit: F,
     ) -> AppResult<Pathway>
@@ -274,7 +273,7 @@ impl PathwayApp {
     pub async fn publish(
         &self,
         who: &Principal,
-        id: String,
+        id: PathwayId,
         etag: String,
     ) -> AppResult<VersionRecord> {
         let actor = who.subject.clone();
@@ -310,7 +309,7 @@ impl PathwayApp {
     async fn change_pathway<T, F>(
         &self,
         who: &Principal,
-        id: String,
+        id: PathwayId,
         etag: String,
         change: F,
     ) -> AppResult<(Pathway, T)>
@@ -342,7 +341,7 @@ impl PathwayApp {
     pub async fn get_version(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         version: i32,
     ) -> AppResult<VersionRecord> {
         if version < 0 {
@@ -362,7 +361,7 @@ impl PathwayApp {
     pub async fn list_versions(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<VersionRecord>> {

@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::AppError;
+use lms_platform::ids::PathwayId;
 use lms_platform::text_enum;
 use lms_platform::validate::Violations;
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,7 @@ pub struct PathwaySettings {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pathway {
-    pub id: String,
+    pub id: PathwayId,
     pub settings: PathwaySettings,
     pub status: PathwayStatus,
     pub latest_version: i32,
@@ -187,7 +188,7 @@ pub fn check_publishable(pathway: &Pathway) -> Result<(), AppError> {
 /// A published version: the pathway frozen as it was published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRecord {
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub version: i32,
     pub snapshot: Pathway,
     pub published_at: NaiveDateTime,

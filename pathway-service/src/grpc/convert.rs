@@ -136,7 +136,7 @@ pub fn pathway(p: Pathway) -> pb::Pathway {
         }),
     };
     pb::Pathway {
-        id: p.id,
+        id: p.id.into(),
         title: s.title,
         description: s.description,
         category_id: s.category_id,
@@ -169,7 +169,7 @@ pub fn pathway_summary(mut p: Pathway) -> pb::Pathway {
 
 pub fn version(v: VersionRecord) -> pb::PathwayVersion {
     pb::PathwayVersion {
-        pathway_id: v.pathway_id,
+        pathway_id: v.pathway_id.into(),
         version: v.version,
         pathway: Some(pathway(v.snapshot)),
         publish_time: Some(timestamp(v.published_at)),

@@ -6,6 +6,7 @@ pub mod policy;
 
 use lms_platform::AppError;
 use lms_platform::auth::principal;
+use lms_platform::ids::PathwayId;
 use lms_platform::validate::parse_id;
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_server::PathwayService;
@@ -145,8 +146,8 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::Pathway>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("id", &req.id)?;
-        let pathway = self.app.get_pathway(&who, req.id).await?;
+        let id = PathwayId::parse("id", &req.id)?;
+        let pathway = self.app.get_pathway(&who, id).await?;
         Ok(Response::new(convert::pathway(pathway)))
     }
 
@@ -180,8 +181,8 @@ impl PathwayService for PathwayGrpc {
         let pathway = req
             .pathway
             .ok_or_else(|| AppError::invalid_field("pathway", "is required"))?;
-        parse_id("pathway.id", &pathway.id)?;
-        let (id, etag) = (pathway.id.clone(), pathway.etag.clone());
+        let id = PathwayId::parse("pathway.id", &pathway.id)?;
+        let etag = pathway.etag.clone();
         let mask = req.update_mask;
         let updated = self
             .app
@@ -198,8 +199,8 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::Pathway>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("id", &req.id)?;
-        let pathway = self.app.archive_pathway(&who, req.id, req.etag).await?;
+        let id = PathwayId::parse("id", &req.id)?;
+        let pathway = self.app.archive_pathway(&who, id, req.etag).await?;
         Ok(Response::new(convert::pathway(pathway)))
     }
 
@@ -209,11 +210,11 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::Pathway>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("pathway_id", &req.pathway_id)?;
+        let pathway_id = PathwayId::parse("pathway_id", &req.pathway_id)?;
         let step = convert::new_step(req.step)?;
         let pathway = self
             .app
-            .add_step(&who, req.pathway_id, req.etag, step, req.position)
+            .add_step(&who, pathway_id, req.etag, step, req.position)
             .await?;
         Ok(Response::new(convert::pathway(pathway)))
     }
@@ -232,9 +233,13 @@ impl PathwayService for PathwayGrpc {
         let mask = req.update_mask;
         let pathway = self
             .app
-            .update_step(&who, req.pathway_id, step_id, req.etag, move |current| {
-                convert::patched_step(current, &step, mask)
-            })
+            .update_step(
+                &who,
+                req.pathway_id.into(),
+                step_id,
+                req.etag,
+                move |current| convert::patched_step(current, &step, mask),
+            )
             .await?;
         Ok(Response::new(convert::pathway(pathway)))
     }
@@ -245,10 +250,10 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::Pathway>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("pathway_id", &req.pathway_id)?;
+        let pathway_id = PathwayId::parse("pathway_id", &req.pathway_id)?;
         let pathway = self
             .app
-            .reorder_steps(&who, req.pathway_id, req.etag, req.step_ids)
+            .reorder_steps(&who, pathway_id, req.etag, req.step_ids)
             .await?;
         Ok(Response::new(convert::pathway(pathway)))
     }
@@ -262,7 +267,7 @@ impl PathwayService for PathwayGrpc {
         convert::ids(&[("pathway_id", &req.pathway_id), ("step_id", &req.step_id)])?;
         let pathway = self
             .app
-            .remove_step(&who, req.pathway_id, req.step_id, req.etag)
+            .remove_step(&who, req.pathway_id.into(), req.step_id, req.etag)
             .await?;
         Ok(Response::new(convert::pathway(pathway)))
     }
@@ -273,8 +278,8 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::PathwayVersion>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("id", &req.id)?;
-        let version = self.app.publish(&who, req.id, req.etag).await?;
+        let id = PathwayId::parse("id", &req.id)?;
+        let version = self.app.publish(&who, id, req.etag).await?;
         Ok(Response::new(convert::version(version)))
     }
 
@@ -284,11 +289,8 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::PathwayVersion>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("pathway_id", &req.pathway_id)?;
-        let version = self
-            .app
-            .get_version(&who, req.pathway_id, req.version)
-            .await?;
+        let pathway_id = PathwayId::parse("pathway_id", &req.pathway_id)?;
+        let version = self.app.get_version(&who, pathway_id, req.version).await?;
         Ok(Response::new(convert::version(version)))
     }
 
@@ -298,10 +300,10 @@ impl PathwayService for PathwayGrpc {
     ) -> Result<Response<pb::ListPathwayVersionsResponse>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("pathway_id", &req.pathway_id)?;
+        let pathway_id = PathwayId::parse("pathway_id", &req.pathway_id)?;
         let page = self
             .app
-            .list_versions(&who, req.pathway_id, req.page_size, req.page_token)
+            .list_versions(&who, pathway_id, req.page_size, req.page_token)
             .await?;
         Ok(Response::new(pb::ListPathwayVersionsResponse {
             versions: page.items.into_iter().map(convert::version).collect(),

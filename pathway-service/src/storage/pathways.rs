@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 
 use super::schema::{pathway_versions, pathways, steps};
 use super::{like_pattern, lower};
@@ -22,7 +22,7 @@ use crate::domain::step::{Step, StepDetail};
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = pathways)]
 struct PathwayRow {
-    id: String,
+    id: PathwayId,
     tenant_id: String,
     title: String,
     description: String,
@@ -51,7 +51,7 @@ struct PathwayRow {
 struct StepRow {
     id: String,
     tenant_id: String,
-    pathway_id: String,
+    pathway_id: PathwayId,
     position: i32,
     title: String,
     description: String,
@@ -147,11 +147,16 @@ impl PathwayRow {
 }
 
 impl StepRow {
-    fn from_domain(tenant: &TenantId, pathway_id: &str, position: usize, step: &Step) -> Self {
+    fn from_domain(
+        tenant: &TenantId,
+        pathway_id: &PathwayId,
+        position: usize,
+        step: &Step,
+    ) -> Self {
         StepRow {
             id: step.id.clone(),
             tenant_id: tenant.to_string(),
-            pathway_id: pathway_id.to_string(),
+            pathway_id: pathway_id.clone(),
             position: position as i32,
             title: step.title.clone(),
             description: step.description.clone(),
@@ -201,7 +206,11 @@ pub fn insert(
 }
 
 /// A pathway of the tenant with its steps in order.
-pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Pathway, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &PathwayId,
+) -> Result<Pathway, AppError> {
     let row = pathways::table
         .filter(pathways::tenant_id.eq(tenant))
         .filter(pathways::id.eq(id))
@@ -401,7 +410,7 @@ pub fn decode_snapshot(text: &str) -> Result<Pathway, AppError> {
     serde_json::from_str(text).map_err(|e| corrupt("version snapshot", e))
 }
 
-type VersionColumns = (String, i32, String, NaiveDateTime, String);
+type VersionColumns = (PathwayId, i32, String, NaiveDateTime, String);
 
 fn version_record(row: VersionColumns) -> Result<VersionRecord, AppError> {
     let (pathway_id, version, snapshot, published_at, published_by) = row;
@@ -418,7 +427,7 @@ fn version_record(row: VersionColumns) -> Result<VersionRecord, AppError> {
 pub fn get_version(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
     version: i32,
 ) -> Result<VersionRecord, AppError> {
     let mut query = pathway_versions::table
@@ -454,7 +463,7 @@ pub fn get_version(
 pub fn list_versions(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
     before_version: Option<i32>,
     limit: i64,
 ) -> Result<Vec<VersionRecord>, AppError> {
@@ -486,7 +495,7 @@ pub fn list_versions(
 pub fn status(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    id: &str,
+    id: &PathwayId,
 ) -> Result<Option<PathwayStatus>, AppError> {
     let status: Option<String> = pathways::table
         .filter(pathways::tenant_id.eq(tenant))

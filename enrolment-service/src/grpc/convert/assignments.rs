@@ -1,6 +1,7 @@
 //! Assignments, enrolments and access decisions.
 
 use chrono::NaiveDateTime;
+use lms_platform::ids::{PathwayId, PersonId};
 use lms_platform::resource::{etag, from_timestamp, now, timestamp};
 use lms_platform::validate::Violations;
 use lms_platform::{AppError, AppResult};
@@ -58,7 +59,7 @@ pub fn assignment(view: AssignmentView) -> pb::Assignment {
         etag: etag(a.revision),
         audit: Some(a.audit.to_proto()),
         id: a.id,
-        pathway_id: a.pathway_id,
+        pathway_id: a.pathway_id.into(),
         audience_id,
         class_id,
         requirement: crate::events::requirement(a.requirement) as i32,
@@ -140,7 +141,7 @@ pub fn new_assignment(req: pb::CreateAssignmentRequest) -> AppResult<(Assignment
     Ok((
         Assignment {
             id: String::new(),
-            pathway_id: a.pathway_id,
+            pathway_id: a.pathway_id.into(),
             target: target.ok_or_else(|| {
                 AppError::invalid_field("assignment.audience_id", "set exactly one target")
             })?,
@@ -192,9 +193,7 @@ pub fn assignment_patch(a: &pb::Assignment, mask: Option<FieldMask>) -> AppResul
 
 pub fn assignment_filter(req: &pb::ListAssignmentsRequest) -> AppResult<AssignmentFilter> {
     let mut v = Violations::new();
-    let pathway_id = v
-        .optional_id("pathway_id", &req.pathway_id)
-        .map(|_| req.pathway_id.clone());
+    let pathway_id = v.optional_typed_id("pathway_id", &req.pathway_id);
     let audience_id = v
         .optional_id("audience_id", &req.audience_id)
         .map(|_| req.audience_id.clone());
@@ -211,12 +210,8 @@ pub fn assignment_filter(req: &pb::ListAssignmentsRequest) -> AppResult<Assignme
 
 pub fn enrolment_filter(req: &pb::ListEnrolmentsRequest) -> AppResult<EnrolmentFilter> {
     let mut v = Violations::new();
-    let person_id = v
-        .optional_id("person_id", &req.person_id)
-        .map(|_| req.person_id.clone());
-    let pathway_id = v
-        .optional_id("pathway_id", &req.pathway_id)
-        .map(|_| req.pathway_id.clone());
+    let person_id = v.optional_typed_id("person_id", &req.person_id);
+    let pathway_id = v.optional_typed_id("pathway_id", &req.pathway_id);
     v.max_text("learner", &req.learner, person::MAX_EXTERNAL_ID_CHARS);
     let status = match pb::EnrolmentStatus::try_from(req.status) {
         Ok(pb::EnrolmentStatus::Unspecified) => None,
@@ -240,10 +235,10 @@ pub fn enrolment_filter(req: &pb::ListEnrolmentsRequest) -> AppResult<EnrolmentF
 /// (person id, pathway id, due, request id) of an admin enrolment.
 pub fn enrol_person(
     req: pb::EnrolPersonRequest,
-) -> AppResult<(String, String, Option<NaiveDateTime>, Option<String>)> {
+) -> AppResult<(PersonId, PathwayId, Option<NaiveDateTime>, Option<String>)> {
     let mut v = Violations::new();
-    v.id("person_id", &req.person_id);
-    v.id("pathway_id", &req.pathway_id);
+    let person_id = v.typed_id("person_id", &req.person_id);
+    let pathway_id = v.typed_id("pathway_id", &req.pathway_id);
     let request_id = v
         .optional_id("request_id", &req.request_id)
         .map(|id| id.to_string());
@@ -254,7 +249,11 @@ pub fn enrol_person(
         v.add("due_time", "must be in the future");
     }
     v.finish()?;
-    Ok((req.person_id, req.pathway_id, due, request_id))
+    match (person_id, pathway_id) {
+        (Some(person_id), Some(pathway_id)) => Ok((person_id, pathway_id, due, request_id)),
+        // Not reached: both are recorded as violations when missing.
+        _ => Err(AppError::invalid_field("person_id", "must be a UUID")),
+    }
 }
 
 /// (due, reason) of a due-date extension.

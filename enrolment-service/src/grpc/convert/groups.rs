@@ -1,6 +1,7 @@
 //! Audiences and academic classes.
 
 use chrono::NaiveDate;
+use lms_platform::ids::PersonId;
 use lms_platform::resource::etag;
 use lms_platform::validate::Violations;
 use lms_platform::{AppError, AppResult};
@@ -32,7 +33,7 @@ pub fn audience(view: AudienceView) -> pb::Audience {
 
 pub fn person_ref((id, external_id, display_name): PersonRef) -> pb::PersonRef {
     pb::PersonRef {
-        id,
+        id: id.into(),
         external_id,
         display_name,
     }
@@ -260,8 +261,8 @@ pub fn patched_class(
 pub fn member_ids(
     group_field: &str,
     group_id: &str,
-    person_ids: &[String],
-) -> Result<(), AppError> {
+    person_ids: Vec<String>,
+) -> Result<Vec<PersonId>, AppError> {
     let mut v = Violations::new();
     v.id(group_field, group_id);
     if person_ids.is_empty() {
@@ -270,7 +271,8 @@ pub fn member_ids(
     for (i, id) in person_ids.iter().enumerate() {
         v.id(&format!("person_ids[{i}]"), id);
     }
-    v.finish()
+    v.finish()?;
+    Ok(person_ids.into_iter().map(PersonId::from).collect())
 }
 
 pub fn members_change(added: usize, removed: usize, count: i64) -> pb::AudienceMembersChange {

@@ -20,7 +20,7 @@ pub fn person(p: Person) -> pb::Person {
     pb::Person {
         etag: etag(p.revision),
         audit: Some(p.audit.to_proto()),
-        id: p.id,
+        id: p.id.into(),
         external_id: p.external_id,
         email: profile.email,
         display_name: profile.display_name,

@@ -48,7 +48,7 @@ pub(super) async fn get_pathway(
         let who = who.clone();
         let id = ids[(client * 7919 + i as usize) % ids.len()].clone();
         async move {
-            app.get_pathway(&who, id)
+            app.get_pathway(&who, id.into())
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -123,7 +123,7 @@ pub(super) async fn check_access(
         let who = who.clone();
         let (learner, pathway) = pick(&org, client, i);
         async move {
-            app.check_access(&who, Some(learner), pathway)
+            app.check_access(&who, Some(learner), pathway.into())
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
