@@ -15,7 +15,7 @@ pub fn outcome(result: &AttemptResult, corrected: bool) -> NewEvent {
         &pb::AssessmentOutcome {
             attempt_id: result.attempt_id.clone(),
             assessment_id: result.assessment_id.clone(),
-            pathway_id: result.pathway_id.clone(),
+            pathway_id: result.pathway_id.clone().into(),
             step_id: result.step_id.clone(),
             learner: result.learner.clone(),
             attempt_number: result.attempt_number,

@@ -30,7 +30,7 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
         let outcome: assessment_pb::AssessmentOutcome = decode(any)?;
         return Ok(Received::AssessmentResult(AssessmentResult {
             learner: outcome.learner,
-            pathway_id: outcome.pathway_id,
+            pathway_id: outcome.pathway_id.into(),
             step_id: outcome.step_id,
             attempt_id: outcome.attempt_id,
             attempt_number: outcome.attempt_number,
@@ -68,9 +68,9 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
             .map(|r| r.as_str_name().to_string())
             .unwrap_or_default(),
         due_at: e.due_time.as_ref().and_then(from_timestamp),
-        id: e.id,
+        id: e.id.into(),
         learner: e.learner,
-        pathway_id: e.pathway_id,
+        pathway_id: e.pathway_id.into(),
         pathway_version: e.pathway_version,
         status,
         assigned_at,
@@ -98,8 +98,8 @@ pub fn certification_expiring(certification: &Certification) -> NewEvent {
         &pb::CertificationExpiring {
             certification_id: certification.id.clone(),
             learner: certification.learner.clone(),
-            pathway_id: certification.pathway_id.clone(),
-            enrolment_id: certification.enrolment_id.clone(),
+            pathway_id: certification.pathway_id.clone().into(),
+            enrolment_id: certification.enrolment_id.clone().into(),
             expire_time: certification.expires_at.map(timestamp),
         },
     )

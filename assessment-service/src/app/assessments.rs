@@ -1,7 +1,7 @@
 //! Assessments: which questions, pass mark, limits.
 
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
 use lms_platform::validate::new_id;
@@ -87,12 +87,12 @@ impl AssessmentApp {
     pub async fn list_assessments(
         &self,
         who: &Principal,
-        pathway_id: Option<String>,
+        pathway_id: Option<PathwayId>,
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<StoredAssessment>> {
         let limit = pagination::page_size(page_size)?;
-        let filters = format!("{pathway_id:?}");
+        let filters = format!("{:?}", pathway_id.as_deref());
         let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
         let items = self

@@ -2,7 +2,7 @@
 //! Asked with this service's own identity, acting for the caller's tenant.
 
 use lms_platform::client::Peer;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_client::EnrolmentServiceClient;
@@ -23,7 +23,7 @@ impl EnrolmentAccess {
         &self,
         tenant: &TenantId,
         learner: &str,
-        pathway_id: &str,
+        pathway_id: &PathwayId,
     ) -> AppResult<()> {
         let request = pb::CheckAccessRequest {
             learner: learner.to_string(),

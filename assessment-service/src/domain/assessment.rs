@@ -1,6 +1,7 @@
 //! Assessments: which questions, how attempts are limited and scored, what learners see.
 
 use chrono::NaiveDateTime;
+use lms_platform::ids::PathwayId;
 use lms_platform::resource::Audit;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ pub enum Scoring {
 pub struct Assessment {
     pub id: String,
     pub title: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub step_id: String,
     pub questions: QuestionSource,
     pub pass_mark_percent: f64,

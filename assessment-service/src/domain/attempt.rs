@@ -1,6 +1,7 @@
 //! Attempts: the questions as served (shuffled, with their keys kept server-side), answers, and
 //! the grading of a whole attempt.
 
+use lms_platform::ids::PathwayId;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
@@ -180,7 +181,7 @@ pub struct AttemptRecord {
 pub struct AttemptResult {
     pub attempt_id: String,
     pub assessment_id: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub step_id: String,
     pub learner: String,
     pub attempt_number: i32,

@@ -181,7 +181,7 @@ pub fn assessment(stored: StoredAssessment) -> pb::Assessment {
         audit: Some(stored.audit.to_proto()),
         id: a.id,
         title: a.title,
-        pathway_id: a.pathway_id,
+        pathway_id: a.pathway_id.into(),
         step_id: a.step_id,
         questions: Some(questions),
         pass_mark_percent: a.pass_mark_percent,
@@ -296,7 +296,7 @@ pub fn new_assessment(req: pb::CreateAssessmentRequest) -> AppResult<(Assessment
         Assessment {
             id: String::new(),
             title: a.title.trim().to_string(),
-            pathway_id: a.pathway_id,
+            pathway_id: a.pathway_id.into(),
             step_id: a.step_id,
             questions,
             pass_mark_percent: a.pass_mark_percent,

@@ -266,16 +266,11 @@ impl AssessmentService for AssessmentGrpc {
         let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        v.optional_id("pathway_id", &req.pathway_id);
+        let pathway_id = v.optional_typed_id("pathway_id", &req.pathway_id);
         v.finish()?;
         let page = self
             .app
-            .list_assessments(
-                &who,
-                optional(req.pathway_id),
-                req.page_size,
-                req.page_token,
-            )
+            .list_assessments(&who, pathway_id, req.page_size, req.page_token)
             .await?;
         Ok(Response::new(pb::ListAssessmentsResponse {
             assessments: page.items.into_iter().map(convert::assessment).collect(),

@@ -1,6 +1,6 @@
 //! Question banks, questions and assessments.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -383,7 +383,7 @@ pub fn get_assessment(
 pub fn list_assessments(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    pathway_id: Option<String>,
+    pathway_id: Option<PathwayId>,
     before: Option<String>,
     limit: i64,
 ) -> Result<Vec<StoredAssessment>, AppError> {

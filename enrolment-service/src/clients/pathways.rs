@@ -3,7 +3,7 @@
 
 use lms_platform::AppResult;
 use lms_platform::client::Peer;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_client::PathwayServiceClient;
 
@@ -24,7 +24,7 @@ impl PathwayCatalog {
     pub async fn availability(
         &self,
         tenant: &TenantId,
-        pathway_id: &str,
+        pathway_id: &PathwayId,
     ) -> AppResult<PathwayAvailability> {
         let request = pb::GetPathwayRequest {
             id: pathway_id.to_string(),

@@ -362,7 +362,7 @@ fn the_security_guide_shows_the_authorization_table() {
     assert_eq!(
         &doc[start..end],
         table,
-        "docs/security.md is stale: run LMS_WRITE_DOCS=1 cargo test -p lms --test matrix"
+        "docs/security.md is stale: run LMS_WRITE_DOCS=1 cargo test -p lms --test e2e matrix"
     );
 }
 

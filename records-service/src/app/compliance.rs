@@ -1,6 +1,6 @@
 //! Compliance reports on a pathway: one line per learner with a current enrolment.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, TenantId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -37,7 +37,7 @@ impl RecordsApp {
     pub async fn compliance_report(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         scope: Option<Scope>,
     ) -> AppResult<mpsc::Receiver<AppResult<ComplianceLine>>> {
         let mut member_pages = match &scope {
@@ -92,7 +92,7 @@ impl RecordsApp {
 struct ReportPages {
     db: Db,
     tenant: TenantId,
-    pathway_id: String,
+    pathway_id: PathwayId,
     versions: HashMap<i32, PathwaySnapshot>,
 }
 
@@ -153,7 +153,7 @@ fn compliance_lines(
     enrolments: Vec<Enrolment>,
     cached: &mut HashMap<i32, PathwaySnapshot>,
 ) -> AppResult<Vec<ComplianceLine>> {
-    let ids: Vec<String> = enrolments.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<EnrolmentId> = enrolments.iter().map(|e| e.id.clone()).collect();
     let records = activities::records_of(conn, tenant, &ids)?;
     let certs = certifications::of_enrolments(conn, tenant, &ids)?;
     let at = now();

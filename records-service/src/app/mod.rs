@@ -12,7 +12,7 @@ mod transcript;
 mod versions;
 
 use lms_platform::db::{Db, DbConnection};
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, Role};
 
@@ -98,7 +98,11 @@ fn view(
 }
 
 /// The enrolment, when the caller may see it (a learner only their own: NOT_FOUND otherwise).
-fn visible_enrolment(conn: &mut DbConnection, who: &Principal, id: &str) -> AppResult<Enrolment> {
+fn visible_enrolment(
+    conn: &mut DbConnection,
+    who: &Principal,
+    id: &EnrolmentId,
+) -> AppResult<Enrolment> {
     let enrolment = enrolments::get(conn, &who.tenant_id, id)?;
     if !is_staff(who) && enrolment.learner != who.subject {
         return Err(AppError::not_found(format!("enrolment {id}")));

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
@@ -22,7 +22,7 @@ impl RecordsApp {
     pub async fn get_progress(
         &self,
         who: &Principal,
-        enrolment_id: String,
+        enrolment_id: EnrolmentId,
     ) -> AppResult<ProgressView> {
         let who = who.clone();
         self.db
@@ -95,13 +95,13 @@ impl RecordsApp {
                     &operation,
                     request_id.as_deref(),
                     |conn, recorded_enrolment| {
-                        if recorded_enrolment != activity.enrolment_id {
+                        if activity.enrolment_id != recorded_enrolment {
                             return Err(AppError::invalid_field(
                                 "request_id",
                                 "was already used for another enrolment",
                             ));
                         }
-                        let enrolment = visible_enrolment(conn, &who, recorded_enrolment)?;
+                        let enrolment = visible_enrolment(conn, &who, &activity.enrolment_id)?;
                         view(conn, &tenant, enrolment)
                     },
                     |conn| {
@@ -116,7 +116,7 @@ impl RecordsApp {
     pub async fn list_activities(
         &self,
         who: &Principal,
-        enrolment_id: String,
+        enrolment_id: EnrolmentId,
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<Activity>> {

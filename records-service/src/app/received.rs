@@ -1,7 +1,7 @@
 //! Applying what other services told records-service, exactly once: enrolments (the
 //! projection) and assessment results (activities on assessment steps).
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use std::collections::BTreeSet;
 
 use lms_platform::db::DbConnection;
@@ -24,7 +24,7 @@ impl RecordsApp {
     /// cannot be applied yet (its enrolment not known here yet, pathway-service down) is left
     /// for the dispatcher to retry, never dropped.
     pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
-        let mut wanted: BTreeSet<(TenantId, String, i32)> = BTreeSet::new();
+        let mut wanted: BTreeSet<(TenantId, PathwayId, i32)> = BTreeSet::new();
         for event in &events {
             if let (Some(tenant), Ok(Received::Enrolment(e))) = (&event.tenant_id, &event.payload) {
                 wanted.insert((tenant.clone(), e.pathway_id.clone(), e.pathway_version));

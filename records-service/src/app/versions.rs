@@ -1,5 +1,6 @@
 //! Moving in-flight learners to a newer published version of their pathway.
 
+use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::outbox;
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
@@ -14,7 +15,7 @@ use crate::storage::{activities, enrolments, versions};
 /// What a move to a newer pathway version did.
 #[derive(Debug, Default)]
 pub struct VersionMove {
-    pub enrolment_ids: Vec<String>,
+    pub enrolment_ids: Vec<EnrolmentId>,
     /// How many of the moved enrolments the new version completes.
     pub completed: usize,
 }
@@ -28,9 +29,9 @@ impl RecordsApp {
     pub async fn move_to_version(
         &self,
         who: &Principal,
-        pathway_id: String,
+        pathway_id: PathwayId,
         version: i32,
-        enrolment_ids: Vec<String>,
+        enrolment_ids: Vec<EnrolmentId>,
         reason: String,
     ) -> AppResult<VersionMove> {
         let tenant = who.tenant_id.clone();

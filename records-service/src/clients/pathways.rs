@@ -2,7 +2,7 @@
 //! immutable). Asked only while applying enrolment events, never on a learner's request.
 
 use lms_platform::client::Peer;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::{AppError, AppResult};
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_client::PathwayServiceClient;
@@ -22,7 +22,7 @@ impl PathwayVersions {
     pub async fn fetch(
         &self,
         tenant: &TenantId,
-        pathway_id: &str,
+        pathway_id: &PathwayId,
         version: i32,
     ) -> AppResult<PathwaySnapshot> {
         let request = pb::GetPathwayVersionRequest {
@@ -85,7 +85,7 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
     });
     Some(PathwaySnapshot {
         certification,
-        pathway_id: version.pathway_id.clone(),
+        pathway_id: version.pathway_id.clone().into(),
         version: version.version,
         title: pathway.title.clone(),
         sequential: pathway.sequencing != pb::Sequencing::Free as i32,

@@ -1,6 +1,7 @@
 //! The learner record: append-only activities on an enrolment's steps.
 
 use chrono::NaiveDateTime;
+use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::text_enum;
 
 text_enum!(ActivityKind {
@@ -21,7 +22,7 @@ text_enum!(ActivitySource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
     pub id: String,
-    pub enrolment_id: String,
+    pub enrolment_id: EnrolmentId,
     /// Empty for an activity about the whole enrolment (a version move).
     pub step_id: String,
     pub kind: ActivityKind,
@@ -37,7 +38,7 @@ pub struct Activity {
 /// A learner's wish to record something on a step.
 #[derive(Debug, Clone)]
 pub struct NewActivity {
-    pub enrolment_id: String,
+    pub enrolment_id: EnrolmentId,
     pub step_id: String,
     pub completed: bool,
     pub evidence_url: String,
@@ -48,7 +49,7 @@ pub struct NewActivity {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssessmentResult {
     pub learner: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     /// The step it counts for; empty: the pathway's first assessment step.
     pub step_id: String,
     pub attempt_id: String,

@@ -1,7 +1,7 @@
 //! Certifications: when one expires, and what state it is in on a given day.
 
 use chrono::{Duration, NaiveDateTime};
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, TenantId};
 
 use super::pathway::CertificationPolicy;
 
@@ -11,10 +11,10 @@ pub struct Certification {
     pub id: String,
     pub tenant_id: TenantId,
     pub learner: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub pathway_title: String,
     pub pathway_version: i32,
-    pub enrolment_id: String,
+    pub enrolment_id: EnrolmentId,
     pub cycle: i32,
     pub completed_at: NaiveDateTime,
     pub issued_at: NaiveDateTime,

@@ -2,6 +2,7 @@
 //! as of the enrolment's revision there.
 
 use chrono::NaiveDateTime;
+use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::text_enum;
 
 text_enum!(EnrolmentStatus {
@@ -12,9 +13,9 @@ text_enum!(EnrolmentStatus {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enrolment {
-    pub id: String,
+    pub id: EnrolmentId,
     pub learner: String,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub pathway_version: i32,
     pub status: EnrolmentStatus,
     /// MANDATORY, OPTIONAL or OPEN, as enrolment-service says.

@@ -1,6 +1,7 @@
 //! What records-service keeps of a published pathway version: its steps and the rules that
 //! decide unlocking and completion.
 
+use lms_platform::ids::PathwayId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +56,7 @@ pub struct PathwaySnapshot {
     /// Set for CERTIFICATION pathways: completing one issues a certification.
     #[serde(default)]
     pub certification: Option<CertificationPolicy>,
-    pub pathway_id: String,
+    pub pathway_id: PathwayId,
     pub version: i32,
     pub title: String,
     /// Steps unlock one after another (required ones gate what follows).

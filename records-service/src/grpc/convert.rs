@@ -23,9 +23,9 @@ pub fn learner_filter(learner: String) -> Result<Option<String>, Status> {
 pub fn progress(v: ProgressView) -> pb::Progress {
     let next_step_ids = v.progress.next_step_ids();
     pb::Progress {
-        enrolment_id: v.enrolment.id,
+        enrolment_id: v.enrolment.id.into(),
         learner: v.enrolment.learner,
-        pathway_id: v.enrolment.pathway_id,
+        pathway_id: v.enrolment.pathway_id.into(),
         pathway_version: v.enrolment.pathway_version,
         pathway_title: v.pathway.title,
         status: match v.progress.status {
@@ -64,7 +64,7 @@ pub fn progress(v: ProgressView) -> pb::Progress {
 pub fn activity(a: Activity) -> pb::Activity {
     pb::Activity {
         id: a.id,
-        enrolment_id: a.enrolment_id,
+        enrolment_id: a.enrolment_id.into(),
         step_id: a.step_id,
         kind: pb::ActivityKind::from_str_name(a.kind.as_str()).unwrap_or_default() as i32,
         source: pb::ActivitySource::from_str_name(a.source.as_str()).unwrap_or_default() as i32,
@@ -92,10 +92,10 @@ pub fn certification(c: Certification) -> pb::Certification {
         status: status as i32,
         id: c.id,
         learner: c.learner,
-        pathway_id: c.pathway_id,
+        pathway_id: c.pathway_id.into(),
         pathway_title: c.pathway_title,
         pathway_version: c.pathway_version,
-        enrolment_id: c.enrolment_id,
+        enrolment_id: c.enrolment_id.into(),
         cycle: c.cycle,
         complete_time: Some(timestamp(c.completed_at)),
         issue_time: Some(timestamp(c.issued_at)),

@@ -7,6 +7,7 @@ pub mod policy;
 mod verification;
 
 use lms_platform::auth::principal;
+use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::resource::timestamp;
 use lms_platform::validate::{Violations, parse_id};
 use lms_proto::records_v1 as pb;
@@ -179,7 +180,7 @@ impl RecordsService for RecordsGrpc {
         v.finish()?;
         let mut lines = self
             .app
-            .compliance_report(&who, req.pathway_id, scope)
+            .compliance_report(&who, req.pathway_id.into(), scope)
             .await?;
         let stream = async_stream(move |send| async move {
             let mut totals = pb::ComplianceTotals::default();
@@ -216,7 +217,7 @@ impl RecordsService for RecordsGrpc {
                 };
                 let row = pb::ComplianceRow {
                     learner: line.enrolment.learner,
-                    enrolment_id: line.enrolment.id,
+                    enrolment_id: line.enrolment.id.into(),
                     state: state as i32,
                     percent: line.percent,
                     due_time: line.enrolment.due_at.map(timestamp),
@@ -343,9 +344,9 @@ impl RecordsService for RecordsGrpc {
     ) -> Result<Response<pb::Progress>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("enrolment_id", &req.enrolment_id)?;
+        let enrolment_id = EnrolmentId::parse("enrolment_id", &req.enrolment_id)?;
         Ok(Response::new(progress(
-            self.app.get_progress(&who, req.enrolment_id).await?,
+            self.app.get_progress(&who, enrolment_id).await?,
         )))
     }
 
@@ -373,7 +374,7 @@ impl RecordsService for RecordsGrpc {
         let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        v.id("enrolment_id", &req.enrolment_id);
+        let enrolment_id = v.typed_id("enrolment_id", &req.enrolment_id);
         v.id("step_id", &req.step_id);
         v.max_text("evidence_url", &req.evidence_url, 2000);
         v.max_text("note", &req.note, 2000);
@@ -389,12 +390,13 @@ impl RecordsService for RecordsGrpc {
             }
         };
         v.finish()?;
+        let enrolment_id = enrolment_id.unwrap_or_else(|| EnrolmentId::from(req.enrolment_id));
         let view = self
             .app
             .record_activity(
                 &who,
                 NewActivity {
-                    enrolment_id: req.enrolment_id,
+                    enrolment_id,
                     step_id: req.step_id,
                     completed,
                     evidence_url: req.evidence_url,
@@ -413,7 +415,7 @@ impl RecordsService for RecordsGrpc {
         let who = principal(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        v.id("pathway_id", &req.pathway_id);
+        let pathway_id = v.typed_id("pathway_id", &req.pathway_id);
         if req.version < 1 {
             v.add("version", "must be a published version (1 or more)");
         }
@@ -421,22 +423,20 @@ impl RecordsService for RecordsGrpc {
         if req.enrolment_ids.len() > 1000 {
             v.add("enrolment_ids", "at most 1000");
         }
-        for (i, id) in req.enrolment_ids.iter().enumerate() {
-            v.id(&format!("enrolment_ids[{i}]"), id);
-        }
+        let enrolment_ids: Vec<EnrolmentId> = req
+            .enrolment_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| v.typed_id(&format!("enrolment_ids[{i}]"), id))
+            .collect();
         v.finish()?;
+        let pathway_id = pathway_id.unwrap_or_else(|| PathwayId::from(req.pathway_id));
         let moved = self
             .app
-            .move_to_version(
-                &who,
-                req.pathway_id,
-                req.version,
-                req.enrolment_ids,
-                req.reason,
-            )
+            .move_to_version(&who, pathway_id, req.version, enrolment_ids, req.reason)
             .await?;
         Ok(Response::new(pb::MoveToVersionResponse {
-            enrolment_ids: moved.enrolment_ids,
+            enrolment_ids: moved.enrolment_ids.into_iter().map(String::from).collect(),
             completed: moved.completed as i32,
         }))
     }
@@ -447,10 +447,10 @@ impl RecordsService for RecordsGrpc {
     ) -> Result<Response<pb::ListActivitiesResponse>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        parse_id("enrolment_id", &req.enrolment_id)?;
+        let enrolment_id = EnrolmentId::parse("enrolment_id", &req.enrolment_id)?;
         let page = self
             .app
-            .list_activities(&who, req.enrolment_id, req.page_size, req.page_token)
+            .list_activities(&who, enrolment_id, req.page_size, req.page_token)
             .await?;
         Ok(Response::new(pb::ListActivitiesResponse {
             activities: page.items.into_iter().map(activity).collect(),

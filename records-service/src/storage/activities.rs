@@ -1,6 +1,6 @@
 //! The activity log: append-only entries of the learner record.
 
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, TenantId};
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -17,7 +17,7 @@ use crate::domain::progress::Record;
 struct ActivityRow {
     id: String,
     tenant_id: String,
-    enrolment_id: String,
+    enrolment_id: EnrolmentId,
     step_id: String,
     kind: String,
     source: String,
@@ -78,7 +78,7 @@ pub fn insert(conn: &mut DbConnection, tenant: &TenantId, a: &Activity) -> Resul
 pub fn of_enrolment(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment_id: &str,
+    enrolment_id: &EnrolmentId,
     after: Option<String>,
     limit: Option<i64>,
 ) -> Result<Vec<Activity>, AppError> {
@@ -105,20 +105,22 @@ pub fn of_enrolment(
 pub fn record_of(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment_id: &str,
+    enrolment_id: &EnrolmentId,
 ) -> Result<Record, AppError> {
-    Ok(records_of(conn, tenant, &[enrolment_id.to_string()])?
-        .remove(enrolment_id)
-        .unwrap_or_default())
+    Ok(
+        records_of(conn, tenant, std::slice::from_ref(enrolment_id))?
+            .remove(enrolment_id)
+            .unwrap_or_default(),
+    )
 }
 
 /// The records of many enrolments in one query.
 pub fn records_of(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment_ids: &[String],
-) -> Result<HashMap<String, Record>, AppError> {
-    let mut records: HashMap<String, Record> = HashMap::new();
+    enrolment_ids: &[EnrolmentId],
+) -> Result<HashMap<EnrolmentId, Record>, AppError> {
+    let mut records: HashMap<EnrolmentId, Record> = HashMap::new();
     let rows: Vec<ActivityRow> = activities::table
         .filter(activities::tenant_id.eq(tenant))
         .filter(activities::enrolment_id.eq_any(enrolment_ids))

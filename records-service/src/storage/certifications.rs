@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, TenantId};
 
 use super::schema::certifications;
 use crate::domain::certification::Certification;
@@ -15,10 +15,10 @@ struct CertificationRow {
     id: String,
     tenant_id: TenantId,
     learner: String,
-    pathway_id: String,
+    pathway_id: PathwayId,
     pathway_title: String,
     pathway_version: i32,
-    enrolment_id: String,
+    enrolment_id: EnrolmentId,
     cycle: i32,
     completed_at: NaiveDateTime,
     issued_at: NaiveDateTime,
@@ -91,7 +91,7 @@ pub fn latest(
     conn: &mut DbConnection,
     tenant: &TenantId,
     learner: &str,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
 ) -> Result<Option<Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
@@ -110,7 +110,7 @@ pub fn cycles(
     conn: &mut DbConnection,
     tenant: &TenantId,
     learner: &str,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
 ) -> Result<i32, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
@@ -124,7 +124,7 @@ pub fn cycles(
 pub fn exists_for_enrolment(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment_id: &str,
+    enrolment_id: &EnrolmentId,
 ) -> Result<bool, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
@@ -211,7 +211,7 @@ pub fn revoke(
 pub fn of_enrolment(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment_id: &str,
+    enrolment_id: &EnrolmentId,
 ) -> Result<Option<Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
@@ -226,8 +226,8 @@ pub fn of_enrolment(
 pub fn of_enrolments(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment_ids: &[String],
-) -> Result<std::collections::HashMap<String, Certification>, AppError> {
+    enrolment_ids: &[EnrolmentId],
+) -> Result<std::collections::HashMap<EnrolmentId, Certification>, AppError> {
     Ok(certifications::table
         .filter(certifications::tenant_id.eq(tenant))
         .filter(certifications::enrolment_id.eq_any(enrolment_ids))

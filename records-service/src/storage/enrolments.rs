@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, PathwayId, TenantId};
 
 use super::schema::enrolments;
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
@@ -12,10 +12,10 @@ use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = enrolments)]
 struct EnrolmentRow {
-    id: String,
+    id: EnrolmentId,
     tenant_id: String,
     learner: String,
-    pathway_id: String,
+    pathway_id: PathwayId,
     pathway_version: i32,
     status: String,
     requirement: String,
@@ -111,7 +111,11 @@ pub fn upsert(
     Ok(())
 }
 
-pub fn exists(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<bool, AppError> {
+pub fn exists(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &EnrolmentId,
+) -> Result<bool, AppError> {
     Ok(enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
@@ -120,7 +124,11 @@ pub fn exists(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<bo
         > 0)
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Enrolment, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &EnrolmentId,
+) -> Result<Enrolment, AppError> {
     enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
@@ -136,7 +144,7 @@ pub fn current(
     conn: &mut DbConnection,
     tenant: &TenantId,
     learner: &str,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
 ) -> Result<Option<Enrolment>, AppError> {
     enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
@@ -171,7 +179,7 @@ pub fn of_learner(
 pub fn set_completed(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    id: &str,
+    id: &EnrolmentId,
     at: NaiveDateTime,
 ) -> Result<(), AppError> {
     diesel::update(
@@ -190,9 +198,9 @@ pub fn set_completed(
 pub fn in_flight_before(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
     version: i32,
-    ids: &[String],
+    ids: &[EnrolmentId],
 ) -> Result<Vec<Enrolment>, AppError> {
     let mut query = enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
@@ -215,7 +223,7 @@ pub fn in_flight_before(
 pub fn set_version(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    id: &str,
+    id: &EnrolmentId,
     version: i32,
 ) -> Result<(), AppError> {
     diesel::update(
@@ -248,7 +256,7 @@ pub fn history(
 pub fn pathway_enrolments(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
     after: Option<String>,
     limit: i64,
 ) -> Result<Vec<Enrolment>, AppError> {
@@ -273,7 +281,7 @@ pub fn pathway_enrolments(
 pub fn pathway_enrolments_of(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    pathway_id: &str,
+    pathway_id: &PathwayId,
     learners: &[String],
 ) -> Result<Vec<Enrolment>, AppError> {
     enrolments_of(

@@ -129,7 +129,7 @@ pub(super) async fn compliance_report(
             let mut lines = app
                 .compliance_report(
                     &principal("admin@bench", Role::Admin),
-                    pathway.to_string(),
+                    pathway.to_string().into(),
                     None,
                 )
                 .await
@@ -227,7 +227,7 @@ pub(super) async fn record_completion(
             let who = principal(&learner, Role::Learner);
             retrying(|| {
                 let activity = records_service::domain::activity::NewActivity {
-                    enrolment_id: enrolment_id.clone(),
+                    enrolment_id: enrolment_id.clone().into(),
                     step_id: step.to_string(),
                     completed: true,
                     evidence_url: String::new(),
