@@ -13,6 +13,13 @@ if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kuberne
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
+# CI fuzzes after these tests with fuzz/Cargo.lock: a dependency added to a workspace crate
+# without refreshing it fails here, in seconds, rather than after the tests.
+if ! cargo fetch --locked --manifest-path fuzz/Cargo.toml --quiet; then
+  echo "fuzz/Cargo.lock is out of date: cp Cargo.lock fuzz/Cargo.lock && cargo fetch --manifest-path fuzz/Cargo.toml" >&2
+  exit 1
+fi
+
 cargo test --workspace --locked "$@"
 
 # The Helm chart, rendered by a real Helm engine and checked against the Kubernetes schemas;
