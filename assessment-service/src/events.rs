@@ -19,6 +19,7 @@ pub fn outcome(result: &AttemptResult, corrected: bool) -> NewEvent {
             step_id: result.step_id.clone(),
             learner: result.learner.clone(),
             attempt_number: result.attempt_number,
+            max_attempts: result.max_attempts,
             score: result.score,
             max_score: result.max_score,
             passed: result.passed,

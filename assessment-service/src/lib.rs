@@ -4,7 +4,8 @@
 //!
 //! Layout (the same in every service): `domain` holds the rules (grading, GIFT, scoring),
 //! `storage` the rows and queries, `app` the use cases (transactions), `grpc` the handlers,
-//! `clients` the services it calls (enrolment-service: may a learner take a pathway).
+//! `clients` the services it calls (enrolment-service: may a learner take a pathway;
+//! records-service: may they act on the assessment's step now).
 
 pub mod app;
 pub mod clients;
@@ -47,6 +48,9 @@ pub type Settings = ServiceSettings<Own>;
 pub struct Peers {
     /// Asked whether a learner may take an assessment's pathway.
     pub enrolment: Peer,
+    /// Asked whether the learner may act on the assessment's step now (records-service keeps
+    /// the learner's path).
+    pub records: Peer,
     /// Where assessment outcomes are delivered (records-service); None: they wait.
     pub event_consumer: Option<Peer>,
 }
@@ -62,7 +66,8 @@ pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<D
 /// The service's use cases over its database.
 pub fn app(db: Db, peers: &Peers) -> app::AssessmentApp {
     let access = clients::enrolment::EnrolmentAccess::new(peers.enrolment.clone());
-    app::AssessmentApp::new(db, access)
+    let steps = clients::records::StepAuthority::new(peers.records.clone());
+    app::AssessmentApp::new(db, access, steps)
 }
 
 /// The service's routes: the gRPC service behind token verification and message size limits.

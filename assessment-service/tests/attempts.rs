@@ -1,5 +1,5 @@
-//! Question banks, assessments and attempts over real gRPC: real pathway-, enrolment- and
-//! assessment-services on ephemeral ports, each on its own throwaway database — SQLite
+//! Question banks, assessments and attempts over real gRPC: real pathway-, enrolment-,
+//! assessment- and records-services on ephemeral ports, each on its own throwaway database — SQLite
 //! (`sqlite::...`) and PostgreSQL (`postgres::...`).
 
 use std::time::Duration;
@@ -126,7 +126,8 @@ fn every_kind() -> Vec<pb::Question> {
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
         use Component::*;
-        let suite = TestSuite::start(backend, &[Pathway, Enrolment, Assessment]).await?;
+        // records-service answers whether a learner may act on an assessment's step now.
+        let suite = TestSuite::start(backend, &[Pathway, Enrolment, Assessment, Records]).await?;
         let auth = suite.auth.clone();
         let admin = auth.admin("acme");
         // A published pathway, and Ada enrolled in it; Bob is in the directory but not enrolled.

@@ -31,9 +31,11 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
         return Ok(Received::AssessmentResult(AssessmentResult {
             learner: outcome.learner,
             pathway_id: outcome.pathway_id.into(),
+            assessment_id: outcome.assessment_id,
             step_id: outcome.step_id,
             attempt_id: outcome.attempt_id,
             attempt_number: outcome.attempt_number,
+            max_attempts: outcome.max_attempts,
             score: outcome.score,
             max_score: outcome.max_score,
             passed: outcome.passed,

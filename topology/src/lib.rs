@@ -234,6 +234,7 @@ impl Topology {
         use Component::*;
         Ok(assessment_service::Peers {
             enrolment: self.peer(Assessment, Enrolment)?,
+            records: self.peer(Assessment, Records)?,
             event_consumer: self.event_consumer(Assessment, Records)?,
         })
     }

@@ -36,8 +36,12 @@ impl AssessmentApp {
                 .await?
         };
         // Asked before the transaction: no database transaction waits on another service.
-        self.access
-            .require(&tenant, &learner, &stored.assessment.pathway_id)
+        // enrolment-service says whether the learner takes the pathway at all; records-service,
+        // which keeps their path, whether its step is theirs to take now.
+        let pathway_id = &stored.assessment.pathway_id;
+        let admission = self.access.require(&tenant, &learner, pathway_id).await?;
+        self.steps
+            .require_open(&tenant, &admission, &stored.assessment)
             .await?;
         let assessment = stored.assessment;
         self.db
@@ -339,6 +343,7 @@ pub(super) fn close(
         step_id: assessment.step_id.clone(),
         learner: attempt.learner.clone(),
         attempt_number: attempt.number,
+        max_attempts: assessment.max_attempts,
         score,
         max_score: max,
         passed: attempt.passed,

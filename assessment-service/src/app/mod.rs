@@ -11,6 +11,7 @@ use lms_platform::db::Db;
 use lms_platform::{Principal, Role};
 
 use crate::clients::enrolment::EnrolmentAccess;
+use crate::clients::records::StepAuthority;
 use crate::domain::attempt::AttemptRecord;
 use crate::domain::bank::Bank;
 
@@ -21,11 +22,12 @@ pub const MAX_GIFT_BYTES: usize = 1024 * 1024;
 pub struct AssessmentApp {
     db: Db,
     access: EnrolmentAccess,
+    steps: StepAuthority,
 }
 
 impl AssessmentApp {
-    pub fn new(db: Db, access: EnrolmentAccess) -> Self {
-        Self { db, access }
+    pub fn new(db: Db, access: EnrolmentAccess, steps: StepAuthority) -> Self {
+        Self { db, access, steps }
     }
 }
 

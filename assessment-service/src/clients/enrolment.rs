@@ -7,6 +7,14 @@ use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_client::EnrolmentServiceClient;
 
+/// The enrolment a learner takes a pathway on, as enrolment-service knows it.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub enrolment_id: String,
+    pub learner: String,
+    pub pathway_version: i32,
+}
+
 #[derive(Clone)]
 pub struct EnrolmentAccess {
     enrolments: Peer,
@@ -17,14 +25,15 @@ impl EnrolmentAccess {
         Self { enrolments }
     }
 
-    /// Ok when the learner may take the pathway; PERMISSION_DENIED with enrolment-service's
-    /// reason otherwise; enrolment-service's own error when it refused the question.
+    /// The learner's enrolment when they may take the pathway; PERMISSION_DENIED with
+    /// enrolment-service's reason otherwise; enrolment-service's own error when it refused the
+    /// question.
     pub async fn require(
         &self,
         tenant: &TenantId,
         learner: &str,
         pathway_id: &PathwayId,
-    ) -> AppResult<()> {
+    ) -> AppResult<Admission> {
         let request = pb::CheckAccessRequest {
             learner: learner.to_string(),
             pathway_id: pathway_id.to_string(),
@@ -38,7 +47,12 @@ impl EnrolmentAccess {
             })
             .await?;
         if decision.allowed {
-            Ok(())
+            let enrolment = decision.enrolment.unwrap_or_default();
+            Ok(Admission {
+                enrolment_id: enrolment.id,
+                learner: learner.to_string(),
+                pathway_version: enrolment.pathway_version,
+            })
         } else {
             Err(AppError::PermissionDenied(format!(
                 "you may not take this assessment: {}",

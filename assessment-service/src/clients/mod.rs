@@ -2,3 +2,4 @@
 //! into this service's own types here.
 
 pub mod enrolment;
+pub mod records;

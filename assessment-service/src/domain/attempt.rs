@@ -185,6 +185,8 @@ pub struct AttemptResult {
     pub step_id: String,
     pub learner: String,
     pub attempt_number: i32,
+    /// The assessment's attempt limit when graded (0: unlimited).
+    pub max_attempts: i32,
     pub score: f64,
     pub max_score: f64,
     pub passed: bool,

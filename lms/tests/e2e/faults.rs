@@ -342,18 +342,30 @@ async fn assign(cluster: &Cluster, pathway: &str) {
 
 /// Learner `n` passes the assessment (through any outage).
 async fn pass(cluster: &Cluster, n: usize, assessment: &str, question: &str) {
+    let attempt = start(cluster, n, assessment).await;
+    submit(cluster, n, &attempt, question).await;
+}
+
+/// Learner `n` starts an attempt; its id.
+async fn start(cluster: &Cluster, n: usize, assessment: &str) -> Value {
     let learner = cluster.learner(&format!("learner{n}"));
-    let attempt = cluster
+    cluster
         .through_outages(
             "lms.assessment.v1.AssessmentService/StartAttempt",
             json!({"assessmentId": assessment}),
             &learner,
         )
-        .await;
+        .await["id"]
+        .clone()
+}
+
+/// Learner `n` submits the right answer.
+async fn submit(cluster: &Cluster, n: usize, attempt: &Value, question: &str) {
+    let learner = cluster.learner(&format!("learner{n}"));
     cluster
         .through_outages(
             "lms.assessment.v1.AssessmentService/SubmitAttempt",
-            json!({"attemptId": attempt["id"],
+            json!({"attemptId": attempt,
                    "answers": [{"questionId": question, "answer": {"trueFalse": true}}]}),
             &learner,
         )
@@ -446,13 +458,31 @@ async fn records_killed_mid_stream_applies_every_event_once(backend: TestBackend
         return;
     };
     let (pathway, assessment, question) = certification_for_everyone(&cluster, LEARNERS).await;
-    // Enrolments start flowing to records-service; it dies under them.
+    // Enrolments start flowing to records-service; it dies under them. A sixth of the
+    // learners keep trying to pass meanwhile: StartAttempt asks records-service whether the
+    // step is theirs to take, so it answers UNAVAILABLE until records-service is back.
     assign(&cluster, &pathway).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     cluster.kill("records-service");
-    // A third of the learners pass while it is down.
-    for n in 0..LEARNERS / 3 {
-        pass(&cluster, n, &assessment, &question).await;
+    let relaunch = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.launch("records-service").await;
+    };
+    let passes = async {
+        for n in 0..LEARNERS / 6 {
+            pass(&cluster, n, &assessment, &question).await;
+        }
+    };
+    tokio::join!(relaunch, passes);
+    // Another sixth start their attempt, then submit while records-service is down: their
+    // outcomes wait in assessment-service's outbox.
+    let mut started = Vec::new();
+    for n in LEARNERS / 6..LEARNERS / 3 {
+        started.push((n, start(&cluster, n, &assessment).await));
+    }
+    cluster.kill("records-service");
+    for (n, attempt) in started {
+        submit(&cluster, n, &attempt, &question).await;
     }
     cluster.launch("records-service").await;
     // Killed again in the middle of the outcomes, and back.

@@ -231,6 +231,14 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         EVERYONE_SERVICE,
     ),
     ("lms.records.v1.RecordsService/RecordActivity", EVERYONE),
+    ("lms.records.v1.RecordsService/CheckStep", SERVICE),
+    ("lms.records.v1.RecordsService/SubmitEvidence", LEARNER),
+    (
+        "lms.records.v1.RecordsService/ListEvidence",
+        EVERYONE_SERVICE,
+    ),
+    ("lms.records.v1.RecordsService/ApproveEvidence", STAFF),
+    ("lms.records.v1.RecordsService/RejectEvidence", STAFF),
     ("lms.records.v1.RecordsService/MoveToVersion", ADMIN),
     (
         "lms.records.v1.RecordsService/ListActivities",
@@ -534,7 +542,7 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         "lms.pathway.v1.PathwayService/ReorderSteps",
         Caller::Admin,
         Expect::NotFound,
-        r#"{"pathwayId":"{pathway}","stepIds":["{assessment_step}","{step}"]}"#,
+        r#"{"pathwayId":"{pathway}","stepIds":["{assessment_step}","{step}","{external_step}"]}"#,
     ),
     (
         "lms.pathway.v1.PathwayService/AddStep",
@@ -876,6 +884,36 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         r#"{"pathwayId":"{pathway}"}"#,
     ),
     (
+        "lms.records.v1.RecordsService/CheckStep",
+        Caller::Service,
+        Expect::NotFound,
+        r#"{"enrolmentId":"{enrolment}","stepId":"{assessment_step}","learner":"learner@a","pathwayId":"{pathway}","pathwayVersion":1}"#,
+    ),
+    (
+        "lms.records.v1.RecordsService/ListEvidence",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"pathwayId":"{pathway}"}"#,
+    ),
+    (
+        "lms.records.v1.RecordsService/SubmitEvidence",
+        Caller::Learner,
+        Expect::NotFound,
+        r#"{"enrolmentId":"{enrolment}","stepId":"{external_step}","description":"Signed"}"#,
+    ),
+    (
+        "lms.records.v1.RecordsService/ApproveEvidence",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{evidence}"}"#,
+    ),
+    (
+        "lms.records.v1.RecordsService/RejectEvidence",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{evidence}","reason":"Unsigned"}"#,
+    ),
+    (
         "lms.records.v1.RecordsService/ListManualRecordAudit",
         Caller::Admin,
         Expect::NotFound,
@@ -1111,11 +1149,18 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         &admin,
     )
     .await;
+    lms.ok(
+        "lms.pathway.v1.PathwayService/AddStep",
+        json!({"pathwayId": ids["pathway"], "step": {"title": "Test", "required": true,
+               "assessment": {"assessmentId": ids["assessment"]}}}),
+        &admin,
+    )
+    .await;
     let with_steps = lms
         .ok(
             "lms.pathway.v1.PathwayService/AddStep",
-            json!({"pathwayId": ids["pathway"], "step": {"title": "Test", "required": true,
-                   "assessment": {"assessmentId": ids["assessment"]}}}),
+            json!({"pathwayId": ids["pathway"], "step": {"title": "Medical", "required": false,
+                   "external": {"instructions": "Upload your certificate."}}}),
             &admin,
         )
         .await;
@@ -1126,6 +1171,10 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
     ids.insert(
         "assessment_step",
         with_steps["steps"][1]["id"].as_str().unwrap().to_string(),
+    );
+    ids.insert(
+        "external_step",
+        with_steps["steps"][2]["id"].as_str().unwrap().to_string(),
     );
     lms.ok(
         "lms.pathway.v1.PathwayService/PublishPathway",
@@ -1228,6 +1277,15 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         )
         .await;
     ids.insert("certification", id(&certifications["certifications"][0]));
+    let evidence = lms
+        .ok(
+            "lms.records.v1.RecordsService/SubmitEvidence",
+            json!({"enrolmentId": ids["enrolment"], "stepId": ids["external_step"],
+                   "url": "https://files.a.example/medical.pdf"}),
+            &learner,
+        )
+        .await;
+    ids.insert("evidence", id(&evidence));
     let manual = lms
         .ok(
             "lms.records.v1.RecordsService/CreateManualRecord",

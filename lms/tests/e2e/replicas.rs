@@ -93,7 +93,8 @@ async fn assessment_service_calls_reach_both_enrolment_replicas_behind_one_name(
     let data = tempfile::tempdir().unwrap();
     let auth = TestAuth::default();
     let port = free_port("127.0.0.2");
-    let (pathway, assessment) = (
+    let (pathway, assessment, records) = (
+        format!("127.0.0.1:{}", free_port("127.0.0.1")),
         format!("127.0.0.1:{}", free_port("127.0.0.1")),
         format!("127.0.0.1:{}", free_port("127.0.0.1")),
     );
@@ -111,7 +112,8 @@ async fn assessment_service_calls_reach_both_enrolment_replicas_behind_one_name(
                 format!("http://{}:{port}", hosts.name),
             ),
             ("LMS__TOPOLOGY__ASSESSMENT", format!("http://{assessment}")),
-            ("LMS__TOPOLOGY__RECORDS", String::new()),
+            // Asked by assessment-service whether a learner may take the step now.
+            ("LMS__TOPOLOGY__RECORDS", format!("http://{records}")),
             ("LMS__CLIENT__RESOLVE_INTERVAL_SECONDS", "1".into()),
             ("LMS__ENROLMENT__AUDIENCE_SWEEP_SECONDS", "0".into()),
             ("LMS__TELEMETRY__METRICS_LISTEN", String::new()),
@@ -119,6 +121,7 @@ async fn assessment_service_calls_reach_both_enrolment_replicas_behind_one_name(
             ("LMS__PATHWAY__DATABASE_URL", sqlite("pathway")),
             ("LMS__ENROLMENT__DATABASE_URL", sqlite("enrolment")),
             ("LMS__ASSESSMENT__DATABASE_URL", sqlite("assessment")),
+            ("LMS__RECORDS__DATABASE_URL", sqlite("records")),
         ];
         env.extend(extra.iter().cloned());
         env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -129,6 +132,7 @@ async fn assessment_service_calls_reach_both_enrolment_replicas_behind_one_name(
     let first = format!("127.0.0.2:{port}");
     let _first = serve("enrolment", &first, &replica(0)).await;
     let _second = serve("enrolment", &format!("127.0.0.3:{port}"), &replica(1)).await;
+    let _records = serve("records", &records, &env(&[])).await;
     let _assessment = serve("assessment", &assessment, &env(&[])).await;
 
     let channel = |address: &str| {

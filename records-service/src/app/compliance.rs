@@ -175,7 +175,7 @@ fn compliance_lines(
             }
         };
         let record = records.get(&enrolment.id).cloned().unwrap_or_default();
-        let progress = progress::compute(pathway, &record, enrolment.due_at, at);
+        let progress = progress::compute(pathway, &record, enrolment.status, enrolment.due_at, at);
         let cert = certs.get(&enrolment.id);
         lines.push(ComplianceLine {
             state: certification::compliance(progress.status, cert.map(|c| c.status(at))),

@@ -5,9 +5,11 @@
 
 mod certifications;
 mod compliance;
+mod evidence;
 mod manual;
 mod progress;
 mod received;
+mod steps;
 mod transcript;
 mod versions;
 
@@ -19,11 +21,14 @@ use lms_platform::{AppError, AppResult, Principal, Role};
 use crate::clients::directory::Directory;
 use crate::clients::pathways::PathwayVersions;
 use crate::domain::enrolment::Enrolment;
-use crate::domain::pathway::PathwaySnapshot;
+use crate::domain::pathway::{PathwaySnapshot, StepKind};
 use crate::domain::progress::{self as rules, Progress};
-use crate::storage::{activities, enrolments, versions as cached_versions};
+use crate::storage::{
+    activities, enrolments, evidence as evidence_rows, versions as cached_versions,
+};
 
 pub use compliance::ComplianceLine;
+pub use steps::StepQuestion;
 pub use transcript::{TranscriptEntry, TranscriptFilter};
 pub use versions::VersionMove;
 
@@ -87,8 +92,11 @@ fn view(
     .ok_or_else(|| {
         AppError::Unavailable("this enrolment's pathway version is not cached yet; retry".into())
     })?;
-    let record = activities::record_of(conn, tenant, &enrolment.id)?;
-    let progress = rules::compute(&pathway, &record, enrolment.due_at, now());
+    let mut record = activities::record_of(conn, tenant, &enrolment.id)?;
+    if pathway.steps.iter().any(|s| s.kind == StepKind::External) {
+        record.evidence = evidence_rows::standings_of(conn, tenant, &enrolment.id)?;
+    }
+    let progress = rules::compute(&pathway, &record, enrolment.status, enrolment.due_at, now());
     Ok(ProgressView {
         enrolment,
         pathway,

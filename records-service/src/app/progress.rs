@@ -14,7 +14,7 @@ use super::{ProgressView, RecordsApp, lock_enrolment, view, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, NewActivity};
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 use crate::domain::pathway::StepKind;
-use crate::domain::progress::{self as rules, StepState};
+use crate::domain::progress::{self as rules, StepProgress, StepReason, StepState};
 use crate::events;
 use crate::storage::{activities, enrolments};
 
@@ -200,7 +200,9 @@ fn record(
         }
         (StepKind::External, false, _) => {
             return Err(AppError::PermissionDenied(
-                "external evidence is approved by an instructor or admin".into(),
+                "external steps complete when an instructor or admin approves the evidence you \
+                 submit (SubmitEvidence)"
+                    .into(),
             ));
         }
         _ => {
@@ -212,12 +214,17 @@ fn record(
     if step.state == StepState::Completed {
         return Ok(before);
     }
-    if step.state == StepState::Locked {
-        return Err(AppError::FailedPrecondition(format!(
-            "step {} is locked until these steps are completed: {}",
-            step.step.id,
-            step.unlocked_by.join(", ")
-        )));
+    let by_staff = matches!(
+        source,
+        ActivitySource::InstructorAttendance | ActivitySource::AdminEntry
+    );
+    match step.state {
+        StepState::Available | StepState::Completed => {}
+        // Attendance and evidence wait for staff, who record them here.
+        StepState::Waiting if by_staff => {}
+        StepState::Locked | StepState::Blocked | StepState::Waiting => {
+            return Err(refusal(step));
+        }
     }
     let first = !before.any_activity;
     let at = now();
@@ -238,12 +245,24 @@ fn record(
             actor: who.subject.clone(),
             score: 0.0,
             max_score: 0.0,
+            attempt_number: 0,
+            max_attempts: 0,
             evidence_url: activity.evidence_url.clone(),
             note: activity.note.clone(),
             recorded_at: at,
         },
     )?;
     follow_up(conn, tenant, &enrolment, first, at)
+}
+
+/// FAILED_PRECONDITION for a step the learner cannot take now, in the words progress shows.
+pub(super) fn refusal(step: &StepProgress) -> AppError {
+    let why = step
+        .reason
+        .as_ref()
+        .map(StepReason::text)
+        .unwrap_or_default();
+    AppError::FailedPrecondition(format!("“{}” cannot be taken now: {why}", step.step.title))
 }
 
 /// After an activity: the first one tells enrolment-service the enrolment has started; a newly

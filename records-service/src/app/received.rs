@@ -13,8 +13,7 @@ use lms_platform::{AppError, AppResult};
 use super::progress::follow_up;
 use super::{RecordsApp, lock_enrolment, view};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, AssessmentResult};
-use crate::domain::pathway::StepKind;
-use crate::domain::progress::StepState;
+use crate::domain::progress::{StepReason, StepState};
 use crate::events::Received;
 use crate::storage::{activities, enrolments, versions};
 
@@ -31,26 +30,9 @@ impl RecordsApp {
             }
         }
         for (tenant, pathway_id, version) in wanted {
-            let cached = {
-                let (tenant, pathway_id) = (tenant.clone(), pathway_id.clone());
-                self.db
-                    .read_one(move |conn| versions::exists(conn, &tenant, &pathway_id, version))
-                    .await?
-            };
-            if cached {
-                continue;
-            }
-            match self.pathways.fetch(&tenant, &pathway_id, version).await {
-                Ok(snapshot) => {
-                    let tenant = tenant.clone();
-                    self.db
-                        .write(move |conn| versions::store(conn, &tenant, &snapshot))
-                        .await?;
-                }
-                // Its events stay unacknowledged and come back.
-                Err(error) => {
-                    tracing::warn!(%error, pathway = %pathway_id, version, "pathway version not cached")
-                }
+            // Its events stay unacknowledged and come back.
+            if let Err(error) = self.cached_version(&tenant, &pathway_id, version).await {
+                tracing::warn!(%error, pathway = %pathway_id, version, "pathway version not cached");
             }
         }
         inbox::consume(&self.db, events, apply).await
@@ -99,31 +81,42 @@ fn apply_result(
     };
     lock_enrolment(conn, tenant, &enrolment.id)?;
     let before = view(conn, tenant, enrolment.clone())?;
-    let step_id = if result.step_id.is_empty() {
-        // An assessment not tied to a step counts for the pathway's first assessment step.
-        before
-            .pathway
-            .steps
-            .iter()
-            .find(|s| s.kind == StepKind::Assessment)
-            .map(|s| s.id.clone())
-            .unwrap_or_default()
-    } else {
-        result.step_id.clone()
-    };
-    if before.pathway.step(&step_id).is_none() {
+    let Some(step_id) = before
+        .pathway
+        .assessment_step(&result.step_id, &result.assessment_id)
+        .map(|s| s.id.clone())
+    else {
         return Err(EventError::Reject(format!(
-            "step {step_id} is not in pathway {} version {}",
-            before.pathway.pathway_id, before.pathway.version
+            "step {:?} is not in pathway {} version {}",
+            result.step_id, before.pathway.pathway_id, before.pathway.version
         )));
-    }
+    };
     let first = !before.any_activity;
     let at = now();
-    let completes = result.result_passed
-        && before
-            .progress
-            .step(&step_id)
-            .is_some_and(|s| s.state != StepState::Completed);
+    let step = before.progress.step(&step_id);
+    // A pass completes only a step the learner may take now (or whose attempts a regrade
+    // reopened): never one still locked or on an enrolment that is on hold. assessment-service
+    // asks the same question before an attempt starts, so this guards against races only.
+    let may_complete = step.is_some_and(|s| match s.state {
+        StepState::Available => true,
+        StepState::Blocked => matches!(s.reason, Some(StepReason::AttemptsUsed(_))),
+        StepState::Locked | StepState::Waiting | StepState::Completed => false,
+    });
+    let completes = result.result_passed && may_complete;
+    let mut note = format!("attempt {} ({})", result.attempt_number, result.attempt_id);
+    if let Some(step) = step
+        && result.result_passed
+        && !may_complete
+        && step.state != StepState::Completed
+    {
+        note.push_str(&format!(
+            "; passed, but not counted: {}",
+            step.reason
+                .as_ref()
+                .map(StepReason::text)
+                .unwrap_or_default()
+        ));
+    }
     let kind = if completes {
         ActivityKind::StepCompleted
     } else if result.passed {
@@ -143,8 +136,10 @@ fn apply_result(
             actor: "assessment-service".into(),
             score: result.score,
             max_score: result.max_score,
+            attempt_number: result.attempt_number,
+            max_attempts: result.max_attempts,
             evidence_url: String::new(),
-            note: format!("attempt {} ({})", result.attempt_number, result.attempt_id),
+            note,
             recorded_at: at,
         },
     )?;

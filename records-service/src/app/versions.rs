@@ -71,6 +71,8 @@ impl RecordsApp {
                             actor: actor.clone(),
                             score: 0.0,
                             max_score: 0.0,
+                            attempt_number: 0,
+                            max_attempts: 0,
                             evidence_url: String::new(),
                             note,
                             recorded_at: at,

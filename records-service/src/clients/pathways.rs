@@ -1,5 +1,6 @@
 //! Published pathway versions, fetched from pathway-service once and cached for good (they are
-//! immutable). Asked only while applying enrolment events, never on a learner's request.
+//! immutable). Asked while applying enrolment events, and when a service checks a step of an
+//! enrolment whose events have not arrived yet; never on a learner's request.
 
 use lms_platform::client::Peer;
 use lms_platform::ids::{PathwayId, TenantId};
@@ -50,9 +51,13 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
         .steps
         .iter()
         .map(|s| {
+            let mut assessment_id = String::new();
             let kind = match s.kind.as_ref()? {
                 pb::step::Kind::Content(_) => StepKind::Content,
-                pb::step::Kind::Assessment(_) => StepKind::Assessment,
+                pb::step::Kind::Assessment(a) => {
+                    assessment_id = a.assessment_id.clone();
+                    StepKind::Assessment
+                }
                 pb::step::Kind::TrainingSession(_) => StepKind::TrainingSession,
                 pb::step::Kind::External(_) => StepKind::External,
                 pb::step::Kind::Acknowledgement(_) => StepKind::Acknowledgement,
@@ -63,6 +68,7 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
                 kind,
                 required: s.required,
                 prerequisites: s.prerequisite_step_ids.clone(),
+                assessment_id,
             })
         })
         .collect::<Option<Vec<_>>>()?;

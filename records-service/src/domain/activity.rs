@@ -30,6 +30,9 @@ pub struct Activity {
     pub actor: String,
     pub score: f64,
     pub max_score: f64,
+    /// For assessment outcomes: which attempt, and the assessment's limit (0: unlimited).
+    pub attempt_number: i32,
+    pub max_attempts: i32,
     pub evidence_url: String,
     pub note: String,
     pub recorded_at: NaiveDateTime,
@@ -50,10 +53,13 @@ pub struct NewActivity {
 pub struct AssessmentResult {
     pub learner: String,
     pub pathway_id: PathwayId,
-    /// The step it counts for; empty: the pathway's first assessment step.
+    pub assessment_id: String,
+    /// The step it counts for; empty: the step that links the assessment.
     pub step_id: String,
     pub attempt_id: String,
     pub attempt_number: i32,
+    /// The assessment's attempt limit when it was graded (0: unlimited).
+    pub max_attempts: i32,
     pub score: f64,
     pub max_score: f64,
     /// The attempt passed.

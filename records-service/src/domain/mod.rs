@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod certification;
 pub mod enrolment;
+pub mod evidence;
 pub mod manual;
 pub mod pathway;
 pub mod progress;

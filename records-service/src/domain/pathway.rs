@@ -32,6 +32,10 @@ pub struct Step {
     pub kind: StepKind,
     pub required: bool,
     pub prerequisites: Vec<String>,
+    /// For an assessment step: the assessment it links to (empty in versions cached before
+    /// steps' links were kept).
+    #[serde(default)]
+    pub assessment_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,5 +73,19 @@ pub struct PathwaySnapshot {
 impl PathwaySnapshot {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The step an assessment counts for: the step it names, else the step that links it.
+    /// A version cached before links were kept knows none: its first assessment step counts.
+    /// None: the assessment is not on this version's path (practice).
+    pub fn assessment_step(&self, step_id: &str, assessment_id: &str) -> Option<&Step> {
+        if !step_id.is_empty() {
+            return self.step(step_id);
+        }
+        let assessments = || self.steps.iter().filter(|s| s.kind == StepKind::Assessment);
+        if assessments().all(|s| s.assessment_id.is_empty()) {
+            return assessments().next();
+        }
+        assessments().find(|s| s.assessment_id == assessment_id)
     }
 }

@@ -1,26 +1,111 @@
-//! Progress on an enrolment, computed the same way every time from the pathway version and the
-//! completed steps: step states (and what unlocks a locked step), percent, status.
+//! Progress on an enrolment, computed the same way every time from the pathway version, the
+//! enrolment's standing and what the learner has done: step states (and, for every step the
+//! learner cannot take now, the reason in words), percent, status. This is the one answer to
+//! "may this learner do this now, and if not, why": RecordActivity, the assessment outcome and
+//! assessment-service's StartAttempt all ask it.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 
-use super::activity::{Activity, ActivityKind};
-use super::pathway::{Completion, PathwaySnapshot, Step};
+use super::activity::{Activity, ActivityKind, ActivitySource};
+use super::enrolment::EnrolmentStatus;
+use super::pathway::{Completion, PathwaySnapshot, Step, StepKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepState {
+    /// Waiting for earlier steps of the pathway.
     Locked,
+    /// The learner can take it now.
     Available,
     Completed,
+    /// Nobody is about to unblock it: the attempts are used, the enrolment is on hold or ended.
+    Blocked,
+    /// Someone other than the learner acts next: an instructor marks attendance, a reviewer
+    /// decides on submitted evidence.
+    Waiting,
+}
+
+/// Why a step is not simply available (or, for rejected evidence, what to do again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepReason {
+    /// The titles of the steps to complete first.
+    CompleteEarlierSteps(Vec<String>),
+    /// Every allowed attempt is used and none passed.
+    AttemptsUsed(i32),
+    EnrolmentSuspended,
+    EnrolmentWithdrawn,
+    /// A training session: an instructor marks attendance.
+    AttendanceByInstructor,
+    EvidenceAwaitingApproval,
+    /// The reviewer's reason; the learner may submit again.
+    EvidenceRejected(String),
+}
+
+impl StepReason {
+    /// The machine-readable name (the API's `StepReason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            StepReason::CompleteEarlierSteps(_) => "COMPLETE_EARLIER_STEPS",
+            StepReason::AttemptsUsed(_) => "ATTEMPTS_USED",
+            StepReason::EnrolmentSuspended => "ENROLMENT_ON_HOLD",
+            StepReason::EnrolmentWithdrawn => "ENROLMENT_ENDED",
+            StepReason::AttendanceByInstructor => "ATTENDANCE_BY_INSTRUCTOR",
+            StepReason::EvidenceAwaitingApproval => "EVIDENCE_AWAITING_APPROVAL",
+            StepReason::EvidenceRejected(_) => "RESUBMIT_EVIDENCE",
+        }
+    }
+
+    /// The reason as a learner reads it.
+    pub fn text(&self) -> String {
+        match self {
+            StepReason::CompleteEarlierSteps(titles) => {
+                let quoted: Vec<String> = titles.iter().map(|t| format!("“{t}”")).collect();
+                format!("Complete {} first.", join_words(&quoted))
+            }
+            StepReason::AttemptsUsed(1) => {
+                "Your only attempt is used and did not pass. An administrator can allow another."
+                    .into()
+            }
+            StepReason::AttemptsUsed(n) => format!(
+                "All {n} attempts are used and none passed. An administrator can allow another."
+            ),
+            StepReason::EnrolmentSuspended => {
+                "Your enrolment is on hold; nothing can be done on it until it is resumed.".into()
+            }
+            StepReason::EnrolmentWithdrawn => {
+                "Your enrolment has ended; nothing more can be done on it.".into()
+            }
+            StepReason::AttendanceByInstructor => {
+                "Attend the training session; an instructor records your attendance.".into()
+            }
+            StepReason::EvidenceAwaitingApproval => {
+                "Your evidence is waiting for a reviewer's decision.".into()
+            }
+            StepReason::EvidenceRejected(reason) => {
+                format!("Your evidence was not accepted: {reason} You may submit it again.")
+            }
+        }
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepProgress {
     pub step: Step,
     pub state: StepState,
-    /// For a locked step: the steps to complete first.
+    /// For a locked step: the ids of the steps to complete first.
     pub unlocked_by: Vec<String>,
+    /// Set for every state but Completed and a plain Available.
+    pub reason: Option<StepReason>,
     pub completed_at: Option<NaiveDateTime>,
     pub score_percent: f64,
 }
@@ -46,6 +131,8 @@ impl Progress {
         self.steps.iter().find(|s| s.step.id == id)
     }
 
+    /// The steps the learner can take now: never one that is locked, blocked or waiting on
+    /// somebody else.
     pub fn next_step_ids(&self) -> Vec<String> {
         self.steps
             .iter()
@@ -55,6 +142,13 @@ impl Progress {
     }
 }
 
+/// Where a learner's evidence for an external step stands (the latest submission).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceStanding {
+    AwaitingApproval,
+    Rejected(String),
+}
+
 /// What the learner has done so far on an enrolment.
 #[derive(Debug, Clone, Default)]
 pub struct Record {
@@ -62,6 +156,10 @@ pub struct Record {
     pub completed: HashMap<String, NaiveDateTime>,
     /// Step id → best assessment score in percent.
     pub best_scores: HashMap<String, f64>,
+    /// Step id → the attempt limit, for assessment steps whose last allowed attempt failed.
+    pub attempts_used: HashMap<String, i32>,
+    /// Step id → the latest evidence submission's standing (approved ones complete the step).
+    pub evidence: HashMap<String, EvidenceStanding>,
     /// Whether anything at all was recorded (a start, a failed attempt...).
     pub any_activity: bool,
 }
@@ -82,6 +180,18 @@ impl Record {
                 .or_insert(percent);
             *best = best.max(percent);
         }
+        if activity.source == ActivitySource::AssessmentOutcome {
+            // The latest outcome decides: a regrade or a raised limit can undo "used".
+            let used_up = activity.kind == ActivityKind::StepFailed
+                && activity.max_attempts > 0
+                && activity.attempt_number >= activity.max_attempts;
+            if used_up {
+                self.attempts_used
+                    .insert(activity.step_id.clone(), activity.max_attempts);
+            } else {
+                self.attempts_used.remove(&activity.step_id);
+            }
+        }
         if activity.kind == ActivityKind::StepCompleted {
             self.completed
                 .entry(activity.step_id.clone())
@@ -93,6 +203,7 @@ impl Record {
 pub fn compute(
     pathway: &PathwaySnapshot,
     record: &Record,
+    standing: EnrolmentStatus,
     due_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> Progress {
@@ -115,12 +226,10 @@ pub fn compute(
             }
         }
         let completed_at = record.completed.get(&step.id).copied();
-        let state = if completed_at.is_some() {
-            StepState::Completed
-        } else if unlocked_by.is_empty() {
-            StepState::Available
+        let (state, reason) = if completed_at.is_some() {
+            (StepState::Completed, None)
         } else {
-            StepState::Locked
+            open_step_state(pathway, record, standing, step, &unlocked_by)
         };
         steps.push(StepProgress {
             step: step.clone(),
@@ -130,6 +239,7 @@ pub fn compute(
             } else {
                 Vec::new()
             },
+            reason,
             completed_at,
             score_percent: record.best_scores.get(&step.id).copied().unwrap_or(0.0),
         });
@@ -179,6 +289,56 @@ pub fn compute(
     }
 }
 
+/// The state of a step not completed yet, and why. The enrolment's standing comes first (on
+/// hold or ended blocks everything), then the steps to complete first, then what the step
+/// itself waits for.
+fn open_step_state(
+    pathway: &PathwaySnapshot,
+    record: &Record,
+    standing: EnrolmentStatus,
+    step: &Step,
+    unlocked_by: &[String],
+) -> (StepState, Option<StepReason>) {
+    match standing {
+        EnrolmentStatus::Suspended => {
+            return (StepState::Blocked, Some(StepReason::EnrolmentSuspended));
+        }
+        EnrolmentStatus::Withdrawn => {
+            return (StepState::Blocked, Some(StepReason::EnrolmentWithdrawn));
+        }
+        EnrolmentStatus::Active => {}
+    }
+    if !unlocked_by.is_empty() {
+        let titles = unlocked_by
+            .iter()
+            .map(|id| pathway.step(id).map_or(id.clone(), |s| s.title.clone()))
+            .collect();
+        return (
+            StepState::Locked,
+            Some(StepReason::CompleteEarlierSteps(titles)),
+        );
+    }
+    match step.kind {
+        StepKind::Assessment => match record.attempts_used.get(&step.id) {
+            Some(limit) => (StepState::Blocked, Some(StepReason::AttemptsUsed(*limit))),
+            None => (StepState::Available, None),
+        },
+        StepKind::TrainingSession => (StepState::Waiting, Some(StepReason::AttendanceByInstructor)),
+        StepKind::External => match record.evidence.get(&step.id) {
+            Some(EvidenceStanding::AwaitingApproval) => (
+                StepState::Waiting,
+                Some(StepReason::EvidenceAwaitingApproval),
+            ),
+            Some(EvidenceStanding::Rejected(why)) => (
+                StepState::Available,
+                Some(StepReason::EvidenceRejected(why.clone())),
+            ),
+            None => (StepState::Available, None),
+        },
+        StepKind::Content | StepKind::Acknowledgement => (StepState::Available, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +351,7 @@ mod tests {
             kind: StepKind::Content,
             required,
             prerequisites: prerequisites.iter().map(|p| p.to_string()).collect(),
+            assessment_id: String::new(),
         }
     }
 
@@ -234,7 +395,7 @@ mod tests {
                 step("c", true, &[]),
             ],
         );
-        let fresh = compute(&p, &record(&[]), None, at(0));
+        let fresh = compute(&p, &record(&[]), EnrolmentStatus::Active, None, at(0));
         assert_eq!(fresh.status, Status::NotStarted);
         assert_eq!(fresh.next_step_ids(), ["a"]);
         let c = fresh.step("c").unwrap();
@@ -243,11 +404,23 @@ mod tests {
             (StepState::Locked, vec!["a".to_string()])
         );
         // The optional b is available once a is done and never gates c.
-        let after_a = compute(&p, &record(&[("a", 1)]), None, at(2));
+        let after_a = compute(
+            &p,
+            &record(&[("a", 1)]),
+            EnrolmentStatus::Active,
+            None,
+            at(2),
+        );
         assert_eq!(after_a.next_step_ids(), ["b", "c"]);
         assert_eq!(after_a.percent, 50.0);
         assert_eq!(after_a.status, Status::InProgress);
-        let done = compute(&p, &record(&[("a", 1), ("c", 5)]), None, at(6));
+        let done = compute(
+            &p,
+            &record(&[("a", 1), ("c", 5)]),
+            EnrolmentStatus::Active,
+            None,
+            at(6),
+        );
         assert_eq!(done.status, Status::Completed);
         assert_eq!(done.percent, 100.0);
         assert_eq!(done.completed_at, Some(at(5)));
@@ -264,7 +437,7 @@ mod tests {
                 step("c", true, &[]),
             ],
         );
-        let fresh = compute(&p, &record(&[]), None, at(0));
+        let fresh = compute(&p, &record(&[]), EnrolmentStatus::Active, None, at(0));
         assert_eq!(fresh.next_step_ids(), ["a", "c"]);
         assert_eq!(fresh.step("b").unwrap().unlocked_by, ["a"]);
     }
@@ -280,10 +453,139 @@ mod tests {
                 step("c", false, &[]),
             ],
         );
-        let one = compute(&p, &record(&[("b", 1)]), Some(at(3)), at(4));
+        let one = compute(
+            &p,
+            &record(&[("b", 1)]),
+            EnrolmentStatus::Active,
+            Some(at(3)),
+            at(4),
+        );
         assert_eq!((one.percent, one.status), (50.0, Status::Overdue));
-        let two = compute(&p, &record(&[("b", 1), ("c", 7)]), Some(at(3)), at(8));
+        let two = compute(
+            &p,
+            &record(&[("b", 1), ("c", 7)]),
+            EnrolmentStatus::Active,
+            Some(at(3)),
+            at(8),
+        );
         assert_eq!((two.percent, two.status), (100.0, Status::Completed));
         assert_eq!(two.completed_at, Some(at(7)));
+    }
+
+    fn kind(mut s: Step, kind: StepKind) -> Step {
+        s.kind = kind;
+        s
+    }
+
+    #[test]
+    fn lock_reasons_name_titles_and_standing_comes_first() {
+        let p = pathway(
+            true,
+            Completion::AllRequired,
+            vec![
+                step("a", true, &[]),
+                step("b", true, &[]),
+                step("c", true, &[]),
+            ],
+        );
+        let fresh = compute(&p, &record(&[]), EnrolmentStatus::Active, None, at(0));
+        let c = fresh.step("c").unwrap();
+        assert_eq!(
+            c.reason.as_ref().map(StepReason::text).unwrap(),
+            "Complete “A” and “B” first."
+        );
+        let held = compute(
+            &p,
+            &record(&[("a", 1)]),
+            EnrolmentStatus::Suspended,
+            None,
+            at(2),
+        );
+        assert_eq!(held.step("a").unwrap().state, StepState::Completed);
+        for id in ["b", "c"] {
+            let s = held.step(id).unwrap();
+            assert_eq!(
+                (s.state, s.reason.clone()),
+                (StepState::Blocked, Some(StepReason::EnrolmentSuspended))
+            );
+        }
+        assert!(held.next_step_ids().is_empty());
+    }
+
+    #[test]
+    fn dead_ends_and_steps_others_complete_are_not_offered() {
+        let p = pathway(
+            false,
+            Completion::AllRequired,
+            vec![
+                kind(step("quiz", true, &[]), StepKind::Assessment),
+                kind(step("session", true, &[]), StepKind::TrainingSession),
+                kind(step("paper", true, &[]), StepKind::External),
+                step("read", true, &[]),
+            ],
+        );
+        let mut r = record(&[]);
+        r.attempts_used.insert("quiz".into(), 3);
+        r.evidence
+            .insert("paper".into(), EvidenceStanding::AwaitingApproval);
+        let now = compute(&p, &r, EnrolmentStatus::Active, None, at(0));
+        let state = |id: &str| {
+            let s = now.step(id).unwrap();
+            (s.state, s.reason.clone())
+        };
+        assert_eq!(
+            state("quiz"),
+            (StepState::Blocked, Some(StepReason::AttemptsUsed(3)))
+        );
+        assert_eq!(
+            state("session"),
+            (StepState::Waiting, Some(StepReason::AttendanceByInstructor))
+        );
+        assert_eq!(
+            state("paper"),
+            (
+                StepState::Waiting,
+                Some(StepReason::EvidenceAwaitingApproval)
+            )
+        );
+        assert_eq!(now.next_step_ids(), ["read"]);
+        r.evidence.insert(
+            "paper".into(),
+            EvidenceStanding::Rejected("Unsigned.".into()),
+        );
+        let again = compute(&p, &r, EnrolmentStatus::Active, None, at(1));
+        let paper = again.step("paper").unwrap();
+        assert_eq!(paper.state, StepState::Available);
+        assert_eq!(
+            paper.reason.as_ref().unwrap().text(),
+            "Your evidence was not accepted: Unsigned. You may submit it again."
+        );
+    }
+
+    #[test]
+    fn the_latest_outcome_decides_whether_attempts_are_used() {
+        let outcome = |kind: ActivityKind, number: i32| Activity {
+            id: format!("{number}"),
+            enrolment_id: "e".into(),
+            step_id: "quiz".into(),
+            kind,
+            source: ActivitySource::AssessmentOutcome,
+            actor: "assessment-service".into(),
+            score: 0.0,
+            max_score: 1.0,
+            attempt_number: number,
+            max_attempts: 2,
+            evidence_url: String::new(),
+            note: String::new(),
+            recorded_at: at(number as u32),
+        };
+        let mut r = Record::default();
+        r.add(&outcome(ActivityKind::StepFailed, 1));
+        assert!(r.attempts_used.is_empty(), "one attempt is left");
+        r.add(&outcome(ActivityKind::StepFailed, 2));
+        assert_eq!(r.attempts_used.get("quiz"), Some(&2));
+        // A regrade of the last attempt that passes reopens it.
+        r.add(&outcome(ActivityKind::StepStarted, 2));
+        assert!(r.attempts_used.is_empty());
     }
 }

@@ -37,27 +37,32 @@ pub fn progress(v: ProgressView) -> pb::Progress {
         percent: v.progress.percent,
         due_time: v.enrolment.due_at.map(timestamp),
         complete_time: v.progress.completed_at.map(timestamp),
-        steps: v
-            .progress
-            .steps
-            .into_iter()
-            .map(|s| pb::StepProgress {
-                step_id: s.step.id,
-                title: s.step.title,
-                kind: s.step.kind.name().into(),
-                required: s.step.required,
-                state: match s.state {
-                    StepState::Locked => pb::StepState::StepLocked,
-                    StepState::Available => pb::StepState::StepAvailable,
-                    StepState::Completed => pb::StepState::StepDone,
-                } as i32,
-                unlocked_by: s.unlocked_by,
-                complete_time: s.completed_at.map(timestamp),
-                score_percent: s.score_percent,
-            })
-            .collect(),
+        steps: v.progress.steps.into_iter().map(step_progress).collect(),
         next_step_ids,
         active: v.enrolment.status == EnrolmentStatus::Active,
+    }
+}
+
+pub fn step_progress(s: progress::StepProgress) -> pb::StepProgress {
+    pb::StepProgress {
+        step_id: s.step.id,
+        title: s.step.title,
+        kind: s.step.kind.name().into(),
+        required: s.step.required,
+        state: match s.state {
+            StepState::Locked => pb::StepState::StepLocked,
+            StepState::Available => pb::StepState::StepAvailable,
+            StepState::Completed => pb::StepState::StepDone,
+            StepState::Blocked => pb::StepState::StepBlocked,
+            StepState::Waiting => pb::StepState::StepWaiting,
+        } as i32,
+        unlocked_by: s.unlocked_by,
+        complete_time: s.completed_at.map(timestamp),
+        score_percent: s.score_percent,
+        reason: s.reason.as_ref().map_or(pb::StepReason::Unspecified, |r| {
+            pb::StepReason::from_str_name(r.code()).unwrap_or(pb::StepReason::Unspecified)
+        }) as i32,
+        reason_text: s.reason.map(|r| r.text()).unwrap_or_default(),
     }
 }
 

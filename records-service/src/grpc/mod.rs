@@ -4,6 +4,7 @@
 pub mod convert;
 mod events;
 pub mod policy;
+mod steps;
 mod verification;
 
 use lms_platform::auth::principal;
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app::RecordsApp;
 use crate::domain::activity::NewActivity;
+use crate::domain::evidence::Decision;
 use convert::{
     MANUAL_PATHS, activity, certification, learner_filter, manual_fields, manual_record, progress,
     transcript_csv, transcript_entries, transcript_request,
@@ -365,6 +367,53 @@ impl RecordsService for RecordsGrpc {
             progress: page.items.into_iter().map(progress).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+
+    async fn check_step(
+        &self,
+        request: Request<pb::CheckStepRequest>,
+    ) -> Result<Response<pb::StepProgress>, Status> {
+        let who = principal(&request)?;
+        let step = steps::check_step(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(step))
+    }
+
+    async fn submit_evidence(
+        &self,
+        request: Request<pb::SubmitEvidenceRequest>,
+    ) -> Result<Response<pb::Evidence>, Status> {
+        let who = principal(&request)?;
+        let evidence = steps::submit_evidence(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(evidence))
+    }
+
+    async fn list_evidence(
+        &self,
+        request: Request<pb::ListEvidenceRequest>,
+    ) -> Result<Response<pb::ListEvidenceResponse>, Status> {
+        let who = principal(&request)?;
+        let page = steps::list_evidence(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(page))
+    }
+
+    async fn approve_evidence(
+        &self,
+        request: Request<pb::DecideEvidenceRequest>,
+    ) -> Result<Response<pb::Evidence>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let evidence = steps::decide_evidence(&self.app, &who, req, Decision::Approve).await?;
+        Ok(Response::new(evidence))
+    }
+
+    async fn reject_evidence(
+        &self,
+        request: Request<pb::DecideEvidenceRequest>,
+    ) -> Result<Response<pb::Evidence>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let evidence = steps::decide_evidence(&self.app, &who, req, Decision::Reject).await?;
+        Ok(Response::new(evidence))
     }
 
     async fn record_activity(

@@ -12,6 +12,9 @@ const STAFF: &[Role] = &[Admin, Instructor, Service];
 const PEOPLE: &[Role] = &[Admin, Instructor, Learner];
 const ANY_ROLE: &[Role] = &[Admin, Instructor, Learner, Service];
 const SERVICES: &[Role] = &[Service];
+const LEARNERS: &[Role] = &[Learner];
+/// Who decides on a learner's evidence.
+const REVIEWERS: &[Role] = &[Admin, Instructor];
 
 pub const POLICY: Policy = &[
     ("CreateManualRecord", ADMINS),
@@ -28,6 +31,11 @@ pub const POLICY: Policy = &[
     ("GetProgress", ANY_ROLE),
     ("ListProgress", ANY_ROLE),
     ("RecordActivity", PEOPLE),
+    ("CheckStep", SERVICES),
+    ("SubmitEvidence", LEARNERS),
+    ("ListEvidence", ANY_ROLE),
+    ("ApproveEvidence", REVIEWERS),
+    ("RejectEvidence", REVIEWERS),
     ("MoveToVersion", ADMINS),
     ("ListActivities", ANY_ROLE),
 ];

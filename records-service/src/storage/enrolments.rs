@@ -129,14 +129,23 @@ pub fn get(
     tenant: &TenantId,
     id: &EnrolmentId,
 ) -> Result<Enrolment, AppError> {
+    find(conn, tenant, id)?.ok_or_else(|| AppError::not_found(format!("enrolment {id}")))
+}
+
+/// The enrolment, when its events have arrived here.
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &EnrolmentId,
+) -> Result<Option<Enrolment>, AppError> {
     enrolments::table
         .filter(enrolments::tenant_id.eq(tenant))
         .filter(enrolments::id.eq(id))
         .select(EnrolmentRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| AppError::not_found(format!("enrolment {id}")))?
-        .into_enrolment()
+        .map(EnrolmentRow::into_enrolment)
+        .transpose()
 }
 
 /// The learner's enrolment in a pathway that is not withdrawn, newest first.

@@ -5,6 +5,7 @@
 pub mod activities;
 pub mod certifications;
 pub mod enrolments;
+pub mod evidence;
 pub mod manual;
 pub mod schema;
 pub mod versions;

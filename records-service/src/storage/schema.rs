@@ -40,6 +40,8 @@ diesel::table! {
         evidence_url -> Text,
         note -> Text,
         recorded_at -> Timestamp,
+        attempt_number -> Integer,
+        max_attempts -> Integer,
     }
 }
 
@@ -94,5 +96,25 @@ diesel::table! {
         changed_at -> Timestamp,
         reason -> Text,
         snapshot -> Text,
+    }
+}
+
+diesel::table! {
+    evidence (id) {
+        id -> Text,
+        tenant_id -> Text,
+        enrolment_id -> Text,
+        step_id -> Text,
+        step_title -> Text,
+        learner -> Text,
+        pathway_id -> Text,
+        description -> Text,
+        url -> Text,
+        file_reference -> Text,
+        status -> Text,
+        submitted_at -> Timestamp,
+        decided_by -> Text,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Text,
     }
 }

@@ -283,7 +283,7 @@ pub struct Published {
 }
 
 /// A published pathway of three content steps, then a one-question assessment step when
-/// `with_assessment`.
+/// `with_assessment` (free order then: any step may be taken first).
 pub async fn publish_pathway(
     http: &Http,
     title: &str,
@@ -292,6 +292,11 @@ pub async fn publish_pathway(
 ) -> anyhow::Result<Published> {
     let admin = admin();
     let mut pathway = json!({"title": title, "outcome": "COMPLIANCE"});
+    if with_assessment {
+        // The attempt workload measures attempts: its test is open from the start rather than
+        // locked behind the content steps (records-service would refuse it, rightly).
+        pathway["sequencing"] = json!("FREE");
+    }
     if let Some(category) = category {
         pathway["categoryId"] = json!(category);
     }

@@ -1,0 +1,3 @@
+DROP TABLE evidence;
+ALTER TABLE activities DROP COLUMN max_attempts;
+ALTER TABLE activities DROP COLUMN attempt_number;

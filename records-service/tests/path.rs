@@ -1,0 +1,668 @@
+//! The learner's path tells the truth: records-service's progress is the one answer to "may
+//! this learner do this now, and if not, why", and every service agrees with it. Each test
+//! reproduces a defect found by trying the suite as a new user would, on SQLite and PostgreSQL.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+lms_test_support::on_both_databases!(Suite;
+    a_locked_assessment_cannot_be_started_or_passed_out_of_order,
+    a_used_up_assessment_is_blocked_with_its_reason_not_offered,
+    a_suspended_enrolment_blocks_every_open_step,
+    steps_others_complete_wait_for_them_and_are_not_offered,
+    external_evidence_is_submitted_reviewed_and_resubmitted,
+);
+
+/// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
+/// enrolment, the steps and the assessment.
+async fn ada_on_compliance_pathway(suite: &Suite) -> (String, String, Vec<String>, String) {
+    let (pathway, steps, assessment) = suite.compliance_pathway().await;
+    suite.assign(&pathway).await;
+    let enrolment = suite.wait_for(|p| !p.is_empty()).await[0]
+        .enrolment_id
+        .clone();
+    (pathway, enrolment, steps, assessment)
+}
+
+impl Suite {
+    async fn progress(&self, token: &str, enrolment: &str) -> pb::Progress {
+        self.records
+            .clone()
+            .get_progress(bearer(
+                token,
+                pb::GetProgressRequest {
+                    enrolment_id: enrolment.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Progress, waiting (up to 20 s) until `ready` holds: outcomes travel through outboxes.
+    async fn progress_when(
+        &self,
+        enrolment: &str,
+        ready: impl Fn(&pb::Progress) -> bool,
+    ) -> pb::Progress {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let progress = self.progress(&self.admin(), enrolment).await;
+            if ready(&progress) {
+                return progress;
+            }
+            assert!(Instant::now() < deadline, "never came: {progress:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn start_attempt(
+        &self,
+        token: &str,
+        assessment: &str,
+    ) -> Result<assessment_pb::Attempt, Status> {
+        self.assessments
+            .clone()
+            .start_attempt(bearer(
+                token,
+                assessment_pb::StartAttemptRequest {
+                    assessment_id: assessment.into(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Answers the compliance pathway's one true/false question (true is right).
+    async fn answer(
+        &self,
+        token: &str,
+        attempt: assessment_pb::Attempt,
+        value: bool,
+    ) -> assessment_pb::Attempt {
+        self.assessments
+            .clone()
+            .submit_attempt(bearer(
+                token,
+                assessment_pb::SubmitAttemptRequest {
+                    attempt_id: attempt.id,
+                    answers: vec![assessment_pb::QuestionAnswer {
+                        question_id: attempt.questions[0].question_id.clone(),
+                        answer: Some(assessment_pb::AnswerValue {
+                            value: Some(assessment_pb::answer_value::Value::TrueFalse(value)),
+                        }),
+                    }],
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+fn step<'a>(progress: &'a pb::Progress, id: &str) -> &'a pb::StepProgress {
+    progress.steps.iter().find(|s| s.step_id == id).unwrap()
+}
+
+async fn a_locked_assessment_cannot_be_started_or_passed_out_of_order(suite: Suite) {
+    let (pathway, enrolment, steps, assessment) = ada_on_compliance_pathway(&suite).await;
+    let ada = suite.learner("ada");
+
+    // Progress says the final test is locked, naming the steps by their titles.
+    let before = suite.progress(&ada, &enrolment).await;
+    let quiz = step(&before, &steps[2]);
+    assert_eq!(quiz.state(), pb::StepState::StepLocked);
+    assert_eq!(quiz.reason(), pb::StepReason::CompleteEarlierSteps);
+    assert_eq!(quiz.unlocked_by, [steps[0].clone(), steps[1].clone()]);
+    assert_eq!(quiz.reason_text, "Complete “Read” and “Accept” first.");
+
+    // assessment-service agrees: no attempt starts on a locked step.
+    let refused = suite.start_attempt(&ada, &assessment).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        "“Final test” cannot be taken now: Complete “Read” and “Accept” first."
+    );
+    // So does RecordActivity, in the same words, without step ids.
+    let locked = suite
+        .complete(&ada, &enrolment, &steps[1])
+        .await
+        .unwrap_err();
+    assert_eq!(locked.code(), Code::FailedPrecondition);
+    assert_eq!(
+        locked.message(),
+        "“Accept” cannot be taken now: Complete “Read” first."
+    );
+    assert!(!locked.message().contains(&steps[0]));
+
+    // A passing outcome that reaches records-service for a locked step anyway (a race with an
+    // attempt started elsewhere) is kept in the log but completes nothing.
+    use prost::{Message, Name};
+    let outcome = assessment_pb::AssessmentOutcome {
+        attempt_id: "0190d5a0-0000-7000-8000-0000000000a1".into(),
+        assessment_id: assessment.clone(),
+        pathway_id: pathway.clone(),
+        learner: "ada".into(),
+        attempt_number: 1,
+        score: 1.0,
+        max_score: 1.0,
+        passed: true,
+        result_percent: 100.0,
+        result_passed: true,
+        ..Default::default()
+    };
+    let service = suite
+        .auth
+        .token("acme", "assessment-service", &[Role::Service]);
+    let delivered = suite
+        .records_events
+        .clone()
+        .deliver_events(bearer(
+            &service,
+            events_pb::DeliverEventsRequest {
+                events: vec![events_pb::Event {
+                    id: "0190d5a0-0000-7000-8000-0000000000e9".into(),
+                    tenant_id: "acme".into(),
+                    aggregate_id: outcome.attempt_id.clone(),
+                    payload: Some(prost_types::Any {
+                        type_url: assessment_pb::AssessmentOutcome::type_url(),
+                        value: outcome.encode_to_vec(),
+                    }),
+                    occur_time: None,
+                    traceparent: String::new(),
+                }],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(delivered.acknowledged.len(), 1, "{delivered:?}");
+    let after = suite.progress(&ada, &enrolment).await;
+    assert_eq!(step(&after, &steps[2]).state(), pb::StepState::StepLocked);
+    assert_eq!(after.percent, 0.0);
+    let log = suite
+        .records
+        .clone()
+        .list_activities(bearer(
+            &ada,
+            pb::ListActivitiesRequest {
+                enrolment_id: enrolment.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].kind(), pb::ActivityKind::StepStarted);
+    assert!(
+        log[0]
+            .note
+            .contains("not counted: Complete “Read” and “Accept” first."),
+        "{}",
+        log[0].note
+    );
+
+    // In order, the same assessment starts and its pass completes the pathway.
+    suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    suite.complete(&ada, &enrolment, &steps[1]).await.unwrap();
+    let attempt = suite.start_attempt(&ada, &assessment).await.unwrap();
+    assert!(suite.answer(&ada, attempt, true).await.passed);
+    let done = suite
+        .progress_when(&enrolment, |p| p.status() == pb::ProgressStatus::Completed)
+        .await;
+    assert_eq!(step(&done, &steps[2]).state(), pb::StepState::StepDone);
+}
+
+async fn a_used_up_assessment_is_blocked_with_its_reason_not_offered(suite: Suite) {
+    let (_, enrolment, steps, assessment) = ada_on_compliance_pathway(&suite).await;
+    suite
+        .assessments
+        .clone()
+        .update_assessment(bearer(
+            &suite.admin(),
+            assessment_pb::UpdateAssessmentRequest {
+                assessment: Some(assessment_pb::Assessment {
+                    id: assessment.clone(),
+                    max_attempts: 1,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["max_attempts".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let ada = suite.learner("ada");
+    suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    suite.complete(&ada, &enrolment, &steps[1]).await.unwrap();
+    let open = suite.progress(&ada, &enrolment).await;
+    assert_eq!(open.next_step_ids, [steps[2].clone()]);
+
+    let attempt = suite.start_attempt(&ada, &assessment).await.unwrap();
+    assert!(!suite.answer(&ada, attempt, false).await.passed);
+    let blocked = suite
+        .progress_when(&enrolment, |p| {
+            step(p, &steps[2]).state() != pb::StepState::StepAvailable
+        })
+        .await;
+    let quiz = step(&blocked, &steps[2]);
+    assert_eq!(quiz.state(), pb::StepState::StepBlocked);
+    assert_eq!(quiz.reason(), pb::StepReason::AttemptsUsed);
+    assert_eq!(
+        quiz.reason_text,
+        "Your only attempt is used and did not pass. An administrator can allow another."
+    );
+    assert!(
+        blocked.next_step_ids.is_empty(),
+        "a dead end is not offered"
+    );
+    let refused = suite.start_attempt(&ada, &assessment).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(refused.message(), "all 1 attempts are used");
+
+    // An administrator allows another attempt: assessment-service, which counts attempts,
+    // lets it start, and a pass completes the step.
+    suite
+        .assessments
+        .clone()
+        .update_assessment(bearer(
+            &suite.admin(),
+            assessment_pb::UpdateAssessmentRequest {
+                assessment: Some(assessment_pb::Assessment {
+                    id: assessment.clone(),
+                    max_attempts: 2,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["max_attempts".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let second = suite.start_attempt(&ada, &assessment).await.unwrap();
+    assert!(suite.answer(&ada, second, true).await.passed);
+    let done = suite
+        .progress_when(&enrolment, |p| p.status() == pb::ProgressStatus::Completed)
+        .await;
+    assert_eq!(step(&done, &steps[2]).state(), pb::StepState::StepDone);
+}
+
+async fn a_suspended_enrolment_blocks_every_open_step(suite: Suite) {
+    let (_, enrolment, steps, assessment) = ada_on_compliance_pathway(&suite).await;
+    let ada = suite.learner("ada");
+    suite.complete(&ada, &enrolment, &steps[0]).await.unwrap();
+    // Ada moves to another department: the assignment's audience no longer holds her, and a
+    // SUSPEND leave policy puts her enrolment on hold.
+    let mut enrolments = suite.enrolments.clone();
+    let assignment = enrolments
+        .list_assignments(bearer(
+            &suite.admin(),
+            enrolment_pb::ListAssignmentsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments
+        .remove(0);
+    enrolments
+        .update_assignment(bearer(
+            &suite.admin(),
+            enrolment_pb::UpdateAssignmentRequest {
+                assignment: Some(enrolment_pb::Assignment {
+                    leave_policy: enrolment_pb::LeavePolicy::Suspend as i32,
+                    etag: assignment.etag.clone(),
+                    ..assignment
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["leave_policy".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let person = enrolments
+        .list_people(bearer(
+            &suite.admin(),
+            enrolment_pb::ListPeopleRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .people
+        .remove(0);
+    enrolments
+        .update_person(bearer(
+            &suite.admin(),
+            enrolment_pb::UpdatePersonRequest {
+                person: Some(enrolment_pb::Person {
+                    department: "Marketing".into(),
+                    ..person
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["department".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let held = suite.progress_when(&enrolment, |p| !p.active).await;
+    assert!(held.next_step_ids.is_empty());
+    assert_eq!(step(&held, &steps[0]).state(), pb::StepState::StepDone);
+    for open in [&steps[1], &steps[2]] {
+        let s = step(&held, open);
+        assert_eq!(s.state(), pb::StepState::StepBlocked, "{s:?}");
+        assert_eq!(s.reason(), pb::StepReason::EnrolmentOnHold);
+        assert_eq!(
+            s.reason_text,
+            "Your enrolment is on hold; nothing can be done on it until it is resumed."
+        );
+    }
+    let refused = suite.start_attempt(&ada, &assessment).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+}
+
+/// A free-order pathway of a training session and an external step, assigned to Ada.
+async fn ada_on_practical_pathway(suite: &Suite) -> (String, Vec<String>) {
+    let admin = suite.admin();
+    let mut pathways = suite.pathways.clone();
+    let pathway = pathways
+        .create_pathway(bearer(
+            &admin,
+            pathway_pb::CreatePathwayRequest {
+                pathway: Some(pathway_pb::Pathway {
+                    title: "Forklift licence".into(),
+                    outcome: pathway_pb::Outcome::Training as i32,
+                    sequencing: pathway_pb::Sequencing::Free as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let start = chrono::Utc::now().timestamp() + 86_400;
+    let kinds = [
+        (
+            "Practical session",
+            pathway_pb::step::Kind::TrainingSession(pathway_pb::TrainingSessionStep {
+                start_time: Some(prost_types::Timestamp {
+                    seconds: start,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: start + 3600,
+                    nanos: 0,
+                }),
+                location: "Warehouse 2".into(),
+                capacity: 8,
+                ..Default::default()
+            }),
+        ),
+        (
+            "Medical certificate",
+            pathway_pb::step::Kind::External(pathway_pb::ExternalStep {
+                instructions: "Upload your occupational health certificate.".into(),
+            }),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (title, kind) in kinds {
+        let updated = pathways
+            .add_step(bearer(
+                &admin,
+                pathway_pb::AddStepRequest {
+                    pathway_id: pathway.id.clone(),
+                    step: Some(pathway_pb::Step {
+                        title: title.into(),
+                        required: true,
+                        kind: Some(kind),
+                        ..Default::default()
+                    }),
+                    position: None,
+                    etag: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(updated.steps.last().unwrap().id.clone());
+    }
+    pathways
+        .publish_pathway(bearer(
+            &admin,
+            pathway_pb::PublishPathwayRequest {
+                id: pathway.id.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    suite.assign(&pathway.id).await;
+    let enrolment = suite.wait_for(|p| !p.is_empty()).await[0]
+        .enrolment_id
+        .clone();
+    (enrolment, ids)
+}
+
+async fn steps_others_complete_wait_for_them_and_are_not_offered(suite: Suite) {
+    let (enrolment, steps) = ada_on_practical_pathway(&suite).await;
+    let ada = suite.learner("ada");
+    let fresh = suite.progress(&ada, &enrolment).await;
+    let session = step(&fresh, &steps[0]);
+    assert_eq!(session.state(), pb::StepState::StepWaiting);
+    assert_eq!(session.reason(), pb::StepReason::AttendanceByInstructor);
+    assert_eq!(
+        session.reason_text,
+        "Attend the training session; an instructor records your attendance."
+    );
+    assert_eq!(
+        fresh.next_step_ids,
+        [steps[1].clone()],
+        "only what Ada can do herself is offered"
+    );
+    let not_hers = suite
+        .complete(&ada, &enrolment, &steps[0])
+        .await
+        .unwrap_err();
+    assert_eq!(not_hers.code(), Code::PermissionDenied);
+    let instructor = suite.auth.token("acme", "ivan", &[Role::Instructor]);
+    let attended = suite
+        .complete(&instructor, &enrolment, &steps[0])
+        .await
+        .unwrap();
+    assert_eq!(step(&attended, &steps[0]).state(), pb::StepState::StepDone);
+}
+
+impl Suite {
+    async fn submit_evidence(
+        &self,
+        token: &str,
+        enrolment: &str,
+        step: &str,
+        description: &str,
+    ) -> Result<pb::Evidence, Status> {
+        self.records
+            .clone()
+            .submit_evidence(bearer(
+                token,
+                pb::SubmitEvidenceRequest {
+                    enrolment_id: enrolment.into(),
+                    step_id: step.into(),
+                    description: description.into(),
+                    url: "https://files.acme.example/ada/medical.pdf".into(),
+                    file_reference: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn decide(
+        &self,
+        token: &str,
+        id: &str,
+        approve: bool,
+        reason: &str,
+    ) -> Result<pb::Evidence, Status> {
+        let request = bearer(
+            token,
+            pb::DecideEvidenceRequest {
+                id: id.into(),
+                reason: reason.into(),
+            },
+        );
+        let mut records = self.records.clone();
+        let answer = if approve {
+            records.approve_evidence(request).await
+        } else {
+            records.reject_evidence(request).await
+        };
+        answer.map(|r| r.into_inner())
+    }
+
+    async fn evidence_queue(&self, token: &str) -> Result<Vec<pb::Evidence>, Status> {
+        self.records
+            .clone()
+            .list_evidence(bearer(
+                token,
+                pb::ListEvidenceRequest {
+                    status: pb::EvidenceStatus::EvidencePending as i32,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().evidence)
+    }
+}
+
+async fn external_evidence_is_submitted_reviewed_and_resubmitted(suite: Suite) {
+    let (enrolment, steps) = ada_on_practical_pathway(&suite).await;
+    let ada = suite.learner("ada");
+    let reviewer = suite.auth.token("acme", "ivan", &[Role::Instructor]);
+    let external = &steps[1];
+
+    // Bad input changes nothing: no evidence at all, a step that takes none.
+    let empty = suite
+        .records
+        .clone()
+        .submit_evidence(bearer(
+            &ada,
+            pb::SubmitEvidenceRequest {
+                enrolment_id: enrolment.clone(),
+                step_id: external.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&empty), ["description"]);
+    let wrong_kind = suite
+        .submit_evidence(&ada, &enrolment, &steps[0], "I was there")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_kind.code(), Code::FailedPrecondition);
+    assert!(suite.evidence_queue(&reviewer).await.unwrap().is_empty());
+
+    // Ada submits; the step waits for a reviewer and is no longer offered.
+    let submitted = suite
+        .submit_evidence(&ada, &enrolment, external, "Certificate from Dr. Lee, 2026")
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), pb::EvidenceStatus::EvidencePending);
+    assert_eq!(submitted.step_title, "Medical certificate");
+    let waiting = suite.progress(&ada, &enrolment).await;
+    assert_eq!(step(&waiting, external).state(), pb::StepState::StepWaiting);
+    assert_eq!(
+        step(&waiting, external).reason(),
+        pb::StepReason::EvidenceAwaitingApproval
+    );
+    assert!(waiting.next_step_ids.is_empty());
+    let twice = suite
+        .submit_evidence(&ada, &enrolment, external, "again")
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+
+    // The queue: reviewers see it; a learner sees only their own; nobody else's tenant does.
+    let queue = suite.evidence_queue(&reviewer).await.unwrap();
+    assert_eq!(
+        queue.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        [submitted.id.as_str()]
+    );
+    let bob = suite.learner("bob");
+    assert!(suite.evidence_queue(&bob).await.unwrap().is_empty());
+    let self_approval = suite
+        .decide(&ada, &submitted.id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(self_approval.code(), Code::PermissionDenied);
+    let elsewhere = suite.auth.token("globex", "ivan", &[Role::Instructor]);
+    let foreign = suite
+        .decide(&elsewhere, &submitted.id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::NotFound);
+
+    // Rejected with a reason: Ada reads it and may submit again.
+    let no_reason = suite
+        .decide(&reviewer, &submitted.id, false, "")
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&no_reason), ["reason"]);
+    let rejected = suite
+        .decide(
+            &reviewer,
+            &submitted.id,
+            false,
+            "The certificate is unsigned.",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), pb::EvidenceStatus::EvidenceRejected);
+    assert_eq!(rejected.reviewer, "ivan");
+    let again = suite.progress(&ada, &enrolment).await;
+    let s = step(&again, external);
+    assert_eq!(
+        (s.state(), s.reason()),
+        (
+            pb::StepState::StepAvailable,
+            pb::StepReason::ResubmitEvidence
+        )
+    );
+    assert_eq!(
+        s.reason_text,
+        "Your evidence was not accepted: The certificate is unsigned. You may submit it again."
+    );
+    let decided_twice = suite
+        .decide(&reviewer, &submitted.id, true, "")
+        .await
+        .unwrap_err();
+    assert_eq!(decided_twice.code(), Code::FailedPrecondition);
+
+    // Resubmitted and approved: the step is done, with the evidence in the log.
+    let second = suite
+        .submit_evidence(&ada, &enrolment, external, "Signed certificate")
+        .await
+        .unwrap();
+    let approved = suite.decide(&reviewer, &second.id, true, "").await.unwrap();
+    assert_eq!(approved.status(), pb::EvidenceStatus::EvidenceApproved);
+    let done = suite.progress(&ada, &enrolment).await;
+    assert_eq!(step(&done, external).state(), pb::StepState::StepDone);
+    let mine = suite
+        .records
+        .clone()
+        .list_evidence(bearer(&ada, pb::ListEvidenceRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .evidence;
+    assert_eq!(mine.len(), 2, "both submissions stay on record");
+}
