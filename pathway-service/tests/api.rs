@@ -181,6 +181,7 @@ lms_test_support::on_both_databases!(
     sibling_category_names_are_unique_ignoring_case,
     a_stale_etag_is_aborted_and_changes_nothing,
     invalid_pathway_input_names_every_field_and_creates_nothing,
+    certification_policies_are_completion_or_calendar_anchored,
     admin_builds_and_publishes_a_pathway_learners_read,
     editing_a_published_pathway_works_on_a_draft_until_republished,
     publishing_a_pathway_without_steps_is_refused,
@@ -550,6 +551,7 @@ async fn invalid_pathway_input_names_every_field_and_creates_nothing(suite: Suit
                     certification: Some(pb::CertificationPolicy {
                         validity_days: 365,
                         recertification_window_days: 30,
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }),
@@ -586,6 +588,85 @@ async fn invalid_pathway_input_names_every_field_and_creates_nothing(suite: Suit
     );
 }
 
+async fn certification_policies_are_completion_or_calendar_anchored(suite: Suite) {
+    let create = |policy: pb::CertificationPolicy| {
+        let mut client = suite.client.clone();
+        let token = suite.admin();
+        async move {
+            client
+                .create_pathway(bearer(
+                    &token,
+                    pb::CreatePathwayRequest {
+                        pathway: Some(pb::Pathway {
+                            title: "Annual compliance".into(),
+                            outcome: pb::Outcome::Certification as i32,
+                            certification: Some(policy),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+        }
+    };
+    // Every 31 March, the window opening 30 days before, 14 days of grace: kept as given.
+    let calendar = pb::CertificationPolicy {
+        recertification_window_days: 30,
+        expiry_month: 3,
+        expiry_day: 31,
+        grace_days: 14,
+        ..Default::default()
+    };
+    let created = create(calendar).await.unwrap().into_inner();
+    assert_eq!(created.certification, Some(calendar));
+    let read = suite.get_as(&suite.admin(), &created.id).await.unwrap();
+    assert_eq!(read.certification, Some(calendar));
+    // Refused, each naming its field: 29 February, a month without its day, a validity the
+    // calendar overrides, a grace period of more than a year, grace on a certification that
+    // never expires.
+    for (policy, field) in [
+        (
+            pb::CertificationPolicy {
+                expiry_month: 2,
+                expiry_day: 29,
+                ..Default::default()
+            },
+            "pathway.certification.expiry_day",
+        ),
+        (
+            pb::CertificationPolicy {
+                expiry_month: 3,
+                ..Default::default()
+            },
+            "pathway.certification.expiry_day",
+        ),
+        (
+            pb::CertificationPolicy {
+                validity_days: 365,
+                ..calendar
+            },
+            "pathway.certification.validity_days",
+        ),
+        (
+            pb::CertificationPolicy {
+                grace_days: 366,
+                ..calendar
+            },
+            "pathway.certification.grace_days",
+        ),
+        (
+            pb::CertificationPolicy {
+                grace_days: 7,
+                ..Default::default()
+            },
+            "pathway.certification.grace_days",
+        ),
+    ] {
+        let refused = create(policy).await.unwrap_err();
+        assert_eq!(violated_fields(&refused), [field], "{policy:?}");
+    }
+}
+
 fn uuid_v7() -> String {
     lms_platform::validate::new_id()
 }
@@ -608,6 +689,7 @@ async fn admin_builds_and_publishes_a_pathway_learners_read(suite: Suite) {
                     certification: Some(pb::CertificationPolicy {
                         validity_days: 365,
                         recertification_window_days: 60,
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }),

@@ -320,6 +320,7 @@ async fn completing_a_certification_pathway_issues_a_verifiable_certificate(suit
                     certification: Some(pathway_pb::CertificationPolicy {
                         validity_days: 365,
                         recertification_window_days: 30,
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }),
@@ -485,6 +486,7 @@ async fn an_opened_recertification_window_starts_a_new_cycle(suite: Suite) {
                     certification: Some(pathway_pb::CertificationPolicy {
                         validity_days: 2,
                         recertification_window_days: 1,
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }),
@@ -1180,6 +1182,7 @@ async fn the_whole_flow_loses_and_doubles_nothing_across_a_records_outage(suite:
             certification: Some(pathway_pb::CertificationPolicy {
                 validity_days: 2,
                 recertification_window_days: 1,
+                ..Default::default()
             }),
             ..Default::default()
         })

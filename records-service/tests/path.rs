@@ -6,6 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
+
 use support::*;
 
 lms_test_support::on_both_databases!(Suite;
@@ -14,6 +16,8 @@ lms_test_support::on_both_databases!(Suite;
     a_suspended_enrolment_blocks_every_open_step,
     steps_others_complete_wait_for_them_and_are_not_offered,
     external_evidence_is_submitted_reviewed_and_resubmitted,
+    a_certified_learner_stays_compliant_through_recertification,
+    a_calendar_anchored_certification_expires_on_its_day,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -665,4 +669,252 @@ async fn external_evidence_is_submitted_reviewed_and_resubmitted(suite: Suite) {
         .into_inner()
         .evidence;
     assert_eq!(mine.len(), 2, "both submissions stay on record");
+}
+
+/// A certification pathway of one acknowledgement step, valid 2 days, its recertification
+/// window 1 day, with a grace period of 1 day; assigned to Ada, who completes it: her first
+/// cycle. Returns (pathway, step, enrolment).
+async fn ada_certified(suite: &Suite) -> (String, String, String) {
+    ada_certified_under(
+        suite,
+        pathway_pb::CertificationPolicy {
+            validity_days: 2,
+            recertification_window_days: 1,
+            grace_days: 1,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn ada_certified_under(
+    suite: &Suite,
+    policy: pathway_pb::CertificationPolicy,
+) -> (String, String, String) {
+    let admin = suite.admin();
+    let mut pathways = suite.pathways.clone();
+    let pathway = pathways
+        .create_pathway(bearer(
+            &admin,
+            pathway_pb::CreatePathwayRequest {
+                pathway: Some(pathway_pb::Pathway {
+                    title: "Working at height".into(),
+                    outcome: pathway_pb::Outcome::Certification as i32,
+                    certification: Some(policy),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let step = pathways
+        .add_step(bearer(
+            &admin,
+            pathway_pb::AddStepRequest {
+                pathway_id: pathway.id.clone(),
+                step: Some(pathway_pb::Step {
+                    title: "Harness check".into(),
+                    required: true,
+                    kind: Some(pathway_pb::step::Kind::Acknowledgement(
+                        pathway_pb::AcknowledgementStep {
+                            statement: "I checked my harness.".into(),
+                            policy_url: "https://acme.example/harness".into(),
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                position: None,
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .steps[0]
+        .id
+        .clone();
+    pathways
+        .publish_pathway(bearer(
+            &admin,
+            pathway_pb::PublishPathwayRequest {
+                id: pathway.id.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    suite.assign(&pathway.id).await;
+    let enrolment = suite.wait_for(|p| !p.is_empty()).await[0]
+        .enrolment_id
+        .clone();
+    suite
+        .complete(&suite.learner("ada"), &enrolment, &step)
+        .await
+        .unwrap();
+    (pathway.id, step, enrolment)
+}
+
+impl Suite {
+    async fn certifications(&self) -> Vec<pb::Certification> {
+        self.records
+            .clone()
+            .list_certifications(bearer(
+                &self.learner("ada"),
+                pb::ListCertificationsRequest::default(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .certifications
+    }
+
+    /// Moves the clock: cycle 1 now expires at `expires_at` (completion and issue moved with
+    /// it), as if the days between had passed.
+    async fn cycle_one_expires_at(&self, expires_at: chrono::NaiveDateTime) {
+        use diesel::prelude::*;
+        use records_service::storage::schema::certifications as c;
+        self.suite
+            .db(Component::Records)
+            .write(move |conn| {
+                let issued = expires_at - chrono::Duration::days(2);
+                diesel::update(c::table.filter(c::cycle.eq(1)))
+                    .set((
+                        c::expires_at.eq(Some(expires_at)),
+                        c::completed_at.eq(issued),
+                        c::issued_at.eq(issued),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Ada's compliance row on `pathway`.
+    async fn ada_compliance(&self, pathway: &str) -> pb::ComplianceRow {
+        let (rows, _) = self.compliance(&self.admin(), pathway).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        rows.into_iter().next().unwrap()
+    }
+}
+
+fn seconds(at: chrono::NaiveDateTime) -> i64 {
+    at.and_utc().timestamp()
+}
+
+async fn a_certified_learner_stays_compliant_through_recertification(suite: Suite) {
+    let (pathway, step, first) = ada_certified(&suite).await;
+    let now = chrono::Utc::now().naive_utc();
+
+    // A day and a half later the window is open: the scheduler starts a new cycle and the
+    // enrolment that earned the certificate is closed.
+    let expiry = now + chrono::Duration::hours(12);
+    suite.cycle_one_expires_at(expiry).await;
+    assert_eq!(suite.records_app.announce_expiring(now).await.unwrap(), 1);
+    let next = suite
+        .wait_for(|p| p.len() == 1 && p[0].enrolment_id != first)
+        .await
+        .remove(0);
+    assert_eq!(next.status(), pb::ProgressStatus::NotStarted);
+    // Ada still holds a valid certificate: compliant, and the report says it is expiring.
+    let row = suite.ada_compliance(&pathway).await;
+    assert_eq!(
+        row.state(),
+        pb::ComplianceState::ComplianceCompliant,
+        "{row:?}"
+    );
+    assert_eq!(
+        row.certification_status(),
+        pb::CertificationStatus::CertExpiring
+    );
+    assert_eq!(
+        row.certification_expire_time.unwrap().seconds,
+        seconds(expiry)
+    );
+
+    // Expired twelve hours ago: inside the one-day grace period, still compliant.
+    suite
+        .cycle_one_expires_at(now - chrono::Duration::hours(12))
+        .await;
+    let row = suite.ada_compliance(&pathway).await;
+    assert_eq!(
+        row.state(),
+        pb::ComplianceState::ComplianceCompliant,
+        "{row:?}"
+    );
+    assert_eq!(
+        row.certification_status(),
+        pb::CertificationStatus::CertExpiring
+    );
+    let cert = &suite.certifications().await[0];
+    assert_eq!(cert.status(), pb::CertificationStatus::CertExpiring);
+    assert_eq!(
+        cert.grace_end_time.unwrap().seconds,
+        seconds(now + chrono::Duration::hours(12))
+    );
+    // Past the grace period: the new cycle decides, and it has not started.
+    suite
+        .cycle_one_expires_at(now - chrono::Duration::hours(36))
+        .await;
+    let row = suite.ada_compliance(&pathway).await;
+    assert_eq!(
+        row.state(),
+        pb::ComplianceState::ComplianceNotStarted,
+        "{row:?}"
+    );
+
+    // Back inside the window, Ada recertifies: the new expiry extends from the previous one
+    // (end to end, through the real services), not from today.
+    suite.cycle_one_expires_at(expiry).await;
+    suite
+        .complete(&suite.learner("ada"), &next.enrolment_id, &step)
+        .await
+        .unwrap();
+    let certs = suite.certifications().await;
+    assert_eq!(certs.len(), 2);
+    assert_eq!(certs[0].cycle, 2);
+    assert_eq!(
+        certs[0].expire_time.unwrap().seconds,
+        seconds(expiry) + 2 * 86_400,
+        "previous expiry + validity"
+    );
+    let row = suite.ada_compliance(&pathway).await;
+    assert_eq!(row.state(), pb::ComplianceState::ComplianceCompliant);
+    assert_eq!(
+        row.certification_status(),
+        pb::CertificationStatus::CertActive
+    );
+}
+
+async fn a_calendar_anchored_certification_expires_on_its_day(suite: Suite) {
+    // Every 31 March; the window opens 30 days before.
+    ada_certified_under(
+        &suite,
+        pathway_pb::CertificationPolicy {
+            recertification_window_days: 30,
+            expiry_month: 3,
+            expiry_day: 31,
+            ..Default::default()
+        },
+    )
+    .await;
+    let cert = &suite.certifications().await[0];
+    let completed = chrono::DateTime::from_timestamp(cert.complete_time.unwrap().seconds, 0)
+        .unwrap()
+        .naive_utc();
+    // The end of the first 31 March more than 30 days after completion.
+    let earliest = completed + chrono::Duration::days(30);
+    let expected = (earliest.date().year()..)
+        .map(|year| {
+            chrono::NaiveDate::from_ymd_opt(year, 4, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+        })
+        .find(|end_of_31_march| *end_of_31_march > earliest)
+        .unwrap();
+    assert_eq!(cert.expire_time.unwrap().seconds, seconds(expected));
+    assert_eq!(cert.status(), pb::CertificationStatus::CertActive);
 }

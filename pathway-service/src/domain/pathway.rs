@@ -44,9 +44,73 @@ pub enum CompletionRule {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificationPolicy {
-    /// 0: never expires.
+    /// 0: never expires (unless calendar-anchored).
     pub validity_days: i32,
     pub recertification_window_days: i32,
+    /// Calendar-anchored expiry: (month, day), e.g. (3, 31); None: completion + validity.
+    #[serde(default)]
+    pub expiry_date: Option<(u32, u32)>,
+    /// Days after expiry the holder stays compliant.
+    #[serde(default)]
+    pub grace_days: i32,
+}
+
+/// A certification policy's rules: completion-anchored (validity, a window inside it) or
+/// calendar-anchored (a real month and day, a window under a year); a grace period under a
+/// year either way.
+fn validate_certification(v: &mut Violations, c: CertificationPolicy) {
+    v.in_range(
+        "pathway.certification.grace_days",
+        c.grace_days.into(),
+        0,
+        365,
+    );
+    match c.expiry_date {
+        None => {
+            v.in_range(
+                "pathway.certification.validity_days",
+                c.validity_days.into(),
+                0,
+                36_500,
+            );
+            if c.recertification_window_days < 0
+                || (c.validity_days > 0 && c.recertification_window_days >= c.validity_days)
+                || (c.validity_days == 0 && c.recertification_window_days != 0)
+            {
+                v.add(
+                    "pathway.certification.recertification_window_days",
+                    "must be 0..validity_days-1 (and 0 when certifications never expire)",
+                );
+            }
+            if c.validity_days == 0 && c.grace_days != 0 {
+                v.add(
+                    "pathway.certification.grace_days",
+                    "must be 0 when certifications never expire",
+                );
+            }
+        }
+        Some((month, day)) => {
+            // 2001 is not a leap year: 29 February, which most years lack, is refused.
+            if chrono::NaiveDate::from_ymd_opt(2001, month, day).is_none() {
+                v.add(
+                    "pathway.certification.expiry_day",
+                    "with expiry_month, must be a day of that month (1..12 and 1..31; not 29 February)",
+                );
+            }
+            if c.validity_days != 0 {
+                v.add(
+                    "pathway.certification.validity_days",
+                    "must be 0 with a calendar expiry: the calendar decides",
+                );
+            }
+            v.in_range(
+                "pathway.certification.recertification_window_days",
+                c.recertification_window_days.into(),
+                0,
+                364,
+            );
+        }
+    }
 }
 
 /// What an admin sets on a pathway.
@@ -102,21 +166,7 @@ pub fn validate_settings(v: &mut Violations, s: &PathwaySettings) {
     }
     match (s.outcome, s.certification) {
         (Outcome::Certification, Some(c)) => {
-            v.in_range(
-                "pathway.certification.validity_days",
-                c.validity_days.into(),
-                0,
-                36_500,
-            );
-            if c.recertification_window_days < 0
-                || (c.validity_days > 0 && c.recertification_window_days >= c.validity_days)
-                || (c.validity_days == 0 && c.recertification_window_days != 0)
-            {
-                v.add(
-                    "pathway.certification.recertification_window_days",
-                    "must be 0..validity_days-1 (and 0 when certifications never expire)",
-                );
-            }
+            validate_certification(v, c);
         }
         (Outcome::Certification, None) => {}
         (_, Some(_)) => v.add(

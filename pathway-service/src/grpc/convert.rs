@@ -151,6 +151,9 @@ pub fn pathway(p: Pathway) -> pb::Pathway {
         certification: s.certification.map(|c| pb::CertificationPolicy {
             validity_days: c.validity_days,
             recertification_window_days: c.recertification_window_days,
+            expiry_month: c.expiry_date.map_or(0, |(month, _)| month as i32),
+            expiry_day: c.expiry_date.map_or(0, |(_, day)| day as i32),
+            grace_days: c.grace_days,
         }),
         status: status(p.status) as i32,
         latest_version: p.latest_version,
@@ -365,16 +368,34 @@ fn merge_settings(
             }
             "tags" => s.tags = p.tags.iter().map(|t| t.trim().to_string()).collect(),
             "certification" => {
-                s.certification = p.certification.map(|c| CertificationPolicy {
-                    validity_days: c.validity_days,
-                    recertification_window_days: c.recertification_window_days,
-                })
+                s.certification = p.certification.map(|c| certification_policy(v, c))
             }
             other => v.add("update_mask", format!("unknown path {other:?}")),
         }
     }
     pathway::validate_settings(v, &s);
     Ok(s)
+}
+
+/// The certification policy of a request; a calendar expiry needs both month and day.
+fn certification_policy(v: &mut Violations, c: pb::CertificationPolicy) -> CertificationPolicy {
+    let expiry_date = match (c.expiry_month, c.expiry_day) {
+        (0, 0) => None,
+        (month @ 1..=12, day @ 1..=31) => Some((month as u32, day as u32)),
+        _ => {
+            v.add(
+                "pathway.certification.expiry_day",
+                "expiry_month (1..12) and expiry_day (1..31) are set together, or both 0",
+            );
+            None
+        }
+    };
+    CertificationPolicy {
+        validity_days: c.validity_days,
+        recertification_window_days: c.recertification_window_days,
+        expiry_date,
+        grace_days: c.grace_days,
+    }
 }
 
 pub fn pathway_filter(req: &pb::ListPathwaysRequest) -> AppResult<PathwayFilter> {

@@ -36,6 +36,9 @@ struct PathwayRow {
     validity_days: i32,
     recertification_window_days: i32,
     has_certification: bool,
+    expiry_month: i32,
+    expiry_day: i32,
+    grace_days: i32,
     status: String,
     latest_version: i32,
     has_unpublished_changes: bool,
@@ -95,6 +98,15 @@ impl PathwayRow {
                 .certification
                 .map_or(0, |c| c.recertification_window_days),
             has_certification: s.certification.is_some(),
+            expiry_month: s
+                .certification
+                .and_then(|c| c.expiry_date)
+                .map_or(0, |(month, _)| month as i32),
+            expiry_day: s
+                .certification
+                .and_then(|c| c.expiry_date)
+                .map_or(0, |(_, day)| day as i32),
+            grace_days: s.certification.map_or(0, |c| c.grace_days),
             status: p.status.as_str().into(),
             latest_version: p.latest_version,
             has_unpublished_changes: p.has_unpublished_changes,
@@ -127,6 +139,9 @@ impl PathwayRow {
                 certification: self.has_certification.then_some(CertificationPolicy {
                     validity_days: self.validity_days,
                     recertification_window_days: self.recertification_window_days,
+                    expiry_date: (self.expiry_month > 0)
+                        .then_some((self.expiry_month as u32, self.expiry_day as u32)),
+                    grace_days: self.grace_days,
                 }),
             },
             id: self.id,
@@ -259,6 +274,9 @@ pub fn save(
         pathways::validity_days.eq(row.validity_days),
         pathways::recertification_window_days.eq(row.recertification_window_days),
         pathways::has_certification.eq(row.has_certification),
+        pathways::expiry_month.eq(row.expiry_month),
+        pathways::expiry_day.eq(row.expiry_day),
+        pathways::grace_days.eq(row.grace_days),
         pathways::status.eq(&row.status),
         pathways::latest_version.eq(row.latest_version),
         pathways::has_unpublished_changes.eq(row.has_unpublished_changes),

@@ -42,6 +42,9 @@ diesel::table! {
         created_by -> Text,
         updated_at -> Timestamp,
         updated_by -> Text,
+        expiry_month -> Integer,
+        expiry_day -> Integer,
+        grace_days -> Integer,
     }
 }
 

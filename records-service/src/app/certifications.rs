@@ -154,6 +154,7 @@ pub(super) fn issue_certification(
             issued_at: now(),
             expires_at: certification::expiry(policy, completed_at, previous),
             window_days: policy.window_days,
+            grace_days: policy.grace_days,
             verification_code: certification::new_verification_code(),
             revoked_at: None,
             revoke_reason: String::new(),

@@ -25,6 +25,7 @@ pub struct ComplianceLine {
     pub percent: f64,
     pub completed_at: Option<NaiveDateTime>,
     pub certification_expires_at: Option<NaiveDateTime>,
+    pub certification_status: Option<certification::Status>,
 }
 
 impl RecordsApp {
@@ -154,8 +155,16 @@ fn compliance_lines(
     cached: &mut HashMap<i32, PathwaySnapshot>,
 ) -> AppResult<Vec<ComplianceLine>> {
     let ids: Vec<EnrolmentId> = enrolments.iter().map(|e| e.id.clone()).collect();
+    let learners: Vec<String> = enrolments.iter().map(|e| e.learner.clone()).collect();
     let records = activities::records_of(conn, tenant, &ids)?;
-    let certs = certifications::of_enrolments(conn, tenant, &ids)?;
+    let earned = certifications::of_enrolments(conn, tenant, &ids)?;
+    let pathway_id = enrolments.first().map(|e| e.pathway_id.clone());
+    let holdings = match &pathway_id {
+        Some(pathway_id) => {
+            certifications::of_learners_in_pathway(conn, tenant, pathway_id, &learners)?
+        }
+        None => HashMap::new(),
+    };
     let at = now();
     let mut lines = Vec::with_capacity(enrolments.len());
     for enrolment in enrolments {
@@ -176,12 +185,25 @@ fn compliance_lines(
         };
         let record = records.get(&enrolment.id).cloned().unwrap_or_default();
         let progress = progress::compute(pathway, &record, enrolment.status, enrolment.due_at, at);
-        let cert = certs.get(&enrolment.id);
+        // A valid certification (window and grace included) keeps its holder compliant
+        // while a recertification cycle is open; otherwise the current enrolment decides.
+        let held = holdings
+            .get(&enrolment.learner)
+            .and_then(|held| certification::held(held, at));
+        let state = match held {
+            Some(_) => Compliance::Compliant,
+            None => certification::compliance(
+                progress.status,
+                earned.get(&enrolment.id).map(|c| c.status(at)),
+            ),
+        };
+        let cert = held.or(earned.get(&enrolment.id));
         lines.push(ComplianceLine {
-            state: certification::compliance(progress.status, cert.map(|c| c.status(at))),
+            state,
             percent: progress.percent,
             completed_at: progress.completed_at,
             certification_expires_at: cert.and_then(|c| c.expires_at),
+            certification_status: cert.map(|c| c.status(at)),
             enrolment,
         });
     }

@@ -87,6 +87,9 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
         CertificationPolicy {
             validity_days: policy.validity_days,
             window_days: policy.recertification_window_days,
+            expiry_date: (policy.expiry_month > 0)
+                .then_some((policy.expiry_month as u32, policy.expiry_day as u32)),
+            grace_days: policy.grace_days,
         }
     });
     Some(PathwaySnapshot {

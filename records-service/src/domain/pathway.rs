@@ -49,10 +49,16 @@ pub enum Completion {
 /// How long a certification from this pathway lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificationPolicy {
-    /// 0: never expires.
+    /// 0: never expires (unless calendar-anchored).
     pub validity_days: i32,
     /// How many days before expiry recertification opens.
     pub window_days: i32,
+    /// Calendar-anchored expiry: (month, day), e.g. (3, 31); None: completion + validity.
+    #[serde(default)]
+    pub expiry_date: Option<(u32, u32)>,
+    /// Days after expiry the holder stays compliant (the certification EXPIRING).
+    #[serde(default)]
+    pub grace_days: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,7 +83,11 @@ pub fn activity(a: Activity) -> pb::Activity {
 }
 
 pub fn certification_status(c: &Certification) -> pb::CertificationStatus {
-    match c.status(lms_platform::resource::now()) {
+    certification_state(c.status(lms_platform::resource::now()))
+}
+
+pub fn certification_state(state: CertificationState) -> pb::CertificationStatus {
+    match state {
         CertificationState::Active => pb::CertificationStatus::CertActive,
         CertificationState::Expiring => pb::CertificationStatus::CertExpiring,
         CertificationState::Expired => pb::CertificationStatus::CertExpired,
@@ -93,6 +97,7 @@ pub fn certification_status(c: &Certification) -> pb::CertificationStatus {
 
 pub fn certification(c: Certification) -> pb::Certification {
     let status = certification_status(&c);
+    let grace_end_time = c.grace_ends_at().map(timestamp);
     pb::Certification {
         status: status as i32,
         id: c.id,
@@ -105,6 +110,7 @@ pub fn certification(c: Certification) -> pb::Certification {
         complete_time: Some(timestamp(c.completed_at)),
         issue_time: Some(timestamp(c.issued_at)),
         expire_time: c.expires_at.map(timestamp),
+        grace_end_time,
         verification_code: c.verification_code,
         revoke_time: c.revoked_at.map(timestamp),
         revoke_reason: c.revoke_reason,

@@ -225,6 +225,10 @@ impl RecordsService for RecordsGrpc {
                     due_time: line.enrolment.due_at.map(timestamp),
                     complete_time: line.completed_at.map(timestamp),
                     certification_expire_time: line.certification_expires_at.map(timestamp),
+                    certification_status: line.certification_status.map_or(
+                        pb::CertificationStatus::Unspecified,
+                        convert::certification_state,
+                    ) as i32,
                 };
                 let item = pb::ComplianceReportItem {
                     item: Some(pb::compliance_report_item::Item::Row(row)),

@@ -24,6 +24,7 @@ struct CertificationRow {
     issued_at: NaiveDateTime,
     expires_at: Option<NaiveDateTime>,
     window_days: i32,
+    grace_days: i32,
     verification_code: String,
     revoked_at: Option<NaiveDateTime>,
     revoke_reason: String,
@@ -46,6 +47,7 @@ impl From<CertificationRow> for Certification {
             issued_at: r.issued_at,
             expires_at: r.expires_at,
             window_days: r.window_days,
+            grace_days: r.grace_days,
             verification_code: r.verification_code,
             revoked_at: r.revoked_at,
             revoke_reason: r.revoke_reason,
@@ -70,6 +72,7 @@ impl From<&Certification> for CertificationRow {
             issued_at: c.issued_at,
             expires_at: c.expires_at,
             window_days: c.window_days,
+            grace_days: c.grace_days,
             verification_code: c.verification_code.clone(),
             revoked_at: c.revoked_at,
             revoke_reason: c.revoke_reason.clone(),
@@ -220,6 +223,30 @@ pub fn of_enrolment(
         .first(conn)
         .optional()?
         .map(Certification::from))
+}
+
+/// Every certification not revoked that these learners hold in a pathway, by learner.
+pub fn of_learners_in_pathway(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    pathway_id: &PathwayId,
+    learners: &[String],
+) -> Result<std::collections::HashMap<String, Vec<Certification>>, AppError> {
+    let mut held: std::collections::HashMap<String, Vec<Certification>> =
+        std::collections::HashMap::new();
+    let rows: Vec<CertificationRow> = certifications::table
+        .filter(certifications::tenant_id.eq(tenant))
+        .filter(certifications::pathway_id.eq(pathway_id))
+        .filter(certifications::learner.eq_any(learners))
+        .filter(certifications::revoked_at.is_null())
+        .select(CertificationRow::as_select())
+        .load(conn)?;
+    for row in rows {
+        held.entry(row.learner.clone())
+            .or_default()
+            .push(Certification::from(row));
+    }
+    Ok(held)
 }
 
 /// The certifications earned by many enrolments, by enrolment id.

@@ -66,6 +66,7 @@ diesel::table! {
         revoke_reason -> Text,
         revoked_by -> Text,
         expiring_announced_at -> Nullable<Timestamp>,
+        grace_days -> Integer,
     }
 }
 

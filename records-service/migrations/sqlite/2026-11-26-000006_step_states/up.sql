@@ -27,3 +27,7 @@ CREATE TABLE evidence (
 );
 CREATE INDEX evidence_queue ON evidence (tenant_id, status, id);
 CREATE INDEX evidence_by_enrolment ON evidence (tenant_id, enrolment_id, step_id);
+
+-- Days after expiry during which a certification is still EXPIRING (its holder compliant),
+-- copied from the pathway's policy when issued.
+ALTER TABLE certifications ADD COLUMN grace_days INTEGER NOT NULL DEFAULT 0;
