@@ -18,6 +18,7 @@ lms_test_support::on_both_databases!(Suite;
     external_evidence_is_submitted_reviewed_and_resubmitted,
     a_certified_learner_stays_compliant_through_recertification,
     a_calendar_anchored_certification_expires_on_its_day,
+    training_done_elsewhere_is_in_the_transcript_and_its_csv,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -917,4 +918,141 @@ async fn a_calendar_anchored_certification_expires_on_its_day(suite: Suite) {
         .unwrap();
     assert_eq!(cert.expire_time.unwrap().seconds, seconds(expected));
     assert_eq!(cert.status(), pb::CertificationStatus::CertActive);
+}
+
+async fn training_done_elsewhere_is_in_the_transcript_and_its_csv(suite: Suite) {
+    let (_, enrolment, _, _) = ada_on_compliance_pathway(&suite).await;
+    let yesterday = chrono::Utc::now().timestamp() - 86_400;
+    let record = suite
+        .records
+        .clone()
+        .create_manual_record(bearer(
+            &suite.admin(),
+            pb::CreateManualRecordRequest {
+                record: Some(pb::ManualRecord {
+                    learner: "ada".into(),
+                    title: "First aid (Red Cross)".into(),
+                    provider: "Red Cross".into(),
+                    complete_time: Some(prost_types::Timestamp {
+                        seconds: yesterday,
+                        nanos: 0,
+                    }),
+                    hours: 8.0,
+                    evidence_url: "https://files.acme.example/first-aid.pdf".into(),
+                    ..Default::default()
+                }),
+                reason: "Paper certificate".into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let transcript = |outcome: pb::TranscriptOutcome| {
+        let mut records = suite.records.clone();
+        let ada = suite.learner("ada");
+        async move {
+            records
+                .list_transcript(bearer(
+                    &ada,
+                    pb::ListTranscriptRequest {
+                        outcome: outcome as i32,
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .entries
+        }
+    };
+    // Newest first: today's enrolment, then yesterday's course elsewhere.
+    let all = transcript(pb::TranscriptOutcome::Unspecified).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(
+        (all[0].source(), all[0].enrolment_id.as_str()),
+        (
+            pb::TranscriptSource::TranscriptEnrolment,
+            enrolment.as_str()
+        )
+    );
+    assert_eq!(all[0].title, "Anti-bribery");
+    let manual = &all[1];
+    assert_eq!(
+        manual.source(),
+        pb::TranscriptSource::TranscriptManualRecord
+    );
+    assert_eq!(manual.manual_record_id, record.id);
+    assert_eq!(
+        (
+            manual.title.as_str(),
+            manual.provider.as_str(),
+            manual.hours
+        ),
+        ("First aid (Red Cross)", "Red Cross", 8.0)
+    );
+    assert_eq!(manual.status(), pb::ProgressStatus::Completed);
+    assert_eq!(manual.complete_time.unwrap().seconds, yesterday);
+    let completed = transcript(pb::TranscriptOutcome::OnlyCompleted).await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].manual_record_id, record.id);
+
+    // Paging walks both kinds.
+    let first_page = suite
+        .records
+        .clone()
+        .list_transcript(bearer(
+            &suite.learner("ada"),
+            pb::ListTranscriptRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let second_page = suite
+        .records
+        .clone()
+        .list_transcript(bearer(
+            &suite.learner("ada"),
+            pb::ListTranscriptRequest {
+                page_size: 1,
+                page_token: first_page.next_page_token,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second_page.entries[0].manual_record_id, record.id);
+    assert!(second_page.next_page_token.is_empty());
+
+    // The CSV carries it too.
+    let mut stream = suite
+        .records
+        .clone()
+        .export_transcript(bearer(
+            &suite.learner("ada"),
+            pb::ListTranscriptRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.data);
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("source,title,"), "{csv}");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[2].starts_with("manual_record,First aid (Red Cross),"),
+        "{csv}"
+    );
+    assert!(
+        lines[2].ends_with(",Red Cross,8.00,https://files.acme.example/first-aid.pdf"),
+        "{csv}"
+    );
 }

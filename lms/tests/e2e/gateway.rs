@@ -299,6 +299,27 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
         watch.as_str()
     );
     assert_eq!(
+        mine["progress"]["steps"][1]["reason"],
+        "COMPLETE_EARLIER_STEPS"
+    );
+    assert_eq!(
+        mine["progress"]["steps"][1]["reasonText"],
+        "Complete “Watch” first."
+    );
+    // The locked test cannot be started out of order: 400 with the same words.
+    let attempts_path = format!(
+        "/v1/assessments/{}/attempts",
+        assessment["id"].as_str().unwrap()
+    );
+    let (status, refused) = suite
+        .call(Method::POST, &attempts_path, Some(&ada), Some(json!({})))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(
+        refused["message"],
+        "“Test” cannot be taken now: Complete “Watch” first."
+    );
+    assert_eq!(
         mine["version"]["pathway"]["steps"][0]["content"]["url"],
         "https://learn.example.com/forklift"
     );
@@ -341,8 +362,22 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
         .as_str()
         .unwrap()
         .to_string();
+    // Training done elsewhere, recorded by an admin, is in the learner's transcript too.
+    suite
+        .ok(
+            Method::POST,
+            "/v1/manualRecords",
+            &admin,
+            json!({"record": {"learner": "ada", "title": "First aid", "provider": "Red Cross",
+                   "completeTime": "2026-01-15T00:00:00Z", "hours": 8},
+                   "reason": "Paper certificate"}),
+        )
+        .await;
     let transcript = suite.get("/v1/portal/transcript", &ada).await;
     assert_eq!(transcript["entries"][0]["status"], "COMPLETED");
+    assert_eq!(transcript["entries"][0]["source"], "TRANSCRIPT_ENROLMENT");
+    assert_eq!(transcript["entries"][1]["source"], "TRANSCRIPT_MANUAL_RECORD");
+    assert_eq!(transcript["entries"][1]["title"], "First aid");
     // Anyone can verify the certificate, without a token.
     let (status, verified) = suite
         .call(Method::GET, &format!("/v1/verify/{code}"), None, None)

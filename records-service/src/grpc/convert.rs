@@ -156,29 +156,60 @@ pub fn transcript_request(
 }
 
 fn transcript_entry(e: TranscriptEntry) -> pb::TranscriptEntry {
-    let requirement = e.progress.enrolment.requirement.clone();
-    let enrolment_status = e.progress.enrolment.status.as_str().to_string();
-    let assign_time = Some(timestamp(e.progress.enrolment.assigned_at));
-    let p = progress(e.progress);
-    pb::TranscriptEntry {
-        enrolment_id: p.enrolment_id,
-        pathway_id: p.pathway_id,
-        pathway_title: p.pathway_title,
-        pathway_version: p.pathway_version,
-        requirement,
-        enrolment_status,
-        status: p.status,
-        percent: p.percent,
-        assign_time,
-        due_time: p.due_time,
-        complete_time: p.complete_time,
-        best_score_percent: e.best_score_percent,
-        certification_id: e
-            .certification
-            .as_ref()
-            .map(|c| c.id.clone())
-            .unwrap_or_default(),
-        certification_expire_time: e.certification.and_then(|c| c.expires_at).map(timestamp),
+    match e {
+        TranscriptEntry::Enrolment {
+            progress: view,
+            best_score_percent,
+            certification,
+        } => {
+            let requirement = view.enrolment.requirement.clone();
+            let enrolment_status = view.enrolment.status.as_str().to_string();
+            let assign_time = Some(timestamp(view.enrolment.assigned_at));
+            let p = progress(*view);
+            pb::TranscriptEntry {
+                source: pb::TranscriptSource::TranscriptEnrolment as i32,
+                title: p.pathway_title.clone(),
+                enrolment_id: p.enrolment_id,
+                pathway_id: p.pathway_id,
+                pathway_title: p.pathway_title,
+                pathway_version: p.pathway_version,
+                requirement,
+                enrolment_status,
+                status: p.status,
+                percent: p.percent,
+                assign_time,
+                due_time: p.due_time,
+                complete_time: p.complete_time,
+                best_score_percent,
+                certification_id: certification
+                    .as_ref()
+                    .map(|c| c.id.clone())
+                    .unwrap_or_default(),
+                certification_expire_time: certification.and_then(|c| c.expires_at).map(timestamp),
+                ..Default::default()
+            }
+        }
+        TranscriptEntry::Manual(record) => pb::TranscriptEntry {
+            source: pb::TranscriptSource::TranscriptManualRecord as i32,
+            title: record.title,
+            manual_record_id: record.id,
+            provider: record.provider,
+            hours: record.hours,
+            evidence_url: record.evidence_url,
+            status: pb::ProgressStatus::Completed as i32,
+            percent: 100.0,
+            complete_time: Some(timestamp(record.completed_at)),
+            ..Default::default()
+        },
+    }
+}
+
+/// The id a transcript page continues after: the enrolment's or the manual record's.
+pub fn transcript_entry_id(e: &pb::TranscriptEntry) -> &str {
+    if e.enrolment_id.is_empty() {
+        &e.manual_record_id
+    } else {
+        &e.enrolment_id
     }
 }
 
@@ -197,7 +228,8 @@ pub fn transcript_csv(entries: &[pb::TranscriptEntry]) -> Result<Vec<u8>, Status
     let mut out = csv::Writer::from_writer(Vec::new());
     let failed = |_| Status::internal("internal error");
     out.write_record([
-        "pathway",
+        "source",
+        "title",
         "version",
         "requirement",
         "enrolment_status",
@@ -209,15 +241,31 @@ pub fn transcript_csv(entries: &[pb::TranscriptEntry]) -> Result<Vec<u8>, Status
         "best_score_percent",
         "certification_id",
         "certification_expires",
+        "provider",
+        "hours",
+        "evidence_url",
     ])
     .map_err(failed)?;
     for e in entries {
         let status = pb::ProgressStatus::try_from(e.status)
             .unwrap_or_default()
             .as_str_name();
+        let manual = e.source == pb::TranscriptSource::TranscriptManualRecord as i32;
+        let source = if manual { "manual_record" } else { "enrolment" };
+        let version = if manual {
+            String::new()
+        } else {
+            e.pathway_version.to_string()
+        };
+        let hours = if manual {
+            format!("{:.2}", e.hours)
+        } else {
+            String::new()
+        };
         out.write_record([
-            e.pathway_title.as_str(),
-            &e.pathway_version.to_string(),
+            source,
+            e.title.as_str(),
+            &version,
             &e.requirement,
             &e.enrolment_status,
             status,
@@ -228,6 +276,9 @@ pub fn transcript_csv(entries: &[pb::TranscriptEntry]) -> Result<Vec<u8>, Status
             &format!("{:.2}", e.best_score_percent),
             &e.certification_id,
             &iso(&e.certification_expire_time),
+            &e.provider,
+            &hours,
+            &e.evidence_url,
         ])
         .map_err(failed)?;
     }

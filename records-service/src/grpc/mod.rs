@@ -263,7 +263,7 @@ impl RecordsService for RecordsGrpc {
         let start = match after {
             Some([after]) => all
                 .iter()
-                .position(|e| e.enrolment_id == after)
+                .position(|e| convert::transcript_entry_id(e) == after)
                 .map_or(all.len(), |i| i + 1),
             None => 0,
         };
@@ -271,9 +271,10 @@ impl RecordsService for RecordsGrpc {
         let more = page.len() > limit;
         let entries: Vec<pb::TranscriptEntry> = page.into_iter().take(limit).collect();
         let next_page_token = match (more, entries.last()) {
-            (true, Some(last)) => {
-                lms_platform::pagination::encode(vec![last.enrolment_id.clone()], &filters)
-            }
+            (true, Some(last)) => lms_platform::pagination::encode(
+                vec![convert::transcript_entry_id(last).to_string()],
+                &filters,
+            ),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListTranscriptResponse {

@@ -154,6 +154,23 @@ pub fn of_learner(
         .collect())
 }
 
+/// Every record of a learner that is not deleted (for the transcript).
+pub fn all_of_learner(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    learner: &str,
+) -> Result<Vec<ManualRecord>, AppError> {
+    Ok(manual_records::table
+        .filter(manual_records::tenant_id.eq(tenant))
+        .filter(manual_records::learner.eq(learner))
+        .filter(manual_records::deleted_at.is_null())
+        .select(ManualRecordRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ManualRecord::from)
+        .collect())
+}
+
 pub fn record_change(
     conn: &mut DbConnection,
     tenant: &TenantId,
