@@ -4,8 +4,9 @@
 //!
 //! Layout (the same in every service): `domain` holds the rules (grading, GIFT, scoring),
 //! `storage` the rows and queries, `app` the use cases (transactions), `grpc` the handlers,
-//! `clients` the services it calls (enrolment-service: may a learner take a pathway;
-//! records-service: may they act on the assessment's step now).
+//! `clients` the services it calls (pathway-service: does an assessment's pathway and step
+//! exist; enrolment-service: may a learner take a pathway; records-service: may they act on
+//! the assessment's step now).
 
 pub mod app;
 pub mod clients;
@@ -46,6 +47,8 @@ pub type Settings = ServiceSettings<Own>;
 /// The services assessment-service calls.
 #[derive(Clone)]
 pub struct Peers {
+    /// Asked whether an assessment's pathway and step exist; adds an assessment's step.
+    pub pathway: Peer,
     /// Asked whether a learner may take an assessment's pathway.
     pub enrolment: Peer,
     /// Asked whether the learner may act on the assessment's step now (records-service keeps
@@ -67,7 +70,8 @@ pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<D
 pub fn app(db: Db, peers: &Peers) -> app::AssessmentApp {
     let access = clients::enrolment::EnrolmentAccess::new(peers.enrolment.clone());
     let steps = clients::records::StepAuthority::new(peers.records.clone());
-    app::AssessmentApp::new(db, access, steps)
+    let pathways = clients::pathways::Pathways::new(peers.pathway.clone());
+    app::AssessmentApp::new(db, access, steps, pathways)
 }
 
 /// The service's routes: the gRPC service behind token verification and message size limits.

@@ -2,13 +2,16 @@
 //!
 //! Layout (the same in every service): `domain` holds the rules, `storage` the rows and
 //! queries, `app` the use cases (transactions), `grpc` the handlers that convert, call a use
-//! case and convert back.
+//! case and convert back, `clients` the services it calls (assessment-service: does the
+//! assessment an ASSESSMENT step links exist, and is it this pathway's).
 
 pub mod app;
+pub mod clients;
 pub mod domain;
 pub mod grpc;
 pub mod storage;
 
+use lms_platform::client::Peer;
 use lms_platform::config::ServiceSettings;
 use lms_platform::db::{DatabaseUrl, Db};
 use lms_platform::server::Context;
@@ -44,17 +47,35 @@ pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<D
     Db::open(url, pool_size, NAME, vec![migrations()]).await
 }
 
+/// The services pathway-service calls.
+#[derive(Clone)]
+pub struct Peers {
+    /// Asked whether the assessment an ASSESSMENT step links exists and is the pathway's.
+    pub assessment: Peer,
+}
+
+/// The service's use cases over its database.
+pub fn app(db: Db, peers: &Peers) -> app::PathwayApp {
+    let assessments = clients::assessments::Assessments::new(peers.assessment.clone());
+    app::PathwayApp::new(db, assessments)
+}
+
 /// The service's routes: the gRPC service behind token verification and message size limits.
-pub fn routes(db: Db, context: &Context) -> Routes {
+pub fn routes(app: app::PathwayApp, context: &Context) -> Routes {
     let limit = context.server.max_message_bytes;
-    let service = PathwayServiceServer::new(grpc::PathwayGrpc::new(app::PathwayApp::new(db)))
+    let service = PathwayServiceServer::new(grpc::PathwayGrpc::new(app))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     Routes::new(context.authorize(service, grpc::policy::POLICY))
 }
 
 /// Serves pathway-service on `listener` until the context's shutdown.
-pub async fn serve(listener: TcpListener, db: Db, context: Context) -> anyhow::Result<()> {
-    let routes = routes(db, &context);
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    context: Context,
+    peers: Peers,
+) -> anyhow::Result<()> {
+    let routes = routes(app(db, &peers), &context);
     context.serve(listener, routes, &[SERVICE_NAME]).await
 }

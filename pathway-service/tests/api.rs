@@ -1,6 +1,7 @@
 //! pathway-service over real gRPC on an ephemeral port, against a real database: every test runs
 //! once on SQLite (`sqlite::...`) and once on PostgreSQL (`postgres::...`, needs
-//! `LMS_TEST_DATABASE_URL`).
+//! `LMS_TEST_DATABASE_URL`). assessment-service runs beside it: an ASSESSMENT step links a
+//! real assessment of its pathway.
 
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ struct Suite {
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let suite = TestSuite::start(backend, &[Component::Pathway]).await?;
+        let suite = TestSuite::start(backend, &[Component::Pathway, Component::Assessment]).await?;
         let channel = suite.channel(Component::Pathway);
         Some(Suite {
             client: PathwayServiceClient::new(channel.clone()),
@@ -78,6 +79,72 @@ impl Suite {
             .await
             .expect("pathway created")
             .into_inner()
+    }
+
+    /// A one-question assessment of `pathway_id` (assessment-service): its id.
+    async fn assessment_of(&self, pathway_id: &str) -> String {
+        use lms_proto::assessment_v1 as assessment_pb;
+        let mut assessments =
+            assessment_pb::assessment_service_client::AssessmentServiceClient::new(
+                self.suite.channel(Component::Assessment),
+            );
+        let bank = assessments
+            .create_question_bank(bearer(
+                &self.admin(),
+                assessment_pb::CreateQuestionBankRequest {
+                    bank: Some(assessment_pb::QuestionBank {
+                        name: format!("Bank of {pathway_id}"),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let question = assessments
+            .create_question(bearer(
+                &self.admin(),
+                assessment_pb::CreateQuestionRequest {
+                    bank_id: bank.id,
+                    question: Some(assessment_pb::Question {
+                        text: "Forks low while driving.".into(),
+                        kind: Some(assessment_pb::question::Kind::TrueFalse(
+                            assessment_pb::TrueFalse {
+                                answer: true,
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assessments
+            .create_assessment(bearer(
+                &self.admin(),
+                assessment_pb::CreateAssessmentRequest {
+                    assessment: Some(assessment_pb::Assessment {
+                        title: "Theory test".into(),
+                        pathway_id: pathway_id.into(),
+                        questions: Some(assessment_pb::assessment::Questions::Fixed(
+                            assessment_pb::FixedQuestions {
+                                question_ids: vec![question.id],
+                            },
+                        )),
+                        pass_mark_percent: 80.0,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .id
     }
 
     async fn add_step(&self, pathway_id: &str, step: pb::Step) -> Result<pb::Pathway, Status> {
@@ -182,6 +249,7 @@ lms_test_support::on_both_databases!(
     a_stale_etag_is_aborted_and_changes_nothing,
     invalid_pathway_input_names_every_field_and_creates_nothing,
     certification_policies_are_completion_or_calendar_anchored,
+    an_assessment_step_links_only_an_existing_assessment_of_its_pathway,
     admin_builds_and_publishes_a_pathway_learners_read,
     editing_a_published_pathway_works_on_a_draft_until_republished,
     publishing_a_pathway_without_steps_is_refused,
@@ -667,6 +735,62 @@ async fn certification_policies_are_completion_or_calendar_anchored(suite: Suite
     }
 }
 
+async fn an_assessment_step_links_only_an_existing_assessment_of_its_pathway(suite: Suite) {
+    let pathway = suite
+        .pathway("Forklift", pb::Outcome::Certification, "")
+        .await;
+    let other = suite.pathway("Ladders", pb::Outcome::Training, "").await;
+    let quiz = |assessment_id: String| pb::Step {
+        title: "Quiz".into(),
+        required: true,
+        kind: Some(pb::step::Kind::Assessment(pb::AssessmentStep {
+            assessment_id,
+        })),
+        ..Default::default()
+    };
+    let unknown = suite
+        .add_step(&pathway.id, quiz(uuid_v7()))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let elsewhere = suite.assessment_of(&other.id).await;
+    let foreign = suite
+        .add_step(&pathway.id, quiz(elsewhere.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::FailedPrecondition, "{foreign:?}");
+    assert!(foreign.message().contains("belongs to another pathway"));
+    let unchanged = suite.get_as(&suite.admin(), &pathway.id).await.unwrap();
+    assert!(unchanged.steps.is_empty(), "nothing was written");
+
+    // The pathway's own assessment links; changing the link to an unknown one is refused too.
+    let own = suite.assessment_of(&pathway.id).await;
+    let linked = suite.add_step(&pathway.id, quiz(own)).await.unwrap();
+    let step = linked.steps[0].clone();
+    let relinked = suite
+        .client
+        .clone()
+        .update_step(bearer(
+            &suite.admin(),
+            pb::UpdateStepRequest {
+                pathway_id: pathway.id.clone(),
+                step: Some(pb::Step {
+                    id: step.id.clone(),
+                    ..quiz(uuid_v7())
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["assessment".into()],
+                }),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(relinked.code(), Code::NotFound, "{relinked:?}");
+    let after = suite.get_as(&suite.admin(), &pathway.id).await.unwrap();
+    assert_eq!(after.steps, [step]);
+}
+
 fn uuid_v7() -> String {
     lms_platform::validate::new_id()
 }
@@ -743,7 +867,7 @@ async fn admin_builds_and_publishes_a_pathway_learners_read(suite: Suite) {
                 title: "Theory test".into(),
                 required: true,
                 kind: Some(pb::step::Kind::Assessment(pb::AssessmentStep {
-                    assessment_id: uuid_v7(),
+                    assessment_id: suite.assessment_of(&pathway.id).await,
                 })),
                 ..Default::default()
             },

@@ -55,6 +55,24 @@ pub fn record(
     Ok(())
 }
 
+/// Forgets a request id, when what it created was undone (a create whose second half, in
+/// another service, failed): the request may then be sent again.
+pub fn forget(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    operation: &str,
+    request_id: &str,
+) -> AppResult<()> {
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::tenant_id.eq(tenant))
+            .filter(idempotency_keys::operation.eq(operation))
+            .filter(idempotency_keys::request_id.eq(request_id)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Runs an idempotent create: when `request_id` was seen for `operation`, returns what
 /// `existing` reads for the resource it made; otherwise runs `create` (which returns the new
 /// resource's id with the result) and remembers the request. Call inside the transaction.

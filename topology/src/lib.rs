@@ -186,7 +186,12 @@ impl Topology {
         let settings = &self.settings;
         let db = || db.clone().context("a service needs its database");
         Ok(match component {
-            Pathway => Box::pin(pathway_service::serve(listener, db()?, context)),
+            Pathway => Box::pin(pathway_service::serve(
+                listener,
+                db()?,
+                context,
+                self.pathway_peers()?,
+            )),
             Enrolment => Box::pin(enrolment_service::serve(
                 listener,
                 db()?,
@@ -220,6 +225,14 @@ impl Topology {
         })
     }
 
+    /// Who pathway-service calls.
+    pub fn pathway_peers(&self) -> anyhow::Result<pathway_service::Peers> {
+        use Component::*;
+        Ok(pathway_service::Peers {
+            assessment: self.peer(Pathway, Assessment)?,
+        })
+    }
+
     /// Who enrolment-service calls, and where its events go.
     pub fn enrolment_peers(&self) -> anyhow::Result<enrolment_service::Peers> {
         use Component::*;
@@ -233,6 +246,7 @@ impl Topology {
     pub fn assessment_peers(&self) -> anyhow::Result<assessment_service::Peers> {
         use Component::*;
         Ok(assessment_service::Peers {
+            pathway: self.peer(Assessment, Pathway)?,
             enrolment: self.peer(Assessment, Enrolment)?,
             records: self.peer(Assessment, Records)?,
             event_consumer: self.event_consumer(Assessment, Records)?,

@@ -8,42 +8,108 @@ use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, idempotency};
 
 use super::AssessmentApp;
-use crate::domain::assessment::{Assessment, QuestionSource, StoredAssessment};
+use crate::domain::assessment::{Assessment, NewAssessmentStep, QuestionSource, StoredAssessment};
 use crate::storage::banks as bank_rows;
 
 impl AssessmentApp {
+    /// Creates an assessment of an existing pathway. With `add_step` (admins), the step that
+    /// links it is added to the pathway's draft in the same call; when pathway-service refuses
+    /// the step, the assessment is removed again and pathway-service's error returned.
     pub async fn create_assessment(
         &self,
         who: &Principal,
         mut assessment: Assessment,
+        add_step: Option<NewAssessmentStep>,
         request_id: Option<String>,
     ) -> AppResult<StoredAssessment> {
         let tenant = who.tenant_id.clone();
-        let audit = Audit::new(&who.subject);
+        if add_step.is_some() && !who.is_admin() {
+            return Err(AppError::PermissionDenied(
+                "only admins add steps to pathways".into(),
+            ));
+        }
         assessment.id = new_id();
-        self.db
-            .write(move |conn| {
-                idempotency::create_once(
-                    conn,
-                    &tenant,
-                    "CreateAssessment",
-                    request_id.as_deref(),
-                    |conn, id| bank_rows::get_assessment(conn, &tenant, id),
-                    |conn| {
-                        check_source(conn, &tenant, &assessment.questions)?;
-                        bank_rows::insert_assessment(conn, &tenant, &assessment, &audit)?;
-                        Ok((
-                            assessment.id.clone(),
-                            StoredAssessment {
-                                assessment,
-                                revision: 1,
-                                audit,
-                            },
-                        ))
-                    },
-                )
-            })
+        // Asked before the transaction: no transaction waits on another service.
+        self.pathways
+            .require(
+                &tenant,
+                &assessment.pathway_id,
+                &assessment.step_id,
+                &assessment.id,
+            )
+            .await?;
+        let audit = Audit::new(&who.subject);
+        let stored = {
+            let (tenant, request_id) = (tenant.clone(), request_id.clone());
+            self.db
+                .write(move |conn| {
+                    idempotency::create_once(
+                        conn,
+                        &tenant,
+                        "CreateAssessment",
+                        request_id.as_deref(),
+                        |conn, id| bank_rows::get_assessment(conn, &tenant, id),
+                        |conn| {
+                            check_source(conn, &tenant, &assessment.questions)?;
+                            bank_rows::insert_assessment(conn, &tenant, &assessment, &audit)?;
+                            Ok((
+                                assessment.id.clone(),
+                                StoredAssessment {
+                                    assessment,
+                                    revision: 1,
+                                    audit,
+                                },
+                            ))
+                        },
+                    )
+                })
+                .await?
+        };
+        let Some(step) = add_step else {
+            return Ok(stored);
+        };
+        if !stored.assessment.step_id.is_empty() {
+            // A replay of a create whose step was added.
+            return Ok(stored);
+        }
+        let id = stored.assessment.id.clone();
+        let pathway_id = stored.assessment.pathway_id.clone();
+        match self
+            .pathways
+            .add_step(&tenant, &pathway_id, &id, step)
             .await
+        {
+            Ok(step_id) => {
+                let actor = who.subject.clone();
+                self.db
+                    .write(move |conn| {
+                        let mut linked = bank_rows::get_assessment(conn, &tenant, &id)?;
+                        linked.assessment.step_id = step_id;
+                        bank_rows::update_assessment(
+                            conn,
+                            &tenant,
+                            &linked.assessment,
+                            linked.revision,
+                            now(),
+                            &actor,
+                        )?;
+                        bank_rows::get_assessment(conn, &tenant, &id)
+                    })
+                    .await
+            }
+            Err(refused) => {
+                self.db
+                    .write(move |conn| {
+                        bank_rows::delete_assessment(conn, &tenant, &id)?;
+                        if let Some(request_id) = &request_id {
+                            idempotency::forget(conn, &tenant, "CreateAssessment", request_id)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                Err(refused)
+            }
+        }
     }
 
     /// Replaces an assessment's settings with `replacement` (validated by the caller) if the
@@ -57,6 +123,24 @@ impl AssessmentApp {
     ) -> AppResult<StoredAssessment> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let current = {
+            let (tenant, id) = (tenant.clone(), id.clone());
+            self.db
+                .read(move |conn| bank_rows::get_assessment(conn, &tenant, &id))
+                .await?
+        };
+        if replacement.step_id != current.assessment.step_id {
+            // Asked before the transaction: the step must be the pathway's and link this
+            // assessment.
+            self.pathways
+                .require(
+                    &tenant,
+                    &current.assessment.pathway_id,
+                    &replacement.step_id,
+                    &current.assessment.id,
+                )
+                .await?;
+        }
         self.db
             .write(move |conn| {
                 let stored = bank_rows::get_assessment(conn, &tenant, &id)?;

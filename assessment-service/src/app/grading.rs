@@ -29,6 +29,11 @@ impl AssessmentApp {
         let attempts = self
             .db
             .read(move |conn| {
+                // Asking about an assessment that does not exist is a mistake, not an empty
+                // queue.
+                if let Some(id) = &assessment_id {
+                    bank_rows::get_assessment(conn, &tenant, id)?;
+                }
                 attempt_rows::awaiting_grading(conn, &tenant, assessment_id, after, limit + 1)
             })
             .await?;

@@ -11,6 +11,7 @@ use lms_platform::db::Db;
 use lms_platform::{Principal, Role};
 
 use crate::clients::enrolment::EnrolmentAccess;
+use crate::clients::pathways::Pathways;
 use crate::clients::records::StepAuthority;
 use crate::domain::attempt::AttemptRecord;
 use crate::domain::bank::Bank;
@@ -23,11 +24,17 @@ pub struct AssessmentApp {
     db: Db,
     access: EnrolmentAccess,
     steps: StepAuthority,
+    pathways: Pathways,
 }
 
 impl AssessmentApp {
-    pub fn new(db: Db, access: EnrolmentAccess, steps: StepAuthority) -> Self {
-        Self { db, access, steps }
+    pub fn new(db: Db, access: EnrolmentAccess, steps: StepAuthority, pathways: Pathways) -> Self {
+        Self {
+            db,
+            access,
+            steps,
+            pathways,
+        }
     }
 }
 

@@ -2,4 +2,5 @@
 //! into this service's own types here.
 
 pub mod enrolment;
+pub mod pathways;
 pub mod records;

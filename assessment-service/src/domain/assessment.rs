@@ -54,6 +54,17 @@ pub struct Assessment {
     pub close_at: Option<NaiveDateTime>,
 }
 
+/// The ASSESSMENT step to add to the pathway's draft with a new assessment, in one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAssessmentStep {
+    pub title: String,
+    pub description: String,
+    pub required: bool,
+    pub prerequisite_step_ids: Vec<String>,
+    pub position: Option<i32>,
+    pub estimated_minutes: i32,
+}
+
 impl Assessment {
     /// Whether a learner may see per-question points and feedback now.
     pub fn shows_feedback(&self, now: NaiveDateTime) -> bool {

@@ -10,7 +10,8 @@ use lms_proto::assessment_v1 as pb;
 
 use crate::app::{AttemptView, BankView, PendingGrade};
 use crate::domain::assessment::{
-    Assessment, FeedbackPolicy, MAX_QUESTIONS, QuestionSource, Scoring, StoredAssessment,
+    Assessment, FeedbackPolicy, MAX_QUESTIONS, NewAssessmentStep, QuestionSource, Scoring,
+    StoredAssessment,
 };
 use crate::domain::attempt::Status;
 use crate::domain::bank::StoredQuestion;
@@ -201,7 +202,44 @@ pub fn assessment(stored: StoredAssessment) -> pb::Assessment {
             Scoring::Latest => pb::Scoring::Latest,
         } as i32,
         close_time: a.close_at.map(timestamp),
+        add_step: None,
     }
+}
+
+/// The step to add with a new assessment, validated like pathway-service's AddStep.
+pub fn new_assessment_step(
+    step: Option<&pb::NewAssessmentStep>,
+) -> AppResult<Option<NewAssessmentStep>> {
+    let Some(s) = step else {
+        return Ok(None);
+    };
+    let mut v = Violations::new();
+    v.required_text("assessment.add_step.title", &s.title, 200);
+    v.max_text("assessment.add_step.description", &s.description, 10_000);
+    v.in_range(
+        "assessment.add_step.estimated_minutes",
+        s.estimated_minutes.into(),
+        0,
+        100_000,
+    );
+    for (i, id) in s.prerequisite_step_ids.iter().enumerate() {
+        v.id(
+            &format!("assessment.add_step.prerequisite_step_ids[{i}]"),
+            id,
+        );
+    }
+    if s.position.is_some_and(|p| p < 0) {
+        v.add("assessment.add_step.position", "must not be negative");
+    }
+    v.finish()?;
+    Ok(Some(NewAssessmentStep {
+        title: s.title.trim().to_string(),
+        description: s.description.clone(),
+        required: s.required,
+        prerequisite_step_ids: s.prerequisite_step_ids.clone(),
+        position: s.position,
+        estimated_minutes: s.estimated_minutes,
+    }))
 }
 
 pub fn new_assessment(req: pb::CreateAssessmentRequest) -> AppResult<(Assessment, Option<String>)> {

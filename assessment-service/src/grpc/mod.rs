@@ -214,10 +214,14 @@ impl AssessmentService for AssessmentGrpc {
         request: Request<pb::CreateAssessmentRequest>,
     ) -> Result<Response<pb::Assessment>, Status> {
         let who = principal(&request)?;
-        let (assessment, request_id) = convert::new_assessment(request.into_inner())?;
+        let req = request.into_inner();
+        let add_step = convert::new_assessment_step(
+            req.assessment.as_ref().and_then(|a| a.add_step.as_ref()),
+        )?;
+        let (assessment, request_id) = convert::new_assessment(req)?;
         let stored = self
             .app
-            .create_assessment(&who, assessment, request_id)
+            .create_assessment(&who, assessment, add_step, request_id)
             .await?;
         Ok(Response::new(convert::assessment(stored)))
     }

@@ -406,6 +406,21 @@ pub fn list_assessments(
         .collect()
 }
 
+/// Removes an assessment that never had attempts (a create undone).
+pub fn delete_assessment(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<(), AppError> {
+    diesel::delete(
+        assessments::table
+            .filter(assessments::tenant_id.eq(tenant))
+            .filter(assessments::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Writes an assessment's definition if its revision is still `expected`.
 pub fn update_assessment(
     conn: &mut DbConnection,

@@ -256,13 +256,14 @@ pub struct PeopleFilter {
     pub department: Option<String>,
     pub location: Option<String>,
     pub query: Option<String>,
+    pub external_id: Option<String>,
 }
 
 impl PeopleFilter {
     pub fn describe(&self) -> String {
         format!(
-            "s={:?};d={:?};l={:?};q={:?}",
-            self.status, self.department, self.location, self.query
+            "s={:?};d={:?};l={:?};q={:?};e={:?}",
+            self.status, self.department, self.location, self.query, self.external_id
         )
     }
 }

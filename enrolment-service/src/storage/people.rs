@@ -262,6 +262,9 @@ pub fn list(
     if let Some(location) = &filter.location {
         query = query.filter(lower(people::location).eq(location.to_lowercase()));
     }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(people::external_id.eq(external_id));
+    }
     if let Some(text) = &filter.query {
         let pattern = like_pattern(text);
         query = query.filter(

@@ -376,7 +376,10 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
     let transcript = suite.get("/v1/portal/transcript", &ada).await;
     assert_eq!(transcript["entries"][0]["status"], "COMPLETED");
     assert_eq!(transcript["entries"][0]["source"], "TRANSCRIPT_ENROLMENT");
-    assert_eq!(transcript["entries"][1]["source"], "TRANSCRIPT_MANUAL_RECORD");
+    assert_eq!(
+        transcript["entries"][1]["source"],
+        "TRANSCRIPT_MANUAL_RECORD"
+    );
     assert_eq!(transcript["entries"][1]["title"], "First aid");
     // Anyone can verify the certificate, without a token.
     let (status, verified) = suite

@@ -8,16 +8,19 @@ mod pathways;
 use lms_platform::db::Db;
 use lms_platform::{AppError, AppResult};
 
+use crate::clients::assessments::Assessments;
+
 pub use categories::{CategoryPatch, NewCategory, TreeNode};
 
 #[derive(Clone)]
 pub struct PathwayApp {
     db: Db,
+    assessments: Assessments,
 }
 
 impl PathwayApp {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, assessments: Assessments) -> Self {
+        Self { db, assessments }
     }
 }
 

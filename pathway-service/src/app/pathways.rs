@@ -9,7 +9,7 @@ use super::{PathwayApp, parse_token_number};
 use crate::domain::pathway::{
     Pathway, PathwayFilter, PathwaySettings, PathwayStatus, VersionRecord, check_publishable,
 };
-use crate::domain::step::{self, Step};
+use crate::domain::step::{self, Step, StepDetail};
 use crate::domain::{Audit, check_etag, now};
 use crate::storage::{categories as category_rows, pathways as pathway_rows};
 
@@ -155,6 +155,11 @@ impl PathwayApp {
         position: Option<i32>,
     ) -> AppResult<Pathway> {
         let actor = who.subject.clone();
+        if let StepDetail::Assessment { assessment_id } = &step.detail {
+            self.assessments
+                .require_of_pathway(&who.tenant_id, assessment_id, &pathway_id)
+                .await?;
+        }
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
             step.id = lms_platform::validate::new_id();
             step.audit = Audit::new(&actor);
@@ -174,8 +179,24 @@ impl PathwayApp {
         patch: F,
     ) -> AppResult<Pathway>
     where
-        F: FnOnce(&Step) -> AppResult<Step> + Send + 'static,
+        F: Fn(&Step) -> AppResult<Step> + Send + 'static,
     {
+        // A step that comes to link another assessment is checked first, outside the
+        // transaction: no transaction waits on another service. The patch is pure, so the
+        // transaction applies it again to the draft it reads.
+        let current = self.get_pathway(who, pathway_id.clone()).await?;
+        if let Some(step) = current.steps.iter().find(|s| s.id == step_id)
+            && let StepDetail::Assessment {
+                assessment_id: before,
+            } = &step.detail
+            && let Ok(patched) = patch(step)
+            && let StepDetail::Assessment { assessment_id } = &patched.detail
+            && assessment_id != before
+        {
+            self.assessments
+                .require_of_pathway(&who.tenant_id, assessment_id, &pathway_id)
+                .await?;
+        }
         let actor = who.subject.clone();
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
             let step = pathway

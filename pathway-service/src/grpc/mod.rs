@@ -238,7 +238,7 @@ impl PathwayService for PathwayGrpc {
                 req.pathway_id.into(),
                 step_id,
                 req.etag,
-                move |current| convert::patched_step(current, &step, mask),
+                move |current| convert::patched_step(current, &step, mask.clone()),
             )
             .await?;
         Ok(Response::new(convert::pathway(pathway)))

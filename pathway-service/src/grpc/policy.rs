@@ -6,6 +6,7 @@ use lms_platform::Role::{self, Admin, Instructor, Learner, Service};
 use lms_platform::auth::Policy;
 
 const ADMINS: &[Role] = &[Admin];
+const ADMINS_AND_SERVICES: &[Role] = &[Admin, Service];
 /// Everyone who reads the catalogue.
 const READERS: &[Role] = &[Admin, Instructor, Learner, Service];
 
@@ -22,7 +23,9 @@ pub const POLICY: Policy = &[
     ("ListPathways", READERS),
     ("UpdatePathway", ADMINS),
     ("ArchivePathway", ADMINS),
-    ("AddStep", ADMINS),
+    // assessment-service adds the step of an assessment created with `add_step`, after its
+    // own policy admitted the admin.
+    ("AddStep", ADMINS_AND_SERVICES),
     ("UpdateStep", ADMINS),
     ("ReorderSteps", ADMINS),
     ("RemoveStep", ADMINS),

@@ -41,6 +41,10 @@ impl RecordsApp {
         pathway_id: PathwayId,
         scope: Option<Scope>,
     ) -> AppResult<mpsc::Receiver<AppResult<ComplianceLine>>> {
+        // A report on a pathway that does not exist is a mistake, not an empty report.
+        self.pathways
+            .require_pathway(&who.tenant_id, &pathway_id)
+            .await?;
         let mut member_pages = match &scope {
             Some(scope) => Some(self.directory.member_pages(&who.tenant_id, scope).await?),
             None => None,

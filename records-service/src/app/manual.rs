@@ -45,6 +45,9 @@ impl RecordsApp {
     ) -> AppResult<ManualRecord> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        // Training is recorded for someone the directory knows (asked before the
+        // transaction: no transaction waits on another service).
+        self.directory.require_person(&tenant, &learner).await?;
         let record = ManualRecord {
             id: new_id(),
             tenant_id: tenant.clone(),

@@ -1,10 +1,11 @@
 //! Who is in an audience, a class or a department, asked of enrolment-service (with this
-//! service's own identity) when a compliance report is scoped to one. Reports are not a
-//! learner's hot path; progress and recording never ask.
+//! service's own identity) when a compliance report is scoped to one; and whether a person
+//! exists, before an admin records training for them. Neither is a learner's hot path;
+//! progress and recording never ask.
 
-use lms_platform::AppResult;
 use lms_platform::client::Peer;
 use lms_platform::ids::TenantId;
+use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_client::EnrolmentServiceClient;
 use tokio::sync::mpsc;
@@ -22,6 +23,28 @@ pub struct Directory {
 impl Directory {
     pub fn new(enrolments: Peer) -> Self {
         Self { enrolments }
+    }
+
+    /// NOT_FOUND unless the directory has a person with this external id.
+    pub async fn require_person(&self, tenant: &TenantId, external_id: &str) -> AppResult<()> {
+        let request = pb::ListPeopleRequest {
+            external_id: external_id.to_string(),
+            page_size: 1,
+            ..Default::default()
+        };
+        let found = self
+            .enrolments
+            .read(tenant, request, |channel, request| async move {
+                EnrolmentServiceClient::new(channel)
+                    .list_people(request)
+                    .await
+            })
+            .await?;
+        if found.people.iter().any(|p| p.external_id == external_id) {
+            Ok(())
+        } else {
+            Err(AppError::not_found(format!("person {external_id}")))
+        }
     }
 
     /// The external ids of everyone in the scope, in external-id order, as a stream of pages.

@@ -1,5 +1,5 @@
 //! Published pathway versions, fetched from pathway-service once and cached for good (they are
-//! immutable). Asked while applying enrolment events, and when a service checks a step of an
+//! immutable); and whether a pathway exists, before a compliance report on it. Asked while applying enrolment events, and when a service checks a step of an
 //! enrolment whose events have not arrived yet; never on a learner's request.
 
 use lms_platform::client::Peer;
@@ -41,6 +41,25 @@ impl PathwayVersions {
         snapshot(&published).ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("pathway version without steps' kinds"))
         })
+    }
+
+    /// NOT_FOUND unless the pathway exists in the tenant (in any state).
+    pub async fn require_pathway(
+        &self,
+        tenant: &TenantId,
+        pathway_id: &PathwayId,
+    ) -> AppResult<()> {
+        let request = pb::GetPathwayRequest {
+            id: pathway_id.to_string(),
+        };
+        self.pathways
+            .read(tenant, request, |channel, request| async move {
+                PathwayServiceClient::new(channel)
+                    .get_pathway(request)
+                    .await
+            })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -208,6 +208,7 @@ pub fn people_filter(req: &pb::ListPeopleRequest) -> AppResult<PeopleFilter> {
     v.max_text("query", &req.query, person::MAX_NAME_CHARS);
     v.max_text("department", &req.department, person::MAX_NAME_CHARS);
     v.max_text("location", &req.location, person::MAX_NAME_CHARS);
+    v.max_text("external_id", &req.external_id, person::MAX_NAME_CHARS);
     let status = match pb::PersonStatus::try_from(req.status) {
         Ok(pb::PersonStatus::Unspecified) => None,
         Ok(pb::PersonStatus::Active) => Some(PersonStatus::Active),
@@ -224,5 +225,6 @@ pub fn people_filter(req: &pb::ListPeopleRequest) -> AppResult<PeopleFilter> {
         department: non_empty(&req.department),
         location: non_empty(&req.location),
         query: non_empty(&req.query),
+        external_id: non_empty(&req.external_id),
     })
 }

@@ -41,7 +41,7 @@ pub(super) async fn get_pathway(
     };
     let topology = in_process(suite).await?;
     let db = database(&topology, Component::Pathway).await?;
-    let app = Arc::new(pathway_service::app::PathwayApp::new(db));
+    let app = Arc::new(pathway_service::app(db, &topology.pathway_peers()?));
     let who = Arc::new(principal("admin@bench", Role::Admin));
     let storage = drive(clients, duration, move |client, i| {
         let app = app.clone();

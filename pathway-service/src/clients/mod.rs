@@ -1,0 +1,4 @@
+//! The services this one calls, through `lms_platform::client`; each answer is converted
+//! into this service's own types here.
+
+pub mod assessments;
