@@ -682,6 +682,44 @@ async fn admins_record_external_training_with_an_audit_trail(suite: Suite) {
         ["reason", "record.complete_time", "record.evidence_url"]
     );
 
+    // Ada is not in the directory yet: nobody can have trained who does not exist.
+    let unknown = create(
+        admin.clone(),
+        record.clone(),
+        "certificate handed in by Ada",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let none = records
+        .list_manual_records(bearer(
+            &admin,
+            pb::ListManualRecordsRequest {
+                learner: "ada".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.records.is_empty(), "nothing was written");
+    suite
+        .enrolments
+        .clone()
+        .create_person(bearer(
+            &admin,
+            enrolment_pb::CreatePersonRequest {
+                person: Some(enrolment_pb::Person {
+                    external_id: "ada".into(),
+                    display_name: "Ada".into(),
+                    email: "ada@acme.example".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
     let created = create(
         admin.clone(),
         record.clone(),

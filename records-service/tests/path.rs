@@ -19,6 +19,7 @@ lms_test_support::on_both_databases!(Suite;
     a_certified_learner_stays_compliant_through_recertification,
     a_calendar_anchored_certification_expires_on_its_day,
     training_done_elsewhere_is_in_the_transcript_and_its_csv,
+    unknown_references_are_not_found_and_change_nothing,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -1055,4 +1056,167 @@ async fn training_done_elsewhere_is_in_the_transcript_and_its_csv(suite: Suite) 
         lines[2].ends_with(",Red Cross,8.00,https://files.acme.example/first-aid.pdf"),
         "{csv}"
     );
+}
+
+fn unknown_id() -> String {
+    lms_platform::validate::new_id()
+}
+
+async fn unknown_references_are_not_found_and_change_nothing(suite: Suite) {
+    let admin = suite.admin();
+    let (pathway, steps, assessment) = suite.compliance_pathway().await;
+    let mut assessments = suite.assessments.clone();
+    let listed =
+        |assessments: &mut assessment_pb::assessment_service_client::AssessmentServiceClient<
+            Channel,
+        >| {
+            let mut assessments = assessments.clone();
+            let admin = admin.clone();
+            let pathway = pathway.clone();
+            async move {
+                assessments
+                    .list_assessments(bearer(
+                        &admin,
+                        assessment_pb::ListAssessmentsRequest {
+                            pathway_id: pathway,
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .assessments
+                    .len()
+            }
+        };
+    let before = listed(&mut assessments).await;
+    let existing = assessments
+        .get_assessment(bearer(
+            &admin,
+            assessment_pb::GetAssessmentRequest {
+                id: assessment.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let create = |pathway_id: String,
+                  step_id: String,
+                  add_step: Option<assessment_pb::NewAssessmentStep>| {
+        let mut assessments = suite.assessments.clone();
+        let admin = admin.clone();
+        let questions = existing.questions.clone();
+        async move {
+            assessments
+                .create_assessment(bearer(
+                    &admin,
+                    assessment_pb::CreateAssessmentRequest {
+                        assessment: Some(assessment_pb::Assessment {
+                            title: "Retake".into(),
+                            pathway_id,
+                            step_id,
+                            questions,
+                            pass_mark_percent: 100.0,
+                            add_step,
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    // CreateAssessment: an unknown pathway, an unknown step, a step of another kind.
+    let no_pathway = create(unknown_id(), String::new(), None).await.unwrap_err();
+    assert_eq!(no_pathway.code(), Code::NotFound, "{no_pathway:?}");
+    let no_step = create(pathway.clone(), unknown_id(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(no_step.code(), Code::NotFound, "{no_step:?}");
+    let content = create(pathway.clone(), steps[0].clone(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(content.code(), Code::FailedPrecondition, "{content:?}");
+    // UpdateAssessment to a step that does not link it.
+    let relink = assessments
+        .update_assessment(bearer(
+            &admin,
+            assessment_pb::UpdateAssessmentRequest {
+                assessment: Some(assessment_pb::Assessment {
+                    id: assessment.clone(),
+                    step_id: unknown_id(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["step_id".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(relink.code(), Code::NotFound, "{relink:?}");
+    // The grading queue of an assessment that does not exist.
+    let queue = assessments
+        .list_pending_grades(bearer(
+            &admin,
+            assessment_pb::ListPendingGradesRequest {
+                assessment_id: unknown_id(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(queue.code(), Code::NotFound, "{queue:?}");
+    // A compliance report on a pathway that does not exist.
+    let report = suite.compliance(&admin, &unknown_id()).await.unwrap_err();
+    assert_eq!(report.code(), Code::NotFound, "{report:?}");
+    // A step pathway-service refuses (an unknown prerequisite): the assessment is not kept.
+    let refused = create(
+        pathway.clone(),
+        String::new(),
+        Some(assessment_pb::NewAssessmentStep {
+            title: "Retake".into(),
+            required: false,
+            prerequisite_step_ids: vec![unknown_id()],
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(listed(&mut assessments).await, before, "nothing was kept");
+
+    // One call creates the assessment and the step that links it, both sides checked.
+    let linked = create(
+        pathway.clone(),
+        String::new(),
+        Some(assessment_pb::NewAssessmentStep {
+            title: "Retake".into(),
+            required: false,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(!linked.step_id.is_empty());
+    let draft = suite
+        .pathways
+        .clone()
+        .get_pathway(bearer(
+            &admin,
+            pathway_pb::GetPathwayRequest {
+                id: pathway.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let step = draft.steps.iter().find(|s| s.id == linked.step_id).unwrap();
+    assert_eq!(step.title, "Retake");
+    assert!(matches!(
+        &step.kind,
+        Some(pathway_pb::step::Kind::Assessment(a)) if a.assessment_id == linked.id
+    ));
+    assert_eq!(listed(&mut assessments).await, before + 1);
 }

@@ -705,21 +705,46 @@ async fn report_compliance_prints_csv_and_refuses_learners() {
             .unwrap();
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     };
-    let report = |token: String| {
+    // A pathway nobody is enrolled in yet: its report is a header and zero totals.
+    let pathways = lms_test_support::Rpcs::new(std::collections::HashMap::from([(
+        "pathway-service".to_string(),
+        tonic::transport::Channel::from_shared(format!("http://{}", addresses["pathway-service"]))
+            .unwrap()
+            .connect_lazy(),
+    )]));
+    let pathway = pathways
+        .ok(
+            "lms.pathway.v1.PathwayService/CreatePathway",
+            serde_json::json!({"pathway": {"title": "Fire safety", "outcome": "COMPLIANCE"}}),
+            &token("admin"),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report_on = |pathway: String, token: String| {
         let records = records.clone();
         tokio::task::spawn_blocking(move || {
             lms()
-                .args([
-                    "report",
-                    "compliance",
-                    "--pathway",
-                    "0190d5a0-0000-7000-8000-000000000001",
-                ])
+                .args(["report", "compliance", "--pathway", &pathway])
                 .args(["--address", &records, "--token", &token])
                 .output()
                 .unwrap()
         })
     };
+    let report = |token: String| report_on(pathway.clone(), token);
+    // A pathway that does not exist is a mistake, said as such.
+    let unknown = report_on(
+        "0190d5a0-0000-7000-8000-000000000001".into(),
+        token("admin"),
+    )
+    .await
+    .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("NotFound"),
+        "{unknown:?}"
+    );
     let admin = report(token("admin")).await.unwrap();
     assert!(admin.status.success(), "{admin:?}");
     let stdout = String::from_utf8_lossy(&admin.stdout);

@@ -70,7 +70,7 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ),
     ("lms.pathway.v1.PathwayService/UpdatePathway", ADMIN),
     ("lms.pathway.v1.PathwayService/ArchivePathway", ADMIN),
-    ("lms.pathway.v1.PathwayService/AddStep", ADMIN),
+    ("lms.pathway.v1.PathwayService/AddStep", ADMIN_SERVICE),
     ("lms.pathway.v1.PathwayService/UpdateStep", ADMIN),
     ("lms.pathway.v1.PathwayService/ReorderSteps", ADMIN),
     ("lms.pathway.v1.PathwayService/RemoveStep", ADMIN),
@@ -574,6 +574,12 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Caller::Admin,
         Expect::NotFound,
         r#"{"id":"{person}"}"#,
+    ),
+    (
+        "lms.enrolment.v1.EnrolmentService/ListPeople",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"externalId":"learner@a"}"#,
     ),
     (
         "lms.enrolment.v1.EnrolmentService/UpdatePerson",
