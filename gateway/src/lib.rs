@@ -141,9 +141,12 @@ pub fn router(
         EXPOSED_SERVICES[4],
         Upstream::Channel(peers.records.channel()),
     );
-    let portal = lms_proto::portal_v1::portal_service_server::PortalServiceServer::new(
-        portal::Portal::new(peers.records.clone(), peers.pathway.clone()),
-    );
+    let portal =
+        lms_proto::portal_v1::portal_service_server::PortalServiceServer::new(portal::Portal::new(
+            peers.records.clone(),
+            peers.pathway.clone(),
+            peers.enrolment.clone(),
+        ));
     upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
     let gateway = Arc::new(Gateway {
         routes,

@@ -2,8 +2,10 @@
 //! with the learner's own token (each service checks it again and shows only the learner's
 //! own data).
 
+use enrolment_pb::enrolment_service_client::EnrolmentServiceClient;
 use lms_platform::client::Peer;
 use lms_platform::{AppError, AppResult};
+use lms_proto::enrolment_v1 as enrolment_pb;
 use lms_proto::pathway_v1 as pathway_pb;
 use lms_proto::portal_v1 as pb;
 use lms_proto::records_v1 as records_pb;
@@ -20,11 +22,16 @@ const PAGE: i32 = 500;
 pub struct Portal {
     records: Peer,
     pathways: Peer,
+    enrolments: Peer,
 }
 
 impl Portal {
-    pub fn new(records: Peer, pathways: Peer) -> Self {
-        Self { records, pathways }
+    pub fn new(records: Peer, pathways: Peer, enrolments: Peer) -> Self {
+        Self {
+            records,
+            pathways,
+            enrolments,
+        }
     }
 }
 
@@ -156,6 +163,41 @@ impl Portal {
         Ok(pb::MyTranscript { entries })
     }
 
+    async fn my_catalogue(&self, incoming: &MetadataMap) -> AppResult<pb::MyCatalogue> {
+        let joinable = self
+            .enrolments
+            .read_as_caller(
+                incoming,
+                enrolment_pb::ListJoinablePathwaysRequest::default(),
+                |channel, request| async move {
+                    EnrolmentServiceClient::new(channel)
+                        .list_joinable_pathways(request)
+                        .await
+                },
+            )
+            .await?;
+        let mut entries = Vec::with_capacity(joinable.pathways.len());
+        for offer in joinable.pathways {
+            let request = pathway_pb::GetPathwayRequest {
+                id: offer.pathway_id.clone(),
+            };
+            let pathway = self
+                .pathways
+                .read_as_caller(incoming, request, |channel, request| async move {
+                    PathwayServiceClient::new(channel)
+                        .get_pathway(request)
+                        .await
+                })
+                .await?;
+            entries.push(pb::CatalogueEntry {
+                pathway: Some(pathway),
+                assignment_id: offer.assignment_id,
+                requirement: offer.requirement,
+            });
+        }
+        Ok(pb::MyCatalogue { entries })
+    }
+
     async fn my_certifications(&self, incoming: &MetadataMap) -> AppResult<pb::MyCertifications> {
         let certifications = all_pages(|page_token| {
             let request = records_pb::ListCertificationsRequest {
@@ -207,6 +249,15 @@ impl pb::portal_service_server::PortalService for Portal {
     ) -> Result<Response<pb::MyTranscript>, Status> {
         let incoming = request.metadata();
         let answer = within_deadline(incoming, self.my_transcript(incoming)).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_my_catalogue(
+        &self,
+        request: Request<pb::GetMyCatalogueRequest>,
+    ) -> Result<Response<pb::MyCatalogue>, Status> {
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_catalogue(incoming)).await?;
         Ok(Response::new(answer))
     }
 

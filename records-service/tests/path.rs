@@ -20,6 +20,7 @@ lms_test_support::on_both_databases!(Suite;
     a_calendar_anchored_certification_expires_on_its_day,
     training_done_elsewhere_is_in_the_transcript_and_its_csv,
     unknown_references_are_not_found_and_change_nothing,
+    an_open_pathway_says_it_may_be_joined_and_the_catalogue_lists_only_those,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -1219,4 +1220,146 @@ async fn unknown_references_are_not_found_and_change_nothing(suite: Suite) {
         Some(pathway_pb::step::Kind::Assessment(a)) if a.assessment_id == linked.id
     ));
     assert_eq!(listed(&mut assessments).await, before + 1);
+}
+
+async fn an_open_pathway_says_it_may_be_joined_and_the_catalogue_lists_only_those(suite: Suite) {
+    use lms_test_support::fixtures::{content_step, person, published_pathway};
+    let admin = suite.admin();
+    let mut enrolments = suite.enrolments.clone();
+    let publish = |title: &str| {
+        let channel = suite.suite.channel(Component::Pathway);
+        let admin = admin.clone();
+        let pathway = pathway_pb::Pathway {
+            title: title.into(),
+            outcome: pathway_pb::Outcome::Training as i32,
+            ..Default::default()
+        };
+        async move {
+            published_pathway(channel, &admin, pathway, vec![content_step("Watch")])
+                .await
+                .pathway_id
+        }
+    };
+    let offered = publish("Excel basics").await;
+    let elsewhere = publish("Forklift licence").await;
+    let unoffered = publish("Board governance").await;
+    for (id, department) in [("ada", "Sales"), ("bob", "Warehouse")] {
+        enrolments
+            .create_person(bearer(
+                &admin,
+                enrolment_pb::CreatePersonRequest {
+                    person: Some(enrolment_pb::Person {
+                        department: department.into(),
+                        ..person(id)
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    for (department, pathway) in [("Sales", &offered), ("Warehouse", &elsewhere)] {
+        let audience = enrolments
+            .create_audience(bearer(
+                &admin,
+                enrolment_pb::CreateAudienceRequest {
+                    audience: Some(enrolment_pb::Audience {
+                        name: department.into(),
+                        kind: enrolment_pb::AudienceKind::Dynamic as i32,
+                        rule: format!(r#"department = "{department}""#),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        enrolments
+            .create_assignment(bearer(
+                &admin,
+                enrolment_pb::CreateAssignmentRequest {
+                    assignment: Some(enrolment_pb::Assignment {
+                        pathway_id: pathway.clone(),
+                        audience_id: audience.id,
+                        requirement: enrolment_pb::Requirement::Open as i32,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let ada = suite.learner("ada");
+    let access = |pathway: String| {
+        let mut enrolments = suite.enrolments.clone();
+        let ada = ada.clone();
+        async move {
+            enrolments
+                .check_access(bearer(
+                    &ada,
+                    enrolment_pb::CheckAccessRequest {
+                        learner: String::new(),
+                        pathway_id: pathway,
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let joinable = |token: String, learner: &str| {
+        let mut enrolments = suite.enrolments.clone();
+        let learner = learner.to_string();
+        async move {
+            enrolments
+                .list_joinable_pathways(bearer(
+                    &token,
+                    enrolment_pb::ListJoinablePathwaysRequest { learner },
+                ))
+                .await
+                .map(|r| r.into_inner().pathways)
+        }
+    };
+
+    // Offered to Ada: the answer says she may enrol herself; the others just say not enrolled.
+    let open = access(offered.clone()).await;
+    assert!(!open.allowed);
+    assert_eq!(open.reason(), enrolment_pb::AccessReason::MaySelfEnrol);
+    assert!(open.message.contains("SelfEnrol"), "{}", open.message);
+    for other in [&elsewhere, &unoffered] {
+        let closed = access(other.clone()).await;
+        assert_eq!(closed.reason(), enrolment_pb::AccessReason::NotEnrolled);
+    }
+    // Her catalogue lists what she may join, and nothing else.
+    let mine = joinable(ada.clone(), "").await.unwrap();
+    assert_eq!(
+        mine.iter()
+            .map(|p| p.pathway_id.as_str())
+            .collect::<Vec<_>>(),
+        [offered.as_str()]
+    );
+    assert_eq!(mine[0].requirement(), enrolment_pb::Requirement::Open);
+    let nosy = joinable(suite.learner("bob"), "ada").await.unwrap_err();
+    assert_eq!(nosy.code(), Code::PermissionDenied);
+    let staff = joinable(admin.clone(), "bob").await.unwrap();
+    assert_eq!(staff[0].pathway_id, elsewhere);
+
+    // Once she has joined, it leaves her catalogue and access says enrolled.
+    enrolments
+        .self_enrol(bearer(
+            &ada,
+            enrolment_pb::SelfEnrolRequest {
+                pathway_id: offered.clone(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(joinable(ada.clone(), "").await.unwrap().is_empty());
+    assert_eq!(
+        access(offered).await.reason(),
+        enrolment_pb::AccessReason::Enrolled
+    );
 }

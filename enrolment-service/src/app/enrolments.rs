@@ -10,8 +10,10 @@ use lms_platform::{AppError, AppResult, Principal, idempotency};
 
 use super::reconcile::lock_tenant_enrolments;
 use super::{ACCESS_CHECKERS, EnrolmentApp};
+use crate::domain::assignment::Requirement;
 use crate::domain::enrolment::{
-    self, AccessDecision, DueChange, Enrolment, EnrolmentFilter, Source, Status, Withdrawal,
+    self, AccessDecision, DueChange, Enrolment, EnrolmentFilter, JoinablePathway,
+    PathwayAvailability, Source, Status, Withdrawal,
 };
 use crate::domain::person::PersonStatus;
 use crate::events::{self};
@@ -265,6 +267,61 @@ impl EnrolmentApp {
             .await
     }
 
+    /// The published pathways `learner` (the caller when None) may enrol themselves in: an
+    /// assignment covering them offers each, and they have no current enrolment in it. Each is
+    /// asked of pathway-service (a draft or archived pathway takes no enrolment).
+    pub async fn joinable_pathways(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+    ) -> AppResult<Vec<JoinablePathway>> {
+        let learner = match learner {
+            Some(learner) if learner != who.subject && !who.has_any(&ACCESS_CHECKERS) => {
+                return Err(AppError::PermissionDenied(
+                    "you may list only what you may join yourself".into(),
+                ));
+            }
+            Some(learner) => learner,
+            None => who.subject.clone(),
+        };
+        let tenant = who.tenant_id.clone();
+        let offers = {
+            let tenant = tenant.clone();
+            self.db
+                .read(move |conn| {
+                    match people_rows::key_facts_by_external_id(conn, &tenant, &learner)? {
+                        Some((person_id, PersonStatus::Active)) => {
+                            coverage::offers(conn, &tenant, &person_id)
+                        }
+                        _ => Ok(Vec::new()),
+                    }
+                })
+                .await?
+        };
+        let mut joinable = Vec::with_capacity(offers.len());
+        for offer in offers {
+            let pathway_id = PathwayId::from(offer.pathway_id);
+            match self.catalog.availability(&tenant, &pathway_id).await {
+                Ok(PathwayAvailability::Published { .. }) => {}
+                Ok(_) | Err(AppError::NotFound(_)) => continue,
+                Err(error) => return Err(error),
+            }
+            let requirement = Requirement::parse(&offer.requirement).ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "assignment {} has requirement {:?}",
+                    offer.assignment_id,
+                    offer.requirement
+                ))
+            })?;
+            joinable.push(JoinablePathway {
+                pathway_id,
+                assignment_id: offer.assignment_id,
+                requirement,
+            });
+        }
+        Ok(joinable)
+    }
+
     /// May `learner` (an external id; the caller when None) take `pathway_id` now?
     pub async fn check_access(
         &self,
@@ -291,7 +348,23 @@ impl EnrolmentApp {
                     Some((status, current)) => (Some(status), current),
                     None => (None, None),
                 };
-                Ok(enrolment::decide_access(person, current, &pathway_id))
+                // Only a learner without an enrolment needs the second look: is the pathway
+                // offered to them?
+                let open_to_learner = person == Some(PersonStatus::Active)
+                    && current.is_none()
+                    && match people_rows::key_facts_by_external_id(conn, &tenant, &learner)? {
+                        Some((person_id, _)) => {
+                            coverage::covering_assignment(conn, &tenant, &person_id, &pathway_id)?
+                                .is_some()
+                        }
+                        None => false,
+                    };
+                Ok(enrolment::decide_access(
+                    person,
+                    current,
+                    open_to_learner,
+                    &pathway_id,
+                ))
             })
             .await
     }

@@ -155,6 +155,9 @@ pub enum AccessReason {
     UnknownLearner,
     LearnerInactive,
     NotEnrolled,
+    /// Not enrolled, but an assignment of the learner's audiences or classes offers the
+    /// pathway: SelfEnrol enrols them.
+    MaySelfEnrol,
     Suspended,
 }
 
@@ -166,11 +169,21 @@ pub struct AccessDecision {
     pub enrolment: Option<Enrolment>,
 }
 
-/// May a learner take a pathway, given their directory status (None: not in the directory)
-/// and their current (not withdrawn) enrolment in it?
+/// A published pathway offered to a learner for self-enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinablePathway {
+    pub pathway_id: PathwayId,
+    pub assignment_id: String,
+    pub requirement: Requirement,
+}
+
+/// May a learner take a pathway, given their directory status (None: not in the directory),
+/// their current (not withdrawn) enrolment in it, and whether an assignment of theirs offers
+/// it for self-enrolment?
 pub fn decide_access(
     person: Option<PersonStatus>,
     current: Option<Enrolment>,
+    open_to_learner: bool,
     pathway_id: &str,
 ) -> AccessDecision {
     let (allowed, reason, message) = match (person, &current) {
@@ -183,6 +196,14 @@ pub fn decide_access(
             false,
             AccessReason::LearnerInactive,
             "the learner is deactivated".to_string(),
+        ),
+        (Some(PersonStatus::Active), None) if open_to_learner => (
+            false,
+            AccessReason::MaySelfEnrol,
+            format!(
+                "the learner is not enrolled in pathway {pathway_id} yet, and may enrol \
+                 themselves (SelfEnrol): an assignment of their audiences or classes offers it"
+            ),
         ),
         (Some(PersonStatus::Active), None) => (
             false,
@@ -262,6 +283,7 @@ mod tests {
         let yes = decide_access(
             Some(PersonStatus::Active),
             Some(enrolment(Status::Active)),
+            false,
             "pw",
         );
         assert!(yes.allowed);
@@ -283,9 +305,16 @@ mod tests {
             ),
         ];
         for (person, current, reason) in cases {
-            let no = decide_access(person, current, "pw");
+            let no = decide_access(person, current, false, "pw");
             assert!(!no.allowed);
             assert_eq!(no.reason, reason);
         }
+        // Not enrolled, but offered: the answer says so.
+        let open = decide_access(Some(PersonStatus::Active), None, true, "pw");
+        assert_eq!(
+            (open.allowed, open.reason),
+            (false, AccessReason::MaySelfEnrol)
+        );
+        assert!(open.message.contains("SelfEnrol"), "{}", open.message);
     }
 }

@@ -1,5 +1,6 @@
 //! The gRPC handlers: authorise, convert, call the use case, convert back.
 
+mod access;
 pub mod convert;
 mod events;
 pub mod policy;
@@ -575,20 +576,17 @@ impl EnrolmentService for EnrolmentGrpc {
         request: Request<pb::CheckAccessRequest>,
     ) -> Result<Response<pb::AccessDecision>, Status> {
         let who = principal(&request)?;
-        let req = request.into_inner();
-        let mut v = lms_platform::validate::Violations::new();
-        v.id("pathway_id", &req.pathway_id);
-        v.max_text(
-            "learner",
-            &req.learner,
-            crate::domain::person::MAX_EXTERNAL_ID_CHARS,
-        );
-        v.finish()?;
-        let learner = (!req.learner.is_empty()).then_some(req.learner);
-        let decision = self
-            .app
-            .check_access(&who, learner, req.pathway_id.into())
-            .await?;
-        Ok(Response::new(convert::access_decision(decision)))
+        let decision = access::check_access(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(decision))
+    }
+
+    async fn list_joinable_pathways(
+        &self,
+        request: Request<pb::ListJoinablePathwaysRequest>,
+    ) -> Result<Response<pb::ListJoinablePathwaysResponse>, Status> {
+        let who = principal(&request)?;
+        let joinable =
+            access::list_joinable_pathways(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(joinable))
     }
 }

@@ -48,6 +48,7 @@ pub const POLICY: Policy = &[
     ("ListEnrolments", ANY_ROLE),
     ("WithdrawEnrolment", ADMINS),
     ("ExtendDueDate", ADMINS),
+    ("ListJoinablePathways", ANY_ROLE),
     ("CheckAccess", ANY_ROLE),
 ];
 

@@ -237,6 +237,45 @@ pub fn covering_assignment(
     Ok(found.into_iter().next().map(|f| f.id))
 }
 
+/// A pathway offered to a person for self-enrolment.
+#[derive(QueryableByName, Debug)]
+pub struct Offer {
+    #[diesel(sql_type = Text)]
+    pub pathway_id: String,
+    #[diesel(sql_type = Text)]
+    pub assignment_id: String,
+    #[diesel(sql_type = Text)]
+    pub requirement: String,
+}
+
+/// Every pathway a live assignment covering the person offers, where the person has no
+/// current enrolment: the oldest such assignment per pathway, by pathway.
+pub fn offers(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person_id: &str,
+) -> Result<Vec<Offer>, AppError> {
+    let mut offers: Vec<Offer> = sql::load(conn, |s| {
+        s.push(
+            "SELECT a.pathway_id AS pathway_id, a.id AS assignment_id, a.requirement AS \
+             requirement FROM assignments a JOIN people p ON p.id = ",
+        )
+        .push_text(person_id)
+        .push(" WHERE a.tenant_id = ")
+        .push_text(tenant)
+        .push(" AND p.tenant_id = a.tenant_id AND a.removed_at IS NULL AND ");
+        push_covered(s);
+        s.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.tenant_id = a.tenant_id AND \
+             e.learner = p.external_id AND e.pathway_id = a.pathway_id AND e.status <> '{}') \
+             ORDER BY a.pathway_id, a.id",
+            Status::Withdrawn.as_str()
+        ));
+    })?;
+    offers.dedup_by(|later, first| later.pathway_id == first.pathway_id);
+    Ok(offers)
+}
+
 #[derive(QueryableByName)]
 struct Handover {
     #[diesel(sql_type = Text)]

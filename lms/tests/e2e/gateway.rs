@@ -381,6 +381,48 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
         "TRANSCRIPT_MANUAL_RECORD"
     );
     assert_eq!(transcript["entries"][1]["title"], "First aid");
+    // An OPEN pathway offered to the Warehouse: Ada's catalogue lists it, ready to join.
+    let open = suite
+        .ok(
+            Method::POST,
+            "/v1/pathways",
+            &admin,
+            json!({"title": "Excel basics", "outcome": "TRAINING"}),
+        )
+        .await;
+    let open_id = open["id"].as_str().unwrap().to_string();
+    suite
+        .ok(
+            Method::POST,
+            &format!("/v1/pathways/{open_id}/steps"),
+            &admin,
+            json!({"title": "Watch", "required": true, "content": {"url": "https://learn.example.com/excel", "mediaType": "VIDEO"}}),
+        )
+        .await;
+    suite
+        .ok(
+            Method::POST,
+            &format!("/v1/pathways/{open_id}:publish"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    suite
+        .ok(
+            Method::POST,
+            "/v1/assignments",
+            &admin,
+            json!({"pathwayId": open_id, "audienceId": audience["id"], "requirement": "OPEN"}),
+        )
+        .await;
+    let catalogue = suite.get("/v1/portal/catalogue", &ada).await;
+    assert_eq!(
+        catalogue["entries"][0]["pathway"]["title"], "Excel basics",
+        "{catalogue}"
+    );
+    assert_eq!(catalogue["entries"][0]["requirement"], "OPEN");
+    assert_eq!(catalogue["entries"].as_array().unwrap().len(), 1);
+
     // Anyone can verify the certificate, without a token.
     let (status, verified) = suite
         .call(Method::GET, &format!("/v1/verify/{code}"), None, None)

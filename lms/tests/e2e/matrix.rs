@@ -166,6 +166,10 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         EVERYONE_SERVICE,
     ),
     (
+        "lms.enrolment.v1.EnrolmentService/ListJoinablePathways",
+        EVERYONE_SERVICE,
+    ),
+    (
         "lms.assessment.v1.AssessmentService/CreateQuestionBank",
         STAFF,
     ),
@@ -282,6 +286,7 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
     ("lms.portal.v1.PortalService/GetMyCertifications", LEARNER),
+    ("lms.portal.v1.PortalService/GetMyCatalogue", LEARNER),
 ];
 
 /// The principals every RPC is tried with.
@@ -309,6 +314,7 @@ fn portal_path(rpc: &str) -> &'static str {
         "GetMyPathway" => "/v1/portal/pathways/00000000-0000-0000-0000-000000000000",
         "GetMyTranscript" => "/v1/portal/transcript",
         "GetMyCertifications" => "/v1/portal/certifications",
+        "GetMyCatalogue" => "/v1/portal/catalogue",
         other => panic!("no portal path for {other}"),
     }
 }

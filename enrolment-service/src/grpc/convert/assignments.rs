@@ -286,6 +286,7 @@ pub fn access_decision(d: AccessDecision) -> pb::AccessDecision {
             AccessReason::UnknownLearner => pb::AccessReason::UnknownLearner,
             AccessReason::LearnerInactive => pb::AccessReason::LearnerInactive,
             AccessReason::NotEnrolled => pb::AccessReason::NotEnrolled,
+            AccessReason::MaySelfEnrol => pb::AccessReason::MaySelfEnrol,
             AccessReason::Suspended => pb::AccessReason::AccessSuspended,
         } as i32,
         message: d.message,
