@@ -21,6 +21,8 @@ lms_test_support::on_both_databases!(Suite;
     training_done_elsewhere_is_in_the_transcript_and_its_csv,
     unknown_references_are_not_found_and_change_nothing,
     an_open_pathway_says_it_may_be_joined_and_the_catalogue_lists_only_those,
+    a_due_policy_change_is_previewed_and_applied_to_existing_enrolments_on_request,
+    an_audience_preview_shows_the_enrolments_it_would_create_and_end,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -330,6 +332,7 @@ async fn a_suspended_enrolment_blocks_every_open_step(suite: Suite) {
                 update_mask: Some(prost_types::FieldMask {
                     paths: vec!["leave_policy".into()],
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -1361,5 +1364,219 @@ async fn an_open_pathway_says_it_may_be_joined_and_the_catalogue_lists_only_thos
     assert_eq!(
         access(offered).await.reason(),
         enrolment_pb::AccessReason::Enrolled
+    );
+}
+
+impl Suite {
+    async fn sales_assignment(&self) -> enrolment_pb::Assignment {
+        self.enrolments
+            .clone()
+            .list_assignments(bearer(
+                &self.admin(),
+                enrolment_pb::ListAssignmentsRequest::default(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .assignments
+            .remove(0)
+    }
+
+    async fn ada_enrolment(&self) -> enrolment_pb::Enrolment {
+        self.enrolments
+            .clone()
+            .list_enrolments(bearer(
+                &self.admin(),
+                enrolment_pb::ListEnrolmentsRequest {
+                    learner: "ada".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .enrolments
+            .remove(0)
+    }
+}
+
+fn days_after_assignment(days: i32) -> Option<enrolment_pb::DuePolicy> {
+    Some(enrolment_pb::DuePolicy {
+        policy: Some(enrolment_pb::due_policy::Policy::DaysAfterAssignment(days)),
+    })
+}
+
+async fn a_due_policy_change_is_previewed_and_applied_to_existing_enrolments_on_request(
+    suite: Suite,
+) {
+    let (_, enrolment, _, _) = ada_on_compliance_pathway(&suite).await;
+    let admin = suite.admin();
+    let assignment = suite.sales_assignment().await;
+    let before = suite.ada_enrolment().await;
+    let assigned = before.assign_time.unwrap().seconds;
+    assert_eq!(before.due_time.unwrap().seconds, assigned + 30 * 86_400);
+    let request = |days: i32, apply: bool, reason: &str| enrolment_pb::UpdateAssignmentRequest {
+        assignment: Some(enrolment_pb::Assignment {
+            id: assignment.id.clone(),
+            due_policy: days_after_assignment(days),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["due_policy".into()],
+        }),
+        apply_to_existing: apply,
+        reason: reason.into(),
+    };
+    let mut enrolments = suite.enrolments.clone();
+
+    // The preview shows the move and changes nothing.
+    let preview = enrolments
+        .preview_assignment_update(bearer(&admin, request(60, true, "More time")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((preview.moved_count, preview.unchanged_count), (1, 0));
+    let shown = &preview.moves[0];
+    assert_eq!(shown.learner, "ada");
+    assert_eq!(
+        shown.previous_due_time.unwrap().seconds,
+        assigned + 30 * 86_400
+    );
+    assert_eq!(shown.due_time.unwrap().seconds, assigned + 60 * 86_400);
+    assert_eq!(suite.ada_enrolment().await.due_time, before.due_time);
+
+    // Without the choice, existing due dates stay; asking for it needs a reason.
+    enrolments
+        .update_assignment(bearer(&admin, request(60, false, "")))
+        .await
+        .unwrap();
+    assert_eq!(suite.ada_enrolment().await.due_time, before.due_time);
+    let no_reason = enrolments
+        .update_assignment(bearer(&admin, request(90, true, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&no_reason), ["reason"]);
+
+    // With it, Ada's due date moves, the change is kept with its reason, and her progress
+    // (records-service) follows.
+    enrolments
+        .update_assignment(bearer(&admin, request(90, true, "Audit postponed")))
+        .await
+        .unwrap();
+    let moved = suite.ada_enrolment().await;
+    let due = assigned + 90 * 86_400;
+    assert_eq!(moved.due_time.unwrap().seconds, due);
+    let change = moved.due_changes.last().unwrap();
+    assert_eq!(
+        (change.reason.as_str(), change.actor.as_str()),
+        ("Audit postponed", "admin@acme")
+    );
+    suite
+        .progress_when(&enrolment, |p| p.due_time.is_some_and(|t| t.seconds == due))
+        .await;
+}
+
+async fn an_audience_preview_shows_the_enrolments_it_would_create_and_end(suite: Suite) {
+    ada_on_compliance_pathway(&suite).await;
+    let admin = suite.admin();
+    let mut enrolments = suite.enrolments.clone();
+    enrolments
+        .create_person(bearer(
+            &admin,
+            enrolment_pb::CreatePersonRequest {
+                person: Some(enrolment_pb::Person {
+                    department: "Marketing".into(),
+                    ..lms_test_support::fixtures::person("bob")
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let assignment = suite.sales_assignment().await;
+    let preview =
+        |enrolments: &mut enrolment_pb::enrolment_service_client::EnrolmentServiceClient<
+            Channel,
+        >| {
+            let mut enrolments = enrolments.clone();
+            let admin = admin.clone();
+            let audience_id = assignment.audience_id.clone();
+            async move {
+                enrolments
+                    .preview_audience_rule(bearer(
+                        &admin,
+                        enrolment_pb::PreviewAudienceRuleRequest {
+                            rule: r#"department = "Marketing""#.into(),
+                            audience_id,
+                            sample_size: 0,
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }
+        };
+    // Bob would join and be enrolled; Ada would leave, and KEEP (the default) keeps hers.
+    let keep = preview(&mut enrolments).await;
+    assert_eq!((keep.join_count, keep.leave_count), (1, 1));
+    assert_eq!(keep.enrolments_created_count, 1);
+    assert_eq!(
+        (
+            keep.enrolments_created[0].learner.as_str(),
+            keep.enrolments_created[0].assignment_id.as_str()
+        ),
+        ("bob", assignment.id.as_str())
+    );
+    assert_eq!(
+        (
+            keep.enrolments_withdrawn_count,
+            keep.enrolments_suspended_count
+        ),
+        (0, 0)
+    );
+    // Under the other leave policies her enrolment would be withdrawn (not started) or
+    // suspended.
+    for (policy, withdrawn, suspended) in [
+        (enrolment_pb::LeavePolicy::WithdrawIfNotStarted, 1, 0),
+        (enrolment_pb::LeavePolicy::Suspend, 0, 1),
+    ] {
+        enrolments
+            .update_assignment(bearer(
+                &admin,
+                enrolment_pb::UpdateAssignmentRequest {
+                    assignment: Some(enrolment_pb::Assignment {
+                        id: assignment.id.clone(),
+                        leave_policy: policy as i32,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["leave_policy".into()],
+                    }),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap();
+        let shown = preview(&mut enrolments).await;
+        assert_eq!(
+            (
+                shown.enrolments_withdrawn_count,
+                shown.enrolments_suspended_count
+            ),
+            (withdrawn, suspended),
+            "{policy:?}"
+        );
+        let ended = shown
+            .enrolments_withdrawn
+            .iter()
+            .chain(&shown.enrolments_suspended)
+            .next()
+            .unwrap();
+        assert_eq!(ended.learner, "ada");
+    }
+    // Nothing changed: Ada is still enrolled and Bob is not.
+    assert_eq!(
+        suite.ada_enrolment().await.status(),
+        enrolment_pb::EnrolmentStatus::EnrolmentActive
     );
 }

@@ -54,6 +54,19 @@ pub struct AssignmentPatch {
     pub leave_policy: Option<LeavePolicy>,
 }
 
+/// A new due policy must suit the assignment's requirement (and a fixed date be ahead).
+pub(super) fn check_due_policy(assignment: &Assignment, due: DuePolicy) -> AppResult<()> {
+    let mut v = lms_platform::validate::Violations::new();
+    crate::domain::assignment::validate_due_policy(
+        &mut v,
+        "assignment.due_policy",
+        assignment.requirement,
+        due,
+        now(),
+    );
+    v.finish()
+}
+
 impl EnrolmentApp {
     /// Assigns a published pathway to an audience or class and enrols its members at once.
     pub async fn create_assignment(
@@ -152,12 +165,15 @@ impl EnrolmentApp {
     }
 
     /// Changes the due or leave policy; validated against the stored requirement.
+    /// Changes an assignment's policies. With `apply_to_existing` (a reason), a new due policy
+    /// also moves the due dates of its current enrolments, in the same transaction.
     pub async fn update_assignment(
         &self,
         who: &Principal,
         id: String,
         etag: String,
         patch: AssignmentPatch,
+        apply_to_existing: Option<String>,
     ) -> AppResult<AssignmentView> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
@@ -167,16 +183,12 @@ impl EnrolmentApp {
                 check_etag(&etag, assignment.revision)?;
                 let expected = assignment.revision;
                 if let Some(due) = patch.due_policy {
-                    let mut v = lms_platform::validate::Violations::new();
-                    crate::domain::assignment::validate_due_policy(
-                        &mut v,
-                        "assignment.due_policy",
-                        assignment.requirement,
-                        due,
-                        now(),
-                    );
-                    v.finish()?;
+                    check_due_policy(&assignment, due)?;
                     assignment.due_policy = due;
+                    if let Some(reason) = &apply_to_existing {
+                        let moves = super::due_moves::plan(conn, &tenant, &assignment.id, due)?;
+                        super::due_moves::apply(conn, &tenant, moves, &actor, reason)?;
+                    }
                 }
                 if let Some(leave) = patch.leave_policy {
                     assignment.leave_policy = leave;

@@ -11,12 +11,13 @@ use lms_platform::{AppError, AppResult, Principal, idempotency};
 
 use super::reconcile::{ReconcileReport, reconcile};
 use super::{EnrolmentApp, MAX_MEMBER_CHANGE};
+use crate::domain::assignment::LeavePolicy;
 use crate::domain::assignment::Target;
-use crate::domain::audience::{self, Audience, AudienceKind};
+use crate::domain::audience::{self, Audience, AudienceKind, EnrolmentEffect, EnrolmentEffects};
 use crate::domain::person::{Person, PersonRef, PersonStatus};
 use crate::domain::rules::{self, Rule};
 use crate::storage::audience_rules;
-use crate::storage::coverage::Scope;
+use crate::storage::coverage::{self, Scope};
 use crate::storage::{assignments as assignment_rows, audiences as audience_rows};
 
 /// What the reconciliation sweep repaired in one tenant.
@@ -54,6 +55,8 @@ pub struct RulePreview {
     pub matches: Vec<PersonRef>,
     pub joining: Vec<PersonRef>,
     pub leaving: Vec<PersonRef>,
+    /// With an existing audience: what joining and leaving would do to enrolments.
+    pub enrolments: EnrolmentEffects,
 }
 
 /// New values for the fields named in an update mask.
@@ -291,6 +294,7 @@ impl EnrolmentApp {
             .read(move |conn| {
                 let matches = audience_rules::matching(conn, &tenant, &rule, today())?;
                 let (mut joining, mut leaving) = (Vec::new(), Vec::new());
+                let mut enrolments = EnrolmentEffects::default();
                 if let Some(audience_id) = audience_id {
                     audience_rows::get(conn, &tenant, &audience_id)?;
                     let current = audience_rows::members(conn, &tenant, &audience_id)?;
@@ -302,12 +306,16 @@ impl EnrolmentApp {
                         .filter(|m| joiners.contains(&m.0))
                         .cloned()
                         .collect();
+                    let joiners: Vec<PersonId> = joiners.into_iter().collect();
+                    enrolments =
+                        enrolment_effects(conn, &tenant, &audience_id, &joiners, &leavers)?;
                     leaving = audience_rows::people_refs(conn, &tenant, &leavers)?;
                 }
                 Ok(RulePreview {
                     matches,
                     joining,
                     leaving,
+                    enrolments,
                 })
             })
             .await
@@ -441,4 +449,44 @@ impl EnrolmentApp {
             Err(error) => tracing::warn!(%error, "audience sweep failed; retrying next time"),
         }
     }
+}
+
+/// What `joiners` joining and `leavers` leaving the audience would do to enrolments, by the
+/// rules reconciliation applies (see `coverage`).
+fn enrolment_effects(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    audience_id: &str,
+    joiners: &[PersonId],
+    leavers: &[PersonId],
+) -> AppResult<EnrolmentEffects> {
+    let effect = |e: coverage::Effect| EnrolmentEffect {
+        learner: e.learner,
+        pathway_id: e.pathway_id,
+        assignment_id: e.assignment_id,
+    };
+    let mut effects = EnrolmentEffects {
+        created: coverage::created_for_joiners(conn, tenant, audience_id, joiners)?
+            .into_iter()
+            .map(effect)
+            .collect(),
+        ..Default::default()
+    };
+    for held in coverage::held_by_leavers(conn, tenant, audience_id, leavers)? {
+        let policy = LeavePolicy::parse(&held.leave_policy).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "assignment {} has leave policy {:?}",
+                held.assignment_id,
+                held.leave_policy
+            ))
+        })?;
+        match policy {
+            LeavePolicy::Suspend => effects.suspended.push(effect(held)),
+            LeavePolicy::WithdrawIfNotStarted if !held.started => {
+                effects.withdrawn.push(effect(held))
+            }
+            LeavePolicy::WithdrawIfNotStarted | LeavePolicy::Keep => {}
+        }
+    }
+    Ok(effects)
 }

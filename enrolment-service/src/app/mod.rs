@@ -7,6 +7,7 @@
 mod assignments;
 mod audiences;
 mod classes;
+mod due_moves;
 mod enrolments;
 mod people;
 mod received;
@@ -20,6 +21,7 @@ use crate::clients::pathways::PathwayCatalog;
 pub use assignments::{AssignmentPatch, AssignmentView};
 pub use audiences::{AudiencePatch, AudienceView, RulePreview, SweepReport};
 pub use classes::ClassView;
+pub use due_moves::{DueMove, DuePlan};
 pub use people::SyncOutcome;
 pub use reconcile::ReconcileReport;
 

@@ -138,3 +138,20 @@ mod tests {
         );
     }
 }
+
+/// An enrolment a membership change would create, withdraw or suspend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentEffect {
+    /// The person's external id.
+    pub learner: String,
+    pub pathway_id: String,
+    pub assignment_id: String,
+}
+
+/// What a membership change would do to enrolments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnrolmentEffects {
+    pub created: Vec<EnrolmentEffect>,
+    pub withdrawn: Vec<EnrolmentEffect>,
+    pub suspended: Vec<EnrolmentEffect>,
+}

@@ -1,6 +1,7 @@
 //! The gRPC handlers: authorise, convert, call the use case, convert back.
 
 mod access;
+mod assignment_updates;
 pub mod convert;
 mod events;
 pub mod policy;
@@ -449,17 +450,17 @@ impl EnrolmentService for EnrolmentGrpc {
         request: Request<pb::UpdateAssignmentRequest>,
     ) -> Result<Response<pb::Assignment>, Status> {
         let who = principal(&request)?;
-        let req = request.into_inner();
-        let assignment = req
-            .assignment
-            .ok_or_else(|| AppError::invalid_field("assignment", "is required"))?;
-        parse_id("assignment.id", &assignment.id)?;
-        let patch = convert::assignment_patch(&assignment, req.update_mask)?;
-        let view = self
-            .app
-            .update_assignment(&who, assignment.id, assignment.etag, patch)
-            .await?;
-        Ok(Response::new(convert::assignment(view)))
+        let updated = assignment_updates::update(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(updated))
+    }
+
+    async fn preview_assignment_update(
+        &self,
+        request: Request<pb::UpdateAssignmentRequest>,
+    ) -> Result<Response<pb::AssignmentUpdatePreview>, Status> {
+        let who = principal(&request)?;
+        let preview = assignment_updates::preview(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(preview))
     }
 
     async fn delete_assignment(

@@ -41,6 +41,7 @@ pub const POLICY: Policy = &[
     ("GetAssignment", DIRECTORY_READERS),
     ("ListAssignments", DIRECTORY_READERS),
     ("UpdateAssignment", ADMINS),
+    ("PreviewAssignmentUpdate", ADMINS),
     ("DeleteAssignment", ADMINS),
     ("EnrolPerson", ADMINS),
     ("SelfEnrol", LEARNERS),

@@ -276,6 +276,92 @@ pub fn offers(
     Ok(offers)
 }
 
+/// An enrolment an audience change would touch: whose, in which pathway, by which assignment.
+#[derive(QueryableByName, Debug, Clone)]
+pub struct Effect {
+    #[diesel(sql_type = Text)]
+    pub learner: String,
+    #[diesel(sql_type = Text)]
+    pub pathway_id: String,
+    #[diesel(sql_type = Text)]
+    pub assignment_id: String,
+    #[diesel(sql_type = Text)]
+    pub leave_policy: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub started: bool,
+}
+
+/// The enrolments the audience's live enrolling assignments would create for `joiners` (the
+/// same rule as [`joiners`]), read a thousand people at a time.
+pub fn created_for_joiners(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    audience_id: &str,
+    joiners: &[PersonId],
+) -> Result<Vec<Effect>, AppError> {
+    let mut effects = Vec::new();
+    for chunk in joiners.chunks(1_000) {
+        effects.extend(sql::load::<Effect>(conn, |s| {
+            s.push(
+                "SELECT p.external_id AS learner, a.pathway_id, a.id AS assignment_id, \
+                 a.leave_policy, 0 = 1 AS started FROM assignments a JOIN people p ON \
+                 p.tenant_id = a.tenant_id WHERE a.tenant_id = ",
+            )
+            .push_text(tenant)
+            .push(" AND a.audience_id = ")
+            .push_text(audience_id)
+            .push(&format!(
+                " AND a.removed_at IS NULL AND a.requirement <> '{open}' AND p.status = \
+                 '{active}' AND p.id IN (",
+                open = Requirement::Open.as_str(),
+                active = PersonStatus::Active.as_str(),
+            ))
+            .push_text_list(chunk)
+            .push(&format!(
+                ") AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.tenant_id = a.tenant_id \
+                 AND e.learner = p.external_id AND e.pathway_id = a.pathway_id AND e.status <> \
+                 '{withdrawn}') AND NOT EXISTS (SELECT 1 FROM enrolments x WHERE x.tenant_id = \
+                 a.tenant_id AND x.person_id = p.id AND x.assignment_id = a.id AND \
+                 x.withdrawal = '{by_admin}') ORDER BY 1, 2",
+                withdrawn = Status::Withdrawn.as_str(),
+                by_admin = Withdrawal::ByAdmin.as_str(),
+            ));
+        })?);
+    }
+    Ok(effects)
+}
+
+/// The active enrolments the audience's live assignments made for `leavers`, with each
+/// assignment's leave policy and whether the enrolment has started.
+pub fn held_by_leavers(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    audience_id: &str,
+    leavers: &[PersonId],
+) -> Result<Vec<Effect>, AppError> {
+    let mut effects = Vec::new();
+    for chunk in leavers.chunks(1_000) {
+        effects.extend(sql::load::<Effect>(conn, |s| {
+            s.push(
+                "SELECT p.external_id AS learner, e.pathway_id, e.assignment_id, \
+                 a.leave_policy, e.started_at IS NOT NULL AS started FROM enrolments e JOIN \
+                 assignments a ON a.id = e.assignment_id JOIN people p ON p.id = e.person_id \
+                 WHERE e.tenant_id = ",
+            )
+            .push_text(tenant)
+            .push(" AND a.audience_id = ")
+            .push_text(audience_id)
+            .push(&format!(
+                " AND a.removed_at IS NULL AND e.status = '{active}' AND e.person_id IN (",
+                active = Status::Active.as_str(),
+            ))
+            .push_text_list(chunk)
+            .push(") ORDER BY 1, 2");
+        })?);
+    }
+    Ok(effects)
+}
+
 #[derive(QueryableByName)]
 struct Handover {
     #[diesel(sql_type = Text)]

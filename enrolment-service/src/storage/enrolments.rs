@@ -456,6 +456,23 @@ pub fn move_to_version(
     Ok(changed > 0)
 }
 
+/// The current (not withdrawn) enrolments an assignment made, by learner.
+pub fn current_of_assignment(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    assignment_id: &str,
+) -> Result<Vec<Enrolment>, AppError> {
+    rows_into(
+        enrolments::table
+            .filter(enrolments::tenant_id.eq(tenant))
+            .filter(enrolments::assignment_id.eq(assignment_id))
+            .filter(enrolments::status.ne(Status::Withdrawn.as_str()))
+            .order(enrolments::learner.asc())
+            .select(EnrolmentRow::as_select())
+            .load(conn)?,
+    )
+}
+
 /// The current enrolments an assignment made: (not started, started) ids.
 pub fn of_assignment(
     conn: &mut DbConnection,

@@ -47,6 +47,24 @@ struct AttributeRow {
     value: String,
 }
 
+/// Hire dates of these people (those without one are absent), read in chunks.
+pub fn hire_dates(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: &[PersonId],
+) -> Result<std::collections::HashMap<PersonId, NaiveDate>, AppError> {
+    let mut dates = std::collections::HashMap::new();
+    for chunk in ids.chunks(1_000) {
+        let rows: Vec<(PersonId, Option<NaiveDate>)> = people::table
+            .filter(people::tenant_id.eq(tenant))
+            .filter(people::id.eq_any(chunk))
+            .select((people::id, people::hire_date))
+            .load(conn)?;
+        dates.extend(rows.into_iter().filter_map(|(id, d)| Some((id, d?))));
+    }
+    Ok(dates)
+}
+
 fn row(
     tenant: &TenantId,
     id: &str,

@@ -148,6 +148,10 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         ADMIN_SERVICE,
     ),
     ("lms.enrolment.v1.EnrolmentService/UpdateAssignment", ADMIN),
+    (
+        "lms.enrolment.v1.EnrolmentService/PreviewAssignmentUpdate",
+        ADMIN,
+    ),
     ("lms.enrolment.v1.EnrolmentService/DeleteAssignment", ADMIN),
     ("lms.enrolment.v1.EnrolmentService/EnrolPerson", ADMIN),
     ("lms.enrolment.v1.EnrolmentService/SelfEnrol", TAKERS),
@@ -670,6 +674,12 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Caller::Admin,
         Expect::AsUnknown,
         r#"{"classId":"{class}"}"#,
+    ),
+    (
+        "lms.enrolment.v1.EnrolmentService/PreviewAssignmentUpdate",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"assignment":{"id":"{assignment}","duePolicy":{"daysAfterAssignment":60}},"updateMask":"duePolicy","applyToExisting":true,"reason":"More time"}"#,
     ),
     (
         "lms.enrolment.v1.EnrolmentService/UpdateAssignment",

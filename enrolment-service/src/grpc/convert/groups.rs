@@ -10,7 +10,7 @@ use lms_proto::enrolment_v1 as pb;
 use prost_types::FieldMask;
 
 use crate::app::{AudiencePatch, AudienceView, ClassView, RulePreview};
-use crate::domain::audience::{self, Audience, AudienceKind};
+use crate::domain::audience::{self, Audience, AudienceKind, EnrolmentEffect};
 use crate::domain::class::{self, AcademicClass, ClassRole};
 use crate::domain::person::PersonRef;
 
@@ -114,6 +114,22 @@ pub fn rule_preview(preview: RulePreview, sample: usize) -> pb::PreviewAudienceR
     let take = |people: Vec<PersonRef>| -> Vec<pb::PersonRef> {
         people.into_iter().take(sample).map(person_ref).collect()
     };
+    let effects = |list: Vec<EnrolmentEffect>| -> (i32, Vec<pb::EnrolmentEffect>) {
+        let count = list.len() as i32;
+        let sampled = list
+            .into_iter()
+            .take(sample)
+            .map(|e| pb::EnrolmentEffect {
+                learner: e.learner,
+                pathway_id: e.pathway_id,
+                assignment_id: e.assignment_id,
+            })
+            .collect();
+        (count, sampled)
+    };
+    let (enrolments_created_count, enrolments_created) = effects(preview.enrolments.created);
+    let (enrolments_withdrawn_count, enrolments_withdrawn) = effects(preview.enrolments.withdrawn);
+    let (enrolments_suspended_count, enrolments_suspended) = effects(preview.enrolments.suspended);
     pb::PreviewAudienceRuleResponse {
         match_count: preview.matches.len() as i32,
         join_count: preview.joining.len() as i32,
@@ -121,6 +137,12 @@ pub fn rule_preview(preview: RulePreview, sample: usize) -> pb::PreviewAudienceR
         matches: take(preview.matches),
         joining: take(preview.joining),
         leaving: take(preview.leaving),
+        enrolments_created_count,
+        enrolments_created,
+        enrolments_withdrawn_count,
+        enrolments_withdrawn,
+        enrolments_suspended_count,
+        enrolments_suspended,
     }
 }
 
