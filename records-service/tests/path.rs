@@ -23,6 +23,7 @@ lms_test_support::on_both_databases!(Suite;
     an_open_pathway_says_it_may_be_joined_and_the_catalogue_lists_only_those,
     a_due_policy_change_is_previewed_and_applied_to_existing_enrolments_on_request,
     an_audience_preview_shows_the_enrolments_it_would_create_and_end,
+    every_kind_of_step_certify_and_recertify_over_grpc,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -1578,5 +1579,240 @@ async fn an_audience_preview_shows_the_enrolments_it_would_create_and_end(suite:
     assert_eq!(
         suite.ada_enrolment().await.status(),
         enrolment_pb::EnrolmentStatus::EnrolmentActive
+    );
+}
+
+/// The whole path over gRPC: an admin sets up a sequential certification pathway with every
+/// kind of step (the assessment and its step in one call) and assigns it; Ada goes through
+/// each step with the people each needs; she is certified; her recertification window opens
+/// and she recertifies, her new certificate extending the old one.
+async fn every_kind_of_step_certify_and_recertify_over_grpc(suite: Suite) {
+    let admin = suite.admin();
+    let ada = suite.learner("ada");
+    let instructor = suite.auth.token("acme", "ivan", &[Role::Instructor]);
+    let mut pathways = suite.pathways.clone();
+    let pathway = pathways
+        .create_pathway(bearer(
+            &admin,
+            pathway_pb::CreatePathwayRequest {
+                pathway: Some(pathway_pb::Pathway {
+                    title: "Crane operator".into(),
+                    outcome: pathway_pb::Outcome::Certification as i32,
+                    sequencing: pathway_pb::Sequencing::Sequential as i32,
+                    certification: Some(pathway_pb::CertificationPolicy {
+                        validity_days: 2,
+                        recertification_window_days: 1,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let start = chrono::Utc::now().timestamp() + 3_600;
+    let kinds = [
+        (
+            "Read the manual",
+            pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                url: "https://learn.example.com/crane".into(),
+                media_type: pathway_pb::content_step::MediaType::Document as i32,
+            }),
+        ),
+        (
+            "Accept the rules",
+            pathway_pb::step::Kind::Acknowledgement(pathway_pb::AcknowledgementStep {
+                statement: "I follow the site rules.".into(),
+                policy_url: "https://acme.example/rules".into(),
+            }),
+        ),
+        (
+            "Practical session",
+            pathway_pb::step::Kind::TrainingSession(pathway_pb::TrainingSessionStep {
+                start_time: Some(prost_types::Timestamp {
+                    seconds: start,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: start + 3_600,
+                    nanos: 0,
+                }),
+                location: "Yard 1".into(),
+                capacity: 6,
+                instructor: "ivan".into(),
+            }),
+        ),
+        (
+            "Medical certificate",
+            pathway_pb::step::Kind::External(pathway_pb::ExternalStep {
+                instructions: "Upload your certificate.".into(),
+            }),
+        ),
+    ];
+    let mut steps = Vec::new();
+    for (title, kind) in kinds {
+        let updated = pathways
+            .add_step(bearer(
+                &admin,
+                pathway_pb::AddStepRequest {
+                    pathway_id: pathway.clone(),
+                    step: Some(pathway_pb::Step {
+                        title: title.into(),
+                        required: true,
+                        kind: Some(kind),
+                        ..Default::default()
+                    }),
+                    position: None,
+                    etag: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        steps.push(updated.steps.last().unwrap().id.clone());
+    }
+    // The assessment and its step in one call.
+    let mut assessments = suite.assessments.clone();
+    let bank = assessments
+        .create_question_bank(bearer(
+            &admin,
+            assessment_pb::CreateQuestionBankRequest {
+                bank: Some(assessment_pb::QuestionBank {
+                    name: "Cranes".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let question = assessments
+        .create_question(bearer(
+            &admin,
+            assessment_pb::CreateQuestionRequest {
+                bank_id: bank.id,
+                question: Some(assessment_pb::Question {
+                    text: "Never lift over people.".into(),
+                    kind: Some(assessment_pb::question::Kind::TrueFalse(
+                        assessment_pb::TrueFalse {
+                            answer: true,
+                            ..Default::default()
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let test = assessments
+        .create_assessment(bearer(
+            &admin,
+            assessment_pb::CreateAssessmentRequest {
+                assessment: Some(assessment_pb::Assessment {
+                    title: "Crane test".into(),
+                    pathway_id: pathway.clone(),
+                    questions: Some(assessment_pb::assessment::Questions::Fixed(
+                        assessment_pb::FixedQuestions {
+                            question_ids: vec![question.id],
+                        },
+                    )),
+                    pass_mark_percent: 100.0,
+                    add_step: Some(assessment_pb::NewAssessmentStep {
+                        title: "Final test".into(),
+                        required: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    steps.push(test.step_id.clone());
+    pathways
+        .publish_pathway(bearer(
+            &admin,
+            pathway_pb::PublishPathwayRequest {
+                id: pathway.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    suite.assign(&pathway).await;
+    let first = suite.wait_for(|p| !p.is_empty()).await[0]
+        .enrolment_id
+        .clone();
+
+    // One cycle: every step, each with whoever it needs; the path always says what is next.
+    let go_through = |enrolment: String| {
+        let suite = &suite;
+        let (ada, instructor, steps, test) = (&ada, &instructor, &steps, &test);
+        async move {
+            let fresh = suite.progress(ada, &enrolment).await;
+            assert_eq!(fresh.next_step_ids, [steps[0].clone()]);
+            suite.complete(ada, &enrolment, &steps[0]).await.unwrap();
+            suite.complete(ada, &enrolment, &steps[1]).await.unwrap();
+            let waiting = suite.progress(ada, &enrolment).await;
+            assert_eq!(
+                step(&waiting, &steps[2]).state(),
+                pb::StepState::StepWaiting
+            );
+            assert!(waiting.next_step_ids.is_empty());
+            suite
+                .complete(instructor, &enrolment, &steps[2])
+                .await
+                .unwrap();
+            let evidence = suite
+                .submit_evidence(ada, &enrolment, &steps[3], "Dr. Lee, fit to operate")
+                .await
+                .unwrap();
+            suite
+                .decide(instructor, &evidence.id, true, "")
+                .await
+                .unwrap();
+            let open = suite.progress(ada, &enrolment).await;
+            assert_eq!(open.next_step_ids, [steps[4].clone()]);
+            let attempt = suite.start_attempt(ada, &test.id).await.unwrap();
+            assert!(suite.answer(ada, attempt, true).await.passed);
+            suite
+                .progress_when(&enrolment, |p| p.status() == pb::ProgressStatus::Completed)
+                .await
+        }
+    };
+    let done = go_through(first.clone()).await;
+    assert_eq!(done.percent, 100.0);
+    let certs = suite.certifications().await;
+    assert_eq!(certs.len(), 1);
+    assert_eq!(certs[0].status(), pb::CertificationStatus::CertActive);
+
+    // A day and a half later: the window opens, a new cycle starts, Ada recertifies.
+    let now = chrono::Utc::now().naive_utc();
+    let expiry = now + chrono::Duration::hours(12);
+    suite.cycle_one_expires_at(expiry).await;
+    assert_eq!(suite.records_app.announce_expiring(now).await.unwrap(), 1);
+    let second = suite
+        .wait_for(|p| p.len() == 1 && p[0].enrolment_id != first)
+        .await[0]
+        .enrolment_id
+        .clone();
+    let row = suite.ada_compliance(&pathway).await;
+    assert_eq!(row.state(), pb::ComplianceState::ComplianceCompliant);
+    go_through(second).await;
+    let certs = suite.certifications().await;
+    assert_eq!(certs.len(), 2);
+    assert_eq!(certs[0].cycle, 2);
+    assert_eq!(
+        certs[0].expire_time.unwrap().seconds,
+        seconds(expiry) + 2 * 86_400
     );
 }
