@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-struct Suite {
+pub(crate) struct Suite {
     child: Child,
-    base: String,
-    data: tempfile::TempDir,
-    http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) data: tempfile::TempDir,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Drop for Suite {
@@ -38,7 +38,7 @@ impl Suite {
         Suite::start_with(&[])
     }
 
-    fn start_with(settings: &[(&str, &str)]) -> Suite {
+    pub(crate) fn start_with(settings: &[(&str, &str)]) -> Suite {
         let data = tempfile::tempdir().unwrap();
         let mut command = lms();
         for (key, value) in settings {
@@ -77,7 +77,7 @@ impl Suite {
         }
     }
 
-    fn token(&self, subject: &str, role: &str) -> String {
+    pub(crate) fn token(&self, subject: &str, role: &str) -> String {
         let output = lms()
             .args([
                 "token",
@@ -96,7 +96,7 @@ impl Suite {
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -117,13 +117,19 @@ impl Suite {
         (status, json)
     }
 
-    async fn ok(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
+    pub(crate) async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Value {
         let (status, json) = self.call(method, path, Some(token), Some(body)).await;
         assert_eq!(status, 200, "{path}: {json}");
         json
     }
 
-    async fn get(&self, path: &str, token: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Value {
         let (status, json) = self
             .call(reqwest::Method::GET, path, Some(token), None)
             .await;
@@ -132,7 +138,12 @@ impl Suite {
     }
 
     /// Polls `path` until `ready` holds (events travel through outboxes).
-    async fn eventually(&self, path: &str, token: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn eventually(
+        &self,
+        path: &str,
+        token: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let json = self.get(path, token).await;

@@ -9,5 +9,6 @@ mod faults;
 mod gateway;
 mod hostile;
 mod matrix;
+mod path_http;
 mod replicas;
 mod support;
