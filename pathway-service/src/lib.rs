@@ -50,8 +50,9 @@ pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<D
 /// The services pathway-service calls.
 #[derive(Clone)]
 pub struct Peers {
-    /// Asked whether the assessment an ASSESSMENT step links exists and is the pathway's.
-    pub assessment: Peer,
+    /// Asked whether the assessment an ASSESSMENT step links exists and is the pathway's;
+    /// None in a deployment without assessment-service.
+    pub assessment: Option<Peer>,
 }
 
 /// The service's use cases over its database.

@@ -228,9 +228,13 @@ impl Topology {
     /// Who pathway-service calls.
     pub fn pathway_peers(&self) -> anyhow::Result<pathway_service::Peers> {
         use Component::*;
-        Ok(pathway_service::Peers {
-            assessment: self.peer(Pathway, Assessment)?,
-        })
+        // A deployment without assessment-service still serves pathways; linking an
+        // assessment step then says why it cannot.
+        let assessment = match self.settings.topology.get(Assessment) {
+            Some(_) => Some(self.peer(Pathway, Assessment)?),
+            None => None,
+        };
+        Ok(pathway_service::Peers { assessment })
     }
 
     /// Who enrolment-service calls, and where its events go.

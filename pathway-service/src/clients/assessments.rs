@@ -10,11 +10,12 @@ use pb::assessment_service_client::AssessmentServiceClient;
 
 #[derive(Clone)]
 pub struct Assessments {
-    assessments: Peer,
+    /// None: this deployment runs no assessment-service.
+    assessments: Option<Peer>,
 }
 
 impl Assessments {
-    pub fn new(assessments: Peer) -> Self {
+    pub fn new(assessments: Option<Peer>) -> Self {
         Self { assessments }
     }
 
@@ -26,11 +27,16 @@ impl Assessments {
         assessment_id: &str,
         pathway_id: &PathwayId,
     ) -> AppResult<()> {
+        let Some(assessments) = &self.assessments else {
+            return Err(AppError::FailedPrecondition(
+                "assessment steps need assessment-service, which this deployment does not run"
+                    .into(),
+            ));
+        };
         let request = pb::GetAssessmentRequest {
             id: assessment_id.to_string(),
         };
-        let assessment = self
-            .assessments
+        let assessment = assessments
             .read(tenant, request, |channel, request| async move {
                 AssessmentServiceClient::new(channel)
                     .get_assessment(request)
