@@ -13,6 +13,12 @@ if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kuberne
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
+# A real OIDC provider (panva/oidc-provider) for the service-token tests, pinned by
+# tests/oidc/package-lock.json.
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  npm ci --prefix tests/oidc --no-audit --no-fund --silent
+fi
+
 # CI fuzzes after these tests with fuzz/Cargo.lock: a dependency added to a workspace crate
 # without refreshing it fails here, in seconds, rather than after the tests.
 if ! cargo fetch --locked --manifest-path fuzz/Cargo.toml --quiet; then

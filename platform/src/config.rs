@@ -167,6 +167,34 @@ pub fn from_defaults<T: DeserializeOwned>(defaults: &str) -> anyhow::Result<T> {
         .map_err(|error| anyhow::anyhow!("invalid configuration: {error}"))
 }
 
+/// `[auth.client_credentials]`: how a component obtains its own service token (RFC 6749
+/// §4.4). Used when `client_id` is set. The secret itself is in a file, never here.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsConfig {
+    /// The token endpoint; or leave it empty and set `discovery_url`.
+    #[serde(default)]
+    pub token_url: String,
+    /// The issuer's OIDC discovery document (`…/.well-known/openid-configuration`), whose
+    /// `token_endpoint` is used.
+    #[serde(default)]
+    pub discovery_url: String,
+    #[serde(default)]
+    pub client_id: String,
+    /// A file holding the client secret (mounted from a Secret; re-read on every renewal).
+    #[serde(default)]
+    pub client_secret_file: String,
+    /// Space-separated scopes to ask for; none when empty.
+    #[serde(default)]
+    pub scope: String,
+    /// RFC 8707 resource indicator (the API the token is for); not sent when empty.
+    #[serde(default)]
+    pub resource: String,
+    /// `audience` parameter some providers expect instead; not sent when empty.
+    #[serde(default)]
+    pub audience: String,
+}
+
 /// Token verification (see `auth`). Its `Debug` output hides the HS256 secret.
 #[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +225,10 @@ pub struct AuthConfig {
     /// `hs256_secret`, from which services mint their own.
     #[serde(default)]
     pub service_token_file: String,
+    /// Production: obtain this component's own token from the identity provider with OAuth2
+    /// client credentials, renewed before it expires (preferred over `service_token_file`).
+    #[serde(default)]
+    pub client_credentials: ClientCredentialsConfig,
     /// How often the JWKS URL is fetched again.
     #[serde(
         rename = "jwks_refresh_seconds",
@@ -222,6 +254,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("tenant_claim", &self.tenant_claim)
             .field("roles_claim", &self.roles_claim)
             .field("service_token_file", &self.service_token_file)
+            .field("client_credentials", &self.client_credentials)
             .field("jwks_refresh", &self.jwks_refresh)
             .finish()
     }

@@ -14,6 +14,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::layer::SubscriberExt;
@@ -115,6 +116,10 @@ pub struct Metrics {
     pub registry: Registry,
     pub rpc_requests: Family<RpcLabels, Counter>,
     pub rpc_duration_seconds: Family<RpcMethodLabels, Histogram>,
+    /// When the service token obtained by client credentials expires (Unix time; 0: none).
+    pub service_token_expiry: Gauge,
+    /// Failed attempts to obtain a service token from the identity provider.
+    pub service_token_renewal_failures: Counter,
 }
 
 /// The process-wide metrics registry.
@@ -138,10 +143,25 @@ pub fn metrics() -> &'static Arc<Metrics> {
             "gRPC call latency until the response headers, by service and method",
             rpc_duration_seconds.clone(),
         );
+        let service_token_expiry = Gauge::default();
+        registry.register(
+            "service_token_expiry_timestamp_seconds",
+            "When the service token this process obtained from the identity provider expires \
+             (Unix time; 0 before the first)",
+            service_token_expiry.clone(),
+        );
+        let service_token_renewal_failures = Counter::default();
+        registry.register(
+            "service_token_renewal_failures",
+            "Failed attempts to obtain a service token from the identity provider",
+            service_token_renewal_failures.clone(),
+        );
         Arc::new(Metrics {
             registry,
             rpc_requests,
             rpc_duration_seconds,
+            service_token_expiry,
+            service_token_renewal_failures,
         })
     })
 }

@@ -89,6 +89,9 @@ pub struct Topology {
     /// `lms up` and tests: a component without a database URL gets a SQLite file in the data
     /// directory, and the addresses bound here are where the others reach it.
     embedded: bool,
+    /// Each calling component's own credentials, built once: with client credentials, one
+    /// renewal task per component, whatever the number of services it calls.
+    credentials: std::sync::Mutex<std::collections::HashMap<Component, ServiceCredentials>>,
 }
 
 impl Topology {
@@ -97,6 +100,7 @@ impl Topology {
             settings,
             verifier,
             embedded,
+            credentials: Default::default(),
         }
     }
 
@@ -133,9 +137,20 @@ impl Topology {
     /// `callee` as `caller` calls it: with `caller`'s own service identity.
     pub fn peer(&self, caller: Component, callee: Component) -> anyhow::Result<Peer> {
         let address = self.address(caller, callee)?;
-        let credentials = ServiceCredentials::from_config(&self.settings.auth, caller.name())?;
+        let credentials = self.credentials(caller)?;
         Peer::new(callee.name(), address, credentials, &self.settings.client)
             .with_context(|| format!("invalid configuration: topology.{}", callee.section()))
+    }
+
+    /// `caller`'s own service credentials (built on first use, then shared).
+    fn credentials(&self, caller: Component) -> anyhow::Result<ServiceCredentials> {
+        let mut built = self.credentials.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(credentials) = built.get(&caller) {
+            return Ok(credentials.clone());
+        }
+        let credentials = ServiceCredentials::from_config(&self.settings.auth, caller.name())?;
+        built.insert(caller, credentials.clone());
+        Ok(credentials)
     }
 
     /// `callee` as the gateway calls it: with each caller's own token.

@@ -32,11 +32,16 @@ pub enum ServiceCredentials {
         path: std::path::PathBuf,
         cached: Arc<RwLock<Option<(std::time::SystemTime, String)>>>,
     },
+    /// Production: a token this component obtains itself from the identity provider (OAuth2
+    /// client credentials) and renews before it expires.
+    ClientCredentials(super::client_credentials::ClientCredentials),
 }
 
 impl ServiceCredentials {
     /// Credentials for `subject` (e.g. `enrolment-service`) from the auth settings: the HS256
-    /// secret when one is configured, otherwise `auth.service_token_file`.
+    /// secret when one is configured, otherwise client credentials when
+    /// `auth.client_credentials.client_id` is set (a renewal task starts), otherwise
+    /// `auth.service_token_file`. Build them once per component and clone them.
     pub fn from_config(config: &AuthConfig, subject: &str) -> anyhow::Result<Self> {
         if !config.hs256_secret.is_empty() {
             return Ok(ServiceCredentials::Hs256 {
@@ -44,11 +49,20 @@ impl ServiceCredentials {
                 subject: subject.to_string(),
             });
         }
+        if !config.client_credentials.client_id.is_empty() {
+            return Ok(ServiceCredentials::ClientCredentials(
+                super::client_credentials::ClientCredentials::start(
+                    &config.client_credentials,
+                    subject,
+                )?,
+            ));
+        }
         anyhow::ensure!(
             !config.service_token_file.is_empty(),
-            "invalid configuration: auth.service_token_file must name the file holding this \
-             service's token (a JWT with the `service` role from the issuer), because it calls \
-             other services"
+            "invalid configuration: this service calls other services, so it needs its own token: \
+             set auth.client_credentials (client_id, client_secret_file, token_url or \
+             discovery_url), or auth.service_token_file naming the file holding a JWT with the \
+             `service` role from the issuer"
         );
         let credentials = ServiceCredentials::TokenFile {
             path: config.service_token_file.clone().into(),
@@ -75,6 +89,7 @@ impl ServiceCredentials {
                 Duration::from_secs(300),
             )
             .map_err(AppError::internal),
+            ServiceCredentials::ClientCredentials(credentials) => credentials.token(),
             ServiceCredentials::TokenFile { path, cached } => {
                 // The file's path and the OS error go to the log, not to the caller whose
                 // request needed the token.

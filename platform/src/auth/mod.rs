@@ -9,6 +9,7 @@
 //! The tenant and the roles come from the token's claims (names configurable), never from a
 //! request field.
 
+mod client_credentials;
 mod credentials;
 mod layer;
 mod verifier;
@@ -21,6 +22,7 @@ use crate::error::AppError;
 use crate::ids::TenantId;
 pub(crate) use crate::ids::valid_tenant_id;
 
+pub use client_credentials::ClientCredentials;
 pub use credentials::{
     MIN_SECRET_BYTES, ServiceCredentials, TENANT_HEADER, generate_secret, mint_hs256,
 };

@@ -1,0 +1,208 @@
+//! A component obtains its own service token with OAuth2 client credentials from a real OIDC
+//! provider process (panva/oidc-provider, `tests/oidc/provider.mjs`), renews it before it
+//! expires, keeps using it while the provider is down, and says so cleanly once it has none.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lms_platform::AppError;
+use lms_platform::Role;
+use lms_platform::auth::{ServiceCredentials, TokenVerifier};
+use lms_platform::config::{AuthConfig, ClientCredentialsConfig};
+use lms_platform::ids::TenantId;
+
+const OIDC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/oidc");
+const SECRET: &str = "records-service-secret-of-some-length";
+
+/// The provider process; killed when dropped.
+struct Provider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether the provider's packages are installed (`npm ci` in tests/oidc, which
+/// `scripts/test.sh` runs); in CI they must be.
+fn provider_installed() -> bool {
+    let installed = std::path::Path::new(OIDC)
+        .join("node_modules/oidc-provider")
+        .exists();
+    assert!(
+        installed || std::env::var("CI").is_err(),
+        "tests/oidc/node_modules is missing: run `npm ci --prefix tests/oidc`"
+    );
+    installed
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the provider on `port`, issuing tokens that live `ttl` seconds, and waits until its
+/// discovery document answers.
+async fn provider(port: u16, ttl: u64) -> Provider {
+    let clients = serde_json::json!([
+        {"client_id": "records-service", "client_secret": SECRET, "roles": ["service"]},
+    ]);
+    let child = Command::new("node")
+        .arg(format!("{OIDC}/provider.mjs"))
+        .arg(port.to_string())
+        .arg(ttl.to_string())
+        .arg(clients.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs");
+    let issuer = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        if reqwest::get(&discovery)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Provider { child, issuer };
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the provider did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn credentials_config(issuer: &str, secret_file: &std::path::Path) -> AuthConfig {
+    AuthConfig {
+        client_credentials: ClientCredentialsConfig {
+            discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+            client_id: "records-service".into(),
+            client_secret_file: secret_file.display().to_string(),
+            resource: "urn:lms".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn tenant() -> TenantId {
+    TenantId::try_from("acme".to_string()).unwrap()
+}
+
+/// Waits (up to `within`) until the credentials hold a token different from `not`.
+async fn next_token(
+    credentials: &ServiceCredentials,
+    not: Option<&str>,
+    within: Duration,
+) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(token) = credentials.token(&tenant())
+            && Some(token.as_str()) != not
+        {
+            return token;
+        }
+        assert!(started.elapsed() < within, "no new token within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn renewal_failures() -> u64 {
+    lms_platform::telemetry::metrics()
+        .service_token_renewal_failures
+        .get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_obtains_renews_and_outlives_an_outage_of_its_token_provider() {
+    if !provider_installed() {
+        return;
+    }
+    let port = free_port();
+    let ttl = 12;
+    let provider_process = provider(port, ttl).await;
+    let issuer = provider_process.issuer.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let credentials = ServiceCredentials::from_config(
+        &credentials_config(&issuer, &secret_file),
+        "records-service",
+    )
+    .unwrap();
+
+    // The token it obtains is a service identity the suite's verifier accepts.
+    let first = next_token(&credentials, None, Duration::from_secs(10)).await;
+    let obtained = Instant::now();
+    let verifier = TokenVerifier::from_config(&AuthConfig {
+        jwks_url: format!("{issuer}/jwks"),
+        issuer: issuer.clone(),
+        audience: "urn:lms".into(),
+        tenant_claim: "tenant".into(),
+        roles_claim: "roles".into(),
+        jwks_refresh: Duration::from_secs(300),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let principal = verifier.verify(&first).unwrap();
+    assert_eq!(principal.subject, "records-service");
+    assert!(principal.has_role(Role::Service));
+
+    // The provider goes away for longer than one renewal interval (three quarters of the
+    // 12 s lifetime): renewals fail, the token it holds stays in use while it is valid.
+    drop(provider_process);
+    let failures_before = renewal_failures();
+    tokio::time::sleep(Duration::from_millis(10_000).saturating_sub(obtained.elapsed())).await;
+    assert!(
+        renewal_failures() > failures_before,
+        "renewal was attempted"
+    );
+    assert_eq!(credentials.token(&tenant()).unwrap(), first);
+
+    // Back: the next attempt (backoff of at most a few seconds) brings a fresh token.
+    let provider_process = provider(port, ttl).await;
+    let second = next_token(&credentials, Some(&first), Duration::from_secs(10)).await;
+    let renewed = Instant::now();
+    assert_ne!(second, first);
+
+    // Down for good: once the token's lifetime is over, calls fail cleanly as UNAVAILABLE.
+    drop(provider_process);
+    tokio::time::sleep(Duration::from_secs(ttl + 1).saturating_sub(renewed.elapsed())).await;
+    match credentials.token(&tenant()) {
+        Err(AppError::Unavailable(message)) => {
+            assert!(message.contains("cannot authenticate"), "{message}")
+        }
+        other => panic!("expected UNAVAILABLE, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_client_secret_gets_no_token() {
+    if !provider_installed() {
+        return;
+    }
+    let provider_process = provider(free_port(), 60).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, "not-the-secret").unwrap();
+    let credentials = ServiceCredentials::from_config(
+        &credentials_config(&provider_process.issuer, &secret_file),
+        "records-service",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(matches!(
+        credentials.token(&tenant()),
+        Err(AppError::Unavailable(_))
+    ));
+}
