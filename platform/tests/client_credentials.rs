@@ -63,15 +63,19 @@ async fn provider(port: u16, ttl: u64) -> Provider {
         .stderr(Stdio::null())
         .spawn()
         .expect("node runs");
-    let issuer = format!("http://127.0.0.1:{port}");
+    // Owned at once, so a failed start is still killed and waited for.
+    let provider = Provider {
+        child,
+        issuer: format!("http://127.0.0.1:{port}"),
+    };
     let started = Instant::now();
     loop {
-        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
         if reqwest::get(&discovery)
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Provider { child, issuer };
+            return provider;
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
