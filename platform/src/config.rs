@@ -195,6 +195,30 @@ pub struct ClientCredentialsConfig {
     pub audience: String,
 }
 
+/// `[auth.kubernetes]`: Kubernetes service account tokens accepted as service identities (the
+/// chart mounts each component's projected token, which it presents as its
+/// `service_token_file`). Used when `issuer` is set.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// The cluster's service account issuer (`iss` of its tokens).
+    #[serde(default)]
+    pub issuer: String,
+    /// The issuer's JWKS; empty: read from `<issuer>/.well-known/openid-configuration`.
+    #[serde(default)]
+    pub jwks_url: String,
+    /// Instead of a URL: the JWKS as a file.
+    #[serde(default)]
+    pub jwks_file: String,
+    /// The audience the projected tokens are bound to (required).
+    #[serde(default)]
+    pub audience: String,
+    /// The service accounts trusted as LMS services, as `namespace:name` or
+    /// `system:serviceaccount:namespace:name`.
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+}
+
 /// Token verification (see `auth`). Its `Debug` output hides the HS256 secret.
 #[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +253,10 @@ pub struct AuthConfig {
     /// client credentials, renewed before it expires (preferred over `service_token_file`).
     #[serde(default)]
     pub client_credentials: ClientCredentialsConfig,
+    /// Also accept Kubernetes service account tokens of trusted accounts as service
+    /// identities (never as a tenant role).
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
     /// How often the JWKS URL is fetched again.
     #[serde(
         rename = "jwks_refresh_seconds",
@@ -255,6 +283,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("roles_claim", &self.roles_claim)
             .field("service_token_file", &self.service_token_file)
             .field("client_credentials", &self.client_credentials)
+            .field("kubernetes", &self.kubernetes)
             .field("jwks_refresh", &self.jwks_refresh)
             .finish()
     }

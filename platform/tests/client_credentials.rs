@@ -2,88 +2,17 @@
 //! provider process (panva/oidc-provider, `tests/oidc/provider.mjs`), renews it before it
 //! expires, keeps using it while the provider is down, and says so cleanly once it has none.
 
-use std::process::{Child, Command, Stdio};
+mod oidc_provider;
+
 use std::time::{Duration, Instant};
+
+use oidc_provider::{SECRET, free_port, provider, provider_installed};
 
 use lms_platform::AppError;
 use lms_platform::Role;
 use lms_platform::auth::{ServiceCredentials, TokenVerifier};
 use lms_platform::config::{AuthConfig, ClientCredentialsConfig};
 use lms_platform::ids::TenantId;
-
-const OIDC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/oidc");
-const SECRET: &str = "records-service-secret-of-some-length";
-
-/// The provider process; killed when dropped.
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether the provider's packages are installed (`npm ci` in tests/oidc, which
-/// `scripts/test.sh` runs); in CI they must be.
-fn provider_installed() -> bool {
-    let installed = std::path::Path::new(OIDC)
-        .join("node_modules/oidc-provider")
-        .exists();
-    assert!(
-        installed || std::env::var("CI").is_err(),
-        "tests/oidc/node_modules is missing: run `npm ci --prefix tests/oidc`"
-    );
-    installed
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the provider on `port`, issuing tokens that live `ttl` seconds, and waits until its
-/// discovery document answers.
-async fn provider(port: u16, ttl: u64) -> Provider {
-    let clients = serde_json::json!([
-        {"client_id": "records-service", "client_secret": SECRET, "roles": ["service"]},
-    ]);
-    let child = Command::new("node")
-        .arg(format!("{OIDC}/provider.mjs"))
-        .arg(port.to_string())
-        .arg(ttl.to_string())
-        .arg(clients.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node runs");
-    // Owned at once, so a failed start is still killed and waited for.
-    let provider = Provider {
-        child,
-        issuer: format!("http://127.0.0.1:{port}"),
-    };
-    let started = Instant::now();
-    loop {
-        let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
-        if reqwest::get(&discovery)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return provider;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the provider did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn credentials_config(issuer: &str, secret_file: &std::path::Path) -> AuthConfig {
     AuthConfig {

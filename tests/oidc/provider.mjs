@@ -1,7 +1,10 @@
 // A real OIDC provider for the tests: panva/oidc-provider with client-credentials clients whose
 // access tokens are RS256 JWTs for the resource `urn:lms`, carrying the suite's `roles` and
 // `tenant` claims. Usage: node provider.mjs PORT TOKEN_TTL_SECONDS CLIENTS_JSON
-//   CLIENTS_JSON: [{"client_id": "...", "client_secret": "...", "roles": ["service"]}]
+//   CLIENTS_JSON: [{"client_id": "...", "client_secret": "...", "roles": ["service"],
+//                   "auth": "client_secret_basic" | "client_secret_post"}]
+// A token's audience is the resource it was asked for (RFC 8707; `urn:lms` by default), so one
+// issuer can mint tokens for the right and for a wrong audience.
 // Prints "ready <issuer>" once it listens.
 import Provider from "oidc-provider";
 import { generateKeyPair, exportJWK } from "jose";
@@ -20,6 +23,7 @@ const provider = new Provider(issuer, {
     client_id: c.client_id,
     client_secret: c.client_secret,
     grant_types: ["client_credentials"],
+    token_endpoint_auth_method: c.auth ?? "client_secret_basic",
     redirect_uris: [],
     response_types: [],
   })),
@@ -30,9 +34,9 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: () => "urn:lms",
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
+      getResourceServerInfo: (ctx, resourceIndicator) => ({
         scope: "lms",
-        audience: "urn:lms",
+        audience: resourceIndicator,
         accessTokenTTL: Number(ttl),
         accessTokenFormat: "jwt",
         jwt: { sign: { alg: "RS256" } },

@@ -11,6 +11,7 @@
 
 mod client_credentials;
 mod credentials;
+mod kubernetes;
 mod layer;
 mod verifier;
 

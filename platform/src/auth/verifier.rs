@@ -27,6 +27,8 @@ pub struct TokenVerifier {
     validation: Validation,
     tenant_claim: String,
     roles_claim: String,
+    /// Kubernetes service account tokens of trusted accounts, when configured.
+    kubernetes: Option<super::kubernetes::KubernetesIssuer>,
 }
 
 const JWKS_ALGORITHMS: [Algorithm; 6] = [
@@ -92,16 +94,25 @@ impl TokenVerifier {
         }
         validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
+        let kubernetes = if config.kubernetes.issuer.is_empty() {
+            None
+        } else {
+            Some(super::kubernetes::KubernetesIssuer::from_config(&config.kubernetes).await?)
+        };
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
             validation,
             tenant_claim: config.tenant_claim.clone(),
             roles_claim: config.roles_claim.clone(),
+            kubernetes,
         })
     }
 
     /// Keeps the keys of a JWKS URL current, so issuer key rotation needs no restart.
     pub fn spawn_jwks_refresh(&self, config: &AuthConfig) {
+        if let Some(kubernetes) = &self.kubernetes {
+            kubernetes.spawn_refresh(config.jwks_refresh.max(Duration::from_secs(10)));
+        }
         if config.jwks_url.is_empty() {
             return;
         }
@@ -121,6 +132,13 @@ impl TokenVerifier {
 
     /// Verifies a bearer token and reads its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, AppError> {
+        // A token that says it is the cluster's is verified with the cluster's keys, and only
+        // ever as a service identity.
+        if let Some(kubernetes) = &self.kubernetes
+            && kubernetes.issued(super::kubernetes::claimed_issuer(token).as_deref())
+        {
+            return kubernetes.verify(token);
+        }
         let unauthenticated =
             |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
         let header =
@@ -193,7 +211,7 @@ impl TokenVerifier {
     }
 }
 
-fn jwks_key(set: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
+pub(super) fn jwks_key(set: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
     let jwk = match kid {
         Some(kid) => set.find(kid)?,
         // Without a kid, only an unambiguous single-key set can be used.
@@ -203,13 +221,13 @@ fn jwks_key(set: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
     DecodingKey::from_jwk(jwk).ok()
 }
 
-fn parse_jwks(text: &str) -> anyhow::Result<JwkSet> {
+pub(super) fn parse_jwks(text: &str) -> anyhow::Result<JwkSet> {
     let set: JwkSet = serde_json::from_str(text).context("not a JWKS document")?;
     anyhow::ensure!(!set.keys.is_empty(), "the JWKS holds no keys");
     Ok(set)
 }
 
-async fn fetch_jwks(url: &str) -> anyhow::Result<JwkSet> {
+pub(super) async fn fetch_jwks(url: &str) -> anyhow::Result<JwkSet> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
