@@ -285,6 +285,67 @@ def test_services_find_each_other_and_carry_their_own_identity():
         ]
 
 
+def test_service_identity_from_kubernetes_service_account_tokens():
+    files, documents = render(merged({"auth": {"serviceIdentity": "kubernetes"}}))
+    validate_strictly(documents)
+    _, config = lms_toml(files)
+    assert config["auth"]["service_token_file"] == "/var/run/secrets/lms/serviceaccount/token"
+    assert config["auth"]["kubernetes"] == {
+        "issuer": "https://kubernetes.default.svc.cluster.local",
+        "jwks_url": "",
+        "audience": "lms",
+        "service_accounts": ["learning:lms"],
+    }, config["auth"]
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "lms"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "service-token" not in volumes
+        token = volumes["serviceaccount-token"]["projected"]["sources"][0]["serviceAccountToken"]
+        assert token == {"path": "token", "audience": "lms", "expirationSeconds": 3600}, token
+
+
+def test_service_identity_from_client_credentials():
+    files, documents = render(
+        merged(
+            {
+                "auth": {
+                    "serviceIdentity": "clientCredentials",
+                    "clientCredentials": {
+                        "discoveryUrl": "https://id.example.com/.well-known/openid-configuration",
+                        "resource": "urn:lms",
+                    },
+                }
+            }
+        )
+    )
+    validate_strictly(documents)
+    _, config = lms_toml(files)
+    assert "service_token_file" not in config["auth"], config["auth"]
+    assert config["auth"]["client_credentials"]["client_secret_file"] == (
+        "/etc/lms/client-secret/secret"
+    )
+    assert config["auth"]["client_credentials"]["resource"] == "urn:lms"
+    for deployment in by_kind(documents, "Deployment"):
+        name = component_of(deployment)
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        env = {e["name"]: e for e in pod["containers"][0].get("env", [])}
+        if name == "gateway":
+            # The gateway calls with each caller's own token: no identity of its own.
+            assert "client-secret" not in volumes
+            assert "LMS__AUTH__CLIENT_CREDENTIALS__CLIENT_ID" not in env
+            continue
+        assert env["LMS__AUTH__CLIENT_CREDENTIALS__CLIENT_ID"]["value"] == f"lms-{name}"
+        assert volumes["client-secret"]["secret"]["items"] == [
+            {"key": f"{name}-client-secret", "path": "secret"}
+        ]
+    expect_render_failure(
+        merged({"auth": {"serviceIdentity": "clientCredentials"}}),
+        "tokenUrl or discoveryUrl",
+    )
+
+
 def test_the_gateway_serves_http_without_a_database():
     _, documents = render()
     deployment = named(documents, "Deployment", "lms-gateway")
@@ -403,7 +464,19 @@ def test_helm_test_probes_the_gateway_over_http():
 def test_the_binary_accepts_the_rendered_config(lms_binary):
     if lms_binary is None:
         raise SkipTest("no lms binary given")
-    for values in (None, load_values("values-production.yaml")):
+    for values in (
+        None,
+        load_values("values-production.yaml"),
+        merged({"auth": {"serviceIdentity": "kubernetes"}}),
+        merged(
+            {
+                "auth": {
+                    "serviceIdentity": "clientCredentials",
+                    "clientCredentials": {"tokenUrl": "https://id.example.com/token"},
+                }
+            }
+        ),
+    ):
         files, _ = render(values)
         config_map = yaml.safe_load(files["lms/templates/configmap.yaml"])
         with tempfile.TemporaryDirectory() as directory:
