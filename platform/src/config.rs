@@ -184,6 +184,13 @@ pub struct ClientCredentialsConfig {
     /// A file holding the client secret (mounted from a Secret; re-read on every renewal).
     #[serde(default)]
     pub client_secret_file: String,
+    /// Instead of a secret (`private_key_jwt`, RFC 7523): a PEM file holding the client's RSA
+    /// or EC private key, which signs a short assertion for each token request.
+    #[serde(default)]
+    pub private_key_file: String,
+    /// The `kid` of that key at the provider, when it needs one.
+    #[serde(default)]
+    pub private_key_id: String,
     /// Space-separated scopes to ask for; none when empty.
     #[serde(default)]
     pub scope: String,

@@ -105,8 +105,19 @@ async fn a_component_obtains_renews_and_outlives_an_outage_of_its_token_provider
     // Back: the next attempt (backoff of at most a few seconds) brings a fresh token.
     let provider_process = provider(port, ttl).await;
     let second = next_token(&credentials, Some(&first), Duration::from_secs(10)).await;
-    let renewed = Instant::now();
+    let obtained_again = Instant::now();
     assert_ne!(second, first);
+
+    // With the provider up, the next token comes ahead of the expiry of the one held (at about
+    // three quarters of its lifetime), so calls never see a gap.
+    let third = next_token(&credentials, Some(&second), Duration::from_secs(ttl)).await;
+    let renewed = Instant::now();
+    assert!(
+        renewed < obtained_again + Duration::from_secs(ttl) - Duration::from_secs(1),
+        "renewed {:?} after the previous token, its lifetime being {ttl} s",
+        renewed - obtained_again
+    );
+    assert_ne!(third, second);
 
     // Down for good: once the token's lifetime is over, calls fail cleanly as UNAVAILABLE.
     drop(provider_process);
@@ -138,4 +149,43 @@ async fn a_wrong_client_secret_gets_no_token() {
         credentials.token(&tenant()),
         Err(AppError::Unavailable(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_key_jwt_client_obtains_its_token_without_a_secret() {
+    if !provider_installed() {
+        return;
+    }
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let public_keys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{fixtures}/jwks.json")).unwrap())
+            .unwrap();
+    let rsa_only: Vec<_> = public_keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kty"] == "RSA")
+        .cloned()
+        .collect();
+    let clients = serde_json::json!([{
+        "client_id": "records-service",
+        "auth": "private_key_jwt",
+        "jwks": {"keys": rsa_only},
+        "roles": ["service"],
+    }]);
+    let provider_process = oidc_provider::provider_with(free_port(), 60, clients).await;
+    let config = AuthConfig {
+        client_credentials: ClientCredentialsConfig {
+            token_url: format!("{}/token", provider_process.issuer),
+            client_id: "records-service".into(),
+            private_key_file: format!("{fixtures}/rsa-private.pem"),
+            private_key_id: "rsa-1".into(),
+            resource: "urn:lms".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let credentials = ServiceCredentials::from_config(&config, "records-service").unwrap();
+    let token = next_token(&credentials, None, Duration::from_secs(10)).await;
+    assert_eq!(token.split('.').count(), 3, "a JWT");
 }

@@ -2,7 +2,8 @@
 // access tokens are RS256 JWTs for the resource `urn:lms`, carrying the suite's `roles` and
 // `tenant` claims. Usage: node provider.mjs PORT TOKEN_TTL_SECONDS CLIENTS_JSON
 //   CLIENTS_JSON: [{"client_id": "...", "client_secret": "...", "roles": ["service"],
-//                   "auth": "client_secret_basic" | "client_secret_post"}]
+//                   "auth": "client_secret_basic" | "client_secret_post" | "private_key_jwt",
+//                   "jwks": {"keys": [...]}}]  (the client's public keys, for private_key_jwt)
 // A token's audience is the resource it was asked for (RFC 8707; `urn:lms` by default), so one
 // issuer can mint tokens for the right and for a wrong audience.
 // Prints "ready <issuer>" once it listens.
@@ -21,9 +22,10 @@ const provider = new Provider(issuer, {
   ttl: { ClientCredentials: Number(ttl) },
   clients: clients.map((c) => ({
     client_id: c.client_id,
-    client_secret: c.client_secret,
+    ...(c.client_secret ? { client_secret: c.client_secret } : {}),
     grant_types: ["client_credentials"],
     token_endpoint_auth_method: c.auth ?? "client_secret_basic",
+    ...(c.jwks ? { jwks: c.jwks } : {}),
     redirect_uris: [],
     response_types: [],
   })),

@@ -56,9 +56,10 @@ impl ClientCredentials {
             "invalid configuration: auth.client_credentials needs token_url or discovery_url"
         );
         anyhow::ensure!(
-            !config.client_secret_file.is_empty(),
-            "invalid configuration: auth.client_credentials.client_secret_file must name the \
-             file holding the client secret (mounted from a Secret)"
+            config.client_secret_file.is_empty() != config.private_key_file.is_empty(),
+            "invalid configuration: auth.client_credentials needs exactly one of \
+             client_secret_file (the client secret, mounted from a Secret) and \
+             private_key_file (private_key_jwt)"
         );
         let held = Arc::new(RwLock::new(Held::default()));
         let credentials = ClientCredentials { held: held.clone() };
@@ -173,8 +174,13 @@ async fn fetch(
         config.token_url.clone()
     };
     // Re-read each time: a rotated Secret takes effect without a restart.
-    let secret = std::fs::read_to_string(&config.client_secret_file)
-        .with_context(|| format!("client_secret_file {}", config.client_secret_file))?;
+    let client_auth = if config.private_key_file.is_empty() {
+        let secret = std::fs::read_to_string(&config.client_secret_file)
+            .with_context(|| format!("client_secret_file {}", config.client_secret_file))?;
+        ClientAuth::Basic(secret.trim().to_string())
+    } else {
+        ClientAuth::Assertion(client_assertion(config, &token_url)?)
+    };
     let body = {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
@@ -187,13 +193,24 @@ async fn fetch(
                 form.append_pair(key, value);
             }
         }
+        if let ClientAuth::Assertion(assertion) = &client_auth {
+            form.append_pair("client_id", &config.client_id);
+            form.append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            );
+            form.append_pair("client_assertion", assertion);
+        }
         form.finish()
     };
-    let response = http
+    let mut request = http
         .post(&token_url)
-        .basic_auth(&config.client_id, Some(secret.trim()))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
+        .body(body);
+    if let ClientAuth::Basic(secret) = &client_auth {
+        request = request.basic_auth(&config.client_id, Some(secret));
+    }
+    let response = request
         .send()
         .await
         .with_context(|| format!("token endpoint {token_url}"))?;
@@ -214,6 +231,44 @@ async fn fetch(
         .or_else(|| jwt_lifetime(&answer.access_token))
         .unwrap_or(Duration::from_secs(300));
     Ok((answer.access_token, lifetime))
+}
+
+/// How the client proves itself to the token endpoint.
+enum ClientAuth {
+    /// HTTP Basic with the client secret (`client_secret_basic`).
+    Basic(String),
+    /// A signed assertion (`private_key_jwt`).
+    Assertion(String),
+}
+
+/// A `private_key_jwt` assertion (RFC 7523 §3): issued by and about the client, for the token
+/// endpoint, valid one minute, never reused.
+fn client_assertion(config: &ClientCredentialsConfig, token_url: &str) -> anyhow::Result<String> {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let pem = std::fs::read(&config.private_key_file)
+        .with_context(|| format!("private_key_file {}", config.private_key_file))?;
+    let (key, algorithm) = match EncodingKey::from_rsa_pem(&pem) {
+        Ok(key) => (key, Algorithm::RS256),
+        Err(_) => (
+            EncodingKey::from_ec_pem(&pem).context("private_key_file holds no RSA or EC key")?,
+            Algorithm::ES256,
+        ),
+    };
+    let mut header = Header::new(algorithm);
+    if !config.private_key_id.is_empty() {
+        header.kid = Some(config.private_key_id.clone());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let jti: u128 = rand::rng().random();
+    let claims = serde_json::json!({
+        "iss": config.client_id,
+        "sub": config.client_id,
+        "aud": token_url,
+        "jti": format!("{jti:032x}"),
+        "iat": now,
+        "exp": now + 60,
+    });
+    Ok(jsonwebtoken::encode(&header, &claims, &key)?)
 }
 
 /// The time left until a JWT's `exp`, read without verifying it (it is our own token).
