@@ -84,19 +84,16 @@ impl RecordsApp {
                     conn,
                     &tenant,
                     &Activity {
-                        id: new_id(),
-                        enrolment_id: enrolment.id.clone(),
-                        step_id: evidence.step_id.clone(),
-                        kind: ActivityKind::StepStarted,
-                        source: ActivitySource::Learner,
-                        actor: who.subject.clone(),
-                        score: 0.0,
-                        max_score: 0.0,
-                        attempt_number: 0,
-                        max_attempts: 0,
                         evidence_url: evidence.url.clone(),
                         note: format!("evidence {} submitted", evidence.id),
-                        recorded_at: at,
+                        ..Activity::new(
+                            enrolment.id.clone(),
+                            evidence.step_id.clone(),
+                            ActivityKind::StepStarted,
+                            ActivitySource::Learner,
+                            who.subject.clone(),
+                            at,
+                        )
                     },
                 )?;
                 follow_up(conn, &tenant, &enrolment, !before.any_activity, at)?;
@@ -150,19 +147,16 @@ impl RecordsApp {
                         conn,
                         &tenant,
                         &Activity {
-                            id: new_id(),
-                            enrolment_id: enrolment.id.clone(),
-                            step_id: evidence.step_id.clone(),
-                            kind: ActivityKind::StepCompleted,
-                            source: ActivitySource::AdminEntry,
-                            actor: who.subject.clone(),
-                            score: 0.0,
-                            max_score: 0.0,
-                            attempt_number: 0,
-                            max_attempts: 0,
                             evidence_url: evidence.url.clone(),
                             note: format!("evidence {} approved", evidence.id),
-                            recorded_at: at,
+                            ..Activity::new(
+                                enrolment.id.clone(),
+                                evidence.step_id.clone(),
+                                ActivityKind::StepCompleted,
+                                ActivitySource::AdminEntry,
+                                who.subject.clone(),
+                                at,
+                            )
                         },
                     )?;
                     rows::decide(conn, &tenant, &evidence)?;

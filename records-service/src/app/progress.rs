@@ -6,7 +6,6 @@ use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
 use super::certifications::issue_certification;
@@ -237,19 +236,16 @@ fn record(
         conn,
         tenant,
         &Activity {
-            id: new_id(),
-            enrolment_id: enrolment.id.clone(),
-            step_id: activity.step_id.clone(),
-            kind,
-            source,
-            actor: who.subject.clone(),
-            score: 0.0,
-            max_score: 0.0,
-            attempt_number: 0,
-            max_attempts: 0,
             evidence_url: activity.evidence_url.clone(),
             note: activity.note.clone(),
-            recorded_at: at,
+            ..Activity::new(
+                enrolment.id.clone(),
+                activity.step_id.clone(),
+                kind,
+                source,
+                who.subject.clone(),
+                at,
+            )
         },
     )?;
     follow_up(conn, tenant, &enrolment, first, at)

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use lms_platform::db::DbConnection;
 use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::resource::now;
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult};
 
 use super::progress::follow_up;
@@ -128,19 +127,19 @@ fn apply_result(
         conn,
         tenant,
         &Activity {
-            id: new_id(),
-            enrolment_id: enrolment.id.clone(),
-            step_id,
-            kind,
-            source: ActivitySource::AssessmentOutcome,
-            actor: "assessment-service".into(),
             score: result.score,
             max_score: result.max_score,
             attempt_number: result.attempt_number,
             max_attempts: result.max_attempts,
-            evidence_url: String::new(),
             note,
-            recorded_at: at,
+            ..Activity::new(
+                enrolment.id.clone(),
+                step_id,
+                kind,
+                ActivitySource::AssessmentOutcome,
+                "assessment-service".into(),
+                at,
+            )
         },
     )?;
     follow_up(conn, tenant, &enrolment, first, at)?;

@@ -3,7 +3,6 @@
 use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::outbox;
 use lms_platform::resource::now;
-use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal};
 
 use super::RecordsApp;
@@ -63,19 +62,15 @@ impl RecordsApp {
                         conn,
                         &tenant,
                         &Activity {
-                            id: new_id(),
-                            enrolment_id: enrolment.id.clone(),
-                            step_id: String::new(),
-                            kind: ActivityKind::PathwayVersionMoved,
-                            source: ActivitySource::AdminEntry,
-                            actor: actor.clone(),
-                            score: 0.0,
-                            max_score: 0.0,
-                            attempt_number: 0,
-                            max_attempts: 0,
-                            evidence_url: String::new(),
                             note,
-                            recorded_at: at,
+                            ..Activity::new(
+                                enrolment.id.clone(),
+                                String::new(),
+                                ActivityKind::PathwayVersionMoved,
+                                ActivitySource::AdminEntry,
+                                actor.clone(),
+                                at,
+                            )
                         },
                     )?;
                     let after = follow_up(conn, &tenant, &enrolment, false, at)?;

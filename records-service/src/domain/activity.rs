@@ -38,6 +38,35 @@ pub struct Activity {
     pub recorded_at: NaiveDateTime,
 }
 
+impl Activity {
+    /// A new entry of the log without a score or an attempt (set those, the evidence and the
+    /// note with struct update syntax where they apply).
+    pub fn new(
+        enrolment_id: EnrolmentId,
+        step_id: String,
+        kind: ActivityKind,
+        source: ActivitySource,
+        actor: String,
+        recorded_at: NaiveDateTime,
+    ) -> Activity {
+        Activity {
+            id: lms_platform::validate::new_id(),
+            enrolment_id,
+            step_id,
+            kind,
+            source,
+            actor,
+            score: 0.0,
+            max_score: 0.0,
+            attempt_number: 0,
+            max_attempts: 0,
+            evidence_url: String::new(),
+            note: String::new(),
+            recorded_at,
+        }
+    }
+}
+
 /// A learner's wish to record something on a step.
 #[derive(Debug, Clone)]
 pub struct NewActivity {
