@@ -224,6 +224,45 @@ fn malformed_request_is_invalid_argument(headers: &mut http::HeaderMap) {
     }
 }
 
+/// Whether `service`/`method` is an RPC of the suite (any component), of health or of
+/// reflection: the only names metric labels may carry.
+fn is_known_method(service: &str, method: &str) -> bool {
+    use std::collections::HashSet;
+    static KNOWN: std::sync::OnceLock<HashSet<(String, String)>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            use prost::Message;
+            let mut known: HashSet<(String, String)> = [
+                ("grpc.health.v1.Health", "Check"),
+                ("grpc.health.v1.Health", "Watch"),
+                (
+                    "grpc.reflection.v1.ServerReflection",
+                    "ServerReflectionInfo",
+                ),
+                (
+                    "grpc.reflection.v1alpha.ServerReflection",
+                    "ServerReflectionInfo",
+                ),
+            ]
+            .into_iter()
+            .map(|(s, m)| (s.to_string(), m.to_string()))
+            .collect();
+            if let Ok(set) = prost_types::FileDescriptorSet::decode(lms_proto::FILE_DESCRIPTOR_SET)
+            {
+                for file in set.file {
+                    for service in &file.service {
+                        let name = format!("{}.{}", file.package(), service.name());
+                        for method in &service.method {
+                            known.insert((name.clone(), method.name().to_string()));
+                        }
+                    }
+                }
+            }
+            known
+        })
+        .contains(&(service.to_string(), method.to_string()))
+}
+
 /// Reads W3C trace context from HTTP headers (for `set_parent`).
 pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
 
@@ -260,9 +299,18 @@ where
             .trim_start_matches('/')
             .split_once('/')
             .unwrap_or((path, ""));
-        let labels = RpcMethodLabels {
-            service: service.to_string(),
-            method: method.to_string(),
+        // Labels come from the suite's own methods only: any path a client makes up is one
+        // `unknown` series, not one more per path.
+        let labels = if is_known_method(service, method) {
+            RpcMethodLabels {
+                service: service.to_string(),
+                method: method.to_string(),
+            }
+        } else {
+            RpcMethodLabels {
+                service: "unknown".into(),
+                method: "unknown".into(),
+            }
         };
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))

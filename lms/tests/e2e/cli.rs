@@ -160,6 +160,7 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
         .unwrap();
     assert!(token.status.success());
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let channel_again = channel.clone();
     let mut client = PathwayServiceClient::new(channel);
     let mut request = tonic::Request::new(pb::CreateCategoryRequest {
         parent_id: String::new(),
@@ -186,6 +187,45 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
     assert!(
         scraped.contains("lms_grpc_server_handled_total{service=\"lms.pathway.v1.PathwayService\",method=\"CreateCategory\",code=\"Ok\"} 1"),
         "{scraped}"
+    );
+
+    // Made-up paths do not grow the metrics: 50 calls to 50 unknown methods and services add
+    // one `unknown` series, not 50.
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("lms_grpc_server_handled_total{"))
+            .count()
+    };
+    let before = series(&http_get(&metrics, "/metrics").await);
+    for n in 0..50 {
+        let mut grpc = tonic::client::Grpc::new(channel_again.clone());
+        grpc.ready().await.unwrap();
+        let path: http::uri::PathAndQuery = if n % 2 == 0 {
+            format!("/made.up.Service{n}/Method{n}")
+        } else {
+            format!("/lms.pathway.v1.PathwayService/NoSuchMethod{n}")
+        }
+        .parse()
+        .unwrap();
+        let answer = grpc
+            .unary(
+                tonic::Request::new(()),
+                path,
+                tonic_prost::ProstCodec::<(), ()>::default(),
+            )
+            .await;
+        assert!(answer.is_err());
+    }
+    let after = http_get(&metrics, "/metrics").await;
+    assert!(
+        series(&after) <= before + 2,
+        "{} series before, {} after:\n{after}",
+        before,
+        series(&after)
+    );
+    assert!(
+        after.contains("service=\"unknown\",method=\"unknown\""),
+        "{after}"
     );
 
     // SIGTERM while a client stays connected: the server drains and exits 0 well before the
