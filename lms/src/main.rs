@@ -59,7 +59,7 @@ enum Command {
         #[arg(value_parser = component)]
         component: Component,
     },
-    /// Apply pending database migrations and exit.
+    /// Apply pending migrations to the configured databases (their database_url) and exit.
     Migrate {
         /// Only this component (default: every component).
         #[arg(value_parser = component)]
@@ -405,13 +405,20 @@ async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
     wait_all(running).await
 }
 
+/// Applies migrations to the configured databases. Every database URL is checked first: a
+/// migration job that lacks one fails and says which, rather than migrating SQLite files that
+/// nobody will use (`lms up` migrates its own at start).
 async fn migrate(settings: Settings, only: Option<Component>) -> anyhow::Result<()> {
     let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms-migrate")?;
-    for component in Component::ALL {
-        if only.is_some_and(|c| c != component) || !component.has_database() {
-            continue;
-        }
-        lms_topology::open_database(&settings, component, true).await?;
+    let components: Vec<Component> = Component::ALL
+        .into_iter()
+        .filter(|c| c.has_database() && only.is_none_or(|only| only == *c))
+        .collect();
+    for &component in &components {
+        lms_topology::database_url(&settings, component, false)?;
+    }
+    for component in components {
+        lms_topology::open_database(&settings, component, false).await?;
         println!("{component}: migrations applied");
     }
     Ok(())

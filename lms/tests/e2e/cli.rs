@@ -341,9 +341,25 @@ fn token_without_a_secret_explains_what_to_do() {
 #[test]
 fn migrate_applies_migrations_to_the_configured_database() {
     let data = tempfile::tempdir().unwrap();
-    let output = lms()
+    // Without database URLs it refuses, names the key, and creates nothing.
+    let unconfigured = lms()
         .args(["migrate", "--data-dir"])
         .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!unconfigured.status.success());
+    assert!(
+        String::from_utf8_lossy(&unconfigured.stderr).contains("pathway.database_url is required"),
+        "{}",
+        String::from_utf8_lossy(&unconfigured.stderr)
+    );
+    assert_eq!(std::fs::read_dir(data.path()).unwrap().count(), 0);
+    // With one, that database is migrated.
+    let url = format!("sqlite://{}/pathway.db", data.path().display());
+    let output = lms()
+        .args(["migrate", "pathway", "--data-dir"])
+        .arg(data.path())
+        .env("LMS__PATHWAY__DATABASE_URL", &url)
         .output()
         .unwrap();
     assert!(
