@@ -701,6 +701,36 @@ async fn import_people_applies_good_rows_and_reports_bad_ones_by_row_number() {
     );
 }
 
+/// The services a port's server reflection lists, sorted.
+async fn reflected_services(address: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("no service list: {answer:?}")
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    names
+}
+
 #[tokio::test]
 async fn up_runs_every_service_and_each_answers_its_health_check() {
     let data = tempfile::tempdir().unwrap();
@@ -720,6 +750,39 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             .await
             .unwrap();
         assert!(probe.status.success(), "{component}: {probe:?}");
+    }
+    // Reflection on each port lists what that port serves, and nothing another port serves.
+    let common = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    for (component, own) in [
+        ("pathway-service", vec!["lms.pathway.v1.PathwayService"]),
+        (
+            "enrolment-service",
+            vec![
+                "lms.enrolment.v1.EnrolmentService",
+                "lms.events.v1.EventConsumer",
+            ],
+        ),
+        (
+            "assessment-service",
+            vec!["lms.assessment.v1.AssessmentService"],
+        ),
+        (
+            "records-service",
+            vec![
+                "lms.records.v1.RecordsService",
+                "lms.events.v1.EventConsumer",
+                "lms.records.v1.CertificateVerification",
+            ],
+        ),
+    ] {
+        let listed = reflected_services(&addresses[component]).await;
+        let mut expected: Vec<&str> = own.into_iter().chain(common).collect();
+        expected.sort();
+        assert_eq!(listed, expected, "{component}");
     }
     let gateway = &addresses["gateway"];
     let probe = |path: &'static str| {
