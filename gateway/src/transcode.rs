@@ -167,6 +167,10 @@ fn apply_query(
     query: &str,
 ) -> Result<(), ApiError> {
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        // An empty value is a blank filter (`?status=`): not given, as a form means it.
+        if value.is_empty() {
+            continue;
+        }
         let mut message = input.clone();
         let mut path = Vec::new();
         let mut field = None;
@@ -535,6 +539,26 @@ mod tests {
         assert_eq!(
             (activity["enrolmentId"].clone(), activity["stepId"].clone()),
             ("e1".into(), "s1".into())
+        );
+    }
+
+    #[test]
+    fn empty_query_parameters_are_not_given() {
+        // `?status=&outcome=&pageSize=` is what a form with blank filters sends: no filter.
+        let routes = table();
+        let json = build(
+            &routes,
+            Method::GET,
+            "/v1/pathways",
+            Some("status=&outcome=&pageSize=&query=&outcome=TRAINING"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(json["outcome"], "TRAINING");
+        assert_eq!(json["status"], "PATHWAY_STATUS_UNSPECIFIED");
+        assert_eq!(
+            (json["pageSize"].clone(), json["query"].clone()),
+            (0.into(), "".into())
         );
     }
 
