@@ -66,11 +66,18 @@ pub fn document(routes: &[Route]) -> Value {
                         let required = behaviour(&field).required;
                         if required {
                             require_content(&mut schema);
-                        } else if let Some(object) = schema.as_object_mut()
-                            && object.get("format").and_then(Value::as_str) == Some("uuid")
-                        {
-                            object.remove("format");
-                            object.insert("pattern".into(), json!(OPTIONAL_UUID));
+                        } else if let Some(object) = schema.as_object_mut() {
+                            // A blank optional filter (`?toTime=`) is not given: its schema
+                            // admits the empty value beside the format.
+                            let blank_or = match object.get("format").and_then(Value::as_str) {
+                                Some("uuid") => Some(OPTIONAL_UUID),
+                                Some("date-time") => Some(OPTIONAL_DATE_TIME),
+                                _ => None,
+                            };
+                            if let Some(pattern) = blank_or {
+                                object.remove("format");
+                                object.insert("pattern".into(), json!(pattern));
+                            }
                         }
                         parameters.push(json!({
                             "name": field.json_name(),
@@ -351,6 +358,8 @@ fn mark_optional(schema: &mut Value) {
 /// A UUID or nothing.
 const OPTIONAL_UUID: &str =
     "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// An RFC 3339 timestamp, or nothing (a blank query filter).
+const OPTIONAL_DATE_TIME: &str = "^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
 
 /// Ids are UUIDs (`id`, `pathway_id`, `person_ids`, ...); external ids are the customer's own.
 fn is_uuid(field: &FieldDescriptor) -> bool {
