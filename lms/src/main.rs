@@ -94,8 +94,11 @@ enum Command {
     },
     /// Print a development token (HS256) for a tenant, subject and roles.
     Token {
+        /// The tenant the token is for (1–64 of A-Z a-z 0-9 - _).
         #[arg(long)]
         tenant: String,
+        /// Who the token is for: for a learner, instructor or admin, the person's external id
+        /// in the directory (how every service knows them); for a service, its name.
         #[arg(long)]
         subject: String,
         /// Repeat for several roles.

@@ -336,6 +336,11 @@ fn token_without_a_secret_explains_what_to_do() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("lms up"));
+    // Its help says what the subject is: the person's external id.
+    let help = lms().args(["token", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("external id"), "{help}");
+    assert!(help.contains("The tenant the token is for"), "{help}");
 }
 
 #[test]
