@@ -24,6 +24,7 @@ lms_test_support::on_both_databases!(Suite;
     a_due_policy_change_is_previewed_and_applied_to_existing_enrolments_on_request,
     an_audience_preview_shows_the_enrolments_it_would_create_and_end,
     every_kind_of_step_certify_and_recertify_over_grpc,
+    concurrent_step_checks_cache_a_new_version_once,
 );
 
 /// The compliance pathway (sequential: Read, Accept, Final test) assigned to Ada: her
@@ -1675,68 +1676,17 @@ async fn every_kind_of_step_certify_and_recertify_over_grpc(suite: Suite) {
         steps.push(updated.steps.last().unwrap().id.clone());
     }
     // The assessment and its step in one call.
-    let mut assessments = suite.assessments.clone();
-    let bank = assessments
-        .create_question_bank(bearer(
-            &admin,
-            assessment_pb::CreateQuestionBankRequest {
-                bank: Some(assessment_pb::QuestionBank {
-                    name: "Cranes".into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let question = assessments
-        .create_question(bearer(
-            &admin,
-            assessment_pb::CreateQuestionRequest {
-                bank_id: bank.id,
-                question: Some(assessment_pb::Question {
-                    text: "Never lift over people.".into(),
-                    kind: Some(assessment_pb::question::Kind::TrueFalse(
-                        assessment_pb::TrueFalse {
-                            answer: true,
-                            ..Default::default()
-                        },
-                    )),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let test = assessments
-        .create_assessment(bearer(
-            &admin,
-            assessment_pb::CreateAssessmentRequest {
-                assessment: Some(assessment_pb::Assessment {
-                    title: "Crane test".into(),
-                    pathway_id: pathway.clone(),
-                    questions: Some(assessment_pb::assessment::Questions::Fixed(
-                        assessment_pb::FixedQuestions {
-                            question_ids: vec![question.id],
-                        },
-                    )),
-                    pass_mark_percent: 100.0,
-                    add_step: Some(assessment_pb::NewAssessmentStep {
-                        title: "Final test".into(),
-                        required: true,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let test = suite
+        .true_false_assessment(
+            &pathway,
+            "Crane test",
+            Some(assessment_pb::NewAssessmentStep {
+                title: "Final test".into(),
+                required: true,
+                ..Default::default()
+            }),
+        )
+        .await;
     steps.push(test.step_id.clone());
     pathways
         .publish_pathway(bearer(
@@ -1815,4 +1765,32 @@ async fn every_kind_of_step_certify_and_recertify_over_grpc(suite: Suite) {
         certs[0].expire_time.unwrap().seconds,
         seconds(expiry) + 2 * 86_400
     );
+}
+
+/// Many services asking about steps of a version records-service has not cached yet: each
+/// fetches and caches it, and concurrent caches of one version are one insert, not a conflict
+/// (found by the PostgreSQL-outage fault test as ALREADY_EXISTS on StartAttempt).
+async fn concurrent_step_checks_cache_a_new_version_once(suite: Suite) {
+    let (pathway, steps, _) = suite.compliance_pathway().await;
+    let service = suite
+        .auth
+        .token("acme", "assessment-service", &[Role::Service]);
+    let mut checks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let mut records = suite.records.clone();
+        let request = pb::CheckStepRequest {
+            enrolment_id: unknown_id(),
+            step_id: steps[0].clone(),
+            learner: format!("learner{n}"),
+            pathway_id: pathway.clone(),
+            pathway_version: 1,
+            assessment_id: String::new(),
+        };
+        let service = service.clone();
+        checks.spawn(async move { records.check_step(bearer(&service, request)).await });
+    }
+    while let Some(answer) = checks.join_next().await {
+        let step = answer.unwrap().unwrap().into_inner();
+        assert_eq!(step.state(), pb::StepState::StepAvailable);
+    }
 }

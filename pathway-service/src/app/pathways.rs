@@ -169,13 +169,15 @@ impl PathwayApp {
         .await
     }
 
-    /// Applies `patch` to one step; the kind cannot change.
+    /// Applies `patch` to one step; the kind cannot change. `links_assessment`: the request
+    /// names an assessment for the step, which is checked when it changes the link.
     pub async fn update_step<F>(
         &self,
         who: &Principal,
         pathway_id: PathwayId,
         step_id: String,
         etag: String,
+        links_assessment: bool,
         patch: F,
     ) -> AppResult<Pathway>
     where
@@ -184,8 +186,13 @@ impl PathwayApp {
         // A step that comes to link another assessment is checked first, outside the
         // transaction: no transaction waits on another service. The patch is pure, so the
         // transaction applies it again to the draft it reads.
-        let current = self.get_pathway(who, pathway_id.clone()).await?;
-        if let Some(step) = current.steps.iter().find(|s| s.id == step_id)
+        let current = match links_assessment {
+            true => Some(self.get_pathway(who, pathway_id.clone()).await?),
+            false => None,
+        };
+        if let Some(step) = current
+            .as_ref()
+            .and_then(|p| p.steps.iter().find(|s| s.id == step_id))
             && let StepDetail::Assessment {
                 assessment_id: before,
             } = &step.detail

@@ -230,6 +230,7 @@ impl PathwayService for PathwayGrpc {
             .ok_or_else(|| AppError::invalid_field("step", "is required"))?;
         convert::ids(&[("pathway_id", &req.pathway_id), ("step.id", &step.id)])?;
         let step_id = step.id.clone();
+        let links_assessment = matches!(step.kind, Some(pb::step::Kind::Assessment(_)));
         let mask = req.update_mask;
         let pathway = self
             .app
@@ -238,6 +239,7 @@ impl PathwayService for PathwayGrpc {
                 req.pathway_id.into(),
                 step_id,
                 req.etag,
+                links_assessment,
                 move |current| convert::patched_step(current, &step, mask.clone()),
             )
             .await?;

@@ -273,15 +273,7 @@ fn client_assertion(config: &ClientCredentialsConfig, token_url: &str) -> anyhow
 
 /// The time left until a JWT's `exp`, read without verifying it (it is our own token).
 fn jwt_lifetime(token: &str) -> Option<Duration> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let exp = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()?
-        .get("exp")?
-        .as_i64()?;
+    let exp = super::unverified_claims(token)?.get("exp")?.as_i64()?;
     let left = exp - chrono::Utc::now().timestamp();
     (left > 0).then(|| Duration::from_secs(left as u64))
 }

@@ -178,13 +178,7 @@ async fn discover_jwks(issuer: &str) -> anyhow::Result<String> {
 
 /// The `iss` a token claims, read without verifying it (to pick the keys to verify it with).
 pub fn claimed_issuer(token: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice::<Value>(&bytes)
-        .ok()?
+    super::unverified_claims(token)?
         .get("iss")?
         .as_str()
         .map(str::to_string)

@@ -42,11 +42,20 @@ pub fn exists(
 }
 
 /// Caches a published version (immutable: a second store of the same version is a no-op).
+/// Call inside a write transaction: the version's lock makes two stores at once (an event
+/// batch and a CheckStep fetching the same version) one insert and one no-op.
 pub fn store(
     conn: &mut DbConnection,
     tenant: &TenantId,
     snapshot: &PathwaySnapshot,
 ) -> Result<(), AppError> {
+    lms_platform::db::lock_until_commit(
+        conn,
+        &format!(
+            "records/pathway_version/{tenant}/{}/{}",
+            snapshot.pathway_id, snapshot.version
+        ),
+    )?;
     if exists(conn, tenant, &snapshot.pathway_id, snapshot.version)? {
         return Ok(());
     }

@@ -119,63 +119,9 @@ impl Suite {
             .await
             .unwrap()
             .into_inner();
-        let mut assessments = self.assessments.clone();
-        let bank = assessments
-            .create_question_bank(bearer(
-                &admin,
-                assessment_pb::CreateQuestionBankRequest {
-                    bank: Some(assessment_pb::QuestionBank {
-                        name: format!("Bank {}", pathway.id),
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        let question = assessments
-            .create_question(bearer(
-                &admin,
-                assessment_pb::CreateQuestionRequest {
-                    bank_id: bank.id,
-                    question: Some(assessment_pb::Question {
-                        text: "Gifts over 100 EUR must be declared.".into(),
-                        kind: Some(assessment_pb::question::Kind::TrueFalse(
-                            assessment_pb::TrueFalse {
-                                answer: true,
-                                ..Default::default()
-                            },
-                        )),
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        let assessment = assessments
-            .create_assessment(bearer(
-                &admin,
-                assessment_pb::CreateAssessmentRequest {
-                    assessment: Some(assessment_pb::Assessment {
-                        title: "Final test".into(),
-                        pathway_id: pathway.id.clone(),
-                        questions: Some(assessment_pb::assessment::Questions::Fixed(
-                            assessment_pb::FixedQuestions {
-                                question_ids: vec![question.id],
-                            },
-                        )),
-                        pass_mark_percent: 100.0,
-                        ..Default::default()
-                    }),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let assessment = self
+            .true_false_assessment(&pathway.id, "Final test", None)
+            .await;
         let steps = [
             pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
                 url: "https://learn.example.com/policy".into(),
@@ -222,6 +168,75 @@ impl Suite {
             .await
             .unwrap();
         (pathway.id, ids, assessment.id)
+    }
+
+    /// A one-question (true/false, true is right) assessment of `pathway_id` that passes at
+    /// 100 %, with `add_step` to add its step in the same call.
+    pub async fn true_false_assessment(
+        &self,
+        pathway_id: &str,
+        title: &str,
+        add_step: Option<assessment_pb::NewAssessmentStep>,
+    ) -> assessment_pb::Assessment {
+        let admin = self.admin();
+        let mut assessments = self.assessments.clone();
+        let bank = assessments
+            .create_question_bank(bearer(
+                &admin,
+                assessment_pb::CreateQuestionBankRequest {
+                    bank: Some(assessment_pb::QuestionBank {
+                        name: format!("Bank {pathway_id} {title}"),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let question = assessments
+            .create_question(bearer(
+                &admin,
+                assessment_pb::CreateQuestionRequest {
+                    bank_id: bank.id,
+                    question: Some(assessment_pb::Question {
+                        text: "Gifts over 100 EUR must be declared.".into(),
+                        kind: Some(assessment_pb::question::Kind::TrueFalse(
+                            assessment_pb::TrueFalse {
+                                answer: true,
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assessments
+            .create_assessment(bearer(
+                &admin,
+                assessment_pb::CreateAssessmentRequest {
+                    assessment: Some(assessment_pb::Assessment {
+                        title: title.into(),
+                        pathway_id: pathway_id.into(),
+                        questions: Some(assessment_pb::assessment::Questions::Fixed(
+                            assessment_pb::FixedQuestions {
+                                question_ids: vec![question.id],
+                            },
+                        )),
+                        pass_mark_percent: 100.0,
+                        add_step,
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     /// Ada in the directory and an audience of her department, assigned the pathway.
