@@ -19,6 +19,10 @@ if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
   npm ci --prefix tests/oidc --no-audit --no-fund --silent
 fi
 
+# The contracts: buf lint, and buf breaking against the last release tag (else the previous
+# commit), with the buf CLI pinned in tools/buf. Seconds; before the long build.
+bash scripts/buf.sh
+
 # CI fuzzes after these tests with fuzz/Cargo.lock: a dependency added to a workspace crate
 # without refreshing it fails here, in seconds, rather than after the tests.
 if ! cargo fetch --locked --manifest-path fuzz/Cargo.toml --quiet; then
