@@ -33,6 +33,10 @@ fi
 cargo test --workspace --locked "$@"
 
 # The Helm chart, rendered by a real Helm engine and checked against the Kubernetes schemas;
-# its rendered config is fed to the lms binary the tests just built.
+# its rendered config is fed to the lms binary the tests just built. Its alert rules and
+# dashboard queries are checked by promtool (unpacked from Debian's prometheus package), and
+# the Dockerfile against the documented ports.
+PROMTOOL=$(bash scripts/promtool.sh)
+export PROMTOOL
 python3 helm/tests/test_chart.py target/debug/lms
 

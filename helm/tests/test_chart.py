@@ -8,7 +8,10 @@ Prints 'chart: N passed, M failed' and exits non-zero on any failure.
 """
 
 import copy
+import functools
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,11 +22,21 @@ import helm_python
 import kubernetes_validate
 import yaml
 
+from skip import SkipTest
+
+# kubernetes-validate reads its schemas (the large _definitions.json among them) from disk at
+# every call and never changes them: read each once, as the tests validate many renders.
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(
+    kubernetes_validate.utils.schema_contents
+)
+# libyaml's parser when PyYAML has it.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHART = os.path.join(HERE, "..", "lms")
 KUBERNETES_VERSION = "1.30.0"
 # Kinds from CRDs that the core API schemas do not describe.
-CRD_KINDS = {"ServiceMonitor"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # The gRPC services (one database each); the gateway is the HTTP edge in front of them.
 GRPC_SERVICES = {"pathway": 50051, "enrolment": 50052, "assessment": 50053, "records": 50054}
 # Every key of lms.toml's [gateway] and nothing else: the binary denies unknown keys.
@@ -43,7 +56,15 @@ def load_values(name):
         return yaml.safe_load(f)
 
 
+# What every install must say and the chart cannot default: the issuer and audience of the
+# tokens (required with a JWKS, the default key source).
+REQUIRED = {"auth": {"issuer": "https://id.example.com", "audience": "lms"}}
+
+
 def render(values=None):
+    """The chart rendered with `values`; None: the chart's defaults plus REQUIRED."""
+    if values is None:
+        values = merged({})
     chart = helm_python.Chart.load(CHART)
     try:
         files = chart.render(values, name="lms", namespace="learning")
@@ -53,7 +74,7 @@ def render(values=None):
     for path, text in files.items():
         if not path.endswith(".yaml"):
             continue
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.load_all(text, Loader=YAML_LOADER):
             if doc:
                 documents.append(doc)
     return files, documents
@@ -94,7 +115,8 @@ def expect_render_failure(values, fragment):
     raise AssertionError(f"rendering did not fail (expected {fragment!r})")
 
 
-def merged(overrides):
+def merged(overrides, required=True):
+    """The chart's values.yaml with `overrides` merged in (and REQUIRED first, unless not)."""
     values = copy.deepcopy(load_values(os.path.join("..", "lms", "values.yaml")))
 
     def merge(into, changes):
@@ -104,6 +126,8 @@ def merged(overrides):
             else:
                 into[key] = value
 
+    if required:
+        merge(values, copy.deepcopy(REQUIRED))
     merge(values, overrides)
     return values
 
@@ -112,7 +136,7 @@ def merged(overrides):
 
 
 def test_lint_is_clean_with_default_and_production_values():
-    for values in (None, load_values("values-production.yaml")):
+    for values in (merged({}), load_values("values-production.yaml")):
         result = helm_python.lint(CHART, values, strict=True, namespace="learning")
         assert not result["errors"], result
         bad = [m for m in result["messages"] if m["severity"] > 1]
@@ -123,10 +147,11 @@ def test_default_render_validates_strictly():
     _, documents = render()
     validate_strictly(documents)
     kinds = sorted({d["kind"] for d in documents})
-    # "Pod" is the `helm test` hook.
+    # "Pod" is the `helm test` hook; "Job" the migration job.
     assert kinds == [
         "ConfigMap",
         "Deployment",
+        "Job",
         "NetworkPolicy",
         "Pod",
         "PodDisruptionBudget",
@@ -445,12 +470,17 @@ def test_network_policy_opens_the_gateway_unless_gateway_from_is_set():
     production = load_values("values-production.yaml")
     _, documents = render(production)
     policy = named(documents, "NetworkPolicy", "lms-gateway")
-    http, metrics = policy["spec"]["ingress"]
+    http, metrics, scrape = policy["spec"]["ingress"]
     assert http["ports"] == [{"port": "http", "protocol": "TCP"}], http
     # The listed peers, plus the suite's own pods (`helm test`).
     assert http["from"][1:] == production["networkPolicy"]["gatewayFrom"], http
     assert http["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "lms"
     assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}], metrics
+    # With the ServiceMonitor: Prometheus' pods (networkPolicy.prometheusFrom).
+    assert scrape["from"] == load_values(os.path.join("..", "lms", "values.yaml"))["networkPolicy"][
+        "prometheusFrom"
+    ], scrape
+    assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}], scrape
     # The gRPC services still admit only the suite's own pods (which include the gateway).
     for name in GRPC_SERVICES:
         rule = named(documents, "NetworkPolicy", f"lms-{name}")["spec"]["ingress"][0]
@@ -468,9 +498,375 @@ def test_helm_test_probes_the_gateway_over_http():
         assert args[3].startswith(f"lms.{name}.v1."), args
 
 
+DEV = {
+    "devSecrets": {
+        "create": True,
+        "databaseUrls": {
+            name: f"postgres://lms:lms@postgres:5432/{name}" for name in GRPC_SERVICES
+        },
+    },
+    "auth": {"jwksFileKey": ""},
+}
+# The CA bundle of docs/operations.md: PostgreSQL with sslmode=verify-full.
+CA_BUNDLE = {
+    "extraEnv": [{"name": "PGSSLROOTCERT", "value": "/etc/lms/ca/ca.crt"}],
+    "extraVolumes": [
+        {
+            "name": "postgres-ca",
+            "secret": {"secretName": "postgres-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+        }
+    ],
+    "extraVolumeMounts": [{"name": "postgres-ca", "mountPath": "/etc/lms/ca", "readOnly": True}],
+}
+
+
+def container_env(container):
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def hook_weight(document):
+    return int(document["metadata"]["annotations"]["helm.sh/hook-weight"])
+
+
+def hooks_of(document):
+    return set(document["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(","))
+
+
+def test_bare_defaults_ask_for_the_issuer_and_audience():
+    # The schema stops a JWKS without issuer or audience...
+    expect_render_failure(merged({}, required=False), "/auth/issuer")
+    expect_render_failure(merged({"auth": {"issuer": "https://id.example.com"}}, required=False), "/auth/audience")
+    expect_render_failure(
+        merged({"auth": {"jwksUrl": "https://id.example.com/jwks", "jwksFileKey": "", "audience": "lms"}}, required=False),
+        "/auth/issuer",
+    )
+    # ...and so does the template, in words, when the schema is skipped
+    # (helm install --skip-schema-validation).
+    with tempfile.TemporaryDirectory() as directory:
+        chart = os.path.join(directory, "lms")
+        shutil.copytree(CHART, chart)
+        os.remove(os.path.join(chart, "values.schema.json"))
+        loaded = helm_python.Chart.load(chart)
+        try:
+            loaded.render(merged({}, required=False), name="lms", namespace="learning")
+        except helm_python.HelmError as error:
+            assert "auth.issuer and auth.audience are required with a JWKS" in str(error), error
+        else:
+            raise AssertionError("a JWKS without issuer and audience rendered")
+        finally:
+            loaded.close()
+    # HS256 (development) needs neither.
+    render(merged({"auth": {"jwksFileKey": "", "hs256SecretKey": "hs256"}}, required=False))
+
+
+def test_the_migration_job_runs_before_the_services_with_their_config_and_secrets():
+    files, documents = render(load_values("values-production.yaml"))
+    validate_strictly(documents)
+    (job,) = by_kind(documents, "Job")
+    assert job["metadata"]["name"] == "lms-migrate"
+    assert hooks_of(job) == {"pre-install", "pre-upgrade"}, job["metadata"]
+    assert "before-hook-creation" in job["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    # Hooks run before the release's ServiceAccount exists: the job uses the namespace's default.
+    assert "serviceAccountName" not in pod and pod["automountServiceAccountToken"] is False
+    assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    # Whatever the job reads that the chart renders is a hook of the same phases, created first.
+    rendered = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    config_name = {v["name"]: v for v in pod["volumes"]}["config"]["configMap"]["name"]
+    config = rendered[("ConfigMap", config_name)]
+    assert hooks_of(config) == hooks_of(job) and hook_weight(config) < hook_weight(job), config["metadata"]
+    # ...and holds the services' own lms.toml.
+    assert config["data"]["lms.toml"] == lms_toml(files)[0]
+    deployments = {component_of(d): d for d in by_kind(documents, "Deployment")}
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert set(containers) == {f"migrate-{name}" for name in GRPC_SERVICES}, containers
+    for name in GRPC_SERVICES:
+        container = containers[f"migrate-{name}"]
+        assert container["args"] == ["migrate", name, "--config", "/etc/lms/lms.toml"]
+        assert container["image"] == "registry.internal/lms:0.1.0"
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        service = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        key = f"LMS__{name.upper()}__DATABASE_URL"
+        # Only its own database, from the very Secret the service reads.
+        assert [e["name"] for e in container["env"]] == [key], container["env"]
+        assert container_env(container)[key] == container_env(service)[key]
+    # Every Deployment leaves migrations to the job.
+    for deployment in by_kind(documents, "Deployment"):
+        env = container_env(deployment["spec"]["template"]["spec"]["containers"][0])
+        assert env["LMS__MIGRATE_ON_START"] == {"name": "LMS__MIGRATE_ON_START", "value": "false"}, env
+
+    # A DDL-capable role for the job only.
+    _, documents = render(
+        merged({"components": {"records": {"migrationDatabase": {"existingSecret": "records-owner", "key": "uri"}}}})
+    )
+    job = by_kind(documents, "Job")[0]
+    containers = {c["name"]: c for c in job["spec"]["template"]["spec"]["containers"]}
+    ref = container_env(containers["migrate-records"])["LMS__RECORDS__DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "records-owner", "key": "uri"}, ref
+    ref = container_env(containers["migrate-pathway"])["LMS__PATHWAY__DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "lms-pathway-database", "key": "url"}, ref
+    records = named(documents, "Deployment", "lms-records")["spec"]["template"]["spec"]["containers"][0]
+    ref = container_env(records)["LMS__RECORDS__DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "lms-records-database", "key": "url"}, ref
+
+    # Without the job, the services migrate at start as before.
+    _, documents = render(merged({"migrations": {"job": {"enabled": False}}}))
+    assert not by_kind(documents, "Job")
+    assert not [d for d in by_kind(documents, "ConfigMap") if d["metadata"]["name"] == "lms-migrate"]
+    for deployment in by_kind(documents, "Deployment"):
+        env = container_env(deployment["spec"]["template"]["spec"]["containers"][0])
+        assert "LMS__MIGRATE_ON_START" not in env, env
+    # Only the components that are deployed are migrated.
+    _, documents = render(merged({"components": {"assessment": {"enabled": False}}}))
+    names = {c["name"] for c in by_kind(documents, "Job")[0]["spec"]["template"]["spec"]["containers"]}
+    assert names == {"migrate-pathway", "migrate-enrolment", "migrate-records"}, names
+
+
+def test_development_secrets_are_created_only_when_asked():
+    _, documents = render()
+    assert not by_kind(documents, "Secret"), "the chart creates no Secret by default"
+    files, documents = render(merged(DEV))
+    validate_strictly(documents)
+    (secret,) = by_kind(documents, "Secret")
+    assert secret["metadata"]["name"] == "lms-dev"
+    # Before the migration job that reads it.
+    assert hooks_of(secret) == {"pre-install", "pre-upgrade"}
+    assert hook_weight(secret) < hook_weight(by_kind(documents, "Job")[0])
+    data = secret["stringData"]
+    assert len(data["hs256-secret"]) >= 32, "generated when not given"
+    for name in GRPC_SERVICES:
+        assert data[f"{name}-database-url"] == f"postgres://lms:lms@postgres:5432/{name}"
+    job = by_kind(documents, "Job")[0]
+    pods = [d["spec"]["template"]["spec"] for d in by_kind(documents, "Deployment")] + [job["spec"]["template"]["spec"]]
+    for pod in pods:
+        for container in pod["containers"]:
+            for variable in container.get("env", []):
+                if "valueFrom" in variable:
+                    assert variable["valueFrom"]["secretKeyRef"]["name"] == "lms-dev", variable
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        env = container_env(pod["containers"][0])
+        assert env["LMS__AUTH__HS256_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "lms-dev", "key": "hs256-secret"}
+        volumes = {v["name"] for v in pod["volumes"]}
+        assert not volumes & {"jwks", "service-token"}, volumes  # services mint their own tokens
+    notes = files["lms/templates/NOTES.txt"]
+    assert "WARNING: devSecrets.create is on" in notes and "development only" in notes, notes
+    _, config = lms_toml(files)
+    assert "service_token_file" not in config["auth"] and "jwks_file" not in config["auth"], config["auth"]
+    # A given secret is used as it is; a missing URL, or a second key source, stops the render.
+    _, documents = render(merged({**DEV, "devSecrets": {**DEV["devSecrets"], "hs256Secret": "s" * 40}}))
+    assert by_kind(documents, "Secret")[0]["stringData"]["hs256-secret"] == "s" * 40
+    expect_render_failure(
+        merged({**DEV, "devSecrets": {"create": True, "databaseUrls": {"pathway": "postgres://x/p"}}}),
+        "devSecrets.databaseUrls.assessment is required",
+    )
+    expect_render_failure(merged({"devSecrets": DEV["devSecrets"]}), "exactly one of")
+
+
+def test_global_values_reach_every_resource():
+    _, documents = render(
+        merged(
+            {
+                "global": {
+                    "imageRegistry": "registry.example.com/",
+                    "imagePullSecrets": [{"name": "shared-pull"}],
+                    "labels": {"team": "learning", "cost-center": "l-and-d"},
+                },
+                "imagePullSecrets": [{"name": "own-pull"}],
+                "metrics": {"serviceMonitor": {"enabled": True}},
+                "prometheusRule": {"enabled": True},
+                "grafanaDashboard": {"enabled": True},
+                "ingress": {"enabled": True},
+            }
+        )
+    )
+    validate_strictly(documents)
+    for document in documents:
+        labels = document["metadata"]["labels"]
+        assert labels["team"] == "learning" and labels["cost-center"] == "l-and-d", document["metadata"]
+    pods = [d["spec"]["template"] for d in by_kind(documents, "Deployment") + by_kind(documents, "Job")]
+    pods += [{"metadata": p["metadata"], "spec": p["spec"]} for p in by_kind(documents, "Pod")]
+    for pod in pods:
+        assert pod["metadata"]["labels"]["team"] == "learning"
+        assert pod["spec"]["imagePullSecrets"] == [{"name": "shared-pull"}, {"name": "own-pull"}]
+        for container in pod["spec"]["containers"]:
+            assert container["image"] == "registry.example.com/lms:0.1.0", container["image"]
+    # Selectors stay as they were: a label added later must not orphan running pods.
+    for deployment in by_kind(documents, "Deployment"):
+        assert "team" not in deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_extra_env_and_volumes_carry_a_ca_bundle_to_services_and_the_job():
+    values = merged(
+        {
+            **CA_BUNDLE,
+            "components": {
+                "records": {
+                    "extraEnv": [{"name": "RUST_LOG", "value": "info,records_service=debug"}],
+                    "extraVolumes": [{"name": "scratch", "emptyDir": {}}],
+                    "extraVolumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                }
+            },
+        }
+    )
+    _, documents = render(values)
+    validate_strictly(documents)
+    job = by_kind(documents, "Job")[0]["spec"]["template"]["spec"]
+    pods = {component_of(d): d["spec"]["template"]["spec"] for d in by_kind(documents, "Deployment")}
+    for name, pod in pods.items():
+        container = pod["containers"][0]
+        env = container_env(container)
+        assert env["PGSSLROOTCERT"]["value"] == "/etc/lms/ca/ca.crt", name
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["postgres-ca"]["mountPath"] == "/etc/lms/ca", name
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["postgres-ca"]["secret"]["secretName"] == "postgres-ca", name
+        assert ("RUST_LOG" in env) == (name == "records"), name
+        assert ("scratch" in volumes) == (name == "records"), name
+    for container in job["containers"]:
+        env = container_env(container)
+        assert env["PGSSLROOTCERT"]["value"] == "/etc/lms/ca/ca.crt"
+        mounts = {m["name"] for m in container["volumeMounts"]}
+        assert "postgres-ca" in mounts
+        assert ("scratch" in mounts) == (container["name"] == "migrate-records"), container["name"]
+    volume_names = [v["name"] for v in job["volumes"]]
+    assert len(volume_names) == len(set(volume_names)), volume_names
+    assert {"postgres-ca", "scratch"} <= set(volume_names), volume_names
+    expect_render_failure(merged({"extraEnv": [{"value": "no name"}]}), "extraEnv")
+
+
+def test_pods_sleep_before_sigterm_with_kubernetes_own_action():
+    with open(os.path.join(CHART, "Chart.yaml")) as f:
+        kube_version = yaml.safe_load(f)["kubeVersion"]
+    # The sleep action is beta (on by default) from 1.30: the chart asks for no less.
+    assert kube_version == ">=1.30.0-0", kube_version
+    assert KUBERNETES_VERSION == "1.30.0"
+    _, documents = render()
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}, container.get("lifecycle")
+        # Sleep, then the server's grace (20 s), then 10 s to spare.
+        assert pod["terminationGracePeriodSeconds"] == 35, pod["terminationGracePeriodSeconds"]
+    _, documents = render(merged({"preStopSleepSeconds": 0}))
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert "lifecycle" not in pod["containers"][0]
+        assert pod["terminationGracePeriodSeconds"] == 30
+    expect_render_failure(merged({"preStopSleepSeconds": -1}), "preStopSleepSeconds")
+
+
+def test_replicas_spread_over_zones_and_nodes():
+    _, documents = render()
+    for deployment in by_kind(documents, "Deployment"):
+        template = deployment["spec"]["template"]
+        constraints = template["spec"]["topologySpreadConstraints"]
+        assert [c["topologyKey"] for c in constraints] == [
+            "topology.kubernetes.io/zone",
+            "kubernetes.io/hostname",
+        ], constraints
+        for constraint in constraints:
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+            assert constraint["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+            assert constraint["matchLabelKeys"] == ["pod-template-hash"]
+    own = {"maxSkew": 2, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+           "labelSelector": {"matchLabels": {"app.kubernetes.io/part-of": "lms"}}}  # fmt: skip
+    _, documents = render(
+        merged({"components": {"pathway": {"topologySpreadConstraints": []}, "records": {"topologySpreadConstraints": [own]}}})
+    )
+    validate_strictly(documents)
+    assert "topologySpreadConstraints" not in named(documents, "Deployment", "lms-pathway")["spec"]["template"]["spec"]
+    records = named(documents, "Deployment", "lms-records")["spec"]["template"]["spec"]
+    assert records["topologySpreadConstraints"] == [own], records["topologySpreadConstraints"]
+    _, documents = render(merged({"topologySpreadConstraints": []}))
+    for deployment in by_kind(documents, "Deployment"):
+        assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
+
+
+def test_prometheus_scrapes_through_the_network_policy_with_the_service_monitor():
+    _, documents = render()
+    for policy in by_kind(documents, "NetworkPolicy"):
+        assert not [r for r in policy["spec"]["ingress"] if {"port": "metrics", "protocol": "TCP"} in r["ports"]]
+    prometheus = [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    _, documents = render(
+        merged({"metrics": {"serviceMonitor": {"enabled": True}}, "networkPolicy": {"prometheusFrom": prometheus}})
+    )
+    (monitor,) = by_kind(documents, "ServiceMonitor")
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/part-of"  # job="lms", as the rules select
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    policies = by_kind(documents, "NetworkPolicy")
+    assert len(policies) == len(GRPC_SERVICES) + 1
+    for policy in policies:
+        scrape = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": "metrics", "protocol": "TCP"}]]
+        assert [r["from"] for r in scrape] == [prometheus], policy["metadata"]["name"]
+        # The policy's pods are the pods the ServiceMonitor's Services select.
+        service = named(documents, "Service", policy["metadata"]["name"])
+        assert policy["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
+        assert "metrics" in {p["name"] for p in service["spec"]["ports"]}
+        assert all(service["metadata"]["labels"][k] == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+
+
+def test_the_topology_reaches_every_replica_through_headless_services():
+    """Each [topology] address names a headless Service (clusterIP: None) that selects exactly
+    that component's pods on their gRPC port: its name resolves to every ready replica, so the
+    callers' client-side balancing (lms/tests/e2e/replicas.rs) spreads calls over them. The
+    ClusterIP Services stay for other callers (helm test, grpcurl, the Ingress)."""
+    for values in (None, load_values("values-production.yaml")):
+        files, documents = render(values)
+        _, config = lms_toml(files)
+        services = {s["metadata"]["name"]: s for s in by_kind(documents, "Service")}
+        deployments = {component_of(d): d for d in by_kind(documents, "Deployment")}
+        assert set(config["topology"]) == set(GRPC_SERVICES)
+        for name, address in config["topology"].items():
+            match = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", address)
+            assert match, address
+            host, port = match.group(1), int(match.group(2))
+            service = services[host]["spec"]
+            assert service["clusterIP"] == "None", (name, service)
+            assert service.get("publishNotReadyAddresses") is not True
+            pod = deployments[name]["spec"]["template"]
+            assert service["selector"] == deployments[name]["spec"]["selector"]["matchLabels"]
+            assert all(pod["metadata"]["labels"][k] == v for k, v in service["selector"].items())
+            # No other component's pods answer to this name.
+            for other, deployment in deployments.items():
+                if other != name:
+                    labels = deployment["spec"]["template"]["metadata"]["labels"]
+                    assert not all(labels.get(k) == v for k, v in service["selector"].items()), (name, other)
+            (service_port,) = service["ports"]
+            assert service_port["port"] == port == GRPC_SERVICES[name]
+            ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+            assert ports[service_port["targetPort"]] == port
+            assert config[name]["listen"] == f"0.0.0.0:{port}"
+            # The ClusterIP Service of the same component is still there.
+            assert services[f"lms-{name}"]["spec"].get("clusterIP") != "None"
+
+
+def test_records_scans_certifications_at_the_configured_interval():
+    files, _ = render()
+    assert lms_toml(files)[1]["records"]["certification_scan_seconds"] == 300
+    files, _ = render(merged({"components": {"records": {"certificationScanSeconds": 0}}}))
+    assert lms_toml(files)[1]["records"]["certification_scan_seconds"] == 0
+    expect_render_failure(merged({"components": {"pathway": {"certificationScanSeconds": 60}}}), "certificationScanSeconds")
+
+
+def literal_env(container):
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
 def test_the_binary_accepts_the_rendered_config(lms_binary):
+    """The real binary reads each rendered lms.toml with the very environment each Deployment
+    and each migration container sets (LMS__MIGRATE_ON_START included) and migrates SQLite
+    databases with it: the binary denies unknown keys, so every rendered key and variable name
+    is one it knows."""
     if lms_binary is None:
         raise SkipTest("no lms binary given")
+    jwks = os.path.join(HERE, "..", "..", "platform", "tests", "fixtures", "jwks.json")
     for values in (
         None,
         load_values("values-production.yaml"),
@@ -483,37 +879,52 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
                 }
             }
         ),
+        merged(DEV),
+        merged({**CA_BUNDLE, "migrations": {"job": {"enabled": False}}}),
     ):
-        files, _ = render(values)
-        config_map = yaml.safe_load(files["lms/templates/configmap.yaml"])
+        files, documents = render(values)
+        text, _ = lms_toml(files)
+        jobs = by_kind(documents, "Job")
+        runs = []
+        for deployment in by_kind(documents, "Deployment"):
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            component = component_of(deployment)
+            args = ["migrate"] + ([component] if component in GRPC_SERVICES else [])
+            runs.append((args, literal_env(container)))
+        for job in jobs:
+            for container in job["spec"]["template"]["spec"]["containers"]:
+                runs.append((container["args"][:2], literal_env(container)))
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "lms.toml")
             with open(path, "w") as f:
-                f.write(config_map["data"]["lms.toml"])
-            jwks = os.path.join(HERE, "..", "..", "platform", "tests", "fixtures", "jwks.json")
-            text = open(path).read().replace("/etc/lms/jwks/jwks.json", jwks)
-            open(path, "w").write(text)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__")}
-            env["LMS__DATA_DIR"] = directory
-            for component in ("pathway", "enrolment", "assessment", "records"):
-                env[f"LMS__{component.upper()}__DATABASE_URL"] = f"sqlite://{directory}/{component}.db"
-            result = subprocess.run(
-                [lms_binary, "migrate", "--config", path],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert result.returncode == 0, result.stderr
-
-
-class SkipTest(Exception):
-    pass
+                f.write(text.replace("/etc/lms/jwks/jwks.json", jwks))
+            for args, rendered_env in runs:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__")}
+                env.update(rendered_env)
+                env["LMS__DATA_DIR"] = directory
+                for component in GRPC_SERVICES:
+                    env[f"LMS__{component.upper()}__DATABASE_URL"] = f"sqlite://{directory}/{component}.db"
+                result = subprocess.run(
+                    [lms_binary, *args, "--config", path],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                assert result.returncode == 0, (args, sorted(rendered_env), result.stderr)
 
 
 def main():
+    import test_dockerfile
+    import test_monitoring
+
     lms_binary = sys.argv[1] if len(sys.argv) > 1 else None
-    tests = [(name, f) for name, f in sorted(globals().items()) if name.startswith("test_")]
+    tests = [
+        (name, f)
+        for module in (globals(), vars(test_dockerfile), vars(test_monitoring))
+        for name, f in sorted(module.items())
+        if name.startswith("test_") and callable(f)
+    ]
     passed = failed = skipped = 0
     for name, test in tests:
         try:
