@@ -855,6 +855,85 @@ def test_records_scans_certifications_at_the_configured_interval():
     expect_render_failure(merged({"components": {"pathway": {"certificationScanSeconds": 60}}}), "certificationScanSeconds")
 
 
+OPERATIONS = os.path.join(HERE, "..", "..", "docs", "operations.md")
+
+
+def operations_text():
+    with open(OPERATIONS) as f:
+        return f.read()
+
+
+def walkthrough_values():
+    """The values file of docs/operations.md's walk-through, exactly as printed there."""
+    match = re.search(
+        r"<!-- walkthrough-values[^>]*-->\n```yaml\n(.*?)```\n<!-- /walkthrough-values -->",
+        operations_text(),
+        re.S,
+    )
+    assert match, "docs/operations.md lost its walk-through values"
+    return yaml.safe_load(match.group(1))
+
+
+def test_the_operations_walkthrough_values_install_what_it_says():
+    files, documents = render(walkthrough_values())
+    validate_strictly(documents)
+    kinds = {d["kind"] for d in documents}
+    assert {"Job", "Ingress", "ServiceMonitor", "PrometheusRule"} <= kinds, kinds
+    assert [d for d in by_kind(documents, "ConfigMap") if d["metadata"]["name"] == "lms-dashboard"]
+    _, config = lms_toml(files)
+    assert config["auth"]["issuer"] == "https://id.example.com" and config["auth"]["audience"] == "lms"
+    job = by_kind(documents, "Job")[0]["spec"]["template"]["spec"]
+    for container in job["containers"]:
+        name = container["name"].removeprefix("migrate-")
+        ref = container_env(container)[f"LMS__{name.upper()}__DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": f"lms-{name}-database-owner", "key": "url"}, ref
+        assert "postgres-ca" in {m["name"] for m in container["volumeMounts"]}
+    for deployment in by_kind(documents, "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = container_env(container)
+        name = component_of(deployment)
+        if name in GRPC_SERVICES:
+            ref = env[f"LMS__{name.upper()}__DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": f"lms-{name}-database", "key": "url"}, ref
+            assert env["LMS__AUTH__CLIENT_CREDENTIALS__CLIENT_ID"]["value"] == f"lms-{name}"
+        assert env["LMS__MIGRATE_ON_START"]["value"] == "false"
+        assert "postgres-ca" in {m["name"] for m in container["volumeMounts"]}
+
+
+def test_the_operations_figures_are_the_charts():
+    text = " ".join(operations_text().split())
+    values = load_values(os.path.join("..", "lms", "values.yaml"))
+    components = values["components"]
+    sleep = values["preStopSleepSeconds"]
+    grace = values["config"]["shutdownGraceSeconds"]
+    _, documents = render()
+    pod = named(documents, "Deployment", "lms-pathway")["spec"]["template"]["spec"]
+    job = by_kind(documents, "Job")[0]["spec"]
+    ports = ", ".join(f"{name} {components[name]['grpcPort']}" for name in GRPC_SERVICES)
+    replicas = {c["replicas"] for c in components.values()}
+    scaling = {(c["autoscaling"]["minReplicas"], c["autoscaling"]["maxReplicas"], c["autoscaling"]["targetCPUUtilizationPercentage"]) for c in components.values()}
+    assert len(replicas) == 1 and len(scaling) == 1, (replicas, scaling)
+    (low, high, cpu), = scaling
+    figures = [
+        f"on its default port ({ports}, the gateway's HTTP {components['gateway']['httpPort']}, metrics {values['metrics']['port']};",
+        f"sleeps {sleep} s in its preStop hook",
+        f"for up to `config.shutdownGraceSeconds` ({grace} s)",
+        f"within `terminationGracePeriodSeconds` ({pod['terminationGracePeriodSeconds']} s: the sleep, the grace and 10 s to spare)",
+        f"at most {job['backoffLimit']} retries (`migrations.job.backoffLimit`) within {job['activeDeadlineSeconds']} s",
+        f"`components.<name>.replicas` ({replicas.pop()} by default)",
+        f"({low} to {high} replicas at {cpu}% by default)",
+        f"`config.clientResolveIntervalSeconds` ({values['config']['clientResolveIntervalSeconds']} s)",
+        f"3 × `components.records.certificationScanSeconds`, {components['records']['certificationScanSeconds']} s",
+        f"`up{{job=\"lms\"}}` lists {['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'][sum(c['replicas'] for c in components.values())]} targets",
+        f"port {values['metrics']['port']} (`metrics.port`)",
+        f"(`maxUnavailable: {components['pathway']['pdb']['maxUnavailable']}`)",
+    ]
+    for figure in figures:
+        assert figure in text, f"docs/operations.md should say: {figure}"
+    assert pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] == sleep
+    assert pod["terminationGracePeriodSeconds"] == sleep + grace + 10
+
+
 def literal_env(container):
     return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
 
@@ -881,6 +960,7 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
         ),
         merged(DEV),
         merged({**CA_BUNDLE, "migrations": {"job": {"enabled": False}}}),
+        walkthrough_values(),
     ):
         files, documents = render(values)
         text, _ = lms_toml(files)
