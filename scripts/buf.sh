@@ -2,10 +2,11 @@
 # The contracts' lint and compatibility checks, with the buf CLI pinned in tools/buf
 # (npm package @bufbuild/buf, which ships the binary; tools/buf/package-lock.json):
 #   buf lint      proto/buf.yaml's rules (STANDARD, with its commented exceptions);
-#   buf breaking  proto/ as it is in the work tree against a baseline: the newest release tag
-#                 (v*) when there is one, else the commit before HEAD — on a fresh clone of
-#                 main (CI) that checks the latest commit, locally it also checks uncommitted
-#                 changes. LMS_BUF_AGAINST overrides it (any buf input, e.g.
+#   buf breaking  proto/ as it is in the work tree against the newest release tag (v*) when
+#                 there is one; before the first release, each commit that changed proto/
+#                 (since this check exists) against its parent, and the work tree against
+#                 HEAD, so every change since the last one CI saw is checked, on a fresh clone
+#                 too. LMS_BUF_AGAINST names another baseline (any buf input, e.g.
 #                 '.git#branch=main,subdir=proto' on a feature branch).
 # A breaking change that is meant must be named in proto/buf.yaml (breaking.ignore_only) with
 # the reason, never skipped.
@@ -20,18 +21,30 @@ buf=tools/buf/node_modules/.bin/buf
 "$buf" lint proto
 echo "buf lint: proto/ is clean"
 
-against="${LMS_BUF_AGAINST:-}"
-if [ -z "$against" ]; then
-  tag=$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)
-  if [ -n "$tag" ]; then
-    against=".git#tag=$tag,subdir=proto"
-  elif git rev-parse --verify --quiet HEAD~1 >/dev/null; then
-    against=".git#ref=HEAD~1,subdir=proto"
-  else
-    # A repository of one commit: nothing to be compatible with.
-    echo "buf breaking: no earlier commit or release tag to compare with"
-    exit 0
-  fi
+breaking() {  # breaking INPUT AGAINST
+  "$buf" breaking "$1" --against "$2"
+  echo "buf breaking: $1 is compatible with $2"
+}
+
+if [ -n "${LMS_BUF_AGAINST:-}" ]; then
+  breaking proto "$LMS_BUF_AGAINST"
+  exit 0
 fi
-"$buf" breaking proto --against "$against"
-echo "buf breaking: proto/ is compatible with $against"
+tag=$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null || true)
+if [ -n "$tag" ]; then
+  breaking proto ".git#tag=$tag,subdir=proto"
+  exit 0
+fi
+if [ "$(git rev-parse --is-shallow-repository)" = true ]; then
+  echo "buf breaking: a shallow clone lacks the commits to compare with; fetch them (git fetch --unshallow) or set LMS_BUF_AGAINST" >&2
+  exit 1
+fi
+# No release yet: every commit that changed proto/ since proto/buf.yaml exists is checked
+# against its parent (so a submission of several commits is checked whole, on a fresh clone),
+# and the work tree against HEAD.
+for commit in $(git rev-list --reverse HEAD -- proto); do
+  if git cat-file -e "$commit~1:proto/buf.yaml" 2>/dev/null; then
+    breaking ".git#ref=$commit,subdir=proto" ".git#ref=$commit~1,subdir=proto"
+  fi
+done
+breaking proto ".git#ref=HEAD,subdir=proto"

@@ -1,7 +1,9 @@
 """Chart tests: a real Helm engine (helm-python-sdk, Helm v4's library) renders and lints
 helm/lms; every rendered manifest is validated against the Kubernetes API schemas in strict mode
 (kubernetes-validate); values.schema.json and validate.yaml refuse bad values; the rendered
-lms.toml is accepted by the real `lms` binary.
+lms.toml is accepted by the real `lms` binary. The same runner runs test_dockerfile.py (the
+image's ports), test_monitoring.py (alert rules and dashboard, with promtool) and test_roles.py
+(the walk-through's database roles on PostgreSQL, with the binary).
 
 Run: python3 helm/tests/test_chart.py [path/to/lms-binary]
 Prints 'chart: N passed, M failed' and exits non-zero on any failure.
@@ -997,11 +999,12 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
 def main():
     import test_dockerfile
     import test_monitoring
+    import test_roles
 
     lms_binary = sys.argv[1] if len(sys.argv) > 1 else None
     tests = [
         (name, f)
-        for module in (globals(), vars(test_dockerfile), vars(test_monitoring))
+        for module in (globals(), vars(test_dockerfile), vars(test_monitoring), vars(test_roles))
         for name, f in sorted(module.items())
         if name.startswith("test_") and callable(f)
     ]
