@@ -138,7 +138,13 @@ def merged(overrides, required=True):
 
 
 def test_lint_is_clean_with_default_and_production_values():
-    for values in (merged({}), load_values("values-production.yaml")):
+    everything = {"prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}}
+    for values in (
+        merged({}),
+        load_values("values-production.yaml"),
+        walkthrough_values(),
+        merged({**DEV, **everything}),
+    ):
         result = helm_python.lint(CHART, values, strict=True, namespace="learning")
         assert not result["errors"], result
         bad = [m for m in result["messages"] if m["severity"] > 1]
