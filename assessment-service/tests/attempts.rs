@@ -1102,6 +1102,7 @@ async fn a_corrected_key_regrades_past_attempts_and_corrects_the_outcome(suite: 
             &suite.admin(),
             pb::UpdateQuestionRequest {
                 question: Some(fixed),
+                update_mask: None,
             },
         ))
         .await

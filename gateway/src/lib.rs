@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod portal;
 pub mod routes;
 pub mod transcode;
+mod update_mask;
 pub mod upstream;
 
 use std::net::SocketAddr;

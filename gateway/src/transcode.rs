@@ -52,6 +52,7 @@ pub fn request_message(
             root
         }
     };
+    crate::update_mask::infer(route, &mut root, query);
     for (path, value) in bound {
         let field = field_at(&input, &path)
             .ok_or_else(|| ApiError::invalid(path.join("."), "is not a field"))?;
@@ -188,7 +189,12 @@ fn apply_query(
         let Some(field) = field else {
             continue;
         };
-        let item = scalar(&field, &value, &key)?;
+        let item = match field.kind() {
+            Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask" => {
+                Value::String(crate::update_mask::camel_case_paths(&value))
+            }
+            _ => scalar(&field, &value, &key)?,
+        };
         if field.is_list() {
             let existing = get_at(root, input, &path).cloned();
             let mut list = match existing {

@@ -162,3 +162,67 @@ fn client_mistakes_are_invalid_argument() {
         );
     }
 }
+
+#[test]
+fn a_patch_without_a_mask_names_the_fields_its_body_gives() {
+    let routes = table();
+    let person = build(
+        &routes,
+        Method::PATCH,
+        "/v1/people/p1",
+        None,
+        r#"{"displayName": "Ada L", "department": ""}"#,
+    )
+    .unwrap();
+    assert_eq!(person["updateMask"], "department,displayName");
+    let record = build(
+        &routes,
+        Method::PATCH,
+        "/v1/manualRecords/m1",
+        None,
+        r#"{"record": {"hours": 0}, "reason": "typo"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        record["updateMask"], "hours",
+        "the path's id is not counted"
+    );
+    let empty = build(&routes, Method::PATCH, "/v1/people/p1", None, "{}").unwrap();
+    assert_eq!(
+        empty["updateMask"],
+        Value::Null,
+        "nothing to change, no mask"
+    );
+}
+
+#[test]
+fn a_mask_in_either_spelling_is_read() {
+    let routes = table();
+    for query in [
+        "updateMask=job_title,displayName",
+        "update_mask=jobTitle,display_name",
+    ] {
+        let person = build(
+            &routes,
+            Method::PATCH,
+            "/v1/people/p1",
+            Some(query),
+            r#"{"jobTitle": "Nurse", "displayName": "Ada"}"#,
+        )
+        .unwrap();
+        let mask = person["updateMask"].as_str().unwrap();
+        assert!(
+            mask == "jobTitle,displayName" || mask == "displayName,jobTitle",
+            "{query}: {mask}"
+        );
+    }
+    let record = build(
+        &routes,
+        Method::PATCH,
+        "/v1/manualRecords/m1",
+        None,
+        r#"{"record": {"completeTime": "2026-01-01T00:00:00Z"}, "update_mask": "complete_time", "reason": "x"}"#,
+    )
+    .unwrap();
+    assert_eq!(record["updateMask"], "completeTime");
+}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod deadline;
 pub mod error;
+pub mod field_mask;
 pub mod fingerprint;
 pub mod idempotency;
 pub mod ids;

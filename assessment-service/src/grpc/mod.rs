@@ -145,13 +145,15 @@ impl AssessmentService for AssessmentGrpc {
         request: Request<pb::UpdateQuestionRequest>,
     ) -> Result<Response<pb::Question>, Status> {
         let who = principal(&request)?;
-        let question = request
-            .into_inner()
+        let req = request.into_inner();
+        let sent = req
             .question
             .ok_or_else(|| AppError::invalid_field("question", "is required"))?;
-        parse_id("question.id", &question.id)?;
-        let etag = question.etag.clone();
-        let question = convert::question_from_wire(question, "question.")?;
+        parse_id("question.id", &sent.id)?;
+        let etag = sent.etag.clone();
+        let current = convert::question(self.app.get_question(&who, sent.id.clone()).await?);
+        let merged = convert::merge_question(current, sent, req.update_mask)?;
+        let question = convert::question_from_wire(merged, "question.")?;
         let stored = self.app.update_question(&who, question, etag).await?;
         Ok(Response::new(convert::question(stored)))
     }

@@ -34,7 +34,7 @@ fn lms() -> Command {
 }
 
 impl Suite {
-    fn start() -> Suite {
+    pub(crate) fn start() -> Suite {
         Suite::start_with(&[])
     }
 

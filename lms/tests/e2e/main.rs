@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod concurrency;
+mod conventions;
 mod faults;
 mod gateway;
 mod hostile;

@@ -194,6 +194,20 @@ pub fn new_category(req: pb::CreateCategoryRequest) -> AppResult<NewCategory> {
     let Some(c) = req.category else {
         return Err(AppError::invalid_field("category", "is required"));
     };
+    // The parent may be given beside the category or inside it (as REST clients write it).
+    v.optional_id("category.parent_id", &c.parent_id);
+    let parent_id = match (req.parent_id.is_empty(), c.parent_id.is_empty()) {
+        (_, true) => req.parent_id,
+        (true, false) => c.parent_id.clone(),
+        (false, false) if req.parent_id == c.parent_id => req.parent_id,
+        (false, false) => {
+            v.add(
+                "category.parent_id",
+                "differs from parent_id; give one of them",
+            );
+            req.parent_id
+        }
+    };
     v.required_text("category.name", &c.name, MAX_NAME_CHARS);
     v.max_text(
         "category.description",
@@ -202,7 +216,7 @@ pub fn new_category(req: pb::CreateCategoryRequest) -> AppResult<NewCategory> {
     );
     v.finish()?;
     Ok(NewCategory {
-        parent_id: req.parent_id,
+        parent_id,
         name: c.name,
         description: c.description,
         sort_order: c.sort_order,
@@ -210,30 +224,18 @@ pub fn new_category(req: pb::CreateCategoryRequest) -> AppResult<NewCategory> {
     })
 }
 
-/// The mask's paths, or every one of `all` when the mask is empty; unknown paths are refused.
-fn mask_paths(mask: Option<FieldMask>, all: &[&str]) -> AppResult<Vec<String>> {
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    if paths.is_empty() {
-        return Ok(all.iter().map(|p| p.to_string()).collect());
-    }
-    let mut v = Violations::new();
-    for path in &paths {
-        if !all.contains(&path.as_str()) {
-            v.add(
-                "update_mask",
-                format!(
-                    "unknown or read-only path {path:?}; updatable: {}",
-                    all.join(", ")
-                ),
-            );
-        }
-    }
-    v.finish()?;
-    Ok(paths)
+/// The updatable paths `mask` asks to change on `resource` (AIP-134; see
+/// `lms_platform::field_mask`).
+fn mask_paths<M: prost::Message + prost::Name>(
+    mask: Option<FieldMask>,
+    resource: &M,
+    all: &[&str],
+) -> AppResult<Vec<String>> {
+    lms_platform::field_mask::update_paths(mask.as_ref(), resource, all)
 }
 
 pub fn category_patch(c: &pb::Category, mask: Option<FieldMask>) -> AppResult<CategoryPatch> {
-    let paths = mask_paths(mask, &["name", "description", "sort_order"])?;
+    let paths = mask_paths(mask, c, &["name", "description", "sort_order"])?;
     let mut v = Violations::new();
     let mut patch = CategoryPatch::default();
     for path in paths {
@@ -334,7 +336,7 @@ pub fn patched_settings(
     p: &pb::Pathway,
     mask: Option<FieldMask>,
 ) -> AppResult<PathwaySettings> {
-    let paths = mask_paths(mask, &PATHWAY_PATHS)?;
+    let paths = mask_paths(mask, p, &PATHWAY_PATHS)?;
     let mut v = Violations::new();
     let settings = merge_settings(&mut v, current, p, &paths)?;
     v.finish()?;
@@ -533,11 +535,14 @@ const STEP_PATHS: [&str; 10] = [
     "acknowledgement",
 ];
 
-/// The step after applying the masked fields of `s` to `current`. An empty mask replaces every
-/// field, the kind's details included.
+/// The step after applying the masked fields of `s` to `current` (no mask: the fields `s` sets,
+/// the kind's details included when its kind is set).
 pub fn patched_step(current: &Step, s: &pb::Step, mask: Option<FieldMask>) -> AppResult<Step> {
-    let explicit = mask.as_ref().is_some_and(|m| !m.paths.is_empty());
-    let paths = mask_paths(mask, &STEP_PATHS)?;
+    // A kind named explicitly must be set; without a mask (or with `*`) only the kind set counts.
+    let explicit = mask
+        .as_ref()
+        .is_some_and(|m| !m.paths.is_empty() && !m.paths.iter().any(|p| p == "*"));
+    let paths = mask_paths(mask, s, &STEP_PATHS)?;
     let mut v = Violations::new();
     let mut step = current.clone();
     for path in &paths {

@@ -74,12 +74,12 @@ impl RecordsService for RecordsGrpc {
         let mut v = Violations::new();
         v.id("record.id", &record.id);
         v.required_text("reason", &req.reason, 500);
-        let paths: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
-        let paths: Vec<&str> = if paths.is_empty() {
-            MANUAL_PATHS.to_vec()
-        } else {
-            paths.iter().map(String::as_str).collect()
-        };
+        let paths = lms_platform::field_mask::update_paths(
+            req.update_mask.as_ref(),
+            &record,
+            &MANUAL_PATHS,
+        )?;
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         let fields = manual_fields(&mut v, &record, &paths);
         v.finish()?;
         let updated = self

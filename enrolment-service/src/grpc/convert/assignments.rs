@@ -157,12 +157,8 @@ pub fn new_assignment(req: pb::CreateAssignmentRequest) -> AppResult<(Assignment
 }
 
 pub fn assignment_patch(a: &pb::Assignment, mask: Option<FieldMask>) -> AppResult<AssignmentPatch> {
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    let paths: Vec<String> = if paths.is_empty() {
-        vec!["due_policy".into(), "leave_policy".into()]
-    } else {
-        paths
-    };
+    let paths =
+        lms_platform::field_mask::update_paths(mask.as_ref(), a, &["due_policy", "leave_policy"])?;
     let mut v = Violations::new();
     let mut patch = AssignmentPatch::default();
     for path in &paths {

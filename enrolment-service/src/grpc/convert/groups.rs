@@ -74,13 +74,7 @@ pub fn new_audience(req: pb::CreateAudienceRequest) -> AppResult<(Audience, Opti
 
 pub fn audience_patch(a: &pb::Audience, mask: Option<FieldMask>) -> AppResult<AudiencePatch> {
     const PATHS: [&str; 3] = ["name", "description", "rule"];
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    let explicit = !paths.is_empty();
-    let paths: Vec<String> = if explicit {
-        paths
-    } else {
-        PATHS.iter().map(|p| p.to_string()).collect()
-    };
+    let paths = lms_platform::field_mask::update_paths(mask.as_ref(), a, &PATHS)?;
     let mut v = Violations::new();
     let mut patch = AudiencePatch::default();
     for path in &paths {
@@ -97,8 +91,6 @@ pub fn audience_patch(a: &pb::Audience, mask: Option<FieldMask>) -> AppResult<Au
                 );
                 patch.description = Some(a.description.clone());
             }
-            // Without a mask an empty rule means "leave it" (static audiences have none).
-            "rule" if !explicit && a.rule.trim().is_empty() => {}
             "rule" => patch.rule = Some(a.rule.trim().to_string()),
             other => v.add(
                 "update_mask",
@@ -246,12 +238,7 @@ pub fn patched_class(
     mask: Option<FieldMask>,
 ) -> AppResult<AcademicClass> {
     const PATHS: [&str; 5] = ["code", "name", "term", "start_date", "end_date"];
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    let paths: Vec<String> = if paths.is_empty() {
-        PATHS.iter().map(|p| p.to_string()).collect()
-    } else {
-        paths
-    };
+    let paths = lms_platform::field_mask::update_paths(mask.as_ref(), c, &PATHS)?;
     let mut v = Violations::new();
     let mut next = current.clone();
     for path in &paths {

@@ -116,12 +116,7 @@ pub fn patched_profile(
     p: &pb::Person,
     mask: Option<FieldMask>,
 ) -> AppResult<Profile> {
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    let paths: Vec<String> = if paths.is_empty() {
-        PERSON_PATHS.iter().map(|p| p.to_string()).collect()
-    } else {
-        paths
-    };
+    let paths = lms_platform::field_mask::update_paths(mask.as_ref(), p, &PERSON_PATHS)?;
     let mut v = Violations::new();
     // Parse the whole wire person once, then take only the masked fields from it.
     let mut scratch = Violations::new();
