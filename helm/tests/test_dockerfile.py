@@ -139,11 +139,14 @@ def test_the_binary_accepts_the_image_environment(lms_binary):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__")}
     env.update(image_env(dockerfile_instructions()))
     with tempfile.TemporaryDirectory() as directory:
+        # An empty lms.toml: the image's environment and the built-in defaults only.
+        config = os.path.join(directory, "lms.toml")
+        open(config, "w").close()
         for component in ("pathway", "enrolment", "assessment", "records"):
             env[f"LMS__{component.upper()}__DATABASE_URL"] = f"sqlite://{directory}/{component}.db"
         env["LMS__DATA_DIR"] = directory
         result = subprocess.run(
-            [lms_binary, "migrate", "--config", os.devnull],
+            [lms_binary, "migrate", "--config", config],
             env=env,
             capture_output=True,
             text=True,

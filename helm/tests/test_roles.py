@@ -98,6 +98,9 @@ def test_services_run_with_a_dml_only_role_after_the_owner_migrates(lms_binary):
             assert denied.returncode != 0 and "permission denied" in denied.stderr, denied.stderr
 
             with tempfile.TemporaryDirectory() as directory:
+                # An empty lms.toml: the settings below and the built-in defaults only.
+                config = os.path.join(directory, "lms.toml")
+                open(config, "w").close()
                 port = free_port()
                 env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__")}
                 env.update(
@@ -109,7 +112,7 @@ def test_services_run_with_a_dml_only_role_after_the_owner_migrates(lms_binary):
                         "LMS__MIGRATE_ON_START": "false",
                     }
                 )
-                serve = [lms_binary, "serve", component, "--config", os.devnull]
+                serve = [lms_binary, "serve", component, "--config", config]
 
                 # Before the migrations: the service refuses, and says what to run.
                 refused = subprocess.run(
@@ -124,7 +127,7 @@ def test_services_run_with_a_dml_only_role_after_the_owner_migrates(lms_binary):
 
                 # The migration job's command, as the owner.
                 migrated = subprocess.run(
-                    [lms_binary, "migrate", component, "--config", os.devnull],
+                    [lms_binary, "migrate", component, "--config", config],
                     env={**env, f"LMS__{component.upper()}__DATABASE_URL": owner},
                     capture_output=True,
                     text=True,
