@@ -89,7 +89,9 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         });
         let _ = span.set_parent(parent);
     }
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = crate::error::REQUEST_ID
+        .scope(id.clone(), next.run(request).instrument(span.clone()))
+        .await;
     span.record("http.response.status_code", response.status().as_u16());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
@@ -107,6 +109,7 @@ pub async fn shed_and_time(
             Code::Unavailable,
             "the gateway is at capacity; retry shortly",
         )
+        .with_reason("AT_CAPACITY")
         .retry_after(1)
         .into_response();
     };
@@ -114,9 +117,9 @@ pub async fn shed_and_time(
     request.extensions_mut().insert(Deadline(deadline));
     match tokio::time::timeout(edge.timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => {
-            ApiError::new(Code::DeadlineExceeded, "the request took too long").into_response()
-        }
+        Err(_) => ApiError::new(Code::DeadlineExceeded, "the request took too long")
+            .with_reason("REQUEST_TIMEOUT")
+            .into_response(),
     }
 }
 
@@ -139,12 +142,16 @@ pub async fn authenticate(
         })
         .map(str::trim);
     let Some(token) = token else {
-        return ApiError::new(Code::Unauthenticated, "a bearer token is required").into_response();
+        return ApiError::new(Code::Unauthenticated, "a bearer token is required")
+            .with_reason("TOKEN_MISSING")
+            .into_response();
     };
     let principal: Principal = match edge.verifier.verify(token) {
         Ok(principal) => principal,
         Err(_) => {
-            return ApiError::new(Code::Unauthenticated, "the token is not valid").into_response();
+            return ApiError::new(Code::Unauthenticated, "the token is not valid")
+                .with_reason("TOKEN_INVALID")
+                .into_response();
         }
     };
     // Service identities are for calls between services, never through the public edge.
@@ -153,11 +160,14 @@ pub async fn authenticate(
             Code::PermissionDenied,
             "service identities cannot call through the gateway",
         )
+        .with_reason("SERVICE_IDENTITY_AT_EDGE")
         .into_response();
     }
     let portal = path.starts_with("/v1/portal/") || path.starts_with("/lms.portal.v1.");
     if portal && !principal.has_role(Role::Learner) {
-        return ApiError::new(Code::PermissionDenied, "the portal is for learners").into_response();
+        return ApiError::new(Code::PermissionDenied, "the portal is for learners")
+            .with_reason("PORTAL_FOR_LEARNERS")
+            .into_response();
     }
     let key = format!("{}/{}", principal.tenant_id, principal.subject);
     // The limiter keeps a cell per principal; every 4 096 requests the cells of principals
@@ -172,6 +182,7 @@ pub async fn authenticate(
     if let Err(not_until) = edge.limiter.check_key(&key) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return ApiError::new(Code::ResourceExhausted, "too many requests; slow down")
+            .with_reason("RATE_LIMITED")
             .retry_after(wait.as_secs() + 1)
             .into_response();
     }

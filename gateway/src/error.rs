@@ -1,30 +1,37 @@
-//! Errors at the edge: every failure is an HTTP status (the standard gRPC → HTTP mapping) with a
-//! JSON body `{"code", "message", "fieldViolations", "requestId"}`.
+//! Errors at the edge: every failure is an HTTP status (the standard gRPC → HTTP mapping, or
+//! 412/413/414/415 where HTTP has its own) with a JSON body shaped as `google.rpc.Status` is by
+//! transcoders: `{"code": 3, "status": "INVALID_ARGUMENT", "message", "details": [...],
+//! "requestId"}`, the details being `BadRequest` (field violations), `ErrorInfo` (a reason
+//! a client can branch on), `RetryInfo` (where retrying helps) and `RequestInfo`.
+
+use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use serde::Serialize;
+use serde_json::{Value, json};
 use tonic::Code;
+use tonic_types::StatusExt;
 
 pub use lms_platform::error::FieldViolation;
+use lms_platform::error::{ERROR_DOMAIN, code_name as platform_code_name};
+
+tokio::task_local! {
+    /// The request id of the request being answered, for the error bodies made while
+    /// answering it (set by `edge::request_id`).
+    pub static REQUEST_ID: String;
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: Code,
     pub message: String,
     pub violations: Vec<FieldViolation>,
-    /// Seconds, for 429 and 503.
-    pub retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Body<'a> {
-    /// The gRPC code's name: INVALID_ARGUMENT, NOT_FOUND...
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    field_violations: &'a [FieldViolation],
+    /// `google.rpc.ErrorInfo.reason`; the code's name when not finer.
+    pub reason: String,
+    /// Seconds, for 429 and 503 (`Retry-After` and `RetryInfo`).
+    pub retry_after: Option<Duration>,
+    /// An HTTP status of its own (412, 413, 414, 415) instead of the code's.
+    pub http: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -33,27 +40,44 @@ impl ApiError {
             code,
             message: message.into(),
             violations: Vec::new(),
+            reason: platform_code_name(code).to_string(),
             retry_after: None,
+            http: None,
         }
     }
 
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         let description = description.into();
         let field = field.into();
-        Self {
-            code: Code::InvalidArgument,
-            message: format!("{field}: {description}"),
-            violations: vec![FieldViolation { field, description }],
-            retry_after: None,
-        }
+        let mut error = Self::new(Code::InvalidArgument, format!("{field}: {description}"));
+        error.violations = vec![FieldViolation { field, description }];
+        error
     }
 
-    pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds.max(1));
+    /// A refusal HTTP names itself (413, 414, 415, 412), with its own reason.
+    pub fn http(status: StatusCode, reason: &str, message: impl Into<String>) -> Self {
+        let code = if status == StatusCode::PRECONDITION_FAILED {
+            Code::FailedPrecondition
+        } else {
+            Code::InvalidArgument
+        };
+        let mut error = Self::new(code, message);
+        error.http = Some(status);
+        error.reason = reason.to_string();
+        error
+    }
+
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = reason.to_string();
         self
     }
 
-    /// A gRPC status from a service, with its field violations.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(Duration::from_secs(seconds.max(1)));
+        self
+    }
+
+    /// A gRPC status from a service, with its field violations, reason and retry advice.
     pub fn from_status(status: &tonic::Status) -> Self {
         let violations = lms_platform::error::field_violations(status);
         let message = match status.code() {
@@ -63,30 +87,64 @@ impl ApiError {
             }
             _ => status.message().to_string(),
         };
-        Self {
-            code: status.code(),
-            message,
-            violations,
-            retry_after: None,
+        let details = status.get_error_details();
+        let mut error = Self::new(status.code(), message);
+        error.violations = violations;
+        if let Some(info) = details.error_info() {
+            error.reason = info.reason.clone();
         }
+        error.retry_after = details.retry_info().and_then(|retry| retry.retry_delay);
+        if error.retry_after.is_none() && status.code() == Code::Unavailable {
+            error.retry_after = Some(Duration::from_secs(1));
+        }
+        error
     }
 
     pub fn http_status(&self) -> StatusCode {
-        http_status(self.code)
+        self.http.unwrap_or_else(|| http_status(self.code))
     }
 
     pub fn code_name(&self) -> &'static str {
         code_name(self.code)
     }
 
-    /// The JSON body, for a line of a stream.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::to_value(Body {
-            code: self.code_name(),
-            message: &self.message,
-            field_violations: &self.violations,
-        })
-        .unwrap_or_default()
+    /// The JSON body (also one line of a failed stream).
+    pub fn json(&self) -> Value {
+        let request_id = REQUEST_ID.try_with(Clone::clone).ok();
+        let mut details = Vec::new();
+        if !self.violations.is_empty() {
+            details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": self.violations,
+            }));
+        }
+        details.push(json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": self.reason,
+            "domain": ERROR_DOMAIN,
+        }));
+        if let Some(delay) = self.retry_after {
+            details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format!("{}s", delay.as_secs()),
+            }));
+        }
+        if let Some(id) = &request_id {
+            details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.RequestInfo",
+                "requestId": id,
+            }));
+        }
+        let mut body = json!({
+            "code": self.code as i32,
+            "status": self.code_name(),
+            "message": self.message,
+            "details": details,
+        });
+        if let Some(id) = request_id {
+            body["requestId"] = Value::String(id);
+        }
+        body
     }
 }
 
@@ -111,25 +169,7 @@ pub fn http_status(code: Code) -> StatusCode {
 }
 
 pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
+    platform_code_name(code)
 }
 
 impl IntoResponse for ApiError {
@@ -144,10 +184,11 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        if let Some(delay) = self.retry_after {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(delay.as_secs().max(1)),
+            );
         }
         if self.code == Code::Unauthenticated {
             response.headers_mut().insert(
@@ -189,10 +230,41 @@ mod tests {
         assert_eq!(
             error.json(),
             serde_json::json!({
-                "code": "INVALID_ARGUMENT",
+                "code": 3,
+                "status": "INVALID_ARGUMENT",
                 "message": "bad",
-                "fieldViolations": [{"field": "title", "description": "is required"}]
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.BadRequest",
+                     "fieldViolations": [{"field": "title", "description": "is required"}]},
+                    {"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                     "reason": "INVALID_ARGUMENT", "domain": "lms"}
+                ]
             })
         );
+    }
+
+    #[tokio::test]
+    async fn the_body_carries_the_reason_retry_advice_and_request_id() {
+        let error = ApiError::from_status(&lms_platform::AppError::Unavailable("db".into()).into());
+        let body = REQUEST_ID
+            .scope("req-1".to_string(), async move { error.json() })
+            .await;
+        assert_eq!(body["code"], 14);
+        assert_eq!(body["requestId"], "req-1");
+        let types: Vec<&str> = body["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["@type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "type.googleapis.com/google.rpc.ErrorInfo",
+                "type.googleapis.com/google.rpc.RetryInfo",
+                "type.googleapis.com/google.rpc.RequestInfo"
+            ]
+        );
+        assert_eq!(body["details"][1]["retryDelay"], "1s");
     }
 }

@@ -8,6 +8,7 @@ pub mod edge;
 pub mod error;
 pub mod openapi;
 pub mod portal;
+mod preconditions;
 pub mod routes;
 pub mod transcode;
 mod update_mask;
@@ -229,14 +230,25 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         return grpc_web_call(&gateway, request).await;
     }
     let (parts, body) = request.into_parts();
+    let uri_length = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_length > MAX_URI_BYTES {
+        return ApiError::http(
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+            format!("the path and query are over {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
     let (route, bound) = match routes::find(&gateway.routes, &parts.method, parts.uri.path()) {
         // Owned, so nothing borrowed from the table is held across the call.
         Found::Route(route, bound) => (route.clone(), bound),
         Found::MethodNotAllowed(allowed) => {
-            let mut response =
-                ApiError::new(Code::Unimplemented, "this path does not take that method")
-                    .into_response();
-            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            let mut response = ApiError::http(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "this path does not take that method",
+            )
+            .into_response();
             let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
                 response.headers_mut().insert(http::header::ALLOW, value);
@@ -245,6 +257,7 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         }
         Found::NotFound => {
             return ApiError::new(Code::NotFound, format!("no route {}", parts.uri.path()))
+                .with_reason("ROUTE_NOT_FOUND")
                 .into_response();
         }
     };
@@ -255,26 +268,39 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
             .and_then(|v| v.to_str().ok())
             .is_none_or(|v| v.starts_with("application/json"));
         if !json {
-            let mut response =
-                ApiError::new(Code::InvalidArgument, "the body must be application/json")
-                    .into_response();
-            *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-            return response;
+            return ApiError::http(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the body must be application/json",
+            )
+            .into_response();
         }
     }
     let body = match axum::body::to_bytes(body, gateway.max_body_bytes).await {
         Ok(body) => body,
         Err(_) => return body_too_large(gateway.max_body_bytes),
     };
-    let message = match transcode::request_message(&route, bound, parts.uri.query(), &body) {
+    let mut message = match transcode::request_message(&route, bound, parts.uri.query(), &body) {
         Ok(message) => message,
+        Err(error) => return error.into_response(),
+    };
+    let conditions = match preconditions::apply(&route, &mut message, &parts.headers) {
+        Ok(conditions) => conditions,
         Err(error) => return error.into_response(),
     };
     let Some(upstream) = gateway.upstreams.get(route.service()) else {
         return ApiError::new(Code::Unimplemented, "no such service").into_response();
     };
     let deadline = parts.extensions.get::<edge::Deadline>().map(|d| d.0);
-    transcode::call(upstream, route, message, parts.headers, deadline).await
+    transcode::call(
+        upstream,
+        route,
+        message,
+        parts.headers,
+        deadline,
+        conditions,
+    )
+    .await
 }
 
 impl routes::BodyRule {
@@ -307,14 +333,16 @@ fn grpc_web_call(
 }
 
 fn body_too_large(max_body_bytes: usize) -> Response {
-    let mut response = ApiError::new(
-        Code::InvalidArgument,
+    ApiError::http(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
         format!("the body is over {max_body_bytes} bytes"),
     )
-    .into_response();
-    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-    response
+    .into_response()
 }
+
+/// The longest path and query string the gateway reads (longer: 414).
+const MAX_URI_BYTES: usize = 8 * 1024;
 
 fn grpc_web_upstream(gateway: &Gateway, request: &Request) -> Result<Upstream, ApiError> {
     let service = request

@@ -185,13 +185,28 @@ pub fn document(routes: &[Route]) -> Value {
         "Error".into(),
         json!({
             "type": "object",
-            "required": ["code", "message"],
+            "description": "A google.rpc.Status, as transcoders render it.",
+            "required": ["code", "status", "message", "details"],
             "properties": {
-                "code": {"type": "string", "description": "The gRPC status code's name, e.g. INVALID_ARGUMENT."},
+                "code": {"type": "integer", "description": "The google.rpc.Code number, e.g. 3."},
+                "status": {"type": "string", "description": "The code's name, e.g. INVALID_ARGUMENT."},
                 "message": {"type": "string"},
-                "fieldViolations": {"type": "array", "items": {
+                "requestId": {"type": "string", "description": "The request's x-request-id."},
+                "details": {"type": "array", "items": {
                     "type": "object",
-                    "properties": {"field": {"type": "string"}, "description": {"type": "string"}},
+                    "description": "google.rpc.BadRequest (fieldViolations), google.rpc.ErrorInfo (reason, domain), google.rpc.RetryInfo (retryDelay) or google.rpc.RequestInfo (requestId), named by @type.",
+                    "required": ["@type"],
+                    "properties": {
+                        "@type": {"type": "string"},
+                        "fieldViolations": {"type": "array", "items": {
+                            "type": "object",
+                            "properties": {"field": {"type": "string"}, "description": {"type": "string"}},
+                        }},
+                        "reason": {"type": "string"},
+                        "domain": {"type": "string"},
+                        "retryDelay": {"type": "string"},
+                        "requestId": {"type": "string"},
+                    },
                 }},
             },
         }),

@@ -18,6 +18,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
 use crate::error::ApiError;
+use crate::preconditions::{self, Conditions};
 use crate::routes::{BodyRule, Route, field_at};
 use crate::upstream::Upstream;
 
@@ -44,6 +45,14 @@ pub fn request_message(
         }
         BodyRule::All => parse_object(body)?,
         BodyRule::Field(field) => {
+            // The body is the resource itself: without one there is nothing to create or
+            // change (the OpenAPI document marks it required).
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::invalid(
+                    field.name(),
+                    "is required: send it as the JSON body",
+                ));
+            }
             let mut root = Map::new();
             root.insert(
                 field.json_name().to_string(),
@@ -68,12 +77,59 @@ pub fn request_message(
         }
         apply_query(&mut root, &input, query)?;
     }
+    decode(input, Value::Object(root))
+}
+
+/// The request message from its JSON form; a value of the wrong type is refused naming its
+/// field (`pathway.estimated_duration_minutes`), as the proto's field names spell it.
+fn decode(input: MessageDescriptor, json: Value) -> Result<DynamicMessage, ApiError> {
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(json, &mut track);
     DynamicMessage::deserialize_with_options(
-        input,
-        Value::Object(root),
+        input.clone(),
+        deserializer,
         &DeserializeOptions::new().deny_unknown_fields(true),
     )
-    .map_err(|error| ApiError::new(Code::InvalidArgument, format!("invalid request: {error}")))
+    .map_err(|error| {
+        let path = track.path().to_string();
+        let field = proto_path(&input, &path);
+        if field.is_empty() || field == "." {
+            ApiError::new(Code::InvalidArgument, format!("invalid request: {error}"))
+        } else {
+            ApiError::invalid(field, error.to_string())
+        }
+    })
+}
+
+/// A JSON path (`pathway.estimatedDurationMinutes`, `steps[2].title`) with each field in its
+/// proto spelling.
+fn proto_path(input: &MessageDescriptor, json_path: &str) -> String {
+    let mut message = Some(input.clone());
+    let mut out = Vec::new();
+    for part in json_path.split('.').filter(|p| !p.is_empty()) {
+        let (name, index) = match part.find('[') {
+            Some(at) => (&part[..at], &part[at..]),
+            None => (part, ""),
+        };
+        let field = message.as_ref().and_then(|m| {
+            m.fields()
+                .find(|f| f.json_name() == name || f.name() == name)
+        });
+        match field {
+            Some(field) => {
+                out.push(format!("{}{index}", field.name()));
+                message = match field.kind() {
+                    Kind::Message(inner) => Some(inner),
+                    _ => None,
+                };
+            }
+            None => {
+                out.push(part.to_string());
+                message = None;
+            }
+        }
+    }
+    out.join(".")
 }
 
 fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
@@ -93,9 +149,41 @@ fn parse_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// A text from a path or query as the JSON value proto3 JSON expects for the field.
+/// A text from a path or query as the JSON value proto3 JSON expects for the field; a text
+/// that cannot be one is refused naming the field.
 fn scalar(field: &FieldDescriptor, text: &str, name: &str) -> Result<Value, ApiError> {
     match field.kind() {
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 if text.parse::<i32>().is_err() => Err(
+            ApiError::invalid(name, format!("must be a 32-bit integer, not {text:?}")),
+        ),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 if text.parse::<i64>().is_err() => Err(
+            ApiError::invalid(name, format!("must be a 64-bit integer, not {text:?}")),
+        ),
+        Kind::Uint32 | Kind::Fixed32 if text.parse::<u32>().is_err() => Err(ApiError::invalid(
+            name,
+            format!("must be a non-negative 32-bit integer, not {text:?}"),
+        )),
+        Kind::Uint64 | Kind::Fixed64 if text.parse::<u64>().is_err() => Err(ApiError::invalid(
+            name,
+            format!("must be a non-negative 64-bit integer, not {text:?}"),
+        )),
+        Kind::Float | Kind::Double if text.parse::<f64>().is_err() => Err(ApiError::invalid(
+            name,
+            format!("must be a number, not {text:?}"),
+        )),
+        Kind::Enum(values)
+            if values.get_value_by_name(text).is_none() && text.parse::<i32>().is_err() =>
+        {
+            let names: Vec<String> = values
+                .values()
+                .map(|v| v.name().to_string())
+                .filter(|v| !v.ends_with("_UNSPECIFIED"))
+                .collect();
+            Err(ApiError::invalid(
+                name,
+                format!("must be one of {}, not {text:?}", names.join(", ")),
+            ))
+        }
         Kind::Bool => match text {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
@@ -193,7 +281,7 @@ fn apply_query(
             Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask" => {
                 Value::String(crate::update_mask::camel_case_paths(&value))
             }
-            _ => scalar(&field, &value, &key)?,
+            _ => scalar(&field, &value, &path.join("."))?,
         };
         if field.is_list() {
             let existing = get_at(root, input, &path).cloned();
@@ -256,8 +344,11 @@ pub fn call(
     message: DynamicMessage,
     headers: HeaderMap,
     deadline: Option<Instant>,
+    conditions: Conditions,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>> {
-    Box::pin(call_inner(upstream, route, message, headers, deadline))
+    Box::pin(call_inner(
+        upstream, route, message, headers, deadline, conditions,
+    ))
 }
 
 async fn call_inner(
@@ -266,6 +357,7 @@ async fn call_inner(
     message: DynamicMessage,
     headers: HeaderMap,
     deadline: Option<Instant>,
+    conditions: Conditions,
 ) -> Response {
     let mut request = tonic::Request::new(message);
     for name in FORWARDED {
@@ -306,6 +398,7 @@ async fn call_inner(
                 request,
                 path,
                 codec,
+                &conditions,
             )
             .await
         }
@@ -316,6 +409,7 @@ async fn call_inner(
                 request,
                 path,
                 codec,
+                &conditions,
             )
             .await
         }
@@ -328,6 +422,7 @@ async fn invoke<T>(
     request: tonic::Request<DynamicMessage>,
     path: http::uri::PathAndQuery,
     codec: DynamicCodec,
+    conditions: &Conditions,
 ) -> Response
 where
     T: tonic::client::GrpcService<tonic::body::Body>,
@@ -349,20 +444,38 @@ where
     } else {
         match grpc.unary(request, path, codec).await {
             Ok(response) => match to_json(response.get_ref()) {
-                Ok(json) => (
-                    StatusCode::OK,
-                    [(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    )],
-                    json,
-                )
-                    .into_response(),
+                Ok(json) => unary_response(conditions, json),
                 Err(error) => error.into_response(),
             },
-            Err(status) => upstream_error(&status).into_response(),
+            Err(status) => {
+                preconditions::on_error(conditions, upstream_error(&status)).into_response()
+            }
         }
     }
+}
+
+/// A unary answer: the JSON with its `ETag`, or 304 when the read's `If-None-Match` holds.
+fn unary_response(conditions: &Conditions, json: Vec<u8>) -> Response {
+    let parsed: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+    let (status, etag) = preconditions::on_success(conditions, &parsed);
+    let body = if status == StatusCode::NOT_MODIFIED {
+        Vec::new()
+    } else {
+        json
+    };
+    let mut response = (
+        status,
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(http::header::ETAG, etag);
+    }
+    response
 }
 
 fn upstream_error(status: &Status) -> ApiError {

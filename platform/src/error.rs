@@ -31,6 +31,10 @@ pub enum AppError {
     /// A stale etag or a lost race: the caller should re-read and retry.
     #[error("{0}")]
     Aborted(String),
+    /// The etag the caller sent is not the resource's current one (ABORTED; HTTP 412 when
+    /// it came as `If-Match`).
+    #[error("{0}")]
+    StaleEtag(String),
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
@@ -80,7 +84,7 @@ impl AppError {
             AppError::NotFound(_) => Code::NotFound,
             AppError::AlreadyExists(_) => Code::AlreadyExists,
             AppError::FailedPrecondition(_) => Code::FailedPrecondition,
-            AppError::Aborted(_) => Code::Aborted,
+            AppError::Aborted(_) | AppError::StaleEtag(_) => Code::Aborted,
             AppError::PermissionDenied(_) => Code::PermissionDenied,
             AppError::Unauthenticated(_) => Code::Unauthenticated,
             AppError::ResourceExhausted(_) => Code::ResourceExhausted,
@@ -93,14 +97,46 @@ impl AppError {
     }
 }
 
+/// The `google.rpc.ErrorInfo` domain of every error the suite reports.
+pub const ERROR_DOMAIN: &str = "lms";
+
+impl AppError {
+    /// The machine-readable reason (`google.rpc.ErrorInfo.reason`): the code's name, or a
+    /// finer one where a client acts differently on it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::StaleEtag(_) => "ETAG_MISMATCH",
+            AppError::Aborted(_) => "CONCURRENT_CHANGE",
+            other => code_name(other.code()),
+        }
+    }
+
+    /// How long to wait before retrying, where retrying the same call can succeed.
+    pub fn retry_delay(&self) -> Option<std::time::Duration> {
+        match self {
+            AppError::Unavailable(_) => Some(std::time::Duration::from_secs(1)),
+            AppError::Aborted(_) => Some(std::time::Duration::ZERO),
+            _ => None,
+        }
+    }
+}
+
 impl From<AppError> for Status {
     fn from(error: AppError) -> Self {
+        let mut details = ErrorDetails::new();
+        details.set_error_info(
+            error.reason(),
+            ERROR_DOMAIN,
+            std::collections::HashMap::new(),
+        );
+        if let Some(delay) = error.retry_delay() {
+            details.set_retry_info(Some(delay));
+        }
         match error {
             AppError::InvalidArgument {
                 message,
                 violations,
             } => {
-                let mut details = ErrorDetails::new();
                 for v in &violations {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
@@ -108,14 +144,37 @@ impl From<AppError> for Status {
             }
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
-                Status::internal("internal error")
+                Status::with_error_details(Code::Internal, "internal error", details)
             }
             AppError::Unavailable(message) => {
                 tracing::warn!(%message, "dependency unavailable");
-                Status::unavailable(message)
+                Status::with_error_details(Code::Unavailable, message, details)
             }
-            other => Status::new(other.code(), other.to_string()),
+            other => Status::with_error_details(other.code(), other.to_string(), details),
         }
+    }
+}
+
+/// The name of a gRPC code as `google.rpc.Code` spells it: `INVALID_ARGUMENT`, `NOT_FOUND`, ...
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

@@ -56,7 +56,7 @@ pub fn check_etag(sent: &str, revision: i64) -> Result<(), AppError> {
     if sent.is_empty() || sent == etag(revision) {
         Ok(())
     } else {
-        Err(AppError::Aborted(format!(
+        Err(AppError::StaleEtag(format!(
             "etag {sent} is stale (current {}): re-read and retry",
             etag(revision)
         )))
@@ -108,7 +108,10 @@ mod tests {
     fn an_empty_etag_skips_the_check() {
         assert!(check_etag("", 7).is_ok());
         assert!(check_etag("\"7\"", 7).is_ok());
-        assert!(matches!(check_etag("\"6\"", 7), Err(AppError::Aborted(_))));
+        assert!(matches!(
+            check_etag("\"6\"", 7),
+            Err(AppError::StaleEtag(_))
+        ));
     }
 
     #[test]

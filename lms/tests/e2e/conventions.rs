@@ -119,3 +119,229 @@ async fn a_patch_changes_what_its_body_gives_and_nothing_else() {
         assert_eq!(renamed[field], kept, "{field}: {renamed}");
     }
 }
+
+/// The `google.rpc.ErrorInfo` reason of an error body.
+fn reason(error: &Value) -> &str {
+    error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo")
+        .and_then(|d| d["reason"].as_str())
+        .unwrap_or_else(|| panic!("no ErrorInfo: {error}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_google_rpc_status_bodies_with_reasons_and_the_request_id() {
+    let suite = Suite::start();
+    let admin = suite.token("admin@acme", "admin");
+    let url = |path: &str| format!("{}{path}", suite.base);
+
+    // A query parameter of the wrong type names its field as the proto spells it.
+    let response = suite
+        .http
+        .get(url("/v1/pathways?pageSize=abc"))
+        .bearer_auth(&admin)
+        .header("x-request-id", "req-abc-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-request-id"], "req-abc-1");
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["code"], 3, "{error}");
+    assert_eq!(error["status"], "INVALID_ARGUMENT");
+    assert_eq!(error["requestId"], "req-abc-1");
+    assert_eq!(
+        error["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    assert_eq!(
+        error["details"][0]["fieldViolations"][0]["field"],
+        "page_size"
+    );
+    assert_eq!(reason(&error), "INVALID_ARGUMENT");
+    let request_info = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.RequestInfo")
+        .expect("RequestInfo");
+    assert_eq!(request_info["requestId"], "req-abc-1");
+
+    // An unknown enum value is refused with the values it may take.
+    let (status, error) = suite
+        .call(Method::GET, "/v1/pathways?status=NOPE", Some(&admin), None)
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["details"][0]["fieldViolations"][0]["field"], "status");
+
+    // 413, 414 and 415: JSON bodies with their own reasons.
+    let too_large = suite
+        .http
+        .post(url("/v1/categories"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "x".repeat(70_000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+    assert_eq!(
+        reason(&too_large.json().await.unwrap()),
+        "PAYLOAD_TOO_LARGE"
+    );
+    let too_long = suite
+        .http
+        .get(url(&format!(
+            "/v1/pathways?pageToken={}",
+            "a".repeat(9_000)
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 414);
+    assert_eq!(reason(&too_long.json().await.unwrap()), "URI_TOO_LONG");
+    let not_json = suite
+        .http
+        .post(url("/v1/categories"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 415);
+    assert_eq!(
+        reason(&not_json.json().await.unwrap()),
+        "UNSUPPORTED_MEDIA_TYPE"
+    );
+
+    // A missing token has its own reason; so has an unknown route.
+    let (status, error) = suite.call(Method::GET, "/v1/pathways", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(reason(&error), "TOKEN_MISSING");
+    let (status, error) = suite
+        .call(Method::GET, "/v1/nothing/here", Some(&admin), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(reason(&error), "ROUTE_NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_etags_and_writes_take_if_match() {
+    let suite = Suite::start();
+    let admin = suite.token("admin@acme", "admin");
+    let url = |path: &str| format!("{}{path}", suite.base);
+    let pathway = suite
+        .ok(
+            Method::POST,
+            "/v1/pathways",
+            &admin,
+            json!({"title": "Forklift", "outcome": "TRAINING"}),
+        )
+        .await;
+    let path = format!("/v1/pathways/{}", id(&pathway));
+
+    let read = suite
+        .http
+        .get(url(&path))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let etag = read.headers()["etag"].to_str().unwrap().to_string();
+    let body: Value = read.json().await.unwrap();
+    assert_eq!(
+        etag,
+        body["etag"].as_str().unwrap(),
+        "the header is the body's etag"
+    );
+
+    // Nothing changed: 304 without a body.
+    let unchanged = suite
+        .http
+        .get(url(&path))
+        .bearer_auth(&admin)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+
+    // A write with the current etag succeeds and moves it on.
+    let patched = suite
+        .http
+        .patch(url(&path))
+        .bearer_auth(&admin)
+        .header("if-match", &etag)
+        .json(&json!({"title": "Forklift I"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let new_etag = patched.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(new_etag, etag);
+
+    // The old etag is stale now: 412, and nothing changes.
+    let stale = suite
+        .http
+        .patch(url(&path))
+        .bearer_auth(&admin)
+        .header("if-match", &etag)
+        .json(&json!({"title": "Lost update"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let error: Value = stale.json().await.unwrap();
+    assert_eq!(reason(&error), "ETAG_MISMATCH", "{error}");
+    assert_eq!(suite.get(&path, &admin).await["title"], "Forklift I");
+
+    // The same stale etag in the body is the gRPC answer: 409 ABORTED.
+    let (status, error) = suite
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"title": "Lost update", "etag": etag})),
+        )
+        .await;
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(reason(&error), "ETAG_MISMATCH");
+
+    // A delete takes If-Match too (the request's own etag).
+    let category = suite
+        .ok(
+            Method::POST,
+            "/v1/categories",
+            &admin,
+            json!({"name": "Yard"}),
+        )
+        .await;
+    let category_path = format!("/v1/categories/{}", id(&category));
+    let category_etag = category["etag"].as_str().unwrap().to_string();
+    suite
+        .ok(
+            Method::PATCH,
+            &category_path,
+            &admin,
+            json!({"name": "Yard 2"}),
+        )
+        .await;
+    let delete = |etag: String| {
+        suite
+            .http
+            .delete(url(&category_path))
+            .bearer_auth(&admin)
+            .header("if-match", etag)
+            .send()
+    };
+    assert_eq!(delete(category_etag).await.unwrap().status(), 412);
+    let current = suite.get(&category_path, &admin).await["etag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(delete(current).await.unwrap().status(), 200);
+}

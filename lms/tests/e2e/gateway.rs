@@ -487,7 +487,7 @@ async fn client_mistakes_get_precise_statuses_and_json_errors() {
         body
     };
     let malformed = expect(post(Some(admin.clone()), "{\"name\": ").await.unwrap(), 400).await;
-    assert_eq!(malformed["code"], "INVALID_ARGUMENT");
+    assert_eq!(malformed["status"], "INVALID_ARGUMENT");
     let unknown = expect(
         post(Some(admin.clone()), r#"{"name": "x", "colour": "red"}"#)
             .await
@@ -504,11 +504,19 @@ async fn client_mistakes_get_precise_statuses_and_json_errors() {
         400,
     )
     .await;
-    assert_eq!(wrong_type["code"], "INVALID_ARGUMENT");
+    assert_eq!(wrong_type["status"], "INVALID_ARGUMENT");
+    assert_eq!(
+        wrong_type["details"][0]["fieldViolations"][0]["field"], "category.name",
+        "a decode error names its field: {wrong_type}"
+    );
     let missing = expect(post(Some(admin.clone()), "{}").await.unwrap(), 400).await;
-    assert_eq!(missing["fieldViolations"][0]["field"], "category.name");
+    assert_eq!(
+        missing["details"][0]["fieldViolations"][0]["field"],
+        "category.name"
+    );
     let no_token = expect(post(None, r#"{"name": "x"}"#).await.unwrap(), 401).await;
-    assert_eq!(no_token["code"], "UNAUTHENTICATED");
+    assert_eq!(no_token["status"], "UNAUTHENTICATED");
+    assert_eq!(no_token["code"], 16);
     let forged = format!("{}x", admin);
     expect(post(Some(forged), r#"{"name": "x"}"#).await.unwrap(), 401).await;
     let learner = expect(
@@ -516,7 +524,7 @@ async fn client_mistakes_get_precise_statuses_and_json_errors() {
         403,
     )
     .await;
-    assert_eq!(learner["code"], "PERMISSION_DENIED");
+    assert_eq!(learner["status"], "PERMISSION_DENIED");
     let (status, not_an_id) = suite
         .call(Method::GET, "/v1/pathways/not-an-id", Some(&admin), None)
         .await;

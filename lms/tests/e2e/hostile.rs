@@ -166,7 +166,7 @@ async fn deeply_nested_and_oversized_json_is_refused_at_the_gateway() {
         let response = post(body).await.unwrap();
         assert_eq!(response.status(), 400);
         let error: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(error["code"], "INVALID_ARGUMENT", "{error}");
+        assert_eq!(error["status"], "INVALID_ARGUMENT", "{error}");
     }
 
     // Larger than the gateway's body limit (1 MiB by default). (Far larger bodies are cut
@@ -183,7 +183,7 @@ async fn deeply_nested_and_oversized_json_is_refused_at_the_gateway() {
     assert_eq!(response.status(), 400);
     let error: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
-        error["fieldViolations"][0]["field"], "category.name",
+        error["details"][0]["fieldViolations"][0]["field"], "category.name",
         "{error}"
     );
 
