@@ -61,9 +61,9 @@ pub struct Peers {
 lms_platform::embedded_migrations!();
 
 /// Opens the service's database and applies pending migrations (its own and the outbox's).
-pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
+pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> anyhow::Result<Db> {
     let sets = vec![migrations(), lms_platform::outbox::migrations()];
-    Db::open(url, pool_size, NAME, sets).await
+    Db::open(url, pool_size, NAME, sets, migrate).await
 }
 
 /// The service's use cases over its database.

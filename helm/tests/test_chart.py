@@ -1007,7 +1007,8 @@ def main():
     import test_monitoring
     import test_roles
 
-    lms_binary = sys.argv[1] if len(sys.argv) > 1 else None
+    # Absolute: some tests run the binary from a temporary working directory.
+    lms_binary = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
     tests = [
         (name, f)
         for module in (globals(), vars(test_dockerfile), vars(test_monitoring), vars(test_roles))

@@ -411,7 +411,9 @@ async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
 /// Applies migrations to the configured databases. Every database URL is checked first: a
 /// migration job that lacks one fails and says which, rather than migrating SQLite files that
 /// nobody will use (`lms up` migrates its own at start).
-async fn migrate(settings: Settings, only: Option<Component>) -> anyhow::Result<()> {
+async fn migrate(mut settings: Settings, only: Option<Component>) -> anyhow::Result<()> {
+    // Migrating is this command's whole purpose, whatever the services are told.
+    settings.migrate_on_start = true;
     let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms-migrate")?;
     let components: Vec<Component> = Component::ALL
         .into_iter()

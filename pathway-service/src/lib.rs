@@ -42,9 +42,10 @@ pub type Settings = ServiceSettings<Own>;
 
 lms_platform::embedded_migrations!();
 
-/// Opens the service's database and applies pending migrations.
-pub async fn open_database(url: DatabaseUrl, pool_size: u32) -> anyhow::Result<Db> {
-    Db::open(url, pool_size, NAME, vec![migrations()]).await
+/// Opens the service's database and applies pending migrations (with `migrate`), or checks
+/// that none is pending.
+pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> anyhow::Result<Db> {
+    Db::open(url, pool_size, NAME, vec![migrations()], migrate).await
 }
 
 /// The services pathway-service calls.

@@ -251,21 +251,83 @@ impl Db {
         })
     }
 
-    /// Opens a service's database and applies its pending migrations (each set under the
-    /// service's migration lock), logging how many were applied.
+    /// Opens a service's database and, with `migrate`, applies its pending migrations (each
+    /// set under the service's migration lock), logging how many were applied. Without
+    /// `migrate` it only checks that none is pending (no DDL, so a role without schema rights
+    /// will do) and refuses to start, naming `lms migrate`, when one is.
     pub async fn open(
         url: DatabaseUrl,
         pool_size: u32,
         service: &'static str,
         migrations: Vec<Migrations>,
+        migrate: bool,
     ) -> anyhow::Result<Self> {
         let db = Self::connect(url, pool_size)?;
         let mut applied = 0;
         for set in migrations {
-            applied += db.migrate(service, set).await?;
+            if migrate {
+                applied += db.migrate(service, set).await?;
+            } else {
+                db.check_migrated(service, set).await?;
+            }
         }
-        tracing::info!(service, applied, "database ready");
+        tracing::info!(service, applied, migrate, "database ready");
         Ok(db)
+    }
+
+    /// Fails unless every migration of `migrations` has been applied, reading diesel's
+    /// `__diesel_schema_migrations` with a plain SELECT (diesel's own check would create it).
+    pub async fn check_migrated(
+        &self,
+        service: &'static str,
+        migrations: Migrations,
+    ) -> anyhow::Result<()> {
+        use diesel::RunQueryDsl;
+        use diesel::migration::MigrationSource;
+        #[derive(diesel::QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut conn = pool.get().context("connecting to the database")?;
+            let query = "SELECT version FROM __diesel_schema_migrations";
+            let embedded = |error| anyhow::anyhow!("reading the embedded migrations: {error}");
+            let (wanted, applied): (Vec<String>, _) = match &mut **conn {
+                DbConnection::Postgres(pg) => (
+                    MigrationSource::<diesel::pg::Pg>::migrations(&migrations.postgres)
+                        .map_err(embedded)?
+                        .iter()
+                        .map(|m| m.name().version().to_string())
+                        .collect(),
+                    diesel::sql_query(query).load::<Applied>(pg),
+                ),
+                DbConnection::Sqlite(sqlite) => (
+                    MigrationSource::<diesel::sqlite::Sqlite>::migrations(&migrations.sqlite)
+                        .map_err(embedded)?
+                        .iter()
+                        .map(|m| m.name().version().to_string())
+                        .collect(),
+                    diesel::sql_query(query).load::<Applied>(sqlite),
+                ),
+            };
+            // No table yet: nothing was ever migrated.
+            let applied: Vec<String> = applied
+                .map(|rows| rows.into_iter().map(|row| row.version).collect())
+                .unwrap_or_default();
+            let missing: Vec<&String> = wanted.iter().filter(|v| !applied.contains(v)).collect();
+            anyhow::ensure!(
+                missing.is_empty(),
+                "the database of {service} lacks {} migration(s) (first {}): run `lms migrate` \
+                 with a role that may change the schema (migrate_on_start is false)",
+                missing.len(),
+                missing[0]
+            );
+            Ok(())
+        })
+        .await
+        .context("migration check task")?
     }
 
     pub fn backend(&self) -> Backend {

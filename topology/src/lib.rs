@@ -62,7 +62,8 @@ pub fn database_url(
 }
 
 /// Opens the component's database and applies its migrations (None for the gateway): what
-/// `lms migrate` does, and every component at its start.
+/// `lms migrate` does, and every component at its start unless `migrate_on_start` is false
+/// (then it only checks that none is pending).
 pub async fn open_database(
     settings: &Settings,
     component: Component,
@@ -71,11 +72,12 @@ pub async fn open_database(
     let Some((url, pool_size)) = database_url(settings, component, embedded)? else {
         return Ok(None);
     };
+    let migrate = settings.migrate_on_start;
     let db = match component {
-        Component::Pathway => pathway_service::open_database(url, pool_size).await,
-        Component::Enrolment => enrolment_service::open_database(url, pool_size).await,
-        Component::Assessment => assessment_service::open_database(url, pool_size).await,
-        Component::Records => records_service::open_database(url, pool_size).await,
+        Component::Pathway => pathway_service::open_database(url, pool_size, migrate).await,
+        Component::Enrolment => enrolment_service::open_database(url, pool_size, migrate).await,
+        Component::Assessment => assessment_service::open_database(url, pool_size, migrate).await,
+        Component::Records => records_service::open_database(url, pool_size, migrate).await,
         Component::Gateway => return Ok(None),
     };
     db.with_context(|| format!("opening the database of {component}"))

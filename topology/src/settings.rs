@@ -17,6 +17,7 @@ use crate::Component;
 /// The defaults of the shared sections; each service adds its own ([`defaults`]).
 const SHARED_DEFAULTS: &str = r#"
 data_dir = "./lms-data"
+migrate_on_start = true
 
 [server]
 shutdown_grace_seconds = 20
@@ -61,6 +62,10 @@ pub fn defaults() -> String {
 pub struct Settings {
     /// Where `lms up` keeps its SQLite files and development secret.
     pub data_dir: PathBuf,
+    /// Each component applies its pending migrations when it starts. False: it only checks
+    /// that none is pending (run `lms migrate` first, e.g. as a Helm hook), so the services
+    /// can use a database role without DDL rights.
+    pub migrate_on_start: bool,
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub telemetry: TelemetryConfig,

@@ -890,3 +890,61 @@ async fn report_compliance_prints_csv_and_refuses_learners() {
             .success()
     );
 }
+
+#[test]
+fn with_migrate_on_start_off_a_service_starts_only_on_a_migrated_database() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pathway.db", data.path().display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = || {
+        lms()
+            .args(["serve", "pathway"])
+            .env("LMS__MIGRATE_ON_START", "false")
+            .env("LMS__PATHWAY__DATABASE_URL", &url)
+            .env(
+                "LMS__AUTH__HS256_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            )
+            .env("LMS__PATHWAY__LISTEN", format!("127.0.0.1:{port}"))
+            .env("LMS__TELEMETRY__METRICS_LISTEN", "")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Unmigrated: it refuses to start and says what to run.
+    let refused = serve().wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("run `lms migrate`"), "{stderr}");
+
+    let migrated = lms()
+        .args(["migrate", "pathway"])
+        .env("LMS__PATHWAY__DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let mut child = serve();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let probe = lms()
+            .args(["probe", &format!("127.0.0.1:{port}")])
+            .output()
+            .unwrap();
+        if probe.status.success() {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the service exited on a migrated database"
+        );
+        assert!(std::time::Instant::now() < deadline, "never became ready");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
