@@ -29,6 +29,11 @@ pub struct Deadline(pub Instant);
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
+/// The route template a response answered (`/v1/pathways/{id}`), set on the response by the
+/// handler, for metric labels that stay bounded whatever paths clients make up.
+#[derive(Clone)]
+pub struct MatchedRoute(pub String);
+
 pub struct Edge {
     pub verifier: TokenVerifier,
     pub limiter: DefaultKeyedRateLimiter<String>,
@@ -89,10 +94,40 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         });
         let _ = span.set_parent(parent);
     }
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = Instant::now();
     let mut response = crate::error::REQUEST_ID
         .scope(id.clone(), next.run(request).instrument(span.clone()))
         .await;
-    span.record("http.response.status_code", response.status().as_u16());
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    let route = match response.extensions().get::<MatchedRoute>() {
+        Some(route) => route.0.clone(),
+        None if path == "/openapi.json" || path == "/healthz" => path.clone(),
+        None => "unknown".to_string(),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    lms_platform::telemetry::metrics()
+        .http_duration_seconds
+        .get_or_create(&lms_platform::telemetry::HttpLabels {
+            http_request_method: method.as_str().to_string(),
+            http_route: route.clone(),
+            http_response_status_code: status,
+        })
+        .observe(elapsed);
+    // One access line per request (silence with `lms::access=off` in the log level).
+    span.in_scope(|| {
+        tracing::info!(
+            target: "lms::access",
+            method = %method,
+            path = %path,
+            route = %route,
+            status,
+            duration_ms = elapsed * 1000.0,
+            "http"
+        )
+    });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

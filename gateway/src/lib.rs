@@ -292,7 +292,8 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         return ApiError::new(Code::Unimplemented, "no such service").into_response();
     };
     let deadline = parts.extensions.get::<edge::Deadline>().map(|d| d.0);
-    transcode::call(
+    let template = edge::MatchedRoute(route.template.text.clone());
+    let mut response = transcode::call(
         upstream,
         route,
         message,
@@ -300,7 +301,9 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         deadline,
         conditions,
     )
-    .await
+    .await;
+    response.extensions_mut().insert(template);
+    response
 }
 
 impl routes::BodyRule {
@@ -328,7 +331,20 @@ fn grpc_web_call(
             Ok(body) => body,
             Err(_) => return body_too_large(max_body_bytes),
         };
-        grpc_web_forward(upstream, Request::from_parts(parts, Body::from(body))).await
+        let route = edge::MatchedRoute(format!(
+            "/{}/*",
+            parts
+                .uri
+                .path()
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+        ));
+        let mut response =
+            grpc_web_forward(upstream, Request::from_parts(parts, Body::from(body))).await;
+        response.extensions_mut().insert(route);
+        response
     })
 }
 

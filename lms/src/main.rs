@@ -438,9 +438,20 @@ async fn start_metrics(
     let Some(address) = settings.telemetry.metrics_listen else {
         return Ok(None);
     };
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding telemetry.metrics_listen {address}"))?;
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        // Several `lms serve` processes on one host all default to the same metrics port.
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "binding telemetry.metrics_listen {address}: the address is in use, probably by \
+             another lms process on this host. Give each process its own port \
+             (LMS__TELEMETRY__METRICS_LISTEN=127.0.0.1:9465, ...), or disable the endpoint \
+             with LMS__TELEMETRY__METRICS_LISTEN=\"\""
+        ),
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("binding telemetry.metrics_listen {address}"));
+        }
+    };
     let bound = listener.local_addr()?;
     running.spawn(lms_platform::telemetry::serve_metrics(listener, shutdown));
     Ok(Some(bound))

@@ -263,6 +263,15 @@ impl Db {
         migrate: bool,
     ) -> anyhow::Result<Self> {
         let db = Self::connect(url, pool_size)?;
+        let pool = db.pool.clone();
+        // Labelled by component (`pathway`), as dashboards and alerts select them.
+        crate::telemetry::metrics().register_pool(
+            service.trim_end_matches("-service"),
+            Arc::new(move || {
+                let state = pool.state();
+                (state.connections, state.idle_connections, pool.max_size())
+            }),
+        );
         let mut applied = 0;
         for set in migrations {
             if migrate {

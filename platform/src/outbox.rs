@@ -138,6 +138,11 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// Where events go: the consumer's `EventConsumer.DeliverEvents`, or anything that acts like it.
 pub trait EventSink: Send + Sync + 'static {
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>>;
+
+    /// The destination's name, for metrics.
+    fn destination(&self) -> &str {
+        "consumer"
+    }
 }
 
 /// Delivers through gRPC to a consumer's `EventConsumer`, with this service's own identity.
@@ -160,6 +165,10 @@ impl GrpcEventSink {
 }
 
 impl EventSink for GrpcEventSink {
+    fn destination(&self) -> &str {
+        self.consumer.name()
+    }
+
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>> {
         let (consumer, tenant) = (self.consumer.clone(), self.tenant.clone());
         Box::pin(async move {
@@ -316,6 +325,38 @@ impl Dispatcher {
         Ok(count)
     }
 
+    /// Reports how many events wait and how old the oldest is, as
+    /// `lms_outbox_pending_events` / `lms_outbox_oldest_pending_age_seconds` for `destination`.
+    pub async fn report_lag(&self, destination: &str) -> AppResult<()> {
+        let (count, oldest): (i64, Option<chrono::NaiveDateTime>) = self
+            .db
+            .read_one(|conn| {
+                Ok(outbox_events::table
+                    .filter(outbox_events::delivered_at.is_null())
+                    .select((
+                        diesel::dsl::count_star(),
+                        diesel::dsl::min(outbox_events::created_at),
+                    ))
+                    .get_result(conn)?)
+            })
+            .await?;
+        let labels = crate::telemetry::OutboxLabels {
+            producer: self.name.trim_end_matches("-service"),
+            destination: destination.trim_end_matches("-service").to_string(),
+        };
+        let metrics = crate::telemetry::metrics();
+        metrics
+            .outbox_pending_events
+            .get_or_create(&labels)
+            .set(count);
+        let age = oldest.map_or(0, |at| (now() - at).num_seconds().max(0));
+        metrics
+            .outbox_oldest_pending_age_seconds
+            .get_or_create(&labels)
+            .set(age);
+        Ok(())
+    }
+
     /// Delivers until `shutdown`, while holding leadership.
     pub async fn run(self, shutdown: CancellationToken) {
         let _leader = loop {
@@ -330,7 +371,16 @@ impl Dispatcher {
             }
         };
         tracing::info!(outbox = self.name, "delivering outbox events");
+        // The lag is measured at most this often (a count over the pending events).
+        const LAG_EVERY: Duration = Duration::from_secs(5);
+        let mut lag_measured: Option<std::time::Instant> = None;
         loop {
+            if lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+                lag_measured = Some(std::time::Instant::now());
+                if let Err(error) = self.report_lag(self.sink.destination()).await {
+                    tracing::debug!(%error, "measuring the outbox lag failed");
+                }
+            }
             let settled = match self.dispatch_once().await {
                 Ok(settled) => settled,
                 Err(error) => {

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::ServerConfig;
-use crate::telemetry::{RpcLabels, RpcMethodLabels, metrics};
+use crate::telemetry::{RpcLabels, RpcMethodLabels, go_code_name, metrics};
 
 /// What every service is given to serve with: the token verifier, the server settings, and
 /// the shutdown signal.
@@ -232,28 +232,31 @@ fn malformed_request_is_invalid_argument(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Whether `service`/`method` is an RPC of the suite (any component), of health or of
-/// reflection: the only names metric labels may carry.
-fn is_known_method(service: &str, method: &str) -> bool {
-    use std::collections::HashSet;
-    static KNOWN: std::sync::OnceLock<HashSet<(String, String)>> = std::sync::OnceLock::new();
+/// The kind of call (`unary`, `server_stream`, ...) when `service`/`method` is an RPC of the
+/// suite (any component), of health or of reflection: the only names metric labels may carry.
+fn known_method(service: &str, method: &str) -> Option<&'static str> {
+    use std::collections::HashMap;
+    type Known = HashMap<(String, String), &'static str>;
+    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
     KNOWN
         .get_or_init(|| {
             use prost::Message;
-            let mut known: HashSet<(String, String)> = [
-                ("grpc.health.v1.Health", "Check"),
-                ("grpc.health.v1.Health", "Watch"),
+            let mut known: Known = [
+                ("grpc.health.v1.Health", "Check", "unary"),
+                ("grpc.health.v1.Health", "Watch", "server_stream"),
                 (
                     "grpc.reflection.v1.ServerReflection",
                     "ServerReflectionInfo",
+                    "bidi_stream",
                 ),
                 (
                     "grpc.reflection.v1alpha.ServerReflection",
                     "ServerReflectionInfo",
+                    "bidi_stream",
                 ),
             ]
             .into_iter()
-            .map(|(s, m)| (s.to_string(), m.to_string()))
+            .map(|(s, m, kind)| ((s.to_string(), m.to_string()), kind))
             .collect();
             if let Ok(set) = prost_types::FileDescriptorSet::decode(lms_proto::FILE_DESCRIPTOR_SET)
             {
@@ -261,14 +264,22 @@ fn is_known_method(service: &str, method: &str) -> bool {
                     for service in &file.service {
                         let name = format!("{}.{}", file.package(), service.name());
                         for method in &service.method {
-                            known.insert((name.clone(), method.name().to_string()));
+                            let kind = match (method.client_streaming(), method.server_streaming())
+                            {
+                                (false, false) => "unary",
+                                (false, true) => "server_stream",
+                                (true, false) => "client_stream",
+                                (true, true) => "bidi_stream",
+                            };
+                            known.insert((name.clone(), method.name().to_string()), kind);
                         }
                     }
                 }
             }
             known
         })
-        .contains(&(service.to_string(), method.to_string()))
+        .get(&(service.to_string(), method.to_string()))
+        .copied()
 }
 
 /// Reads W3C trace context from HTTP headers (for `set_parent`).
@@ -309,17 +320,19 @@ where
             .unwrap_or((path, ""));
         // Labels come from the suite's own methods only: any path a client makes up is one
         // `unknown` series, not one more per path.
-        let labels = if is_known_method(service, method) {
-            RpcMethodLabels {
-                service: service.to_string(),
-                method: method.to_string(),
-            }
-        } else {
-            RpcMethodLabels {
-                service: "unknown".into(),
-                method: "unknown".into(),
-            }
+        let labels = match known_method(service, method) {
+            Some(grpc_type) => RpcMethodLabels {
+                grpc_type,
+                grpc_service: service.to_string(),
+                grpc_method: method.to_string(),
+            },
+            None => RpcMethodLabels {
+                grpc_type: "unary",
+                grpc_service: "unknown".into(),
+                grpc_method: "unknown".into(),
+            },
         };
+        metrics().rpc_started.get_or_create(&labels).inc();
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
@@ -328,8 +341,8 @@ where
             otel.name = %path,
             otel.kind = "server",
             rpc.system = "grpc",
-            rpc.service = %labels.service,
-            rpc.method = %labels.method,
+            rpc.service = %labels.grpc_service,
+            rpc.method = %labels.grpc_method,
             rpc.grpc.status_code = tracing::field::Empty,
             enduser.id = tracing::field::Empty,
         );
@@ -384,15 +397,24 @@ where
                     .rpc_duration_seconds
                     .get_or_create(&labels)
                     .observe(elapsed);
+                // One access line per call (silence with `lms::access=off` in the log level).
+                tracing::info!(
+                    target: "lms::access",
+                    service = %labels.grpc_service,
+                    method = %labels.grpc_method,
+                    code = go_code_name(code),
+                    duration_ms = elapsed * 1000.0,
+                    "rpc"
+                );
                 metrics
-                    .rpc_requests
+                    .rpc_handled
                     .get_or_create(&RpcLabels {
-                        service: labels.service,
-                        method: labels.method,
-                        code: format!("{code:?}"),
+                        grpc_type: labels.grpc_type,
+                        grpc_service: labels.grpc_service,
+                        grpc_method: labels.grpc_method,
+                        grpc_code: go_code_name(code),
                     })
                     .inc();
-                tracing::debug!(code = ?code, elapsed_ms = elapsed * 1000.0, "rpc finished");
                 result
             }
             .instrument(span),

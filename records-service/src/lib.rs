@@ -111,7 +111,13 @@ pub async fn serve(
     let scheduler = app.clone();
     context.every(settings.own.certification_scan, move || {
         let app = scheduler.clone();
-        async move { app.announce_expiring_and_log().await }
+        async move {
+            app.announce_expiring_and_log().await;
+            let finished = chrono::Utc::now().timestamp();
+            lms_platform::telemetry::metrics()
+                .certification_scheduler_last_run
+                .set(finished);
+        }
     });
     if let Some(consumer) = peers.event_consumer {
         lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());

@@ -184,16 +184,33 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
 
     let scraped = http_get(&metrics, "/metrics").await;
     assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
-    assert!(
-        scraped.contains("lms_grpc_server_handled_total{service=\"lms.pathway.v1.PathwayService\",method=\"CreateCategory\",code=\"Ok\"} 1"),
-        "{scraped}"
-    );
+    // The names and labels gRPC dashboards know (go-grpc-prometheus), and the process's own.
+    for expected in [
+        "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"lms.pathway.v1.PathwayService\",grpc_method=\"CreateCategory\",grpc_code=\"OK\"} 1",
+        "grpc_server_started_total{grpc_type=\"unary\",grpc_service=\"lms.pathway.v1.PathwayService\",grpc_method=\"CreateCategory\"} 1",
+        "grpc_server_handling_seconds_bucket{",
+        "lms_build_info{version=\"",
+        "lms_db_pool_max_connections{component=\"pathway\"}",
+        "lms_db_pool_connections{component=\"records\",state=\"idle\"}",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(scraped.contains(expected), "{expected} in:\n{scraped}");
+    }
+    let rss: f64 = scraped
+        .lines()
+        .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rss > 1_000_000.0, "resident memory {rss}");
 
     // Made-up paths do not grow the metrics: 50 calls to 50 unknown methods and services add
     // one `unknown` series, not 50.
     let series = |text: &str| {
         text.lines()
-            .filter(|l| l.starts_with("lms_grpc_server_handled_total{"))
+            .filter(|l| l.starts_with("grpc_server_handled_total{"))
             .count()
     };
     let before = series(&http_get(&metrics, "/metrics").await);
@@ -224,7 +241,7 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
         series(&after)
     );
     assert!(
-        after.contains("service=\"unknown\",method=\"unknown\""),
+        after.contains("grpc_service=\"unknown\",grpc_method=\"unknown\""),
         "{after}"
     );
 

@@ -13,3 +13,4 @@ mod matrix;
 mod path_http;
 mod replicas;
 mod support;
+mod telemetry;

@@ -78,8 +78,8 @@ async fn check_access_calls(metrics: &str) -> u64 {
         .unwrap();
     text.lines()
         .filter(|line| {
-            line.starts_with("lms_grpc_server_handled_total{")
-                && line.contains(r#"method="CheckAccess""#)
+            line.starts_with("grpc_server_handled_total{")
+                && line.contains(r#"grpc_method="CheckAccess""#)
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
