@@ -2,7 +2,8 @@
 # Runs every test of the suite: unit tests, gRPC integration tests on SQLite and on the
 # PostgreSQL at LMS_TEST_DATABASE_URL (each test creates and drops its own database, cloned
 # from a migrated template), the `lms` binary end to end (including a Python client that knows
-# only server reflection), the layer rules, and the Helm chart. Fuzzing is separate
+# only server reflection), the layer rules, the Helm chart, and the README's shell examples
+# (run against a real `lms up`). Fuzzing is separate
 # (`scripts/fuzz.sh`; CI runs it after this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,3 +41,6 @@ PROMTOOL=$(bash scripts/promtool.sh)
 export PROMTOOL
 python3 helm/tests/test_chart.py target/debug/lms
 
+# The README's shell examples (its ```sh blocks, in order, in one bash session) against `lms up`
+# on ephemeral ports: every curl must get a 2xx. grpcurl examples run where grpcurl is installed.
+python3 tests/readme/test_readme.py target/debug/lms
