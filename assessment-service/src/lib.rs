@@ -93,8 +93,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let app = app(db.clone(), &peers);
     if let Some(consumer) = peers.event_consumer {
-        lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());
+        lms_platform::outbox::spawn_delivery(db.clone(), consumer, NAME, context.shutdown.clone());
     }
     let routes = routes(app, &context);
-    context.serve(listener, routes, &[SERVICE_NAME]).await
+    context.serve(listener, routes, &[SERVICE_NAME], &db).await
 }

@@ -120,10 +120,10 @@ pub async fn serve(
         async move { app.sweep_and_log().await }
     });
     if let Some(consumer) = peers.event_consumer {
-        lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());
+        lms_platform::outbox::spawn_delivery(db.clone(), consumer, NAME, context.shutdown.clone());
     }
     let routes = routes(app, &context);
     context
-        .serve(listener, routes, &[SERVICE_NAME, EVENTS_SERVICE_NAME])
+        .serve(listener, routes, &[SERVICE_NAME, EVENTS_SERVICE_NAME], &db)
         .await
 }

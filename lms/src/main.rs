@@ -143,7 +143,8 @@ enum ImportWhat {
     People {
         /// The CSV file.
         file: PathBuf,
-        /// enrolment-service's address (default: the configured `enrolment.listen`).
+        /// enrolment-service's address (default: `topology.enrolment`, i.e. `http://127.0.0.1:50052`
+        /// unless configured).
         #[arg(long)]
         address: Option<String>,
         /// A bearer token with the admin role.

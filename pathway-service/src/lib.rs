@@ -78,6 +78,6 @@ pub async fn serve(
     context: Context,
     peers: Peers,
 ) -> anyhow::Result<()> {
-    let routes = routes(app(db, &peers), &context);
-    context.serve(listener, routes, &[SERVICE_NAME]).await
+    let routes = routes(app(db.clone(), &peers), &context);
+    context.serve(listener, routes, &[SERVICE_NAME], &db).await
 }

@@ -339,6 +339,19 @@ impl Db {
         .context("migration check task")?
     }
 
+    /// Whether the database answers a trivial query now (for health reporting).
+    pub async fn ping(&self) -> Result<(), AppError> {
+        self.read_one(|conn| {
+            use diesel::connection::SimpleConnection;
+            match conn {
+                DbConnection::Postgres(pg) => pg.batch_execute("SELECT 1")?,
+                DbConnection::Sqlite(sqlite) => sqlite.batch_execute("SELECT 1")?,
+            }
+            Ok(())
+        })
+        .await
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod error;
 pub mod field_mask;
 pub mod fingerprint;
+pub mod health;
 pub mod idempotency;
 pub mod ids;
 pub mod inbox;

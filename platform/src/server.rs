@@ -67,14 +67,23 @@ impl Context {
     }
 
     /// Serves `routes` plus health and reflection on `listener` until shutdown; health reports
-    /// on `service_names`.
+    /// on `service_names`, NOT_SERVING while `db` cannot be reached.
     pub async fn serve(
         self,
         listener: TcpListener,
         routes: Routes,
         service_names: &[&str],
+        db: &crate::db::Db,
     ) -> anyhow::Result<()> {
-        serve(listener, routes, service_names, &self.server, self.shutdown).await
+        serve(
+            listener,
+            routes,
+            service_names,
+            &self.server,
+            self.shutdown,
+            Some(db.clone()),
+        )
+        .await
     }
 }
 
@@ -114,13 +123,15 @@ fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
 /// Serves `routes` (the component's own services) plus `grpc.health.v1` and server reflection
 /// (v1 and v1alpha) on `listener` until `shutdown` is cancelled, then stops accepting, reports
 /// NOT_SERVING, and lets in-flight calls finish within `server.shutdown_grace_seconds`.
-/// `service_names` are the fully qualified names health reports on.
+/// `service_names` are the fully qualified names health reports on; with `db`, they are
+/// NOT_SERVING while the database cannot be reached, and SERVING again when it can.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     service_names: &[&str],
     config: &ServerConfig,
     shutdown: CancellationToken,
+    db: Option<crate::db::Db>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service_names {
@@ -128,6 +139,16 @@ pub async fn serve(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
+    if let Some(db) = db {
+        tokio::spawn(crate::health::follow_database(
+            db,
+            health.clone(),
+            service_names.iter().map(|s| s.to_string()).collect(),
+            shutdown.clone(),
+        ));
+    }
+    // An open Watch stream would otherwise hold the server until the grace period ends.
+    let health_service = crate::health::EndStreamsOnShutdown::new(health_service, shutdown.clone());
     // Reflection lists what this port serves, not every service of the suite: a client that
     // trusts it must never be sent to a port that answers UNIMPLEMENTED.
     let reflection = || {

@@ -120,9 +120,9 @@ pub async fn serve(
         }
     });
     if let Some(consumer) = peers.event_consumer {
-        lms_platform::outbox::spawn_delivery(db, consumer, NAME, context.shutdown.clone());
+        lms_platform::outbox::spawn_delivery(db.clone(), consumer, NAME, context.shutdown.clone());
     }
     let routes = routes(app, &context);
     let names = [SERVICE_NAME, EVENTS_SERVICE_NAME, VERIFICATION_SERVICE_NAME];
-    context.serve(listener, routes, &names).await
+    context.serve(listener, routes, &names, &db).await
 }

@@ -245,6 +245,28 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
         "{after}"
     );
 
+    // A health Watch stream stays open across the SIGTERM: it is ended (UNAVAILABLE) rather
+    // than holding the server for the whole grace period.
+    let mut watch = HealthClient::new(channel_again.clone())
+        .watch(HealthCheckRequest {
+            service: "lms.pathway.v1.PathwayService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+    let watching = tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            match watch.message().await {
+                Ok(Some(update)) => last = Some(update.status()),
+                Ok(None) => return (last, None),
+                Err(status) => return (last, Some(status.code())),
+            }
+        }
+    });
+
     // SIGTERM while a client stays connected: the server drains and exits 0 well before the
     // 20 s grace period, because a live client closes its idle connection on GOAWAY.
     let stopping = Instant::now();
@@ -252,10 +274,17 @@ async fn up_serves_with_a_generated_secret_and_drains_on_sigterm() {
     let status = wait_for_exit(&mut child, Duration::from_secs(30)).await;
     assert!(status.success(), "exit status after SIGTERM: {status}");
     assert!(
-        stopping.elapsed() < Duration::from_secs(10),
+        stopping.elapsed() < Duration::from_secs(5),
         "draining took {:?}",
         stopping.elapsed()
     );
+    let (last, ended) = watching.await.unwrap();
+    assert_eq!(
+        last,
+        Some(ServingStatus::NotServing),
+        "the watcher was told"
+    );
+    assert_eq!(ended, Some(tonic::Code::Unavailable));
     drop(client);
 }
 

@@ -17,6 +17,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 /// Components in start order, with their config section.
 const COMPONENTS: [(&str, &str); 4] = [
@@ -232,6 +235,35 @@ impl Cluster {
 
     /// Retries a call through UNAVAILABLE (a service or its database restarting), as a client
     /// following the API guide does; any other error fails the test.
+    /// Waits (up to 20 s) until `component`'s health check for its service answers `status`.
+    async fn health_becomes(&self, component: &'static str, status: ServingStatus) {
+        let service = match component {
+            "pathway-service" => "lms.pathway.v1.PathwayService",
+            "enrolment-service" => "lms.enrolment.v1.EnrolmentService",
+            "assessment-service" => "lms.assessment.v1.AssessmentService",
+            _ => "lms.records.v1.RecordsService",
+        };
+        let url = format!("http://127.0.0.1:{}", self.ports[component]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let channel = Channel::from_shared(url.clone()).unwrap().connect_lazy();
+            let answer = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .map(|r| r.into_inner().status());
+            if answer.as_ref().is_ok_and(|s| *s == status) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{component} never became {status:?}: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn through_outages(&self, rpc: &str, request: Value, token: &str) -> Value {
         let started = Instant::now();
         loop {
@@ -518,8 +550,14 @@ async fn postgres_cut_off_mid_stream_applies_every_event_once() {
         .expect_err("no database, no answer");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(!status.message().to_lowercase().contains("select"));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Health follows the database: NOT_SERVING while it is away, SERVING once it is back.
+    cluster
+        .health_becomes("pathway-service", ServingStatus::NotServing)
+        .await;
     proxy.restore().await;
+    cluster
+        .health_becomes("pathway-service", ServingStatus::Serving)
+        .await;
     for n in 0..LEARNERS / 2 {
         pass(&cluster, n, &assessment, &question).await;
     }
