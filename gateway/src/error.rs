@@ -41,7 +41,8 @@ impl ApiError {
             message: message.into(),
             violations: Vec::new(),
             reason: platform_code_name(code).to_string(),
-            retry_after: None,
+            // Whatever is unavailable now may well be back in a second.
+            retry_after: (code == Code::Unavailable).then_some(Duration::from_secs(1)),
             http: None,
         }
     }

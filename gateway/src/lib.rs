@@ -326,11 +326,19 @@ fn grpc_web_call(
         };
         // gRPC-Web carries one request message (browsers cannot stream requests), so it is
         // read whole, under the same limit as a JSON body.
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let body = match axum::body::to_bytes(body, max_body_bytes).await {
             Ok(body) => body,
             Err(_) => return body_too_large(max_body_bytes),
         };
+        // In text mode the body is base64, so the message the service gets is shorter than
+        // what arrived. tonic-web passes the body's exact size on as the size of what it
+        // decodes, the HTTP/2 client declares that length, and the service refuses the stream
+        // (PROTOCOL_ERROR). Given as a stream, the body has no exact size to pass on.
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let body = Body::from_stream(futures::stream::once(async move {
+            Ok::<_, std::convert::Infallible>(body)
+        }));
         let route = edge::MatchedRoute(format!(
             "/{}/*",
             parts
@@ -341,8 +349,7 @@ fn grpc_web_call(
                 .next()
                 .unwrap_or_default()
         ));
-        let mut response =
-            grpc_web_forward(upstream, Request::from_parts(parts, Body::from(body))).await;
+        let mut response = grpc_web_forward(upstream, Request::from_parts(parts, body)).await;
         response.extensions_mut().insert(route);
         response
     })
@@ -385,7 +392,7 @@ async fn grpc_web_forward(upstream: Upstream, request: Request) -> Response {
     match service.oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(error) => {
-            tracing::warn!(%error, "gRPC-Web call failed");
+            tracing::warn!(error = ?error, "gRPC-Web call failed");
             ApiError::new(Code::Unavailable, "the service cannot be reached; retry").into_response()
         }
     }

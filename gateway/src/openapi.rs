@@ -142,7 +142,10 @@ pub fn document(routes: &[Route]) -> Value {
         }
         let output = route.method.output();
         pending.push(output.clone());
-        let content_type = if route.server_streaming() {
+        let csv = route.method.output().full_name() == crate::transcode::CSV_CHUNK;
+        let content_type = if csv {
+            "text/csv"
+        } else if route.server_streaming() {
             "application/x-ndjson"
         } else {
             "application/json"
@@ -151,12 +154,18 @@ pub fn document(routes: &[Route]) -> Value {
             "responses".into(),
             json!({
                 "200": {
-                    "description": if route.server_streaming() {
+                    "description": if csv {
+                        "A CSV download (a header row, then one row per entry)."
+                    } else if route.server_streaming() {
                         "One message per line (newline-delimited JSON); a failure after the first line ends the stream with a line {\"error\": Error}."
                     } else {
                         "OK"
                     },
-                    "content": {content_type: {"schema": reference(&output)}},
+                    "content": if csv {
+                        json!({"text/csv": {"schema": {"type": "string"}}})
+                    } else {
+                        json!({content_type: {"schema": reference(&output)}})
+                    },
                 },
                 "default": {
                     "description": "An error: the gRPC status mapped to HTTP, with its JSON body.",

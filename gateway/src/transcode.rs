@@ -438,6 +438,9 @@ where
     }
     if route.server_streaming() {
         match grpc.server_streaming(request, path, codec).await {
+            Ok(response) if route.method.output().full_name() == CSV_CHUNK => {
+                csv_download(route, response.into_inner())
+            }
             Ok(response) => ndjson(response.into_inner()),
             Err(status) => upstream_error(&status).into_response(),
         }
@@ -508,6 +511,47 @@ fn ndjson(stream: tonic::Streaming<DynamicMessage>) -> Response {
             HeaderValue::from_static("application/x-ndjson"),
         )],
         Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// The message CSV exports stream; over HTTP they are plain `text/csv` downloads.
+pub const CSV_CHUNK: &str = "lms.records.v1.CsvChunk";
+
+/// A stream of CSV chunks as one `text/csv` attachment named after the method
+/// (`ExportComplianceReport` → `compliance-report.csv`). A failure after the first chunk can
+/// only cut the download short; one before it is a JSON error like any other.
+fn csv_download(route: &Route, stream: tonic::Streaming<DynamicMessage>) -> Response {
+    let name = route.method.name().trim_start_matches("Export");
+    let mut file = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            file.push('-');
+        }
+        file.push(c.to_ascii_lowercase());
+    }
+    let chunks = stream.map(|item| {
+        let message = item.map_err(|status| std::io::Error::other(status.message().to_string()))?;
+        let data = message
+            .get_field_by_name("data")
+            .and_then(|value| value.as_bytes().cloned())
+            .unwrap_or_default();
+        Ok::<_, std::io::Error>(data)
+    });
+    (
+        StatusCode::OK,
+        [
+            (
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                http::header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        Body::from_stream(chunks),
     )
         .into_response()
 }

@@ -6,12 +6,6 @@ use std::io::Write;
 use anyhow::Context;
 use lms_proto::records_v1 as pb;
 
-fn iso(t: &Option<prost_types::Timestamp>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
 /// Writes the report's rows as CSV to `out`; returns the totals.
 pub async fn compliance(
     address: &str,
@@ -40,16 +34,10 @@ pub async fn compliance(
         .await
         .map_err(|status| anyhow::anyhow!("{:?}: {}", status.code(), status.message()))?
         .into_inner();
+    // The columns of the HTTP download (`ExportComplianceReport`), from the same code.
+    use records_service::grpc::csv_export;
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record([
-        "learner",
-        "state",
-        "percent",
-        "due",
-        "completed",
-        "certification_expires",
-        "enrolment_id",
-    ])?;
+    csv.write_record(csv_export::COMPLIANCE_HEADER)?;
     loop {
         let item = stream
             .message()
@@ -57,19 +45,7 @@ pub async fn compliance(
             .map_err(|status| anyhow::anyhow!("{:?}: {}", status.code(), status.message()))?;
         match item.and_then(|i| i.item) {
             Some(pb::compliance_report_item::Item::Row(row)) => {
-                let state = pb::ComplianceState::try_from(row.state)
-                    .unwrap_or_default()
-                    .as_str_name()
-                    .trim_start_matches("COMPLIANCE_");
-                csv.write_record([
-                    row.learner.as_str(),
-                    state,
-                    &format!("{:.2}", row.percent),
-                    &iso(&row.due_time),
-                    &iso(&row.complete_time),
-                    &iso(&row.certification_expire_time),
-                    &row.enrolment_id,
-                ])?;
+                csv.write_record(csv_export::compliance_record(&row))?;
             }
             Some(pb::compliance_report_item::Item::Totals(totals)) => {
                 csv.flush()?;

@@ -345,3 +345,135 @@ async fn reads_answer_etags_and_writes_take_if_match() {
         .to_string();
     assert_eq!(delete(current).await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_exports_are_text_csv_downloads_and_grpc_web_text_works() {
+    let suite = Suite::start();
+    let admin = suite.token("admin@acme", "admin");
+    let ada = suite.token("ada", "learner");
+    let url = |path: &str| format!("{}{path}", suite.base);
+    let pathway = id(&suite
+        .ok(
+            Method::POST,
+            "/v1/pathways",
+            &admin,
+            json!({"title": "Fire safety", "outcome": "COMPLIANCE"}),
+        )
+        .await);
+    suite
+        .ok(
+            Method::POST,
+            &format!("/v1/pathways/{pathway}/steps"),
+            &admin,
+            json!({"title": "Read", "required": true, "content": {"url": "https://learn.example.com/fire", "mediaType": "DOCUMENT"}}),
+        )
+        .await;
+    suite
+        .ok(
+            Method::POST,
+            &format!("/v1/pathways/{pathway}:publish"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    let person = id(&suite
+        .ok(
+            Method::POST,
+            "/v1/people",
+            &admin,
+            json!({"externalId": "ada", "displayName": "Ada"}),
+        )
+        .await);
+    suite
+        .ok(
+            Method::POST,
+            "/v1/enrolments",
+            &admin,
+            json!({"personId": person, "pathwayId": pathway}),
+        )
+        .await;
+    suite
+        .eventually(&format!("/v1/compliance/{pathway}"), &admin, |v| {
+            v.as_str()
+                .unwrap_or_default()
+                .contains("\"learner\":\"ada\"")
+        })
+        .await;
+
+    let download = |path: String, token: String| {
+        let request = suite.http.get(url(&path)).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let compliance = download(format!("/v1/compliance/{pathway}:export"), admin.clone()).await;
+    assert_eq!(compliance.status(), 200);
+    assert_eq!(
+        compliance.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        compliance.headers()["content-disposition"],
+        "attachment; filename=\"compliance-report.csv\""
+    );
+    let text = compliance.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("learner,state,percent,due,completed,certification_expires,enrolment_id")
+    );
+    assert!(
+        lines.next().unwrap().starts_with("ada,NOT_STARTED,0.00,"),
+        "{text}"
+    );
+
+    let transcript = download("/v1/transcript:export".into(), ada.clone()).await;
+    assert_eq!(transcript.status(), 200);
+    assert_eq!(
+        transcript.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let text = transcript.text().await.unwrap();
+    assert!(text.starts_with("source,title,"), "{text}");
+    assert!(text.contains("Fire safety"), "{text}");
+
+    // Refused before any row: a JSON error, not a CSV.
+    let refused = download(format!("/v1/compliance/{pathway}:export"), ada.clone()).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.headers()["content-type"], "application/json");
+
+    // gRPC-Web text mode (base64 frames), as browsers without binary support send it.
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let answer = suite
+        .http
+        .post(url("/lms.pathway.v1.PathwayService/ListCategories"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/grpc-web-text")
+        .header("accept", "application/grpc-web-text")
+        .header("x-grpc-web", "1")
+        .body(engine.encode([0u8, 0, 0, 0, 0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/grpc-web-text"),
+        "{:?}",
+        answer.headers()
+    );
+    let body = answer.text().await.unwrap();
+    // The answer is base64 too: its frames decoded hold the trailers with grpc-status 0.
+    let mut decoded = Vec::new();
+    for part in body.split_inclusive('=') {
+        decoded.extend(engine.decode(part.trim()).unwrap_or_default());
+    }
+    if decoded.is_empty() {
+        decoded = engine.decode(body.trim()).unwrap();
+    }
+    assert!(
+        String::from_utf8_lossy(&decoded).contains("grpc-status:0"),
+        "{body:?}"
+    );
+}

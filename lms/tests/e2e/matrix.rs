@@ -264,6 +264,10 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         "lms.records.v1.RecordsService/StreamComplianceReport",
         STAFF_SERVICE,
     ),
+    (
+        "lms.records.v1.RecordsService/ExportComplianceReport",
+        STAFF_SERVICE,
+    ),
     ("lms.records.v1.RecordsService/CreateManualRecord", ADMIN),
     ("lms.records.v1.RecordsService/UpdateManualRecord", ADMIN),
     ("lms.records.v1.RecordsService/DeleteManualRecord", ADMIN),
@@ -901,6 +905,12 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
     ),
     (
         "lms.records.v1.RecordsService/StreamComplianceReport",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"pathwayId":"{pathway}"}"#,
+    ),
+    (
+        "lms.records.v1.RecordsService/ExportComplianceReport",
         Caller::Admin,
         Expect::AsUnknown,
         r#"{"pathwayId":"{pathway}"}"#,

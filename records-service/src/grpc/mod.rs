@@ -2,6 +2,7 @@
 //! declared in [`policy`] and checked before a handler runs.
 
 pub mod convert;
+pub mod csv_export;
 mod events;
 pub mod policy;
 mod steps;
@@ -248,6 +249,41 @@ impl RecordsService for RecordsGrpc {
 
     type ExportTranscriptStream =
         std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
+    type ExportComplianceReportStream = Self::ExportTranscriptStream;
+
+    async fn export_compliance_report(
+        &self,
+        request: Request<pb::ComplianceReportRequest>,
+    ) -> Result<Response<Self::ExportComplianceReportStream>, Status> {
+        use tokio_stream::StreamExt;
+        let mut items = self.stream_compliance_report(request).await?.into_inner();
+        Ok(Response::new(async_stream(move |send| async move {
+            // Rows go out in chunks of up to 500, the first with the header.
+            let mut header = true;
+            let mut batch = Vec::new();
+            while let Some(item) = items.next().await {
+                let row = match item.map(|item| item.item) {
+                    Ok(Some(pb::compliance_report_item::Item::Row(row))) => row,
+                    Ok(_) => break,
+                    Err(status) => {
+                        let _ = send.send(Err(status)).await;
+                        return;
+                    }
+                };
+                batch.push(csv_export::compliance_record(&row));
+                if batch.len() == 500 {
+                    let chunk = csv_export::chunk(header, &std::mem::take(&mut batch));
+                    header = false;
+                    if send.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if header || !batch.is_empty() {
+                let _ = send.send(csv_export::chunk(header, &batch)).await;
+            }
+        })))
+    }
 
     async fn list_transcript(
         &self,

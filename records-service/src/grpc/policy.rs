@@ -23,6 +23,7 @@ pub const POLICY: Policy = &[
     ("ListManualRecords", ANY_ROLE),
     ("ListManualRecordAudit", ADMINS),
     ("StreamComplianceReport", STAFF),
+    ("ExportComplianceReport", STAFF),
     ("ListTranscript", ANY_ROLE),
     ("ExportTranscript", ANY_ROLE),
     ("ListCertifications", ANY_ROLE),
