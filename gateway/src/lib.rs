@@ -7,6 +7,7 @@
 pub mod edge;
 pub mod error;
 pub mod openapi;
+mod openapi_text;
 pub mod portal;
 mod preconditions;
 pub mod routes;

@@ -32,11 +32,19 @@ pub fn document(routes: &[Route]) -> Value {
                     let name = path.join("_");
                     path_text.push_str(&format!("{{{name}}}"));
                     let field = crate::routes::field_at(&input, path);
+                    let schema = match &field {
+                        Some(field) => {
+                            let mut schema = scalar_schema(field);
+                            crate::openapi_text::describe_field(field, &mut schema);
+                            schema
+                        }
+                        None => json!({"type": "string"}),
+                    };
                     parameters.push(json!({
                         "name": name,
                         "in": "path",
                         "required": true,
-                        "schema": field.map(|f| scalar_schema(&f)).unwrap_or(json!({"type": "string"})),
+                        "schema": schema,
                     }));
                 }
             }
@@ -52,42 +60,15 @@ pub fn document(routes: &[Route]) -> Value {
             json!(format!("{}_{}", service.name(), route.method.name())),
         );
         operation.insert("tags".into(), json!([service.name()]));
+        let (summary, description) = crate::openapi_text::operation(&route.method)
+            .unwrap_or_else(|| (route.method.name().to_string(), String::new()));
+        operation.insert("summary".into(), json!(summary));
         operation.insert(
-            "summary".into(),
-            json!(format!("{} ({})", route.method.name(), route.grpc_path())),
+            "description".into(),
+            json!(format!("{description}\n\ngRPC: `{}`", route.grpc_path()).trim_start()),
         );
         match &route.body {
-            BodyRule::None => {
-                for field in input.fields() {
-                    if bound.contains(field.name()) {
-                        continue;
-                    }
-                    if let Some(mut schema) = query_schema(&field) {
-                        let required = behaviour(&field).required;
-                        if required {
-                            require_content(&mut schema);
-                        } else if let Some(object) = schema.as_object_mut() {
-                            // A blank optional filter (`?toTime=`) is not given: its schema
-                            // admits the empty value beside the format.
-                            let blank_or = match object.get("format").and_then(Value::as_str) {
-                                Some("uuid") => Some(OPTIONAL_UUID),
-                                Some("date-time") => Some(OPTIONAL_DATE_TIME),
-                                _ => None,
-                            };
-                            if let Some(pattern) = blank_or {
-                                object.remove("format");
-                                object.insert("pattern".into(), json!(pattern));
-                            }
-                        }
-                        parameters.push(json!({
-                            "name": field.json_name(),
-                            "in": "query",
-                            "required": required,
-                            "schema": schema,
-                        }));
-                    }
-                }
-            }
+            BodyRule::None => query_parameters(&input, &bound, &mut parameters),
             BodyRule::All if !bound.is_empty() => {
                 // The body is the request less what the path carries.
                 let mut schema = message_schema(&input, &mut pending);
@@ -121,6 +102,11 @@ pub fn document(routes: &[Route]) -> Value {
                 );
             }
             BodyRule::Field(field) => {
+                // The request's other fields (`update_mask`, `request_id`, `parent_id`, ...)
+                // travel in the query string.
+                let mut skip = bound.clone();
+                skip.insert(field.name().to_string());
+                query_parameters(&input, &skip, &mut parameters);
                 if let Kind::Message(message) = field.kind() {
                     // An update with a field mask sends only what it changes: no field of
                     // the resource is required in its body.
@@ -238,6 +224,72 @@ pub fn document(routes: &[Route]) -> Value {
     })
 }
 
+/// Every field of `input` but `skip` as a query parameter, where it can be one.
+fn query_parameters(
+    input: &MessageDescriptor,
+    skip: &BTreeSet<String>,
+    parameters: &mut Vec<Value>,
+) {
+    for field in input.fields() {
+        if skip.contains(field.name()) {
+            continue;
+        }
+        let Some(mut schema) = query_schema(&field) else {
+            continue;
+        };
+        let required = behaviour(&field).required;
+        if required {
+            require_content(&mut schema);
+            drop_unspecified(&mut schema);
+        } else if let Some(object) = schema.as_object_mut() {
+            // A blank optional filter (`?toTime=`) is not given: its schema admits the empty
+            // value beside the format.
+            let blank_or = match object.get("format").and_then(Value::as_str) {
+                Some("uuid") => Some(OPTIONAL_UUID),
+                Some("date-time") => Some(OPTIONAL_DATE_TIME),
+                _ => None,
+            };
+            if let Some(pattern) = blank_or {
+                object.remove("format");
+                object.insert("pattern".into(), json!(pattern));
+            }
+        }
+        crate::openapi_text::describe_field(&field, &mut schema);
+        let description = schema.get("description").cloned();
+        let mut parameter = json!({
+            "name": field.json_name(),
+            "in": "query",
+            "required": required,
+            "schema": schema,
+        });
+        if let Some(description) = description {
+            parameter["description"] = description;
+        }
+        parameters.push(parameter);
+    }
+}
+
+/// A required enum is never its `*_UNSPECIFIED` value (0): the service refuses it, so the
+/// document does not offer it.
+fn drop_unspecified(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(names)) = object.get_mut("enum") {
+        names.retain(|n| !n.as_str().is_some_and(|n| n.ends_with("_UNSPECIFIED")));
+    }
+    if let Some(Value::Array(alternatives)) = object.get_mut("anyOf") {
+        for alternative in alternatives {
+            if let Some(Value::Array(values)) = alternative.get_mut("enum") {
+                values.retain(|v| {
+                    !v.as_str().is_some_and(|n| n.ends_with("_UNSPECIFIED"))
+                        && v.as_i64() != Some(0)
+                });
+            }
+        }
+    }
+}
+
 fn reference(message: &MessageDescriptor) -> Value {
     if let Some(schema) = well_known(message) {
         return schema;
@@ -274,10 +326,12 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
     let mut required = Vec::new();
     for field in message.fields() {
         let mut schema = field_schema(&field, pending);
+        crate::openapi_text::describe_field(&field, &mut schema);
         let behaviour = behaviour(&field);
         if behaviour.required {
             required.push(field.json_name().to_string());
             require_content(&mut schema);
+            drop_unspecified(&mut schema);
         } else {
             mark_optional(&mut schema);
         }
@@ -301,6 +355,7 @@ fn partial_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
     let mut properties = Map::new();
     for field in message.fields() {
         let mut schema = field_schema(&field, pending);
+        crate::openapi_text::describe_field(&field, &mut schema);
         mark_optional(&mut schema);
         if behaviour(&field).output_only
             && let Value::Object(object) = &mut schema
@@ -387,6 +442,13 @@ const OPTIONAL_DATE_TIME: &str = "^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-
 
 /// Ids are UUIDs (`id`, `pathway_id`, `person_ids`, ...); external ids are the customer's own.
 fn is_uuid(field: &FieldDescriptor) -> bool {
+    // The options and pairs of a question are named by the author ("a", "b", ...).
+    if matches!(
+        field.parent_message().name(),
+        "Choice" | "Pair" | "ServedOption"
+    ) {
+        return false;
+    }
     let name = field.name();
     matches!(field.kind(), Kind::String)
         && !name.ends_with("external_id")

@@ -477,3 +477,79 @@ async fn csv_exports_are_text_csv_downloads_and_grpc_web_text_works() {
         "{body:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_says_what_a_client_written_from_it_needs() {
+    let suite = Suite::start();
+    let document: Value = suite
+        .http
+        .get(format!("{}/openapi.json", suite.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    let operations: Vec<(&String, &String, &Value)> = paths
+        .iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(move |(method, operation)| (path, method, operation))
+        })
+        .collect();
+    // Every operation is described, from the proto's comments.
+    let undescribed: Vec<String> = operations
+        .iter()
+        .filter(|(_, _, op)| {
+            op["summary"].as_str().unwrap_or_default().len() < 10
+                || !op["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("gRPC: `/lms.")
+        })
+        .map(|(path, method, _)| format!("{method} {path}"))
+        .collect();
+    assert!(undescribed.is_empty(), "undescribed: {undescribed:?}");
+    let parameter = |path: &str, method: &str, name: &str| -> Option<Value> {
+        paths[path][method]["parameters"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+    };
+    // The query parameters of routes that take a body.
+    for path in ["/v1/pathways/{pathway_id}", "/v1/people/{person_id}"] {
+        assert!(parameter(path, "patch", "updateMask").is_some(), "{path}");
+    }
+    assert!(parameter("/v1/pathways", "post", "requestId").is_some());
+    assert!(parameter("/v1/categories", "post", "parentId").is_some());
+    // Bounds the service holds: the verification code is 16 characters.
+    let code = parameter("/v1/verify/{verification_code}", "get", "verification_code")
+        .expect("the code's path parameter");
+    assert_eq!(code["schema"]["minLength"], 16, "{code}");
+    assert_eq!(code["schema"]["maxLength"], 16);
+    let schemas = &document["components"]["schemas"];
+    let category = &schemas["lms.pathway.v1.Category"]["properties"];
+    assert_eq!(category["name"]["maxLength"], 200, "{category}");
+    assert!(
+        category["name"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("unique among siblings")
+    );
+    // Choice ids are the author's ("a", "b"), not UUIDs.
+    let choice_id = &schemas["lms.assessment.v1.Choice"]["properties"]["id"];
+    assert!(
+        !choice_id.to_string().contains("uuid")
+            && !choice_id.to_string().contains("[0-9a-fA-F]{8}"),
+        "{choice_id}"
+    );
+    // A required enum does not offer the value the service refuses.
+    let outcome = schemas["lms.pathway.v1.Pathway"]["properties"]["outcome"].to_string();
+    assert!(outcome.contains("CERTIFICATION"), "{outcome}");
+    assert!(!outcome.contains("UNSPECIFIED"), "{outcome}");
+}
