@@ -1197,12 +1197,27 @@ async fn assessments_are_updated_field_by_field_with_etags(suite: Suite) {
     .await
     .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
+    // A field that cannot change (AIP-203: output only or immutable) is ignored; a path that is
+    // no field at all is refused.
+    let read_only = update(
+        pb::Assessment {
+            id: assessment.id.clone(),
+            pathway_id: assessment.pathway_id.clone(),
+            ..Default::default()
+        },
+        &["pathway_id"],
+        suite.admin(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_only.pathway_id, assessment.pathway_id);
+    assert_eq!(read_only.max_attempts, 3, "nothing else moved");
     let unknown = update(
         pb::Assessment {
             id: assessment.id.clone(),
             ..Default::default()
         },
-        &["pathway_id"],
+        &["colour"],
         suite.admin(),
     )
     .await

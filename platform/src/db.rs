@@ -216,6 +216,8 @@ pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
     sqlite_writer: Arc<Mutex<()>>,
+    /// The pool as the metrics registry sees it, weakly: gone when the last Db clone is.
+    metrics_anchor: Arc<Pool<Manager>>,
 }
 
 impl Db {
@@ -245,6 +247,7 @@ impl Db {
             .build(Manager { url })
             .context("connecting to the database")?;
         Ok(Self {
+            metrics_anchor: Arc::new(pool.clone()),
             pool,
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
@@ -263,13 +266,15 @@ impl Db {
         migrate: bool,
     ) -> anyhow::Result<Self> {
         let db = Self::connect(url, pool_size)?;
-        let pool = db.pool.clone();
-        // Labelled by component (`pathway`), as dashboards and alerts select them.
+        // Labelled by component (`pathway`), as dashboards and alerts select them. The
+        // registry holds the pool weakly: a dropped Db closes its connections.
+        let pool = Arc::downgrade(&db.metrics_anchor);
         crate::telemetry::metrics().register_pool(
             service.trim_end_matches("-service"),
             Arc::new(move || {
+                let pool = pool.upgrade()?;
                 let state = pool.state();
-                (state.connections, state.idle_connections, pool.max_size())
+                Some((state.connections, state.idle_connections, pool.max_size()))
             }),
         );
         let mut applied = 0;

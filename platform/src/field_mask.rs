@@ -65,7 +65,9 @@ where
     let mut v = Violations::new();
     for path in &given {
         let top = path.split('.').next().unwrap_or_default();
-        if descriptor.get_field_by_name(top).is_none() {
+        // A oneof is named by its own name (`questions`) as well as by its members'.
+        let is_oneof = descriptor.oneofs().any(|oneof| oneof.name() == top);
+        if descriptor.get_field_by_name(top).is_none() && !is_oneof {
             v.add(
                 "update_mask",
                 format!(
@@ -77,6 +79,19 @@ where
         }
     }
     v.finish()?;
+    // A member of a oneof (`fixed`) stands for the oneof (`questions`) where that is what
+    // can be updated.
+    let given: Vec<String> = given
+        .into_iter()
+        .flat_map(|path| {
+            let oneof = descriptor
+                .get_field_by_name(&path)
+                .and_then(|field| field.containing_oneof())
+                .filter(|oneof| !oneof.is_synthetic())
+                .map(|oneof| oneof.name().to_string());
+            std::iter::once(path).chain(oneof)
+        })
+        .collect();
     Ok(updatable
         .iter()
         .filter(|path| given.iter().any(|given| given == *path))
@@ -93,7 +108,14 @@ fn populated_fields<M: prost::Message>(
     match DynamicMessage::decode(descriptor.clone(), resource.encode_to_vec().as_slice()) {
         Ok(message) => message
             .fields()
-            .map(|(field, _)| field.name().to_string())
+            .flat_map(|(field, _)| {
+                // A set member of a oneof populates the oneof too.
+                let oneof = field
+                    .containing_oneof()
+                    .filter(|oneof| !oneof.is_synthetic())
+                    .map(|oneof| oneof.name().to_string());
+                std::iter::once(field.name().to_string()).chain(oneof)
+            })
             .collect(),
         Err(_) => Vec::new(),
     }
@@ -169,5 +191,22 @@ mod tests {
                 .to_string()
                 .contains("\"colour\" is not a field of Category")
         );
+    }
+
+    #[test]
+    fn a_oneof_is_named_by_itself_or_by_its_member() {
+        use lms_proto::assessment_v1::{Assessment, FixedQuestions, assessment::Questions};
+        let assessment = Assessment {
+            questions: Some(Questions::Fixed(FixedQuestions::default())),
+            ..Default::default()
+        };
+        let updatable = &["title", "questions"];
+        for given in [None, mask(&["questions"]), mask(&["fixed"])] {
+            assert_eq!(
+                update_paths(given.as_ref(), &assessment, updatable).unwrap(),
+                ["questions"],
+                "{given:?}"
+            );
+        }
     }
 }

@@ -248,8 +248,9 @@ pub struct Metrics {
     process: ProcessMetrics,
 }
 
-/// A pool's size as r2d2 reports it, read at scrape time.
-pub type PoolState = Arc<dyn Fn() -> (u32, u32, u32) + Send + Sync>;
+/// A pool's size as r2d2 reports it (connections, idle, max), read at scrape time; None once
+/// the pool is gone (the registry must not keep a database's connections open).
+pub type PoolState = Arc<dyn Fn() -> Option<(u32, u32, u32)> + Send + Sync>;
 
 impl Metrics {
     /// Reports `state()` (connections, idle, max) as `component`'s pool at every scrape.
@@ -260,9 +261,12 @@ impl Metrics {
     }
 
     fn refresh(&self) {
-        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.retain(|(_, state)| state().is_some());
         for (component, state) in pools.iter() {
-            let (connections, idle, max) = state();
+            let Some((connections, idle, max)) = state() else {
+                continue;
+            };
             let component = *component;
             self.db_pool_connections
                 .get_or_create(&PoolLabels {
