@@ -10,6 +10,7 @@ pub mod openapi;
 mod openapi_text;
 pub mod portal;
 mod preconditions;
+mod responses;
 pub mod routes;
 pub mod transcode;
 mod update_mask;

@@ -128,7 +128,7 @@ pub fn document(routes: &[Route]) -> Value {
         }
         let output = route.method.output();
         pending.push(output.clone());
-        let csv = route.method.output().full_name() == crate::transcode::CSV_CHUNK;
+        let csv = route.method.output().full_name() == crate::responses::CSV_CHUNK;
         let content_type = if csv {
             "text/csv"
         } else if route.server_streaming() {

@@ -5,11 +5,9 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::HeaderMap;
 use prost_reflect::{
     DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
 };
@@ -19,6 +17,7 @@ use tonic::{Code, Status};
 
 use crate::error::ApiError;
 use crate::preconditions::{self, Conditions};
+use crate::responses;
 use crate::routes::{BodyRule, Route, field_at};
 use crate::upstream::Upstream;
 
@@ -438,16 +437,16 @@ where
     }
     if route.server_streaming() {
         match grpc.server_streaming(request, path, codec).await {
-            Ok(response) if route.method.output().full_name() == CSV_CHUNK => {
-                csv_download(route, response.into_inner())
+            Ok(response) if route.method.output().full_name() == responses::CSV_CHUNK => {
+                responses::csv_download(route, response.into_inner())
             }
-            Ok(response) => ndjson(response.into_inner()),
+            Ok(response) => responses::ndjson(response.into_inner()),
             Err(status) => upstream_error(&status).into_response(),
         }
     } else {
         match grpc.unary(request, path, codec).await {
             Ok(response) => match to_json(response.get_ref()) {
-                Ok(json) => unary_response(conditions, json),
+                Ok(json) => responses::unary(conditions, json),
                 Err(error) => error.into_response(),
             },
             Err(status) => {
@@ -457,103 +456,11 @@ where
     }
 }
 
-/// A unary answer: the JSON with its `ETag`, or 304 when the read's `If-None-Match` holds.
-fn unary_response(conditions: &Conditions, json: Vec<u8>) -> Response {
-    let parsed: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
-    let (status, etag) = preconditions::on_success(conditions, &parsed);
-    let body = if status == StatusCode::NOT_MODIFIED {
-        Vec::new()
-    } else {
-        json
-    };
-    let mut response = (
-        status,
-        [(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Some(etag) = etag {
-        response.headers_mut().insert(http::header::ETAG, etag);
-    }
-    response
-}
-
 fn upstream_error(status: &Status) -> ApiError {
     if status.code() == Code::Unknown || status.code() == Code::Internal {
         tracing::warn!(code = ?status.code(), message = status.message(), "service error");
     }
     ApiError::from_status(status)
-}
-
-/// A server stream as newline-delimited JSON: one message per line; a failure after the first
-/// message ends the stream with a line `{"error": {...}}`.
-fn ndjson(stream: tonic::Streaming<DynamicMessage>) -> Response {
-    let lines = stream.map(|item| {
-        let mut line = match item {
-            Ok(message) => to_json(&message).unwrap_or_else(|error| {
-                serde_json::to_vec(&serde_json::json!({"error": error.json()})).unwrap_or_default()
-            }),
-            Err(status) => serde_json::to_vec(
-                &serde_json::json!({"error": ApiError::from_status(&status).json()}),
-            )
-            .unwrap_or_default(),
-        };
-        line.push(b'\n');
-        Ok::<_, std::convert::Infallible>(Bytes::from(line))
-    });
-    (
-        StatusCode::OK,
-        [(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        )],
-        Body::from_stream(lines),
-    )
-        .into_response()
-}
-
-/// The message CSV exports stream; over HTTP they are plain `text/csv` downloads.
-pub const CSV_CHUNK: &str = "lms.records.v1.CsvChunk";
-
-/// A stream of CSV chunks as one `text/csv` attachment named after the method
-/// (`ExportComplianceReport` → `compliance-report.csv`). A failure after the first chunk can
-/// only cut the download short; one before it is a JSON error like any other.
-fn csv_download(route: &Route, stream: tonic::Streaming<DynamicMessage>) -> Response {
-    let name = route.method.name().trim_start_matches("Export");
-    let mut file = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            file.push('-');
-        }
-        file.push(c.to_ascii_lowercase());
-    }
-    let chunks = stream.map(|item| {
-        let message = item.map_err(|status| std::io::Error::other(status.message().to_string()))?;
-        let data = message
-            .get_field_by_name("data")
-            .and_then(|value| value.as_bytes().cloned())
-            .unwrap_or_default();
-        Ok::<_, std::io::Error>(data)
-    });
-    (
-        StatusCode::OK,
-        [
-            (
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                http::header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\""))
-                    .unwrap_or(HeaderValue::from_static("attachment")),
-            ),
-        ],
-        Body::from_stream(chunks),
-    )
-        .into_response()
 }
 
 /// Encodes any message; decodes the method's output type.

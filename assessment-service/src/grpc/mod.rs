@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod policy;
+mod updates;
 
 use lms_platform::AppError;
 use lms_platform::auth::principal;
@@ -152,7 +153,7 @@ impl AssessmentService for AssessmentGrpc {
         parse_id("question.id", &sent.id)?;
         let etag = sent.etag.clone();
         let current = convert::question(self.app.get_question(&who, sent.id.clone()).await?);
-        let merged = convert::merge_question(current, sent, req.update_mask)?;
+        let merged = updates::merge_question(current, sent, req.update_mask)?;
         let question = convert::question_from_wire(merged, "question.")?;
         let stored = self.app.update_question(&who, question, etag).await?;
         Ok(Response::new(convert::question(stored)))
@@ -240,7 +241,7 @@ impl AssessmentService for AssessmentGrpc {
         parse_id("assessment.id", &assessment.id)?;
         let current =
             convert::assessment(self.app.get_assessment(&who, assessment.id.clone()).await?);
-        let merged = convert::merge_assessment(current, &assessment, req.update_mask)?;
+        let merged = updates::merge_assessment(current, &assessment, req.update_mask)?;
         // The merged assessment is validated exactly as a new one would be.
         let (replacement, _) = convert::new_assessment(pb::CreateAssessmentRequest {
             assessment: Some(merged),

@@ -1,0 +1,107 @@
+//! How a service's answer becomes an HTTP response: a unary JSON body (with its `ETag`), a
+//! server stream as newline-delimited JSON, or a CSV export as a `text/csv` download.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode};
+use prost_reflect::DynamicMessage;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::preconditions::{self, Conditions};
+use crate::routes::Route;
+use crate::transcode::to_json;
+
+/// A unary answer: the JSON with its `ETag`, or 304 when the read's `If-None-Match` holds.
+pub fn unary(conditions: &Conditions, json: Vec<u8>) -> Response {
+    let parsed: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+    let (status, etag) = preconditions::on_success(conditions, &parsed);
+    let body = if status == StatusCode::NOT_MODIFIED {
+        Vec::new()
+    } else {
+        json
+    };
+    let mut response = (
+        status,
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Some(etag) = etag {
+        response.headers_mut().insert(http::header::ETAG, etag);
+    }
+    response
+}
+
+/// A server stream as newline-delimited JSON: one message per line; a failure after the first
+/// message ends the stream with a line `{"error": {...}}`.
+pub fn ndjson(stream: tonic::Streaming<DynamicMessage>) -> Response {
+    let lines = stream.map(|item| {
+        let mut line = match item {
+            Ok(message) => to_json(&message).unwrap_or_else(|error| {
+                serde_json::to_vec(&serde_json::json!({"error": error.json()})).unwrap_or_default()
+            }),
+            Err(status) => serde_json::to_vec(
+                &serde_json::json!({"error": ApiError::from_status(&status).json()}),
+            )
+            .unwrap_or_default(),
+        };
+        line.push(b'\n');
+        Ok::<_, std::convert::Infallible>(Bytes::from(line))
+    });
+    (
+        StatusCode::OK,
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// The message CSV exports stream; over HTTP they are plain `text/csv` downloads.
+pub const CSV_CHUNK: &str = "lms.records.v1.CsvChunk";
+
+/// A stream of CSV chunks as one `text/csv` attachment named after the method
+/// (`ExportComplianceReport` → `compliance-report.csv`). A failure after the first chunk can
+/// only cut the download short; one before it is a JSON error like any other.
+pub fn csv_download(route: &Route, stream: tonic::Streaming<DynamicMessage>) -> Response {
+    let name = route.method.name().trim_start_matches("Export");
+    let mut file = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            file.push('-');
+        }
+        file.push(c.to_ascii_lowercase());
+    }
+    let chunks = stream.map(|item| {
+        let message = item.map_err(|status| std::io::Error::other(status.message().to_string()))?;
+        let data = message
+            .get_field_by_name("data")
+            .and_then(|value| value.as_bytes().cloned())
+            .unwrap_or_default();
+        Ok::<_, std::io::Error>(data)
+    });
+    (
+        StatusCode::OK,
+        [
+            (
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                http::header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\""))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
