@@ -1256,6 +1256,24 @@ async fn updates_change_only_the_masked_fields(suite: Suite) {
             pb::completion_rule::MinSteps { count: 2 }
         ))
     ));
+    // An output-only field named in the mask is ignored (AIP-203); a path that is no field of
+    // the pathway is refused.
+    let ignored = client
+        .update_pathway(bearer(
+            &suite.admin(),
+            pb::UpdatePathwayRequest {
+                pathway: Some(pb::Pathway {
+                    id: pathway.id.clone(),
+                    status: pb::PathwayStatus::Archived as i32,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["status"]),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ignored.status, pb::PathwayStatus::Draft as i32);
     let error = client
         .update_pathway(bearer(
             &suite.admin(),
@@ -1264,7 +1282,7 @@ async fn updates_change_only_the_masked_fields(suite: Suite) {
                     id: pathway.id.clone(),
                     ..Default::default()
                 }),
-                update_mask: mask(&["status"]),
+                update_mask: mask(&["colour"]),
             },
         ))
         .await

@@ -210,7 +210,9 @@ impl Default for DispatcherConfig {
             batch_size: 500,
             idle_poll: Duration::from_millis(500),
             first_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
+            // A destination that is down is tried again at least this often, so its backlog
+            // flows within seconds of its return.
+            max_backoff: Duration::from_secs(10),
         }
     }
 }
@@ -283,8 +285,10 @@ impl Dispatcher {
         let attempts = pending.iter().map(|row| row.attempts).max().unwrap_or(0);
         let ids: Vec<String> = pending.iter().map(|row| row.id.clone()).collect();
         let events = pending.into_iter().map(to_event).collect();
+        let mut reached = false;
         let (settled, error) = match self.sink.deliver(events).await {
             Ok(delivery) => {
+                reached = true;
                 for id in &delivery.rejected {
                     tracing::error!(event = %id, "consumer rejected an event for good");
                 }
@@ -309,6 +313,17 @@ impl Dispatcher {
                     diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(chunk)))
                         .set(outbox_events::delivered_at.eq(Some(at)))
                         .execute(conn)?;
+                }
+                if reached {
+                    // The destination answers again: what waited out a backoff while it was
+                    // down is due now, not when each event's own backoff ends.
+                    diesel::update(
+                        outbox_events::table
+                            .filter(outbox_events::delivered_at.is_null())
+                            .filter(outbox_events::next_attempt_at.gt(at)),
+                    )
+                    .set(outbox_events::next_attempt_at.eq(at))
+                    .execute(conn)?;
                 }
                 for chunk in failed.chunks(500) {
                     diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(chunk)))
@@ -357,24 +372,52 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Delivers until `shutdown`, while holding leadership.
+    /// Delivers until `shutdown`, while holding leadership; when leadership is lost (the
+    /// session holding the lock died), stops delivering and competes for it again.
     pub async fn run(self, shutdown: CancellationToken) {
-        let _leader = loop {
+        loop {
+            let Some(leader) = self.lead(&shutdown).await else {
+                return;
+            };
+            self.deliver_while_leading(leader, &shutdown).await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            tracing::warn!(
+                outbox = self.name,
+                "outbox leadership lost (its database session ended); delivery paused until it is won again"
+            );
+        }
+    }
+
+    /// Waits until this dispatcher holds leadership (None at shutdown).
+    async fn lead(&self, shutdown: &CancellationToken) -> Option<LeaderLock> {
+        loop {
             match self.acquire_leadership().await {
-                Ok(Some(lock)) => break lock,
+                Ok(Some(lock)) => return Some(lock),
                 Ok(None) => {}
                 Err(error) => tracing::warn!(%error, "outbox leadership check failed"),
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return None,
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
-        };
+        }
+    }
+
+    /// Delivers batches while `leader`'s session (and so its lock) is alive.
+    async fn deliver_while_leading(&self, mut leader: LeaderLock, shutdown: &CancellationToken) {
         tracing::info!(outbox = self.name, "delivering outbox events");
         // The lag is measured at most this often (a count over the pending events).
         const LAG_EVERY: Duration = Duration::from_secs(5);
         let mut lag_measured: Option<std::time::Instant> = None;
         loop {
+            // Checked before every batch: a dispatcher whose lock session died must not keep
+            // delivering beside the one that takes the lock next.
+            leader = match leader.still_held().await {
+                Some(leader) => leader,
+                None => return,
+            };
             if lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
                 lag_measured = Some(std::time::Instant::now());
                 if let Err(error) = self.report_lag(self.sink.destination()).await {
@@ -434,6 +477,33 @@ impl Dispatcher {
 struct LeaderLock {
     conn: crate::db::PooledConnection,
     key: Option<i64>,
+}
+
+impl LeaderLock {
+    /// The lock again when its session still answers (on SQLite leadership cannot be lost).
+    async fn still_held(mut self) -> Option<LeaderLock> {
+        if self.key.is_none() {
+            return Some(self);
+        }
+        tokio::task::spawn_blocking(move || {
+            use diesel::connection::SimpleConnection;
+            let alive = match &mut **self.conn {
+                DbConnection::Postgres(pg) => pg.batch_execute("SELECT 1").is_ok(),
+                DbConnection::Sqlite(_) => true,
+            };
+            if alive {
+                Some(self)
+            } else {
+                // The session is gone and its lock with it: nothing to unlock on drop.
+                self.key.take();
+                drop(self);
+                None
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
 }
 
 impl Drop for LeaderLock {
@@ -506,6 +576,6 @@ mod tests {
         let config = DispatcherConfig::default();
         assert_eq!(backoff(&config, 1), chrono::Duration::seconds(1));
         assert_eq!(backoff(&config, 4), chrono::Duration::seconds(8));
-        assert_eq!(backoff(&config, 40), chrono::Duration::seconds(300));
+        assert_eq!(backoff(&config, 40), chrono::Duration::seconds(10));
     }
 }

@@ -90,6 +90,7 @@ lms_test_support::on_both_databases!(
     events_exist_only_when_their_transaction_commits,
     every_event_is_delivered_once_even_when_the_consumer_was_down,
     events_are_delivered_over_grpc_with_their_payload,
+    a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs,
 );
 
 async fn events_exist_only_when_their_transaction_commits(suite: Suite) {
@@ -277,4 +278,132 @@ async fn only_one_dispatcher_delivers_per_postgres_database() {
     first.await.unwrap();
     second.await.unwrap();
     assert_eq!(consumer.applied.lock().unwrap().len(), 1);
+}
+
+/// The session holding the outbox lock dies (its connection dropped, as when PostgreSQL was cut
+/// off under load): the dispatcher notices before its next batch and stops delivering, so the
+/// replica that takes the lock next is the only one delivering. Before, the first kept going
+/// and events were delivered by both.
+#[tokio::test]
+async fn a_dispatcher_whose_lock_session_dies_stops_delivering() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let Some((guard, db)) = database(TestBackend::Postgres).await else {
+        return;
+    };
+    let enqueue = |name: String| {
+        let db = db.clone();
+        async move {
+            db.write(move |conn| outbox::enqueue(conn, &acme(), vec![event(&name)]))
+                .await
+                .unwrap();
+        }
+    };
+    let (first_consumer, second_consumer) = (Consumer::default(), Consumer::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let first = tokio::spawn(
+        Dispatcher::new(
+            db.clone(),
+            Arc::new(first_consumer.clone()),
+            fast(),
+            "fenced",
+        )
+        .run(shutdown.clone()),
+    );
+    enqueue("before".into()).await;
+    for _ in 0..500 {
+        if first_consumer.applied.lock().unwrap().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        first_consumer.applied.lock().unwrap().len(),
+        1,
+        "the first leads"
+    );
+
+    // The lock's session ends; the first dispatcher's other connections live on.
+    let mut admin = diesel::PgConnection::establish(&guard.url.to_config_string()).unwrap();
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .unwrap();
+    let second = tokio::spawn(
+        Dispatcher::new(
+            db.clone(),
+            Arc::new(second_consumer.clone()),
+            fast(),
+            "fenced",
+        )
+        .run(shutdown.clone()),
+    );
+    for n in 0..50 {
+        enqueue(format!("after-{n}")).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..500 {
+        if outbox::pending_count(&db).await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
+    first.await.unwrap();
+    second.await.unwrap();
+    let ids = |consumer: &Consumer| -> HashSet<String> {
+        consumer
+            .applied
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.id.clone())
+            .collect()
+    };
+    let (by_first, by_second) = (ids(&first_consumer), ids(&second_consumer));
+    let both: Vec<_> = by_first.intersection(&by_second).collect();
+    assert!(both.is_empty(), "{} events delivered by both", both.len());
+    assert_eq!(by_first.len() + by_second.len(), 51, "every event once");
+}
+
+/// A destination that comes back gets the whole backlog at once: the events that were waiting
+/// out their backoff become due with the first delivery that succeeds (before, each waited its
+/// own backoff: after a 40 s outage the backlog arrived 24 s after the consumer was back).
+async fn a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs(suite: Suite) {
+    let db = suite.db.clone();
+    let events: Vec<NewEvent> = (0..3).map(|i| event(&format!("late-{i}"))).collect();
+    db.write(move |conn| outbox::enqueue(conn, &acme(), events))
+        .await
+        .unwrap();
+    // Two of them failed often while the destination was down: an hour to their next attempt.
+    db.write(|conn| {
+        use diesel::RunQueryDsl;
+        let later = (chrono::Utc::now() + chrono::Duration::hours(1)).naive_utc();
+        let sql = "UPDATE outbox_events SET attempts = 9, next_attempt_at = $1 \
+                   WHERE aggregate_id <> 'late-0'";
+        let sqlite_sql = sql.replace("$1", "?");
+        match conn {
+            lms_platform::db::DbConnection::Postgres(pg) => diesel::sql_query(sql)
+                .bind::<diesel::sql_types::Timestamp, _>(later)
+                .execute(pg)?,
+            lms_platform::db::DbConnection::Sqlite(sqlite) => diesel::sql_query(sqlite_sql)
+                .bind::<diesel::sql_types::Timestamp, _>(later)
+                .execute(sqlite)?,
+        };
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let consumer = Consumer::default();
+    let dispatcher = Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "test");
+    assert_eq!(dispatcher.dispatch_once().await.unwrap(), 1, "the due one");
+    assert_eq!(
+        dispatcher.dispatch_once().await.unwrap(),
+        2,
+        "the rest at once, not in an hour"
+    );
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
 }
