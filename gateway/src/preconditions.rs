@@ -109,16 +109,13 @@ fn etag_holder(route: &Route, message: &DynamicMessage) -> Option<(Option<String
     })
 }
 
-/// The response to a successful unary call: `ETag` from the body's etag, and 304 when the
+/// The response to a successful unary call: `ETag` from the answer's etag, and 304 when the
 /// read's `If-None-Match` names it.
 pub fn on_success(
     conditions: &Conditions,
-    json: &serde_json::Value,
+    etag: Option<&str>,
 ) -> (StatusCode, Option<HeaderValue>) {
-    let etag = json
-        .get("etag")
-        .and_then(serde_json::Value::as_str)
-        .filter(|etag| !etag.is_empty());
+    let etag = etag.filter(|etag| !etag.is_empty());
     let Some(etag) = etag else {
         return (StatusCode::OK, None);
     };

@@ -7,17 +7,19 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, StatusCode};
 use prost_reflect::DynamicMessage;
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::preconditions::{self, Conditions};
 use crate::routes::Route;
 use crate::transcode::to_json;
 
-/// A unary answer: the JSON with its `ETag`, or 304 when the read's `If-None-Match` holds.
-pub fn unary(conditions: &Conditions, json: Vec<u8>) -> Response {
-    let parsed: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
-    let (status, etag) = preconditions::on_success(conditions, &parsed);
+/// A unary answer: the JSON with its `ETag` (the message's `etag` field, read from the message
+/// rather than by parsing the JSON again), or 304 when the read's `If-None-Match` holds.
+pub fn unary(conditions: &Conditions, message: &DynamicMessage, json: Vec<u8>) -> Response {
+    let etag = message
+        .get_field_by_name("etag")
+        .and_then(|value| value.as_str().map(str::to_string));
+    let (status, etag) = preconditions::on_success(conditions, etag.as_deref());
     let body = if status == StatusCode::NOT_MODIFIED {
         Vec::new()
     } else {

@@ -446,7 +446,7 @@ where
     } else {
         match grpc.unary(request, path, codec).await {
             Ok(response) => match to_json(response.get_ref()) {
-                Ok(json) => responses::unary(conditions, json),
+                Ok(json) => responses::unary(conditions, response.get_ref(), json),
                 Err(error) => error.into_response(),
             },
             Err(status) => {

@@ -262,12 +262,17 @@ impl Metrics {
 
     fn refresh(&self) {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        pools.retain(|(_, state)| state().is_some());
-        for (component, state) in pools.iter() {
-            let Some((connections, idle, max)) = state() else {
-                continue;
-            };
-            let component = *component;
+        // Each pool read once; a pool that is gone leaves the list.
+        let mut alive = Vec::with_capacity(pools.len());
+        pools.retain(|(component, state)| match state() {
+            Some(read) => {
+                alive.push((*component, read));
+                true
+            }
+            None => false,
+        });
+        drop(pools);
+        for (component, (connections, idle, max)) in alive {
             self.db_pool_connections
                 .get_or_create(&PoolLabels {
                     component,
