@@ -18,6 +18,7 @@ pub mod storage;
 use lms_platform::client::Peer;
 use lms_platform::config::ServiceSettings;
 use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::outbox::{DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc};
 use lms_platform::server::Context;
 use lms_proto::assessment_v1::assessment_service_server::AssessmentServiceServer;
 use serde::Deserialize;
@@ -54,8 +55,8 @@ pub struct Peers {
     /// Asked whether the learner may act on the assessment's step now (records-service keeps
     /// the learner's path).
     pub records: Peer,
-    /// Where assessment outcomes are delivered (records-service); None: they wait.
-    pub event_consumer: Option<Peer>,
+    /// Where assessment outcomes are delivered (records-service, notification-service); empty: they wait.
+    pub event_consumers: Vec<Peer>,
 }
 
 lms_platform::embedded_migrations!();
@@ -92,9 +93,20 @@ pub async fn serve(
     peers: Peers,
 ) -> anyhow::Result<()> {
     let app = app(db.clone(), &peers);
-    if let Some(consumer) = peers.event_consumer {
-        lms_platform::outbox::spawn_delivery(db.clone(), consumer, NAME, context.shutdown.clone());
-    }
-    let routes = routes(app, &context);
-    context.serve(listener, routes, &[SERVICE_NAME], &db).await
+    lms_platform::outbox::spawn_delivery(
+        db.clone(),
+        peers.event_consumers,
+        NAME,
+        context.shutdown.clone(),
+    );
+    let routes = routes(app, &context)
+        .add_service(context.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY));
+    context
+        .serve(
+            listener,
+            routes,
+            &[SERVICE_NAME, DEAD_LETTERS_SERVICE_NAME],
+            &db,
+        )
+        .await
 }

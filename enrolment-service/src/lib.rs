@@ -19,6 +19,7 @@ use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
 use lms_platform::inbox::EventConsumerGrpc;
+use lms_platform::outbox::{DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc};
 use lms_platform::server::Context;
 use lms_proto::enrolment_v1::enrolment_service_server::EnrolmentServiceServer;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
@@ -74,8 +75,8 @@ fn share<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Er
 pub struct Peers {
     /// Asked whether pathways are published, at which version.
     pub pathway: Peer,
-    /// Where this service's outbox is delivered (records-service); None: events wait.
-    pub event_consumer: Option<Peer>,
+    /// Where this service's outbox is delivered (records-service, notification-service); empty: events wait.
+    pub event_consumers: Vec<Peer>,
 }
 
 lms_platform::embedded_migrations!();
@@ -119,11 +120,20 @@ pub async fn serve(
         let app = sweeper.clone();
         async move { app.sweep_and_log().await }
     });
-    if let Some(consumer) = peers.event_consumer {
-        lms_platform::outbox::spawn_delivery(db.clone(), consumer, NAME, context.shutdown.clone());
-    }
-    let routes = routes(app, &context);
+    lms_platform::outbox::spawn_delivery(
+        db.clone(),
+        peers.event_consumers,
+        NAME,
+        context.shutdown.clone(),
+    );
+    let routes = routes(app, &context)
+        .add_service(context.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY));
     context
-        .serve(listener, routes, &[SERVICE_NAME, EVENTS_SERVICE_NAME], &db)
+        .serve(
+            listener,
+            routes,
+            &[SERVICE_NAME, EVENTS_SERVICE_NAME, DEAD_LETTERS_SERVICE_NAME],
+            &db,
+        )
         .await
 }

@@ -12,6 +12,7 @@ use lms_proto::events_v1 as pb;
 use crate::db::{Db, DbConnection};
 use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
+use crate::outbox::Rejection;
 
 diesel::table! {
     processed_events (event_id) {
@@ -93,14 +94,19 @@ pub fn decode<M: prost::Message + prost::Name + Default>(
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub acknowledged: Vec<String>,
-    pub rejected: Vec<String>,
+    pub rejected: Vec<Rejection>,
 }
 
 impl From<Outcome> for pb::DeliverEventsResponse {
     fn from(outcome: Outcome) -> Self {
         pb::DeliverEventsResponse {
             acknowledged: outcome.acknowledged,
-            rejected: outcome.rejected,
+            rejected: outcome
+                .rejected
+                .iter()
+                .map(|r| r.event_id.clone())
+                .collect(),
+            rejections: outcome.rejected.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -137,7 +143,12 @@ where
     for event in events {
         if event.id.is_empty() || event.tenant_id.is_none() {
             tracing::warn!(event.id, "rejected an event without id or tenant");
-            response.rejected.push(event.id);
+            let reason = if event.id.is_empty() {
+                "the event has no id"
+            } else {
+                "the event names no valid tenant"
+            };
+            response.rejected.push(Rejection::new(event.id, reason));
         } else {
             valid.push(event);
         }
@@ -192,7 +203,7 @@ where
             Ok(()) => response.acknowledged.push(id),
             Err(AppError::FailedPrecondition(why)) => {
                 tracing::warn!(event.id = %id, %why, "rejected an event that cannot be applied");
-                response.rejected.push(id);
+                response.rejected.push(Rejection::new(id, why));
             }
             Err(error) => {
                 tracing::warn!(event.id = %id, %error, "could not apply an event; it will be retried");

@@ -241,6 +241,8 @@ pub struct Metrics {
     pub db_pool_max_connections: Family<ComponentLabels, Gauge>,
     pub outbox_pending_events: Family<OutboxLabels, Gauge>,
     pub outbox_oldest_pending_age_seconds: Family<OutboxLabels, Gauge>,
+    /// Events a destination rejected for good, kept until replayed.
+    pub outbox_dead_letters: Family<OutboxLabels, Gauge>,
     /// When records-service's certification scheduler last finished a scan (Unix time).
     pub certification_scheduler_last_run: Gauge,
     /// Read at each scrape: (component, pool) of every database this process opened.
@@ -444,6 +446,12 @@ pub fn metrics() -> &'static Arc<Metrics> {
             "Age of the oldest event waiting for a destination (0 when none waits)",
             outbox_oldest_pending_age_seconds.clone(),
         );
+        let outbox_dead_letters = Family::<OutboxLabels, Gauge>::default();
+        registry.register(
+            "lms_outbox_dead_letters",
+            "Events a destination rejected for good, kept by their producer until replayed",
+            outbox_dead_letters.clone(),
+        );
         let certification_scheduler_last_run = Gauge::default();
         registry.register(
             "lms_certification_scheduler_last_run_timestamp_seconds",
@@ -464,6 +472,7 @@ pub fn metrics() -> &'static Arc<Metrics> {
             db_pool_max_connections,
             outbox_pending_events,
             outbox_oldest_pending_age_seconds,
+            outbox_dead_letters,
             certification_scheduler_last_run,
             pools: Default::default(),
             process,

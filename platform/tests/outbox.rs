@@ -10,7 +10,7 @@ use lms_platform::client::{ClientConfig, Peer};
 use lms_platform::config::Address;
 use lms_platform::db::Db;
 use lms_platform::outbox::{
-    self, Delivery, Dispatcher, DispatcherConfig, EventSink, GrpcEventSink, NewEvent,
+    self, Delivery, Dispatcher, DispatcherConfig, EventSink, GrpcEventSink, NewEvent, Rejection,
 };
 use lms_proto::events_v1 as pb;
 use lms_test_support::{TestAuth, TestBackend, TestDatabase};
@@ -34,33 +34,70 @@ fn event(aggregate: &str) -> NewEvent {
         aggregate,
         &pb::DeliverEventsResponse {
             acknowledged: vec![aggregate.to_string()],
-            rejected: vec![],
+            ..Default::default()
         },
     )
 }
 
-/// A consumer that remembers what it applied, and can be told to fail.
+/// A consumer that remembers what it applied, and can be told to fail, or to reject the events
+/// of some aggregates for good.
 #[derive(Default, Clone)]
 struct Consumer {
+    name: &'static str,
     applied: Arc<Mutex<Vec<pb::Event>>>,
     failing: Arc<Mutex<bool>>,
+    rejecting: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Consumer {
+    fn named(name: &'static str) -> Self {
+        Consumer {
+            name,
+            ..Default::default()
+        }
+    }
+
+    fn aggregates(&self) -> Vec<String> {
+        let applied = self.applied.lock().unwrap();
+        applied.iter().map(|e| e.aggregate_id.clone()).collect()
+    }
 }
 
 impl EventSink for Consumer {
+    fn destination(&self) -> &str {
+        if self.name.is_empty() {
+            "consumer"
+        } else {
+            self.name
+        }
+    }
+
     fn deliver(&self, events: Vec<pb::Event>) -> outbox::BoxFuture<Result<Delivery, String>> {
         let consumer = self.clone();
         Box::pin(async move {
             if *consumer.failing.lock().unwrap() {
                 return Err("consumer unavailable".into());
             }
-            let acknowledged = events.iter().map(|e| e.id.clone()).collect();
-            consumer.applied.lock().unwrap().extend(events);
+            let rejecting = consumer.rejecting.lock().unwrap().clone();
+            let (rejected, applied): (Vec<_>, Vec<_>) = events
+                .into_iter()
+                .partition(|e| rejecting.contains(&e.aggregate_id));
+            let acknowledged = applied.iter().map(|e| e.id.clone()).collect();
+            consumer.applied.lock().unwrap().extend(applied);
             Ok(Delivery {
                 acknowledged,
-                rejected: vec![],
+                rejected: rejected
+                    .into_iter()
+                    .map(|e| Rejection::new(e.id, format!("no such enrolment {}", e.aggregate_id)))
+                    .collect(),
             })
         })
     }
+}
+
+/// One destination.
+fn sinks(sink: impl EventSink) -> Vec<Arc<dyn EventSink>> {
+    vec![Arc::new(sink)]
 }
 
 fn fast() -> DispatcherConfig {
@@ -91,6 +128,8 @@ lms_test_support::on_both_databases!(
     every_event_is_delivered_once_even_when_the_consumer_was_down,
     events_are_delivered_over_grpc_with_their_payload,
     a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs,
+    a_dead_destination_holds_back_no_other,
+    rejected_events_are_dead_letters_until_replayed,
 );
 
 async fn events_exist_only_when_their_transaction_commits(suite: Suite) {
@@ -119,7 +158,7 @@ async fn every_event_is_delivered_once_even_when_the_consumer_was_down(suite: Su
         .unwrap();
     let consumer = Consumer::default();
     *consumer.failing.lock().unwrap() = true;
-    let dispatcher = Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "test");
+    let dispatcher = Dispatcher::new(db.clone(), sinks(consumer.clone()), fast(), "test");
     assert_eq!(
         dispatcher.dispatch_once().await.unwrap(),
         0,
@@ -193,6 +232,13 @@ impl pb::event_consumer_server::EventConsumer for GrpcConsumer {
         }
         Ok(tonic::Response::new(pb::DeliverEventsResponse {
             acknowledged,
+            rejections: rejected
+                .iter()
+                .map(|id| pb::Rejection {
+                    event_id: id.clone(),
+                    reason: "not the payload this consumer reads".into(),
+                })
+                .collect(),
             rejected,
         }))
     }
@@ -224,7 +270,7 @@ async fn events_are_delivered_over_grpc_with_their_payload(suite: Suite) {
     let sink = GrpcEventSink::new(peer);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(
-        Dispatcher::new(db.clone(), Arc::new(sink), fast(), "grpc").run(shutdown.clone()),
+        Dispatcher::new(db.clone(), sinks(sink), fast(), "grpc").run(shutdown.clone()),
     );
     for _ in 0..200 {
         if outbox::pending_count(&db).await.unwrap() == 0 {
@@ -260,11 +306,11 @@ async fn only_one_dispatcher_delivers_per_postgres_database() {
     let consumer = Consumer::default();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let first = tokio::spawn(
-        Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "leader")
+        Dispatcher::new(db.clone(), sinks(consumer.clone()), fast(), "leader")
             .run(shutdown.clone()),
     );
     let second = tokio::spawn(
-        Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "leader")
+        Dispatcher::new(db.clone(), sinks(consumer.clone()), fast(), "leader")
             .run(shutdown.clone()),
     );
     for _ in 0..200 {
@@ -302,13 +348,8 @@ async fn a_dispatcher_whose_lock_session_dies_stops_delivering() {
     let (first_consumer, second_consumer) = (Consumer::default(), Consumer::default());
     let shutdown = tokio_util::sync::CancellationToken::new();
     let first = tokio::spawn(
-        Dispatcher::new(
-            db.clone(),
-            Arc::new(first_consumer.clone()),
-            fast(),
-            "fenced",
-        )
-        .run(shutdown.clone()),
+        Dispatcher::new(db.clone(), sinks(first_consumer.clone()), fast(), "fenced")
+            .run(shutdown.clone()),
     );
     enqueue("before".into()).await;
     for _ in 0..500 {
@@ -332,13 +373,8 @@ async fn a_dispatcher_whose_lock_session_dies_stops_delivering() {
         )
         .unwrap();
     let second = tokio::spawn(
-        Dispatcher::new(
-            db.clone(),
-            Arc::new(second_consumer.clone()),
-            fast(),
-            "fenced",
-        )
-        .run(shutdown.clone()),
+        Dispatcher::new(db.clone(), sinks(second_consumer.clone()), fast(), "fenced")
+            .run(shutdown.clone()),
     );
     for n in 0..50 {
         enqueue(format!("after-{n}")).await;
@@ -378,12 +414,15 @@ async fn a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs(s
     db.write(move |conn| outbox::enqueue(conn, &acme(), events))
         .await
         .unwrap();
+    let consumer = Consumer::default();
+    let dispatcher = Dispatcher::new(db.clone(), sinks(consumer.clone()), fast(), "test");
+    assert_eq!(dispatcher.fan_out_once().await.unwrap(), 3, "queued");
     // Two of them failed often while the destination was down: an hour to their next attempt.
     db.write(|conn| {
         use diesel::RunQueryDsl;
         let later = (chrono::Utc::now() + chrono::Duration::hours(1)).naive_utc();
-        let sql = "UPDATE outbox_events SET attempts = 9, next_attempt_at = $1 \
-                   WHERE aggregate_id <> 'late-0'";
+        let sql = "UPDATE outbox_deliveries SET attempts = 9, next_attempt_at = $1 \
+                   WHERE event_id IN (SELECT id FROM outbox_events WHERE aggregate_id <> 'late-0')";
         let sqlite_sql = sql.replace("$1", "?");
         match conn {
             lms_platform::db::DbConnection::Postgres(pg) => diesel::sql_query(sql)
@@ -397,8 +436,6 @@ async fn a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs(s
     })
     .await
     .unwrap();
-    let consumer = Consumer::default();
-    let dispatcher = Dispatcher::new(db.clone(), Arc::new(consumer.clone()), fast(), "test");
     assert_eq!(dispatcher.dispatch_once().await.unwrap(), 1, "the due one");
     assert_eq!(
         dispatcher.dispatch_once().await.unwrap(),
@@ -406,4 +443,186 @@ async fn a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs(s
         "the rest at once, not in an hour"
     );
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+}
+
+/// Every event goes to each destination with its own delivery state: while one destination is
+/// down the other gets everything, and the one that was down gets everything it missed once it
+/// is back, once each, in write order.
+async fn a_dead_destination_holds_back_no_other(suite: Suite) {
+    let db = suite.db.clone();
+    let (records, notifications) = (Consumer::named("records"), Consumer::named("notifications"));
+    *notifications.failing.lock().unwrap() = true;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sinks: Vec<Arc<dyn EventSink>> =
+        vec![Arc::new(records.clone()), Arc::new(notifications.clone())];
+    let running =
+        tokio::spawn(Dispatcher::new(db.clone(), sinks, fast(), "two").run(shutdown.clone()));
+    let expected: Vec<String> = (0..30).map(|i| format!("agg-{i}")).collect();
+    for chunk in expected.chunks(10) {
+        let events: Vec<NewEvent> = chunk.iter().map(|a| event(a)).collect();
+        db.write(move |conn| outbox::enqueue(conn, &acme(), events))
+            .await
+            .unwrap();
+    }
+    let arrived = |consumer: &Consumer, count: usize| {
+        let consumer = consumer.clone();
+        async move {
+            for _ in 0..500 {
+                if consumer.applied.lock().unwrap().len() >= count {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        arrived(&records, 30).await,
+        "records got every event while notifications was down"
+    );
+    assert!(notifications.applied.lock().unwrap().is_empty());
+    assert_eq!(
+        outbox::pending_count(&db).await.unwrap(),
+        30,
+        "30 wait for notifications"
+    );
+
+    *notifications.failing.lock().unwrap() = false;
+    assert!(
+        arrived(&notifications, 30).await,
+        "the backlog reached notifications"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(records.aggregates(), expected, "once each, in write order");
+    assert_eq!(
+        notifications.aggregates(),
+        expected,
+        "once each, in write order"
+    );
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+}
+
+/// An event its destination rejects for good is kept as a dead letter with the destination's
+/// reason, listed to the tenant's administrators over `lms.events.v1.DeadLetters`, and
+/// delivered again when replayed.
+async fn rejected_events_are_dead_letters_until_replayed(suite: Suite) {
+    use pb::dead_letters_client::DeadLettersClient;
+    use tonic::Code;
+    let db = suite.db.clone();
+    let consumer = Consumer::named("records");
+    consumer.rejecting.lock().unwrap().insert("poison".into());
+    let events = vec![event("fine-1"), event("poison"), event("fine-2")];
+    db.write(move |conn| outbox::enqueue(conn, &acme(), events))
+        .await
+        .unwrap();
+    let dispatcher = Dispatcher::new(db.clone(), sinks(consumer.clone()), fast(), "dead");
+    assert_eq!(
+        dispatcher.dispatch_once().await.unwrap(),
+        3,
+        "all three settled"
+    );
+    assert_eq!(consumer.aggregates(), ["fine-1", "fine-2"]);
+    assert_eq!(
+        outbox::pending_count(&db).await.unwrap(),
+        0,
+        "a dead letter is not pending"
+    );
+
+    // The service behind token verification and its policy, as every producer serves it.
+    let auth = TestAuth::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(lms_platform::auth::Authorize::new(
+                outbox::DeadLettersGrpc::server(db.clone()),
+                auth.verifier().await,
+                outbox::DEAD_LETTERS_POLICY,
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let client = DeadLettersClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let list = |token: String| {
+        let mut client = client.clone();
+        async move {
+            client
+                .list_dead_letters(lms_test_support::bearer(
+                    &token,
+                    pb::ListDeadLettersRequest::default(),
+                ))
+                .await
+                .map(|r| r.into_inner().dead_letters)
+        }
+    };
+    let letters = list(auth.admin("acme")).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].aggregate_id, "poison");
+    assert_eq!(letters[0].destination, "records");
+    assert_eq!(letters[0].reason, "no such enrolment poison");
+    assert_eq!(letters[0].attempts, 1);
+    assert!(letters[0].reject_time.is_some());
+    assert!(
+        list(auth.admin("globex")).await.unwrap().is_empty(),
+        "another tenant sees none"
+    );
+    assert_eq!(
+        list(auth.learner("acme")).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+
+    let replay = |request: pb::ReplayDeadLettersRequest| {
+        let mut client = client.clone();
+        let token = auth.admin("acme");
+        async move {
+            client
+                .replay_dead_letters(lms_test_support::bearer(&token, request))
+                .await
+                .map(|r| r.into_inner().replayed)
+        }
+    };
+    let neither = replay(pb::ReplayDeadLettersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(neither.code(), Code::InvalidArgument);
+    let unknown = replay(pb::ReplayDeadLettersRequest {
+        event_ids: vec![
+            letters[0].event_id.clone(),
+            uuid::Uuid::now_v7().to_string(),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    assert_eq!(
+        list(auth.admin("acme")).await.unwrap().len(),
+        1,
+        "nothing replayed"
+    );
+
+    // Rejected again while the cause remains: back in the list with the new attempt counted.
+    let named = pb::ReplayDeadLettersRequest {
+        event_ids: vec![letters[0].event_id.clone()],
+        ..Default::default()
+    };
+    assert_eq!(replay(named).await.unwrap(), 1);
+    assert_eq!(dispatcher.dispatch_once().await.unwrap(), 1);
+    let again = list(auth.admin("acme")).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+
+    // The cause fixed (the consumer now knows the enrolment): replaying delivers it.
+    consumer.rejecting.lock().unwrap().clear();
+    let all = pb::ReplayDeadLettersRequest {
+        all: true,
+        ..Default::default()
+    };
+    assert_eq!(replay(all).await.unwrap(), 1);
+    assert_eq!(dispatcher.dispatch_once().await.unwrap(), 1);
+    assert_eq!(consumer.aggregates(), ["fine-1", "fine-2", "poison"]);
+    assert!(list(auth.admin("acme")).await.unwrap().is_empty());
 }

@@ -20,6 +20,7 @@ use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
 use lms_platform::inbox::EventConsumerGrpc;
+use lms_platform::outbox::{DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc};
 use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
@@ -64,8 +65,8 @@ pub struct Peers {
     pub pathway: Peer,
     /// Asked who is in an audience, class or department for scoped reports.
     pub enrolment: Peer,
-    /// Where this service's events go (enrolment-service); None: they wait in the outbox.
-    pub event_consumer: Option<Peer>,
+    /// Where this service's events go (enrolment-service, notification-service); empty: they wait in the outbox.
+    pub event_consumers: Vec<Peer>,
 }
 
 lms_platform::embedded_migrations!();
@@ -119,10 +120,19 @@ pub async fn serve(
                 .set(finished);
         }
     });
-    if let Some(consumer) = peers.event_consumer {
-        lms_platform::outbox::spawn_delivery(db.clone(), consumer, NAME, context.shutdown.clone());
-    }
-    let routes = routes(app, &context);
-    let names = [SERVICE_NAME, EVENTS_SERVICE_NAME, VERIFICATION_SERVICE_NAME];
+    lms_platform::outbox::spawn_delivery(
+        db.clone(),
+        peers.event_consumers,
+        NAME,
+        context.shutdown.clone(),
+    );
+    let routes = routes(app, &context)
+        .add_service(context.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY));
+    let names = [
+        SERVICE_NAME,
+        EVENTS_SERVICE_NAME,
+        VERIFICATION_SERVICE_NAME,
+        DEAD_LETTERS_SERVICE_NAME,
+    ];
     context.serve(listener, routes, &names, &db).await
 }

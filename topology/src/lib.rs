@@ -162,18 +162,22 @@ impl Topology {
             .with_context(|| format!("invalid configuration: topology.{}", callee.section()))
     }
 
-    /// Where `producer`'s events are delivered: `consumer`, unless it is not deployed (its
-    /// `[topology]` address is empty), when they wait in the outbox.
-    pub fn event_consumer(
+    /// Where `producer`'s events are delivered: each of `consumers` that is deployed (has a
+    /// `[topology]` address); events for the others are not queued.
+    pub fn event_consumers(
         &self,
         producer: Component,
-        consumer: Component,
-    ) -> anyhow::Result<Option<Peer>> {
-        if self.settings.topology.get(consumer).is_none() {
-            tracing::info!(%producer, %consumer, "no address for the event consumer; events wait in the outbox");
-            return Ok(None);
+        consumers: &[Component],
+    ) -> anyhow::Result<Vec<Peer>> {
+        let mut peers = Vec::new();
+        for &consumer in consumers {
+            if self.settings.topology.get(consumer).is_none() {
+                tracing::info!(%producer, %consumer, "no address for an event consumer; it is not sent events");
+                continue;
+            }
+            peers.push(self.peer(producer, consumer)?);
         }
-        self.peer(producer, consumer).map(Some)
+        Ok(peers)
     }
 
     fn address(&self, caller: Component, callee: Component) -> anyhow::Result<&Address> {
@@ -259,7 +263,7 @@ impl Topology {
         use Component::*;
         Ok(enrolment_service::Peers {
             pathway: self.peer(Enrolment, Pathway)?,
-            event_consumer: self.event_consumer(Enrolment, Records)?,
+            event_consumers: self.event_consumers(Enrolment, &[Records])?,
         })
     }
 
@@ -270,7 +274,7 @@ impl Topology {
             pathway: self.peer(Assessment, Pathway)?,
             enrolment: self.peer(Assessment, Enrolment)?,
             records: self.peer(Assessment, Records)?,
-            event_consumer: self.event_consumer(Assessment, Records)?,
+            event_consumers: self.event_consumers(Assessment, &[Records])?,
         })
     }
 
@@ -280,7 +284,7 @@ impl Topology {
         Ok(records_service::Peers {
             pathway: self.peer(Records, Pathway)?,
             enrolment: self.peer(Records, Enrolment)?,
-            event_consumer: self.event_consumer(Records, Enrolment)?,
+            event_consumers: self.event_consumers(Records, &[Enrolment])?,
         })
     }
 

@@ -1,0 +1,483 @@
+//! Delivering one database's outbox to every destination, each at its own pace.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_proto::events_v1 as pb;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::leadership::Leadership;
+use super::{EventSink, Rejection, now, outbox_deliveries, outbox_events};
+use crate::db::Db;
+use crate::error::AppResult;
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Events offered per delivery (at most 500, the contract's limit).
+    pub batch_size: i64,
+    /// How long to wait when nothing is pending.
+    pub idle_poll: Duration,
+    /// Retry backoff: first wait, doubled per attempt up to `max_backoff`.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            idle_poll: Duration::from_millis(500),
+            first_backoff: Duration::from_secs(1),
+            // A destination that is down is tried again at least this often, so its backlog
+            // flows within seconds of its return.
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One queued delivery: every column but `delivered_at` and `rejected_at` (NULL until then).
+#[derive(Insertable)]
+#[diesel(table_name = outbox_deliveries)]
+struct DeliveryRow {
+    destination: String,
+    event_id: String,
+    tenant_id: String,
+    event_created_at: NaiveDateTime,
+    attempts: i32,
+    next_attempt_at: NaiveDateTime,
+    last_error: String,
+}
+
+#[derive(Queryable)]
+struct PendingRow {
+    id: String,
+    tenant_id: String,
+    aggregate_id: String,
+    type_url: String,
+    payload: Vec<u8>,
+    traceparent: String,
+    created_at: NaiveDateTime,
+    attempts: i32,
+}
+
+/// Delivers one database's outbox to its destinations.
+pub struct Dispatcher {
+    db: Db,
+    sinks: Vec<Arc<dyn EventSink>>,
+    config: DispatcherConfig,
+    /// Names the advisory lock: one delivering dispatcher per service database.
+    name: &'static str,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: Db,
+        sinks: Vec<Arc<dyn EventSink>>,
+        config: DispatcherConfig,
+        name: &'static str,
+    ) -> Self {
+        Self {
+            db,
+            sinks,
+            config,
+            name,
+        }
+    }
+
+    fn limit(&self) -> i64 {
+        self.config.batch_size.clamp(1, 500)
+    }
+
+    /// Queues up to one batch of newly written events for every destination, in one
+    /// transaction. Returns how many events were queued.
+    pub async fn fan_out_once(&self) -> AppResult<usize> {
+        let destinations: Vec<String> = self
+            .sinks
+            .iter()
+            .map(|sink| sink.destination().to_string())
+            .collect();
+        let limit = self.limit();
+        self.db
+            .write(move |conn| {
+                let new: Vec<(String, String, NaiveDateTime)> = outbox_events::table
+                    .filter(outbox_events::fanned_out_at.is_null())
+                    .order((outbox_events::created_at.asc(), outbox_events::id.asc()))
+                    .limit(limit)
+                    .select((
+                        outbox_events::id,
+                        outbox_events::tenant_id,
+                        outbox_events::created_at,
+                    ))
+                    .load(conn)?;
+                if new.is_empty() {
+                    return Ok(0);
+                }
+                let at = now();
+                let rows: Vec<DeliveryRow> = new
+                    .iter()
+                    .flat_map(|(id, tenant, created)| {
+                        destinations.iter().map(move |destination| DeliveryRow {
+                            destination: destination.clone(),
+                            event_id: id.clone(),
+                            tenant_id: tenant.clone(),
+                            event_created_at: *created,
+                            attempts: 0,
+                            next_attempt_at: at,
+                            last_error: String::new(),
+                        })
+                    })
+                    .collect();
+                // 7 columns a row: under SQLite's 32 766 bind parameters.
+                for chunk in rows.chunks(3_000) {
+                    let insert = diesel::insert_into(outbox_deliveries::table).values(chunk);
+                    crate::execute_on_backend!(&mut *conn, insert)?;
+                }
+                let ids: Vec<&String> = new.iter().map(|(id, _, _)| id).collect();
+                for chunk in ids.chunks(500) {
+                    diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(chunk)))
+                        .set(outbox_events::fanned_out_at.eq(Some(at)))
+                        .execute(conn)?;
+                }
+                Ok(new.len())
+            })
+            .await
+    }
+
+    /// Offers one batch of `sink`'s due deliveries and records the outcome. Returns how many
+    /// were settled (acknowledged or rejected).
+    pub async fn deliver_batch(&self, sink: &dyn EventSink) -> AppResult<usize> {
+        let destination = sink.destination().to_string();
+        let (limit, due, queue) = (self.limit(), now(), destination.clone());
+        let pending: Vec<PendingRow> = self
+            .db
+            .read(move |conn| {
+                Ok(outbox_deliveries::table
+                    .inner_join(outbox_events::table)
+                    .filter(outbox_deliveries::destination.eq(&queue))
+                    .filter(outbox_deliveries::delivered_at.is_null())
+                    .filter(outbox_deliveries::rejected_at.is_null())
+                    .filter(outbox_deliveries::next_attempt_at.le(due))
+                    .order((
+                        outbox_deliveries::event_created_at.asc(),
+                        outbox_deliveries::event_id.asc(),
+                    ))
+                    .limit(limit)
+                    .select((
+                        outbox_events::id,
+                        outbox_events::tenant_id,
+                        outbox_events::aggregate_id,
+                        outbox_events::type_url,
+                        outbox_events::payload,
+                        outbox_events::traceparent,
+                        outbox_events::created_at,
+                        outbox_deliveries::attempts,
+                    ))
+                    .load(conn)?)
+            })
+            .await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let attempts = pending.iter().map(|row| row.attempts).max().unwrap_or(0);
+        let ids: Vec<String> = pending.iter().map(|row| row.id.clone()).collect();
+        let events = pending.into_iter().map(to_event).collect();
+        let (reached, mut acknowledged, mut rejected, error) = match sink.deliver(events).await {
+            Ok(delivery) => (
+                true,
+                delivery.acknowledged,
+                delivery.rejected,
+                "not acknowledged".to_string(),
+            ),
+            Err(error) => {
+                tracing::warn!(%destination, %error, events = ids.len(), "event delivery failed; will retry");
+                (false, Vec::new(), Vec::new(), error)
+            }
+        };
+        acknowledged.retain(|id| ids.contains(id));
+        rejected.retain(|r| ids.contains(&r.event_id) && !acknowledged.contains(&r.event_id));
+        for rejection in &rejected {
+            tracing::error!(%destination, event = %rejection.event_id, reason = %rejection.reason,
+                "the destination rejected an event for good; kept as a dead letter");
+        }
+        let failed: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !acknowledged.contains(id) && !rejected.iter().any(|r| &r.event_id == id))
+            .collect();
+        let settled = acknowledged.len() + rejected.len();
+        let outcome = Outcome {
+            destination,
+            reached,
+            acknowledged,
+            rejected,
+            failed,
+            retry_at: now() + backoff(&self.config, attempts + 1),
+            error: error.chars().take(500).collect(),
+        };
+        self.db.write(move |conn| outcome.record(conn)).await?;
+        Ok(settled)
+    }
+
+    /// Queues what is new, then offers one batch to each destination in turn. Returns how many
+    /// deliveries were settled. (The running dispatcher does the same, each destination on its
+    /// own task.)
+    pub async fn dispatch_once(&self) -> AppResult<usize> {
+        self.fan_out_once().await?;
+        let mut settled = 0;
+        for sink in &self.sinks {
+            settled += self.deliver_batch(sink.as_ref()).await?;
+        }
+        Ok(settled)
+    }
+
+    /// Reports, for `destination`, how many deliveries wait and how old the oldest is, and how
+    /// many dead letters it left (`lms_outbox_pending_events`,
+    /// `lms_outbox_oldest_pending_age_seconds`, `lms_outbox_dead_letters`).
+    pub async fn report_lag(&self, destination: &str) -> AppResult<()> {
+        let queue = destination.to_string();
+        type Lag = (i64, Option<NaiveDateTime>);
+        let (unqueued, queued, dead): (Lag, Lag, i64) = self
+            .db
+            .read_one(move |conn| {
+                let unqueued = outbox_events::table
+                    .filter(outbox_events::fanned_out_at.is_null())
+                    .select((
+                        diesel::dsl::count_star(),
+                        diesel::dsl::min(outbox_events::created_at),
+                    ))
+                    .get_result(conn)?;
+                let queued = outbox_deliveries::table
+                    .filter(outbox_deliveries::destination.eq(&queue))
+                    .filter(outbox_deliveries::delivered_at.is_null())
+                    .filter(outbox_deliveries::rejected_at.is_null())
+                    .select((
+                        diesel::dsl::count_star(),
+                        diesel::dsl::min(outbox_deliveries::event_created_at),
+                    ))
+                    .get_result(conn)?;
+                let dead = outbox_deliveries::table
+                    .filter(outbox_deliveries::destination.eq(&queue))
+                    .filter(outbox_deliveries::rejected_at.is_not_null())
+                    .count()
+                    .get_result(conn)?;
+                Ok((unqueued, queued, dead))
+            })
+            .await?;
+        let labels = crate::telemetry::OutboxLabels {
+            producer: self.name.trim_end_matches("-service"),
+            destination: destination.trim_end_matches("-service").to_string(),
+        };
+        let metrics = crate::telemetry::metrics();
+        let pending = metrics.outbox_pending_events.get_or_create(&labels);
+        pending.set(unqueued.0 + queued.0);
+        let oldest = [unqueued.1, queued.1].into_iter().flatten().min();
+        let age = oldest.map_or(0, |at| (now() - at).num_seconds().max(0));
+        metrics
+            .outbox_oldest_pending_age_seconds
+            .get_or_create(&labels)
+            .set(age);
+        metrics.outbox_dead_letters.get_or_create(&labels).set(dead);
+        Ok(())
+    }
+
+    /// Delivers until `shutdown`, while holding leadership; when leadership is lost (the
+    /// session holding the lock died), stops delivering and competes for it again.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        loop {
+            let Some(leadership) = this.lead(&shutdown).await else {
+                return;
+            };
+            this.clone()
+                .deliver_while_leading(Arc::new(leadership))
+                .await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            tracing::warn!(
+                outbox = this.name,
+                "outbox leadership lost (its database session ended); delivery paused until it is won again"
+            );
+        }
+    }
+
+    /// Waits until this dispatcher holds leadership (None at shutdown).
+    async fn lead(&self, shutdown: &CancellationToken) -> Option<Leadership> {
+        loop {
+            match Leadership::acquire(&self.db, self.name, shutdown).await {
+                Ok(Some(leadership)) => return Some(leadership),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "outbox leadership check failed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    /// Queues new events for every destination, while each destination's own task delivers
+    /// its queue; all stop when leadership is lost or at shutdown.
+    async fn deliver_while_leading(self: Arc<Self>, leadership: Arc<Leadership>) {
+        tracing::info!(outbox = self.name, "delivering outbox events");
+        let queued = Arc::new(Notify::new());
+        let mut destinations = tokio::task::JoinSet::new();
+        for sink in self.sinks.clone() {
+            let (this, leadership, queued) = (self.clone(), leadership.clone(), queued.clone());
+            destinations.spawn(this.deliver_to(sink, leadership, queued));
+        }
+        while leadership.confirm().await {
+            let fanned = match self.fan_out_once().await {
+                Ok(fanned) => fanned,
+                Err(error) => {
+                    tracing::warn!(%error, "queuing outbox events failed");
+                    0
+                }
+            };
+            if fanned > 0 {
+                queued.notify_waiters();
+            }
+            if (fanned as i64) < self.limit() {
+                tokio::select! {
+                    _ = leadership.lost.cancelled() => break,
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
+                }
+            }
+        }
+        leadership.release().await;
+        while destinations.join_next().await.is_some() {}
+    }
+
+    /// Delivers `sink`'s queue batch after batch while leadership holds.
+    async fn deliver_to(
+        self: Arc<Self>,
+        sink: Arc<dyn EventSink>,
+        leadership: Arc<Leadership>,
+        queued: Arc<Notify>,
+    ) {
+        // The lag is measured at most this often (counts over the destination's queue).
+        const LAG_EVERY: Duration = Duration::from_secs(5);
+        let mut lag_measured: Option<std::time::Instant> = None;
+        while leadership.confirm().await {
+            if lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+                lag_measured = Some(std::time::Instant::now());
+                if let Err(error) = self.report_lag(sink.destination()).await {
+                    tracing::debug!(%error, "measuring the outbox lag failed");
+                }
+            }
+            let settled = match self.deliver_batch(sink.as_ref()).await {
+                Ok(settled) => settled,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox dispatch failed");
+                    0
+                }
+            };
+            if settled == 0 {
+                tokio::select! {
+                    _ = leadership.lost.cancelled() => return,
+                    _ = queued.notified() => {}
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
+                }
+            }
+        }
+    }
+}
+
+/// What one delivery to one destination came to, written in one transaction.
+struct Outcome {
+    destination: String,
+    /// The destination answered (whatever it said).
+    reached: bool,
+    acknowledged: Vec<String>,
+    rejected: Vec<Rejection>,
+    failed: Vec<String>,
+    retry_at: NaiveDateTime,
+    error: String,
+}
+
+impl Outcome {
+    fn record(&self, conn: &mut crate::db::DbConnection) -> AppResult<()> {
+        use outbox_deliveries::dsl as d;
+        let at = now();
+        let queue = || outbox_deliveries::table.filter(d::destination.eq(&self.destination));
+        for chunk in self.acknowledged.chunks(500) {
+            diesel::update(queue().filter(d::event_id.eq_any(chunk)))
+                .set(d::delivered_at.eq(Some(at)))
+                .execute(conn)?;
+        }
+        for rejection in &self.rejected {
+            let reason: String = rejection.reason.chars().take(500).collect();
+            diesel::update(queue().filter(d::event_id.eq(&rejection.event_id)))
+                .set((
+                    d::rejected_at.eq(Some(at)),
+                    d::attempts.eq(d::attempts + 1),
+                    d::last_error.eq(reason),
+                ))
+                .execute(conn)?;
+        }
+        if self.reached {
+            // The destination answers again: what waited out a backoff while it was down is
+            // due now, not when each delivery's own backoff ends.
+            diesel::update(
+                queue()
+                    .filter(d::delivered_at.is_null())
+                    .filter(d::rejected_at.is_null())
+                    .filter(d::next_attempt_at.gt(at)),
+            )
+            .set(d::next_attempt_at.eq(at))
+            .execute(conn)?;
+        }
+        for chunk in self.failed.chunks(500) {
+            diesel::update(queue().filter(d::event_id.eq_any(chunk)))
+                .set((
+                    d::attempts.eq(d::attempts + 1),
+                    d::next_attempt_at.eq(self.retry_at),
+                    d::last_error.eq(&self.error),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+}
+
+fn backoff(config: &DispatcherConfig, attempt: i32) -> chrono::Duration {
+    let factor = 2u32.saturating_pow((attempt - 1).clamp(0, 20) as u32);
+    let wait = config
+        .first_backoff
+        .saturating_mul(factor)
+        .min(config.max_backoff);
+    chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(300))
+}
+
+fn to_event(row: PendingRow) -> pb::Event {
+    let created = row.created_at.and_utc();
+    pb::Event {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        aggregate_id: row.aggregate_id,
+        payload: Some(prost_types::Any {
+            type_url: row.type_url,
+            value: row.payload,
+        }),
+        occur_time: Some(prost_types::Timestamp {
+            seconds: created.timestamp(),
+            nanos: created.timestamp_subsec_nanos() as i32,
+        }),
+        traceparent: row.traceparent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let config = DispatcherConfig::default();
+        assert_eq!(backoff(&config, 1), chrono::Duration::seconds(1));
+        assert_eq!(backoff(&config, 4), chrono::Duration::seconds(8));
+        assert_eq!(backoff(&config, 40), chrono::Duration::seconds(10));
+    }
+}
