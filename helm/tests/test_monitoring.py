@@ -51,6 +51,7 @@ CONTRACT = {
     "lms_db_pool_max_connections": {"component"},
     "lms_outbox_pending_events": {"producer", "destination"},
     "lms_outbox_oldest_pending_age_seconds": {"producer", "destination"},
+    "lms_outbox_dead_letters": {"producer", "destination"},
     "lms_certification_scheduler_last_run_timestamp_seconds": set(),
     "lms_service_token_expiry_timestamp_seconds": set(),
     "lms_service_token_renewal_failures_total": set(),

@@ -6,10 +6,12 @@
 //!   without configured keys and a database URL.
 //! - `lms migrate`: apply database migrations and exit.
 //! - `lms token`: print a development token signed with the configured or generated secret.
+//! - `lms report`, `lms import`, `lms dead-letters`: operators' calls to the running services.
 //!
 //! The components themselves are built by `lms_topology`, as the tests and benchmarks build
 //! them.
 
+mod dead_letters;
 mod dev_secret;
 mod import;
 mod report;
@@ -75,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Events a destination rejected for good, kept by the service that produced them.
+    DeadLetters {
+        #[command(subcommand)]
+        what: DeadLettersWhat,
+    },
     /// Ask a component whether it serves: exit 0 when SERVING, 1 otherwise.
     ///
     /// Asks grpc.health.v1, or with `--http PATH` whether an HTTP GET of PATH answers 200 (the
@@ -134,6 +141,45 @@ enum ReportWhat {
         #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
         token: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DeadLettersWhat {
+    /// Print them as tab-separated lines, oldest first: event, destination, type, aggregate,
+    /// attempts, when it occurred, when it was rejected, and the destination's reason.
+    List {
+        #[command(flatten)]
+        producer: Producer,
+    },
+    /// Offer them to their destination again (in their original order); one rejected again
+    /// returns to the list with the new reason.
+    Replay {
+        #[command(flatten)]
+        producer: Producer,
+        /// The events to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_ids: Vec<String>,
+        /// Every dead letter of the tenant (and --destination).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Which service's dead letters, and as whom.
+#[derive(clap::Args)]
+struct Producer {
+    /// The producing service: enrolment, assessment or records.
+    #[arg(long, value_parser = component)]
+    component: Component,
+    /// Only those for this destination (e.g. records-service).
+    #[arg(long, default_value = "")]
+    destination: String,
+    /// The service's address (default: its `[topology]` address).
+    #[arg(long)]
+    address: Option<String>,
+    /// A bearer token with the admin role (the tenant's letters only).
+    #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 #[derive(Subcommand)]
@@ -281,6 +327,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::DeadLetters { what } => dead_letters_command(&settings, what).await,
         Command::Probe {
             address,
             service,
@@ -322,6 +369,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn dead_letters_command(settings: &Settings, what: DeadLettersWhat) -> anyhow::Result<()> {
+    let address = |producer: &Producer| {
+        producer
+            .address
+            .clone()
+            .unwrap_or_else(|| default_address(settings, producer.component))
+    };
+    match what {
+        DeadLettersWhat::List { producer } => {
+            let out = std::io::stdout().lock();
+            let count = dead_letters::list(
+                &address(&producer),
+                &producer.token,
+                &producer.destination,
+                out,
+            )
+            .await?;
+            eprintln!("{count} dead letters");
+        }
+        DeadLettersWhat::Replay {
+            producer,
+            event_ids,
+            all,
+        } => {
+            let replayed = dead_letters::replay(
+                &address(&producer),
+                &producer.token,
+                &producer.destination,
+                event_ids,
+                all,
+            )
+            .await?;
+            println!("{replayed} dead letters queued for delivery again");
+        }
+    }
+    Ok(())
 }
 
 /// Where a command reaches `component` unless told: its `[topology]` address.

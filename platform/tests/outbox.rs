@@ -598,6 +598,22 @@ async fn rejected_events_are_dead_letters_until_replayed(suite: Suite) {
     .await
     .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let mut other_tenant = client.clone();
+    let theirs = other_tenant
+        .replay_dead_letters(lms_test_support::bearer(
+            &auth.admin("globex"),
+            pb::ReplayDeadLettersRequest {
+                event_ids: vec![letters[0].event_id.clone()],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        theirs.code(),
+        Code::NotFound,
+        "another tenant cannot replay it"
+    );
     assert_eq!(
         list(auth.admin("acme")).await.unwrap().len(),
         1,

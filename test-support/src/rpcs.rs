@@ -34,8 +34,12 @@ impl Rpcs {
             .unwrap_or_else(|| panic!("no method {rpc}"))
     }
 
-    /// The components that serve `service` (the event consumer runs in two).
+    /// The components that serve `service` (the event consumer runs in two, dead letters in
+    /// every service with an outbox).
     pub fn components_of(service: &str) -> &'static [&'static str] {
+        if service == "lms.events.v1.DeadLetters" {
+            return &["enrolment-service", "assessment-service", "records-service"];
+        }
         match service.split('.').nth(1) {
             Some("pathway") => &["pathway-service"],
             Some("enrolment") => &["enrolment-service"],

@@ -994,3 +994,89 @@ fn with_migrate_on_start_off_a_service_starts_only_on_a_migrated_database() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `lms dead-letters` reaches each producing service of a running suite: an empty list is a
+/// header, replaying an event that is no dead letter is NOT_FOUND, and learners are refused.
+/// (The life of a dead letter — kept, listed, replayed — is proven in platform/tests/outbox.rs.)
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addresses) = start_up_with_addresses(data.path());
+    let token = |role: &str| {
+        let output = lms()
+            .args([
+                "token",
+                "--tenant",
+                "demo",
+                "--subject",
+                "ops",
+                "--role",
+                role,
+            ])
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let run =
+        |args: Vec<String>| tokio::task::spawn_blocking(move || lms().args(args).output().unwrap());
+    for component in ["enrolment", "assessment", "records"] {
+        let address = format!("http://{}", addresses[&format!("{component}-service")]);
+        let args = |verb: &str, token: String, extra: &[&str]| -> Vec<String> {
+            let mut args: Vec<String> = ["dead-letters", verb, "--component", component]
+                .map(String::from)
+                .to_vec();
+            args.extend(["--address".into(), address.clone(), "--token".into(), token]);
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
+        };
+        let listed = run(args("list", token("admin"), &[])).await.unwrap();
+        assert!(listed.status.success(), "{listed:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&listed.stdout),
+            "event_id\tdestination\ttype\taggregate_id\tattempts\toccurred\trejected\treason\n"
+        );
+        assert!(String::from_utf8_lossy(&listed.stderr).contains("0 dead letters"));
+
+        let unknown = "0190d5a0-0000-7000-8000-000000000001";
+        let replayed = run(args("replay", token("admin"), &[unknown]))
+            .await
+            .unwrap();
+        assert!(!replayed.status.success());
+        assert!(
+            String::from_utf8_lossy(&replayed.stderr).contains("NotFound"),
+            "{replayed:?}"
+        );
+        let all = run(args("replay", token("admin"), &["--all"]))
+            .await
+            .unwrap();
+        assert!(all.status.success(), "{all:?}");
+        assert!(String::from_utf8_lossy(&all.stdout).contains("0 dead letters queued"));
+
+        let learner = run(args("list", token("learner"), &[])).await.unwrap();
+        assert!(!learner.status.success());
+        assert!(
+            String::from_utf8_lossy(&learner.stderr).contains("PermissionDenied"),
+            "{learner:?}"
+        );
+    }
+    let neither = lms()
+        .args([
+            "dead-letters",
+            "replay",
+            "--component",
+            "records",
+            "--token",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!neither.status.success(), "event ids or --all are required");
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(10))
+            .await
+            .success()
+    );
+}

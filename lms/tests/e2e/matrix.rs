@@ -290,6 +290,8 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         Access::Public,
     ),
     ("lms.events.v1.EventConsumer/DeliverEvents", SERVICE),
+    ("lms.events.v1.DeadLetters/ListDeadLetters", ADMIN),
+    ("lms.events.v1.DeadLetters/ReplayDeadLetters", ADMIN),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
@@ -1083,6 +1085,11 @@ const NOT_ID_LOOKUPS: &[(&str, &str)] = &[
     (
         "lms.events.v1.EventConsumer/DeliverEvents",
         "service identities only; each event names its own tenant",
+    ),
+    (
+        "lms.events.v1.DeadLetters/ReplayDeadLetters",
+        "a dead letter needs a rejected event: platform/tests/outbox.rs proves another tenant's \
+         admin neither sees nor replays one",
     ),
     (
         "lms.portal.v1.PortalService/GetMyPathway",
