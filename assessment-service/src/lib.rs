@@ -18,7 +18,9 @@ pub mod storage;
 use lms_platform::client::Peer;
 use lms_platform::config::ServiceSettings;
 use lms_platform::db::{DatabaseUrl, Db};
-use lms_platform::outbox::{DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc};
+use lms_platform::outbox::{
+    DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc, Subscriber,
+};
 use lms_platform::server::Context;
 use lms_proto::assessment_v1::assessment_service_server::AssessmentServiceServer;
 use serde::Deserialize;
@@ -56,7 +58,7 @@ pub struct Peers {
     /// the learner's path).
     pub records: Peer,
     /// Where assessment outcomes are delivered (records-service, notification-service); empty: they wait.
-    pub event_consumers: Vec<Peer>,
+    pub event_consumers: Vec<Subscriber>,
 }
 
 lms_platform::embedded_migrations!();

@@ -64,6 +64,15 @@ pub enum Received {
     },
 }
 
+/// The event types enrolment-service subscribes to (what [`read`] reads).
+pub fn consumed() -> Vec<String> {
+    vec![
+        pb::EnrolmentStarted::type_url(),
+        records_pb::CertificationExpiring::type_url(),
+        records_pb::EnrolmentVersionMoved::type_url(),
+    ]
+}
+
 /// Reads a delivered payload; Err says why it can never be applied.
 pub fn read(any: &prost_types::Any) -> Result<Received, String> {
     let type_url = any.type_url.as_str();

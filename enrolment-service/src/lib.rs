@@ -19,7 +19,9 @@ use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
 use lms_platform::inbox::EventConsumerGrpc;
-use lms_platform::outbox::{DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc};
+use lms_platform::outbox::{
+    DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc, Subscriber,
+};
 use lms_platform::server::Context;
 use lms_proto::enrolment_v1::enrolment_service_server::EnrolmentServiceServer;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
@@ -76,7 +78,7 @@ pub struct Peers {
     /// Asked whether pathways are published, at which version.
     pub pathway: Peer,
     /// Where this service's outbox is delivered (records-service, notification-service); empty: events wait.
-    pub event_consumers: Vec<Peer>,
+    pub event_consumers: Vec<Subscriber>,
 }
 
 lms_platform::embedded_migrations!();

@@ -47,6 +47,8 @@ struct Consumer {
     applied: Arc<Mutex<Vec<pb::Event>>>,
     failing: Arc<Mutex<bool>>,
     rejecting: Arc<Mutex<HashSet<String>>>,
+    /// The event types it subscribes to; None: all.
+    types: Option<Vec<String>>,
 }
 
 impl Consumer {
@@ -70,6 +72,12 @@ impl EventSink for Consumer {
         } else {
             self.name
         }
+    }
+
+    fn subscribes_to(&self, type_url: &str) -> bool {
+        self.types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t == type_url))
     }
 
     fn deliver(&self, events: Vec<pb::Event>) -> outbox::BoxFuture<Result<Delivery, String>> {
@@ -129,6 +137,7 @@ lms_test_support::on_both_databases!(
     events_are_delivered_over_grpc_with_their_payload,
     a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs,
     a_dead_destination_holds_back_no_other,
+    each_destination_is_sent_only_the_types_it_subscribes_to,
     rejected_events_are_dead_letters_until_replayed,
 );
 
@@ -641,4 +650,32 @@ async fn rejected_events_are_dead_letters_until_replayed(suite: Suite) {
     assert_eq!(dispatcher.dispatch_once().await.unwrap(), 1);
     assert_eq!(consumer.aggregates(), ["fine-1", "fine-2", "poison"]);
     assert!(list(auth.admin("acme")).await.unwrap().is_empty());
+}
+
+/// A destination is queued only the event types it subscribes to (what it reads); the others
+/// are not sent to it, so they can neither pile up nor become dead letters there.
+async fn each_destination_is_sent_only_the_types_it_subscribes_to(suite: Suite) {
+    use prost::Name;
+    let db = suite.db.clone();
+    let everything = Consumer::named("records");
+    let picky = Consumer {
+        types: Some(vec![pb::DeliverEventsResponse::type_url()]),
+        ..Consumer::named("notifications")
+    };
+    let other = NewEvent::new("other", &pb::Rejection::default());
+    let events = vec![event("wanted"), other];
+    db.write(move |conn| outbox::enqueue(conn, &acme(), events))
+        .await
+        .unwrap();
+    let sinks: Vec<Arc<dyn EventSink>> =
+        vec![Arc::new(everything.clone()), Arc::new(picky.clone())];
+    let dispatcher = Dispatcher::new(db.clone(), sinks, fast(), "types");
+    assert_eq!(
+        dispatcher.dispatch_once().await.unwrap(),
+        3,
+        "two deliveries and one"
+    );
+    assert_eq!(everything.aggregates(), ["wanted", "other"]);
+    assert_eq!(picky.aggregates(), ["wanted"]);
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
 }

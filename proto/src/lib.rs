@@ -37,6 +37,11 @@ pub mod lms {
             tonic::include_proto!("lms.events.v1");
         }
     }
+    pub mod notification {
+        pub mod v1 {
+            tonic::include_proto!("lms.notification.v1");
+        }
+    }
     pub mod portal {
         pub mod v1 {
             tonic::include_proto!("lms.portal.v1");
@@ -60,6 +65,7 @@ pub use lms::assessment::v1 as assessment_v1;
 pub use lms::common::v1 as common_v1;
 pub use lms::enrolment::v1 as enrolment_v1;
 pub use lms::events::v1 as events_v1;
+pub use lms::notification::v1 as notification_v1;
 pub use lms::pathway::v1 as pathway_v1;
 pub use lms::portal::v1 as portal_v1;
 pub use lms::records::v1 as records_v1;

@@ -23,6 +23,16 @@ pub enum Received {
     AssessmentResult(AssessmentResult),
 }
 
+/// The event types records-service subscribes to (what [`read`] reads).
+pub fn consumed() -> Vec<String> {
+    vec![
+        enrolment_pb::EnrolmentCreated::type_url(),
+        enrolment_pb::EnrolmentUpdated::type_url(),
+        enrolment_pb::EnrolmentWithdrawn::type_url(),
+        assessment_pb::AssessmentOutcome::type_url(),
+    ]
+}
+
 /// Reads a delivered payload; Err says why it can never be applied.
 pub fn read(any: &prost_types::Any) -> Result<Received, String> {
     let type_url = any.type_url.as_str();
@@ -102,6 +112,34 @@ pub fn certification_expiring(certification: &Certification) -> NewEvent {
             learner: certification.learner.clone(),
             pathway_id: certification.pathway_id.clone().into(),
             enrolment_id: certification.enrolment_id.clone().into(),
+            expire_time: certification.expires_at.map(timestamp),
+        },
+    )
+}
+
+/// A learner's progress first met their pathway's completion rule.
+pub fn enrolment_completed(enrolment: &Enrolment, at: NaiveDateTime) -> NewEvent {
+    NewEvent::new(
+        enrolment.id.clone(),
+        &pb::EnrolmentCompleted {
+            enrolment_id: enrolment.id.clone().into(),
+            learner: enrolment.learner.clone(),
+            pathway_id: enrolment.pathway_id.clone().into(),
+            complete_time: Some(timestamp(at)),
+        },
+    )
+}
+
+/// Completing a certification pathway issued a certification.
+pub fn certification_issued(certification: &Certification) -> NewEvent {
+    NewEvent::new(
+        certification.id.clone(),
+        &pb::CertificationIssued {
+            certification_id: certification.id.clone(),
+            learner: certification.learner.clone(),
+            pathway_id: certification.pathway_id.clone().into(),
+            enrolment_id: certification.enrolment_id.clone().into(),
+            issue_time: Some(timestamp(certification.issued_at)),
             expire_time: certification.expires_at.map(timestamp),
         },
     )

@@ -20,7 +20,9 @@ use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
 use lms_platform::inbox::EventConsumerGrpc;
-use lms_platform::outbox::{DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc};
+use lms_platform::outbox::{
+    DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc, Subscriber,
+};
 use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
@@ -66,7 +68,7 @@ pub struct Peers {
     /// Asked who is in an audience, class or department for scoped reports.
     pub enrolment: Peer,
     /// Where this service's events go (enrolment-service, notification-service); empty: they wait in the outbox.
-    pub event_consumers: Vec<Peer>,
+    pub event_consumers: Vec<Subscriber>,
 }
 
 lms_platform::embedded_migrations!();

@@ -17,6 +17,7 @@ use lms_platform::auth::{ServiceCredentials, TokenVerifier};
 use lms_platform::client::Peer;
 use lms_platform::config::Address;
 use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::outbox::Subscriber;
 use lms_platform::server::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -162,22 +163,31 @@ impl Topology {
             .with_context(|| format!("invalid configuration: topology.{}", callee.section()))
     }
 
-    /// Where `producer`'s events are delivered: each of `consumers` that is deployed (has a
-    /// `[topology]` address); events for the others are not queued.
+    /// Where `producer`'s events are delivered: each consumer that is deployed (has a
+    /// `[topology]` address), with the event types it reads; events for the others are not
+    /// queued.
     pub fn event_consumers(
         &self,
         producer: Component,
         consumers: &[Component],
-    ) -> anyhow::Result<Vec<Peer>> {
-        let mut peers = Vec::new();
+    ) -> anyhow::Result<Vec<Subscriber>> {
+        let mut subscribers = Vec::new();
         for &consumer in consumers {
             if self.settings.topology.get(consumer).is_none() {
                 tracing::info!(%producer, %consumer, "no address for an event consumer; it is not sent events");
                 continue;
             }
-            peers.push(self.peer(producer, consumer)?);
+            let types = match consumer {
+                Component::Enrolment => enrolment_service::events::consumed(),
+                Component::Records => records_service::events::consumed(),
+                other => anyhow::bail!("{other} consumes no events"),
+            };
+            subscribers.push(Subscriber {
+                consumer: self.peer(producer, consumer)?,
+                types,
+            });
         }
-        Ok(peers)
+        Ok(subscribers)
     }
 
     fn address(&self, caller: Component, callee: Component) -> anyhow::Result<&Address> {

@@ -91,18 +91,14 @@ impl Dispatcher {
         self.config.batch_size.clamp(1, 500)
     }
 
-    /// Queues up to one batch of newly written events for every destination, in one
-    /// transaction. Returns how many events were queued.
+    /// Queues up to one batch of newly written events for every destination subscribed to
+    /// their type, in one transaction. Returns how many events were queued.
     pub async fn fan_out_once(&self) -> AppResult<usize> {
-        let destinations: Vec<String> = self
-            .sinks
-            .iter()
-            .map(|sink| sink.destination().to_string())
-            .collect();
+        let sinks = self.sinks.clone();
         let limit = self.limit();
         self.db
             .write(move |conn| {
-                let new: Vec<(String, String, NaiveDateTime)> = outbox_events::table
+                let new: Vec<(String, String, NaiveDateTime, String)> = outbox_events::table
                     .filter(outbox_events::fanned_out_at.is_null())
                     .order((outbox_events::created_at.asc(), outbox_events::id.asc()))
                     .limit(limit)
@@ -110,6 +106,7 @@ impl Dispatcher {
                         outbox_events::id,
                         outbox_events::tenant_id,
                         outbox_events::created_at,
+                        outbox_events::type_url,
                     ))
                     .load(conn)?;
                 if new.is_empty() {
@@ -118,9 +115,10 @@ impl Dispatcher {
                 let at = now();
                 let rows: Vec<DeliveryRow> = new
                     .iter()
-                    .flat_map(|(id, tenant, created)| {
-                        destinations.iter().map(move |destination| DeliveryRow {
-                            destination: destination.clone(),
+                    .flat_map(|(id, tenant, created, type_url)| {
+                        let subscribed = sinks.iter().filter(|sink| sink.subscribes_to(type_url));
+                        subscribed.map(move |sink| DeliveryRow {
+                            destination: sink.destination().to_string(),
                             event_id: id.clone(),
                             tenant_id: tenant.clone(),
                             event_created_at: *created,
@@ -135,7 +133,7 @@ impl Dispatcher {
                     let insert = diesel::insert_into(outbox_deliveries::table).values(chunk);
                     crate::execute_on_backend!(&mut *conn, insert)?;
                 }
-                let ids: Vec<&String> = new.iter().map(|(id, _, _)| id).collect();
+                let ids: Vec<&String> = new.iter().map(|(id, ..)| id).collect();
                 for chunk in ids.chunks(500) {
                     diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(chunk)))
                         .set(outbox_events::fanned_out_at.eq(Some(at)))

@@ -208,6 +208,20 @@ pub trait EventSink: Send + Sync + 'static {
     fn destination(&self) -> &str {
         "consumer"
     }
+
+    /// Whether the destination is subscribed to events of this type (only those are queued
+    /// for it).
+    fn subscribes_to(&self, _type_url: &str) -> bool {
+        true
+    }
+}
+
+/// A destination of a service's events: the consumer, and the event types it subscribes to
+/// (what it reads; see each consumer's `events::CONSUMED`).
+#[derive(Clone)]
+pub struct Subscriber {
+    pub consumer: Peer,
+    pub types: Vec<String>,
 }
 
 /// Delivers through gRPC to a consumer's `EventConsumer`, with this service's own identity.
@@ -215,16 +229,28 @@ pub struct GrpcEventSink {
     consumer: Peer,
     /// What deliveries are authenticated as (each event names its own tenant).
     tenant: TenantId,
+    /// The event types it is sent; None: all.
+    types: Option<Vec<String>>,
 }
 
 /// How long a consumer may take to apply one delivery (up to 500 events in a transaction).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl GrpcEventSink {
+    /// Sends `consumer` every event.
     pub fn new(consumer: Peer) -> Self {
         Self {
             consumer: consumer.with_timeout(DELIVERY_TIMEOUT),
             tenant: TenantId::parse(DELIVERY_TENANT).expect("the delivery tenant is a tenant id"),
+            types: None,
+        }
+    }
+
+    /// Sends the subscriber the event types it subscribes to.
+    pub fn subscribed(subscriber: Subscriber) -> Self {
+        Self {
+            types: Some(subscriber.types),
+            ..Self::new(subscriber.consumer)
         }
     }
 }
@@ -232,6 +258,12 @@ impl GrpcEventSink {
 impl EventSink for GrpcEventSink {
     fn destination(&self) -> &str {
         self.consumer.name()
+    }
+
+    fn subscribes_to(&self, type_url: &str) -> bool {
+        self.types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t == type_url))
     }
 
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>> {
@@ -280,21 +312,21 @@ pub async fn pending_count(db: &Db) -> AppResult<i64> {
 /// tenant it belongs to, which consumers apply it in.
 pub const DELIVERY_TENANT: &str = "lms-system";
 
-/// Starts delivering this database's outbox to each of `consumers`' `EventConsumer`
-/// (connecting when first needed) until `shutdown`. Without consumers nothing starts, and
-/// events wait in the outbox.
+/// Starts delivering this database's outbox to each subscriber's `EventConsumer` (connecting
+/// when first needed) until `shutdown`. Without subscribers nothing starts, and events wait in
+/// the outbox.
 pub fn spawn_delivery(
     db: Db,
-    consumers: Vec<Peer>,
+    subscribers: Vec<Subscriber>,
     name: &'static str,
     shutdown: CancellationToken,
 ) {
-    if consumers.is_empty() {
+    if subscribers.is_empty() {
         return;
     }
-    let sinks: Vec<Arc<dyn EventSink>> = consumers
+    let sinks: Vec<Arc<dyn EventSink>> = subscribers
         .into_iter()
-        .map(|consumer| Arc::new(GrpcEventSink::new(consumer)) as Arc<dyn EventSink>)
+        .map(|subscriber| Arc::new(GrpcEventSink::subscribed(subscriber)) as Arc<dyn EventSink>)
         .collect();
     let dispatcher = Dispatcher::new(db, sinks, DispatcherConfig::default(), name);
     tokio::spawn(dispatcher.run(shutdown));

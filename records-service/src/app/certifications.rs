@@ -139,29 +139,28 @@ pub(super) fn issue_certification(
             }
         });
     let cycle = stored::cycles(conn, tenant, &enrolment.learner, &enrolment.pathway_id)? + 1;
-    stored::insert(
-        conn,
-        &Certification {
-            id: new_id(),
-            tenant_id: tenant.clone(),
-            learner: enrolment.learner.clone(),
-            pathway_id: enrolment.pathway_id.clone(),
-            pathway_title: pathway.title.clone(),
-            pathway_version: enrolment.pathway_version,
-            enrolment_id: enrolment.id.clone(),
-            cycle,
-            completed_at,
-            issued_at: now(),
-            expires_at: certification::expiry(policy, completed_at, previous),
-            window_days: policy.window_days,
-            grace_days: policy.grace_days,
-            verification_code: certification::new_verification_code(),
-            revoked_at: None,
-            revoke_reason: String::new(),
-            revoked_by: String::new(),
-            expiring_announced_at: None,
-        },
-    )?;
+    let issued = Certification {
+        id: new_id(),
+        tenant_id: tenant.clone(),
+        learner: enrolment.learner.clone(),
+        pathway_id: enrolment.pathway_id.clone(),
+        pathway_title: pathway.title.clone(),
+        pathway_version: enrolment.pathway_version,
+        enrolment_id: enrolment.id.clone(),
+        cycle,
+        completed_at,
+        issued_at: now(),
+        expires_at: certification::expiry(policy, completed_at, previous),
+        window_days: policy.window_days,
+        grace_days: policy.grace_days,
+        verification_code: certification::new_verification_code(),
+        revoked_at: None,
+        revoke_reason: String::new(),
+        revoked_by: String::new(),
+        expiring_announced_at: None,
+    };
+    stored::insert(conn, &issued)?;
+    outbox::enqueue(conn, tenant, vec![events::certification_issued(&issued)])?;
     tracing::info!(learner = %enrolment.learner, pathway = %enrolment.pathway_id, cycle, "certification issued");
     Ok(())
 }

@@ -279,6 +279,7 @@ pub(super) fn follow_up(
         && enrolment.completed_at.is_none()
     {
         enrolments::set_completed(conn, tenant, &enrolment.id, completed_at)?;
+        events.push(events::enrolment_completed(enrolment, completed_at));
         if let Some(policy) = after.pathway.certification {
             issue_certification(
                 conn,
