@@ -50,6 +50,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.records.v1.RecordsService",
     "lms.records.v1.CertificateVerification",
     "lms.portal.v1.PortalService",
+    "lms.notification.v1.NotificationService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -106,6 +107,9 @@ pub struct Peers {
     pub enrolment: Peer,
     pub assessment: Peer,
     pub records: Peer,
+    /// The inbox; None when notification-service is not deployed (its routes then answer
+    /// UNIMPLEMENTED).
+    pub notification: Option<Peer>,
 }
 
 struct Gateway {
@@ -152,6 +156,12 @@ pub fn router(
             peers.enrolment.clone(),
         ));
     upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
+    if let Some(notification) = &peers.notification {
+        upstreams.insert(
+            EXPOSED_SERVICES[6],
+            Upstream::Channel(notification.channel()),
+        );
+    }
     let gateway = Arc::new(Gateway {
         routes,
         upstreams,

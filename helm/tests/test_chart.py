@@ -40,7 +40,13 @@ KUBERNETES_VERSION = "1.30.0"
 # Kinds from CRDs that the core API schemas do not describe.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # The gRPC services (one database each); the gateway is the HTTP edge in front of them.
-GRPC_SERVICES = {"pathway": 50051, "enrolment": 50052, "assessment": 50053, "records": 50054}
+GRPC_SERVICES = {
+    "pathway": 50051,
+    "enrolment": 50052,
+    "assessment": 50053,
+    "records": 50054,
+    "notification": 50055,
+}
 # Every key of lms.toml's [gateway] and nothing else: the binary denies unknown keys.
 GATEWAY_KEYS = {
     "listen",
@@ -59,8 +65,13 @@ def load_values(name):
 
 
 # What every install must say and the chart cannot default: the issuer and audience of the
-# tokens (required with a JWKS, the default key source).
-REQUIRED = {"auth": {"issuer": "https://id.example.com", "audience": "lms"}}
+# tokens (required with a JWKS, the default key source), and notification-service's SMTP relay
+# and sender (required with email transport smtp, the default).
+SMTP = {"smtpHost": "smtp.example.com", "from": "Learning <learning@example.com>"}
+REQUIRED = {
+    "auth": {"issuer": "https://id.example.com", "audience": "lms"},
+    "components": {"notification": {"email": SMTP}},
+}
 
 
 def render(values=None):
@@ -221,7 +232,9 @@ def test_secrets_come_from_existing_secrets_never_values():
             assert not database, env  # the gateway has no database
             continue
         assert database and "secretKeyRef" in database[0]["valueFrom"], env
-        assert all("value" not in e for e in env if "SECRET" in e["name"] or "DATABASE" in e["name"])
+        assert all(
+            "value" not in e for e in env if any(w in e["name"] for w in ("SECRET", "DATABASE", "PASSWORD"))
+        ), env
 
 
 def test_network_policy_admits_only_the_suite_to_grpc():
@@ -409,7 +422,7 @@ def test_the_gateway_serves_http_without_a_database():
     named(documents, "PodDisruptionBudget", "lms-gateway")
 
 
-def test_the_gateway_finds_the_four_services():
+def test_the_gateway_finds_the_five_services():
     production = load_values("values-production.yaml")
     for values in (None, production):
         files, _ = render(values)
@@ -563,8 +576,12 @@ def test_bare_defaults_ask_for_the_issuer_and_audience():
             raise AssertionError("a JWKS without issuer and audience rendered")
         finally:
             loaded.close()
-    # HS256 (development) needs neither.
-    render(merged({"auth": {"jwksFileKey": "", "hs256SecretKey": "hs256"}}, required=False))
+    # HS256 (development) needs neither; notification-service's email needs its relay and
+    # sender with transport smtp (the default), and nothing with transport none.
+    hs256 = {"auth": {"jwksFileKey": "", "hs256SecretKey": "hs256"}}
+    expect_render_failure(merged(hs256, required=False), "smtpHost and from are required with transport smtp")
+    render(merged({**hs256, "components": {"notification": {"email": SMTP}}}, required=False))
+    render(merged({**hs256, "components": {"notification": {"email": {"transport": "none"}}}}, required=False))
 
 
 def test_the_migration_job_runs_before_the_services_with_their_config_and_secrets():
@@ -628,7 +645,7 @@ def test_the_migration_job_runs_before_the_services_with_their_config_and_secret
     # Only the components that are deployed are migrated.
     _, documents = render(merged({"components": {"assessment": {"enabled": False}}}))
     names = {c["name"] for c in by_kind(documents, "Job")[0]["spec"]["template"]["spec"]["containers"]}
-    assert names == {"migrate-pathway", "migrate-enrolment", "migrate-records"}, names
+    assert names == {"migrate-pathway", "migrate-enrolment", "migrate-records", "migrate-notification"}, names
 
 
 def test_development_secrets_are_created_only_when_asked():
@@ -863,7 +880,146 @@ def test_records_scans_certifications_at_the_configured_interval():
     expect_render_failure(merged({"components": {"pathway": {"certificationScanSeconds": 60}}}), "certificationScanSeconds")
 
 
+def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from_a_secret():
+    files, documents = render()
+    _, config = lms_toml(files)
+    assert config["notification"] == {
+        "listen": "0.0.0.0:50055",
+        "db_pool_size": 8,
+        "reminder_scan_seconds": 60,
+        "due_soon_days": [14, 7, 1],
+        "escalation_days": 7,
+        # Unset strings (smtpUsername, portalUrl) are left to the binary's defaults.
+        "email": {
+            "transport": "smtp",
+            "from": SMTP["from"],
+            "smtp_host": SMTP["smtpHost"],
+            "smtp_port": 587,
+            "smtp_tls": "starttls",
+        },
+    }, config["notification"]
+    assert config["topology"]["notification"] == "http://lms-notification-headless:50055"
+    container = named(documents, "Deployment", "lms-notification")["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["serve", "notification", "--config", "/etc/lms/lms.toml"]
+    assert container["readinessProbe"]["grpc"]["service"] == "lms.notification.v1.NotificationService"
+    env = container_env(container)
+    assert env["LMS__NOTIFICATION__DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "lms-notification-database",
+        "key": "url",
+    }
+    assert "LMS__NOTIFICATION__EMAIL__SMTP_PASSWORD" not in env, env  # no user, no password
+
+    production = load_values("values-production.yaml")
+    email = production["components"]["notification"]["email"]
+    files, documents = render(production)
+    _, config = lms_toml(files)
+    assert config["notification"]["email"] == {
+        "transport": "smtp",
+        "from": email["from"],
+        "smtp_host": email["smtpHost"],
+        "smtp_port": email["smtpPort"],
+        "smtp_tls": email["smtpTls"],
+        "smtp_username": email["smtpUsername"],
+        "portal_url": email["portalUrl"],
+    }, config["notification"]["email"]
+    # The password is in no rendered file: only a reference to its Secret, in notification's
+    # pods alone (not the migration job's, not another component's).
+    assert "smtp_password" not in lms_toml(files)[0]
+    for deployment in by_kind(documents, "Deployment"):
+        env = container_env(deployment["spec"]["template"]["spec"]["containers"][0])
+        password = env.get("LMS__NOTIFICATION__EMAIL__SMTP_PASSWORD")
+        if component_of(deployment) != "notification":
+            assert password is None, component_of(deployment)
+            continue
+        assert password == {
+            "name": "LMS__NOTIFICATION__EMAIL__SMTP_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": email["existingSecret"], "key": email["smtpPasswordKey"]}},
+        }, password
+    for container in by_kind(documents, "Job")[0]["spec"]["template"]["spec"]["containers"]:
+        assert "LMS__NOTIFICATION__EMAIL__SMTP_PASSWORD" not in container_env(container)
+
+    files, _ = render(
+        merged(
+            {
+                "components": {
+                    "notification": {
+                        "reminderScanSeconds": 0,
+                        "dueSoonDays": [30, 3],
+                        "escalationDays": 14,
+                        "email": {"transport": "none"},
+                    }
+                }
+            }
+        )
+    )
+    notification = lms_toml(files)[1]["notification"]
+    assert notification["reminder_scan_seconds"] == 0
+    assert notification["due_soon_days"] == [30, 3]
+    assert notification["escalation_days"] == 14
+    files, _ = render(merged({"components": {"notification": {"escalationDays": 0}}}))
+    assert lms_toml(files)[1]["notification"]["escalation_days"] == 0  # no escalation
+    assert notification["email"]["transport"] == "none"
+    # Without the relay or the sender, transport none (or folder) needs neither.
+    render(merged({"components": {"notification": {"email": {"transport": "folder", "smtpHost": "", "from": ""}}}}))
+
+
+def test_notification_values_are_checked():
+    def notification(**settings):
+        return merged({"components": {"notification": settings}})
+
+    expect_render_failure(notification(email={"transport": "sendmail"}), "transport")
+    expect_render_failure(notification(email={"smtpTls": "ssl"}), "smtpTls")
+    expect_render_failure(notification(email={"smtpPort": 70000}), "smtpPort")
+    expect_render_failure(notification(email={"smtpPort": "587"}), "smtpPort")
+    # A password is never a plain value.
+    expect_render_failure(notification(email={"smtpPassword": "hunter2"}), "smtpPassword")
+    expect_render_failure(notification(email={"portalUrl": "lms.example.com"}), "portalUrl")
+    expect_render_failure(notification(dueSoonDays=[7, 0]), "dueSoonDays")
+    expect_render_failure(notification(dueSoonDays=7), "dueSoonDays")
+    expect_render_failure(notification(escalationDays=-1), "escalationDays")
+    expect_render_failure(notification(reminderScanSeconds=-1), "reminderScanSeconds")
+    expect_render_failure(merged({"components": {"records": {"dueSoonDays": [7]}}}), "dueSoonDays")
+    expect_render_failure(notification(email={"smtpHost": ""}), "smtpHost and from are required")
+    expect_render_failure(notification(email={"from": ""}), "smtpHost and from are required")
+    expect_render_failure(
+        notification(email={"smtpUsername": "lms"}), "components.notification.email.existingSecret is required"
+    )
+    # A disabled notification-service needs no relay.
+    render(merged({"components": {"notification": {"enabled": False, "email": {"smtpHost": ""}}}}))
+
+
+def test_network_policy_admits_the_gateway_and_the_event_producers_to_notification():
+    """The gateway calls notification-service (the portal inbox) and enrolment-, assessment-
+    and records-service deliver their events to it: all four reach its gRPC port, as the suite's
+    own pods; pods of another release do not. Its egress stays open (the SMTP relay)."""
+    for values in (None, load_values("values-production.yaml")):
+        _, documents = render(values)
+        policy = named(documents, "NetworkPolicy", "lms-notification")
+        deployments = {component_of(d): d for d in by_kind(documents, "Deployment")}
+        notification = deployments["notification"]["spec"]["template"]["metadata"]["labels"]
+        assert all(notification.get(k) == v for k, v in policy["spec"]["podSelector"]["matchLabels"].items())
+        assert policy["spec"]["policyTypes"] == ["Ingress"], policy["spec"]
+        grpc = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": "grpc", "protocol": "TCP"}]]
+        assert len(grpc) == 1, policy["spec"]["ingress"]
+        peers = grpc[0]["from"]
+        # Pods of this namespace only (no namespaceSelector), chosen by label.
+        assert all(set(peer) == {"podSelector"} for peer in peers), peers
+
+        def admitted(labels):
+            return any(
+                all(labels.get(k) == v for k, v in peer["podSelector"]["matchLabels"].items()) for peer in peers
+            )
+
+        for caller in ("gateway", "enrolment", "assessment", "records"):
+            labels = deployments[caller]["spec"]["template"]["metadata"]["labels"]
+            assert admitted(labels), caller
+        assert not admitted({**notification, "app.kubernetes.io/instance": "other"})
+        service = named(documents, "Service", "lms-notification-headless")
+        assert service["spec"]["ports"][0]["targetPort"] == "grpc"
+
+
 OPERATIONS = os.path.join(HERE, "..", "..", "docs", "operations.md")
+NUMBERS = "no one two three four five six seven eight nine ten eleven twelve thirteen fourteen".split()
 
 
 def operations_text():
@@ -922,6 +1078,7 @@ def test_the_operations_figures_are_the_charts():
     scaling = {(c["autoscaling"]["minReplicas"], c["autoscaling"]["maxReplicas"], c["autoscaling"]["targetCPUUtilizationPercentage"]) for c in components.values()}
     assert len(replicas) == 1 and len(scaling) == 1, (replicas, scaling)
     (low, high, cpu), = scaling
+    (each,) = replicas
     figures = [
         f"on its default port ({ports}, the gateway's HTTP {components['gateway']['httpPort']}, metrics {values['metrics']['port']};",
         f"sleeps {sleep} s in its preStop hook",
@@ -932,7 +1089,8 @@ def test_the_operations_figures_are_the_charts():
         f"({low} to {high} replicas at {cpu}% by default)",
         f"`config.clientResolveIntervalSeconds` ({values['config']['clientResolveIntervalSeconds']} s)",
         f"3 × `components.records.certificationScanSeconds`, {components['records']['certificationScanSeconds']} s",
-        f"`up{{job=\"lms\"}}` lists {['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'][sum(c['replicas'] for c in components.values())]} targets",
+        f"`up{{job=\"lms\"}}` lists {NUMBERS[sum(c['replicas'] for c in components.values())]} targets",
+        f"({NUMBERS[each]} replicas of each of the {NUMBERS[len(components)]} components)",
         f"port {values['metrics']['port']} (`metrics.port`)",
         f"(`maxUnavailable: {components['pathway']['pdb']['maxUnavailable']}`)",
     ]

@@ -107,6 +107,7 @@ def test_the_image_listens_on_every_documented_port_on_all_interfaces():
         "enrolment",
         "assessment",
         "records",
+        "notification",
         "gateway",
     }, documented
     instructions = dockerfile_instructions()
@@ -142,7 +143,7 @@ def test_the_binary_accepts_the_image_environment(lms_binary):
         # An empty lms.toml: the image's environment and the built-in defaults only.
         config = os.path.join(directory, "lms.toml")
         open(config, "w").close()
-        for component in ("pathway", "enrolment", "assessment", "records"):
+        for component in ("pathway", "enrolment", "assessment", "records", "notification"):
             env[f"LMS__{component.upper()}__DATABASE_URL"] = f"sqlite://{directory}/{component}.db"
         env["LMS__DATA_DIR"] = directory
         result = subprocess.run(

@@ -22,7 +22,7 @@ from skip import SkipTest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPERATIONS = os.path.join(HERE, "..", "..", "docs", "operations.md")
-COMPONENTS = ("pathway", "enrolment", "assessment", "records")
+COMPONENTS = ("pathway", "enrolment", "assessment", "records", "notification")
 
 
 def admin_url():

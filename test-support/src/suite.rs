@@ -55,6 +55,10 @@ pub fn test_settings(auth: &TestAuth) -> Settings {
     settings.enrolment.own.audience_sweep = std::time::Duration::ZERO;
     settings.enrolment.own.max_deactivation_share = 1.0;
     settings.records.own.certification_scan = std::time::Duration::ZERO;
+    settings.notification.own.reminder_scan = std::time::Duration::ZERO;
+    // No mail unless a test asks for it (a folder of its own, or its SMTP server).
+    settings.notification.own.email.transport =
+        notification_service::clients::mail::Transport::None;
     for component in Component::ALL {
         settings.set_listen(component, SocketAddr::from(([127, 0, 0, 1], 0)));
         settings

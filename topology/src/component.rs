@@ -7,16 +7,18 @@ pub enum Component {
     Enrolment,
     Assessment,
     Records,
+    Notification,
     Gateway,
 }
 
 impl Component {
     /// Every component, in the order `lms up` lists them.
-    pub const ALL: [Component; 5] = [
+    pub const ALL: [Component; 6] = [
         Component::Pathway,
         Component::Enrolment,
         Component::Assessment,
         Component::Records,
+        Component::Notification,
         Component::Gateway,
     ];
 
@@ -27,6 +29,7 @@ impl Component {
             Component::Enrolment => enrolment_service::NAME,
             Component::Assessment => assessment_service::NAME,
             Component::Records => records_service::NAME,
+            Component::Notification => notification_service::NAME,
             Component::Gateway => gateway::NAME,
         }
     }
@@ -38,6 +41,7 @@ impl Component {
             Component::Enrolment => "enrolment",
             Component::Assessment => "assessment",
             Component::Records => "records",
+            Component::Notification => "notification",
             Component::Gateway => "gateway",
         }
     }

@@ -79,6 +79,9 @@ pub async fn open_database(
         Component::Enrolment => enrolment_service::open_database(url, pool_size, migrate).await,
         Component::Assessment => assessment_service::open_database(url, pool_size, migrate).await,
         Component::Records => records_service::open_database(url, pool_size, migrate).await,
+        Component::Notification => {
+            notification_service::open_database(url, pool_size, migrate).await
+        }
         Component::Gateway => return Ok(None),
     };
     db.with_context(|| format!("opening the database of {component}"))
@@ -180,6 +183,7 @@ impl Topology {
             let types = match consumer {
                 Component::Enrolment => enrolment_service::events::consumed(),
                 Component::Records => records_service::events::consumed(),
+                Component::Notification => notification_service::events::consumed(),
                 other => anyhow::bail!("{other} consumes no events"),
             };
             subscribers.push(Subscriber {
@@ -243,6 +247,13 @@ impl Topology {
                 settings.records.clone(),
                 self.records_peers()?,
             )),
+            Notification => Box::pin(notification_service::serve(
+                listener,
+                db()?,
+                context,
+                self.notification_settings(),
+                self.notification_peers()?,
+            )),
             Gateway => {
                 // Built now, so bad configuration fails the start rather than the first request.
                 let app = gateway::router(
@@ -273,7 +284,7 @@ impl Topology {
         use Component::*;
         Ok(enrolment_service::Peers {
             pathway: self.peer(Enrolment, Pathway)?,
-            event_consumers: self.event_consumers(Enrolment, &[Records])?,
+            event_consumers: self.event_consumers(Enrolment, &[Records, Notification])?,
         })
     }
 
@@ -284,7 +295,7 @@ impl Topology {
             pathway: self.peer(Assessment, Pathway)?,
             enrolment: self.peer(Assessment, Enrolment)?,
             records: self.peer(Assessment, Records)?,
-            event_consumers: self.event_consumers(Assessment, &[Records])?,
+            event_consumers: self.event_consumers(Assessment, &[Records, Notification])?,
         })
     }
 
@@ -294,7 +305,27 @@ impl Topology {
         Ok(records_service::Peers {
             pathway: self.peer(Records, Pathway)?,
             enrolment: self.peer(Records, Enrolment)?,
-            event_consumers: self.event_consumers(Records, &[Enrolment])?,
+            event_consumers: self.event_consumers(Records, &[Enrolment, Notification])?,
+        })
+    }
+
+    /// notification-service's settings, its mail folder under the data directory unless
+    /// configured.
+    fn notification_settings(&self) -> notification_service::Settings {
+        let mut settings = self.settings.notification.clone();
+        let email = &mut settings.own.email;
+        if email.folder.as_os_str().is_empty() {
+            email.folder = self.settings.data_dir.join("mail");
+        }
+        settings
+    }
+
+    /// Who notification-service calls.
+    pub fn notification_peers(&self) -> anyhow::Result<notification_service::Peers> {
+        use Component::*;
+        Ok(notification_service::Peers {
+            enrolment: self.peer(Notification, Enrolment)?,
+            pathway: self.peer(Notification, Pathway)?,
         })
     }
 
@@ -306,6 +337,10 @@ impl Topology {
             enrolment: self.forwarding_peer(Enrolment)?,
             assessment: self.forwarding_peer(Assessment)?,
             records: self.forwarding_peer(Records)?,
+            notification: match self.settings.topology.get(Notification) {
+                Some(_) => Some(self.forwarding_peer(Notification)?),
+                None => None,
+            },
         })
     }
 

@@ -42,6 +42,7 @@ pathway = "http://127.0.0.1:50051"
 enrolment = "http://127.0.0.1:50052"
 assessment = "http://127.0.0.1:50053"
 records = "http://127.0.0.1:50054"
+notification = "http://127.0.0.1:50055"
 "#;
 
 /// Every built-in default, also the reference for `docs/configuration.md`.
@@ -52,6 +53,7 @@ pub fn defaults() -> String {
         enrolment_service::DEFAULTS,
         assessment_service::DEFAULTS,
         records_service::DEFAULTS,
+        notification_service::DEFAULTS,
         gateway::DEFAULTS,
     ]
     .concat()
@@ -75,6 +77,7 @@ pub struct Settings {
     pub enrolment: enrolment_service::Settings,
     pub assessment: assessment_service::Settings,
     pub records: records_service::Settings,
+    pub notification: notification_service::Settings,
     pub gateway: gateway::Settings,
 }
 
@@ -93,6 +96,8 @@ pub struct Addresses {
     pub assessment: Option<Address>,
     #[serde(deserialize_with = "optional_address")]
     pub records: Option<Address>,
+    #[serde(deserialize_with = "optional_address")]
+    pub notification: Option<Address>,
 }
 
 impl Addresses {
@@ -102,6 +107,7 @@ impl Addresses {
             Component::Enrolment => self.enrolment.as_ref(),
             Component::Assessment => self.assessment.as_ref(),
             Component::Records => self.records.as_ref(),
+            Component::Notification => self.notification.as_ref(),
             Component::Gateway => None,
         }
     }
@@ -112,6 +118,7 @@ impl Addresses {
             Component::Enrolment => self.enrolment = Some(address),
             Component::Assessment => self.assessment = Some(address),
             Component::Records => self.records = Some(address),
+            Component::Notification => self.notification = Some(address),
             Component::Gateway => {}
         }
     }
@@ -130,6 +137,7 @@ impl Settings {
             Component::Enrolment => self.enrolment.listen,
             Component::Assessment => self.assessment.listen,
             Component::Records => self.records.listen,
+            Component::Notification => self.notification.listen,
             Component::Gateway => self.gateway.listen,
         }
     }
@@ -140,6 +148,7 @@ impl Settings {
             Component::Enrolment => self.enrolment.listen = address,
             Component::Assessment => self.assessment.listen = address,
             Component::Records => self.records.listen = address,
+            Component::Notification => self.notification.listen = address,
             Component::Gateway => self.gateway.listen = address,
         }
     }
@@ -151,6 +160,10 @@ impl Settings {
             Component::Enrolment => (&self.enrolment.database_url, self.enrolment.db_pool_size),
             Component::Assessment => (&self.assessment.database_url, self.assessment.db_pool_size),
             Component::Records => (&self.records.database_url, self.records.db_pool_size),
+            Component::Notification => (
+                &self.notification.database_url,
+                self.notification.db_pool_size,
+            ),
             Component::Gateway => return None,
         };
         Some((url.as_ref(), pool))
@@ -163,6 +176,7 @@ impl Settings {
             Component::Enrolment => self.enrolment.database_url = url,
             Component::Assessment => self.assessment.database_url = url,
             Component::Records => self.records.database_url = url,
+            Component::Notification => self.notification.database_url = url,
             Component::Gateway => {}
         }
     }

@@ -60,7 +60,7 @@ read_retries = {{ .Values.config.clientReadRetries }}
 [topology]
 {{- /* Each service through its headless Service: the name resolves to every ready pod, and
      callers balance over them. A disabled component has no address (its events wait). */}}
-{{- range $service := list "pathway" "enrolment" "assessment" "records" }}
+{{- range $service := list "pathway" "enrolment" "assessment" "records" "notification" }}
 {{- $c := get $.Values.components $service }}
 {{- if and $c $c.enabled }}
 {{ $service }} = {{ printf "http://%s-headless:%v" (include "lms.componentName" (dict "root" $ "name" $service)) $c.grpcPort | quote }}
@@ -91,6 +91,41 @@ audience_sweep_seconds = {{ $c.audienceSweepSeconds | int64 }}
 {{- end }}
 {{- if hasKey $c "certificationScanSeconds" }}
 certification_scan_seconds = {{ $c.certificationScanSeconds | int64 }}
+{{- end }}
+{{- if hasKey $c "reminderScanSeconds" }}
+reminder_scan_seconds = {{ $c.reminderScanSeconds | int64 }}
+{{- end }}
+{{- if hasKey $c "dueSoonDays" }}
+due_soon_days = {{ toJson (default (list) $c.dueSoonDays) }}
+{{- end }}
+{{- if hasKey $c "escalationDays" }}
+escalation_days = {{ $c.escalationDays | int64 }}
+{{- end }}
+{{- with $c.email }}
+{{- /* notification-service's email. The SMTP password is not here: it arrives as
+     LMS__NOTIFICATION__EMAIL__SMTP_PASSWORD from email.existingSecret. Optional strings are
+     rendered only when set (the binary's defaults apply otherwise). */}}
+
+[{{ $name }}.email]
+transport = {{ .transport | quote }}
+{{- with .from }}
+from = {{ . | quote }}
+{{- end }}
+{{- with .smtpHost }}
+smtp_host = {{ . | quote }}
+{{- end }}
+{{- if hasKey . "smtpPort" }}
+smtp_port = {{ .smtpPort | int64 }}
+{{- end }}
+{{- with .smtpTls }}
+smtp_tls = {{ . | quote }}
+{{- end }}
+{{- with .smtpUsername }}
+smtp_username = {{ . | quote }}
+{{- end }}
+{{- with .portalUrl }}
+portal_url = {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -142,6 +142,6 @@ topologySpreadConstraints:
 
 {{/* The fully qualified gRPC service each component serves (what health reports on). */}}
 {{- define "lms.grpcService" -}}
-{{- $services := dict "pathway" "lms.pathway.v1.PathwayService" "enrolment" "lms.enrolment.v1.EnrolmentService" "assessment" "lms.assessment.v1.AssessmentService" "records" "lms.records.v1.RecordsService" -}}
+{{- $services := dict "pathway" "lms.pathway.v1.PathwayService" "enrolment" "lms.enrolment.v1.EnrolmentService" "assessment" "lms.assessment.v1.AssessmentService" "records" "lms.records.v1.RecordsService" "notification" "lms.notification.v1.NotificationService" -}}
 {{- required (printf "unknown component %q" .) (get $services .) -}}
 {{- end -}}

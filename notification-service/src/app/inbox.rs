@@ -1,0 +1,96 @@
+//! A person's inbox and preferences: always the caller's own (the token's subject).
+
+use chrono::NaiveDateTime;
+use lms_platform::pagination::{self, Page};
+use lms_platform::resource::now;
+use lms_platform::{AppError, AppResult, Principal};
+
+use super::{NotificationApp, not_yours};
+use crate::domain::kind::Kind;
+use crate::storage::notifications::{self as stored, Row};
+use crate::storage::preferences;
+
+const TOKEN_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+impl NotificationApp {
+    /// The caller's notifications, newest first.
+    pub async fn inbox(
+        &self,
+        who: &Principal,
+        unread_only: bool,
+        page_size: i32,
+        page_token: &str,
+    ) -> AppResult<Page<Row>> {
+        let limit = pagination::page_size(page_size)?;
+        let filters = format!("unread_only={unread_only}");
+        let after = pagination::decode_key::<2>(page_token, &filters)?
+            .map(|[at, id]| {
+                NaiveDateTime::parse_from_str(&at, TOKEN_TIME)
+                    .map(|at| (at, id))
+                    .map_err(|_| AppError::invalid_field("page_token", "is malformed"))
+            })
+            .transpose()?;
+        let (tenant, me) = (who.tenant_id.clone(), who.subject.clone());
+        let rows = self
+            .db
+            .read(move |conn| stored::inbox(conn, &tenant, &me, unread_only, after, limit + 1))
+            .await?;
+        Ok(pagination::paginate(rows, limit, &filters, |row| {
+            vec![
+                row.created_at.format(TOKEN_TIME).to_string(),
+                row.id.clone(),
+            ]
+        }))
+    }
+
+    pub async fn unread_count(&self, who: &Principal) -> AppResult<i64> {
+        let (tenant, me) = (who.tenant_id.clone(), who.subject.clone());
+        self.db
+            .read(move |conn| stored::unread(conn, &tenant, &me))
+            .await
+    }
+
+    /// Marks the caller's notifications read (`ids`, or all when None); how many were unread.
+    pub async fn mark_read(&self, who: &Principal, ids: Option<Vec<String>>) -> AppResult<usize> {
+        let (tenant, me) = (who.tenant_id.clone(), who.subject.clone());
+        self.db
+            .write(move |conn| {
+                if let Some(ids) = &ids {
+                    let mine = stored::owned(conn, &tenant, &me, ids)?;
+                    if let Some(other) = ids.iter().find(|id| !mine.contains(id)) {
+                        return Err(not_yours("notification", other));
+                    }
+                }
+                stored::mark_read(conn, &tenant, &me, ids.as_deref(), now())
+            })
+            .await
+    }
+
+    /// The kinds the caller muted.
+    pub async fn muted(&self, who: &Principal) -> AppResult<Vec<Kind>> {
+        let (tenant, me) = (who.tenant_id.to_string(), who.subject.clone());
+        self.db
+            .read(move |conn| preferences::muted(conn, &tenant, &me))
+            .await
+    }
+
+    /// Replaces the kinds the caller muted (only kinds that may be muted; checked by the
+    /// caller of this use case).
+    pub async fn set_muted(&self, who: &Principal, muted: Vec<Kind>) -> AppResult<Vec<Kind>> {
+        if let Some(kind) = muted.iter().find(|k| !k.mutable()) {
+            return Err(AppError::invalid_field(
+                "preferences.muted",
+                format!(
+                    "{} notifications cannot be muted: mandatory training and compliance depend on them",
+                    kind.as_str()
+                ),
+            ));
+        }
+        let (tenant, me) = (who.tenant_id.clone(), who.subject.clone());
+        let stored = muted.clone();
+        self.db
+            .write(move |conn| preferences::set_muted(conn, &tenant, &me, &stored))
+            .await?;
+        Ok(muted)
+    }
+}

@@ -1,0 +1,124 @@
+//! notification-service's use cases: applying events (deciding notifications), the reminder
+//! scheduler, the sender (preparing and emailing), the inbox and preferences, and templates.
+
+mod inbox;
+mod received;
+mod reminders;
+mod sender;
+mod templates;
+
+pub use templates::TemplateView;
+
+pub use sender::Sent;
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use lms_platform::db::{Db, DbConnection};
+use lms_platform::validate::new_id;
+use lms_platform::{AppError, AppResult};
+use serde_json::{Map, Value};
+
+use crate::clients::directory::Directory;
+use crate::clients::mail::Mailer;
+use crate::clients::pathways::Pathways;
+use crate::domain::kind::Kind;
+use crate::domain::schedule::ReminderPlan;
+use crate::storage::notifications::{self, Row};
+
+/// What the use cases are configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub plan: ReminderPlan,
+    /// The Learning Portal's address, for links in messages.
+    pub portal_url: String,
+    /// Rows a worker takes at once.
+    pub batch: i64,
+}
+
+#[derive(Clone)]
+pub struct NotificationApp {
+    db: Db,
+    directory: Directory,
+    pathways: Pathways,
+    mailer: Mailer,
+    config: Arc<Config>,
+}
+
+impl NotificationApp {
+    pub fn new(
+        db: Db,
+        directory: Directory,
+        pathways: Pathways,
+        mailer: Mailer,
+        config: Config,
+    ) -> Self {
+        Self {
+            db,
+            directory,
+            pathways,
+            mailer,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// A notification to decide: what it is, about whom, and the facts its template needs.
+pub(crate) struct Decision<'a> {
+    pub tenant: &'a str,
+    pub kind: Kind,
+    pub dedup_key: String,
+    pub learner: &'a str,
+    pub for_manager: bool,
+    pub enrolment_id: &'a str,
+    pub pathway_id: &'a str,
+    pub mandatory: bool,
+    pub facts: Map<String, Value>,
+}
+
+/// Decides a notification once: a second decision with the same key changes nothing.
+pub(crate) fn decide(
+    conn: &mut DbConnection,
+    decision: Decision<'_>,
+    now: NaiveDateTime,
+) -> AppResult<bool> {
+    let row = Row {
+        tenant_id: decision.tenant.to_string(),
+        id: new_id(),
+        dedup_key: decision.dedup_key,
+        kind: decision.kind.as_str().to_string(),
+        learner: decision.learner.to_string(),
+        for_manager: decision.for_manager,
+        recipient: String::new(),
+        enrolment_id: decision.enrolment_id.to_string(),
+        pathway_id: decision.pathway_id.to_string(),
+        mandatory: decision.mandatory || !decision.kind.mutable(),
+        facts: Value::Object(decision.facts).to_string(),
+        subject: String::new(),
+        body: String::new(),
+        state: notifications::PENDING.to_string(),
+        email_state: notifications::EMAIL_NONE.to_string(),
+        email_to: String::new(),
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: None,
+        last_error: String::new(),
+        created_at: now,
+        read_at: None,
+    };
+    notifications::decide(conn, &row)
+}
+
+/// A date as templates show it.
+pub(crate) fn date(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// NOT_FOUND for an id that is not one of the caller's.
+pub(crate) fn not_yours(what: &str, id: &str) -> AppError {
+    AppError::NotFound(format!("{what} {id}"))
+}

@@ -1,0 +1,85 @@
+//! The reminder scheduler: finds the enrolments whose next reminder is due (an indexed query
+//! over those rows only), decides the reminder (once: its dedup key holds the enrolment, the
+//! due date and the stage), and moves each enrolment's plan on.
+
+use chrono::NaiveDateTime;
+use lms_platform::AppResult;
+use serde_json::{Map, Value};
+
+use super::{Decision, NotificationApp, date, decide};
+use crate::domain::schedule::{Stage, days_between};
+use crate::storage::tracked;
+
+impl NotificationApp {
+    /// Decides every reminder due at `now`; returns how many were decided. Tests pass their
+    /// own `now` (they move the clock instead of sleeping).
+    pub async fn run_reminders(&self, now: NaiveDateTime) -> AppResult<usize> {
+        let mut decided = 0;
+        loop {
+            let (seen, new) = self.remind_batch(now).await?;
+            decided += new;
+            if seen < self.config.batch as usize {
+                return Ok(decided);
+            }
+        }
+    }
+
+    /// One batch in one transaction: (rows seen, reminders decided).
+    async fn remind_batch(&self, now: NaiveDateTime) -> AppResult<(usize, usize)> {
+        let (plan, batch) = (self.config.plan.clone(), self.config.batch);
+        self.db
+            .write(move |conn| {
+                let due = tracked::due(conn, now, batch)?;
+                let mut decided = 0;
+                for row in &due {
+                    let (Some(due_at), Some(stage), true) = (
+                        row.due_at,
+                        plan.stage(row.next_stage as usize),
+                        row.state == tracked::OPEN,
+                    ) else {
+                        tracked::set_next(conn, &row.tenant_id, &row.enrolment_id, 0, None)?;
+                        continue;
+                    };
+                    let mut facts = Map::new();
+                    facts.insert("due_date".into(), Value::from(date(due_at)));
+                    facts.insert("days_left".into(), days_between(now, due_at).into());
+                    facts.insert("days_overdue".into(), days_between(due_at, now).into());
+                    let new = decide(
+                        conn,
+                        Decision {
+                            tenant: &row.tenant_id,
+                            kind: stage.kind(),
+                            dedup_key: stage.dedup_key(&row.enrolment_id, due_at),
+                            learner: &row.learner,
+                            for_manager: matches!(stage, Stage::Escalation(_)),
+                            enrolment_id: &row.enrolment_id,
+                            pathway_id: &row.pathway_id,
+                            mandatory: row.mandatory,
+                            facts,
+                        },
+                        now,
+                    )?;
+                    decided += usize::from(new);
+                    let next = plan.next(due_at, row.next_stage as usize + 1, now);
+                    tracked::set_next(
+                        conn,
+                        &row.tenant_id,
+                        &row.enrolment_id,
+                        next.map_or(row.next_stage + 1, |n| n.stage as i32),
+                        next.map(|n| n.at),
+                    )?;
+                }
+                Ok((due.len(), decided))
+            })
+            .await
+    }
+
+    /// Runs the scheduler now and logs what it did (the periodic task).
+    pub async fn remind_and_log(&self) {
+        match self.run_reminders(lms_platform::resource::now()).await {
+            Ok(0) => {}
+            Ok(decided) => tracing::info!(decided, "reminders decided"),
+            Err(error) => tracing::warn!(%error, "the reminder scan failed; it runs again"),
+        }
+    }
+}

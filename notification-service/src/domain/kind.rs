@@ -1,0 +1,68 @@
+//! What a notification is about.
+
+use lms_platform::text_enum;
+
+text_enum!(
+    /// The kinds of notification.
+    Kind {
+        Assigned = "assigned",
+        DueSoon = "due_soon",
+        Overdue = "overdue",
+        Escalation = "escalation",
+        Completed = "completed",
+        CertificationIssued = "certification_issued",
+        CertificationExpiring = "certification_expiring",
+    }
+);
+
+impl Kind {
+    /// Whether a person may mute it. Assignments, reminders, escalations and certification
+    /// expiry are how mandatory training gets done: they cannot be muted.
+    pub fn mutable(self) -> bool {
+        matches!(self, Kind::Completed | Kind::CertificationIssued)
+    }
+
+    /// Reminders stop when their enrolment is completed or withdrawn, even when already
+    /// decided.
+    pub fn is_reminder(self) -> bool {
+        matches!(self, Kind::DueSoon | Kind::Overdue | Kind::Escalation)
+    }
+
+    /// The variables its templates may use (every kind also has the common ones).
+    pub fn variables(self) -> Vec<&'static str> {
+        let own: &[&str] = match self {
+            Kind::Assigned => &["due_date", "mandatory"],
+            Kind::DueSoon => &["due_date", "days_left", "mandatory"],
+            Kind::Overdue => &["due_date", "days_overdue", "mandatory"],
+            Kind::Escalation => &["due_date", "days_overdue", "manager_name"],
+            Kind::Completed => &["completed_date"],
+            Kind::CertificationIssued => &["expire_date"],
+            Kind::CertificationExpiring => &["expire_date"],
+        };
+        let mut all = COMMON.to_vec();
+        all.extend_from_slice(own);
+        all
+    }
+}
+
+/// Variables every template has.
+const COMMON: &[&str] = &["learner_name", "pathway_title", "link", "portal_url"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_optional_kinds_may_be_muted() {
+        let mutable: Vec<_> = Kind::ALL.iter().filter(|k| k.mutable()).collect();
+        assert_eq!(mutable, [&Kind::Completed, &Kind::CertificationIssued]);
+    }
+
+    #[test]
+    fn every_kind_names_its_learner_and_pathway() {
+        for kind in Kind::ALL {
+            assert!(kind.variables().contains(&"learner_name"));
+            assert!(kind.variables().contains(&"pathway_title"));
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The rules of telling people: which kinds exist and which may be muted, when reminders fall
+//! due, and how templates are checked and rendered. No protobuf, no SQL.
+
+pub mod kind;
+pub mod schedule;
+pub mod template;

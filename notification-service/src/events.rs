@@ -1,0 +1,150 @@
+//! The events notification-service reads: enrolments from enrolment-service, completions and
+//! certifications from records-service.
+
+use chrono::NaiveDateTime;
+use lms_platform::inbox::decode;
+use lms_platform::resource::{from_timestamp, revision_of_etag};
+use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_proto::records_v1 as records_pb;
+use prost::Name;
+
+/// The event types notification-service subscribes to (what [`read`] reads).
+pub fn consumed() -> Vec<String> {
+    vec![
+        enrolment_pb::EnrolmentCreated::type_url(),
+        enrolment_pb::EnrolmentUpdated::type_url(),
+        enrolment_pb::EnrolmentWithdrawn::type_url(),
+        records_pb::EnrolmentCompleted::type_url(),
+        records_pb::CertificationIssued::type_url(),
+        records_pb::CertificationExpiring::type_url(),
+    ]
+}
+
+/// An enrolment as enrolment-service says it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrolmentFacts {
+    pub id: String,
+    pub person_id: String,
+    pub learner: String,
+    pub pathway_id: String,
+    pub mandatory: bool,
+    /// Assigned to the learner (by an assignment or an admin), not chosen by them.
+    pub assigned: bool,
+    pub due_at: Option<NaiveDateTime>,
+    pub status: EnrolmentStatus,
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolmentStatus {
+    Active,
+    Suspended,
+    Withdrawn,
+}
+
+/// A certification as records-service announces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificationFacts {
+    pub id: String,
+    pub learner: String,
+    pub pathway_id: String,
+    pub enrolment_id: String,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// What another service told notification-service.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// Created (`created`), updated or withdrawn.
+    Enrolment {
+        enrolment: EnrolmentFacts,
+        created: bool,
+    },
+    Completed {
+        enrolment_id: String,
+        learner: String,
+        pathway_id: String,
+        at: NaiveDateTime,
+    },
+    CertificationIssued(CertificationFacts),
+    CertificationExpiring(CertificationFacts),
+}
+
+/// Reads a delivered payload; Err says why it can never be applied.
+pub fn read(any: &prost_types::Any) -> Result<Received, String> {
+    let type_url = any.type_url.as_str();
+    if type_url == records_pb::EnrolmentCompleted::type_url() {
+        let done: records_pb::EnrolmentCompleted = decode(any)?;
+        return Ok(Received::Completed {
+            at: done
+                .complete_time
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or("EnrolmentCompleted without complete_time")?,
+            enrolment_id: done.enrolment_id,
+            learner: done.learner,
+            pathway_id: done.pathway_id,
+        });
+    }
+    if type_url == records_pb::CertificationIssued::type_url() {
+        let issued: records_pb::CertificationIssued = decode(any)?;
+        return Ok(Received::CertificationIssued(CertificationFacts {
+            expires_at: issued.expire_time.as_ref().and_then(from_timestamp),
+            id: issued.certification_id,
+            learner: issued.learner,
+            pathway_id: issued.pathway_id,
+            enrolment_id: issued.enrolment_id,
+        }));
+    }
+    if type_url == records_pb::CertificationExpiring::type_url() {
+        let expiring: records_pb::CertificationExpiring = decode(any)?;
+        return Ok(Received::CertificationExpiring(CertificationFacts {
+            expires_at: expiring.expire_time.as_ref().and_then(from_timestamp),
+            id: expiring.certification_id,
+            learner: expiring.learner,
+            pathway_id: expiring.pathway_id,
+            enrolment_id: expiring.enrolment_id,
+        }));
+    }
+    let (enrolment, created) = if type_url == enrolment_pb::EnrolmentCreated::type_url() {
+        (
+            decode::<enrolment_pb::EnrolmentCreated>(any)?.enrolment,
+            true,
+        )
+    } else if type_url == enrolment_pb::EnrolmentUpdated::type_url() {
+        (
+            decode::<enrolment_pb::EnrolmentUpdated>(any)?.enrolment,
+            false,
+        )
+    } else if type_url == enrolment_pb::EnrolmentWithdrawn::type_url() {
+        (
+            decode::<enrolment_pb::EnrolmentWithdrawn>(any)?.enrolment,
+            false,
+        )
+    } else {
+        return Err(format!("unknown event type {type_url}"));
+    };
+    let e = enrolment.ok_or("an enrolment event without its enrolment")?;
+    let status = match enrolment_pb::EnrolmentStatus::try_from(e.status) {
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentActive) => EnrolmentStatus::Active,
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentSuspended) => EnrolmentStatus::Suspended,
+        Ok(enrolment_pb::EnrolmentStatus::EnrolmentWithdrawn) => EnrolmentStatus::Withdrawn,
+        _ => return Err(format!("enrolment {} without a status", e.id)),
+    };
+    let revision = revision_of_etag(&e.etag)
+        .ok_or_else(|| format!("enrolment {} with an unreadable etag", e.id))?;
+    Ok(Received::Enrolment {
+        enrolment: EnrolmentFacts {
+            mandatory: e.requirement == enrolment_pb::Requirement::Mandatory as i32,
+            assigned: e.source != enrolment_pb::EnrolmentSource::Self_ as i32,
+            due_at: e.due_time.as_ref().and_then(from_timestamp),
+            id: e.id,
+            person_id: e.person_id,
+            learner: e.learner,
+            pathway_id: e.pathway_id,
+            status,
+            revision,
+        },
+        created,
+    })
+}

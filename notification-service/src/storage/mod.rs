@@ -1,0 +1,7 @@
+//! notification-service's rows and queries, one file per aggregate.
+
+pub mod notifications;
+pub mod preferences;
+pub mod schema;
+pub mod templates;
+pub mod tracked;

@@ -1,0 +1,289 @@
+//! Notifications: decided once (by dedup key), prepared (recipient, template), in the inbox,
+//! and emailed. Workers claim rows with a lease, so replicas share the work without sending
+//! anything twice.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_platform::AppResult;
+use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
+
+use super::schema::notifications as n;
+
+/// A notification as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = n)]
+pub struct Row {
+    pub tenant_id: String,
+    pub id: String,
+    pub dedup_key: String,
+    pub kind: String,
+    pub learner: String,
+    pub for_manager: bool,
+    pub recipient: String,
+    pub enrolment_id: String,
+    pub pathway_id: String,
+    pub mandatory: bool,
+    pub facts: String,
+    pub subject: String,
+    pub body: String,
+    pub state: String,
+    pub email_state: String,
+    pub email_to: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub last_error: String,
+    pub created_at: NaiveDateTime,
+    pub read_at: Option<NaiveDateTime>,
+}
+
+pub const PENDING: &str = "pending";
+pub const READY: &str = "ready";
+pub const MUTED: &str = "muted";
+pub const CANCELLED: &str = "cancelled";
+pub const FAILED: &str = "failed";
+pub const EMAIL_NONE: &str = "none";
+pub const EMAIL_PENDING: &str = "pending";
+pub const EMAIL_SENT: &str = "sent";
+pub const EMAIL_FAILED: &str = "failed";
+
+/// Records the decision to notify, unless one with the same dedup key exists in the tenant.
+/// Returns whether it is new.
+pub fn decide(conn: &mut DbConnection, row: &Row) -> AppResult<bool> {
+    let insert = diesel::insert_into(n::table)
+        .values(row)
+        .on_conflict((n::tenant_id, n::dedup_key))
+        .do_nothing();
+    let inserted = match conn {
+        DbConnection::Postgres(pg) => insert.execute(pg)?,
+        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+    };
+    Ok(inserted == 1)
+}
+
+/// Claims up to `limit` rows of `work` due at `now` until `lease_until` (which the caller makes
+/// unique to this claim): rows another worker holds are left to it. The conditional update is
+/// what decides between two workers reading the same rows.
+pub fn claim(
+    conn: &mut DbConnection,
+    work: Work,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> AppResult<Vec<Row>> {
+    let free = || n::lease_until.is_null().or(n::lease_until.lt(now));
+    let of_work = || {
+        let query = n::table.filter(n::next_attempt_at.le(now)).into_boxed();
+        match work {
+            Work::Prepare => query.filter(n::state.eq(PENDING)),
+            Work::Email => query
+                .filter(n::state.eq(READY))
+                .filter(n::email_state.eq(EMAIL_PENDING)),
+        }
+    };
+    let candidates: Vec<String> = of_work()
+        .filter(free())
+        .order(n::next_attempt_at.asc())
+        .limit(limit)
+        .select(n::id)
+        .load(conn)?;
+    for chunk in candidates.chunks(500) {
+        diesel::update(n::table.filter(n::id.eq_any(chunk)).filter(free()))
+            .set(n::lease_until.eq(Some(lease_until)))
+            .execute(conn)?;
+    }
+    let mut claimed = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(500) {
+        let rows: Vec<Row> = n::table
+            .filter(n::id.eq_any(chunk))
+            .filter(n::lease_until.eq(Some(lease_until)))
+            .select(Row::as_select())
+            .load(conn)?;
+        claimed.extend(rows);
+    }
+    claimed.sort_by_key(|row| row.next_attempt_at);
+    Ok(claimed)
+}
+
+/// What a worker claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Decided, to be given a recipient and a text.
+    Prepare,
+    /// In the inbox, to be emailed.
+    Email,
+}
+
+/// The outcome of preparing a notification.
+pub struct Prepared<'a> {
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub state: &'a str,
+    pub email_state: &'a str,
+    pub email_to: &'a str,
+    pub note: &'a str,
+}
+
+pub fn prepared(conn: &mut DbConnection, row: &Row, done: Prepared<'_>) -> AppResult<()> {
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(&row.tenant_id))
+            .filter(n::id.eq(&row.id)),
+    )
+    .set((
+        n::recipient.eq(done.recipient),
+        n::subject.eq(done.subject),
+        n::body.eq(done.body),
+        n::state.eq(done.state),
+        n::email_state.eq(done.email_state),
+        n::email_to.eq(done.email_to),
+        n::attempts.eq(0),
+        n::lease_until.eq(None::<NaiveDateTime>),
+        n::last_error.eq(done.note),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Sets the email outcome (`sent` or `failed`) and frees the row.
+pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str) -> AppResult<()> {
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(&row.tenant_id))
+            .filter(n::id.eq(&row.id)),
+    )
+    .set((
+        n::email_state.eq(email_state),
+        n::lease_until.eq(None::<NaiveDateTime>),
+        n::last_error.eq(note),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Gives up on preparing a notification (e.g. an escalation for a learner without a manager).
+pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(&row.tenant_id))
+            .filter(n::id.eq(&row.id)),
+    )
+    .set((
+        n::state.eq(FAILED),
+        n::lease_until.eq(None::<NaiveDateTime>),
+        n::last_error.eq(why),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Tries again at `at` (the work failed for a reason that may pass).
+pub fn retry_at(
+    conn: &mut DbConnection,
+    row: &Row,
+    at: NaiveDateTime,
+    error: &str,
+) -> AppResult<()> {
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(&row.tenant_id))
+            .filter(n::id.eq(&row.id)),
+    )
+    .set((
+        n::attempts.eq(n::attempts + 1),
+        n::next_attempt_at.eq(at),
+        n::lease_until.eq(None::<NaiveDateTime>),
+        n::last_error.eq(error),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A page of `recipient`'s inbox, newest first, after the (created_at, id) key.
+pub fn inbox(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    recipient: &str,
+    unread_only: bool,
+    after: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> AppResult<Vec<Row>> {
+    let mut query = n::table
+        .filter(n::tenant_id.eq(tenant.as_str()))
+        .filter(n::recipient.eq(recipient))
+        .filter(n::state.eq(READY))
+        .into_boxed();
+    if unread_only {
+        query = query.filter(n::read_at.is_null());
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            n::created_at
+                .lt(at)
+                .or(n::created_at.eq(at).and(n::id.lt(id))),
+        );
+    }
+    Ok(query
+        .order((n::created_at.desc(), n::id.desc()))
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)?)
+}
+
+pub fn unread(conn: &mut DbConnection, tenant: &TenantId, recipient: &str) -> AppResult<i64> {
+    Ok(n::table
+        .filter(n::tenant_id.eq(tenant.as_str()))
+        .filter(n::recipient.eq(recipient))
+        .filter(n::state.eq(READY))
+        .filter(n::read_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// Which of `ids` are `recipient`'s (in the inbox).
+pub fn owned(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    recipient: &str,
+    ids: &[String],
+) -> AppResult<Vec<String>> {
+    Ok(n::table
+        .filter(n::tenant_id.eq(tenant.as_str()))
+        .filter(n::recipient.eq(recipient))
+        .filter(n::state.eq(READY))
+        .filter(n::id.eq_any(ids))
+        .select(n::id)
+        .load(conn)?)
+}
+
+/// Marks `recipient`'s unread notifications read (those of `ids`, or all); returns how many.
+pub fn mark_read(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    recipient: &str,
+    ids: Option<&[String]>,
+    at: NaiveDateTime,
+) -> AppResult<usize> {
+    let mut target = n::table
+        .filter(n::tenant_id.eq(tenant.as_str()))
+        .filter(n::recipient.eq(recipient))
+        .filter(n::state.eq(READY))
+        .filter(n::read_at.is_null())
+        .into_boxed();
+    if let Some(ids) = ids {
+        target = target.filter(n::id.eq_any(ids));
+    }
+    let keys: Vec<String> = target.select(n::id).load(conn)?;
+    for chunk in keys.chunks(500) {
+        diesel::update(
+            n::table
+                .filter(n::tenant_id.eq(tenant.as_str()))
+                .filter(n::id.eq_any(chunk)),
+        )
+        .set(n::read_at.eq(Some(at)))
+        .execute(conn)?;
+    }
+    Ok(keys.len())
+}

@@ -1,0 +1,94 @@
+//! The enrolments notification-service follows, and their next reminder.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_platform::AppResult;
+use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
+
+use super::schema::tracked_enrolments as t;
+
+/// An enrolment as notification-service knows it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = t)]
+#[diesel(treat_none_as_null = true)]
+pub struct Tracked {
+    pub tenant_id: String,
+    pub enrolment_id: String,
+    pub person_id: String,
+    pub learner: String,
+    pub pathway_id: String,
+    pub mandatory: bool,
+    pub due_at: Option<NaiveDateTime>,
+    /// `open`, `suspended`, `completed` or `withdrawn`.
+    pub state: String,
+    pub revision: i64,
+    pub next_reminder_at: Option<NaiveDateTime>,
+    pub next_stage: i32,
+}
+
+pub const OPEN: &str = "open";
+pub const SUSPENDED: &str = "suspended";
+pub const COMPLETED: &str = "completed";
+pub const WITHDRAWN: &str = "withdrawn";
+
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment_id: &str,
+) -> AppResult<Option<Tracked>> {
+    Ok(t::table
+        .filter(t::tenant_id.eq(tenant.as_str()))
+        .filter(t::enrolment_id.eq(enrolment_id))
+        .select(Tracked::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts or replaces the row.
+pub fn save(conn: &mut DbConnection, row: &Tracked) -> AppResult<()> {
+    let updated = diesel::update(
+        t::table
+            .filter(t::tenant_id.eq(&row.tenant_id))
+            .filter(t::enrolment_id.eq(&row.enrolment_id)),
+    )
+    .set(row)
+    .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(t::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Enrolments whose next reminder is due at `now`, soonest first. Two replicas may read the
+/// same rows: the reminders' dedup keys keep each decided once, and both move the plan to the
+/// same next stage.
+pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> AppResult<Vec<Tracked>> {
+    Ok(t::table
+        .filter(t::next_reminder_at.le(now))
+        .order(t::next_reminder_at.asc())
+        .limit(limit)
+        .select(Tracked::as_select())
+        .load(conn)?)
+}
+
+/// Moves the enrolment's reminder sequence on.
+pub fn set_next(
+    conn: &mut DbConnection,
+    tenant: &str,
+    enrolment_id: &str,
+    next_stage: i32,
+    next_reminder_at: Option<NaiveDateTime>,
+) -> AppResult<()> {
+    diesel::update(
+        t::table
+            .filter(t::tenant_id.eq(tenant))
+            .filter(t::enrolment_id.eq(enrolment_id)),
+    )
+    .set((
+        t::next_stage.eq(next_stage),
+        t::next_reminder_at.eq(next_reminder_at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
