@@ -920,8 +920,8 @@ def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from
         "smtp_port": email["smtpPort"],
         "smtp_tls": email["smtpTls"],
         "smtp_username": email["smtpUsername"],
-        "portal_url": email["portalUrl"],
     }, config["notification"]["email"]
+    assert config["notification"]["portal_url"] == production["components"]["notification"]["portalUrl"]
     # The password is in no rendered file: only a reference to its Secret, in notification's
     # pods alone (not the migration job's, not another component's).
     assert "smtp_password" not in lms_toml(files)[0]
@@ -973,7 +973,7 @@ def test_notification_values_are_checked():
     expect_render_failure(notification(email={"smtpPort": "587"}), "smtpPort")
     # A password is never a plain value.
     expect_render_failure(notification(email={"smtpPassword": "hunter2"}), "smtpPassword")
-    expect_render_failure(notification(email={"portalUrl": "lms.example.com"}), "portalUrl")
+    expect_render_failure(notification(portalUrl="lms.example.com"), "portalUrl")
     expect_render_failure(notification(dueSoonDays=[7, 0]), "dueSoonDays")
     expect_render_failure(notification(dueSoonDays=7), "dueSoonDays")
     expect_render_failure(notification(escalationDays=-1), "escalationDays")

@@ -448,7 +448,7 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
             "grpc"
         };
         lines.push(format!(
-            "  {:<18} {scheme}://{}",
+            "  {:<20} {scheme}://{}",
             component.component.name(),
             component.address
         ));
@@ -456,7 +456,7 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     }
     let settings = &topology.settings;
     if let Some(address) = start_metrics(settings, shutdown.clone(), &mut running).await? {
-        lines.push(format!("  {:<18} http://{address}/metrics", "metrics"));
+        lines.push(format!("  {:<20} http://{address}/metrics", "metrics"));
     }
     println!(
         "LMS is up in {} ms (embedded SQLite in {})",
@@ -467,7 +467,7 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
         println!("{line}");
     }
     println!(
-        "  a token:           lms token --data-dir {} --tenant demo --subject admin@demo --role admin",
+        "  a token:             lms token --data-dir {} --tenant demo --subject admin@demo --role admin",
         settings.data_dir.display()
     );
     wait_all(running).await

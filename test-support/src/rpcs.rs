@@ -45,7 +45,12 @@ impl Rpcs {
             Some("enrolment") => &["enrolment-service"],
             Some("assessment") => &["assessment-service"],
             Some("records") => &["records-service"],
-            Some("events") => &["enrolment-service", "records-service"],
+            Some("notification") => &["notification-service"],
+            Some("events") => &[
+                "enrolment-service",
+                "records-service",
+                "notification-service",
+            ],
             _ => &[],
         }
     }

@@ -117,7 +117,7 @@ def normalise(lines):
 
 def start_suite(binary, workdir, log):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMS__") and k != "LMS_CONFIG"}
-    for component in ("PATHWAY", "ENROLMENT", "ASSESSMENT", "RECORDS", "GATEWAY"):
+    for component in ("PATHWAY", "ENROLMENT", "ASSESSMENT", "RECORDS", "NOTIFICATION", "GATEWAY"):
         env[f"LMS__{component}__LISTEN"] = "127.0.0.1:0"
     env["LMS__TELEMETRY__METRICS_LISTEN"] = "127.0.0.1:0"
     env["LMS__TELEMETRY__LOG_LEVEL"] = "warn"

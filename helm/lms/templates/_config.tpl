@@ -101,6 +101,9 @@ due_soon_days = {{ toJson (default (list) $c.dueSoonDays) }}
 {{- if hasKey $c "escalationDays" }}
 escalation_days = {{ $c.escalationDays | int64 }}
 {{- end }}
+{{- with $c.portalUrl }}
+portal_url = {{ . | quote }}
+{{- end }}
 {{- with $c.email }}
 {{- /* notification-service's email. The SMTP password is not here: it arrives as
      LMS__NOTIFICATION__EMAIL__SMTP_PASSWORD from email.existingSecret. Optional strings are
@@ -122,9 +125,6 @@ smtp_tls = {{ . | quote }}
 {{- end }}
 {{- with .smtpUsername }}
 smtp_username = {{ . | quote }}
-{{- end }}
-{{- with .portalUrl }}
-portal_url = {{ . | quote }}
 {{- end }}
 {{- end }}
 {{- end }}

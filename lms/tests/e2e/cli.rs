@@ -43,6 +43,7 @@ fn start_up_with_addresses(
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+        .env("LMS__NOTIFICATION__LISTEN", "127.0.0.1:0")
         .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
@@ -535,6 +536,7 @@ async fn traces_continue_the_callers_traceparent_and_reach_the_collector() {
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+        .env("LMS__NOTIFICATION__LISTEN", "127.0.0.1:0")
         .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
         .env("LMS__TELEMETRY__METRICS_LISTEN", "")
         .env("LMS__TELEMETRY__LOG_LEVEL", "warn")
@@ -791,6 +793,10 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
         ("enrolment-service", "lms.enrolment.v1.EnrolmentService"),
         ("assessment-service", "lms.assessment.v1.AssessmentService"),
         ("records-service", "lms.records.v1.RecordsService"),
+        (
+            "notification-service",
+            "lms.notification.v1.NotificationService",
+        ),
     ] {
         let address = addresses
             .get(component)
@@ -815,11 +821,15 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             vec![
                 "lms.enrolment.v1.EnrolmentService",
                 "lms.events.v1.EventConsumer",
+                "lms.events.v1.DeadLetters",
             ],
         ),
         (
             "assessment-service",
-            vec!["lms.assessment.v1.AssessmentService"],
+            vec![
+                "lms.assessment.v1.AssessmentService",
+                "lms.events.v1.DeadLetters",
+            ],
         ),
         (
             "records-service",
@@ -827,6 +837,14 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
                 "lms.records.v1.RecordsService",
                 "lms.events.v1.EventConsumer",
                 "lms.records.v1.CertificateVerification",
+                "lms.events.v1.DeadLetters",
+            ],
+        ),
+        (
+            "notification-service",
+            vec![
+                "lms.notification.v1.NotificationService",
+                "lms.events.v1.EventConsumer",
             ],
         ),
     ] {

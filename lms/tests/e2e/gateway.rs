@@ -51,6 +51,7 @@ impl Suite {
             .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
             .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
             .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+            .env("LMS__NOTIFICATION__LISTEN", "127.0.0.1:0")
             .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
             .env("LMS__GATEWAY__MAX_BODY_BYTES", "65536")
             .env("LMS__TELEMETRY__METRICS_LISTEN", "")

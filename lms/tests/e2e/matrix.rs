@@ -292,6 +292,39 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.events.v1.EventConsumer/DeliverEvents", SERVICE),
     ("lms.events.v1.DeadLetters/ListDeadLetters", ADMIN),
     ("lms.events.v1.DeadLetters/ReplayDeadLetters", ADMIN),
+    (
+        "lms.notification.v1.NotificationService/ListNotifications",
+        EVERYONE,
+    ),
+    (
+        "lms.notification.v1.NotificationService/GetUnreadCount",
+        EVERYONE,
+    ),
+    (
+        "lms.notification.v1.NotificationService/MarkNotificationsRead",
+        EVERYONE,
+    ),
+    (
+        "lms.notification.v1.NotificationService/GetNotificationPreferences",
+        EVERYONE,
+    ),
+    (
+        "lms.notification.v1.NotificationService/UpdateNotificationPreferences",
+        EVERYONE,
+    ),
+    (
+        "lms.notification.v1.NotificationService/ListTemplates",
+        ADMIN,
+    ),
+    ("lms.notification.v1.NotificationService/SetTemplate", ADMIN),
+    (
+        "lms.notification.v1.NotificationService/DeleteTemplate",
+        ADMIN,
+    ),
+    (
+        "lms.notification.v1.NotificationService/PreviewTemplate",
+        ADMIN,
+    ),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
@@ -1085,6 +1118,11 @@ const NOT_ID_LOOKUPS: &[(&str, &str)] = &[
     (
         "lms.events.v1.EventConsumer/DeliverEvents",
         "service identities only; each event names its own tenant",
+    ),
+    (
+        "lms.notification.v1.NotificationService/MarkNotificationsRead",
+        "the caller's own inbox only: notification-service/tests/notify.rs proves another \
+         person's and another tenant's notification ids are NOT_FOUND",
     ),
     (
         "lms.events.v1.DeadLetters/ReplayDeadLetters",

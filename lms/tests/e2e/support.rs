@@ -36,11 +36,12 @@ impl Drop for Lms {
     }
 }
 
-const COMPONENTS: [(&str, &str); 4] = [
+const COMPONENTS: [(&str, &str); 5] = [
     ("PATHWAY", "pathway-service"),
     ("ENROLMENT", "enrolment-service"),
     ("ASSESSMENT", "assessment-service"),
     ("RECORDS", "records-service"),
+    ("NOTIFICATION", "notification-service"),
 ];
 
 #[allow(dead_code)]

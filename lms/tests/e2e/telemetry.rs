@@ -54,6 +54,7 @@ fn up() -> Up {
         .env("LMS__ENROLMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__ASSESSMENT__LISTEN", "127.0.0.1:0")
         .env("LMS__RECORDS__LISTEN", "127.0.0.1:0")
+        .env("LMS__NOTIFICATION__LISTEN", "127.0.0.1:0")
         .env("LMS__GATEWAY__LISTEN", "127.0.0.1:0")
         .env(
             "LMS__TELEMETRY__METRICS_LISTEN",

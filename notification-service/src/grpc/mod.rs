@@ -185,6 +185,19 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
         let kind = convert::kind_from_pb("kind", req.kind)?;
         let mut v = Violations::new();
         locale(&mut v, "locale", &req.locale, false);
+        if let Some(template) = &req.template {
+            // A template's own kind and locale may be left out; given, they must agree.
+            if template.kind != 0 && convert::kind_from_pb("template.kind", template.kind)? != kind
+            {
+                v.add("template.kind", "must be the request's kind (or left out)");
+            }
+            if !template.locale.is_empty() && template.locale != req.locale {
+                v.add(
+                    "template.locale",
+                    "must be the request's locale (or left out)",
+                );
+            }
+        }
         v.finish()?;
         let text = req.template.map(|t| Text {
             subject: t.subject,

@@ -32,11 +32,12 @@ impl Backend {
     }
 }
 
-pub const COMPONENTS: [(&str, &str); 4] = [
+pub const COMPONENTS: [(&str, &str); 5] = [
     ("pathway-service", "PATHWAY"),
     ("enrolment-service", "ENROLMENT"),
     ("assessment-service", "ASSESSMENT"),
     ("records-service", "RECORDS"),
+    ("notification-service", "NOTIFICATION"),
 ];
 
 /// A running `lms up`.

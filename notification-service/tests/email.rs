@@ -1,0 +1,187 @@
+//! Email over real SMTP: an aiosmtpd server (tests/smtp/server.py) receives what the mailer
+//! sends; a recipient it refuses is a permanent failure, a server that is down a transient one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use notification_service::clients::mail::{
+    EmailSettings, MailError, Mailer, Outgoing, SmtpTls, Transport,
+};
+
+/// A running SMTP server and the folder it saves messages in; stopped when dropped.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpServer {
+    /// None when aiosmtpd is not installed outside CI (`python3 -m pip install -r
+    /// tests/requirements.txt`); in CI its absence fails the test.
+    fn start() -> Option<SmtpServer> {
+        let installed = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "aiosmtpd is missing: python3 -m pip install -r tests/requirements.txt"
+            );
+            eprintln!("skipped: aiosmtpd is not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smtp/server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Some(SmtpServer { child, port, dir })
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
+fn settings(port: u16) -> EmailSettings {
+    EmailSettings {
+        transport: Transport::Smtp,
+        folder: PathBuf::new(),
+        from: "Learning <learning@acme.example>".into(),
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: port,
+        smtp_tls: SmtpTls::None,
+        smtp_username: String::new(),
+        smtp_password: String::new(),
+        smtp_timeout_seconds: 5,
+        concurrency: 4,
+    }
+}
+
+fn mail<'a>(to: &'a str, id: &'a str) -> Outgoing<'a> {
+    Outgoing {
+        to,
+        to_name: "Ada Lovelace",
+        subject: "New training assigned: Fire safety",
+        body: "Hello Ada,\n\nPlease complete it by 2026-12-20.\n",
+        id,
+    }
+}
+
+#[tokio::test]
+async fn messages_reach_a_real_smtp_server_and_refusals_are_told_apart() {
+    let Some(server) = SmtpServer::start() else {
+        return;
+    };
+    let mailer = Mailer::from_settings(&settings(server.port)).unwrap();
+    mailer
+        .send(mail(
+            "ada@acme.example",
+            "0190d5a0-0000-7000-8000-000000000001",
+        ))
+        .await
+        .unwrap();
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert!(
+        message.contains("X-Envelope-To: ada@acme.example"),
+        "{message}"
+    );
+    assert!(message.contains("From: Learning <learning@acme.example>"));
+    assert!(
+        message.contains("To: \"Ada Lovelace\" <ada@acme.example>"),
+        "{message}"
+    );
+    assert!(message.contains("Subject: New training assigned: Fire safety"));
+    assert!(message.contains("Message-ID: <0190d5a0-0000-7000-8000-000000000001@lms>"));
+    assert!(message.contains("Please complete it by 2026-12-20."));
+
+    // A mailbox the relay refuses for good: permanent, nothing delivered.
+    let refused = mailer
+        .send(mail("refuse@acme.example", "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, MailError::Permanent(_)), "{refused:?}");
+    // An address that is no address: permanent too.
+    let invalid = mailer.send(mail("not an address", "y")).await.unwrap_err();
+    assert!(matches!(invalid, MailError::Permanent(_)), "{invalid:?}");
+    assert_eq!(server.messages().len(), 1);
+
+    // The relay down: transient (the sender retries later).
+    let port = server.port;
+    drop(server);
+    let down = Mailer::from_settings(&settings(port)).unwrap();
+    let error = down.send(mail("ada@acme.example", "z")).await.unwrap_err();
+    assert!(matches!(error, MailError::Transient(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn many_messages_are_sent_concurrently_over_one_relay() {
+    let Some(server) = SmtpServer::start() else {
+        return;
+    };
+    let mailer = Mailer::from_settings(&settings(server.port)).unwrap();
+    let sends = (0..40).map(|i| {
+        let mailer = mailer.clone();
+        async move {
+            let (to, id) = (format!("learner{i}@acme.example"), format!("id-{i}"));
+            mailer.send(mail(&to, &id)).await
+        }
+    });
+    let results = futures::future::join_all(sends).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    for _ in 0..50 {
+        if server.messages().len() == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.messages().len(), 40);
+}
+
+#[test]
+fn bad_email_settings_name_the_key() {
+    let mut bad = settings(25);
+    bad.from = "not a mailbox".into();
+    let error = Mailer::from_settings(&bad).err().unwrap().to_string();
+    assert!(error.contains("notification.email.from"), "{error}");
+    let mut no_host = settings(25);
+    no_host.smtp_host = String::new();
+    let error = Mailer::from_settings(&no_host).err().unwrap().to_string();
+    assert!(error.contains("notification.email.smtp_host"), "{error}");
+}
