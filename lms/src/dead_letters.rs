@@ -2,9 +2,50 @@
 //! good, kept by the service that produced them (`lms.events.v1.DeadLetters`).
 
 use anyhow::Context;
+use clap::Subcommand;
 use lms_proto::events_v1 as pb;
+use lms_topology::{Component, Settings};
 use pb::dead_letters_client::DeadLettersClient;
 use tonic::transport::Channel;
+
+#[derive(Subcommand)]
+pub enum DeadLettersWhat {
+    /// Print them as tab-separated lines, oldest first: event, destination, type, aggregate,
+    /// attempts, when it occurred, when it was rejected, and the destination's reason.
+    List {
+        #[command(flatten)]
+        producer: Producer,
+    },
+    /// Offer them to their destination again (in their original order); one rejected again
+    /// returns to the list with the new reason.
+    Replay {
+        #[command(flatten)]
+        producer: Producer,
+        /// The events to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_ids: Vec<String>,
+        /// Every dead letter of the tenant (and --destination).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Which service's dead letters, and as whom.
+#[derive(clap::Args)]
+pub struct Producer {
+    /// The producing service: enrolment, assessment or records.
+    #[arg(long, value_parser = crate::component)]
+    component: Component,
+    /// Only those for this destination (e.g. records-service).
+    #[arg(long, default_value = "")]
+    destination: String,
+    /// The service's address (default: its `[topology]` address).
+    #[arg(long)]
+    address: Option<String>,
+    /// A bearer token with the admin role (the tenant's letters only).
+    #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
+    token: String,
+}
 
 async fn client(address: &str) -> anyhow::Result<DeadLettersClient<Channel>> {
     let channel = tonic::transport::Endpoint::from_shared(address.to_string())
@@ -103,4 +144,43 @@ pub async fn replay(
         .await
         .map_err(failed)?;
     Ok(answer.into_inner().replayed)
+}
+
+/// Runs `lms dead-letters ...`.
+pub async fn command(settings: &Settings, what: DeadLettersWhat) -> anyhow::Result<()> {
+    let address = |producer: &Producer| {
+        producer
+            .address
+            .clone()
+            .unwrap_or_else(|| crate::default_address(settings, producer.component))
+    };
+    match what {
+        DeadLettersWhat::List { producer } => {
+            let out = std::io::stdout().lock();
+            let count = list(
+                &address(&producer),
+                &producer.token,
+                &producer.destination,
+                out,
+            )
+            .await?;
+            eprintln!("{count} dead letters");
+        }
+        DeadLettersWhat::Replay {
+            producer,
+            event_ids,
+            all,
+        } => {
+            let replayed = replay(
+                &address(&producer),
+                &producer.token,
+                &producer.destination,
+                event_ids,
+                all,
+            )
+            .await?;
+            println!("{replayed} dead letters queued for delivery again");
+        }
+    }
+    Ok(())
 }

@@ -27,7 +27,7 @@ use lms_platform::auth::TokenVerifier;
 use lms_topology::{Component, Settings, Topology};
 
 /// A component named by its section: `pathway`, `enrolment`, `assessment`, `records`, `gateway`.
-fn component(name: &str) -> Result<Component, String> {
+pub(crate) fn component(name: &str) -> Result<Component, String> {
     Component::from_section(name).ok_or_else(|| {
         let names: Vec<_> = Component::ALL.iter().map(|c| c.section()).collect();
         format!("expected one of: {}", names.join(", "))
@@ -80,7 +80,7 @@ enum Command {
     /// Events a destination rejected for good, kept by the service that produced them.
     DeadLetters {
         #[command(subcommand)]
-        what: DeadLettersWhat,
+        what: dead_letters::DeadLettersWhat,
     },
     /// Ask a component whether it serves: exit 0 when SERVING, 1 otherwise.
     ///
@@ -141,45 +141,6 @@ enum ReportWhat {
         #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
         token: String,
     },
-}
-
-#[derive(Subcommand)]
-enum DeadLettersWhat {
-    /// Print them as tab-separated lines, oldest first: event, destination, type, aggregate,
-    /// attempts, when it occurred, when it was rejected, and the destination's reason.
-    List {
-        #[command(flatten)]
-        producer: Producer,
-    },
-    /// Offer them to their destination again (in their original order); one rejected again
-    /// returns to the list with the new reason.
-    Replay {
-        #[command(flatten)]
-        producer: Producer,
-        /// The events to replay.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        event_ids: Vec<String>,
-        /// Every dead letter of the tenant (and --destination).
-        #[arg(long)]
-        all: bool,
-    },
-}
-
-/// Which service's dead letters, and as whom.
-#[derive(clap::Args)]
-struct Producer {
-    /// The producing service: enrolment, assessment or records.
-    #[arg(long, value_parser = component)]
-    component: Component,
-    /// Only those for this destination (e.g. records-service).
-    #[arg(long, default_value = "")]
-    destination: String,
-    /// The service's address (default: its `[topology]` address).
-    #[arg(long)]
-    address: Option<String>,
-    /// A bearer token with the admin role (the tenant's letters only).
-    #[arg(long, env = "LMS_TOKEN", hide_env_values = true)]
-    token: String,
 }
 
 #[derive(Subcommand)]
@@ -327,7 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::DeadLetters { what } => dead_letters_command(&settings, what).await,
+        Command::DeadLetters { what } => dead_letters::command(&settings, what).await,
         Command::Probe {
             address,
             service,
@@ -371,46 +332,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn dead_letters_command(settings: &Settings, what: DeadLettersWhat) -> anyhow::Result<()> {
-    let address = |producer: &Producer| {
-        producer
-            .address
-            .clone()
-            .unwrap_or_else(|| default_address(settings, producer.component))
-    };
-    match what {
-        DeadLettersWhat::List { producer } => {
-            let out = std::io::stdout().lock();
-            let count = dead_letters::list(
-                &address(&producer),
-                &producer.token,
-                &producer.destination,
-                out,
-            )
-            .await?;
-            eprintln!("{count} dead letters");
-        }
-        DeadLettersWhat::Replay {
-            producer,
-            event_ids,
-            all,
-        } => {
-            let replayed = dead_letters::replay(
-                &address(&producer),
-                &producer.token,
-                &producer.destination,
-                event_ids,
-                all,
-            )
-            .await?;
-            println!("{replayed} dead letters queued for delivery again");
-        }
-    }
-    Ok(())
-}
-
 /// Where a command reaches `component` unless told: its `[topology]` address.
-fn default_address(settings: &Settings, component: Component) -> String {
+pub(crate) fn default_address(settings: &Settings, component: Component) -> String {
     settings
         .topology
         .get(component)

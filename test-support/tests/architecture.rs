@@ -11,11 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     "pathway-service",
     "enrolment-service",
     "assessment-service",
     "records-service",
+    "notification-service",
 ];
 
 /// The rooms of a service and what each may not use: other rooms of the crate, and crates.

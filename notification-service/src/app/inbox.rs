@@ -12,6 +12,36 @@ use crate::storage::preferences;
 
 const TOKEN_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
+/// A notification as its recipient sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: Option<Kind>,
+    pub subject: String,
+    pub body: String,
+    pub pathway_id: String,
+    pub enrolment_id: String,
+    pub mandatory: bool,
+    pub created_at: NaiveDateTime,
+    pub read_at: Option<NaiveDateTime>,
+}
+
+impl From<Row> for NotificationView {
+    fn from(row: Row) -> Self {
+        NotificationView {
+            kind: Kind::parse(&row.kind),
+            id: row.id,
+            subject: row.subject,
+            body: row.body,
+            pathway_id: row.pathway_id,
+            enrolment_id: row.enrolment_id,
+            mandatory: row.mandatory,
+            created_at: row.created_at,
+            read_at: row.read_at,
+        }
+    }
+}
+
 impl NotificationApp {
     /// The caller's notifications, newest first.
     pub async fn inbox(
@@ -20,7 +50,7 @@ impl NotificationApp {
         unread_only: bool,
         page_size: i32,
         page_token: &str,
-    ) -> AppResult<Page<Row>> {
+    ) -> AppResult<Page<NotificationView>> {
         let limit = pagination::page_size(page_size)?;
         let filters = format!("unread_only={unread_only}");
         let after = pagination::decode_key::<2>(page_token, &filters)?
@@ -35,10 +65,11 @@ impl NotificationApp {
             .db
             .read(move |conn| stored::inbox(conn, &tenant, &me, unread_only, after, limit + 1))
             .await?;
-        Ok(pagination::paginate(rows, limit, &filters, |row| {
+        let views: Vec<NotificationView> = rows.into_iter().map(NotificationView::from).collect();
+        Ok(pagination::paginate(views, limit, &filters, |view| {
             vec![
-                row.created_at.format(TOKEN_TIME).to_string(),
-                row.id.clone(),
+                view.created_at.format(TOKEN_TIME).to_string(),
+                view.id.clone(),
             ]
         }))
     }

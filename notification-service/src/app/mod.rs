@@ -7,6 +7,7 @@ mod reminders;
 mod sender;
 mod templates;
 
+pub use inbox::NotificationView;
 pub use templates::TemplateView;
 
 pub use sender::Sent;

@@ -7,23 +7,18 @@ use chrono::NaiveDateTime;
 use lms_platform::AppResult;
 use lms_platform::db::DbConnection;
 use lms_platform::ids::TenantId;
-use lms_platform::inbox::{self, Consumer, Delivered, EventError, Outcome};
+use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::resource::now;
 use serde_json::{Map, Value};
 
 use super::{Decision, NotificationApp, date, decide};
 use crate::domain::kind::Kind;
-use crate::events::{self, CertificationFacts, EnrolmentFacts, EnrolmentStatus, Received};
+use crate::events::{CertificationFacts, EnrolmentFacts, EnrolmentStatus, Received};
 use crate::storage::tracked::{self, Tracked};
 
-impl Consumer for NotificationApp {
-    type Event = Received;
-
-    fn read(payload: &prost_types::Any) -> Result<Received, String> {
-        events::read(payload)
-    }
-
-    async fn apply(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
+impl NotificationApp {
+    /// Applies a delivery, each event exactly once.
+    pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
         let app = self.clone();
         inbox::consume(&self.db, events, move |conn, tenant, event| {
             app.apply_event(conn, tenant, event, now())
@@ -31,9 +26,7 @@ impl Consumer for NotificationApp {
         })
         .await
     }
-}
 
-impl NotificationApp {
     /// Applies one event at `at`.
     pub fn apply_event(
         &self,

@@ -22,6 +22,9 @@ use crate::storage::{preferences, templates, tracked};
 
 /// How long a worker holds the rows it claimed.
 const LEASE: Duration = Duration::from_secs(120);
+/// Notifications prepared at once (each asks the directory, and pathway-service once per
+/// pathway and few minutes).
+const PREPARE_CONCURRENCY: usize = 16;
 /// Email attempts before giving up (with the backoff, about a day).
 const MAX_EMAIL_ATTEMPTS: i32 = 16;
 
@@ -93,11 +96,15 @@ impl NotificationApp {
     async fn prepare_batch(&self, now: NaiveDateTime) -> AppResult<usize> {
         let rows = self.claim(Work::Prepare, now).await?;
         let claimed = rows.len();
-        let mut outcomes = Vec::with_capacity(claimed);
-        for row in rows {
-            let outcome = self.prepare(&row).await;
-            outcomes.push((row, outcome));
-        }
+        // Each preparation waits on the directory and pathway-service: many at once.
+        let outcomes: Vec<(Row, Preparation)> = futures::stream::iter(rows)
+            .map(|row| async move {
+                let outcome = self.prepare(&row).await;
+                (row, outcome)
+            })
+            .buffer_unordered(PREPARE_CONCURRENCY)
+            .collect()
+            .await;
         let email_on = self.mailer.enabled();
         self.db
             .write(move |conn| {

@@ -16,10 +16,13 @@ const KEEP: Duration = Duration::from_secs(300);
 /// The most titles kept (the cache starts over beyond it).
 const MAX_KEPT: usize = 10_000;
 
+/// Titles by (tenant, pathway), with when each was fetched.
+type Titles = HashMap<(String, String), (String, Instant)>;
+
 #[derive(Clone)]
 pub struct Pathways {
     pathways: Peer,
-    titles: Arc<Mutex<HashMap<(String, String), (String, Instant)>>>,
+    titles: Arc<Mutex<Titles>>,
 }
 
 impl Pathways {

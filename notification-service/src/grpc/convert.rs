@@ -4,9 +4,8 @@ use lms_platform::AppError;
 use lms_platform::resource::timestamp;
 use lms_proto::notification_v1 as pb;
 
-use crate::app::TemplateView;
+use crate::app::{NotificationView, TemplateView};
 use crate::domain::kind::Kind;
-use crate::storage::notifications::Row;
 
 pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
     match kind {
@@ -29,18 +28,20 @@ pub fn kind_from_pb(field: &str, value: i32) -> Result<Kind, AppError> {
         .ok_or_else(|| AppError::invalid_field(field, "name a notification kind"))
 }
 
-pub fn notification(row: Row) -> pb::Notification {
-    let kind = Kind::parse(&row.kind).map_or(pb::NotificationKind::Unspecified, kind_to_pb);
+pub fn notification(view: NotificationView) -> pb::Notification {
+    let kind = view
+        .kind
+        .map_or(pb::NotificationKind::Unspecified, kind_to_pb);
     pb::Notification {
-        id: row.id,
+        id: view.id,
         kind: kind as i32,
-        subject: row.subject,
-        body: row.body,
-        pathway_id: row.pathway_id,
-        enrolment_id: row.enrolment_id,
-        mandatory: row.mandatory,
-        create_time: Some(timestamp(row.created_at)),
-        read_time: row.read_at.map(timestamp),
+        subject: view.subject,
+        body: view.body,
+        pathway_id: view.pathway_id,
+        enrolment_id: view.enrolment_id,
+        mandatory: view.mandatory,
+        create_time: Some(timestamp(view.created_at)),
+        read_time: view.read_at.map(timestamp),
     }
 }
 

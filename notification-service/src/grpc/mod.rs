@@ -2,6 +2,7 @@
 //! the use cases decide.
 
 pub mod convert;
+pub mod events;
 pub mod policy;
 
 use lms_platform::auth::principal;
