@@ -61,7 +61,7 @@ smtp_tls = "starttls"
 smtp_username = ""
 smtp_password = ""
 smtp_timeout_seconds = 10
-concurrency = 16
+concurrency = 32
 "#;
 
 /// `[notification]`'s own keys.

@@ -87,7 +87,12 @@ pub(crate) fn decide(
     decision: Decision<'_>,
     now: NaiveDateTime,
 ) -> AppResult<bool> {
-    let row = Row {
+    notifications::decide(conn, &decided(decision, now))
+}
+
+/// The row of a decision, pending preparation.
+pub(crate) fn decided(decision: Decision<'_>, now: NaiveDateTime) -> Row {
+    Row {
         tenant_id: decision.tenant.to_string(),
         id: new_id(),
         dedup_key: decision.dedup_key,
@@ -110,8 +115,7 @@ pub(crate) fn decide(
         last_error: String::new(),
         created_at: now,
         read_at: None,
-    };
-    notifications::decide(conn, &row)
+    }
 }
 
 /// A date as templates show it.

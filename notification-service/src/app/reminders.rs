@@ -6,9 +6,10 @@ use chrono::NaiveDateTime;
 use lms_platform::AppResult;
 use serde_json::{Map, Value};
 
-use super::{Decision, NotificationApp, date, decide};
+use super::{Decision, NotificationApp, date, decided};
 use crate::domain::schedule::{Stage, days_between};
-use crate::storage::tracked;
+use crate::storage::notifications;
+use crate::storage::tracked::{self, NextReminder};
 
 impl NotificationApp {
     /// Decides every reminder due at `now`; returns how many were decided. Tests pass their
@@ -30,22 +31,27 @@ impl NotificationApp {
         self.db
             .write(move |conn| {
                 let due = tracked::due(conn, now, batch)?;
-                let mut decided = 0;
+                let mut decisions = Vec::with_capacity(due.len());
+                let mut moves = Vec::with_capacity(due.len());
                 for row in &due {
                     let (Some(due_at), Some(stage), true) = (
                         row.due_at,
                         plan.stage(row.next_stage as usize),
                         row.state == tracked::OPEN,
                     ) else {
-                        tracked::set_next(conn, &row.tenant_id, &row.enrolment_id, 0, None)?;
+                        moves.push(NextReminder {
+                            tenant_id: row.tenant_id.clone(),
+                            enrolment_id: row.enrolment_id.clone(),
+                            next_stage: 0,
+                            next_reminder_at: None,
+                        });
                         continue;
                     };
                     let mut facts = Map::new();
                     facts.insert("due_date".into(), Value::from(date(due_at)));
                     facts.insert("days_left".into(), days_between(now, due_at).into());
                     facts.insert("days_overdue".into(), days_between(due_at, now).into());
-                    let new = decide(
-                        conn,
+                    decisions.push(decided(
                         Decision {
                             tenant: &row.tenant_id,
                             kind: stage.kind(),
@@ -58,17 +64,17 @@ impl NotificationApp {
                             facts,
                         },
                         now,
-                    )?;
-                    decided += usize::from(new);
+                    ));
                     let next = plan.next(due_at, row.next_stage as usize + 1, now);
-                    tracked::set_next(
-                        conn,
-                        &row.tenant_id,
-                        &row.enrolment_id,
-                        next.map_or(row.next_stage + 1, |n| n.stage as i32),
-                        next.map(|n| n.at),
-                    )?;
+                    moves.push(NextReminder {
+                        tenant_id: row.tenant_id.clone(),
+                        enrolment_id: row.enrolment_id.clone(),
+                        next_stage: next.map_or(row.next_stage + 1, |n| n.stage as i32),
+                        next_reminder_at: next.map(|n| n.at),
+                    });
                 }
+                let decided = notifications::decide_all(conn, &decisions)?;
+                tracked::set_next_all(conn, &moves)?;
                 Ok((due.len(), decided))
             })
             .await

@@ -62,6 +62,32 @@ pub fn decide(conn: &mut DbConnection, row: &Row) -> AppResult<bool> {
     Ok(inserted == 1)
 }
 
+/// Records many decisions in one statement per 1,000, each unless one with the same dedup key
+/// exists; returns how many are new.
+pub fn decide_all(conn: &mut DbConnection, rows: &[Row]) -> AppResult<usize> {
+    let mut inserted = 0;
+    match conn {
+        // One round trip per 1,000 (22 columns a row, far under PostgreSQL's bind limit).
+        DbConnection::Postgres(pg) => {
+            for chunk in rows.chunks(1_000) {
+                inserted += diesel::insert_into(n::table)
+                    .values(chunk)
+                    .on_conflict((n::tenant_id, n::dedup_key))
+                    .do_nothing()
+                    .execute(pg)?;
+            }
+        }
+        // In process, a statement costs no round trip (and diesel's SQLite batch insert has no
+        // ON CONFLICT).
+        DbConnection::Sqlite(_) => {
+            for row in rows {
+                inserted += usize::from(decide(conn, row)?);
+            }
+        }
+    }
+    Ok(inserted)
+}
+
 /// Claims up to `limit` rows of `work` due at `now` until `lease_until` (which the caller makes
 /// unique to this claim): rows another worker holds are left to it. The conditional update is
 /// what decides between two workers reading the same rows.

@@ -92,3 +92,59 @@ pub fn set_next(
     .execute(conn)?;
     Ok(())
 }
+
+/// Where an enrolment's reminder plan goes next.
+pub struct NextReminder {
+    pub tenant_id: String,
+    pub enrolment_id: String,
+    pub next_stage: i32,
+    pub next_reminder_at: Option<NaiveDateTime>,
+}
+
+/// Moves many plans on: on PostgreSQL in one statement (arrays unnested), on SQLite row by row
+/// (in process, a statement costs no round trip).
+pub fn set_next_all(conn: &mut DbConnection, moves: &[NextReminder]) -> AppResult<()> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+    match conn {
+        DbConnection::Postgres(pg) => {
+            for chunk in moves.chunks(5_000) {
+                diesel::sql_query(
+                    "UPDATE tracked_enrolments AS t \
+                     SET next_stage = v.stage, next_reminder_at = v.at \
+                     FROM (SELECT unnest($1::text[]) AS tenant, unnest($2::text[]) AS id, \
+                                  unnest($3::int[]) AS stage, unnest($4::timestamp[]) AS at) AS v \
+                     WHERE t.tenant_id = v.tenant AND t.enrolment_id = v.id",
+                )
+                .bind::<Array<Text>, _>(
+                    chunk
+                        .iter()
+                        .map(|m| m.tenant_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind::<Array<Text>, _>(
+                    chunk
+                        .iter()
+                        .map(|m| m.enrolment_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind::<Array<Integer>, _>(chunk.iter().map(|m| m.next_stage).collect::<Vec<_>>())
+                .bind::<Array<Nullable<Timestamp>>, _>(
+                    chunk.iter().map(|m| m.next_reminder_at).collect::<Vec<_>>(),
+                )
+                .execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(_) => {
+            for m in moves {
+                set_next(
+                    conn,
+                    &m.tenant_id,
+                    &m.enrolment_id,
+                    m.next_stage,
+                    m.next_reminder_at,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

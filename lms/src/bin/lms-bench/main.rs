@@ -14,6 +14,7 @@
 //! errors, p99 and the suite's resident memory per interval (docs/reliability.md).
 
 mod load;
+mod notify;
 mod soak;
 mod suite;
 mod workloads;
@@ -34,6 +35,8 @@ enum Cli {
     Run(RunArgs),
     /// A bounded mixed load through the gateway, sampled per interval.
     Soak(SoakArgs),
+    /// notification-service: the reminder scan over many enrolments, and email throughput.
+    Notify(notify::NotifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         match cli {
             Cli::Run(args) => workloads::run(args).await,
             Cli::Soak(args) => soak::soak(args).await,
+            Cli::Notify(args) => notify::notify(args).await,
         }
     });
     match result {

@@ -59,7 +59,7 @@ impl Drop for Suite {
 }
 
 /// The database of `component` for this backend, created on PostgreSQL when missing.
-fn database_url(
+pub(crate) fn database_url(
     backend: Backend,
     data: &Path,
     postgres: &str,

@@ -140,6 +140,21 @@ pub(crate) async fn in_process(suite: &Suite) -> anyhow::Result<Topology> {
     Ok(Topology::new(settings, verifier, false))
 }
 
+/// notification-service's settings (no email) and peers for use cases run in this process
+/// without a suite (their peers are not called).
+pub(crate) async fn in_process_settings()
+-> anyhow::Result<(notification_service::Settings, notification_service::Peers)> {
+    let mut settings: lms_topology::Settings =
+        lms_platform::config::from_defaults(&lms_topology::defaults())?;
+    settings.auth.hs256_secret = suite::SECRET.to_string();
+    settings.notification.own.email.transport =
+        notification_service::clients::mail::Transport::None;
+    let verifier = lms_platform::auth::TokenVerifier::from_config(&settings.auth).await?;
+    let notification = settings.notification.clone();
+    let topology = Topology::new(settings, verifier, false);
+    Ok((notification, topology.notification_peers()?))
+}
+
 /// A component's database, opened in this process.
 pub(crate) async fn database(topology: &Topology, component: Component) -> anyhow::Result<Db> {
     topology
