@@ -108,25 +108,34 @@ pub fn claim(
                 .filter(n::email_state.eq(EMAIL_PENDING)),
         }
     };
-    let candidates: Vec<String> = of_work()
+    let candidates: Vec<(String, String)> = of_work()
         .filter(free())
         .order(n::next_attempt_at.asc())
         .limit(limit)
-        .select(n::id)
+        .select((n::tenant_id, n::id))
         .load(conn)?;
-    for chunk in candidates.chunks(500) {
-        diesel::update(n::table.filter(n::id.eq_any(chunk)).filter(free()))
-            .set(n::lease_until.eq(Some(lease_until)))
-            .execute(conn)?;
+    // By tenant, so each statement finds its rows through the primary key (tenant_id, id).
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (tenant, id) in &candidates {
+        by_tenant.entry(tenant).or_default().push(id);
     }
     let mut claimed = Vec::with_capacity(candidates.len());
-    for chunk in candidates.chunks(500) {
-        let rows: Vec<Row> = n::table
-            .filter(n::id.eq_any(chunk))
-            .filter(n::lease_until.eq(Some(lease_until)))
-            .select(Row::as_select())
-            .load(conn)?;
-        claimed.extend(rows);
+    for (tenant, ids) in by_tenant {
+        for chunk in ids.chunks(500) {
+            let mine = || {
+                n::table
+                    .filter(n::tenant_id.eq(tenant))
+                    .filter(n::id.eq_any(chunk))
+            };
+            diesel::update(mine().filter(free()))
+                .set(n::lease_until.eq(Some(lease_until)))
+                .execute(conn)?;
+            let rows: Vec<Row> = mine()
+                .filter(n::lease_until.eq(Some(lease_until)))
+                .select(Row::as_select())
+                .load(conn)?;
+            claimed.extend(rows);
+        }
     }
     claimed.sort_by_key(|row| row.next_attempt_at);
     Ok(claimed)

@@ -126,7 +126,7 @@ async fn seed(db: &Db, total: usize, due: usize, now: NaiveDateTime) -> anyhow::
         let plus_days = |days: &str| match conn {
             DbConnection::Postgres(_) => format!("TIMESTAMP '{now}' + ({days}) * INTERVAL '1 day'"),
             DbConnection::Sqlite(_) => {
-                format!("datetime('{now}', '+' || ({days}) || ' days')")
+                format!("datetime('{now}', ({days}) || ' days')")
             }
         };
         let next = format!(
@@ -240,4 +240,37 @@ async fn email_to_folder(
     let _ = std::fs::remove_dir_all(folder);
     let mailer = Mailer::from_settings(&settings(Transport::Folder, 0, folder, concurrency))?;
     send_all(&mailer, messages).await
+}
+
+/// Waits until notification-service has settled (put in an inbox, or muted, cancelled, failed)
+/// `expected` ASSIGNED notifications about `pathways`; how many it settled.
+pub async fn assigned_settled(
+    db: &Db,
+    pathways: &[String],
+    expected: usize,
+) -> anyhow::Result<usize> {
+    use diesel::prelude::*;
+    use notification_service::storage::schema::notifications as n;
+    let started = Instant::now();
+    loop {
+        let pathways = pathways.to_vec();
+        let settled: i64 = db
+            .read(move |conn| {
+                Ok(n::table
+                    .filter(n::pathway_id.eq_any(pathways))
+                    .filter(n::kind.eq("assigned"))
+                    .filter(n::state.ne("pending"))
+                    .count()
+                    .get_result(conn)?)
+            })
+            .await?;
+        if settled as usize >= expected {
+            return Ok(settled as usize);
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "notification-service settled {settled} of {expected} assigned notifications in 30 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

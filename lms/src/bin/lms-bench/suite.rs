@@ -149,6 +149,8 @@ impl Suite {
             .env("LMS__AUTH__HS256_SECRET", SECRET)
             .env("LMS__TELEMETRY__METRICS_LISTEN", "")
             .env("LMS__TELEMETRY__LOG_LEVEL", "error")
+            // Notifications go to inboxes only: email throughput is `lms-bench notify`'s.
+            .env("LMS__NOTIFICATION__EMAIL__TRANSPORT", "none")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -352,6 +352,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         storage: None,
         notes: "measured from the end of the fan-outs; ops/s = events/s".into(),
     });
+    let notifications = database(&in_process(&suite).await?, Component::Notification).await?;
+    let fanned = [pathway.clone(), baseline_pathway.clone()];
+    let settled = crate::notify::assigned_settled(&notifications, &fanned, 2 * org.people).await?;
+    rows.push(Row {
+        workload: format!("notification-service puts the fan-outs' {settled} assigned notifications in inboxes"),
+        transport: "events".into(),
+        clients: 1,
+        result: Stats::single(drained.elapsed(), settled as u64),
+        storage: None,
+        notes: "measured from the end of the fan-outs (events delivered, directory asked, template rendered, inbox written; email off); ops/s = notifications/s".into(),
+    });
     rows.push(compliance_report(&suite, &pathway, duration, org.people).await?);
     let enrolments = enrolments_of(&http, &pathway).await?;
     rows.push(record_completion(&suite, &enrolments, &step, clients, duration).await?);
