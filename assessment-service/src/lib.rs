@@ -18,9 +18,7 @@ pub mod storage;
 use lms_platform::client::Peer;
 use lms_platform::config::ServiceSettings;
 use lms_platform::db::{DatabaseUrl, Db};
-use lms_platform::outbox::{
-    DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc, Subscriber,
-};
+use lms_platform::outbox::{DEAD_LETTERS_SERVICE_NAME, Subscriber};
 use lms_platform::server::Context;
 use lms_proto::assessment_v1::assessment_service_server::AssessmentServiceServer;
 use serde::Deserialize;
@@ -95,14 +93,7 @@ pub async fn serve(
     peers: Peers,
 ) -> anyhow::Result<()> {
     let app = app(db.clone(), &peers);
-    lms_platform::outbox::spawn_delivery(
-        db.clone(),
-        peers.event_consumers,
-        NAME,
-        context.shutdown.clone(),
-    );
-    let routes = routes(app, &context)
-        .add_service(context.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY));
+    let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
     context
         .serve(
             listener,

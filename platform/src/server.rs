@@ -44,6 +44,21 @@ impl Context {
         crate::auth::Authorize::new(service, self.verifier.clone(), policy)
     }
 
+    /// A producing service's outbox: starts delivering `db`'s events to `subscribers` until
+    /// shutdown, and adds the dead-letter service (`lms.events.v1.DeadLetters`, behind its
+    /// policy) to `routes`.
+    pub fn with_outbox(
+        &self,
+        routes: tonic::service::Routes,
+        db: &crate::db::Db,
+        subscribers: Vec<crate::outbox::Subscriber>,
+        name: &'static str,
+    ) -> tonic::service::Routes {
+        use crate::outbox::{DEAD_LETTERS_POLICY, DeadLettersGrpc, spawn_delivery};
+        spawn_delivery(db.clone(), subscribers, name, self.shutdown.clone());
+        routes.add_service(self.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY))
+    }
+
     /// Runs `task` every `every` until shutdown (never when `every` is zero): sweeps and
     /// schedulers. The first run is one period after the start.
     pub fn every<F, Fut>(&self, every: Duration, mut task: F)

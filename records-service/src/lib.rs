@@ -20,9 +20,7 @@ use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
 use lms_platform::inbox::EventConsumerGrpc;
-use lms_platform::outbox::{
-    DEAD_LETTERS_POLICY, DEAD_LETTERS_SERVICE_NAME, DeadLettersGrpc, Subscriber,
-};
+use lms_platform::outbox::{DEAD_LETTERS_SERVICE_NAME, Subscriber};
 use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
@@ -122,14 +120,7 @@ pub async fn serve(
                 .set(finished);
         }
     });
-    lms_platform::outbox::spawn_delivery(
-        db.clone(),
-        peers.event_consumers,
-        NAME,
-        context.shutdown.clone(),
-    );
-    let routes = routes(app, &context)
-        .add_service(context.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY));
+    let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
     let names = [
         SERVICE_NAME,
         EVENTS_SERVICE_NAME,
