@@ -1354,6 +1354,15 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         )
         .await;
     ids.insert("certification", id(&certifications["certifications"][0]));
+    // The learner's first activity reaches enrolment-service through records-service's outbox;
+    // the snapshot below must be of settled data, so wait for it.
+    lms.eventually(
+        "lms.enrolment.v1.EnrolmentService/GetEnrolment",
+        json!({"id": ids["enrolment"]}),
+        &admin,
+        |v| v["startTime"].is_string(),
+    )
+    .await;
     let evidence = lms
         .ok(
             "lms.records.v1.RecordsService/SubmitEvidence",
