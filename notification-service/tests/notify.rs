@@ -25,6 +25,7 @@ lms_test_support::on_both_databases!(Suite;
     the_inbox_is_the_callers_own_and_marks_read,
     optional_kinds_may_be_muted_and_mandatory_ones_not,
     templates_are_checked_saved_previewed_and_used,
+    a_notification_the_directory_cannot_serve_is_retried_then_given_up,
 );
 
 struct Suite {
@@ -665,4 +666,57 @@ async fn templates_are_checked_saved_previewed_and_used(s: Suite) {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::NotFound);
+}
+
+/// With the directory down, preparing a notification is retried later (nothing is lost), and
+/// after about a day of attempts it is marked failed instead of being tried forever.
+async fn a_notification_the_directory_cannot_serve_is_retried_then_given_up(s: Suite) {
+    use diesel::prelude::*;
+    use notification_service::storage::schema::notifications as n;
+    s.suite.stop(Component::Enrolment).await;
+    let app = s.app();
+    let tenant = lms_platform::ids::TenantId::parse("acme").unwrap();
+    let now = lms_platform::resource::now();
+    let done = notification_service::events::Received::Completed {
+        enrolment_id: "0190d5a0-0000-7000-8000-0000000000bb".into(),
+        learner: "ada".into(),
+        pathway_id: String::new(),
+        at: now,
+    };
+    app.db()
+        .write({
+            let app = app.clone();
+            move |conn| app.apply_event(conn, &tenant, &done, now)
+        })
+        .await
+        .unwrap();
+    let state = |db: lms_platform::db::Db| async move {
+        db.read(|conn| {
+            Ok(n::table
+                .select((n::state, n::attempts, n::last_error))
+                .first::<(String, i32, String)>(conn)?)
+        })
+        .await
+        .unwrap()
+    };
+    app.send_due(now).await.unwrap();
+    let (first, attempts, _) = state(app.db().clone()).await;
+    assert_eq!((first.as_str(), attempts), ("pending", 1), "retried later");
+    // The 16th failure gives up.
+    app.db()
+        .write(|conn| {
+            diesel::update(n::table)
+                .set((
+                    n::attempts.eq(15),
+                    n::next_attempt_at.eq(lms_platform::resource::now()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.send_due(lms_platform::resource::now()).await.unwrap();
+    let (last, _, why) = state(app.db().clone()).await;
+    assert_eq!(last, "failed");
+    assert!(why.starts_with("gave up after 16 attempts"), "{why}");
 }

@@ -25,8 +25,8 @@ const LEASE: Duration = Duration::from_secs(120);
 /// Notifications prepared at once (each asks the directory, and pathway-service once per
 /// pathway and few minutes).
 const PREPARE_CONCURRENCY: usize = 16;
-/// Email attempts before giving up (with the backoff, about a day).
-const MAX_EMAIL_ATTEMPTS: i32 = 16;
+/// Attempts to prepare or to email before giving up (with the backoff, about a day).
+const MAX_ATTEMPTS: i32 = 16;
 
 /// What one pass of the sender did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -162,13 +162,16 @@ impl NotificationApp {
         Ok(claimed)
     }
 
+    /// A failure to prepare (the directory or pathway-service down, the service identity
+    /// refused) is retried with backoff; after about a day of attempts it is given up on.
     async fn prepare(&self, row: &Row) -> Preparation {
         match self.try_prepare(row).await {
             Ok(preparation) => preparation,
-            Err(error @ (AppError::Unavailable(_) | AppError::DeadlineExceeded(_))) => {
-                Preparation::Retry(error.to_string())
-            }
-            Err(error) => Preparation::Retry(format!("{error}")),
+            Err(error) if row.attempts + 1 >= MAX_ATTEMPTS => Preparation::Settled {
+                state: stored::FAILED,
+                why: format!("gave up after {MAX_ATTEMPTS} attempts: {error}"),
+            },
+            Err(error) => Preparation::Retry(error.to_string()),
         }
     }
 
@@ -346,7 +349,7 @@ impl NotificationApp {
                             tracing::warn!(notification = %row.id, %why, "the relay refused a message for good");
                             stored::emailed(conn, row, stored::EMAIL_FAILED, why)?;
                         }
-                        Err(MailError::Transient(why)) if row.attempts + 1 >= MAX_EMAIL_ATTEMPTS => {
+                        Err(MailError::Transient(why)) if row.attempts + 1 >= MAX_ATTEMPTS => {
                             stored::emailed(conn, row, stored::EMAIL_FAILED, why)?;
                         }
                         Err(MailError::Transient(why)) => {
