@@ -29,12 +29,17 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::clients::mail::{EmailSettings, Mailer};
+use crate::clients::webhook_http::WebhookHttp;
 use crate::domain::schedule::ReminderPlan;
+use crate::domain::webhook::Destinations;
+use lms_proto::notification_v1::webhook_service_server::WebhookServiceServer;
 
 /// The component's name: in logs, traces, service tokens and messages of its callers.
 pub const NAME: &str = "notification-service";
 /// The fully qualified gRPC service name (health reports on it).
 pub const SERVICE_NAME: &str = "lms.notification.v1.NotificationService";
+/// Webhook subscriptions, served beside the inbox.
+pub const WEBHOOKS_SERVICE_NAME: &str = "lms.notification.v1.WebhookService";
 /// The event consumer it also serves.
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 
@@ -62,6 +67,12 @@ smtp_username = ""
 smtp_password = ""
 smtp_timeout_seconds = 10
 concurrency = 32
+
+[notification.webhooks]
+allow_http = false
+allowed_networks = []
+timeout_seconds = 10
+concurrency = 64
 "#;
 
 /// `[notification]`'s own keys.
@@ -83,6 +94,23 @@ pub struct Own {
     /// Rows the scheduler and the sender take at once.
     pub batch_size: i64,
     pub email: EmailSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// `[notification.webhooks]`: where webhooks may point and how deliveries are sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Accept `http://` URLs (tests and local trials; receivers in production use HTTPS).
+    pub allow_http: bool,
+    /// Private, loopback or link-local networks webhooks may nevertheless point to, as CIDR
+    /// blocks (e.g. `["127.0.0.0/8"]`); refused otherwise.
+    pub allowed_networks: Vec<String>,
+    /// How long a receiver has to answer one delivery.
+    #[serde(rename = "timeout_seconds", deserialize_with = "seconds")]
+    pub timeout: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
 }
 
 pub type Settings = ServiceSettings<Own>;
@@ -112,16 +140,25 @@ pub fn app(db: Db, settings: &Settings, peers: &Peers) -> anyhow::Result<app::No
         own.batch_size > 0,
         "invalid configuration: notification.batch_size must be positive"
     );
+    let hooks = &own.webhooks;
+    anyhow::ensure!(
+        hooks.concurrency > 0 && !hooks.timeout.is_zero(),
+        "invalid configuration: notification.webhooks.concurrency and timeout_seconds must be positive"
+    );
+    let destinations = Destinations::new(hooks.allow_http, &hooks.allowed_networks)
+        .map_err(|why| anyhow::anyhow!("invalid configuration: notification.webhooks.allowed_networks: {why}"))?;
     let config = app::Config {
         plan: ReminderPlan::new(&own.due_soon_days, own.escalation_days),
         portal_url: own.portal_url.clone(),
         batch: own.batch_size.min(1_000),
+        webhook_concurrency: hooks.concurrency,
     };
     Ok(app::NotificationApp::new(
         db,
         clients::directory::Directory::new(peers.enrolment.clone()),
         clients::pathways::Pathways::new(peers.pathway.clone()),
         Mailer::from_settings(&own.email)?,
+        WebhookHttp::new(destinations, hooks.timeout)?,
         config,
     ))
 }
@@ -133,9 +170,13 @@ pub fn routes(app: app::NotificationApp, context: &Context) -> Routes {
     let service = NotificationServiceServer::new(grpc::NotificationGrpc::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let webhooks = WebhookServiceServer::new(grpc::webhooks::WebhookGrpc::new(app.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let events =
         EventConsumerServer::new(EventConsumerGrpc::new(app)).max_decoding_message_size(limit);
     Routes::new(context.authorize(service, grpc::policy::POLICY))
+        .add_service(context.authorize(webhooks, grpc::policy::WEBHOOKS_POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
 }
 
@@ -159,8 +200,18 @@ pub async fn serve(
         let app = sender.clone();
         async move { app.send_and_log().await }
     });
+    let deliverer = app.clone();
+    context.every(settings.own.send_interval, move || {
+        let app = deliverer.clone();
+        async move { app.deliver_webhooks_and_log().await }
+    });
     let routes = routes(app, &context);
     context
-        .serve(listener, routes, &[SERVICE_NAME, EVENTS_SERVICE_NAME], &db)
+        .serve(
+            listener,
+            routes,
+            &[SERVICE_NAME, WEBHOOKS_SERVICE_NAME, EVENTS_SERVICE_NAME],
+            &db,
+        )
         .await
 }

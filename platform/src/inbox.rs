@@ -56,24 +56,23 @@ pub struct Delivered<T> {
 }
 
 impl<T> Delivered<T> {
-    /// Reads each event of a delivery with `read`.
+    /// Reads each event of a delivery with `read` (given the whole event: its envelope and
+    /// payload).
     pub fn read_all(
         events: Vec<pb::Event>,
-        read: impl Fn(&prost_types::Any) -> Result<T, String>,
+        read: impl Fn(&pb::Event) -> Result<T, String>,
     ) -> Vec<Delivered<T>> {
         events
             .into_iter()
-            .map(|event| {
-                let (type_url, payload) = match &event.payload {
-                    Some(any) => (any.type_url.clone(), read(any)),
-                    None => (String::new(), Err("event without payload".to_string())),
-                };
-                Delivered {
-                    id: event.id,
-                    tenant_id: TenantId::parse(&event.tenant_id).ok(),
-                    type_url,
-                    payload,
-                }
+            .map(|event| Delivered {
+                type_url: event
+                    .payload
+                    .as_ref()
+                    .map(|any| any.type_url.clone())
+                    .unwrap_or_default(),
+                payload: read(&event),
+                tenant_id: TenantId::parse(&event.tenant_id).ok(),
+                id: event.id,
             })
             .collect()
     }
@@ -277,6 +276,15 @@ pub trait Consumer: Send + Sync + 'static {
     /// Reads one payload (Err: why it can never be applied).
     fn read(payload: &prost_types::Any) -> Result<Self::Event, String>;
 
+    /// Reads one event; by default its payload alone. A consumer that needs the envelope too
+    /// (the aggregate, the time it happened) reads it here.
+    fn read_event(event: &pb::Event) -> Result<Self::Event, String> {
+        match &event.payload {
+            Some(any) => Self::read(any),
+            None => Err("event without payload".to_string()),
+        }
+    }
+
     /// Applies a delivery exactly once per event (see [`consume`]).
     fn apply(
         &self,
@@ -301,7 +309,7 @@ impl<C: Consumer> pb::event_consumer_server::EventConsumer for EventConsumerGrpc
         &self,
         request: tonic::Request<pb::DeliverEventsRequest>,
     ) -> Result<tonic::Response<pb::DeliverEventsResponse>, tonic::Status> {
-        let delivered = Delivered::read_all(request.into_inner().events, C::read);
+        let delivered = Delivered::read_all(request.into_inner().events, C::read_event);
         let outcome = self.consumer.apply(delivered).await?;
         Ok(tonic::Response::new(outcome.into()))
     }

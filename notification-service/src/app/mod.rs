@@ -6,11 +6,14 @@ mod received;
 mod reminders;
 mod sender;
 mod templates;
+mod webhook_sender;
+mod webhooks;
 
 pub use inbox::NotificationView;
 pub use templates::TemplateView;
 
 pub use sender::Sent;
+pub use webhooks::{DeliveryView, WebhookChange, WebhookView};
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ use serde_json::{Map, Value};
 use crate::clients::directory::Directory;
 use crate::clients::mail::Mailer;
 use crate::clients::pathways::Pathways;
+use crate::clients::webhook_http::WebhookHttp;
 use crate::domain::kind::Kind;
 use crate::domain::schedule::ReminderPlan;
 use crate::storage::notifications::{self, Row};
@@ -35,6 +39,8 @@ pub struct Config {
     pub portal_url: String,
     /// Rows a worker takes at once.
     pub batch: i64,
+    /// Webhook deliveries in flight at once.
+    pub webhook_concurrency: usize,
 }
 
 #[derive(Clone)]
@@ -43,6 +49,7 @@ pub struct NotificationApp {
     directory: Directory,
     pathways: Pathways,
     mailer: Mailer,
+    hooks: WebhookHttp,
     config: Arc<Config>,
 }
 
@@ -52,6 +59,7 @@ impl NotificationApp {
         directory: Directory,
         pathways: Pathways,
         mailer: Mailer,
+        hooks: WebhookHttp,
         config: Config,
     ) -> Self {
         Self {
@@ -59,6 +67,7 @@ impl NotificationApp {
             directory,
             pathways,
             mailer,
+            hooks,
             config: Arc::new(config),
         }
     }

@@ -13,16 +13,21 @@ use serde_json::{Map, Value};
 
 use super::{Decision, NotificationApp, date, decide};
 use crate::domain::kind::Kind;
-use crate::events::{CertificationFacts, EnrolmentFacts, EnrolmentStatus, Received};
+use crate::events::{CertificationFacts, EnrolmentFacts, EnrolmentStatus, Incoming, Received};
 use crate::storage::tracked::{self, Tracked};
 
 impl NotificationApp {
-    /// Applies a delivery, each event exactly once.
-    pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
+    /// Applies a delivery, each event exactly once: the notifications it calls for, and its
+    /// webhook deliveries.
+    pub async fn apply_events(&self, events: Vec<Delivered<Incoming>>) -> AppResult<Outcome> {
         let app = self.clone();
         inbox::consume(&self.db, events, move |conn, tenant, event| {
-            app.apply_event(conn, tenant, event, now())
-                .map_err(EventError::Retry)
+            let at = now();
+            if let Some(received) = &event.received {
+                app.apply_event(conn, tenant, received, at)
+                    .map_err(EventError::Retry)?;
+            }
+            app.enqueue_webhooks(conn, tenant, event, at)
         })
         .await
     }

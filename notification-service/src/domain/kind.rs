@@ -12,6 +12,7 @@ text_enum!(
         Completed = "completed",
         CertificationIssued = "certification_issued",
         CertificationExpiring = "certification_expiring",
+        WebhookDisabled = "webhook_disabled",
     }
 );
 
@@ -38,6 +39,7 @@ impl Kind {
             Kind::Completed => &["completed_date"],
             Kind::CertificationIssued => &["expire_date"],
             Kind::CertificationExpiring => &["expire_date"],
+            Kind::WebhookDisabled => &["webhook_url", "disabled_reason"],
         };
         let mut all = COMMON.to_vec();
         all.extend_from_slice(own);

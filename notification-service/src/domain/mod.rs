@@ -4,3 +4,4 @@
 pub mod kind;
 pub mod schedule;
 pub mod template;
+pub mod webhook;

@@ -64,6 +64,14 @@ pub fn shipped(kind: Kind) -> Text {
              Your certification in “{{ pathway_title }}” expires on {{ expire_date }}. \
              Recertification is open now: {{ link }}\n",
         ),
+        Kind::WebhookDisabled => (
+            "Webhook disabled: {{ webhook_url }}",
+            "Hello {{ learner_name }},\n\n\
+             The webhook to {{ webhook_url }} has been disabled because its deliveries kept \
+             failing: {{ disabled_reason }}\n\n\
+             Events are not sent to it until it is enabled again (UpdateWebhook, state ACTIVE); \
+             its delivery log shows each attempt.\n",
+        ),
     };
     Text {
         subject: subject.to_string(),
@@ -188,6 +196,8 @@ pub fn example_values(kind: Kind, portal_url: &str) -> Map<String, Value> {
             "mandatory" => Value::from(true),
             "days_left" => Value::from(7),
             "days_overdue" => Value::from(3),
+            "webhook_url" => Value::from("https://hr.example/lms-events"),
+            "disabled_reason" => Value::from("HTTP 503 for 8 attempts over 27 hours"),
             _ => Value::from("2026-03-20"),
         };
         values.insert(name.to_string(), value);

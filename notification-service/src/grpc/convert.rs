@@ -16,6 +16,7 @@ pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
         Kind::Completed => pb::NotificationKind::Completed,
         Kind::CertificationIssued => pb::NotificationKind::CertificationIssued,
         Kind::CertificationExpiring => pb::NotificationKind::CertificationExpiring,
+        Kind::WebhookDisabled => pb::NotificationKind::WebhookDisabled,
     }
 }
 

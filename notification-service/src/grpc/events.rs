@@ -5,16 +5,23 @@ use lms_platform::AppResult;
 use lms_platform::inbox::{Consumer, Delivered, Outcome};
 
 use crate::app::NotificationApp;
-use crate::events::{self, Received};
+use lms_proto::events_v1 as pb;
+
+use crate::events::{self, Incoming};
 
 impl Consumer for NotificationApp {
-    type Event = Received;
+    type Event = Incoming;
 
-    fn read(payload: &prost_types::Any) -> Result<Received, String> {
-        events::read(payload)
+    /// Never called: notification-service reads whole events (webhooks carry the envelope).
+    fn read(_: &prost_types::Any) -> Result<Incoming, String> {
+        Err("notification-service reads whole events".into())
     }
 
-    async fn apply(&self, delivered: Vec<Delivered<Received>>) -> AppResult<Outcome> {
+    fn read_event(event: &pb::Event) -> Result<Incoming, String> {
+        events::read_event(event)
+    }
+
+    async fn apply(&self, delivered: Vec<Delivered<Incoming>>) -> AppResult<Outcome> {
         self.apply_events(delivered).await
     }
 }

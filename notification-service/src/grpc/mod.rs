@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod events;
 pub mod policy;
+pub mod webhooks;
 
 use lms_platform::auth::principal;
 use lms_platform::validate::Violations;

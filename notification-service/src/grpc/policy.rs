@@ -19,6 +19,18 @@ pub const POLICY: Policy = &[
     ("PreviewTemplate", ADMINS),
 ];
 
+/// `lms.notification.v1.WebhookService`: the tenant's administrators.
+pub const WEBHOOKS_POLICY: Policy = &[
+    ("CreateWebhook", ADMINS),
+    ("GetWebhook", ADMINS),
+    ("ListWebhooks", ADMINS),
+    ("UpdateWebhook", ADMINS),
+    ("DeleteWebhook", ADMINS),
+    ("RotateWebhookSecret", ADMINS),
+    ("ListWebhookDeliveries", ADMINS),
+    ("RedeliverWebhookDelivery", ADMINS),
+];
+
 /// `lms.events.v1.EventConsumer`: the other services delivering their events.
 pub const EVENTS_POLICY: Policy = &[("DeliverEvents", &[Service])];
 
@@ -29,5 +41,6 @@ mod tests {
     #[test]
     fn every_rpc_has_a_line() {
         lms_platform::auth::check_policy(POLICY, crate::SERVICE_NAME).unwrap();
+        lms_platform::auth::check_policy(WEBHOOKS_POLICY, crate::WEBHOOKS_SERVICE_NAME).unwrap();
     }
 }

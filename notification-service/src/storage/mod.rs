@@ -5,3 +5,5 @@ pub mod preferences;
 pub mod schema;
 pub mod templates;
 pub mod tracked;
+pub mod webhook_deliveries;
+pub mod webhooks;

@@ -63,3 +63,46 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    webhooks (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        url -> Text,
+        event_types -> Text,
+        description -> Text,
+        state -> Text,
+        disabled_reason -> Text,
+        secret -> Text,
+        previous_secret -> Text,
+        previous_secret_until -> Nullable<Timestamp>,
+        last_success_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        webhook_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        aggregate_id -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_status -> Integer,
+        last_latency_ms -> Integer,
+        last_error -> Text,
+        last_attempt_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);

@@ -1,24 +1,93 @@
-//! The events notification-service reads: enrolments from enrolment-service, completions and
-//! certifications from records-service.
+//! The events notification-service reads: every event the suite publishes, for webhooks; and
+//! among them enrolments from enrolment-service, completions and certifications from
+//! records-service, for the notifications they call for.
+
+pub mod cloudevent;
 
 use chrono::NaiveDateTime;
 use lms_platform::inbox::decode;
 use lms_platform::resource::{from_timestamp, revision_of_etag};
+use lms_proto::assessment_v1 as assessment_pb;
 use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_proto::events_v1 as events_pb;
 use lms_proto::records_v1 as records_pb;
 use prost::Name;
 
-/// The event types notification-service subscribes to (what [`read`] reads).
-pub fn consumed() -> Vec<String> {
+/// Every event type the suite publishes (docs/events.md), by full name: what webhooks may
+/// subscribe to.
+pub fn published() -> Vec<String> {
     vec![
-        enrolment_pb::EnrolmentCreated::type_url(),
-        enrolment_pb::EnrolmentUpdated::type_url(),
-        enrolment_pb::EnrolmentWithdrawn::type_url(),
-        records_pb::EnrolmentCompleted::type_url(),
-        records_pb::CertificationIssued::type_url(),
-        records_pb::CertificationExpiring::type_url(),
+        enrolment_pb::EnrolmentCreated::full_name(),
+        enrolment_pb::EnrolmentUpdated::full_name(),
+        enrolment_pb::EnrolmentWithdrawn::full_name(),
+        enrolment_pb::EnrolmentStarted::full_name(),
+        assessment_pb::AssessmentOutcome::full_name(),
+        records_pb::EnrolmentCompleted::full_name(),
+        records_pb::CertificationIssued::full_name(),
+        records_pb::CertificationExpiring::full_name(),
+        records_pb::EnrolmentVersionMoved::full_name(),
     ]
 }
+
+/// The event types notification-service subscribes to: all of them (what [`read_event`]
+/// reads).
+pub fn consumed() -> Vec<String> {
+    published()
+        .into_iter()
+        .map(|name| format!("type.googleapis.com/{name}"))
+        .collect()
+}
+
+/// An event as it arrived: its envelope and payload (what webhooks carry), and what it means
+/// for people's notifications, when it means anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub id: String,
+    /// The full message name, e.g. `lms.enrolment.v1.EnrolmentCreated`.
+    pub event_type: String,
+    pub aggregate_id: String,
+    pub occurred_at: NaiveDateTime,
+    pub payload: Vec<u8>,
+    pub received: Option<Received>,
+}
+
+/// Reads a delivered event; Err says why it can never be applied.
+pub fn read_event(event: &events_pb::Event) -> Result<Incoming, String> {
+    let any = event.payload.as_ref().ok_or("event without payload")?;
+    let event_type = any
+        .type_url
+        .strip_prefix("type.googleapis.com/")
+        .filter(|name| published().iter().any(|p| p == name))
+        .ok_or_else(|| format!("unknown event type {}", any.type_url))?
+        .to_string();
+    let received = if NOTIFYING.iter().any(|name| name == &event_type) {
+        Some(read(any)?)
+    } else {
+        None
+    };
+    Ok(Incoming {
+        id: event.id.clone(),
+        event_type,
+        aggregate_id: event.aggregate_id.clone(),
+        occurred_at: event
+            .occur_time
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or("event without occur_time")?,
+        payload: any.value.clone(),
+        received,
+    })
+}
+
+/// The types that call for notifications to people (what [`read`] reads).
+const NOTIFYING: &[&str] = &[
+    "lms.enrolment.v1.EnrolmentCreated",
+    "lms.enrolment.v1.EnrolmentUpdated",
+    "lms.enrolment.v1.EnrolmentWithdrawn",
+    "lms.records.v1.EnrolmentCompleted",
+    "lms.records.v1.CertificationIssued",
+    "lms.records.v1.CertificationExpiring",
+];
 
 /// An enrolment as enrolment-service says it is now.
 #[derive(Debug, Clone, PartialEq)]
