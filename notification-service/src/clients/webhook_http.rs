@@ -82,7 +82,10 @@ impl WebhookHttp {
         let sent = self
             .client
             .post(out.url)
-            .header("content-type", "application/cloudevents+json; charset=utf-8")
+            .header(
+                "content-type",
+                "application/cloudevents+json; charset=utf-8",
+            )
             .header("webhook-id", out.id)
             .header("webhook-timestamp", out.timestamp.to_string())
             .header("webhook-signature", out.signature)
@@ -132,9 +135,7 @@ impl Resolve for Guarded {
         let rules = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = all
                 .iter()
                 .copied()

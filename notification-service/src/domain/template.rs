@@ -69,7 +69,7 @@ pub fn shipped(kind: Kind) -> Text {
             "Hello {{ learner_name }},\n\n\
              The webhook to {{ webhook_url }} has been disabled because its deliveries kept \
              failing: {{ disabled_reason }}\n\n\
-             Events are not sent to it until it is enabled again (UpdateWebhook, state ACTIVE); \
+             Events are not sent to it until it is enabled again (UpdateWebhook, state WEBHOOK_STATE_ACTIVE); \
              its delivery log shows each attempt.\n",
         ),
     };
@@ -215,10 +215,13 @@ mod tests {
             let text = shipped(*kind);
             assert_eq!(check(*kind, &text), [], "{kind:?}");
             let rendered = render(&text, &example_values(*kind, "https://lms.example")).unwrap();
-            assert!(
-                rendered.subject.contains("Fire safety"),
-                "{kind:?}: {rendered:?}"
-            );
+            // Each subject names what it is about: the pathway, or the webhook.
+            let about = if *kind == Kind::WebhookDisabled {
+                "hr.example"
+            } else {
+                "Fire safety"
+            };
+            assert!(rendered.subject.contains(about), "{kind:?}: {rendered:?}");
             assert!(!rendered.body.contains("{{"), "{kind:?}");
         }
     }

@@ -91,17 +91,19 @@ mod tests {
         assert_eq!(doc["subject"], "e1");
         assert_eq!(doc["time"], "2023-11-14T22:13:20.000000Z");
         assert_eq!(doc["data"]["enrolment"]["learner"], "ada");
-        assert!(render(&Source {
-            event_type: "lms.nothing.v1.Nope",
-            ..Source {
-                tenant_id: "acme",
-                event_id: "x",
-                event_type: "",
-                aggregate_id: "",
-                occurred_at: at,
-                payload: &[],
-            }
-        })
-        .is_err());
+        assert!(
+            render(&Source {
+                event_type: "lms.nothing.v1.Nope",
+                ..Source {
+                    tenant_id: "acme",
+                    event_id: "x",
+                    event_type: "",
+                    aggregate_id: "",
+                    occurred_at: at,
+                    payload: &[],
+                }
+            })
+            .is_err()
+        );
     }
 }

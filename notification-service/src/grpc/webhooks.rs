@@ -1,11 +1,11 @@
 //! `lms.notification.v1.WebhookService`: handlers check the request's shape and convert; the
 //! use cases decide.
 
+use lms_platform::AppError;
 use lms_platform::auth::principal;
 use lms_platform::field_mask::update_paths;
 use lms_platform::resource::{etag, timestamp};
 use lms_platform::validate::Violations;
-use lms_platform::AppError;
 use lms_proto::notification_v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -120,7 +120,9 @@ impl pb::webhook_service_server::WebhookService for WebhookGrpc {
         let who = principal(&request)?;
         let req = request.into_inner();
         id("id", &req.id)?;
-        Ok(Response::new(webhook(self.app.webhook(&who, &req.id).await?)))
+        Ok(Response::new(webhook(
+            self.app.webhook(&who, &req.id).await?,
+        )))
     }
 
     async fn list_webhooks(

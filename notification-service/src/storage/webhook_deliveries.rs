@@ -78,11 +78,7 @@ pub fn claim(
 ) -> AppResult<Vec<Delivery>> {
     let free = || d::lease_until.is_null().or(d::lease_until.lt(now));
     let candidates: Vec<(String, String, String, String)> = d::table
-        .inner_join(
-            w::table.on(w::tenant_id
-                .eq(d::tenant_id)
-                .and(w::id.eq(d::webhook_id))),
-        )
+        .inner_join(w::table.on(w::tenant_id.eq(d::tenant_id).and(w::id.eq(d::webhook_id))))
         .filter(d::state.eq(PENDING))
         .filter(d::next_attempt_at.le(now))
         .filter(free())
@@ -103,9 +99,13 @@ pub fn claim(
         for chunk in rows.chunks(500) {
             let (ready, waiting) = first_of_each_aggregate(conn, tenant, chunk)?;
             for (id, head_next_attempt) in waiting {
-                diesel::update(d::table.filter(d::tenant_id.eq(tenant)).filter(d::id.eq(id)))
-                    .set(d::next_attempt_at.eq(head_next_attempt.max(now)))
-                    .execute(conn)?;
+                diesel::update(
+                    d::table
+                        .filter(d::tenant_id.eq(tenant))
+                        .filter(d::id.eq(id)),
+                )
+                .set(d::next_attempt_at.eq(head_next_attempt.max(now)))
+                .execute(conn)?;
             }
             let mine = || {
                 d::table
@@ -179,7 +179,11 @@ pub struct Attempted<'a> {
 }
 
 /// Records an attempt and frees the delivery.
-pub fn attempted(conn: &mut DbConnection, row: &Delivery, outcome: &Attempted<'_>) -> AppResult<()> {
+pub fn attempted(
+    conn: &mut DbConnection,
+    row: &Delivery,
+    outcome: &Attempted<'_>,
+) -> AppResult<()> {
     diesel::update(
         d::table
             .filter(d::tenant_id.eq(&row.tenant_id))

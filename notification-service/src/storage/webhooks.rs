@@ -55,7 +55,9 @@ impl Webhook {
 }
 
 pub fn insert(conn: &mut DbConnection, webhook: &Webhook) -> AppResult<()> {
-    diesel::insert_into(w::table).values(webhook).execute(conn)?;
+    diesel::insert_into(w::table)
+        .values(webhook)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -116,13 +118,22 @@ pub fn delete(conn: &mut DbConnection, tenant: &str, id: &str) -> AppResult<bool
             .filter(d::webhook_id.eq(id)),
     )
     .execute(conn)?;
-    let deleted = diesel::delete(w::table.filter(w::tenant_id.eq(tenant)).filter(w::id.eq(id)))
-        .execute(conn)?;
+    let deleted = diesel::delete(
+        w::table
+            .filter(w::tenant_id.eq(tenant))
+            .filter(w::id.eq(id)),
+    )
+    .execute(conn)?;
     Ok(deleted == 1)
 }
 
 /// Remembers the receiver's latest success.
-pub fn succeeded(conn: &mut DbConnection, tenant: &str, id: &str, at: NaiveDateTime) -> AppResult<()> {
+pub fn succeeded(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    at: NaiveDateTime,
+) -> AppResult<()> {
     diesel::update(
         w::table
             .filter(w::tenant_id.eq(tenant))
