@@ -51,6 +51,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.records.v1.CertificateVerification",
     "lms.portal.v1.PortalService",
     "lms.notification.v1.NotificationService",
+    "lms.notification.v1.WebhookService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -157,10 +158,10 @@ pub fn router(
         ));
     upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
     if let Some(notification) = &peers.notification {
-        upstreams.insert(
-            EXPOSED_SERVICES[6],
-            Upstream::Channel(notification.channel()),
-        );
+        // The inbox and webhooks: both served by notification-service.
+        for service in &EXPOSED_SERVICES[6..=7] {
+            upstreams.insert(service, Upstream::Channel(notification.channel()));
+        }
     }
     let gateway = Arc::new(Gateway {
         routes,

@@ -674,6 +674,45 @@ async fn a_rotated_secret_overlaps_and_redelivery_repeats_the_id(s: Suite) {
     assert_eq!(deliver_at(&app, now()).await, 1);
     let (received, _, _) = s.receiver.received().await;
     assert_eq!(received[2]["webhook_id"], received[0]["webhook_id"]);
+    // Another tenant's admin neither lists nor redelivers it.
+    let other = s.suite.auth.admin("globex");
+    for status in [
+        s.client()
+            .list_webhook_deliveries(bearer(
+                &other,
+                pb::ListWebhookDeliveriesRequest {
+                    webhook_id: hook.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err(),
+        s.client()
+            .redeliver_webhook_delivery(bearer(
+                &other,
+                pb::RedeliverWebhookDeliveryRequest {
+                    webhook_id: hook.id.clone(),
+                    id: first.id.clone(),
+                },
+            ))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(status.code(), Code::NotFound);
+    }
+    // An unknown delivery of one's own webhook is NOT_FOUND too.
+    let status = s
+        .client()
+        .redeliver_webhook_delivery(bearer(
+            &s.admin,
+            pb::RedeliverWebhookDeliveryRequest {
+                webhook_id: hook.id.clone(),
+                id: "0190d5a0-0000-7000-8000-000000000099".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
 }
 
 async fn webhooks_are_the_admins_of_their_own_tenant(s: Suite) {

@@ -844,6 +844,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             "notification-service",
             vec![
                 "lms.notification.v1.NotificationService",
+                "lms.notification.v1.WebhookService",
                 "lms.events.v1.EventConsumer",
             ],
         ),

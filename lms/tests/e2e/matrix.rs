@@ -325,6 +325,23 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         "lms.notification.v1.NotificationService/PreviewTemplate",
         ADMIN,
     ),
+    ("lms.notification.v1.WebhookService/CreateWebhook", ADMIN),
+    ("lms.notification.v1.WebhookService/GetWebhook", ADMIN),
+    ("lms.notification.v1.WebhookService/ListWebhooks", ADMIN),
+    ("lms.notification.v1.WebhookService/UpdateWebhook", ADMIN),
+    ("lms.notification.v1.WebhookService/DeleteWebhook", ADMIN),
+    (
+        "lms.notification.v1.WebhookService/RotateWebhookSecret",
+        ADMIN,
+    ),
+    (
+        "lms.notification.v1.WebhookService/ListWebhookDeliveries",
+        ADMIN,
+    ),
+    (
+        "lms.notification.v1.WebhookService/RedeliverWebhookDelivery",
+        ADMIN,
+    ),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
@@ -1042,6 +1059,36 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         r#"{"id":"{enrolment}","reason":"Left"}"#,
     ),
     (
+        "lms.notification.v1.WebhookService/GetWebhook",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{webhook}"}"#,
+    ),
+    (
+        "lms.notification.v1.WebhookService/ListWebhookDeliveries",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"webhookId":"{webhook}"}"#,
+    ),
+    (
+        "lms.notification.v1.WebhookService/UpdateWebhook",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"webhook":{"id":"{webhook}","description":"Renamed"},"updateMask":"description"}"#,
+    ),
+    (
+        "lms.notification.v1.WebhookService/RotateWebhookSecret",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{webhook}"}"#,
+    ),
+    (
+        "lms.notification.v1.WebhookService/DeleteWebhook",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{webhook}"}"#,
+    ),
+    (
         "lms.enrolment.v1.EnrolmentService/DeleteAssignment",
         Caller::Admin,
         Expect::NotFound,
@@ -1132,6 +1179,15 @@ const NOT_ID_LOOKUPS: &[(&str, &str)] = &[
     (
         "lms.portal.v1.PortalService/GetMyPathway",
         "through the gateway: checked by its own assertion below",
+    ),
+    (
+        "lms.notification.v1.WebhookService/CreateWebhook",
+        "the id is the new webhook's own (output only)",
+    ),
+    (
+        "lms.notification.v1.WebhookService/RedeliverWebhookDelivery",
+        "a delivery needs an event sent to a webhook: notification-service/tests/webhooks.rs \
+         proves another tenant's admin neither lists nor redelivers one (NOT_FOUND)",
     ),
 ];
 
@@ -1381,6 +1437,14 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         )
         .await;
     ids.insert("manual_record", id(&manual));
+    let webhook = lms
+        .ok(
+            "lms.notification.v1.WebhookService/CreateWebhook",
+            json!({"webhook": {"url": "https://hooks.a.example/lms", "eventTypes": ["*"]}}),
+            &admin,
+        )
+        .await;
+    ids.insert("webhook", id(&webhook["webhook"]));
     ids
 }
 
@@ -1597,6 +1661,10 @@ async fn snapshot(lms: &Lms, ids: &Ids) -> Vec<Value> {
         (
             "lms.enrolment.v1.EnrolmentService/GetEnrolment",
             json!({"id": ids["enrolment"]}),
+        ),
+        (
+            "lms.notification.v1.WebhookService/GetWebhook",
+            json!({"id": ids["webhook"]}),
         ),
         (
             "lms.assessment.v1.AssessmentService/GetQuestion",

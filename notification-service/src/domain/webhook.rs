@@ -260,7 +260,11 @@ mod tests {
         assert!(total >= 99_305.0, "{total}");
         assert_eq!(retry_after(MAX_ATTEMPTS), None);
         let first: Vec<_> = (0..20).map(|_| retry_after(1).unwrap()).collect();
-        assert!(first.iter().all(|d| (5.0..=6.25).contains(&d.as_secs_f64())));
+        assert!(
+            first
+                .iter()
+                .all(|d| (5.0..=6.25).contains(&d.as_secs_f64()))
+        );
         assert!(first.iter().any(|d| *d != first[0]), "jittered");
     }
 
