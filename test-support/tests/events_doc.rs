@@ -84,3 +84,22 @@ fn every_emitted_event_and_field_is_in_the_catalogue() {
         "only {found} emitted events found: is the reader out of date?"
     );
 }
+
+/// Webhooks may subscribe to exactly the events the services emit: a new event is offered to
+/// them as soon as it exists, and nothing is offered that is never sent.
+#[test]
+fn webhooks_offer_exactly_the_emitted_events() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut emitted_names: Vec<String> = SERVICES
+        .iter()
+        .filter_map(|service| {
+            std::fs::read_to_string(root.join(service).join("src/events.rs")).ok()
+        })
+        .flat_map(|source| emitted(&source))
+        .collect();
+    emitted_names.sort();
+    emitted_names.dedup();
+    let mut published = notification_service::events::published();
+    published.sort();
+    assert_eq!(published, emitted_names);
+}
