@@ -127,6 +127,24 @@ smtp_tls = {{ . | quote }}
 smtp_username = {{ . | quote }}
 {{- end }}
 {{- end }}
+{{- with $c.webhooks }}
+{{- /* notification-service's webhooks: where they may point and how they are sent (egress is
+     the NetworkPolicy's, templates/networkpolicy.yaml). */}}
+
+[{{ $name }}.webhooks]
+{{- if hasKey . "allowHttp" }}
+allow_http = {{ .allowHttp }}
+{{- end }}
+{{- if hasKey . "allowedNetworks" }}
+allowed_networks = {{ toJson (default (list) .allowedNetworks) }}
+{{- end }}
+{{- if hasKey . "timeoutSeconds" }}
+timeout_seconds = {{ .timeoutSeconds | int64 }}
+{{- end }}
+{{- if hasKey . "concurrency" }}
+concurrency = {{ .concurrency | int64 }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -17,6 +17,7 @@ mod load;
 mod notify;
 mod soak;
 mod suite;
+mod webhooks;
 mod workloads;
 
 use std::path::PathBuf;

@@ -5,6 +5,8 @@
 //!   K, not N.
 //! - Email: M messages through the mailer to a local SMTP server (aiosmtpd,
 //!   tests/smtp/server.py), and the same into a folder, in messages per second.
+//! - Webhooks: events queued for a webhook, and deliveries to a local receiver per second
+//!   (`webhooks.rs`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -36,6 +38,12 @@ pub struct NotifyArgs {
     /// Messages sent at once (`notification.email.concurrency`).
     #[arg(long, default_value_t = 32)]
     pub email_concurrency: usize,
+    /// Events queued for a webhook and delivered to a local receiver.
+    #[arg(long, default_value_t = 20_000)]
+    pub webhook_events: usize,
+    /// Deliveries in flight at once (`notification.webhooks.concurrency`).
+    #[arg(long, default_value_t = 64)]
+    pub webhook_concurrency: usize,
     #[arg(long, default_value = "target/bench")]
     pub out: std::path::PathBuf,
     #[arg(
@@ -69,7 +77,12 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
     let db =
         notification_service::open_database(lms_platform::db::DatabaseUrl::parse(&url)?, 8, true)
             .await?;
-    let (settings, peers) = in_process_settings().await?;
+    let (mut settings, peers) = in_process_settings().await?;
+    // The local receiver listens on loopback, over plain HTTP.
+    let hooks = &mut settings.own.webhooks;
+    hooks.allow_http = true;
+    hooks.allowed_networks = vec!["127.0.0.0/8".into()];
+    hooks.concurrency = args.webhook_concurrency;
     let app = notification_service::app(db.clone(), &settings, &peers)?;
     let now = lms_platform::resource::now();
     for &due in &args.due {
@@ -104,6 +117,26 @@ pub async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
         args.messages,
         folder.as_secs_f64(),
         args.messages as f64 / folder.as_secs_f64()
+    ));
+    let hooks = crate::webhooks::measure(&app, args.webhook_events).await?;
+    anyhow::ensure!(
+        hooks.received == hooks.events,
+        "the receiver got {} of {}",
+        hooks.received,
+        hooks.events
+    );
+    report.push_str(&format!(
+        "| webhook: events applied and queued (batches of 500) | {} | {:.3} | {:.0} |\n",
+        hooks.events,
+        hooks.enqueue.as_secs_f64(),
+        hooks.events as f64 / hooks.enqueue.as_secs_f64()
+    ));
+    report.push_str(&format!(
+        "| webhook: deliveries to a local receiver, {} at once | {} | {:.3} | {:.0} |\n",
+        args.webhook_concurrency,
+        hooks.events,
+        hooks.deliver.as_secs_f64(),
+        hooks.events as f64 / hooks.deliver.as_secs_f64()
     ));
     let path = args.out.join(format!("notify-{}.md", args.backend.name()));
     std::fs::write(&path, &report)?;
