@@ -11,4 +11,5 @@ def lms_binary():
     path = os.environ.get("LMS_BINARY")
     if not path:
         pytest.skip("no lms binary given (set LMS_BINARY)")
-    return path
+    # Absolute, as test_chart.py's runner makes it: some tests run it from a temporary directory.
+    return os.path.abspath(path)

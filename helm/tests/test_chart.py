@@ -11,6 +11,7 @@ Prints 'chart: N passed, M failed' and exits non-zero on any failure.
 
 import copy
 import functools
+import json
 import os
 import re
 import shutil
@@ -897,6 +898,7 @@ def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from
             "smtp_port": 587,
             "smtp_tls": "starttls",
         },
+        "webhooks": WEBHOOK_DEFAULTS,
     }, config["notification"]
     assert config["topology"]["notification"] == "http://lms-notification-headless:50055"
     container = named(documents, "Deployment", "lms-notification")["spec"]["template"]["spec"]["containers"][0]
@@ -986,6 +988,138 @@ def test_notification_values_are_checked():
     )
     # A disabled notification-service needs no relay.
     render(merged({"components": {"notification": {"enabled": False, "email": {"smtpHost": ""}}}}))
+
+
+# [notification.webhooks] as the binary defaults it, and the chart too.
+WEBHOOK_DEFAULTS = {"allow_http": False, "allowed_networks": [], "timeout_seconds": 10, "concurrency": 64}
+# The webhook egress policy's default destinations: every IPv4 address but RFC 1918, loopback
+# and link-local (where the cloud metadata services answer).
+PUBLIC_IPV4 = {
+    "ipBlock": {
+        "cidr": "0.0.0.0/0",
+        "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16"],
+    }
+}
+
+
+def webhooks(**settings):
+    return merged({"components": {"notification": {"webhooks": settings}}})
+
+
+def test_webhook_settings_reach_notification_config():
+    files, _ = render()
+    assert lms_toml(files)[1]["notification"]["webhooks"] == WEBHOOK_DEFAULTS
+    # The chart's defaults are the binary's ([notification.webhooks] of docs/configuration.md).
+    values = load_values(os.path.join("..", "lms", "values.yaml"))["components"]["notification"]["webhooks"]
+    assert {k: v for k, v in values.items() if k != "egress"} == {
+        "allowHttp": False,
+        "allowedNetworks": [],
+        "timeoutSeconds": 10,
+        "concurrency": 64,
+    }, values
+    files, _ = render(
+        webhooks(allowHttp=True, allowedNetworks=["10.20.0.0/16", "127.0.0.1", "fd00::/8"], timeoutSeconds=30, concurrency=8)
+    )
+    text, config = lms_toml(files)
+    assert config["notification"]["webhooks"] == {
+        "allow_http": True,
+        "allowed_networks": ["10.20.0.0/16", "127.0.0.1", "fd00::/8"],
+        "timeout_seconds": 30,
+        "concurrency": 8,
+    }, config["notification"]["webhooks"]
+    # Its own table, after the email one, like [notification.email].
+    assert text.index("[notification.email]") < text.index("[notification.webhooks]") < text.index("[pathway]"), text
+    # Only notification-service has webhooks.
+    assert all("webhooks" not in table for name, table in config.items() if name != "notification")
+
+
+def no_webhook_policy(documents):
+    return not [d for d in by_kind(documents, "NetworkPolicy") if d["metadata"]["name"] == "lms-notification-webhooks"]
+
+
+def test_webhook_values_are_checked():
+    expect_render_failure(webhooks(concurrency=0), "/components/notification/webhooks/concurrency")
+    expect_render_failure(webhooks(concurrency=-1), "/components/notification/webhooks/concurrency")
+    expect_render_failure(webhooks(concurrency="64"), "/components/notification/webhooks/concurrency")
+    expect_render_failure(webhooks(timeoutSeconds=0), "/components/notification/webhooks/timeoutSeconds")
+    expect_render_failure(webhooks(timeoutSeconds=2.5), "/components/notification/webhooks/timeoutSeconds")
+    expect_render_failure(webhooks(allowHttp="yes"), "/components/notification/webhooks/allowHttp")
+    expect_render_failure(webhooks(allowedNetworks="10.0.0.0/8"), "/components/notification/webhooks/allowedNetworks")
+    expect_render_failure(webhooks(allowedNetworks=[10]), "/components/notification/webhooks/allowedNetworks/0")
+    expect_render_failure(webhooks(allowedNetworks=["intranet"]), "/components/notification/webhooks/allowedNetworks/0")
+    expect_render_failure(webhooks(allowedNetworks=["10.0.0.0/8 "]), "/components/notification/webhooks/allowedNetworks/0")
+    # The service's keys, not the chart's: snake_case is refused, as is any unknown key.
+    expect_render_failure(webhooks(timeout_seconds=5), "timeout_seconds")
+    expect_render_failure(webhooks(secret="s3cret"), "secret")
+    expect_render_failure(webhooks(egress={"enabled": "yes"}), "/components/notification/webhooks/egress/enabled")
+    expect_render_failure(webhooks(egress={"ports": []}), "/components/notification/webhooks/egress/ports")
+    expect_render_failure(webhooks(egress={"ports": [0]}), "/components/notification/webhooks/egress/ports/0")
+    expect_render_failure(webhooks(egress={"ports": [70000]}), "/components/notification/webhooks/egress/ports/0")
+    expect_render_failure(webhooks(egress={"ports": "443"}), "/components/notification/webhooks/egress/ports")
+    # No destinations would be every destination: refused (enabled: false turns the policy off).
+    expect_render_failure(webhooks(egress={"to": []}), "/components/notification/webhooks/egress/to")
+    expect_render_failure(webhooks(egress={"to": "0.0.0.0/0"}), "/components/notification/webhooks/egress/to")
+    expect_render_failure(webhooks(egress={"cidrs": ["0.0.0.0/0"]}), "cidrs")
+    expect_render_failure(merged({"components": {"records": {"webhooks": {"concurrency": 8}}}}), "webhooks")
+
+
+def test_webhook_egress_policy_follows_its_knobs():
+    """Off by default: the chart leaves egress open, and a policy selecting notification's pods
+    for egress would deny them their database, DNS and relay. On, it lets them reach TCP 443 on
+    public IPv4 addresses only (RFC 1918, loopback and link-local excepted), and
+    webhooks.allowedNetworks; the ports and peers follow the values."""
+    for values in (None, load_values("values-production.yaml")):
+        _, documents = render(values)
+        assert no_webhook_policy(documents)
+        assert named(documents, "NetworkPolicy", "lms-notification")["spec"]["policyTypes"] == ["Ingress"]
+
+    _, documents = render(webhooks(egress={"enabled": True}))
+    validate_strictly(documents)
+    policy = named(documents, "NetworkPolicy", "lms-notification-webhooks")
+    assert component_of(policy) == "notification"
+    labels = {
+        component_of(d): d["spec"]["template"]["metadata"]["labels"] for d in by_kind(documents, "Deployment")
+    }
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert [c for c, pod in labels.items() if all(pod.get(k) == v for k, v in selector.items())] == ["notification"]
+    assert policy["spec"]["policyTypes"] == ["Egress"], policy["spec"]
+    assert "ingress" not in policy["spec"], policy["spec"]
+    assert policy["spec"]["egress"] == [{"to": [PUBLIC_IPV4], "ports": [{"port": 443, "protocol": "TCP"}]}], policy["spec"]
+    # notification's own ingress policy is unchanged; no other component gets one.
+    assert named(documents, "NetworkPolicy", "lms-notification")["spec"]["policyTypes"] == ["Ingress"]
+    assert all(
+        p["spec"]["policyTypes"] == ["Ingress"] for p in by_kind(documents, "NetworkPolicy") if p is not policy
+    )
+
+    # Other ports, other peers (IPv6 too), and the allowed private networks: as CIDR blocks.
+    public_ipv6 = {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10", "::1/128"]}}
+    receivers = {"ipBlock": {"cidr": "203.0.113.0/24"}}
+    _, documents = render(
+        webhooks(
+            allowedNetworks=["10.20.0.0/16", "192.168.1.7", "fd00::1"],
+            egress={"enabled": True, "ports": [443, 8443], "to": [receivers, public_ipv6]},
+        )
+    )
+    validate_strictly(documents)
+    (rule,) = named(documents, "NetworkPolicy", "lms-notification-webhooks")["spec"]["egress"]
+    assert rule["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 8443, "protocol": "TCP"}], rule
+    assert rule["to"] == [
+        receivers,
+        public_ipv6,
+        {"ipBlock": {"cidr": "10.20.0.0/16"}},
+        {"ipBlock": {"cidr": "192.168.1.7/32"}},
+        {"ipBlock": {"cidr": "fd00::1/128"}},
+    ], rule["to"]
+
+    # Off: no webhook egress policy at all; nor without NetworkPolicies.
+    _, documents = render(webhooks(egress={"enabled": False, "ports": [8443]}))
+    assert no_webhook_policy(documents)
+    on = {"webhooks": {"egress": {"enabled": True}}}
+    _, documents = render(merged({"networkPolicy": {"enabled": False}, "components": {"notification": on}}))
+    assert not by_kind(documents, "NetworkPolicy")
+    # Nor for a disabled notification-service.
+    _, documents = render(merged({"components": {"notification": {"enabled": False, **on}}}))
+    assert no_webhook_policy(documents) and by_kind(documents, "NetworkPolicy")
 
 
 def test_network_policy_admits_the_gateway_and_the_event_producers_to_notification():
@@ -1094,6 +1228,16 @@ def test_the_operations_figures_are_the_charts():
         f"port {values['metrics']['port']} (`metrics.port`)",
         f"(`maxUnavailable: {components['pathway']['pdb']['maxUnavailable']}`)",
     ]
+    hooks = components["notification"]["webhooks"]
+    for key, toml in (("allowHttp", "allow_http"), ("allowedNetworks", "allowed_networks"), ("timeoutSeconds", "timeout_seconds"), ("concurrency", "concurrency")):
+        figures.append(f"| `{key}` | `{toml}` | `{json.dumps(hooks[key])}` |")
+    (public,) = hooks["egress"]["to"]
+    figures.append(f"`egress.ports` (default `{json.dumps(hooks['egress']['ports'])}`)")
+    figures.append(
+        f"default `{public['ipBlock']['cidr']}` except "
+        + ", ".join(f"`{c}`" for c in public["ipBlock"]["except"][:-1])
+        + f" and `{public['ipBlock']['except'][-1]}`"
+    )
     for figure in figures:
         assert figure in text, f"docs/operations.md should say: {figure}"
     assert pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] == sleep
@@ -1127,6 +1271,7 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
         merged(DEV),
         merged({**CA_BUNDLE, "migrations": {"job": {"enabled": False}}}),
         walkthrough_values(),
+        webhooks(allowHttp=True, allowedNetworks=["10.20.0.0/16"], timeoutSeconds=30, concurrency=8),
     ):
         files, documents = render(values)
         text, _ = lms_toml(files)
