@@ -7,9 +7,19 @@ use lms_proto::assessment_v1 as pb;
 
 use crate::domain::attempt::AttemptResult;
 
-/// An attempt's final result; `corrected` when it replaces an earlier one of the same attempt
-/// (after a regrade).
-pub fn outcome(result: &AttemptResult, corrected: bool) -> NewEvent {
+/// How an attempt's final result came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graded {
+    /// Scored by the service when the learner submitted.
+    OnSubmission,
+    /// A person graded the attempt's last essay.
+    ByPerson,
+    /// A regrade after a corrected answer key: it replaces an earlier result.
+    Corrected,
+}
+
+/// An attempt's final result, and how it came about.
+pub fn outcome(result: &AttemptResult, graded: Graded) -> NewEvent {
     NewEvent::new(
         result.attempt_id.clone(),
         &pb::AssessmentOutcome {
@@ -26,7 +36,8 @@ pub fn outcome(result: &AttemptResult, corrected: bool) -> NewEvent {
             result_percent: result.result_percent,
             result_passed: result.result_passed,
             grade_time: Some(timestamp(result.graded_at)),
-            corrected,
+            corrected: graded == Graded::Corrected,
+            graded_by_person: graded == Graded::ByPerson,
         },
     )
 }

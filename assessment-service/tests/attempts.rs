@@ -497,6 +497,10 @@ async fn every_kind_is_graded_on_the_server_and_essays_go_to_the_queue(suite: Su
         ("ada", 15.5, 16.0, true)
     );
     assert_eq!(outcome.pathway_id, suite.pathway_id);
+    assert!(
+        outcome.graded_by_person,
+        "the instructor's grading brought it"
+    );
     assert_eq!(outcome.result_percent, 96.88);
 
     // The learner sees points and feedback (AFTER_SUBMIT) once graded.
@@ -1139,6 +1143,10 @@ async fn a_corrected_key_regrades_past_attempts_and_corrects_the_outcome(suite: 
     let outcomes = suite.outcomes().await;
     assert_eq!(outcomes.len(), 2);
     assert!(outcomes[1].corrected && outcomes[1].passed && outcomes[1].result_passed);
+    assert!(
+        !outcomes[0].graded_by_person && !outcomes[1].graded_by_person,
+        "scored on submission, then regraded: no person graded them"
+    );
     assert_eq!(
         regrade(false).await.changed,
         0,

@@ -26,6 +26,7 @@ lms_test_support::on_both_databases!(Suite;
     optional_kinds_may_be_muted_and_mandatory_ones_not,
     templates_are_checked_saved_previewed_and_used,
     a_notification_the_directory_cannot_serve_is_retried_then_given_up,
+    a_graded_essay_tells_the_learner_their_result_once,
 );
 
 struct Suite {
@@ -271,6 +272,7 @@ async fn an_assigned_learner_is_told_reminded_and_escalated_once_each(s: Suite) 
             })
             .unwrap(),
         ),
+        occur_time: Some(lms_platform::resource::timestamp(now)),
         ..Default::default()
     };
     let answer = lms_proto::events_v1::event_consumer_client::EventConsumerClient::new(
@@ -622,7 +624,11 @@ async fn templates_are_checked_saved_previewed_and_used(s: Suite) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(listed.templates.iter().filter(|t| t.shipped).count(), 7);
+    assert_eq!(
+        listed.templates.iter().filter(|t| t.shipped).count(),
+        9,
+        "one per kind"
+    );
     assert_eq!(listed.templates.iter().filter(|t| !t.shipped).count(), 1);
 
     // Used for a person whose locale is German (de-CH falls back to de).
@@ -719,4 +725,41 @@ async fn a_notification_the_directory_cannot_serve_is_retried_then_given_up(s: S
     let (last, _, why) = state(app.db().clone()).await;
     assert_eq!(last, "failed");
     assert!(why.starts_with("gave up after 16 attempts"), "{why}");
+}
+
+async fn a_graded_essay_tells_the_learner_their_result_once(s: Suite) {
+    use pb::NotificationKind::*;
+    let (_, pathway) = s.people_and_pathway().await;
+    let app = s.app();
+    let tenant = lms_platform::ids::TenantId::parse("acme").unwrap();
+    let now = lms_platform::resource::now();
+    let graded = notification_service::events::Received::Graded {
+        attempt_id: "0190d5a0-0000-7000-8000-0000000000bb".into(),
+        learner: "ada".into(),
+        pathway_id: pathway.clone(),
+        score: 15.5,
+        max_score: 16.0,
+        passed: true,
+        at: now,
+    };
+    // Delivered twice (at least once): told once.
+    for _ in 0..2 {
+        app.db()
+            .write({
+                let (app, tenant, graded) = (app.clone(), tenant.clone(), graded.clone());
+                move |conn| app.apply_event(conn, &tenant, &graded, now)
+            })
+            .await
+            .unwrap();
+    }
+    app.send_due(now).await.unwrap();
+    let inbox = s.inbox("ada").await;
+    assert_eq!(kinds(&inbox), [EssayGraded]);
+    assert_eq!(inbox[0].subject, "Graded: Fire safety");
+    assert!(
+        inbox[0].body.contains("15.5 of 16") && inbox[0].body.contains("passed"),
+        "{}",
+        inbox[0].body
+    );
+    assert!(!inbox[0].mandatory, "a learner may mute it");
 }

@@ -302,7 +302,7 @@ pub(super) fn finish(
         attempt.max_score = max;
     } else {
         let result = close(conn, tenant, assessment, &mut attempt, at)?;
-        events.push(events::outcome(&result, false));
+        events.push(events::outcome(&result, events::Graded::OnSubmission));
     }
     if !attempt_rows::update(conn, tenant, &attempt, expected)? {
         return attempt_rows::get(conn, tenant, &attempt.id);

@@ -293,7 +293,7 @@ impl AssessmentApp {
                         }
                         let assessment = &assessments[&attempt.assessment_id];
                         let result = close(conn, &tenant, assessment, &mut attempt, now())?;
-                        events.push(events::outcome(&result, true));
+                        events.push(events::outcome(&result, events::Graded::Corrected));
                     } else {
                         let (_, max) = attempt::totals(&attempt.grades);
                         attempt.max_score = max;

@@ -112,7 +112,7 @@ impl AssessmentApp {
                 let mut events = Vec::new();
                 if attempt.grades.values().all(|g| !g.pending) {
                     let result = close(conn, &tenant, &assessment, &mut attempt, now())?;
-                    events.push(events::outcome(&result, false));
+                    events.push(events::outcome(&result, events::Graded::ByPerson));
                 }
                 if !attempt_rows::update(conn, &tenant, &attempt, expected)? {
                     return Err(AppError::Aborted("the attempt changed at the same moment; retry".into()));

@@ -80,6 +80,37 @@ impl NotificationApp {
             Received::CertificationExpiring(certification) => {
                 certified(conn, tenant, certification, Kind::CertificationExpiring, at)
             }
+            Received::Graded {
+                attempt_id,
+                learner,
+                pathway_id,
+                score,
+                max_score,
+                passed,
+                at: graded_at,
+            } => {
+                let mut facts = Map::new();
+                facts.insert("score".into(), Value::from(*score));
+                facts.insert("max_score".into(), Value::from(*max_score));
+                facts.insert("passed".into(), Value::from(*passed));
+                facts.insert("grade_date".into(), Value::from(date(*graded_at)));
+                decide(
+                    conn,
+                    Decision {
+                        tenant: tenant.as_str(),
+                        kind: Kind::EssayGraded,
+                        dedup_key: format!("essay_graded:{attempt_id}"),
+                        learner,
+                        for_manager: false,
+                        enrolment_id: "",
+                        pathway_id,
+                        mandatory: false,
+                        facts,
+                    },
+                    at,
+                )?;
+                Ok(())
+            }
         }
     }
 

@@ -13,6 +13,7 @@ text_enum!(
         CertificationIssued = "certification_issued",
         CertificationExpiring = "certification_expiring",
         WebhookDisabled = "webhook_disabled",
+        EssayGraded = "essay_graded",
     }
 );
 
@@ -20,7 +21,10 @@ impl Kind {
     /// Whether a person may mute it. Assignments, reminders, escalations and certification
     /// expiry are how mandatory training gets done: they cannot be muted.
     pub fn mutable(self) -> bool {
-        matches!(self, Kind::Completed | Kind::CertificationIssued)
+        matches!(
+            self,
+            Kind::Completed | Kind::CertificationIssued | Kind::EssayGraded
+        )
     }
 
     /// Reminders stop when their enrolment is completed or withdrawn, even when already
@@ -40,6 +44,7 @@ impl Kind {
             Kind::CertificationIssued => &["expire_date"],
             Kind::CertificationExpiring => &["expire_date"],
             Kind::WebhookDisabled => &["webhook_url", "disabled_reason"],
+            Kind::EssayGraded => &["score", "max_score", "passed", "grade_date"],
         };
         let mut all = COMMON.to_vec();
         all.extend_from_slice(own);
@@ -57,7 +62,14 @@ mod tests {
     #[test]
     fn only_optional_kinds_may_be_muted() {
         let mutable: Vec<_> = Kind::ALL.iter().filter(|k| k.mutable()).collect();
-        assert_eq!(mutable, [&Kind::Completed, &Kind::CertificationIssued]);
+        assert_eq!(
+            mutable,
+            [
+                &Kind::Completed,
+                &Kind::CertificationIssued,
+                &Kind::EssayGraded
+            ]
+        );
     }
 
     #[test]

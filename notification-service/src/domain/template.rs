@@ -64,6 +64,14 @@ pub fn shipped(kind: Kind) -> Text {
              Your certification in “{{ pathway_title }}” expires on {{ expire_date }}. \
              Recertification is open now: {{ link }}\n",
         ),
+        Kind::EssayGraded => (
+            "Graded: {{ pathway_title }}",
+            "Hello {{ learner_name }},\n\n\
+             Your answers in “{{ pathway_title }}” have been graded on {{ grade_date }}: \
+             {{ score }} of {{ max_score }} points, {% if passed %}passed{% else %}not passed \
+             yet{% endif %}.\n\n\
+             Your results and feedback: {{ link }}\n",
+        ),
         Kind::WebhookDisabled => (
             "Webhook disabled: {{ webhook_url }}",
             "Hello {{ learner_name }},\n\n\
@@ -197,6 +205,9 @@ pub fn example_values(kind: Kind, portal_url: &str) -> Map<String, Value> {
             "days_left" => Value::from(7),
             "days_overdue" => Value::from(3),
             "webhook_url" => Value::from("https://hr.example/lms-events"),
+            "score" => Value::from(15.5),
+            "max_score" => Value::from(16.0),
+            "passed" => Value::from(true),
             "disabled_reason" => Value::from("HTTP 503 for 8 attempts over 27 hours"),
             _ => Value::from("2026-03-20"),
         };

@@ -60,7 +60,9 @@ pub fn read_event(event: &events_pb::Event) -> Result<Incoming, String> {
         .filter(|name| published().iter().any(|p| p == name))
         .ok_or_else(|| format!("unknown event type {}", any.type_url))?
         .to_string();
-    let received = if NOTIFYING.iter().any(|name| name == &event_type) {
+    let received = if event_type == assessment_pb::AssessmentOutcome::full_name() {
+        graded(any)?
+    } else if NOTIFYING.iter().any(|name| name == &event_type) {
         Some(read(any)?)
     } else {
         None
@@ -77,6 +79,27 @@ pub fn read_event(event: &events_pb::Event) -> Result<Incoming, String> {
         payload: any.value.clone(),
         received,
     })
+}
+
+/// An attempt's outcome calls for a notification when a person graded it.
+fn graded(any: &prost_types::Any) -> Result<Option<Received>, String> {
+    let outcome: assessment_pb::AssessmentOutcome = decode(any)?;
+    if !outcome.graded_by_person {
+        return Ok(None);
+    }
+    Ok(Some(Received::Graded {
+        at: outcome
+            .grade_time
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or("AssessmentOutcome without grade_time")?,
+        attempt_id: outcome.attempt_id,
+        learner: outcome.learner,
+        pathway_id: outcome.pathway_id,
+        score: outcome.score,
+        max_score: outcome.max_score,
+        passed: outcome.passed,
+    }))
 }
 
 /// The types that call for notifications to people (what [`read`] reads).
@@ -137,6 +160,16 @@ pub enum Received {
     },
     CertificationIssued(CertificationFacts),
     CertificationExpiring(CertificationFacts),
+    /// A person graded an attempt's last essay.
+    Graded {
+        attempt_id: String,
+        learner: String,
+        pathway_id: String,
+        score: f64,
+        max_score: f64,
+        passed: bool,
+        at: NaiveDateTime,
+    },
 }
 
 /// Reads a delivered payload; Err says why it can never be applied.
@@ -216,4 +249,63 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
         },
         created,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn outcome(graded_by_person: bool) -> events_pb::Event {
+        let outcome = assessment_pb::AssessmentOutcome {
+            attempt_id: "a1".into(),
+            learner: "ada".into(),
+            score: 3.0,
+            max_score: 4.0,
+            passed: true,
+            grade_time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            graded_by_person,
+            ..Default::default()
+        };
+        events_pb::Event {
+            id: "e1".into(),
+            tenant_id: "acme".into(),
+            aggregate_id: "a1".into(),
+            payload: Some(prost_types::Any {
+                type_url: assessment_pb::AssessmentOutcome::type_url(),
+                value: outcome.encode_to_vec(),
+            }),
+            occur_time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            traceparent: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_an_outcome_a_person_graded_calls_for_a_notification() {
+        let automatic = read_event(&outcome(false)).unwrap();
+        assert_eq!(automatic.event_type, "lms.assessment.v1.AssessmentOutcome");
+        assert_eq!(automatic.received, None, "still read, for webhooks");
+        let by_person = read_event(&outcome(true)).unwrap();
+        assert!(matches!(
+            by_person.received,
+            Some(Received::Graded { passed: true, .. })
+        ));
+    }
+
+    #[test]
+    fn an_unpublished_type_is_refused() {
+        let mut event = outcome(true);
+        event.payload.as_mut().unwrap().type_url = "type.googleapis.com/lms.x.v1.Nope".into();
+        assert!(
+            read_event(&event)
+                .unwrap_err()
+                .contains("unknown event type")
+        );
+    }
 }

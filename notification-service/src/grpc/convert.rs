@@ -17,6 +17,7 @@ pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
         Kind::CertificationIssued => pb::NotificationKind::CertificationIssued,
         Kind::CertificationExpiring => pb::NotificationKind::CertificationExpiring,
         Kind::WebhookDisabled => pb::NotificationKind::WebhookDisabled,
+        Kind::EssayGraded => pb::NotificationKind::EssayGraded,
     }
 }
 
