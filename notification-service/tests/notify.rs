@@ -27,6 +27,7 @@ lms_test_support::on_both_databases!(Suite;
     templates_are_checked_saved_previewed_and_used,
     a_notification_the_directory_cannot_serve_is_retried_then_given_up,
     a_graded_essay_tells_the_learner_their_result_once,
+    an_expired_certification_is_announced_and_cannot_be_muted,
 );
 
 struct Suite {
@@ -626,7 +627,7 @@ async fn templates_are_checked_saved_previewed_and_used(s: Suite) {
         .into_inner();
     assert_eq!(
         listed.templates.iter().filter(|t| t.shipped).count(),
-        9,
+        10,
         "one per kind"
     );
     assert_eq!(listed.templates.iter().filter(|t| !t.shipped).count(), 1);
@@ -762,4 +763,51 @@ async fn a_graded_essay_tells_the_learner_their_result_once(s: Suite) {
         inbox[0].body
     );
     assert!(!inbox[0].mandatory, "a learner may mute it");
+}
+
+async fn an_expired_certification_is_announced_and_cannot_be_muted(s: Suite) {
+    use pb::NotificationKind::*;
+    let (_, pathway) = s.people_and_pathway().await;
+    let status = s
+        .inbox_client()
+        .update_notification_preferences(bearer(
+            &s.token("ada"),
+            pb::UpdateNotificationPreferencesRequest {
+                preferences: Some(pb::NotificationPreferences {
+                    muted: vec![CertificationExpired as i32],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let app = s.app();
+    let tenant = lms_platform::ids::TenantId::parse("acme").unwrap();
+    let now = lms_platform::resource::now();
+    let expired = notification_service::events::Received::CertificationExpired(
+        notification_service::events::CertificationFacts {
+            id: "0190d5a0-0000-7000-8000-0000000000cc".into(),
+            learner: "ada".into(),
+            pathway_id: pathway.clone(),
+            enrolment_id: "0190d5a0-0000-7000-8000-0000000000dd".into(),
+            expires_at: Some(now - days(1)),
+        },
+    );
+    app.db()
+        .write({
+            let app = app.clone();
+            move |conn| app.apply_event(conn, &tenant, &expired, now)
+        })
+        .await
+        .unwrap();
+    app.send_due(now).await.unwrap();
+    let inbox = s.inbox("ada").await;
+    assert_eq!(kinds(&inbox), [CertificationExpired]);
+    assert_eq!(
+        inbox[0].subject,
+        "Expired: your certification in Fire safety"
+    );
+    let yesterday = (now - days(1)).format("%Y-%m-%d").to_string();
+    assert!(inbox[0].body.contains(&yesterday), "{}", inbox[0].body);
+    assert!(inbox[0].mandatory);
 }

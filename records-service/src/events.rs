@@ -117,6 +117,20 @@ pub fn certification_expiring(certification: &Certification) -> NewEvent {
     )
 }
 
+/// A certification expired without a newer cycle replacing it.
+pub fn certification_expired(certification: &Certification) -> NewEvent {
+    NewEvent::new(
+        certification.id.clone(),
+        &pb::CertificationExpired {
+            certification_id: certification.id.clone(),
+            learner: certification.learner.clone(),
+            pathway_id: certification.pathway_id.clone().into(),
+            enrolment_id: certification.enrolment_id.clone().into(),
+            expire_time: certification.expires_at.map(timestamp),
+        },
+    )
+}
+
 /// A learner's progress first met their pathway's completion rule.
 pub fn enrolment_completed(enrolment: &Enrolment, at: NaiveDateTime) -> NewEvent {
     NewEvent::new(

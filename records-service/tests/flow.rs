@@ -628,6 +628,19 @@ async fn an_opened_recertification_window_starts_a_new_cycle(suite: Suite) {
         newest.complete_time.unwrap().seconds + 2 * 86_400
     );
     assert_eq!(oldest.cycle, 1);
+
+    // Expiry: nothing has expired today. Three days on both cycles have; the first was renewed
+    // by the second, so one expiry is announced — once, however often the scheduler runs.
+    assert_eq!(suite.records_app.announce_expired(today).await.unwrap(), 0);
+    let expired = today + chrono::Duration::days(3);
+    assert_eq!(
+        suite.records_app.announce_expired(expired).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        suite.records_app.announce_expired(expired).await.unwrap(),
+        0
+    );
 }
 
 async fn admins_record_external_training_with_an_audit_trail(suite: Suite) {

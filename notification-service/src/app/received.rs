@@ -80,6 +80,9 @@ impl NotificationApp {
             Received::CertificationExpiring(certification) => {
                 certified(conn, tenant, certification, Kind::CertificationExpiring, at)
             }
+            Received::CertificationExpired(certification) => {
+                certified(conn, tenant, certification, Kind::CertificationExpired, at)
+            }
             Received::Graded {
                 attempt_id,
                 learner,

@@ -14,6 +14,7 @@ text_enum!(
         CertificationExpiring = "certification_expiring",
         WebhookDisabled = "webhook_disabled",
         EssayGraded = "essay_graded",
+        CertificationExpired = "certification_expired",
     }
 );
 
@@ -45,6 +46,7 @@ impl Kind {
             Kind::CertificationExpiring => &["expire_date"],
             Kind::WebhookDisabled => &["webhook_url", "disabled_reason"],
             Kind::EssayGraded => &["score", "max_score", "passed", "grade_date"],
+            Kind::CertificationExpired => &["expire_date"],
         };
         let mut all = COMMON.to_vec();
         all.extend_from_slice(own);

@@ -64,6 +64,12 @@ pub fn shipped(kind: Kind) -> Text {
              Your certification in “{{ pathway_title }}” expires on {{ expire_date }}. \
              Recertification is open now: {{ link }}\n",
         ),
+        Kind::CertificationExpired => (
+            "Expired: your certification in {{ pathway_title }}",
+            "Hello {{ learner_name }},\n\n\
+             Your certification in “{{ pathway_title }}” expired on {{ expire_date }}. \
+             Recertify here: {{ link }}\n",
+        ),
         Kind::EssayGraded => (
             "Graded: {{ pathway_title }}",
             "Hello {{ learner_name }},\n\n\

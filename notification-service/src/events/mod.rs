@@ -25,6 +25,7 @@ pub fn published() -> Vec<String> {
         records_pb::EnrolmentCompleted::full_name(),
         records_pb::CertificationIssued::full_name(),
         records_pb::CertificationExpiring::full_name(),
+        records_pb::CertificationExpired::full_name(),
         records_pb::EnrolmentVersionMoved::full_name(),
     ]
 }
@@ -110,6 +111,7 @@ const NOTIFYING: &[&str] = &[
     "lms.records.v1.EnrolmentCompleted",
     "lms.records.v1.CertificationIssued",
     "lms.records.v1.CertificationExpiring",
+    "lms.records.v1.CertificationExpired",
 ];
 
 /// An enrolment as enrolment-service says it is now.
@@ -160,6 +162,7 @@ pub enum Received {
     },
     CertificationIssued(CertificationFacts),
     CertificationExpiring(CertificationFacts),
+    CertificationExpired(CertificationFacts),
     /// A person graded an attempt's last essay.
     Graded {
         attempt_id: String,
@@ -196,6 +199,16 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
             learner: issued.learner,
             pathway_id: issued.pathway_id,
             enrolment_id: issued.enrolment_id,
+        }));
+    }
+    if type_url == records_pb::CertificationExpired::type_url() {
+        let expired: records_pb::CertificationExpired = decode(any)?;
+        return Ok(Received::CertificationExpired(CertificationFacts {
+            expires_at: expired.expire_time.as_ref().and_then(from_timestamp),
+            id: expired.certification_id,
+            learner: expired.learner,
+            pathway_id: expired.pathway_id,
+            enrolment_id: expired.enrolment_id,
         }));
     }
     if type_url == records_pb::CertificationExpiring::type_url() {

@@ -18,6 +18,7 @@ pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
         Kind::CertificationExpiring => pb::NotificationKind::CertificationExpiring,
         Kind::WebhookDisabled => pb::NotificationKind::WebhookDisabled,
         Kind::EssayGraded => pb::NotificationKind::EssayGraded,
+        Kind::CertificationExpired => pb::NotificationKind::CertificationExpired,
     }
 }
 

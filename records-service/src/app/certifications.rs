@@ -80,6 +80,47 @@ impl RecordsApp {
             Ok(announced) => tracing::info!(announced, "recertification windows announced"),
             Err(error) => tracing::warn!(%error, "certification scan failed; retrying next time"),
         }
+        match self.announce_expired(now()).await {
+            Ok(0) => {}
+            Ok(announced) => tracing::info!(announced, "expired certifications announced"),
+            Err(error) => tracing::warn!(%error, "expiry scan failed; retrying next time"),
+        }
+    }
+
+    /// The scheduler's other step: every certification whose expiry date has passed by `at`
+    /// is announced once (a CertificationExpired event in its transaction) — unless a newer
+    /// cycle of the same pathway was issued to its holder, who is certified still. Safe with
+    /// several replicas. Returns how many it announced.
+    pub async fn announce_expired(&self, at: NaiveDateTime) -> AppResult<usize> {
+        let due = self
+            .db
+            .read(move |conn| stored::due_for_expiry(conn, at, 1_000))
+            .await?;
+        let mut announced = 0;
+        for certification in due {
+            let done = self
+                .db
+                .write(move |conn| {
+                    if !stored::mark_expired_announced(conn, &certification.id, at)? {
+                        return Ok(false);
+                    }
+                    let latest = stored::latest(
+                        conn,
+                        &certification.tenant_id,
+                        &certification.learner,
+                        &certification.pathway_id,
+                    )?;
+                    if latest.is_some_and(|l| l.id != certification.id) {
+                        return Ok(false);
+                    }
+                    let event = events::certification_expired(&certification);
+                    outbox::enqueue(conn, &certification.tenant_id, vec![event])?;
+                    Ok(true)
+                })
+                .await?;
+            announced += usize::from(done);
+        }
+        Ok(announced)
     }
 
     /// The certification scheduler's step: every certification whose recertification window

@@ -309,3 +309,40 @@ pub fn mark_announced(
     .execute(conn)?
         == 1)
 }
+
+/// Certifications whose expiry date has passed by `now` and that were not announced as expired
+/// yet (nor revoked), oldest first: an indexed query over those rows only.
+pub fn due_for_expiry(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Certification>, AppError> {
+    Ok(certifications::table
+        .filter(certifications::expired_announced_at.is_null())
+        .filter(certifications::revoked_at.is_null())
+        .filter(certifications::expires_at.is_not_null())
+        .filter(certifications::expires_at.le(Some(now)))
+        .order(certifications::expires_at.asc())
+        .limit(limit)
+        .select(CertificationRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Certification::from)
+        .collect())
+}
+
+/// Marks a certification's expiry announced; false when another scheduler did first.
+pub fn mark_expired_announced(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<bool, AppError> {
+    Ok(diesel::update(
+        certifications::table
+            .filter(certifications::id.eq(id))
+            .filter(certifications::expired_announced_at.is_null()),
+    )
+    .set(certifications::expired_announced_at.eq(Some(at)))
+    .execute(conn)?
+        == 1)
+}

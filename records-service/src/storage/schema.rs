@@ -67,6 +67,7 @@ diesel::table! {
         revoked_by -> Text,
         expiring_announced_at -> Nullable<Timestamp>,
         grace_days -> Integer,
+        expired_announced_at -> Nullable<Timestamp>,
     }
 }
 

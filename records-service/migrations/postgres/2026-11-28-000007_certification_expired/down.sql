@@ -1,0 +1,2 @@
+DROP INDEX certifications_to_expire;
+ALTER TABLE certifications DROP COLUMN expired_announced_at;
