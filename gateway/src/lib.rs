@@ -155,6 +155,7 @@ pub fn router(
             peers.records.clone(),
             peers.pathway.clone(),
             peers.enrolment.clone(),
+            peers.notification.clone(),
         ));
     upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
     if let Some(notification) = &peers.notification {

@@ -6,6 +6,7 @@ use enrolment_pb::enrolment_service_client::EnrolmentServiceClient;
 use lms_platform::client::Peer;
 use lms_platform::{AppError, AppResult};
 use lms_proto::enrolment_v1 as enrolment_pb;
+use lms_proto::notification_v1 as notification_pb;
 use lms_proto::pathway_v1 as pathway_pb;
 use lms_proto::portal_v1 as pb;
 use lms_proto::records_v1 as records_pb;
@@ -23,14 +24,22 @@ pub struct Portal {
     records: Peer,
     pathways: Peer,
     enrolments: Peer,
+    /// The inbox, when notification-service is deployed.
+    notifications: Option<Peer>,
 }
 
 impl Portal {
-    pub fn new(records: Peer, pathways: Peer, enrolments: Peer) -> Self {
+    pub fn new(
+        records: Peer,
+        pathways: Peer,
+        enrolments: Peer,
+        notifications: Option<Peer>,
+    ) -> Self {
         Self {
             records,
             pathways,
             enrolments,
+            notifications,
         }
     }
 }
@@ -95,9 +104,36 @@ impl Portal {
         .await
     }
 
+    /// My unread notifications; None when the inbox cannot say (it is not deployed, or not
+    /// answering: the learning page does not fail for it).
+    async fn unread(&self, incoming: &MetadataMap) -> Option<i32> {
+        let inbox = self.notifications.as_ref()?;
+        let answer = inbox
+            .read_as_caller(
+                incoming,
+                notification_pb::GetUnreadCountRequest {},
+                |channel, request| async move {
+                    notification_pb::notification_service_client::NotificationServiceClient::new(
+                        channel,
+                    )
+                    .get_unread_count(request)
+                    .await
+                },
+            )
+            .await;
+        match answer {
+            Ok(count) => Some(count.unread),
+            Err(error) => {
+                tracing::warn!(%error, "the unread count is left out of my learning");
+                None
+            }
+        }
+    }
+
     async fn my_learning(&self, incoming: &MetadataMap) -> AppResult<pb::MyLearning> {
         // records-service orders them: overdue first, then by due date.
-        let items = self.all_progress(incoming).await?;
+        let (items, unread) = tokio::join!(self.all_progress(incoming), self.unread(incoming));
+        let items = items?;
         let count = |status: records_pb::ProgressStatus| {
             items.iter().filter(|p| p.status() == status).count() as i32
         };
@@ -106,6 +142,7 @@ impl Portal {
             in_progress: count(records_pb::ProgressStatus::InProgress),
             not_started: count(records_pb::ProgressStatus::NotStarted),
             completed: count(records_pb::ProgressStatus::Completed),
+            unread_notifications: unread,
             items,
         })
     }

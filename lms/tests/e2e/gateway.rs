@@ -295,6 +295,12 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
     assert_eq!(learning["notStarted"], 1);
     let item = &learning["items"][0];
     assert_eq!(item["pathwayTitle"], "Forklift licence");
+    // The assignment reached Ada's inbox too: the page says so.
+    suite
+        .eventually("/v1/portal/learning", &ada, |j| {
+            j["unreadNotifications"] == 1
+        })
+        .await;
     let enrolment = item["enrolmentId"].as_str().unwrap().to_string();
     let mine = suite
         .get(&format!("/v1/portal/pathways/{pathway_id}"), &ada)
