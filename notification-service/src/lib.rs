@@ -53,6 +53,7 @@ reminder_scan_seconds = 60
 send_interval_seconds = 1
 due_soon_days = [14, 7, 1]
 escalation_days = 7
+digest_hour_utc = 7
 portal_url = "http://127.0.0.1:8080"
 batch_size = 200
 
@@ -89,6 +90,8 @@ pub struct Own {
     pub due_soon_days: Vec<u32>,
     /// Days after a due date when the learner's manager is told; 0: never.
     pub escalation_days: u32,
+    /// The hour (UTC) the daily digests go out.
+    pub digest_hour_utc: u32,
     /// The Learning Portal's address, for links in messages.
     pub portal_url: String,
     /// Rows the scheduler and the sender take at once.
@@ -140,6 +143,10 @@ pub fn app(db: Db, settings: &Settings, peers: &Peers) -> anyhow::Result<app::No
         own.batch_size > 0,
         "invalid configuration: notification.batch_size must be positive"
     );
+    anyhow::ensure!(
+        own.digest_hour_utc < 24,
+        "invalid configuration: notification.digest_hour_utc must be an hour, 0 to 23"
+    );
     let hooks = &own.webhooks;
     anyhow::ensure!(
         hooks.concurrency > 0 && !hooks.timeout.is_zero(),
@@ -154,6 +161,7 @@ pub fn app(db: Db, settings: &Settings, peers: &Peers) -> anyhow::Result<app::No
         portal_url: own.portal_url.clone(),
         batch: own.batch_size.min(1_000),
         webhook_concurrency: hooks.concurrency,
+        digest_hour: own.digest_hour_utc,
     };
     Ok(app::NotificationApp::new(
         db,
@@ -201,6 +209,11 @@ pub async fn serve(
     context.every(settings.own.send_interval, move || {
         let app = sender.clone();
         async move { app.send_and_log().await }
+    });
+    let digests = app.clone();
+    context.every(settings.own.send_interval, move || {
+        let app = digests.clone();
+        async move { app.send_digests_and_log().await }
     });
     let deliverer = app.clone();
     context.every(settings.own.send_interval, move || {

@@ -28,6 +28,7 @@ lms_test_support::on_both_databases!(Suite;
     a_notification_the_directory_cannot_serve_is_retried_then_given_up,
     a_graded_essay_tells_the_learner_their_result_once,
     an_expired_certification_is_announced_and_cannot_be_muted,
+    a_learner_who_chose_the_digest_gets_reminders_in_one_email_a_day,
 );
 
 struct Suite {
@@ -485,7 +486,9 @@ async fn optional_kinds_may_be_muted_and_mandatory_ones_not(s: Suite) {
     let update = |muted: Vec<pb::NotificationKind>| pb::UpdateNotificationPreferencesRequest {
         preferences: Some(pb::NotificationPreferences {
             muted: muted.into_iter().map(|k| k as i32).collect(),
+            digest: false,
         }),
+        update_mask: None,
     };
     let refused = client
         .update_notification_preferences(bearer(&s.token("ada"), update(vec![Completed, DueSoon])))
@@ -775,7 +778,9 @@ async fn an_expired_certification_is_announced_and_cannot_be_muted(s: Suite) {
             pb::UpdateNotificationPreferencesRequest {
                 preferences: Some(pb::NotificationPreferences {
                     muted: vec![CertificationExpired as i32],
+                    digest: false,
                 }),
+                update_mask: None,
             },
         ))
         .await
@@ -810,4 +815,109 @@ async fn an_expired_certification_is_announced_and_cannot_be_muted(s: Suite) {
     let yesterday = (now - days(1)).format("%Y-%m-%d").to_string();
     assert!(inbox[0].body.contains(&yesterday), "{}", inbox[0].body);
     assert!(inbox[0].mandatory);
+}
+
+async fn a_learner_who_chose_the_digest_gets_reminders_in_one_email_a_day(s: Suite) {
+    use pb::NotificationKind::*;
+    let mut client = s.inbox_client();
+    // Only the digest changes (the mask): what Ada muted stays.
+    let saved = client
+        .update_notification_preferences(bearer(
+            &s.token("ada"),
+            pb::UpdateNotificationPreferencesRequest {
+                preferences: Some(pb::NotificationPreferences {
+                    muted: vec![Completed as i32],
+                    digest: false,
+                }),
+                update_mask: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((saved.muted.len(), saved.digest), (1, false));
+    let saved = client
+        .update_notification_preferences(bearer(
+            &s.token("ada"),
+            pb::UpdateNotificationPreferencesRequest {
+                preferences: Some(pb::NotificationPreferences {
+                    muted: vec![],
+                    digest: true,
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["digest".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        saved.muted,
+        [Completed as i32],
+        "the mask named digest only"
+    );
+    assert!(saved.digest);
+
+    let (ada, pathway) = s.people_and_pathway().await;
+    let now = lms_platform::resource::now();
+    let due = now + days(20);
+    s.assign(&ada, &pathway, due).await;
+    s.inbox_of("ada", 1).await;
+    s.at(now).await;
+    assert_eq!(s.mails().len(), 1, "the assignment is emailed at once");
+    // Two reminders: in the inbox at once, by email not yet.
+    let first = due - days(14) + chrono::Duration::hours(1);
+    let second = due - days(7) + chrono::Duration::hours(1);
+    s.at(first).await;
+    s.at(second).await;
+    let inbox = s.inbox("ada").await;
+    assert_eq!(kinds(&inbox), [Assigned, DueSoon, DueSoon]);
+    assert_eq!(s.mails().len(), 1, "reminders wait for the digest");
+    // The next morning after the digest hour (07:00 UTC): one email with both.
+    let morning = (second + days(1)).date().and_hms_opt(8, 0, 0).unwrap();
+    let app = s.app();
+    assert_eq!(app.send_digests(morning).await.unwrap(), 1);
+    let mails = s.mails();
+    assert_eq!(mails.len(), 2);
+    let digest = mails
+        .iter()
+        .find(|m| m.contains("Your learning reminders: 2 items"))
+        .unwrap_or_else(|| panic!("no digest among {mails:?}"));
+    assert!(digest.contains("Due in 14 days: Fire safety"), "{digest}");
+    assert!(digest.contains("Due in 7 days: Fire safety"), "{digest}");
+    // Once a day: running again that day sends nothing.
+    assert_eq!(app.send_digests(morning).await.unwrap(), 0);
+    assert_eq!(
+        app.send_digests(morning + chrono::Duration::hours(3))
+            .await
+            .unwrap(),
+        0
+    );
+    // Turning the digest off sends what waits one by one.
+    s.at(due + days(1)).await;
+    // The last due-soon reminder, caught up.
+    let waiting = s.inbox("ada").await.len() - 3;
+    assert!(waiting >= 1);
+    assert_eq!(s.mails().len(), 2, "they wait for tomorrow's digest");
+    client
+        .update_notification_preferences(bearer(
+            &s.token("ada"),
+            pb::UpdateNotificationPreferencesRequest {
+                preferences: Some(pb::NotificationPreferences {
+                    muted: vec![],
+                    digest: false,
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["digest".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    s.at(due + days(1)).await;
+    // What waited, and what came since, each alone.
+    let since_the_digest = s.inbox("ada").await.len() - 3;
+    assert!(since_the_digest >= waiting);
+    assert_eq!(s.mails().len(), 2 + since_the_digest);
 }

@@ -7,6 +7,7 @@ use lms_platform::{AppError, AppResult, Principal};
 
 use super::{NotificationApp, not_yours};
 use crate::domain::kind::Kind;
+use crate::domain::preferences::Preferences;
 use crate::storage::notifications::{self as stored, Row};
 use crate::storage::preferences;
 
@@ -97,18 +98,23 @@ impl NotificationApp {
             .await
     }
 
-    /// The kinds the caller muted.
-    pub async fn muted(&self, who: &Principal) -> AppResult<Vec<Kind>> {
+    /// The caller's preferences.
+    pub async fn preferences(&self, who: &Principal) -> AppResult<Preferences> {
         let (tenant, me) = (who.tenant_id.to_string(), who.subject.clone());
         self.db
-            .read(move |conn| preferences::muted(conn, &tenant, &me))
+            .read(move |conn| preferences::get(conn, &tenant, &me))
             .await
     }
 
-    /// Replaces the kinds the caller muted (only kinds that may be muted; checked by the
-    /// caller of this use case).
-    pub async fn set_muted(&self, who: &Principal, muted: Vec<Kind>) -> AppResult<Vec<Kind>> {
-        if let Some(kind) = muted.iter().find(|k| !k.mutable()) {
+    /// Changes the caller's preferences: the muted kinds (only kinds that may be muted) and
+    /// the digest, each when given. Turning the digest off sends what waited for it one by one.
+    pub async fn update_preferences(
+        &self,
+        who: &Principal,
+        muted: Option<Vec<Kind>>,
+        digest: Option<bool>,
+    ) -> AppResult<Preferences> {
+        if let Some(kind) = muted.iter().flatten().find(|k| !k.mutable()) {
             return Err(AppError::invalid_field(
                 "preferences.muted",
                 format!(
@@ -117,11 +123,22 @@ impl NotificationApp {
                 ),
             ));
         }
-        let (tenant, me) = (who.tenant_id.clone(), who.subject.clone());
-        let stored = muted.clone();
+        let (tenant, me) = (who.tenant_id.to_string(), who.subject.clone());
         self.db
-            .write(move |conn| preferences::set_muted(conn, &tenant, &me, &stored))
-            .await?;
-        Ok(muted)
+            .write(move |conn| {
+                let mut saved = preferences::get(conn, &tenant, &me)?;
+                if let Some(muted) = muted {
+                    saved.muted = muted;
+                }
+                if let Some(digest) = digest {
+                    if saved.digest && !digest {
+                        stored::release_digest(conn, &tenant, &me)?;
+                    }
+                    saved.digest = digest;
+                }
+                preferences::save(conn, &tenant, &me, &saved)?;
+                Ok(saved)
+            })
+            .await
     }
 }

@@ -1,6 +1,7 @@
 //! notification-service's use cases: applying events (deciding notifications), the reminder
 //! scheduler, the sender (preparing and emailing), the inbox and preferences, and templates.
 
+mod digest;
 mod inbox;
 mod received;
 mod reminders;
@@ -9,6 +10,7 @@ mod templates;
 mod webhook_sender;
 mod webhooks;
 
+pub use crate::domain::preferences::Preferences;
 pub use inbox::NotificationView;
 pub use templates::TemplateView;
 
@@ -41,6 +43,8 @@ pub struct Config {
     pub batch: i64,
     /// Webhook deliveries in flight at once.
     pub webhook_concurrency: usize,
+    /// The hour (UTC, 0–23) the daily digests go out.
+    pub digest_hour: u32,
 }
 
 #[derive(Clone)]

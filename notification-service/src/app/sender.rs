@@ -42,6 +42,8 @@ enum Preparation {
     Ready {
         recipient: Person,
         text: Text,
+        /// Emailed with the recipient's daily digest rather than alone.
+        digest: bool,
     },
     /// Settled without reaching anyone: muted, cancelled or failed, and why.
     Settled {
@@ -110,7 +112,11 @@ impl NotificationApp {
             .write(move |conn| {
                 for (row, outcome) in &outcomes {
                     match outcome {
-                        Preparation::Ready { recipient, text } => {
+                        Preparation::Ready {
+                            recipient,
+                            text,
+                            digest,
+                        } => {
                             let email = email_on && !recipient.email.is_empty();
                             stored::prepared(
                                 conn,
@@ -120,10 +126,10 @@ impl NotificationApp {
                                     subject: &text.subject,
                                     body: &text.body,
                                     state: stored::READY,
-                                    email_state: if email {
-                                        stored::EMAIL_PENDING
-                                    } else {
-                                        stored::EMAIL_NONE
+                                    email_state: match (email, digest) {
+                                        (false, _) => stored::EMAIL_NONE,
+                                        (true, true) => stored::EMAIL_DIGEST,
+                                        (true, false) => stored::EMAIL_PENDING,
                                     },
                                     email_to: &recipient.email,
                                     note: "",
@@ -228,15 +234,18 @@ impl NotificationApp {
         } else {
             learner.clone()
         };
-        if !row.mandatory {
+        // Preferences matter to what may be muted, and to reminders (the digest).
+        let mut digest = false;
+        if !row.mandatory || kind.is_reminder() {
             let (tenant, person) = (row.tenant_id.clone(), recipient.external_id.clone());
-            let muted = self
+            let chosen = self
                 .db
-                .read(move |conn| preferences::muted(conn, &tenant, &person))
+                .read(move |conn| preferences::get(conn, &tenant, &person))
                 .await?;
-            if muted.contains(&kind) {
+            if !row.mandatory && chosen.muted.contains(&kind) {
                 return settled(stored::MUTED, "muted by the recipient");
             }
+            digest = chosen.digests(kind);
         }
         let title = if row.pathway_id.is_empty() {
             String::new()
@@ -248,7 +257,11 @@ impl NotificationApp {
             .await?;
         let values = self.values(row, kind, &learner, &recipient, title);
         match template::render(&text, &values) {
-            Ok(text) => Ok(Preparation::Ready { recipient, text }),
+            Ok(text) => Ok(Preparation::Ready {
+                recipient,
+                text,
+                digest,
+            }),
             Err(why) => settled(
                 stored::FAILED,
                 &format!("the template does not render: {why}"),

@@ -2,6 +2,7 @@
 //! due, and how templates are checked and rendered. No protobuf, no SQL.
 
 pub mod kind;
+pub mod preferences;
 pub mod schedule;
 pub mod template;
 pub mod webhook;

@@ -4,7 +4,7 @@ use lms_platform::AppError;
 use lms_platform::resource::timestamp;
 use lms_proto::notification_v1 as pb;
 
-use crate::app::{NotificationView, TemplateView};
+use crate::app::{NotificationView, Preferences, TemplateView};
 use crate::domain::kind::Kind;
 
 pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
@@ -29,6 +29,17 @@ pub fn kind_from_pb(field: &str, value: i32) -> Result<Kind, AppError> {
         .copied()
         .find(|kind| kind_to_pb(*kind) as i32 == value)
         .ok_or_else(|| AppError::invalid_field(field, "name a notification kind"))
+}
+
+pub fn preferences(preferences: Preferences) -> pb::NotificationPreferences {
+    pb::NotificationPreferences {
+        muted: preferences
+            .muted
+            .into_iter()
+            .map(|k| kind_to_pb(k) as i32)
+            .collect(),
+        digest: preferences.digest,
+    }
 }
 
 pub fn notification(view: NotificationView) -> pb::Notification {

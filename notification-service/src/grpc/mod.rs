@@ -7,6 +7,7 @@ pub mod policy;
 pub mod webhooks;
 
 use lms_platform::auth::principal;
+use lms_platform::field_mask::update_paths;
 use lms_platform::validate::Violations;
 use lms_proto::notification_v1 as pb;
 use tonic::{Request, Response, Status};
@@ -98,13 +99,8 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
         request: Request<pb::GetNotificationPreferencesRequest>,
     ) -> Result<Response<pb::NotificationPreferences>, Status> {
         let who = principal(&request)?;
-        let muted = self.app.muted(&who).await?;
-        Ok(Response::new(pb::NotificationPreferences {
-            muted: muted
-                .into_iter()
-                .map(|k| convert::kind_to_pb(k) as i32)
-                .collect(),
-        }))
+        let preferences = self.app.preferences(&who).await?;
+        Ok(Response::new(convert::preferences(preferences)))
     }
 
     async fn update_notification_preferences(
@@ -113,21 +109,28 @@ impl pb::notification_service_server::NotificationService for NotificationGrpc {
     ) -> Result<Response<pb::NotificationPreferences>, Status> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        let preferences = req.preferences.unwrap_or_default();
-        let mut kinds = Vec::new();
-        for (i, value) in preferences.muted.iter().enumerate() {
-            let kind = convert::kind_from_pb(&format!("preferences.muted[{i}]"), *value)?;
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
+        let Some(preferences) = req.preferences else {
+            return Err(lms_platform::AppError::invalid_field("preferences", "required").into());
+        };
+        let paths = update_paths(req.update_mask.as_ref(), &preferences, &["muted", "digest"])?;
+        let muted = if paths.iter().any(|p| p == "muted") {
+            let mut kinds = Vec::new();
+            for (i, value) in preferences.muted.iter().enumerate() {
+                let kind = convert::kind_from_pb(&format!("preferences.muted[{i}]"), *value)?;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
             }
-        }
-        let muted = self.app.set_muted(&who, kinds).await?;
-        Ok(Response::new(pb::NotificationPreferences {
-            muted: muted
-                .into_iter()
-                .map(|k| convert::kind_to_pb(k) as i32)
-                .collect(),
-        }))
+            Some(kinds)
+        } else {
+            None
+        };
+        let digest = paths
+            .iter()
+            .any(|p| p == "digest")
+            .then_some(preferences.digest);
+        let saved = self.app.update_preferences(&who, muted, digest).await?;
+        Ok(Response::new(convert::preferences(saved)))
     }
 
     async fn list_templates(

@@ -47,6 +47,8 @@ pub const EMAIL_NONE: &str = "none";
 pub const EMAIL_PENDING: &str = "pending";
 pub const EMAIL_SENT: &str = "sent";
 pub const EMAIL_FAILED: &str = "failed";
+/// In the inbox; emailed with the recipient's next daily digest.
+pub const EMAIL_DIGEST: &str = "digest";
 
 /// Records the decision to notify, unless one with the same dedup key exists in the tenant.
 /// Returns whether it is new.
@@ -321,4 +323,76 @@ pub fn mark_read(
         .execute(conn)?;
     }
     Ok(keys.len())
+}
+
+/// People with digest on, whose reminders wait for a digest since before `cutoff`, and whose
+/// digest has not gone out since: (tenant, recipient).
+pub fn awaiting_digest(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> AppResult<Vec<(String, String)>> {
+    use super::schema::notification_preferences as p;
+    Ok(n::table
+        .inner_join(
+            p::table.on(p::tenant_id
+                .eq(n::tenant_id)
+                .and(p::person.eq(n::recipient))),
+        )
+        .filter(n::email_state.eq(EMAIL_DIGEST))
+        .filter(n::created_at.lt(cutoff))
+        .filter(p::digest.eq(true))
+        .filter(p::last_digest_at.is_null().or(p::last_digest_at.lt(cutoff)))
+        .select((n::tenant_id, n::recipient))
+        .distinct()
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// A recipient's notifications waiting for the digest since before `cutoff`, oldest first.
+pub fn in_digest(
+    conn: &mut DbConnection,
+    tenant: &str,
+    recipient: &str,
+    cutoff: NaiveDateTime,
+) -> AppResult<Vec<Row>> {
+    Ok(n::table
+        .filter(n::tenant_id.eq(tenant))
+        .filter(n::recipient.eq(recipient))
+        .filter(n::email_state.eq(EMAIL_DIGEST))
+        .filter(n::created_at.lt(cutoff))
+        .order((n::created_at.asc(), n::id.asc()))
+        .select(Row::as_select())
+        .load(conn)?)
+}
+
+/// Sets the email outcome of notifications that went out in a digest (or could not).
+pub fn digested(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    email_state: &str,
+    note: &str,
+) -> AppResult<()> {
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(tenant))
+            .filter(n::id.eq_any(ids)),
+    )
+    .set((n::email_state.eq(email_state), n::last_error.eq(note)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A person turned their digest off: what waited for it is emailed one by one.
+pub fn release_digest(conn: &mut DbConnection, tenant: &str, recipient: &str) -> AppResult<()> {
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(tenant))
+            .filter(n::recipient.eq(recipient))
+            .filter(n::email_state.eq(EMAIL_DIGEST)),
+    )
+    .set(n::email_state.eq(EMAIL_PENDING))
+    .execute(conn)?;
+    Ok(())
 }

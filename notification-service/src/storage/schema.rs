@@ -61,6 +61,8 @@ diesel::table! {
         person -> Text,
         muted -> Text,
         updated_at -> Timestamp,
+        digest -> Bool,
+        last_digest_at -> Nullable<Timestamp>,
     }
 }
 
@@ -106,3 +108,4 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+diesel::allow_tables_to_appear_in_same_query!(notifications, notification_preferences);
