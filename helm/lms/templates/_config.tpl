@@ -101,6 +101,9 @@ due_soon_days = {{ toJson (default (list) $c.dueSoonDays) }}
 {{- if hasKey $c "escalationDays" }}
 escalation_days = {{ $c.escalationDays | int64 }}
 {{- end }}
+{{- if hasKey $c "digestHourUtc" }}
+digest_hour_utc = {{ $c.digestHourUtc | int64 }}
+{{- end }}
 {{- with $c.portalUrl }}
 portal_url = {{ . | quote }}
 {{- end }}
