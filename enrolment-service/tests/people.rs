@@ -984,6 +984,49 @@ async fn learners_read_only_themselves_and_tenants_are_isolated(suite: Suite) {
         .unwrap()
         .into_inner();
     assert!(listed.people.is_empty());
+    // Asking for people by id (as notification-service does in batches): one's own tenant's
+    // only, unknown ids left out, malformed ones refused.
+    let by_ids = |token: String, ids: Vec<String>| {
+        let mut client = client.clone();
+        async move {
+            client
+                .list_people(bearer(
+                    &token,
+                    pb::ListPeopleRequest {
+                        ids,
+                        page_size: 500,
+                        ..Default::default()
+                    },
+                ))
+                .await
+        }
+    };
+    let unknown = "0190d5a0-0000-7000-8000-0000000000ee".to_string();
+    let found = by_ids(
+        suite.admin(),
+        vec![ada.id.clone(), bob.id.clone(), unknown.clone()],
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let mut names: Vec<_> = found
+        .people
+        .iter()
+        .map(|p| p.external_id.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["ada", "bob"]);
+    let other_tenant = by_ids(globex.clone(), vec![ada.id.clone()])
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other_tenant.people.is_empty());
+    let malformed = by_ids(suite.admin(), vec!["not-an-id".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&malformed), ["ids[0]"]);
+    let too_many = by_ids(suite.admin(), vec![unknown; 501]).await.unwrap_err();
+    assert_eq!(violated_fields(&too_many)[0], "ids");
     let error = client
         .update_person(bearer(
             &globex,

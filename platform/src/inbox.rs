@@ -314,3 +314,101 @@ impl<C: Consumer> pb::event_consumer_server::EventConsumer for EventConsumerGrpc
         Ok(tonic::Response::new(outcome.into()))
     }
 }
+
+/// Applies a delivery with set-based statements: the events not processed before are found
+/// with one query, recorded as processed with one insert, and handed to `apply_all` together
+/// (in delivery order), all in one transaction — a handful of statements per delivery instead
+/// of several per event. When that transaction fails, the delivery is applied again event by
+/// event with `apply_one` ([`consume`]), so an event that cannot be applied is rolled back
+/// alone and the others still commit.
+pub async fn consume_batch<T, A, F>(
+    db: &Db,
+    events: Vec<Delivered<T>>,
+    apply_all: A,
+    apply_one: F,
+) -> AppResult<Outcome>
+where
+    T: Clone + Send + Sync + 'static,
+    A: Fn(&mut DbConnection, &[(TenantId, T)]) -> Result<(), EventError> + Send + 'static,
+    F: Fn(&mut DbConnection, &TenantId, &T) -> Result<(), EventError> + Clone + Send + 'static,
+{
+    if events.len() > MAX_DELIVERY {
+        return Err(AppError::invalid_field(
+            "events",
+            format!("at most {MAX_DELIVERY} per delivery"),
+        ));
+    }
+    // Events that can never apply (no id, no tenant, an unreadable payload) go the per-event
+    // way, which rejects them with their reason.
+    let readable = events
+        .iter()
+        .all(|e| !e.id.is_empty() && e.tenant_id.is_some() && e.payload.is_ok());
+    if !readable || events.is_empty() {
+        return consume(db, events, apply_one).await;
+    }
+    let batch = events.clone();
+    let applied = db
+        .write(move |conn| {
+            let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for chunk in ids.chunks(MAX_DELIVERY) {
+                seen.extend(
+                    processed_events::table
+                        .filter(processed_events::event_id.eq_any(chunk))
+                        .select(processed_events::event_id)
+                        .load::<String>(conn)?,
+                );
+            }
+            let at = crate::resource::now();
+            let mut fresh = Vec::with_capacity(batch.len());
+            let mut rows = Vec::with_capacity(batch.len());
+            for event in &batch {
+                // `seen` also drops an id repeated within the delivery.
+                if !seen.insert(event.id.clone()) {
+                    continue;
+                }
+                let (Some(tenant), Ok(payload)) = (&event.tenant_id, &event.payload) else {
+                    continue;
+                };
+                rows.push((
+                    processed_events::event_id.eq(event.id.as_str()),
+                    processed_events::tenant_id.eq(tenant.as_str()),
+                    processed_events::type_url.eq(event.type_url.as_str()),
+                    processed_events::processed_at.eq(at),
+                ));
+                fresh.push((tenant.clone(), payload.clone()));
+            }
+            match conn {
+                DbConnection::Postgres(pg) => {
+                    for chunk in rows.chunks(MAX_DELIVERY) {
+                        diesel::insert_into(processed_events::table)
+                            .values(chunk)
+                            .execute(pg)?;
+                    }
+                }
+                DbConnection::Sqlite(sqlite) => {
+                    for row in &rows {
+                        diesel::insert_into(processed_events::table)
+                            .values(*row)
+                            .execute(sqlite)?;
+                    }
+                }
+            }
+            match apply_all(conn, &fresh) {
+                Ok(()) => Ok(()),
+                Err(EventError::Reject(why)) => Err(AppError::FailedPrecondition(why)),
+                Err(EventError::Retry(error)) => Err(error),
+            }
+        })
+        .await;
+    match applied {
+        Ok(()) => Ok(Outcome {
+            acknowledged: events.into_iter().map(|e| e.id).collect(),
+            rejected: Vec::new(),
+        }),
+        Err(error) => {
+            tracing::debug!(%error, "a delivery did not apply as a batch; applying it event by event");
+            consume(db, events, apply_one).await
+        }
+    }
+}

@@ -257,13 +257,15 @@ pub struct PeopleFilter {
     pub location: Option<String>,
     pub query: Option<String>,
     pub external_id: Option<String>,
+    /// Only these directory ids (none: everyone).
+    pub ids: Vec<String>,
 }
 
 impl PeopleFilter {
     pub fn describe(&self) -> String {
         format!(
-            "s={:?};d={:?};l={:?};q={:?};e={:?}",
-            self.status, self.department, self.location, self.query, self.external_id
+            "s={:?};d={:?};l={:?};q={:?};e={:?};i={:?}",
+            self.status, self.department, self.location, self.query, self.external_id, self.ids
         )
     }
 }

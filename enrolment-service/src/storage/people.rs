@@ -283,6 +283,9 @@ pub fn list(
     if let Some(external_id) = &filter.external_id {
         query = query.filter(people::external_id.eq(external_id));
     }
+    if !filter.ids.is_empty() {
+        query = query.filter(people::id.eq_any(filter.ids.clone()));
+    }
     if let Some(text) = &filter.query {
         let pattern = like_pattern(text);
         query = query.filter(

@@ -11,25 +11,67 @@ use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::resource::now;
 use serde_json::{Map, Value};
 
-use super::{Decision, NotificationApp, date, decide};
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Decision, NotificationApp, date, decide, decided};
 use crate::domain::kind::Kind;
 use crate::events::{CertificationFacts, EnrolmentFacts, EnrolmentStatus, Incoming, Received};
+use crate::storage::notifications;
 use crate::storage::tracked::{self, Tracked};
 
 impl NotificationApp {
     /// Applies a delivery, each event exactly once: the notifications it calls for, and its
-    /// webhook deliveries.
+    /// webhook deliveries. A delivery is applied as a batch (a few statements for all its
+    /// events); when that fails, event by event.
     pub async fn apply_events(&self, events: Vec<Delivered<Incoming>>) -> AppResult<Outcome> {
-        let app = self.clone();
-        inbox::consume(&self.db, events, move |conn, tenant, event| {
-            let at = now();
-            if let Some(received) = &event.received {
-                app.apply_event(conn, tenant, received, at)
-                    .map_err(EventError::Retry)?;
-            }
-            app.enqueue_webhooks(conn, tenant, event, at)
-        })
+        let (all, one) = (self.clone(), self.clone());
+        inbox::consume_batch(
+            &self.db,
+            events,
+            move |conn, events| all.apply_all(conn, events, now()),
+            move |conn, tenant, event| {
+                let at = now();
+                if let Some(received) = &event.received {
+                    one.apply_event(conn, tenant, received, at)
+                        .map_err(EventError::Retry)?;
+                }
+                one.enqueue_webhooks(conn, tenant, std::slice::from_ref(event), at)
+            },
+        )
         .await
+    }
+
+    /// Applies a delivery's new events in order: runs of enrolment events in bulk, anything
+    /// else one by one; then their webhook deliveries.
+    pub fn apply_all(
+        &self,
+        conn: &mut DbConnection,
+        events: &[(TenantId, Incoming)],
+        at: NaiveDateTime,
+    ) -> Result<(), EventError> {
+        let mut run: Vec<(&TenantId, &EnrolmentFacts, bool)> = Vec::new();
+        for (tenant, event) in events {
+            match &event.received {
+                Some(Received::Enrolment { enrolment, created }) => {
+                    run.push((tenant, enrolment, *created));
+                }
+                Some(other) => {
+                    self.follow_all(conn, &run, at)?;
+                    run.clear();
+                    self.apply_event(conn, tenant, other, at)?;
+                }
+                None => {}
+            }
+        }
+        self.follow_all(conn, &run, at)?;
+        let mut by_tenant: BTreeMap<&TenantId, Vec<Incoming>> = BTreeMap::new();
+        for (tenant, event) in events {
+            by_tenant.entry(tenant).or_default().push(event.clone());
+        }
+        for (tenant, events) in by_tenant {
+            self.enqueue_webhooks(conn, tenant, &events, at)?;
+        }
+        Ok(())
     }
 
     /// Applies one event at `at`.
@@ -128,13 +170,71 @@ impl NotificationApp {
         at: NaiveDateTime,
     ) -> AppResult<()> {
         let known = tracked::find(conn, tenant, &enrolment.id)?;
-        if known
-            .as_ref()
-            .is_some_and(|k| k.revision >= enrolment.revision)
+        if let Some((row, announce)) =
+            self.plan_follow(tenant, known.as_ref(), enrolment, created, at)
         {
-            return Ok(());
+            tracked::save(conn, &row)?;
+            if let Some(announce) = announce {
+                notifications::decide(conn, &announce)?;
+            }
         }
-        let state = match (enrolment.status, &known) {
+        Ok(())
+    }
+
+    /// [`Self::follow`] for a run of enrolment events, in order: the followed rows are read
+    /// and written with a statement each, the announcements decided together.
+    fn follow_all(
+        &self,
+        conn: &mut DbConnection,
+        run: &[(&TenantId, &EnrolmentFacts, bool)],
+        at: NaiveDateTime,
+    ) -> AppResult<()> {
+        let mut by_tenant: BTreeMap<&str, Vec<(&TenantId, &EnrolmentFacts, bool)>> =
+            BTreeMap::new();
+        for entry in run {
+            by_tenant.entry(entry.0.as_str()).or_default().push(*entry);
+        }
+        for (tenant, events) in by_tenant {
+            let ids: Vec<&str> = events.iter().map(|(_, e, _)| e.id.as_str()).collect();
+            let mut known: HashMap<String, Tracked> = tracked::find_all(conn, tenant, &ids)?
+                .into_iter()
+                .map(|row| (row.enrolment_id.clone(), row))
+                .collect();
+            let mut changed: Vec<String> = Vec::new();
+            let mut announcements = Vec::new();
+            for (tenant_id, enrolment, created) in events {
+                let Some((row, announce)) =
+                    self.plan_follow(tenant_id, known.get(&enrolment.id), enrolment, created, at)
+                else {
+                    continue;
+                };
+                if !changed.contains(&row.enrolment_id) {
+                    changed.push(row.enrolment_id.clone());
+                }
+                known.insert(row.enrolment_id.clone(), row);
+                announcements.extend(announce);
+            }
+            let rows: Vec<Tracked> = changed.iter().map(|id| known[id].clone()).collect();
+            tracked::save_all(conn, &rows)?;
+            notifications::decide_all(conn, &announcements)?;
+        }
+        Ok(())
+    }
+
+    /// What an enrolment event changes: the followed row (None: the event is older than what
+    /// is known) and, for a new assignment, its announcement.
+    fn plan_follow(
+        &self,
+        tenant: &TenantId,
+        known: Option<&Tracked>,
+        enrolment: &EnrolmentFacts,
+        created: bool,
+        at: NaiveDateTime,
+    ) -> Option<(Tracked, Option<notifications::Row>)> {
+        if known.is_some_and(|k| k.revision >= enrolment.revision) {
+            return None;
+        }
+        let state = match (enrolment.status, known) {
             (EnrolmentStatus::Withdrawn, _) => tracked::WITHDRAWN,
             (_, Some(k)) if k.state == tracked::COMPLETED => tracked::COMPLETED,
             (EnrolmentStatus::Suspended, _) => tracked::SUSPENDED,
@@ -142,43 +242,36 @@ impl NotificationApp {
         };
         // The plan starts again when the due date moves or the enrolment (re)opens; otherwise
         // it goes on where it was.
-        let replan = known.as_ref().is_none_or(|k| {
+        let replan = known.is_none_or(|k| {
             k.due_at != enrolment.due_at || k.state != tracked::OPEN || k.next_reminder_at.is_none()
         });
-        let (next_stage, next_reminder_at) = match (state, enrolment.due_at) {
-            (tracked::OPEN, Some(due)) if replan => self
+        let (next_stage, next_reminder_at) = match (state, enrolment.due_at, known) {
+            (tracked::OPEN, Some(due), _) if replan => self
                 .config
                 .plan
                 .next(due, 0, at)
                 .map_or((0, None), |next| (next.stage as i32, Some(next.at))),
-            (tracked::OPEN, Some(_)) => {
-                let k = known.as_ref().expect("not replanned: known");
-                (k.next_stage, k.next_reminder_at)
-            }
+            (tracked::OPEN, Some(_), Some(k)) => (k.next_stage, k.next_reminder_at),
             _ => (0, None),
         };
-        tracked::save(
-            conn,
-            &Tracked {
-                tenant_id: tenant.to_string(),
-                enrolment_id: enrolment.id.clone(),
-                person_id: enrolment.person_id.clone(),
-                learner: enrolment.learner.clone(),
-                pathway_id: enrolment.pathway_id.clone(),
-                mandatory: enrolment.mandatory,
-                due_at: enrolment.due_at,
-                state: state.to_string(),
-                revision: enrolment.revision,
-                next_reminder_at,
-                next_stage,
-            },
-        )?;
-        if created && enrolment.assigned && state == tracked::OPEN {
+        let row = Tracked {
+            tenant_id: tenant.to_string(),
+            enrolment_id: enrolment.id.clone(),
+            person_id: enrolment.person_id.clone(),
+            learner: enrolment.learner.clone(),
+            pathway_id: enrolment.pathway_id.clone(),
+            mandatory: enrolment.mandatory,
+            due_at: enrolment.due_at,
+            state: state.to_string(),
+            revision: enrolment.revision,
+            next_reminder_at,
+            next_stage,
+        };
+        let announce = (created && enrolment.assigned && state == tracked::OPEN).then(|| {
             let mut facts = Map::new();
             let due = enrolment.due_at.map(date).unwrap_or_default();
             facts.insert("due_date".into(), Value::from(due));
-            decide(
-                conn,
+            decided(
                 Decision {
                     tenant: tenant.as_str(),
                     kind: Kind::Assigned,
@@ -191,9 +284,9 @@ impl NotificationApp {
                     facts,
                 },
                 at,
-            )?;
-        }
-        Ok(())
+            )
+        });
+        Some((row, announce))
     }
 }
 

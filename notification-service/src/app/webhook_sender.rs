@@ -30,35 +30,39 @@ use crate::storage::webhooks::{self, ACTIVE, Webhook};
 const LEASE: Duration = Duration::from_secs(120);
 
 impl NotificationApp {
-    /// Queues `event` for each of the tenant's active webhooks subscribed to its type, in the
-    /// transaction that applies it. A payload that does not render can never be sent: the
-    /// event is rejected (a dead letter at its producer).
+    /// Queues each of `events` (one tenant's) for each of the tenant's active webhooks
+    /// subscribed to its type, in the transaction that applies them. A payload that does not
+    /// render can never be sent: the event is rejected (a dead letter at its producer).
     pub(crate) fn enqueue_webhooks(
         &self,
         conn: &mut DbConnection,
         tenant: &TenantId,
-        event: &Incoming,
+        events: &[Incoming],
         at: NaiveDateTime,
     ) -> Result<(), EventError> {
-        let hooks: Vec<Webhook> = webhooks::active(conn, tenant.as_str())?
-            .into_iter()
-            .filter(|hook| webhook::subscribed(&hook.types(), &event.event_type))
-            .collect();
+        let hooks = webhooks::active(conn, tenant.as_str())?;
         if hooks.is_empty() {
             return Ok(());
         }
-        let payload = cloudevent::render(&Source {
-            tenant_id: tenant.as_str(),
-            event_id: &event.id,
-            event_type: &event.event_type,
-            aggregate_id: &event.aggregate_id,
-            occurred_at: event.occurred_at,
-            payload: &event.payload,
-        })
-        .map_err(EventError::Reject)?;
-        let rows: Vec<Delivery> = hooks
-            .iter()
-            .map(|hook| Delivery {
+        let mut rows = Vec::new();
+        for event in events {
+            let subscribed: Vec<&Webhook> = hooks
+                .iter()
+                .filter(|hook| webhook::subscribed(&hook.types(), &event.event_type))
+                .collect();
+            if subscribed.is_empty() {
+                continue;
+            }
+            let payload = cloudevent::render(&Source {
+                tenant_id: tenant.as_str(),
+                event_id: &event.id,
+                event_type: &event.event_type,
+                aggregate_id: &event.aggregate_id,
+                occurred_at: event.occurred_at,
+                payload: &event.payload,
+            })
+            .map_err(EventError::Reject)?;
+            rows.extend(subscribed.into_iter().map(|hook| Delivery {
                 tenant_id: tenant.to_string(),
                 id: new_id(),
                 webhook_id: hook.id.clone(),
@@ -75,8 +79,8 @@ impl NotificationApp {
                 last_error: String::new(),
                 last_attempt_at: None,
                 created_at: at,
-            })
-            .collect();
+            }));
+        }
         deliveries::enqueue(conn, &rows)?;
         Ok(())
     }

@@ -45,6 +45,55 @@ pub fn find(
         .optional()?)
 }
 
+/// The followed enrolments among `ids`.
+pub fn find_all(conn: &mut DbConnection, tenant: &str, ids: &[&str]) -> AppResult<Vec<Tracked>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1_000) {
+        found.extend(
+            t::table
+                .filter(t::tenant_id.eq(tenant))
+                .filter(t::enrolment_id.eq_any(chunk))
+                .select(Tracked::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// Inserts or replaces many rows: on PostgreSQL one upsert per 1,000, on SQLite row by row (in
+/// process, a statement costs no round trip).
+pub fn save_all(conn: &mut DbConnection, rows: &[Tracked]) -> AppResult<()> {
+    use diesel::upsert::excluded;
+    match conn {
+        DbConnection::Postgres(pg) => {
+            for chunk in rows.chunks(1_000) {
+                diesel::insert_into(t::table)
+                    .values(chunk)
+                    .on_conflict((t::tenant_id, t::enrolment_id))
+                    .do_update()
+                    .set((
+                        t::person_id.eq(excluded(t::person_id)),
+                        t::learner.eq(excluded(t::learner)),
+                        t::pathway_id.eq(excluded(t::pathway_id)),
+                        t::mandatory.eq(excluded(t::mandatory)),
+                        t::due_at.eq(excluded(t::due_at)),
+                        t::state.eq(excluded(t::state)),
+                        t::revision.eq(excluded(t::revision)),
+                        t::next_reminder_at.eq(excluded(t::next_reminder_at)),
+                        t::next_stage.eq(excluded(t::next_stage)),
+                    ))
+                    .execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(_) => {
+            for row in rows {
+                save(conn, row)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Inserts or replaces the row.
 pub fn save(conn: &mut DbConnection, row: &Tracked) -> AppResult<()> {
     let updated = diesel::update(

@@ -204,6 +204,12 @@ pub fn people_filter(req: &pb::ListPeopleRequest) -> AppResult<PeopleFilter> {
     v.max_text("department", &req.department, person::MAX_NAME_CHARS);
     v.max_text("location", &req.location, person::MAX_NAME_CHARS);
     v.max_text("external_id", &req.external_id, person::MAX_NAME_CHARS);
+    if req.ids.len() > MAX_IDS {
+        v.add("ids", format!("at most {MAX_IDS}"));
+    }
+    for (i, id) in req.ids.iter().enumerate().take(MAX_IDS) {
+        v.id(&format!("ids[{i}]"), id);
+    }
     let status = match pb::PersonStatus::try_from(req.status) {
         Ok(pb::PersonStatus::Unspecified) => None,
         Ok(pb::PersonStatus::Active) => Some(PersonStatus::Active),
@@ -221,5 +227,9 @@ pub fn people_filter(req: &pb::ListPeopleRequest) -> AppResult<PeopleFilter> {
         location: non_empty(&req.location),
         query: non_empty(&req.query),
         external_id: non_empty(&req.external_id),
+        ids: req.ids.clone(),
     })
 }
+
+/// The most ids one ListPeople names.
+const MAX_IDS: usize = 500;
