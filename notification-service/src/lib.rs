@@ -64,6 +64,7 @@ from = "Learning <learning@localhost>"
 smtp_host = ""
 smtp_port = 587
 smtp_tls = "starttls"
+smtp_ca_file = ""
 smtp_username = ""
 smtp_password = ""
 smtp_timeout_seconds = 10

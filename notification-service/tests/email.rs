@@ -27,8 +27,14 @@ impl SmtpServer {
     /// None when aiosmtpd is not installed outside CI (`python3 -m pip install -r
     /// tests/requirements.txt`); in CI its absence fails the test.
     fn start() -> Option<SmtpServer> {
+        SmtpServer::start_in("plain")
+    }
+
+    /// `mode`: `plain`, `starttls` (required before anything else) or `tls` (implicit TLS);
+    /// with TLS, the test authority's certificate is `ca.pem` in its folder.
+    fn start_in(mode: &str) -> Option<SmtpServer> {
         let installed = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
+            .args(["-c", "import aiosmtpd, trustme"])
             .status()
             .is_ok_and(|s| s.success());
         if !installed {
@@ -50,6 +56,7 @@ impl SmtpServer {
             .arg(script)
             .arg(port.to_string())
             .arg(dir.path())
+            .arg(mode)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -85,6 +92,7 @@ fn settings(port: u16) -> EmailSettings {
         smtp_host: "127.0.0.1".into(),
         smtp_port: port,
         smtp_tls: SmtpTls::None,
+        smtp_ca_file: PathBuf::new(),
         smtp_username: String::new(),
         smtp_password: String::new(),
         smtp_timeout_seconds: 5,
@@ -184,4 +192,53 @@ fn bad_email_settings_name_the_key() {
     no_host.smtp_host = String::new();
     let error = Mailer::from_settings(&no_host).err().unwrap().to_string();
     assert!(error.contains("notification.email.smtp_host"), "{error}");
+    let mut no_ca = settings(25);
+    no_ca.smtp_tls = SmtpTls::Starttls;
+    no_ca.smtp_ca_file = "/nonexistent/ca.pem".into();
+    let error = Mailer::from_settings(&no_ca).err().unwrap().to_string();
+    assert!(error.contains("notification.email.smtp_ca_file"), "{error}");
+}
+
+#[tokio::test]
+async fn relays_speaking_starttls_or_implicit_tls_are_verified_and_used() {
+    for (mode, tls) in [("starttls", SmtpTls::Starttls), ("tls", SmtpTls::Tls)] {
+        let Some(server) = SmtpServer::start_in(mode) else {
+            return;
+        };
+        let mut trusted = settings(server.port);
+        trusted.smtp_tls = tls;
+        trusted.smtp_ca_file = server.dir.path().join("ca.pem");
+        Mailer::from_settings(&trusted)
+            .unwrap()
+            .send(mail(
+                "ada@acme.example",
+                "0190d5a0-0000-7000-8000-000000000010",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e:?}"));
+        let messages = server.messages();
+        assert_eq!(messages.len(), 1, "{mode}");
+        assert!(
+            messages[0].contains("Subject: New training assigned"),
+            "{mode}"
+        );
+        // A relay whose certificate no trusted authority signed gets nothing.
+        let mut untrusted = trusted.clone();
+        untrusted.smtp_ca_file = PathBuf::new();
+        let refused = Mailer::from_settings(&untrusted)
+            .unwrap()
+            .send(mail(
+                "ada@acme.example",
+                "0190d5a0-0000-7000-8000-000000000011",
+            ))
+            .await
+            .unwrap_err();
+        let text = format!("{refused:?}").to_lowercase();
+        assert!(text.contains("certificate"), "{mode}: {text}");
+        assert_eq!(
+            server.messages().len(),
+            1,
+            "{mode}: nothing sent in the clear"
+        );
+    }
 }

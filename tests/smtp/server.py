@@ -1,6 +1,11 @@
 """A real SMTP server for the email tests: aiosmtpd, saving every message it accepts as a file.
 
-    python3 tests/smtp/server.py PORT DIRECTORY
+    python3 tests/smtp/server.py PORT DIRECTORY [starttls|tls]
+
+With `starttls` the server requires STARTTLS before anything else; with `tls` it speaks TLS
+from the first byte (implicit TLS, as on port 465). Its certificate (for 127.0.0.1) is issued
+by a test authority made for this run (trustme), written to DIRECTORY/ca.pem for the client to
+trust.
 
 Recipients whose address starts with `refuse` are refused for good (550), as a relay refuses
 an unknown mailbox. Prints `ready` once it listens. Each accepted message is written to
@@ -36,10 +41,28 @@ class Saving:
         return "250 Message accepted"
 
 
+def tls_context(directory):
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(os.path.join(directory, "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
 def main():
     port, directory = int(sys.argv[1]), sys.argv[2]
+    mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
     os.makedirs(directory, exist_ok=True)
-    controller = Controller(Saving(directory), hostname="127.0.0.1", port=port)
+    options = {}
+    if mode == "starttls":
+        options = {"tls_context": tls_context(directory), "require_starttls": True}
+    elif mode == "tls":
+        options = {"ssl_context": tls_context(directory)}
+    controller = Controller(Saving(directory), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
     try:

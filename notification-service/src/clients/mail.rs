@@ -9,6 +9,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 
@@ -26,6 +27,9 @@ pub struct EmailSettings {
     pub smtp_port: u16,
     /// `starttls`, `tls` or `none`.
     pub smtp_tls: SmtpTls,
+    /// A PEM file of certificate authorities to trust besides the system's (a relay with a
+    /// private CA); empty: the system's only.
+    pub smtp_ca_file: PathBuf,
     pub smtp_username: String,
     pub smtp_password: String,
     /// How long one SMTP exchange may take.
@@ -107,12 +111,12 @@ impl Mailer {
                     "invalid configuration: notification.email.smtp_host is required with transport = \"smtp\""
                 );
                 let host = settings.smtp_host.as_str();
+                let tls = || tls_parameters(host, &settings.smtp_ca_file);
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
                 let builder = match settings.smtp_tls {
-                    SmtpTls::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
-                    }
-                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
-                    SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+                    SmtpTls::Starttls => builder.tls(Tls::Required(tls()?)),
+                    SmtpTls::Tls => builder.tls(Tls::Wrapper(tls()?)),
+                    SmtpTls::None => builder,
                 };
                 // One pooled connection per message in flight: lettre writes a message in
                 // several small segments without TCP_NODELAY, so each one waits on the relay's
@@ -174,4 +178,22 @@ impl Mailer {
             }),
         }
     }
+}
+
+/// TLS towards the relay, verified against the system's authorities and, when configured,
+/// those in `ca_file`.
+fn tls_parameters(host: &str, ca_file: &std::path::Path) -> anyhow::Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(host.to_string());
+    if !ca_file.as_os_str().is_empty() {
+        let invalid = |why: String| {
+            anyhow::anyhow!(
+                "invalid configuration: notification.email.smtp_ca_file {}: {why}",
+                ca_file.display()
+            )
+        };
+        let pem = std::fs::read(ca_file).map_err(|e| invalid(e.to_string()))?;
+        let certificate = Certificate::from_pem(&pem).map_err(|e| invalid(e.to_string()))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    Ok(builder.build()?)
 }

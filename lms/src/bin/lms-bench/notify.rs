@@ -201,6 +201,7 @@ fn settings(transport: Transport, port: u16, folder: &Path, concurrency: usize) 
         smtp_host: "127.0.0.1".into(),
         smtp_port: port,
         smtp_tls: SmtpTls::None,
+        smtp_ca_file: std::path::PathBuf::new(),
         smtp_username: String::new(),
         smtp_password: String::new(),
         smtp_timeout_seconds: 10,
