@@ -966,6 +966,58 @@ def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from
     render(merged({"components": {"notification": {"email": {"transport": "folder", "smtpHost": "", "from": ""}}}}))
 
 
+# A relay with a private CA: its PEM in a Secret of its own (components.notification.email.caSecret).
+SMTP_CA = {"components": {"notification": {"email": {"caSecret": "smtp-ca", "caSecretKey": "relay-ca.pem"}}}}
+
+
+def test_notification_trusts_a_private_smtp_ca_from_its_secret():
+    files, documents = render(merged(SMTP_CA))
+    validate_strictly(documents)
+    text, config = lms_toml(files)
+    assert config["notification"]["email"]["smtp_ca_file"] == "/etc/lms/smtp-ca/ca.pem", config["notification"]
+    # Only notification-service's email has the key.
+    assert text.count("smtp_ca_file") == 1, text
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        if component_of(deployment) != "notification":
+            assert "smtp-ca" not in volumes and "smtp-ca" not in mounts, component_of(deployment)
+            assert not any("smtp-ca" in m["mountPath"] for m in mounts.values()), mounts
+            continue
+        assert volumes["smtp-ca"] == {
+            "name": "smtp-ca",
+            "secret": {"secretName": "smtp-ca", "items": [{"key": "relay-ca.pem", "path": "ca.pem"}]},
+        }, volumes["smtp-ca"]
+        assert mounts["smtp-ca"] == {"name": "smtp-ca", "mountPath": "/etc/lms/smtp-ca", "readOnly": True}, mounts
+        # The file smtp_ca_file names is the Secret's key, under the mount.
+        (item,) = volumes["smtp-ca"]["secret"]["items"]
+        assert f"{mounts['smtp-ca']['mountPath']}/{item['path']}" == config["notification"]["email"]["smtp_ca_file"]
+    # The migration job sends no email: no CA.
+    job = by_kind(documents, "Job")[0]["spec"]["template"]["spec"]
+    assert "smtp-ca" not in {v["name"] for v in job["volumes"]}, job["volumes"]
+    for container in job["containers"]:
+        assert "smtp-ca" not in {m["name"] for m in container["volumeMounts"]}, container["name"]
+
+    # The key defaults to ca.pem.
+    _, documents = render(merged({"components": {"notification": {"email": {"caSecret": "smtp-ca"}}}}))
+    pod = named(documents, "Deployment", "lms-notification")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["smtp-ca"]["secret"]["items"] == [{"key": "ca.pem", "path": "ca.pem"}], volumes["smtp-ca"]
+
+    # Without caSecret (the default, and production's values): no volume, no smtp_ca_file (the
+    # binary's default: the system's authorities only).
+    for values in (None, load_values("values-production.yaml")):
+        files, documents = render(values)
+        text, config = lms_toml(files)
+        assert "smtp_ca_file" not in text, text
+        assert "smtp_ca_file" not in config["notification"]["email"]
+        for deployment in by_kind(documents, "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            assert "smtp-ca" not in {v["name"] for v in pod["volumes"]}, component_of(deployment)
+            assert "smtp-ca" not in {m["name"] for m in pod["containers"][0]["volumeMounts"]}
+
+
 def test_notification_values_are_checked():
     def notification(**settings):
         return merged({"components": {"notification": settings}})
@@ -976,6 +1028,8 @@ def test_notification_values_are_checked():
     expect_render_failure(notification(email={"smtpPort": "587"}), "smtpPort")
     # A password is never a plain value.
     expect_render_failure(notification(email={"smtpPassword": "hunter2"}), "smtpPassword")
+    expect_render_failure(notification(email={"caSecret": "smtp-ca", "caSecretKey": ""}), "caSecretKey")
+    expect_render_failure(notification(email={"caSecret": ["smtp-ca"]}), "caSecret")
     expect_render_failure(notification(portalUrl="lms.example.com"), "portalUrl")
     expect_render_failure(notification(dueSoonDays=[7, 0]), "dueSoonDays")
     expect_render_failure(notification(dueSoonDays=7), "dueSoonDays")
@@ -1273,6 +1327,7 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
         merged({**CA_BUNDLE, "migrations": {"job": {"enabled": False}}}),
         walkthrough_values(),
         webhooks(allowHttp=True, allowedNetworks=["10.20.0.0/16"], timeoutSeconds=30, concurrency=8),
+        merged(SMTP_CA),
     ):
         files, documents = render(values)
         text, _ = lms_toml(files)

@@ -126,6 +126,10 @@ smtp_port = {{ .smtpPort | int64 }}
 {{- with .smtpTls }}
 smtp_tls = {{ . | quote }}
 {{- end }}
+{{- if .caSecret }}
+{{- /* The relay's private CA, mounted from email.caSecret (templates/deployment.yaml). */}}
+smtp_ca_file = "/etc/lms/smtp-ca/ca.pem"
+{{- end }}
 {{- with .smtpUsername }}
 smtp_username = {{ . | quote }}
 {{- end }}
