@@ -55,7 +55,7 @@ due_soon_days = [14, 7, 1]
 escalation_days = 7
 digest_hour_utc = 7
 portal_url = "http://127.0.0.1:8080"
-batch_size = 200
+batch_size = 500
 
 [notification.email]
 transport = "folder"

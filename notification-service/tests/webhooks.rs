@@ -27,6 +27,7 @@ lms_test_support::on_both_databases!(Suite;
     failures_are_logged_retried_and_persistent_failure_disables_and_tells_the_admin,
     a_rotated_secret_overlaps_and_redelivery_repeats_the_id,
     webhooks_are_the_admins_of_their_own_tenant,
+    a_sender_that_dies_mid_batch_loses_and_doubles_nothing,
 );
 
 /// A running receiver; stopped when dropped.
@@ -784,4 +785,93 @@ async fn webhooks_are_the_admins_of_their_own_tenant(s: Suite) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+}
+
+async fn a_sender_that_dies_mid_batch_loses_and_doubles_nothing(s: Suite) {
+    use notification_service::storage::webhook_deliveries;
+    let (hook, secret) = s.subscribe(&["lms.enrolment.v1.EnrolmentCreated"]).await;
+    s.receiver.control("ok", &[&secret]).await;
+    let (people, pathway) = s.people(&["ada", "grace", "alan"]).await;
+    for person in &people {
+        s.three_events(person, &pathway).await;
+    }
+    s.queued(&hook.id, 3).await;
+    // A replica claims the batch (its lease: two minutes) and dies before sending anything.
+    let start = now();
+    let claimed = s
+        .app()
+        .db()
+        .write(move |conn| {
+            webhook_deliveries::claim(conn, start, start + chrono::Duration::minutes(2), 100)
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    // The others leave what it holds alone while its lease lasts ...
+    let app = s.app();
+    assert_eq!(
+        deliver_at(&app, start + chrono::Duration::minutes(1)).await,
+        0
+    );
+    assert_eq!(s.receiver.received().await.1, 0);
+    // ... and send it, once each, when the lease has run out.
+    assert_eq!(
+        deliver_at(&app, start + chrono::Duration::minutes(3)).await,
+        3
+    );
+    assert_eq!(
+        deliver_at(&app, start + chrono::Duration::minutes(10)).await,
+        0
+    );
+    let (received, attempts, _) = s.receiver.received().await;
+    assert_eq!((received.len(), attempts), (3, 3));
+
+    // The same for the people's notifications: the three assignments, claimed by a replica
+    // that dies before preparing them, reach each inbox once after its lease.
+    use notification_service::storage::notifications::{self, Work};
+    let start = now();
+    let claimed = s
+        .app()
+        .db()
+        .write(move |conn| {
+            notifications::claim(
+                conn,
+                Work::Prepare,
+                start,
+                start + chrono::Duration::minutes(2),
+                100,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3, "the three assignments");
+    let sent = app
+        .send_due(start + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(sent.prepared, 0, "held by the dead replica's lease");
+    let sent = app
+        .send_due(start + chrono::Duration::minutes(3))
+        .await
+        .unwrap();
+    assert_eq!(sent.prepared, 3);
+    let sent = app
+        .send_due(start + chrono::Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(sent.prepared, 0);
+    for person in ["ada", "grace", "alan"] {
+        let inbox = pb::notification_service_client::NotificationServiceClient::new(
+            s.suite.channel(Component::Notification),
+        )
+        .list_notifications(bearer(
+            &s.suite.auth.token("acme", person, &[Role::Learner]),
+            pb::ListNotificationsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications;
+        assert_eq!(inbox.len(), 1, "{person}: {inbox:?}");
+    }
 }

@@ -99,6 +99,21 @@ impl NotificationApp {
     /// enrolments and their learners (one directory call per 500 people).
     async fn prefetch(&self, rows: &[Row]) -> Prefetched {
         let mut prefetched = Prefetched::default();
+        let mut tenants: Vec<&str> = rows.iter().map(|row| row.tenant_id.as_str()).collect();
+        tenants.sort();
+        tenants.dedup();
+        for tenant in tenants {
+            let Ok(tenant_id) = TenantId::parse(tenant) else {
+                continue;
+            };
+            if let Ok(own) = self
+                .db
+                .read(move |conn| templates::all(conn, &tenant_id))
+                .await
+            {
+                prefetched.templates.insert(tenant.to_string(), own);
+            }
+        }
         let mut by_tenant: HashMap<&str, Vec<&str>> = HashMap::new();
         for row in rows.iter().filter(|row| !row.enrolment_id.is_empty()) {
             by_tenant
@@ -158,6 +173,7 @@ impl NotificationApp {
         let email_on = self.mailer.enabled();
         self.db
             .write(move |conn| {
+                let mut done = Vec::with_capacity(outcomes.len());
                 for (row, outcome) in &outcomes {
                     match outcome {
                         Preparation::Ready {
@@ -166,8 +182,7 @@ impl NotificationApp {
                             digest,
                         } => {
                             let email = email_on && !recipient.email.is_empty();
-                            stored::prepared(
-                                conn,
+                            done.push((
                                 row,
                                 Prepared {
                                     recipient: &recipient.external_id,
@@ -182,15 +197,14 @@ impl NotificationApp {
                                     email_to: &recipient.email,
                                     note: "",
                                 },
-                            )?;
+                            ));
                         }
                         Preparation::Settled { state, why } => {
                             if *state == stored::FAILED {
                                 tracing::warn!(notification = %row.id, %why, "a notification cannot be delivered");
                                 stored::failed(conn, row, why)?;
                             } else {
-                                stored::prepared(
-                                    conn,
+                                done.push((
                                     row,
                                     Prepared {
                                         recipient: "",
@@ -201,7 +215,7 @@ impl NotificationApp {
                                         email_to: "",
                                         note: why,
                                     },
-                                )?;
+                                ));
                             }
                         }
                         Preparation::Retry(error) => {
@@ -210,7 +224,7 @@ impl NotificationApp {
                         }
                     }
                 }
-                Ok(())
+                stored::prepared_all(conn, &done)
             })
             .await?;
         Ok(claimed)
@@ -310,9 +324,13 @@ impl NotificationApp {
         } else {
             self.pathways.title(&tenant, &row.pathway_id).await?
         };
-        let text = self
-            .template_for(&row.tenant_id, kind, &recipient.locale)
-            .await?;
+        let text = match prefetched.templates.get(&row.tenant_id) {
+            Some(own) => pick(own, kind, &recipient.locale),
+            None => {
+                self.template_for(&row.tenant_id, kind, &recipient.locale)
+                    .await?
+            }
+        };
         let values = self.values(row, kind, &learner, &recipient, title);
         match template::render(&text, &values) {
             Ok(text) => Ok(Preparation::Ready {
@@ -335,14 +353,7 @@ impl NotificationApp {
         kind: Kind,
         locale: &str,
     ) -> AppResult<Text> {
-        let mut locales = Vec::new();
-        if !locale.is_empty() {
-            locales.push(locale.to_string());
-            if let Some((language, _)) = locale.split_once('-') {
-                locales.push(language.to_string());
-            }
-        }
-        locales.push("en".to_string());
+        let locales = fallbacks(locale);
         let tenant = tenant.to_string();
         let stored = self
             .db
@@ -435,11 +446,43 @@ impl NotificationApp {
     }
 }
 
-/// What a batch's preparations read once: followed enrolments and people, by (tenant, id).
+/// What a batch's preparations read once: followed enrolments and people, by (tenant, id), and
+/// each tenant's own templates.
 #[derive(Default)]
 struct Prefetched {
     followed: HashMap<(String, String), tracked::Tracked>,
     people: HashMap<(String, String), Person>,
+    templates: HashMap<String, Vec<templates::Stored>>,
+}
+
+/// The locales tried for a person's `locale`, best first: it, its language, English.
+fn fallbacks(locale: &str) -> Vec<String> {
+    let mut locales = Vec::new();
+    if !locale.is_empty() {
+        locales.push(locale.to_string());
+        if let Some((language, _)) = locale.split_once('-') {
+            locales.push(language.to_string());
+        }
+    }
+    locales.push("en".to_string());
+    locales
+}
+
+/// [`NotificationApp::template_for`] among a tenant's templates already read.
+fn pick(own: &[templates::Stored], kind: Kind, locale: &str) -> Text {
+    fallbacks(locale)
+        .iter()
+        .find_map(|locale| {
+            own.iter()
+                .find(|s| s.kind == kind.as_str() && &s.locale == locale)
+        })
+        .map_or_else(
+            || template::shipped(kind),
+            |s| Text {
+                subject: s.subject.clone(),
+                body: s.body.clone(),
+            },
+        )
 }
 
 /// 5 s after the first failure, doubling, at most two hours.

@@ -153,6 +153,7 @@ pub enum Work {
 }
 
 /// The outcome of preparing a notification.
+#[derive(Clone, Copy)]
 pub struct Prepared<'a> {
     pub recipient: &'a str,
     pub subject: &'a str,
@@ -181,6 +182,49 @@ pub fn prepared(conn: &mut DbConnection, row: &Row, done: Prepared<'_>) -> AppRe
         n::last_error.eq(done.note),
     ))
     .execute(conn)?;
+    Ok(())
+}
+
+/// [`prepared`] for many rows: on PostgreSQL one statement per 1,000 (arrays unnested), on
+/// SQLite row by row (in process, a statement costs no round trip).
+pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> AppResult<()> {
+    use diesel::sql_types::{Array, Text};
+    match conn {
+        DbConnection::Postgres(pg) => {
+            for chunk in done.chunks(1_000) {
+                let texts = |pick: fn(&(&Row, Prepared<'_>)) -> String| -> Vec<String> {
+                    chunk.iter().map(pick).collect()
+                };
+                diesel::sql_query(
+                    "UPDATE notifications AS n \
+                     SET recipient = v.recipient, subject = v.subject, body = v.body, \
+                         state = v.state, email_state = v.email_state, email_to = v.email_to, \
+                         attempts = 0, lease_until = NULL, last_error = v.note \
+                     FROM (SELECT unnest($1::text[]) AS tenant, unnest($2::text[]) AS id, \
+                                  unnest($3::text[]) AS recipient, unnest($4::text[]) AS subject, \
+                                  unnest($5::text[]) AS body, unnest($6::text[]) AS state, \
+                                  unnest($7::text[]) AS email_state, \
+                                  unnest($8::text[]) AS email_to, unnest($9::text[]) AS note) AS v \
+                     WHERE n.tenant_id = v.tenant AND n.id = v.id",
+                )
+                .bind::<Array<Text>, _>(texts(|(r, _)| r.tenant_id.clone()))
+                .bind::<Array<Text>, _>(texts(|(r, _)| r.id.clone()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.recipient.to_string()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.subject.to_string()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.body.to_string()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.state.to_string()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.email_state.to_string()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.email_to.to_string()))
+                .bind::<Array<Text>, _>(texts(|(_, p)| p.note.to_string()))
+                .execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(_) => {
+            for (row, outcome) in done {
+                prepared(conn, row, *outcome)?;
+            }
+        }
+    }
     Ok(())
 }
 
