@@ -42,9 +42,13 @@ fi
 # No release yet: every commit that changed proto/ since proto/buf.yaml exists is checked
 # against its parent (so a submission of several commits is checked whole, on a fresh clone),
 # and the work tree against HEAD.
+# buf clones only the 50 newest commits unless told otherwise: the whole history is asked for,
+# so a commit further back still has its parent.
+depth=$(( $(git rev-list --count HEAD) + 1 ))
 for commit in $(git rev-list --reverse HEAD -- proto); do
   if git cat-file -e "$commit~1:proto/buf.yaml" 2>/dev/null; then
-    breaking ".git#ref=$commit,subdir=proto" ".git#ref=$commit~1,subdir=proto"
+    parent=$(git rev-parse "$commit~1")
+    breaking ".git#ref=$commit,subdir=proto,depth=$depth" ".git#ref=$parent,subdir=proto,depth=$depth"
   fi
 done
 breaking proto ".git#ref=HEAD,subdir=proto"
