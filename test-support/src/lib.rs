@@ -13,6 +13,7 @@ mod auth;
 mod database;
 pub mod fixtures;
 mod hosts;
+mod ports;
 mod rpcs;
 mod suite;
 
@@ -20,6 +21,7 @@ pub use auth::{TestAuth, bearer};
 pub use database::{POSTGRES_ENV, TestBackend, TestDatabase, postgres_server};
 pub use hosts::HostsEntry;
 pub use lms_topology::Component;
+pub use ports::port_for_a_child;
 pub use rpcs::Rpcs;
 pub use suite::TestSuite;
 

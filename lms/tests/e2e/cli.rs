@@ -960,11 +960,7 @@ async fn report_compliance_prints_csv_and_refuses_learners() {
 fn with_migrate_on_start_off_a_service_starts_only_on_a_migrated_database() {
     let data = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/pathway.db", data.path().display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lms_test_support::port_for_a_child("127.0.0.1");
     let serve = || {
         lms()
             .args(["serve", "pathway"])

@@ -30,11 +30,7 @@ const COMPONENTS: [(&str, &str); 4] = [
 ];
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    lms_test_support::port_for_a_child("127.0.0.1")
 }
 
 /// A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new ones

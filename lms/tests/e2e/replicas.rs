@@ -14,11 +14,7 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    lms_test_support::port_for_a_child(ip)
 }
 
 /// `lms serve <section>` with `env`; killed when dropped.

@@ -20,11 +20,7 @@ fn lms() -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    lms_test_support::port_for_a_child("127.0.0.1")
 }
 
 /// `lms up` with JSON logs on stdout and metrics at a known port; returns the child, the
