@@ -1,8 +1,9 @@
 //! Email over real SMTP: an aiosmtpd server (tests/smtp/server.py) receives what the mailer
 //! sends; a recipient it refuses is a permanent failure, a server that is down a transient one.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use notification_service::clients::mail::{
@@ -11,21 +12,13 @@ use notification_service::clients::mail::{
 
 /// A running SMTP server and the folder it saves messages in; stopped when dropped.
 struct SmtpServer {
-    child: Child,
+    /// Runs while this lives.
+    _server: support::PythonServer,
     port: u16,
     dir: tempfile::TempDir,
 }
 
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl SmtpServer {
-    /// None when aiosmtpd is not installed outside CI (`python3 -m pip install -r
-    /// tests/requirements.txt`); in CI its absence fails the test.
     fn start() -> Option<SmtpServer> {
         SmtpServer::start_in("plain")
     }
@@ -33,41 +26,17 @@ impl SmtpServer {
     /// `mode`: `plain`, `starttls` (required before anything else) or `tls` (implicit TLS);
     /// with TLS, the test authority's certificate is `ca.pem` in its folder.
     fn start_in(mode: &str) -> Option<SmtpServer> {
-        let installed = Command::new("python3")
-            .args(["-c", "import aiosmtpd, trustme"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "aiosmtpd is missing: python3 -m pip install -r tests/requirements.txt"
-            );
-            eprintln!("skipped: aiosmtpd is not installed");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/smtp/server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .arg(mode)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Some(SmtpServer { child, port, dir })
+        let server = support::PythonServer::start(
+            "smtp/server.py",
+            "aiosmtpd, trustme",
+            &[dir.path().as_os_str(), std::ffi::OsStr::new(mode)],
+        )?;
+        Some(SmtpServer {
+            port: server.port,
+            _server: server,
+            dir,
+        })
     }
 
     fn messages(&self) -> Vec<String> {

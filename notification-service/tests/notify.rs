@@ -4,6 +4,8 @@
 //! re-run — and nothing more once the learner completes or is withdrawn. Real services over
 //! gRPC, on SQLite and PostgreSQL; the tests move the scheduler's clock instead of sleeping.
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,13 +74,7 @@ impl Suite {
 
     /// The notification-service use cases on the suite's database, for moving the clock.
     fn app(&self) -> NotificationApp {
-        let topology = &self.suite.topology;
-        notification_service::app(
-            self.suite.db(Component::Notification),
-            &topology.settings.notification,
-            &topology.notification_peers().unwrap(),
-        )
-        .unwrap()
+        support::app(&self.suite)
     }
 
     /// Ada (reporting to Grace) and Grace, and a published pathway.

@@ -3,8 +3,8 @@
 //! gRPC, on SQLite and PostgreSQL; enrolment-service's events reach notification-service
 //! through its outbox, and the tests move the sender's clock instead of sleeping.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -32,55 +32,18 @@ lms_test_support::on_both_databases!(Suite;
 
 /// A running receiver; stopped when dropped.
 struct Receiver {
-    child: Child,
+    /// Runs while this lives.
+    _server: support::PythonServer,
     port: u16,
     http: reqwest::Client,
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Receiver {
-    /// None when standardwebhooks is not installed outside CI; in CI its absence fails.
     fn start() -> Option<Receiver> {
-        let installed = Command::new("python3")
-            .args(["-c", "import standardwebhooks"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "standardwebhooks is missing: python3 -m pip install -r tests/requirements.txt"
-            );
-            eprintln!("skipped: standardwebhooks is not installed");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/webhooks/receiver.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "ready");
+        let server = support::PythonServer::start("webhooks/receiver.py", "standardwebhooks", &[])?;
         Some(Receiver {
-            child,
-            port,
+            port: server.port,
+            _server: server,
             http: reqwest::Client::new(),
         })
     }
@@ -156,13 +119,7 @@ impl Suite {
     }
 
     fn app(&self) -> NotificationApp {
-        let topology = &self.suite.topology;
-        notification_service::app(
-            self.suite.db(Component::Notification),
-            &topology.settings.notification,
-            &topology.notification_peers().unwrap(),
-        )
-        .unwrap()
+        support::app(&self.suite)
     }
 
     async fn subscribe(&self, types: &[&str]) -> (pb::Webhook, String) {
