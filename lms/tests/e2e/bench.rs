@@ -102,7 +102,13 @@ fn postgres_smoke() {
         &["--postgres", &server, "--database-prefix", &prefix],
     );
     // The harness keeps its databases for the next run; this one was a throwaway.
-    for component in ["pathway", "enrolment", "assessment", "records"] {
+    for component in [
+        "pathway",
+        "enrolment",
+        "assessment",
+        "records",
+        "notification",
+    ] {
         let _ = Command::new("psql")
             .arg(&server)
             .args([
