@@ -160,6 +160,32 @@ impl Suite {
         decided
     }
 
+    /// Sets `person`'s preferences (only the `mask` field when one is named).
+    async fn preferences(
+        &self,
+        person: &str,
+        muted: Vec<pb::NotificationKind>,
+        digest: bool,
+        mask: Option<&str>,
+    ) -> pb::NotificationPreferences {
+        self.inbox_client()
+            .update_notification_preferences(bearer(
+                &self.token(person),
+                pb::UpdateNotificationPreferencesRequest {
+                    preferences: Some(pb::NotificationPreferences {
+                        muted: muted.into_iter().map(|k| k as i32).collect(),
+                        digest,
+                    }),
+                    update_mask: mask.map(|path| prost_types::FieldMask {
+                        paths: vec![path.into()],
+                    }),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     fn mails(&self) -> Vec<String> {
         let dir: PathBuf = self.mail.path().to_path_buf();
         let mut mails: Vec<String> = std::fs::read_dir(dir)
@@ -815,39 +841,10 @@ async fn an_expired_certification_is_announced_and_cannot_be_muted(s: Suite) {
 
 async fn a_learner_who_chose_the_digest_gets_reminders_in_one_email_a_day(s: Suite) {
     use pb::NotificationKind::*;
-    let mut client = s.inbox_client();
     // Only the digest changes (the mask): what Ada muted stays.
-    let saved = client
-        .update_notification_preferences(bearer(
-            &s.token("ada"),
-            pb::UpdateNotificationPreferencesRequest {
-                preferences: Some(pb::NotificationPreferences {
-                    muted: vec![Completed as i32],
-                    digest: false,
-                }),
-                update_mask: None,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let saved = s.preferences("ada", vec![Completed], false, None).await;
     assert_eq!((saved.muted.len(), saved.digest), (1, false));
-    let saved = client
-        .update_notification_preferences(bearer(
-            &s.token("ada"),
-            pb::UpdateNotificationPreferencesRequest {
-                preferences: Some(pb::NotificationPreferences {
-                    muted: vec![],
-                    digest: true,
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["digest".into()],
-                }),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let saved = s.preferences("ada", vec![], true, Some("digest")).await;
     assert_eq!(
         saved.muted,
         [Completed as i32],
@@ -896,21 +893,7 @@ async fn a_learner_who_chose_the_digest_gets_reminders_in_one_email_a_day(s: Sui
     let waiting = s.inbox("ada").await.len() - 3;
     assert!(waiting >= 1);
     assert_eq!(s.mails().len(), 2, "they wait for tomorrow's digest");
-    client
-        .update_notification_preferences(bearer(
-            &s.token("ada"),
-            pb::UpdateNotificationPreferencesRequest {
-                preferences: Some(pb::NotificationPreferences {
-                    muted: vec![],
-                    digest: false,
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["digest".into()],
-                }),
-            },
-        ))
-        .await
-        .unwrap();
+    s.preferences("ada", vec![], false, Some("digest")).await;
     s.at(due + days(1)).await;
     // What waited, and what came since, each alone.
     let since_the_digest = s.inbox("ada").await.len() - 3;

@@ -131,6 +131,17 @@ pub(crate) fn decided(decision: Decision<'_>, now: NaiveDateTime) -> Row {
     }
 }
 
+/// When a claim made at `now` lets go of its rows: `lease` later, with random microseconds
+/// (which both databases store exactly), so the rows a claim took are exactly those holding
+/// its value.
+pub(crate) fn lease_until(now: NaiveDateTime, lease: std::time::Duration) -> NaiveDateTime {
+    use chrono::Timelike;
+    let micros = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as i64;
+    now.with_nanosecond(0).unwrap_or(now)
+        + chrono::Duration::from_std(lease).expect("a short lease")
+        + chrono::Duration::microseconds(micros)
+}
+
 /// A date as templates show it.
 pub(crate) fn date(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%d").to_string()

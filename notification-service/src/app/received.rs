@@ -11,7 +11,7 @@ use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::resource::now;
 use serde_json::{Map, Value};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Decision, NotificationApp, date, decide, decided};
 use crate::domain::kind::Kind;
@@ -200,7 +200,9 @@ impl NotificationApp {
                 .into_iter()
                 .map(|row| (row.enrolment_id.clone(), row))
                 .collect();
+            // In first-change order; the set answers "seen already?" without a scan.
             let mut changed: Vec<String> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
             let mut announcements = Vec::new();
             for (tenant_id, enrolment, created) in events {
                 let Some((row, announce)) =
@@ -208,7 +210,7 @@ impl NotificationApp {
                 else {
                     continue;
                 };
-                if !changed.contains(&row.enrolment_id) {
+                if seen.insert(row.enrolment_id.clone()) {
                     changed.push(row.enrolment_id.clone());
                 }
                 known.insert(row.enrolment_id.clone(), row);

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Timelike};
+use chrono::NaiveDateTime;
 use futures::StreamExt;
 use lms_platform::ids::TenantId;
 use lms_platform::resource::now;
@@ -84,12 +84,7 @@ impl NotificationApp {
 
     async fn claim(&self, work: Work, now: NaiveDateTime) -> AppResult<Vec<Row>> {
         let batch = self.config.batch;
-        // Unique to this claim (whole seconds plus random microseconds, which both databases
-        // store exactly), so the claimed rows are exactly those holding it.
-        let micros = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as i64;
-        let lease_until = now.with_nanosecond(0).unwrap_or(now)
-            + chrono::Duration::from_std(LEASE).expect("a short lease")
-            + chrono::Duration::microseconds(micros);
+        let lease_until = super::lease_until(now, LEASE);
         self.db
             .write(move |conn| stored::claim(conn, work, now, lease_until, batch))
             .await

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Timelike};
+use chrono::NaiveDateTime;
 use futures::StreamExt;
 use lms_platform::db::DbConnection;
 use lms_platform::ids::TenantId;
@@ -40,7 +40,13 @@ impl NotificationApp {
         events: &[Incoming],
         at: NaiveDateTime,
     ) -> Result<(), EventError> {
-        let hooks = webhooks::active(conn, tenant.as_str())?;
+        let hooks: Vec<(Webhook, Vec<String>)> = webhooks::active(conn, tenant.as_str())?
+            .into_iter()
+            .map(|hook| {
+                let types = hook.types();
+                (hook, types)
+            })
+            .collect();
         if hooks.is_empty() {
             return Ok(());
         }
@@ -48,7 +54,8 @@ impl NotificationApp {
         for event in events {
             let subscribed: Vec<&Webhook> = hooks
                 .iter()
-                .filter(|hook| webhook::subscribed(&hook.types(), &event.event_type))
+                .filter(|(_, types)| webhook::subscribed(types, &event.event_type))
+                .map(|(hook, _)| hook)
                 .collect();
             if subscribed.is_empty() {
                 continue;
@@ -109,10 +116,7 @@ impl NotificationApp {
     /// One batch: (claimed, accepted).
     async fn webhook_batch(&self, now: NaiveDateTime) -> AppResult<(usize, usize)> {
         let batch = self.config.batch;
-        let micros = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as i64;
-        let lease_until = now.with_nanosecond(0).unwrap_or(now)
-            + chrono::Duration::from_std(LEASE).expect("a short lease")
-            + chrono::Duration::microseconds(micros);
+        let lease_until = super::lease_until(now, LEASE);
         let (rows, hooks) = self
             .db
             .write(move |conn| {
@@ -152,6 +156,18 @@ impl NotificationApp {
         let app = self.clone();
         self.db
             .write(move |conn| {
+                // Each webhook's success once per batch, before any failure in the same batch
+                // is judged (a success since a delivery was queued keeps the webhook enabled).
+                let mut succeeded: Vec<(&str, &str)> = outcomes
+                    .iter()
+                    .filter(|(_, answer)| answer.as_ref().is_some_and(Answer::succeeded))
+                    .map(|(row, _)| (row.tenant_id.as_str(), row.webhook_id.as_str()))
+                    .collect();
+                succeeded.sort();
+                succeeded.dedup();
+                for (tenant, webhook) in succeeded {
+                    webhooks::succeeded(conn, tenant, webhook, now)?;
+                }
                 for (row, answer) in &outcomes {
                     match answer {
                         None => deliveries::release(conn, row)?,
@@ -211,8 +227,7 @@ impl NotificationApp {
             next_attempt_at: row.next_attempt_at,
         };
         if answer.succeeded() {
-            deliveries::attempted(conn, row, &outcome)?;
-            return webhooks::succeeded(conn, &row.tenant_id, &row.webhook_id, now);
+            return deliveries::attempted(conn, row, &outcome);
         }
         match retry_after(attempts) {
             Some(wait) => {

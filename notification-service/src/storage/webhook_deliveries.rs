@@ -98,11 +98,11 @@ pub fn claim(
     for (tenant, rows) in by_tenant {
         for chunk in rows.chunks(500) {
             let (ready, waiting) = first_of_each_aggregate(conn, tenant, chunk)?;
-            for (id, head_next_attempt) in waiting {
+            for (head_next_attempt, followers) in waiting {
                 diesel::update(
                     d::table
                         .filter(d::tenant_id.eq(tenant))
-                        .filter(d::id.eq(id)),
+                        .filter(d::id.eq_any(followers)),
                 )
                 .set(d::next_attempt_at.eq(head_next_attempt.max(now)))
                 .execute(conn)?;
@@ -128,13 +128,13 @@ pub fn claim(
 }
 
 /// Splits candidates into those first in line for their webhook and aggregate, and those
-/// waiting behind an earlier pending delivery (with that one's next attempt).
+/// waiting behind an earlier pending delivery (grouped by that one's next attempt).
 #[allow(clippy::type_complexity)]
 fn first_of_each_aggregate(
     conn: &mut DbConnection,
     tenant: &str,
     candidates: &[(&str, &str, &str)],
-) -> AppResult<(Vec<String>, Vec<(String, NaiveDateTime)>)> {
+) -> AppResult<(Vec<String>, Vec<(NaiveDateTime, Vec<String>)>)> {
     let webhooks: Vec<&str> = candidates.iter().map(|(_, w, _)| *w).collect();
     let aggregates: Vec<&str> = candidates.iter().map(|(_, _, a)| *a).collect();
     let heads: Vec<(String, String, Option<String>)> = d::table
@@ -150,20 +150,34 @@ fn first_of_each_aggregate(
         .filter_map(|(webhook, aggregate, id)| Some(((webhook, aggregate), id?)))
         .collect();
     let mut ready = Vec::new();
-    let mut waiting = Vec::new();
+    let mut behind: HashMap<&str, Vec<String>> = HashMap::new();
     for (id, webhook, aggregate) in candidates {
         match heads.get(&(webhook.to_string(), aggregate.to_string())) {
             Some(head) if head.as_str() < *id => {
-                let at: NaiveDateTime = d::table
-                    .filter(d::tenant_id.eq(tenant))
-                    .filter(d::id.eq(head))
-                    .select(d::next_attempt_at)
-                    .first(conn)?;
-                waiting.push((id.to_string(), at));
+                behind
+                    .entry(head.as_str())
+                    .or_default()
+                    .push(id.to_string());
             }
             _ => ready.push(id.to_string()),
         }
     }
+    if behind.is_empty() {
+        return Ok((ready, Vec::new()));
+    }
+    // The next attempt of every head something waits behind, in one query.
+    let head_ids: Vec<&str> = behind.keys().copied().collect();
+    let due: HashMap<String, NaiveDateTime> = d::table
+        .filter(d::tenant_id.eq(tenant))
+        .filter(d::id.eq_any(&head_ids))
+        .select((d::id, d::next_attempt_at))
+        .load::<(String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .collect();
+    let waiting = behind
+        .into_iter()
+        .filter_map(|(head, followers)| Some((*due.get(head)?, followers)))
+        .collect();
     Ok((ready, waiting))
 }
 
