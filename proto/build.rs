@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("lms/enrolment/v1/enrolment.proto"),
         PathBuf::from("lms/assessment/v1/assessment.proto"),
         PathBuf::from("lms/records/v1/records.proto"),
+        PathBuf::from("lms/records/v1/sessions.proto"),
         PathBuf::from("lms/events/v1/events.proto"),
         PathBuf::from("lms/notification/v1/notification.proto"),
         PathBuf::from("lms/notification/v1/webhooks.proto"),

@@ -14,6 +14,7 @@ use prost::Name;
 use crate::domain::activity::AssessmentResult;
 use crate::domain::certification::Certification;
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
+use crate::domain::session::{Booking, BookingState, Session, SessionState};
 
 /// What another service told records-service.
 #[derive(Debug, Clone)]
@@ -184,4 +185,86 @@ pub fn version_moved(moved: VersionMoved<'_>) -> NewEvent {
             move_time: Some(timestamp(moved.at)),
         },
     )
+}
+
+/// What happened to a booking, as its learner hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingNews {
+    Booked,
+    Waitlisted,
+    Promoted,
+    Cancelled,
+    SessionCancelled,
+    Moved,
+}
+
+/// A booking changed (booked, waitlisted, promoted, cancelled, or its session moved or was
+/// cancelled); notification-service tells the learner.
+pub fn booking_changed(
+    booking: &Booking,
+    session: &Session,
+    news: BookingNews,
+    reason: &str,
+) -> NewEvent {
+    let change = match news {
+        BookingNews::Booked => pb::BookingChange::SeatBooked,
+        BookingNews::Waitlisted => pb::BookingChange::PutOnWaitlist,
+        BookingNews::Promoted => pb::BookingChange::Promoted,
+        BookingNews::Cancelled => pb::BookingChange::CancelledByPerson,
+        BookingNews::SessionCancelled => pb::BookingChange::SessionWasCancelled,
+        BookingNews::Moved => pb::BookingChange::SessionWasChanged,
+    };
+    // Per learner and step: a learner's news about one step arrive in order.
+    NewEvent::new(
+        format!("{}/{}", booking.enrolment_id, booking.step_id),
+        &pb::BookingChanged {
+            booking_id: booking.id.clone(),
+            learner: booking.learner.clone(),
+            enrolment_id: booking.enrolment_id.clone(),
+            change: change as i32,
+            state: booking_state(booking.state) as i32,
+            session: Some(session_message(session)),
+            pathway_title: session.pathway_title.clone(),
+            reason: reason.to_string(),
+        },
+    )
+}
+
+pub fn booking_state(state: BookingState) -> pb::BookingState {
+    match state {
+        BookingState::Booked => pb::BookingState::Booked,
+        BookingState::Waitlisted => pb::BookingState::Waitlisted,
+        BookingState::Cancelled => pb::BookingState::BookingCancelled,
+    }
+}
+
+/// A session in its wire form (the API's and the events').
+pub fn session_message(s: &Session) -> pb::Session {
+    pb::Session {
+        id: s.id.clone(),
+        pathway_id: s.pathway_id.to_string(),
+        step_id: s.step_id.clone(),
+        step_title: s.step_title.clone(),
+        start_time: Some(timestamp(s.schedule.start_at)),
+        end_time: Some(timestamp(s.schedule.end_at)),
+        time_zone: s.schedule.time_zone.clone(),
+        location: s.schedule.location.clone(),
+        meeting_url: s.schedule.meeting_url.clone(),
+        capacity: s.schedule.capacity,
+        instructors: s.schedule.instructors.clone(),
+        booking_deadline: Some(timestamp(s.schedule.booking_closes())),
+        cancellation_deadline: Some(timestamp(s.schedule.cancelling_closes())),
+        state: match s.state {
+            SessionState::Scheduled => pb::SessionState::Scheduled,
+            SessionState::Cancelled => pb::SessionState::SessionCancelled,
+        } as i32,
+        cancel_reason: s.cancel_reason.clone(),
+        booked_count: s.booked_count,
+        waitlist_count: s.waitlist_count,
+        etag: lms_platform::resource::etag(s.revision),
+        create_time: Some(timestamp(s.audit.created_at)),
+        created_by: s.audit.created_by.clone(),
+        update_time: Some(timestamp(s.audit.updated_at)),
+        pathway_title: s.pathway_title.clone(),
+    }
 }

@@ -25,6 +25,7 @@ use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
 use lms_proto::records_v1::records_service_server::RecordsServiceServer;
+use lms_proto::records_v1::training_session_service_server::TrainingSessionServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -34,6 +35,8 @@ pub const NAME: &str = "records-service";
 pub const SERVICE_NAME: &str = "lms.records.v1.RecordsService";
 /// Where enrolment-service and assessment-service deliver their events.
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
+/// Training sessions, bookings and attendance.
+pub const SESSIONS_SERVICE_NAME: &str = "lms.records.v1.TrainingSessionService";
 /// Public certificate verification.
 pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
@@ -90,11 +93,15 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     let records = RecordsServiceServer::new(grpc::RecordsGrpc::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let sessions = TrainingSessionServiceServer::new(grpc::SessionsGrpc::new(app.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
         .max_decoding_message_size(limit);
     // Public: anyone holding a certificate's code may verify it, without a token.
     let verification = CertificateVerificationServer::new(grpc::VerificationGrpc::new(app));
     Routes::new(context.authorize(records, grpc::policy::POLICY))
+        .add_service(context.authorize(sessions, grpc::policy::SESSIONS_POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
         .add_service(verification)
 }
@@ -123,6 +130,7 @@ pub async fn serve(
     let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
     let names = [
         SERVICE_NAME,
+        SESSIONS_SERVICE_NAME,
         EVENTS_SERVICE_NAME,
         VERIFICATION_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,

@@ -3,12 +3,15 @@
 //! events. Who may call each RPC is the gRPC layer's policy; what a caller may see of the
 //! record (a learner only their own) is decided here.
 
+mod attendance;
+mod bookings;
 mod certifications;
 mod compliance;
 mod evidence;
 mod manual;
 mod progress;
 mod received;
+mod sessions;
 mod steps;
 mod transcript;
 mod versions;
@@ -24,10 +27,14 @@ use crate::domain::enrolment::Enrolment;
 use crate::domain::pathway::{PathwaySnapshot, StepKind};
 use crate::domain::progress::{self as rules, Progress};
 use crate::storage::{
-    activities, enrolments, evidence as evidence_rows, versions as cached_versions,
+    activities, bookings as booking_rows, enrolments, evidence as evidence_rows,
+    versions as cached_versions,
 };
 
+pub use attendance::{MAX_MARKS, Mark, Marking};
+pub use bookings::{BookingRequest, BookingView};
 pub use compliance::ComplianceLine;
+pub use sessions::{ScheduleChanges, SessionFilter};
 pub use steps::StepQuestion;
 pub use transcript::{TranscriptEntry, TranscriptFilter};
 pub use versions::VersionMove;
@@ -95,6 +102,13 @@ fn view(
     let mut record = activities::record_of(conn, tenant, &enrolment.id)?;
     if pathway.steps.iter().any(|s| s.kind == StepKind::External) {
         record.evidence = evidence_rows::standings_of(conn, tenant, &enrolment.id)?;
+    }
+    if pathway
+        .steps
+        .iter()
+        .any(|s| s.kind == StepKind::TrainingSession)
+    {
+        record.bookings = booking_rows::standings_of(conn, tenant, &enrolment.id)?;
     }
     let progress = rules::compute(&pathway, &record, enrolment.status, enrolment.due_at, now());
     Ok(ProgressView {

@@ -189,7 +189,13 @@ fn record(
         (StepKind::Content | StepKind::Acknowledgement | StepKind::Assessment, _, true) => {
             ActivitySource::Learner
         }
-        (StepKind::TrainingSession, true, _) => ActivitySource::InstructorAttendance,
+        (StepKind::TrainingSession, true, _) => {
+            return Err(AppError::FailedPrecondition(format!(
+                "attendance at “{}” is marked on the session the learner booked \
+                 (MarkAttendance), once it has started",
+                step.step.title
+            )));
+        }
         (StepKind::External, true, _) => ActivitySource::AdminEntry,
         (StepKind::Content | StepKind::Acknowledgement, true, false) => ActivitySource::AdminEntry,
         (StepKind::TrainingSession, false, _) => {

@@ -43,6 +43,33 @@ impl PathwayVersions {
         })
     }
 
+    /// The latest published version of a pathway; FAILED_PRECONDITION when it was never
+    /// published (NOT_FOUND when it does not exist).
+    pub async fn latest(
+        &self,
+        tenant: &TenantId,
+        pathway_id: &PathwayId,
+    ) -> AppResult<PathwaySnapshot> {
+        let request = pb::GetPathwayRequest {
+            id: pathway_id.to_string(),
+        };
+        let pathway = self
+            .pathways
+            .read(tenant, request, |channel, request| async move {
+                PathwayServiceClient::new(channel)
+                    .get_pathway(request)
+                    .await
+            })
+            .await?;
+        if pathway.latest_version == 0 {
+            return Err(AppError::FailedPrecondition(format!(
+                "pathway {pathway_id} is not published yet; sessions are scheduled for the \
+                 steps of a published pathway"
+            )));
+        }
+        self.fetch(tenant, pathway_id, pathway.latest_version).await
+    }
+
     /// NOT_FOUND unless the pathway exists in the tenant (in any state).
     pub async fn require_pathway(
         &self,
@@ -71,13 +98,17 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
         .iter()
         .map(|s| {
             let mut assessment_id = String::new();
+            let mut instructor = String::new();
             let kind = match s.kind.as_ref()? {
                 pb::step::Kind::Content(_) => StepKind::Content,
                 pb::step::Kind::Assessment(a) => {
                     assessment_id = a.assessment_id.clone();
                     StepKind::Assessment
                 }
-                pb::step::Kind::TrainingSession(_) => StepKind::TrainingSession,
+                pb::step::Kind::TrainingSession(t) => {
+                    instructor = t.instructor.clone();
+                    StepKind::TrainingSession
+                }
                 pb::step::Kind::External(_) => StepKind::External,
                 pb::step::Kind::Acknowledgement(_) => StepKind::Acknowledgement,
             };
@@ -88,6 +119,7 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
                 required: s.required,
                 prerequisites: s.prerequisite_step_ids.clone(),
                 assessment_id,
+                instructor,
             })
         })
         .collect::<Option<Vec<_>>>()?;

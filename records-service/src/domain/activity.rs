@@ -8,6 +8,8 @@ text_enum!(ActivityKind {
     StepStarted = "STEP_STARTED",
     StepCompleted = "STEP_COMPLETED",
     StepFailed = "STEP_FAILED",
+    /// A completion undone by a corrected attendance mark.
+    StepReopened = "STEP_REOPENED",
     /// An admin moved the enrolment to a newer pathway version (not the learner's doing).
     PathwayVersionMoved = "PATHWAY_VERSION_MOVED",
 });

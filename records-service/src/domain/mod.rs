@@ -1,6 +1,7 @@
 //! Rules of the learner record, free of gRPC and storage.
 
 pub mod activity;
+pub mod calendar;
 pub mod certification;
 pub mod enrolment;
 pub mod evidence;
@@ -8,3 +9,4 @@ pub mod manual;
 pub mod pathway;
 pub mod progress;
 pub mod report;
+pub mod session;

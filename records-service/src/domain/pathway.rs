@@ -36,6 +36,10 @@ pub struct Step {
     /// steps' links were kept).
     #[serde(default)]
     pub assessment_id: String,
+    /// For a training step: the subject of its instructor, who manages its sessions (empty
+    /// when none is named, or in versions cached before it was kept).
+    #[serde(default)]
+    pub instructor: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use super::activity::{Activity, ActivityKind, ActivitySource};
 use super::enrolment::EnrolmentStatus;
 use super::pathway::{Completion, PathwaySnapshot, Step, StepKind};
+use super::session::BookingState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepState {
@@ -37,6 +38,10 @@ pub enum StepReason {
     EnrolmentWithdrawn,
     /// A training session: an instructor marks attendance.
     AttendanceByInstructor,
+    /// A training step without a booking: book one of its sessions.
+    BookASession,
+    /// Every seat of the booked session is taken: waiting for one.
+    OnWaitlist,
     EvidenceAwaitingApproval,
     /// The reviewer's reason; the learner may submit again.
     EvidenceRejected(String),
@@ -51,6 +56,8 @@ impl StepReason {
             StepReason::EnrolmentSuspended => "ENROLMENT_ON_HOLD",
             StepReason::EnrolmentWithdrawn => "ENROLMENT_ENDED",
             StepReason::AttendanceByInstructor => "ATTENDANCE_BY_INSTRUCTOR",
+            StepReason::BookASession => "BOOK_A_SESSION",
+            StepReason::OnWaitlist => "ON_WAITLIST",
             StepReason::EvidenceAwaitingApproval => "EVIDENCE_AWAITING_APPROVAL",
             StepReason::EvidenceRejected(_) => "RESUBMIT_EVIDENCE",
         }
@@ -78,6 +85,12 @@ impl StepReason {
             }
             StepReason::AttendanceByInstructor => {
                 "Attend the training session; an instructor records your attendance.".into()
+            }
+            StepReason::BookASession => "Book one of the step's training sessions.".into(),
+            StepReason::OnWaitlist => {
+                "The session is full and you are on its waitlist; a seat that frees up goes to \
+                 the first learner waiting."
+                    .into()
             }
             StepReason::EvidenceAwaitingApproval => {
                 "Your evidence is waiting for a reviewer's decision.".into()
@@ -160,6 +173,8 @@ pub struct Record {
     pub attempts_used: HashMap<String, i32>,
     /// Step id → the latest evidence submission's standing (approved ones complete the step).
     pub evidence: HashMap<String, EvidenceStanding>,
+    /// Step id → the live session booking of a training step.
+    pub bookings: HashMap<String, BookingState>,
     /// Whether anything at all was recorded (a start, a failed attempt...).
     pub any_activity: bool,
 }
@@ -192,10 +207,17 @@ impl Record {
                 self.attempts_used.remove(&activity.step_id);
             }
         }
-        if activity.kind == ActivityKind::StepCompleted {
-            self.completed
-                .entry(activity.step_id.clone())
-                .or_insert(activity.recorded_at);
+        match activity.kind {
+            ActivityKind::StepCompleted => {
+                self.completed
+                    .entry(activity.step_id.clone())
+                    .or_insert(activity.recorded_at);
+            }
+            // A corrected attendance mark: the step is open again until completed anew.
+            ActivityKind::StepReopened => {
+                self.completed.remove(&activity.step_id);
+            }
+            _ => {}
         }
     }
 }
@@ -323,7 +345,15 @@ fn open_step_state(
             Some(limit) => (StepState::Blocked, Some(StepReason::AttemptsUsed(*limit))),
             None => (StepState::Available, None),
         },
-        StepKind::TrainingSession => (StepState::Waiting, Some(StepReason::AttendanceByInstructor)),
+        StepKind::TrainingSession => match record.bookings.get(&step.id) {
+            Some(BookingState::Booked) => {
+                (StepState::Waiting, Some(StepReason::AttendanceByInstructor))
+            }
+            Some(BookingState::Waitlisted) => (StepState::Waiting, Some(StepReason::OnWaitlist)),
+            Some(BookingState::Cancelled) | None => {
+                (StepState::Available, Some(StepReason::BookASession))
+            }
+        },
         StepKind::External => match record.evidence.get(&step.id) {
             Some(EvidenceStanding::AwaitingApproval) => (
                 StepState::Waiting,
@@ -352,6 +382,7 @@ mod tests {
             required,
             prerequisites: prerequisites.iter().map(|p| p.to_string()).collect(),
             assessment_id: String::new(),
+            instructor: String::new(),
         }
     }
 
@@ -528,6 +559,7 @@ mod tests {
         r.attempts_used.insert("quiz".into(), 3);
         r.evidence
             .insert("paper".into(), EvidenceStanding::AwaitingApproval);
+        r.bookings.insert("session".into(), BookingState::Booked);
         let now = compute(&p, &r, EnrolmentStatus::Active, None, at(0));
         let state = |id: &str| {
             let s = now.step(id).unwrap();
@@ -559,6 +591,20 @@ mod tests {
         assert_eq!(
             paper.reason.as_ref().unwrap().text(),
             "Your evidence was not accepted: Unsigned. You may submit it again."
+        );
+        // Without a booking the learner acts next: they book; on the waitlist they wait.
+        r.bookings.remove("session");
+        let unbooked = compute(&p, &r, EnrolmentStatus::Active, None, at(1));
+        let session = unbooked.step("session").unwrap();
+        assert_eq!(
+            (session.state, session.reason.clone()),
+            (StepState::Available, Some(StepReason::BookASession))
+        );
+        r.bookings.insert("session".into(), BookingState::Waitlisted);
+        let waiting = compute(&p, &r, EnrolmentStatus::Active, None, at(1));
+        assert_eq!(
+            waiting.step("session").unwrap().reason,
+            Some(StepReason::OnWaitlist)
         );
     }
 

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod csv_export;
 mod events;
 pub mod policy;
+mod sessions;
 mod steps;
 mod verification;
 
@@ -23,6 +24,7 @@ use convert::{
     MANUAL_PATHS, activity, certification, learner_filter, manual_fields, manual_record, progress,
     transcript_csv, transcript_entries, transcript_request,
 };
+pub use sessions::SessionsGrpc;
 pub use verification::VerificationGrpc;
 
 pub struct RecordsGrpc {

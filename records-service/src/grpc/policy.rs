@@ -41,6 +41,26 @@ pub const POLICY: Policy = &[
     ("ListActivities", ANY_ROLE),
 ];
 
+/// Who schedules sessions and marks attendance (instructors: the sessions they teach).
+const TEACHERS: &[Role] = &[Admin, Instructor];
+/// Who books seats (admins on a learner's behalf).
+const BOOKERS: &[Role] = &[Admin, Learner];
+
+/// `lms.records.v1.TrainingSessionService`.
+pub const SESSIONS_POLICY: Policy = &[
+    ("CreateSession", TEACHERS),
+    ("GetSession", ANY_ROLE),
+    ("ListSessions", ANY_ROLE),
+    ("UpdateSession", TEACHERS),
+    ("CancelSession", TEACHERS),
+    ("BookSession", BOOKERS),
+    ("CancelBooking", BOOKERS),
+    ("ListBookings", ANY_ROLE),
+    ("MarkAttendance", TEACHERS),
+    ("ListAttendance", TEACHERS),
+    ("ExportCalendar", PEOPLE),
+];
+
 /// `lms.events.v1.EventConsumer`: enrolment- and assessment-service delivering their events.
 pub const EVENTS_POLICY: Policy = &[("DeliverEvents", SERVICES)];
 
@@ -52,5 +72,7 @@ mod tests {
     fn every_rpc_has_exactly_one_policy_line() {
         lms_platform::auth::check_policy(POLICY, "lms.records.v1.RecordsService").unwrap();
         lms_platform::auth::check_policy(EVENTS_POLICY, "lms.events.v1.EventConsumer").unwrap();
+        lms_platform::auth::check_policy(SESSIONS_POLICY, "lms.records.v1.TrainingSessionService")
+            .unwrap();
     }
 }

@@ -3,9 +3,11 @@
 //! scheduler's scan across tenants and public verification by code).
 
 pub mod activities;
+pub mod bookings;
 pub mod certifications;
 pub mod enrolments;
 pub mod evidence;
 pub mod manual;
 pub mod schema;
+pub mod sessions;
 pub mod versions;

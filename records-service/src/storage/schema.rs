@@ -120,3 +120,80 @@ diesel::table! {
         decision_reason -> Text,
     }
 }
+
+diesel::table! {
+    training_sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        pathway_id -> Text,
+        step_id -> Text,
+        pathway_title -> Text,
+        step_title -> Text,
+        start_at -> Timestamp,
+        end_at -> Timestamp,
+        time_zone -> Text,
+        location -> Text,
+        meeting_url -> Text,
+        capacity -> Integer,
+        booking_deadline -> Timestamp,
+        cancellation_deadline -> Timestamp,
+        state -> Text,
+        cancel_reason -> Text,
+        booked_count -> Integer,
+        waitlist_count -> Integer,
+        revision -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    session_instructors (tenant_id, session_id, instructor) {
+        tenant_id -> Text,
+        session_id -> Text,
+        instructor -> Text,
+    }
+}
+
+diesel::table! {
+    session_bookings (id) {
+        id -> Text,
+        tenant_id -> Text,
+        session_id -> Text,
+        step_id -> Text,
+        enrolment_id -> Text,
+        learner -> Text,
+        state -> Text,
+        booked_by -> Text,
+        booked_at -> Timestamp,
+        override_reason -> Text,
+        cancelled_at -> Nullable<Timestamp>,
+        cancel_reason -> Text,
+        attendance -> Text,
+    }
+}
+
+diesel::table! {
+    attendance_marks (id) {
+        id -> Text,
+        tenant_id -> Text,
+        session_id -> Text,
+        booking_id -> Text,
+        learner -> Text,
+        status -> Text,
+        reason -> Text,
+        marked_by -> Text,
+        marked_at -> Timestamp,
+        corrects -> Text,
+    }
+}
+
+diesel::joinable!(session_instructors -> training_sessions (session_id));
+diesel::joinable!(session_bookings -> training_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    training_sessions,
+    session_instructors,
+    session_bookings
+);
