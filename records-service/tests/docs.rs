@@ -42,6 +42,8 @@ fn the_guides_reason_texts_are_the_ones_learners_read() {
         StepReason::AttemptsUsed(3),
         StepReason::EnrolmentSuspended,
         StepReason::EnrolmentWithdrawn,
+        StepReason::BookASession,
+        StepReason::OnWaitlist,
         StepReason::AttendanceByInstructor,
         StepReason::EvidenceAwaitingApproval,
         StepReason::EvidenceRejected("The certificate is unsigned.".into()),

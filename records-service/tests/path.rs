@@ -468,29 +468,50 @@ async fn steps_others_complete_wait_for_them_and_are_not_offered(suite: Suite) {
     let (enrolment, steps) = ada_on_practical_pathway(&suite).await;
     let ada = suite.learner("ada");
     let fresh = suite.progress(&ada, &enrolment).await;
+    // Unbooked, the training step is Ada's to act on: she books a session.
     let session = step(&fresh, &steps[0]);
+    assert_eq!(session.state(), pb::StepState::StepAvailable);
+    assert_eq!(session.reason(), pb::StepReason::BookASession);
+    assert_eq!(session.reason_text, "Book one of the step's training sessions.");
+    assert_eq!(fresh.next_step_ids, [steps[0].clone(), steps[1].clone()]);
+    let not_hers = suite
+        .complete(&ada, &enrolment, &steps[0])
+        .await
+        .unwrap_err();
+    assert_eq!(not_hers.code(), Code::PermissionDenied);
+    // Booked, it waits for the instructor; only what Ada can do herself is offered.
+    let pathway = fresh.pathway_id.clone();
+    let later = suite
+        .schedule(&pathway, &steps[0], 86_400, 8, &["ivan"])
+        .await
+        .unwrap();
+    suite.book(&ada, &later.id, &enrolment).await.unwrap();
+    let booked = suite.progress(&ada, &enrolment).await;
+    let session = step(&booked, &steps[0]);
     assert_eq!(session.state(), pb::StepState::StepWaiting);
     assert_eq!(session.reason(), pb::StepReason::AttendanceByInstructor);
     assert_eq!(
         session.reason_text,
         "Attend the training session; an instructor records your attendance."
     );
-    assert_eq!(
-        fresh.next_step_ids,
-        [steps[1].clone()],
-        "only what Ada can do herself is offered"
-    );
-    let not_hers = suite
-        .complete(&ada, &enrolment, &steps[0])
-        .await
-        .unwrap_err();
-    assert_eq!(not_hers.code(), Code::PermissionDenied);
+    assert_eq!(booked.next_step_ids, [steps[1].clone()]);
+    // Attendance is marked on the session, not recorded on the step (it was accepted days
+    // before the session started).
     let instructor = suite.auth.token("acme", "ivan", &[Role::Instructor]);
-    let attended = suite
+    let early = suite
         .complete(&instructor, &enrolment, &steps[0])
         .await
-        .unwrap();
-    assert_eq!(step(&attended, &steps[0]).state(), pb::StepState::StepDone);
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
+    let before_start = suite
+        .mark(&instructor, &later.id, "ada", pb::AttendanceStatus::Attended, "")
+        .await
+        .unwrap_err();
+    assert_eq!(before_start.code(), Code::FailedPrecondition, "{before_start:?}");
+    assert_eq!(
+        step(&suite.progress(&ada, &enrolment).await, &steps[0]).state(),
+        pb::StepState::StepWaiting
+    );
 }
 
 impl Suite {
@@ -596,7 +617,8 @@ async fn external_evidence_is_submitted_reviewed_and_resubmitted(suite: Suite) {
         step(&waiting, external).reason(),
         pb::StepReason::EvidenceAwaitingApproval
     );
-    assert!(waiting.next_step_ids.is_empty());
+    // Only the training step's booking is left for Ada to do.
+    assert_eq!(waiting.next_step_ids, [steps[0].clone()]);
     let twice = suite
         .submit_evidence(&ada, &enrolment, external, "again")
         .await
@@ -1712,16 +1734,13 @@ async fn every_kind_of_step_certify_and_recertify_over_grpc(suite: Suite) {
             assert_eq!(fresh.next_step_ids, [steps[0].clone()]);
             suite.complete(ada, &enrolment, &steps[0]).await.unwrap();
             suite.complete(ada, &enrolment, &steps[1]).await.unwrap();
-            let waiting = suite.progress(ada, &enrolment).await;
-            assert_eq!(
-                step(&waiting, &steps[2]).state(),
-                pb::StepState::StepWaiting
-            );
-            assert!(waiting.next_step_ids.is_empty());
-            suite
-                .complete(instructor, &enrolment, &steps[2])
-                .await
-                .unwrap();
+            let to_book = suite.progress(ada, &enrolment).await;
+            let practical = step(&to_book, &steps[2]);
+            assert_eq!(practical.state(), pb::StepState::StepAvailable);
+            assert_eq!(practical.reason(), pb::StepReason::BookASession);
+            assert_eq!(to_book.next_step_ids, [steps[2].clone()]);
+            let attended = suite.attend("ivan", &enrolment, &steps[2]).await;
+            assert_eq!(step(&attended, &steps[2]).state(), pb::StepState::StepDone);
             let evidence = suite
                 .submit_evidence(ada, &enrolment, &steps[3], "Dr. Lee, fit to operate")
                 .await

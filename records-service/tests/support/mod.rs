@@ -372,3 +372,141 @@ impl Suite {
             .map(|r| r.into_inner())
     }
 }
+
+/// Training sessions: scheduling, booking and attendance the way admins, instructors and
+/// learners do it.
+impl Suite {
+    pub fn sessions(&self) -> pb::training_session_service_client::TrainingSessionServiceClient<Channel> {
+        pb::training_session_service_client::TrainingSessionServiceClient::new(
+            self.records_channel.clone(),
+        )
+    }
+
+    /// A session of `step` from `start` (seconds from now) for an hour, in Room 4, taught
+    /// by `instructors`, scheduled by an admin.
+    pub async fn schedule(
+        &self,
+        pathway: &str,
+        step: &str,
+        start: i64,
+        capacity: i32,
+        instructors: &[&str],
+    ) -> Result<pb::Session, Status> {
+        let now = chrono::Utc::now().timestamp();
+        self.sessions()
+            .create_session(bearer(
+                &self.admin(),
+                pb::CreateSessionRequest {
+                    session: Some(pb::Session {
+                        pathway_id: pathway.into(),
+                        step_id: step.into(),
+                        start_time: Some(prost_types::Timestamp {
+                            seconds: now + start,
+                            nanos: 0,
+                        }),
+                        end_time: Some(prost_types::Timestamp {
+                            seconds: now + start + 3_600,
+                            nanos: 0,
+                        }),
+                        time_zone: "Europe/London".into(),
+                        location: "Room 4, Depot".into(),
+                        capacity,
+                        instructors: instructors.iter().map(|i| i.to_string()).collect(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn book(
+        &self,
+        token: &str,
+        session: &str,
+        enrolment: &str,
+    ) -> Result<pb::Booking, Status> {
+        self.sessions()
+            .book_session(bearer(
+                token,
+                pb::BookSessionRequest {
+                    session_id: session.into(),
+                    enrolment_id: enrolment.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn mark(
+        &self,
+        token: &str,
+        session: &str,
+        learner: &str,
+        status: pb::AttendanceStatus,
+        reason: &str,
+    ) -> Result<Vec<pb::AttendanceEntry>, Status> {
+        self.sessions()
+            .mark_attendance(bearer(
+                token,
+                pb::MarkAttendanceRequest {
+                    session_id: session.into(),
+                    marks: vec![pb::AttendanceMark {
+                        learner: learner.into(),
+                        status: status as i32,
+                        reason: reason.into(),
+                    }],
+                    whole_roster: 0,
+                },
+            ))
+            .await
+            .map(|r| r.into_inner().entries)
+    }
+
+    /// The learner of `enrolment` attends a session of `step`: an admin schedules one that
+    /// started a minute ago, taught by `instructor`, seats the learner (admins may book until
+    /// a session ends), and the instructor marks them attended. Returns the progress after.
+    pub async fn attend(&self, instructor: &str, enrolment: &str, step: &str) -> pb::Progress {
+        let admin = self.admin();
+        let progress = self
+            .records
+            .clone()
+            .get_progress(bearer(
+                &admin,
+                pb::GetProgressRequest {
+                    enrolment_id: enrolment.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let session = self
+            .schedule(&progress.pathway_id, step, -60, 10, &[instructor])
+            .await
+            .unwrap();
+        self.book(&admin, &session.id, enrolment).await.unwrap();
+        let teacher = self.auth.token("acme", instructor, &[Role::Instructor]);
+        self.mark(
+            &teacher,
+            &session.id,
+            &progress.learner,
+            pb::AttendanceStatus::Attended,
+            "",
+        )
+        .await
+        .unwrap();
+        self.records
+            .clone()
+            .get_progress(bearer(
+                &admin,
+                pb::GetProgressRequest {
+                    enrolment_id: enrolment.into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
