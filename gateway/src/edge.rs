@@ -199,7 +199,18 @@ pub async fn authenticate(
         .into_response();
     }
     let portal = path.starts_with("/v1/portal/") || path.starts_with("/lms.portal.v1.");
-    if portal && !principal.has_role(Role::Learner) {
+    // The teaching screen is an instructor's; every other portal screen a learner's.
+    let teaching =
+        path == "/v1/portal/teaching" || path == "/lms.portal.v1.PortalService/GetMyTeaching";
+    if portal && teaching && !principal.has_role(Role::Instructor) {
+        return ApiError::new(
+            Code::PermissionDenied,
+            "the teaching screen is for instructors",
+        )
+        .with_reason("PORTAL_FOR_INSTRUCTORS")
+        .into_response();
+    }
+    if portal && !teaching && !principal.has_role(Role::Learner) {
         return ApiError::new(Code::PermissionDenied, "the portal is for learners")
             .with_reason("PORTAL_FOR_LEARNERS")
             .into_response();

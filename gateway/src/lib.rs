@@ -52,6 +52,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.portal.v1.PortalService",
     "lms.notification.v1.NotificationService",
     "lms.notification.v1.WebhookService",
+    "lms.records.v1.TrainingSessionService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -148,6 +149,10 @@ pub fn router(
     );
     upstreams.insert(
         EXPOSED_SERVICES[4],
+        Upstream::Channel(peers.records.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[8],
         Upstream::Channel(peers.records.channel()),
     );
     let portal =

@@ -128,31 +128,33 @@ pub fn document(routes: &[Route]) -> Value {
         }
         let output = route.method.output();
         pending.push(output.clone());
-        let csv = route.method.output().full_name() == crate::responses::CSV_CHUNK;
-        let content_type = if csv {
-            "text/csv"
-        } else if route.server_streaming() {
+        let download = crate::responses::download_of(route);
+        let content_type = if route.server_streaming() {
             "application/x-ndjson"
         } else {
             "application/json"
         };
+        let success = match download {
+            Some(kind) => {
+                let media = kind.content_type.split(';').next().unwrap_or(kind.content_type);
+                json!({
+                    "description": kind.description,
+                    "content": {media: {"schema": {"type": "string"}}},
+                })
+            }
+            None => json!({
+                "description": if route.server_streaming() {
+                    "One message per line (newline-delimited JSON); a failure after the first line ends the stream with a line {\"error\": Error}."
+                } else {
+                    "OK"
+                },
+                "content": {content_type: {"schema": reference(&output)}},
+            }),
+        };
         operation.insert(
             "responses".into(),
             json!({
-                "200": {
-                    "description": if csv {
-                        "A CSV download (a header row, then one row per entry)."
-                    } else if route.server_streaming() {
-                        "One message per line (newline-delimited JSON); a failure after the first line ends the stream with a line {\"error\": Error}."
-                    } else {
-                        "OK"
-                    },
-                    "content": if csv {
-                        json!({"text/csv": {"schema": {"type": "string"}}})
-                    } else {
-                        json!({content_type: {"schema": reference(&output)}})
-                    },
-                },
+                "200": success,
                 "default": {
                     "description": "An error: the gRPC status mapped to HTTP, with its JSON body.",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -12,6 +12,7 @@ use lms_proto::portal_v1 as pb;
 use lms_proto::records_v1 as records_pb;
 use pathway_pb::pathway_service_client::PathwayServiceClient;
 use records_pb::records_service_client::RecordsServiceClient;
+use records_pb::training_session_service_client::TrainingSessionServiceClient;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -259,6 +260,104 @@ impl Portal {
     }
 }
 
+/// Training sessions: a learner's bookings and what they can book; an instructor's sessions.
+impl Portal {
+    async fn sessions(
+        &self,
+        incoming: &MetadataMap,
+        filter: records_pb::ListSessionsRequest,
+    ) -> AppResult<Vec<records_pb::Session>> {
+        all_pages(|page_token| {
+            let request = records_pb::ListSessionsRequest {
+                page_size: PAGE,
+                page_token,
+                ..filter.clone()
+            };
+            async move {
+                let page = self
+                    .records
+                    .read_as_caller(incoming, request, |channel, request| async move {
+                        TrainingSessionServiceClient::new(channel)
+                            .list_sessions(request)
+                            .await
+                    })
+                    .await?;
+                Ok((page.sessions, page.next_page_token))
+            }
+        })
+        .await
+    }
+
+    async fn bookings(
+        &self,
+        incoming: &MetadataMap,
+        session_id: String,
+    ) -> AppResult<Vec<records_pb::Booking>> {
+        all_pages(|page_token| {
+            let request = records_pb::ListBookingsRequest {
+                page_size: PAGE,
+                page_token,
+                session_id: session_id.clone(),
+                ..Default::default()
+            };
+            async move {
+                let page = self
+                    .records
+                    .read_as_caller(incoming, request, |channel, request| async move {
+                        TrainingSessionServiceClient::new(channel)
+                            .list_bookings(request)
+                            .await
+                    })
+                    .await?;
+                Ok((page.bookings, page.next_page_token))
+            }
+        })
+        .await
+    }
+
+    async fn my_sessions(&self, incoming: &MetadataMap) -> AppResult<pb::MySessions> {
+        let bookable = records_pb::ListSessionsRequest {
+            bookable: true,
+            ..Default::default()
+        };
+        let (bookings, bookable) = tokio::join!(
+            self.bookings(incoming, String::new()),
+            self.sessions(incoming, bookable)
+        );
+        Ok(pb::MySessions {
+            bookings: bookings?,
+            bookable: bookable?,
+        })
+    }
+
+    async fn my_teaching(&self, incoming: &MetadataMap) -> AppResult<pb::MyTeaching> {
+        let taught = self
+            .sessions(
+                incoming,
+                records_pb::ListSessionsRequest {
+                    taught_by_me: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let rosters = futures::future::try_join_all(
+            taught
+                .iter()
+                .map(|session| self.bookings(incoming, session.id.clone())),
+        )
+        .await?;
+        let sessions = taught
+            .into_iter()
+            .zip(rosters)
+            .map(|(session, roster)| pb::TaughtSession {
+                session: Some(session),
+                roster,
+            })
+            .collect();
+        Ok(pb::MyTeaching { sessions })
+    }
+}
+
 #[tonic::async_trait]
 impl pb::portal_service_server::PortalService for Portal {
     async fn get_my_learning(
@@ -304,6 +403,24 @@ impl pb::portal_service_server::PortalService for Portal {
     ) -> Result<Response<pb::MyCertifications>, Status> {
         let incoming = request.metadata();
         let answer = within_deadline(incoming, self.my_certifications(incoming)).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_my_sessions(
+        &self,
+        request: Request<pb::GetMySessionsRequest>,
+    ) -> Result<Response<pb::MySessions>, Status> {
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_sessions(incoming)).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_my_teaching(
+        &self,
+        request: Request<pb::GetMyTeachingRequest>,
+    ) -> Result<Response<pb::MyTeaching>, Status> {
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_teaching(incoming)).await?;
         Ok(Response::new(answer))
     }
 }

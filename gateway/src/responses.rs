@@ -1,5 +1,5 @@
 //! How a service's answer becomes an HTTP response: a unary JSON body (with its `ETag`), a
-//! server stream as newline-delimited JSON, or a CSV export as a `text/csv` download.
+//! server stream as newline-delimited JSON, or a file export (CSV, iCalendar) as a download.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -67,13 +67,46 @@ pub fn ndjson(stream: tonic::Streaming<DynamicMessage>) -> Response {
         .into_response()
 }
 
-/// The message CSV exports stream; over HTTP they are plain `text/csv` downloads.
-pub const CSV_CHUNK: &str = "lms.records.v1.CsvChunk";
+/// A file export: the chunk message a method streams, and how it downloads over HTTP.
+pub struct Download {
+    /// The full name of the streamed message (`bytes data = 1`).
+    pub message: &'static str,
+    pub content_type: &'static str,
+    pub extension: &'static str,
+    /// The OpenAPI description of the 200 answer.
+    pub description: &'static str,
+}
 
-/// A stream of CSV chunks as one `text/csv` attachment named after the method
-/// (`ExportComplianceReport` → `compliance-report.csv`). A failure after the first chunk can
-/// only cut the download short; one before it is a JSON error like any other.
-pub fn csv_download(route: &Route, stream: tonic::Streaming<DynamicMessage>) -> Response {
+/// The exports: CSV reports and iCalendar files.
+pub const DOWNLOADS: [Download; 2] = [
+    Download {
+        message: "lms.records.v1.CsvChunk",
+        content_type: "text/csv; charset=utf-8",
+        extension: "csv",
+        description: "A CSV download (a header row, then one row per entry).",
+    },
+    Download {
+        message: "lms.records.v1.CalendarChunk",
+        content_type: "text/calendar; charset=utf-8",
+        extension: "ics",
+        description: "An iCalendar (RFC 5545) file that calendar clients import.",
+    },
+];
+
+/// The download a method's output is, if it is one.
+pub fn download_of(route: &Route) -> Option<&'static Download> {
+    let name = route.method.output().full_name().to_string();
+    DOWNLOADS.iter().find(|d| d.message == name)
+}
+
+/// A stream of chunks as one attachment named after the method (`ExportComplianceReport` →
+/// `compliance-report.csv`, `ExportCalendar` → `calendar.ics`). A failure after the first
+/// chunk can only cut the download short; one before it is a JSON error like any other.
+pub fn download(
+    route: &Route,
+    kind: &Download,
+    stream: tonic::Streaming<DynamicMessage>,
+) -> Response {
     let name = route.method.name().trim_start_matches("Export");
     let mut file = String::new();
     for (i, c) in name.chars().enumerate() {
@@ -95,11 +128,11 @@ pub fn csv_download(route: &Route, stream: tonic::Streaming<DynamicMessage>) -> 
         [
             (
                 http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
+                HeaderValue::from_static(kind.content_type),
             ),
             (
                 http::header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{file}.csv\""))
+                HeaderValue::from_str(&format!("attachment; filename=\"{file}.{}\"", kind.extension))
                     .unwrap_or(HeaderValue::from_static("attachment")),
             ),
         ],

@@ -437,10 +437,10 @@ where
     }
     if route.server_streaming() {
         match grpc.server_streaming(request, path, codec).await {
-            Ok(response) if route.method.output().full_name() == responses::CSV_CHUNK => {
-                responses::csv_download(route, response.into_inner())
-            }
-            Ok(response) => responses::ndjson(response.into_inner()),
+            Ok(response) => match responses::download_of(route) {
+                Some(kind) => responses::download(route, kind, response.into_inner()),
+                None => responses::ndjson(response.into_inner()),
+            },
             Err(status) => upstream_error(&status).into_response(),
         }
     } else {

@@ -40,6 +40,9 @@ const EVERYONE: Access = Access::Roles(&[Role::Admin, Role::Instructor, Role::Le
 const EVERYONE_SERVICE: Access =
     Access::Roles(&[Role::Admin, Role::Instructor, Role::Learner, Role::Service]);
 const LEARNER: Access = Access::Roles(&[Role::Learner]);
+const INSTRUCTOR: Access = Access::Roles(&[Role::Instructor]);
+/// Who books seats on training sessions (admins on a learner's behalf).
+const BOOKERS: Access = Access::Roles(&[Role::Admin, Role::Learner]);
 const SERVICE: Access = Access::Roles(&[Role::Service]);
 
 /// Every RPC and who may call it: the one table this test, and the matrix in docs/security.md,
@@ -342,11 +345,33 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         "lms.notification.v1.WebhookService/RedeliverWebhookDelivery",
         ADMIN,
     ),
+    ("lms.records.v1.TrainingSessionService/CreateSession", STAFF),
+    (
+        "lms.records.v1.TrainingSessionService/GetSession",
+        EVERYONE_SERVICE,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ListSessions",
+        EVERYONE_SERVICE,
+    ),
+    ("lms.records.v1.TrainingSessionService/UpdateSession", STAFF),
+    ("lms.records.v1.TrainingSessionService/CancelSession", STAFF),
+    ("lms.records.v1.TrainingSessionService/BookSession", BOOKERS),
+    ("lms.records.v1.TrainingSessionService/CancelBooking", BOOKERS),
+    (
+        "lms.records.v1.TrainingSessionService/ListBookings",
+        EVERYONE_SERVICE,
+    ),
+    ("lms.records.v1.TrainingSessionService/MarkAttendance", STAFF),
+    ("lms.records.v1.TrainingSessionService/ListAttendance", STAFF),
+    ("lms.records.v1.TrainingSessionService/ExportCalendar", EVERYONE),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
     ("lms.portal.v1.PortalService/GetMyCertifications", LEARNER),
     ("lms.portal.v1.PortalService/GetMyCatalogue", LEARNER),
+    ("lms.portal.v1.PortalService/GetMySessions", LEARNER),
+    ("lms.portal.v1.PortalService/GetMyTeaching", INSTRUCTOR),
 ];
 
 /// The principals every RPC is tried with.
@@ -375,6 +400,8 @@ fn portal_path(rpc: &str) -> &'static str {
         "GetMyTranscript" => "/v1/portal/transcript",
         "GetMyCertifications" => "/v1/portal/certifications",
         "GetMyCatalogue" => "/v1/portal/catalogue",
+        "GetMySessions" => "/v1/portal/sessions",
+        "GetMyTeaching" => "/v1/portal/teaching",
         other => panic!("no portal path for {other}"),
     }
 }
@@ -608,7 +635,7 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         "lms.pathway.v1.PathwayService/ReorderSteps",
         Caller::Admin,
         Expect::NotFound,
-        r#"{"pathwayId":"{pathway}","stepIds":["{assessment_step}","{step}","{external_step}"]}"#,
+        r#"{"pathwayId":"{pathway}","stepIds":["{assessment_step}","{step}","{external_step}","{training_step}"]}"#,
     ),
     (
         "lms.pathway.v1.PathwayService/AddStep",
@@ -1027,7 +1054,80 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Expect::NotFound,
         r#"{"pathwayId":"{pathway}","version":1,"reason":"Move"}"#,
     ),
+    // records-service: training sessions.
+    (
+        "lms.records.v1.TrainingSessionService/GetSession",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{session}"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/GetSession",
+        Caller::Learner,
+        Expect::NotFound,
+        r#"{"id":"{session}"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ListSessions",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"pathwayId":"{pathway}","stepId":"{training_step}","includePast":true}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ListBookings",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"sessionId":"{session}"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ListAttendance",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"sessionId":"{session}"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ExportCalendar",
+        Caller::Learner,
+        Expect::NotFound,
+        r#"{"bookingId":"{booking}"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/CreateSession",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"session":{"pathwayId":"{pathway}","stepId":"{training_step}","startTime":"2030-02-01T09:00:00Z","endTime":"2030-02-01T12:00:00Z","timeZone":"Europe/London","location":"Yard","capacity":4}}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/BookSession",
+        Caller::Learner,
+        Expect::NotFound,
+        r#"{"sessionId":"{session}","enrolmentId":"{enrolment}"}"#,
+    ),
     // Changes and removals last.
+    (
+        "lms.records.v1.TrainingSessionService/UpdateSession",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"session":{"id":"{session}","capacity":9},"updateMask":"capacity"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/MarkAttendance",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"sessionId":"{session}","wholeRoster":"ATTENDED"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/CancelBooking",
+        Caller::Learner,
+        Expect::NotFound,
+        r#"{"id":"{booking}"}"#,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/CancelSession",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{session}","reason":"Yard closed"}"#,
+    ),
     (
         "lms.records.v1.RecordsService/RevokeCertification",
         Caller::Admin,
@@ -1309,6 +1409,19 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         "external_step",
         with_steps["steps"][2]["id"].as_str().unwrap().to_string(),
     );
+    let with_training = lms
+        .ok(
+            "lms.pathway.v1.PathwayService/AddStep",
+            json!({"pathwayId": ids["pathway"], "step": {"title": "Practical", "required": false,
+                   "trainingSession": {"startTime": "2030-01-01T09:00:00Z", "endTime": "2030-01-01T12:00:00Z",
+                                       "location": "Yard", "capacity": 8}}}),
+            &admin,
+        )
+        .await;
+    ids.insert(
+        "training_step",
+        with_training["steps"][3]["id"].as_str().unwrap().to_string(),
+    );
     lms.ok(
         "lms.pathway.v1.PathwayService/PublishPathway",
         json!({"id": ids["pathway"]}),
@@ -1437,6 +1550,25 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         )
         .await;
     ids.insert("manual_record", id(&manual));
+    let session = lms
+        .ok(
+            "lms.records.v1.TrainingSessionService/CreateSession",
+            json!({"session": {"pathwayId": ids["pathway"], "stepId": ids["training_step"],
+                   "startTime": "2030-01-01T09:00:00Z", "endTime": "2030-01-01T12:00:00Z",
+                   "timeZone": "Europe/London", "location": "Yard", "capacity": 8,
+                   "instructors": ["instructor@a"]}}),
+            &admin,
+        )
+        .await;
+    ids.insert("session", id(&session));
+    let booking = lms
+        .ok(
+            "lms.records.v1.TrainingSessionService/BookSession",
+            json!({"sessionId": ids["session"], "enrolmentId": ids["enrolment"]}),
+            &learner,
+        )
+        .await;
+    ids.insert("booking", id(&booking));
     let webhook = lms
         .ok(
             "lms.notification.v1.WebhookService/CreateWebhook",
@@ -1665,6 +1797,10 @@ async fn snapshot(lms: &Lms, ids: &Ids) -> Vec<Value> {
         (
             "lms.notification.v1.WebhookService/GetWebhook",
             json!({"id": ids["webhook"]}),
+        ),
+        (
+            "lms.records.v1.TrainingSessionService/GetSession",
+            json!({"id": ids["session"]}),
         ),
         (
             "lms.assessment.v1.AssessmentService/GetQuestion",

@@ -135,8 +135,8 @@ async fn every_kind_of_step_certify_and_recertify_over_http() {
 
     // One cycle through the portal and the REST API.
     let go_through = |enrolment: String| {
-        let (suite, ada, ivan, pathway, test_id, question) =
-            (&suite, &ada, &ivan, &pathway, &test_id, &question);
+        let (suite, admin, ada, ivan, pathway, test_id, question) =
+            (&suite, &admin, &ada, &ivan, &pathway, &test_id, &question);
         async move {
             let mine = suite
                 .get(&format!("/v1/portal/pathways/{pathway}"), ada)
@@ -165,9 +165,9 @@ async fn every_kind_of_step_certify_and_recertify_over_http() {
             };
             record(steps[0].clone(), ada.clone()).await;
             let accepted = record(steps[1].clone(), ada.clone()).await;
-            assert_eq!(accepted["steps"][2]["state"], "STEP_WAITING");
-            assert_eq!(accepted["steps"][2]["reason"], "ATTENDANCE_BY_INSTRUCTOR");
-            record(steps[2].clone(), ivan.clone()).await;
+            assert_eq!(accepted["steps"][2]["state"], "STEP_AVAILABLE");
+            assert_eq!(accepted["steps"][2]["reason"], "BOOK_A_SESSION");
+            attend_a_session(suite, &admin, ada, ivan, pathway, &steps[2], &enrolment).await;
             let evidence = suite
                 .ok(
                     Method::POST,
@@ -270,4 +270,93 @@ async fn every_kind_of_step_certify_and_recertify_over_http() {
         expiry.and_utc().timestamp() + 2 * 86_400,
         "extended from the previous expiry: {newest}"
     );
+}
+
+/// The practical step over REST: the admin schedules a session an hour ahead taught by ivan,
+/// Ada finds it in her portal and books it, downloads it for her calendar; the session is moved
+/// to have started, and ivan marks her attended.
+async fn attend_a_session(
+    suite: &Suite,
+    admin: &str,
+    ada: &str,
+    ivan: &str,
+    pathway: &str,
+    step: &str,
+    enrolment: &str,
+) {
+    let now = chrono::Utc::now();
+    let session = suite
+        .ok(
+            Method::POST,
+            "/v1/sessions",
+            admin,
+            json!({"pathwayId": pathway, "stepId": step,
+                   "startTime": (now + chrono::Duration::hours(1)).to_rfc3339(),
+                   "endTime": (now + chrono::Duration::hours(2)).to_rfc3339(),
+                   "timeZone": "Europe/Dublin", "location": "Yard 1", "capacity": 6,
+                   "instructors": ["ivan"]}),
+        )
+        .await;
+    let session_id = id(&session);
+    let mine = suite.get("/v1/portal/sessions", ada).await;
+    assert_eq!(mine["bookable"][0]["id"], session["id"], "{mine}");
+    let booking = suite
+        .ok(
+            Method::POST,
+            &format!("/v1/sessions/{session_id}/bookings"),
+            ada,
+            json!({"enrolmentId": enrolment}),
+        )
+        .await;
+    assert_eq!(booking["state"], "BOOKED");
+    let mine = suite.get("/v1/portal/sessions", ada).await;
+    let listed = mine["bookings"].as_array().unwrap();
+    assert!(listed.iter().any(|b| b["id"] == booking["id"]), "{mine}");
+    assert_eq!(mine["bookable"], json!([]), "{mine}");
+    let teaching = suite.get("/v1/portal/teaching", ivan).await;
+    let taught = teaching["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["session"]["id"] == session["id"])
+        .expect("ivan teaches the session");
+    assert_eq!(taught["roster"][0]["learner"], "ada");
+    let calendar = suite
+        .http
+        .get(format!("{}/v1/calendar:export", suite.base))
+        .bearer_auth(ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(calendar.status(), 200);
+    assert_eq!(
+        calendar.headers()["content-type"],
+        "text/calendar; charset=utf-8"
+    );
+    assert_eq!(
+        calendar.headers()["content-disposition"],
+        "attachment; filename=\"calendar.ics\""
+    );
+    let text = calendar.text().await.unwrap();
+    assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");
+    assert!(text.contains(&format!("UID:{session_id}@sessions.lms")), "{text}");
+
+    suite
+        .ok(
+            Method::PATCH,
+            &format!("/v1/sessions/{session_id}"),
+            admin,
+            json!({"startTime": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+                   "endTime": (now + chrono::Duration::hours(1)).to_rfc3339()}),
+        )
+        .await;
+    let marked = suite
+        .ok(
+            Method::POST,
+            &format!("/v1/sessions/{session_id}:markAttendance"),
+            ivan,
+            json!({"marks": [{"learner": "ada", "status": "ATTENDED"}]}),
+        )
+        .await;
+    assert_eq!(marked["entries"][0]["status"], "ATTENDED");
 }

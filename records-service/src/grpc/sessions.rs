@@ -109,11 +109,19 @@ impl TrainingSessionService for SessionsGrpc {
         v.optional_id("pathway_id", &req.pathway_id);
         v.optional_id("step_id", &req.step_id);
         v.max_text("instructor", &req.instructor, 128);
+        let instructor = match (non_empty(req.instructor), req.taught_by_me) {
+            (Some(named), true) if named != who.subject => {
+                v.add("instructor", "name no instructor with taught_by_me, or yourself");
+                None
+            }
+            (_, true) => Some(who.subject.clone()),
+            (named, false) => named,
+        };
         v.finish()?;
         let filter = SessionFilter {
             pathway_id: non_empty(req.pathway_id),
             step_id: non_empty(req.step_id),
-            instructor: non_empty(req.instructor),
+            instructor,
             bookable: req.bookable,
             include_past: req.include_past,
         };
