@@ -31,6 +31,7 @@ lms_test_support::on_both_databases!(Suite;
     a_graded_essay_tells_the_learner_their_result_once,
     an_expired_certification_is_announced_and_cannot_be_muted,
     a_learner_who_chose_the_digest_gets_reminders_in_one_email_a_day,
+    learners_hear_of_their_seats_waitlists_moves_and_cancellations,
 );
 
 struct Suite {
@@ -652,7 +653,7 @@ async fn templates_are_checked_saved_previewed_and_used(s: Suite) {
         .into_inner();
     assert_eq!(
         listed.templates.iter().filter(|t| t.shipped).count(),
-        10,
+        notification_service::domain::kind::Kind::ALL.len(),
         "one per kind"
     );
     assert_eq!(listed.templates.iter().filter(|t| !t.shipped).count(), 1);
@@ -899,4 +900,181 @@ async fn a_learner_who_chose_the_digest_gets_reminders_in_one_email_a_day(s: Sui
     let since_the_digest = s.inbox("ada").await.len() - 3;
     assert!(since_the_digest >= waiting);
     assert_eq!(s.mails().len(), 2 + since_the_digest);
+}
+
+/// Training sessions: records-service's BookingChanged events, through the real outbox, become
+/// notifications with the session's times in its own time zone.
+async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite) {
+    use pb::NotificationKind::*;
+    use records_pb::training_session_service_client::TrainingSessionServiceClient;
+    let people = fixtures::people(
+        s.suite.channel(Component::Enrolment),
+        &s.admin,
+        vec![fixtures::person("ada"), fixtures::person("grace")],
+    )
+    .await;
+    let practical = pathway_pb::Step {
+        title: "Practical".into(),
+        required: true,
+        kind: Some(pathway_pb::step::Kind::TrainingSession(
+            pathway_pb::TrainingSessionStep {
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 1_900_000_800,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: 1_900_004_400,
+                    nanos: 0,
+                }),
+                location: "Depot".into(),
+                capacity: 1,
+                instructor: "ivan".into(),
+            },
+        )),
+        ..Default::default()
+    };
+    let version = fixtures::published_pathway(
+        s.suite.channel(Component::Pathway),
+        &s.admin,
+        pathway_pb::Pathway {
+            title: "Forklift practice".into(),
+            outcome: pathway_pb::Outcome::Training as i32,
+            ..Default::default()
+        },
+        vec![practical],
+    )
+    .await;
+    let step = version.pathway.as_ref().unwrap().steps[0].id.clone();
+    let due = lms_platform::resource::now() + days(30);
+    let mut enrolments = Vec::new();
+    for person in &people {
+        enrolments.push(s.assign(&person.id, &version.pathway_id, due).await.id);
+    }
+    s.inbox_of("ada", 1).await;
+    s.inbox_of("grace", 1).await;
+    let sessions = || TrainingSessionServiceClient::new(s.suite.channel(Component::Records));
+    let session = sessions()
+        .create_session(bearer(
+            &s.admin,
+            records_pb::CreateSessionRequest {
+                session: Some(records_pb::Session {
+                    pathway_id: version.pathway_id.clone(),
+                    step_id: step.clone(),
+                    // 18:00 UTC: 20:00 in Johannesburg.
+                    start_time: Some(prost_types::Timestamp {
+                        seconds: 1_900_000_800,
+                        nanos: 0,
+                    }),
+                    end_time: Some(prost_types::Timestamp {
+                        seconds: 1_900_004_400,
+                        nanos: 0,
+                    }),
+                    time_zone: "Africa/Johannesburg".into(),
+                    location: "Depot, Bay 3".into(),
+                    capacity: 1,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Records-service knows the enrolments once enrolment-service's events arrive.
+    let book = |who: &str, enrolment: &str| {
+        let request = records_pb::BookSessionRequest {
+            session_id: session.id.clone(),
+            enrolment_id: enrolment.to_string(),
+            ..Default::default()
+        };
+        let token = s.token(who);
+        async move {
+            for _ in 0..200 {
+                match sessions().book_session(bearer(&token, request.clone())).await {
+                    Ok(booking) => return booking.into_inner(),
+                    Err(status) if status.code() == Code::NotFound => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    Err(status) => panic!("{status:?}"),
+                }
+            }
+            panic!("the enrolment never reached records-service")
+        }
+    };
+    let ada_booking = book("ada", &enrolments[0]).await;
+    book("grace", &enrolments[1]).await;
+    let ada = s.inbox_of("ada", 2).await;
+    assert_eq!(ada[0].kind(), SessionBooked);
+    assert_eq!(ada[0].subject, "Booked: Practical, Sun 17 Mar 2030, 20:00");
+    assert!(ada[0].body.contains("Where: Depot, Bay 3"), "{}", ada[0].body);
+    assert!(!ada[0].mandatory, "a confirmation may be muted");
+    let grace = s.inbox_of("grace", 2).await;
+    assert_eq!(grace[0].kind(), SessionWaitlisted);
+
+    // Ada cancels: she is told, and Grace gets the seat.
+    sessions()
+        .cancel_booking(bearer(
+            &s.token("ada"),
+            records_pb::CancelBookingRequest {
+                id: ada_booking.id.clone(),
+                reason: "On leave".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let ada = s.inbox_of("ada", 3).await;
+    assert_eq!(ada[0].kind(), BookingCancelled);
+    assert!(ada[0].body.contains("is cancelled: On leave"), "{}", ada[0].body);
+    let grace = s.inbox_of("grace", 3).await;
+    assert_eq!(grace[0].kind(), SessionBooked);
+    assert!(grace[0].body.contains("A seat came free"), "{}", grace[0].body);
+
+    // The session moves an hour later, then is cancelled: Grace hears of both; they cannot be
+    // muted.
+    sessions()
+        .update_session(bearer(
+            &s.admin,
+            records_pb::UpdateSessionRequest {
+                session: Some(records_pb::Session {
+                    id: session.id.clone(),
+                    start_time: Some(prost_types::Timestamp {
+                        seconds: 1_900_004_400,
+                        nanos: 0,
+                    }),
+                    end_time: Some(prost_types::Timestamp {
+                        seconds: 1_900_008_000,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["start_time".into(), "end_time".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let grace = s.inbox_of("grace", 4).await;
+    assert_eq!(grace[0].kind(), SessionChanged);
+    assert_eq!(grace[0].subject, "Changed: Practical is now Sun 17 Mar 2030, 21:00");
+    assert!(grace[0].mandatory);
+    sessions()
+        .cancel_session(bearer(
+            &s.admin,
+            records_pb::CancelSessionRequest {
+                id: session.id.clone(),
+                reason: "The forklift is in for repair.".into(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let grace = s.inbox_of("grace", 5).await;
+    assert_eq!(grace[0].kind(), SessionCancelled);
+    assert!(
+        grace[0].body.contains("is cancelled: The forklift is in for repair."),
+        "{}",
+        grace[0].body
+    );
+    assert_eq!(s.inbox("ada").await.len(), 3, "Ada was no longer booked");
 }

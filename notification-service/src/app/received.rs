@@ -15,7 +15,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Decision, NotificationApp, date, decide, decided};
 use crate::domain::kind::Kind;
-use crate::events::{CertificationFacts, EnrolmentFacts, EnrolmentStatus, Incoming, Received};
+use crate::events::{
+    BookingChange, BookingFacts, CertificationFacts, EnrolmentFacts, EnrolmentStatus, Incoming,
+    Received,
+};
 use crate::storage::notifications;
 use crate::storage::tracked::{self, Tracked};
 
@@ -125,6 +128,7 @@ impl NotificationApp {
             Received::CertificationExpired(certification) => {
                 certified(conn, tenant, certification, Kind::CertificationExpired, at)
             }
+            Received::Booking(booking) => booked(conn, tenant, booking, at),
             Received::Graded {
                 attempt_id,
                 learner,
@@ -312,10 +316,69 @@ fn certified(
             for_manager: false,
             enrolment_id: &certification.enrolment_id,
             pathway_id: &certification.pathway_id,
-            mandatory: !kind.mutable(),
+            mandatory: false,
             facts,
         },
         at,
     )?;
     Ok(())
+}
+
+/// Tells a learner what happened to their seat on a training session, with the session's
+/// times in its own time zone.
+fn booked(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    booking: &BookingFacts,
+    at: NaiveDateTime,
+) -> AppResult<()> {
+    let (kind, news) = match booking.change {
+        BookingChange::Booked => (Kind::SessionBooked, "booked".to_string()),
+        BookingChange::Promoted => (Kind::SessionBooked, "promoted".to_string()),
+        BookingChange::Waitlisted => (Kind::SessionWaitlisted, "waitlisted".to_string()),
+        BookingChange::SessionChanged => (
+            Kind::SessionChanged,
+            format!("changed:{}", booking.session_etag),
+        ),
+        BookingChange::SessionCancelled => (Kind::SessionCancelled, "cancelled".to_string()),
+        BookingChange::Cancelled => (Kind::BookingCancelled, "cancelled".to_string()),
+    };
+    let mut facts = Map::new();
+    let local = |t: NaiveDateTime| local_time(t, &booking.time_zone);
+    facts.insert("session_title".into(), booking.session_title.clone().into());
+    facts.insert("session_start".into(), local(booking.start_at).into());
+    facts.insert("session_end".into(), local(booking.end_at).into());
+    facts.insert("time_zone".into(), booking.time_zone.clone().into());
+    facts.insert("location".into(), booking.location.clone().into());
+    facts.insert("meeting_url".into(), booking.meeting_url.clone().into());
+    facts.insert(
+        "promoted".into(),
+        (booking.change == BookingChange::Promoted).into(),
+    );
+    facts.insert("reason".into(), booking.reason.clone().into());
+    decide(
+        conn,
+        Decision {
+            tenant: tenant.as_str(),
+            kind,
+            dedup_key: format!("booking:{}:{news}", booking.booking_id),
+            learner: &booking.learner,
+            for_manager: false,
+            enrolment_id: &booking.enrolment_id,
+            pathway_id: &booking.pathway_id,
+            mandatory: false,
+            facts,
+        },
+        at,
+    )?;
+    Ok(())
+}
+
+/// "Tue 1 Dec 2026, 09:00" in the session's time zone (UTC when the zone is unknown).
+fn local_time(at: NaiveDateTime, zone: &str) -> String {
+    const FORMAT: &str = "%a %-d %b %Y, %H:%M";
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at.and_utc().with_timezone(&tz).format(FORMAT).to_string(),
+        Err(_) => format!("{} UTC", at.format(FORMAT)),
+    }
 }

@@ -15,16 +15,27 @@ text_enum!(
         WebhookDisabled = "webhook_disabled",
         EssayGraded = "essay_graded",
         CertificationExpired = "certification_expired",
+        SessionBooked = "session_booked",
+        SessionWaitlisted = "session_waitlisted",
+        SessionChanged = "session_changed",
+        SessionCancelled = "session_cancelled",
+        BookingCancelled = "booking_cancelled",
     }
 );
 
 impl Kind {
-    /// Whether a person may mute it. Assignments, reminders, escalations and certification
-    /// expiry are how mandatory training gets done: they cannot be muted.
+    /// Whether a person may mute it. Assignments, reminders, escalations, certification
+    /// expiry and a session's moves and cancellations are how mandatory training gets done:
+    /// they cannot be muted. Confirmations of what the person did themselves can.
     pub fn mutable(self) -> bool {
         matches!(
             self,
-            Kind::Completed | Kind::CertificationIssued | Kind::EssayGraded
+            Kind::Completed
+                | Kind::CertificationIssued
+                | Kind::EssayGraded
+                | Kind::SessionBooked
+                | Kind::SessionWaitlisted
+                | Kind::BookingCancelled
         )
     }
 
@@ -47,12 +58,43 @@ impl Kind {
             Kind::WebhookDisabled => &["webhook_url", "disabled_reason"],
             Kind::EssayGraded => &["score", "max_score", "passed", "grade_date"],
             Kind::CertificationExpired => &["expire_date"],
+            Kind::SessionBooked => &[
+                "session_title",
+                "session_start",
+                "session_end",
+                "time_zone",
+                "location",
+                "meeting_url",
+                "promoted",
+            ],
+            Kind::SessionWaitlisted | Kind::SessionChanged => SESSION_VARIABLES,
+            Kind::SessionCancelled | Kind::BookingCancelled => &[
+                "session_title",
+                "session_start",
+                "session_end",
+                "time_zone",
+                "location",
+                "meeting_url",
+                "reason",
+            ],
         };
         let mut all = COMMON.to_vec();
         all.extend_from_slice(own);
         all
     }
 }
+
+/// What every template about a training session may say of it: the step's title, the start
+/// and end in the session's own time zone, where, and the meeting link (with `promoted` for a
+/// seat from the waitlist, `reason` for a cancellation).
+const SESSION_VARIABLES: &[&str] = &[
+    "session_title",
+    "session_start",
+    "session_end",
+    "time_zone",
+    "location",
+    "meeting_url",
+];
 
 /// Variables every template has.
 const COMMON: &[&str] = &["learner_name", "pathway_title", "link", "portal_url"];
@@ -69,7 +111,10 @@ mod tests {
             [
                 &Kind::Completed,
                 &Kind::CertificationIssued,
-                &Kind::EssayGraded
+                &Kind::EssayGraded,
+                &Kind::SessionBooked,
+                &Kind::SessionWaitlisted,
+                &Kind::BookingCancelled
             ]
         );
     }

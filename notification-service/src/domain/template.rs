@@ -78,6 +78,48 @@ pub fn shipped(kind: Kind) -> Text {
              yet{% endif %}.\n\n\
              Your results and feedback: {{ link }}\n",
         ),
+        Kind::SessionBooked => (
+            "Booked: {{ session_title }}, {{ session_start }}",
+            "Hello {{ learner_name }},\n\n\
+             {% if promoted %}A seat came free and it is yours: {% else %}You are booked on {% endif %}\
+             “{{ session_title }}” ({{ pathway_title }}), {{ session_start }} to {{ session_end }} \
+             ({{ time_zone }}).\n\
+             {% if location %}Where: {{ location }}\n{% endif %}\
+             {% if meeting_url %}Join: {{ meeting_url }}\n{% endif %}\n\
+             Your sessions and calendar: {{ portal_url }}\n",
+        ),
+        Kind::SessionWaitlisted => (
+            "Waitlisted: {{ session_title }}, {{ session_start }}",
+            "Hello {{ learner_name }},\n\n\
+             “{{ session_title }}” ({{ pathway_title }}) on {{ session_start }} ({{ time_zone }}) is \
+             full, so you are on its waitlist. If a seat comes free it goes to the first learner \
+             waiting, and we will tell you.\n\n\
+             Other sessions: {{ link }}\n",
+        ),
+        Kind::SessionChanged => (
+            "Changed: {{ session_title }} is now {{ session_start }}",
+            "Hello {{ learner_name }},\n\n\
+             Your session “{{ session_title }}” ({{ pathway_title }}) has changed. It is now \
+             {{ session_start }} to {{ session_end }} ({{ time_zone }}).\n\
+             {% if location %}Where: {{ location }}\n{% endif %}\
+             {% if meeting_url %}Join: {{ meeting_url }}\n{% endif %}\n\
+             If you cannot make it, cancel your booking so someone else can have the seat: \
+             {{ portal_url }}\n",
+        ),
+        Kind::SessionCancelled => (
+            "Cancelled: {{ session_title }}, {{ session_start }}",
+            "Hello {{ learner_name }},\n\n\
+             The session “{{ session_title }}” ({{ pathway_title }}) on {{ session_start }} \
+             ({{ time_zone }}) is cancelled: {{ reason }}\n\n\
+             Please book another session: {{ link }}\n",
+        ),
+        Kind::BookingCancelled => (
+            "Booking cancelled: {{ session_title }}, {{ session_start }}",
+            "Hello {{ learner_name }},\n\n\
+             Your booking on “{{ session_title }}” ({{ pathway_title }}) on {{ session_start }} \
+             ({{ time_zone }}) is cancelled{% if reason %}: {{ reason }}{% else %}.{% endif %}\n\n\
+             Book another session: {{ link }}\n",
+        ),
         Kind::WebhookDisabled => (
             "Webhook disabled: {{ webhook_url }}",
             "Hello {{ learner_name }},\n\n\
@@ -215,6 +257,14 @@ pub fn example_values(kind: Kind, portal_url: &str) -> Map<String, Value> {
             "max_score" => Value::from(16.0),
             "passed" => Value::from(true),
             "disabled_reason" => Value::from("HTTP 503 for 8 attempts over 27 hours"),
+            "session_title" => Value::from("Practical"),
+            "session_start" => Value::from("Tue 1 Dec 2026, 09:00"),
+            "session_end" => Value::from("Tue 1 Dec 2026, 12:00"),
+            "time_zone" => Value::from("Europe/London"),
+            "location" => Value::from("Depot, Bay 3"),
+            "meeting_url" => Value::from("https://meet.example.com/forklift"),
+            "promoted" => Value::from(false),
+            "reason" => Value::from("The trainer is ill."),
             _ => Value::from("2026-03-20"),
         };
         values.insert(name.to_string(), value);
@@ -232,9 +282,11 @@ mod tests {
             let text = shipped(*kind);
             assert_eq!(check(*kind, &text), [], "{kind:?}");
             let rendered = render(&text, &example_values(*kind, "https://lms.example")).unwrap();
-            // Each subject names what it is about: the pathway, or the webhook.
+            // Each subject names what it is about: the pathway, the session, or the webhook.
             let about = if *kind == Kind::WebhookDisabled {
                 "hr.example"
+            } else if kind.variables().contains(&"session_title") {
+                "Practical"
             } else {
                 "Fire safety"
             };

@@ -27,6 +27,7 @@ pub fn published() -> Vec<String> {
         records_pb::CertificationExpiring::full_name(),
         records_pb::CertificationExpired::full_name(),
         records_pb::EnrolmentVersionMoved::full_name(),
+        records_pb::BookingChanged::full_name(),
     ]
 }
 
@@ -112,6 +113,7 @@ const NOTIFYING: &[&str] = &[
     "lms.records.v1.CertificationIssued",
     "lms.records.v1.CertificationExpiring",
     "lms.records.v1.CertificationExpired",
+    "lms.records.v1.BookingChanged",
 ];
 
 /// An enrolment as enrolment-service says it is now.
@@ -146,6 +148,36 @@ pub struct CertificationFacts {
     pub expires_at: Option<NaiveDateTime>,
 }
 
+/// What happened to a learner's seat on a training session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingChange {
+    Booked,
+    Waitlisted,
+    Promoted,
+    Cancelled,
+    SessionCancelled,
+    SessionChanged,
+}
+
+/// A booking as records-service announces its change, with its session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingFacts {
+    pub booking_id: String,
+    pub learner: String,
+    pub enrolment_id: String,
+    pub pathway_id: String,
+    pub change: BookingChange,
+    /// The session's revision: each change of a session is news once.
+    pub session_etag: String,
+    pub session_title: String,
+    pub start_at: NaiveDateTime,
+    pub end_at: NaiveDateTime,
+    pub time_zone: String,
+    pub location: String,
+    pub meeting_url: String,
+    pub reason: String,
+}
+
 /// What another service told notification-service.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
@@ -163,6 +195,7 @@ pub enum Received {
     CertificationIssued(CertificationFacts),
     CertificationExpiring(CertificationFacts),
     CertificationExpired(CertificationFacts),
+    Booking(BookingFacts),
     /// A person graded an attempt's last essay.
     Graded {
         attempt_id: String,
@@ -178,6 +211,9 @@ pub enum Received {
 /// Reads a delivered payload; Err says why it can never be applied.
 pub fn read(any: &prost_types::Any) -> Result<Received, String> {
     let type_url = any.type_url.as_str();
+    if type_url == records_pb::BookingChanged::type_url() {
+        return booking(decode(any)?).map(Received::Booking);
+    }
     if type_url == records_pb::EnrolmentCompleted::type_url() {
         let done: records_pb::EnrolmentCompleted = decode(any)?;
         return Ok(Received::Completed {
@@ -261,6 +297,42 @@ pub fn read(any: &prost_types::Any) -> Result<Received, String> {
             revision,
         },
         created,
+    })
+}
+
+fn booking(changed: records_pb::BookingChanged) -> Result<BookingFacts, String> {
+    use records_pb::BookingChange as Pb;
+    let change = match Pb::try_from(changed.change) {
+        Ok(Pb::SeatBooked) => BookingChange::Booked,
+        Ok(Pb::PutOnWaitlist) => BookingChange::Waitlisted,
+        Ok(Pb::Promoted) => BookingChange::Promoted,
+        Ok(Pb::CancelledByPerson) => BookingChange::Cancelled,
+        Ok(Pb::SessionWasCancelled) => BookingChange::SessionCancelled,
+        Ok(Pb::SessionWasChanged) => BookingChange::SessionChanged,
+        _ => return Err(format!("booking {} without a change", changed.booking_id)),
+    };
+    let session = changed
+        .session
+        .ok_or_else(|| format!("booking {} without its session", changed.booking_id))?;
+    let time = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .and_then(from_timestamp)
+            .ok_or_else(|| format!("session {} without its times", session.id))
+    };
+    Ok(BookingFacts {
+        booking_id: changed.booking_id,
+        learner: changed.learner,
+        enrolment_id: changed.enrolment_id,
+        pathway_id: session.pathway_id.clone(),
+        change,
+        start_at: time(&session.start_time)?,
+        end_at: time(&session.end_time)?,
+        session_etag: session.etag,
+        session_title: session.step_title,
+        time_zone: session.time_zone,
+        location: session.location,
+        meeting_url: session.meeting_url,
+        reason: changed.reason,
     })
 }
 

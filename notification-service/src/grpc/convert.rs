@@ -19,6 +19,11 @@ pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
         Kind::WebhookDisabled => pb::NotificationKind::WebhookDisabled,
         Kind::EssayGraded => pb::NotificationKind::EssayGraded,
         Kind::CertificationExpired => pb::NotificationKind::CertificationExpired,
+        Kind::SessionBooked => pb::NotificationKind::SessionBooked,
+        Kind::SessionWaitlisted => pb::NotificationKind::SessionWaitlisted,
+        Kind::SessionChanged => pb::NotificationKind::SessionChanged,
+        Kind::SessionCancelled => pb::NotificationKind::SessionCancelled,
+        Kind::BookingCancelled => pb::NotificationKind::BookingCancelled,
     }
 }
 
