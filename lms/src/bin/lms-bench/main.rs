@@ -15,6 +15,7 @@
 
 mod load;
 mod notify;
+mod sessions;
 mod soak;
 mod suite;
 mod webhooks;
@@ -38,6 +39,8 @@ enum Cli {
     Soak(SoakArgs),
     /// notification-service: the reminder scan over many enrolments, and email throughput.
     Notify(notify::NotifyArgs),
+    /// Training sessions: the race for a session's last seats, and booking throughput.
+    Sessions(sessions::SessionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Cli::Run(args) => workloads::run(args).await,
             Cli::Soak(args) => soak::soak(args).await,
             Cli::Notify(args) => notify::notify(args).await,
+            Cli::Sessions(args) => sessions::sessions(args).await,
         }
     });
     match result {
