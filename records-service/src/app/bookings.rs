@@ -12,8 +12,8 @@ use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
 
 use super::progress::refusal;
-use super::sessions::locked_session;
-use super::{RecordsApp, is_staff, lock_enrolment, view, visible_enrolment};
+use super::sessions::{lock_session, locked_session};
+use super::{RecordsApp, is_staff, view, visible_enrolment};
 use crate::domain::enrolment::EnrolmentStatus;
 use crate::domain::pathway::StepKind;
 use crate::domain::progress::StepState;
@@ -193,8 +193,6 @@ fn book(
     request: &BookingRequest,
 ) -> AppResult<BookingView> {
     let tenant = &who.tenant_id;
-    let mut session = locked_session(conn, tenant, &request.session_id)?;
-    lock_enrolment(conn, tenant, &request.enrolment_id)?;
     let enrolment = visible_enrolment(conn, who, &request.enrolment_id)?;
     let admin = who.has_any(&[Role::Admin]);
     if !admin && enrolment.learner != who.subject {
@@ -208,7 +206,11 @@ fn book(
             enrolment.status.as_str().to_lowercase()
         )));
     }
+    // What the learner may do now is read before the session's lock, which then covers only
+    // the seats: the lock is held by one booking at a time, so it is held briefly. (One live
+    // booking per enrolment and step is the unique index's to keep, whatever runs at once.)
     let progress = view(conn, tenant, enrolment.clone())?;
+    let mut session = sessions::get(conn, tenant, &request.session_id)?;
     let Some(step) = progress.progress.step(&session.step_id) else {
         return Err(AppError::invalid_field(
             "session_id",
@@ -236,6 +238,8 @@ fn book(
         }
         StepState::Available => {}
     }
+    lock_session(conn, tenant, &session.id)?;
+    sessions::reread(conn, tenant, &mut session)?;
     let at = now();
     if let Some(closed) = session.closed_for_booking(at) {
         // Admins may still seat a latecomer until the session ends.
@@ -282,7 +286,7 @@ fn book(
             BookingNews::Waitlisted
         }
     };
-    sessions::save(conn, tenant, &session)?;
+    sessions::set_counts(conn, tenant, &session)?;
     outbox::enqueue(
         conn,
         tenant,

@@ -312,8 +312,13 @@ pub(super) fn locked_session(
     tenant: &TenantId,
     id: &str,
 ) -> AppResult<Session> {
-    lock_until_commit(conn, &format!("records/session/{tenant}/{id}"))?;
+    lock_session(conn, tenant, id)?;
     sessions::get(conn, tenant, id)
+}
+
+/// The session's lock alone (taken before any enrolment's, everywhere).
+pub(super) fn lock_session(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> AppResult<()> {
+    lock_until_commit(conn, &format!("records/session/{tenant}/{id}"))
 }
 
 /// Admins manage every session; instructors the sessions they teach.

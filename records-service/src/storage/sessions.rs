@@ -154,6 +154,33 @@ pub fn save(conn: &mut DbConnection, tenant: &TenantId, s: &Session) -> Result<(
     Ok(())
 }
 
+/// Reads the session's row again (its lock held), keeping the instructors already read.
+pub fn reread(conn: &mut DbConnection, tenant: &TenantId, session: &mut Session) -> Result<(), AppError> {
+    let instructors = std::mem::take(&mut session.schedule.instructors);
+    let row = training_sessions::table
+        .filter(training_sessions::tenant_id.eq(tenant))
+        .filter(training_sessions::id.eq(&session.id))
+        .select(SessionRow::as_select())
+        .first(conn)?;
+    *session = row.into_session(instructors)?;
+    Ok(())
+}
+
+/// Writes the seat counts only (the session's lock held).
+pub fn set_counts(conn: &mut DbConnection, tenant: &TenantId, s: &Session) -> Result<(), AppError> {
+    diesel::update(
+        training_sessions::table
+            .filter(training_sessions::tenant_id.eq(tenant))
+            .filter(training_sessions::id.eq(&s.id)),
+    )
+    .set((
+        training_sessions::booked_count.eq(s.booked_count),
+        training_sessions::waitlist_count.eq(s.waitlist_count),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Replaces who teaches a session.
 pub fn set_instructors(
     conn: &mut DbConnection,
