@@ -54,6 +54,9 @@ pub struct SessionsArgs {
     /// Seconds of the throughput run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// records-service's database connections (`records.db_pool_size`).
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
     #[arg(long, default_value = "target/bench")]
     pub out: std::path::PathBuf,
     #[arg(
@@ -78,7 +81,7 @@ pub async fn sessions(args: SessionsArgs) -> anyhow::Result<()> {
         &args.database_prefix,
         "records-service",
     )?;
-    let (db, address, shutdown) = serve_records(&url).await?;
+    let (db, address, shutdown) = serve_records(&url, args.pool_size).await?;
     let step = seed_pathway(&db).await?;
 
     // The race for the last seats.
@@ -125,12 +128,13 @@ pub async fn sessions(args: SessionsArgs) -> anyhow::Result<()> {
     shutdown.cancel();
 
     let report = format!(
-        "## Training sessions on {} ({} clients)\n\n\
+        "## Training sessions on {} ({} clients, {} database connections)\n\n\
          | measurement | result | p50 ms | p99 ms |\n|---|---|---:|---:|\n\
          | {} learners book the last {} seats of one session at once | {booked} booked, {waitlisted} waitlisted, {} errors | {:.1} | {:.1} |\n\
          | booking on {} sessions of one step, closed loops for {} s | {:.0} bookings/s, {} errors | {:.1} | {:.1} |\n",
         args.backend.name(),
         args.clients,
+        args.pool_size,
         args.racers,
         args.last_seats,
         errors.len(),
@@ -160,7 +164,10 @@ fn tenant() -> TenantId {
 }
 
 /// records-service alone, in this process, on `url`, serving gRPC on a loopback port.
-async fn serve_records(url: &str) -> anyhow::Result<(Db, std::net::SocketAddr, CancellationToken)> {
+async fn serve_records(
+    url: &str,
+    pool_size: u32,
+) -> anyhow::Result<(Db, std::net::SocketAddr, CancellationToken)> {
     let mut settings: lms_topology::Settings =
         lms_platform::config::from_defaults(&lms_topology::defaults())?;
     settings.auth.hs256_secret = suite::SECRET.to_string();
@@ -169,7 +176,7 @@ async fn serve_records(url: &str) -> anyhow::Result<(Db, std::net::SocketAddr, C
         lms_platform::db::DatabaseUrl::parse(url)?,
     );
     settings.set_listen(Component::Records, "127.0.0.1:0".parse()?);
-    settings.records.db_pool_size = 16;
+    settings.records.db_pool_size = pool_size;
     let verifier = lms_platform::auth::TokenVerifier::from_config(&settings.auth).await?;
     let mut topology = Topology::new(settings, verifier, true);
     let mut bound = topology.bind(&[Component::Records]).await?;
