@@ -136,7 +136,11 @@ pub fn document(routes: &[Route]) -> Value {
         };
         let success = match download {
             Some(kind) => {
-                let media = kind.content_type.split(';').next().unwrap_or(kind.content_type);
+                let media = kind
+                    .content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or(kind.content_type);
                 json!({
                     "description": kind.description,
                     "content": {media: {"schema": {"type": "string"}}},

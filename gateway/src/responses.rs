@@ -132,8 +132,11 @@ pub fn download(
             ),
             (
                 http::header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{file}.{}\"", kind.extension))
-                    .unwrap_or(HeaderValue::from_static("attachment")),
+                HeaderValue::from_str(&format!(
+                    "attachment; filename=\"{file}.{}\"",
+                    kind.extension
+                ))
+                .unwrap_or(HeaderValue::from_static("attachment")),
             ),
         ],
         Body::from_stream(chunks),

@@ -990,7 +990,10 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
         let token = s.token(who);
         async move {
             for _ in 0..200 {
-                match sessions().book_session(bearer(&token, request.clone())).await {
+                match sessions()
+                    .book_session(bearer(&token, request.clone()))
+                    .await
+                {
                     Ok(booking) => return booking.into_inner(),
                     Err(status) if status.code() == Code::NotFound => {
                         tokio::time::sleep(Duration::from_millis(50)).await
@@ -1006,7 +1009,11 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
     let ada = s.inbox_of("ada", 2).await;
     assert_eq!(ada[0].kind(), SessionBooked);
     assert_eq!(ada[0].subject, "Booked: Practical, Sun 17 Mar 2030, 20:00");
-    assert!(ada[0].body.contains("Where: Depot, Bay 3"), "{}", ada[0].body);
+    assert!(
+        ada[0].body.contains("Where: Depot, Bay 3"),
+        "{}",
+        ada[0].body
+    );
     assert!(!ada[0].mandatory, "a confirmation may be muted");
     let grace = s.inbox_of("grace", 2).await;
     assert_eq!(grace[0].kind(), SessionWaitlisted);
@@ -1024,10 +1031,18 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
         .unwrap();
     let ada = s.inbox_of("ada", 3).await;
     assert_eq!(ada[0].kind(), BookingCancelled);
-    assert!(ada[0].body.contains("is cancelled: On leave"), "{}", ada[0].body);
+    assert!(
+        ada[0].body.contains("is cancelled: On leave"),
+        "{}",
+        ada[0].body
+    );
     let grace = s.inbox_of("grace", 3).await;
     assert_eq!(grace[0].kind(), SessionBooked);
-    assert!(grace[0].body.contains("A seat came free"), "{}", grace[0].body);
+    assert!(
+        grace[0].body.contains("A seat came free"),
+        "{}",
+        grace[0].body
+    );
 
     // The session moves an hour later, then is cancelled: Grace hears of both; they cannot be
     // muted.
@@ -1056,7 +1071,10 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
         .unwrap();
     let grace = s.inbox_of("grace", 4).await;
     assert_eq!(grace[0].kind(), SessionChanged);
-    assert_eq!(grace[0].subject, "Changed: Practical is now Sun 17 Mar 2030, 21:00");
+    assert_eq!(
+        grace[0].subject,
+        "Changed: Practical is now Sun 17 Mar 2030, 21:00"
+    );
     assert!(grace[0].mandatory);
     sessions()
         .cancel_session(bearer(
@@ -1072,7 +1090,9 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
     let grace = s.inbox_of("grace", 5).await;
     assert_eq!(grace[0].kind(), SessionCancelled);
     assert!(
-        grace[0].body.contains("is cancelled: The forklift is in for repair."),
+        grace[0]
+            .body
+            .contains("is cancelled: The forklift is in for repair."),
         "{}",
         grace[0].body
     );

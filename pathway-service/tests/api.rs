@@ -1869,7 +1869,7 @@ async fn step_kinds_validate_their_details(suite: Suite) {
                         nanos: 0,
                     }),
                     location: String::new(),
-                    capacity: 0,
+                    capacity: -1,
                     instructor: String::new(),
                 })),
                 ..Default::default()
@@ -1883,10 +1883,10 @@ async fn step_kinds_validate_their_details(suite: Suite) {
         fields,
         [
             "step.training_session.capacity",
-            "step.training_session.end_time",
-            "step.training_session.location"
+            "step.training_session.end_time"
         ]
     );
+
     let error = suite
         .add_step(
             &pathway.id,
@@ -1903,6 +1903,26 @@ async fn step_kinds_validate_their_details(suite: Suite) {
     assert_eq!(violated_fields(&error), ["step.assessment.assessment_id"]);
     let after = suite.get_as(&suite.admin(), &pathway.id).await.unwrap();
     assert!(after.steps.is_empty());
+    // A training step needs no date, place or seats: its sessions are scheduled separately.
+    let undated = suite
+        .add_step(
+            &pathway.id,
+            pb::Step {
+                title: "Practical".into(),
+                kind: Some(pb::step::Kind::TrainingSession(pb::TrainingSessionStep {
+                    instructor: "ivan".into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let added = undated.steps.last().unwrap();
+    let Some(pb::step::Kind::TrainingSession(training)) = &added.kind else {
+        panic!("{added:?}");
+    };
+    assert_eq!((training.start_time, training.capacity), (None, 0));
 }
 
 async fn health_reports_serving(suite: Suite) {

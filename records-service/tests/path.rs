@@ -472,7 +472,10 @@ async fn steps_others_complete_wait_for_them_and_are_not_offered(suite: Suite) {
     let session = step(&fresh, &steps[0]);
     assert_eq!(session.state(), pb::StepState::StepAvailable);
     assert_eq!(session.reason(), pb::StepReason::BookASession);
-    assert_eq!(session.reason_text, "Book one of the step's training sessions.");
+    assert_eq!(
+        session.reason_text,
+        "Book one of the step's training sessions."
+    );
     assert_eq!(fresh.next_step_ids, [steps[0].clone(), steps[1].clone()]);
     let not_hers = suite
         .complete(&ada, &enrolment, &steps[0])
@@ -504,10 +507,20 @@ async fn steps_others_complete_wait_for_them_and_are_not_offered(suite: Suite) {
         .unwrap_err();
     assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
     let before_start = suite
-        .mark(&instructor, &later.id, "ada", pb::AttendanceStatus::Attended, "")
+        .mark(
+            &instructor,
+            &later.id,
+            "ada",
+            pb::AttendanceStatus::Attended,
+            "",
+        )
         .await
         .unwrap_err();
-    assert_eq!(before_start.code(), Code::FailedPrecondition, "{before_start:?}");
+    assert_eq!(
+        before_start.code(),
+        Code::FailedPrecondition,
+        "{before_start:?}"
+    );
     assert_eq!(
         step(&suite.progress(&ada, &enrolment).await, &steps[0]).state(),
         pb::StepState::StepWaiting

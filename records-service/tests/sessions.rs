@@ -22,7 +22,10 @@ lms_test_support::on_both_databases!(Suite;
 
 /// A published pathway of two steps: Read (content) and Practical (a training session taught
 /// by ivan). Returns (pathway, read step, practical step).
-async fn training_pathway(suite: &Suite, sequencing: pathway_pb::Sequencing) -> (String, String, String) {
+async fn training_pathway(
+    suite: &Suite,
+    sequencing: pathway_pb::Sequencing,
+) -> (String, String, String) {
     let admin = suite.admin();
     let mut pathways = suite.pathways.clone();
     let pathway = pathways
@@ -144,7 +147,10 @@ impl Suite {
     async fn progress_of(&self, learner: &str) -> Vec<pb::Progress> {
         self.records
             .clone()
-            .list_progress(bearer(&self.learner(learner), pb::ListProgressRequest::default()))
+            .list_progress(bearer(
+                &self.learner(learner),
+                pb::ListProgressRequest::default(),
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -262,7 +268,10 @@ async fn a_learner_books_attends_and_a_correction_reopens_the_step(suite: Suite)
     assert_eq!(bookable[0].id, session.id);
     assert_eq!(bookable[0].step_title, "Practical");
     assert_eq!(bookable[0].pathway_title, "Forklift safety");
-    let booking = suite.book(&ada, &session.id, &enrolled["ada"]).await.unwrap();
+    let booking = suite
+        .book(&ada, &session.id, &enrolled["ada"])
+        .await
+        .unwrap();
     assert_eq!(booking.state(), pb::BookingState::Booked);
     assert_eq!(booking.learner, "ada");
     assert_eq!(suite.session(&session.id).await.booked_count, 1);
@@ -287,7 +296,13 @@ async fn a_learner_books_attends_and_a_correction_reopens_the_step(suite: Suite)
     // The session starts; ivan marks Ada attended: the step is completed.
     suite.start_now(&session).await;
     let marked = suite
-        .mark(&ivan(&suite), &session.id, "ada", pb::AttendanceStatus::Attended, "")
+        .mark(
+            &ivan(&suite),
+            &session.id,
+            "ada",
+            pb::AttendanceStatus::Attended,
+            "",
+        )
         .await
         .unwrap();
     assert_eq!(marked.len(), 1);
@@ -297,7 +312,13 @@ async fn a_learner_books_attends_and_a_correction_reopens_the_step(suite: Suite)
 
     // A wrong mark is corrected with a reason, as a new entry; the step opens again.
     let unexplained = suite
-        .mark(&ivan(&suite), &session.id, "ada", pb::AttendanceStatus::NoShow, "")
+        .mark(
+            &ivan(&suite),
+            &session.id,
+            "ada",
+            pb::AttendanceStatus::NoShow,
+            "",
+        )
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&unexplained), ["marks[0].reason"]);
@@ -350,7 +371,10 @@ async fn a_learner_books_attends_and_a_correction_reopens_the_step(suite: Suite)
         suite.step_of("ada", &practical).await.state(),
         pb::StepState::StepDone
     );
-    assert_eq!(suite.roster(&session.id).await[0].attendance(), pb::AttendanceStatus::Attended);
+    assert_eq!(
+        suite.roster(&session.id).await[0].attendance(),
+        pb::AttendanceStatus::Attended
+    );
 }
 
 async fn a_full_session_waitlists_and_a_freed_seat_goes_to_the_first_waiting(suite: Suite) {
@@ -446,14 +470,20 @@ async fn a_full_session_waitlists_and_a_freed_seat_goes_to_the_first_waiting(sui
         .into_inner();
     assert_eq!(seated.state(), pb::BookingState::Booked);
     assert_eq!(seated.booked_by, "admin@acme");
-    assert_eq!(seated.override_reason, "Site manager needs him certified this week");
+    assert_eq!(
+        seated.override_reason,
+        "Site manager needs him certified this week"
+    );
     let counts = suite.session(&session.id).await;
     assert_eq!((counts.booked_count, counts.waitlist_count), (2, 1));
 
     // A learner sees their own bookings, with the session.
     let mine = suite
         .sessions()
-        .list_bookings(bearer(&suite.learner("cy"), pb::ListBookingsRequest::default()))
+        .list_bookings(bearer(
+            &suite.learner("cy"),
+            pb::ListBookingsRequest::default(),
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -545,7 +575,10 @@ async fn a_cancelled_session_sends_its_learners_back_to_booking(suite: Suite) {
     assert_eq!((cancelled.booked_count, cancelled.waitlist_count), (0, 0));
     for booking in suite.roster(&session.id).await {
         assert_eq!(booking.state(), pb::BookingState::BookingCancelled);
-        assert!(booking.cancel_reason.contains("in for repair"), "{booking:?}");
+        assert!(
+            booking.cancel_reason.contains("in for repair"),
+            "{booking:?}"
+        );
     }
     for name in ["ada", "bob"] {
         assert_eq!(
@@ -620,8 +653,14 @@ async fn sessions_change_without_republishing_and_instructors_see_their_rosters(
         .await
         .unwrap_err();
     assert_eq!(not_hers.code(), Code::PermissionDenied);
-    suite.book(&suite.learner("ada"), &own.id, &enrolled["ada"]).await.unwrap();
-    suite.book(&suite.learner("bob"), &own.id, &enrolled["bob"]).await.unwrap();
+    suite
+        .book(&suite.learner("ada"), &own.id, &enrolled["ada"])
+        .await
+        .unwrap();
+    suite
+        .book(&suite.learner("bob"), &own.id, &enrolled["bob"])
+        .await
+        .unwrap();
 
     // Capacity below the seats booked is refused; above it is fine; an etag guards the change.
     let change = |capacity: i32, etag: &str| pb::UpdateSessionRequest {
@@ -745,13 +784,18 @@ async fn bad_bookings_are_refused_precisely_and_change_nothing(suite: Suite) {
         .unwrap();
 
     // A locked step: Read comes first, in words.
-    let locked = suite.book(&ada, &session.id, &enrolled["ada"]).await.unwrap_err();
+    let locked = suite
+        .book(&ada, &session.id, &enrolled["ada"])
+        .await
+        .unwrap_err();
     assert_eq!(locked.code(), Code::FailedPrecondition);
-    assert!(locked.message().contains("Complete “Read” first"), "{locked:?}");
+    assert!(
+        locked.message().contains("Complete “Read” first"),
+        "{locked:?}"
+    );
 
     // A session of another pathway's step.
-    let (other, _, other_practical) =
-        training_pathway(&suite, pathway_pb::Sequencing::Free).await;
+    let (other, _, other_practical) = training_pathway(&suite, pathway_pb::Sequencing::Free).await;
     let elsewhere = suite
         .schedule(&other, &other_practical, 86_400, 4, &["ivan"])
         .await
@@ -769,31 +813,55 @@ async fn bad_bookings_are_refused_precisely_and_change_nothing(suite: Suite) {
         .schedule(&pathway, &practical, -60, 4, &["ivan"])
         .await
         .unwrap();
-    let late = suite.book(&ada, &started.id, &enrolled["ada"]).await.unwrap_err();
+    let late = suite
+        .book(&ada, &started.id, &enrolled["ada"])
+        .await
+        .unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition);
     assert!(late.message().contains("booking closed"), "{late:?}");
 
     // Twice: the second is refused.
-    suite.book(&ada, &session.id, &enrolled["ada"]).await.unwrap();
-    let twice = suite.book(&ada, &session.id, &enrolled["ada"]).await.unwrap_err();
+    suite
+        .book(&ada, &session.id, &enrolled["ada"])
+        .await
+        .unwrap();
+    let twice = suite
+        .book(&ada, &session.id, &enrolled["ada"])
+        .await
+        .unwrap_err();
     assert_eq!(twice.code(), Code::AlreadyExists);
 
     // Someone else's enrolment, an unknown session, another tenant's session.
     let bob = suite.learner("bob");
-    let not_his = suite.book(&bob, &session.id, &enrolled["ada"]).await.unwrap_err();
+    let not_his = suite
+        .book(&bob, &session.id, &enrolled["ada"])
+        .await
+        .unwrap_err();
     assert_eq!(not_his.code(), Code::NotFound);
     let unknown = suite
-        .book(&ada, "0190a4a8-0000-7000-8000-000000000000", &enrolled["ada"])
+        .book(
+            &ada,
+            "0190a4a8-0000-7000-8000-000000000000",
+            &enrolled["ada"],
+        )
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     let globex = suite.auth.token("globex", "ada", &[Role::Learner]);
-    let foreign = suite.book(&globex, &session.id, &enrolled["ada"]).await.unwrap_err();
+    let foreign = suite
+        .book(&globex, &session.id, &enrolled["ada"])
+        .await
+        .unwrap_err();
     assert_eq!(foreign.code(), Code::NotFound);
     let globex_admin = suite.auth.admin("globex");
     let unseen = suite
         .sessions()
-        .get_session(bearer(&globex_admin, pb::GetSessionRequest { id: session.id.clone() }))
+        .get_session(bearer(
+            &globex_admin,
+            pb::GetSessionRequest {
+                id: session.id.clone(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(unseen.code(), Code::NotFound);
@@ -851,7 +919,11 @@ async fn bad_sessions_and_marks_are_refused_precisely_and_change_nothing(suite: 
     .await;
     assert_eq!(
         violated_fields(&nowhere),
-        ["session.time_zone", "session.location", "session.booking_deadline"]
+        [
+            "session.time_zone",
+            "session.location",
+            "session.booking_deadline"
+        ]
     );
     let content = attempt(pb::Session {
         step_id: read.clone(),
@@ -904,24 +976,48 @@ async fn bad_sessions_and_marks_are_refused_precisely_and_change_nothing(suite: 
         .await
         .unwrap();
     let early = suite
-        .mark(&ivan(&suite), &session.id, "ada", pb::AttendanceStatus::Attended, "")
+        .mark(
+            &ivan(&suite),
+            &session.id,
+            "ada",
+            pb::AttendanceStatus::Attended,
+            "",
+        )
         .await
         .unwrap_err();
     assert_eq!(early.code(), Code::FailedPrecondition);
     suite.start_now(&session).await;
     let unbooked = suite
-        .mark(&ivan(&suite), &session.id, "bob", pb::AttendanceStatus::Attended, "")
+        .mark(
+            &ivan(&suite),
+            &session.id,
+            "bob",
+            pb::AttendanceStatus::Attended,
+            "",
+        )
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&unbooked), ["marks[0].learner"]);
     let olga = suite.auth.token("acme", "olga", &[Role::Instructor]);
     let not_teaching = suite
-        .mark(&olga, &session.id, "ada", pb::AttendanceStatus::Attended, "")
+        .mark(
+            &olga,
+            &session.id,
+            "ada",
+            pb::AttendanceStatus::Attended,
+            "",
+        )
         .await
         .unwrap_err();
     assert_eq!(not_teaching.code(), Code::PermissionDenied);
     let unspecified = suite
-        .mark(&ivan(&suite), &session.id, "ada", pb::AttendanceStatus::Unspecified, "")
+        .mark(
+            &ivan(&suite),
+            &session.id,
+            "ada",
+            pb::AttendanceStatus::Unspecified,
+            "",
+        )
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&unspecified), ["marks[0].status"]);
@@ -976,9 +1072,18 @@ fn parse_calendar(text: &[u8]) -> serde_json::Value {
         .expect("python3 runs the calendar check");
     child.stdin.take().unwrap().write_all(text).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the parser refused:\n{}", String::from_utf8_lossy(text));
+    assert!(
+        out.status.success(),
+        "the parser refused:\n{}",
+        String::from_utf8_lossy(text)
+    );
     let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(parsed["problems"], serde_json::json!([]), "{}", String::from_utf8_lossy(text));
+    assert_eq!(
+        parsed["problems"],
+        serde_json::json!([]),
+        "{}",
+        String::from_utf8_lossy(text)
+    );
     parsed
 }
 
@@ -1033,7 +1138,10 @@ async fn calendars_import_into_an_independent_parser(suite: Suite) {
         "Depot; Bay 3, Gate \"B\" — follow the yellow line past the loading docks to the \
          training yard behind the workshop"
     );
-    assert_eq!(event["url"], "https://meet.example.com/forklift?room=1&lang=en");
+    assert_eq!(
+        event["url"],
+        "https://meet.example.com/forklift?room=1&lang=en"
+    );
     assert_eq!(event["status"], "CONFIRMED");
     assert!(
         event["description"]

@@ -357,14 +357,26 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.records.v1.TrainingSessionService/UpdateSession", STAFF),
     ("lms.records.v1.TrainingSessionService/CancelSession", STAFF),
     ("lms.records.v1.TrainingSessionService/BookSession", BOOKERS),
-    ("lms.records.v1.TrainingSessionService/CancelBooking", BOOKERS),
+    (
+        "lms.records.v1.TrainingSessionService/CancelBooking",
+        BOOKERS,
+    ),
     (
         "lms.records.v1.TrainingSessionService/ListBookings",
         EVERYONE_SERVICE,
     ),
-    ("lms.records.v1.TrainingSessionService/MarkAttendance", STAFF),
-    ("lms.records.v1.TrainingSessionService/ListAttendance", STAFF),
-    ("lms.records.v1.TrainingSessionService/ExportCalendar", EVERYONE),
+    (
+        "lms.records.v1.TrainingSessionService/MarkAttendance",
+        STAFF,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ListAttendance",
+        STAFF,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/ExportCalendar",
+        EVERYONE,
+    ),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
@@ -1420,7 +1432,10 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
         .await;
     ids.insert(
         "training_step",
-        with_training["steps"][3]["id"].as_str().unwrap().to_string(),
+        with_training["steps"][3]["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
     );
     lms.ok(
         "lms.pathway.v1.PathwayService/PublishPathway",

@@ -339,7 +339,10 @@ async fn attend_a_session(
     );
     let text = calendar.text().await.unwrap();
     assert!(text.starts_with("BEGIN:VCALENDAR\r\n"), "{text}");
-    assert!(text.contains(&format!("UID:{session_id}@sessions.lms")), "{text}");
+    assert!(
+        text.contains(&format!("UID:{session_id}@sessions.lms")),
+        "{text}"
+    );
 
     suite
         .ok(

@@ -46,10 +46,16 @@ pub enum StepDetail {
     Assessment {
         assessment_id: String,
     },
+    /// Sessions (with their own times, places and seats) are scheduled per step in
+    /// records-service; what the step itself says of a session is a description only, and
+    /// optional.
     TrainingSession {
-        start_time: DateTime<Utc>,
-        end_time: DateTime<Utc>,
+        #[serde(default)]
+        start_time: Option<DateTime<Utc>>,
+        #[serde(default)]
+        end_time: Option<DateTime<Utc>>,
         location: String,
+        /// 0: not said.
         capacity: i32,
         instructor: String,
     },
@@ -105,14 +111,25 @@ pub fn validate_step(v: &mut Violations, step: &Step) {
             capacity,
             instructor,
         } => {
-            if end_time <= start_time {
-                v.add("step.training_session.end_time", "must be after start_time");
+            match (start_time, end_time) {
+                (Some(start), Some(end)) if end <= start => {
+                    v.add("step.training_session.end_time", "must be after start_time");
+                }
+                (Some(_), None) => v.add(
+                    "step.training_session.end_time",
+                    "is required with start_time",
+                ),
+                (None, Some(_)) => v.add(
+                    "step.training_session.start_time",
+                    "is required with end_time",
+                ),
+                _ => {}
             }
-            v.required_text("step.training_session.location", location, 500);
+            v.max_text("step.training_session.location", location, 500);
             v.in_range(
                 "step.training_session.capacity",
                 (*capacity).into(),
-                1,
+                0,
                 100_000,
             );
             v.max_text("step.training_session.instructor", instructor, 256);

@@ -144,8 +144,8 @@ fn an_unchanged_published_pathway_is_not_republished() {
 #[test]
 fn step_details_round_trip_through_json() {
     let detail = StepDetail::TrainingSession {
-        start_time: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-        end_time: chrono::DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
+        start_time: chrono::DateTime::from_timestamp(1_800_000_000, 0),
+        end_time: chrono::DateTime::from_timestamp(1_800_003_600, 0),
         location: "Room 4".into(),
         capacity: 12,
         instructor: "kim".into(),
@@ -153,4 +153,17 @@ fn step_details_round_trip_through_json() {
     let json = serde_json::to_string(&detail).unwrap();
     assert!(json.contains("\"kind\":\"TRAINING_SESSION\""));
     assert_eq!(serde_json::from_str::<StepDetail>(&json).unwrap(), detail);
+    // Steps stored before sessions were scheduled separately read as they were written; a
+    // training step now needs no date at all.
+    let stored = r#"{"kind":"TRAINING_SESSION","start_time":"2027-01-15T08:00:00Z","end_time":"2027-01-15T09:00:00Z","location":"Room 4","capacity":12,"instructor":"kim"}"#;
+    assert_eq!(serde_json::from_str::<StepDetail>(stored).unwrap(), detail);
+    let undated = r#"{"kind":"TRAINING_SESSION","location":"","capacity":0,"instructor":"kim"}"#;
+    assert!(matches!(
+        serde_json::from_str::<StepDetail>(undated).unwrap(),
+        StepDetail::TrainingSession {
+            start_time: None,
+            end_time: None,
+            ..
+        }
+    ));
 }

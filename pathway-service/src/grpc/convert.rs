@@ -95,8 +95,8 @@ pub fn step(s: Step) -> pb::Step {
             capacity,
             instructor,
         } => Kind::TrainingSession(pb::TrainingSessionStep {
-            start_time: Some(utc_timestamp(start_time)),
-            end_time: Some(utc_timestamp(end_time)),
+            start_time: start_time.map(utc_timestamp),
+            end_time: end_time.map(utc_timestamp),
             location,
             capacity,
             instructor,
@@ -472,8 +472,14 @@ fn step_detail(v: &mut Violations, kind: &pb::step::Kind) -> StepDetail {
             assessment_id: a.assessment_id.clone(),
         },
         Kind::TrainingSession(t) => StepDetail::TrainingSession {
-            start_time: parse_time(v, "step.training_session.start_time", &t.start_time),
-            end_time: parse_time(v, "step.training_session.end_time", &t.end_time),
+            start_time: t
+                .start_time
+                .as_ref()
+                .map(|_| parse_time(v, "step.training_session.start_time", &t.start_time)),
+            end_time: t
+                .end_time
+                .as_ref()
+                .map(|_| parse_time(v, "step.training_session.end_time", &t.end_time)),
             location: t.location.trim().to_string(),
             capacity: t.capacity,
             instructor: t.instructor.clone(),

@@ -20,8 +20,7 @@ use crate::domain::activity::{Activity, ActivityKind, ActivitySource};
 use crate::domain::calendar;
 use crate::domain::enrolment::EnrolmentStatus;
 use crate::domain::session::{
-    AttendanceEntry, AttendanceStatus, Booking, BookingState, Session, SessionState,
-    completes_step,
+    AttendanceEntry, AttendanceStatus, Booking, BookingState, Session, SessionState, completes_step,
 };
 use crate::storage::bookings::{self, BookingQuery};
 use crate::storage::sessions::{self, SessionQuery};
@@ -211,7 +210,10 @@ fn targets(roster: &[Booking], marking: Marking) -> AppResult<Vec<(&Booking, Mar
                     continue;
                 };
                 if !seen.insert(mark.learner.clone()) {
-                    v.add(format!("marks[{i}].learner"), "is marked twice in this call");
+                    v.add(
+                        format!("marks[{i}].learner"),
+                        "is marked twice in this call",
+                    );
                     continue;
                 }
                 if booking.attendance.is_some() && mark.reason.trim().is_empty() {
@@ -282,6 +284,12 @@ fn move_progress(
             )
         },
     )?;
-    follow_up(conn, tenant, &enrolment, !before.any_activity, entry.marked_at)?;
+    follow_up(
+        conn,
+        tenant,
+        &enrolment,
+        !before.any_activity,
+        entry.marked_at,
+    )?;
     Ok(())
 }

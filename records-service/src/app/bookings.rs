@@ -98,7 +98,10 @@ impl RecordsApp {
                 if !admin && !session.learner_may_cancel(at) {
                     return Err(AppError::FailedPrecondition(format!(
                         "cancelling closed at {} UTC; ask an administrator",
-                        session.schedule.cancelling_closes().format("%Y-%m-%d %H:%M")
+                        session
+                            .schedule
+                            .cancelling_closes()
+                            .format("%Y-%m-%d %H:%M")
                     )));
                 }
                 if booking.attendance.is_some() {
@@ -367,7 +370,10 @@ pub(super) fn with_sessions(
         .into_iter()
         .map(|booking| {
             let session = by_id.get(&booking.session_id).cloned().ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("booking {} without its session", booking.id))
+                AppError::internal(anyhow::anyhow!(
+                    "booking {} without its session",
+                    booking.id
+                ))
             })?;
             Ok(BookingView { booking, session })
         })

@@ -229,10 +229,20 @@ impl RecordsApp {
                 }
                 let mut news = Vec::new();
                 if session.moved(&before) {
-                    news.extend(tell_booked(conn, &tenant, &session, BookingNews::Moved, "")?);
+                    news.extend(tell_booked(
+                        conn,
+                        &tenant,
+                        &session,
+                        BookingNews::Moved,
+                        "",
+                    )?);
                 }
                 // More seats: the first learners waiting get them.
-                news.extend(super::bookings::fill_free_seats(conn, &tenant, &mut session)?);
+                news.extend(super::bookings::fill_free_seats(
+                    conn,
+                    &tenant,
+                    &mut session,
+                )?);
                 outbox::enqueue(conn, &tenant, news)?;
                 Ok(session)
             })

@@ -600,7 +600,8 @@ mod tests {
             (session.state, session.reason.clone()),
             (StepState::Available, Some(StepReason::BookASession))
         );
-        r.bookings.insert("session".into(), BookingState::Waitlisted);
+        r.bookings
+            .insert("session".into(), BookingState::Waitlisted);
         let waiting = compute(&p, &r, EnrolmentStatus::Active, None, at(1));
         assert_eq!(
             waiting.step("session").unwrap().reason,

@@ -67,7 +67,10 @@ impl Schedule {
             );
         }
         if self.location.trim().is_empty() && self.meeting_url.trim().is_empty() {
-            v.add("session.location", "a location or a meeting_url is required");
+            v.add(
+                "session.location",
+                "a location or a meeting_url is required",
+            );
         }
         if !(1..=MAX_CAPACITY).contains(&self.capacity) {
             v.add(
@@ -84,8 +87,14 @@ impl Schedule {
         if self.booking_deadline.is_some_and(|d| d > self.start_at) {
             v.add("session.booking_deadline", "must not be after start_time");
         }
-        if self.cancellation_deadline.is_some_and(|d| d > self.start_at) {
-            v.add("session.cancellation_deadline", "must not be after start_time");
+        if self
+            .cancellation_deadline
+            .is_some_and(|d| d > self.start_at)
+        {
+            v.add(
+                "session.cancellation_deadline",
+                "must not be after start_time",
+            );
         }
     }
 
@@ -129,7 +138,8 @@ impl Session {
             return Some("the session is cancelled".into());
         }
         let closes = self.schedule.booking_closes();
-        (now >= closes).then(|| format!("booking closed at {} UTC", closes.format("%Y-%m-%d %H:%M")))
+        (now >= closes)
+            .then(|| format!("booking closed at {} UTC", closes.format("%Y-%m-%d %H:%M")))
     }
 
     /// Whether a learner may still cancel their own booking at `now`.

@@ -111,7 +111,10 @@ impl TrainingSessionService for SessionsGrpc {
         v.max_text("instructor", &req.instructor, 128);
         let instructor = match (non_empty(req.instructor), req.taught_by_me) {
             (Some(named), true) if named != who.subject => {
-                v.add("instructor", "name no instructor with taught_by_me, or yourself");
+                v.add(
+                    "instructor",
+                    "name no instructor with taught_by_me, or yourself",
+                );
                 None
             }
             (_, true) => Some(who.subject.clone()),
@@ -355,7 +358,11 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-fn time(v: &mut Violations, field: &str, t: &Option<prost_types::Timestamp>) -> Option<NaiveDateTime> {
+fn time(
+    v: &mut Violations,
+    field: &str,
+    t: &Option<prost_types::Timestamp>,
+) -> Option<NaiveDateTime> {
     let t = t.as_ref()?;
     let at = from_timestamp(t);
     if at.is_none() {

@@ -138,11 +138,7 @@ pub fn standings_of(
 }
 
 /// Changes a booking's state (and its cancellation, if cancelled).
-pub fn set_state(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    b: &Booking,
-) -> Result<(), AppError> {
+pub fn set_state(conn: &mut DbConnection, tenant: &TenantId, b: &Booking) -> Result<(), AppError> {
     diesel::update(
         session_bookings::table
             .filter(session_bookings::tenant_id.eq(tenant))
@@ -243,7 +239,10 @@ fn with_positions(
         if let Some(queue) = waiting.get(&b.session_id)
             && b.state == BookingState::Waitlisted
         {
-            b.waitlist_position = queue.iter().position(|id| *id == b.id).map_or(0, |p| p as i32 + 1);
+            b.waitlist_position = queue
+                .iter()
+                .position(|id| *id == b.id)
+                .map_or(0, |p| p as i32 + 1);
         }
     }
     Ok(bookings)

@@ -155,7 +155,11 @@ pub fn save(conn: &mut DbConnection, tenant: &TenantId, s: &Session) -> Result<(
 }
 
 /// Reads the session's row again (its lock held), keeping the instructors already read.
-pub fn reread(conn: &mut DbConnection, tenant: &TenantId, session: &mut Session) -> Result<(), AppError> {
+pub fn reread(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    session: &mut Session,
+) -> Result<(), AppError> {
     let instructors = std::mem::take(&mut session.schedule.instructors);
     let row = training_sessions::table
         .filter(training_sessions::tenant_id.eq(tenant))
@@ -286,13 +290,18 @@ pub fn list(
     }
     if let Some((start, id)) = q.after {
         query = query.filter(
-            training_sessions::start_at.gt(start).or(training_sessions::start_at
-                .eq(start)
-                .and(training_sessions::id.gt(id))),
+            training_sessions::start_at
+                .gt(start)
+                .or(training_sessions::start_at
+                    .eq(start)
+                    .and(training_sessions::id.gt(id))),
         );
     }
     let rows = query
-        .order((training_sessions::start_at.asc(), training_sessions::id.asc()))
+        .order((
+            training_sessions::start_at.asc(),
+            training_sessions::id.asc(),
+        ))
         .limit(q.limit)
         .select(SessionRow::as_select())
         .load(conn)?;

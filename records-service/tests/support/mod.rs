@@ -376,7 +376,9 @@ impl Suite {
 /// Training sessions: scheduling, booking and attendance the way admins, instructors and
 /// learners do it.
 impl Suite {
-    pub fn sessions(&self) -> pb::training_session_service_client::TrainingSessionServiceClient<Channel> {
+    pub fn sessions(
+        &self,
+    ) -> pb::training_session_service_client::TrainingSessionServiceClient<Channel> {
         pb::training_session_service_client::TrainingSessionServiceClient::new(
             self.records_channel.clone(),
         )

@@ -184,7 +184,12 @@ async fn serve_records(
     let address = listener.local_addr()?;
     let db = crate::workloads::database(&topology, Component::Records).await?;
     let shutdown = CancellationToken::new();
-    let task = topology.serve(Component::Records, listener, Some(db.clone()), shutdown.clone())?;
+    let task = topology.serve(
+        Component::Records,
+        listener,
+        Some(db.clone()),
+        shutdown.clone(),
+    )?;
     tokio::spawn(task);
     Ok((db, address, shutdown))
 }
@@ -210,10 +215,8 @@ async fn seed_pathway(db: &Db) -> anyhow::Result<Step> {
         steps: vec![step.clone()],
     };
     let pathway = snapshot.pathway_id.to_string();
-    db.write(move |conn| {
-        records_service::storage::versions::store(conn, &tenant(), &snapshot)
-    })
-    .await?;
+    db.write(move |conn| records_service::storage::versions::store(conn, &tenant(), &snapshot))
+        .await?;
     PATHWAY
         .set(pathway)
         .map_err(|_| anyhow::anyhow!("seeded twice"))?;
@@ -227,11 +230,7 @@ fn pathway_id() -> PathwayId {
 }
 
 /// `count` active enrolments on the pathway (learners `<prefix>-<n>`), in bulk.
-async fn enrol(
-    db: &Db,
-    prefix: &str,
-    count: usize,
-) -> anyhow::Result<Vec<(String, String)>> {
+async fn enrol(db: &Db, prefix: &str, count: usize) -> anyhow::Result<Vec<(String, String)>> {
     let at = now();
     let run = &lms_platform::validate::new_id()[24..];
     let enrolled: Vec<(String, String)> = (0..count)
@@ -373,7 +372,10 @@ async fn race_for_seats(
     }
     let mut outcomes = Vec::with_capacity(tasks.len());
     for task in tasks {
-        outcomes.push(task.await.unwrap_or((None, Duration::ZERO, Some("panicked".into()))));
+        outcomes.push(
+            task.await
+                .unwrap_or((None, Duration::ZERO, Some("panicked".into()))),
+        );
     }
     outcomes
 }
