@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 export LMS_TEST_DATABASE_URL="${LMS_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kubernetes_validate, yaml, openapi_spec_validator, schemathesis, aiosmtpd, standardwebhooks, trustme' 2>/dev/null; then
+if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kubernetes_validate, yaml, openapi_spec_validator, schemathesis, aiosmtpd, standardwebhooks, trustme, icalendar' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 

@@ -891,6 +891,7 @@ def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from
         "due_soon_days": [14, 7, 1],
         "escalation_days": 7,
         "digest_hour_utc": 7,
+        "session_reminder_hours": 24,
         # Unset strings (smtpUsername, portalUrl) are left to the binary's defaults.
         "email": {
             "transport": "smtp",

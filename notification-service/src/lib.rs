@@ -54,6 +54,7 @@ send_interval_seconds = 1
 due_soon_days = [14, 7, 1]
 escalation_days = 7
 digest_hour_utc = 7
+session_reminder_hours = 24
 portal_url = "http://127.0.0.1:8080"
 batch_size = 500
 
@@ -93,6 +94,8 @@ pub struct Own {
     pub escalation_days: u32,
     /// The hour (UTC) the daily digests go out.
     pub digest_hour_utc: u32,
+    /// Hours before a training session when its booked learners are reminded; 0: never.
+    pub session_reminder_hours: u32,
     /// The Learning Portal's address, for links in messages.
     pub portal_url: String,
     /// Rows the scheduler and the sender take at once.
@@ -145,6 +148,10 @@ pub fn app(db: Db, settings: &Settings, peers: &Peers) -> anyhow::Result<app::No
         "invalid configuration: notification.batch_size must be positive"
     );
     anyhow::ensure!(
+        own.session_reminder_hours <= 24 * 14,
+        "invalid configuration: notification.session_reminder_hours must be at most 336 (14 days)"
+    );
+    anyhow::ensure!(
         own.digest_hour_utc < 24,
         "invalid configuration: notification.digest_hour_utc must be an hour, 0 to 23"
     );
@@ -163,6 +170,8 @@ pub fn app(db: Db, settings: &Settings, peers: &Peers) -> anyhow::Result<app::No
         batch: own.batch_size.min(1_000),
         webhook_concurrency: hooks.concurrency,
         digest_hour: own.digest_hour_utc,
+        session_reminder: (own.session_reminder_hours > 0)
+            .then(|| chrono::Duration::hours(i64::from(own.session_reminder_hours))),
     };
     Ok(app::NotificationApp::new(
         db,

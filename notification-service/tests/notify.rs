@@ -945,7 +945,11 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
     )
     .await;
     let step = version.pathway.as_ref().unwrap().steps[0].id.clone();
-    let due = lms_platform::resource::now() + days(30);
+    // Due long after the session, so no due-date reminder comes between.
+    let due = chrono::NaiveDate::from_ymd_opt(2031, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
     let mut enrolments = Vec::new();
     for person in &people {
         enrolments.push(s.assign(&person.id, &version.pathway_id, due).await.id);
@@ -1044,6 +1048,25 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
         grace[0].body
     );
 
+    // A day before the session, Grace is reminded (once, however often the scheduler runs).
+    let session_start = chrono::DateTime::from_timestamp(1_900_000_800, 0)
+        .unwrap()
+        .naive_utc();
+    assert_eq!(s.at(session_start - days(2)).await, 0, "not yet");
+    assert_eq!(s.at(session_start - chrono::Duration::hours(23)).await, 1);
+    assert_eq!(s.at(session_start - chrono::Duration::hours(22)).await, 0);
+    let grace = s.inbox_of("grace", 4).await;
+    assert_eq!(grace[0].kind(), SessionReminder);
+    assert_eq!(
+        grace[0].subject,
+        "Coming up: Practical, Sun 17 Mar 2030, 20:00"
+    );
+    assert_eq!(
+        s.inbox("ada").await.len(),
+        3,
+        "Ada gave up her seat: no reminder"
+    );
+
     // The session moves an hour later, then is cancelled: Grace hears of both; they cannot be
     // muted.
     sessions()
@@ -1069,13 +1092,20 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
         ))
         .await
         .unwrap();
-    let grace = s.inbox_of("grace", 4).await;
-    assert_eq!(grace[0].kind(), SessionChanged);
+    // (The reminder, decided at a moved clock in 2030, is the newest in the inbox.)
+    let of_kind = |inbox: &[pb::Notification], kind: pb::NotificationKind| {
+        inbox
+            .iter()
+            .find(|n| n.kind() == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind:?} in {inbox:?}"))
+    };
+    let changed = of_kind(&s.inbox_of("grace", 5).await, SessionChanged);
     assert_eq!(
-        grace[0].subject,
+        changed.subject,
         "Changed: Practical is now Sun 17 Mar 2030, 21:00"
     );
-    assert!(grace[0].mandatory);
+    assert!(changed.mandatory);
     sessions()
         .cancel_session(bearer(
             &s.admin,
@@ -1087,14 +1117,15 @@ async fn learners_hear_of_their_seats_waitlists_moves_and_cancellations(s: Suite
         ))
         .await
         .unwrap();
-    let grace = s.inbox_of("grace", 5).await;
-    assert_eq!(grace[0].kind(), SessionCancelled);
+    let cancelled = of_kind(&s.inbox_of("grace", 6).await, SessionCancelled);
     assert!(
-        grace[0]
+        cancelled
             .body
             .contains("is cancelled: The forklift is in for repair."),
         "{}",
-        grace[0].body
+        cancelled.body
     );
     assert_eq!(s.inbox("ada").await.len(), 3, "Ada was no longer booked");
+    // The moved session's reminder went with the cancellation.
+    assert_eq!(s.at(session_start).await, 0);
 }

@@ -104,6 +104,9 @@ escalation_days = {{ $c.escalationDays | int64 }}
 {{- if hasKey $c "digestHourUtc" }}
 digest_hour_utc = {{ $c.digestHourUtc | int64 }}
 {{- end }}
+{{- if hasKey $c "sessionReminderHours" }}
+session_reminder_hours = {{ $c.sessionReminderHours | int64 }}
+{{- end }}
 {{- with $c.portalUrl }}
 portal_url = {{ . | quote }}
 {{- end }}

@@ -45,6 +45,8 @@ pub struct Config {
     pub webhook_concurrency: usize,
     /// The hour (UTC, 0–23) the daily digests go out.
     pub digest_hour: u32,
+    /// How long before a training session its booked learners are reminded; None: never.
+    pub session_reminder: Option<chrono::Duration>,
 }
 
 #[derive(Clone)]

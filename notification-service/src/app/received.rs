@@ -20,6 +20,7 @@ use crate::events::{
     Received,
 };
 use crate::storage::notifications;
+use crate::storage::session_reminders::{self, SessionReminder};
 use crate::storage::tracked::{self, Tracked};
 
 impl NotificationApp {
@@ -128,7 +129,9 @@ impl NotificationApp {
             Received::CertificationExpired(certification) => {
                 certified(conn, tenant, certification, Kind::CertificationExpired, at)
             }
-            Received::Booking(booking) => booked(conn, tenant, booking, at),
+            Received::Booking(booking) => {
+                booked(conn, tenant, booking, self.config.session_reminder, at)
+            }
             Received::Graded {
                 attempt_id,
                 learner,
@@ -325,11 +328,12 @@ fn certified(
 }
 
 /// Tells a learner what happened to their seat on a training session, with the session's
-/// times in its own time zone.
+/// times in its own time zone; and follows the seat for the reminder before the session.
 fn booked(
     conn: &mut DbConnection,
     tenant: &TenantId,
     booking: &BookingFacts,
+    remind_before: Option<chrono::Duration>,
     at: NaiveDateTime,
 ) -> AppResult<()> {
     let (kind, news) = match booking.change {
@@ -356,6 +360,33 @@ fn booked(
         (booking.change == BookingChange::Promoted).into(),
     );
     facts.insert("reason".into(), booking.reason.clone().into());
+    match (booking.change, remind_before) {
+        (
+            BookingChange::Booked | BookingChange::Promoted | BookingChange::SessionChanged,
+            Some(before),
+        ) => {
+            let mut session = facts.clone();
+            session.remove("promoted");
+            session.remove("reason");
+            session_reminders::save(
+                conn,
+                &SessionReminder {
+                    tenant_id: tenant.to_string(),
+                    booking_id: booking.booking_id.clone(),
+                    learner: booking.learner.clone(),
+                    enrolment_id: booking.enrolment_id.clone(),
+                    pathway_id: booking.pathway_id.clone(),
+                    facts: Value::Object(session).to_string(),
+                    start_at: booking.start_at,
+                    remind_at: booking.start_at - before,
+                },
+            )?;
+        }
+        (BookingChange::Cancelled | BookingChange::SessionCancelled, _) => {
+            session_reminders::remove(conn, tenant.as_str(), &booking.booking_id)?;
+        }
+        _ => {}
+    }
     decide(
         conn,
         Decision {

@@ -1,14 +1,17 @@
 //! The reminder scheduler: finds the enrolments whose next reminder is due (an indexed query
 //! over those rows only), decides the reminder (once: its dedup key holds the enrolment, the
-//! due date and the stage), and moves each enrolment's plan on.
+//! due date and the stage), and moves each enrolment's plan on; then the seats on training
+//! sessions that start soon.
 
 use chrono::NaiveDateTime;
 use lms_platform::AppResult;
 use serde_json::{Map, Value};
 
 use super::{Decision, NotificationApp, date, decided};
+use crate::domain::kind::Kind;
 use crate::domain::schedule::{Stage, days_between};
 use crate::storage::notifications;
+use crate::storage::session_reminders;
 use crate::storage::tracked::{self, NextReminder};
 
 impl NotificationApp {
@@ -20,9 +23,56 @@ impl NotificationApp {
             let (seen, new) = self.remind_batch(now).await?;
             decided += new;
             if seen < self.config.batch as usize {
+                break;
+            }
+        }
+        loop {
+            let (seen, new) = self.session_reminder_batch(now).await?;
+            decided += new;
+            if seen < self.config.batch as usize {
                 return Ok(decided);
             }
         }
+    }
+
+    /// One batch of seats whose session starts soon, in one transaction: the reminder is
+    /// decided (once per seat and start time) unless the session has already started, and the
+    /// seat is no longer followed. (rows seen, reminders decided)
+    async fn session_reminder_batch(&self, now: NaiveDateTime) -> AppResult<(usize, usize)> {
+        let batch = self.config.batch;
+        self.db
+            .write(move |conn| {
+                let due = session_reminders::due(conn, now, batch)?;
+                let mut decisions = Vec::with_capacity(due.len());
+                for row in due.iter().filter(|row| row.start_at > now) {
+                    let facts: Map<String, Value> =
+                        serde_json::from_str(&row.facts).unwrap_or_default();
+                    decisions.push(decided(
+                        Decision {
+                            tenant: &row.tenant_id,
+                            kind: Kind::SessionReminder,
+                            dedup_key: format!(
+                                "booking:{}:reminder:{}",
+                                row.booking_id,
+                                row.start_at.format("%Y%m%d%H%M%S")
+                            ),
+                            learner: &row.learner,
+                            for_manager: false,
+                            enrolment_id: &row.enrolment_id,
+                            pathway_id: &row.pathway_id,
+                            mandatory: false,
+                            facts,
+                        },
+                        now,
+                    ));
+                }
+                let decided = notifications::decide_all(conn, &decisions)?;
+                for row in &due {
+                    session_reminders::remove(conn, &row.tenant_id, &row.booking_id)?;
+                }
+                Ok((due.len(), decided))
+            })
+            .await
     }
 
     /// One batch in one transaction: (rows seen, reminders decided).

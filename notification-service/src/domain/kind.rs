@@ -20,6 +20,7 @@ text_enum!(
         SessionChanged = "session_changed",
         SessionCancelled = "session_cancelled",
         BookingCancelled = "booking_cancelled",
+        SessionReminder = "session_reminder",
     }
 );
 
@@ -67,7 +68,9 @@ impl Kind {
                 "meeting_url",
                 "promoted",
             ],
-            Kind::SessionWaitlisted | Kind::SessionChanged => SESSION_VARIABLES,
+            Kind::SessionWaitlisted | Kind::SessionChanged | Kind::SessionReminder => {
+                SESSION_VARIABLES
+            }
             Kind::SessionCancelled | Kind::BookingCancelled => &[
                 "session_title",
                 "session_start",

@@ -113,6 +113,16 @@ pub fn shipped(kind: Kind) -> Text {
              ({{ time_zone }}) is cancelled: {{ reason }}\n\n\
              Please book another session: {{ link }}\n",
         ),
+        Kind::SessionReminder => (
+            "Coming up: {{ session_title }}, {{ session_start }}",
+            "Hello {{ learner_name }},\n\n\
+             A reminder: you are booked on “{{ session_title }}” ({{ pathway_title }}), \
+             {{ session_start }} to {{ session_end }} ({{ time_zone }}).\n\
+             {% if location %}Where: {{ location }}\n{% endif %}\
+             {% if meeting_url %}Join: {{ meeting_url }}\n{% endif %}\n\
+             If you cannot make it, cancel your booking so someone else can have the seat: \
+             {{ portal_url }}\n",
+        ),
         Kind::BookingCancelled => (
             "Booking cancelled: {{ session_title }}, {{ session_start }}",
             "Hello {{ learner_name }},\n\n\

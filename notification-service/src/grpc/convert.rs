@@ -24,6 +24,7 @@ pub fn kind_to_pb(kind: Kind) -> pb::NotificationKind {
         Kind::SessionChanged => pb::NotificationKind::SessionChanged,
         Kind::SessionCancelled => pb::NotificationKind::SessionCancelled,
         Kind::BookingCancelled => pb::NotificationKind::BookingCancelled,
+        Kind::SessionReminder => pb::NotificationKind::SessionReminder,
     }
 }
 

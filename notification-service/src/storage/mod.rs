@@ -3,6 +3,7 @@
 pub mod notifications;
 pub mod preferences;
 pub mod schema;
+pub mod session_reminders;
 pub mod templates;
 pub mod tracked;
 pub mod webhook_deliveries;

@@ -109,3 +109,16 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
 diesel::allow_tables_to_appear_in_same_query!(notifications, notification_preferences);
+
+diesel::table! {
+    session_reminders (tenant_id, booking_id) {
+        tenant_id -> Text,
+        booking_id -> Text,
+        learner -> Text,
+        enrolment_id -> Text,
+        pathway_id -> Text,
+        facts -> Text,
+        start_at -> Timestamp,
+        remind_at -> Timestamp,
+    }
+}
