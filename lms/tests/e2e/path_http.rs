@@ -167,7 +167,7 @@ async fn every_kind_of_step_certify_and_recertify_over_http() {
             let accepted = record(steps[1].clone(), ada.clone()).await;
             assert_eq!(accepted["steps"][2]["state"], "STEP_AVAILABLE");
             assert_eq!(accepted["steps"][2]["reason"], "BOOK_A_SESSION");
-            attend_a_session(suite, &admin, ada, ivan, pathway, &steps[2], &enrolment).await;
+            attend_a_session(suite, admin, ada, ivan, pathway, &steps[2], &enrolment).await;
             let evidence = suite
                 .ok(
                     Method::POST,

@@ -172,7 +172,7 @@ impl RecordsApp {
                 )?;
                 let mut seen: HashSet<String> = all.iter().map(|s| s.id.clone()).collect();
                 all.extend(taught.into_iter().filter(|s| seen.insert(s.id.clone())));
-                all.sort_by(|a, b| a.schedule.start_at.cmp(&b.schedule.start_at));
+                all.sort_by_key(|s| s.schedule.start_at);
                 Ok(calendar::calendar("Training sessions", &all))
             })
             .await
