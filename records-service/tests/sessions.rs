@@ -167,6 +167,22 @@ impl Suite {
             .clone()
     }
 
+    /// The sessions `token`'s learner can book now.
+    async fn bookable(&self, token: &str) -> Vec<pb::Session> {
+        self.sessions()
+            .list_sessions(bearer(
+                token,
+                pb::ListSessionsRequest {
+                    bookable: true,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .sessions
+    }
+
     async fn session(&self, id: &str) -> pb::Session {
         self.sessions()
             .get_session(bearer(
@@ -251,19 +267,7 @@ async fn a_learner_books_attends_and_a_correction_reopens_the_step(suite: Suite)
         .unwrap();
 
     // Ada sees the session among those she can book, and books it.
-    let bookable = suite
-        .sessions()
-        .list_sessions(bearer(
-            &ada,
-            pb::ListSessionsRequest {
-                bookable: true,
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .sessions;
+    let bookable = suite.bookable(&ada).await;
     assert_eq!(bookable.len(), 1);
     assert_eq!(bookable[0].id, session.id);
     assert_eq!(bookable[0].step_title, "Practical");
@@ -278,19 +282,7 @@ async fn a_learner_books_attends_and_a_correction_reopens_the_step(suite: Suite)
     let waiting = suite.step_of("ada", &practical).await;
     assert_eq!(waiting.reason(), pb::StepReason::AttendanceByInstructor);
     // Booked, nothing else is offered to book.
-    let none = suite
-        .sessions()
-        .list_sessions(bearer(
-            &ada,
-            pb::ListSessionsRequest {
-                bookable: true,
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .sessions;
+    let none = suite.bookable(&ada).await;
     assert!(none.is_empty(), "{none:?}");
 
     // The session starts; ivan marks Ada attended: the step is completed.
