@@ -835,6 +835,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             "records-service",
             vec![
                 "lms.records.v1.RecordsService",
+                "lms.records.v1.TrainingSessionService",
                 "lms.events.v1.EventConsumer",
                 "lms.records.v1.CertificateVerification",
                 "lms.events.v1.DeadLetters",
