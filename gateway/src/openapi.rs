@@ -271,6 +271,12 @@ fn query_parameters(
         if let Some(description) = description {
             parameter["description"] = description;
         }
+        if !required {
+            // A blank optional parameter (`?pageSize=`, as an HTML form sends an empty field)
+            // is not given, whatever its type: the document says so for numbers, booleans and
+            // enums too.
+            parameter["allowEmptyValue"] = json!(true);
+        }
         parameters.push(parameter);
     }
 }

@@ -527,6 +527,19 @@ async fn the_openapi_document_says_what_a_client_written_from_it_needs() {
     }
     assert!(parameter("/v1/pathways", "post", "requestId").is_some());
     assert!(parameter("/v1/categories", "post", "parentId").is_some());
+    // A blank optional parameter is not given, whatever its type (`?pageSize=` from a form):
+    // the document says so, and the gateway answers as without it.
+    let page_size = parameter("/v1/webhooks", "get", "pageSize").expect("pageSize");
+    assert_eq!(page_size["allowEmptyValue"], true, "{page_size}");
+    let blank = suite
+        .call(
+            Method::GET,
+            "/v1/categories?pageSize=&pageToken=",
+            Some(&suite.token("admin@acme", "admin")),
+            None,
+        )
+        .await;
+    assert_eq!(blank.0, 200, "{blank:?}");
     // Bounds the service holds: the verification code is 16 characters.
     let code = parameter("/v1/verify/{verification_code}", "get", "verification_code")
         .expect("the code's path parameter");
