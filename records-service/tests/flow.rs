@@ -12,6 +12,7 @@ lms_test_support::on_both_databases!(Suite;
     a_learner_goes_from_assignment_to_completion,
     bad_activities_and_other_learners_are_refused,
     events_apply_once_and_early_outcomes_wait,
+    one_delivery_of_an_enrolments_revisions_keeps_the_newest,
     completing_a_certification_pathway_issues_a_verifiable_certificate,
     an_opened_recertification_window_starts_a_new_cycle,
     admins_record_external_training_with_an_audit_trail,
@@ -305,6 +306,94 @@ async fn events_apply_once_and_early_outcomes_wait(suite: Suite) {
     suite.assign(&pathway).await;
     let listed = suite.wait_for(|p| !p.is_empty()).await;
     assert_eq!(listed.len(), 1);
+}
+
+/// A delivery is applied in bulk: an enrolment it holds three times (created, then revision 3,
+/// then a late revision 2) ends as revision 3, as one event after another would leave it; a
+/// revision 2 delivered again later changes nothing either.
+async fn one_delivery_of_an_enrolments_revisions_keeps_the_newest(suite: Suite) {
+    use prost::{Message, Name};
+    let (pathway, _, _) = suite.compliance_pathway().await;
+    let service = suite
+        .auth
+        .token("acme", "enrolment-service", &[Role::Service]);
+    let due = |day: u32| {
+        let at = chrono::NaiveDate::from_ymd_opt(2027, 1, day)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        prost_types::Timestamp {
+            seconds: at.and_utc().timestamp(),
+            nanos: 0,
+        }
+    };
+    let enrolment = |revision: i64, day: u32| enrolment_pb::Enrolment {
+        id: "0190d5a0-0000-7000-8000-0000000000f1".into(),
+        person_id: "0190d5a0-0000-7000-8000-0000000000f2".into(),
+        learner: "grace".into(),
+        pathway_id: pathway.clone(),
+        pathway_version: 1,
+        status: enrolment_pb::EnrolmentStatus::EnrolmentActive as i32,
+        requirement: enrolment_pb::Requirement::Mandatory as i32,
+        assign_time: Some(due(1)),
+        due_time: Some(due(day)),
+        etag: format!("\"{revision}\""),
+        ..Default::default()
+    };
+    let event = |n: u8, any: prost_types::Any| events_pb::Event {
+        id: format!("0190d5a0-0000-7000-8000-0000000001{n:02}"),
+        tenant_id: "acme".into(),
+        aggregate_id: "0190d5a0-0000-7000-8000-0000000000f1".into(),
+        payload: Some(any),
+        occur_time: None,
+        traceparent: String::new(),
+    };
+    let created = |e| prost_types::Any {
+        type_url: enrolment_pb::EnrolmentCreated::type_url(),
+        value: enrolment_pb::EnrolmentCreated { enrolment: Some(e) }.encode_to_vec(),
+    };
+    let updated = |e| prost_types::Any {
+        type_url: enrolment_pb::EnrolmentUpdated::type_url(),
+        value: enrolment_pb::EnrolmentUpdated { enrolment: Some(e) }.encode_to_vec(),
+    };
+    let deliver = |events: Vec<events_pb::Event>| {
+        let mut consumer = suite.records_events.clone();
+        let service = service.clone();
+        async move {
+            consumer
+                .deliver_events(bearer(&service, events_pb::DeliverEventsRequest { events }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let answer = deliver(vec![
+        event(1, created(enrolment(1, 10))),
+        event(2, updated(enrolment(3, 30))),
+        event(3, updated(enrolment(2, 20))),
+    ])
+    .await;
+    assert_eq!(answer.acknowledged.len(), 3, "{answer:?}");
+    let progress = |suite: &Suite| {
+        let mut records = suite.records.clone();
+        let admin = suite.admin();
+        async move {
+            records
+                .get_progress(bearer(
+                    &admin,
+                    pb::GetProgressRequest {
+                        enrolment_id: "0190d5a0-0000-7000-8000-0000000000f1".into(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert_eq!(progress(&suite).await.due_time, Some(due(30)));
+    let late = deliver(vec![event(4, updated(enrolment(2, 20)))]).await;
+    assert_eq!(late.acknowledged.len(), 1);
+    assert_eq!(progress(&suite).await.due_time, Some(due(30)));
 }
 
 async fn completing_a_certification_pathway_issues_a_verifiable_certificate(suite: Suite) {

@@ -2,7 +2,7 @@
 //! projection) and assessment results (activities on assessment steps).
 
 use lms_platform::ids::{PathwayId, TenantId};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lms_platform::db::DbConnection;
 use lms_platform::inbox::{self, Delivered, EventError, Outcome};
@@ -12,6 +12,7 @@ use lms_platform::{AppError, AppResult};
 use super::progress::follow_up;
 use super::{RecordsApp, lock_enrolment, view};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, AssessmentResult};
+use crate::domain::enrolment::Enrolment;
 use crate::domain::progress::{StepReason, StepState};
 use crate::events::Received;
 use crate::storage::{activities, enrolments, versions};
@@ -34,8 +35,55 @@ impl RecordsApp {
                 tracing::warn!(%error, pathway = %pathway_id, version, "pathway version not cached");
             }
         }
-        inbox::consume(&self.db, events, apply).await
+        inbox::consume_batch(&self.db, events, apply_all, apply).await
     }
+}
+
+/// A delivery's new events in order, in one transaction (see `inbox::consume_batch`): runs of
+/// enrolment events in bulk — each pathway version checked once, the enrolments upserted in a
+/// few statements per tenant — and assessment results one by one. Any failure sends the
+/// delivery the event-by-event way.
+fn apply_all(conn: &mut DbConnection, events: &[(TenantId, Received)]) -> Result<(), EventError> {
+    let mut run: Vec<(&TenantId, &Enrolment)> = Vec::new();
+    for (tenant, received) in events {
+        match received {
+            Received::Enrolment(enrolment) => run.push((tenant, enrolment)),
+            Received::AssessmentResult(result) => {
+                apply_enrolments(conn, &run)?;
+                run.clear();
+                apply_result(conn, tenant, result)?;
+            }
+        }
+    }
+    apply_enrolments(conn, &run)
+}
+
+fn apply_enrolments(
+    conn: &mut DbConnection,
+    run: &[(&TenantId, &Enrolment)],
+) -> Result<(), EventError> {
+    let mut checked: BTreeSet<(&TenantId, &PathwayId, i32)> = BTreeSet::new();
+    let mut by_tenant: BTreeMap<&TenantId, Vec<Enrolment>> = BTreeMap::new();
+    for &(tenant, enrolment) in run {
+        let version = (tenant, &enrolment.pathway_id, enrolment.pathway_version);
+        if checked.insert(version)
+            && !versions::exists(
+                conn,
+                tenant,
+                &enrolment.pathway_id,
+                enrolment.pathway_version,
+            )?
+        {
+            return Err(EventError::Retry(AppError::Unavailable(
+                "the pathway version is not cached yet".into(),
+            )));
+        }
+        by_tenant.entry(tenant).or_default().push(enrolment.clone());
+    }
+    for (tenant, batch) in by_tenant {
+        enrolments::upsert_all(conn, tenant, &batch)?;
+    }
+    Ok(())
 }
 
 /// Applies one event inside its transaction (see `inbox::consume`).

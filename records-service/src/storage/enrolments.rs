@@ -1,5 +1,7 @@
 //! Enrolments as records-service knows them (projected from enrolment-service's events).
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
@@ -110,6 +112,58 @@ pub fn upsert(
     }
     Ok(())
 }
+
+/// Applies many enrolments as [`upsert`] applies one, in a few statements: the stored
+/// revisions read at once, the new enrolments inserted by multi-row statements, the ones with
+/// a newer revision updated. Of an enrolment the batch holds twice, the newest revision wins,
+/// as it would one event after another.
+pub fn upsert_all(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    batch: &[Enrolment],
+) -> Result<(), AppError> {
+    let mut newest: Vec<&Enrolment> = Vec::with_capacity(batch.len());
+    let mut at: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+    for enrolment in batch {
+        match at.get(enrolment.id.as_str()) {
+            Some(&i) if newest[i].source_revision >= enrolment.source_revision => {}
+            Some(&i) => newest[i] = enrolment,
+            None => {
+                at.insert(enrolment.id.as_str(), newest.len());
+                newest.push(enrolment);
+            }
+        }
+    }
+    let mut stored: HashMap<String, i64> = HashMap::with_capacity(newest.len());
+    let ids: Vec<&str> = newest.iter().map(|e| e.id.as_str()).collect();
+    for chunk in ids.chunks(BATCH) {
+        stored.extend(
+            enrolments::table
+                .filter(enrolments::tenant_id.eq(tenant))
+                .filter(enrolments::id.eq_any(chunk))
+                .select((enrolments::id, enrolments::source_revision))
+                .load::<(String, i64)>(conn)?,
+        );
+    }
+    let mut fresh = Vec::new();
+    for enrolment in newest {
+        match stored.get(enrolment.id.as_str()) {
+            None => fresh.push(EnrolmentRow::new(tenant, enrolment)),
+            Some(&revision) if revision < enrolment.source_revision => {
+                upsert(conn, tenant, enrolment)?;
+            }
+            Some(_) => {}
+        }
+    }
+    for chunk in fresh.chunks(BATCH) {
+        let insert = diesel::insert_into(enrolments::table).values(chunk);
+        lms_platform::execute_on_backend!(conn, insert)?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement (11 columns: well under both backends' bind limits).
+const BATCH: usize = 500;
 
 pub fn exists(
     conn: &mut DbConnection,
