@@ -58,12 +58,15 @@ impl Edge {
     }
 }
 
-/// Paths anyone may call without a token.
+/// Paths anyone may call without a token: certificate verification by code, and calendar
+/// feeds by their secret (calendar apps send no token).
 fn is_public(path: &str) -> bool {
     path == "/openapi.json"
         || path == "/healthz"
         || path.starts_with("/v1/verify/")
         || path == "/lms.records.v1.CertificateVerification/VerifyCertificate"
+        || path.starts_with("/v1/calendarFeeds/")
+        || path == "/lms.records.v1.CalendarFeedService/ExportCalendarFeed"
 }
 
 pub async fn request_id(mut request: Request, next: Next) -> Response {

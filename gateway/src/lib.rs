@@ -53,6 +53,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.notification.v1.NotificationService",
     "lms.notification.v1.WebhookService",
     "lms.records.v1.TrainingSessionService",
+    "lms.records.v1.CalendarFeedService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -151,10 +152,9 @@ pub fn router(
         EXPOSED_SERVICES[4],
         Upstream::Channel(peers.records.channel()),
     );
-    upstreams.insert(
-        EXPOSED_SERVICES[8],
-        Upstream::Channel(peers.records.channel()),
-    );
+    for service in &EXPOSED_SERVICES[8..=9] {
+        upstreams.insert(service, Upstream::Channel(peers.records.channel()));
+    }
     let portal =
         lms_proto::portal_v1::portal_service_server::PortalServiceServer::new(portal::Portal::new(
             peers.records.clone(),

@@ -239,9 +239,16 @@ fn route(
         template,
         method: method.clone(),
         body,
-        public: service == "lms.records.v1.CertificateVerification",
+        public: PUBLIC_SERVICES.contains(&service),
     })
 }
+
+/// Services called without a token: a certificate's code and a calendar feed's secret are
+/// their own credentials (the edge admits their paths: `edge::is_public`).
+pub const PUBLIC_SERVICES: [&str; 2] = [
+    "lms.records.v1.CertificateVerification",
+    "lms.records.v1.CalendarFeedService",
+];
 
 /// The field at a dotted path of proto names, descending through message fields.
 pub fn field_at(message: &MessageDescriptor, path: &[String]) -> Option<FieldDescriptor> {

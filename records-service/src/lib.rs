@@ -23,6 +23,7 @@ use lms_platform::inbox::EventConsumerGrpc;
 use lms_platform::outbox::{DEAD_LETTERS_SERVICE_NAME, Subscriber};
 use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
+use lms_proto::records_v1::calendar_feed_service_server::CalendarFeedServiceServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
 use lms_proto::records_v1::records_service_server::RecordsServiceServer;
 use lms_proto::records_v1::training_session_service_server::TrainingSessionServiceServer;
@@ -37,6 +38,8 @@ pub const SERVICE_NAME: &str = "lms.records.v1.RecordsService";
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 /// Training sessions, bookings and attendance.
 pub const SESSIONS_SERVICE_NAME: &str = "lms.records.v1.TrainingSessionService";
+/// Calendar feeds read by their secret (public).
+pub const CALENDAR_FEEDS_SERVICE_NAME: &str = "lms.records.v1.CalendarFeedService";
 /// Public certificate verification.
 pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
@@ -98,12 +101,16 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
         .max_encoding_message_size(limit);
     let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
         .max_decoding_message_size(limit);
+    // Public: whoever holds a feed's secret reads its calendar, without a token.
+    let feeds = CalendarFeedServiceServer::new(grpc::CalendarFeedsGrpc::new(app.clone()))
+        .max_encoding_message_size(limit);
     // Public: anyone holding a certificate's code may verify it, without a token.
     let verification = CertificateVerificationServer::new(grpc::VerificationGrpc::new(app));
     Routes::new(context.authorize(records, grpc::policy::POLICY))
         .add_service(context.authorize(sessions, grpc::policy::SESSIONS_POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
         .add_service(verification)
+        .add_service(feeds)
 }
 
 /// Serves records-service on `listener` until the context's shutdown, with its certification
@@ -133,6 +140,7 @@ pub async fn serve(
         SESSIONS_SERVICE_NAME,
         EVENTS_SERVICE_NAME,
         VERIFICATION_SERVICE_NAME,
+        CALENDAR_FEEDS_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,
     ];
     context.serve(listener, routes, &names, &db).await

@@ -18,6 +18,7 @@ lms_test_support::on_both_databases!(Suite;
     bad_bookings_are_refused_precisely_and_change_nothing,
     bad_sessions_and_marks_are_refused_precisely_and_change_nothing,
     calendars_import_into_an_independent_parser,
+    a_calendar_feed_is_read_by_its_secret_alone,
 );
 
 /// A published pathway of two steps: Read (content) and Practical (a training session taught
@@ -1172,4 +1173,84 @@ async fn calendars_import_into_an_independent_parser(suite: Suite) {
         panic!("bob read ada's booking");
     };
     assert_eq!(status.code(), Code::NotFound);
+}
+
+/// A calendar feed as a calendar app reads it: no token, the secret in the address.
+async fn read_feed(suite: &Suite, secret: &str) -> Result<serde_json::Value, Status> {
+    let mut stream = pb::calendar_feed_service_client::CalendarFeedServiceClient::new(
+        suite.records_channel.clone(),
+    )
+    .export_calendar_feed(pb::ExportCalendarFeedRequest {
+        secret: secret.into(),
+    })
+    .await?
+    .into_inner();
+    let mut text = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        text.extend(chunk.data);
+    }
+    Ok(parse_calendar(&text))
+}
+
+async fn a_calendar_feed_is_read_by_its_secret_alone(suite: Suite) {
+    let (pathway, _read, practical) = training_pathway(&suite, pathway_pb::Sequencing::Free).await;
+    let enrolled = suite.enrol(&pathway, &["bob"]).await;
+    let session = suite
+        .schedule(&pathway, &practical, 86_400, 4, &["ivan"])
+        .await
+        .unwrap();
+    suite
+        .book(&suite.learner("ada"), &session.id, &enrolled["ada"])
+        .await
+        .unwrap();
+    let create = |token: String| {
+        let mut sessions = suite.sessions();
+        async move {
+            sessions
+                .create_calendar_feed(bearer(&token, pb::CreateCalendarFeedRequest {}))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let ada = create(suite.learner("ada")).await;
+    assert_eq!(ada.secret.len(), 43);
+    assert_eq!(ada.path, format!("/v1/calendarFeeds/{}", ada.secret));
+    let calendar = read_feed(&suite, &ada.secret).await.unwrap();
+    assert_eq!(
+        calendar["events"][0]["uid"],
+        format!("{}@sessions.lms", session.id)
+    );
+    // Ivan's feed holds the session he teaches; Bob's holds nothing of Ada's.
+    let ivan_feed = create(ivan(&suite)).await;
+    let taught = read_feed(&suite, &ivan_feed.secret).await.unwrap();
+    assert_eq!(taught["events"].as_array().unwrap().len(), 1);
+    let bob = create(suite.learner("bob")).await;
+    let nothing = read_feed(&suite, &bob.secret).await.unwrap();
+    assert_eq!(nothing["events"], serde_json::json!([]));
+
+    // A new feed replaces the old address; a deleted one answers NOT_FOUND, as does a guess.
+    let again = create(suite.learner("ada")).await;
+    assert_ne!(again.secret, ada.secret);
+    let old = read_feed(&suite, &ada.secret).await.unwrap_err();
+    assert_eq!(old.code(), Code::NotFound);
+    read_feed(&suite, &again.secret).await.unwrap();
+    let deleted = suite
+        .sessions()
+        .delete_calendar_feed(bearer(
+            &suite.learner("ada"),
+            pb::DeleteCalendarFeedRequest {},
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.deleted);
+    let gone = read_feed(&suite, &again.secret).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    let guess = read_feed(&suite, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await
+        .unwrap_err();
+    assert_eq!(guess.code(), Code::NotFound);
+    let blank = read_feed(&suite, "").await.unwrap_err();
+    assert_eq!(violated_fields(&blank), ["secret"]);
 }

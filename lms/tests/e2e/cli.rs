@@ -836,6 +836,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             vec![
                 "lms.records.v1.RecordsService",
                 "lms.records.v1.TrainingSessionService",
+                "lms.records.v1.CalendarFeedService",
                 "lms.events.v1.EventConsumer",
                 "lms.records.v1.CertificateVerification",
                 "lms.events.v1.DeadLetters",

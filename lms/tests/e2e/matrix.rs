@@ -377,6 +377,18 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         "lms.records.v1.TrainingSessionService/ExportCalendar",
         EVERYONE,
     ),
+    (
+        "lms.records.v1.TrainingSessionService/CreateCalendarFeed",
+        EVERYONE,
+    ),
+    (
+        "lms.records.v1.TrainingSessionService/DeleteCalendarFeed",
+        EVERYONE,
+    ),
+    (
+        "lms.records.v1.CalendarFeedService/ExportCalendarFeed",
+        Access::Public,
+    ),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),

@@ -1,5 +1,4 @@
-//! Attendance at training sessions and the calendars of the people attending and teaching.
-//! Marks are appended, never changed: a correction is a new entry with a reason, and moves
+//! Attendance at training sessions. Marks are appended, never changed: a correction is a new entry with a reason, and moves
 //! the step's progress with it (ATTENDED completes the step; a correction away from ATTENDED
 //! reopens it).
 
@@ -12,23 +11,20 @@ use lms_platform::resource::now;
 use lms_platform::validate::{Violations, new_id};
 use lms_platform::{AppError, AppResult, Principal};
 
-use super::bookings::with_sessions;
 use super::progress::follow_up;
 use super::sessions::{locked_session, may_manage};
-use super::{RecordsApp, is_staff, lock_enrolment, view};
+use super::{RecordsApp, lock_enrolment, view};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource};
-use crate::domain::calendar;
 use crate::domain::enrolment::EnrolmentStatus;
 use crate::domain::session::{
     AttendanceEntry, AttendanceStatus, Booking, BookingState, Session, SessionState, completes_step,
 };
 use crate::storage::bookings::{self, BookingQuery};
-use crate::storage::sessions::{self, SessionQuery};
+use crate::storage::sessions;
 use crate::storage::{activities, enrolments};
 
-/// The most marks one call writes, and the most sessions one calendar holds.
+/// The most marks one call writes.
 pub const MAX_MARKS: usize = 1_000;
-const MAX_CALENDAR_SESSIONS: i64 = 1_000;
 
 /// One learner's mark as the instructor gives it.
 #[derive(Debug, Clone)]
@@ -125,57 +121,6 @@ impl RecordsApp {
         Ok(paginate(items, limit, &filters, |e: &AttendanceEntry| {
             vec![e.id.clone()]
         }))
-    }
-
-    /// The caller's calendar: the sessions they hold a seat on and the sessions they teach;
-    /// or one booking's session.
-    pub async fn export_calendar(
-        &self,
-        who: &Principal,
-        booking_id: Option<String>,
-    ) -> AppResult<String> {
-        let who = who.clone();
-        self.db
-            .read(move |conn| {
-                let tenant = &who.tenant_id;
-                if let Some(id) = booking_id {
-                    let booking = bookings::get(conn, tenant, &id)?;
-                    if !is_staff(&who) && booking.learner != who.subject {
-                        return Err(AppError::not_found(format!("booking {id}")));
-                    }
-                    let session = sessions::get(conn, tenant, &booking.session_id)?;
-                    let name = session.step_title.clone();
-                    return Ok(calendar::calendar(&name, &[session]));
-                }
-                let booked = bookings::list(
-                    conn,
-                    tenant,
-                    BookingQuery {
-                        learner: Some(who.subject.clone()),
-                        states: vec![BookingState::Booked],
-                        limit: Some(MAX_CALENDAR_SESSIONS),
-                        ..Default::default()
-                    },
-                )?;
-                let mut all: Vec<Session> = with_sessions(conn, tenant, booked)?
-                    .into_iter()
-                    .map(|b| b.session)
-                    .collect();
-                let taught = sessions::list(
-                    conn,
-                    tenant,
-                    SessionQuery {
-                        instructor: Some(who.subject.clone()),
-                        limit: MAX_CALENDAR_SESSIONS,
-                        ..Default::default()
-                    },
-                )?;
-                let mut seen: HashSet<String> = all.iter().map(|s| s.id.clone()).collect();
-                all.extend(taught.into_iter().filter(|s| seen.insert(s.id.clone())));
-                all.sort_by_key(|s| s.schedule.start_at);
-                Ok(calendar::calendar("Training sessions", &all))
-            })
-            .await
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod attendance;
 mod bookings;
+mod calendars;
 mod certifications;
 mod compliance;
 mod evidence;
@@ -33,6 +34,7 @@ use crate::storage::{
 
 pub use attendance::{MAX_MARKS, Mark, Marking};
 pub use bookings::{BookingRequest, BookingView};
+pub use calendars::NewFeed;
 pub use compliance::ComplianceLine;
 pub use sessions::{ScheduleChanges, SessionFilter};
 pub use steps::StepQuestion;

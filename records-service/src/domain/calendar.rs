@@ -64,3 +64,41 @@ fn event(session: &Session) -> icalendar::Event {
 fn utc(at: NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc.from_utc_datetime(&at)
 }
+
+/// A new feed secret: 32 random bytes, base64url without padding (43 characters).
+pub fn new_feed_secret() -> String {
+    use base64::Engine;
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored of a feed secret: its SHA-256, in hex.
+pub fn feed_secret_hash(secret: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_secrets_are_long_random_and_stored_hashed() {
+        let (a, b) = (new_feed_secret(), new_feed_secret());
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        let hash = feed_secret_hash(&a);
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, feed_secret_hash(&b));
+        // SHA-256 of "abc" (FIPS 180-2's example).
+        assert_eq!(
+            feed_secret_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

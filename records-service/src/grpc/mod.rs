@@ -1,6 +1,7 @@
 //! The gRPC handlers: convert, call the use case, convert back. Who may call each RPC is
 //! declared in [`policy`] and checked before a handler runs.
 
+mod calendar_feeds;
 pub mod convert;
 pub mod csv_export;
 mod events;
@@ -20,6 +21,7 @@ use tonic::{Request, Response, Status};
 use crate::app::RecordsApp;
 use crate::domain::activity::NewActivity;
 use crate::domain::evidence::Decision;
+pub use calendar_feeds::CalendarFeedsGrpc;
 use convert::{
     MANUAL_PATHS, activity, certification, learner_filter, manual_fields, manual_record, progress,
     transcript_csv, transcript_entries, transcript_request,

@@ -59,6 +59,8 @@ pub const SESSIONS_POLICY: Policy = &[
     ("MarkAttendance", TEACHERS),
     ("ListAttendance", TEACHERS),
     ("ExportCalendar", PEOPLE),
+    ("CreateCalendarFeed", PEOPLE),
+    ("DeleteCalendarFeed", PEOPLE),
 ];
 
 /// `lms.events.v1.EventConsumer`: enrolment- and assessment-service delivering their events.

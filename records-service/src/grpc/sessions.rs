@@ -329,9 +329,7 @@ impl TrainingSessionService for SessionsGrpc {
         }))
     }
 
-    type ExportCalendarStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::CalendarChunk, Status>> + Send>,
-    >;
+    type ExportCalendarStream = CalendarStream;
 
     async fn export_calendar(
         &self,
@@ -346,12 +344,42 @@ impl TrainingSessionService for SessionsGrpc {
             .app
             .export_calendar(&who, non_empty(req.booking_id))
             .await?;
-        let chunk = pb::CalendarChunk {
-            data: text.into_bytes(),
-        };
-        Ok(Response::new(Box::pin(tokio_stream::once(Ok(chunk)))))
+        Ok(Response::new(calendar_stream(text)))
+    }
+
+    async fn create_calendar_feed(
+        &self,
+        request: Request<pb::CreateCalendarFeedRequest>,
+    ) -> Result<Response<pb::CalendarFeed>, Status> {
+        let who = principal(&request)?;
+        let feed = self.app.create_calendar_feed(&who).await?;
+        Ok(Response::new(pb::CalendarFeed {
+            path: format!("/v1/calendarFeeds/{}", feed.secret),
+            secret: feed.secret,
+            create_time: Some(timestamp(feed.created_at)),
+        }))
+    }
+
+    async fn delete_calendar_feed(
+        &self,
+        request: Request<pb::DeleteCalendarFeedRequest>,
+    ) -> Result<Response<pb::DeleteCalendarFeedResponse>, Status> {
+        let who = principal(&request)?;
+        let deleted = self.app.delete_calendar_feed(&who).await?;
+        Ok(Response::new(pb::DeleteCalendarFeedResponse { deleted }))
     }
 }
+
+/// A calendar download as one chunk (a person's calendar is at most 1 000 sessions).
+pub(super) fn calendar_stream(text: String) -> CalendarStream {
+    let chunk = pb::CalendarChunk {
+        data: text.into_bytes(),
+    };
+    Box::pin(tokio_stream::once(Ok(chunk)))
+}
+
+pub(super) type CalendarStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CalendarChunk, Status>> + Send>>;
 
 fn non_empty(s: String) -> Option<String> {
     let s = s.trim().to_string();

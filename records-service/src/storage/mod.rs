@@ -4,6 +4,7 @@
 
 pub mod activities;
 pub mod bookings;
+pub mod calendar_feeds;
 pub mod certifications;
 pub mod enrolments;
 pub mod evidence;

@@ -197,3 +197,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_instructors,
     session_bookings
 );
+
+diesel::table! {
+    calendar_feeds (tenant_id, subject) {
+        tenant_id -> Text,
+        subject -> Text,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
