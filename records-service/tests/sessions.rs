@@ -19,6 +19,7 @@ lms_test_support::on_both_databases!(Suite;
     bad_sessions_and_marks_are_refused_precisely_and_change_nothing,
     calendars_import_into_an_independent_parser,
     a_calendar_feed_is_read_by_its_secret_alone,
+    a_withdrawn_learner_gives_up_their_seat_to_the_first_waiting,
 );
 
 /// A published pathway of two steps: Read (content) and Practical (a training session taught
@@ -1253,4 +1254,58 @@ async fn a_calendar_feed_is_read_by_its_secret_alone(suite: Suite) {
     assert_eq!(guess.code(), Code::NotFound);
     let blank = read_feed(&suite, "").await.unwrap_err();
     assert_eq!(violated_fields(&blank), ["secret"]);
+}
+
+/// enrolment-service withdraws Ada while she holds the only seat: her booking is cancelled as
+/// the event arrives, and the seat goes to Bob, who was waiting.
+async fn a_withdrawn_learner_gives_up_their_seat_to_the_first_waiting(suite: Suite) {
+    let (pathway, _read, practical) = training_pathway(&suite, pathway_pb::Sequencing::Free).await;
+    let enrolled = suite.enrol(&pathway, &["bob"]).await;
+    let session = suite
+        .schedule(&pathway, &practical, 86_400, 1, &["ivan"])
+        .await
+        .unwrap();
+    suite
+        .book(&suite.learner("ada"), &session.id, &enrolled["ada"])
+        .await
+        .unwrap();
+    let bob = suite
+        .book(&suite.learner("bob"), &session.id, &enrolled["bob"])
+        .await
+        .unwrap();
+    assert_eq!(bob.state(), pb::BookingState::Waitlisted);
+    suite
+        .enrolments
+        .clone()
+        .withdraw_enrolment(bearer(
+            &suite.admin(),
+            enrolment_pb::WithdrawEnrolmentRequest {
+                id: enrolled["ada"].clone(),
+                reason: "Left the company".into(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let roster = loop {
+        let roster: HashMap<String, pb::Booking> = suite
+            .roster(&session.id)
+            .await
+            .into_iter()
+            .map(|b| (b.learner.clone(), b))
+            .collect();
+        if roster["ada"].state() == pb::BookingState::BookingCancelled {
+            break roster;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the withdrawal never arrived: {roster:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(roster["ada"].cancel_reason, "the enrolment was withdrawn");
+    assert_eq!(roster["bob"].state(), pb::BookingState::Booked);
+    let counts = suite.session(&session.id).await;
+    assert_eq!((counts.booked_count, counts.waitlist_count), (1, 0));
 }

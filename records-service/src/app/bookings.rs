@@ -109,22 +109,7 @@ impl RecordsApp {
                         "attendance is already marked on booking {id}; correct the mark instead"
                     )));
                 }
-                match booking.state {
-                    BookingState::Booked => session.booked_count -= 1,
-                    _ => session.waitlist_count -= 1,
-                }
-                booking.state = BookingState::Cancelled;
-                booking.cancelled_at = Some(at);
-                booking.cancel_reason = reason.clone();
-                bookings::set_state(conn, &tenant, &booking)?;
-                sessions::save(conn, &tenant, &session)?;
-                let mut news = vec![events::booking_changed(
-                    &booking,
-                    &session,
-                    BookingNews::Cancelled,
-                    &reason,
-                )];
-                news.extend(fill_free_seats(conn, &tenant, &mut session)?);
+                let news = give_up(conn, &tenant, &mut session, &mut booking, &reason)?;
                 outbox::enqueue(conn, &tenant, news)?;
                 booking.waitlist_position = 0;
                 Ok(BookingView { booking, session })
@@ -299,17 +284,26 @@ fn book(
 }
 
 /// Gives free seats to the learners waiting, first come first served (the session's lock
-/// held); saves the session's counts when anyone moved up.
+/// held); saves the session's counts when anyone moved up. A learner whose enrolment is on
+/// hold keeps their place but is passed over: a seat they cannot use goes to the next.
 pub(super) fn fill_free_seats(
     conn: &mut DbConnection,
     tenant: &TenantId,
     session: &mut Session,
 ) -> AppResult<Vec<NewEvent>> {
     let mut news = Vec::new();
-    while session.has_free_seat() && session.waitlist_count > 0 {
-        let Some(mut next) = bookings::first_waiting(conn, tenant, &session.id)? else {
+    if !session.has_free_seat() || session.waitlist_count == 0 {
+        return Ok(news);
+    }
+    for mut next in bookings::waiting(conn, tenant, &session.id)? {
+        if !session.has_free_seat() {
             break;
-        };
+        }
+        let enrolment =
+            enrolments::get(conn, tenant, &EnrolmentId::from(next.enrolment_id.as_str()))?;
+        if enrolment.status != EnrolmentStatus::Active {
+            continue;
+        }
         next.state = BookingState::Booked;
         bookings::set_state(conn, tenant, &next)?;
         session.booked_count += 1;
@@ -325,6 +319,54 @@ pub(super) fn fill_free_seats(
         sessions::save(conn, tenant, session)?;
     }
     Ok(news)
+}
+
+/// Cancels a live booking (the session's lock held): the counts, the learner's news, and the
+/// freed seat for the first learner waiting.
+fn give_up(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    session: &mut Session,
+    booking: &mut Booking,
+    reason: &str,
+) -> AppResult<Vec<NewEvent>> {
+    match booking.state {
+        BookingState::Booked => session.booked_count -= 1,
+        _ => session.waitlist_count -= 1,
+    }
+    booking.state = BookingState::Cancelled;
+    booking.cancelled_at = Some(now());
+    booking.cancel_reason = reason.to_string();
+    bookings::set_state(conn, tenant, booking)?;
+    sessions::save(conn, tenant, session)?;
+    let mut news = vec![events::booking_changed(
+        booking,
+        session,
+        BookingNews::Cancelled,
+        reason,
+    )];
+    news.extend(fill_free_seats(conn, tenant, session)?);
+    Ok(news)
+}
+
+/// Gives up the seats and waitlist places of enrolments that ended (withdrawn): each is
+/// cancelled under its session's lock, and a freed seat goes to the first learner waiting.
+/// Called while applying enrolment-service's events.
+pub(super) fn release_ended(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment_ids: &[&str],
+) -> AppResult<()> {
+    let mut news = Vec::new();
+    for found in bookings::live_of_enrolments(conn, tenant, enrolment_ids)? {
+        let mut session = locked_session(conn, tenant, &found.session_id)?;
+        let mut booking = bookings::get(conn, tenant, &found.id)?;
+        if booking.is_live() {
+            let reason = "the enrolment was withdrawn";
+            news.extend(give_up(conn, tenant, &mut session, &mut booking, reason)?);
+        }
+    }
+    outbox::enqueue(conn, tenant, news)
 }
 
 /// The training steps the caller can book now: unlocked, not completed, not booked, on their

@@ -9,10 +9,11 @@ use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult};
 
+use super::bookings::release_ended;
 use super::progress::follow_up;
 use super::{RecordsApp, lock_enrolment, view};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, AssessmentResult};
-use crate::domain::enrolment::Enrolment;
+use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 use crate::domain::progress::{StepReason, StepState};
 use crate::events::Received;
 use crate::storage::{activities, enrolments, versions};
@@ -82,8 +83,30 @@ fn apply_enrolments(
     }
     for (tenant, batch) in by_tenant {
         enrolments::upsert_all(conn, tenant, &batch)?;
+        release_withdrawn(conn, tenant, &batch)?;
     }
     Ok(())
+}
+
+/// A withdrawn enrolment gives up its seats and waitlist places on training sessions.
+fn release_withdrawn(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    changed: &[Enrolment],
+) -> AppResult<()> {
+    let mut ended: Vec<&str> = Vec::new();
+    for enrolment in changed {
+        // As stored: a late, older "withdrawn" revision does not end a reactivated enrolment.
+        if enrolment.status == EnrolmentStatus::Withdrawn
+            && enrolments::get(conn, tenant, &enrolment.id)?.status == EnrolmentStatus::Withdrawn
+        {
+            ended.push(enrolment.id.as_str());
+        }
+    }
+    if ended.is_empty() {
+        return Ok(());
+    }
+    release_ended(conn, tenant, &ended)
 }
 
 /// Applies one event inside its transaction (see `inbox::consume`).
@@ -106,6 +129,7 @@ fn apply(
                 )));
             }
             enrolments::upsert(conn, tenant, enrolment)?;
+            release_withdrawn(conn, tenant, std::slice::from_ref(enrolment))?;
             Ok(())
         }
     }

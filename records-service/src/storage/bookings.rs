@@ -153,22 +153,43 @@ pub fn set_state(conn: &mut DbConnection, tenant: &TenantId, b: &Booking) -> Res
     Ok(())
 }
 
-/// The first learner waiting for a seat on a session.
-pub fn first_waiting(
+/// The learners waiting for a seat on a session, first come first.
+pub fn waiting(
     conn: &mut DbConnection,
     tenant: &TenantId,
     session_id: &str,
-) -> Result<Option<Booking>, AppError> {
+) -> Result<Vec<Booking>, AppError> {
     session_bookings::table
         .filter(session_bookings::tenant_id.eq(tenant))
         .filter(session_bookings::session_id.eq(session_id))
         .filter(session_bookings::state.eq(BookingState::Waitlisted.as_str()))
         .order(session_bookings::id.asc())
         .select(BookingRow::as_select())
-        .first(conn)
-        .optional()?
+        .load(conn)?
+        .into_iter()
         .map(BookingRow::into_booking)
-        .transpose()
+        .collect()
+}
+
+/// The live bookings of these enrolments (any step, any session).
+pub fn live_of_enrolments(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment_ids: &[&str],
+) -> Result<Vec<Booking>, AppError> {
+    let mut found = Vec::new();
+    for chunk in enrolment_ids.chunks(500) {
+        let rows: Vec<BookingRow> = session_bookings::table
+            .filter(session_bookings::tenant_id.eq(tenant))
+            .filter(session_bookings::enrolment_id.eq_any(chunk))
+            .filter(session_bookings::state.eq_any(live()))
+            .select(BookingRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.push(row.into_booking()?);
+        }
+    }
+    Ok(found)
 }
 
 /// What to list: a session's roster or a learner's bookings, by id.
