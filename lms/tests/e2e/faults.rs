@@ -715,12 +715,15 @@ async fn sigterm_under_load_lets_in_flight_calls_finish(backend: TestBackend) {
                     Ok(_) => ok += 1,
                     // After the drain began, new calls are refused: UNAVAILABLE once the port
                     // is closed, or, for a call racing the server's GOAWAY on an open
-                    // connection, CANCELLED "connection closed" — HTTP/2 guarantees such a
-                    // stream was never processed, and a client retries it.
+                    // connection, CANCELLED "connection closed" or the GOAWAY itself (NO_ERROR,
+                    // which hyper reports for a stream the server did not take) — HTTP/2
+                    // guarantees such a stream was never processed, and a client retries it.
                     Err(status)
                         if status.code() == Code::Unavailable
                             || (status.code() == Code::Cancelled
-                                && status.message().contains("canceled")) =>
+                                && status.message().contains("canceled"))
+                            || format!("{status:?}")
+                                .contains("GoAway(b\"\", NO_ERROR, Remote)") =>
                     {
                         refused += 1;
                         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -103,18 +103,20 @@ pub(crate) async fn channels(url: &str) -> anyhow::Result<Arc<Vec<Channel>>> {
 
 /// Retries what the services' own clients retry: UNAVAILABLE ("database busy; retry"), which
 /// SQLite answers a write when another process (the suite, beside this baseline) holds the
-/// same file's write lock.
+/// same file's write lock or committed since this transaction read. The suite applies events
+/// in transactions of up to 500, so the wait grows (2 ms doubling to 100 ms, 10 s in all).
 pub(crate) async fn retrying<T, Fut>(mut call: impl FnMut() -> Fut) -> Result<T, String>
 where
     Fut: std::future::Future<Output = lms_platform::error::AppResult<T>>,
 {
-    let mut attempts = 0;
+    let patience = Instant::now() + Duration::from_secs(10);
+    let mut wait = Duration::from_millis(2);
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(lms_platform::error::AppError::Unavailable(_)) if attempts < 50 => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            Err(lms_platform::error::AppError::Unavailable(_)) if Instant::now() < patience => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(100));
             }
             Err(error) => return Err(error.to_string()),
         }
