@@ -46,7 +46,7 @@ async fn training_pathway(
         .await
         .unwrap()
         .into_inner();
-    let start = chrono::Utc::now().timestamp() + 86_400;
+    // A training step needs no date: its sessions are scheduled separately.
     let kinds = [
         (
             "Read",
@@ -58,17 +58,8 @@ async fn training_pathway(
         (
             "Practical",
             pathway_pb::step::Kind::TrainingSession(pathway_pb::TrainingSessionStep {
-                start_time: Some(prost_types::Timestamp {
-                    seconds: start,
-                    nanos: 0,
-                }),
-                end_time: Some(prost_types::Timestamp {
-                    seconds: start + 3_600,
-                    nanos: 0,
-                }),
-                location: "Depot".into(),
-                capacity: 8,
                 instructor: "ivan".into(),
+                ..Default::default()
             }),
         ),
     ];
@@ -1035,9 +1026,10 @@ async fn bad_sessions_and_marks_are_refused_precisely_and_change_nothing(suite: 
     );
 }
 
-/// The calendar as the independent parser reads it (tests/calendar/check.py).
+/// A calendar export (`booking`: one booking's, empty: the caller's whole calendar) as the
+/// independent parser reads it (tests/calendar/check.py).
 async fn calendar_of(suite: &Suite, token: &str, booking: &str) -> serde_json::Value {
-    let mut stream = suite
+    let stream = suite
         .sessions()
         .export_calendar(bearer(
             token,
@@ -1048,11 +1040,16 @@ async fn calendar_of(suite: &Suite, token: &str, booking: &str) -> serde_json::V
         .await
         .unwrap()
         .into_inner();
+    parse_calendar(&downloaded(stream).await.unwrap())
+}
+
+/// The bytes of a calendar download.
+async fn downloaded(mut stream: tonic::Streaming<pb::CalendarChunk>) -> Result<Vec<u8>, Status> {
     let mut text = Vec::new();
-    while let Some(chunk) = stream.message().await.unwrap() {
+    while let Some(chunk) = stream.message().await? {
         text.extend(chunk.data);
     }
-    parse_calendar(&text)
+    Ok(text)
 }
 
 fn parse_calendar(text: &[u8]) -> serde_json::Value {
@@ -1146,17 +1143,7 @@ async fn calendars_import_into_an_independent_parser(suite: Suite) {
 
     // The learner's and the instructor's whole calendars.
     for (token, who) in [(suite.learner("ada"), "ada"), (ivan(&suite), "ivan")] {
-        let mut stream = suite
-            .sessions()
-            .export_calendar(bearer(&token, pb::ExportCalendarRequest::default()))
-            .await
-            .unwrap()
-            .into_inner();
-        let mut text = Vec::new();
-        while let Some(chunk) = stream.message().await.unwrap() {
-            text.extend(chunk.data);
-        }
-        let all = parse_calendar(&text);
+        let all = calendar_of(&suite, &token, "").await;
         assert_eq!(all["events"].as_array().unwrap().len(), 1, "{who}");
     }
     // Someone else's booking is not found.
@@ -1178,7 +1165,7 @@ async fn calendars_import_into_an_independent_parser(suite: Suite) {
 
 /// A calendar feed as a calendar app reads it: no token, the secret in the address.
 async fn read_feed(suite: &Suite, secret: &str) -> Result<serde_json::Value, Status> {
-    let mut stream = pb::calendar_feed_service_client::CalendarFeedServiceClient::new(
+    let stream = pb::calendar_feed_service_client::CalendarFeedServiceClient::new(
         suite.records_channel.clone(),
     )
     .export_calendar_feed(pb::ExportCalendarFeedRequest {
@@ -1186,11 +1173,7 @@ async fn read_feed(suite: &Suite, secret: &str) -> Result<serde_json::Value, Sta
     })
     .await?
     .into_inner();
-    let mut text = Vec::new();
-    while let Some(chunk) = stream.message().await? {
-        text.extend(chunk.data);
-    }
-    Ok(parse_calendar(&text))
+    Ok(parse_calendar(&downloaded(stream).await?))
 }
 
 async fn a_calendar_feed_is_read_by_its_secret_alone(suite: Suite) {

@@ -316,7 +316,7 @@ pub(super) fn fill_free_seats(
         ));
     }
     if !news.is_empty() {
-        sessions::save(conn, tenant, session)?;
+        sessions::set_counts(conn, tenant, session)?;
     }
     Ok(news)
 }
@@ -338,7 +338,7 @@ fn give_up(
     booking.cancelled_at = Some(now());
     booking.cancel_reason = reason.to_string();
     bookings::set_state(conn, tenant, booking)?;
-    sessions::save(conn, tenant, session)?;
+    sessions::set_counts(conn, tenant, session)?;
     let mut news = vec![events::booking_changed(
         booking,
         session,

@@ -273,7 +273,9 @@ impl TrainingSessionService for SessionsGrpc {
             if !req.marks.is_empty() {
                 v.add("whole_roster", "give marks or whole_roster, not both");
             }
-            attendance_status(&mut v, "whole_roster", req.whole_roster).map(Marking::WholeRoster)
+            // A bad status is a violation; the placeholder never reaches the use case.
+            let status = attendance_status(&mut v, "whole_roster", req.whole_roster);
+            Marking::WholeRoster(status.unwrap_or(AttendanceStatus::Absent))
         } else {
             if req.marks.is_empty() {
                 v.add("marks", "give at least one mark, or whole_roster");
@@ -295,12 +297,9 @@ impl TrainingSessionService for SessionsGrpc {
                     });
                 }
             }
-            Some(Marking::Learners(marks))
+            Marking::Learners(marks)
         };
         v.finish()?;
-        let Some(marking) = marking else {
-            return Err(Status::internal("internal error"));
-        };
         let entries = self
             .app
             .mark_attendance(&who, req.session_id, marking)

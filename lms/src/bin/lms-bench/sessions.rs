@@ -82,13 +82,13 @@ pub async fn sessions(args: SessionsArgs) -> anyhow::Result<()> {
         "records-service",
     )?;
     let (db, address, shutdown) = serve_records(&url, args.pool_size).await?;
-    let step = seed_pathway(&db).await?;
+    let (pathway, step) = seed_pathway(&db).await?;
 
     // The race for the last seats.
     let taken = args.racers.max(args.last_seats) - args.last_seats;
     let capacity = taken + args.last_seats;
-    let racers = enrol(&db, "racer", taken + args.racers).await?;
-    let race = schedule(&db, &step, capacity as i32).await?;
+    let racers = enrol(&db, &pathway, "racer", taken + args.racers).await?;
+    let race = schedule(&db, &pathway, &step, capacity as i32).await?;
     take_seats(&db, &step, &race, &racers[..taken]).await?;
     let channels = channels(&format!("http://{address}")).await?;
     let outcomes = race_for_seats(&channels, &race, &racers[taken..], args.clients).await;
@@ -108,10 +108,10 @@ pub async fn sessions(args: SessionsArgs) -> anyhow::Result<()> {
     );
 
     // Throughput over many sessions.
-    let learners = enrol(&db, "learner", args.learners).await?;
+    let learners = enrol(&db, &pathway, "learner", args.learners).await?;
     let mut many = Vec::with_capacity(args.sessions);
     for _ in 0..args.sessions {
-        many.push(schedule(&db, &step, 50).await?);
+        many.push(schedule(&db, &pathway, &step, 50).await?);
     }
     let throughput = book_for(
         &channels,
@@ -195,7 +195,7 @@ async fn serve_records(
 }
 
 /// A published pathway of one training step, cached as records-service caches it.
-async fn seed_pathway(db: &Db) -> anyhow::Result<Step> {
+async fn seed_pathway(db: &Db) -> anyhow::Result<(PathwayId, Step)> {
     let step = Step {
         id: lms_platform::validate::new_id(),
         title: "Practical".into(),
@@ -214,23 +214,19 @@ async fn seed_pathway(db: &Db) -> anyhow::Result<Step> {
         completion: Completion::AllRequired,
         steps: vec![step.clone()],
     };
-    let pathway = snapshot.pathway_id.to_string();
+    let pathway = snapshot.pathway_id.clone();
     db.write(move |conn| records_service::storage::versions::store(conn, &tenant(), &snapshot))
         .await?;
-    PATHWAY
-        .set(pathway)
-        .map_err(|_| anyhow::anyhow!("seeded twice"))?;
-    Ok(step)
-}
-
-static PATHWAY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn pathway_id() -> PathwayId {
-    PathwayId::from(PATHWAY.get().map(String::as_str).unwrap_or_default())
+    Ok((pathway, step))
 }
 
 /// `count` active enrolments on the pathway (learners `<prefix>-<n>`), in bulk.
-async fn enrol(db: &Db, prefix: &str, count: usize) -> anyhow::Result<Vec<(String, String)>> {
+async fn enrol(
+    db: &Db,
+    pathway: &PathwayId,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
     let at = now();
     let run = &lms_platform::validate::new_id()[24..];
     let enrolled: Vec<(String, String)> = (0..count)
@@ -242,7 +238,7 @@ async fn enrol(db: &Db, prefix: &str, count: usize) -> anyhow::Result<Vec<(Strin
         })
         .collect();
     for chunk in enrolled.chunks(5_000) {
-        let chunk = chunk.to_vec();
+        let (chunk, pathway) = (chunk.to_vec(), pathway.clone());
         db.write(move |conn| {
             for (learner, id) in &chunk {
                 records_service::storage::enrolments::upsert(
@@ -251,7 +247,7 @@ async fn enrol(db: &Db, prefix: &str, count: usize) -> anyhow::Result<Vec<(Strin
                     &Enrolment {
                         id: EnrolmentId::from(id.as_str()),
                         learner: learner.clone(),
-                        pathway_id: pathway_id(),
+                        pathway_id: pathway.clone(),
                         pathway_version: 1,
                         status: EnrolmentStatus::Active,
                         requirement: "MANDATORY".into(),
@@ -270,11 +266,16 @@ async fn enrol(db: &Db, prefix: &str, count: usize) -> anyhow::Result<Vec<(Strin
 }
 
 /// A session of the step a week from now, with `capacity` seats.
-async fn schedule(db: &Db, step: &Step, capacity: i32) -> anyhow::Result<Session> {
+async fn schedule(
+    db: &Db,
+    pathway: &PathwayId,
+    step: &Step,
+    capacity: i32,
+) -> anyhow::Result<Session> {
     let start = now() + chrono::Duration::days(7);
     let session = Session {
         id: lms_platform::validate::new_id(),
-        pathway_id: pathway_id(),
+        pathway_id: pathway.clone(),
         step_id: step.id.clone(),
         pathway_title: "Forklift practice".into(),
         step_title: step.title.clone(),
