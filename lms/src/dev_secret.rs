@@ -19,6 +19,16 @@ pub fn ensure_dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+/// The key sealing the portal's session cookies under `lms up`, created on first use; its path.
+pub fn ensure_web_session_key(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join("web-session-key");
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir)?;
+        write_private(&path, &lms_platform::auth::generate_secret())?;
+    }
+    Ok(path)
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;

@@ -356,6 +356,14 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     if !settings.auth.is_configured() {
         settings.auth.hs256_secret = dev_secret::ensure_dev_secret(&settings.data_dir)?;
     }
+    // The portal: sessions survive a restart (the key is kept beside the dev secret), and
+    // the development sign-in is on — `lms up` is development mode.
+    if settings.web.session_key_file.is_empty() {
+        settings.web.session_key_file = dev_secret::ensure_web_session_key(&settings.data_dir)?
+            .display()
+            .to_string();
+    }
+    settings.web.dev_sign_in = true;
     let _telemetry = lms_platform::telemetry::init(&settings.telemetry, "lms")?;
     let shutdown = lms_platform::server::shutdown_on_signal();
     let verifier = TokenVerifier::from_config(&settings.auth).await?;
@@ -389,6 +397,12 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     for line in lines {
         println!("{line}");
     }
+    if settings.web.enabled {
+        println!(
+            "  Learning Portal      http://{}/ (development sign-in)",
+            settings.gateway.listen
+        );
+    }
     println!(
         "  a token:             lms token --data-dir {} --tenant demo --subject admin@demo --role admin",
         settings.data_dir.display()
@@ -402,6 +416,10 @@ async fn serve(settings: Settings, component: Component) -> anyhow::Result<()> {
         settings.auth.is_configured(),
         "no token keys configured: set auth.jwks_url, auth.jwks_file or auth.hs256_secret \
          (LMS__AUTH__JWKS_URL, ...); `lms serve` never generates a secret"
+    );
+    anyhow::ensure!(
+        !settings.web.dev_sign_in,
+        "web.dev_sign_in is for development only (`lms up`); `lms serve` refuses it"
     );
     let _telemetry = lms_platform::telemetry::init(&settings.telemetry, component.name())?;
     let shutdown = lms_platform::server::shutdown_on_signal();

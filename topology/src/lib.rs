@@ -262,9 +262,42 @@ impl Topology {
                     &self.gateway_peers()?,
                 )
                 .map_err(|e| anyhow::anyhow!("invalid configuration: gateway: {e}"))?;
+                let app = self
+                    .with_portal(app)
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: web: {e:#}"))?;
                 Box::pin(gateway::serve_app(listener, app, context.shutdown))
             }
         })
+    }
+
+    /// The gateway's API with the Learning Portal's pages in front of it. Its session key is
+    /// `web.session_key_file`'s; embedded (tests), a random one when none is configured. The
+    /// development sign-in needs the development secret tokens are signed with.
+    fn with_portal(&self, api: axum::Router) -> anyhow::Result<axum::Router> {
+        let web = &self.settings.web;
+        let session_key = if !web.session_key_file.is_empty() {
+            lms_web::read_session_key(&web.session_key_file)?
+        } else if self.embedded {
+            lms_platform::auth::generate_secret().into_bytes()
+        } else if web.enabled && !web.oidc_issuer.is_empty() {
+            anyhow::bail!("web.session_key_file is required to serve the portal");
+        } else {
+            // No sign-in configured: the portal is not served (`lms_web::router` says so).
+            vec![0; lms_web::SESSION_KEY_BYTES]
+        };
+        let dev = (web.dev_sign_in && !self.settings.auth.hs256_secret.is_empty()).then(|| {
+            lms_web::DevSignIn {
+                hs256_secret: self.settings.auth.hs256_secret.clone(),
+            }
+        });
+        lms_web::router(
+            web,
+            self.settings.gateway.listen,
+            session_key,
+            self.verifier.clone(),
+            dev,
+            api,
+        )
     }
 
     /// Who pathway-service calls.

@@ -55,6 +55,7 @@ pub fn defaults() -> String {
         records_service::DEFAULTS,
         notification_service::DEFAULTS,
         gateway::DEFAULTS,
+        lms_web::DEFAULTS,
     ]
     .concat()
 }
@@ -79,6 +80,8 @@ pub struct Settings {
     pub records: records_service::Settings,
     pub notification: notification_service::Settings,
     pub gateway: gateway::Settings,
+    /// The Learning Portal the gateway serves at `/`.
+    pub web: lms_web::Settings,
 }
 
 /// `[topology]`: where each service is reached by the components that call it or deliver

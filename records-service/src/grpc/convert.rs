@@ -40,6 +40,7 @@ pub fn progress(v: ProgressView) -> pb::Progress {
         steps: v.progress.steps.into_iter().map(step_progress).collect(),
         next_step_ids,
         active: v.enrolment.status == EnrolmentStatus::Active,
+        requirement: v.enrolment.requirement,
     }
 }
 
