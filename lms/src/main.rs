@@ -398,8 +398,13 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
         println!("{line}");
     }
     if settings.web.enabled {
+        let sign_in = if settings.auth.hs256_secret.is_empty() {
+            "sign-in with web.oidc_issuer"
+        } else {
+            "development sign-in"
+        };
         println!(
-            "  Learning Portal      http://{}/ (development sign-in)",
+            "  Learning Portal      http://{}/ ({sign_in})",
             settings.gateway.listen
         );
     }

@@ -22,7 +22,10 @@ pub async fn serve(Path(file): Path<String>) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => (
             [
-                (http::header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type),
+                ),
                 (
                     http::header::CACHE_CONTROL,
                     HeaderValue::from_static("public, max-age=3600"),

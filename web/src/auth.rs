@@ -57,6 +57,9 @@ fn sign_in_form(
         "signin.html",
         serde_json::json!({
             "return_to": local_path(&query.return_to),
+            "return_query": form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &local_path(&query.return_to))
+                .finish(),
             "oidc": portal.oidc.is_some(),
             "dev": portal.dev.is_some(),
             "signed_out": query.signed_out.is_some(),
@@ -74,7 +77,12 @@ pub async fn start_oidc(
 ) -> Response {
     let visitor = portal.visitor(&headers);
     let Some(oidc) = &portal.oidc else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let sign_in = SignIn {
         state: portal.sealer.random_token(),
@@ -147,7 +155,9 @@ pub async fn callback(
         response
     };
     let (Some(oidc), Some(pending)) = (&portal.oidc, pending) else {
-        return refuse("no sign-in was in progress, or it took too long; please start again".into());
+        return refuse(
+            "no sign-in was in progress, or it took too long; please start again".into(),
+        );
     };
     if let Some(error) = callback.error {
         return refuse(format!(
@@ -162,14 +172,22 @@ pub async fn callback(
     let (Some(code), true) = (callback.code, state_matches) else {
         return refuse("the answer from the identity provider does not match this sign-in".into());
     };
-    let tokens = match oidc.exchange(&code, &pending.pkce_verifier, &pending.nonce).await {
+    let tokens = match oidc
+        .exchange(&code, &pending.pkce_verifier, &pending.nonce)
+        .await
+    {
         Ok(tokens) => tokens,
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "an OIDC sign-in failed");
             return refuse(format!("{error:#}"));
         }
     };
-    match start_session(&portal, tokens.access_token, tokens.name, &pending.return_to) {
+    match start_session(
+        &portal,
+        tokens.access_token,
+        tokens.name,
+        &pending.return_to,
+    ) {
         Ok(mut response) => {
             append_cookie(
                 &mut response,
@@ -200,7 +218,12 @@ pub async fn dev_sign_in(
 ) -> Response {
     let visitor = portal.visitor(&headers);
     let Some(dev) = &portal.dev else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     if !session::same_secret(&visitor.csrf, &form.csrf) {
         return portal.error_page(&visitor, StatusCode::FORBIDDEN, "error.csrf", "".into());
@@ -253,7 +276,13 @@ pub async fn dev_sign_in(
     };
     match start_session(&portal, token, None, &form.return_to) {
         Ok(response) => response,
-        Err(why) => sign_in_form(&portal, &visitor, &query, StatusCode::BAD_REQUEST, Some(why)),
+        Err(why) => sign_in_form(
+            &portal,
+            &visitor,
+            &query,
+            StatusCode::BAD_REQUEST,
+            Some(why),
+        ),
     }
 }
 
@@ -275,7 +304,11 @@ fn start_session(
         name: name.unwrap_or_else(|| principal.subject.clone()),
         subject: principal.subject,
         tenant: principal.tenant_id.to_string(),
-        roles: principal.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        roles: principal
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
         token,
         expires,
     };

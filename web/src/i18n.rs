@@ -8,16 +8,15 @@ use std::sync::LazyLock;
 /// The locales the portal speaks, the first being the fallback.
 pub const LOCALES: [&str; 2] = ["en", "fr"];
 
-static CATALOGUES: LazyLock<HashMap<&'static str, HashMap<String, String>>> =
-    LazyLock::new(|| {
-        let parse = |text: &str| -> HashMap<String, String> {
-            toml::from_str(text).unwrap_or_else(|e| panic!("a locale file does not parse: {e}"))
-        };
-        HashMap::from([
-            ("en", parse(include_str!("../locales/en.toml"))),
-            ("fr", parse(include_str!("../locales/fr.toml"))),
-        ])
-    });
+static CATALOGUES: LazyLock<HashMap<&'static str, HashMap<String, String>>> = LazyLock::new(|| {
+    let parse = |text: &str| -> HashMap<String, String> {
+        toml::from_str(text).unwrap_or_else(|e| panic!("a locale file does not parse: {e}"))
+    };
+    HashMap::from([
+        ("en", parse(include_str!("../locales/en.toml"))),
+        ("fr", parse(include_str!("../locales/fr.toml"))),
+    ])
+});
 
 /// The locale for a request: the browser's first preference the portal speaks.
 pub fn negotiate(accept_language: Option<&str>) -> &'static str {
@@ -27,7 +26,11 @@ pub fn negotiate(accept_language: Option<&str>) -> &'static str {
         .unwrap_or_default()
         .iter()
         .find_map(|tag| {
-            let primary = tag.split('-').next().unwrap_or_default().to_ascii_lowercase();
+            let primary = tag
+                .split('-')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             LOCALES.iter().find(|l| **l == primary).copied()
         })
         .unwrap_or(LOCALES[0])

@@ -135,7 +135,9 @@ pub fn router(
         Some(oidc::Oidc::new(settings, &public_url)?)
     };
     if oidc.is_none() && dev.is_none() {
-        tracing::warn!("the Learning Portal is not served: no sign-in is configured (web.oidc_issuer)");
+        tracing::warn!(
+            "the Learning Portal is not served: no sign-in is configured (web.oidc_issuer)"
+        );
         return Ok(api);
     }
     let portal = Arc::new(Portal {

@@ -20,11 +20,23 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pathway.html", include_str!("../templates/pathway.html")),
     ("attempt.html", include_str!("../templates/attempt.html")),
     ("sessions.html", include_str!("../templates/sessions.html")),
-    ("transcript.html", include_str!("../templates/transcript.html")),
-    ("certificates.html", include_str!("../templates/certificates.html")),
-    ("certificate.html", include_str!("../templates/certificate.html")),
+    (
+        "transcript.html",
+        include_str!("../templates/transcript.html"),
+    ),
+    (
+        "certificates.html",
+        include_str!("../templates/certificates.html"),
+    ),
+    (
+        "certificate.html",
+        include_str!("../templates/certificate.html"),
+    ),
     ("inbox.html", include_str!("../templates/inbox.html")),
-    ("catalogue.html", include_str!("../templates/catalogue.html")),
+    (
+        "catalogue.html",
+        include_str!("../templates/catalogue.html"),
+    ),
     ("verify.html", include_str!("../templates/verify.html")),
     ("signin.html", include_str!("../templates/signin.html")),
     ("error.html", include_str!("../templates/error.html")),
@@ -50,6 +62,14 @@ impl Pages {
             format_time(state, value, true)
         });
         env.add_filter("whole", |value: f64| format!("{}", value.round() as i64));
+        // Points and scores: 2 rather than 2.0, 1.5 as it is.
+        env.add_filter("num", |value: f64| {
+            if value.fract() == 0.0 {
+                format!("{}", value as i64)
+            } else {
+                format!("{value:.2}").trim_end_matches('0').to_string()
+            }
+        });
         Ok(Self { env })
     }
 

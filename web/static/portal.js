@@ -28,7 +28,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const body = new URLSearchParams(new FormData(form));
       body.set("action", "autosave");
       try {
-        const answer = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
+        // The form holds buttons named "action", which shadow form.action.
+        const answer = await fetch(form.getAttribute("action"), { method: "POST", body, credentials: "same-origin" });
         if (status) status.textContent = answer.ok ? form.dataset.saved : form.dataset.failed;
       } catch (e) {
         if (status) status.textContent = form.dataset.failed;

@@ -39,20 +39,30 @@ pub async fn start(
     body: Bytes,
 ) -> Response {
     let form = fields(&body);
-    let pathway_id = segment(field(&form, "pathway_id")).unwrap_or_default().to_string();
+    let pathway_id = segment(field(&form, "pathway_id"))
+        .unwrap_or_default()
+        .to_string();
     let back = format!("/pathways/{pathway_id}");
     let visitor = match portal.form_sender(&headers, field(&form, "csrf"), &back) {
         Ok(visitor) => visitor,
         Err(response) => return response,
     };
     let Some(assessment) = segment(&assessment_id) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let path = format!("/v1/assessments/{assessment}/attempts");
     match portal.api.post(visitor.token(), &path, &json!({})).await {
         Ok(attempt) => {
             let id = attempt["id"].as_str().unwrap_or_default();
-            see_other(&format!("/attempts/{id}?pathway={pathway_id}"), "attempt_open")
+            see_other(
+                &format!("/attempts/{id}?pathway={pathway_id}"),
+                "attempt_open",
+            )
         }
         Err(error) if error.is_unauthenticated() => portal.to_sign_in(&back),
         Err(error) => {
@@ -78,7 +88,12 @@ pub async fn show(
         Err(response) => return response,
     };
     let Some(id) = segment(&attempt_id) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let attempt = match portal
         .api
@@ -93,7 +108,15 @@ pub async fn show(
         .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "pathway"))
         .and_then(|(_, v)| segment(&v).map(str::to_string))
         .unwrap_or_default();
-    attempt_page(&portal, &visitor, &uri, attempt, &pathway_id, None, StatusCode::OK)
+    attempt_page(
+        &portal,
+        &visitor,
+        &uri,
+        attempt,
+        &pathway_id,
+        None,
+        StatusCode::OK,
+    )
 }
 
 fn attempt_page(
@@ -114,7 +137,12 @@ fn attempt_page(
         .as_array()
         .into_iter()
         .flatten()
-        .map(|r| (r["questionId"].as_str().unwrap_or_default().to_string(), r.clone()))
+        .map(|r| {
+            (
+                r["questionId"].as_str().unwrap_or_default().to_string(),
+                r.clone(),
+            )
+        })
         .collect();
     portal.page_with_status(
         visitor,
@@ -156,7 +184,10 @@ fn saved_answers(attempt: &Value) -> BTreeMap<String, Value> {
                 "pairs": answer["matches"]["pairs"],
                 "positions": positions,
             });
-            (a["questionId"].as_str().unwrap_or_default().to_string(), saved)
+            (
+                a["questionId"].as_str().unwrap_or_default().to_string(),
+                saved,
+            )
         })
         .collect()
 }
@@ -184,14 +215,20 @@ fn answers(
             }
             "true_false" if !values.is_empty() => json!({ "trueFalse": values[0] == "true" }),
             "short_text" | "essay" if !values.is_empty() => json!({ "text": values[0] }),
-            "numeric" if !values.is_empty() => match values[0].trim().replace(',', ".").parse::<f64>() {
-                Ok(n) if n.is_finite() => json!({ "number": n }),
-                _ if !strict => json!({ "text": values[0] }),
-                _ => {
-                    let title = q["title"].as_str().or(q["text"].as_str()).unwrap_or(id);
-                    return Err(i18n::text(locale, "attempt.not_a_number", &[("question", title.to_string())]));
+            "numeric" if !values.is_empty() => {
+                match values[0].trim().replace(',', ".").parse::<f64>() {
+                    Ok(n) if n.is_finite() => json!({ "number": n }),
+                    _ if !strict => json!({ "text": values[0] }),
+                    _ => {
+                        let title = q["title"].as_str().or(q["text"].as_str()).unwrap_or(id);
+                        return Err(i18n::text(
+                            locale,
+                            "attempt.not_a_number",
+                            &[("question", title.to_string())],
+                        ));
+                    }
                 }
-            },
+            }
             "matching" => {
                 let prefix = format!("m.{id}.");
                 let pairs: BTreeMap<&str, &str> = form
@@ -233,7 +270,9 @@ pub async fn save(
     body: Bytes,
 ) -> Response {
     let form = fields(&body);
-    let pathway_id = segment(field(&form, "pathway_id")).unwrap_or_default().to_string();
+    let pathway_id = segment(field(&form, "pathway_id"))
+        .unwrap_or_default()
+        .to_string();
     let Some(id) = segment(&attempt_id).map(str::to_string) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -243,7 +282,11 @@ pub async fn save(
         Err(response) => return response,
     };
     let action = field(&form, "action");
-    let attempt = match portal.api.get(Some(visitor.token()), &format!("/v1/attempts/{id}")).await {
+    let attempt = match portal
+        .api
+        .get(Some(visitor.token()), &format!("/v1/attempts/{id}"))
+        .await
+    {
         Ok(attempt) => attempt,
         Err(error) => return portal.api_failure(&visitor, &uri, error),
     };
@@ -255,7 +298,15 @@ pub async fn save(
         if let Ok(typed) = answers(&attempt, &form, visitor.locale, false) {
             attempt["answers"] = Value::Array(typed);
         }
-        attempt_page(&portal, &visitor, &uri, attempt, &pathway_id, Some(message), status)
+        attempt_page(
+            &portal,
+            &visitor,
+            &uri,
+            attempt,
+            &pathway_id,
+            Some(message),
+            status,
+        )
     };
     let answers = match answers(&attempt, &form, visitor.locale, true) {
         Ok(answers) => answers,
@@ -263,7 +314,11 @@ pub async fn save(
     };
     if !answers.is_empty() {
         let path = format!("/v1/attempts/{id}:saveAnswers");
-        if let Err(error) = portal.api.post(visitor.token(), &path, &json!({ "answers": answers })).await {
+        if let Err(error) = portal
+            .api
+            .post(visitor.token(), &path, &json!({ "answers": answers }))
+            .await
+        {
             if error.is_unauthenticated() {
                 return portal.to_sign_in(&here);
             }

@@ -60,12 +60,36 @@ pub async fn join(
         Err(response) => return response,
     };
     let Some(pathway) = segment(&pathway_id) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let body = json!({ "pathwayId": pathway });
-    match portal.api.post(visitor.token(), "/v1/enrolments:self", &body).await {
-        Ok(_) => see_other(&format!("/pathways/{pathway}"), "joined"),
+    match portal
+        .api
+        .post(visitor.token(), "/v1/enrolments:self", &body)
+        .await
+    {
+        Ok(_) => {
+            wait_until_visible(&portal, &visitor, pathway).await;
+            see_other(&format!("/pathways/{pathway}"), "joined")
+        }
         Err(error) if error.is_unauthenticated() => portal.to_sign_in("/catalogue"),
         Err(error) => render(&portal, &visitor, &uri, Some(error.message), error.status).await,
+    }
+}
+
+/// The new enrolment reaches the learner's progress by an event, a moment after it is made:
+/// the page it leads to waits for it (a few seconds at most) rather than saying "not found".
+async fn wait_until_visible(portal: &Portal, visitor: &Visitor, pathway: &str) {
+    let path = format!("/v1/portal/pathways/{pathway}");
+    for _ in 0..50 {
+        if portal.api.get(Some(visitor.token()), &path).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

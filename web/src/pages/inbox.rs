@@ -51,7 +51,11 @@ pub async fn mark_read(
     };
     match portal
         .api
-        .post(visitor.token(), "/v1/notifications:markRead", &json!({ "all": true }))
+        .post(
+            visitor.token(),
+            "/v1/notifications:markRead",
+            &json!({ "all": true }),
+        )
         .await
     {
         Ok(_) => see_other("/notifications", "all_read"),

@@ -13,8 +13,8 @@ pub mod verify;
 
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use serde_json::Value;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::Portal;
 use crate::api::ApiError;
@@ -94,12 +94,7 @@ impl Portal {
             }
             return Err(self.to_sign_in(back));
         }
-        Err(self.error_page(
-            &visitor,
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-            String::new(),
-        ))
+        Err(self.error_page(&visitor, StatusCode::FORBIDDEN, "error.csrf", String::new()))
     }
 
     /// Off to sign in, then back to `return_to`.

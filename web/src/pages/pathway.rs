@@ -58,7 +58,10 @@ pub async fn render(
         Err(error) => return portal.api_failure(visitor, uri, error),
     };
     let progress = &mine["progress"];
-    let defined = mine["version"]["pathway"]["steps"].as_array().cloned().unwrap_or_default();
+    let defined = mine["version"]["pathway"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let titles: Vec<(String, String)> = progress["steps"]
         .as_array()
         .into_iter()
@@ -130,8 +133,16 @@ fn reason_in_words(locale: &str, step: &Value, titles: &[(String, String)]) -> S
                 .unwrap_or_default()
         })
         .collect();
+    let steps = match steps.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!(
+            "{}{}{last}",
+            rest.join(", "),
+            i18n::text(locale, "list.and", &[])
+        ),
+        _ => steps.join(""),
+    };
     let key = format!("reason.{reason}");
-    let text = i18n::text(locale, &key, &[("steps", steps.join(", "))]);
+    let text = i18n::text(locale, &key, &[("steps", steps)]);
     if text == key { english } else { text }
 }
 
@@ -159,7 +170,12 @@ pub async fn complete_step(
         Err(response) => return response,
     };
     let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     if form.kind == "acknowledgement" && form.acknowledged.as_deref() != Some("yes") {
         let problem = Problem {
@@ -211,7 +227,12 @@ pub async fn submit_evidence(
         Err(response) => return response,
     };
     let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let body = json!({
         "stepId": step,
@@ -231,7 +252,11 @@ pub async fn submit_evidence(
                 .join("; ");
             let problem = Problem {
                 step_id,
-                message: if detail.is_empty() { error.message } else { detail },
+                message: if detail.is_empty() {
+                    error.message
+                } else {
+                    detail
+                },
                 description: form.description,
                 url: form.url,
                 status: Some(error.status),

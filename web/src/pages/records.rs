@@ -50,7 +50,10 @@ pub async fn transcript_csv(
     {
         Ok((answer_headers, body)) => {
             let mut response = body.into_response();
-            for name in [http::header::CONTENT_TYPE, http::header::CONTENT_DISPOSITION] {
+            for name in [
+                http::header::CONTENT_TYPE,
+                http::header::CONTENT_DISPOSITION,
+            ] {
                 if let Some(value) = answer_headers.get(&name) {
                     response.headers_mut().insert(name, value.clone());
                 }
@@ -100,7 +103,12 @@ pub async fn certificate(
         Err(response) => return response,
     };
     let Some(id) = segment(&certification_id) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     match portal
         .api

@@ -85,7 +85,12 @@ pub async fn book(
     };
     let (Some(session), Some(enrolment)) = (segment(&session_id), segment(&form.enrolment_id))
     else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let path = format!("/v1/sessions/{session}/bookings");
     let body = json!({ "enrolmentId": enrolment });
@@ -114,7 +119,12 @@ pub async fn cancel(
         Err(response) => return response,
     };
     let Some(booking) = segment(&booking_id) else {
-        return portal.error_page(&visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.error_page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            "".into(),
+        );
     };
     let path = format!("/v1/bookings/{booking}:cancel");
     match portal.api.post(visitor.token(), &path, &json!({})).await {
