@@ -11,6 +11,7 @@ mod gateway;
 mod hostile;
 mod matrix;
 mod path_http;
+mod portal_web;
 mod replicas;
 mod support;
 mod telemetry;

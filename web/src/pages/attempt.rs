@@ -45,7 +45,7 @@ pub async fn start(
     let back = format!("/pathways/{pathway_id}");
     let visitor = match portal.form_sender(&headers, field(&form, "csrf"), &back) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(assessment) = segment(&assessment_id) else {
         return portal.error_page(
@@ -85,7 +85,7 @@ pub async fn show(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(id) = segment(&attempt_id) else {
         return portal.error_page(
@@ -279,7 +279,7 @@ pub async fn save(
     let here = format!("/attempts/{id}?pathway={pathway_id}");
     let visitor = match portal.form_sender(&headers, field(&form, "csrf"), &here) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let action = field(&form, "action");
     let attempt = match portal

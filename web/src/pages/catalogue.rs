@@ -16,7 +16,7 @@ use crate::pages::{Visitor, see_other};
 pub async fn list(State(portal): State<Arc<Portal>>, headers: HeaderMap, uri: Uri) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     render(&portal, &visitor, &uri, None, StatusCode::OK).await
 }
@@ -57,7 +57,7 @@ pub async fn join(
 ) -> Response {
     let visitor = match portal.form_sender(&headers, &form.csrf, "/catalogue") {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(pathway) = segment(&pathway_id) else {
         return portal.error_page(

@@ -15,7 +15,7 @@ use crate::pages::see_other;
 pub async fn list(State(portal): State<Arc<Portal>>, headers: HeaderMap, uri: Uri) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match portal
         .api
@@ -47,7 +47,7 @@ pub async fn mark_read(
 ) -> Response {
     let visitor = match portal.form_sender(&headers, &form.csrf, "/notifications") {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match portal
         .api

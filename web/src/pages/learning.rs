@@ -17,7 +17,7 @@ pub async fn my_learning(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let learning = match portal
         .api

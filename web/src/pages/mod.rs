@@ -70,12 +70,14 @@ impl Portal {
     }
 
     /// The signed-in visitor, or the way to sign in and come back to `uri`.
-    pub fn signed_in(&self, headers: &HeaderMap, uri: &Uri) -> Result<Visitor, Response> {
+    pub fn signed_in(&self, headers: &HeaderMap, uri: &Uri) -> Result<Visitor, Box<Response>> {
         let visitor = self.visitor(headers);
         if visitor.session.is_some() {
             Ok(visitor)
         } else {
-            Err(self.to_sign_in(uri.path_and_query().map_or("/", |p| p.as_str())))
+            Err(Box::new(self.to_sign_in(
+                uri.path_and_query().map_or("/", |p| p.as_str()),
+            )))
         }
     }
 
@@ -86,15 +88,20 @@ impl Portal {
         headers: &HeaderMap,
         csrf: &str,
         back: &str,
-    ) -> Result<Visitor, Response> {
+    ) -> Result<Visitor, Box<Response>> {
         let visitor = self.visitor(headers);
         if !visitor.new_csrf && session::same_secret(&visitor.csrf, csrf) {
             if visitor.session.is_some() {
                 return Ok(visitor);
             }
-            return Err(self.to_sign_in(back));
+            return Err(Box::new(self.to_sign_in(back)));
         }
-        Err(self.error_page(&visitor, StatusCode::FORBIDDEN, "error.csrf", String::new()))
+        Err(Box::new(self.error_page(
+            &visitor,
+            StatusCode::FORBIDDEN,
+            "error.csrf",
+            String::new(),
+        )))
     }
 
     /// Off to sign in, then back to `return_to`.

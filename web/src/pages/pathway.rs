@@ -24,7 +24,7 @@ pub async fn show(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     render(&portal, &visitor, &uri, &pathway_id, Problem::default()).await
 }
@@ -167,7 +167,7 @@ pub async fn complete_step(
     let back = format!("/pathways/{}", segment(&pathway_id).unwrap_or_default());
     let visitor = match portal.form_sender(&headers, &form.csrf, &back) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
         return portal.error_page(
@@ -224,7 +224,7 @@ pub async fn submit_evidence(
     let back = format!("/pathways/{}", segment(&pathway_id).unwrap_or_default());
     let visitor = match portal.form_sender(&headers, &form.csrf, &back) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
         return portal.error_page(

@@ -17,7 +17,7 @@ pub async fn transcript(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match portal
         .api
@@ -41,7 +41,7 @@ pub async fn transcript_csv(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match portal
         .api
@@ -75,7 +75,7 @@ pub async fn certificates(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match portal
         .api
@@ -100,7 +100,7 @@ pub async fn certificate(
 ) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(id) = segment(&certification_id) else {
         return portal.error_page(

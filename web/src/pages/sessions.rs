@@ -16,7 +16,7 @@ use crate::pages::{Visitor, see_other};
 pub async fn list(State(portal): State<Arc<Portal>>, headers: HeaderMap, uri: Uri) -> Response {
     let visitor = match portal.signed_in(&headers, &uri) {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     render(&portal, &visitor, &uri, None, StatusCode::OK).await
 }
@@ -81,7 +81,7 @@ pub async fn book(
 ) -> Response {
     let visitor = match portal.form_sender(&headers, &form.csrf, "/sessions") {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (Some(session), Some(enrolment)) = (segment(&session_id), segment(&form.enrolment_id))
     else {
@@ -116,7 +116,7 @@ pub async fn cancel(
 ) -> Response {
     let visitor = match portal.form_sender(&headers, &form.csrf, "/sessions") {
         Ok(visitor) => visitor,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(booking) = segment(&booking_id) else {
         return portal.error_page(
