@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 export LMS_TEST_DATABASE_URL="${LMS_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kubernetes_validate, yaml, openapi_spec_validator, schemathesis, aiosmtpd, standardwebhooks, trustme, icalendar' 2>/dev/null; then
+if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kubernetes_validate, yaml, openapi_spec_validator, schemathesis, aiosmtpd, standardwebhooks, trustme, icalendar, playwright, axe_playwright_python' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
@@ -44,3 +44,12 @@ python3 helm/tests/test_chart.py target/debug/lms
 # The README's shell examples (its ```sh blocks, in order, in one bash session) against `lms up`
 # on ephemeral ports: every curl must get a 2xx. grpcurl examples run where grpcurl is installed.
 python3 tests/readme/test_readme.py target/debug/lms
+
+# The Learning Portal in a real browser: Debian's Chromium driven by Playwright, signing in
+# through a real OIDC provider (tests/oidc/portal-provider.mjs). `.ci/run` installs Chromium;
+# elsewhere, without it, this step says so and is skipped (CI never skips it).
+if [ -x "${LMS_CHROMIUM:-/usr/bin/chromium}" ] || [ -n "${CI:-}" ]; then
+  python3 tests/portal/test_portal.py target/debug/lms
+else
+  echo "portal: skipped (no Chromium at ${LMS_CHROMIUM:-/usr/bin/chromium}: apt-get install chromium)"
+fi

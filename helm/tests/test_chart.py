@@ -1019,6 +1019,46 @@ def test_notification_trusts_a_private_smtp_ca_from_its_secret():
             assert "smtp-ca" not in {m["name"] for m in pod["containers"][0]["volumeMounts"]}
 
 
+# The Learning Portal signing people in with the organisation's identity provider.
+PORTAL = {"components": {"gateway": {"portal": {
+    "publicUrl": "https://learn.example.com", "oidcIssuer": "https://id.example.com",
+    "oidcClientId": "lms-portal", "oidcScopes": "openid profile lms", "oidcResource": "urn:lms",
+    "existingSecret": "lms-portal", "clientSecretKey": "portal-client-secret"}}}}
+
+
+def test_the_portal_signs_in_with_the_issuer_and_keeps_its_keys_in_the_gateway():
+    files, documents = render(merged(PORTAL))
+    validate_strictly(documents)
+    _, config = lms_toml(files)
+    web = config["web"]
+    assert web["enabled"] is True and web["oidc_issuer"] == "https://id.example.com", web
+    assert web["public_url"] == "https://learn.example.com" and web["oidc_resource"] == "urn:lms", web
+    assert web["session_key_file"] == "/etc/lms/web/session-key", web
+    assert web["oidc_client_secret_file"] == "/etc/lms/web/client-secret", web
+    assert "dev_sign_in" not in web, web
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        if component_of(deployment) != "gateway":
+            assert "web" not in volumes and "web" not in mounts, component_of(deployment)
+            continue
+        assert volumes["web"]["secret"] == {"secretName": "lms-portal", "items": [
+            {"key": "web-session-key", "path": "session-key"},
+            {"key": "portal-client-secret", "path": "client-secret"}]}, volumes["web"]
+        assert mounts["web"] == {"name": "web", "mountPath": "/etc/lms/web", "readOnly": True}
+    # By default no issuer: the portal is off and nothing is mounted.
+    _, config = lms_toml(render(merged({}))[0])
+    assert config["web"]["enabled"] is False and "session_key_file" not in config["web"], config["web"]
+    portal = PORTAL["components"]["gateway"]["portal"]
+    expect_render_failure(merged({"components": {"gateway": {"portal": {**portal, "existingSecret": ""}}}}),
+                          "portal.existingSecret is required")
+    expect_render_failure(merged({"components": {"gateway": {"portal": {**portal, "oidcClientId": ""}}}}),
+                          "oidcClientId is required")
+    expect_render_failure(merged({"components": {"gateway": {"portal": {**portal, "sessionHours": 0}}}}),
+                          "sessionHours")
+
+
 def test_notification_values_are_checked():
     def notification(**settings):
         return merged({"components": {"notification": settings}})
@@ -1329,6 +1369,7 @@ def test_the_binary_accepts_the_rendered_config(lms_binary):
         walkthrough_values(),
         webhooks(allowHttp=True, allowedNetworks=["10.20.0.0/16"], timeoutSeconds=30, concurrency=8),
         merged(SMTP_CA),
+        merged(PORTAL),
     ):
         files, documents = render(values)
         text, _ = lms_toml(files)

@@ -157,4 +157,24 @@ concurrency = {{ .concurrency | int64 }}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with .Values.components.gateway.portal }}
+{{- /* The Learning Portal the gateway serves at / (docs/portal.md): only with an OIDC
+     issuer; its session key and client secret are mounted in the gateway's pods only
+     (templates/deployment.yaml). */}}
+
+[web]
+enabled = {{ ne .oidcIssuer "" }}
+public_url = {{ .publicUrl | quote }}
+oidc_issuer = {{ .oidcIssuer | quote }}
+oidc_client_id = {{ .oidcClientId | quote }}
+oidc_scopes = {{ .oidcScopes | quote }}
+oidc_resource = {{ .oidcResource | quote }}
+session_hours = {{ .sessionHours | int64 }}
+{{- if .oidcIssuer }}
+session_key_file = "/etc/lms/web/session-key"
+{{- end }}
+{{- if and .oidcIssuer .clientSecretKey }}
+oidc_client_secret_file = "/etc/lms/web/client-secret"
+{{- end }}
+{{- end }}
 {{- end -}}
