@@ -7,7 +7,8 @@
 //! - arrows point one way: grpc → app → domain, app → storage, app → events, app → clients,
 //!   grpc → events (delivered events are read there, and an enrolment's wire form lives
 //!   there); domain sees no protobuf and no SQL, use cases no protobuf, handlers no storage;
-//! - no source file is longer than 600 lines (files split by aggregate).
+//! - no source file is longer than 600 lines (files split by aggregate);
+//! - the Learning Portal (`web/`) depends on no service, contract or gateway crate.
 
 use std::path::{Path, PathBuf};
 
@@ -199,6 +200,23 @@ fn arrows_point_one_way() {
         "layer rules broken:\n{}",
         problems.join("\n")
     );
+}
+
+/// The Learning Portal is a frontend like any other: it reaches the suite through the
+/// gateway's public HTTP API only, so it depends on no service, no contract code and not on the
+/// gateway's internals.
+#[test]
+fn the_portal_depends_on_no_service_and_no_contract() {
+    let manifest = std::fs::read_to_string(workspace().join("web/Cargo.toml")).unwrap();
+    let manifest: toml::Table = manifest.parse().unwrap();
+    let dependencies = manifest["dependencies"].as_table().unwrap();
+    let forbidden: Vec<&str> = SERVICES
+        .iter()
+        .copied()
+        .chain(["gateway", "lms-proto", "lms-topology"])
+        .filter(|name| dependencies.contains_key(*name))
+        .collect();
+    assert!(forbidden.is_empty(), "web/ depends on {forbidden:?}");
 }
 
 #[test]

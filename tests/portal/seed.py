@@ -1,9 +1,12 @@
 """What the portal's browser tests find in the suite, made through the public REST API by an
 administrator: a mandatory, sequential certification pathway (content, acknowledgement,
-assessment) assigned to the learner's department, and an open pathway they may join."""
+assessment) assigned to the learner's department, an optional pathway whose training step has a
+session to book, and an open pathway they may join."""
 
 import json
+import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 
 def call(gw, token, method, path, body=None):
@@ -12,9 +15,12 @@ def call(gw, token, method, path, body=None):
     request.add_header("authorization", f"Bearer {token}")
     if data is not None:
         request.add_header("content-type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        text = answer.read()
-        return json.loads(text) if text else {}
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            text = answer.read()
+            return json.loads(text) if text else {}
+    except urllib.error.HTTPError as refused:
+        raise RuntimeError(f"{method} {path}: {refused.code} {refused.read().decode()}") from None
 
 
 def seed(gw, admin, learner):
@@ -55,6 +61,18 @@ def seed(gw, admin, learner):
                                               "content": {"url": "https://learn.example.com/talk"}})
     post(f"/v1/pathways/{wellbeing}:publish", {})
 
+    forklift = post("/v1/pathways", {"title": "Forklift practice", "outcome": "TRAINING"})["id"]
+    step = post(f"/v1/pathways/{forklift}/steps", {"title": "Practical session", "required": True,
+                                                   "trainingSession": {}})
+    post(f"/v1/pathways/{forklift}:publish", {})
+    step_id = step["steps"][0]["id"]  # AddStep answers the pathway
+    start = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
+    session = post("/v1/sessions", {
+        "pathwayId": forklift, "stepId": step_id, "startTime": start.isoformat(),
+        "endTime": (start + timedelta(hours=2)).isoformat(), "timeZone": "Europe/Paris",
+        "location": "Warehouse 2", "capacity": 8,
+    })["id"]
+
     post("/v1/people", {"externalId": learner, "displayName": f"Name {learner}",
                         "email": f"{learner}@acme.example", "department": "Sales"})
     audience = post("/v1/audiences", {"name": "Sales", "kind": "DYNAMIC",
@@ -62,7 +80,10 @@ def seed(gw, admin, learner):
     post("/v1/assignments", {"pathwayId": pathway, "audienceId": audience,
                              "requirement": "MANDATORY", "duePolicy": {"daysAfterAssignment": 30}})
     post("/v1/assignments", {"pathwayId": wellbeing, "audienceId": audience, "requirement": "OPEN"})
-    return {"pathway": pathway, "assessment": assessment, "wellbeing": wellbeing}
+    post("/v1/assignments", {"pathwayId": forklift, "audienceId": audience,
+                             "requirement": "OPTIONAL"})
+    return {"pathway": pathway, "assessment": assessment, "wellbeing": wellbeing,
+            "forklift": forklift, "session": session}
 
 
 if __name__ == "__main__":

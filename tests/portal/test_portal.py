@@ -302,7 +302,7 @@ def flow(suite, checks, state, page, context):
         page.get_by_role("link", name="Data protection basics").click()
         certificate = page.locator("article.certificate")
         expect(certificate).to_contain_text("Awarded to Name ada")
-        expect(certificate).to_contain_text(code)
+        expect(certificate).to_contain_text(f"{base}/verify?code={code}")
         expect(page.get_by_role("button", name="Print")).to_be_visible()
         checks.accessible(page, "certificate")
     checks.run("the certificate, printable, with its verification code", certificate)
@@ -315,13 +315,26 @@ def flow(suite, checks, state, page, context):
         expect(page.get_by_role("status")).to_have_text("All notifications marked as read.")
         page.get_by_role("link", name="Sessions").click()
         checks.accessible(page, "sessions")
+        page.get_by_role("button", name=re.compile(r"^Book: Practical session")).click()
+        expect(page.get_by_role("status")).to_have_text("Booked.")
+        booking = page.locator(".card", has_text="Practical session").first
+        expect(booking).to_contain_text("Warehouse 2")
+        expect(booking).to_contain_text("Booked")
+        checks.accessible(page, "sessions-booked")
+        page.get_by_role("link", name="My learning").click()
+        page.get_by_role("link", name="Forklift practice").click()
+        expect(page.locator("li.step", has_text="Practical session").locator(".reason")).to_have_text(
+            "Attend the training session; an instructor records your attendance.")
+        page.get_by_role("link", name="Sessions").click()
+        page.get_by_role("button", name="Cancel booking: Practical session").click()
+        expect(page.get_by_role("status")).to_have_text("Booking cancelled.")
         page.get_by_role("link", name="Catalogue").click()
         checks.accessible(page, "catalogue")
         page.get_by_role("button", name="Join: Wellbeing at work").click()
         expect(page.get_by_role("status")).to_have_text("You have joined this pathway.")
         expect(page.get_by_role("heading", level=1)).to_have_text("Wellbeing at work")
         state["wellbeing_url"] = page.url
-    checks.run("the inbox, sessions and catalogue; joining a pathway", inbox_and_catalogue)
+    checks.run("the inbox; booking and cancelling a session; joining a pathway", inbox_and_catalogue)
 
     def keyboard_only():
         page.goto(state["wellbeing_url"])

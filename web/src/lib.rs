@@ -106,6 +106,8 @@ struct Portal {
     dev: Option<DevSignIn>,
     /// Cookies carry `Secure` and the `__Host-` prefix (public address on https).
     secure: bool,
+    /// The address browsers use, for links that leave the browser (a printed certificate).
+    public_url: String,
     session_ttl: Duration,
 }
 
@@ -148,6 +150,7 @@ pub fn router(
         verifier,
         dev,
         secure,
+        public_url,
         session_ttl: Duration::from_secs(settings.session_hours.clamp(1, 24 * 7) * 3600),
     });
     let pages = Router::new()

@@ -195,6 +195,22 @@ mod tests {
     }
 
     #[test]
+    fn a_session_past_its_expiry_is_over() {
+        let now = chrono::Utc::now().timestamp();
+        let session = |expires| Session {
+            token: "t".into(),
+            subject: "ada".into(),
+            tenant: "acme".into(),
+            name: "Ada".into(),
+            roles: vec!["learner".into()],
+            expires,
+        };
+        assert!(session(now + 60).is_current());
+        assert!(!session(now).is_current());
+        assert!(!session(now - 1).is_current());
+    }
+
+    #[test]
     fn cookies_are_read_by_exact_name() {
         let mut headers = HeaderMap::new();
         headers.insert(

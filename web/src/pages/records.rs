@@ -121,6 +121,11 @@ pub async fn certificate(
             serde_json::json!({
                 "certification": certification,
                 "holder": visitor.session.as_ref().map(|s| s.name.clone()),
+                "verify_url": format!(
+                    "{}/verify?code={}",
+                    portal.public_url,
+                    certification["verificationCode"].as_str().unwrap_or_default()
+                ),
             }),
         ),
         Err(error) => portal.api_failure(&visitor, &uri, error),

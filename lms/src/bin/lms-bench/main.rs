@@ -15,6 +15,7 @@
 
 mod load;
 mod notify;
+mod portal;
 mod sessions;
 mod soak;
 mod suite;
@@ -41,6 +42,8 @@ enum Cli {
     Notify(notify::NotifyArgs),
     /// Training sessions: the race for a session's last seats, and booking throughput.
     Sessions(sessions::SessionsArgs),
+    /// The Learning Portal's pages for signed-in learners, beside the API calls they make.
+    Portal(portal::PortalArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Cli::Soak(args) => soak::soak(args).await,
             Cli::Notify(args) => notify::notify(args).await,
             Cli::Sessions(args) => sessions::sessions(args).await,
+            Cli::Portal(args) => portal::portal(args).await,
         }
     });
     match result {
