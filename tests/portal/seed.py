@@ -59,6 +59,9 @@ def seed(gw, admin, learner):
                                       "description": "Optional: look after yourself."})["id"]
     post(f"/v1/pathways/{wellbeing}/steps", {"title": "Watch the talk", "required": True,
                                               "content": {"url": "https://learn.example.com/talk"}})
+    post(f"/v1/pathways/{wellbeing}/steps", {
+        "title": "First-aid certificate", "required": False,
+        "external": {"instructions": "Link to your first-aid certificate."}})
     post(f"/v1/pathways/{wellbeing}:publish", {})
 
     forklift = post("/v1/pathways", {"title": "Forklift practice", "outcome": "TRAINING"})["id"]

@@ -336,6 +336,22 @@ def flow(suite, checks, state, page, context):
         state["wellbeing_url"] = page.url
     checks.run("the inbox; booking and cancelling a session; joining a pathway", inbox_and_catalogue)
 
+    def evidence():
+        page.goto(state["wellbeing_url"])
+        step = page.locator("li.step", has_text="First-aid certificate")
+        step.get_by_label("What you did").fill("Red Cross course, March")
+        step.get_by_label("Link to your evidence").fill("ftp://files.example.com/cert.pdf")
+        step.get_by_role("button", name="Submit evidence").click()
+        step = page.locator("li.step", has_text="First-aid certificate")
+        expect(step.get_by_role("alert")).to_contain_text("url")
+        expect(step.get_by_label("What you did")).to_have_value("Red Cross course, March")
+        step.get_by_label("Link to your evidence").fill("https://files.example.com/cert.pdf")
+        step.get_by_role("button", name="Submit evidence").click()
+        expect(page.get_by_role("status")).to_have_text("Evidence sent for review.")
+        expect(page.locator("li.step", has_text="First-aid certificate").locator(".reason")).to_have_text(
+            "Your evidence is waiting for a reviewer's decision.")
+    checks.run("evidence: a refused link in words with the text kept, then sent", evidence)
+
     def keyboard_only():
         page.goto(state["wellbeing_url"])
         page.keyboard.press("Tab")
@@ -417,6 +433,18 @@ def others(suite, checks, state, browser, learner_context):
         checks.accessible(page, "pathway-fr")
         context.close()
     checks.run("a French browser gets the portal in French", french)
+
+    def without_javascript():
+        context = browser.new_context(locale="en-GB", java_script_enabled=False,
+                                      storage_state=learner_context.storage_state())
+        page = context.new_page()
+        page.goto(f"{base}/sessions")
+        page.get_by_role("button", name=re.compile(r"^Book: Practical session")).click()
+        expect(page.get_by_role("status")).to_have_text("Booked.")
+        page.get_by_role("button", name="Cancel booking: Practical session").click()
+        expect(page.get_by_role("status")).to_have_text("Booking cancelled.")
+        context.close()
+    checks.run("forms work without JavaScript", without_javascript)
 
     def not_found_page():
         context = browser.new_context(locale="en-GB",

@@ -11,6 +11,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
+use std::future::Future;
+use std::time::Instant;
+
 use crate::load::{Stats, drive};
 use crate::suite::{self, Backend, Http, Suite, admin, learner_name, token};
 
@@ -27,6 +30,10 @@ pub struct PortalArgs {
     /// Seconds per workload.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// The paced run: each signed-in learner reads a page for this long before the next (as
+    /// people do); the closed-loop runs have no pause at all.
+    #[arg(long, default_value_t = 1000)]
+    pub think_ms: u64,
     #[arg(long, default_value = "target/bench")]
     pub out: std::path::PathBuf,
     #[arg(
@@ -43,6 +50,11 @@ pub struct PortalArgs {
 struct Results {
     backend: &'static str,
     clients: usize,
+    /// Each learner loading "my learning", then reading it for `think_ms`.
+    learning_page_paced: Stats,
+    pathway_page_paced: Stats,
+    think_ms: u64,
+    /// Closed loops: each learner loading pages back to back (a saturation test).
     learning_page: Stats,
     learning_api: Stats,
     pathway_page: Stats,
@@ -99,9 +111,21 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
     };
     let learning = Arc::new("/".to_string());
     let learning_api = Arc::new("/v1/portal/learning".to_string());
+    let think = Duration::from_millis(args.think_ms);
+    let paced = |path: Arc<String>| {
+        let (client, base, cookies) = (client.clone(), base.clone(), cookies.clone());
+        paced_load(clients, duration, think, move |c| {
+            let (client, base, cookies, path) =
+                (client.clone(), base.clone(), cookies.clone(), path.clone());
+            async move { fetch(&client, &base, &path, Credential::Cookie(&cookies[c])).await }
+        })
+    };
     let results = Results {
         backend: args.backend.name(),
         clients,
+        learning_page_paced: paced(Arc::new("/".to_string())).await,
+        pathway_page_paced: paced(pathway_path.clone()).await,
+        think_ms: args.think_ms,
         learning_page: drive(clients, duration, page(learning.clone())).await,
         learning_api: drive(clients, duration, api(learning_api)).await,
         pathway_page: drive(clients, duration, page(pathway_path.clone())).await,
@@ -110,6 +134,8 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
         pathway_page_bytes: body_len(&client, &base, &pathway_path, &cookies[0]).await?,
     };
     for (name, stats) in [
+        ("my learning page, paced", &results.learning_page_paced),
+        ("pathway page, paced", &results.pathway_page_paced),
         ("my learning page (HTML)", &results.learning_page),
         ("  its API call", &results.learning_api),
         ("pathway page (HTML)", &results.pathway_page),
@@ -258,4 +284,46 @@ async fn body_len(
         .send()
         .await?;
     Ok(response.bytes().await?.len())
+}
+
+/// `clients` learners, each loading a page with `operation` and then pausing `think` before the
+/// next, for `duration`; only the loads are timed. Starts are spread over the first pause, as
+/// people do not all click at once.
+async fn paced_load<F, Fut>(
+    clients: usize,
+    duration: Duration,
+    think: Duration,
+    operation: F,
+) -> Stats
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let operation = operation.clone();
+        let offset = think.mul_f64(client as f64 / clients as f64);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                match operation(client).await {
+                    Ok(()) => latencies.push(began.elapsed()),
+                    Err(error) => errors.push(error),
+                }
+                tokio::time::sleep(think).await;
+            }
+            (latencies, errors)
+        }));
+    }
+    let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (mut l, mut e) = task.await.expect("a paced client panicked");
+        latencies.append(&mut l);
+        errors.append(&mut e);
+    }
+    Stats::from_latencies(latencies, errors, started.elapsed())
 }
