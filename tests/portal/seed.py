@@ -56,6 +56,7 @@ def seed(gw, admin, learner):
     post(f"/v1/pathways/{pathway}:publish", {})
 
     wellbeing = post("/v1/pathways", {"title": "Wellbeing at work", "outcome": "TRAINING",
+                                      "sequencing": "FREE",
                                       "description": "Optional: look after yourself."})["id"]
     post(f"/v1/pathways/{wellbeing}/steps", {"title": "Watch the talk", "required": True,
                                               "content": {"url": "https://learn.example.com/talk"}})

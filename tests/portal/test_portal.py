@@ -197,6 +197,12 @@ def main(lms):
             browser.close()
     finally:
         suite.stop()
+    def documented_screenshots_exist():
+        shown = re.findall(r"\]\((portal/[a-z-]+\.png)\)", (ROOT / "docs/portal.md").read_text())
+        assert shown, "docs/portal.md shows no screenshot"
+        missing = [name for name in shown if not (ROOT / "docs" / name).exists()]
+        assert not missing, f"docs/portal.md shows missing screenshots: {missing}"
+    checks.run("docs/portal.md shows screenshots these tests took", documented_screenshots_exist)
     print(f"portal: {checks.passed} passed, {len(checks.failed)} failed")
     return 1 if checks.failed or checks.passed == 0 else 0
 
