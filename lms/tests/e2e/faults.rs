@@ -606,6 +606,26 @@ async fn people_count(cluster: &Cluster) -> usize {
     }
 }
 
+/// Whether a transaction on database `name` waits for a lock right now.
+fn transaction_waits_for_a_lock(url: &str) -> bool {
+    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let output = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-Atc",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
+                 AND xact_start IS NOT NULL AND wait_event_type = 'Lock'"
+            ),
+        ])
+        .output()
+        .expect("psql");
+    String::from_utf8_lossy(&output.stdout).trim() != "0"
+}
+
 /// Whether PostgreSQL runs a transaction for database `name` right now.
 fn transaction_open(url: &str) -> bool {
     let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
@@ -638,12 +658,25 @@ async fn a_service_killed_inside_a_transaction_leaves_no_partial_write(backend: 
         many_people(BULK),
         Some(&admin),
     );
+    // On PostgreSQL the write is held inside its transaction: the test locks the people table
+    // against writes first, so the upsert's transaction is open and waiting when the kill
+    // comes (watching for an open transaction alone could see it in its last milliseconds and
+    // kill after the commit).
+    let mut lock = (backend == TestBackend::Postgres).then(|| {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let url = cluster.database_urls["enrolment-service"].clone();
+        let mut conn = diesel::PgConnection::establish(&url).expect("a lock connection");
+        conn.batch_execute("BEGIN; LOCK TABLE people IN EXCLUSIVE MODE;")
+            .expect("the people table locked");
+        conn
+    });
     let kill = async {
         let started = Instant::now();
         if backend == TestBackend::Postgres {
-            // Proof that the kill lands inside the write: PostgreSQL shows it open.
+            // Proof that the kill lands inside the write: PostgreSQL shows it waiting, open.
             let url = cluster.database_urls["enrolment-service"].clone();
-            while !transaction_open(&url) {
+            while !transaction_waits_for_a_lock(&url) {
                 assert!(
                     started.elapsed() < Duration::from_secs(30),
                     "the upsert never started"
@@ -658,6 +691,10 @@ async fn a_service_killed_inside_a_transaction_leaves_no_partial_write(backend: 
         cluster.kill("enrolment-service");
     };
     let (answer, ()) = tokio::join!(upsert, kill);
+    if let Some(conn) = &mut lock {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("ROLLBACK").expect("the lock released");
+    }
     if backend == TestBackend::Postgres {
         assert!(answer.is_err(), "the call was cut off: {answer:?}");
     }
