@@ -16,6 +16,9 @@ use records_pb::training_session_service_client::TrainingSessionServiceClient;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+#[path = "portal_team.rs"]
+mod team;
+
 /// Pages read per portal answer: a learner with more than 50 000 entries is not a portal user.
 const MAX_PAGES: usize = 100;
 const PAGE: i32 = 500;
@@ -84,9 +87,19 @@ async fn within_deadline<T>(
 
 impl Portal {
     async fn all_progress(&self, incoming: &MetadataMap) -> AppResult<Vec<records_pb::Progress>> {
+        self.all_progress_of(incoming, String::new()).await
+    }
+
+    /// Every current enrolment of `learner` (empty: the caller) with its progress, as the
+    /// caller may read it (records-service decides: their own, staff, or their manager).
+    async fn all_progress_of(
+        &self,
+        incoming: &MetadataMap,
+        learner: String,
+    ) -> AppResult<Vec<records_pb::Progress>> {
         all_pages(|page_token| {
             let request = records_pb::ListProgressRequest {
-                learner: String::new(),
+                learner: learner.clone(),
                 page_size: PAGE,
                 page_token,
             };
@@ -412,6 +425,15 @@ impl pb::portal_service_server::PortalService for Portal {
     ) -> Result<Response<pb::MySessions>, Status> {
         let incoming = request.metadata();
         let answer = within_deadline(incoming, self.my_sessions(incoming)).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn get_my_team(
+        &self,
+        request: Request<pb::GetMyTeamRequest>,
+    ) -> Result<Response<pb::MyTeam>, Status> {
+        let incoming = request.metadata();
+        let answer = within_deadline(incoming, self.my_team(incoming, request.get_ref())).await?;
         Ok(Response::new(answer))
     }
 

@@ -12,6 +12,7 @@ mod enrolments;
 mod people;
 mod received;
 mod reconcile;
+mod team;
 
 use lms_platform::Role;
 use lms_platform::db::Db;
@@ -24,6 +25,7 @@ pub use classes::ClassView;
 pub use due_moves::{DueMove, DuePlan};
 pub use people::SyncOutcome;
 pub use reconcile::ReconcileReport;
+pub use team::TeamPage;
 
 /// The most people one upload may carry.
 pub const MAX_UPLOAD_ROWS: usize = 200_000;

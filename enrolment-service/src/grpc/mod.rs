@@ -4,7 +4,9 @@ mod access;
 mod assignment_updates;
 pub mod convert;
 mod events;
+mod people;
 pub mod policy;
+mod team;
 
 use lms_platform::AppError;
 use lms_platform::auth::principal;
@@ -14,7 +16,7 @@ use lms_proto::enrolment_v1 as pb;
 use pb::enrolment_service_server::EnrolmentService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::app::{EnrolmentApp, MAX_UPLOAD_ROWS};
+use crate::app::EnrolmentApp;
 
 pub struct EnrolmentGrpc {
     app: EnrolmentApp,
@@ -25,9 +27,6 @@ impl EnrolmentGrpc {
         Self { app }
     }
 }
-
-/// The most rows one upload message may carry.
-const MAX_ROWS_PER_MESSAGE: usize = 5_000;
 
 #[tonic::async_trait]
 impl EnrolmentService for EnrolmentGrpc {
@@ -98,40 +97,8 @@ impl EnrolmentService for EnrolmentGrpc {
         request: Request<Streaming<pb::UpsertPeopleRequest>>,
     ) -> Result<Response<pb::UpsertPeopleResponse>, Status> {
         let who = principal(&request)?;
-        let mut stream = request.into_inner();
-        let (mut rows, mut errors) = (Vec::new(), Vec::new());
-        let (mut full_sync, mut force, mut first) = (false, false, true);
-        let mut index = 0;
-        while let Some(message) = stream.message().await? {
-            if first {
-                (full_sync, force, first) = (message.full_sync, message.force, false);
-            }
-            if message.people.len() > MAX_ROWS_PER_MESSAGE {
-                return Err(AppError::invalid_field(
-                    "people",
-                    format!("at most {MAX_ROWS_PER_MESSAGE} people per message"),
-                )
-                .into());
-            }
-            for wire in message.people {
-                if index >= MAX_UPLOAD_ROWS {
-                    return Err(AppError::ResourceExhausted(format!(
-                        "an upload holds at most {MAX_UPLOAD_ROWS} people"
-                    ))
-                    .into());
-                }
-                match convert::upload_row(index, wire) {
-                    Ok(row) => rows.push(row),
-                    Err(error) => errors.push(error),
-                }
-                index += 1;
-            }
-        }
-        let outcome = self
-            .app
-            .upsert_people(&who, rows, errors, full_sync, force)
-            .await?;
-        Ok(Response::new(convert::sync_outcome(outcome)))
+        let outcome = people::upsert_people(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(outcome))
     }
 
     async fn create_audience(
@@ -589,5 +556,23 @@ impl EnrolmentService for EnrolmentGrpc {
         let joinable =
             access::list_joinable_pathways(&self.app, &who, request.into_inner()).await?;
         Ok(Response::new(joinable))
+    }
+
+    async fn list_team(
+        &self,
+        request: Request<pb::ListTeamRequest>,
+    ) -> Result<Response<pb::ListTeamResponse>, Status> {
+        let who = principal(&request)?;
+        let team = team::list_team(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(team))
+    }
+
+    async fn check_manages(
+        &self,
+        request: Request<pb::CheckManagesRequest>,
+    ) -> Result<Response<pb::CheckManagesResponse>, Status> {
+        let who = principal(&request)?;
+        let managed = team::check_manages(&self.app, &who, request.into_inner()).await?;
+        Ok(Response::new(managed))
     }
 }

@@ -51,6 +51,10 @@ pub const POLICY: Policy = &[
     ("ExtendDueDate", ADMINS),
     ("ListJoinablePathways", ANY_ROLE),
     ("CheckAccess", ANY_ROLE),
+    // Anyone may list their own team (being someone's manager needs no role); admins and
+    // services anyone's (the use case checks whose).
+    ("ListTeam", ANY_ROLE),
+    ("CheckManages", SERVICES),
 ];
 
 /// `lms.events.v1.EventConsumer`: records-service delivering its events.

@@ -9,3 +9,4 @@ pub mod enrolments;
 pub mod people;
 pub mod schema;
 pub mod sql;
+pub mod team;

@@ -309,6 +309,20 @@ pub fn list(
     with_attributes(conn, tenant, rows)
 }
 
+/// The people with these external ids (the ones that exist), in no particular order.
+pub fn by_external_ids(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    external_ids: &[String],
+) -> Result<Vec<Person>, AppError> {
+    let rows = people::table
+        .filter(people::tenant_id.eq(tenant))
+        .filter(people::external_id.eq_any(external_ids))
+        .select(PersonRow::as_select())
+        .load(conn)?;
+    with_attributes(conn, tenant, rows)
+}
+
 /// Writes a changed person if its revision is still `expected_revision`.
 pub fn update(
     conn: &mut DbConnection,

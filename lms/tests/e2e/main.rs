@@ -14,4 +14,5 @@ mod path_http;
 mod portal_web;
 mod replicas;
 mod support;
+mod teams;
 mod telemetry;

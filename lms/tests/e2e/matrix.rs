@@ -177,6 +177,11 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         EVERYONE_SERVICE,
     ),
     (
+        "lms.enrolment.v1.EnrolmentService/ListTeam",
+        EVERYONE_SERVICE,
+    ),
+    ("lms.enrolment.v1.EnrolmentService/CheckManages", SERVICE),
+    (
         "lms.assessment.v1.AssessmentService/CreateQuestionBank",
         STAFF,
     ),
@@ -396,6 +401,7 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.portal.v1.PortalService/GetMyCatalogue", LEARNER),
     ("lms.portal.v1.PortalService/GetMySessions", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTeaching", INSTRUCTOR),
+    ("lms.portal.v1.PortalService/GetMyTeam", LEARNER),
 ];
 
 /// The principals every RPC is tried with.
@@ -426,6 +432,7 @@ fn portal_path(rpc: &str) -> &'static str {
         "GetMyCatalogue" => "/v1/portal/catalogue",
         "GetMySessions" => "/v1/portal/sessions",
         "GetMyTeaching" => "/v1/portal/teaching",
+        "GetMyTeam" => "/v1/portal/team",
         other => panic!("no portal path for {other}"),
     }
 }
@@ -847,6 +854,18 @@ const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Caller::Service,
         Expect::AsUnknown,
         r#"{"learner":"learner@a","pathwayId":"{pathway}"}"#,
+    ),
+    (
+        "lms.enrolment.v1.EnrolmentService/ListTeam",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"manager":"learner@a","wholeSubtree":true}"#,
+    ),
+    (
+        "lms.enrolment.v1.EnrolmentService/CheckManages",
+        Caller::Service,
+        Expect::AsUnknown,
+        r#"{"manager":"learner@a","people":["bob@a"]}"#,
     ),
     // assessment-service
     (
@@ -1467,7 +1486,7 @@ async fn seed_tenant_a(lms: &Lms) -> Ids {
     let other_person = lms
         .ok(
             "lms.enrolment.v1.EnrolmentService/CreatePerson",
-            json!({"person": {"externalId": "bob@a", "displayName": "Bob", "email": "bob@a.example", "department": "Office"}}),
+            json!({"person": {"externalId": "bob@a", "displayName": "Bob", "email": "bob@a.example", "department": "Office", "managerExternalId": "learner@a"}}),
             &admin,
         )
         .await;

@@ -25,7 +25,7 @@ impl RecordsApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<Certification>> {
-        let learner = self.readable_learner(who, learner)?;
+        let learner = self.team_readable_learner(who, learner).await?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("learner={learner}");
         let before = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);

@@ -82,6 +82,35 @@ impl RecordsApp {
     }
 }
 
+impl RecordsApp {
+    /// The learner whose progress, transcript or certifications the caller asks for:
+    /// themselves, anyone for staff, or — for anyone else — a person who reports to them
+    /// (directly or further down), as enrolment-service's directory says now. Anyone else's
+    /// is `PERMISSION_DENIED`, whether or not they exist.
+    async fn team_readable_learner(
+        &self,
+        who: &Principal,
+        learner: Option<String>,
+    ) -> AppResult<String> {
+        match learner {
+            Some(l) if l != who.subject && !is_staff(who) => {
+                if self
+                    .directory
+                    .manages(&who.tenant_id, &who.subject, &l)
+                    .await?
+                {
+                    Ok(l)
+                } else {
+                    Err(AppError::PermissionDenied(
+                        "you may read only your own record and your team's".into(),
+                    ))
+                }
+            }
+            other => self.readable_learner(who, other),
+        }
+    }
+}
+
 fn is_staff(who: &Principal) -> bool {
     who.has_any(&STAFF)
 }

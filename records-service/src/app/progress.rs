@@ -40,7 +40,7 @@ impl RecordsApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<ProgressView>> {
-        let learner = self.readable_learner(who, learner)?;
+        let learner = self.team_readable_learner(who, learner).await?;
         let limit = pagination::page_size(page_size)?;
         let filters = format!("learner={learner}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);

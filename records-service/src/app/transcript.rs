@@ -68,7 +68,7 @@ impl RecordsApp {
         learner: Option<String>,
         filter: TranscriptFilter,
     ) -> AppResult<Vec<TranscriptEntry>> {
-        let learner = self.readable_learner(who, learner)?;
+        let learner = self.team_readable_learner(who, learner).await?;
         let tenant = who.tenant_id.clone();
         let mut entries = self
             .db

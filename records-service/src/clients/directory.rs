@@ -1,7 +1,8 @@
 //! Who is in an audience, a class or a department, asked of enrolment-service (with this
-//! service's own identity) when a compliance report is scoped to one; and whether a person
-//! exists, before an admin records training for them. Neither is a learner's hot path;
-//! progress and recording never ask.
+//! service's own identity) when a compliance report is scoped to one; whether a person
+//! exists, before an admin records training for them; and whether a learner reports to a
+//! manager who asks for their record. None is a learner's hot path: progress and recording for
+//! oneself never ask.
 
 use lms_platform::client::Peer;
 use lms_platform::ids::TenantId;
@@ -23,6 +24,29 @@ pub struct Directory {
 impl Directory {
     pub fn new(enrolments: Peer) -> Self {
         Self { enrolments }
+    }
+
+    /// Whether `learner` is anywhere below `manager` in the reporting lines, as the directory
+    /// says now (asked on every call, so a reporting line HR moves moves access at once).
+    pub async fn manages(
+        &self,
+        tenant: &TenantId,
+        manager: &str,
+        learner: &str,
+    ) -> AppResult<bool> {
+        let request = pb::CheckManagesRequest {
+            manager: manager.to_string(),
+            people: vec![learner.to_string()],
+        };
+        let answer = self
+            .enrolments
+            .read(tenant, request, |channel, request| async move {
+                EnrolmentServiceClient::new(channel)
+                    .check_manages(request)
+                    .await
+            })
+            .await?;
+        Ok(answer.people.iter().any(|p| p == learner))
     }
 
     /// NOT_FOUND unless the directory has a person with this external id.
