@@ -1,7 +1,7 @@
 """What the portal's browser tests find in the suite, made through the public REST API by an
 administrator: a mandatory, sequential certification pathway (content, acknowledgement,
 assessment) assigned to the learner's department, an optional pathway whose training step has a
-session to book, and an open pathway they may join."""
+session to book, and an open pathway they may join; the learner reports to a manager."""
 
 import json
 import urllib.error
@@ -77,8 +77,12 @@ def seed(gw, admin, learner):
         "location": "Warehouse 2", "capacity": 8,
     })["id"]
 
+    post("/v1/people", {"externalId": "mona", "displayName": "Name mona",
+                        "email": "mona@acme.example", "department": "Sales",
+                        "jobTitle": "Sales manager"})
     post("/v1/people", {"externalId": learner, "displayName": f"Name {learner}",
-                        "email": f"{learner}@acme.example", "department": "Sales"})
+                        "email": f"{learner}@acme.example", "department": "Sales",
+                        "managerExternalId": "mona"})
     audience = post("/v1/audiences", {"name": "Sales", "kind": "DYNAMIC",
                                       "rule": "department = \"Sales\""})["id"]
     post("/v1/assignments", {"pathwayId": pathway, "audienceId": audience,

@@ -10,7 +10,8 @@ it and reads why a locked step is locked; marks content done, is told in words t
 acknowledgement box and then acknowledges; takes the assessment (the server's timer shown, a
 mistyped number refused with what they typed kept, answers saved as they change, submitted,
 the result shown); downloads the transcript; opens the printable certificate; and anyone,
-signed out, confirms it at the public verification page. Then: the session cookie gone (as when
+signed out, confirms it at the public verification page; their manager sees it on "My team".
+Then: the session cookie gone (as when
 it expires) sends them to sign in and back to the page they asked for; keyboard-only use
 completes a step; the pages fit a phone's width; a French browser gets French; every page has
 no serious or critical axe-core violation; a page's HTML + CSS + JS is under 100 kB
@@ -412,6 +413,25 @@ def others(suite, checks, state, browser, learner_context):
         expect(page.get_by_role("alert")).to_contain_text("No certificate has this code")
         context.close()
     checks.run("anyone, signed out, verifies the certificate by its code", public_verification)
+
+    def manager():
+        context = browser.new_context(locale="en-GB")
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{base}/")
+        sign_in_at_provider(page, "mona")
+        page.wait_for_url(f"{base}/")
+        page.get_by_role("link", name="My team").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("My team")
+        member = page.locator(".card", has_text="Name ada")
+        expect(member).to_contain_text("direct report")
+        expect(member).to_contain_text("Data protection basics")
+        expect(member).to_contain_text("Completed")
+        checks.accessible(page, "team")
+        page.get_by_role("link", name="Everyone below me").click()
+        expect(page.locator(".card", has_text="Name ada")).to_be_visible()
+        context.close()
+    checks.run("a manager sees their team's learning", manager)
 
     def phone_width():
         context = browser.new_context(viewport={"width": 360, "height": 740}, locale="en-GB",

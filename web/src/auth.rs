@@ -187,7 +187,9 @@ pub async fn callback(
         tokens.access_token,
         tokens.name,
         &pending.return_to,
-    ) {
+    )
+    .await
+    {
         Ok(mut response) => {
             append_cookie(
                 &mut response,
@@ -274,7 +276,7 @@ pub async fn dev_sign_in(
             );
         }
     };
-    match start_session(&portal, token, None, &form.return_to) {
+    match start_session(&portal, token, None, &form.return_to).await {
         Ok(response) => response,
         Err(why) => sign_in_form(
             &portal,
@@ -287,7 +289,7 @@ pub async fn dev_sign_in(
 }
 
 /// A session for `token`, once the suite's verifier accepts it; then on to `return_to`.
-fn start_session(
+async fn start_session(
     portal: &Portal,
     token: String,
     name: Option<String>,
@@ -300,7 +302,14 @@ fn start_session(
     let now = chrono::Utc::now().timestamp();
     let token_expires = token_expiry(&token).unwrap_or(now);
     let expires = token_expires.min(now + portal.session_ttl.as_secs() as i64);
+    // Whether anyone reports to them, as the directory says now (for the "My team" link).
+    let manager = portal
+        .api
+        .get(Some(&token), "/v1/team?pageSize=1")
+        .await
+        .is_ok_and(|team| team["members"].as_array().is_some_and(|m| !m.is_empty()));
     let session = Session {
+        manager,
         name: name.unwrap_or_else(|| principal.subject.clone()),
         subject: principal.subject,
         tenant: principal.tenant_id.to_string(),

@@ -185,6 +185,7 @@ pub fn router(
             "/certificates/{certification_id}",
             get(pages::records::certificate),
         )
+        .route("/team", get(pages::team::my_team))
         .route("/notifications", get(pages::inbox::list))
         .route("/notifications/read", post(pages::inbox::mark_read))
         .route("/catalogue", get(pages::catalogue::list))

@@ -260,8 +260,8 @@ mod tests {
     fn the_pkce_challenge_is_rfc_7636s_example() {
         // RFC 7636, appendix B.
         assert_eq!(
-            super::pkce_challenge("dBjftJeZ4CVP-mB0unH1Fs4Mt5T-vEXIsdd1IX6uEnw"),
-            "E9Melhoa2OkvGU1ihHRLfvhAZPAmkXHZHXTNa-R1e-U"
+            super::pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "catalogue.html",
         include_str!("../templates/catalogue.html"),
     ),
+    ("team.html", include_str!("../templates/team.html")),
     ("verify.html", include_str!("../templates/verify.html")),
     ("signin.html", include_str!("../templates/signin.html")),
     ("error.html", include_str!("../templates/error.html")),
@@ -170,4 +171,20 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_file_is_compiled_in() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            assert!(
+                super::TEMPLATES.iter().any(|(known, _)| *known == name),
+                "templates/{name} is not in TEMPLATES"
+            );
+        }
+        super::Pages::new().expect("every template parses");
+    }
 }

@@ -25,6 +25,10 @@ pub struct Session {
     /// Their name as the identity provider gave it (the subject when it gave none).
     pub name: String,
     pub roles: Vec<String>,
+    /// Whether anyone reported to them when they signed in (the portal shows "My team"; the
+    /// team page itself always asks the directory as it stands).
+    #[serde(default)]
+    pub manager: bool,
     /// Unix seconds after which the session is over.
     pub expires: i64,
 }
@@ -203,6 +207,7 @@ mod tests {
             tenant: "acme".into(),
             name: "Ada".into(),
             roles: vec!["learner".into()],
+            manager: false,
             expires,
         };
         assert!(session(now + 60).is_current());

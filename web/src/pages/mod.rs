@@ -9,6 +9,7 @@ pub mod learning;
 pub mod pathway;
 pub mod records;
 pub mod sessions;
+pub mod team;
 pub mod verify;
 
 use axum::response::{IntoResponse, Redirect, Response};
@@ -43,6 +44,7 @@ struct User<'a> {
     name: &'a str,
     tenant: &'a str,
     instructor: bool,
+    manager: bool,
 }
 
 impl Portal {
@@ -128,6 +130,7 @@ impl Portal {
             name: &s.name,
             tenant: &s.tenant,
             instructor: s.roles.iter().any(|r| r == "instructor" || r == "admin"),
+            manager: s.manager,
         });
         let common = serde_json::json!({
             "locale": visitor.locale,
