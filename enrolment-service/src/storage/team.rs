@@ -25,6 +25,16 @@ pub struct Member {
 }
 
 #[derive(QueryableByName)]
+struct CountedMember {
+    #[diesel(sql_type = Text)]
+    external_id: String,
+    #[diesel(sql_type = Integer)]
+    level: i32,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+#[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -69,9 +79,14 @@ pub fn page(
     limit: i64,
 ) -> Result<(Vec<Member>, i64), AppError> {
     let max_level = depth(whole_subtree);
-    let members = sql::load::<Member>(conn, |sql| {
+    // The page and the whole team's size in one walk (a window over the members before the
+    // page is cut).
+    let rows = sql::load::<CountedMember>(conn, |sql| {
         with_members(sql, tenant, manager, max_level);
-        sql.push("SELECT external_id, level FROM members");
+        sql.push(
+            ", counted AS (SELECT external_id, level, COUNT(*) OVER () AS total FROM members) \
+             SELECT external_id, level, total FROM counted",
+        );
         if let Some((level, external_id)) = &after {
             sql.push(&format!(
                 " WHERE level > {level} OR (level = {level} AND external_id > "
@@ -81,14 +96,29 @@ pub fn page(
         }
         sql.push(&format!(" ORDER BY level, external_id LIMIT {limit}"));
     })?;
-    let total = sql::load::<Count>(conn, |sql| {
-        with_members(sql, tenant, manager, max_level);
-        sql.push("SELECT COUNT(*) AS n FROM members");
-    })?;
-    Ok((members, total.first().map_or(0, |c| c.n)))
+    let total = match rows.first() {
+        Some(row) => row.total,
+        // Past the last page: counted on its own.
+        None => sql::load::<Count>(conn, |sql| {
+            with_members(sql, tenant, manager, max_level);
+            sql.push("SELECT COUNT(*) AS n FROM members");
+        })?
+        .first()
+        .map_or(0, |c| c.n),
+    };
+    let members = rows
+        .into_iter()
+        .map(|r| Member {
+            external_id: r.external_id,
+            level: r.level,
+        })
+        .collect();
+    Ok((members, total))
 }
 
-/// The ones of `people` anywhere below `manager`.
+/// The ones of `people` anywhere below `manager`: each person's chain of managers is walked up
+/// (a few rows each, on the unique external-id index), rather than the manager's whole team
+/// down.
 pub fn managed(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -99,10 +129,26 @@ pub fn managed(
         return Ok(Vec::new());
     }
     let members = sql::load::<Member>(conn, |sql| {
-        with_members(sql, tenant, manager, MAX_LEVELS);
-        sql.push("SELECT external_id, level FROM members WHERE external_id IN (")
-            .push_text_list(people)
-            .push(") ORDER BY external_id");
+        sql.push(
+            "WITH RECURSIVE chain(person, manager, level) AS (\
+             SELECT external_id, manager_external_id, 1 FROM people WHERE tenant_id = ",
+        )
+        .push_text(tenant.as_str())
+        .push(" AND external_id IN (")
+        .push_text_list(people)
+        .push(
+            ") UNION ALL SELECT c.person, p.manager_external_id, c.level + 1 FROM chain c \
+             JOIN people p ON p.external_id = c.manager WHERE p.tenant_id = ",
+        )
+        .push_text(tenant.as_str())
+        .push(&format!(
+            " AND c.manager <> '' AND c.level < {MAX_LEVELS}) \
+             SELECT person AS external_id, MIN(level) AS level FROM chain WHERE manager = "
+        ))
+        .push_text(manager)
+        .push(" AND person <> ")
+        .push_text(manager)
+        .push(" GROUP BY person ORDER BY person");
     })?;
     Ok(members.into_iter().map(|m| m.external_id).collect())
 }

@@ -34,6 +34,10 @@ pub struct PortalArgs {
     /// people do); the closed-loop runs have no pause at all.
     #[arg(long, default_value_t = 1000)]
     pub think_ms: u64,
+    /// People below the manager whose team's first page is timed (50 direct reports, the
+    /// rest below them).
+    #[arg(long, default_value_t = 5_000)]
+    pub team_size: usize,
     #[arg(long, default_value = "target/bench")]
     pub out: std::path::PathBuf,
     #[arg(
@@ -61,6 +65,11 @@ struct Results {
     pathway_api: Stats,
     learning_page_bytes: usize,
     pathway_page_bytes: usize,
+    team_size: usize,
+    /// A manager asking for the first page of their whole team, one call after another.
+    team_first_page: Stats,
+    /// The same through the portal: the first 20 members with their learning.
+    portal_team_first_page: Stats,
 }
 
 pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
@@ -120,7 +129,22 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
             async move { fetch(&client, &base, &path, Credential::Cookie(&cookies[c])).await }
         })
     };
+    let manager = seed_team(&http, args.team_size).await?;
+    suite.analyze()?;
+    let manager_token = token(&manager, lms_platform::Role::Learner);
+    let team_first_page =
+        one_after_another(&client, &base, "/v1/team?wholeSubtree=true", &manager_token).await;
+    let portal_team_first_page = one_after_another(
+        &client,
+        &base,
+        "/v1/portal/team?wholeSubtree=true",
+        &manager_token,
+    )
+    .await;
     let results = Results {
+        team_size: args.team_size,
+        team_first_page,
+        portal_team_first_page,
         backend: args.backend.name(),
         clients,
         learning_page_paced: paced(Arc::new("/".to_string())).await,
@@ -140,6 +164,8 @@ pub async fn portal(args: PortalArgs) -> anyhow::Result<()> {
         ("  its API call", &results.learning_api),
         ("pathway page (HTML)", &results.pathway_page),
         ("  its API call", &results.pathway_api),
+        ("team, first page", &results.team_first_page),
+        ("portal team, first page", &results.portal_team_first_page),
     ] {
         eprintln!(
             "{name:<26} {:>8.0}/s  p50 {:>6.1} ms  p99 {:>6.1} ms  errors {}",
@@ -324,6 +350,52 @@ where
         let (mut l, mut e) = task.await.expect("a paced client panicked");
         latencies.append(&mut l);
         errors.append(&mut e);
+    }
+    Stats::from_latencies(latencies, errors, started.elapsed())
+}
+
+/// A manager with `size` people below them: 50 direct reports, the others spread below those.
+async fn seed_team(http: &Http, size: usize) -> anyhow::Result<String> {
+    let admin = admin();
+    let run = chrono::Utc::now().timestamp_millis();
+    let manager = format!("mgr{run}");
+    let direct = 50.min(size.max(1));
+    let name = |n: usize| format!("team{run}-{n:05}");
+    let mut rows = vec![json!({"externalId": manager, "displayName": "Manager",
+                                "email": format!("{manager}@bench.example")})];
+    for n in 0..size {
+        let reports_to = if n < direct {
+            manager.clone()
+        } else {
+            name(n % direct)
+        };
+        rows.push(
+            json!({"externalId": name(n), "displayName": format!("Member {n}"),
+                         "email": format!("{}@bench.example", name(n)),
+                         "managerExternalId": reports_to}),
+        );
+    }
+    for chunk in rows.chunks(5_000) {
+        http.post("/v1/people:upsert", &admin, json!({"people": chunk}))
+            .await?;
+    }
+    Ok(manager)
+}
+
+/// `path` called 100 times one after another (one manager opening the page), after 5 warm-up
+/// calls.
+async fn one_after_another(client: &reqwest::Client, base: &str, path: &str, token: &str) -> Stats {
+    for _ in 0..5 {
+        let _ = fetch(client, base, path, Credential::Bearer(token)).await;
+    }
+    let started = Instant::now();
+    let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        let began = Instant::now();
+        match fetch(client, base, path, Credential::Bearer(token)).await {
+            Ok(()) => latencies.push(began.elapsed()),
+            Err(error) => errors.push(error),
+        }
     }
     Stats::from_latencies(latencies, errors, started.elapsed())
 }
