@@ -129,14 +129,21 @@ oidc_resource = "urn:lms"
         # The browser makes many requests as one person; the edge's rate limit is not tested here.
         env["LMS__GATEWAY__REQUESTS_PER_SECOND"] = "1000"
         env["LMS__GATEWAY__BURST"] = "1000"
-        self.lms = start(
-            [lms, "up", "--config", str(config), "--data-dir", str(self.tmp / "data")],
-            self.tmp / "lms.log", "Learning Portal", 60, env)
-        self.admin = client_credentials(self.issuer, "lms-admin")
-        self.ids = seed(self.public, self.admin, LEARNER)
+        self.lms = None
+        try:
+            self.lms = start(
+                [lms, "up", "--config", str(config), "--data-dir", str(self.tmp / "data")],
+                self.tmp / "lms.log", "Learning Portal", 60, env)
+            self.admin = client_credentials(self.issuer, "lms-admin")
+            self.ids = seed(self.public, self.admin, LEARNER)
+        except BaseException:
+            self.stop()  # nothing left running when the suite cannot start
+            raise
 
     def stop(self):
         for process in (self.lms, self.provider):
+            if process is None:
+                continue
             process.terminate()
             try:
                 process.wait(timeout=10)

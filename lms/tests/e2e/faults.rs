@@ -606,28 +606,18 @@ async fn people_count(cluster: &Cluster) -> usize {
     }
 }
 
-/// Whether a transaction on database `name` waits for a lock right now.
+/// Whether a transaction on database `url` waits for a lock right now.
 fn transaction_waits_for_a_lock(url: &str) -> bool {
-    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
-    let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-Atc",
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
-                 AND xact_start IS NOT NULL AND wait_event_type = 'Lock'"
-            ),
-        ])
-        .output()
-        .expect("psql");
-    String::from_utf8_lossy(&output.stdout).trim() != "0"
+    transactions_where(url, "wait_event_type = 'Lock'")
 }
 
-/// Whether PostgreSQL runs a transaction for database `name` right now.
+/// Whether PostgreSQL runs a transaction for database `url` right now.
 fn transaction_open(url: &str) -> bool {
+    transactions_where(url, "state <> 'idle'")
+}
+
+/// Whether PostgreSQL shows a transaction on database `url` that meets `condition`.
+fn transactions_where(url: &str, condition: &str) -> bool {
     let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
     let output = Command::new("psql")
         .args([
@@ -638,7 +628,7 @@ fn transaction_open(url: &str) -> bool {
             "-Atc",
             &format!(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
-                 AND xact_start IS NOT NULL AND state <> 'idle'"
+                 AND xact_start IS NOT NULL AND {condition}"
             ),
         ])
         .output()

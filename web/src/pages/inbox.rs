@@ -13,25 +13,16 @@ use crate::Portal;
 use crate::pages::see_other;
 
 pub async fn list(State(portal): State<Arc<Portal>>, headers: HeaderMap, uri: Uri) -> Response {
-    let visitor = match portal.signed_in(&headers, &uri) {
-        Ok(visitor) => visitor,
-        Err(response) => return *response,
-    };
-    match portal
-        .api
-        .get(Some(visitor.token()), "/v1/notifications?pageSize=50")
-        .await
-    {
-        Ok(inbox) => portal.page(
-            &visitor,
+    let shown = ("notifications", "notifications");
+    portal
+        .api_page(
+            &headers,
+            &uri,
+            "/v1/notifications?pageSize=50",
             "inbox.html",
-            serde_json::json!({
-                "notifications": &inbox["notifications"],
-                "notice": super::notice(uri.query()),
-            }),
-        ),
-        Err(error) => portal.api_failure(&visitor, &uri, error),
-    }
+            shown,
+        )
+        .await
 }
 
 #[derive(Deserialize)]

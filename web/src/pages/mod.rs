@@ -106,6 +106,31 @@ impl Portal {
         )))
     }
 
+    /// A page showing one API answer: for the signed-in visitor, GET `api_path` and render
+    /// `template` with the answer's `field` as `name` (and any notice the page was sent).
+    pub async fn api_page(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+        api_path: &str,
+        template: &str,
+        (field, name): (&str, &str),
+    ) -> Response {
+        let visitor = match self.signed_in(headers, uri) {
+            Ok(visitor) => visitor,
+            Err(response) => return *response,
+        };
+        match self.api.get(Some(visitor.token()), api_path).await {
+            Ok(answer) => {
+                let mut context = serde_json::Map::new();
+                context.insert(name.to_string(), answer[field].clone());
+                context.insert("notice".into(), notice(uri.query()).into());
+                self.page(&visitor, template, Value::Object(context))
+            }
+            Err(error) => self.api_failure(&visitor, uri, error),
+        }
+    }
+
     /// Off to sign in, then back to `return_to`.
     pub fn to_sign_in(&self, return_to: &str) -> Response {
         let query: String = form_urlencoded::Serializer::new(String::new())

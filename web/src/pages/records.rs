@@ -15,22 +15,16 @@ pub async fn transcript(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let visitor = match portal.signed_in(&headers, &uri) {
-        Ok(visitor) => visitor,
-        Err(response) => return *response,
-    };
-    match portal
-        .api
-        .get(Some(visitor.token()), "/v1/portal/transcript")
-        .await
-    {
-        Ok(transcript) => portal.page(
-            &visitor,
+    let shown = ("entries", "entries");
+    portal
+        .api_page(
+            &headers,
+            &uri,
+            "/v1/portal/transcript",
             "transcript.html",
-            serde_json::json!({ "entries": &transcript["entries"] }),
-        ),
-        Err(error) => portal.api_failure(&visitor, &uri, error),
-    }
+            shown,
+        )
+        .await
 }
 
 /// The API's own CSV download, passed on with its file name.
@@ -73,22 +67,16 @@ pub async fn certificates(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let visitor = match portal.signed_in(&headers, &uri) {
-        Ok(visitor) => visitor,
-        Err(response) => return *response,
-    };
-    match portal
-        .api
-        .get(Some(visitor.token()), "/v1/portal/certifications")
-        .await
-    {
-        Ok(mine) => portal.page(
-            &visitor,
+    let shown = ("certifications", "certifications");
+    portal
+        .api_page(
+            &headers,
+            &uri,
+            "/v1/portal/certifications",
             "certificates.html",
-            serde_json::json!({ "certifications": &mine["certifications"] }),
-        ),
-        Err(error) => portal.api_failure(&visitor, &uri, error),
-    }
+            shown,
+        )
+        .await
 }
 
 /// One certificate, laid out to print, with the address anyone can check it at.
