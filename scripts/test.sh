@@ -14,16 +14,6 @@ if ! python3 -c 'import grpc, grpc_reflection, grpc_health, helm_python, kuberne
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
-# A real OIDC provider (panva/oidc-provider) for the service-token tests, pinned by
-# tests/oidc/package-lock.json.
-if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
-  npm ci --prefix tests/oidc --no-audit --no-fund --silent
-fi
-
-# The contracts: buf lint, and buf breaking against the last release tag (else the previous
-# commit), with the buf CLI pinned in tools/buf. Seconds; before the long build.
-bash scripts/buf.sh
-
 # CI fuzzes after these tests with fuzz/Cargo.lock: a dependency added to a workspace crate
 # without refreshing it fails here, in seconds, rather than after the tests.
 if ! cargo fetch --locked --manifest-path fuzz/Cargo.toml --quiet; then
@@ -31,10 +21,31 @@ if ! cargo fetch --locked --manifest-path fuzz/Cargo.toml --quiet; then
   exit 1
 fi
 
+# While the workspace compiles: a real OIDC provider (panva/oidc-provider, pinned by
+# tests/oidc/package-lock.json) for the service-token and portal tests, and the contracts'
+# checks — buf lint, and buf breaking against the last release tag (else each commit that
+# changed proto/ against its parent), with the buf CLI pinned in tools/buf.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+(
+  if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+    npm ci --prefix tests/oidc --no-audit --no-fund --silent
+  fi
+  bash scripts/buf.sh
+) > "$logs/alongside" 2>&1 &
+alongside=$!
+
 # A fresh clone (CI) builds everything once: incremental compilation only adds work then.
 if [ -n "${CI:-}" ]; then
   export CARGO_INCREMENTAL=0
 fi
+cargo test --workspace --locked --no-run "$@"
+if ! wait "$alongside"; then
+  cat "$logs/alongside"
+  echo "the OIDC provider's packages or the contracts' checks failed (above)" >&2
+  exit 1
+fi
+cat "$logs/alongside"
 cargo test --workspace --locked "$@"
 
 # The Helm chart, rendered by a real Helm engine and checked against the Kubernetes schemas;
@@ -43,17 +54,34 @@ cargo test --workspace --locked "$@"
 # the Dockerfile against the documented ports.
 PROMTOOL=$(bash scripts/promtool.sh)
 export PROMTOOL
-python3 helm/tests/test_chart.py target/debug/lms
+# The three checks below run at once (each prints its summary line; their logs follow in
+# this order); the test command fails when any of them does.
+python3 helm/tests/test_chart.py target/debug/lms > "$logs/chart" 2>&1 &
+chart=$!
 
 # The README's shell examples (its ```sh blocks, in order, in one bash session) against `lms up`
 # on ephemeral ports: every curl must get a 2xx. grpcurl examples run where grpcurl is installed.
-python3 tests/readme/test_readme.py target/debug/lms
+python3 tests/readme/test_readme.py target/debug/lms > "$logs/readme" 2>&1 &
+readme=$!
 
 # The Learning Portal in a real browser: Debian's Chromium driven by Playwright, signing in
 # through a real OIDC provider (tests/oidc/portal-provider.mjs). `.ci/run` installs Chromium;
 # elsewhere, without it, this step says so and is skipped (CI never skips it).
 if [ -x "${LMS_CHROMIUM:-/usr/bin/chromium}" ] || [ -n "${CI:-}" ]; then
-  python3 tests/portal/test_portal.py target/debug/lms
+  python3 tests/portal/test_portal.py target/debug/lms > "$logs/portal" 2>&1 &
+  portal=$!
 else
-  echo "portal: skipped (no Chromium at ${LMS_CHROMIUM:-/usr/bin/chromium}: apt-get install chromium)"
+  echo "portal: skipped (no Chromium at ${LMS_CHROMIUM:-/usr/bin/chromium}: apt-get install chromium)" > "$logs/portal"
+  portal=""
 fi
+
+failed=0
+wait "$chart" || failed=1
+cat "$logs/chart"
+wait "$readme" || failed=1
+cat "$logs/readme"
+if [ -n "$portal" ]; then
+  wait "$portal" || failed=1
+fi
+cat "$logs/portal"
+exit "$failed"
