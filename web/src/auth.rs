@@ -77,12 +77,7 @@ pub async fn start_oidc(
 ) -> Response {
     let visitor = portal.visitor(&headers);
     let Some(oidc) = &portal.oidc else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let sign_in = SignIn {
         state: portal.sealer.random_token(),
@@ -220,12 +215,7 @@ pub async fn dev_sign_in(
 ) -> Response {
     let visitor = portal.visitor(&headers);
     let Some(dev) = &portal.dev else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     if !session::same_secret(&visitor.csrf, &form.csrf) {
         return portal.error_page(&visitor, StatusCode::FORBIDDEN, "error.csrf", "".into());
@@ -300,7 +290,10 @@ async fn start_session(
         .verify(&token)
         .map_err(|e| format!("the suite does not accept this sign-in's token: {e}"))?;
     let now = chrono::Utc::now().timestamp();
-    let token_expires = token_expiry(&token).unwrap_or(now);
+    // The token was verified just above, so its `exp` is there and in the future.
+    let token_expires = lms_platform::auth::unverified_claims(&token)
+        .and_then(|claims| claims["exp"].as_i64())
+        .unwrap_or(now);
     let expires = token_expires.min(now + portal.session_ttl.as_secs() as i64);
     // Whether anyone reports to them, as the directory says now (for the "My team" link).
     let manager = portal
@@ -332,16 +325,6 @@ async fn start_session(
     let mut response = Redirect::to(&local_path(return_to)).into_response();
     append_cookie(&mut response, &cookie);
     Ok(response)
-}
-
-/// The token's `exp` (it has been verified, so it is there and in the future).
-fn token_expiry(token: &str) -> Option<i64> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?["exp"].as_i64()
 }
 
 #[derive(Deserialize)]

@@ -48,12 +48,7 @@ pub async fn start(
         Err(response) => return *response,
     };
     let Some(assessment) = segment(&assessment_id) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let path = format!("/v1/assessments/{assessment}/attempts");
     match portal.api.post(visitor.token(), &path, &json!({})).await {
@@ -88,12 +83,7 @@ pub async fn show(
         Err(response) => return *response,
     };
     let Some(id) = segment(&attempt_id) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let attempt = match portal
         .api
@@ -329,9 +319,12 @@ pub async fn save(
         "autosave" => StatusCode::NO_CONTENT.into_response(),
         "submit" => {
             let path = format!("/v1/attempts/{id}:submit");
-            match portal.api.post(visitor.token(), &path, &json!({})).await {
-                Ok(_) => see_other(&here, "attempt_submitted"),
-                Err(error) if error.is_unauthenticated() => portal.to_sign_in(&here),
+            let body = json!({});
+            match portal
+                .submit(&visitor, &path, &body, &here, "attempt_submitted")
+                .await
+            {
+                Ok(response) => response,
                 Err(error) => refuse(attempt, error.message, error.status),
             }
         }

@@ -60,12 +60,7 @@ pub async fn join(
         Err(response) => return *response,
     };
     let Some(pathway) = segment(&pathway_id) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let body = json!({ "pathwayId": pathway });
     match portal

@@ -209,6 +209,33 @@ impl Portal {
         )
     }
 
+    /// The page for a path or id that names nothing.
+    pub fn not_found(&self, visitor: &Visitor) -> Response {
+        self.error_page(
+            visitor,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            String::new(),
+        )
+    }
+
+    /// A form's change sent to the API: on success, on to `back` with `notice`; a token no
+    /// longer accepted, off to sign in and back; a refusal is the caller's to show with the form.
+    pub async fn submit(
+        &self,
+        visitor: &Visitor,
+        api_path: &str,
+        body: &Value,
+        back: &str,
+        notice: &str,
+    ) -> Result<Response, ApiError> {
+        match self.api.post(visitor.token(), api_path, body).await {
+            Ok(_) => Ok(see_other(back, notice)),
+            Err(error) if error.is_unauthenticated() => Ok(self.to_sign_in(back)),
+            Err(error) => Err(error),
+        }
+    }
+
     /// What a page shows when the API refused: sign in again when the token is no longer
     /// good, else the refusal in words.
     pub fn api_failure(&self, visitor: &Visitor, uri: &Uri, error: ApiError) -> Response {

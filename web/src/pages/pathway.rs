@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::Portal;
 use crate::api::segment;
 use crate::i18n;
-use crate::pages::{Visitor, see_other};
+use crate::pages::Visitor;
 
 pub async fn show(
     State(portal): State<Arc<Portal>>,
@@ -47,7 +47,7 @@ pub async fn render(
     problem: Problem,
 ) -> Response {
     let Some(id) = segment(pathway_id) else {
-        return portal.error_page(visitor, StatusCode::NOT_FOUND, "error.not_found", "".into());
+        return portal.not_found(visitor);
     };
     let mine = match portal
         .api
@@ -170,12 +170,7 @@ pub async fn complete_step(
         Err(response) => return *response,
     };
     let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     if form.kind == "acknowledgement" && form.acknowledged.as_deref() != Some("yes") {
         let problem = Problem {
@@ -188,9 +183,11 @@ pub async fn complete_step(
     }
     let body = json!({ "stepId": step, "kind": "STEP_COMPLETED" });
     let path = format!("/v1/progress/{enrolment}:recordActivity");
-    match portal.api.post(visitor.token(), &path, &body).await {
-        Ok(_) => see_other(&back, "step_done"),
-        Err(error) if error.is_unauthenticated() => portal.to_sign_in(&back),
+    match portal
+        .submit(&visitor, &path, &body, &back, "step_done")
+        .await
+    {
+        Ok(response) => response,
         Err(error) => {
             let problem = Problem {
                 step_id,
@@ -227,12 +224,7 @@ pub async fn submit_evidence(
         Err(response) => return *response,
     };
     let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let body = json!({
         "stepId": step,
@@ -240,9 +232,11 @@ pub async fn submit_evidence(
         "url": form.url.trim(),
     });
     let path = format!("/v1/progress/{enrolment}:submitEvidence");
-    match portal.api.post(visitor.token(), &path, &body).await {
-        Ok(_) => see_other(&back, "evidence_sent"),
-        Err(error) if error.is_unauthenticated() => portal.to_sign_in(&back),
+    match portal
+        .submit(&visitor, &path, &body, &back, "evidence_sent")
+        .await
+    {
+        Ok(response) => response,
         Err(error) => {
             let detail = error
                 .violations

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 
 use crate::Portal;
 use crate::api::segment;
@@ -91,12 +91,7 @@ pub async fn certificate(
         Err(response) => return *response,
     };
     let Some(id) = segment(&certification_id) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     match portal
         .api

@@ -85,12 +85,7 @@ pub async fn book(
     };
     let (Some(session), Some(enrolment)) = (segment(&session_id), segment(&form.enrolment_id))
     else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let path = format!("/v1/sessions/{session}/bookings");
     let body = json!({ "enrolmentId": enrolment });
@@ -119,17 +114,15 @@ pub async fn cancel(
         Err(response) => return *response,
     };
     let Some(booking) = segment(&booking_id) else {
-        return portal.error_page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-            "".into(),
-        );
+        return portal.not_found(&visitor);
     };
     let path = format!("/v1/bookings/{booking}:cancel");
-    match portal.api.post(visitor.token(), &path, &json!({})).await {
-        Ok(_) => see_other("/sessions", "booking_cancelled"),
-        Err(error) if error.is_unauthenticated() => portal.to_sign_in("/sessions"),
+    let body = json!({});
+    match portal
+        .submit(&visitor, &path, &body, "/sessions", "booking_cancelled")
+        .await
+    {
+        Ok(response) => response,
         Err(error) => render(&portal, &visitor, &uri, Some(error.message), error.status).await,
     }
 }
