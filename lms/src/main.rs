@@ -397,12 +397,15 @@ async fn up(mut settings: Settings) -> anyhow::Result<()> {
     for line in lines {
         println!("{line}");
     }
-    if settings.web.enabled {
-        let sign_in = if settings.auth.hs256_secret.is_empty() {
-            "sign-in with web.oidc_issuer"
-        } else {
-            "development sign-in"
-        };
+    // Served when there is a way to sign in (the gateway says so in its log otherwise).
+    let sign_in = if !settings.auth.hs256_secret.is_empty() {
+        Some("development sign-in")
+    } else if !settings.web.oidc_issuer.is_empty() {
+        Some("sign-in with web.oidc_issuer")
+    } else {
+        None
+    };
+    if let (true, Some(sign_in)) = (settings.web.enabled, sign_in) {
         println!(
             "  Learning Portal      http://{}/ ({sign_in})",
             settings.gateway.listen
