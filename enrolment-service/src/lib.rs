@@ -83,7 +83,11 @@ lms_platform::embedded_migrations!();
 
 /// Opens the service's database and applies pending migrations (its own and the outbox's).
 pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> anyhow::Result<Db> {
-    let sets = vec![migrations(), lms_platform::outbox::migrations()];
+    let sets = vec![
+        migrations(),
+        lms_platform::outbox::migrations(),
+        lms_platform::audit::migrations(),
+    ];
     Db::open(url, pool_size, NAME, sets, migrate).await
 }
 
@@ -121,11 +125,17 @@ pub async fn serve(
         async move { app.sweep_and_log().await }
     });
     let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
+    let routes = context.with_audit_trail(routes, &db);
     context
         .serve(
             listener,
             routes,
-            &[SERVICE_NAME, EVENTS_SERVICE_NAME, DEAD_LETTERS_SERVICE_NAME],
+            &[
+                SERVICE_NAME,
+                EVENTS_SERVICE_NAME,
+                DEAD_LETTERS_SERVICE_NAME,
+                lms_platform::audit::SERVICE_NAME,
+            ],
             &db,
         )
         .await

@@ -1106,6 +1106,7 @@ mod sweep {
             subject: "admin@acme".into(),
             tenant_id: acme(),
             roles: HashSet::from([Role::Admin]),
+            call: Default::default(),
         };
         let ada = app
             .create_person(&admin, "ada".into(), profile("Sales"), None)

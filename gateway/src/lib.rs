@@ -4,6 +4,7 @@
 //! passed through to the services, and the portal's own service (`lms.portal.v1`), behind the
 //! edge layers in [`edge`].
 
+pub mod audit_trail;
 pub mod edge;
 pub mod error;
 pub mod openapi;
@@ -54,6 +55,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.notification.v1.WebhookService",
     "lms.records.v1.TrainingSessionService",
     "lms.records.v1.CalendarFeedService",
+    "lms.audit.v1.AuditService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -169,6 +171,18 @@ pub fn router(
             upstreams.insert(service, Upstream::Channel(notification.channel()));
         }
     }
+    // The audit trail: every service's, merged here.
+    let mut trails = vec![
+        peers.pathway.clone(),
+        peers.enrolment.clone(),
+        peers.assessment.clone(),
+        peers.records.clone(),
+    ];
+    trails.extend(peers.notification.clone());
+    let audit = lms_proto::audit_v1::audit_service_server::AuditServiceServer::new(
+        audit_trail::MergedAuditTrail::new(trails),
+    );
+    upstreams.insert(EXPOSED_SERVICES[10], Upstream::Audit(audit));
     let gateway = Arc::new(Gateway {
         routes,
         upstreams,

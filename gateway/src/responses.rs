@@ -78,9 +78,15 @@ pub struct Download {
 }
 
 /// The exports: CSV reports and iCalendar files.
-pub const DOWNLOADS: [Download; 2] = [
+pub const DOWNLOADS: [Download; 3] = [
     Download {
         message: "lms.records.v1.CsvChunk",
+        content_type: "text/csv; charset=utf-8",
+        extension: "csv",
+        description: "A CSV download (a header row, then one row per entry).",
+    },
+    Download {
+        message: "lms.audit.v1.CsvChunk",
         content_type: "text/csv; charset=utf-8",
         extension: "csv",
         description: "A CSV download (a header row, then one row per entry).",

@@ -412,6 +412,17 @@ async fn call_inner(
             )
             .await
         }
+        Upstream::Audit(audit) => {
+            invoke(
+                tonic::client::Grpc::new(audit),
+                &route,
+                request,
+                path,
+                codec,
+                &conditions,
+            )
+            .await
+        }
     }
 }
 

@@ -8,12 +8,16 @@ use tonic::body::Body;
 use tonic::transport::Channel;
 use tower::{BoxError, ServiceExt};
 
+use lms_proto::audit_v1::audit_service_server::AuditServiceServer;
+
+use crate::audit_trail::MergedAuditTrail;
 use crate::portal::Portal;
 
 #[derive(Clone)]
 pub enum Upstream {
     Channel(Channel),
     Portal(PortalServiceServer<Portal>),
+    Audit(AuditServiceServer<MergedAuditTrail>),
 }
 
 impl Upstream {
@@ -25,6 +29,10 @@ impl Upstream {
         match self {
             Upstream::Channel(channel) => channel.oneshot(request).await.map_err(BoxError::from),
             Upstream::Portal(portal) => match portal.oneshot(request).await {
+                Ok(response) => Ok(response),
+                Err(never) => match never {},
+            },
+            Upstream::Audit(audit) => match audit.oneshot(request).await {
                 Ok(response) => Ok(response),
                 Err(never) => match never {},
             },

@@ -136,7 +136,11 @@ lms_platform::embedded_migrations!();
 /// Opens the service's database and applies pending migrations (its own, and the processed
 /// events of the platform's inbox).
 pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> anyhow::Result<Db> {
-    let sets = vec![migrations(), lms_platform::outbox::migrations()];
+    let sets = vec![
+        migrations(),
+        lms_platform::outbox::migrations(),
+        lms_platform::audit::migrations(),
+    ];
     Db::open(url, pool_size, NAME, sets, migrate).await
 }
 
@@ -230,12 +234,17 @@ pub async fn serve(
         let app = deliverer.clone();
         async move { app.deliver_webhooks_and_log().await }
     });
-    let routes = routes(app, &context);
+    let routes = context.with_audit_trail(routes(app, &context), &db);
     context
         .serve(
             listener,
             routes,
-            &[SERVICE_NAME, WEBHOOKS_SERVICE_NAME, EVENTS_SERVICE_NAME],
+            &[
+                SERVICE_NAME,
+                WEBHOOKS_SERVICE_NAME,
+                EVENTS_SERVICE_NAME,
+                lms_platform::audit::SERVICE_NAME,
+            ],
             &db,
         )
         .await

@@ -45,7 +45,8 @@ lms_platform::embedded_migrations!();
 /// Opens the service's database and applies pending migrations (with `migrate`), or checks
 /// that none is pending.
 pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> anyhow::Result<Db> {
-    Db::open(url, pool_size, NAME, vec![migrations()], migrate).await
+    let sets = vec![migrations(), lms_platform::audit::migrations()];
+    Db::open(url, pool_size, NAME, sets, migrate).await
 }
 
 /// The services pathway-service calls.
@@ -78,6 +79,13 @@ pub async fn serve(
     context: Context,
     peers: Peers,
 ) -> anyhow::Result<()> {
-    let routes = routes(app(db.clone(), &peers), &context);
-    context.serve(listener, routes, &[SERVICE_NAME], &db).await
+    let routes = context.with_audit_trail(routes(app(db.clone(), &peers), &context), &db);
+    context
+        .serve(
+            listener,
+            routes,
+            &[SERVICE_NAME, lms_platform::audit::SERVICE_NAME],
+            &db,
+        )
+        .await
 }

@@ -59,6 +59,17 @@ impl Context {
         routes.add_service(self.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY))
     }
 
+    /// Adds the service's audit trail (`lms.audit.v1.AuditService` over `db`'s entries, behind
+    /// its policy) to `routes`.
+    pub fn with_audit_trail(
+        &self,
+        routes: tonic::service::Routes,
+        db: &crate::db::Db,
+    ) -> tonic::service::Routes {
+        use crate::audit::{AuditTrailGrpc, POLICY};
+        routes.add_service(self.authorize(AuditTrailGrpc::server(db.clone()), POLICY))
+    }
+
     /// Runs `task` every `every` until shutdown (never when `every` is zero): sweeps and
     /// schedulers. The first run is one period after the start.
     pub fn every<F, Fut>(&self, every: Duration, mut task: F)

@@ -21,6 +21,10 @@ async fn database(backend: TestBackend) -> Option<(TestDatabase, Db)> {
     db.migrate("outbox-test", outbox::migrations())
         .await
         .unwrap();
+    // A replay of dead letters is an administrator's write: it is recorded in the audit trail.
+    db.migrate("outbox-test", lms_platform::audit::migrations())
+        .await
+        .unwrap();
     Some((test_db, db))
 }
 

@@ -15,6 +15,11 @@ pub mod google {
 }
 
 pub mod lms {
+    pub mod audit {
+        pub mod v1 {
+            tonic::include_proto!("lms.audit.v1");
+        }
+    }
     pub mod assessment {
         pub mod v1 {
             #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
@@ -62,6 +67,7 @@ pub mod lms {
 }
 
 pub use lms::assessment::v1 as assessment_v1;
+pub use lms::audit::v1 as audit_v1;
 pub use lms::common::v1 as common_v1;
 pub use lms::enrolment::v1 as enrolment_v1;
 pub use lms::events::v1 as events_v1;

@@ -78,7 +78,11 @@ pub struct Peers {
 lms_platform::embedded_migrations!();
 
 pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> anyhow::Result<Db> {
-    let sets = vec![migrations(), lms_platform::outbox::migrations()];
+    let sets = vec![
+        migrations(),
+        lms_platform::outbox::migrations(),
+        lms_platform::audit::migrations(),
+    ];
     Db::open(url, pool_size, NAME, sets, migrate).await
 }
 
@@ -135,6 +139,7 @@ pub async fn serve(
         }
     });
     let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
+    let routes = context.with_audit_trail(routes, &db);
     let names = [
         SERVICE_NAME,
         SESSIONS_SERVICE_NAME,
@@ -142,6 +147,7 @@ pub async fn serve(
         VERIFICATION_SERVICE_NAME,
         CALENDAR_FEEDS_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,
+        lms_platform::audit::SERVICE_NAME,
     ];
     context.serve(listener, routes, &names, &db).await
 }

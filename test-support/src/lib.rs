@@ -22,7 +22,7 @@ pub use database::{POSTGRES_ENV, TestBackend, TestDatabase, postgres_server};
 pub use hosts::HostsEntry;
 pub use lms_topology::Component;
 pub use ports::port_for_a_child;
-pub use rpcs::Rpcs;
+pub use rpcs::{Logged, Rpcs};
 pub use suite::TestSuite;
 
 /// Runs each named test twice: on SQLite (`sqlite::name`) and on PostgreSQL

@@ -2,6 +2,7 @@
 //! (the tests that span every service: authorization and isolation matrices, faults).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gateway::transcode::DynamicCodec;
@@ -14,6 +15,19 @@ use tonic::transport::Channel;
 pub struct Rpcs {
     pub pool: DescriptorPool,
     pub channels: HashMap<String, Channel>,
+    /// Every call made, in order: each is sent with an `x-request-id` of its own, so a test
+    /// can find what a call left behind (its audit entry).
+    log: Mutex<Vec<Logged>>,
+}
+
+/// One call made through [`Rpcs`].
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub rpc: String,
+    /// The request, as proto3 JSON.
+    pub request: Value,
+    pub request_id: String,
+    pub succeeded: bool,
 }
 
 impl Rpcs {
@@ -21,7 +35,13 @@ impl Rpcs {
         Rpcs {
             pool: DescriptorPool::decode(lms_proto::FILE_DESCRIPTOR_SET).unwrap(),
             channels,
+            log: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The calls made so far, in order.
+    pub fn logged(&self) -> Vec<Logged> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn method(&self, rpc: &str) -> MethodDescriptor {
@@ -51,6 +71,13 @@ impl Rpcs {
                 "records-service",
                 "notification-service",
             ],
+            Some("audit") => &[
+                "pathway-service",
+                "enrolment-service",
+                "assessment-service",
+                "records-service",
+                "notification-service",
+            ],
             _ => &[],
         }
     }
@@ -65,6 +92,7 @@ impl Rpcs {
         token: Option<&str>,
     ) -> Result<Value, Status> {
         let method = self.method(rpc);
+        let sent = request.clone();
         let message = DynamicMessage::deserialize(method.input(), request.clone())
             .unwrap_or_else(|e| panic!("{rpc}: {request} is not its request: {e}"));
         let mut request = tonic::Request::new(message);
@@ -73,6 +101,27 @@ impl Rpcs {
                 .metadata_mut()
                 .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
+        let request_id = uuid::Uuid::now_v7().to_string();
+        request
+            .metadata_mut()
+            .insert("x-request-id", request_id.parse().unwrap());
+        let answer = self.send(component, &method, request).await;
+        self.log.lock().unwrap().push(Logged {
+            rpc: rpc.to_string(),
+            request: sent,
+            request_id,
+            succeeded: answer.is_ok(),
+        });
+        answer
+    }
+
+    async fn send(
+        &self,
+        component: &str,
+        method: &MethodDescriptor,
+        request: tonic::Request<DynamicMessage>,
+    ) -> Result<Value, Status> {
+        let rpc = format!("{}/{}", method.parent_service().full_name(), method.name());
         let mut grpc = tonic::client::Grpc::new(self.channels[component].clone());
         grpc.ready().await.unwrap();
         let path = http::uri::PathAndQuery::try_from(format!("/{rpc}")).unwrap();

@@ -5,7 +5,7 @@ use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::AssessmentApp;
 use crate::domain::assessment::{Assessment, NewAssessmentStep, QuestionSource, StoredAssessment};
@@ -39,8 +39,11 @@ impl AssessmentApp {
             )
             .await?;
         let audit = Audit::new(&who.subject);
+        // With a step to add, the create is recorded when the step is linked: a create whose
+        // step is refused is undone, and leaves no entry.
+        let record_now = add_step.is_none();
         let stored = {
-            let (tenant, request_id) = (tenant.clone(), request_id.clone());
+            let (tenant, request_id, who) = (tenant.clone(), request_id.clone(), who.clone());
             self.db
                 .write(move |conn| {
                     idempotency::create_once(
@@ -52,6 +55,11 @@ impl AssessmentApp {
                         |conn| {
                             check_source(conn, &tenant, &assessment.questions)?;
                             bank_rows::insert_assessment(conn, &tenant, &assessment, &audit)?;
+                            if record_now {
+                                let resource = format!("assessments/{}", assessment.id);
+                                let change = audit::Change::created(resource, &assessment)?;
+                                audit::record(conn, &who, change)?;
+                            }
                             Ok((
                                 assessment.id.clone(),
                                 StoredAssessment {
@@ -81,6 +89,7 @@ impl AssessmentApp {
         {
             Ok(step_id) => {
                 let actor = who.subject.clone();
+                let who = who.clone();
                 self.db
                     .write(move |conn| {
                         let mut linked = bank_rows::get_assessment(conn, &tenant, &id)?;
@@ -93,7 +102,11 @@ impl AssessmentApp {
                             now(),
                             &actor,
                         )?;
-                        bank_rows::get_assessment(conn, &tenant, &id)
+                        let created = bank_rows::get_assessment(conn, &tenant, &id)?;
+                        let resource = format!("assessments/{id}");
+                        let change = audit::Change::created(resource, &created.assessment)?;
+                        audit::record(conn, &who, change)?;
+                        Ok(created)
                     })
                     .await
             }
@@ -123,6 +136,7 @@ impl AssessmentApp {
     ) -> AppResult<StoredAssessment> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         let current = {
             let (tenant, id) = (tenant.clone(), id.clone());
             self.db
@@ -145,8 +159,8 @@ impl AssessmentApp {
             .write(move |conn| {
                 let stored = bank_rows::get_assessment(conn, &tenant, &id)?;
                 check_etag(&etag, stored.revision)?;
-                replacement.id = stored.assessment.id;
-                replacement.pathway_id = stored.assessment.pathway_id;
+                replacement.id = stored.assessment.id.clone();
+                replacement.pathway_id = stored.assessment.pathway_id.clone();
                 check_source(conn, &tenant, &replacement.questions)?;
                 bank_rows::update_assessment(
                     conn,
@@ -156,7 +170,12 @@ impl AssessmentApp {
                     now(),
                     &actor,
                 )?;
-                bank_rows::get_assessment(conn, &tenant, &id)
+                let updated = bank_rows::get_assessment(conn, &tenant, &id)?;
+                let resource = format!("assessments/{id}");
+                let change =
+                    audit::Change::updated(resource, &stored.assessment, &updated.assessment)?;
+                audit::record(conn, &who, change)?;
+                Ok(updated)
             })
             .await
     }

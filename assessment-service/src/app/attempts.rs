@@ -9,7 +9,7 @@ use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 use rand::seq::IndexedRandom;
 
 use super::{AssessmentApp, AttemptView, is_staff};
@@ -44,6 +44,7 @@ impl AssessmentApp {
             .require_open(&tenant, &admission, &stored.assessment)
             .await?;
         let assessment = stored.assessment;
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 lock_until_commit(
@@ -96,6 +97,12 @@ impl AssessmentApp {
                     revision: 1,
                 };
                 attempt_rows::insert(conn, &tenant, &record)?;
+                let resource = format!("attempts/{}", record.id);
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::created(resource, &audited(&record))?,
+                )?;
                 Ok(AttemptView {
                     attempt: record,
                     show_results: false,
@@ -159,9 +166,11 @@ impl AssessmentApp {
     ) -> AppResult<AttemptView> {
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut attempt = own_attempt(conn, &tenant, &attempt_id, &learner)?;
+                let before = audited(&attempt);
                 let at = now();
                 if attempt.status != Status::InProgress {
                     return Err(AppError::FailedPrecondition(
@@ -181,6 +190,9 @@ impl AssessmentApp {
                     ));
                 }
                 attempt.revision += 1;
+                let resource = format!("attempts/{attempt_id}");
+                let change = audit::Change::updated(resource, &before, &audited(&attempt))?;
+                audit::record(conn, &who, change)?;
                 Ok(AttemptView {
                     attempt,
                     show_results: false,
@@ -198,9 +210,11 @@ impl AssessmentApp {
     ) -> AppResult<AttemptView> {
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut attempt = own_attempt(conn, &tenant, &attempt_id, &learner)?;
+                let before = audited(&attempt);
                 let assessment =
                     bank_rows::get_assessment(conn, &tenant, &attempt.assessment_id)?.assessment;
                 if attempt.status != Status::InProgress {
@@ -212,10 +226,31 @@ impl AssessmentApp {
                     merge_answers(&mut attempt, answers, at)?;
                 }
                 let finished = finish(conn, &tenant, &assessment, attempt, at)?;
+                let resource = format!("attempts/{attempt_id}");
+                let change = audit::Change::updated(resource, &before, &audited(&finished))?;
+                audit::record(conn, &who, change)?;
                 Ok(view(finished, &assessment, false))
             })
             .await
     }
+}
+
+/// What the audit trail keeps of an attempt: its state, answers and grades, not the questions
+/// served (the assessment's, with their answers).
+pub(super) fn audited(attempt: &AttemptRecord) -> serde_json::Value {
+    serde_json::json!({
+        "assessment_id": attempt.assessment_id,
+        "learner": attempt.learner,
+        "number": attempt.number,
+        "status": attempt.status.as_str(),
+        "deadline": attempt.deadline,
+        "submitted_at": attempt.submitted_at,
+        "answers": attempt.answers,
+        "grades": attempt.grades,
+        "score": attempt.score,
+        "max_score": attempt.max_score,
+        "passed": attempt.passed,
+    })
 }
 
 pub(super) fn own_attempt(

@@ -8,7 +8,7 @@ use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::attempts::close;
 use super::{AssessmentApp, BankView, MAX_GIFT_BYTES};
@@ -37,6 +37,7 @@ impl AssessmentApp {
             revision: 1,
             audit: Audit::new(&who.subject),
         };
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 idempotency::create_once(
@@ -50,6 +51,8 @@ impl AssessmentApp {
                     },
                     |conn| {
                         bank_rows::insert_bank(conn, &tenant, &bank)?;
+                        let resource = format!("questionBanks/{}", bank.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &bank)?)?;
                         Ok((bank.id.clone(), BankView { bank, questions: 0 }))
                     },
                 )
@@ -109,6 +112,7 @@ impl AssessmentApp {
         for q in &mut questions {
             q.id = new_id();
         }
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let existing = |conn: &mut DbConnection, id: &str| {
@@ -127,6 +131,9 @@ impl AssessmentApp {
                             .map(|q| (q.clone(), audit.clone()))
                             .collect();
                         bank_rows::insert_questions(conn, &tenant, &bank_id, &rows)?;
+                        let resource = format!("questionBanks/{bank_id}/questions");
+                        let added = serde_json::json!({ "added": &questions });
+                        audit::record(conn, &who, audit::Change::acted(resource, &added)?)?;
                         let first = questions.first().map(|q| q.id.clone()).unwrap_or_default();
                         Ok((
                             first,
@@ -186,12 +193,16 @@ impl AssessmentApp {
     ) -> AppResult<StoredQuestion> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = bank_rows::get_question(conn, &tenant, &question.id)?;
                 check_etag(&etag, current.revision)?;
                 let at = now();
                 bank_rows::update_question(conn, &tenant, &question, current.revision, at, &actor)?;
+                let resource = format!("questions/{}", question.id);
+                let change = audit::Change::updated(resource, &current.question, &question)?;
+                audit::record(conn, &who, change)?;
                 bank_rows::get_question(conn, &tenant, &question.id)
             })
             .await
@@ -259,6 +270,7 @@ impl AssessmentApp {
     ) -> AppResult<(usize, usize)> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = bank_rows::get_question(conn, &tenant, &question_id)?.question;
@@ -305,6 +317,9 @@ impl AssessmentApp {
                 }
                 if !dry_run {
                     tracing::info!(question = %question_id, total, changed, %actor, "question regraded");
+                    let resource = format!("questions/{question_id}");
+                    let regraded = serde_json::json!({ "attempts": total, "scores_changed": changed });
+                    audit::record(conn, &who, audit::Change::acted(resource, &regraded)?)?;
                 }
                 Ok((total, changed))
             })

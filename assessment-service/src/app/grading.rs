@@ -3,7 +3,7 @@
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page};
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::attempts::{close, view};
 use super::{AssessmentApp, AttemptView, PendingGrade};
@@ -79,9 +79,11 @@ impl AssessmentApp {
     ) -> AppResult<AttemptView> {
         let tenant = who.tenant_id.clone();
         let grader = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut attempt = attempt_rows::get(conn, &tenant, &attempt_id)?;
+                let before = super::attempts::audited(&attempt);
                 let assessment = bank_rows::get_assessment(conn, &tenant, &attempt.assessment_id)?.assessment;
                 if attempt.status != Status::AwaitingGrading {
                     return Err(AppError::FailedPrecondition(
@@ -119,6 +121,9 @@ impl AssessmentApp {
                 }
                 outbox::enqueue(conn, &tenant, events)?;
                 attempt.revision += 1;
+                let resource = format!("attempts/{attempt_id}");
+                let after = super::attempts::audited(&attempt);
+                audit::record(conn, &who, audit::Change::updated(resource, &before, &after)?)?;
                 Ok(view(attempt, &assessment, true))
             })
             .await

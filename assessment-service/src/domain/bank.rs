@@ -4,7 +4,7 @@ use lms_platform::resource::Audit;
 
 use super::question::Question;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Bank {
     pub id: String,
     pub name: String,

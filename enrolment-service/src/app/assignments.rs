@@ -7,7 +7,7 @@ use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
 use lms_platform::validate::new_id;
-use lms_platform::{AppResult, Principal, idempotency};
+use lms_platform::{AppResult, Principal, audit, idempotency};
 
 use super::EnrolmentApp;
 use super::reconcile::{lock_tenant_enrolments, reconcile};
@@ -87,6 +87,7 @@ impl EnrolmentApp {
         assignment.pathway_version = version;
         assignment.revision = 1;
         assignment.audit = Audit::new(&actor);
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();
@@ -102,6 +103,8 @@ impl EnrolmentApp {
                     |conn| {
                         check_target(conn, &tenant, &assignment.target)?;
                         assignment_rows::insert(conn, &tenant, &assignment)?;
+                        let resource = format!("assignments/{}", assignment.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &assignment)?)?;
                         assignment_rows::set_pathway_version(
                             conn,
                             &tenant,
@@ -177,11 +180,13 @@ impl EnrolmentApp {
     ) -> AppResult<AssignmentView> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut assignment = assignment_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, assignment.revision)?;
                 let expected = assignment.revision;
+                let before = assignment.clone();
                 if let Some(due) = patch.due_policy {
                     check_due_policy(&assignment, due)?;
                     assignment.due_policy = due;
@@ -196,6 +201,9 @@ impl EnrolmentApp {
                 assignment.revision += 1;
                 assignment.audit.touch(&actor);
                 assignment_rows::update(conn, &tenant, &assignment, expected)?;
+                let resource = format!("assignments/{id}");
+                let change = audit::Change::updated(resource, &before, &assignment)?;
+                audit::record(conn, &who, change)?;
                 assignment_view(conn, &tenant, assignment)
             })
             .await
@@ -212,11 +220,14 @@ impl EnrolmentApp {
     ) -> AppResult<(usize, usize)> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let assignment = assignment_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, assignment.revision)?;
                 lock_tenant_enrolments(conn, &tenant)?;
+                let resource = format!("assignments/{id}");
+                audit::record(conn, &who, audit::Change::deleted(resource, &assignment)?)?;
                 let at = now();
                 assignment_rows::remove(conn, &tenant, &id, at, &actor)?;
                 // Handed over first: someone another assignment covers keeps learning.

@@ -7,7 +7,7 @@ use lms_platform::db::DbConnection;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::reconcile::{ReconcileReport, reconcile};
 use super::{EnrolmentApp, MAX_MEMBER_CHANGE};
@@ -155,6 +155,7 @@ impl EnrolmentApp {
         audience.id = new_id();
         audience.revision = 1;
         audience.audit = Audit::new(&who.subject);
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();
@@ -169,6 +170,8 @@ impl EnrolmentApp {
                     },
                     |conn| {
                         audience_rows::insert(conn, &tenant, &audience)?;
+                        let resource = format!("audiences/{}", audience.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &audience)?)?;
                         // A rule applies to everyone who matches now, not only to later changes.
                         if let Some(rule) = &rule {
                             refresh_audience(conn, &tenant, &audience, rule)?;
@@ -229,11 +232,13 @@ impl EnrolmentApp {
     ) -> AppResult<AudienceView> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut audience = audience_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, audience.revision)?;
                 let expected = audience.revision;
+                let before = audience.clone();
                 if let Some(name) = patch.name {
                     audience.name = name.trim().to_string();
                 }
@@ -254,6 +259,12 @@ impl EnrolmentApp {
                 audience.revision += 1;
                 audience.audit.touch(&actor);
                 audience_rows::update(conn, &tenant, &audience, expected)?;
+                let resource = format!("audiences/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &audience)?,
+                )?;
                 if let Some(rule) = &new_rule {
                     refresh_audience(conn, &tenant, &audience, rule)?;
                     reconcile(conn, &tenant, Scope::Tenant, &actor)?;
@@ -270,12 +281,15 @@ impl EnrolmentApp {
         etag: String,
     ) -> AppResult<()> {
         let tenant = who.tenant_id.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let audience = audience_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, audience.revision)?;
                 refuse_if_assigned(conn, &tenant, &Target::Audience(id.clone()))?;
-                audience_rows::delete(conn, &tenant, &id)
+                audience_rows::delete(conn, &tenant, &id)?;
+                let resource = format!("audiences/{id}");
+                audit::record(conn, &who, audit::Change::deleted(resource, &audience)?)
             })
             .await
     }
@@ -337,6 +351,7 @@ impl EnrolmentApp {
         }
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let audience = audience_rows::get(conn, &tenant, &audience_id)?;
@@ -361,6 +376,10 @@ impl EnrolmentApp {
                     (joining.len(), 0)
                 };
                 let changed: Vec<PersonId> = wanted.into_iter().collect();
+                let what = if remove { "removed" } else { "added" };
+                let resource = format!("audiences/{audience_id}/members");
+                let people = serde_json::json!({ what: &changed });
+                audit::record(conn, &who, audit::Change::acted(resource, &people)?)?;
                 reconcile(conn, &tenant, Scope::People(&changed), &actor)?;
                 let count = view(conn, &tenant, audience)?.member_count;
                 Ok((added, removed, count))

@@ -5,7 +5,7 @@ use lms_platform::ids::{PersonId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::audiences::refuse_if_assigned;
 use super::reconcile::reconcile;
@@ -48,6 +48,7 @@ impl EnrolmentApp {
         class.id = new_id();
         class.revision = 1;
         class.audit = Audit::new(&who.subject);
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();
@@ -62,6 +63,8 @@ impl EnrolmentApp {
                     },
                     |conn| {
                         class_rows::insert(conn, &tenant, &class)?;
+                        let resource = format!("classes/{}", class.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &class)?)?;
                         let id = class.id.clone();
                         Ok((id, class_view(conn, &tenant, class)?))
                     },
@@ -129,6 +132,7 @@ impl EnrolmentApp {
     {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = class_rows::get(conn, &tenant, &id)?;
@@ -139,6 +143,12 @@ impl EnrolmentApp {
                 class.audit = current.audit.clone();
                 class.audit.touch(&actor);
                 class_rows::update(conn, &tenant, &class, current.revision)?;
+                let resource = format!("classes/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &current, &class)?,
+                )?;
                 class_view(conn, &tenant, class)
             })
             .await
@@ -146,12 +156,15 @@ impl EnrolmentApp {
 
     pub async fn delete_class(&self, who: &Principal, id: String, etag: String) -> AppResult<()> {
         let tenant = who.tenant_id.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let class = class_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, class.revision)?;
                 refuse_if_assigned(conn, &tenant, &Target::Class(id.clone()))?;
-                class_rows::delete(conn, &tenant, &id)
+                class_rows::delete(conn, &tenant, &id)?;
+                let resource = format!("classes/{id}");
+                audit::record(conn, &who, audit::Change::deleted(resource, &class)?)
             })
             .await
     }
@@ -172,6 +185,7 @@ impl EnrolmentApp {
         }
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let class = class_rows::get(conn, &tenant, &class_id)?;
@@ -192,6 +206,12 @@ impl EnrolmentApp {
                         class_rows::remove_members(conn, &tenant, &class_id, &unique)?,
                     ),
                 };
+                let resource = format!("classes/{class_id}/members");
+                let people = match role {
+                    Some(role) => serde_json::json!({ "added": &unique, "role": role }),
+                    None => serde_json::json!({ "removed": &unique }),
+                };
+                audit::record(conn, &who, audit::Change::acted(resource, &people)?)?;
                 reconcile(conn, &tenant, Scope::People(&unique), &actor)?;
                 Ok((added, removed, class_view(conn, &tenant, class)?))
             })

@@ -6,7 +6,7 @@ use lms_platform::ids::{EnrolmentId, PathwayId, PersonId, TenantId};
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
-use lms_platform::{AppError, AppResult, Principal, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::reconcile::lock_tenant_enrolments;
 use super::{ACCESS_CHECKERS, EnrolmentApp};
@@ -33,6 +33,7 @@ impl EnrolmentApp {
     ) -> AppResult<Enrolment> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         let version = self
             .catalog
             .availability(&tenant, &pathway_id)
@@ -69,6 +70,8 @@ impl EnrolmentApp {
                             requirement,
                             due_at,
                         )?;
+                        let resource = format!("enrolments/{}", enrolment.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &enrolment)?)?;
                         Ok((enrolment.id.clone(), enrolment))
                     },
                 )
@@ -85,6 +88,7 @@ impl EnrolmentApp {
     ) -> AppResult<Enrolment> {
         let tenant = who.tenant_id.clone();
         let learner = who.subject.clone();
+        let who = who.clone();
         let version = self
             .catalog
             .availability(&tenant, &pathway_id)
@@ -130,6 +134,8 @@ impl EnrolmentApp {
                             crate::domain::assignment::Requirement::Optional,
                             None,
                         )?;
+                        let resource = format!("enrolments/{}", enrolment.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &enrolment)?)?;
                         Ok((enrolment.id.clone(), enrolment))
                     },
                 )
@@ -204,6 +210,7 @@ impl EnrolmentApp {
     ) -> AppResult<Enrolment> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = enrolment_rows::get(conn, &tenant, &id)?;
@@ -227,6 +234,12 @@ impl EnrolmentApp {
                     &change,
                 )?;
                 let enrolment = enrolment_rows::get(conn, &tenant, &id)?;
+                let resource = format!("enrolments/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &current, &enrolment)?,
+                )?;
                 outbox::enqueue(conn, &tenant, vec![events::withdrawn(&enrolment)])?;
                 Ok(enrolment)
             })
@@ -243,6 +256,7 @@ impl EnrolmentApp {
     ) -> AppResult<Enrolment> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = enrolment_rows::get(conn, &tenant, &id)?;
@@ -261,6 +275,12 @@ impl EnrolmentApp {
                 };
                 enrolment_rows::change_due(conn, &tenant, &current, current.revision, &change)?;
                 let enrolment = enrolment_rows::get(conn, &tenant, &id)?;
+                let resource = format!("enrolments/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &current, &enrolment)?,
+                )?;
                 outbox::enqueue(conn, &tenant, vec![events::updated(&enrolment)])?;
                 Ok(enrolment)
             })

@@ -3,7 +3,7 @@
 use lms_platform::ids::PersonId;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag};
-use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::EnrolmentApp;
 use super::audiences::{FOLLOW_PEOPLE_ONE_BY_ONE, follow_person, refresh_dynamic_audiences};
@@ -37,6 +37,7 @@ impl EnrolmentApp {
     ) -> AppResult<Person> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();
@@ -55,6 +56,8 @@ impl EnrolmentApp {
                             audit: Audit::new(&actor),
                         };
                         people_rows::insert(conn, &tenant, &person)?;
+                        let resource = format!("people/{}", person.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &person)?)?;
                         follow_person(conn, &tenant, &person, &actor)?;
                         let id = person.id.clone();
                         Ok((id, person))
@@ -114,15 +117,23 @@ impl EnrolmentApp {
     {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut person = people_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, person.revision)?;
                 let expected = person.revision;
+                let before = person.clone();
                 person.profile = patch(&person)?;
                 person.revision += 1;
                 person.audit.touch(&actor);
                 people_rows::update(conn, &tenant, &person, expected)?;
+                let resource = format!("people/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &person)?,
+                )?;
                 follow_person(conn, &tenant, &person, &actor)?;
                 Ok(person)
             })
@@ -142,6 +153,7 @@ impl EnrolmentApp {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let max_share = self.max_deactivation_share;
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 // A full sync compares the upload with everyone; any other upload only
@@ -180,6 +192,15 @@ impl EnrolmentApp {
                 writes.extend(plan.update);
                 people_rows::upsert_many(conn, &tenant, &writes, &plan.same_attributes, &actor)?;
                 let deactivated = people_rows::deactivate(conn, &tenant, &plan.deactivate, &actor)?;
+                let upload = serde_json::json!({
+                    "full_sync": full_sync,
+                    "created": created,
+                    "updated": updated,
+                    "deactivated": deactivated,
+                    "written": writes.iter().map(|(_, external_id, _)| external_id).collect::<Vec<_>>(),
+                    "deactivated_ids": &plan.deactivate,
+                });
+                audit::record(conn, &who, audit::Change::acted("people", &upload)?)?;
                 if deactivated == 0 && writes.len() <= FOLLOW_PEOPLE_ONE_BY_ONE {
                     // A few changed people (an HR feed's trickle): each one's memberships and
                     // enrolments, rather than every audience of the tenant.

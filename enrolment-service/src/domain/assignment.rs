@@ -9,7 +9,7 @@ use lms_platform::validate::Violations;
 /// The longest relative due policy, in days (ten years).
 pub const MAX_DUE_DAYS: i32 = 3_650;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Requirement {
     /// Everyone in the target is enrolled and must finish by the due date.
     Mandatory,
@@ -43,7 +43,7 @@ impl Requirement {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum DuePolicy {
     None,
     Fixed(NaiveDateTime),
@@ -91,7 +91,7 @@ impl DuePolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LeavePolicy {
     Keep,
     Suspend,
@@ -127,7 +127,7 @@ impl LeavePolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LeaveAction {
     Keep,
     Suspend,
@@ -135,14 +135,14 @@ pub enum LeaveAction {
 }
 
 /// Who an assignment targets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Target {
     Audience(String),
     /// The class's students.
     Class(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Assignment {
     pub id: String,
     pub pathway_id: PathwayId,

@@ -11,7 +11,7 @@ use super::rules::{self, Rule};
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum AudienceKind {
     Static,
     Dynamic,
@@ -34,7 +34,7 @@ impl AudienceKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Audience {
     pub id: String,
     pub name: String,

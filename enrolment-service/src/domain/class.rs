@@ -8,7 +8,7 @@ pub const MAX_CODE_CHARS: usize = 64;
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_TERM_CHARS: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum ClassRole {
     Student,
     Instructor,
@@ -31,7 +31,7 @@ impl ClassRole {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AcademicClass {
     pub id: String,
     pub code: String,

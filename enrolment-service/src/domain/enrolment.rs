@@ -34,7 +34,7 @@ impl PathwayAvailability {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Source {
     Assignment,
     SelfEnrolled,
@@ -60,7 +60,7 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Status {
     Active,
     Suspended,
@@ -86,7 +86,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Withdrawal {
     ByAdmin,
     AssignmentRemoved,
@@ -116,7 +116,7 @@ impl Withdrawal {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DueChange {
     pub previous_due_at: Option<NaiveDateTime>,
     pub due_at: NaiveDateTime,
@@ -125,7 +125,7 @@ pub struct DueChange {
     pub changed_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Enrolment {
     pub id: EnrolmentId,
     pub person_id: PersonId,

@@ -16,7 +16,7 @@ pub const MAX_ATTRIBUTES: usize = 50;
 pub const MAX_ATTRIBUTE_KEY_CHARS: usize = 64;
 pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum PersonStatus {
     Active,
     Inactive,
@@ -40,7 +40,7 @@ impl PersonStatus {
 }
 
 /// What HR says about a person: everything but identity and bookkeeping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Profile {
     pub email: String,
     pub display_name: String,
@@ -53,7 +53,7 @@ pub struct Profile {
     pub attributes: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Person {
     pub id: PersonId,
     pub external_id: String,

@@ -2,6 +2,7 @@
 //! command line, the gateway over HTTP, concurrency, faults, hostile input, the authorization
 //! and tenant-isolation matrices, and the benchmark harness's smoke run.
 
+mod audit;
 mod bench;
 mod cli;
 mod concurrency;

@@ -300,6 +300,8 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.events.v1.EventConsumer/DeliverEvents", SERVICE),
     ("lms.events.v1.DeadLetters/ListDeadLetters", ADMIN),
     ("lms.events.v1.DeadLetters/ReplayDeadLetters", ADMIN),
+    ("lms.audit.v1.AuditService/ListAuditEntries", ADMIN),
+    ("lms.audit.v1.AuditService/ExportAuditEntries", ADMIN),
     (
         "lms.notification.v1.NotificationService/ListNotifications",
         EVERYONE,
@@ -560,18 +562,18 @@ async fn every_rpc_admits_exactly_the_roles_the_table_names(backend: TestBackend
 // --- the tenant isolation matrix ----------------------------------------------------------
 
 /// The ids of tenant A's objects, by placeholder name.
-type Ids = BTreeMap<&'static str, String>;
+pub(crate) type Ids = BTreeMap<&'static str, String>;
 
 /// Whose token tenant B calls with.
 #[derive(Debug, Clone, Copy)]
-enum Caller {
+pub(crate) enum Caller {
     Admin,
     Learner,
     Service,
 }
 
 impl Caller {
-    fn role(self) -> Role {
+    pub(crate) fn role(self) -> Role {
         match self {
             Caller::Admin => Role::Admin,
             Caller::Learner => Role::Learner,
@@ -582,7 +584,7 @@ impl Caller {
 
 /// What tenant B must get.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Expect {
+pub(crate) enum Expect {
     /// The id names the object of the call: `NOT_FOUND`, as for an id that never existed.
     NotFound,
     /// The id only narrows a list, a report or a question (an optional filter, or a pathway
@@ -594,7 +596,7 @@ enum Expect {
 /// Every RPC that takes an id, with a request naming tenant A's objects. Calls that change or
 /// remove an object come after those that read it, because A's admin repeats the calls in
 /// this order to prove the ids were real.
-const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
+pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
     // pathway-service
     (
         "lms.pathway.v1.PathwayService/GetCategory",
@@ -1348,7 +1350,7 @@ fn takes_an_id(method: &MethodDescriptor) -> bool {
     })
 }
 
-fn fill(template: &str, ids: &Ids) -> Value {
+pub(crate) fn fill(template: &str, ids: &Ids) -> Value {
     let mut text = template.to_string();
     for (name, id) in ids {
         text = text.replace(&format!("{{{name}}}"), id);
@@ -1358,7 +1360,7 @@ fn fill(template: &str, ids: &Ids) -> Value {
 }
 
 /// Tenant A's admin builds one of everything; its ids by placeholder name.
-async fn seed_tenant_a(lms: &Lms) -> Ids {
+pub(crate) async fn seed_tenant_a(lms: &Lms) -> Ids {
     let admin = lms.token("a", Role::Admin);
     let learner = lms.token("a", Role::Learner);
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use lms_platform::pagination::{self, Page};
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::{NotificationApp, not_yours};
 use crate::domain::kind::Kind;
@@ -85,6 +85,7 @@ impl NotificationApp {
     /// Marks the caller's notifications read (`ids`, or all when None); how many were unread.
     pub async fn mark_read(&self, who: &Principal, ids: Option<Vec<String>>) -> AppResult<usize> {
         let (tenant, me) = (who.tenant_id.clone(), who.subject.clone());
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 if let Some(ids) = &ids {
@@ -93,7 +94,11 @@ impl NotificationApp {
                         return Err(not_yours("notification", other));
                     }
                 }
-                stored::mark_read(conn, &tenant, &me, ids.as_deref(), now())
+                let marked = stored::mark_read(conn, &tenant, &me, ids.as_deref(), now())?;
+                let resource = format!("people/{me}/notifications");
+                let what = serde_json::json!({ "marked_read": marked, "ids": ids });
+                audit::record(conn, &who, audit::Change::acted(resource, &what)?)?;
+                Ok(marked)
             })
             .await
     }
@@ -124,9 +129,11 @@ impl NotificationApp {
             ));
         }
         let (tenant, me) = (who.tenant_id.to_string(), who.subject.clone());
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut saved = preferences::get(conn, &tenant, &me)?;
+                let before = audited(&saved);
                 if let Some(muted) = muted {
                     saved.muted = muted;
                 }
@@ -137,8 +144,17 @@ impl NotificationApp {
                     saved.digest = digest;
                 }
                 preferences::save(conn, &tenant, &me, &saved)?;
+                let resource = format!("people/{me}/notificationPreferences");
+                let change = audit::Change::updated(resource, &before, &audited(&saved))?;
+                audit::record(conn, &who, change)?;
                 Ok(saved)
             })
             .await
     }
+}
+
+/// Preferences as the audit trail keeps them.
+fn audited(preferences: &Preferences) -> serde_json::Value {
+    let muted: Vec<&str> = preferences.muted.iter().map(|k| k.as_str()).collect();
+    serde_json::json!({ "muted": muted, "digest": preferences.digest })
 }

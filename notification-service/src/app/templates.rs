@@ -2,7 +2,7 @@
 //! before they are saved), and previews.
 
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::NotificationApp;
 use crate::domain::kind::Kind;
@@ -68,7 +68,22 @@ impl NotificationApp {
             updated_by: who.subject.clone(),
         };
         let updated_at = row.updated_at;
-        self.db.write(move |conn| stored::save(conn, &row)).await?;
+        let who = who.clone();
+        self.db
+            .write(move |conn| {
+                let before = stored::all(conn, &who.tenant_id)?
+                    .into_iter()
+                    .find(|t| t.kind == row.kind && t.locale == row.locale);
+                stored::save(conn, &row)?;
+                let resource = format!("templates/{}/{}", row.kind, row.locale);
+                let text = |t: &Stored| serde_json::json!({ "subject": t.subject, "body": t.body });
+                let change = match before {
+                    Some(before) => audit::Change::updated(resource, &text(&before), &text(&row))?,
+                    None => audit::Change::created(resource, &text(&row))?,
+                };
+                audit::record(conn, &who, change)
+            })
+            .await?;
         Ok(TemplateView {
             kind,
             locale,
@@ -87,9 +102,22 @@ impl NotificationApp {
     ) -> AppResult<()> {
         let tenant = who.tenant_id.clone();
         let key = format!("{} template for {locale}", kind.as_str());
+        let who = who.clone();
         let deleted = self
             .db
-            .write(move |conn| stored::delete(conn, &tenant, kind.as_str(), &locale))
+            .write(move |conn| {
+                let before = stored::all(conn, &tenant)?
+                    .into_iter()
+                    .find(|t| t.kind == kind.as_str() && t.locale == locale);
+                let deleted = stored::delete(conn, &tenant, kind.as_str(), &locale)?;
+                if let (true, Some(before)) = (deleted, before) {
+                    let resource = format!("templates/{}/{locale}", kind.as_str());
+                    let text =
+                        serde_json::json!({ "subject": before.subject, "body": before.body });
+                    audit::record(conn, &who, audit::Change::deleted(resource, &text)?)?;
+                }
+                Ok(deleted)
+            })
             .await?;
         if deleted {
             Ok(())

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use lms_platform::pagination::{self, Page};
 use lms_platform::resource::{check_etag, now};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::{NotificationApp, not_yours};
 use crate::domain::webhook::{self, new_secret};
@@ -164,8 +164,17 @@ impl NotificationApp {
             revision: 1,
         };
         let saved = row.clone();
+        let who = who.clone();
         self.db
-            .write(move |conn| stored::insert(conn, &saved))
+            .write(move |conn| {
+                stored::insert(conn, &saved)?;
+                let resource = format!("webhooks/{}", saved.id);
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::created(resource, &audited(&saved))?,
+                )
+            })
             .await?;
         Ok((row.into(), secret))
     }
@@ -218,6 +227,7 @@ impl NotificationApp {
         let mut row = self.webhook_of(who, id).await?;
         check_etag(etag, row.revision)?;
         let read_revision = row.revision;
+        let before = audited(&row);
         if let Some(url) = change.url {
             row.url = url;
         }
@@ -238,9 +248,18 @@ impl NotificationApp {
         row.updated_at = now();
         row.revision += 1;
         let saved = row.clone();
+        let who = who.clone();
         let done = self
             .db
-            .write(move |conn| stored::save(conn, &saved, read_revision))
+            .write(move |conn| {
+                let done = stored::save(conn, &saved, read_revision)?;
+                if done {
+                    let resource = format!("webhooks/{}", saved.id);
+                    let change = audit::Change::updated(resource, &before, &audited(&saved))?;
+                    audit::record(conn, &who, change)?;
+                }
+                Ok(done)
+            })
             .await?;
         AppError::unless_updated(usize::from(done), "webhook")?;
         Ok(row.into())
@@ -249,10 +268,19 @@ impl NotificationApp {
     pub async fn delete_webhook(&self, who: &Principal, id: &str, etag: &str) -> AppResult<()> {
         let row = self.webhook_of(who, id).await?;
         check_etag(etag, row.revision)?;
-        let (tenant, id) = (row.tenant_id, row.id.clone());
+        let (tenant, id) = (row.tenant_id.clone(), row.id.clone());
+        let before = audited(&row);
+        let who = who.clone();
         let deleted = self
             .db
-            .write(move |conn| stored::delete(conn, &tenant, &id))
+            .write(move |conn| {
+                let deleted = stored::delete(conn, &tenant, &id)?;
+                if deleted {
+                    let resource = format!("webhooks/{id}");
+                    audit::record(conn, &who, audit::Change::deleted(resource, &before)?)?;
+                }
+                Ok(deleted)
+            })
             .await?;
         if !deleted {
             return Err(not_yours("webhook", &row.id));
@@ -286,9 +314,22 @@ impl NotificationApp {
         row.updated_at = at;
         row.revision += 1;
         let saved = row.clone();
+        let who = who.clone();
         let done = self
             .db
-            .write(move |conn| stored::save(conn, &saved, read_revision))
+            .write(move |conn| {
+                let done = stored::save(conn, &saved, read_revision)?;
+                if done {
+                    // The secrets themselves are never recorded: only that one was rotated.
+                    let resource = format!("webhooks/{}", saved.id);
+                    let rotated = serde_json::json!({
+                        "revision": saved.revision,
+                        "previous_secret_until": saved.previous_secret_until,
+                    });
+                    audit::record(conn, &who, audit::Change::acted(resource, &rotated)?)?;
+                }
+                Ok(done)
+            })
             .await?;
         AppError::unless_updated(usize::from(done), "webhook")?;
         Ok((row.into(), secret))
@@ -336,6 +377,7 @@ impl NotificationApp {
     ) -> AppResult<DeliveryView> {
         let webhook = self.webhook_of(who, webhook_id).await?;
         let id = id.to_string();
+        let who = who.clone();
         let found = self
             .db
             .write(move |conn| {
@@ -344,6 +386,9 @@ impl NotificationApp {
                     return Ok(Err(id));
                 };
                 deliveries::requeue(conn, &row, now())?;
+                let resource = format!("webhooks/{}/deliveries/{id}", webhook.id);
+                let what = serde_json::json!({ "redelivered": true });
+                audit::record(conn, &who, audit::Change::acted(resource, &what)?)?;
                 Ok(Ok(deliveries::find(
                     conn,
                     &row.tenant_id,
@@ -358,4 +403,16 @@ impl NotificationApp {
             Err(id) => Err(not_yours("delivery", &id)),
         }
     }
+}
+
+/// A webhook as the audit trail keeps it: never its secrets.
+fn audited(webhook: &Webhook) -> serde_json::Value {
+    serde_json::json!({
+        "url": webhook.url,
+        "event_types": webhook.event_types,
+        "description": webhook.description,
+        "state": webhook.state,
+        "disabled_reason": webhook.disabled_reason,
+        "revision": webhook.revision,
+    })
 }

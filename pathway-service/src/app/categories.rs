@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::{PathwayApp, parse_token_number};
 use crate::domain::category::{self, Category, MAX_DEPTH};
@@ -39,6 +39,7 @@ impl PathwayApp {
     pub async fn create_category(&self, who: &Principal, new: NewCategory) -> AppResult<Category> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let request_id = new.request_id.clone();
@@ -78,6 +79,8 @@ impl PathwayApp {
                             audit: Audit::new(&actor),
                         };
                         category_rows::insert(conn, &tenant, &category)?;
+                        let resource = format!("categories/{}", category.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &category)?)?;
                         let id = category.id.clone();
                         Ok((id, category))
                     },
@@ -184,10 +187,12 @@ impl PathwayApp {
     ) -> AppResult<Category> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut category = category_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, category.revision)?;
+                let before = category.clone();
                 let expected = category.revision;
                 if let Some(name) = patch.name {
                     category.name = name.trim().to_string();
@@ -200,6 +205,12 @@ impl PathwayApp {
                 }
                 touch(&mut category, &actor);
                 category_rows::update(conn, &tenant, &category, expected)?;
+                let resource = format!("categories/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &category)?,
+                )?;
                 Ok(category)
             })
             .await
@@ -214,9 +225,11 @@ impl PathwayApp {
     ) -> AppResult<Category> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut moving = category_rows::get(conn, &tenant, &id)?;
+                let before = moving.clone();
                 check_etag(&etag, moving.revision)?;
                 if !new_parent_id.is_empty() && new_parent_id != id {
                     category_rows::get(conn, &tenant, &new_parent_id).map_err(|_| {
@@ -246,6 +259,12 @@ impl PathwayApp {
                 moving.depth += delta;
                 touch(&mut moving, &actor);
                 category_rows::update(conn, &tenant, &moving, expected)?;
+                let resource = format!("categories/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &moving)?,
+                )?;
                 Ok(moving)
             })
             .await
@@ -258,6 +277,7 @@ impl PathwayApp {
         etag: String,
     ) -> AppResult<()> {
         let tenant = who.tenant_id.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 // Locked first, so a concurrent add into this category either finishes before
@@ -272,7 +292,9 @@ impl PathwayApp {
                         "category is not empty: it holds {children} categories and {pathways} pathways"
                     )));
                 }
-                category_rows::delete(conn, &tenant, &id, category.revision)
+                category_rows::delete(conn, &tenant, &id, category.revision)?;
+                let resource = format!("categories/{id}");
+                audit::record(conn, &who, audit::Change::deleted(resource, &category)?)
             })
             .await
     }

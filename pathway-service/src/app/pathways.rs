@@ -3,7 +3,7 @@
 use lms_platform::db::DbConnection;
 use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
-use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::{PathwayApp, parse_token_number};
 use crate::domain::pathway::{
@@ -22,6 +22,7 @@ impl PathwayApp {
     ) -> AppResult<Pathway> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let request_id = request_id.clone();
@@ -44,6 +45,8 @@ impl PathwayApp {
                             steps: Vec::new(),
                         };
                         pathway_rows::insert(conn, &tenant, &pathway)?;
+                        let resource = format!("pathways/{}", pathway.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &pathway)?)?;
                         let id = pathway.id.clone();
                         Ok((id, pathway))
                     },
@@ -349,11 +352,13 @@ impl PathwayApp {
     {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, pathway.revision)?;
                 let expected = pathway.revision;
+                let before = pathway.clone();
                 let (value, steps_changed) = match change(conn, &tenant, &mut pathway)? {
                     Change::Unchanged(value) => return Ok((pathway, value)),
                     Change::Settings(value) => (value, false),
@@ -361,6 +366,12 @@ impl PathwayApp {
                 };
                 touch_pathway(&mut pathway, &actor);
                 pathway_rows::save(conn, &tenant, &pathway, expected, steps_changed)?;
+                let resource = format!("pathways/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &pathway)?,
+                )?;
                 Ok((pathway, value))
             })
             .await

@@ -9,7 +9,7 @@ use super::Audit;
 /// At most this many levels; a root has depth 0.
 pub const MAX_DEPTH: i32 = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Category {
     pub id: String,
     /// Empty for a root.

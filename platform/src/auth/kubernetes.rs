@@ -149,6 +149,7 @@ impl KubernetesIssuer {
             tenant_id: TenantId::try_from(NO_TENANT.to_string())
                 .map_err(|_| AppError::internal(anyhow::anyhow!("placeholder tenant")))?,
             roles: HashSet::from([Role::Service]),
+            call: Default::default(),
         })
     }
 }

@@ -74,8 +74,23 @@ impl<S> Authorize<S> {
             .map(|(_, roles)| *roles)
             .ok_or_else(|| Status::permission_denied(format!("no role may call {method}")))?;
         principal.require_any(roles)?;
+        principal.call = super::Call {
+            rpc: path.trim_start_matches('/').to_string(),
+            request_id: request_id(headers),
+        };
         Ok(principal)
     }
+}
+
+/// The caller's `x-request-id`, when it is a plausible one (printable, at most 200 bytes):
+/// an audit entry keeps it.
+fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| id.len() <= 200 && id.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Checks that `policy` names exactly the RPCs of `service` (`lms.pathway.v1.PathwayService`)

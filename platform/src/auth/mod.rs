@@ -77,6 +77,16 @@ pub struct Principal {
     pub subject: String,
     pub tenant_id: TenantId,
     pub roles: HashSet<Role>,
+    /// The call this principal is making: what the audit trail records of a write.
+    pub call: Call,
+}
+
+/// The RPC being called and the request id it came with (`x-request-id`; empty without one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Call {
+    /// `lms.pathway.v1.PathwayService/UpdateCategory`.
+    pub rpc: String,
+    pub request_id: String,
 }
 
 impl Principal {

@@ -207,6 +207,7 @@ impl TokenVerifier {
             subject: subject.to_string(),
             tenant_id,
             roles,
+            call: Default::default(),
         })
     }
 }

@@ -145,11 +145,12 @@ fn timestamp(at: NaiveDateTime) -> prost_types::Timestamp {
 /// the tenant is NOT_FOUND, and nothing is replayed.
 pub async fn replay_dead_letters(
     db: &Db,
-    tenant: &TenantId,
+    who: &crate::Principal,
     destination: String,
     event_ids: Vec<String>,
 ) -> AppResult<usize> {
-    let tenant = tenant.to_string();
+    let tenant = who.tenant_id.to_string();
+    let who = who.clone();
     db.write(move |conn| {
         use outbox_deliveries::dsl as d;
         let letters = || {
@@ -191,6 +192,10 @@ pub async fn replay_dead_letters(
             ))
             .execute(conn)?;
         }
+        let replayed: Vec<&String> = keys.iter().map(|(_, event)| event).collect();
+        let resource = "deadLetters";
+        let what = serde_json::json!({ "destination": destination, "replayed": replayed });
+        crate::audit::record(conn, &who, crate::audit::Change::acted(resource, &what)?)?;
         Ok(keys.len())
     })
     .await
@@ -258,8 +263,7 @@ impl pb::dead_letters_server::DeadLetters for DeadLettersGrpc {
             v.id(&format!("event_ids[{i}]"), id);
         }
         v.finish()?;
-        let replayed =
-            replay_dead_letters(&self.db, &who.tenant_id, req.destination, req.event_ids).await?;
+        let replayed = replay_dead_letters(&self.db, &who, req.destination, req.event_ids).await?;
         Ok(Response::new(pb::ReplayDeadLettersResponse {
             replayed: replayed as i32,
         }))

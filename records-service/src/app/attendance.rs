@@ -9,7 +9,7 @@ use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
 use lms_platform::validate::{Violations, new_id};
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::progress::follow_up;
 use super::sessions::{locked_session, may_manage};
@@ -94,6 +94,9 @@ impl RecordsApp {
                     move_progress(conn, &tenant, &session, booking, &entry)?;
                     written.push(entry);
                 }
+                let resource = format!("sessions/{session_id}/attendance");
+                let marks = serde_json::json!({ "marks": &written });
+                audit::record(conn, &who, audit::Change::acted(resource, &marks)?)?;
                 Ok(written)
             })
             .await

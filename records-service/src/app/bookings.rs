@@ -9,7 +9,7 @@ use lms_platform::outbox::{self, NewEvent};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::progress::refusal;
 use super::sessions::{lock_session, locked_session};
@@ -63,6 +63,12 @@ impl RecordsApp {
                     |conn, id| booking_view(conn, &tenant, id),
                     |conn| {
                         let made = book(conn, &who, &request)?;
+                        let resource = format!("bookings/{}", made.booking.id);
+                        audit::record(
+                            conn,
+                            &who,
+                            audit::Change::created(resource, &made.booking)?,
+                        )?;
                         Ok((made.booking.id.clone(), made))
                     },
                 )
@@ -89,6 +95,7 @@ impl RecordsApp {
                 }
                 let mut session = locked_session(conn, &tenant, &found.session_id)?;
                 let mut booking = bookings::get(conn, &tenant, &id)?;
+                let before = booking.clone();
                 if !booking.is_live() {
                     return Err(AppError::FailedPrecondition(format!(
                         "booking {id} is already cancelled"
@@ -112,6 +119,12 @@ impl RecordsApp {
                 let news = give_up(conn, &tenant, &mut session, &mut booking, &reason)?;
                 outbox::enqueue(conn, &tenant, news)?;
                 booking.waitlist_position = 0;
+                let resource = format!("bookings/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &booking)?,
+                )?;
                 Ok(BookingView { booking, session })
             })
             .await

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use lms_platform::db::DbConnection;
 use lms_platform::ids::TenantId;
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::bookings::with_sessions;
 use super::{RecordsApp, is_staff};
@@ -60,8 +60,15 @@ impl RecordsApp {
             created_at: now(),
         };
         let (hash, at) = (feed_secret_hash(&feed.secret), feed.created_at);
+        let who = who.clone();
         self.db
-            .write(move |conn| calendar_feeds::replace(conn, &tenant, &subject, &hash, at))
+            .write(move |conn| {
+                calendar_feeds::replace(conn, &tenant, &subject, &hash, at)?;
+                // The secret is the feed's only credential: the trail says a feed was made.
+                let resource = format!("calendarFeeds/{subject}");
+                let made = serde_json::json!({ "created_at": at });
+                audit::record(conn, &who, audit::Change::created(resource, &made)?)
+            })
             .await?;
         Ok(feed)
     }
@@ -69,8 +76,17 @@ impl RecordsApp {
     /// Stops the caller's feed; whether there was one.
     pub async fn delete_calendar_feed(&self, who: &Principal) -> AppResult<bool> {
         let (tenant, subject) = (who.tenant_id.clone(), who.subject.clone());
+        let who = who.clone();
         self.db
-            .write(move |conn| calendar_feeds::remove(conn, &tenant, &subject))
+            .write(move |conn| {
+                let removed = calendar_feeds::remove(conn, &tenant, &subject)?;
+                if removed {
+                    let resource = format!("calendarFeeds/{subject}");
+                    let gone = serde_json::json!({ "feed": "stopped" });
+                    audit::record(conn, &who, audit::Change::deleted(resource, &gone)?)?;
+                }
+                Ok(removed)
+            })
             .await
     }
 

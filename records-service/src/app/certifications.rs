@@ -8,7 +8,7 @@ use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::{RecordsApp, is_staff};
 use crate::domain::certification::{self, Certification};
@@ -59,16 +59,24 @@ impl RecordsApp {
     ) -> AppResult<Certification> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
-                stored::get(conn, &tenant, &id)?;
+                let before = stored::get(conn, &tenant, &id)?;
                 if !stored::revoke(conn, &tenant, &id, now(), &reason, &actor)? {
                     return Err(AppError::FailedPrecondition(format!(
                         "certification {id} is revoked already"
                     )));
                 }
                 tracing::info!(certification = %id, %actor, "certification revoked");
-                stored::get(conn, &tenant, &id)
+                let after = stored::get(conn, &tenant, &id)?;
+                let resource = format!("certifications/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &after)?,
+                )?;
+                Ok(after)
             })
             .await
     }

@@ -5,7 +5,7 @@ use lms_platform::ids::PathwayId;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::progress::{follow_up, refusal};
 use super::{RecordsApp, lock_enrolment, view, visible_enrolment};
@@ -97,6 +97,8 @@ impl RecordsApp {
                     },
                 )?;
                 follow_up(conn, &tenant, &enrolment, !before.any_activity, at)?;
+                let resource = format!("evidence/{}", evidence.id);
+                audit::record(conn, &who, audit::Change::created(resource, &evidence)?)?;
                 Ok(evidence)
             })
             .await
@@ -119,6 +121,7 @@ impl RecordsApp {
                 lock_enrolment(conn, &tenant, &pending.enrolment_id)?;
                 // Read again under the enrolment's lock: another reviewer may have decided.
                 let mut evidence = rows::get(conn, &tenant, &id)?;
+                let undecided = evidence.clone();
                 if evidence.status != EvidenceStatus::Pending {
                     return Err(AppError::FailedPrecondition(format!(
                         "evidence {id} is already {} by {}",
@@ -164,6 +167,9 @@ impl RecordsApp {
                 } else {
                     rows::decide(conn, &tenant, &evidence)?;
                 }
+                let resource = format!("evidence/{id}");
+                let change = audit::Change::updated(resource, &undecided, &evidence)?;
+                audit::record(conn, &who, change)?;
                 Ok(evidence)
             })
             .await

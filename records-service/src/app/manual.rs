@@ -3,6 +3,7 @@
 //! transaction as the change; a deletion hides the record from the learner's history but never
 //! from the audit.
 
+use lms_platform::audit::{self as trail, Change};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{check_etag, now};
 use lms_platform::validate::new_id;
@@ -64,6 +65,7 @@ impl RecordsApp {
             created_by: actor.clone(),
             deleted_at: None,
         };
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 idempotency::create_once(
@@ -75,6 +77,8 @@ impl RecordsApp {
                     |conn| {
                         rows::insert(conn, &record)?;
                         audit(conn, &record, "CREATED", &actor, &reason)?;
+                        let resource = format!("manualRecords/{}", record.id);
+                        trail::record(conn, &who, Change::created(resource, &record)?)?;
                         Ok((record.id.clone(), record))
                     },
                 )
@@ -92,11 +96,13 @@ impl RecordsApp {
     ) -> AppResult<ManualRecord> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut record = rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, record.revision)?;
                 let expected = record.revision;
+                let before = record.clone();
                 if let Some(title) = fields.title {
                     record.title = title;
                 }
@@ -115,6 +121,8 @@ impl RecordsApp {
                 record.revision += 1;
                 rows::update(conn, &record, expected)?;
                 audit(conn, &record, "UPDATED", &actor, &reason)?;
+                let resource = format!("manualRecords/{id}");
+                trail::record(conn, &who, Change::updated(resource, &before, &record)?)?;
                 Ok(record)
             })
             .await
@@ -129,15 +137,19 @@ impl RecordsApp {
     ) -> AppResult<ManualRecord> {
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut record = rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, record.revision)?;
                 let expected = record.revision;
+                let before = record.clone();
                 audit(conn, &record, "DELETED", &actor, &reason)?;
                 record.revision += 1;
                 record.deleted_at = Some(now());
                 rows::update(conn, &record, expected)?;
+                let resource = format!("manualRecords/{id}");
+                trail::record(conn, &who, Change::deleted(resource, &before)?)?;
                 Ok(record)
             })
             .await

@@ -6,7 +6,7 @@ use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::certifications::issue_certification;
 use super::{ProgressView, RecordsApp, lock_enrolment, view, visible_enrolment};
@@ -105,6 +105,8 @@ impl RecordsApp {
                     },
                     |conn| {
                         let result = record(conn, &who, &activity)?;
+                        let resource = format!("enrolments/{}/activities", activity.enrolment_id);
+                        audit::record(conn, &who, audit::Change::acted(resource, &activity)?)?;
                         Ok((activity.enrolment_id.clone(), result))
                     },
                 )

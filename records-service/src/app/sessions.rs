@@ -9,7 +9,7 @@ use lms_platform::outbox;
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::{Audit, check_etag, now};
 use lms_platform::validate::{Violations, new_id};
-use lms_platform::{AppError, AppResult, Principal, Role, idempotency};
+use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::RecordsApp;
 use crate::domain::pathway::StepKind;
@@ -115,6 +115,8 @@ impl RecordsApp {
                             audit: Audit::new(&who.subject),
                         };
                         sessions::insert(conn, &tenant, &session)?;
+                        let resource = format!("sessions/{}", session.id);
+                        audit::record(conn, &who, audit::Change::created(resource, &session)?)?;
                         Ok((session.id.clone(), session))
                     },
                 )
@@ -208,6 +210,7 @@ impl RecordsApp {
                     )));
                 }
                 let before = session.schedule.clone();
+                let unchanged = session.clone();
                 apply(&mut session.schedule, changes);
                 let mut v = Violations::new();
                 session.schedule.check(&mut v);
@@ -244,6 +247,12 @@ impl RecordsApp {
                     &mut session,
                 )?);
                 outbox::enqueue(conn, &tenant, news)?;
+                let resource = format!("sessions/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &unchanged, &session)?,
+                )?;
                 Ok(session)
             })
             .await
@@ -271,6 +280,7 @@ impl RecordsApp {
                     )));
                 }
                 let at = now();
+                let before = session.clone();
                 let live = bookings::list(
                     conn,
                     &tenant,
@@ -301,6 +311,12 @@ impl RecordsApp {
                 }
                 sessions::save(conn, &tenant, &session)?;
                 outbox::enqueue(conn, &tenant, news)?;
+                let resource = format!("sessions/{id}");
+                audit::record(
+                    conn,
+                    &who,
+                    audit::Change::updated(resource, &before, &session)?,
+                )?;
                 Ok(session)
             })
             .await

@@ -3,7 +3,7 @@
 use lms_platform::ids::{EnrolmentId, PathwayId};
 use lms_platform::outbox;
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::RecordsApp;
 use super::progress::follow_up;
@@ -36,6 +36,7 @@ impl RecordsApp {
         let tenant = who.tenant_id.clone();
         let target = self.pathways.fetch(&tenant, &pathway_id, version).await?;
         let actor = who.subject.clone();
+        let who = who.clone();
         self.db
             .write(move |conn| {
                 versions::store(conn, &tenant, &target)?;
@@ -90,6 +91,13 @@ impl RecordsApp {
                 }
                 outbox::enqueue(conn, &tenant, events)?;
                 tracing::info!(pathway = %pathway_id, version, moved = moved.enrolment_ids.len(), "enrolments moved to a newer version");
+                let resource = format!("pathways/{pathway_id}/enrolments");
+                let what = serde_json::json!({
+                    "to_version": version,
+                    "reason": reason,
+                    "moved": moved.enrolment_ids,
+                });
+                audit::record(conn, &who, audit::Change::acted(resource, &what)?)?;
                 Ok(moved)
             })
             .await

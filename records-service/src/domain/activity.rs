@@ -70,7 +70,7 @@ impl Activity {
 }
 
 /// A learner's wish to record something on a step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct NewActivity {
     pub enrolment_id: EnrolmentId,
     pub step_id: String,

@@ -6,7 +6,7 @@ use lms_platform::ids::{EnrolmentId, PathwayId, TenantId};
 use super::pathway::CertificationPolicy;
 
 /// One cycle of a learner's certification in a pathway.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Certification {
     pub id: String,
     pub tenant_id: TenantId,

@@ -10,7 +10,7 @@ text_enum!(EvidenceStatus {
     Rejected = "REJECTED",
 });
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Evidence {
     pub id: String,
     pub enrolment_id: EnrolmentId,

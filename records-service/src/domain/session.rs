@@ -34,7 +34,7 @@ pub const MAX_CAPACITY: i32 = 10_000;
 pub const MAX_INSTRUCTORS: usize = 20;
 
 /// When and where a session takes place, and the deadlines derived from it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Schedule {
     pub start_at: NaiveDateTime,
     pub end_at: NaiveDateTime,
@@ -107,7 +107,7 @@ impl Schedule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Session {
     pub id: String,
     pub pathway_id: PathwayId,
@@ -158,7 +158,7 @@ impl Session {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Booking {
     pub id: String,
     pub session_id: String,
@@ -184,7 +184,7 @@ impl Booking {
 }
 
 /// One entry of the attendance log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AttendanceEntry {
     pub id: String,
     pub session_id: String,

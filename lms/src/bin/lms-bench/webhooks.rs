@@ -52,6 +52,7 @@ pub async fn measure(app: &NotificationApp, events: usize) -> anyhow::Result<Fig
         subject: "admin@bench".into(),
         tenant_id: tenant.clone(),
         roles: [Role::Admin].into_iter().collect(),
+        call: Default::default(),
     };
     app.create_webhook(
         &admin,

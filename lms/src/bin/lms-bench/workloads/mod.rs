@@ -82,6 +82,7 @@ pub(crate) fn principal(subject: &str, role: Role) -> Principal {
         subject: subject.to_string(),
         tenant_id: lms_platform::ids::TenantId::parse(suite::TENANT).expect("a tenant id"),
         roles: HashSet::from([role]),
+        call: Default::default(),
     }
 }
 
