@@ -96,7 +96,8 @@ impl pb::audit_service_server::AuditService for MergedAuditTrail {
     ) -> Result<Response<Self::ExportAuditEntriesStream>, Status> {
         let incoming = request.metadata().clone();
         let request = request.into_inner();
-        audit::filter_of(&request)?;
+        audit::check_export(&request)?;
+        let from_token = request.page_token.clone();
         let trail = self.clone();
         let fetch: audit::Fetch = Box::new(move |page_token| {
             let (trail, incoming) = (trail.clone(), incoming.clone());
@@ -107,6 +108,6 @@ impl pb::audit_service_server::AuditService for MergedAuditTrail {
             };
             Box::pin(async move { trail.page(&incoming, request).await })
         });
-        Ok(Response::new(Box::pin(audit::export(fetch))))
+        Ok(Response::new(Box::pin(audit::export(fetch, from_token))))
     }
 }

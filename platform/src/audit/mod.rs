@@ -16,7 +16,9 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use service::{AuditTrailGrpc, Fetch, POLICY, export, filter_of, page_after, page_token};
+pub use service::{
+    AuditTrailGrpc, Fetch, POLICY, check_export, export, filter_of, page_after, page_token,
+};
 
 /// The gRPC service every service serves its trail with (and the gateway the merged trail).
 pub const SERVICE_NAME: &str = "lms.audit.v1.AuditService";

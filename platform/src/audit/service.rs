@@ -47,10 +47,10 @@ pub fn filter_of(request: &pb::ListAuditEntriesRequest) -> AppResult<Filter> {
     };
     let start = time("start_time", &request.start_time);
     let end = time("end_time", &request.end_time);
-    if let (Some(start), Some(end)) = (start, end) {
-        if start >= end {
-            v.add("end_time", "must be after start_time");
-        }
+    if let (Some(start), Some(end)) = (start, end)
+        && start >= end
+    {
+        v.add("end_time", "must be after start_time");
     }
     v.finish()?;
     Ok(Filter {
@@ -60,6 +60,15 @@ pub fn filter_of(request: &pb::ListAuditEntriesRequest) -> AppResult<Filter> {
         start,
         end,
     })
+}
+
+/// An export's request checked as a list's is (the export holds every page, but a negative
+/// page size or a foreign page token is refused the same way).
+pub fn check_export(request: &pb::ListAuditEntriesRequest) -> AppResult<()> {
+    let filter = filter_of(request)?;
+    pagination::page_size(request.page_size)?;
+    page_after(&filter, &request.page_token)?;
+    Ok(())
 }
 
 /// The id of the last entry of the page before (`None` for the first page).
@@ -156,10 +165,13 @@ pub type Fetch = Box<
 
 /// The CSV export of every entry `fetch` lists, page after page, streamed as it is read: one
 /// page is held in memory at a time.
-pub fn export(mut fetch: Fetch) -> impl Stream<Item = Result<pb::CsvChunk, Status>> + Send {
+pub fn export(
+    mut fetch: Fetch,
+    from_token: String,
+) -> impl Stream<Item = Result<pb::CsvChunk, Status>> + Send {
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
-        let mut token = String::new();
+        let mut token = from_token;
         let mut first = true;
         loop {
             let page = match fetch(token).await {
@@ -286,7 +298,8 @@ impl pb::audit_service_server::AuditService for AuditTrailGrpc {
     ) -> Result<Response<Self::ExportAuditEntriesStream>, Status> {
         let who = principal(&request)?;
         let request = request.into_inner();
-        filter_of(&request)?;
+        check_export(&request)?;
+        let from_token = request.page_token.clone();
         let db = self.db.clone();
         let fetch: Fetch = Box::new(move |page_token| {
             let request = pb::ListAuditEntriesRequest {
@@ -296,6 +309,6 @@ impl pb::audit_service_server::AuditService for AuditTrailGrpc {
             };
             Box::pin(Self::page(db.clone(), who.clone(), request))
         });
-        Ok(Response::new(Box::pin(export(fetch))))
+        Ok(Response::new(Box::pin(export(fetch, from_token))))
     }
 }
