@@ -35,9 +35,12 @@ trap 'rm -rf "$logs"' EXIT
 ) > "$logs/alongside" 2>&1 &
 alongside=$!
 
-# A fresh clone (CI) builds everything once: incremental compilation only adds work then.
+# A fresh clone (CI) builds everything once: incremental compilation only adds work then, and
+# full debug info (for debuggers, not backtraces) makes compiling and linking the test binaries
+# a good part slower; backtraces keep their file and line numbers with line tables only.
 if [ -n "${CI:-}" ]; then
   export CARGO_INCREMENTAL=0
+  export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 fi
 cargo test --workspace --locked --no-run "$@"
 if ! wait "$alongside"; then
