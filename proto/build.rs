@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("lms/records/v1/sessions.proto"),
         PathBuf::from("lms/events/v1/events.proto"),
         PathBuf::from("lms/audit/v1/audit.proto"),
+        PathBuf::from("lms/privacy/v1/privacy.proto"),
         PathBuf::from("lms/notification/v1/notification.proto"),
         PathBuf::from("lms/notification/v1/webhooks.proto"),
         PathBuf::from("lms/portal/v1/portal.proto"),

@@ -99,12 +99,12 @@ pub async fn serve(
     let app = app(db.clone(), &peers);
     let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
     let routes = context.with_audit_trail(routes, &db);
-    context
-        .serve(
-            listener,
-            routes,
-            &[SERVICE_NAME, DEAD_LETTERS_SERVICE_NAME],
-            &db,
-        )
-        .await
+    let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
+    let names = [
+        SERVICE_NAME,
+        DEAD_LETTERS_SERVICE_NAME,
+        lms_platform::audit::SERVICE_NAME,
+        lms_platform::privacy::SERVICE_NAME,
+    ];
+    context.serve(listener, routes, &names, &db).await
 }

@@ -103,10 +103,12 @@ pub fn routes(app: app::EnrolmentApp, context: &Context) -> Routes {
     let service = EnrolmentServiceServer::new(grpc::EnrolmentGrpc::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let events =
-        EventConsumerServer::new(EventConsumerGrpc::new(app)).max_decoding_message_size(limit);
+    let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
+        .max_decoding_message_size(limit);
+    let personal_data = grpc::privacy::PersonalData::server(app);
     Routes::new(context.authorize(service, grpc::policy::POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
+        .add_service(context.authorize(personal_data, lms_platform::privacy::POLICY))
 }
 
 /// Serves enrolment-service on `listener` until the context's shutdown, with its audience
@@ -135,6 +137,7 @@ pub async fn serve(
                 EVENTS_SERVICE_NAME,
                 DEAD_LETTERS_SERVICE_NAME,
                 lms_platform::audit::SERVICE_NAME,
+                lms_platform::privacy::SERVICE_NAME,
             ],
             &db,
         )

@@ -9,6 +9,7 @@ pub mod edge;
 pub mod error;
 pub mod openapi;
 mod openapi_text;
+pub mod personal_data;
 pub mod portal;
 mod preconditions;
 mod responses;
@@ -56,6 +57,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.records.v1.TrainingSessionService",
     "lms.records.v1.CalendarFeedService",
     "lms.audit.v1.AuditService",
+    "lms.privacy.v1.PersonalDataService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -164,7 +166,7 @@ pub fn router(
             peers.enrolment.clone(),
             peers.notification.clone(),
         ));
-    upstreams.insert(EXPOSED_SERVICES[5], Upstream::Portal(portal));
+    upstreams.insert(EXPOSED_SERVICES[5], Upstream::in_process(portal));
     if let Some(notification) = &peers.notification {
         // The inbox and webhooks: both served by notification-service.
         for service in &EXPOSED_SERVICES[6..=7] {
@@ -182,7 +184,19 @@ pub fn router(
     let audit = lms_proto::audit_v1::audit_service_server::AuditServiceServer::new(
         audit_trail::MergedAuditTrail::new(trails),
     );
-    upstreams.insert(EXPOSED_SERVICES[10], Upstream::Audit(audit));
+    upstreams.insert(EXPOSED_SERVICES[10], Upstream::in_process(audit));
+    let personal_data =
+        lms_proto::privacy_v1::personal_data_service_server::PersonalDataServiceServer::new(
+            personal_data::MergedPersonalData::new(
+                peers.enrolment.clone(),
+                [&peers.pathway, &peers.assessment, &peers.records]
+                    .into_iter()
+                    .cloned()
+                    .chain(peers.notification.clone())
+                    .collect(),
+            ),
+        );
+    upstreams.insert(EXPOSED_SERVICES[11], Upstream::in_process(personal_data));
     let gateway = Arc::new(Gateway {
         routes,
         upstreams,

@@ -401,20 +401,9 @@ async fn call_inner(
             )
             .await
         }
-        Upstream::Portal(portal) => {
+        Upstream::InProcess(server) => {
             invoke(
-                tonic::client::Grpc::new(portal),
-                &route,
-                request,
-                path,
-                codec,
-                &conditions,
-            )
-            .await
-        }
-        Upstream::Audit(audit) => {
-            invoke(
-                tonic::client::Grpc::new(audit),
+                tonic::client::Grpc::new(server),
                 &route,
                 request,
                 path,

@@ -1,26 +1,38 @@
-//! Where each service's calls go: a gRPC channel to the service, or the gateway's own portal
-//! service in process.
+//! Where each service's calls go: a gRPC channel to the service, or a service the gateway
+//! serves itself, in process (the portal, and the suite's merged audit trail and personal
+//! data).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 
-use lms_proto::portal_v1::portal_service_server::PortalServiceServer;
 use tonic::body::Body;
 use tonic::transport::Channel;
-use tower::{BoxError, ServiceExt};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Service, ServiceExt};
 
-use lms_proto::audit_v1::audit_service_server::AuditServiceServer;
-
-use crate::audit_trail::MergedAuditTrail;
-use crate::portal::Portal;
+/// A gRPC service served in process.
+pub type InProcess = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
 
 #[derive(Clone)]
 pub enum Upstream {
     Channel(Channel),
-    Portal(PortalServiceServer<Portal>),
-    Audit(AuditServiceServer<MergedAuditTrail>),
+    InProcess(InProcess),
 }
 
 impl Upstream {
+    /// A generated tonic server, served in process.
+    pub fn in_process<S>(server: S) -> Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Upstream::InProcess(BoxCloneSyncService::new(server))
+    }
+
     /// Sends one raw gRPC request (gRPC-Web passthrough).
     pub async fn send(
         self,
@@ -28,11 +40,7 @@ impl Upstream {
     ) -> Result<http::Response<Body>, BoxError> {
         match self {
             Upstream::Channel(channel) => channel.oneshot(request).await.map_err(BoxError::from),
-            Upstream::Portal(portal) => match portal.oneshot(request).await {
-                Ok(response) => Ok(response),
-                Err(never) => match never {},
-            },
-            Upstream::Audit(audit) => match audit.oneshot(request).await {
+            Upstream::InProcess(server) => match server.oneshot(request).await {
                 Ok(response) => Ok(response),
                 Err(never) => match never {},
             },

@@ -235,6 +235,7 @@ pub async fn serve(
         async move { app.deliver_webhooks_and_log().await }
     });
     let routes = context.with_audit_trail(routes(app, &context), &db);
+    let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
     context
         .serve(
             listener,
@@ -244,6 +245,7 @@ pub async fn serve(
                 WEBHOOKS_SERVICE_NAME,
                 EVENTS_SERVICE_NAME,
                 lms_platform::audit::SERVICE_NAME,
+                lms_platform::privacy::SERVICE_NAME,
             ],
             &db,
         )

@@ -80,12 +80,11 @@ pub async fn serve(
     peers: Peers,
 ) -> anyhow::Result<()> {
     let routes = context.with_audit_trail(routes(app(db.clone(), &peers), &context), &db);
-    context
-        .serve(
-            listener,
-            routes,
-            &[SERVICE_NAME, lms_platform::audit::SERVICE_NAME],
-            &db,
-        )
-        .await
+    let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
+    let names = [
+        SERVICE_NAME,
+        lms_platform::audit::SERVICE_NAME,
+        lms_platform::privacy::SERVICE_NAME,
+    ];
+    context.serve(listener, routes, &names, &db).await
 }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod inbox;
 pub mod outbox;
 pub mod pagination;
+pub mod privacy;
 pub mod resource;
 pub mod server;
 pub mod telemetry;

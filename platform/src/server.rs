@@ -70,6 +70,18 @@ impl Context {
         routes.add_service(self.authorize(AuditTrailGrpc::server(db.clone()), POLICY))
     }
 
+    /// Adds the service's part of personal data (`lms.privacy.v1.PersonalDataService` over
+    /// `tables` in `db`, behind its policy) to `routes`.
+    pub fn with_personal_data(
+        &self,
+        routes: tonic::service::Routes,
+        db: &crate::db::Db,
+        tables: &'static crate::privacy::PersonalTables,
+    ) -> tonic::service::Routes {
+        use crate::privacy::{POLICY, PersonalDataGrpc};
+        routes.add_service(self.authorize(PersonalDataGrpc::server(db.clone(), tables), POLICY))
+    }
+
     /// Runs `task` every `every` until shutdown (never when `every` is zero): sweeps and
     /// schedulers. The first run is one period after the start.
     pub fn every<F, Fut>(&self, every: Duration, mut task: F)

@@ -47,6 +47,11 @@ pub mod lms {
             tonic::include_proto!("lms.notification.v1");
         }
     }
+    pub mod privacy {
+        pub mod v1 {
+            tonic::include_proto!("lms.privacy.v1");
+        }
+    }
     pub mod portal {
         pub mod v1 {
             tonic::include_proto!("lms.portal.v1");
@@ -74,4 +79,5 @@ pub use lms::events::v1 as events_v1;
 pub use lms::notification::v1 as notification_v1;
 pub use lms::pathway::v1 as pathway_v1;
 pub use lms::portal::v1 as portal_v1;
+pub use lms::privacy::v1 as privacy_v1;
 pub use lms::records::v1 as records_v1;

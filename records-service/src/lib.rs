@@ -140,6 +140,7 @@ pub async fn serve(
     });
     let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
     let routes = context.with_audit_trail(routes, &db);
+    let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
     let names = [
         SERVICE_NAME,
         SESSIONS_SERVICE_NAME,
@@ -148,6 +149,7 @@ pub async fn serve(
         CALENDAR_FEEDS_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,
         lms_platform::audit::SERVICE_NAME,
+        lms_platform::privacy::SERVICE_NAME,
     ];
     context.serve(listener, routes, &names, &db).await
 }

@@ -71,7 +71,7 @@ impl Rpcs {
                 "records-service",
                 "notification-service",
             ],
-            Some("audit") => &[
+            Some("audit") | Some("privacy") => &[
                 "pathway-service",
                 "enrolment-service",
                 "assessment-service",

@@ -4,6 +4,7 @@
 
 pub mod attempts;
 pub mod banks;
+pub mod personal_data;
 pub mod schema;
 
 use lms_platform::AppError;

@@ -10,6 +10,7 @@ mod classes;
 mod due_moves;
 mod enrolments;
 mod people;
+mod privacy;
 mod received;
 mod reconcile;
 mod team;

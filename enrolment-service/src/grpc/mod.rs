@@ -6,6 +6,7 @@ pub mod convert;
 mod events;
 mod people;
 pub mod policy;
+pub mod privacy;
 mod team;
 
 use lms_platform::AppError;

@@ -7,6 +7,7 @@ pub mod classes;
 pub mod coverage;
 pub mod enrolments;
 pub mod people;
+pub mod personal_data;
 pub mod schema;
 pub mod sql;
 pub mod team;

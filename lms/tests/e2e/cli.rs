@@ -809,12 +809,13 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
         assert!(probe.status.success(), "{component}: {probe:?}");
     }
     // Reflection on each port lists what that port serves, and nothing another port serves
-    // (every service keeps its own audit trail).
+    // (every service keeps its own audit trail, and its part of a person's data).
     let common = [
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
         "lms.audit.v1.AuditService",
+        "lms.privacy.v1.PersonalDataService",
     ];
     for (component, own) in [
         ("pathway-service", vec!["lms.pathway.v1.PathwayService"]),

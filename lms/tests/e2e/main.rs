@@ -13,6 +13,7 @@ mod hostile;
 mod matrix;
 mod path_http;
 mod portal_web;
+mod privacy;
 mod replicas;
 mod support;
 mod teams;

@@ -270,11 +270,11 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ),
     (
         "lms.records.v1.RecordsService/StreamComplianceReport",
-        STAFF_SERVICE,
+        EVERYONE_SERVICE,
     ),
     (
         "lms.records.v1.RecordsService/ExportComplianceReport",
-        STAFF_SERVICE,
+        EVERYONE_SERVICE,
     ),
     ("lms.records.v1.RecordsService/CreateManualRecord", ADMIN),
     ("lms.records.v1.RecordsService/UpdateManualRecord", ADMIN),
@@ -302,6 +302,14 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.events.v1.DeadLetters/ReplayDeadLetters", ADMIN),
     ("lms.audit.v1.AuditService/ListAuditEntries", ADMIN),
     ("lms.audit.v1.AuditService/ExportAuditEntries", ADMIN),
+    (
+        "lms.privacy.v1.PersonalDataService/ExportPersonalData",
+        ADMIN,
+    ),
+    (
+        "lms.privacy.v1.PersonalDataService/ErasePersonalData",
+        ADMIN,
+    ),
     (
         "lms.notification.v1.NotificationService/ListNotifications",
         EVERYONE,

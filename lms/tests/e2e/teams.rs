@@ -202,6 +202,39 @@ async fn a_manager_sees_their_team_and_no_one_else(backend: TestBackend) {
     let (status, _) = call(&lms, Method::GET, "/v1/progress?learner=mona", &ada, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // The team compliance report: the manager's team on a pathway (direct reports, or with
+    // the whole subtree), as CSV; another manager's team is refused, an admin asks for any.
+    let learners_of = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .skip(1)
+            .map(|row| row.split(',').next().unwrap().to_string())
+            .collect()
+    };
+    let report = |query: &str, token: &str| {
+        let url = format!("{}/v1/compliance/{pathway}:export{query}", lms.gateway);
+        let request = lms.http.get(url).bearer_auth(token.to_string());
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, direct) = report("", &mona).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the whole pathway is for staff: {direct}"
+    );
+    let (status, direct) = report("?team.manager=mona", &mona).await;
+    assert_eq!(status, StatusCode::OK, "{direct}");
+    assert_eq!(learners_of(&direct), ["ada"]);
+    let (_, subtree) = report("?team.wholeSubtree=true", &mona).await;
+    assert_eq!(learners_of(&subtree), ["ada", "ben"]);
+    let (status, _) = report("?team.manager=zed", &mona).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another manager's team");
+    let (status, of_zed) = report("?team.manager=zed", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(learners_of(&of_zed), ["pete"]);
+
     // The portal's "my team": each report with their learning and counts.
     let team = ok(
         &lms,

@@ -1,6 +1,7 @@
 //! notification-service's rows and queries, one file per aggregate.
 
 pub mod notifications;
+pub mod personal_data;
 pub mod preferences;
 pub mod schema;
 pub mod session_reminders;

@@ -2,6 +2,7 @@
 
 pub mod categories;
 pub mod pathways;
+pub mod personal_data;
 pub mod schema;
 
 pub use lms_platform::db::{like_pattern, lower};

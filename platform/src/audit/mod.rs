@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 pub use service::{
     AuditTrailGrpc, Fetch, POLICY, check_export, export, filter_of, page_after, page_token,
+    to_struct,
 };
 
 /// The gRPC service every service serves its trail with (and the gateway the merged trail).
@@ -254,6 +255,85 @@ pub fn list(
         query = query.filter(a::id.lt(id.to_string()));
     }
     Ok(query.order(a::id.desc()).limit(limit).load(conn)?)
+}
+
+/// Erasure (`crate::privacy`): `person` becomes `pseudonym` in the trail — as the actor, and
+/// wherever their id is a JSON string in an entry's fields. The one change the trail admits:
+/// the transaction holds a permit for the tenant (which the triggers check) only while it
+/// rewrites. Returns how many entries changed.
+pub fn pseudonymise(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person: &str,
+    pseudonym: &str,
+) -> AppResult<i64> {
+    let (quoted, replacement) = (json_string(person), json_string(pseudonym));
+    let pattern = format!("%{}%", escape_like(&quoted));
+    with_permit(conn, tenant, |conn| {
+        let actors = crate::privacy::execute(
+            conn,
+            "UPDATE audit_entries SET actor = $3 WHERE tenant_id = $1 AND actor = $2",
+            &[tenant.as_str(), person, pseudonym],
+        )?;
+        let fields = crate::privacy::execute(
+            conn,
+            "UPDATE audit_entries SET before_json = REPLACE(before_json, $2, $3), \
+             after_json = REPLACE(after_json, $2, $3) WHERE tenant_id = $1 \
+             AND (before_json LIKE $4 ESCAPE '\\' OR after_json LIKE $4 ESCAPE '\\')",
+            &[tenant.as_str(), &quoted, &replacement, &pattern],
+        )?;
+        Ok(actors + fields)
+    })
+}
+
+/// Erasure: the fields of the entries on `resource` (a person's profile, with their name and
+/// email) are replaced by `{"erased": true}`.
+pub fn clear_fields(conn: &mut DbConnection, tenant: &TenantId, resource: &str) -> AppResult<i64> {
+    with_permit(conn, tenant, |conn| {
+        crate::privacy::execute(
+            conn,
+            "UPDATE audit_entries SET before_json = CASE WHEN before_json IS NULL THEN NULL \
+             ELSE '{\"erased\":true}' END, after_json = CASE WHEN after_json IS NULL THEN NULL \
+             ELSE '{\"erased\":true}' END WHERE tenant_id = $1 AND resource = $2",
+            &[tenant.as_str(), resource],
+        )
+    })
+}
+
+fn with_permit(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    work: impl FnOnce(&mut DbConnection) -> AppResult<i64>,
+) -> AppResult<i64> {
+    let permit = [tenant.as_str()];
+    crate::privacy::execute(
+        conn,
+        "INSERT INTO audit_erasure_permits (tenant_id) VALUES ($1)",
+        &permit,
+    )?;
+    let changed = work(conn)?;
+    crate::privacy::execute(
+        conn,
+        "DELETE FROM audit_erasure_permits WHERE tenant_id = $1",
+        &permit,
+    )?;
+    Ok(changed)
+}
+
+fn json_string(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
+}
+
+/// `text` matched literally by LIKE ... ESCAPE '\'.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// The header of the CSV export.

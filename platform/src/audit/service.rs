@@ -108,7 +108,8 @@ pub fn to_proto(entry: Entry) -> pb::AuditEntry {
     }
 }
 
-fn to_struct(fields: serde_json::Map<String, Value>) -> prost_types::Struct {
+/// A JSON object as a `google.protobuf.Struct`.
+pub fn to_struct(fields: serde_json::Map<String, Value>) -> prost_types::Struct {
     prost_types::Struct {
         fields: fields
             .into_iter()

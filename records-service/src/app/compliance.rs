@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use chrono::NaiveDateTime;
 use lms_platform::db::{Db, DbConnection};
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal};
+use lms_platform::{AppError, AppResult, Principal, Role};
 use tokio::sync::mpsc;
 
 use super::RecordsApp;
@@ -39,8 +39,23 @@ impl RecordsApp {
         &self,
         who: &Principal,
         pathway_id: PathwayId,
-        scope: Option<Scope>,
+        mut scope: Option<Scope>,
     ) -> AppResult<mpsc::Receiver<AppResult<ComplianceLine>>> {
+        if let Some(Scope::Team { manager, .. }) = &mut scope
+            && manager.is_empty()
+        {
+            manager.clone_from(&who.subject);
+        }
+        let staff = who.has_any(&[Role::Admin, Role::Instructor, Role::Service]);
+        let own_team =
+            matches!(&scope, Some(Scope::Team { manager, .. }) if *manager == who.subject);
+        if !staff && !own_team {
+            return Err(AppError::PermissionDenied(
+                "compliance reports are for staff; a manager reports on their own team \
+                 (scope team)"
+                    .into(),
+            ));
+        }
         // A report on a pathway that does not exist is a mistake, not an empty report.
         self.pathways
             .require_pathway(&who.tenant_id, &pathway_id)

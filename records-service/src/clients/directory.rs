@@ -169,6 +169,30 @@ impl Directory {
                 let members = page.people.into_iter().map(|p| p.external_id).collect();
                 (members, page.next_page_token)
             }
+            Scope::Team {
+                manager,
+                whole_subtree,
+            } => {
+                let request = pb::ListTeamRequest {
+                    manager: manager.clone(),
+                    whole_subtree: *whole_subtree,
+                    page_size: PAGE_SIZE,
+                    page_token,
+                };
+                let page = peer
+                    .read(tenant, request, |channel, request| async move {
+                        EnrolmentServiceClient::new(channel)
+                            .list_team(request)
+                            .await
+                    })
+                    .await?;
+                let members = page
+                    .members
+                    .into_iter()
+                    .filter_map(|m| m.person.map(|p| p.external_id))
+                    .collect();
+                (members, page.next_page_token)
+            }
         })
     }
 }

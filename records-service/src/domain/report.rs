@@ -7,4 +7,9 @@ pub enum Scope {
     /// The class's students.
     Class(String),
     Department(String),
+    /// A manager's direct reports, or everyone below them.
+    Team {
+        manager: String,
+        whole_subtree: bool,
+    },
 }

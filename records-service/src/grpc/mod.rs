@@ -183,6 +183,13 @@ impl RecordsService for RecordsGrpc {
                 v.required_text("department", &name, 200);
                 Some(crate::domain::report::Scope::Department(name))
             }
+            Some(pb::compliance_report_request::Scope::Team(team)) => {
+                v.max_text("team.manager", &team.manager, 200);
+                Some(crate::domain::report::Scope::Team {
+                    manager: team.manager,
+                    whole_subtree: team.whole_subtree,
+                })
+            }
         };
         v.finish()?;
         let mut lines = self

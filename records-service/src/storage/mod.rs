@@ -9,6 +9,7 @@ pub mod certifications;
 pub mod enrolments;
 pub mod evidence;
 pub mod manual;
+pub mod personal_data;
 pub mod schema;
 pub mod sessions;
 pub mod versions;

@@ -19,8 +19,20 @@ CREATE TABLE audit_entries (
 CREATE INDEX audit_entries_by_actor ON audit_entries (tenant_id, actor, id);
 CREATE INDEX audit_entries_by_resource ON audit_entries (tenant_id, resource, id);
 
+-- Erasing a person's data (lms_platform::privacy) is the one change an entry admits: its actor,
+-- and the person's id in its fields, become a pseudonym. The erasing transaction holds a permit
+-- row for its tenant only while it rewrites; other transactions never see it. Every other
+-- UPDATE, every DELETE and TRUNCATE is refused.
+CREATE TABLE audit_erasure_permits (
+    tenant_id TEXT PRIMARY KEY
+);
+
 CREATE FUNCTION audit_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id AND NEW.tenant_id = OLD.tenant_id
+        AND EXISTS (SELECT 1 FROM audit_erasure_permits WHERE tenant_id = OLD.tenant_id) THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'the audit trail is append-only';
 END
 $$;

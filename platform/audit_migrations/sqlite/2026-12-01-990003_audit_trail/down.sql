@@ -1,1 +1,2 @@
 DROP TABLE audit_entries;
+DROP TABLE audit_erasure_permits;

@@ -19,7 +19,16 @@ CREATE TABLE audit_entries (
 CREATE INDEX audit_entries_by_actor ON audit_entries (tenant_id, actor, id);
 CREATE INDEX audit_entries_by_resource ON audit_entries (tenant_id, resource, id);
 
+-- Erasing a person's data (lms_platform::privacy) is the one change an entry admits: its actor,
+-- and the person's id in its fields, become a pseudonym. The erasing transaction holds a permit
+-- row for its tenant only while it rewrites. Every other UPDATE, and every DELETE, is refused.
+CREATE TABLE audit_erasure_permits (
+    tenant_id TEXT PRIMARY KEY NOT NULL
+);
+
 CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+WHEN NEW.id <> OLD.id OR NEW.tenant_id <> OLD.tenant_id
+    OR NOT EXISTS (SELECT 1 FROM audit_erasure_permits WHERE tenant_id = OLD.tenant_id)
 BEGIN
     SELECT RAISE(ABORT, 'the audit trail is append-only');
 END;

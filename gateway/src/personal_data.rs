@@ -1,0 +1,122 @@
+//! A person's data across the suite (`lms.privacy.v1.PersonalDataService`, served by the
+//! gateway over every service's own). An export asks the directory (enrolment-service) first —
+//! a person it does not know is NOT_FOUND — then every other service at once, and answers with
+//! each one's section. An erasure goes to the directory first, which chooses the pseudonym and
+//! remembers the erasure, then to every other service with that pseudonym; each part is one
+//! transaction that may be repeated, so a call cut short is completed by calling again. A
+//! person erased before, with nothing left to erase anywhere, is FAILED_PRECONDITION.
+
+use futures::future::join_all;
+use lms_platform::client::Peer;
+use lms_platform::privacy::{check_erasure, check_export};
+use lms_proto::privacy_v1 as pb;
+use pb::personal_data_service_client::PersonalDataServiceClient;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+pub struct MergedPersonalData {
+    directory: Peer,
+    /// Every other service that holds personal data.
+    others: Vec<Peer>,
+}
+
+impl MergedPersonalData {
+    pub fn new(directory: Peer, others: Vec<Peer>) -> Self {
+        Self { directory, others }
+    }
+}
+
+async fn export(
+    peer: &Peer,
+    incoming: &MetadataMap,
+    request: pb::ExportPersonalDataRequest,
+) -> Result<pb::PersonalData, Status> {
+    Ok(peer
+        .read_as_caller(incoming, request, |channel, request| async move {
+            PersonalDataServiceClient::new(channel)
+                .export_personal_data(request)
+                .await
+        })
+        .await?)
+}
+
+async fn erase(
+    peer: &Peer,
+    incoming: &MetadataMap,
+    request: pb::ErasePersonalDataRequest,
+) -> Result<pb::ErasePersonalDataResponse, Status> {
+    // Each part may be repeated (an erasure of what is erased changes nothing), so a lost
+    // answer is safely asked again.
+    Ok(peer
+        .read_as_caller(incoming, request, |channel, request| async move {
+            PersonalDataServiceClient::new(channel)
+                .erase_personal_data(request)
+                .await
+        })
+        .await?)
+}
+
+#[tonic::async_trait]
+impl pb::personal_data_service_server::PersonalDataService for MergedPersonalData {
+    async fn export_personal_data(
+        &self,
+        request: Request<pb::ExportPersonalDataRequest>,
+    ) -> Result<Response<pb::PersonalData>, Status> {
+        let incoming = request.metadata().clone();
+        let request = request.into_inner();
+        check_export(&request)?;
+        let mut data = export(&self.directory, &incoming, request.clone()).await?;
+        let others = join_all(
+            self.others
+                .iter()
+                .map(|peer| export(peer, &incoming, request.clone())),
+        )
+        .await;
+        for section in others {
+            data.sections.extend(section?.sections);
+        }
+        Ok(Response::new(data))
+    }
+
+    async fn erase_personal_data(
+        &self,
+        request: Request<pb::ErasePersonalDataRequest>,
+    ) -> Result<Response<pb::ErasePersonalDataResponse>, Status> {
+        let incoming = request.metadata().clone();
+        let request = request.into_inner();
+        check_erasure(&request, true)?;
+        if !request.pseudonym.is_empty() {
+            return Err(Status::invalid_argument(
+                "pseudonym: the directory chooses it; leave it empty",
+            ));
+        }
+        let mut erased = erase(&self.directory, &incoming, request.clone()).await?;
+        let everywhere = pb::ErasePersonalDataRequest {
+            pseudonym: erased.pseudonym.clone(),
+            ..request
+        };
+        let others = join_all(
+            self.others
+                .iter()
+                .map(|peer| erase(peer, &incoming, everywhere.clone())),
+        )
+        .await;
+        for part in others {
+            erased.sections.extend(part?.sections);
+        }
+        let left = erased.sections.iter().map(|s| s.rows).sum::<i64>();
+        if erased.erased_before && left == 0 {
+            let when = erased
+                .erase_time
+                .as_ref()
+                .and_then(lms_platform::resource::from_timestamp)
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            return Err(Status::failed_precondition(format!(
+                "person {} was erased at {when}; nothing of theirs is left",
+                erased.person
+            )));
+        }
+        Ok(Response::new(erased))
+    }
+}

@@ -1,0 +1,218 @@
+//! A person's data, against a real `lms up` (embedded SQLite, and each component on its own
+//! PostgreSQL database): tenant A's learner, who has one of everything, is exported in one
+//! call with every service's section; then erased — their identity gone from every service
+//! and from the audit trail, their learning kept under a pseudonym; a second erasure, a
+//! stranger, another tenant's admin and a learner are each refused precisely; an erasure cut
+//! short is completed by asking again.
+
+use lms_platform::Role;
+use lms_test_support::TestBackend;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::matrix::seed_tenant_a;
+use crate::support::Lms;
+
+async fn call(
+    lms: &Lms,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = lms
+        .http
+        .request(method, format!("{}{path}", lms.gateway))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn export(lms: &Lms, person: &str, token: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/personalData/{person}");
+    call(lms, reqwest::Method::GET, &path, token, None).await
+}
+
+async fn erase(lms: &Lms, person: &str, token: &str, reason: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/personalData/{person}:erase");
+    let body = json!({ "reason": reason });
+    call(lms, reqwest::Method::POST, &path, token, Some(body)).await
+}
+
+/// The section of `service` in an export.
+fn section<'a>(data: &'a Value, service: &str) -> &'a Value {
+    data["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == service)
+        .map(|s| &s["data"])
+        .unwrap_or_else(|| panic!("no {service} section in {data}"))
+}
+
+async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBackend) {
+    let Some(lms) = Lms::start(backend).await else {
+        return;
+    };
+    let ids = seed_tenant_a(&lms).await;
+    let admin = lms.token("a", Role::Admin);
+
+    // One call: every service's section.
+    let (status, data) = export(&lms, "learner@a", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{data}");
+    let directory = section(&data, "enrolment-service");
+    assert_eq!(directory["people"][0]["email"], "ada@a.example");
+    assert!(!directory["enrolments"].as_array().unwrap().is_empty());
+    let records = section(&data, "records-service");
+    for table in [
+        "enrolments",
+        "activities",
+        "certifications",
+        "evidence",
+        "session_bookings",
+    ] {
+        assert!(
+            records[table].is_array(),
+            "records-service {table}: {records}"
+        );
+    }
+    assert!(section(&data, "assessment-service")["attempts"].is_array());
+    section(&data, "pathway-service");
+    section(&data, "notification-service");
+
+    // Refusals: a stranger, another tenant's admin, a learner, no reason.
+    let (status, _) = export(&lms, "nobody@a", &admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = export(&lms, "learner@a", &lms.token("b", Role::Admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's person");
+    let (status, _) = erase(&lms, "learner@a", &lms.token("b", Role::Admin), "DSR-1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's person");
+    let (status, _) = export(&lms, "learner@a", &lms.token("a", Role::Learner)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = erase(&lms, "learner@a", &admin, "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer.to_string().contains("reason"), "{answer}");
+    let (status, _) = erase(&lms, "nobody@a", &admin, "DSR-0").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The erasure.
+    let (status, erased) = erase(&lms, "learner@a", &admin, "DSR-1").await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    let pseudonym = erased["pseudonym"].as_str().unwrap().to_string();
+    assert!(pseudonym.starts_with("erased-"), "{pseudonym}");
+    assert_eq!(erased["sections"].as_array().unwrap().len(), 5, "{erased}");
+    for service in ["enrolment-service", "records-service", "assessment-service"] {
+        let rows = erased["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == service)
+            .map(|s| s["rows"].as_str().unwrap_or("0").parse::<i64>().unwrap())
+            .unwrap();
+        assert!(rows > 0, "{service} erased nothing: {erased}");
+    }
+
+    // Nothing names them any more; their learning stays, under the pseudonym.
+    let (status, _) = export(&lms, "learner@a", &admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, left) = export(&lms, &pseudonym, &admin).await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert!(
+        !left.to_string().contains("learner@a") && !left.to_string().contains("ada@a.example"),
+        "{left}"
+    );
+    let person = &section(&left, "enrolment-service")["people"][0];
+    assert_eq!(person["email"], "");
+    assert_eq!(person["display_name"], "");
+    let certifications = lms
+        .ok(
+            "lms.records.v1.RecordsService/ListCertifications",
+            json!({"learner": pseudonym}),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        certifications["certifications"][0]["id"],
+        ids["certification"].as_str()
+    );
+
+    // The audit trail: no entry names them; the erasure is one entry, with its reason.
+    let (status, trail) = call(
+        &lms,
+        reqwest::Method::GET,
+        "/v1/auditEntries?pageSize=500",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = trail.to_string();
+    for identity in ["learner@a", "ada@a.example", "\"Ada\""] {
+        assert!(!text.contains(identity), "the trail still holds {identity}");
+    }
+    let erasures: Vec<&Value> = trail["auditEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "lms.privacy.v1.PersonalDataService/ErasePersonalData")
+        .collect();
+    assert_eq!(erasures.len(), 1, "{erasures:?}");
+    assert_eq!(erasures[0]["actor"], "admin@a");
+    assert_eq!(erasures[0]["after"]["reason"], "DSR-1");
+
+    // Twice: refused, saying when.
+    let (status, again) = erase(&lms, "learner@a", &admin, "DSR-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+    assert!(again.to_string().contains("was erased at"), "{again}");
+
+    // Cut short: the directory erased bob@a, the other services never heard; asking again
+    // completes it (his enrolment in records-service), and a third time is refused.
+    lms.ok(
+        "lms.enrolment.v1.EnrolmentService/EnrolPerson",
+        json!({"personId": ids["other_person"], "pathwayId": ids["pathway"]}),
+        &admin,
+    )
+    .await;
+    lms.eventually(
+        "lms.records.v1.RecordsService/ListProgress",
+        json!({"learner": "bob@a"}),
+        &admin,
+        |v| v["progress"].as_array().is_some_and(|p| !p.is_empty()),
+    )
+    .await;
+    lms.call(
+        "enrolment-service",
+        "lms.privacy.v1.PersonalDataService/ErasePersonalData",
+        json!({"person": "bob@a", "reason": "DSR-2"}),
+        Some(&admin),
+    )
+    .await
+    .unwrap();
+    let (status, completed) = erase(&lms, "bob@a", &admin, "DSR-2").await;
+    assert_eq!(status, StatusCode::OK, "{completed}");
+    assert_eq!(completed["erasedBefore"], true);
+    let (status, _) = erase(&lms, "bob@a", &admin, "DSR-2").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+mod sqlite {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_person_is_exported_in_one_call_and_erased_everywhere() {
+        super::a_person_is_exported_in_one_call_and_erased_everywhere(TestBackend::Sqlite).await;
+    }
+}
+
+mod postgres {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_person_is_exported_in_one_call_and_erased_everywhere() {
+        super::a_person_is_exported_in_one_call_and_erased_everywhere(TestBackend::Postgres).await;
+    }
+}
