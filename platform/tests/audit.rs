@@ -178,8 +178,57 @@ async fn the_database_refuses_to_change_or_remove_an_entry(suite: Suite) {
     assert_eq!(entries[0].actor, "admin@acme");
 }
 
+async fn an_erasure_rewrites_a_person_and_nothing_else_may(suite: Suite) {
+    let learner = person("acme", "ada@acme", Role::Learner, "RecordActivity");
+    let done = json!({"learner": "ada@acme", "note": "ada@acme's step, and ada@acme.example"});
+    record(
+        &suite.db,
+        learner,
+        Change::acted("enrolments/1", &done).unwrap(),
+    )
+    .await;
+    let admin = person("acme", "admin@acme", Role::Admin, "UpdatePerson");
+    let moved = Change::updated(
+        "people/2",
+        &json!({"manager": "ada@acme"}),
+        &json!({"manager": "bob"}),
+    );
+    record(&suite.db, admin, moved.unwrap()).await;
+    let other_tenant = person("globex", "ada@acme", Role::Learner, "RecordActivity");
+    let theirs = Change::acted("enrolments/9", &json!({"learner": "ada@acme"})).unwrap();
+    record(&suite.db, other_tenant, theirs).await;
+
+    let tenant = TenantId::parse("acme").unwrap();
+    let changed = suite
+        .db
+        .write(move |conn| audit::pseudonymise(conn, &tenant, "ada@acme", "erased-1"))
+        .await
+        .unwrap();
+    assert_eq!(changed, 3, "one actor and two entries' fields");
+    let entries = list(&suite.db, "acme", Filter::default()).await;
+    let text = format!("{entries:?}");
+    assert!(!text.contains("\"ada@acme\""), "{text}");
+    assert!(text.contains("erased-1"), "{text}");
+    // Only whole JSON strings are the person's id: the note keeps its words.
+    assert!(text.contains("ada@acme's step"), "{text}");
+    // Another tenant's entries are theirs.
+    let globex = list(&suite.db, "globex", Filter::default()).await;
+    assert_eq!(globex[0].actor, "ada@acme");
+    // The permit lasted only as long as the rewrite.
+    let refused = suite
+        .db
+        .write(|conn| Ok(raw(conn, "UPDATE audit_entries SET actor = 'x'")))
+        .await
+        .unwrap();
+    assert!(
+        refused.is_err(),
+        "after the erasure, the trail is append-only again"
+    );
+}
+
 lms_test_support::on_both_databases!(
     Suite;
+    an_erasure_rewrites_a_person_and_nothing_else_may,
     an_entry_says_who_did_what_to_which_resource,
     filters_find_an_actor_a_resource_with_what_is_below_it_and_an_rpc,
     the_database_refuses_to_change_or_remove_an_entry,
