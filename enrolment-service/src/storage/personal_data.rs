@@ -33,8 +33,9 @@ pub const TABLES: PersonalTables = PersonalTables {
     cleared: &[(
         "people",
         "external_id",
-        "display_name = '', email = '', department = '', job_title = '', location = '', \
-         manager_external_id = '', hire_date = NULL",
+        // A person always has a display name (the API promises one).
+        "display_name = 'Erased person', email = '', department = '', job_title = '', \
+         location = '', manager_external_id = '', hire_date = NULL",
     )],
 };
 

@@ -127,7 +127,7 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
     );
     let person = &section(&left, "enrolment-service")["people"][0];
     assert_eq!(person["email"], "");
-    assert_eq!(person["display_name"], "");
+    assert_eq!(person["display_name"], "Erased person");
     let certifications = lms
         .ok(
             "lms.records.v1.RecordsService/ListCertifications",
