@@ -9,9 +9,6 @@
 //! services check the caller's token and role themselves (administrators only): the gateway
 //! passes the caller's credentials on and adds none of its own.
 
-use std::pin::Pin;
-
-use futures::Stream;
 use futures::future::join_all;
 use lms_platform::audit;
 use lms_platform::client::Peer;
@@ -20,9 +17,6 @@ use lms_proto::audit_v1 as pb;
 use pb::audit_service_client::AuditServiceClient;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
-
-/// Entries fetched per page while exporting.
-const EXPORT_PAGE: i32 = 500;
 
 #[derive(Clone)]
 pub struct MergedAuditTrail {
@@ -87,27 +81,18 @@ impl pb::audit_service_server::AuditService for MergedAuditTrail {
         Ok(Response::new(page))
     }
 
-    type ExportAuditEntriesStream =
-        Pin<Box<dyn Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
+    type ExportAuditEntriesStream = audit::CsvStream;
 
     async fn export_audit_entries(
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
-    ) -> Result<Response<Self::ExportAuditEntriesStream>, Status> {
+    ) -> Result<Response<audit::CsvStream>, Status> {
         let incoming = request.metadata().clone();
-        let request = request.into_inner();
-        audit::check_export(&request)?;
-        let from_token = request.page_token.clone();
         let trail = self.clone();
-        let fetch: audit::Fetch = Box::new(move |page_token| {
+        let stream = audit::export(request.into_inner(), move |request| {
             let (trail, incoming) = (trail.clone(), incoming.clone());
-            let request = pb::ListAuditEntriesRequest {
-                page_size: EXPORT_PAGE,
-                page_token,
-                ..request.clone()
-            };
-            Box::pin(async move { trail.page(&incoming, request).await })
-        });
-        Ok(Response::new(Box::pin(audit::export(fetch, from_token))))
+            async move { trail.page(&incoming, request).await }
+        })?;
+        Ok(Response::new(stream))
     }
 }

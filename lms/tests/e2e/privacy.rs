@@ -11,26 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::matrix::seed_tenant_a;
-use crate::support::Lms;
-
-async fn call(
-    lms: &Lms,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = lms
-        .http
-        .request(method, format!("{}{path}", lms.gateway))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::{Lms, call};
 
 async fn export(lms: &Lms, person: &str, token: &str) -> (StatusCode, Value) {
     let path = format!("/v1/personalData/{person}");

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use lms_platform::Role;
 pub use lms_test_support::Rpcs;
 use lms_test_support::{TestAuth, TestBackend, TestDatabase};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -140,4 +141,25 @@ impl Lms {
         };
         (code, body)
     }
+}
+
+/// One REST call through the gateway with `token`: the status and the JSON answer (null when
+/// the body is not JSON).
+pub async fn call(
+    lms: &Lms,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = lms
+        .http
+        .request(method, format!("{}{path}", lms.gateway))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -8,26 +8,7 @@ use lms_test_support::TestBackend;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::Lms;
-
-async fn call(
-    lms: &Lms,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = lms
-        .http
-        .request(method, format!("{}{path}", lms.gateway))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::support::{Lms, call};
 
 async fn ok(lms: &Lms, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
     let (status, answer) = call(lms, method, path, token, body).await;

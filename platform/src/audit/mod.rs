@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use service::{
-    AuditTrailGrpc, Fetch, POLICY, check_export, export, filter_of, page_after, page_token,
+    AuditTrailGrpc, CsvStream, POLICY, check_export, export, filter_of, page_after, page_token,
     to_struct,
 };
 

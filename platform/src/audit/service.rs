@@ -155,34 +155,36 @@ fn from_value(value: &prost_types::Value) -> Value {
     }
 }
 
-/// One page: `fetch(page_token)` answers a page of a list (one service's, or the merged one).
-pub type Fetch = Box<
-    dyn FnMut(
-            String,
-        )
-            -> Pin<Box<dyn Future<Output = Result<pb::ListAuditEntriesResponse, Status>> + Send>>
-        + Send,
->;
+/// A CSV export, streamed.
+pub type CsvStream = Pin<Box<dyn Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
 
-/// The CSV export of every entry `fetch` lists, page after page, streamed as it is read: one
-/// page is held in memory at a time.
-pub fn export(
-    mut fetch: Fetch,
-    from_token: String,
-) -> impl Stream<Item = Result<pb::CsvChunk, Status>> + Send {
+/// The CSV export of every entry `request` matches (from its page token on), read page after
+/// page with `page` (one service's list, or the merged one) and streamed as it is read: one
+/// page is held in memory at a time. The request is checked as a list's would be.
+pub fn export<F, Fut>(request: pb::ListAuditEntriesRequest, page: F) -> Result<CsvStream, Status>
+where
+    F: Fn(pb::ListAuditEntriesRequest) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<pb::ListAuditEntriesResponse, Status>> + Send,
+{
+    check_export(&request)?;
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
-        let mut token = from_token;
+        let mut token = request.page_token.clone();
         let mut first = true;
         loop {
-            let page = match fetch(token).await {
-                Ok(page) => page,
+            let next = pb::ListAuditEntriesRequest {
+                page_size: EXPORT_PAGE,
+                page_token: token,
+                ..request.clone()
+            };
+            let entries = match page(next).await {
+                Ok(entries) => entries,
                 Err(status) => {
                     let _ = sender.send(Err(status)).await;
                     return;
                 }
             };
-            let chunk = csv_rows(first, &page.audit_entries);
+            let chunk = csv_rows(first, &entries.audit_entries);
             first = false;
             if sender
                 .send(chunk.map(|data| pb::CsvChunk { data }))
@@ -191,13 +193,15 @@ pub fn export(
             {
                 return;
             }
-            if page.next_page_token.is_empty() {
+            if entries.next_page_token.is_empty() {
                 return;
             }
-            token = page.next_page_token;
+            token = entries.next_page_token;
         }
     });
-    tokio_stream::wrappers::ReceiverStream::new(receiver)
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(
+        receiver,
+    )))
 }
 
 fn csv_rows(header: bool, entries: &[pb::AuditEntry]) -> Result<Vec<u8>, Status> {
@@ -290,26 +294,17 @@ impl pb::audit_service_server::AuditService for AuditTrailGrpc {
         Ok(Response::new(page))
     }
 
-    type ExportAuditEntriesStream =
-        Pin<Box<dyn Stream<Item = Result<pb::CsvChunk, Status>> + Send>>;
+    type ExportAuditEntriesStream = CsvStream;
 
     async fn export_audit_entries(
         &self,
         request: Request<pb::ListAuditEntriesRequest>,
-    ) -> Result<Response<Self::ExportAuditEntriesStream>, Status> {
+    ) -> Result<Response<CsvStream>, Status> {
         let who = principal(&request)?;
-        let request = request.into_inner();
-        check_export(&request)?;
-        let from_token = request.page_token.clone();
         let db = self.db.clone();
-        let fetch: Fetch = Box::new(move |page_token| {
-            let request = pb::ListAuditEntriesRequest {
-                page_size: EXPORT_PAGE,
-                page_token,
-                ..request.clone()
-            };
-            Box::pin(Self::page(db.clone(), who.clone(), request))
-        });
-        Ok(Response::new(Box::pin(export(fetch, from_token))))
+        let stream = export(request.into_inner(), move |request| {
+            Self::page(db.clone(), who.clone(), request)
+        })?;
+        Ok(Response::new(stream))
     }
 }
