@@ -85,11 +85,6 @@ impl pb::personal_data_service_server::PersonalDataService for MergedPersonalDat
         let incoming = request.metadata().clone();
         let request = request.into_inner();
         check_erasure(&request, true)?;
-        if !request.pseudonym.is_empty() {
-            return Err(Status::invalid_argument(
-                "pseudonym: the directory chooses it; leave it empty",
-            ));
-        }
         let mut erased = erase(&self.directory, &incoming, request.clone()).await?;
         let everywhere = pb::ErasePersonalDataRequest {
             pseudonym: erased.pseudonym.clone(),

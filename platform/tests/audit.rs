@@ -136,6 +136,12 @@ async fn filters_find_an_actor_a_resource_with_what_is_below_it_and_an_rpc(suite
             .len(),
         2
     );
+    // The RPC filter is a name, not a pattern.
+    assert!(
+        list(&suite.db, "acme", filter("", "", "%"))
+            .await
+            .is_empty()
+    );
     let full = "lms.pathway.v1.PathwayService/CreateCategory";
     assert_eq!(list(&suite.db, "acme", filter("", "", full)).await.len(), 2);
     let later = Filter {

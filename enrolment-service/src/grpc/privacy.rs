@@ -48,11 +48,6 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalData {
         let who = principal(&request)?;
         let request = request.into_inner();
         check_erasure(&request, true)?;
-        if !request.pseudonym.is_empty() {
-            return Err(Status::invalid_argument(
-                "pseudonym: the directory chooses it; leave it empty",
-            ));
-        }
         let erasure = self
             .app
             .erase_personal_data(&who, request.person.clone(), request.reason)

@@ -95,6 +95,15 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
     assert!(answer.to_string().contains("reason"), "{answer}");
     let (status, _) = erase(&lms, "nobody@a", &admin, "DSR-0").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let chosen = json!({"reason": "DSR-1", "pseudonym": "erased-mine"});
+    let path = "/v1/personalData/learner@a:erase";
+    let (status, answer) = call(&lms, reqwest::Method::POST, path, &admin, Some(chosen)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the directory chooses: {answer}"
+    );
+    assert!(answer.to_string().contains("pseudonym"), "{answer}");
 
     // The erasure.
     let (status, erased) = erase(&lms, "learner@a", &admin, "DSR-1").await;

@@ -1,7 +1,8 @@
 //! The audit trail: every write a person makes is recorded in the write's own transaction —
 //! who, when, which RPC, which resource, under which request id, and the fields that changed
-//! with their values before and after. Each service's migrations create the `audit_entries`
-//! table below, with triggers that refuse UPDATE and DELETE: the trail is append-only.
+//! with their values before and after. Every service applies [`migrations`]: the
+//! `audit_entries` table below, with triggers that refuse UPDATE, DELETE and TRUNCATE — the
+//! trail is append-only, but for the pseudonymisation of an erased person ([`pseudonymise`]).
 //!
 //! A use case calls [`record`] once, inside its `Db::write`, with a [`Change`]; the actor, the
 //! RPC and the request id come from the [`Principal`] (the auth layer fills them in), so an
@@ -242,7 +243,8 @@ pub fn list(
         if filter.action.contains('/') {
             query = query.filter(a::action.eq(filter.action.clone()));
         } else {
-            query = query.filter(a::action.like(format!("%/{}", filter.action)));
+            let method = format!("%/{}", escape_like(&filter.action));
+            query = query.filter(a::action.like(method).escape('\\'));
         }
     }
     if let Some(start) = filter.start {

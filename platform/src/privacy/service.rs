@@ -22,7 +22,8 @@ pub const POLICY: Policy = &[
 const MAX_PERSON: usize = 200;
 const MAX_REASON: usize = 1_000;
 
-/// Checks an erasure request; the pseudonym is required unless `chooses` (the directory).
+/// Checks an erasure request. Where the pseudonym is chosen (`chooses`: the directory, and the
+/// gateway in front of it) a request must not carry one; everywhere else it must.
 pub fn check_erasure(request: &pb::ErasePersonalDataRequest, chooses: bool) -> Result<(), Status> {
     let mut v = Violations::new();
     v.required_text("person", &request.person, MAX_PERSON);
@@ -30,15 +31,16 @@ pub fn check_erasure(request: &pb::ErasePersonalDataRequest, chooses: bool) -> R
     if request.person.starts_with(PSEUDONYM_PREFIX) {
         v.add("person", "names an erased person already");
     }
-    if request.pseudonym.is_empty() {
-        if !chooses {
-            v.add(
-                "pseudonym",
-                "is chosen by the directory (enrolment-service): erase through the gateway",
-            );
+    match (chooses, request.pseudonym.is_empty()) {
+        (true, false) => v.add("pseudonym", "is chosen by the directory; leave it empty"),
+        (false, true) => v.add(
+            "pseudonym",
+            "is chosen by the directory (enrolment-service): erase through the gateway",
+        ),
+        (false, false) if !request.pseudonym.starts_with(PSEUDONYM_PREFIX) => {
+            v.add("pseudonym", format!("must start with {PSEUDONYM_PREFIX}"))
         }
-    } else if !request.pseudonym.starts_with(PSEUDONYM_PREFIX) {
-        v.add("pseudonym", format!("must start with {PSEUDONYM_PREFIX}"));
+        _ => {}
     }
     Ok(v.finish()?)
 }
