@@ -119,6 +119,20 @@ pub struct Peers {
     pub notification: Option<Peer>,
 }
 
+impl Peers {
+    /// Every service, the directory (enrolment-service) first.
+    fn every_service(&self) -> Vec<Peer> {
+        let mut services = vec![
+            self.enrolment.clone(),
+            self.pathway.clone(),
+            self.assessment.clone(),
+            self.records.clone(),
+        ];
+        services.extend(self.notification.clone());
+        services
+    }
+}
+
 struct Gateway {
     routes: Vec<Route>,
     upstreams: Upstreams,
@@ -173,28 +187,16 @@ pub fn router(
             upstreams.insert(service, Upstream::Channel(notification.channel()));
         }
     }
-    // The audit trail: every service's, merged here.
-    let mut trails = vec![
-        peers.pathway.clone(),
-        peers.enrolment.clone(),
-        peers.assessment.clone(),
-        peers.records.clone(),
-    ];
-    trails.extend(peers.notification.clone());
+    // The audit trail and a person's data: every service's, merged here.
+    let services = peers.every_service();
     let audit = lms_proto::audit_v1::audit_service_server::AuditServiceServer::new(
-        audit_trail::MergedAuditTrail::new(trails),
+        audit_trail::MergedAuditTrail::new(services.clone()),
     );
     upstreams.insert(EXPOSED_SERVICES[10], Upstream::in_process(audit));
+    let (directory, others) = (services[0].clone(), services[1..].to_vec());
     let personal_data =
         lms_proto::privacy_v1::personal_data_service_server::PersonalDataServiceServer::new(
-            personal_data::MergedPersonalData::new(
-                peers.enrolment.clone(),
-                [&peers.pathway, &peers.assessment, &peers.records]
-                    .into_iter()
-                    .cloned()
-                    .chain(peers.notification.clone())
-                    .collect(),
-            ),
+            personal_data::MergedPersonalData::new(directory, others),
         );
     upstreams.insert(EXPOSED_SERVICES[11], Upstream::in_process(personal_data));
     let gateway = Arc::new(Gateway {
