@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("lms/common/v1/common.proto"),
         PathBuf::from("lms/pathway/v1/pathway.proto"),
         PathBuf::from("lms/enrolment/v1/enrolment.proto"),
+        PathBuf::from("lms/enrolment/v1/role_bindings.proto"),
         PathBuf::from("lms/assessment/v1/assessment.proto"),
         PathBuf::from("lms/records/v1/records.proto"),
         PathBuf::from("lms/records/v1/sessions.proto"),

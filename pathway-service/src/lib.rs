@@ -11,6 +11,7 @@ pub mod domain;
 pub mod grpc;
 pub mod storage;
 
+use lms_platform::access::Access;
 use lms_platform::client::Peer;
 use lms_platform::config::ServiceSettings;
 use lms_platform::db::{DatabaseUrl, Db};
@@ -55,21 +56,28 @@ pub struct Peers {
     /// Asked whether the assessment an ASSESSMENT step links exists and is the pathway's;
     /// None in a deployment without assessment-service.
     pub assessment: Option<Peer>,
+    /// The decision point (role bindings from enrolment-service): who administers which
+    /// category subtree.
+    pub access: Access,
 }
 
 /// The service's use cases over its database.
 pub fn app(db: Db, peers: &Peers) -> app::PathwayApp {
     let assessments = clients::assessments::Assessments::new(peers.assessment.clone());
-    app::PathwayApp::new(db, assessments)
+    app::PathwayApp::new(db, assessments, peers.access.clone())
 }
 
 /// The service's routes: the gRPC service behind token verification and message size limits.
 pub fn routes(app: app::PathwayApp, context: &Context) -> Routes {
     let limit = context.server.max_message_bytes;
+    let access = app.access().clone();
     let service = PathwayServiceServer::new(grpc::PathwayGrpc::new(app))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    Routes::new(context.authorize(service, grpc::policy::POLICY))
+    let service = context
+        .authorize(service, grpc::policy::POLICY)
+        .with_bindings(grpc::policy::SCOPED, access);
+    Routes::new(service)
 }
 
 /// Serves pathway-service on `listener` until the context's shutdown.

@@ -271,6 +271,15 @@ pub struct AuthConfig {
         deserialize_with = "seconds"
     )]
     pub jwks_refresh: Duration,
+    /// How long a service keeps a person's role bindings (and whether a person is in their
+    /// groups) before asking the directory again: the longest a removed binding keeps working
+    /// outside enrolment-service (which forgets its own at once).
+    #[serde(
+        rename = "bindings_cache_seconds",
+        default = "default_bindings_cache",
+        deserialize_with = "seconds"
+    )]
+    pub bindings_cache: Duration,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -292,8 +301,13 @@ impl std::fmt::Debug for AuthConfig {
             .field("client_credentials", &self.client_credentials)
             .field("kubernetes", &self.kubernetes)
             .field("jwks_refresh", &self.jwks_refresh)
+            .field("bindings_cache", &self.bindings_cache)
             .finish()
     }
+}
+
+fn default_bindings_cache() -> Duration {
+    crate::access::DEFAULT_CACHE_LIFETIME
 }
 
 fn default_tenant_claim() -> String {

@@ -3,6 +3,7 @@
 //! gRPC mapping, page tokens, and a server bootstrap that adds health, reflection, tracing, auth
 //! and graceful shutdown to any tonic service.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod client;

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use anyhow::Context as _;
+use lms_platform::access::{Access, RemoteDirectory};
 use lms_platform::auth::{ServiceCredentials, TokenVerifier};
 use lms_platform::client::Peer;
 use lms_platform::config::Address;
@@ -309,7 +310,20 @@ impl Topology {
             Some(_) => Some(self.peer(Pathway, Assessment)?),
             None => None,
         };
-        Ok(pathway_service::Peers { assessment })
+        Ok(pathway_service::Peers {
+            assessment,
+            access: self.remote_access(Pathway)?,
+        })
+    }
+
+    /// The decision point of `caller`: the directory's role bindings and groups, asked over
+    /// gRPC and kept `auth.bindings_cache_seconds`.
+    fn remote_access(&self, caller: Component) -> anyhow::Result<Access> {
+        let directory = RemoteDirectory::new(self.peer(caller, Component::Enrolment)?);
+        Ok(Access::new(
+            std::sync::Arc::new(directory),
+            self.settings.auth.bindings_cache,
+        ))
     }
 
     /// Who enrolment-service calls, and where its events go.
@@ -318,6 +332,7 @@ impl Topology {
         Ok(enrolment_service::Peers {
             pathway: self.peer(Enrolment, Pathway)?,
             event_consumers: self.event_consumers(Enrolment, &[Records, Notification])?,
+            bindings_cache: self.settings.auth.bindings_cache,
         })
     }
 
@@ -329,6 +344,7 @@ impl Topology {
             enrolment: self.peer(Assessment, Enrolment)?,
             records: self.peer(Assessment, Records)?,
             event_consumers: self.event_consumers(Assessment, &[Records, Notification])?,
+            access: self.remote_access(Assessment)?,
         })
     }
 
@@ -339,6 +355,7 @@ impl Topology {
             pathway: self.peer(Records, Pathway)?,
             enrolment: self.peer(Records, Enrolment)?,
             event_consumers: self.event_consumers(Records, &[Enrolment, Notification])?,
+            access: self.remote_access(Records)?,
         })
     }
 

@@ -47,4 +47,17 @@ impl PathwayCatalog {
             _ => PathwayAvailability::Draft,
         })
     }
+
+    /// NOT_FOUND unless the tenant has this category (a role binding's scope must exist).
+    pub async fn require_category(&self, tenant: &TenantId, id: &str) -> AppResult<()> {
+        let request = pb::GetCategoryRequest { id: id.to_string() };
+        self.pathways
+            .read(tenant, request, |channel, request| async move {
+                PathwayServiceClient::new(channel)
+                    .get_category(request)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
 }

@@ -5,4 +5,5 @@ pub mod audience;
 pub mod class;
 pub mod enrolment;
 pub mod person;
+pub mod role_binding;
 pub mod rules;

@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod enrolments;
 pub mod people;
 pub mod personal_data;
+pub mod role_bindings;
 pub mod schema;
 pub mod sql;
 pub mod team;

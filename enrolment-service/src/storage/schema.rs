@@ -156,3 +156,16 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(assignments, enrolments, people);
+
+diesel::table! {
+    role_bindings (id) {
+        id -> Text,
+        tenant_id -> Text,
+        principal -> Text,
+        role -> Text,
+        scope_kind -> Text,
+        scope_id -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}

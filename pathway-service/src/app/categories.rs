@@ -6,7 +6,7 @@ use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
-use super::{PathwayApp, parse_token_number};
+use super::{PathwayApp, parse_token_number, require_in_reach};
 use crate::domain::category::{self, Category, MAX_DEPTH};
 use crate::domain::{Audit, check_etag, now};
 use crate::storage::categories as category_rows;
@@ -37,6 +37,7 @@ pub struct CategoryPatch {
 
 impl PathwayApp {
     pub async fn create_category(&self, who: &Principal, new: NewCategory) -> AppResult<Category> {
+        let reach = self.administered(who).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
@@ -51,6 +52,8 @@ impl PathwayApp {
                     |conn, id| category_rows::get(conn, &tenant, id),
                     |conn| {
                         let depth = if new.parent_id.is_empty() {
+                            // The top of the tree is the tenant's: refused to scoped admins.
+                            require_in_reach(conn, &tenant, &reach, "", || missing(""))?;
                             0
                         } else {
                             let parent_missing = |_| {
@@ -58,6 +61,9 @@ impl PathwayApp {
                             };
                             category_rows::lock(conn, &tenant, &new.parent_id)
                                 .map_err(parent_missing)?;
+                            require_in_reach(conn, &tenant, &reach, &new.parent_id, || {
+                                AppError::not_found(format!("parent category {}", new.parent_id))
+                            })?;
                             let parent = category_rows::get(conn, &tenant, &new.parent_id)
                                 .map_err(parent_missing)?;
                             parent.depth + 1
@@ -185,11 +191,13 @@ impl PathwayApp {
         etag: String,
         patch: CategoryPatch,
     ) -> AppResult<Category> {
+        let reach = self.administered(who).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
         self.db
             .write(move |conn| {
+                require_in_reach(conn, &tenant, &reach, &id, || missing(&id))?;
                 let mut category = category_rows::get(conn, &tenant, &id)?;
                 check_etag(&etag, category.revision)?;
                 let before = category.clone();
@@ -223,11 +231,13 @@ impl PathwayApp {
         new_parent_id: String,
         etag: String,
     ) -> AppResult<Category> {
+        let reach = self.administered(who).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
         self.db
             .write(move |conn| {
+                require_in_reach(conn, &tenant, &reach, &id, || missing(&id))?;
                 let mut moving = category_rows::get(conn, &tenant, &id)?;
                 let before = moving.clone();
                 check_etag(&etag, moving.revision)?;
@@ -236,6 +246,10 @@ impl PathwayApp {
                         AppError::not_found(format!("parent category {new_parent_id}"))
                     })?;
                 }
+                // A scoped admin moves within what they administer, never out of it.
+                require_in_reach(conn, &tenant, &reach, &new_parent_id, || {
+                    AppError::not_found(format!("parent category {new_parent_id}"))
+                })?;
                 let (links, depths) = category_rows::links(conn, &tenant)?;
                 let delta = category::plan_move(&links, &depths, &id, &new_parent_id)?;
                 if category_rows::sibling_name_taken(
@@ -276,10 +290,12 @@ impl PathwayApp {
         id: String,
         etag: String,
     ) -> AppResult<()> {
+        let reach = self.administered(who).await?;
         let tenant = who.tenant_id.clone();
         let who = who.clone();
         self.db
             .write(move |conn| {
+                require_in_reach(conn, &tenant, &reach, &id, || missing(&id))?;
                 // Locked first, so a concurrent add into this category either finishes before
                 // the counts below or finds the category gone.
                 category_rows::lock(conn, &tenant, &id)?;
@@ -298,6 +314,11 @@ impl PathwayApp {
             })
             .await
     }
+}
+
+/// A category outside the caller's reach is answered as one that does not exist.
+fn missing(id: &str) -> AppError {
+    AppError::not_found(format!("category {id}"))
 }
 
 fn touch(category: &mut Category, actor: &str) {

@@ -5,8 +5,10 @@
 mod categories;
 mod pathways;
 
-use lms_platform::db::Db;
-use lms_platform::{AppError, AppResult};
+use lms_platform::access::{Access, Permission, Reach};
+use lms_platform::db::{Db, DbConnection};
+use lms_platform::ids::TenantId;
+use lms_platform::{AppError, AppResult, Principal};
 
 use crate::clients::assessments::Assessments;
 
@@ -16,11 +18,53 @@ pub use categories::{CategoryPatch, NewCategory, TreeNode};
 pub struct PathwayApp {
     db: Db,
     assessments: Assessments,
+    /// The decision point: who administers which category subtree.
+    access: Access,
 }
 
 impl PathwayApp {
-    pub fn new(db: Db, assessments: Assessments) -> Self {
-        Self { db, assessments }
+    pub fn new(db: Db, assessments: Assessments, access: Access) -> Self {
+        Self {
+            db,
+            assessments,
+            access,
+        }
+    }
+
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The categories the caller administers: all of them for tenant admins, the subtrees of
+    /// their admin bindings otherwise.
+    async fn administered(&self, who: &Principal) -> AppResult<Reach> {
+        self.access.reach(who, Permission::Administer).await
+    }
+}
+
+/// `Ok` when the category `id` ("" for the top of the tree) is inside `reach`; otherwise
+/// `outside()` — the error the caller gives for something that does not exist, so a scoped
+/// admin learns nothing about the rest of the tree.
+fn require_in_reach(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    reach: &Reach,
+    id: &str,
+    outside: impl FnOnce() -> AppError,
+) -> AppResult<()> {
+    if reach.is_tenant() {
+        return Ok(());
+    }
+    if id.is_empty() {
+        return Err(AppError::PermissionDenied(
+            "only tenant admins work at the top of the category tree or on pathways without a category".into(),
+        ));
+    }
+    let chain = crate::storage::categories::chain(conn, tenant, id)?;
+    if reach.covers_categories(&chain) {
+        Ok(())
+    } else {
+        Err(outside())
     }
 }
 

@@ -5,7 +5,7 @@ use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
-use super::{PathwayApp, parse_token_number};
+use super::{PathwayApp, parse_token_number, require_in_reach};
 use crate::domain::pathway::{
     Pathway, PathwayFilter, PathwaySettings, PathwayStatus, VersionRecord, check_publishable,
 };
@@ -20,6 +20,7 @@ impl PathwayApp {
         settings: PathwaySettings,
         request_id: Option<String>,
     ) -> AppResult<Pathway> {
+        let reach = self.administered(who).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
@@ -34,6 +35,10 @@ impl PathwayApp {
                     |conn, id| pathway_rows::get(conn, &tenant, &PathwayId::from(id)),
                     |conn| {
                         require_category(conn, &tenant, &settings.category_id)?;
+                        let category = &settings.category_id;
+                        require_in_reach(conn, &tenant, &reach, category, || {
+                            AppError::not_found(format!("category {category}"))
+                        })?;
                         let pathway = Pathway {
                             id: PathwayId::generate(),
                             settings,
@@ -55,23 +60,45 @@ impl PathwayApp {
             .await
     }
 
-    /// Admins read the working draft; everyone else the latest published version.
+    /// Admins read the working draft (scoped admins: of the pathways in their subtrees);
+    /// everyone else the latest published version.
     pub async fn get_pathway(&self, who: &Principal, id: PathwayId) -> AppResult<Pathway> {
         let tenant = who.tenant_id.clone();
         // Services see the working pathway too: enrolment-service must tell a draft or an
         // archived pathway from an unknown one.
         let full_view = who.is_admin() || who.has_role(Role::Service);
+        let published = {
+            let (tenant, id) = (tenant.clone(), id.clone());
+            self.db
+                .read(move |conn| {
+                    if full_view {
+                        return pathway_rows::get(conn, &tenant, &id).map(Some);
+                    }
+                    match pathway_rows::status(conn, &tenant, &id)? {
+                        Some(PathwayStatus::Published) => {
+                            Ok(Some(pathway_rows::get_version(conn, &tenant, &id, 0)?.snapshot))
+                        }
+                        Some(_) => Ok(None),
+                        None => Err(AppError::not_found(format!("pathway {id}"))),
+                    }
+                })
+                .await?
+        };
+        if let Some(pathway) = published {
+            return Ok(pathway);
+        }
+        // A draft or an archived pathway: shown to whoever administers its category. Only
+        // this path asks the decision point, so reading the catalogue never does.
+        let reach = self.administered(who).await?;
         self.db
             .read(move |conn| {
-                if full_view {
-                    return pathway_rows::get(conn, &tenant, &id);
-                }
-                match pathway_rows::status(conn, &tenant, &id)? {
-                    Some(PathwayStatus::Published) => {
-                        Ok(pathway_rows::get_version(conn, &tenant, &id, 0)?.snapshot)
-                    }
-                    _ => Err(AppError::not_found(format!("pathway {id}"))),
-                }
+                let pathway = pathway_rows::get(conn, &tenant, &id)?;
+                let category = pathway.settings.category_id.clone();
+                require_in_reach(conn, &tenant, &reach, &category, || {
+                    AppError::not_found(format!("pathway {id}"))
+                })
+                .map_err(|_| AppError::not_found(format!("pathway {id}")))?;
+                Ok(pathway)
             })
             .await
     }
@@ -350,12 +377,15 @@ impl PathwayApp {
             + Send
             + 'static,
     {
+        let reach = self.administered(who).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
         self.db
             .write(move |conn| {
                 let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
+                let outside = || AppError::not_found(format!("pathway {id}"));
+                require_in_reach(conn, &tenant, &reach, &pathway.settings.category_id, outside)?;
                 check_etag(&etag, pathway.revision)?;
                 let expected = pathway.revision;
                 let before = pathway.clone();
@@ -364,6 +394,13 @@ impl PathwayApp {
                     Change::Settings(value) => (value, false),
                     Change::Steps(value) => (value, true),
                 };
+                if pathway.settings.category_id != before.settings.category_id {
+                    // Moved to another category: a scoped admin only within their subtrees.
+                    let category = pathway.settings.category_id.clone();
+                    require_in_reach(conn, &tenant, &reach, &category, || {
+                        AppError::not_found(format!("category {category}"))
+                    })?;
+                }
                 touch_pathway(&mut pathway, &actor);
                 pathway_rows::save(conn, &tenant, &pathway, expected, steps_changed)?;
                 let resource = format!("pathways/{id}");

@@ -3,8 +3,12 @@
 //! learner reads published pathways only.
 
 use lms_platform::Role::{self, Admin, Instructor, Learner, Service};
+use lms_platform::access::Permission::Administer;
+use lms_platform::access::ScopedPolicy;
 use lms_platform::auth::Policy;
 
+/// Changes to categories and pathways: tenant admins by their token, and anyone holding an
+/// admin binding on a category subtree (`SCOPED`) — the use case then keeps them inside it.
 const ADMINS: &[Role] = &[Admin];
 const ADMINS_AND_SERVICES: &[Role] = &[Admin, Service];
 /// Everyone who reads the catalogue.
@@ -34,6 +38,22 @@ pub const POLICY: Policy = &[
     ("ListPathwayVersions", READERS),
 ];
 
+/// The RPCs an admin binding on a category subtree opens (see `ADMINS`).
+pub const SCOPED: ScopedPolicy = &[
+    ("CreateCategory", Administer),
+    ("UpdateCategory", Administer),
+    ("MoveCategory", Administer),
+    ("DeleteCategory", Administer),
+    ("CreatePathway", Administer),
+    ("UpdatePathway", Administer),
+    ("ArchivePathway", Administer),
+    ("AddStep", Administer),
+    ("UpdateStep", Administer),
+    ("ReorderSteps", Administer),
+    ("RemoveStep", Administer),
+    ("PublishPathway", Administer),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +61,8 @@ mod tests {
     #[test]
     fn every_rpc_has_exactly_one_policy_line() {
         lms_platform::auth::check_policy(POLICY, "lms.pathway.v1.PathwayService").unwrap();
+        for (rpc, _) in SCOPED {
+            assert!(POLICY.iter().any(|(name, _)| name == rpc), "{rpc}");
+        }
     }
 }

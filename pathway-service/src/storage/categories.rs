@@ -92,6 +92,25 @@ pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Categ
         .ok_or_else(|| AppError::not_found(format!("category {id}")))
 }
 
+/// The category's id and its ancestors' ids, nearest first (empty when it does not exist):
+/// what a binding on a category subtree is matched against.
+pub fn chain(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Vec<String>, AppError> {
+    let mut chain = Vec::new();
+    let mut current = id.to_string();
+    // The tree is at most MAX_DEPTH deep; the bound also ends a loop bad data could make.
+    while !current.is_empty() && chain.len() <= crate::domain::category::MAX_DEPTH as usize {
+        let parent = categories::table
+            .filter(categories::tenant_id.eq(tenant))
+            .filter(categories::id.eq(&current))
+            .select(categories::parent_id)
+            .first::<String>(conn)
+            .optional()?;
+        let Some(parent) = parent else { break };
+        chain.push(std::mem::replace(&mut current, parent));
+    }
+    Ok(chain)
+}
+
 /// Takes the category's row lock until the transaction ends (a no-op update, portable across
 /// both databases), so that adding something to a category and deleting that category are
 /// serialised: whichever comes second sees the other's result. NOT_FOUND when it is absent.

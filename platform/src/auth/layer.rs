@@ -6,12 +6,13 @@
 
 use std::task::{Context, Poll};
 
-use futures::future::{Either, Ready, ready};
+use futures::future::{BoxFuture, Either, Ready, ready};
 use tonic::Status;
 use tonic::server::NamedService;
 use tower::Service;
 
 use super::{Principal, Role, TENANT_HEADER, TokenVerifier};
+use crate::access::{Access, Permission, ScopedPolicy};
 use crate::ids::TenantId;
 
 /// Which roles may call each RPC of a service: `("CreatePerson", &[Role::Admin])`.
@@ -23,6 +24,16 @@ pub struct Authorize<S> {
     inner: S,
     verifier: TokenVerifier,
     policy: Policy,
+    /// RPCs a role binding can open to someone whose token role does not, and the decision
+    /// point that knows the bindings.
+    scoped: Option<(ScopedPolicy, Access)>,
+}
+
+/// What the door decided from the token alone.
+enum Admission {
+    Admitted(Principal),
+    /// The token's roles do not open the RPC; a binding giving this permission somewhere would.
+    IfBound(Principal, Permission, Status),
 }
 
 impl<S> Authorize<S> {
@@ -31,11 +42,27 @@ impl<S> Authorize<S> {
             inner,
             verifier,
             policy,
+            scoped: None,
         }
     }
 
-    /// The caller, when they may call the RPC named by `path` (`/pkg.Service/Method`).
+    /// Also admits, to the RPCs `scoped` names, a principal holding a binding with that RPC's
+    /// permission on some scope; the use case then decides on the resource itself.
+    pub fn with_bindings(mut self, scoped: ScopedPolicy, access: Access) -> Self {
+        self.scoped = Some((scoped, access));
+        self
+    }
+
+    #[cfg(test)]
+    /// The caller, when their token lets them call the RPC named by `path` (`/pkg.Service/Method`).
     fn admit(&self, headers: &http::HeaderMap, path: &str) -> Result<Principal, Status> {
+        match self.admit_by_token(headers, path)? {
+            Admission::Admitted(principal) => Ok(principal),
+            Admission::IfBound(_, _, refusal) => Err(refusal),
+        }
+    }
+
+    fn admit_by_token(&self, headers: &http::HeaderMap, path: &str) -> Result<Admission, Status> {
         let header = headers
             .get("authorization")
             .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
@@ -73,12 +100,23 @@ impl<S> Authorize<S> {
             .find(|(name, _)| *name == method)
             .map(|(_, roles)| *roles)
             .ok_or_else(|| Status::permission_denied(format!("no role may call {method}")))?;
-        principal.require_any(roles)?;
         principal.call = super::Call {
             rpc: path.trim_start_matches('/').to_string(),
             request_id: request_id(headers),
         };
-        Ok(principal)
+        if let Err(refusal) = principal.require_any(roles) {
+            let permission = self.scoped.as_ref().and_then(|(scoped, _)| {
+                scoped
+                    .iter()
+                    .find(|(name, _)| *name == method)
+                    .map(|(_, permission)| *permission)
+            });
+            return match permission {
+                Some(permission) => Ok(Admission::IfBound(principal, permission, refusal.into())),
+                None => Err(refusal.into()),
+            };
+        }
+        Ok(Admission::Admitted(principal))
     }
 }
 
@@ -140,24 +178,48 @@ impl<S: NamedService> NamedService for Authorize<S> {
 
 impl<S, B, RB> Service<http::Request<B>> for Authorize<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
     RB: Default,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+    type Future = Either<
+        Either<S::Future, Ready<Result<S::Response, S::Error>>>,
+        BoxFuture<'static, Result<S::Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match self.admit(request.headers(), request.uri().path()) {
-            Ok(principal) => {
+        match self.admit_by_token(request.headers(), request.uri().path()) {
+            Ok(Admission::Admitted(principal)) => {
                 request.extensions_mut().insert(principal);
-                Either::Left(self.inner.call(request))
+                Either::Left(Either::Left(self.inner.call(request)))
             }
-            Err(status) => Either::Right(ready(Ok(status.into_http()))),
+            Err(status) => Either::Left(Either::Right(ready(Ok(status.into_http())))),
+            Ok(Admission::IfBound(principal, permission, refusal)) => {
+                let access = match &self.scoped {
+                    Some((_, access)) => access.clone(),
+                    None => return Either::Left(Either::Right(ready(Ok(refusal.into_http())))),
+                };
+                // The ready service goes with the call; a fresh clone waits for the next.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Either::Right(Box::pin(async move {
+                    match access.holds_anywhere(&principal, permission).await {
+                        Ok(true) => {
+                            request.extensions_mut().insert(principal);
+                            inner.call(request).await
+                        }
+                        Ok(false) => Ok(refusal.into_http()),
+                        Err(error) => Ok(Status::from(error).into_http()),
+                    }
+                }))
+            }
         }
     }
 }
