@@ -15,6 +15,7 @@ pub mod events;
 pub mod grpc;
 pub mod storage;
 
+use lms_platform::access::Access;
 use lms_platform::client::Peer;
 use lms_platform::config::ServiceSettings;
 use lms_platform::db::{DatabaseUrl, Db};
@@ -57,6 +58,9 @@ pub struct Peers {
     pub records: Peer,
     /// Where assessment outcomes are delivered (records-service, notification-service); empty: they wait.
     pub event_consumers: Vec<Subscriber>,
+    /// The decision point (role bindings from enrolment-service): whose work a grader of a
+    /// group may grade.
+    pub access: Access,
 }
 
 lms_platform::embedded_migrations!();
@@ -76,16 +80,20 @@ pub fn app(db: Db, peers: &Peers) -> app::AssessmentApp {
     let access = clients::enrolment::EnrolmentAccess::new(peers.enrolment.clone());
     let steps = clients::records::StepAuthority::new(peers.records.clone());
     let pathways = clients::pathways::Pathways::new(peers.pathway.clone());
-    app::AssessmentApp::new(db, access, steps, pathways)
+    app::AssessmentApp::new(db, access, steps, pathways, peers.access.clone())
 }
 
 /// The service's routes: the gRPC service behind token verification and message size limits.
 pub fn routes(app: app::AssessmentApp, context: &Context) -> Routes {
     let limit = context.server.max_message_bytes;
+    let decisions = app.decisions().clone();
     let service = AssessmentServiceServer::new(grpc::AssessmentGrpc::new(app))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    Routes::new(context.authorize(service, grpc::policy::POLICY))
+    let service = context
+        .authorize(service, grpc::policy::POLICY)
+        .with_bindings(grpc::policy::SCOPED, decisions);
+    Routes::new(service)
 }
 
 /// Serves assessment-service on `listener` until the context's shutdown, with its outbox

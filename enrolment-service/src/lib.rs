@@ -31,6 +31,8 @@ use tonic::service::Routes;
 pub const NAME: &str = "enrolment-service";
 /// The fully qualified gRPC service name (health reports on it).
 pub const SERVICE_NAME: &str = "lms.enrolment.v1.EnrolmentService";
+/// Role bindings: scoped administration.
+pub const ROLE_BINDINGS_SERVICE_NAME: &str = "lms.enrolment.v1.RoleBindingService";
 /// Where records-service delivers the events this service consumes.
 pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 
@@ -77,6 +79,9 @@ pub struct Peers {
     pub pathway: Peer,
     /// Where this service's outbox is delivered (records-service, notification-service); empty: events wait.
     pub event_consumers: Vec<Subscriber>,
+    /// How long the decision point keeps its answers (`auth.bindings_cache_seconds`); a
+    /// binding changed here is forgotten at once.
+    pub bindings_cache: Duration,
 }
 
 lms_platform::embedded_migrations!();
@@ -94,7 +99,12 @@ pub async fn open_database(url: DatabaseUrl, pool_size: u32, migrate: bool) -> a
 /// The service's use cases over its database.
 pub fn app(db: Db, settings: &Settings, peers: &Peers) -> app::EnrolmentApp {
     let catalog = clients::pathways::PathwayCatalog::new(peers.pathway.clone());
-    app::EnrolmentApp::new(db, settings.own.max_deactivation_share, catalog)
+    app::EnrolmentApp::new(
+        db,
+        settings.own.max_deactivation_share,
+        catalog,
+        peers.bindings_cache,
+    )
 }
 
 /// The service's routes: the gRPC services behind token verification and message size limits.
@@ -105,8 +115,14 @@ pub fn routes(app: app::EnrolmentApp, context: &Context) -> Routes {
         .max_encoding_message_size(limit);
     let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
         .max_decoding_message_size(limit);
+    let bindings = grpc::role_bindings::RoleBindings::server(app.clone());
+    let access = app.access().clone();
     let personal_data = grpc::privacy::PersonalData::server(app);
-    Routes::new(context.authorize(service, grpc::policy::POLICY))
+    let service = context
+        .authorize(service, grpc::policy::POLICY)
+        .with_bindings(grpc::policy::SCOPED, access);
+    Routes::new(service)
+        .add_service(context.authorize(bindings, grpc::policy::ROLE_BINDINGS_POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
         .add_service(context.authorize(personal_data, lms_platform::privacy::POLICY))
 }
@@ -134,6 +150,7 @@ pub async fn serve(
             routes,
             &[
                 SERVICE_NAME,
+                ROLE_BINDINGS_SERVICE_NAME,
                 EVENTS_SERVICE_NAME,
                 DEAD_LETTERS_SERVICE_NAME,
                 lms_platform::audit::SERVICE_NAME,

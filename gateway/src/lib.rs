@@ -58,6 +58,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.records.v1.CalendarFeedService",
     "lms.audit.v1.AuditService",
     "lms.privacy.v1.PersonalDataService",
+    "lms.enrolment.v1.RoleBindingService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -199,6 +200,10 @@ pub fn router(
             personal_data::MergedPersonalData::new(directory, others),
         );
     upstreams.insert(EXPOSED_SERVICES[11], Upstream::in_process(personal_data));
+    upstreams.insert(
+        EXPOSED_SERVICES[12],
+        Upstream::Channel(peers.enrolment.channel()),
+    );
     let gateway = Arc::new(Gateway {
         routes,
         upstreams,

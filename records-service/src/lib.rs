@@ -16,6 +16,7 @@ pub mod storage;
 
 use std::time::Duration;
 
+use lms_platform::access::Access;
 use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
@@ -73,6 +74,9 @@ pub struct Peers {
     pub enrolment: Peer,
     /// Where this service's events go (enrolment-service, notification-service); empty: they wait in the outbox.
     pub event_consumers: Vec<Subscriber>,
+    /// The decision point (role bindings from enrolment-service): whose records a reporting
+    /// viewer or an instructor of a group may read.
+    pub access: Access,
 }
 
 lms_platform::embedded_migrations!();
@@ -92,6 +96,7 @@ pub fn app(db: Db, peers: &Peers) -> app::RecordsApp {
         db,
         clients::pathways::PathwayVersions::new(peers.pathway.clone()),
         clients::directory::Directory::new(peers.enrolment.clone()),
+        peers.access.clone(),
     )
 }
 

@@ -111,20 +111,29 @@ impl AssessmentApp {
             .await
     }
 
+    /// The learner's own attempt; anyone's for staff; for a grader of a group, its people's
+    /// (as staff see them). Anyone else's is NOT_FOUND, as if it did not exist.
     pub async fn get_attempt(&self, who: &Principal, id: String) -> AppResult<AttemptView> {
         let tenant = who.tenant_id.clone();
-        let staff = is_staff(who);
-        let subject = who.subject.clone();
-        self.db
-            .read(move |conn| {
-                let attempt = attempt_rows::get(conn, &tenant, &id)?;
-                if !staff && attempt.learner != subject {
-                    return Err(AppError::not_found(format!("attempt {id}")));
-                }
-                let assessment = bank_rows::get_assessment(conn, &tenant, &attempt.assessment_id)?;
-                Ok(view(attempt, &assessment.assessment, staff))
-            })
-            .await
+        let (attempt, assessment) = {
+            let id = id.clone();
+            self.db
+                .read(move |conn| {
+                    let attempt = attempt_rows::get(conn, &tenant, &id)?;
+                    let assessment =
+                        bank_rows::get_assessment(conn, &tenant, &attempt.assessment_id)?;
+                    Ok((attempt, assessment.assessment))
+                })
+                .await?
+        };
+        let staff = if attempt.learner == who.subject {
+            is_staff(who)
+        } else if is_staff(who) || self.grades(who, &attempt.learner).await? {
+            true
+        } else {
+            return Err(AppError::not_found(format!("attempt {id}")));
+        };
+        Ok(view(attempt, &assessment, staff))
     }
 
     pub async fn list_attempts(

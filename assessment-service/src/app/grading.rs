@@ -77,6 +77,18 @@ impl AssessmentApp {
         points: f64,
         feedback: String,
     ) -> AppResult<AttemptView> {
+        if !super::is_staff(who) {
+            // A grader of a group: the attempt's learner (fixed for its life) must be in it.
+            let learner = {
+                let (tenant, id) = (who.tenant_id.clone(), attempt_id.clone());
+                self.db
+                    .read(move |conn| Ok(attempt_rows::get(conn, &tenant, &id)?.learner))
+                    .await?
+            };
+            if !self.grades(who, &learner).await? {
+                return Err(AppError::not_found(format!("attempt {attempt_id}")));
+            }
+        }
         let tenant = who.tenant_id.clone();
         let grader = who.subject.clone();
         let who = who.clone();

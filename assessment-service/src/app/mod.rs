@@ -7,8 +7,9 @@ mod attempts;
 mod banks;
 mod grading;
 
+use lms_platform::access::{Access, Permission, Target};
 use lms_platform::db::Db;
-use lms_platform::{Principal, Role};
+use lms_platform::{AppResult, Principal, Role};
 
 use crate::clients::enrolment::EnrolmentAccess;
 use crate::clients::pathways::Pathways;
@@ -25,16 +26,37 @@ pub struct AssessmentApp {
     access: EnrolmentAccess,
     steps: StepAuthority,
     pathways: Pathways,
+    /// The decision point: whose work a grader or instructor binding lets its holder grade.
+    decisions: Access,
 }
 
 impl AssessmentApp {
-    pub fn new(db: Db, access: EnrolmentAccess, steps: StepAuthority, pathways: Pathways) -> Self {
+    pub fn new(
+        db: Db,
+        access: EnrolmentAccess,
+        steps: StepAuthority,
+        pathways: Pathways,
+        decisions: Access,
+    ) -> Self {
         Self {
             db,
             access,
             steps,
             pathways,
+            decisions,
         }
+    }
+
+    pub fn decisions(&self) -> &Access {
+        &self.decisions
+    }
+
+    /// Whether the caller may grade `learner`'s work: staff anyone's, a binding's holder the
+    /// people of its groups.
+    async fn grades(&self, who: &Principal, learner: &str) -> AppResult<bool> {
+        self.decisions
+            .allows(who, Permission::Grade, Target::Person(learner))
+            .await
     }
 }
 

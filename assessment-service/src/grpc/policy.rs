@@ -3,6 +3,8 @@
 //! learner reads their own attempts, and no answer key.
 
 use lms_platform::Role::{self, Admin, Instructor, Learner, Service};
+use lms_platform::access::Permission::Grade;
+use lms_platform::access::ScopedPolicy;
 use lms_platform::auth::Policy;
 
 /// Who writes and grades assessments.
@@ -35,6 +37,10 @@ pub const POLICY: Policy = &[
     ("ListPendingGrades", STAFF),
     ("GradeAnswer", STAFF),
 ];
+
+/// What a grader or instructor binding on a group opens: grading its people's work (the use
+/// case decides on the attempt's learner).
+pub const SCOPED: ScopedPolicy = &[("GradeAnswer", Grade)];
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,9 @@ use crate::storage::coverage;
 use crate::storage::enrolments::{self as enrolment_rows, Change};
 use crate::storage::{assignments as assignment_rows, people as people_rows};
 
+use super::role_bindings::require_person_in_reach;
+use lms_platform::access::Permission;
+
 impl EnrolmentApp {
     /// An admin enrols one active person.
     pub async fn enrol_person(
@@ -31,6 +34,7 @@ impl EnrolmentApp {
         due_at: Option<NaiveDateTime>,
         request_id: Option<String>,
     ) -> AppResult<Enrolment> {
+        let reach = self.access.reach(who, Permission::Administer).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
@@ -50,6 +54,9 @@ impl EnrolmentApp {
                     |conn, id| enrolment_rows::get(conn, &tenant, &EnrolmentId::from(id)),
                     |conn| {
                         let person = people_rows::get(conn, &tenant, &person_id)?;
+                        require_person_in_reach(conn, &tenant, &reach, &person.external_id, || {
+                            AppError::not_found(format!("person {person_id}"))
+                        })?;
                         if person.profile.status != PersonStatus::Active {
                             return Err(AppError::FailedPrecondition(format!(
                                 "person {person_id} is deactivated and cannot be enrolled"
@@ -208,12 +215,16 @@ impl EnrolmentApp {
         etag: String,
         reason: String,
     ) -> AppResult<Enrolment> {
+        let reach = self.access.reach(who, Permission::Administer).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = enrolment_rows::get(conn, &tenant, &id)?;
+                require_person_in_reach(conn, &tenant, &reach, &current.learner, || {
+                    AppError::not_found(format!("enrolment {id}"))
+                })?;
                 check_etag(&etag, current.revision)?;
                 if current.status == Status::Withdrawn {
                     return Err(AppError::FailedPrecondition(format!(
@@ -254,12 +265,16 @@ impl EnrolmentApp {
         due_at: NaiveDateTime,
         reason: String,
     ) -> AppResult<Enrolment> {
+        let reach = self.access.reach(who, Permission::Administer).await?;
         let tenant = who.tenant_id.clone();
         let actor = who.subject.clone();
         let who = who.clone();
         self.db
             .write(move |conn| {
                 let current = enrolment_rows::get(conn, &tenant, &id)?;
+                require_person_in_reach(conn, &tenant, &reach, &current.learner, || {
+                    AppError::not_found(format!("enrolment {id}"))
+                })?;
                 check_etag(&etag, current.revision)?;
                 if current.status == Status::Withdrawn {
                     return Err(AppError::FailedPrecondition(format!(

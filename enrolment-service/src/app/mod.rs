@@ -13,9 +13,11 @@ mod people;
 mod privacy;
 mod received;
 mod reconcile;
+mod role_bindings;
 mod team;
 
 use lms_platform::Role;
+use lms_platform::access::Access;
 use lms_platform::db::Db;
 
 use crate::clients::pathways::PathwayCatalog;
@@ -26,6 +28,7 @@ pub use classes::ClassView;
 pub use due_moves::{DueMove, DuePlan};
 pub use people::SyncOutcome;
 pub use reconcile::ReconcileReport;
+pub use role_bindings::{LocalDirectory, NewBinding};
 pub use team::TeamPage;
 
 /// The most people one upload may carry.
@@ -43,14 +46,27 @@ pub struct EnrolmentApp {
     max_deactivation_share: f64,
     /// pathway-service: which pathways are published, at which version.
     catalog: PathwayCatalog,
+    /// The decision point over this service's own bindings and groups.
+    access: Access,
 }
 
 impl EnrolmentApp {
-    pub fn new(db: Db, max_deactivation_share: f64, catalog: PathwayCatalog) -> Self {
+    pub fn new(
+        db: Db,
+        max_deactivation_share: f64,
+        catalog: PathwayCatalog,
+        bindings_cache: std::time::Duration,
+    ) -> Self {
+        let access = Access::new(LocalDirectory::new(db.clone()), bindings_cache);
         Self {
             db,
             max_deactivation_share,
             catalog,
+            access,
         }
+    }
+
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 }

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use lms_platform::access::{Directory, Grant, Scope, ScopedRole};
+use lms_platform::access::{BoxFuture, Directory, Grant, Reach, Scope, ScopedRole};
 use lms_platform::db::Db;
 use lms_platform::ids::TenantId;
 use lms_platform::pagination::{self, encode};
@@ -164,6 +162,28 @@ impl EnrolmentApp {
     }
 }
 
+/// `Ok` when the person (by external id) is inside `reach`: in one of its audiences, its
+/// departments or (as a student) its classes — read in the caller's transaction, so the
+/// decision and the change see the same memberships. Otherwise `outside()`: the caller's
+/// words for something that does not exist.
+pub(super) fn require_person_in_reach(
+    conn: &mut lms_platform::db::DbConnection,
+    tenant: &TenantId,
+    reach: &Reach,
+    person: &str,
+    outside: impl FnOnce() -> AppError,
+) -> AppResult<()> {
+    let groups: Vec<Scope> = match reach {
+        Reach::Tenant => return Ok(()),
+        Reach::Scopes(scopes) => scopes.iter().filter(|s| s.is_group()).cloned().collect(),
+    };
+    if !groups.is_empty() && !rows::groups_holding(conn, tenant, person, &groups)?.is_empty() {
+        Ok(())
+    } else {
+        Err(outside())
+    }
+}
+
 /// NOT_FOUND (naming the scope's field) unless the binding's principal and scope exist.
 fn require_scope(
     conn: &mut lms_platform::db::DbConnection,
@@ -215,15 +235,14 @@ impl LocalDirectory {
 impl Directory for LocalDirectory {
     fn grants(&self, tenant: TenantId, subject: String) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
         let db = self.db.clone();
-        async move {
+        Box::pin(async move {
             let bindings = db
                 .read(move |conn| {
                     rows::list(conn, &tenant, Some(&subject), None, None, MAX_BINDINGS_PER_PRINCIPAL)
                 })
                 .await?;
             Ok(bindings.iter().map(RoleBinding::grant).collect())
-        }
-        .boxed()
+        })
     }
 
     fn groups_holding(
@@ -233,10 +252,9 @@ impl Directory for LocalDirectory {
         groups: Vec<Scope>,
     ) -> BoxFuture<'static, AppResult<Vec<Scope>>> {
         let db = self.db.clone();
-        async move {
+        Box::pin(async move {
             db.read(move |conn| rows::groups_holding(conn, &tenant, &person, &groups))
                 .await
-        }
-        .boxed()
+        })
     }
 }

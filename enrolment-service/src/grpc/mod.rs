@@ -7,6 +7,7 @@ mod events;
 mod people;
 pub mod policy;
 pub mod privacy;
+pub mod role_bindings;
 mod team;
 
 use lms_platform::AppError;

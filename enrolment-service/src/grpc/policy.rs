@@ -3,6 +3,8 @@
 //! learner reads their own enrolments only.
 
 use lms_platform::Role::{self, Admin, Instructor, Learner, Service};
+use lms_platform::access::Permission::Administer;
+use lms_platform::access::ScopedPolicy;
 use lms_platform::auth::Policy;
 
 const ADMINS: &[Role] = &[Admin];
@@ -13,6 +15,24 @@ const DIRECTORY_READERS: &[Role] = &[Admin, Service];
 const LEARNERS: &[Role] = &[Learner, Instructor];
 const ANY_ROLE: &[Role] = &[Admin, Service, Instructor, Learner];
 const SERVICES: &[Role] = &[Service];
+
+/// The RPCs an admin binding on an audience, department or class opens to its holder: for
+/// the people of that group only (the use case decides on the person).
+pub const SCOPED: ScopedPolicy = &[
+    ("EnrolPerson", Administer),
+    ("WithdrawEnrolment", Administer),
+    ("ExtendDueDate", Administer),
+];
+
+/// `lms.enrolment.v1.RoleBindingService`: tenant admins manage bindings; services read a
+/// principal's and ask about group membership (the decision point).
+pub const ROLE_BINDINGS_POLICY: Policy = &[
+    ("CreateRoleBinding", ADMINS),
+    ("GetRoleBinding", ADMINS),
+    ("ListRoleBindings", DIRECTORY_READERS),
+    ("DeleteRoleBinding", ADMINS),
+    ("CheckScopeMembership", SERVICES),
+];
 
 pub const POLICY: Policy = &[
     ("CreatePerson", ADMINS),
@@ -68,5 +88,10 @@ mod tests {
     fn every_rpc_has_exactly_one_policy_line() {
         lms_platform::auth::check_policy(POLICY, "lms.enrolment.v1.EnrolmentService").unwrap();
         lms_platform::auth::check_policy(EVENTS_POLICY, "lms.events.v1.EventConsumer").unwrap();
+        lms_platform::auth::check_policy(
+            ROLE_BINDINGS_POLICY,
+            "lms.enrolment.v1.RoleBindingService",
+        )
+        .unwrap();
     }
 }

@@ -25,7 +25,7 @@ mod directory;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+pub use futures::future::BoxFuture;
 
 use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;

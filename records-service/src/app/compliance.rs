@@ -7,7 +7,8 @@ use std::collections::hash_map::Entry;
 use chrono::NaiveDateTime;
 use lms_platform::db::{Db, DbConnection};
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal, Role};
+use lms_platform::access::{Permission, Target};
+use lms_platform::{AppError, AppResult, Principal};
 use tokio::sync::mpsc;
 
 use super::RecordsApp;
@@ -46,10 +47,20 @@ impl RecordsApp {
         {
             manager.clone_from(&who.subject);
         }
-        let staff = who.has_any(&[Role::Admin, Role::Instructor, Role::Service]);
         let own_team =
             matches!(&scope, Some(Scope::Team { manager, .. }) if *manager == who.subject);
-        if !staff && !own_team {
+        // Staff report on anything; a binding's holder on the very group it names.
+        let group = scope.as_ref().and_then(Scope::group);
+        let target = match &group {
+            Some(group) => Target::Group(group),
+            None => Target::Tenant,
+        };
+        if !own_team
+            && !self
+                .access
+                .allows(who, Permission::ReadRecords, target)
+                .await?
+        {
             return Err(AppError::PermissionDenied(
                 "compliance reports are for staff; a manager reports on their own team \
                  (scope team)"

@@ -17,6 +17,7 @@ mod steps;
 mod transcript;
 mod versions;
 
+use lms_platform::access::{Access, Permission, Target};
 use lms_platform::db::{Db, DbConnection};
 use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::resource::now;
@@ -49,6 +50,8 @@ pub struct RecordsApp {
     db: Db,
     pathways: PathwayVersions,
     directory: Directory,
+    /// The decision point: whose records a binding lets its holder read.
+    access: Access,
 }
 
 /// An enrolment's progress with what it rests on.
@@ -61,11 +64,12 @@ pub struct ProgressView {
 }
 
 impl RecordsApp {
-    pub fn new(db: Db, pathways: PathwayVersions, directory: Directory) -> Self {
+    pub fn new(db: Db, pathways: PathwayVersions, directory: Directory, access: Access) -> Self {
         Self {
             db,
             pathways,
             directory,
+            access,
         }
     }
 
@@ -84,25 +88,32 @@ impl RecordsApp {
 
 impl RecordsApp {
     /// The learner whose progress, transcript or certifications the caller asks for:
-    /// themselves, anyone for staff, or — for anyone else — a person who reports to them
-    /// (directly or further down), as enrolment-service's directory says now. Anyone else's
-    /// is `PERMISSION_DENIED`, whether or not they exist.
+    /// themselves; anyone the decision point lets them read (staff: everyone; a binding's
+    /// holder: the people of its audiences, departments, classes); or a person who reports to
+    /// them (directly or further down), as enrolment-service's directory says now. Anyone
+    /// else's is `PERMISSION_DENIED`, whether or not they exist.
     async fn team_readable_learner(
         &self,
         who: &Principal,
         learner: Option<String>,
     ) -> AppResult<String> {
         match learner {
-            Some(l) if l != who.subject && !is_staff(who) => {
+            Some(l) if l != who.subject => {
                 if self
-                    .directory
-                    .manages(&who.tenant_id, &who.subject, &l)
+                    .access
+                    .allows(who, Permission::ReadRecords, Target::Person(&l))
                     .await?
+                    || self
+                        .directory
+                        .manages(&who.tenant_id, &who.subject, &l)
+                        .await?
                 {
                     Ok(l)
                 } else {
                     Err(AppError::PermissionDenied(
-                        "you may read only your own record and your team's".into(),
+                        "you may read only your own record, your team's and the records of the \
+                         groups you are given"
+                            .into(),
                     ))
                 }
             }

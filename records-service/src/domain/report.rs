@@ -13,3 +13,16 @@ pub enum Scope {
         whole_subtree: bool,
     },
 }
+
+impl Scope {
+    /// The group as a role binding names it (a team is not one: managers need no binding).
+    pub fn group(&self) -> Option<lms_platform::access::Scope> {
+        use lms_platform::access::Scope as Group;
+        Some(match self {
+            Scope::Audience(id) => Group::Audience(id.clone()),
+            Scope::Class(id) => Group::Class(id.clone()),
+            Scope::Department(name) => Group::Department(name.clone()),
+            Scope::Team { .. } => return None,
+        })
+    }
+}
