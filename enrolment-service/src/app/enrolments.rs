@@ -54,9 +54,13 @@ impl EnrolmentApp {
                     |conn, id| enrolment_rows::get(conn, &tenant, &EnrolmentId::from(id)),
                     |conn| {
                         let person = people_rows::get(conn, &tenant, &person_id)?;
-                        require_person_in_reach(conn, &tenant, &reach, &person.external_id, || {
-                            AppError::not_found(format!("person {person_id}"))
-                        })?;
+                        require_person_in_reach(
+                            conn,
+                            &tenant,
+                            &reach,
+                            &person.external_id,
+                            || AppError::not_found(format!("person {person_id}")),
+                        )?;
                         if person.profile.status != PersonStatus::Active {
                             return Err(AppError::FailedPrecondition(format!(
                                 "person {person_id} is deactivated and cannot be enrolled"

@@ -13,8 +13,8 @@ use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
 use super::EnrolmentApp;
 use crate::domain::role_binding::{MAX_BINDINGS_PER_PRINCIPAL, RoleBinding};
-use crate::storage::{audiences as audience_rows, classes as class_rows, people as people_rows};
 use crate::storage::role_bindings as rows;
+use crate::storage::{audiences as audience_rows, classes as class_rows, people as people_rows};
 
 /// What a new binding says: who, which role, where.
 pub struct NewBinding {
@@ -92,7 +92,9 @@ impl EnrolmentApp {
 
     pub async fn get_role_binding(&self, who: &Principal, id: String) -> AppResult<RoleBinding> {
         let tenant = who.tenant_id.clone();
-        self.db.read(move |conn| rows::get(conn, &tenant, &id)).await
+        self.db
+            .read(move |conn| rows::get(conn, &tenant, &id))
+            .await
     }
 
     pub async fn list_role_bindings(
@@ -217,7 +219,9 @@ fn require_scope(
 }
 
 fn scope_not_found(kind: &str, id: &str) -> AppError {
-    AppError::NotFound(format!("{kind} {id} not found: a binding's scope must exist"))
+    AppError::NotFound(format!(
+        "{kind} {id} not found: a binding's scope must exist"
+    ))
 }
 
 /// The directory's own bindings and groups, read from its database: the decision point of
@@ -233,12 +237,23 @@ impl LocalDirectory {
 }
 
 impl Directory for LocalDirectory {
-    fn grants(&self, tenant: TenantId, subject: String) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
+    fn grants(
+        &self,
+        tenant: TenantId,
+        subject: String,
+    ) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
         let db = self.db.clone();
         Box::pin(async move {
             let bindings = db
                 .read(move |conn| {
-                    rows::list(conn, &tenant, Some(&subject), None, None, MAX_BINDINGS_PER_PRINCIPAL)
+                    rows::list(
+                        conn,
+                        &tenant,
+                        Some(&subject),
+                        None,
+                        None,
+                        MAX_BINDINGS_PER_PRINCIPAL,
+                    )
                 })
                 .await?;
             Ok(bindings.iter().map(RoleBinding::grant).collect())

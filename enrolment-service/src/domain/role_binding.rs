@@ -4,8 +4,7 @@ use chrono::NaiveDateTime;
 use lms_platform::access::{Grant, Scope, ScopedRole};
 
 /// A person holds at most this many bindings (so the decision point reads them in one page).
-pub const MAX_BINDINGS_PER_PRINCIPAL: i64 =
-    lms_platform::access::MAX_BINDINGS_PER_PRINCIPAL as i64;
+pub const MAX_BINDINGS_PER_PRINCIPAL: i64 = lms_platform::access::MAX_BINDINGS_PER_PRINCIPAL as i64;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RoleBinding {

@@ -1,11 +1,11 @@
 //! `lms.enrolment.v1.RoleBindingService`: scoped administration's bindings, and the group
 //! membership the other services' decision points ask about.
 
+use lms_platform::AppError;
 use lms_platform::access::{self, Scope};
 use lms_platform::auth::principal;
 use lms_platform::resource::timestamp;
 use lms_platform::validate::Violations;
-use lms_platform::AppError;
 use lms_proto::enrolment_v1 as pb;
 use pb::role_binding_service_server::{RoleBindingService, RoleBindingServiceServer};
 use tonic::{Request, Response, Status};
@@ -52,7 +52,9 @@ impl RoleBindingService for RoleBindings {
         let mut v = Violations::new();
         v.id("id", &id);
         v.finish()?;
-        Ok(Response::new(message(self.app.get_role_binding(&who, id).await?)))
+        Ok(Response::new(message(
+            self.app.get_role_binding(&who, id).await?,
+        )))
     }
 
     async fn list_role_bindings(
@@ -105,7 +107,10 @@ impl RoleBindingService for RoleBindings {
         let mut v = Violations::new();
         v.required_text("person", &request.person, MAX_EXTERNAL_ID_CHARS);
         if request.scopes.len() > MAX_SCOPES_PER_CHECK {
-            v.add("scopes", format!("at most {MAX_SCOPES_PER_CHECK} scopes per call"));
+            v.add(
+                "scopes",
+                format!("at most {MAX_SCOPES_PER_CHECK} scopes per call"),
+            );
         }
         let mut groups = Vec::new();
         for (i, scope) in request.scopes.into_iter().enumerate() {
@@ -132,7 +137,11 @@ impl RoleBindingService for RoleBindings {
 /// A binding to create, validated: every field at fault is named at once.
 fn new_binding(binding: pb::RoleBinding) -> Result<NewBinding, AppError> {
     let mut v = Violations::new();
-    v.required_text("role_binding.principal", &binding.principal, MAX_EXTERNAL_ID_CHARS);
+    v.required_text(
+        "role_binding.principal",
+        &binding.principal,
+        MAX_EXTERNAL_ID_CHARS,
+    );
     let role = match pb::ScopedRole::try_from(binding.role) {
         Ok(role) => access::role(role).ok(),
         Err(_) => None,
@@ -150,7 +159,10 @@ fn new_binding(binding: pb::RoleBinding) -> Result<NewBinding, AppError> {
         }
         Some(Err(AppError::InvalidArgument { violations, .. })) => {
             for violation in violations {
-                v.add(format!("role_binding.{}", violation.field), violation.description);
+                v.add(
+                    format!("role_binding.{}", violation.field),
+                    violation.description,
+                );
             }
             None
         }

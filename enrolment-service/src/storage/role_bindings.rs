@@ -2,10 +2,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use lms_platform::AppError;
 use lms_platform::access::{Scope, ScopedRole};
 use lms_platform::db::DbConnection;
 use lms_platform::ids::TenantId;
-use lms_platform::AppError;
 
 use super::schema::{audience_members, class_members, people, role_bindings};
 use crate::domain::class::ClassRole;
@@ -28,7 +28,8 @@ impl TryFrom<BindingRow> for RoleBinding {
     type Error = AppError;
 
     fn try_from(row: BindingRow) -> Result<Self, AppError> {
-        let corrupt = || AppError::internal(anyhow::anyhow!("role binding {} is unreadable", row.id));
+        let corrupt =
+            || AppError::internal(anyhow::anyhow!("role binding {} is unreadable", row.id));
         Ok(RoleBinding {
             role: ScopedRole::parse(&row.role).ok_or_else(corrupt)?,
             scope: Scope::from_parts(&row.scope_kind, &row.scope_id).ok_or_else(corrupt)?,
@@ -40,7 +41,11 @@ impl TryFrom<BindingRow> for RoleBinding {
     }
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &TenantId, binding: &RoleBinding) -> Result<(), AppError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    binding: &RoleBinding,
+) -> Result<(), AppError> {
     let (kind, id) = binding.scope.parts();
     diesel::insert_into(role_bindings::table)
         .values(BindingRow {
@@ -69,7 +74,11 @@ pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<RoleB
 }
 
 /// Whether the principal already holds this role on this scope.
-pub fn exists(conn: &mut DbConnection, tenant: &TenantId, binding: &RoleBinding) -> Result<bool, AppError> {
+pub fn exists(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    binding: &RoleBinding,
+) -> Result<bool, AppError> {
     let (kind, id) = binding.scope.parts();
     let found: i64 = role_bindings::table
         .filter(role_bindings::tenant_id.eq(tenant))
@@ -82,7 +91,11 @@ pub fn exists(conn: &mut DbConnection, tenant: &TenantId, binding: &RoleBinding)
     Ok(found > 0)
 }
 
-pub fn count_of(conn: &mut DbConnection, tenant: &TenantId, principal: &str) -> Result<i64, AppError> {
+pub fn count_of(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    principal: &str,
+) -> Result<i64, AppError> {
     Ok(role_bindings::table
         .filter(role_bindings::tenant_id.eq(tenant))
         .filter(role_bindings::principal.eq(principal))
@@ -132,7 +145,11 @@ pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<()
 }
 
 /// Whether anyone in the directory works in `department` (a binding's scope must exist).
-pub fn department_exists(conn: &mut DbConnection, tenant: &TenantId, department: &str) -> Result<bool, AppError> {
+pub fn department_exists(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    department: &str,
+) -> Result<bool, AppError> {
     let found: i64 = people::table
         .filter(people::tenant_id.eq(tenant))
         .filter(people::department.eq(department))

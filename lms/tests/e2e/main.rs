@@ -15,6 +15,7 @@ mod path_http;
 mod portal_web;
 mod privacy;
 mod replicas;
+mod scopes;
 mod support;
 mod teams;
 mod telemetry;

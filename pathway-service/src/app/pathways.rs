@@ -75,9 +75,9 @@ impl PathwayApp {
                         return pathway_rows::get(conn, &tenant, &id).map(Some);
                     }
                     match pathway_rows::status(conn, &tenant, &id)? {
-                        Some(PathwayStatus::Published) => {
-                            Ok(Some(pathway_rows::get_version(conn, &tenant, &id, 0)?.snapshot))
-                        }
+                        Some(PathwayStatus::Published) => Ok(Some(
+                            pathway_rows::get_version(conn, &tenant, &id, 0)?.snapshot,
+                        )),
                         Some(_) => Ok(None),
                         None => Err(AppError::not_found(format!("pathway {id}"))),
                     }
@@ -385,7 +385,13 @@ impl PathwayApp {
             .write(move |conn| {
                 let mut pathway = pathway_rows::get(conn, &tenant, &id)?;
                 let outside = || AppError::not_found(format!("pathway {id}"));
-                require_in_reach(conn, &tenant, &reach, &pathway.settings.category_id, outside)?;
+                require_in_reach(
+                    conn,
+                    &tenant,
+                    &reach,
+                    &pathway.settings.category_id,
+                    outside,
+                )?;
                 check_etag(&etag, pathway.revision)?;
                 let expected = pathway.revision;
                 let before = pathway.clone();

@@ -94,7 +94,11 @@ pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Categ
 
 /// The category's id and its ancestors' ids, nearest first (empty when it does not exist):
 /// what a binding on a category subtree is matched against.
-pub fn chain(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Vec<String>, AppError> {
+pub fn chain(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Vec<String>, AppError> {
     let mut chain = Vec::new();
     let mut current = id.to_string();
     // The tree is at most MAX_DEPTH deep; the bound also ends a loop bad data could make.

@@ -26,7 +26,11 @@ impl RemoteDirectory {
 }
 
 impl Directory for RemoteDirectory {
-    fn grants(&self, tenant: TenantId, subject: String) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
+    fn grants(
+        &self,
+        tenant: TenantId,
+        subject: String,
+    ) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
         let peer = self.peer.clone();
         async move {
             let request = pb::ListRoleBindingsRequest {
@@ -105,7 +109,10 @@ pub fn scope(message: pb::Scope) -> AppResult<Scope> {
     Ok(match message.kind {
         Some(Kind::Tenant(true)) => Scope::Tenant,
         Some(Kind::Tenant(false)) => {
-            return Err(AppError::invalid_field("scope.tenant", "must be true when set"));
+            return Err(AppError::invalid_field(
+                "scope.tenant",
+                "must be true when set",
+            ));
         }
         Some(Kind::Category(id)) => Scope::Category(id),
         Some(Kind::Audience(id)) => Scope::Audience(id),

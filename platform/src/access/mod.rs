@@ -190,7 +190,11 @@ pub enum Target<'a> {
 /// service but the directory itself, which reads its own tables.
 pub trait Directory: Send + Sync {
     /// Every binding `subject` holds in `tenant`.
-    fn grants(&self, tenant: TenantId, subject: String) -> BoxFuture<'static, AppResult<Vec<Grant>>>;
+    fn grants(
+        &self,
+        tenant: TenantId,
+        subject: String,
+    ) -> BoxFuture<'static, AppResult<Vec<Grant>>>;
     /// The ones of `groups` (audiences, departments, classes) `person` is in.
     fn groups_holding(
         &self,

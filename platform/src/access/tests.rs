@@ -16,15 +16,34 @@ struct Fixed {
 }
 
 impl Directory for Arc<Fixed> {
-    fn grants(&self, _tenant: TenantId, subject: String) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
+    fn grants(
+        &self,
+        _tenant: TenantId,
+        subject: String,
+    ) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
-        let grants = self.grants.lock().unwrap().iter().filter(|(s, _)| *s == subject).map(|(_, g)| g.clone()).collect();
+        let grants = self
+            .grants
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == subject)
+            .map(|(_, g)| g.clone())
+            .collect();
         async move { Ok(grants) }.boxed()
     }
 
-    fn groups_holding(&self, _tenant: TenantId, person: String, groups: Vec<Scope>) -> BoxFuture<'static, AppResult<Vec<Scope>>> {
+    fn groups_holding(
+        &self,
+        _tenant: TenantId,
+        person: String,
+        groups: Vec<Scope>,
+    ) -> BoxFuture<'static, AppResult<Vec<Scope>>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
-        let held = groups.into_iter().filter(|g| self.members.contains(&(person.clone(), g.clone()))).collect();
+        let held = groups
+            .into_iter()
+            .filter(|g| self.members.contains(&(person.clone(), g.clone())))
+            .collect();
         async move { Ok(held) }.boxed()
     }
 }
@@ -44,8 +63,16 @@ fn grant(role: ScopedRole, scope: Scope) -> Grant {
 
 fn setup(grants: Vec<(&str, Grant)>, members: Vec<(&str, Scope)>) -> (Arc<Fixed>, Access) {
     let fixed = Arc::new(Fixed {
-        grants: Mutex::new(grants.into_iter().map(|(s, g)| (s.to_string(), g)).collect()),
-        members: members.into_iter().map(|(p, g)| (p.to_string(), g)).collect(),
+        grants: Mutex::new(
+            grants
+                .into_iter()
+                .map(|(s, g)| (s.to_string(), g))
+                .collect(),
+        ),
+        members: members
+            .into_iter()
+            .map(|(p, g)| (p.to_string(), g))
+            .collect(),
         asked: AtomicUsize::new(0),
     });
     let access = Access::new(Arc::new(fixed.clone()), Duration::from_secs(60));
@@ -58,75 +85,217 @@ async fn token_roles_are_tenant_wide_bindings() {
     let admin = principal("ann", "acme", Role::Admin);
     let instructor = principal("ivy", "acme", Role::Instructor);
     let learner = principal("leo", "acme", Role::Learner);
-    assert!(access.allows(&admin, Permission::Administer, Target::Tenant).await.unwrap());
-    assert!(access.allows(&instructor, Permission::Grade, Target::Person("x")).await.unwrap());
-    assert!(!access.allows(&instructor, Permission::Administer, Target::Categories(&["c".into()])).await.unwrap());
-    assert!(!access.allows(&learner, Permission::ReadRecords, Target::Person("x")).await.unwrap());
-    assert!(!access.holds_anywhere(&learner, Permission::Grade).await.unwrap());
+    assert!(
+        access
+            .allows(&admin, Permission::Administer, Target::Tenant)
+            .await
+            .unwrap()
+    );
+    assert!(
+        access
+            .allows(&instructor, Permission::Grade, Target::Person("x"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(
+                &instructor,
+                Permission::Administer,
+                Target::Categories(&["c".into()])
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&learner, Permission::ReadRecords, Target::Person("x"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .holds_anywhere(&learner, Permission::Grade)
+            .await
+            .unwrap()
+    );
     // Tenant-wide roles never ask the directory.
-    access.allows(&admin, Permission::ReadRecords, Target::Person("x")).await.unwrap();
-    assert_eq!(fixed.asked.load(Ordering::SeqCst), 2, "only the instructor's Administer and the learner's two questions (one cached)");
+    access
+        .allows(&admin, Permission::ReadRecords, Target::Person("x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fixed.asked.load(Ordering::SeqCst),
+        2,
+        "only the instructor's Administer and the learner's two questions (one cached)"
+    );
 }
 
 #[tokio::test]
 async fn a_category_binding_reaches_its_subtree_only() {
-    let (_, access) = setup(vec![("cat", grant(ScopedRole::Admin, Scope::Category("sales".into())))], vec![]);
+    let (_, access) = setup(
+        vec![(
+            "cat",
+            grant(ScopedRole::Admin, Scope::Category("sales".into())),
+        )],
+        vec![],
+    );
     let who = principal("cat", "acme", Role::Learner);
     let below: Vec<String> = vec!["emea-sales".into(), "sales".into(), "root".into()];
     let beside: Vec<String> = vec!["engineering".into(), "root".into()];
-    assert!(access.allows(&who, Permission::Administer, Target::Categories(&below)).await.unwrap());
-    assert!(!access.allows(&who, Permission::Administer, Target::Categories(&beside)).await.unwrap());
-    assert!(!access.allows(&who, Permission::Administer, Target::Tenant).await.unwrap());
-    assert!(access.holds_anywhere(&who, Permission::Administer).await.unwrap());
+    assert!(
+        access
+            .allows(&who, Permission::Administer, Target::Categories(&below))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&who, Permission::Administer, Target::Categories(&beside))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&who, Permission::Administer, Target::Tenant)
+            .await
+            .unwrap()
+    );
+    assert!(
+        access
+            .holds_anywhere(&who, Permission::Administer)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn roles_grant_only_their_permissions() {
     let dept = Scope::Department("Finance".into());
     let (_, access) = setup(
-        vec![("viewer", grant(ScopedRole::ReportingViewer, dept.clone())), ("grader", grant(ScopedRole::Grader, dept.clone()))],
+        vec![
+            ("viewer", grant(ScopedRole::ReportingViewer, dept.clone())),
+            ("grader", grant(ScopedRole::Grader, dept.clone())),
+        ],
         vec![("fay", dept.clone())],
     );
     let viewer = principal("viewer", "acme", Role::Learner);
     let grader = principal("grader", "acme", Role::Learner);
-    assert!(access.allows(&viewer, Permission::ReadRecords, Target::Person("fay")).await.unwrap());
-    assert!(!access.allows(&viewer, Permission::Grade, Target::Person("fay")).await.unwrap());
-    assert!(!access.allows(&viewer, Permission::Administer, Target::Person("fay")).await.unwrap());
-    assert!(access.allows(&grader, Permission::Grade, Target::Person("fay")).await.unwrap());
-    assert!(!access.allows(&grader, Permission::ReadRecords, Target::Person("fay")).await.unwrap());
-    assert!(access.allows(&viewer, Permission::ReadRecords, Target::Group(&dept)).await.unwrap());
+    assert!(
+        access
+            .allows(&viewer, Permission::ReadRecords, Target::Person("fay"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&viewer, Permission::Grade, Target::Person("fay"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&viewer, Permission::Administer, Target::Person("fay"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        access
+            .allows(&grader, Permission::Grade, Target::Person("fay"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&grader, Permission::ReadRecords, Target::Person("fay"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        access
+            .allows(&viewer, Permission::ReadRecords, Target::Group(&dept))
+            .await
+            .unwrap()
+    );
     let other = Scope::Department("Sales".into());
-    assert!(!access.allows(&viewer, Permission::ReadRecords, Target::Group(&other)).await.unwrap());
-    assert!(!access.allows(&viewer, Permission::ReadRecords, Target::Person("sam")).await.unwrap());
+    assert!(
+        !access
+            .allows(&viewer, Permission::ReadRecords, Target::Group(&other))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !access
+            .allows(&viewer, Permission::ReadRecords, Target::Person("sam"))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn answers_are_cached_per_tenant_and_forgotten_on_change() {
-    let (fixed, access) = setup(vec![("cat", grant(ScopedRole::Admin, Scope::Category("sales".into())))], vec![]);
+    let (fixed, access) = setup(
+        vec![(
+            "cat",
+            grant(ScopedRole::Admin, Scope::Category("sales".into())),
+        )],
+        vec![],
+    );
     let acme = principal("cat", "acme", Role::Learner);
     let globex = principal("cat", "globex", Role::Learner);
     let chain = vec!["sales".to_string()];
     for _ in 0..10 {
-        assert!(access.allows(&acme, Permission::Administer, Target::Categories(&chain)).await.unwrap());
+        assert!(
+            access
+                .allows(&acme, Permission::Administer, Target::Categories(&chain))
+                .await
+                .unwrap()
+        );
     }
-    assert_eq!(fixed.asked.load(Ordering::SeqCst), 1, "asked once, then cached");
+    assert_eq!(
+        fixed.asked.load(Ordering::SeqCst),
+        1,
+        "asked once, then cached"
+    );
     // The same subject in another tenant is another key: asked again, never served acme's.
-    access.allows(&globex, Permission::Administer, Target::Categories(&chain)).await.unwrap();
+    access
+        .allows(&globex, Permission::Administer, Target::Categories(&chain))
+        .await
+        .unwrap();
     assert_eq!(fixed.asked.load(Ordering::SeqCst), 2);
     // The binding goes; the directory forgets it: refused at once.
     fixed.grants.lock().unwrap().clear();
     access.forget(&acme.tenant_id, "cat").await;
-    assert!(!access.allows(&acme, Permission::Administer, Target::Categories(&chain)).await.unwrap());
+    assert!(
+        !access
+            .allows(&acme, Permission::Administer, Target::Categories(&chain))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn cached_answers_expire() {
     let fixed = Arc::new(Fixed::default());
-    fixed.grants.lock().unwrap().push(("cat".into(), grant(ScopedRole::Admin, Scope::Tenant)));
+    fixed
+        .grants
+        .lock()
+        .unwrap()
+        .push(("cat".into(), grant(ScopedRole::Admin, Scope::Tenant)));
     let access = Access::new(Arc::new(fixed.clone()), Duration::from_millis(50));
     let who = principal("cat", "acme", Role::Learner);
-    assert!(access.allows(&who, Permission::Administer, Target::Tenant).await.unwrap());
+    assert!(
+        access
+            .allows(&who, Permission::Administer, Target::Tenant)
+            .await
+            .unwrap()
+    );
     fixed.grants.lock().unwrap().clear();
     tokio::time::sleep(Duration::from_millis(120)).await;
-    assert!(!access.allows(&who, Permission::Administer, Target::Tenant).await.unwrap());
+    assert!(
+        !access
+            .allows(&who, Permission::Administer, Target::Tenant)
+            .await
+            .unwrap()
+    );
 }

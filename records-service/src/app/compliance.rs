@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use chrono::NaiveDateTime;
+use lms_platform::access::{Permission, Target};
 use lms_platform::db::{Db, DbConnection};
 use lms_platform::resource::now;
-use lms_platform::access::{Permission, Target};
 use lms_platform::{AppError, AppResult, Principal};
 use tokio::sync::mpsc;
 
