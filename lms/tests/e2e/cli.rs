@@ -823,6 +823,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             "enrolment-service",
             vec![
                 "lms.enrolment.v1.EnrolmentService",
+                "lms.enrolment.v1.RoleBindingService",
                 "lms.events.v1.EventConsumer",
                 "lms.events.v1.DeadLetters",
             ],

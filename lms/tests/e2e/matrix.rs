@@ -182,6 +182,23 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ),
     ("lms.enrolment.v1.EnrolmentService/CheckManages", SERVICE),
     (
+        "lms.enrolment.v1.RoleBindingService/CreateRoleBinding",
+        ADMIN,
+    ),
+    ("lms.enrolment.v1.RoleBindingService/GetRoleBinding", ADMIN),
+    (
+        "lms.enrolment.v1.RoleBindingService/ListRoleBindings",
+        ADMIN_SERVICE,
+    ),
+    (
+        "lms.enrolment.v1.RoleBindingService/DeleteRoleBinding",
+        ADMIN,
+    ),
+    (
+        "lms.enrolment.v1.RoleBindingService/CheckScopeMembership",
+        SERVICE,
+    ),
+    (
         "lms.assessment.v1.AssessmentService/CreateQuestionBank",
         STAFF,
     ),
@@ -877,6 +894,30 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Expect::AsUnknown,
         r#"{"manager":"learner@a","people":["bob@a"]}"#,
     ),
+    (
+        "lms.enrolment.v1.RoleBindingService/GetRoleBinding",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{role_binding}"}"#,
+    ),
+    (
+        "lms.enrolment.v1.RoleBindingService/ListRoleBindings",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"principal":"bob@a"}"#,
+    ),
+    (
+        "lms.enrolment.v1.RoleBindingService/CheckScopeMembership",
+        Caller::Service,
+        Expect::AsUnknown,
+        r#"{"person":"learner@a","scopes":[{"audience":"{audience}"},{"department":"Warehouse"}]}"#,
+    ),
+    (
+        "lms.enrolment.v1.RoleBindingService/CreateRoleBinding",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"roleBinding":{"principal":"bob@a","role":"SCOPED_ROLE_GRADER","scope":{"audience":"{audience}"}}}"#,
+    ),
     // assessment-service
     (
         "lms.assessment.v1.AssessmentService/GetQuestionBank",
@@ -1254,6 +1295,12 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         r#"{"id":"{class}"}"#,
     ),
     (
+        "lms.enrolment.v1.RoleBindingService/DeleteRoleBinding",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"id":"{role_binding}"}"#,
+    ),
+    (
         "lms.enrolment.v1.EnrolmentService/DeleteAudience",
         Caller::Admin,
         Expect::NotFound,
@@ -1625,6 +1672,15 @@ pub(crate) async fn seed_tenant_a(lms: &Lms) -> Ids {
         )
         .await;
     ids.insert("booking", id(&booking));
+    let binding = lms
+        .ok(
+            "lms.enrolment.v1.RoleBindingService/CreateRoleBinding",
+            json!({"roleBinding": {"principal": "bob@a", "role": "SCOPED_ROLE_REPORTING_VIEWER",
+                   "scope": {"department": "Warehouse"}}}),
+            &admin,
+        )
+        .await;
+    ids.insert("role_binding", id(&binding));
     let webhook = lms
         .ok(
             "lms.notification.v1.WebhookService/CreateWebhook",

@@ -9,7 +9,7 @@
 //!
 //! Two questions, asked at two places:
 //! - at the door ([`crate::auth::Authorize`]): does the principal hold the permission anywhere
-//!   (`holds_anywhere`)? Someone with no binding is refused exactly as before bindings existed;
+//!   (`bound_anywhere`)? Someone with no binding is refused exactly as before bindings existed;
 //! - in the use case, once the resource is known: is it inside one of their scopes
 //!   (`require`)? A resource outside them is refused with the same words as one that does not
 //!   exist, so a scoped principal learns nothing about other parts of the tenant.
@@ -253,11 +253,12 @@ impl Access {
             .map_err(unshared)
     }
 
-    /// Whether the principal holds `permission` anywhere: what the door asks of someone whose
-    /// token role does not open the RPC.
-    pub async fn holds_anywhere(&self, who: &Principal, permission: Permission) -> AppResult<bool> {
-        if Self::tenant_wide(who, permission) {
-            return Ok(true);
+    /// Whether a stored binding gives the principal `permission` anywhere: what the door asks
+    /// of a person whose token role does not open the RPC. Token roles are not consulted (the
+    /// door's policy has judged them), and service identities hold no bindings.
+    pub async fn bound_anywhere(&self, who: &Principal, permission: Permission) -> AppResult<bool> {
+        if who.has_role(Role::Service) {
+            return Ok(false);
         }
         let grants = self.grants_of(who).await?;
         Ok(grants.iter().any(|grant| grant.role.grants(permission)))

@@ -115,7 +115,7 @@ async fn token_roles_are_tenant_wide_bindings() {
     );
     assert!(
         !access
-            .holds_anywhere(&learner, Permission::Grade)
+            .bound_anywhere(&learner, Permission::Grade)
             .await
             .unwrap()
     );
@@ -163,7 +163,15 @@ async fn a_category_binding_reaches_its_subtree_only() {
     );
     assert!(
         access
-            .holds_anywhere(&who, Permission::Administer)
+            .bound_anywhere(&who, Permission::Administer)
+            .await
+            .unwrap()
+    );
+    // The door asks about stored bindings only: a service identity holds none.
+    let service = principal("cat", "acme", Role::Service);
+    assert!(
+        !access
+            .bound_anywhere(&service, Permission::Administer)
             .await
             .unwrap()
     );

@@ -210,7 +210,7 @@ where
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 Either::Right(Box::pin(async move {
-                    match access.holds_anywhere(&principal, permission).await {
+                    match access.bound_anywhere(&principal, permission).await {
                         Ok(true) => {
                             request.extensions_mut().insert(principal);
                             inner.call(request).await
