@@ -29,6 +29,8 @@ pub const TABLES: PersonalTables = PersonalTables {
         ("enrolments", "created_by"),
         ("enrolments", "updated_by"),
         ("enrolment_due_changes", "actor"),
+        ("role_bindings", "principal"),
+        ("role_bindings", "created_by"),
     ],
     cleared: &[(
         "people",
