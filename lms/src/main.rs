@@ -268,6 +268,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 r.deactivated,
                 report.problems.len()
             );
+            for cycle in &r.reporting_cycles {
+                // Applied all the same (HR data is the truth); said so HR can fix it.
+                println!(
+                    "reporting lines loop: {} → {}",
+                    cycle.people.join(" → "),
+                    cycle.people.first().map(String::as_str).unwrap_or_default()
+                );
+            }
             for p in &report.problems {
                 println!(
                     "row {} (external_id {:?}): {}{}",

@@ -12,7 +12,9 @@ use crate::domain::person::{
     self, PeopleFilter, Person, PersonStatus, Profile, RowError, UploadRow,
 };
 use crate::storage::coverage::Scope;
+use crate::domain::reporting;
 use crate::storage::people as people_rows;
+use crate::storage::team as team_rows;
 
 /// Who reads the whole directory (a learner reads only their own person).
 const DIRECTORY_READERS: [Role; 2] = [Role::Admin, Role::Service];
@@ -25,6 +27,8 @@ pub struct SyncOutcome {
     pub unchanged: usize,
     pub deactivated: usize,
     pub errors: Vec<RowError>,
+    /// Loops in the reporting lines the uploaded people are in (reported, not refused).
+    pub reporting_cycles: Vec<Vec<String>>,
 }
 
 impl EnrolmentApp {
@@ -192,6 +196,13 @@ impl EnrolmentApp {
                 writes.extend(plan.update);
                 people_rows::upsert_many(conn, &tenant, &writes, &plan.same_attributes, &actor)?;
                 let deactivated = people_rows::deactivate(conn, &tenant, &plan.deactivate, &actor)?;
+                let uploaded: Vec<String> =
+                    writes.iter().map(|(_, external_id, _)| external_id.clone()).collect();
+                let reporting_cycles = if uploaded.is_empty() {
+                    Vec::new()
+                } else {
+                    reporting::cycles(&team_rows::reporting_lines(conn, &tenant)?, &uploaded)
+                };
                 let upload = serde_json::json!({
                     "full_sync": full_sync,
                     "created": created,
@@ -219,6 +230,7 @@ impl EnrolmentApp {
                     unchanged: plan.unchanged,
                     deactivated,
                     errors: plan.errors,
+                    reporting_cycles,
                 })
             })
             .await

@@ -5,5 +5,6 @@ pub mod audience;
 pub mod class;
 pub mod enrolment;
 pub mod person;
+pub mod reporting;
 pub mod role_binding;
 pub mod rules;

@@ -14,7 +14,24 @@ use lms_platform::ids::TenantId;
 use super::sql::{self, Sql};
 
 /// The deepest reporting line followed.
-pub const MAX_LEVELS: i32 = 32;
+pub const MAX_LEVELS: i32 = crate::domain::reporting::MAX_LEVELS as i32;
+
+/// Every reporting line of the tenant: person → manager (external ids), for people who have
+/// one. What an upload's loop check reads: one query, two short columns.
+pub fn reporting_lines(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    use super::schema::people;
+    use diesel::prelude::*;
+    Ok(people::table
+        .filter(people::tenant_id.eq(tenant))
+        .filter(people::manager_external_id.ne(""))
+        .select((people::external_id, people::manager_external_id))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
 
 #[derive(QueryableByName)]
 pub struct Member {

@@ -283,12 +283,48 @@ async fn records_caught_up(lms: &Lms, manager: &str, learner: &str) -> Value {
     panic!("{learner}'s enrolment never reached records-service");
 }
 
+/// An HR upload whose reporting lines loop is applied and the loop reported (once, in
+/// reporting order); the team walk still ends, and a later upload that breaks the loop reports
+/// nothing.
+async fn an_upload_reports_the_loops_it_leaves(backend: TestBackend) {
+    let Some(lms) = Lms::start(backend).await else {
+        return;
+    };
+    let admin = lms.auth.token("acme", "admin@acme", &[Role::Admin]);
+    let person = |id: &str, manager: &str| {
+        json!({"externalId": id, "displayName": id, "email": format!("{id}@acme.example"),
+               "managerExternalId": manager})
+    };
+    let upload = json!({"people": [person("kai", "lee"), person("lee", "max"), person("max", "kai"),
+                                    person("ned", "kai"), person("ola", "")]});
+    let answer = ok(&lms, Method::POST, "/v1/people:upsert", &admin, Some(upload)).await;
+    assert_eq!(answer["created"], 5, "{answer}");
+    assert_eq!(
+        answer["reportingCycles"],
+        json!([{"people": ["kai", "lee", "max"]}]),
+        "{answer}"
+    );
+    let team = ok(&lms, Method::GET, "/v1/team?manager=kai&wholeSubtree=true", &admin, None).await;
+    let mut members: Vec<String> = external_ids(&team).into_iter().map(|(id, _)| id).collect();
+    members.sort();
+    assert_eq!(members, ["lee", "max", "ned"], "{team}");
+    // HR fixes its data: max reports to ola now; nothing loops.
+    let fixed = json!({"people": [person("max", "ola")]});
+    let answer = ok(&lms, Method::POST, "/v1/people:upsert", &admin, Some(fixed)).await;
+    assert!(answer.get("reportingCycles").is_none(), "{answer}");
+}
+
 mod sqlite {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_manager_sees_their_team_and_no_one_else() {
         super::a_manager_sees_their_team_and_no_one_else(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_reports_the_loops_it_leaves() {
+        super::an_upload_reports_the_loops_it_leaves(TestBackend::Sqlite).await;
     }
 }
 
@@ -298,5 +334,10 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_manager_sees_their_team_and_no_one_else() {
         super::a_manager_sees_their_team_and_no_one_else(TestBackend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_reports_the_loops_it_leaves() {
+        super::an_upload_reports_the_loops_it_leaves(TestBackend::Postgres).await;
     }
 }

@@ -195,6 +195,11 @@ pub fn sync_outcome(outcome: SyncOutcome) -> pb::UpsertPeopleResponse {
                 reason: e.reason,
             })
             .collect(),
+        reporting_cycles: outcome
+            .reporting_cycles
+            .into_iter()
+            .map(|people| pb::ReportingCycle { people })
+            .collect(),
     }
 }
 

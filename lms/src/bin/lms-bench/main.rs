@@ -13,6 +13,7 @@
 //! `lms-bench soak` drives a mixed load through the gateway for a fixed time and samples
 //! errors, p99 and the suite's resident memory per interval (docs/reliability.md).
 
+mod access;
 mod load;
 mod notify;
 mod portal;
@@ -44,6 +45,8 @@ enum Cli {
     Sessions(sessions::SessionsArgs),
     /// The Learning Portal's pages for signed-in learners, beside the API calls they make.
     Portal(portal::PortalArgs),
+    /// What the access decision point adds to a call: a scoped binding against a token role.
+    Access(access::AccessArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
             Cli::Notify(args) => notify::notify(args).await,
             Cli::Sessions(args) => sessions::sessions(args).await,
             Cli::Portal(args) => portal::portal(args).await,
+            Cli::Access(args) => access::access(args).await,
         }
     });
     match result {
