@@ -11,8 +11,8 @@ use super::reconcile::reconcile;
 use crate::domain::person::{
     self, PeopleFilter, Person, PersonStatus, Profile, RowError, UploadRow,
 };
-use crate::storage::coverage::Scope;
 use crate::domain::reporting;
+use crate::storage::coverage::Scope;
 use crate::storage::people as people_rows;
 use crate::storage::team as team_rows;
 

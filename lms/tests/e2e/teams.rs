@@ -297,14 +297,28 @@ async fn an_upload_reports_the_loops_it_leaves(backend: TestBackend) {
     };
     let upload = json!({"people": [person("kai", "lee"), person("lee", "max"), person("max", "kai"),
                                     person("ned", "kai"), person("ola", "")]});
-    let answer = ok(&lms, Method::POST, "/v1/people:upsert", &admin, Some(upload)).await;
+    let answer = ok(
+        &lms,
+        Method::POST,
+        "/v1/people:upsert",
+        &admin,
+        Some(upload),
+    )
+    .await;
     assert_eq!(answer["created"], 5, "{answer}");
     assert_eq!(
         answer["reportingCycles"],
         json!([{"people": ["kai", "lee", "max"]}]),
         "{answer}"
     );
-    let team = ok(&lms, Method::GET, "/v1/team?manager=kai&wholeSubtree=true", &admin, None).await;
+    let team = ok(
+        &lms,
+        Method::GET,
+        "/v1/team?manager=kai&wholeSubtree=true",
+        &admin,
+        None,
+    )
+    .await;
     let mut members: Vec<String> = external_ids(&team).into_iter().map(|(id, _)| id).collect();
     members.sort();
     assert_eq!(members, ["lee", "max", "ned"], "{team}");

@@ -14,8 +14,8 @@
 //!   (`require`)? A resource outside them is refused with the same words as one that does not
 //!   exist, so a scoped principal learns nothing about other parts of the tenant.
 //!
-//! Both are answered from a cache: a principal's bindings per (tenant, subject), and whether a
-//! person is in a principal's groups per (tenant, subject, person). Entries live
+//! Both are answered from a cache: a principal's bindings per (tenant, subject), and which of
+//! some groups hold a person per (tenant, person, groups). Entries live
 //! `auth.bindings_cache_seconds` (default 5 s); the directory drops its own entries at once
 //! when a binding changes, so a change is effective there immediately and everywhere within
 //! that lifetime. Keys always carry the tenant: one tenant's answer is never another's.
@@ -205,14 +205,16 @@ pub trait Directory: Send + Sync {
 }
 
 type GrantsKey = (TenantId, String);
-type MembershipKey = (TenantId, String, String);
+/// (tenant, person, the groups asked about): the answer depends on nothing else, so it is
+/// shared by every principal asking the same question.
+type MembershipKey = (TenantId, String, Vec<Scope>);
 
 /// The decision point (cheap to clone: the caches are shared).
 #[derive(Clone)]
 pub struct Access {
     directory: Arc<dyn Directory>,
     grants: moka::future::Cache<GrantsKey, Arc<Vec<Grant>>>,
-    /// (tenant, subject, person) → the subject's groups that hold the person.
+    /// Which of some groups hold a person.
     memberships: moka::future::Cache<MembershipKey, Arc<Vec<Scope>>>,
 }
 
@@ -324,14 +326,11 @@ impl Access {
 
     /// Forgets what is cached about `subject` (the directory calls it when their bindings change).
     pub async fn forget(&self, tenant: &TenantId, subject: &str) {
+        // Membership answers need no forgetting: they are keyed by the groups asked about,
+        // so new bindings ask new questions.
         self.grants
             .invalidate(&(tenant.clone(), subject.to_string()))
             .await;
-        let (tenant, subject) = (tenant.clone(), subject.to_string());
-        // Membership answers are keyed by the subject too: they answered for the old bindings.
-        let _ = self
-            .memberships
-            .invalidate_entries_if(move |key, _| key.0 == tenant && key.1 == subject);
     }
 
     async fn groups_holding(
@@ -340,11 +339,7 @@ impl Access {
         person: &str,
         groups: Vec<Scope>,
     ) -> AppResult<Arc<Vec<Scope>>> {
-        let key = (
-            who.tenant_id.clone(),
-            who.subject.clone(),
-            person.to_string(),
-        );
+        let key = (who.tenant_id.clone(), person.to_string(), groups.clone());
         let directory = self.directory.clone();
         let (tenant, person) = (who.tenant_id.clone(), person.to_string());
         self.memberships

@@ -307,3 +307,34 @@ async fn cached_answers_expire() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_rebound_viewer_is_judged_by_the_new_binding_at_once() {
+    let finance = Scope::Department("Finance".into());
+    let sales = Scope::Department("Sales".into());
+    let (fixed, access) = setup(
+        vec![("vera", grant(ScopedRole::ReportingViewer, finance.clone()))],
+        vec![("fay", finance), ("sam", sales.clone())],
+    );
+    let vera = principal("vera", "acme", Role::Learner);
+    let reads = |person: &'static str| {
+        let (access, vera) = (access.clone(), vera.clone());
+        async move {
+            access
+                .allows(&vera, Permission::ReadRecords, Target::Person(person))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(reads("fay").await);
+    assert!(!reads("sam").await);
+    // Moved to Sales: fay's cached membership answered a question about Finance, which the
+    // new binding no longer asks.
+    *fixed.grants.lock().unwrap() = vec![(
+        "vera".to_string(),
+        grant(ScopedRole::ReportingViewer, sales),
+    )];
+    access.forget(&vera.tenant_id, "vera").await;
+    assert!(!reads("fay").await);
+    assert!(reads("sam").await);
+}

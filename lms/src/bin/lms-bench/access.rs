@@ -32,6 +32,11 @@ pub struct AccessArgs {
     /// Seconds per workload.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// `auth.bindings_cache_seconds` of the suite: how long the services keep what the
+    /// directory said (5 by default). Within a run longer than this, cached answers expire and
+    /// are asked again, which is what the call's tail latency then shows.
+    #[arg(long, default_value_t = 5)]
+    pub bindings_cache_seconds: u64,
     #[arg(long, default_value = "target/bench")]
     pub out: std::path::PathBuf,
     #[arg(
@@ -48,6 +53,7 @@ pub struct AccessArgs {
 struct Results {
     backend: &'static str,
     clients: usize,
+    bindings_cache_seconds: u64,
     /// `ListProgress` as a tenant-wide instructor (no stored binding consulted).
     list_progress_token_role: Stats,
     /// The same as a reporting viewer of the learners' department (a cached scoped decision).
@@ -62,7 +68,14 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
     let data = args
         .out
         .join(format!("access-data-{}", args.backend.name()));
-    let suite = Suite::start(args.backend, &data, &args.postgres, &args.database_prefix)?;
+    let cache = args.bindings_cache_seconds.to_string();
+    let suite = Suite::start_with(
+        args.backend,
+        &data,
+        &args.postgres,
+        &args.database_prefix,
+        &[("LMS__AUTH__BINDINGS_CACHE_SECONDS", cache)],
+    )?;
     let http = Http {
         client: reqwest::Client::new(),
         base: suite.gateway.clone(),
@@ -74,7 +87,11 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
     let viewer = format!("viewer{run}");
     let learners: Vec<String> = (0..64).map(|n| format!("acc{run}-{n:03}")).collect();
     for person in learners.iter().chain([&viewer]) {
-        let department = if *person == viewer { "Staff" } else { &department };
+        let department = if *person == viewer {
+            "Staff"
+        } else {
+            &department
+        };
         http.post(
             "/v1/people",
             &admin,
@@ -144,10 +161,16 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
         }
     };
     let viewer_principal = principal(&viewer, Role::Learner);
-    let _ = drive(1, Duration::from_millis(500), decide(viewer_principal.clone())).await;
+    let _ = drive(
+        1,
+        Duration::from_millis(500),
+        decide(viewer_principal.clone()),
+    )
+    .await;
     let results = Results {
         backend: args.backend.name(),
         clients: args.clients,
+        bindings_cache_seconds: args.bindings_cache_seconds,
         list_progress_token_role,
         list_progress_bound,
         decision_token_role: drive(
@@ -159,7 +182,10 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
         decision_bound: drive(args.clients, duration, decide(viewer_principal)).await,
     };
     for (name, stats) in [
-        ("ListProgress, instructor token", &results.list_progress_token_role),
+        (
+            "ListProgress, instructor token",
+            &results.list_progress_token_role,
+        ),
         ("ListProgress, bound viewer", &results.list_progress_bound),
         ("decision, token role", &results.decision_token_role),
         ("decision, bound viewer", &results.decision_bound),

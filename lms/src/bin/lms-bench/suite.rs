@@ -117,6 +117,17 @@ impl Suite {
         postgres: &str,
         prefix: &str,
     ) -> anyhow::Result<Suite> {
+        Self::start_with(backend, data, postgres, prefix, &[])
+    }
+
+    /// [`Suite::start`] with more settings for `lms up` (`LMS__…` variables).
+    pub fn start_with(
+        backend: Backend,
+        data: &Path,
+        postgres: &str,
+        prefix: &str,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Suite> {
         anyhow::ensure!(
             prefix
                 .chars()
@@ -137,6 +148,9 @@ impl Suite {
             command.env(format!("LMS__{section}__DATABASE_URL"), &url);
             command.env(format!("LMS__{section}__DB_POOL_SIZE"), "16");
             database_urls.insert(component.to_string(), url);
+        }
+        for (key, value) in settings {
+            command.env(key, value);
         }
         let mut child = command
             .args(["up", "--data-dir"])
