@@ -15,11 +15,14 @@
 //!   exist, so a scoped principal learns nothing about other parts of the tenant.
 //!
 //! Both are answered from a cache: a principal's bindings per (tenant, subject), and which of
-//! some groups hold a person per (tenant, person, groups). Entries live
+//! some groups hold a person per (tenant, person, groups). An answer is never served older than
+//! `auth.bindings_cache_seconds` (default 5 s); one in use is asked again in the background
+//! before then (`cache.rs`), so a busy caller does not wait for the directory. Entries live
 //! `auth.bindings_cache_seconds` (default 5 s); the directory drops its own entries at once
 //! when a binding changes, so a change is effective there immediately and everywhere within
 //! that lifetime. Keys always carry the tenant: one tenant's answer is never another's.
 
+mod cache;
 mod directory;
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use crate::error::{AppError, AppResult};
 use crate::ids::TenantId;
 use crate::{Principal, Role};
 
+use cache::FreshCache;
 pub use directory::{
     MAX_BINDINGS_PER_PRINCIPAL, RemoteDirectory, role, role_message, scope, scope_message,
 };
@@ -213,9 +217,9 @@ type MembershipKey = (TenantId, String, Vec<Scope>);
 #[derive(Clone)]
 pub struct Access {
     directory: Arc<dyn Directory>,
-    grants: moka::future::Cache<GrantsKey, Arc<Vec<Grant>>>,
+    grants: FreshCache<GrantsKey, Vec<Grant>>,
     /// Which of some groups hold a person.
-    memberships: moka::future::Cache<MembershipKey, Arc<Vec<Scope>>>,
+    memberships: FreshCache<MembershipKey, Vec<Scope>>,
 }
 
 /// The default lifetime of a cached answer.
@@ -225,14 +229,8 @@ impl Access {
     pub fn new(directory: Arc<dyn Directory>, lifetime: Duration) -> Self {
         Self {
             directory,
-            grants: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(lifetime)
-                .build(),
-            memberships: moka::future::Cache::builder()
-                .max_capacity(200_000)
-                .time_to_live(lifetime)
-                .build(),
+            grants: FreshCache::new(100_000, lifetime),
+            memberships: FreshCache::new(200_000, lifetime),
         }
     }
 
@@ -248,11 +246,10 @@ impl Access {
         let directory = self.directory.clone();
         let (tenant, subject) = key.clone();
         self.grants
-            .try_get_with(key, async move {
-                directory.grants(tenant, subject).await.map(Arc::new)
+            .get(key, move || {
+                directory.grants(tenant.clone(), subject.clone())
             })
             .await
-            .map_err(unshared)
     }
 
     /// Whether a stored binding gives the principal `permission` anywhere: what the door asks
@@ -329,7 +326,7 @@ impl Access {
         // Membership answers need no forgetting: they are keyed by the groups asked about,
         // so new bindings ask new questions.
         self.grants
-            .invalidate(&(tenant.clone(), subject.to_string()))
+            .forget(&(tenant.clone(), subject.to_string()))
             .await;
     }
 
@@ -343,26 +340,11 @@ impl Access {
         let directory = self.directory.clone();
         let (tenant, person) = (who.tenant_id.clone(), person.to_string());
         self.memberships
-            .try_get_with(key, async move {
-                directory
-                    .groups_holding(tenant, person, groups)
-                    .await
-                    .map(Arc::new)
+            .get(key, move || {
+                directory.groups_holding(tenant.clone(), person.clone(), groups.clone())
             })
             .await
-            .map_err(unshared)
     }
-}
-
-/// The error of a load other callers may have waited on too.
-fn unshared(error: Arc<AppError>) -> AppError {
-    Arc::try_unwrap(error).unwrap_or_else(|shared| match &*shared {
-        AppError::Unavailable(m) => AppError::Unavailable(m.clone()),
-        AppError::DeadlineExceeded(m) => AppError::DeadlineExceeded(m.clone()),
-        AppError::Cancelled(m) => AppError::Cancelled(m.clone()),
-        AppError::PermissionDenied(m) => AppError::PermissionDenied(m.clone()),
-        other => AppError::internal(anyhow::anyhow!("the directory's answer: {other:?}")),
-    })
 }
 
 /// The door's rule for an RPC a scoped principal may call: its permission.

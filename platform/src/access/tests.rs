@@ -338,3 +338,30 @@ async fn a_rebound_viewer_is_judged_by_the_new_binding_at_once() {
     assert!(!reads("fay").await);
     assert!(reads("sam").await);
 }
+
+#[tokio::test]
+async fn an_answer_in_use_is_asked_again_before_it_expires() {
+    let fixed = Arc::new(Fixed::default());
+    fixed
+        .grants
+        .lock()
+        .unwrap()
+        .push(("cat".into(), grant(ScopedRole::Admin, Scope::Tenant)));
+    let access = Access::new(Arc::new(fixed.clone()), Duration::from_secs(1));
+    let who = principal("cat", "acme", Role::Learner);
+    let allowed = || async {
+        access
+            .allows(&who, Permission::Administer, Target::Tenant)
+            .await
+            .unwrap()
+    };
+    assert!(allowed().await);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    fixed.grants.lock().unwrap().clear();
+    // Past three quarters of its life: served as it is, and asked again in the background.
+    assert!(allowed().await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fixed.asked.load(Ordering::SeqCst), 2);
+    // The new answer is in, before the first one's lifetime ended.
+    assert!(!allowed().await);
+}
