@@ -24,7 +24,14 @@ struct Suite {
 
 impl Suite {
     async fn start(backend: TestBackend) -> Option<Suite> {
-        let suite = TestSuite::start(backend, &[Component::Pathway, Component::Assessment]).await?;
+        // enrolment-service holds the role bindings pathway-service's decision point asks about
+        // when a caller's token role alone does not decide.
+        let components = [
+            Component::Pathway,
+            Component::Assessment,
+            Component::Enrolment,
+        ];
+        let suite = TestSuite::start(backend, &components).await?;
         let channel = suite.channel(Component::Pathway);
         Some(Suite {
             client: PathwayServiceClient::new(channel.clone()),
