@@ -609,6 +609,24 @@ async fn each_scoped_rpc_reaches_scope_a_and_not_scope_b(backend: TestBackend) {
         "every RPC a binding opens has its case"
     );
 
+    // Listing: a category admin sees the drafts of a category they administer when they ask
+    // for it with a status; of another category, and to a learner, only what is published.
+    let drafts = |category: &str| json!({"categoryId": category, "status": "DRAFT"});
+    let cara = lms.auth.token("acme", "cara", &[Role::Learner]);
+    let lena = lms.auth.token("acme", "lena", &[Role::Learner]);
+    let listed = |answer: Value| -> Vec<String> {
+        answer["pathways"]
+            .as_array()
+            .map(|all| all.iter().map(id).collect())
+            .unwrap_or_default()
+    };
+    let own = lms.ok(&p("ListPathways"), drafts(&child), &cara).await;
+    assert_eq!(listed(own), [draft_a.clone()]);
+    let beside = lms.ok(&p("ListPathways"), drafts(&cat_b), &cara).await;
+    assert!(!listed(beside).contains(&draft_b));
+    let learner = lms.ok(&p("ListPathways"), drafts(&child), &lena).await;
+    assert!(listed(learner).is_empty());
+
     let mut wrong = Vec::new();
     for c in &cases {
         let token = lms.auth.token("acme", c.holder, &[Role::Learner]);

@@ -110,7 +110,24 @@ impl PathwayApp {
         page_size: i32,
         page_token: String,
     ) -> AppResult<Page<Pathway>> {
-        let admin = who.is_admin();
+        // A scoped admin sees the admin view of a category they administer when they ask for
+        // one by category and status (drafts, archived); the decision point is asked only then,
+        // so browsing the catalogue never asks it.
+        let admin = who.is_admin()
+            || match (&filter.category_id, filter.status) {
+                (Some(category), Some(_)) if !who.has_role(Role::Service) => {
+                    let reach = self.administered(who).await?;
+                    let (tenant, category) = (who.tenant_id.clone(), category.clone());
+                    self.db
+                        .read(move |conn| {
+                            let chain =
+                                crate::storage::categories::chain(conn, &tenant, &category)?;
+                            Ok(reach.covers_categories(&chain))
+                        })
+                        .await?
+                }
+                _ => false,
+            };
         if !admin {
             filter.status = None;
         }
