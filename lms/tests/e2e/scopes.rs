@@ -621,7 +621,7 @@ async fn each_scoped_rpc_reaches_scope_a_and_not_scope_b(backend: TestBackend) {
             .unwrap_or_default()
     };
     let own = lms.ok(&p("ListPathways"), drafts(&child), &cara).await;
-    assert_eq!(listed(own), [draft_a.clone()]);
+    assert_eq!(listed(own), vec![draft_a.clone()]);
     let beside = lms.ok(&p("ListPathways"), drafts(&cat_b), &cara).await;
     assert!(!listed(beside).contains(&draft_b));
     let learner = lms.ok(&p("ListPathways"), drafts(&child), &lena).await;
