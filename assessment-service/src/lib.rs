@@ -107,9 +107,11 @@ pub async fn serve(
     let app = app(db.clone(), &peers);
     let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
     let routes = context.with_audit_trail(routes, &db);
+    let routes = context.with_bindings_listener(routes, &peers.access);
     let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
     let names = [
         SERVICE_NAME,
+        "lms.events.v1.EventConsumer",
         DEAD_LETTERS_SERVICE_NAME,
         lms_platform::audit::SERVICE_NAME,
         lms_platform::privacy::SERVICE_NAME,

@@ -14,6 +14,7 @@ use prost::Name;
 
 use crate::domain::assignment::Requirement;
 use crate::domain::enrolment::{Enrolment, Source, Status, Withdrawal};
+use crate::domain::role_binding::RoleBinding;
 
 pub fn created(enrolment: &Enrolment) -> NewEvent {
     NewEvent::new(
@@ -40,6 +41,29 @@ pub fn withdrawn(enrolment: &Enrolment) -> NewEvent {
             enrolment: Some(self::enrolment(enrolment.clone())),
         },
     )
+}
+
+/// A role binding created or deleted: every service's decision point forgets the principal.
+pub fn role_binding_changed(binding: &RoleBinding, deleted: bool) -> NewEvent {
+    NewEvent::new(
+        binding.id.clone(),
+        &pb::RoleBindingChanged {
+            role_binding: Some(role_binding(binding.clone())),
+            deleted,
+        },
+    )
+}
+
+/// A binding's wire form (responses and events).
+pub fn role_binding(binding: RoleBinding) -> pb::RoleBinding {
+    pb::RoleBinding {
+        id: binding.id,
+        principal: binding.principal,
+        role: lms_platform::access::role_message(binding.role) as i32,
+        scope: Some(lms_platform::access::scope_message(&binding.scope)),
+        create_time: Some(timestamp(binding.created_at)),
+        created_by: binding.created_by,
+    }
 }
 
 /// What records-service told enrolment-service.

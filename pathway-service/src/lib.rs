@@ -23,6 +23,8 @@ use tonic::service::Routes;
 
 /// The component's name: in logs, traces, service tokens and messages of its callers.
 pub const NAME: &str = "pathway-service";
+/// Where enrolment-service says a role binding changed.
+pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 /// The fully qualified gRPC service name (health reports on it).
 pub const SERVICE_NAME: &str = "lms.pathway.v1.PathwayService";
 
@@ -88,9 +90,11 @@ pub async fn serve(
     peers: Peers,
 ) -> anyhow::Result<()> {
     let routes = context.with_audit_trail(routes(app(db.clone(), &peers), &context), &db);
+    let routes = context.with_bindings_listener(routes, &peers.access);
     let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
     let names = [
         SERVICE_NAME,
+        EVENTS_SERVICE_NAME,
         lms_platform::audit::SERVICE_NAME,
         lms_platform::privacy::SERVICE_NAME,
     ];

@@ -59,6 +59,20 @@ impl Context {
         routes.add_service(self.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY))
     }
 
+    /// Adds `lms.events.v1.EventConsumer` for a service that consumes no other events: its
+    /// decision point forgets a principal when enrolment-service says their bindings changed.
+    pub fn with_bindings_listener(
+        &self,
+        routes: tonic::service::Routes,
+        access: &crate::access::Access,
+    ) -> tonic::service::Routes {
+        use crate::inbox::EventConsumerGrpc;
+        use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
+        const POLICY: crate::auth::Policy = &[("DeliverEvents", &[crate::Role::Service])];
+        let listener = EventConsumerServer::new(EventConsumerGrpc::new(access.clone()));
+        routes.add_service(self.authorize(listener, POLICY))
+    }
+
     /// Adds the service's audit trail (`lms.audit.v1.AuditService` over `db`'s entries, behind
     /// its policy) to `routes`.
     pub fn with_audit_trail(

@@ -22,6 +22,9 @@ pub enum Received {
     /// An enrolment as it is now in enrolment-service (created, updated or withdrawn).
     Enrolment(Enrolment),
     AssessmentResult(AssessmentResult),
+    /// A principal's role bindings changed: the decision point forgets them (nothing is
+    /// stored, so it is applied outside the inbox).
+    BindingsChanged(String),
 }
 
 /// The event types records-service subscribes to (what [`read`] reads).
@@ -31,12 +34,17 @@ pub fn consumed() -> Vec<String> {
         enrolment_pb::EnrolmentUpdated::type_url(),
         enrolment_pb::EnrolmentWithdrawn::type_url(),
         assessment_pb::AssessmentOutcome::type_url(),
+        enrolment_pb::RoleBindingChanged::type_url(),
     ]
 }
 
 /// Reads a delivered payload; Err says why it can never be applied.
 pub fn read(any: &prost_types::Any) -> Result<Received, String> {
     let type_url = any.type_url.as_str();
+    if type_url == enrolment_pb::RoleBindingChanged::type_url() {
+        return <lms_platform::access::Access as lms_platform::inbox::Consumer>::read(any)
+            .map(Received::BindingsChanged);
+    }
     if type_url == assessment_pb::AssessmentOutcome::type_url() {
         let outcome: assessment_pb::AssessmentOutcome = decode(any)?;
         return Ok(Received::AssessmentResult(AssessmentResult {

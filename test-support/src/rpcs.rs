@@ -67,7 +67,9 @@ impl Rpcs {
             Some("records") => &["records-service"],
             Some("notification") => &["notification-service"],
             Some("events") => &[
+                "pathway-service",
                 "enrolment-service",
+                "assessment-service",
                 "records-service",
                 "notification-service",
             ],

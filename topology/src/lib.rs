@@ -185,6 +185,8 @@ impl Topology {
                 Component::Enrolment => enrolment_service::events::consumed(),
                 Component::Records => records_service::events::consumed(),
                 Component::Notification => notification_service::events::consumed(),
+                // Their decision points: role bindings changed.
+                Component::Pathway | Component::Assessment => lms_platform::access::consumed(),
                 other => anyhow::bail!("{other} consumes no events"),
             };
             subscribers.push(Subscriber {
@@ -331,7 +333,8 @@ impl Topology {
         use Component::*;
         Ok(enrolment_service::Peers {
             pathway: self.peer(Enrolment, Pathway)?,
-            event_consumers: self.event_consumers(Enrolment, &[Records, Notification])?,
+            event_consumers: self
+                .event_consumers(Enrolment, &[Records, Notification, Pathway, Assessment])?,
             bindings_cache: self.settings.auth.bindings_cache,
         })
     }

@@ -9,10 +9,11 @@ use lms_platform::ids::TenantId;
 use lms_platform::pagination::{self, encode};
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
-use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
+use lms_platform::{AppError, AppResult, Principal, audit, idempotency, outbox};
 
 use super::EnrolmentApp;
 use crate::domain::role_binding::{MAX_BINDINGS_PER_PRINCIPAL, RoleBinding};
+use crate::events;
 use crate::storage::role_bindings as rows;
 use crate::storage::{audiences as audience_rows, classes as class_rows, people as people_rows};
 
@@ -79,6 +80,11 @@ impl EnrolmentApp {
                             )));
                         }
                         rows::insert(conn, &tenant, &binding)?;
+                        outbox::enqueue(
+                            conn,
+                            &tenant,
+                            vec![events::role_binding_changed(&binding, false)],
+                        )?;
                         let resource = format!("roleBindings/{}", binding.id);
                         audit::record(conn, &author, audit::Change::created(resource, &binding)?)?;
                         Ok((binding.id.clone(), binding))
@@ -142,6 +148,11 @@ impl EnrolmentApp {
             .write(move |conn| {
                 let binding = rows::get(conn, &tenant, &id)?;
                 rows::delete(conn, &tenant, &id)?;
+                outbox::enqueue(
+                    conn,
+                    &tenant,
+                    vec![events::role_binding_changed(&binding, true)],
+                )?;
                 let resource = format!("roleBindings/{id}");
                 audit::record(conn, &author, audit::Change::deleted(resource, &binding)?)?;
                 Ok(binding)

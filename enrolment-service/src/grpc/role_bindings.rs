@@ -4,7 +4,6 @@
 use lms_platform::AppError;
 use lms_platform::access::{self, Scope};
 use lms_platform::auth::principal;
-use lms_platform::resource::timestamp;
 use lms_platform::validate::Violations;
 use lms_proto::enrolment_v1 as pb;
 use pb::role_binding_service_server::{RoleBindingService, RoleBindingServiceServer};
@@ -12,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{EnrolmentApp, NewBinding};
 use crate::domain::person::MAX_EXTERNAL_ID_CHARS;
-use crate::domain::role_binding::RoleBinding;
+use crate::events;
 
 /// The most groups one membership question names.
 const MAX_SCOPES_PER_CHECK: usize = 100;
@@ -40,7 +39,7 @@ impl RoleBindingService for RoleBindings {
         let new = new_binding(request.role_binding.unwrap_or_default())?;
         let request_id = (!request.request_id.is_empty()).then_some(request.request_id);
         let binding = self.app.create_role_binding(&who, new, request_id).await?;
-        Ok(Response::new(message(binding)))
+        Ok(Response::new(events::role_binding(binding)))
     }
 
     async fn get_role_binding(
@@ -52,7 +51,7 @@ impl RoleBindingService for RoleBindings {
         let mut v = Violations::new();
         v.id("id", &id);
         v.finish()?;
-        Ok(Response::new(message(
+        Ok(Response::new(events::role_binding(
             self.app.get_role_binding(&who, id).await?,
         )))
     }
@@ -80,7 +79,7 @@ impl RoleBindingService for RoleBindings {
             .list_role_bindings(&who, principal, role, request.page_size, request.page_token)
             .await?;
         Ok(Response::new(pb::ListRoleBindingsResponse {
-            role_bindings: bindings.into_iter().map(message).collect(),
+            role_bindings: bindings.into_iter().map(events::role_binding).collect(),
             next_page_token,
         }))
     }
@@ -199,16 +198,5 @@ fn check_scope_id(v: &mut Violations, scope: &Scope) {
         Scope::Department(name) => {
             v.required_text("role_binding.scope.department", name, MAX_SCOPE_ID_CHARS);
         }
-    }
-}
-
-fn message(binding: RoleBinding) -> pb::RoleBinding {
-    pb::RoleBinding {
-        id: binding.id,
-        principal: binding.principal,
-        role: access::role_message(binding.role) as i32,
-        scope: Some(access::scope_message(&binding.scope)),
-        create_time: Some(timestamp(binding.created_at)),
-        created_by: binding.created_by,
     }
 }

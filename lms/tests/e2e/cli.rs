@@ -818,7 +818,13 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
         "lms.privacy.v1.PersonalDataService",
     ];
     for (component, own) in [
-        ("pathway-service", vec!["lms.pathway.v1.PathwayService"]),
+        (
+            "pathway-service",
+            vec![
+                "lms.pathway.v1.PathwayService",
+                "lms.events.v1.EventConsumer",
+            ],
+        ),
         (
             "enrolment-service",
             vec![
@@ -832,6 +838,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             "assessment-service",
             vec![
                 "lms.assessment.v1.AssessmentService",
+                "lms.events.v1.EventConsumer",
                 "lms.events.v1.DeadLetters",
             ],
         ),

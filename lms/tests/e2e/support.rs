@@ -50,6 +50,11 @@ impl Lms {
     /// `lms up` on ephemeral ports: embedded SQLite, or each component on its own throwaway
     /// PostgreSQL database.
     pub async fn start(backend: TestBackend) -> Option<Lms> {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// [`Lms::start`] with more settings (`LMS__…` variables) for `lms up`.
+    pub async fn start_with(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Lms> {
         let auth = TestAuth::default();
         let data = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_lms"));
@@ -71,6 +76,9 @@ impl Lms {
         }
         for (section, _) in COMPONENTS {
             command.env(format!("LMS__{section}__LISTEN"), "127.0.0.1:0");
+        }
+        for (key, value) in settings {
+            command.env(key, value);
         }
         let mut child = command
             .args(["up", "--data-dir"])

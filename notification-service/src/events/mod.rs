@@ -21,6 +21,7 @@ pub fn published() -> Vec<String> {
         enrolment_pb::EnrolmentUpdated::full_name(),
         enrolment_pb::EnrolmentWithdrawn::full_name(),
         enrolment_pb::EnrolmentStarted::full_name(),
+        enrolment_pb::RoleBindingChanged::full_name(),
         assessment_pb::AssessmentOutcome::full_name(),
         records_pb::EnrolmentCompleted::full_name(),
         records_pb::CertificationIssued::full_name(),

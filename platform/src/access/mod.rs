@@ -24,6 +24,7 @@
 
 mod cache;
 mod directory;
+mod listener;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use cache::FreshCache;
 pub use directory::{
     MAX_BINDINGS_PER_PRINCIPAL, RemoteDirectory, role, role_message, scope, scope_message,
 };
+pub use listener::consumed;
 
 /// What a role lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,6 +24,25 @@ impl RecordsApp {
     /// cannot be applied yet (its enrolment not known here yet, pathway-service down) is left
     /// for the dispatcher to retry, never dropped.
     pub async fn apply_events(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
+        // Role bindings changed: the decision point forgets the principal (idempotent, no row).
+        let (changes, events): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| matches!(e.payload, Ok(Received::BindingsChanged(_))));
+        let mut forgotten = Vec::new();
+        for change in changes {
+            if let (Some(tenant), Ok(Received::BindingsChanged(principal))) =
+                (&change.tenant_id, &change.payload)
+            {
+                self.access.forget(tenant, principal).await;
+                forgotten.push(change.id);
+            }
+        }
+        let mut outcome = self.apply_stored(events).await?;
+        outcome.acknowledged.extend(forgotten);
+        Ok(outcome)
+    }
+
+    async fn apply_stored(&self, events: Vec<Delivered<Received>>) -> AppResult<Outcome> {
         let mut wanted: BTreeSet<(TenantId, PathwayId, i32)> = BTreeSet::new();
         for event in &events {
             if let (Some(tenant), Ok(Received::Enrolment(e))) = (&event.tenant_id, &event.payload) {
@@ -54,6 +73,8 @@ fn apply_all(conn: &mut DbConnection, events: &[(TenantId, Received)]) -> Result
                 run.clear();
                 apply_result(conn, tenant, result)?;
             }
+            // Taken out before the inbox (`apply_events`).
+            Received::BindingsChanged(_) => {}
         }
     }
     apply_enrolments(conn, &run)
@@ -117,6 +138,7 @@ fn apply(
 ) -> Result<(), EventError> {
     match received {
         Received::AssessmentResult(result) => apply_result(conn, tenant, result),
+        Received::BindingsChanged(_) => Ok(()),
         Received::Enrolment(enrolment) => {
             if !versions::exists(
                 conn,
