@@ -97,9 +97,17 @@ fn postgres_smoke() {
         return;
     };
     let prefix = format!("lms_bench_smoke_{}", std::process::id());
+    // pgbench's baselines on 100 000 accounts (scale 1): a smoke run, not a measurement.
     let report = smoke(
         "postgres",
-        &["--postgres", &server, "--database-prefix", &prefix],
+        &[
+            "--postgres",
+            &server,
+            "--database-prefix",
+            &prefix,
+            "--pgbench-scale",
+            "1",
+        ],
     );
     // The harness keeps its databases for the next run; this one was a throwaway.
     for component in [
@@ -108,6 +116,7 @@ fn postgres_smoke() {
         "assessment",
         "records",
         "notification",
+        "pgbench",
     ] {
         let _ = Command::new("psql")
             .arg(&server)
@@ -117,5 +126,18 @@ fn postgres_smoke() {
             ])
             .output();
     }
-    check(&report.unwrap());
+    let report = report.unwrap();
+    check(&report);
+    // PostgreSQL's own figures, measured by the harness on the same server.
+    for baseline in ["point_reads", "small_writes"] {
+        let figure = &report["database"][baseline];
+        assert!(figure["per_second"].as_f64().unwrap() > 0.0, "{figure}");
+    }
+    let markdown_rows = report["rows"].as_array().unwrap();
+    assert!(
+        markdown_rows
+            .iter()
+            .any(|row| row["against"] == "PointReads"),
+        "no read workload is set beside pgbench -S"
+    );
 }

@@ -16,6 +16,7 @@
 mod access;
 mod load;
 mod notify;
+mod pgbench;
 mod portal;
 mod sessions;
 mod soak;
@@ -110,6 +111,10 @@ pub struct RunArgs {
     /// PostgreSQL databases are `<prefix>_pathway`, ...; created when missing, kept after.
     #[arg(long, default_value = "lms_bench")]
     pub database_prefix: String,
+    /// The scale of pgbench's tables for PostgreSQL's own figures (`<prefix>_pgbench`; 10:
+    /// 1 000 000 accounts).
+    #[arg(long, default_value_t = 10)]
+    pub pgbench_scale: u32,
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -36,6 +36,17 @@ pub(crate) struct Row {
     storage: Option<Stats>,
     /// What limits it, in a word, when the harness can tell.
     notes: String,
+    /// Which of PostgreSQL's own figures its storage compares with.
+    against: Option<Against>,
+}
+
+/// A pgbench baseline a workload's storage ceiling is set beside.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) enum Against {
+    /// `pgbench -S`: point reads.
+    PointReads,
+    /// `pgbench -N`: small write transactions.
+    SmallWrites,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +59,8 @@ pub(crate) struct Report {
     seconds: u64,
     /// The framework's ceiling: a bare tonic service answering `grpc.health.v1.Health/Check`.
     framework: Stats,
+    /// PostgreSQL's own figures on the same server (None on SQLite).
+    database: Option<crate::pgbench::Baselines>,
     rows: Vec<Row>,
     started: String,
 }
@@ -73,7 +86,14 @@ impl Row {
             result,
             storage: Some(storage),
             notes: notes.into(),
+            against: None,
         }
+    }
+
+    /// Sets the workload's storage ceiling beside one of PostgreSQL's own figures.
+    fn against(mut self, baseline: Against) -> Row {
+        self.against = Some(baseline);
+        self
     }
 }
 
@@ -333,9 +353,35 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let framework = framework_ceiling(clients, duration).await?;
     eprintln!("framework ceiling: {:.0}/s", framework.per_second);
     let mut rows = Vec::new();
-    rows.push(get_pathway(&suite, &org, clients, duration).await?);
-    rows.push(check_access(&suite, &org, clients, duration).await?);
-    rows.push(my_learning(&suite, &org, clients, duration).await?);
+    let baselines = crate::pgbench::baselines(
+        backend,
+        &args.postgres,
+        &args.database_prefix,
+        args.pgbench_scale,
+        clients,
+        args.seconds,
+    )?;
+    if let Some(baselines) = &baselines {
+        eprintln!(
+            "pgbench: point reads {:.0}/s, small writes {:.0}/s",
+            baselines.point_reads.per_second, baselines.small_writes.per_second
+        );
+    }
+    rows.push(
+        get_pathway(&suite, &org, clients, duration)
+            .await?
+            .against(Against::PointReads),
+    );
+    rows.push(
+        check_access(&suite, &org, clients, duration)
+            .await?
+            .against(Against::PointReads),
+    );
+    rows.push(
+        my_learning(&suite, &org, clients, duration)
+            .await?
+            .against(Against::PointReads),
+    );
     let label = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
     let (pathway, step, assessment, question) = fresh_pathway(&http, &label).await?;
     let (baseline_pathway, _, _, _) = fresh_pathway(&http, &format!("{label}-baseline")).await?;
@@ -369,6 +415,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         result: Stats::single(records_done, 2 * org.people as u64),
         storage: None,
         notes: "measured from the end of the fan-outs; ops/s = events/s".into(),
+        against: None,
     });
     rows.push(Row {
         workload: format!("notification-service puts the fan-outs' {settled} assigned notifications in inboxes"),
@@ -377,10 +424,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         result: Stats::single(notified, settled as u64),
         storage: None,
         notes: "measured from the end of the fan-outs (events delivered, directory asked, template rendered, inbox written; email off); ops/s = notifications/s".into(),
+        against: None,
     });
     rows.push(compliance_report(&suite, &pathway, duration, org.people).await?);
     let enrolments = enrolments_of(&http, &pathway).await?;
-    rows.push(record_completion(&suite, &enrolments, &step, clients, duration).await?);
+    rows.push(
+        record_completion(&suite, &enrolments, &step, clients, duration)
+            .await?
+            .against(Against::SmallWrites),
+    );
     rows.push(
         submit_attempt(
             &suite,
@@ -390,7 +442,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             clients,
             duration,
         )
-        .await?,
+        .await?
+        .against(Against::SmallWrites),
     );
 
     let report = Report {
@@ -401,6 +454,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         clients,
         seconds: args.seconds,
         framework,
+        database: baselines,
         rows,
         started: started_at,
     };
@@ -412,6 +466,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     println!("{markdown}");
     eprintln!("written: {} and {}", json_path.display(), md_path.display());
     Ok(())
+}
+
+/// PostgreSQL's own figures, as a line above the table (nothing on SQLite).
+fn database_line(baselines: Option<&crate::pgbench::Baselines>) -> String {
+    match baselines {
+        None => String::new(),
+        Some(b) => format!(
+            "PostgreSQL's own figures on the same server (pgbench, same clients): point reads \
+             `{}` **{:.0}/s** (average {:.2} ms); small write transactions `{}` **{:.0}/s** \
+             (average {:.2} ms).\n\n",
+            b.point_reads.options,
+            b.point_reads.per_second,
+            b.point_reads.latency_average_ms,
+            b.small_writes.options,
+            b.small_writes.per_second,
+            b.small_writes.latency_average_ms,
+        ),
+    }
 }
 
 pub(crate) fn ratio(part: f64, whole: f64) -> String {
@@ -426,8 +498,9 @@ pub(crate) fn markdown(report: &Report) -> String {
     let mut out = format!(
         "Backend **{}**, {} people, {} pathways, {} clients, {} s per workload; {}; started {}.\n\n\
          Framework ceiling (bare tonic health check, same clients): **{:.0}/s**, p99 {:.2} ms.\n\n\
-         | workload | transport | clients | ops/s | p50 ms | p95 ms | p99 ms | errors | storage ops/s | of storage | of framework |\n\
-         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+         {}\
+         | workload | transport | clients | ops/s | p50 ms | p95 ms | p99 ms | errors | storage ops/s | of storage | of framework | storage of PostgreSQL |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
         report.backend,
         report.people,
         report.pathways,
@@ -437,6 +510,7 @@ pub(crate) fn markdown(report: &Report) -> String {
         report.started,
         report.framework.per_second,
         report.framework.p99_ms,
+        database_line(report.database.as_ref()),
     );
     for row in &report.rows {
         let r = &row.result;
@@ -453,8 +527,18 @@ pub(crate) fn markdown(report: &Report) -> String {
         } else {
             "–".into()
         };
+        // A workload's storage ceiling beside PostgreSQL's own figure for its kind.
+        let of_database = match (&row.storage, row.against, &report.database) {
+            (Some(storage), Some(Against::PointReads), Some(db)) => {
+                ratio(storage.per_second, db.point_reads.per_second)
+            }
+            (Some(storage), Some(Against::SmallWrites), Some(db)) => {
+                ratio(storage.per_second, db.small_writes.per_second)
+            }
+            _ => "–".into(),
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
             row.workload,
             row.transport,
             row.clients,
@@ -466,6 +550,7 @@ pub(crate) fn markdown(report: &Report) -> String {
             storage,
             of_storage,
             of_framework,
+            of_database,
         ));
     }
     let notes: Vec<String> = report

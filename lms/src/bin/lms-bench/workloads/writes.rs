@@ -61,6 +61,7 @@ pub(super) async fn fan_out(
         result,
         storage: Some(storage),
         notes: "one CreateAssignment to the audience of everyone; ops/s = enrolments/s, latency = the call".into(),
+        against: None,
     })
 }
 
@@ -164,6 +165,7 @@ pub(super) async fn compliance_report(
             "one report after another; latency = all rows; first row after {:.0} ms (median)",
             first_row.as_secs_f64() * 1000.0
         ),
+        against: None,
     })
 }
 
