@@ -322,6 +322,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let data = args.out.join(format!("{}-data", backend.name()));
     let started_at = chrono::Utc::now().to_rfc3339();
+    // PostgreSQL's own figures first, before the suite holds its connections (pgbench's 64
+    // clients and the suite's pools together would pass the server's max_connections).
+    let baselines = crate::pgbench::baselines(
+        backend,
+        &args.postgres,
+        &args.database_prefix,
+        args.pgbench_scale,
+        clients,
+        args.seconds,
+    )?;
+    if let Some(baselines) = &baselines {
+        eprintln!(
+            "pgbench: point reads {:.0}/s, small writes {:.0}/s",
+            baselines.point_reads.per_second, baselines.small_writes.per_second
+        );
+    }
     let suite = Suite::start(backend, &data, &args.postgres, &args.database_prefix)?;
     let http = Http {
         client: reqwest::Client::new(),
@@ -353,20 +369,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let framework = framework_ceiling(clients, duration).await?;
     eprintln!("framework ceiling: {:.0}/s", framework.per_second);
     let mut rows = Vec::new();
-    let baselines = crate::pgbench::baselines(
-        backend,
-        &args.postgres,
-        &args.database_prefix,
-        args.pgbench_scale,
-        clients,
-        args.seconds,
-    )?;
-    if let Some(baselines) = &baselines {
-        eprintln!(
-            "pgbench: point reads {:.0}/s, small writes {:.0}/s",
-            baselines.point_reads.per_second, baselines.small_writes.per_second
-        );
-    }
     rows.push(
         get_pathway(&suite, &org, clients, duration)
             .await?
