@@ -288,4 +288,77 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     }
+
+    /// A directory in which "someone" administers the category "sales".
+    struct OneBinding;
+
+    impl crate::access::Directory for OneBinding {
+        fn grants(
+            &self,
+            _tenant: TenantId,
+            subject: String,
+        ) -> BoxFuture<'static, crate::AppResult<Vec<crate::access::Grant>>> {
+            use crate::access::{Grant, Scope, ScopedRole};
+            let grants = if subject == "someone" {
+                vec![Grant {
+                    role: ScopedRole::Admin,
+                    scope: Scope::Category("sales".into()),
+                }]
+            } else {
+                Vec::new()
+            };
+            Box::pin(async move { Ok(grants) })
+        }
+
+        fn groups_holding(
+            &self,
+            _tenant: TenantId,
+            _person: String,
+            _groups: Vec<crate::access::Scope>,
+        ) -> BoxFuture<'static, crate::AppResult<Vec<crate::access::Scope>>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    /// The gRPC status the door answered, or None when the call reached the service.
+    async fn door(config: &crate::config::AuthConfig, role: Role, scoped: bool) -> Option<String> {
+        use tower::ServiceExt;
+        const SCOPED: ScopedPolicy = &[("Write", Permission::Administer)];
+        let verifier = TokenVerifier::from_config(config).await.unwrap();
+        let inner = tower::service_fn(|_request: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        });
+        let mut authorize = Authorize::new(inner, verifier, POLICY);
+        if scoped {
+            let access = Access::new(std::sync::Arc::new(OneBinding), std::time::Duration::ZERO);
+            authorize = authorize.with_bindings(SCOPED, access);
+        }
+        let mut request = http::Request::new(());
+        *request.uri_mut() = "/x.v1.S/Write".parse().unwrap();
+        *request.headers_mut() = headers(&token(config, role));
+        let response = authorize.oneshot(request).await.unwrap();
+        response
+            .headers()
+            .get("grpc-status")
+            .map(|status| status.to_str().unwrap().to_string())
+    }
+
+    #[tokio::test]
+    async fn a_binding_opens_a_scoped_rpc_to_its_holder_only() {
+        let (_, config) = authorize().await;
+        // "someone" holds an admin binding: a learner token is let through to the use case.
+        assert_eq!(door(&config, Role::Learner, true).await, None);
+        // Without the service's scoped list, the token alone decides.
+        assert_eq!(
+            door(&config, Role::Learner, false).await.as_deref(),
+            Some("7")
+        );
+        // A service identity never enters through a binding, whatever the directory says.
+        assert_eq!(
+            door(&config, Role::Service, true).await.as_deref(),
+            Some("7")
+        );
+        // The token role still opens it without asking.
+        assert_eq!(door(&config, Role::Admin, true).await, None);
+    }
 }
