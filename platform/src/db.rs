@@ -116,6 +116,37 @@ impl std::ops::DerefMut for PoolConnection {
 
 /// Runs `work` on a pooled connection; an UNAVAILABLE outcome (connection lost, database busy)
 /// retires the connection.
+/// `work` in one READ ONLY, REPEATABLE READ transaction on PostgreSQL, opened by a single
+/// statement: diesel's `transaction` sends `BEGIN` and the isolation would take a `SET
+/// TRANSACTION` after it — one round trip more on every read (issue 22).
+fn read_only_snapshot<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let DbConnection::Postgres(pg) = conn {
+        AnsiTransactionManager::begin_transaction_sql(
+            pg,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        )?;
+    }
+    // Ended through the connection's own manager, which hands it to PostgreSQL's — the one
+    // that began it — so diesel's transaction depth stays right.
+    type Manager = <DbConnection as diesel::Connection>::TransactionManager;
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = Manager::rollback_transaction(conn) {
+                tracing::warn!(%rollback, "a read's transaction did not roll back");
+            }
+            Err(error)
+        }
+    }
+}
+
 fn on_pooled<T>(
     pooled: &mut PooledConnection,
     work: impl FnOnce(&mut DbConnection) -> Result<T, AppError>,
@@ -378,15 +409,9 @@ impl Db {
         let pool = self.pool.clone();
         run_blocking(move || {
             let mut pooled = pool.get()?;
-            on_pooled(&mut pooled, |conn| {
-                conn.transaction(|conn| {
-                    if let DbConnection::Postgres(pg) = conn {
-                        pg.batch_execute(
-                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                        )?;
-                    }
-                    work(conn)
-                })
+            on_pooled(&mut pooled, |conn| match conn {
+                DbConnection::Postgres(_) => read_only_snapshot(conn, work),
+                DbConnection::Sqlite(_) => conn.transaction(work),
             })
         })
         .await
