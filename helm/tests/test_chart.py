@@ -280,6 +280,7 @@ def test_the_schema_rejects_bad_values():
     )
     expect_render_failure(merged({"ingress": {"hostname": "lms.example.com"}}), "hostname")
     expect_render_failure(merged({"networkPolicy": {"gatewayFrom": "everyone"}}), "gatewayFrom")
+    expect_render_failure(merged({"auth": {"bindingsCacheSeconds": -1}}), "bindingsCacheSeconds")
 
 
 def test_bad_combinations_stop_the_render():
@@ -317,6 +318,10 @@ def test_services_find_each_other_and_carry_their_own_identity():
         name: f"http://lms-{name}-headless:{port}" for name, port in GRPC_SERVICES.items()
     }, config["topology"]
     assert 'service_token_file = "/etc/lms/service-token/token"' in text, text
+    # Scoped administration's cache lifetime, settable per deployment.
+    assert config["auth"]["bindings_cache_seconds"] == 5, config["auth"]
+    _, tuned = lms_toml(render(merged({"auth": {"bindingsCacheSeconds": 30}}))[0])
+    assert tuned["auth"]["bindings_cache_seconds"] == 30, tuned["auth"]
     services = {s["metadata"]["name"]: s for s in by_kind(documents, "Service")}
     assert "lms-pathway" in services, services
     for name, port in GRPC_SERVICES.items():

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lms_platform::access::{BoxFuture, Directory, Grant, Reach, Scope, ScopedRole};
 use lms_platform::db::Db;
 use lms_platform::ids::TenantId;
-use lms_platform::pagination::{self, encode};
+use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::resource::now;
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, audit, idempotency, outbox};
@@ -37,10 +37,7 @@ impl EnrolmentApp {
             self.catalog
                 .require_category(&tenant, id)
                 .await
-                .map_err(|error| match error {
-                    AppError::NotFound(_) => scope_not_found("category", id),
-                    other => other,
-                })?;
+                .map_err(|error| scope_missing(error, "category", id))?;
         }
         let binding = RoleBinding {
             id: new_id(),
@@ -110,7 +107,7 @@ impl EnrolmentApp {
         role: Option<ScopedRole>,
         page_size: i32,
         page_token: String,
-    ) -> AppResult<(Vec<RoleBinding>, String)> {
+    ) -> AppResult<Page<RoleBinding>> {
         let limit = pagination::page_size(page_size)?;
         let filters = format!(
             "principal={};role={}",
@@ -119,25 +116,14 @@ impl EnrolmentApp {
         );
         let after = pagination::decode_key::<1>(&page_token, &filters)?.map(|[id]| id);
         let tenant = who.tenant_id.clone();
-        self.db
+        let bindings = self
+            .db
             .read(move |conn| {
-                let mut page = rows::list(
-                    conn,
-                    &tenant,
-                    principal.as_deref(),
-                    role,
-                    after.as_deref(),
-                    limit + 1,
-                )?;
-                let more = page.len() as i64 > limit;
-                page.truncate(limit as usize);
-                let next = match (more, page.last()) {
-                    (true, Some(last)) => encode(vec![last.id.clone()], &filters),
-                    _ => String::new(),
-                };
-                Ok((page, next))
+                let (principal, after) = (principal.as_deref(), after.as_deref());
+                rows::list(conn, &tenant, principal, role, after, limit + 1)
             })
-            .await
+            .await?;
+        Ok(paginate(bindings, limit, &filters, |b| vec![b.id.clone()]))
     }
 
     pub async fn delete_role_binding(&self, who: &Principal, id: String) -> AppResult<()> {
@@ -197,7 +183,8 @@ pub(super) fn require_person_in_reach(
     }
 }
 
-/// NOT_FOUND (naming the scope's field) unless the binding's principal and scope exist.
+/// NOT_FOUND unless the binding's principal is in the directory and its audience, class or
+/// department exists (a category is asked of pathway-service before the transaction).
 fn require_scope(
     conn: &mut lms_platform::db::DbConnection,
     tenant: &TenantId,
@@ -213,10 +200,10 @@ fn require_scope(
         Scope::Tenant | Scope::Category(_) => Ok(()),
         Scope::Audience(id) => audience_rows::get(conn, tenant, id)
             .map(|_| ())
-            .map_err(|_| scope_not_found("audience", id)),
+            .map_err(|error| scope_missing(error, "audience", id)),
         Scope::Class(id) => class_rows::get(conn, tenant, id)
             .map(|_| ())
-            .map_err(|_| scope_not_found("class", id)),
+            .map_err(|error| scope_missing(error, "class", id)),
         Scope::Department(name) => {
             if rows::department_exists(conn, tenant, name)? {
                 Ok(())
@@ -229,10 +216,14 @@ fn require_scope(
     }
 }
 
-fn scope_not_found(kind: &str, id: &str) -> AppError {
-    AppError::NotFound(format!(
-        "{kind} {id} not found: a binding's scope must exist"
-    ))
+/// A lookup's NOT_FOUND worded for the binding; any other error (the database, a peer) as it is.
+fn scope_missing(error: AppError, kind: &str, id: &str) -> AppError {
+    match error {
+        AppError::NotFound(_) => AppError::NotFound(format!(
+            "{kind} {id} not found: a binding's scope must exist"
+        )),
+        other => other,
+    }
 }
 
 /// The directory's own bindings and groups, read from its database: the decision point of
@@ -255,8 +246,9 @@ impl Directory for LocalDirectory {
     ) -> BoxFuture<'static, AppResult<Vec<Grant>>> {
         let db = self.db.clone();
         Box::pin(async move {
+            // One SELECT: no transaction needed around it.
             let bindings = db
-                .read(move |conn| {
+                .read_one(move |conn| {
                     rows::list(
                         conn,
                         &tenant,

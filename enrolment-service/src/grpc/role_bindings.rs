@@ -74,13 +74,13 @@ impl RoleBindingService for RoleBindings {
         };
         v.finish()?;
         let principal = (!request.principal.is_empty()).then_some(request.principal);
-        let (bindings, next_page_token) = self
+        let page = self
             .app
             .list_role_bindings(&who, principal, role, request.page_size, request.page_token)
             .await?;
         Ok(Response::new(pb::ListRoleBindingsResponse {
-            role_bindings: bindings.into_iter().map(events::role_binding).collect(),
-            next_page_token,
+            role_bindings: page.items.into_iter().map(events::role_binding).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

@@ -18,6 +18,7 @@ issuer = {{ .Values.auth.issuer | quote }}
 audience = {{ .Values.auth.audience | quote }}
 tenant_claim = {{ .Values.auth.tenantClaim | quote }}
 roles_claim = {{ .Values.auth.rolesClaim | quote }}
+bindings_cache_seconds = {{ .Values.auth.bindingsCacheSeconds }}
 {{- if not (include "lms.hs256" .) }}
 {{- if eq .Values.auth.serviceIdentity "kubernetes" }}
 # The pod's projected service account token (rotated by the kubelet).

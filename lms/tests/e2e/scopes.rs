@@ -663,6 +663,35 @@ async fn each_scoped_rpc_reaches_scope_a_and_not_scope_b(backend: TestBackend) {
         .await;
     assert_eq!(pending["status"], "AWAITING_GRADING", "{pending}");
 
+    // The top of the tree is the tenant admins': a pathway without a category is outside every
+    // category binding (answered as a missing one), and creating one there is refused.
+    let loose = lms
+        .ok(
+            &p("CreatePathway"),
+            json!({"pathway": {"title": "Loose", "outcome": "TRAINING"}}),
+            &admin,
+        )
+        .await;
+    let cara_token = lms.auth.token("acme", "cara", &[Role::Learner]);
+    let rename =
+        |pathway: &str| json!({"pathway": {"id": pathway, "title": "Mine"}, "updateMask": "title"});
+    let (loose_code, loose_text) =
+        answer(&lms, &p("UpdatePathway"), rename(&id(&loose)), &cara_token).await;
+    let (never_code, never_text) =
+        answer(&lms, &p("UpdatePathway"), rename(NEVER), &cara_token).await;
+    assert_eq!(
+        (loose_code, loose_text.replace(&id(&loose), NEVER)),
+        (never_code, never_text)
+    );
+    let (code, _) = answer(
+        &lms,
+        &p("CreatePathway"),
+        json!({"pathway": {"title": "Loose too", "outcome": "TRAINING"}}),
+        &cara_token,
+    )
+    .await;
+    assert_eq!(code, Code::PermissionDenied);
+
     // A role gives its own permissions only.
     let vera = lms.auth.token("acme", "vera", &[Role::Learner]);
     let gina = lms.auth.token("acme", "gina", &[Role::Learner]);

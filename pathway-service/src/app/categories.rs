@@ -6,7 +6,7 @@ use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, audit, idempotency};
 
-use super::{PathwayApp, parse_token_number, require_in_reach};
+use super::{PathwayApp, parse_token_number, require_in_reach, top_level};
 use crate::domain::category::{self, Category, MAX_DEPTH};
 use crate::domain::{Audit, check_etag, now};
 use crate::storage::categories as category_rows;
@@ -53,7 +53,7 @@ impl PathwayApp {
                     |conn| {
                         let depth = if new.parent_id.is_empty() {
                             // The top of the tree is the tenant's: refused to scoped admins.
-                            require_in_reach(conn, &tenant, &reach, "", || missing(""))?;
+                            require_in_reach(conn, &tenant, &reach, "", top_level)?;
                             0
                         } else {
                             let parent_missing = |_| {
@@ -248,7 +248,11 @@ impl PathwayApp {
                 }
                 // A scoped admin moves within what they administer, never out of it.
                 require_in_reach(conn, &tenant, &reach, &new_parent_id, || {
-                    AppError::not_found(format!("parent category {new_parent_id}"))
+                    if new_parent_id.is_empty() {
+                        top_level()
+                    } else {
+                        AppError::not_found(format!("parent category {new_parent_id}"))
+                    }
                 })?;
                 let (links, depths) = category_rows::links(conn, &tenant)?;
                 let delta = category::plan_move(&links, &depths, &id, &new_parent_id)?;

@@ -42,9 +42,19 @@ impl PathwayApp {
     }
 }
 
-/// `Ok` when the category `id` ("" for the top of the tree) is inside `reach`; otherwise
-/// `outside()` — the error the caller gives for something that does not exist, so a scoped
-/// admin learns nothing about the rest of the tree.
+/// What a scoped admin is told who creates or moves something to the top of the tree.
+fn top_level() -> AppError {
+    AppError::PermissionDenied(
+        "only tenant admins work at the top of the category tree (top-level categories, \
+         pathways without a category)"
+            .into(),
+    )
+}
+
+/// `Ok` when the category `id` is inside `reach`; otherwise `outside()` — for an existing
+/// resource, the error the caller gives for one that does not exist, so a scoped admin learns
+/// nothing about the rest of the tree. `id` "" is the top of the tree, which only tenant
+/// admins reach (a caller creating or moving something there says so with [`top_level`]).
 fn require_in_reach(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -56,9 +66,7 @@ fn require_in_reach(
         return Ok(());
     }
     if id.is_empty() {
-        return Err(AppError::PermissionDenied(
-            "only tenant admins work at the top of the category tree or on pathways without a category".into(),
-        ));
+        return Err(outside());
     }
     let chain = crate::storage::categories::chain(conn, tenant, id)?;
     if reach.covers_categories(&chain) {

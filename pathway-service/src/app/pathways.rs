@@ -5,7 +5,7 @@ use lms_platform::ids::{PathwayId, TenantId};
 use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
-use super::{PathwayApp, parse_token_number, require_in_reach};
+use super::{PathwayApp, parse_token_number, require_in_reach, top_level};
 use crate::domain::pathway::{
     Pathway, PathwayFilter, PathwaySettings, PathwayStatus, VersionRecord, check_publishable,
 };
@@ -37,7 +37,7 @@ impl PathwayApp {
                         require_category(conn, &tenant, &settings.category_id)?;
                         let category = &settings.category_id;
                         require_in_reach(conn, &tenant, &reach, category, || {
-                            AppError::not_found(format!("category {category}"))
+                            outside_category(category)
                         })?;
                         let pathway = Pathway {
                             id: PathwayId::generate(),
@@ -96,8 +96,7 @@ impl PathwayApp {
                 let category = pathway.settings.category_id.clone();
                 require_in_reach(conn, &tenant, &reach, &category, || {
                     AppError::not_found(format!("pathway {id}"))
-                })
-                .map_err(|_| AppError::not_found(format!("pathway {id}")))?;
+                })?;
                 Ok(pathway)
             })
             .await
@@ -421,7 +420,7 @@ impl PathwayApp {
                     // Moved to another category: a scoped admin only within their subtrees.
                     let category = pathway.settings.category_id.clone();
                     require_in_reach(conn, &tenant, &reach, &category, || {
-                        AppError::not_found(format!("category {category}"))
+                        outside_category(&category)
                     })?;
                 }
                 touch_pathway(&mut pathway, &actor);
@@ -504,6 +503,16 @@ fn require_category(
         return Ok(());
     }
     category_rows::lock(conn, tenant, category_id)
+}
+
+/// A pathway's new category outside the caller's reach: the top of the tree, or a category
+/// answered as one that does not exist.
+fn outside_category(category: &str) -> AppError {
+    if category.is_empty() {
+        top_level()
+    } else {
+        AppError::not_found(format!("category {category}"))
+    }
 }
 
 fn touch_pathway(pathway: &mut Pathway, actor: &str) {

@@ -89,11 +89,19 @@ where
             }
             return Ok(entry.value);
         }
-        self.entries
-            .try_get_with(key, async move { load().await.map(Fresh::new) })
+        let started = self.generation.load(Ordering::Acquire);
+        let loaded = self
+            .entries
+            .try_get_with(key.clone(), async move { load().await.map(Fresh::new) })
             .await
             .map(|fresh| fresh.value)
-            .map_err(unshared)
+            .map_err(unshared);
+        if self.generation.load(Ordering::Acquire) != started {
+            // Something was forgotten while this was loading: it may be this very answer, read
+            // before the change. The caller has it; the cache does not keep it.
+            self.entries.invalidate(&key).await;
+        }
+        loaded
     }
 
     /// Drops `key` now; a refresh under way does not bring it back.

@@ -10,17 +10,18 @@
 //! Two questions, asked at two places:
 //! - at the door ([`crate::auth::Authorize`]): does the principal hold the permission anywhere
 //!   (`bound_anywhere`)? Someone with no binding is refused exactly as before bindings existed;
-//! - in the use case, once the resource is known: is it inside one of their scopes
-//!   (`require`)? A resource outside them is refused with the same words as one that does not
-//!   exist, so a scoped principal learns nothing about other parts of the tenant.
+//! - in the use case, once the resource is known: is it inside one of their scopes (`allows`,
+//!   or `reach` when the resource is read inside the use case's transaction)? A resource
+//!   outside them is refused with the same words as one that does not exist, so a scoped
+//!   principal learns nothing about other parts of the tenant.
 //!
 //! Both are answered from a cache: a principal's bindings per (tenant, subject), and which of
 //! some groups hold a person per (tenant, person, groups). An answer is never served older than
 //! `auth.bindings_cache_seconds` (default 5 s); one in use is asked again in the background
-//! before then (`cache.rs`), so a busy caller does not wait for the directory. Entries live
-//! `auth.bindings_cache_seconds` (default 5 s); the directory drops its own entries at once
-//! when a binding changes, so a change is effective there immediately and everywhere within
-//! that lifetime. Keys always carry the tenant: one tenant's answer is never another's.
+//! before then (`cache.rs`), so a busy caller does not wait for the directory. A binding's
+//! change is forgotten at once: by the directory in the change itself, by every other service
+//! when enrolment-service's `RoleBindingChanged` event arrives (`listener.rs`). Keys always
+//! carry the tenant: one tenant's answer is never another's.
 
 mod cache;
 mod directory;
@@ -31,7 +32,7 @@ use std::time::Duration;
 
 pub use futures::future::BoxFuture;
 
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::ids::TenantId;
 use crate::{Principal, Role};
 
@@ -50,16 +51,6 @@ pub enum Permission {
     ReadRecords,
     /// Grade people's work.
     Grade,
-}
-
-impl Permission {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::Administer => "administer",
-            Permission::ReadRecords => "read records",
-            Permission::Grade => "grade",
-        }
-    }
 }
 
 /// A role a binding gives on its scope.
@@ -243,7 +234,7 @@ impl Access {
     }
 
     /// The principal's stored bindings (cached).
-    pub async fn grants_of(&self, who: &Principal) -> AppResult<Arc<Vec<Grant>>> {
+    async fn grants_of(&self, who: &Principal) -> AppResult<Arc<Vec<Grant>>> {
         let key = (who.tenant_id.clone(), who.subject.clone());
         let directory = self.directory.clone();
         let (tenant, subject) = key.clone();
@@ -307,23 +298,8 @@ impl Access {
         })
     }
 
-    /// `Ok` when the principal may do `permission` to `target`; otherwise `refusal` — which a
-    /// use case words exactly as it words a resource that does not exist.
-    pub async fn require(
-        &self,
-        who: &Principal,
-        permission: Permission,
-        target: Target<'_>,
-        refusal: impl FnOnce() -> AppError,
-    ) -> AppResult<()> {
-        if self.allows(who, permission, target).await? {
-            Ok(())
-        } else {
-            Err(refusal())
-        }
-    }
-
-    /// Forgets what is cached about `subject` (the directory calls it when their bindings change).
+    /// Forgets what is cached about `subject`: their bindings changed (the directory calls it
+    /// in the change, every other service when the change's event arrives).
     pub async fn forget(&self, tenant: &TenantId, subject: &str) {
         // Membership answers need no forgetting: they are keyed by the groups asked about,
         // so new bindings ask new questions.
