@@ -18,6 +18,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, Pool};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use crate::error::AppError;
 
@@ -216,6 +217,25 @@ impl Manager {
 /// A connection taken out of the pool for as long as it is held.
 pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
 
+/// A pooled connection held for long (a session-level lock) with its permit.
+pub(crate) struct Dedicated {
+    conn: PooledConnection,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Dedicated {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Dedicated {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 /// Defines `pub fn migrations() -> Migrations` over the calling crate's `migrations/postgres`
 /// and `migrations/sqlite` folders (embedded at compile time).
 #[macro_export]
@@ -247,6 +267,11 @@ pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
     sqlite_writer: Arc<Mutex<()>>,
+    /// One permit per pooled connection, taken before a call leaves the async workers: at
+    /// most as many calls wait for the database as it has connections, and the rest wait here,
+    /// as tasks, instead of as blocking threads parked in the pool (each hand-off between
+    /// parked threads cost two context switches, half of a point read's CPU; issue 22).
+    permits: Arc<Semaphore>,
     /// The pool as the metrics registry sees it, weakly: gone when the last Db clone is.
     metrics_anchor: Arc<Pool<Manager>>,
 }
@@ -270,8 +295,9 @@ impl Db {
             conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
                 .context("enabling WAL")?;
         }
+        let pool_size = pool_size.max(1);
         let pool = Pool::builder()
-            .max_size(pool_size.max(1))
+            .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .test_on_check_out(false)
@@ -282,6 +308,7 @@ impl Db {
             pool,
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
+            permits: Arc::new(Semaphore::new(pool_size as usize)),
         })
     }
 
@@ -392,10 +419,29 @@ impl Db {
         self.backend
     }
 
-    /// A connection of its own, e.g. to hold a session-level lock.
-    pub(crate) async fn dedicated(&self) -> Result<PooledConnection, AppError> {
+    /// A connection of its own, e.g. to hold a session-level lock; its permit is held until
+    /// it is dropped.
+    pub(crate) async fn dedicated(&self) -> Result<Dedicated, AppError> {
+        let permit = self.permit_owned().await?;
         let pool = self.pool.clone();
-        run_blocking(move || Ok(pool.get()?)).await
+        let conn = run_blocking(move || Ok(pool.get()?)).await?;
+        Ok(Dedicated {
+            conn,
+            _permit: permit,
+        })
+    }
+
+    /// Waits, as a task, for a connection to be free (see `permits`).
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, AppError> {
+        self.permits.acquire().await.map_err(AppError::internal)
+    }
+
+    async fn permit_owned(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)
     }
 
     /// Runs `work` in one read-only snapshot, off the async workers, so that several reads
@@ -406,6 +452,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
+        let _permit = self.permit().await?;
         let pool = self.pool.clone();
         run_blocking(move || {
             let mut pooled = pool.get()?;
@@ -425,6 +472,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
+        let _permit = self.permit().await?;
         let pool = self.pool.clone();
         run_blocking(move || {
             let mut pooled = pool.get()?;
@@ -440,6 +488,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
+        let _permit = self.permit().await?;
         let pool = self.pool.clone();
         let writer = (self.backend == Backend::Sqlite).then(|| self.sqlite_writer.clone());
         run_blocking(move || {

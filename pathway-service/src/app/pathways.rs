@@ -67,16 +67,21 @@ impl PathwayApp {
         // Services see the working pathway too: enrolment-service must tell a draft or an
         // archived pathway from an unknown one.
         let full_view = who.is_admin() || who.has_role(Role::Service);
+        // One statement either way, so no transaction around it: the hottest read of the
+        // catalogue costs one round trip.
         let published = {
             let (tenant, id) = (tenant.clone(), id.clone());
             self.db
-                .read(move |conn| {
+                .read_one(move |conn| {
                     if full_view {
                         return pathway_rows::get(conn, &tenant, &id).map(Some);
                     }
-                    match pathway_rows::status(conn, &tenant, &id)? {
-                        Some(PathwayStatus::Published) => Ok(Some(
-                            pathway_rows::get_version(conn, &tenant, &id, 0)?.snapshot,
+                    match pathway_rows::status_and_latest_version(conn, &tenant, &id)? {
+                        Some((PathwayStatus::Published, Some(version))) => {
+                            Ok(Some(version.snapshot))
+                        }
+                        Some((PathwayStatus::Published, None)) => Err(AppError::not_found(
+                            format!("a published version of pathway {id}"),
                         )),
                         Some(_) => Ok(None),
                         None => Err(AppError::not_found(format!("pathway {id}"))),

@@ -221,25 +221,31 @@ pub fn insert(
 }
 
 /// A pathway of the tenant with its steps in order.
+/// A pathway with its steps, in one statement (the steps left-joined: one row per step, or
+/// one row without a step), so a read of it needs no transaction around it.
 pub fn get(
     conn: &mut DbConnection,
     tenant: &TenantId,
     id: &PathwayId,
 ) -> Result<Pathway, AppError> {
-    let row = pathways::table
+    let rows: Vec<(PathwayRow, Option<StepRow>)> = pathways::table
+        .left_join(
+            steps::table.on(steps::tenant_id
+                .eq(pathways::tenant_id)
+                .and(steps::pathway_id.eq(pathways::id))),
+        )
         .filter(pathways::tenant_id.eq(tenant))
         .filter(pathways::id.eq(id))
-        .select(PathwayRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| AppError::not_found(format!("pathway {id}")))?;
-    let steps = steps::table
-        .filter(steps::tenant_id.eq(tenant))
-        .filter(steps::pathway_id.eq(id))
         .order(steps::position.asc())
-        .select(StepRow::as_select())
-        .load(conn)?
+        .select((PathwayRow::as_select(), Option::<StepRow>::as_select()))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let (row, first) = rows
+        .next()
+        .ok_or_else(|| AppError::not_found(format!("pathway {id}")))?;
+    let steps = first
         .into_iter()
+        .chain(rows.filter_map(|(_, step)| step))
         .map(StepRow::into_domain)
         .collect::<Result<Vec<_>, _>>()?;
     row.into_domain(steps)
@@ -524,4 +530,40 @@ pub fn status(
     status
         .map(|s| PathwayStatus::parse(&s).ok_or_else(|| corrupt("status", &s)))
         .transpose()
+}
+
+/// What a learner may read of a pathway, in one statement: its status and, when it has
+/// been published, its latest published version. None when the tenant has no such pathway.
+pub fn status_and_latest_version(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &PathwayId,
+) -> Result<Option<(PathwayStatus, Option<VersionRecord>)>, AppError> {
+    let row: Option<(String, Option<VersionColumns>)> = pathways::table
+        .left_join(
+            pathway_versions::table.on(pathway_versions::tenant_id
+                .eq(pathways::tenant_id)
+                .and(pathway_versions::pathway_id.eq(pathways::id))
+                .and(pathway_versions::version.eq(pathways::latest_version))),
+        )
+        .filter(pathways::tenant_id.eq(tenant))
+        .filter(pathways::id.eq(id))
+        .select((
+            pathways::status,
+            (
+                pathway_versions::pathway_id,
+                pathway_versions::version,
+                pathway_versions::snapshot,
+                pathway_versions::published_at,
+                pathway_versions::published_by,
+            )
+                .nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((status, version)) = row else {
+        return Ok(None);
+    };
+    let status = PathwayStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?;
+    Ok(Some((status, version.map(version_record).transpose()?)))
 }

@@ -24,7 +24,7 @@ impl Leadership {
         let key = crate::db::advisory_lock_key(&format!("outbox:{name}"));
         let mut conn = db.dedicated().await?;
         let lock = tokio::task::spawn_blocking(move || -> AppResult<Option<LeaderLock>> {
-            match &mut **conn {
+            match &mut *conn {
                 DbConnection::Sqlite(_) => Ok(Some(LeaderLock { conn, key: None })),
                 DbConnection::Postgres(pg) => {
                     #[derive(QueryableByName)]
@@ -86,7 +86,7 @@ impl Leadership {
 /// Holds the connection whose session owns the advisory lock. Dropping it unlocks before the
 /// connection goes back to the pool (a pooled session would otherwise keep the lock).
 struct LeaderLock {
-    conn: crate::db::PooledConnection,
+    conn: crate::db::Dedicated,
     key: Option<i64>,
 }
 
@@ -98,7 +98,7 @@ impl LeaderLock {
         }
         tokio::task::spawn_blocking(move || {
             use diesel::connection::SimpleConnection;
-            let alive = match &mut **self.conn {
+            let alive = match &mut *self.conn {
                 DbConnection::Postgres(pg) => pg.batch_execute("SELECT 1").is_ok(),
                 DbConnection::Sqlite(_) => true,
             };
@@ -119,7 +119,7 @@ impl LeaderLock {
 
 impl Drop for LeaderLock {
     fn drop(&mut self) {
-        if let (Some(key), DbConnection::Postgres(pg)) = (self.key, &mut **self.conn) {
+        if let (Some(key), DbConnection::Postgres(pg)) = (self.key, &mut *self.conn) {
             use diesel::connection::SimpleConnection;
             if let Err(error) = pg.batch_execute(&format!("SELECT pg_advisory_unlock({key})")) {
                 tracing::warn!(%error, "releasing outbox leadership failed");

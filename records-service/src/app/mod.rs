@@ -13,9 +13,12 @@ mod manual;
 mod progress;
 mod received;
 mod sessions;
+mod snapshots;
 mod steps;
 mod transcript;
 mod versions;
+
+use std::sync::Arc;
 
 use lms_platform::access::{Access, Permission, Target};
 use lms_platform::db::{Db, DbConnection};
@@ -52,6 +55,8 @@ pub struct RecordsApp {
     directory: Directory,
     /// The decision point: whose records a binding lets its holder read.
     access: Access,
+    /// Pathway versions kept parsed (immutable, so never stale).
+    snapshots: snapshots::Snapshots,
 }
 
 /// An enrolment's progress with what it rests on.
@@ -70,6 +75,7 @@ impl RecordsApp {
             pathways,
             directory,
             access,
+            snapshots: snapshots::Snapshots::default(),
         }
     }
 
@@ -159,6 +165,74 @@ fn view(
         progress,
         any_activity: record.any_activity,
     })
+}
+
+/// The progress of many enrolments with one statement per kind of record (activities;
+/// evidence and bookings only when a version has such steps), their versions from `snapshots`.
+fn views(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolments: Vec<Enrolment>,
+    snapshots: &snapshots::Snapshots,
+) -> AppResult<Vec<ProgressView>> {
+    let mut pathways = Vec::with_capacity(enrolments.len());
+    for enrolment in &enrolments {
+        let pathway = snapshots
+            .get(
+                conn,
+                tenant,
+                &enrolment.pathway_id,
+                enrolment.pathway_version,
+            )?
+            .ok_or_else(|| {
+                AppError::Unavailable(
+                    "this enrolment's pathway version is not cached yet; retry".into(),
+                )
+            })?;
+        pathways.push(pathway);
+    }
+    let with_kind = |kind: StepKind| -> Vec<EnrolmentId> {
+        enrolments
+            .iter()
+            .zip(&pathways)
+            .filter(|(_, p)| p.steps.iter().any(|s| s.kind == kind))
+            .map(|(e, _)| e.id.clone())
+            .collect()
+    };
+    let (external, sessions) = (
+        with_kind(StepKind::External),
+        with_kind(StepKind::TrainingSession),
+    );
+    let ids: Vec<EnrolmentId> = enrolments.iter().map(|e| e.id.clone()).collect();
+    let mut records = activities::records_of(conn, tenant, &ids)?;
+    let mut evidence = if external.is_empty() {
+        Default::default()
+    } else {
+        evidence_rows::standings_of_all(conn, tenant, &external)?
+    };
+    let mut bookings = if sessions.is_empty() {
+        Default::default()
+    } else {
+        booking_rows::standings_of_all(conn, tenant, &sessions)?
+    };
+    let at = now();
+    Ok(enrolments
+        .into_iter()
+        .zip(pathways)
+        .map(|(enrolment, pathway)| {
+            let mut record = records.remove(&enrolment.id).unwrap_or_default();
+            record.evidence = evidence.remove(&enrolment.id).unwrap_or_default();
+            record.bookings = bookings.remove(enrolment.id.as_str()).unwrap_or_default();
+            let progress =
+                rules::compute(&pathway, &record, enrolment.status, enrolment.due_at, at);
+            ProgressView {
+                enrolment,
+                pathway: Arc::unwrap_or_clone(pathway),
+                progress,
+                any_activity: record.any_activity,
+            }
+        })
+        .collect())
 }
 
 /// The enrolment, when the caller may see it (a learner only their own: NOT_FOUND otherwise).

@@ -9,7 +9,7 @@ use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::certifications::issue_certification;
-use super::{ProgressView, RecordsApp, lock_enrolment, view, visible_enrolment};
+use super::{ProgressView, RecordsApp, lock_enrolment, view, views, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, NewActivity};
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 use crate::domain::pathway::StepKind;
@@ -45,13 +45,12 @@ impl RecordsApp {
         let filters = format!("learner={learner}");
         let after = pagination::decode_key(&page_token, &filters)?.map(|[key]| key);
         let tenant = who.tenant_id.clone();
+        let snapshots = self.snapshots.clone();
         let mut all = self
             .db
             .read(move |conn| {
-                enrolments::of_learner(conn, &tenant, &learner)?
-                    .into_iter()
-                    .map(|e| view(conn, &tenant, e))
-                    .collect::<AppResult<Vec<_>>>()
+                let enrolments = enrolments::of_learner(conn, &tenant, &learner)?;
+                views(conn, &tenant, enrolments, &snapshots)
             })
             .await?;
         all.sort_by_key(sort_key);

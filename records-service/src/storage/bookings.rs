@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use lms_platform::AppError;
 use lms_platform::db::DbConnection;
-use lms_platform::ids::TenantId;
+use lms_platform::ids::{EnrolmentId, TenantId};
 
 use super::schema::{attendance_marks, session_bookings};
 use crate::domain::session::{AttendanceEntry, AttendanceStatus, Booking, BookingState};
@@ -135,6 +135,31 @@ pub fn standings_of(
         .into_iter()
         .filter_map(|(step, state)| Some((step, BookingState::parse(&state)?)))
         .collect())
+}
+
+/// [`standings_of`] for many enrolments in one query: enrolment id → step id → state.
+pub fn standings_of_all(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment_ids: &[EnrolmentId],
+) -> Result<HashMap<String, HashMap<String, BookingState>>, AppError> {
+    let rows: Vec<(String, String, String)> = session_bookings::table
+        .filter(session_bookings::tenant_id.eq(tenant))
+        .filter(session_bookings::enrolment_id.eq_any(enrolment_ids))
+        .filter(session_bookings::state.eq_any(live()))
+        .select((
+            session_bookings::enrolment_id,
+            session_bookings::step_id,
+            session_bookings::state,
+        ))
+        .load(conn)?;
+    let mut out: HashMap<String, HashMap<String, BookingState>> = HashMap::new();
+    for (enrolment, step, state) in rows {
+        if let Some(state) = BookingState::parse(&state) {
+            out.entry(enrolment).or_default().insert(step, state);
+        }
+    }
+    Ok(out)
 }
 
 /// Changes a booking's state (and its cancellation, if cancelled).

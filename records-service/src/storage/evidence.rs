@@ -175,17 +175,51 @@ pub fn standings_of(
         .load(conn)?;
     let mut standings = HashMap::new();
     for (step_id, status, reason) in rows {
-        match EvidenceStatus::parse(&status) {
-            Some(EvidenceStatus::Pending) => {
-                standings.insert(step_id, EvidenceStanding::AwaitingApproval);
-            }
-            Some(EvidenceStatus::Rejected) => {
-                standings.insert(step_id, EvidenceStanding::Rejected(reason));
-            }
-            Some(EvidenceStatus::Approved) | None => {
-                standings.remove(&step_id);
-            }
-        }
+        standing_after(&mut standings, step_id, &status, reason);
     }
     Ok(standings)
+}
+
+/// [`standings_of`] for many enrolments in one query: enrolment id → step id → standing.
+pub fn standings_of_all(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment_ids: &[EnrolmentId],
+) -> Result<HashMap<EnrolmentId, HashMap<String, EvidenceStanding>>, AppError> {
+    let rows: Vec<(EnrolmentId, String, String, String)> = evidence::table
+        .filter(evidence::tenant_id.eq(tenant))
+        .filter(evidence::enrolment_id.eq_any(enrolment_ids))
+        .order(evidence::id.asc())
+        .select((
+            evidence::enrolment_id,
+            evidence::step_id,
+            evidence::status,
+            evidence::decision_reason,
+        ))
+        .load(conn)?;
+    let mut out: HashMap<EnrolmentId, HashMap<String, EvidenceStanding>> = HashMap::new();
+    for (enrolment, step_id, status, reason) in rows {
+        standing_after(out.entry(enrolment).or_default(), step_id, &status, reason);
+    }
+    Ok(out)
+}
+
+/// A submission's effect on its step's standing, submissions taken oldest first.
+fn standing_after(
+    standings: &mut HashMap<String, EvidenceStanding>,
+    step_id: String,
+    status: &str,
+    reason: String,
+) {
+    match EvidenceStatus::parse(status) {
+        Some(EvidenceStatus::Pending) => {
+            standings.insert(step_id, EvidenceStanding::AwaitingApproval);
+        }
+        Some(EvidenceStatus::Rejected) => {
+            standings.insert(step_id, EvidenceStanding::Rejected(reason));
+        }
+        Some(EvidenceStatus::Approved) | None => {
+            standings.remove(&step_id);
+        }
+    }
 }

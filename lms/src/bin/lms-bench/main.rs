@@ -14,6 +14,7 @@
 //! errors, p99 and the suite's resident memory per interval (docs/reliability.md).
 
 mod access;
+mod hr;
 mod load;
 mod notify;
 mod pgbench;
@@ -48,6 +49,8 @@ enum Cli {
     Portal(portal::PortalArgs),
     /// What the access decision point adds to a call: a scoped binding against a token role.
     Access(access::AccessArgs),
+    /// An HR bulk upload of a whole organisation, then an audience of everyone assigned a pathway.
+    Hr(hr::HrArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +73,7 @@ fn main() -> std::process::ExitCode {
             Cli::Sessions(args) => sessions::sessions(args).await,
             Cli::Portal(args) => portal::portal(args).await,
             Cli::Access(args) => access::access(args).await,
+            Cli::Hr(args) => hr::hr(args).await,
         }
     });
     match result {
@@ -115,6 +119,25 @@ pub struct RunArgs {
     /// 1 000 000 accounts).
     #[arg(long, default_value_t = 10)]
     pub pgbench_scale: u32,
+    /// Which groups of workloads to run (comma-separated): `reads` (GetPathway, CheckAccess,
+    /// my learning), `fan-out` (the fan-outs, the events they cause, the compliance report),
+    /// `writes` (step completions, attempts; they need the fan-out's enrolments, so they bring
+    /// `fan-out` with them). Runs that skip the fan-outs leave the organisation as it was.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "reads,fan-out,writes"
+    )]
+    pub workloads: Vec<WorkloadGroup>,
+}
+
+/// A group of `lms-bench run`'s workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkloadGroup {
+    Reads,
+    FanOut,
+    Writes,
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -307,7 +307,18 @@ pub async fn publish_pathway(
     category: Option<&str>,
     with_assessment: bool,
 ) -> anyhow::Result<Published> {
-    let admin = admin();
+    publish_pathway_as(http, &admin(), title, category, with_assessment).await
+}
+
+/// [`publish_pathway`] by the given admin (of any tenant).
+pub async fn publish_pathway_as(
+    http: &Http,
+    admin: &str,
+    title: &str,
+    category: Option<&str>,
+    with_assessment: bool,
+) -> anyhow::Result<Published> {
+    let admin = admin.to_string();
     let mut pathway = json!({"title": title, "outcome": "COMPLIANCE"});
     if with_assessment {
         // The attempt workload measures attempts: its test is open from the start rather than
@@ -487,6 +498,17 @@ pub async fn records_caught_up(
     pathway: &str,
     expected: usize,
 ) -> anyhow::Result<Duration> {
+    records_caught_up_as(records, &admin(), pathway, expected, Duration::from_secs(2)).await
+}
+
+/// [`records_caught_up`] as the given admin, looking every `poll`.
+pub async fn records_caught_up_as(
+    records: &str,
+    admin: &str,
+    pathway: &str,
+    expected: usize,
+    poll: Duration,
+) -> anyhow::Result<Duration> {
     use lms_proto::records_v1 as pb;
     let started = Instant::now();
     let mut client =
@@ -498,7 +520,7 @@ pub async fn records_caught_up(
         });
         request
             .metadata_mut()
-            .insert("authorization", format!("Bearer {}", admin()).parse()?);
+            .insert("authorization", format!("Bearer {admin}").parse()?);
         let mut stream = client.stream_compliance_report(request).await?.into_inner();
         let mut rows = 0usize;
         while let Some(line) = stream.message().await? {
@@ -513,6 +535,6 @@ pub async fn records_caught_up(
             started.elapsed() < Duration::from_secs(1800),
             "records-service holds {rows} of {expected} enrolments after 30 minutes"
         );
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(poll).await;
     }
 }

@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 
 use super::load::{Stats, drive};
 use super::suite::{self, Http, Suite, admin};
-use super::{RunArgs, seconds};
+use super::{RunArgs, WorkloadGroup, seconds};
 
 /// Connections each gRPC workload spreads its clients over, as a client's pool would.
 pub(crate) const CONNECTIONS: usize = 4;
@@ -369,30 +369,77 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let framework = framework_ceiling(clients, duration).await?;
     eprintln!("framework ceiling: {:.0}/s", framework.per_second);
     let mut rows = Vec::new();
-    rows.push(
-        get_pathway(&suite, &org, clients, duration)
+    if args.workloads.contains(&WorkloadGroup::Reads) {
+        rows.extend(reads(&suite, &org, clients, duration).await?);
+    }
+    let writes = args.workloads.contains(&WorkloadGroup::Writes);
+    if writes || args.workloads.contains(&WorkloadGroup::FanOut) {
+        rows.extend(fan_out_and_writes(&suite, &http, &org, clients, duration, writes).await?);
+    }
+
+    let report = Report {
+        backend: backend.name().into(),
+        machine: machine(),
+        people: org.people,
+        pathways: org.pathways.len(),
+        clients,
+        seconds: args.seconds,
+        framework,
+        database: baselines,
+        rows,
+        started: started_at,
+    };
+    let json_path = args.out.join(format!("{}.json", backend.name()));
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    let markdown = markdown(&report);
+    let md_path = args.out.join(format!("{}.md", backend.name()));
+    std::fs::write(&md_path, &markdown)?;
+    println!("{markdown}");
+    eprintln!("written: {} and {}", json_path.display(), md_path.display());
+    Ok(())
+}
+
+/// The read workloads, each beside PostgreSQL's point reads.
+async fn reads(
+    suite: &Suite,
+    org: &suite::Organisation,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Vec<Row>> {
+    Ok(vec![
+        get_pathway(suite, org, clients, duration)
             .await?
             .against(Against::PointReads),
-    );
-    rows.push(
-        check_access(&suite, &org, clients, duration)
+        check_access(suite, org, clients, duration)
             .await?
             .against(Against::PointReads),
-    );
-    rows.push(
-        my_learning(&suite, &org, clients, duration)
+        my_learning(suite, org, clients, duration)
             .await?
             .against(Against::PointReads),
-    );
+    ])
+}
+
+/// Two fan-outs to everyone, the events they cause, the compliance report, and (`writes`) the
+/// write workloads on the fan-out's fresh enrolments.
+async fn fan_out_and_writes(
+    suite: &Suite,
+    http: &Http,
+    org: &suite::Organisation,
+    clients: usize,
+    duration: Duration,
+    writes: bool,
+) -> anyhow::Result<Vec<Row>> {
+    let records_url = suite.grpc["records-service"].clone();
+    let mut rows = Vec::new();
     let label = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-    let (pathway, step, assessment, question) = fresh_pathway(&http, &label).await?;
-    let (baseline_pathway, _, _, _) = fresh_pathway(&http, &format!("{label}-baseline")).await?;
-    rows.push(fan_out(&suite, &org, &pathway, &baseline_pathway).await?);
+    let (pathway, step, assessment, question) = fresh_pathway(http, &label).await?;
+    let (baseline_pathway, _, _, _) = fresh_pathway(http, &format!("{label}-baseline")).await?;
+    rows.push(fan_out(suite, org, &pathway, &baseline_pathway).await?);
     let drained = Instant::now();
     suite.analyze()?;
     // Both consumers work side by side, as in production: each is timed from the end of the
     // fan-outs to its own end, not one after the other.
-    let notifications = database(&in_process(&suite).await?, Component::Notification).await?;
+    let notifications = database(&in_process(suite).await?, Component::Notification).await?;
     let fanned = [pathway.clone(), baseline_pathway.clone()];
     let (records_done, notified) = tokio::join!(
         async {
@@ -428,16 +475,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         notes: "measured from the end of the fan-outs (events delivered, directory asked, template rendered, inbox written; email off); ops/s = notifications/s".into(),
         against: None,
     });
-    rows.push(compliance_report(&suite, &pathway, duration, org.people).await?);
-    let enrolments = enrolments_of(&http, &pathway).await?;
+    rows.push(compliance_report(suite, &pathway, duration, org.people).await?);
+    if !writes {
+        return Ok(rows);
+    }
+    let enrolments = enrolments_of(http, &pathway).await?;
     rows.push(
-        record_completion(&suite, &enrolments, &step, clients, duration)
+        record_completion(suite, &enrolments, &step, clients, duration)
             .await?
             .against(Against::SmallWrites),
     );
     rows.push(
         submit_attempt(
-            &suite,
+            suite,
             &enrolments,
             &assessment,
             &question,
@@ -447,27 +497,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await?
         .against(Against::SmallWrites),
     );
-
-    let report = Report {
-        backend: backend.name().into(),
-        machine: machine(),
-        people: org.people,
-        pathways: org.pathways.len(),
-        clients,
-        seconds: args.seconds,
-        framework,
-        database: baselines,
-        rows,
-        started: started_at,
-    };
-    let json_path = args.out.join(format!("{}.json", backend.name()));
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
-    let markdown = markdown(&report);
-    let md_path = args.out.join(format!("{}.md", backend.name()));
-    std::fs::write(&md_path, &markdown)?;
-    println!("{markdown}");
-    eprintln!("written: {} and {}", json_path.display(), md_path.display());
-    Ok(())
+    Ok(rows)
 }
 
 /// PostgreSQL's own figures, as a line above the table (nothing on SQLite).
