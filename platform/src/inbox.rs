@@ -159,6 +159,7 @@ where
     let all = {
         let (events, apply) = (valid.clone(), apply.clone());
         db.write(move |conn| {
+            crate::db::plan_for_actual_sizes(conn)?;
             for event in &events {
                 apply_once(conn, event, &apply)?;
             }
@@ -349,6 +350,7 @@ where
     let batch = events.clone();
     let applied = db
         .write(move |conn| {
+            crate::db::plan_for_actual_sizes(conn)?;
             let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
             let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             for chunk in ids.chunks(MAX_DELIVERY) {

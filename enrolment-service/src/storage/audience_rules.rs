@@ -183,11 +183,14 @@ fn refresh_statements(
         add.bind(Bind::Timestamp(now)),
     );
     let matching = add.active_matching(tenant, rule, today);
-    let member = add.bind(Bind::Text(audience_id.to_string()));
+    // Members already in are skipped by the primary key, not by an anti-join against the
+    // table being written: PostgreSQL planned that join, on an audience still empty, as a scan
+    // of audience_members per person — and each scan read the rows this very statement had
+    // inserted, so an audience of 100 000 took 70 s (issue 22).
     add.sql = format!(
         "INSERT INTO audience_members (tenant_id, audience_id, person_id, added_at) \
-         SELECT {t}, {a}, p.id, {at} FROM people p WHERE {matching} AND NOT EXISTS \
-         (SELECT 1 FROM audience_members m WHERE m.audience_id = {member} AND m.person_id = p.id)"
+         SELECT {t}, {a}, p.id, {at} FROM people p WHERE {matching} \
+         ON CONFLICT (audience_id, person_id) DO NOTHING"
     );
     let mut remove = SqlBuilder::new(placeholder);
     let (t, a) = (

@@ -98,6 +98,7 @@ impl Dispatcher {
         let limit = self.limit();
         self.db
             .write(move |conn| {
+                crate::db::plan_for_actual_sizes(conn)?;
                 let new: Vec<(String, String, NaiveDateTime, String)> = outbox_events::table
                     .filter(outbox_events::fanned_out_at.is_null())
                     .order((outbox_events::created_at.asc(), outbox_events::id.asc()))
@@ -152,6 +153,7 @@ impl Dispatcher {
         let pending: Vec<PendingRow> = self
             .db
             .read(move |conn| {
+                crate::db::plan_for_actual_sizes(conn)?;
                 Ok(outbox_deliveries::table
                     .inner_join(outbox_events::table)
                     .filter(outbox_deliveries::destination.eq(&queue))
@@ -399,6 +401,7 @@ impl Outcome {
     fn record(&self, conn: &mut crate::db::DbConnection) -> AppResult<()> {
         use outbox_deliveries::dsl as d;
         let at = now();
+        crate::db::plan_for_actual_sizes(conn)?;
         let queue = || outbox_deliveries::table.filter(d::destination.eq(&self.destination));
         for chunk in self.acknowledged.chunks(500) {
             diesel::update(queue().filter(d::event_id.eq_any(chunk)))
