@@ -141,3 +141,41 @@ fn postgres_smoke() {
         "no read workload is set beside pgbench -S"
     );
 }
+
+/// `lms-bench hr` at a tiny size: uploads (with reporting lines), an audience of everyone,
+/// the assignment, and every enrolment seen in records-service's progress.
+#[test]
+fn the_hr_benchmark_uploads_assigns_and_waits_for_every_enrolment() {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_lms-bench"))
+        .env("LMS_BIN", env!("CARGO_BIN_EXE_lms"))
+        .args([
+            "hr",
+            "--backend",
+            "sqlite",
+            "--people",
+            "60",
+            "--batch",
+            "25",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("lms-bench runs");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("hr-sqlite.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["people"], 60);
+    // 25 + 25 + 10.
+    assert_eq!(results["uploads"].as_array().unwrap().len(), 3, "{results}");
+    for key in ["upload_seconds", "audience_seconds", "assignment_seconds"] {
+        assert!(results[key].as_f64().unwrap() > 0.0, "{results}");
+    }
+    assert!(results["visible_in_progress_seconds"].as_f64().is_some());
+}
