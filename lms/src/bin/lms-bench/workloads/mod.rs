@@ -4,7 +4,7 @@ mod reads;
 mod writes;
 
 use reads::{check_access, get_pathway, my_learning};
-use writes::{compliance_report, fan_out, record_completion, submit_attempt};
+use writes::fan_out_and_writes;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -417,87 +417,6 @@ async fn reads(
             .await?
             .against(Against::PointReads),
     ])
-}
-
-/// Two fan-outs to everyone, the events they cause, the compliance report, and (`writes`) the
-/// write workloads on the fan-out's fresh enrolments.
-async fn fan_out_and_writes(
-    suite: &Suite,
-    http: &Http,
-    org: &suite::Organisation,
-    clients: usize,
-    duration: Duration,
-    writes: bool,
-) -> anyhow::Result<Vec<Row>> {
-    let records_url = suite.grpc["records-service"].clone();
-    let mut rows = Vec::new();
-    let label = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
-    let (pathway, step, assessment, question) = fresh_pathway(http, &label).await?;
-    let (baseline_pathway, _, _, _) = fresh_pathway(http, &format!("{label}-baseline")).await?;
-    rows.push(fan_out(suite, org, &pathway, &baseline_pathway).await?);
-    let drained = Instant::now();
-    suite.analyze()?;
-    // Both consumers work side by side, as in production: each is timed from the end of the
-    // fan-outs to its own end, not one after the other.
-    let notifications = database(&in_process(suite).await?, Component::Notification).await?;
-    let fanned = [pathway.clone(), baseline_pathway.clone()];
-    let (records_done, notified) = tokio::join!(
-        async {
-            suite::records_caught_up(&records_url, &pathway, org.people).await?;
-            suite::records_caught_up(&records_url, &baseline_pathway, org.people).await?;
-            anyhow::Ok(drained.elapsed())
-        },
-        async {
-            let settled =
-                crate::notify::assigned_settled(&notifications, &fanned, 2 * org.people).await?;
-            anyhow::Ok((settled, drained.elapsed()))
-        }
-    );
-    let (records_done, (settled, notified)) = (records_done?, notified?);
-    rows.push(Row {
-        workload: format!(
-            "records applies the fan-outs' {} enrolment events",
-            2 * org.people
-        ),
-        transport: "events".into(),
-        clients: 1,
-        result: Stats::single(records_done, 2 * org.people as u64),
-        storage: None,
-        notes: "measured from the end of the fan-outs; ops/s = events/s".into(),
-        against: None,
-    });
-    rows.push(Row {
-        workload: format!("notification-service puts the fan-outs' {settled} assigned notifications in inboxes"),
-        transport: "events".into(),
-        clients: 1,
-        result: Stats::single(notified, settled as u64),
-        storage: None,
-        notes: "measured from the end of the fan-outs (events delivered, directory asked, template rendered, inbox written; email off); ops/s = notifications/s".into(),
-        against: None,
-    });
-    rows.push(compliance_report(suite, &pathway, duration, org.people).await?);
-    if !writes {
-        return Ok(rows);
-    }
-    let enrolments = enrolments_of(http, &pathway).await?;
-    rows.push(
-        record_completion(suite, &enrolments, &step, clients, duration)
-            .await?
-            .against(Against::SmallWrites),
-    );
-    rows.push(
-        submit_attempt(
-            suite,
-            &enrolments,
-            &assessment,
-            &question,
-            clients,
-            duration,
-        )
-        .await?
-        .against(Against::SmallWrites),
-    );
-    Ok(rows)
 }
 
 /// PostgreSQL's own figures, as a line above the table (nothing on SQLite).
