@@ -386,19 +386,10 @@ pub fn existing_of(
     for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
         let of_tenant = people::table.filter(people::tenant_id.eq(tenant));
         rows.extend(match conn {
-            // `IN (SELECT unnest($2))` rather than diesel's `= ANY($2)`: on a table whose
-            // statistics predate a bulk load (a tenant's first HR upload), PostgreSQL guessed
-            // that `= ANY` of 2 000 ids matches every row, scanned the whole table and compared
-            // each row with each id — 2 s an upload at 100 000 people (issue 22). A set it can
-            // join is probed through the index, or hashed, whatever the statistics say.
+            // Not `eq_any`: an upload's first statement ran 2 s at 100 000 people, on
+            // statistics older than the import (see `pg_in_unnest`; issue 22).
             DbConnection::Postgres(pg) => of_tenant
-                .filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>(
-                        "people.external_id IN (SELECT unnest(",
-                    )
-                    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(chunk)
-                    .sql("))"),
-                )
+                .filter(lms_platform::db::pg_in_unnest("people.external_id", chunk))
                 .select(PersonRow::as_select())
                 .load(pg)?,
             DbConnection::Sqlite(sqlite) => of_tenant
