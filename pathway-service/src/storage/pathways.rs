@@ -220,9 +220,8 @@ pub fn insert(
     Ok(())
 }
 
-/// A pathway of the tenant with its steps in order.
-/// A pathway with its steps, in one statement (the steps left-joined: one row per step, or
-/// one row without a step), so a read of it needs no transaction around it.
+/// A pathway of the tenant with its steps in order, in one statement (the steps left-joined:
+/// one row per step, or one row without a step), so a read of it needs no transaction.
 pub fn get(
     conn: &mut DbConnection,
     tenant: &TenantId,

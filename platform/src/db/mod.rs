@@ -341,14 +341,9 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let _permit = self.permit().await?;
-        let pool = self.pool.clone();
-        run_blocking(move || {
-            let mut pooled = pool.get()?;
-            on_pooled(&mut pooled, |conn| match conn {
-                DbConnection::Postgres(_) => read_only_snapshot(conn, work),
-                DbConnection::Sqlite(_) => conn.transaction(work),
-            })
+        self.on_connection(None, |conn| match conn {
+            DbConnection::Postgres(_) => read_only_snapshot(conn, work),
+            DbConnection::Sqlite(_) => conn.transaction(work),
         })
         .await
     }
@@ -361,13 +356,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let _permit = self.permit().await?;
-        let pool = self.pool.clone();
-        run_blocking(move || {
-            let mut pooled = pool.get()?;
-            on_pooled(&mut pooled, work)
-        })
-        .await
+        self.on_connection(None, work).await
     }
 
     /// Runs `work` in one transaction, off the async workers: it commits when `work` returns
@@ -377,15 +366,30 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
     {
+        let writer = (self.backend == Backend::Sqlite).then(|| self.sqlite_writer.clone());
+        self.on_connection(writer, |conn| conn.transaction(work))
+            .await
+    }
+
+    /// Runs `work` on a pooled connection on the blocking pool, once a permit says one is free
+    /// (and, given `writer`, once no other SQLite writer runs).
+    async fn on_connection<T, F>(
+        &self,
+        writer: Option<Arc<Mutex<()>>>,
+        work: F,
+    ) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
         let _permit = self.permit().await?;
         let pool = self.pool.clone();
-        let writer = (self.backend == Backend::Sqlite).then(|| self.sqlite_writer.clone());
         run_blocking(move || {
             let _serialised = writer
                 .as_ref()
                 .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
             let mut pooled = pool.get()?;
-            on_pooled(&mut pooled, |conn| conn.transaction(work))
+            on_pooled(&mut pooled, work)
         })
         .await
     }
@@ -457,6 +461,7 @@ diesel::define_sql_function! {
     /// SQL `lower()`, the same on both backends for ASCII.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
+
 async fn run_blocking<T, F>(work: F) -> Result<T, AppError>
 where
     T: Send + 'static,

@@ -132,63 +132,39 @@ fn is_staff(who: &Principal) -> bool {
     who.has_any(&STAFF)
 }
 
-/// An enrolment's progress, computed from its pathway version and its activity log.
+/// An enrolment's progress, computed from its pathway version (read from the database) and
+/// its activity log.
 fn view(
     conn: &mut DbConnection,
     tenant: &TenantId,
     enrolment: Enrolment,
 ) -> AppResult<ProgressView> {
-    let pathway = cached_versions::get(
-        conn,
-        tenant,
-        &enrolment.pathway_id,
-        enrolment.pathway_version,
-    )?
-    .ok_or_else(|| {
-        AppError::Unavailable("this enrolment's pathway version is not cached yet; retry".into())
-    })?;
-    let mut record = activities::record_of(conn, tenant, &enrolment.id)?;
-    if pathway.steps.iter().any(|s| s.kind == StepKind::External) {
-        record.evidence = evidence_rows::standings_of(conn, tenant, &enrolment.id)?;
-    }
-    if pathway
-        .steps
-        .iter()
-        .any(|s| s.kind == StepKind::TrainingSession)
-    {
-        record.bookings = booking_rows::standings_of(conn, tenant, &enrolment.id)?;
-    }
-    let progress = rules::compute(&pathway, &record, enrolment.status, enrolment.due_at, now());
-    Ok(ProgressView {
-        enrolment,
-        pathway,
-        progress,
-        any_activity: record.any_activity,
-    })
+    views(conn, tenant, vec![enrolment], None)?
+        .pop()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("one enrolment gave no progress")))
 }
 
 /// The progress of many enrolments with one statement per kind of record (activities;
-/// evidence and bookings only when a version has such steps), their versions from `snapshots`.
+/// evidence and bookings only when a version has such steps), their versions from `kept`
+/// (parsed once per process) or, without it, from the database.
 fn views(
     conn: &mut DbConnection,
     tenant: &TenantId,
     enrolments: Vec<Enrolment>,
-    snapshots: &snapshots::Snapshots,
+    kept: Option<&snapshots::Snapshots>,
 ) -> AppResult<Vec<ProgressView>> {
     let mut pathways = Vec::with_capacity(enrolments.len());
     for enrolment in &enrolments {
-        let pathway = snapshots
-            .get(
-                conn,
-                tenant,
-                &enrolment.pathway_id,
-                enrolment.pathway_version,
-            )?
-            .ok_or_else(|| {
-                AppError::Unavailable(
-                    "this enrolment's pathway version is not cached yet; retry".into(),
-                )
-            })?;
+        let (id, version) = (&enrolment.pathway_id, enrolment.pathway_version);
+        let pathway = match kept {
+            Some(kept) => kept.get(conn, tenant, id, version)?,
+            None => cached_versions::get(conn, tenant, id, version)?.map(Arc::new),
+        }
+        .ok_or_else(|| {
+            AppError::Unavailable(
+                "this enrolment's pathway version is not cached yet; retry".into(),
+            )
+        })?;
         pathways.push(pathway);
     }
     let with_kind = |kind: StepKind| -> Vec<EnrolmentId> {

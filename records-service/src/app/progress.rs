@@ -50,7 +50,7 @@ impl RecordsApp {
             .db
             .read(move |conn| {
                 let enrolments = enrolments::of_learner(conn, &tenant, &learner)?;
-                views(conn, &tenant, enrolments, &snapshots)
+                views(conn, &tenant, enrolments, Some(&snapshots))
             })
             .await?;
         all.sort_by_key(sort_key);

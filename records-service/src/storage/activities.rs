@@ -107,19 +107,6 @@ pub fn of_enrolment(
         .collect()
 }
 
-/// What the activity log says the learner has done.
-pub fn record_of(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    enrolment_id: &EnrolmentId,
-) -> Result<Record, AppError> {
-    Ok(
-        records_of(conn, tenant, std::slice::from_ref(enrolment_id))?
-            .remove(enrolment_id)
-            .unwrap_or_default(),
-    )
-}
-
 /// The records of many enrolments in one query.
 pub fn records_of(
     conn: &mut DbConnection,

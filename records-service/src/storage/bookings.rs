@@ -119,25 +119,7 @@ pub fn live_of(
         .transpose()
 }
 
-/// Step id → the live booking's state, for the steps of one enrolment.
-pub fn standings_of(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    enrolment_id: &str,
-) -> Result<HashMap<String, BookingState>, AppError> {
-    let rows: Vec<(String, String)> = session_bookings::table
-        .filter(session_bookings::tenant_id.eq(tenant))
-        .filter(session_bookings::enrolment_id.eq(enrolment_id))
-        .filter(session_bookings::state.eq_any(live()))
-        .select((session_bookings::step_id, session_bookings::state))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(step, state)| Some((step, BookingState::parse(&state)?)))
-        .collect())
-}
-
-/// [`standings_of`] for many enrolments in one query: enrolment id → step id → state.
+/// Step id → the live booking's state, per enrolment, for many enrolments in one query.
 pub fn standings_of_all(
     conn: &mut DbConnection,
     tenant: &TenantId,

@@ -156,31 +156,8 @@ pub fn list(
         .collect()
 }
 
-/// Step id → the standing of its latest submission, for an enrolment's steps (approved
-/// evidence shows as the step's completion instead).
-pub fn standings_of(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    enrolment_id: &EnrolmentId,
-) -> Result<HashMap<String, EvidenceStanding>, AppError> {
-    let rows: Vec<(String, String, String)> = evidence::table
-        .filter(evidence::tenant_id.eq(tenant))
-        .filter(evidence::enrolment_id.eq(enrolment_id))
-        .order(evidence::id.asc())
-        .select((
-            evidence::step_id,
-            evidence::status,
-            evidence::decision_reason,
-        ))
-        .load(conn)?;
-    let mut standings = HashMap::new();
-    for (step_id, status, reason) in rows {
-        standing_after(&mut standings, step_id, &status, reason);
-    }
-    Ok(standings)
-}
-
-/// [`standings_of`] for many enrolments in one query: enrolment id → step id → standing.
+/// Step id → the standing of its latest submission, per enrolment, for many enrolments in one
+/// query (approved evidence shows as the step's completion instead).
 pub fn standings_of_all(
     conn: &mut DbConnection,
     tenant: &TenantId,
