@@ -348,15 +348,17 @@ where
         return consume(db, events, apply_one).await;
     }
     let batch = events.clone();
+    let started = std::time::Instant::now();
     let applied = db
         .write(move |conn| {
             crate::db::plan_for_actual_sizes(conn)?;
             let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
             let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             for chunk in ids.chunks(MAX_DELIVERY) {
+                let of_ids = crate::db::in_set(conn, "processed_events.event_id", chunk);
                 seen.extend(
                     processed_events::table
-                        .filter(processed_events::event_id.eq_any(chunk))
+                        .filter(of_ids)
                         .select(processed_events::event_id)
                         .load::<String>(conn)?,
                 );
@@ -403,6 +405,13 @@ where
             }
         })
         .await;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    tracing::debug!(
+        events = events.len(),
+        ms,
+        ok = applied.is_ok(),
+        "applied a delivery as a batch"
+    );
     match applied {
         Ok(()) => Ok(Outcome {
             acknowledged: events.into_iter().map(|e| e.id).collect(),

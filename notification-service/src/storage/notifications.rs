@@ -124,15 +124,13 @@ pub fn claim(
     let mut claimed = Vec::with_capacity(candidates.len());
     for (tenant, ids) in by_tenant {
         for chunk in ids.chunks(500) {
-            let mine = || {
-                n::table
-                    .filter(n::tenant_id.eq(tenant))
-                    .filter(n::id.eq_any(chunk))
-            };
-            diesel::update(mine().filter(free()))
+            // A set, not `eq_any`: see `in_set` (90 ms a claim on a queue just filled).
+            let of_ids = lms_platform::db::in_set(conn, "notifications.id", chunk);
+            let mine = |of_ids| n::table.filter(n::tenant_id.eq(tenant)).filter(of_ids);
+            diesel::update(mine(of_ids.clone()).filter(free()))
                 .set(n::lease_until.eq(Some(lease_until)))
                 .execute(conn)?;
-            let rows: Vec<Row> = mine()
+            let rows: Vec<Row> = mine(of_ids)
                 .filter(n::lease_until.eq(Some(lease_until)))
                 .select(Row::as_select())
                 .load(conn)?;

@@ -49,10 +49,11 @@ pub fn find(
 pub fn find_all(conn: &mut DbConnection, tenant: &str, ids: &[&str]) -> AppResult<Vec<Tracked>> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1_000) {
+        let of_ids = lms_platform::db::in_set(conn, "tracked_enrolments.enrolment_id", chunk);
         found.extend(
             t::table
                 .filter(t::tenant_id.eq(tenant))
-                .filter(t::enrolment_id.eq_any(chunk))
+                .filter(of_ids)
                 .select(Tracked::as_select())
                 .load(conn)?,
         );

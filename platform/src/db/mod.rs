@@ -23,9 +23,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use crate::error::AppError;
 
 mod pool;
+mod sets;
 
 pub(crate) use pool::Dedicated;
 use pool::{Manager, on_pooled};
+pub use sets::{InSet, in_set};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -488,32 +490,18 @@ pub fn plan_for_actual_sizes(conn: &mut DbConnection) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `column IN (SELECT unnest($n))` with `values` bound as one array, for PostgreSQL statements
-/// over a set of ids the caller gives. diesel's `eq_any` writes `column = ANY($n)`, and on
-/// statistics older than a table's last burst (a first HR import, an outbox just filled)
-/// PostgreSQL took `= ANY` of thousands of ids to match every row and compared each row with
-/// each id — seconds per statement at 100 000 rows (issue 22). A set it can join is probed
-/// through the index, or hashed, whatever the statistics say. SQLite keeps `eq_any` (its `IN`
-/// list is probed through the index).
-pub fn pg_in_unnest<'a, T>(column: &str, values: &'a [T]) -> PgInUnnest<'a, T>
-where
-    &'a [T]: diesel::expression::AsExpression<PgTextArray>,
-{
-    diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("{column} IN (SELECT unnest("))
-        .bind::<PgTextArray, _>(values)
-        .sql("))")
+/// Lets the current transaction's commit return before its WAL reaches the disk (PostgreSQL's
+/// `synchronous_commit = off`, until the transaction ends; nothing on SQLite). Only for
+/// bookkeeping that a crash may undo without harm: the outbox's queuing and its record of
+/// what was delivered. Undone, an event is queued or delivered again, and consumers apply each
+/// event once (`processed_events`). Never for a consumer's own effects, nor for a change a
+/// caller was told about: those must survive the crash.
+pub fn commit_without_waiting_for_disk(conn: &mut DbConnection) -> Result<(), AppError> {
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+    }
+    Ok(())
 }
-
-type PgTextArray = diesel::sql_types::Array<diesel::sql_types::Text>;
-
-/// The filter [`pg_in_unnest`] builds.
-pub type PgInUnnest<'a, T> = diesel::expression::SqlLiteral<
-    diesel::sql_types::Bool,
-    diesel::expression::UncheckedBind<
-        diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
-        diesel::dsl::AsExprOf<&'a [T], PgTextArray>,
-    >,
->;
 
 /// Serialises, until the end of the current transaction, every transaction that takes the lock
 /// of the same `name` (a PostgreSQL transaction-level advisory lock). On SQLite writers are

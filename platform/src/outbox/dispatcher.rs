@@ -1,5 +1,6 @@
 //! Delivering one database's outbox to every destination, each at its own pace.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,11 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     /// Names the advisory lock: one delivering dispatcher per service database.
     name: &'static str,
+    /// Destinations that may have deliveries waiting out a backoff: every destination at
+    /// first (an earlier leader may have left some), then each whose delivery failed. Only
+    /// for these does an accepted batch make the waiting deliveries due at once — a statement
+    /// that visits the destination's whole queue, too dear to run after every batch.
+    may_be_backing_off: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -79,11 +85,16 @@ impl Dispatcher {
         config: DispatcherConfig,
         name: &'static str,
     ) -> Self {
+        let may_be_backing_off = sinks
+            .iter()
+            .map(|sink| sink.destination().to_string())
+            .collect();
         Self {
             db,
             sinks,
             config,
             name,
+            may_be_backing_off: std::sync::Mutex::new(may_be_backing_off),
         }
     }
 
@@ -96,9 +107,12 @@ impl Dispatcher {
     pub async fn fan_out_once(&self) -> AppResult<usize> {
         let sinks = self.sinks.clone();
         let limit = self.limit();
-        self.db
+        let started = std::time::Instant::now();
+        let fanned = self
+            .db
             .write(move |conn| {
                 crate::db::plan_for_actual_sizes(conn)?;
+                crate::db::commit_without_waiting_for_disk(conn)?;
                 let new: Vec<(String, String, NaiveDateTime, String)> = outbox_events::table
                     .filter(outbox_events::fanned_out_at.is_null())
                     .order((outbox_events::created_at.asc(), outbox_events::id.asc()))
@@ -136,13 +150,24 @@ impl Dispatcher {
                 }
                 let ids: Vec<&String> = new.iter().map(|(id, ..)| id).collect();
                 for chunk in ids.chunks(500) {
-                    diesel::update(outbox_events::table.filter(outbox_events::id.eq_any(chunk)))
+                    let of_ids = crate::db::in_set(conn, "outbox_events.id", chunk);
+                    diesel::update(outbox_events::table.filter(of_ids))
                         .set(outbox_events::fanned_out_at.eq(Some(at)))
                         .execute(conn)?;
                 }
                 Ok(new.len())
             })
-            .await
+            .await?;
+        if fanned > 0 {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!(
+                outbox = self.name,
+                fanned,
+                ms,
+                "queued events for their destinations"
+            );
+        }
+        Ok(fanned)
     }
 
     /// Offers one batch of `sink`'s due deliveries and records the outcome. Returns how many
@@ -150,6 +175,7 @@ impl Dispatcher {
     pub async fn deliver_batch(&self, sink: &dyn EventSink) -> AppResult<usize> {
         let destination = sink.destination().to_string();
         let (limit, due, queue) = (self.limit(), now(), destination.clone());
+        let started = std::time::Instant::now();
         let pending: Vec<PendingRow> = self
             .db
             .read(move |conn| {
@@ -181,6 +207,7 @@ impl Dispatcher {
         if pending.is_empty() {
             return Ok(0);
         }
+        let read = started.elapsed();
         let attempts = pending.iter().map(|row| row.attempts).max().unwrap_or(0);
         let ids: Vec<String> = pending.iter().map(|row| row.id.clone()).collect();
         let events = pending.into_iter().map(to_event).collect();
@@ -196,28 +223,64 @@ impl Dispatcher {
                 (false, Vec::new(), Vec::new(), error)
             }
         };
-        acknowledged.retain(|id| ids.contains(id));
-        rejected.retain(|r| ids.contains(&r.event_id) && !acknowledged.contains(&r.event_id));
+        let delivered = started.elapsed();
+        // Only what was offered counts, each once; an acknowledgement wins over a rejection.
+        let offered: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut settled_ids: HashSet<&str> = HashSet::with_capacity(ids.len());
+        let mut settle = |id: &str| offered.get(id).is_some_and(|&id| settled_ids.insert(id));
+        acknowledged.retain(|id| settle(id));
+        rejected.retain(|r| settle(&r.event_id));
         for rejection in &rejected {
             tracing::error!(%destination, event = %rejection.event_id, reason = %rejection.reason,
                 "the destination rejected an event for good; kept as a dead letter");
         }
         let failed: Vec<String> = ids
-            .into_iter()
-            .filter(|id| !acknowledged.contains(id) && !rejected.iter().any(|r| &r.event_id == id))
+            .iter()
+            .filter(|id| !settled_ids.contains(id.as_str()))
+            .cloned()
             .collect();
         let settled = acknowledged.len() + rejected.len();
+        let end_backoffs = self.note_backoffs(&destination, reached, !failed.is_empty());
         let outcome = Outcome {
             destination,
-            reached,
+            end_backoffs,
             acknowledged,
             rejected,
             failed,
             retry_at: now() + backoff(&self.config, attempts + 1),
             error: error.chars().take(500).collect(),
         };
-        self.db.write(move |conn| outcome.record(conn)).await?;
+        if let Err(error) = self.db.write(move |conn| outcome.record(conn)).await {
+            if end_backoffs {
+                // Not recorded: what waits still waits.
+                self.note_backoffs(sink.destination(), false, true);
+            }
+            return Err(error);
+        }
+        tracing::debug!(
+            destination = sink.destination(),
+            settled,
+            read_ms = read.as_secs_f64() * 1e3,
+            deliver_ms = (delivered - read).as_secs_f64() * 1e3,
+            record_ms = (started.elapsed() - delivered).as_secs_f64() * 1e3,
+            "delivered a batch"
+        );
         Ok(settled)
+    }
+
+    /// Notes whether `destination` may now have deliveries waiting out a backoff (some of
+    /// this batch failed) and says whether this batch ends them: it reached the destination,
+    /// and earlier failures (or an earlier leader's) may have left some waiting.
+    fn note_backoffs(&self, destination: &str, reached: bool, some_failed: bool) -> bool {
+        let mut backing_off = self
+            .may_be_backing_off
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let end = reached && backing_off.remove(destination);
+        if some_failed {
+            backing_off.insert(destination.to_string());
+        }
+        end
     }
 
     /// Queues what is new, then offers one batch to each destination in turn. Returns how many
@@ -388,8 +451,9 @@ impl Dispatcher {
 /// What one delivery to one destination came to, written in one transaction.
 struct Outcome {
     destination: String,
-    /// The destination answered (whatever it said).
-    reached: bool,
+    /// The destination answered (whatever it said), and deliveries may be waiting out a
+    /// backoff: they are due now.
+    end_backoffs: bool,
     acknowledged: Vec<String>,
     rejected: Vec<Rejection>,
     failed: Vec<String>,
@@ -402,9 +466,11 @@ impl Outcome {
         use outbox_deliveries::dsl as d;
         let at = now();
         crate::db::plan_for_actual_sizes(conn)?;
+        crate::db::commit_without_waiting_for_disk(conn)?;
         let queue = || outbox_deliveries::table.filter(d::destination.eq(&self.destination));
         for chunk in self.acknowledged.chunks(500) {
-            diesel::update(queue().filter(d::event_id.eq_any(chunk)))
+            let of_ids = crate::db::in_set(conn, "outbox_deliveries.event_id", chunk);
+            diesel::update(queue().filter(of_ids))
                 .set(d::delivered_at.eq(Some(at)))
                 .execute(conn)?;
         }
@@ -418,7 +484,7 @@ impl Outcome {
                 ))
                 .execute(conn)?;
         }
-        if self.reached {
+        if self.end_backoffs {
             // The destination answers again: what waited out a backoff while it was down is
             // due now, not when each delivery's own backoff ends.
             diesel::update(
@@ -431,7 +497,8 @@ impl Outcome {
             .execute(conn)?;
         }
         for chunk in self.failed.chunks(500) {
-            diesel::update(queue().filter(d::event_id.eq_any(chunk)))
+            let of_ids = crate::db::in_set(conn, "outbox_deliveries.event_id", chunk);
+            diesel::update(queue().filter(of_ids))
                 .set((
                     d::attempts.eq(d::attempts + 1),
                     d::next_attempt_at.eq(self.retry_at),

@@ -137,10 +137,11 @@ pub fn upsert_all(
     let mut stored: HashMap<String, i64> = HashMap::with_capacity(newest.len());
     let ids: Vec<&str> = newest.iter().map(|e| e.id.as_str()).collect();
     for chunk in ids.chunks(BATCH) {
+        let of_ids = lms_platform::db::in_set(conn, "enrolments.id", chunk);
         stored.extend(
             enrolments::table
                 .filter(enrolments::tenant_id.eq(tenant))
-                .filter(enrolments::id.eq_any(chunk))
+                .filter(of_ids)
                 .select((enrolments::id, enrolments::source_revision))
                 .load::<(String, i64)>(conn)?,
         );

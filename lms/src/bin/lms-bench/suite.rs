@@ -2,7 +2,7 @@
 //! seeded into it through the public APIs, kept between runs.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -188,7 +188,17 @@ impl Suite {
                 break line[at..].trim().to_string();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        // The suite logs to stdout: kept in `LMS_BENCH_SUITE_LOG` when set (with `RUST_LOG`,
+        // e.g. `lms_platform=debug` for the outbox's per-batch timings), else dropped.
+        let keep = std::env::var_os("LMS_BENCH_SUITE_LOG").map(std::fs::File::create);
+        std::thread::spawn(move || {
+            let mut keep = keep.and_then(Result::ok);
+            for line in lines.map_while(Result::ok) {
+                if let Some(file) = keep.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
         Ok(Suite {
             child,
             gateway,
