@@ -310,7 +310,7 @@ async fn events_apply_once_and_early_outcomes_wait(suite: Suite) {
 
 /// A delivery is applied in bulk: an enrolment it holds three times (created, then revision 3,
 /// then a late revision 2) ends as revision 3, as one event after another would leave it; a
-/// revision 2 delivered again later changes nothing either.
+/// revision 2 delivered again later changes nothing either; a revision 4 later does.
 async fn one_delivery_of_an_enrolments_revisions_keeps_the_newest(suite: Suite) {
     use prost::{Message, Name};
     let (pathway, _, _) = suite.compliance_pathway().await;
@@ -394,6 +394,10 @@ async fn one_delivery_of_an_enrolments_revisions_keeps_the_newest(suite: Suite) 
     let late = deliver(vec![event(4, updated(enrolment(2, 20)))]).await;
     assert_eq!(late.acknowledged.len(), 1);
     assert_eq!(progress(&suite).await.due_time, Some(due(30)));
+    // A newer revision in a later delivery replaces the stored one.
+    let newer = deliver(vec![event(5, updated(enrolment(4, 28)))]).await;
+    assert_eq!(newer.acknowledged.len(), 1);
+    assert_eq!(progress(&suite).await.due_time, Some(due(28)));
 }
 
 async fn completing_a_certification_pathway_issues_a_verifiable_certificate(suite: Suite) {

@@ -100,6 +100,9 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> AppResult<Vec<Row>> {
+    // The queue fills in bursts (an assignment to thousands): plans made on the empty queue
+    // took 50 ms a claim once 40 000 waited.
+    lms_platform::db::plan_for_actual_sizes(conn)?;
     let free = || n::lease_until.is_null().or(n::lease_until.lt(now));
     let of_work = || {
         let query = n::table.filter(n::next_attempt_at.le(now)).into_boxed();

@@ -47,6 +47,8 @@ pub fn find(
 
 /// The followed enrolments among `ids`.
 pub fn find_all(conn: &mut DbConnection, tenant: &str, ids: &[&str]) -> AppResult<Vec<Tracked>> {
+    // Followed enrolments arrive in bursts: plan for the table's size now.
+    lms_platform::db::plan_for_actual_sizes(conn)?;
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1_000) {
         let of_ids = lms_platform::db::in_set(conn, "tracked_enrolments.enrolment_id", chunk);

@@ -76,6 +76,8 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> AppResult<Vec<Delivery>> {
+    // The queue fills in bursts: plan for its size now (see `plan_for_actual_sizes`).
+    lms_platform::db::plan_for_actual_sizes(conn)?;
     let free = || d::lease_until.is_null().or(d::lease_until.lt(now));
     let candidates: Vec<(String, String, String, String)> = d::table
         .inner_join(w::table.on(w::tenant_id.eq(d::tenant_id).and(w::id.eq(d::webhook_id))))

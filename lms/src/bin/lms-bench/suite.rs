@@ -511,6 +511,51 @@ pub async fn records_caught_up(
     records_caught_up_as(records, &admin(), pathway, expected, Duration::from_secs(2)).await
 }
 
+/// Waits until each of `learners` has an enrolment in `pathway` in records-service's
+/// progress (one small ListProgress per learner, every `poll`): a cheap sign that a fan-out
+/// has nearly arrived, before [`records_caught_up_as`] reads the whole compliance report —
+/// which, read every 250 ms from the start, took CPU from the drain it measures.
+pub async fn learners_enrolled_as(
+    records: &str,
+    admin: &str,
+    pathway: &str,
+    learners: &[String],
+    poll: Duration,
+) -> anyhow::Result<()> {
+    use lms_proto::records_v1 as pb;
+    let started = Instant::now();
+    let mut client =
+        pb::records_service_client::RecordsServiceClient::connect(records.to_string()).await?;
+    let mut waiting: Vec<&String> = learners.iter().collect();
+    while !waiting.is_empty() {
+        let mut still = Vec::new();
+        for learner in waiting {
+            let mut request = tonic::Request::new(pb::ListProgressRequest {
+                learner: learner.clone(),
+                page_size: 100,
+                page_token: String::new(),
+            });
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {admin}").parse()?);
+            let progress = client.list_progress(request).await?.into_inner().progress;
+            if !progress.iter().any(|p| p.pathway_id == pathway) {
+                still.push(learner);
+            }
+        }
+        waiting = still;
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{} sampled learners still not enrolled after 30 minutes",
+            waiting.len()
+        );
+        if !waiting.is_empty() {
+            tokio::time::sleep(poll).await;
+        }
+    }
+    Ok(())
+}
+
 /// [`records_caught_up`] as the given admin, looking every `poll`.
 pub async fn records_caught_up_as(
     records: &str,
