@@ -141,6 +141,7 @@ lms_test_support::on_both_databases!(
     events_are_delivered_over_grpc_with_their_payload,
     a_recovered_destination_gets_the_backlog_without_waiting_out_backoffs,
     a_destination_that_fails_and_returns_gets_its_backlog_at_once,
+    a_running_dispatcher_delivers_batch_after_batch_once_each_in_order,
     a_dead_destination_holds_back_no_other,
     each_destination_is_sent_only_the_types_it_subscribes_to,
     rejected_events_are_dead_letters_until_replayed,
@@ -204,6 +205,41 @@ async fn every_event_is_delivered_once_even_when_the_consumer_was_down(suite: Su
     let aggregates: Vec<_> = applied.iter().map(|e| e.aggregate_id.clone()).collect();
     let expected: Vec<_> = (0..120).map(|i| format!("agg-{i}")).collect();
     assert_eq!(aggregates, expected);
+}
+
+/// The running dispatcher writes one batch's outcome while it reads and offers the next (the
+/// next read leaves out the batch being written): a backlog of 1 000 events, and 200 more
+/// written while it drains, each reach the destination exactly once, in write order.
+async fn a_running_dispatcher_delivers_batch_after_batch_once_each_in_order(suite: Suite) {
+    let db = suite.db.clone();
+    let first: Vec<NewEvent> = (0..1_000).map(|i| event(&format!("agg-{i:04}"))).collect();
+    db.write(move |conn| outbox::enqueue(conn, &acme(), first))
+        .await
+        .unwrap();
+    let consumer = Consumer::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(
+        Dispatcher::new(db.clone(), sinks(consumer.clone()), fast(), "test").run(shutdown.clone()),
+    );
+    let more: Vec<NewEvent> = (1_000..1_200)
+        .map(|i| event(&format!("agg-{i:04}")))
+        .collect();
+    db.write(move |conn| outbox::enqueue(conn, &acme(), more))
+        .await
+        .unwrap();
+    for _ in 0..600 {
+        if outbox::pending_count(&db).await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Long enough for a second offer of anything not marked delivered.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+    let expected: Vec<String> = (0..1_200).map(|i| format!("agg-{i:04}")).collect();
+    assert_eq!(consumer.aggregates(), expected, "each once, in write order");
 }
 
 /// A gRPC consumer that deduplicates by event id, as real consumers must.

@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::leadership::Leadership;
-use super::{EventSink, Rejection, now, outbox_deliveries, outbox_events};
+use super::outcome::Outcome;
+use super::{EventSink, now, outbox_deliveries, outbox_events};
 use crate::db::Db;
 use crate::error::AppResult;
 
@@ -62,6 +63,15 @@ struct PendingRow {
     traceparent: String,
     created_at: NaiveDateTime,
     attempts: i32,
+}
+
+/// A batch offered to a destination: what came of it, to be written.
+struct Offer {
+    /// Acknowledged or rejected.
+    settled: usize,
+    outcome: Outcome,
+    /// Every event offered.
+    ids: Vec<String>,
 }
 
 /// Delivers one database's outbox to its destinations.
@@ -173,19 +183,34 @@ impl Dispatcher {
     /// Offers one batch of `sink`'s due deliveries and records the outcome. Returns how many
     /// were settled (acknowledged or rejected).
     pub async fn deliver_batch(&self, sink: &dyn EventSink) -> AppResult<usize> {
-        let destination = sink.destination().to_string();
-        let (limit, due, queue) = (self.limit(), now(), destination.clone());
-        let started = std::time::Instant::now();
-        let pending: Vec<PendingRow> = self
-            .db
+        let pending = self.due(sink.destination(), Vec::new()).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let offer = self.offer(sink, pending).await;
+        self.record(offer.outcome).await?;
+        Ok(offer.settled)
+    }
+
+    /// `destination`'s due deliveries, oldest first, one batch at most, but for those of
+    /// `excluding` (a batch whose outcome is still being written).
+    async fn due(&self, destination: &str, excluding: Vec<String>) -> AppResult<Vec<PendingRow>> {
+        let (limit, due, queue) = (self.limit(), now(), destination.to_string());
+        self.db
             .read(move |conn| {
                 crate::db::plan_for_actual_sizes(conn)?;
-                Ok(outbox_deliveries::table
+                let mut query = outbox_deliveries::table
                     .inner_join(outbox_events::table)
-                    .filter(outbox_deliveries::destination.eq(&queue))
+                    .filter(outbox_deliveries::destination.eq(queue))
                     .filter(outbox_deliveries::delivered_at.is_null())
                     .filter(outbox_deliveries::rejected_at.is_null())
                     .filter(outbox_deliveries::next_attempt_at.le(due))
+                    .into_boxed();
+                if !excluding.is_empty() {
+                    let of_ids = crate::db::in_set(conn, "outbox_deliveries.event_id", &excluding);
+                    query = query.filter(diesel::dsl::not(of_ids));
+                }
+                Ok(query
                     .order((
                         outbox_deliveries::event_created_at.asc(),
                         outbox_deliveries::event_id.asc(),
@@ -203,11 +228,12 @@ impl Dispatcher {
                     ))
                     .load(conn)?)
             })
-            .await?;
-        if pending.is_empty() {
-            return Ok(0);
-        }
-        let read = started.elapsed();
+            .await
+    }
+
+    /// Offers `pending` to `sink` and says what came of it; nothing is written yet.
+    async fn offer(&self, sink: &dyn EventSink, pending: Vec<PendingRow>) -> Offer {
+        let destination = sink.destination().to_string();
         let attempts = pending.iter().map(|row| row.attempts).max().unwrap_or(0);
         let ids: Vec<String> = pending.iter().map(|row| row.id.clone()).collect();
         let events = pending.into_iter().map(to_event).collect();
@@ -223,7 +249,6 @@ impl Dispatcher {
                 (false, Vec::new(), Vec::new(), error)
             }
         };
-        let delivered = started.elapsed();
         // Only what was offered counts, each once; an acknowledgement wins over a rejection.
         let offered: HashSet<&str> = ids.iter().map(String::as_str).collect();
         let mut settled_ids: HashSet<&str> = HashSet::with_capacity(ids.len());
@@ -241,31 +266,33 @@ impl Dispatcher {
             .collect();
         let settled = acknowledged.len() + rejected.len();
         let end_backoffs = self.note_backoffs(&destination, reached, !failed.is_empty());
-        let outcome = Outcome {
-            destination,
-            end_backoffs,
-            acknowledged,
-            rejected,
-            failed,
-            retry_at: now() + backoff(&self.config, attempts + 1),
-            error: error.chars().take(500).collect(),
-        };
-        if let Err(error) = self.db.write(move |conn| outcome.record(conn)).await {
-            if end_backoffs {
-                // Not recorded: what waits still waits.
-                self.note_backoffs(sink.destination(), false, true);
-            }
-            return Err(error);
-        }
-        tracing::debug!(
-            destination = sink.destination(),
+        Offer {
             settled,
-            read_ms = read.as_secs_f64() * 1e3,
-            deliver_ms = (delivered - read).as_secs_f64() * 1e3,
-            record_ms = (started.elapsed() - delivered).as_secs_f64() * 1e3,
-            "delivered a batch"
-        );
-        Ok(settled)
+            outcome: Outcome {
+                destination,
+                end_backoffs,
+                acknowledged,
+                rejected,
+                failed,
+                retry_at: now() + backoff(&self.config, attempts + 1),
+                error: error.chars().take(500).collect(),
+            },
+            ids,
+        }
+    }
+
+    /// Writes what came of an offer.
+    async fn record(&self, outcome: Outcome) -> AppResult<()> {
+        let (destination, end_backoffs) = (outcome.destination.clone(), outcome.end_backoffs);
+        let started = std::time::Instant::now();
+        let written = self.db.write(move |conn| outcome.record(conn)).await;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(%destination, ms, "recorded a delivery's outcome");
+        if written.is_err() && end_backoffs {
+            // Not recorded: what waits still waits.
+            self.note_backoffs(&destination, false, true);
+        }
+        written
     }
 
     /// Notes whether `destination` may now have deliveries waiting out a backoff (some of
@@ -423,6 +450,8 @@ impl Dispatcher {
         // The lag is measured at most this often (counts over the destination's queue).
         const LAG_EVERY: Duration = Duration::from_secs(5);
         let mut lag_measured: Option<std::time::Instant> = None;
+        // The outcome of the last batch, being written while the next is read and offered.
+        let mut recording: Option<Recording> = None;
         while leadership.confirm().await {
             if lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
                 lag_measured = Some(std::time::Instant::now());
@@ -430,83 +459,84 @@ impl Dispatcher {
                     tracing::debug!(%error, "measuring the outbox lag failed");
                 }
             }
-            let settled = match self.deliver_batch(sink.as_ref()).await {
-                Ok(settled) => settled,
+            let started = std::time::Instant::now();
+            let excluding = recording
+                .as_ref()
+                .map(|r| r.ids.clone())
+                .unwrap_or_default();
+            let pending = match self.due(sink.destination(), excluding).await {
+                Ok(pending) => pending,
                 Err(error) => {
                     tracing::warn!(%error, "outbox dispatch failed");
-                    0
+                    Vec::new()
                 }
             };
-            if settled == 0 {
+            if pending.is_empty() {
+                if let Some(previous) = recording.take() {
+                    // Perhaps only the batch being written was due: look again once it is.
+                    previous.finish().await;
+                    continue;
+                }
                 tokio::select! {
                     _ = leadership.lost.cancelled() => return,
                     _ = queued.notified() => {}
                     _ = tokio::time::sleep(self.config.idle_poll) => {}
                 }
+                continue;
             }
+            let read = started.elapsed();
+            let offer = self.offer(sink.as_ref(), pending).await;
+            let offered = started.elapsed();
+            // Outcomes are written one at a time, in order.
+            if let Some(previous) = recording.take() {
+                previous.finish().await;
+            }
+            tracing::debug!(
+                destination = sink.destination(),
+                settled = offer.settled,
+                read_ms = read.as_secs_f64() * 1e3,
+                deliver_ms = (offered - read).as_secs_f64() * 1e3,
+                waited_ms = (started.elapsed() - offered).as_secs_f64() * 1e3,
+                "delivered a batch"
+            );
+            let settled = offer.settled;
+            let this = self.clone();
+            recording = Some(Recording {
+                ids: offer.ids,
+                writing: tokio::spawn(async move { this.record(offer.outcome).await }),
+            });
+            if settled == 0 {
+                // Nothing taken (the destination is down): its backoff is written first.
+                if let Some(failed) = recording.take() {
+                    failed.finish().await;
+                }
+                tokio::select! {
+                    _ = leadership.lost.cancelled() => return,
+                    _ = tokio::time::sleep(self.config.idle_poll) => {}
+                }
+            }
+        }
+        if let Some(last) = recording.take() {
+            last.finish().await;
         }
     }
 }
 
-/// What one delivery to one destination came to, written in one transaction.
-struct Outcome {
-    destination: String,
-    /// The destination answered (whatever it said), and deliveries may be waiting out a
-    /// backoff: they are due now.
-    end_backoffs: bool,
-    acknowledged: Vec<String>,
-    rejected: Vec<Rejection>,
-    failed: Vec<String>,
-    retry_at: NaiveDateTime,
-    error: String,
+/// A batch's outcome being written: the next batch is read without its events (they are
+/// not marked delivered yet), so none is offered twice by one dispatcher.
+struct Recording {
+    ids: Vec<String>,
+    writing: tokio::task::JoinHandle<AppResult<()>>,
 }
 
-impl Outcome {
-    fn record(&self, conn: &mut crate::db::DbConnection) -> AppResult<()> {
-        use outbox_deliveries::dsl as d;
-        let at = now();
-        crate::db::plan_for_actual_sizes(conn)?;
-        crate::db::commit_without_waiting_for_disk(conn)?;
-        let queue = || outbox_deliveries::table.filter(d::destination.eq(&self.destination));
-        for chunk in self.acknowledged.chunks(500) {
-            let of_ids = crate::db::in_set(conn, "outbox_deliveries.event_id", chunk);
-            diesel::update(queue().filter(of_ids))
-                .set(d::delivered_at.eq(Some(at)))
-                .execute(conn)?;
+impl Recording {
+    async fn finish(self) {
+        match self.writing.await {
+            Ok(Ok(())) => {}
+            // Its events stay queued and are offered again (consumers apply each once).
+            Ok(Err(error)) => tracing::warn!(%error, "recording a delivery's outcome failed"),
+            Err(error) => tracing::warn!(%error, "recording a delivery's outcome stopped"),
         }
-        for rejection in &self.rejected {
-            let reason: String = rejection.reason.chars().take(500).collect();
-            diesel::update(queue().filter(d::event_id.eq(&rejection.event_id)))
-                .set((
-                    d::rejected_at.eq(Some(at)),
-                    d::attempts.eq(d::attempts + 1),
-                    d::last_error.eq(reason),
-                ))
-                .execute(conn)?;
-        }
-        if self.end_backoffs {
-            // The destination answers again: what waited out a backoff while it was down is
-            // due now, not when each delivery's own backoff ends.
-            diesel::update(
-                queue()
-                    .filter(d::delivered_at.is_null())
-                    .filter(d::rejected_at.is_null())
-                    .filter(d::next_attempt_at.gt(at)),
-            )
-            .set(d::next_attempt_at.eq(at))
-            .execute(conn)?;
-        }
-        for chunk in self.failed.chunks(500) {
-            let of_ids = crate::db::in_set(conn, "outbox_deliveries.event_id", chunk);
-            diesel::update(queue().filter(of_ids))
-                .set((
-                    d::attempts.eq(d::attempts + 1),
-                    d::next_attempt_at.eq(self.retry_at),
-                    d::last_error.eq(&self.error),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
     }
 }
 
@@ -538,14 +568,5 @@ fn to_event(row: PendingRow) -> pb::Event {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let config = DispatcherConfig::default();
-        assert_eq!(backoff(&config, 1), chrono::Duration::seconds(1));
-        assert_eq!(backoff(&config, 4), chrono::Duration::seconds(8));
-        assert_eq!(backoff(&config, 40), chrono::Duration::seconds(10));
-    }
-}
+#[path = "dispatcher_tests.rs"]
+mod tests;

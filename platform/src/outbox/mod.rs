@@ -17,6 +17,7 @@
 mod dead_letters;
 mod dispatcher;
 mod leadership;
+mod outcome;
 
 pub use dead_letters::{DeadLettersGrpc, POLICY as DEAD_LETTERS_POLICY, replay_dead_letters};
 pub use dispatcher::{Dispatcher, DispatcherConfig};
