@@ -100,8 +100,8 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> AppResult<Vec<Row>> {
-    // The queue fills in bursts (an assignment to thousands): plans made on the empty queue
-    // took 50 ms a claim once 40 000 waited.
+    // The queue fills in bursts (an assignment to thousands): plan for its size now, as the
+    // outbox's and inbox's batch transactions do (see `plan_for_actual_sizes`).
     lms_platform::db::plan_for_actual_sizes(conn)?;
     let free = || n::lease_until.is_null().or(n::lease_until.lt(now));
     let of_work = || {
@@ -127,7 +127,8 @@ pub fn claim(
     let mut claimed = Vec::with_capacity(candidates.len());
     for (tenant, ids) in by_tenant {
         for chunk in ids.chunks(500) {
-            // A set, not `eq_any`: see `in_set` (90 ms a claim on a queue just filled).
+            // A set, not `eq_any`: probed through the primary key whatever the statistics
+            // of a queue just filled say (see `in_set`).
             let of_ids = lms_platform::db::in_set(conn, "notifications.id", chunk);
             let mine = |of_ids| n::table.filter(n::tenant_id.eq(tenant)).filter(of_ids);
             diesel::update(mine(of_ids.clone()).filter(free()))

@@ -312,7 +312,7 @@ impl Dispatcher {
 
     /// Queues what is new, then offers one batch to each destination in turn. Returns how many
     /// deliveries were settled. (The running dispatcher does the same, each destination on its
-    /// own task.)
+    /// own task, and writes each batch's outcome while it offers the next.)
     pub async fn dispatch_once(&self) -> AppResult<usize> {
         self.fan_out_once().await?;
         let mut settled = 0;

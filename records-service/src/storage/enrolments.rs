@@ -76,45 +76,18 @@ fn enrolments_of(rows: Vec<EnrolmentRow>) -> Result<Vec<Enrolment>, AppError> {
 const WITHDRAWN: &str = "WITHDRAWN";
 
 /// Applies an enrolment as of its `source_revision`: inserted when new, updated when newer
-/// than what is stored; an older (reordered) event changes nothing.
+/// than what is stored; an older (reordered) event changes nothing. The same statement as a
+/// batch's ([`upsert_all`]), so an event applied alone (a delivery retried event by event)
+/// ends as it would in a batch.
 pub fn upsert(
     conn: &mut DbConnection,
     tenant: &TenantId,
     enrolment: &Enrolment,
 ) -> Result<(), AppError> {
-    let row = &EnrolmentRow::new(tenant, enrolment);
-    let current = enrolments::table
-        .filter(enrolments::tenant_id.eq(&row.tenant_id))
-        .filter(enrolments::id.eq(&row.id))
-        .select(enrolments::source_revision)
-        .first::<i64>(conn)
-        .optional()?;
-    match current {
-        None => {
-            diesel::insert_into(enrolments::table)
-                .values(row)
-                .execute(conn)?;
-        }
-        Some(revision) if revision < row.source_revision => {
-            diesel::update(
-                enrolments::table
-                    .filter(enrolments::tenant_id.eq(&row.tenant_id))
-                    .filter(enrolments::id.eq(&row.id)),
-            )
-            .set((
-                enrolments::status.eq(&row.status),
-                enrolments::due_at.eq(row.due_at),
-                enrolments::requirement.eq(&row.requirement),
-                enrolments::source_revision.eq(row.source_revision),
-            ))
-            .execute(conn)?;
-        }
-        Some(_) => {}
-    }
-    Ok(())
+    upsert_all(conn, tenant, std::slice::from_ref(enrolment))
 }
 
-/// Applies many enrolments as [`upsert`] applies one, in one upsert per 500: new ones
+/// Applies many enrolments, each as [`upsert`] describes, in one upsert per 500: new ones
 /// inserted, stored ones updated when the event is a newer revision. Of an enrolment the batch
 /// holds twice, the newest revision wins, as it would one event after another.
 pub fn upsert_all(
