@@ -10,3 +10,4 @@ pub mod pathway;
 pub mod progress;
 pub mod report;
 pub mod session;
+pub mod xapi;

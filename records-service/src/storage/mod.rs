@@ -13,3 +13,4 @@ pub mod personal_data;
 pub mod schema;
 pub mod sessions;
 pub mod versions;
+pub mod xapi_statements;

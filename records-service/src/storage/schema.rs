@@ -206,3 +206,29 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    xapi_statements (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        stored -> Timestamp,
+        target_statement -> Text,
+        voids -> Text,
+        voided -> Bool,
+        fingerprint -> Text,
+        document -> Text,
+    }
+}
+
+diesel::table! {
+    xapi_statement_keys (tenant_id, kind, key, related, stored, statement_id) {
+        tenant_id -> Text,
+        kind -> Text,
+        key -> Text,
+        related -> Bool,
+        stored -> Timestamp,
+        statement_id -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(xapi_statements, xapi_statement_keys);

@@ -1,0 +1,2 @@
+DROP TABLE xapi_statement_keys;
+DROP TABLE xapi_statements;

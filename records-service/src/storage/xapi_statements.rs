@@ -1,0 +1,372 @@
+//! The Learning Record Store's statements, and the keys its queries filter by: one row per
+//! statement and agent, verb, activity or registration it matches, its own and (xAPI's rule
+//! for StatementRefs) those of the statement it targets, recursively.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_platform::AppError;
+use lms_platform::db::{DbConnection, in_set};
+use lms_platform::ids::TenantId;
+
+use super::schema::{xapi_statement_keys as keys, xapi_statements as statements};
+
+/// Rows per INSERT (SQLite's bound-parameter limit; 6 per key row).
+const CHUNK: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    Agent,
+    Verb,
+    Activity,
+    Registration,
+}
+
+impl KeyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Agent => "agent",
+            KeyKind::Verb => "verb",
+            KeyKind::Activity => "activity",
+            KeyKind::Registration => "registration",
+        }
+    }
+}
+
+/// One value a statement matches a filter by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub kind: KeyKind,
+    pub key: String,
+    /// Matched only by `related_agents` / `related_activities`.
+    pub related: bool,
+}
+
+/// A statement to store.
+pub struct NewStatement {
+    pub id: String,
+    pub stored: NaiveDateTime,
+    pub target_statement: Option<String>,
+    pub voids: Option<String>,
+    pub voided: bool,
+    pub fingerprint: String,
+    pub document: String,
+    pub keys: Vec<Key>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = statements)]
+pub struct StoredStatement {
+    pub id: String,
+    pub stored: NaiveDateTime,
+    pub voided: bool,
+    pub document: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = statements)]
+struct StatementRow<'a> {
+    tenant_id: &'a str,
+    id: &'a str,
+    stored: NaiveDateTime,
+    target_statement: &'a str,
+    voids: &'a str,
+    voided: bool,
+    fingerprint: &'a str,
+    document: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = keys)]
+struct KeyRow {
+    tenant_id: String,
+    kind: String,
+    key: String,
+    related: bool,
+    stored: NaiveDateTime,
+    statement_id: String,
+}
+
+/// The stored fingerprints of those of `ids` already stored.
+pub fn fingerprints(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashMap<String, String>, AppError> {
+    let found: Vec<(String, String)> = statements::table
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_statements.id", ids))
+        .select((statements::id, statements::fingerprint))
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Which of `ids` are stored voiding statements (which nothing can void).
+pub fn voiding_among(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashSet<String>, AppError> {
+    let found: Vec<String> = statements::table
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_statements.id", ids))
+        .filter(statements::voids.ne(""))
+        .select(statements::id)
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Which of `ids` a stored voiding statement voids (a statement may arrive after the one
+/// voiding it).
+pub fn voided_among(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashSet<String>, AppError> {
+    let found: Vec<String> = statements::table
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_statements.voids", ids))
+        .select(statements::voids)
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Stores statements and their own keys, then gives every statement whose object targets
+/// another the keys of its target, and passes new keys on to earlier statements that target
+/// these.
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    new: &[NewStatement],
+) -> Result<(), AppError> {
+    let rows: Vec<StatementRow> = new
+        .iter()
+        .map(|s| StatementRow {
+            tenant_id: tenant.as_str(),
+            id: &s.id,
+            stored: s.stored,
+            target_statement: s.target_statement.as_deref().unwrap_or(""),
+            voids: s.voids.as_deref().unwrap_or(""),
+            voided: s.voided,
+            fingerprint: &s.fingerprint,
+            document: &s.document,
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK / 2) {
+        let insert = diesel::insert_into(statements::table).values(chunk);
+        lms_platform::execute_on_backend!(&mut *conn, insert)?;
+    }
+    let own: Vec<KeyRow> = new
+        .iter()
+        .flat_map(|s| {
+            s.keys.iter().map(|k| KeyRow {
+                tenant_id: tenant.to_string(),
+                kind: k.kind.as_str().to_string(),
+                key: k.key.clone(),
+                related: k.related,
+                stored: s.stored,
+                statement_id: s.id.clone(),
+            })
+        })
+        .collect();
+    insert_keys(conn, own)?;
+    let referring: Vec<(String, NaiveDateTime, String)> = new
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), s.stored, s.target_statement.clone()?)))
+        .collect();
+    copy_target_keys(conn, tenant, &referring)?;
+    let mut changed: Vec<String> = new.iter().map(|s| s.id.clone()).collect();
+    // Each round reaches one step further back along chains of StatementRefs; a round that
+    // adds nothing ends it (key sets only grow, so a cycle of references ends too).
+    while !changed.is_empty() {
+        let referrers: Vec<(String, NaiveDateTime, String)> = statements::table
+            .filter(statements::tenant_id.eq(tenant.as_str()))
+            .filter(in_set(conn, "xapi_statements.target_statement", &changed))
+            .select((
+                statements::id,
+                statements::stored,
+                statements::target_statement,
+            ))
+            .load(conn)?;
+        if copy_target_keys(conn, tenant, &referrers)? == 0 {
+            break;
+        }
+        changed = referrers.into_iter().map(|(id, _, _)| id).collect();
+    }
+    Ok(())
+}
+
+/// Gives each `(statement, stored, target)` its target's keys; how many rows were new.
+fn copy_target_keys(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    referring: &[(String, NaiveDateTime, String)],
+) -> Result<usize, AppError> {
+    if referring.is_empty() {
+        return Ok(0);
+    }
+    let targets: Vec<&String> = referring.iter().map(|(_, _, target)| target).collect();
+    let target_keys: Vec<(String, String, String, bool)> = keys::table
+        .filter(keys::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_statement_keys.statement_id", &targets))
+        .select((keys::statement_id, keys::kind, keys::key, keys::related))
+        .load(conn)?;
+    let mut by_target: HashMap<&str, Vec<(&str, &str, bool)>> = HashMap::new();
+    for (statement, kind, key, related) in &target_keys {
+        by_target
+            .entry(statement)
+            .or_default()
+            .push((kind, key, *related));
+    }
+    let rows: Vec<KeyRow> = referring
+        .iter()
+        .flat_map(|(id, stored, target)| {
+            by_target
+                .get(target.as_str())
+                .into_iter()
+                .flatten()
+                .map(|(kind, key, related)| KeyRow {
+                    tenant_id: tenant.to_string(),
+                    kind: kind.to_string(),
+                    key: key.to_string(),
+                    related: *related,
+                    stored: *stored,
+                    statement_id: id.clone(),
+                })
+        })
+        .collect();
+    insert_keys(conn, rows)
+}
+
+fn insert_keys(conn: &mut DbConnection, rows: Vec<KeyRow>) -> Result<usize, AppError> {
+    let mut inserted = 0;
+    for chunk in rows.chunks(CHUNK) {
+        // Keys already held are skipped: ON CONFLICT DO NOTHING / INSERT OR IGNORE (diesel
+        // writes a multi-row upsert only in PostgreSQL's dialect).
+        inserted += match &mut *conn {
+            DbConnection::Postgres(pg) => diesel::insert_into(keys::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .execute(pg)?,
+            DbConnection::Sqlite(sqlite) => diesel::insert_or_ignore_into(keys::table)
+                .values(chunk)
+                .execute(sqlite)?,
+        };
+    }
+    Ok(inserted)
+}
+
+/// Marks statements voided.
+pub fn mark_voided(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<(), AppError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let filter = in_set(conn, "xapi_statements.id", ids);
+    diesel::update(statements::table)
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(filter)
+        .set(statements::voided.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<StoredStatement>, AppError> {
+    Ok(statements::table
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(statements::id.eq(id))
+        .select(StoredStatement::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A statement query's filters, as the store reads them.
+#[derive(Debug, Clone, Default)]
+pub struct StatementFilter {
+    pub agent: Option<String>,
+    pub related_agents: bool,
+    pub verb: Option<String>,
+    pub activity: Option<String>,
+    pub related_activities: bool,
+    pub registration: Option<String>,
+    /// Stored after (exclusive).
+    pub since: Option<NaiveDateTime>,
+    /// Stored at or before.
+    pub until: Option<NaiveDateTime>,
+    pub ascending: bool,
+    /// The last statement of the previous page: (stored, id).
+    pub after: Option<(NaiveDateTime, String)>,
+    pub limit: i64,
+}
+
+/// Statements that are not voided and match every filter, in `stored` order.
+pub fn query(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    filter: &StatementFilter,
+) -> Result<Vec<StoredStatement>, AppError> {
+    let mut query = statements::table
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(statements::voided.eq(false))
+        .into_boxed();
+    let matches = [
+        (KeyKind::Agent, &filter.agent, filter.related_agents),
+        (KeyKind::Verb, &filter.verb, false),
+        (
+            KeyKind::Activity,
+            &filter.activity,
+            filter.related_activities,
+        ),
+        (KeyKind::Registration, &filter.registration, false),
+    ];
+    for (kind, value, related) in matches {
+        if let Some(value) = value {
+            let matching = keys::table
+                .filter(keys::tenant_id.eq(tenant.to_string()))
+                .filter(keys::kind.eq(kind.as_str()))
+                .filter(keys::key.eq(value.clone()))
+                // related = false, or either when the related_* flag is on.
+                .filter(keys::related.eq(false).or(keys::related.eq(related)))
+                .select(keys::statement_id);
+            query = query.filter(statements::id.eq_any(matching));
+        }
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(statements::stored.gt(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(statements::stored.le(until));
+    }
+    if let Some((stored, id)) = &filter.after {
+        query = if filter.ascending {
+            query.filter(
+                statements::stored.gt(*stored).or(statements::stored
+                    .eq(*stored)
+                    .and(statements::id.gt(id.clone()))),
+            )
+        } else {
+            query.filter(
+                statements::stored.lt(*stored).or(statements::stored
+                    .eq(*stored)
+                    .and(statements::id.lt(id.clone()))),
+            )
+        };
+    }
+    query = if filter.ascending {
+        query.order((statements::stored.asc(), statements::id.asc()))
+    } else {
+        query.order((statements::stored.desc(), statements::id.desc()))
+    };
+    Ok(query
+        .limit(filter.limit)
+        .select(StoredStatement::as_select())
+        .load(conn)?)
+}
