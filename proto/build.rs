@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("lms/notification/v1/notification.proto"),
         PathBuf::from("lms/notification/v1/webhooks.proto"),
         PathBuf::from("lms/portal/v1/portal.proto"),
+        PathBuf::from("lms/xapi/v1/lrs.proto"),
     ];
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);

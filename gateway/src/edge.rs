@@ -67,6 +67,8 @@ fn is_public(path: &str) -> bool {
         || path == "/lms.records.v1.CertificateVerification/VerifyCertificate"
         || path.starts_with("/v1/calendarFeeds/")
         || path == "/lms.records.v1.CalendarFeedService/ExportCalendarFeed"
+        // xAPI About: which versions the store speaks, asked before any credentials.
+        || path == "/xapi/about"
 }
 
 pub async fn request_id(mut request: Request, next: Next) -> Response {

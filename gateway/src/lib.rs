@@ -17,6 +17,7 @@ pub mod routes;
 pub mod transcode;
 mod update_mask;
 pub mod upstream;
+pub mod xapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -217,6 +218,7 @@ pub fn router(
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(dispatch)
         .with_state(gateway)
+        .merge(xapi::router(peers.records.clone()))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             edge::authenticate,
@@ -226,7 +228,8 @@ pub fn router(
             edge::shed_and_time,
         ))
         .layer(cors)
-        .layer(axum::middleware::from_fn(edge::request_id)))
+        .layer(axum::middleware::from_fn(edge::request_id))
+        .layer(axum::middleware::from_fn(xapi::negotiate_version)))
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer> {
@@ -252,12 +255,19 @@ fn cors(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer> {
             http::HeaderName::from_static("x-user-agent"),
             http::HeaderName::from_static("grpc-timeout"),
             http::HeaderName::from_static("traceparent"),
+            xapi::VERSION.clone(),
+            http::header::IF_MATCH,
+            http::header::IF_NONE_MATCH,
         ])
         .expose_headers([
             http::HeaderName::from_static("grpc-status"),
             http::HeaderName::from_static("grpc-message"),
             http::HeaderName::from_static("x-request-id"),
             http::header::RETRY_AFTER,
+            xapi::VERSION.clone(),
+            xapi::CONSISTENT_THROUGH.clone(),
+            http::header::LAST_MODIFIED,
+            http::header::ETAG,
         ])
         .max_age(Duration::from_secs(600)))
 }

@@ -69,6 +69,11 @@ pub mod lms {
             tonic::include_proto!("lms.pathway.v1");
         }
     }
+    pub mod xapi {
+        pub mod v1 {
+            tonic::include_proto!("lms.xapi.v1");
+        }
+    }
 }
 
 pub use lms::assessment::v1 as assessment_v1;
@@ -81,3 +86,4 @@ pub use lms::pathway::v1 as pathway_v1;
 pub use lms::portal::v1 as portal_v1;
 pub use lms::privacy::v1 as privacy_v1;
 pub use lms::records::v1 as records_v1;
+pub use lms::xapi::v1 as xapi_v1;

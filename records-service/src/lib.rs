@@ -28,6 +28,7 @@ use lms_proto::records_v1::calendar_feed_service_server::CalendarFeedServiceServ
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
 use lms_proto::records_v1::records_service_server::RecordsServiceServer;
 use lms_proto::records_v1::training_session_service_server::TrainingSessionServiceServer;
+use lms_proto::xapi_v1::learning_record_store_service_server::LearningRecordStoreServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -41,6 +42,8 @@ pub const EVENTS_SERVICE_NAME: &str = "lms.events.v1.EventConsumer";
 pub const SESSIONS_SERVICE_NAME: &str = "lms.records.v1.TrainingSessionService";
 /// Calendar feeds read by their secret (public).
 pub const CALENDAR_FEEDS_SERVICE_NAME: &str = "lms.records.v1.CalendarFeedService";
+/// The Learning Record Store (xAPI statements).
+pub const XAPI_SERVICE_NAME: &str = "lms.xapi.v1.LearningRecordStoreService";
 /// Public certificate verification.
 pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
@@ -108,6 +111,9 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     let sessions = TrainingSessionServiceServer::new(grpc::SessionsGrpc::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let xapi = LearningRecordStoreServiceServer::new(grpc::XapiGrpc::new(app.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
         .max_decoding_message_size(limit);
     // Public: whoever holds a feed's secret reads its calendar, without a token.
@@ -118,6 +124,7 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     Routes::new(context.authorize(records, grpc::policy::POLICY))
         .add_service(context.authorize(sessions, grpc::policy::SESSIONS_POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
+        .add_service(context.authorize(xapi, grpc::policy::XAPI_POLICY))
         .add_service(verification)
         .add_service(feeds)
 }
@@ -150,6 +157,7 @@ pub async fn serve(
         SERVICE_NAME,
         SESSIONS_SERVICE_NAME,
         EVENTS_SERVICE_NAME,
+        XAPI_SERVICE_NAME,
         VERIFICATION_SERVICE_NAME,
         CALENDAR_FEEDS_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,

@@ -19,3 +19,4 @@ mod scopes;
 mod support;
 mod teams;
 mod telemetry;
+mod xapi;

@@ -17,6 +17,7 @@ mod snapshots;
 mod steps;
 mod transcript;
 mod versions;
+pub mod xapi;
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ pub mod policy;
 mod sessions;
 mod steps;
 mod verification;
+mod xapi;
 
 use lms_platform::auth::principal;
 use lms_platform::ids::{EnrolmentId, PathwayId};
@@ -28,6 +29,7 @@ use convert::{
 };
 pub use sessions::SessionsGrpc;
 pub use verification::VerificationGrpc;
+pub use xapi::XapiGrpc;
 
 pub struct RecordsGrpc {
     app: RecordsApp,

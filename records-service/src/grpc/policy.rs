@@ -62,6 +62,16 @@ pub const SESSIONS_POLICY: Policy = &[
     ("DeleteCalendarFeed", PEOPLE),
 ];
 
+/// Who stores and reads a tenant's xAPI statements: its admins and its services.
+const LRS_CLIENTS: &[Role] = &[Admin, Service];
+
+/// `lms.xapi.v1.LearningRecordStoreService`.
+pub const XAPI_POLICY: Policy = &[
+    ("StoreStatements", LRS_CLIENTS),
+    ("GetStatement", LRS_CLIENTS),
+    ("QueryStatements", LRS_CLIENTS),
+];
+
 /// `lms.events.v1.EventConsumer`: enrolment- and assessment-service delivering their events.
 pub const EVENTS_POLICY: Policy = &[("DeliverEvents", SERVICES)];
 
@@ -75,5 +85,6 @@ mod tests {
         lms_platform::auth::check_policy(EVENTS_POLICY, "lms.events.v1.EventConsumer").unwrap();
         lms_platform::auth::check_policy(SESSIONS_POLICY, "lms.records.v1.TrainingSessionService")
             .unwrap();
+        lms_platform::auth::check_policy(XAPI_POLICY, "lms.xapi.v1.LearningRecordStoreService").unwrap();
     }
 }

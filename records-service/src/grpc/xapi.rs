@@ -1,0 +1,140 @@
+//! `lms.xapi.v1.LearningRecordStoreService`: statements as JSON text in, JSON text out.
+
+use lms_platform::auth::principal;
+use lms_platform::resource::timestamp;
+use lms_proto::xapi_v1 as pb;
+use pb::learning_record_store_service_server::LearningRecordStoreService;
+use tonic::{Request, Response, Status};
+
+use crate::app::RecordsApp;
+use crate::app::xapi::{Lookup, StatementQuery, StatementsToStore, consistent_through};
+use crate::domain::xapi::Version;
+use crate::domain::xapi::views::Format;
+
+pub struct XapiGrpc {
+    app: RecordsApp,
+}
+
+impl XapiGrpc {
+    pub fn new(app: RecordsApp) -> Self {
+        Self { app }
+    }
+}
+
+fn version(version: i32) -> Result<Version, Status> {
+    match pb::XapiVersion::try_from(version) {
+        Ok(pb::XapiVersion::OneZero) => Ok(Version::V1),
+        Ok(pb::XapiVersion::TwoZero) => Ok(Version::V2),
+        _ => Err(lms_platform::AppError::invalid_field(
+            "version",
+            "must be XAPI_VERSION_ONE_ZERO or XAPI_VERSION_TWO_ZERO",
+        )
+        .into()),
+    }
+}
+
+fn format(format: i32) -> Format {
+    match pb::StatementFormat::try_from(format) {
+        Ok(pb::StatementFormat::Ids) => Format::Ids,
+        Ok(pb::StatementFormat::Canonical) => Format::Canonical,
+        _ => Format::Exact,
+    }
+}
+
+fn text(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+fn now_consistent() -> Option<prost_types::Timestamp> {
+    Some(timestamp(consistent_through().naive_utc()))
+}
+
+#[tonic::async_trait]
+impl LearningRecordStoreService for XapiGrpc {
+    async fn store_statements(
+        &self,
+        request: Request<pb::StoreStatementsRequest>,
+    ) -> Result<Response<pb::StoreStatementsResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let ids = self
+            .app
+            .store_statements(
+                &who,
+                StatementsToStore {
+                    body: req.statements,
+                    statement_id: text(req.statement_id),
+                    version: version(req.version)?,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::StoreStatementsResponse {
+            ids,
+            consistent_through: now_consistent(),
+        }))
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let lookup = match req.lookup {
+            Some(pb::get_statement_request::Lookup::StatementId(id)) => Lookup::Statement(id),
+            Some(pb::get_statement_request::Lookup::VoidedStatementId(id)) => Lookup::Voided(id),
+            None => {
+                return Err(lms_platform::AppError::invalid_field(
+                    "statement_id",
+                    "give statement_id or voided_statement_id",
+                )
+                .into());
+            }
+        };
+        let found = self
+            .app
+            .get_statement(&who, lookup, format(req.format), req.languages)
+            .await?;
+        Ok(Response::new(pb::GetStatementResponse {
+            statement: found.statement.to_string(),
+            stored: Some(timestamp(found.stored.naive_utc())),
+            consistent_through: now_consistent(),
+        }))
+    }
+
+    async fn query_statements(
+        &self,
+        request: Request<pb::QueryStatementsRequest>,
+    ) -> Result<Response<pb::QueryStatementsResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        // Read before the query runs: whatever it promises is in what the query sees.
+        let consistent = now_consistent();
+        let page = self
+            .app
+            .query_statements(
+                &who,
+                StatementQuery {
+                    agent: text(req.agent),
+                    verb: text(req.verb),
+                    activity: text(req.activity),
+                    registration: text(req.registration),
+                    related_activities: req.related_activities,
+                    related_agents: req.related_agents,
+                    since: text(req.since),
+                    until: text(req.until),
+                    limit: req.limit,
+                    format: format(req.format),
+                    ascending: req.ascending,
+                    page_token: text(req.page_token),
+                    languages: req.languages,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::QueryStatementsResponse {
+            statements: serde_json::Value::from(page.statements).to_string(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+            consistent_through: consistent,
+        }))
+    }
+}
