@@ -64,7 +64,7 @@ impl Rpcs {
             Some("pathway") => &["pathway-service"],
             Some("enrolment") => &["enrolment-service"],
             Some("assessment") => &["assessment-service"],
-            Some("records") => &["records-service"],
+            Some("records") | Some("xapi") => &["records-service"],
             Some("notification") => &["notification-service"],
             Some("events") => &[
                 "pathway-service",
