@@ -172,6 +172,18 @@ pub async fn authenticate(
     if request.method() == http::Method::OPTIONS || is_public(&path) {
         return next.run(request).await;
     }
+    // An LRS client's Basic credentials (xAPI content sends no bearer token) are
+    // records-service's to check, against its clients and their scopes; the edge limits
+    // their rate by key like any principal's.
+    if path.starts_with("/xapi/")
+        && let Some(key) = lrs_client_key(request.headers())
+    {
+        if let Some(refusal) = limited(&edge, &format!("lrs-client/{key}")) {
+            return refusal;
+        }
+        request.headers_mut().remove("x-lms-tenant");
+        return next.run(request).await;
+    }
     let token = request
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -221,6 +233,17 @@ pub async fn authenticate(
             .into_response();
     }
     let key = format!("{}/{}", principal.tenant_id, principal.subject);
+    if let Some(refusal) = limited(&edge, &key) {
+        return refusal;
+    }
+    // The services never take a tenant from the edge: drop any attempt to pass one.
+    request.headers_mut().remove("x-lms-tenant");
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+/// The refusal when `key` (a principal, an LRS client) is over its rate.
+fn limited(edge: &Edge, key: &str) -> Option<Response> {
     // The limiter keeps a cell per principal; every 4 096 requests the cells of principals
     // back at full allowance are dropped, so memory follows the active principals only.
     if edge
@@ -230,17 +253,28 @@ pub async fn authenticate(
     {
         edge.limiter.retain_recent();
     }
-    if let Err(not_until) = edge.limiter.check_key(&key) {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        return ApiError::new(Code::ResourceExhausted, "too many requests; slow down")
+    let not_until = edge.limiter.check_key(&key.to_string()).err()?;
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    Some(
+        ApiError::new(Code::ResourceExhausted, "too many requests; slow down")
             .with_reason("RATE_LIMITED")
             .retry_after(wait.as_secs() + 1)
-            .into_response();
-    }
-    // The services never take a tenant from the edge: drop any attempt to pass one.
-    request.headers_mut().remove("x-lms-tenant");
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+            .into_response(),
+    )
+}
+
+/// The key of `authorization: Basic base64(key:secret)`, when the header is one.
+fn lrs_client_key(headers: &http::HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or(value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(key, _)| key.to_string())
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.audit.v1.AuditService",
     "lms.privacy.v1.PersonalDataService",
     "lms.enrolment.v1.RoleBindingService",
+    "lms.xapi.v1.LrsClientService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -204,6 +205,10 @@ pub fn router(
     upstreams.insert(
         EXPOSED_SERVICES[12],
         Upstream::Channel(peers.enrolment.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[13],
+        Upstream::Channel(peers.records.channel()),
     );
     let gateway = Arc::new(Gateway {
         routes,

@@ -29,9 +29,11 @@ use lms_proto::records_v1::certificate_verification_server::CertificateVerificat
 use lms_proto::records_v1::records_service_server::RecordsServiceServer;
 use lms_proto::records_v1::training_session_service_server::TrainingSessionServiceServer;
 use lms_proto::xapi_v1::learning_record_store_service_server::LearningRecordStoreServiceServer;
+use lms_proto::xapi_v1::lrs_client_service_server::LrsClientServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
+use tower::Layer;
 
 /// The component's name: in logs, traces, service tokens and messages of its callers.
 pub const NAME: &str = "records-service";
@@ -44,6 +46,8 @@ pub const SESSIONS_SERVICE_NAME: &str = "lms.records.v1.TrainingSessionService";
 pub const CALENDAR_FEEDS_SERVICE_NAME: &str = "lms.records.v1.CalendarFeedService";
 /// The Learning Record Store (xAPI statements).
 pub const XAPI_SERVICE_NAME: &str = "lms.xapi.v1.LearningRecordStoreService";
+/// LRS client credentials.
+pub const XAPI_CLIENTS_SERVICE_NAME: &str = "lms.xapi.v1.LrsClientService";
 /// Public certificate verification.
 pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
@@ -114,6 +118,10 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     let xapi = LearningRecordStoreServiceServer::new(grpc::XapiGrpc::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let xapi_clients = LrsClientServiceServer::new(grpc::LrsClientsGrpc::new(app.clone()));
+    // LRS clients' Basic credentials are checked before the role policy (grpc::lrs_auth).
+    let xapi = grpc::lrs_auth::LrsClientsLayer::new(app.clone())
+        .layer(context.authorize(xapi, grpc::policy::XAPI_POLICY));
     let events = EventConsumerServer::new(EventConsumerGrpc::new(app.clone()))
         .max_decoding_message_size(limit);
     // Public: whoever holds a feed's secret reads its calendar, without a token.
@@ -124,7 +132,8 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     Routes::new(context.authorize(records, grpc::policy::POLICY))
         .add_service(context.authorize(sessions, grpc::policy::SESSIONS_POLICY))
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
-        .add_service(context.authorize(xapi, grpc::policy::XAPI_POLICY))
+        .add_service(xapi)
+        .add_service(context.authorize(xapi_clients, grpc::policy::XAPI_CLIENTS_POLICY))
         .add_service(verification)
         .add_service(feeds)
 }
@@ -158,6 +167,7 @@ pub async fn serve(
         SESSIONS_SERVICE_NAME,
         EVENTS_SERVICE_NAME,
         XAPI_SERVICE_NAME,
+        XAPI_CLIENTS_SERVICE_NAME,
         VERIFICATION_SERVICE_NAME,
         CALENDAR_FEEDS_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,

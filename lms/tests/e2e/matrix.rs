@@ -425,11 +425,17 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         "lms.xapi.v1.LearningRecordStoreService/StoreStatements",
         ADMIN_SERVICE,
     ),
-    ("lms.xapi.v1.LearningRecordStoreService/GetStatement", ADMIN_SERVICE),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/GetStatement",
+        ADMIN_SERVICE,
+    ),
     (
         "lms.xapi.v1.LearningRecordStoreService/QueryStatements",
         ADMIN_SERVICE,
     ),
+    ("lms.xapi.v1.LrsClientService/CreateLrsClient", ADMIN),
+    ("lms.xapi.v1.LrsClientService/ListLrsClients", ADMIN),
+    ("lms.xapi.v1.LrsClientService/DeleteLrsClient", ADMIN),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),
@@ -1352,6 +1358,12 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Expect::AsUnknown,
         r#"{"registration":"{registration}"}"#,
     ),
+    (
+        "lms.xapi.v1.LrsClientService/DeleteLrsClient",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"key":"{lrs_client}"}"#,
+    ),
 ];
 
 /// RPCs whose request has an id field but that need no row above, and why.
@@ -1732,6 +1744,17 @@ pub(crate) async fn seed_tenant_a(lms: &Lms) -> Ids {
         .await;
     ids.insert("statement", stored["ids"][0].as_str().unwrap().to_string());
     ids.insert("registration", registration);
+    let client = lms
+        .ok(
+            "lms.xapi.v1.LrsClientService/CreateLrsClient",
+            json!({"name": "Simulations", "canWrite": true}),
+            &admin,
+        )
+        .await;
+    ids.insert(
+        "lrs_client",
+        client["client"]["key"].as_str().unwrap().to_string(),
+    );
     ids
 }
 

@@ -63,6 +63,12 @@ impl<S> Authorize<S> {
     }
 
     fn admit_by_token(&self, headers: &http::HeaderMap, path: &str) -> Result<Admission, Status> {
+        let principal = self.verified(headers)?;
+        self.admit_principal(principal, headers, path)
+    }
+
+    /// The bearer token's principal (a service naming the tenant it acts for).
+    fn verified(&self, headers: &http::HeaderMap) -> Result<Principal, Status> {
         let header = headers
             .get("authorization")
             .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
@@ -92,6 +98,16 @@ impl<S> Authorize<S> {
                     Status::invalid_argument(format!("{TENANT_HEADER} must hold a tenant id"))
                 })?;
         }
+        Ok(principal)
+    }
+
+    /// Applies the RPC's role policy to `principal`.
+    fn admit_principal(
+        &self,
+        mut principal: Principal,
+        headers: &http::HeaderMap,
+        path: &str,
+    ) -> Result<Admission, Status> {
         tracing::Span::current().record("enduser.id", principal.subject.as_str());
         let method = path.rsplit('/').next().unwrap_or_default();
         let roles = self
@@ -195,7 +211,16 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match self.admit_by_token(request.headers(), request.uri().path()) {
+        // A principal a layer of this service established before this one (records-service's
+        // LRS clients, by their own credentials) is taken as it is: a remote caller can send
+        // headers, never extensions. The role policy applies to it all the same.
+        let admission = match request.extensions_mut().remove::<Principal>() {
+            Some(established) => {
+                self.admit_principal(established, request.headers(), request.uri().path())
+            }
+            None => self.admit_by_token(request.headers(), request.uri().path()),
+        };
+        match admission {
             Ok(Admission::Admitted(principal)) => {
                 request.extensions_mut().insert(principal);
                 Either::Left(Either::Left(self.inner.call(request)))

@@ -11,7 +11,8 @@ use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::bookings::with_sessions;
 use super::{RecordsApp, is_staff};
-use crate::domain::calendar::{self, feed_secret_hash, new_feed_secret};
+use crate::domain::calendar;
+use crate::domain::secrets::{new_secret, secret_hash};
 use crate::domain::session::{BookingState, Session};
 use crate::storage::bookings::{self, BookingQuery};
 use crate::storage::calendar_feeds;
@@ -56,10 +57,10 @@ impl RecordsApp {
     pub async fn create_calendar_feed(&self, who: &Principal) -> AppResult<NewFeed> {
         let (tenant, subject) = (who.tenant_id.clone(), who.subject.clone());
         let feed = NewFeed {
-            secret: new_feed_secret(),
+            secret: new_secret(),
             created_at: now(),
         };
-        let (hash, at) = (feed_secret_hash(&feed.secret), feed.created_at);
+        let (hash, at) = (secret_hash(&feed.secret), feed.created_at);
         let who = who.clone();
         self.db
             .write(move |conn| {
@@ -92,7 +93,7 @@ impl RecordsApp {
 
     /// The calendar of the feed with this secret (NOT_FOUND for any other).
     pub async fn export_calendar_feed(&self, secret: String) -> AppResult<String> {
-        let hash = feed_secret_hash(&secret);
+        let hash = secret_hash(&secret);
         self.db
             .read(move |conn| {
                 let (tenant, subject) = calendar_feeds::owner(conn, &hash)?

@@ -18,6 +18,7 @@ mod steps;
 mod transcript;
 mod versions;
 pub mod xapi;
+pub mod xapi_clients;
 
 use std::sync::Arc;
 

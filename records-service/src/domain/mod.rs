@@ -9,5 +9,6 @@ pub mod manual;
 pub mod pathway;
 pub mod progress;
 pub mod report;
+pub mod secrets;
 pub mod session;
 pub mod xapi;

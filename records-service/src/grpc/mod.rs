@@ -5,11 +5,13 @@ mod calendar_feeds;
 pub mod convert;
 pub mod csv_export;
 mod events;
+pub mod lrs_auth;
 pub mod policy;
 mod sessions;
 mod steps;
 mod verification;
 mod xapi;
+mod xapi_clients;
 
 use lms_platform::auth::principal;
 use lms_platform::ids::{EnrolmentId, PathwayId};
@@ -30,6 +32,7 @@ use convert::{
 pub use sessions::SessionsGrpc;
 pub use verification::VerificationGrpc;
 pub use xapi::XapiGrpc;
+pub use xapi_clients::LrsClientsGrpc;
 
 pub struct RecordsGrpc {
     app: RecordsApp,

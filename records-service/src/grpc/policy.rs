@@ -72,6 +72,13 @@ pub const XAPI_POLICY: Policy = &[
     ("QueryStatements", LRS_CLIENTS),
 ];
 
+/// `lms.xapi.v1.LrsClientService`: who hands out LRS credentials.
+pub const XAPI_CLIENTS_POLICY: Policy = &[
+    ("CreateLrsClient", ADMINS),
+    ("ListLrsClients", ADMINS),
+    ("DeleteLrsClient", ADMINS),
+];
+
 /// `lms.events.v1.EventConsumer`: enrolment- and assessment-service delivering their events.
 pub const EVENTS_POLICY: Policy = &[("DeliverEvents", SERVICES)];
 
@@ -85,6 +92,9 @@ mod tests {
         lms_platform::auth::check_policy(EVENTS_POLICY, "lms.events.v1.EventConsumer").unwrap();
         lms_platform::auth::check_policy(SESSIONS_POLICY, "lms.records.v1.TrainingSessionService")
             .unwrap();
-        lms_platform::auth::check_policy(XAPI_POLICY, "lms.xapi.v1.LearningRecordStoreService").unwrap();
+        lms_platform::auth::check_policy(XAPI_POLICY, "lms.xapi.v1.LearningRecordStoreService")
+            .unwrap();
+        lms_platform::auth::check_policy(XAPI_CLIENTS_POLICY, "lms.xapi.v1.LrsClientService")
+            .unwrap();
     }
 }

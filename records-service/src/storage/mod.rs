@@ -13,4 +13,5 @@ pub mod personal_data;
 pub mod schema;
 pub mod sessions;
 pub mod versions;
+pub mod xapi_clients;
 pub mod xapi_statements;

@@ -232,3 +232,16 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(xapi_statements, xapi_statement_keys);
+
+diesel::table! {
+    xapi_clients (key) {
+        key -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        can_read -> Bool,
+        can_write -> Bool,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
