@@ -226,11 +226,17 @@ async fn more_writes(lms: &Lms, ids: &Ids) -> Logged {
 fn is_read(rpc: &str) -> bool {
     let method = rpc.rsplit('/').next().unwrap_or_default();
     [
-        "Get", "List", "Check", "Preview", "Export", "Stream", "Verify",
+        "Get", "List", "Check", "Preview", "Export", "Stream", "Verify", "Query",
     ]
     .iter()
     .any(|verb| method.starts_with(verb))
+        || KEEPS_ITS_OWN_TRAIL.contains(&rpc)
 }
+
+/// Writes whose records are their own trail: an xAPI statement is immutable and carries who
+/// sent it (`authority`, set by the store from the credentials) and when (`stored`), so it is
+/// not copied into the audit trail (docs/security.md).
+const KEEPS_ITS_OWN_TRAIL: [&str; 1] = ["lms.xapi.v1.LearningRecordStoreService/StoreStatements"];
 
 /// A write RPC called so that it changes nothing: a dry run, or a submit of an attempt that
 /// was submitted before (it answers the first result).

@@ -849,6 +849,8 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
                 "lms.records.v1.TrainingSessionService",
                 "lms.records.v1.CalendarFeedService",
                 "lms.events.v1.EventConsumer",
+                "lms.xapi.v1.LearningRecordStoreService",
+                "lms.xapi.v1.LrsClientService",
                 "lms.records.v1.CertificateVerification",
                 "lms.events.v1.DeadLetters",
             ],

@@ -369,6 +369,57 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
         )
         .await;
     assert_eq!(graded["passed"], true);
+    // The learner record as xAPI statements (docs/xapi.md): the step Ada completed and the
+    // test she passed (applied from assessment-service's event) are statements of hers in the
+    // tenant's store, her enrolment their registration.
+    let her = json!({"account": {"homePage": "urn:lms:tenant:acme", "name": "ada"}}).to_string();
+    let statements_of_ada = || {
+        let request = suite
+            .http
+            .get(format!(
+                "{}/xapi/statements?ascending=true&agent={}",
+                suite.base,
+                form_urlencoded::byte_serialize(her.as_bytes()).collect::<String>()
+            ))
+            .bearer_auth(&admin)
+            .header("X-Experience-API-Version", "1.0.3");
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let told = loop {
+        let page = statements_of_ada().await;
+        let verbs: Vec<String> = page["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["verb"]["id"].as_str().unwrap().to_string())
+            .collect();
+        if verbs.iter().any(|v| v.ends_with("/passed")) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no passed statement: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let told = told["statements"].as_array().unwrap();
+    let completed = told
+        .iter()
+        .find(|s| s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/completed")
+        .expect("the completed step is a statement");
+    assert_eq!(
+        completed["object"]["id"],
+        json!(format!("urn:lms:pathway:{pathway_id}:step:{watch}"))
+    );
+    assert_eq!(completed["context"]["registration"], json!(enrolment));
+    assert_eq!(completed["result"]["completion"], true);
+    let passed = told
+        .iter()
+        .find(|s| s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/passed")
+        .unwrap();
+    assert_eq!(passed["result"]["success"], true);
+    assert_eq!(passed["result"]["score"]["scaled"], json!(1.0));
+    // Stable: the same statements, with the same ids, when read again.
+    let again = statements_of_ada().await;
+    assert!(again["statements"].as_array().unwrap().contains(completed));
     let certifications = suite
         .eventually("/v1/portal/certifications", &ada, |j| {
             j["certifications"]

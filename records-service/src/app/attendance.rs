@@ -11,6 +11,7 @@ use lms_platform::resource::now;
 use lms_platform::validate::{Violations, new_id};
 use lms_platform::{AppError, AppResult, Principal, audit};
 
+use super::learner_statements::record_activity;
 use super::progress::follow_up;
 use super::sessions::{locked_session, may_manage};
 use super::{RecordsApp, lock_enrolment, view};
@@ -20,8 +21,8 @@ use crate::domain::session::{
     AttendanceEntry, AttendanceStatus, Booking, BookingState, Session, SessionState, completes_step,
 };
 use crate::storage::bookings::{self, BookingQuery};
+use crate::storage::enrolments;
 use crate::storage::sessions;
-use crate::storage::{activities, enrolments};
 
 /// The most marks one call writes.
 pub const MAX_MARKS: usize = 1_000;
@@ -217,7 +218,7 @@ fn move_progress(
         "" => format!("{} at session {}", entry.status.as_str(), session.id),
         why => format!("{} at session {}: {why}", entry.status.as_str(), session.id),
     };
-    activities::insert(
+    record_activity(
         conn,
         tenant,
         &Activity {

@@ -7,6 +7,7 @@ use lms_platform::resource::now;
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, audit};
 
+use super::learner_statements::record_activity;
 use super::progress::{follow_up, refusal};
 use super::{RecordsApp, lock_enrolment, view, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource};
@@ -14,8 +15,8 @@ use crate::domain::enrolment::EnrolmentStatus;
 use crate::domain::evidence::{Decision, Evidence, EvidenceStatus, EvidenceSubmission};
 use crate::domain::pathway::StepKind;
 use crate::domain::progress::StepState;
+use crate::storage::enrolments;
 use crate::storage::evidence::{self as rows, EvidenceQuery};
-use crate::storage::{activities, enrolments};
 
 impl RecordsApp {
     pub async fn submit_evidence(
@@ -80,7 +81,7 @@ impl RecordsApp {
                 };
                 rows::insert(conn, &tenant, &evidence)?;
                 // The learner's own doing: it starts the enrolment like any first activity.
-                activities::insert(
+                record_activity(
                     conn,
                     &tenant,
                     &Activity {
@@ -146,7 +147,7 @@ impl RecordsApp {
                         )));
                     }
                     let before = view(conn, &tenant, enrolment.clone())?;
-                    activities::insert(
+                    record_activity(
                         conn,
                         &tenant,
                         &Activity {

@@ -9,6 +9,7 @@ mod calendars;
 mod certifications;
 mod compliance;
 mod evidence;
+mod learner_statements;
 mod manual;
 mod progress;
 mod received;

@@ -9,6 +9,7 @@ use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::certifications::issue_certification;
+use super::learner_statements::record_activity;
 use super::{ProgressView, RecordsApp, lock_enrolment, view, views, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, NewActivity};
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
@@ -239,7 +240,7 @@ fn record(
     } else {
         ActivityKind::StepStarted
     };
-    activities::insert(
+    record_activity(
         conn,
         tenant,
         &Activity {

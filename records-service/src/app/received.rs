@@ -10,13 +10,14 @@ use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult};
 
 use super::bookings::release_ended;
+use super::learner_statements::record_activity;
 use super::progress::follow_up;
 use super::{RecordsApp, lock_enrolment, view};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, AssessmentResult};
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 use crate::domain::progress::{StepReason, StepState};
 use crate::events::Received;
-use crate::storage::{activities, enrolments, versions};
+use crate::storage::{enrolments, versions};
 
 impl RecordsApp {
     /// Applies delivered events exactly once. Enrolment events first make sure their pathway
@@ -217,7 +218,7 @@ fn apply_result(
     } else {
         ActivityKind::StepFailed
     };
-    activities::insert(
+    record_activity(
         conn,
         tenant,
         &Activity {

@@ -6,10 +6,11 @@ use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, audit};
 
 use super::RecordsApp;
+use super::learner_statements::record_activity;
 use super::progress::follow_up;
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource};
 use crate::events::{self, VersionMoved};
-use crate::storage::{activities, enrolments, versions};
+use crate::storage::{enrolments, versions};
 
 /// What a move to a newer pathway version did.
 #[derive(Debug, Default)]
@@ -59,7 +60,7 @@ impl RecordsApp {
                     enrolments::set_version(conn, &tenant, &enrolment.id, version)?;
                     enrolment.pathway_version = version;
                     let note = format!("version {from} → {version}: {reason}");
-                    activities::insert(
+                    record_activity(
                         conn,
                         &tenant,
                         &Activity {

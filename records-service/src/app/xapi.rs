@@ -133,94 +133,11 @@ impl RecordsApp {
         )?;
         let authority = xapi::account_agent(&home_page(&who.tenant_id), &who.subject);
         let default_version = request.version.statement_default();
-        let prepared: Vec<Prepared> = incoming
-            .into_iter()
-            .map(|statement| Prepared {
-                id: statement
-                    .checked
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-                fingerprint: xapi::fingerprint(&statement.document),
-                keys: keys(&statement.checked.keys),
-                target: match &statement.checked.target {
-                    Target::Statement(id) => Some(id.clone()),
-                    _ => None,
-                },
-                voids: statement.checked.voids().map(str::to_string),
-                document: statement.document,
-            })
-            .collect();
+        let prepared = prepare(incoming);
         let ids: Vec<String> = prepared.iter().map(|s| s.id.clone()).collect();
         let tenant = who.tenant_id.clone();
-        let request_ids = ids.clone();
         self.db
-            .write(move |conn| {
-                let stored = rows::fingerprints(conn, &tenant, &request_ids)?;
-                let mut new = Vec::new();
-                for statement in prepared {
-                    match stored.get(&statement.id) {
-                        Some(fingerprint) if *fingerprint == statement.fingerprint => {}
-                        Some(_) => {
-                            return Err(AppError::AlreadyExists(format!(
-                                "statement {} is stored already, with other content",
-                                statement.id
-                            )));
-                        }
-                        None => new.push(statement),
-                    }
-                }
-                if new.is_empty() {
-                    return Ok(());
-                }
-                let new_ids: Vec<String> = new.iter().map(|s| s.id.clone()).collect();
-                // Voiding: a target is voided unless it is a voiding statement itself, whether
-                // it is stored already, comes in this request, or comes later.
-                let voiding_in_request: HashSet<String> = new
-                    .iter()
-                    .filter(|s| s.voids.is_some())
-                    .map(|s| s.id.clone())
-                    .collect();
-                let targets: Vec<String> = new.iter().filter_map(|s| s.voids.clone()).collect();
-                let stored_voiding = rows::voiding_among(conn, &tenant, &targets)?;
-                let voided_now: HashSet<String> = targets
-                    .into_iter()
-                    .filter(|t| !voiding_in_request.contains(t) && !stored_voiding.contains(t))
-                    .collect();
-                let voided_before = rows::voided_among(conn, &tenant, &new_ids)?;
-                let now = Utc::now().trunc_subsecs(6);
-                let stamped = Instant::now();
-                let documents: Vec<NewStatement> = new
-                    .into_iter()
-                    .map(|mut s| {
-                        xapi::complete(&mut s.document, &s.id, now, &authority, default_version);
-                        let voided = s.voids.is_none()
-                            && (voided_now.contains(&s.id) || voided_before.contains(&s.id));
-                        NewStatement {
-                            voided,
-                            document: Value::Object(s.document).to_string(),
-                            id: s.id,
-                            stored: now.naive_utc(),
-                            target_statement: s.target,
-                            voids: s.voids,
-                            fingerprint: s.fingerprint,
-                            keys: s.keys,
-                        }
-                    })
-                    .collect();
-                rows::insert(conn, &tenant, &documents)?;
-                let already: Vec<String> = voided_now
-                    .into_iter()
-                    .filter(|id| !new_ids.contains(id))
-                    .collect();
-                rows::mark_voided(conn, &tenant, &already)?;
-                if stamped.elapsed() > STAMP_TO_COMMIT {
-                    return Err(AppError::Unavailable(
-                        "storing took too long to keep the consistency promise; retry".into(),
-                    ));
-                }
-                Ok(())
-            })
+            .write(move |conn| store_in(conn, &tenant, prepared, &authority, default_version))
             .await?;
         Ok(ids)
     }
@@ -287,8 +204,111 @@ impl RecordsApp {
     }
 }
 
+/// Gives each checked statement its id (generated where it has none), fingerprint and keys.
+pub(crate) fn prepare(incoming: Vec<xapi::Incoming>) -> Vec<Prepared> {
+    incoming
+        .into_iter()
+        .map(|statement| Prepared {
+            id: statement
+                .checked
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            fingerprint: xapi::fingerprint(&statement.document),
+            keys: keys(&statement.checked.keys),
+            target: match &statement.checked.target {
+                Target::Statement(id) => Some(id.clone()),
+                _ => None,
+            },
+            voids: statement.checked.voids().map(str::to_string),
+            document: statement.document,
+        })
+        .collect()
+}
+
+/// Stores prepared statements in the caller's transaction, all or none: a statement whose id
+/// is stored already is skipped when it is the same statement and fails the whole (ALREADY_EXISTS)
+/// when it is not; voiding statements void their targets, stored, in this batch, or to come.
+pub(crate) fn store_in(
+    conn: &mut lms_platform::db::DbConnection,
+    tenant: &TenantId,
+    prepared: Vec<Prepared>,
+    authority: &Value,
+    default_version: &str,
+) -> AppResult<()> {
+    let request_ids: Vec<String> = prepared.iter().map(|s| s.id.clone()).collect();
+    let stored = rows::fingerprints(conn, tenant, &request_ids)?;
+    let mut new = Vec::new();
+    for statement in prepared {
+        match stored.get(&statement.id) {
+            Some(fingerprint) if *fingerprint == statement.fingerprint => {}
+            Some(_) => {
+                return Err(AppError::AlreadyExists(format!(
+                    "statement {} is stored already, with other content",
+                    statement.id
+                )));
+            }
+            None => new.push(statement),
+        }
+    }
+    if new.is_empty() {
+        return Ok(());
+    }
+    let new_ids: Vec<String> = new.iter().map(|s| s.id.clone()).collect();
+    // Voiding: a target is voided unless it is a voiding statement itself, whether it is
+    // stored already, comes in this request, or comes later.
+    let voiding_in_request: HashSet<String> = new
+        .iter()
+        .filter(|s| s.voids.is_some())
+        .map(|s| s.id.clone())
+        .collect();
+    let targets: Vec<String> = new.iter().filter_map(|s| s.voids.clone()).collect();
+    let stored_voiding = if targets.is_empty() {
+        HashSet::new()
+    } else {
+        rows::voiding_among(conn, tenant, &targets)?
+    };
+    let voided_now: HashSet<String> = targets
+        .into_iter()
+        .filter(|t| !voiding_in_request.contains(t) && !stored_voiding.contains(t))
+        .collect();
+    let voided_before = rows::voided_among(conn, tenant, &new_ids)?;
+    let now = Utc::now().trunc_subsecs(6);
+    let stamped = Instant::now();
+    let documents: Vec<NewStatement> = new
+        .into_iter()
+        .map(|mut s| {
+            xapi::complete(&mut s.document, &s.id, now, authority, default_version);
+            let voided =
+                s.voids.is_none() && (voided_now.contains(&s.id) || voided_before.contains(&s.id));
+            NewStatement {
+                voided,
+                document: Value::Object(s.document).to_string(),
+                id: s.id,
+                stored: now.naive_utc(),
+                target_statement: s.target,
+                voids: s.voids,
+                fingerprint: s.fingerprint,
+                keys: s.keys,
+            }
+        })
+        .collect();
+    rows::insert(conn, tenant, &documents)?;
+    let already: Vec<String> = voided_now
+        .into_iter()
+        .filter(|id| !new_ids.contains(id))
+        .collect();
+    rows::mark_voided(conn, tenant, &already)?;
+    if stamped.elapsed() > STAMP_TO_COMMIT {
+        return Err(AppError::Unavailable(
+            "storing took too long to keep the consistency promise; retry".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A statement on its way into the store.
-struct Prepared {
+pub(crate) struct Prepared {
     id: String,
     fingerprint: String,
     keys: Vec<Key>,

@@ -8,6 +8,7 @@ pub mod agent;
 mod check;
 pub mod formats;
 pub mod json;
+pub mod learner_record;
 pub mod statement;
 pub mod views;
 

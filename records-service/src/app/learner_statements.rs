@@ -1,0 +1,43 @@
+//! Recording an activity of the learner record together with its xAPI statement, in one
+//! transaction (see `domain::xapi::learner_record`): every place that appends to the activity
+//! log goes through [`record_activity`].
+
+use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
+use lms_platform::{AppError, AppResult};
+
+use super::xapi::{home_page, prepare, store_in};
+use crate::domain::activity::Activity;
+use crate::domain::xapi::{self, Version, learner_record};
+use crate::storage::{activities, enrolments};
+
+/// Appends `activity` to the log and stores its statement (when it has one: a move to another
+/// pathway version is not the learner's learning).
+pub(crate) fn record_activity(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    activity: &Activity,
+) -> AppResult<()> {
+    activities::insert(conn, tenant, activity)?;
+    let Some(enrolment) = enrolments::find(conn, tenant, &activity.enrolment_id)? else {
+        return Ok(());
+    };
+    let home = home_page(tenant);
+    let Some(statement) = learner_record::statement(tenant.as_str(), &home, &enrolment, activity)
+    else {
+        return Ok(());
+    };
+    let incoming = xapi::check_request(&statement, None, Version::V2).map_err(|violations| {
+        AppError::internal(anyhow::anyhow!(
+            "the learner record's statement breaks xAPI: {violations:?}"
+        ))
+    })?;
+    let authority = xapi::account_agent(&home, crate::NAME);
+    store_in(
+        conn,
+        tenant,
+        prepare(incoming),
+        &authority,
+        Version::V2.statement_default(),
+    )
+}
