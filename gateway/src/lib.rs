@@ -223,7 +223,7 @@ pub fn router(
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(dispatch)
         .with_state(gateway)
-        .merge(xapi::router(peers.records.clone()))
+        .merge(xapi::router(peers.records.clone(), settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             edge::authenticate,

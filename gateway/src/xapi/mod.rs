@@ -7,6 +7,7 @@
 //! request's header (1.0.x is answered as 1.0.3, 2.0.x as 2.0.0). Every Statement Resource
 //! response carries `X-Experience-API-Consistent-Through`.
 
+mod documents;
 mod params;
 
 use std::sync::Arc;
@@ -70,7 +71,7 @@ impl Negotiated {
         })
     }
 
-    fn wire(self) -> i32 {
+    pub(super) fn wire(self) -> i32 {
         match self {
             Negotiated::V1 => pb::XapiVersion::OneZero as i32,
             Negotiated::V2 => pb::XapiVersion::TwoZero as i32,
@@ -135,8 +136,9 @@ pub struct Lrs {
     consistent_through: Arc<AtomicI64>,
 }
 
-/// `/xapi/statements` and `/xapi/about`.
-pub fn router(records: Peer) -> Router {
+/// `/xapi/statements`, the document resources, Activities, Agents and About; bodies up to
+/// `max_body_bytes` (413 beyond).
+pub fn router(records: Peer, max_body_bytes: usize) -> Router {
     let lrs = Lrs {
         records,
         consistent_through: Arc::new(AtomicI64::new(0)),
@@ -149,6 +151,21 @@ pub fn router(records: Peer) -> Router {
                 .post(post_statements),
         )
         .route("/xapi/about", axum::routing::get(about))
+        .route(
+            "/xapi/activities/state",
+            axum::routing::any(documents::state),
+        )
+        .route(
+            "/xapi/activities/profile",
+            axum::routing::any(documents::activity_profile),
+        )
+        .route(
+            "/xapi/agents/profile",
+            axum::routing::any(documents::agent_profile),
+        )
+        .route("/xapi/activities", axum::routing::get(documents::activity))
+        .route("/xapi/agents", axum::routing::get(documents::person))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(lrs)
 }
 
@@ -157,7 +174,7 @@ async fn about() -> Response {
 }
 
 impl Lrs {
-    fn client(&self) -> LearningRecordStoreServiceClient<tonic::transport::Channel> {
+    pub(super) fn client(&self) -> LearningRecordStoreServiceClient<tonic::transport::Channel> {
         LearningRecordStoreServiceClient::new(self.records.channel())
     }
 
@@ -190,7 +207,7 @@ impl Lrs {
 }
 
 /// A gRPC request carrying the caller's own credentials and request id.
-fn forwarded<M>(headers: &HeaderMap, message: M) -> tonic::Request<M> {
+pub(super) fn forwarded<M>(headers: &HeaderMap, message: M) -> tonic::Request<M> {
     let incoming = MetadataMap::from_headers(headers.clone());
     let mut request = tonic::Request::new(message);
     for name in ["authorization", "x-request-id", "traceparent", "tracestate"] {
@@ -225,7 +242,7 @@ fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn negotiated(request_extensions: Option<&Negotiated>) -> Negotiated {
+pub(super) fn negotiated(request_extensions: Option<&Negotiated>) -> Negotiated {
     request_extensions.copied().unwrap_or(Negotiated::V2)
 }
 
@@ -477,7 +494,7 @@ fn languages(headers: &HeaderMap) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn json_text(text: String) -> Response {
+pub(super) fn json_text(text: String) -> Response {
     (
         [(
             http::header::CONTENT_TYPE,
@@ -488,7 +505,7 @@ fn json_text(text: String) -> Response {
         .into_response()
 }
 
-fn set_last_modified(response: &mut Response, stored: &prost_types::Timestamp) {
+pub(super) fn set_last_modified(response: &mut Response, stored: &prost_types::Timestamp) {
     let Some(at) = DateTime::<Utc>::from_timestamp(stored.seconds, 0) else {
         return;
     };

@@ -233,10 +233,15 @@ fn is_read(rpc: &str) -> bool {
         || KEEPS_ITS_OWN_TRAIL.contains(&rpc)
 }
 
-/// Writes whose records are their own trail: an xAPI statement is immutable and carries who
-/// sent it (`authority`, set by the store from the credentials) and when (`stored`), so it is
-/// not copied into the audit trail (docs/security.md).
-const KEEPS_ITS_OWN_TRAIL: [&str; 1] = ["lms.xapi.v1.LearningRecordStoreService/StoreStatements"];
+/// Writes the audit trail leaves out (docs/security.md): an xAPI statement is immutable and
+/// carries who sent it (`authority`, set by the store from the credentials) and when
+/// (`stored`); xAPI documents are content's own working state (bookmarks, suspend data),
+/// written at the content's pace, not changes anyone administers.
+const KEEPS_ITS_OWN_TRAIL: [&str; 3] = [
+    "lms.xapi.v1.LearningRecordStoreService/StoreStatements",
+    "lms.xapi.v1.LearningRecordStoreService/WriteDocument",
+    "lms.xapi.v1.LearningRecordStoreService/DeleteDocuments",
+];
 
 /// A write RPC called so that it changes nothing: a dry run, or a submit of an attempt that
 /// was submitted before (it answers the first result).

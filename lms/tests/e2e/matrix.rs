@@ -433,6 +433,30 @@ const AUTHORIZATION: &[(&str, Access)] = &[
         "lms.xapi.v1.LearningRecordStoreService/QueryStatements",
         ADMIN_SERVICE,
     ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/WriteDocument",
+        ADMIN_SERVICE,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/GetDocument",
+        ADMIN_SERVICE,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/ListDocumentIds",
+        ADMIN_SERVICE,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/DeleteDocuments",
+        ADMIN_SERVICE,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/GetActivity",
+        ADMIN_SERVICE,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/GetPerson",
+        ADMIN_SERVICE,
+    ),
     ("lms.xapi.v1.LrsClientService/CreateLrsClient", ADMIN),
     ("lms.xapi.v1.LrsClientService/ListLrsClients", ADMIN),
     ("lms.xapi.v1.LrsClientService/DeleteLrsClient", ADMIN),
@@ -1358,6 +1382,38 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Expect::AsUnknown,
         r#"{"registration":"{registration}"}"#,
     ),
+    // The agent is JSON in a string; its leading space keeps `fill`'s check for unfilled
+    // placeholders (`"{`) from taking it for one.
+    (
+        "lms.xapi.v1.LearningRecordStoreService/GetDocument",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"key":{"kind":"DOCUMENT_KIND_STATE","activityId":"{xapi_activity}","agent":" {\"mbox\":\"mailto:ada@a.example\"}","documentId":"{state_id}"}}"#,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/ListDocumentIds",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"key":{"kind":"DOCUMENT_KIND_STATE","activityId":"{xapi_activity}","agent":" {\"mbox\":\"mailto:ada@a.example\"}"}}"#,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/GetActivity",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"activityId":"{xapi_activity}"}"#,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/WriteDocument",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"key":{"kind":"DOCUMENT_KIND_STATE","activityId":"{xapi_activity}","agent":" {\"mbox\":\"mailto:ada@a.example\"}","documentId":"{state_id}"},"content":"Yg==","contentType":"text/plain","version":"XAPI_VERSION_TWO_ZERO"}"#,
+    ),
+    (
+        "lms.xapi.v1.LearningRecordStoreService/DeleteDocuments",
+        Caller::Admin,
+        Expect::AsUnknown,
+        r#"{"key":{"kind":"DOCUMENT_KIND_STATE","activityId":"{xapi_activity}","agent":" {\"mbox\":\"mailto:ada@a.example\"}","documentId":"{state_id}"},"version":"XAPI_VERSION_TWO_ZERO"}"#,
+    ),
     (
         "lms.xapi.v1.LrsClientService/DeleteLrsClient",
         Caller::Admin,
@@ -1755,6 +1811,19 @@ pub(crate) async fn seed_tenant_a(lms: &Lms) -> Ids {
         "lrs_client",
         client["client"]["key"].as_str().unwrap().to_string(),
     );
+    lms.ok(
+        "lms.xapi.v1.LearningRecordStoreService/WriteDocument",
+        json!({"key": {"kind": "DOCUMENT_KIND_STATE", "activityId": "https://a.example/activities/forklift",
+                       "agent": r#"{"mbox":"mailto:ada@a.example"}"#, "documentId": "bookmark"},
+               "content": "YQ==", "contentType": "text/plain", "version": "XAPI_VERSION_TWO_ZERO"}),
+        &admin,
+    )
+    .await;
+    ids.insert(
+        "xapi_activity",
+        "https://a.example/activities/forklift".to_string(),
+    );
+    ids.insert("state_id", "bookmark".to_string());
     ids
 }
 

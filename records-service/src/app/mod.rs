@@ -20,6 +20,7 @@ mod transcript;
 mod versions;
 pub mod xapi;
 pub mod xapi_clients;
+pub mod xapi_documents;
 
 use std::sync::Arc;
 

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::RecordsApp;
+use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
+use crate::storage::xapi_documents as documents;
 use crate::storage::xapi_statements::{self as rows, Key, KeyKind, NewStatement, StatementFilter};
 
 /// The most statements one page holds (what `limit=0` means).
@@ -294,6 +296,7 @@ pub(crate) fn store_in(
         })
         .collect();
     rows::insert(conn, tenant, &documents)?;
+    keep_definitions(conn, tenant, &documents, now.naive_utc())?;
     let already: Vec<String> = voided_now
         .into_iter()
         .filter(|id| !new_ids.contains(id))
@@ -305,6 +308,38 @@ pub(crate) fn store_in(
         ));
     }
     Ok(())
+}
+
+/// Lays the activity definitions these statements give over the gathered ones (the
+/// Activities resource).
+fn keep_definitions(
+    conn: &mut lms_platform::db::DbConnection,
+    tenant: &TenantId,
+    stored: &[NewStatement],
+    at: NaiveDateTime,
+) -> AppResult<()> {
+    let parsed: Vec<Value> = stored
+        .iter()
+        .filter_map(|s| serde_json::from_str(&s.document).ok())
+        .collect();
+    let gathered = definitions::gathered(&parsed.iter().collect::<Vec<_>>());
+    if gathered.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = gathered.keys().cloned().collect();
+    let known = documents::definitions(conn, tenant, &ids)?;
+    let merged: Vec<(String, String)> = gathered
+        .into_iter()
+        .map(|(id, newer)| {
+            let older = known
+                .get(&id)
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default();
+            let definition = Value::Object(definitions::merge(older, &newer)).to_string();
+            (id, definition)
+        })
+        .collect();
+    documents::keep_definitions(conn, tenant, &merged, at)
 }
 
 /// A statement on its way into the store.

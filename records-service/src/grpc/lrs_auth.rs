@@ -66,8 +66,9 @@ fn basic(headers: &http::HeaderMap) -> Option<Result<(String, String), Status>> 
 /// What the RPC needs of a client; None for an RPC no LRS client may call.
 fn scope(path: &str) -> Option<Scope> {
     match path.rsplit('/').next()? {
-        "StoreStatements" => Some(Scope::Write),
-        "GetStatement" | "QueryStatements" => Some(Scope::Read),
+        "StoreStatements" | "WriteDocument" | "DeleteDocuments" => Some(Scope::Write),
+        "GetStatement" | "QueryStatements" | "GetDocument" | "ListDocumentIds" | "GetActivity"
+        | "GetPerson" => Some(Scope::Read),
         _ => None,
     }
 }
@@ -104,10 +105,10 @@ where
                 Err(status) => return Ok(status.into_http()),
             };
             let Some(needs) = scope(&path) else {
-                return Ok(
-                    Status::permission_denied("LRS clients only store and read statements")
-                        .into_http(),
-                );
+                return Ok(Status::permission_denied(
+                    "LRS clients only store and read statements and documents",
+                )
+                .into_http());
             };
             let call = Call {
                 rpc: path.trim_start_matches('/').to_string(),

@@ -12,6 +12,7 @@ mod steps;
 mod verification;
 mod xapi;
 mod xapi_clients;
+mod xapi_documents;
 
 use lms_platform::auth::principal;
 use lms_platform::ids::{EnrolmentId, PathwayId};

@@ -70,6 +70,12 @@ pub const XAPI_POLICY: Policy = &[
     ("StoreStatements", LRS_CLIENTS),
     ("GetStatement", LRS_CLIENTS),
     ("QueryStatements", LRS_CLIENTS),
+    ("WriteDocument", LRS_CLIENTS),
+    ("GetDocument", LRS_CLIENTS),
+    ("ListDocumentIds", LRS_CLIENTS),
+    ("DeleteDocuments", LRS_CLIENTS),
+    ("GetActivity", LRS_CLIENTS),
+    ("GetPerson", LRS_CLIENTS),
 ];
 
 /// `lms.xapi.v1.LrsClientService`: who hands out LRS credentials.

@@ -6,8 +6,10 @@ use lms_proto::xapi_v1 as pb;
 use pb::learning_record_store_service_server::LearningRecordStoreService;
 use tonic::{Request, Response, Status};
 
+use super::xapi_documents::{document_at, preconditions};
 use crate::app::RecordsApp;
 use crate::app::xapi::{Lookup, StatementQuery, StatementsToStore, consistent_through};
+use crate::app::xapi_documents::{DocumentWrite, person};
 use crate::domain::xapi::Version;
 use crate::domain::xapi::views::Format;
 
@@ -135,6 +137,95 @@ impl LearningRecordStoreService for XapiGrpc {
             statements: serde_json::Value::from(page.statements).to_string(),
             next_page_token: page.next_page_token.unwrap_or_default(),
             consistent_through: consistent,
+        }))
+    }
+
+    async fn write_document(
+        &self,
+        request: Request<pb::WriteDocumentRequest>,
+    ) -> Result<Response<pb::WriteDocumentResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let write = DocumentWrite {
+            content: req.content,
+            content_type: req.content_type,
+            merge: req.merge,
+            preconditions: preconditions(req.if_match, req.if_none_match),
+            version: version(req.version)?,
+        };
+        let etag = self
+            .app
+            .write_document(&who, document_at(req.key)?, write)
+            .await?;
+        Ok(Response::new(pb::WriteDocumentResponse { etag }))
+    }
+
+    async fn get_document(
+        &self,
+        request: Request<pb::GetDocumentRequest>,
+    ) -> Result<Response<pb::Document>, Status> {
+        let who = principal(&request)?;
+        let at = document_at(request.into_inner().key)?;
+        let found = self.app.get_document(&who, at).await?;
+        Ok(Response::new(pb::Document {
+            content: found.content,
+            content_type: found.content_type,
+            etag: found.etag,
+            update_time: Some(timestamp(found.updated_at)),
+        }))
+    }
+
+    async fn list_document_ids(
+        &self,
+        request: Request<pb::ListDocumentIdsRequest>,
+    ) -> Result<Response<pb::ListDocumentIdsResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let (document_ids, latest) = self
+            .app
+            .list_document_ids(&who, document_at(req.key)?, text(req.since))
+            .await?;
+        Ok(Response::new(pb::ListDocumentIdsResponse {
+            document_ids,
+            update_time: latest.map(timestamp),
+        }))
+    }
+
+    async fn delete_documents(
+        &self,
+        request: Request<pb::DeleteDocumentsRequest>,
+    ) -> Result<Response<pb::DeleteDocumentsResponse>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let given = preconditions(req.if_match, req.if_none_match);
+        self.app
+            .delete_documents(&who, document_at(req.key)?, given, version(req.version)?)
+            .await?;
+        Ok(Response::new(pb::DeleteDocumentsResponse {}))
+    }
+
+    async fn get_activity(
+        &self,
+        request: Request<pb::GetActivityRequest>,
+    ) -> Result<Response<pb::GetActivityResponse>, Status> {
+        let who = principal(&request)?;
+        let activity = self
+            .app
+            .get_activity(&who, request.into_inner().activity_id)
+            .await?;
+        Ok(Response::new(pb::GetActivityResponse {
+            activity: activity.to_string(),
+        }))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        principal(&request)?;
+        let person = person(&request.into_inner().agent)?;
+        Ok(Response::new(pb::GetPersonResponse {
+            person: person.to_string(),
         }))
     }
 }

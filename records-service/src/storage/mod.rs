@@ -14,4 +14,5 @@ pub mod schema;
 pub mod sessions;
 pub mod versions;
 pub mod xapi_clients;
+pub mod xapi_documents;
 pub mod xapi_statements;

@@ -245,3 +245,27 @@ diesel::table! {
         created_by -> Text,
     }
 }
+
+diesel::table! {
+    xapi_documents (tenant_id, kind, activity_id, agent, registration, document_id) {
+        tenant_id -> Text,
+        kind -> Text,
+        activity_id -> Text,
+        agent -> Text,
+        registration -> Text,
+        document_id -> Text,
+        content_type -> Text,
+        content -> Binary,
+        etag -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    xapi_activities (tenant_id, activity_id) {
+        tenant_id -> Text,
+        activity_id -> Text,
+        definition -> Text,
+        updated_at -> Timestamp,
+    }
+}

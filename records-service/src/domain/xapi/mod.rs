@@ -6,6 +6,8 @@
 mod activity;
 pub mod agent;
 mod check;
+pub mod definitions;
+pub mod documents;
 pub mod formats;
 pub mod json;
 pub mod learner_record;

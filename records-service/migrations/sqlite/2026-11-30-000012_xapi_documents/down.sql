@@ -1,0 +1,2 @@
+DROP TABLE xapi_activities;
+DROP TABLE xapi_documents;

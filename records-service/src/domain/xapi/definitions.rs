@@ -1,0 +1,94 @@
+//! The Activities resource's canonical definitions: what statements say of an activity,
+//! gathered. Language maps are merged (a newer text for a language replaces the older), every
+//! other property takes the newest statement's value.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+const LANGUAGE_MAPS: [&str; 2] = ["name", "description"];
+
+/// Every `(activity id, definition)` a statement gives: its object, its context activities,
+/// and those of a SubStatement object.
+pub fn given(statement: &Value) -> Vec<(String, Map<String, Value>)> {
+    let mut found = Vec::new();
+    collect(statement, &mut found);
+    found
+}
+
+fn collect(statement: &Value, found: &mut Vec<(String, Map<String, Value>)>) {
+    let object = &statement["object"];
+    match object.get("objectType").and_then(Value::as_str) {
+        None | Some("Activity") => push(object, found),
+        Some("SubStatement") => collect(object, found),
+        _ => {}
+    }
+    if let Some(Value::Object(lists)) = statement["context"].get("contextActivities") {
+        for list in lists.values() {
+            for activity in list.as_array().into_iter().flatten() {
+                push(activity, found);
+            }
+        }
+    }
+}
+
+fn push(activity: &Value, found: &mut Vec<(String, Map<String, Value>)>) {
+    if let (Some(id), Some(Value::Object(definition))) = (
+        activity.get("id").and_then(Value::as_str),
+        activity.get("definition"),
+    ) {
+        found.push((id.to_string(), definition.clone()));
+    }
+}
+
+/// `older` with `newer` laid over it.
+pub fn merge(mut older: Map<String, Value>, newer: &Map<String, Value>) -> Map<String, Value> {
+    for (key, value) in newer {
+        match (older.get_mut(key), value) {
+            (Some(Value::Object(kept)), Value::Object(texts))
+                if LANGUAGE_MAPS.contains(&key.as_str()) =>
+            {
+                kept.extend(texts.clone());
+            }
+            _ => {
+                older.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    older
+}
+
+/// The definitions of one batch of statements, merged per activity in order.
+pub fn gathered(statements: &[&Value]) -> BTreeMap<String, Map<String, Value>> {
+    let mut merged: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for statement in statements {
+        for (id, definition) in given(statement) {
+            let kept = merged.remove(&id).unwrap_or_default();
+            merged.insert(id, merge(kept, &definition));
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn languages_gather_and_the_rest_is_the_newest() {
+        let first = json!({"object": {"id": "http://e.com/a", "definition": {"name": {"en-US": "Intro"}, "type": "http://e.com/t1"}},
+                           "context": {"contextActivities": {"parent": [{"id": "http://e.com/p", "definition": {"name": {"en": "Course"}}}]}}});
+        let second = json!({"object": {"id": "http://e.com/a", "definition": {"name": {"fr": "Intro FR", "en-US": "Introduction"}, "type": "http://e.com/t2"}}});
+        let merged = gathered(&[&first, &second]);
+        assert_eq!(
+            Value::Object(merged["http://e.com/a"].clone()),
+            json!({"name": {"en-US": "Introduction", "fr": "Intro FR"}, "type": "http://e.com/t2"})
+        );
+        assert_eq!(
+            Value::Object(merged["http://e.com/p"].clone()),
+            json!({"name": {"en": "Course"}})
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! xAPI documents (State, Activity Profile, Agent Profile) and the activities' gathered
+//! definitions.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use lms_platform::AppError;
+use lms_platform::db::{DbConnection, in_set};
+use lms_platform::ids::TenantId;
+
+use super::schema::{xapi_activities, xapi_documents as documents};
+
+/// Where a document lives ('' for the parts its kind has not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub kind: &'static str,
+    pub activity_id: String,
+    pub agent: String,
+    pub registration: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = documents)]
+pub struct StoredDocument {
+    pub document_id: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+    pub etag: String,
+    pub updated_at: NaiveDateTime,
+}
+
+macro_rules! at_place {
+    ($tenant:expr, $place:expr) => {
+        documents::table
+            .filter(documents::tenant_id.eq($tenant.as_str()))
+            .filter(documents::kind.eq($place.kind))
+            .filter(documents::activity_id.eq(&$place.activity_id))
+            .filter(documents::agent.eq(&$place.agent))
+            .filter(documents::registration.eq(&$place.registration))
+    };
+}
+
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    place: &Place,
+    id: &str,
+) -> Result<Option<StoredDocument>, AppError> {
+    Ok(at_place!(tenant, place)
+        .filter(documents::document_id.eq(id))
+        .select(StoredDocument::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Stores (or replaces) a document.
+pub fn put(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    place: &Place,
+    document: &StoredDocument,
+) -> Result<(), AppError> {
+    delete(conn, tenant, place, Some(&document.document_id))?;
+    diesel::insert_into(documents::table)
+        .values((
+            documents::tenant_id.eq(tenant.as_str()),
+            documents::kind.eq(place.kind),
+            documents::activity_id.eq(&place.activity_id),
+            documents::agent.eq(&place.agent),
+            documents::registration.eq(&place.registration),
+            documents::document_id.eq(&document.document_id),
+            documents::content_type.eq(&document.content_type),
+            documents::content.eq(&document.content),
+            documents::etag.eq(&document.etag),
+            documents::updated_at.eq(document.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes one document, or every one at the place; how many.
+pub fn delete(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    place: &Place,
+    id: Option<&str>,
+) -> Result<usize, AppError> {
+    let deleted = match id {
+        Some(id) => diesel::delete(at_place!(tenant, place).filter(documents::document_id.eq(id)))
+            .execute(conn)?,
+        None => diesel::delete(at_place!(tenant, place)).execute(conn)?,
+    };
+    Ok(deleted)
+}
+
+/// The ids (and change times) of the documents at a place changed after `since`.
+pub fn ids(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    place: &Place,
+    since: Option<NaiveDateTime>,
+) -> Result<Vec<(String, NaiveDateTime)>, AppError> {
+    let mut query = at_place!(tenant, place).into_boxed();
+    if let Some(since) = since {
+        query = query.filter(documents::updated_at.gt(since));
+    }
+    Ok(query
+        .order(documents::document_id.asc())
+        .select((documents::document_id, documents::updated_at))
+        .load(conn)?)
+}
+
+/// The gathered definitions of these activities.
+pub fn definitions(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: &[String],
+) -> Result<HashMap<String, String>, AppError> {
+    let found: Vec<(String, String)> = xapi_activities::table
+        .filter(xapi_activities::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_activities.activity_id", ids))
+        .select((xapi_activities::activity_id, xapi_activities::definition))
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Keeps these definitions (activity id → definition JSON), replacing the stored ones.
+pub fn keep_definitions(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    definitions: &[(String, String)],
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    if definitions.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&String> = definitions.iter().map(|(id, _)| id).collect();
+    let stale = in_set(conn, "xapi_activities.activity_id", &ids);
+    diesel::delete(
+        xapi_activities::table
+            .filter(xapi_activities::tenant_id.eq(tenant.as_str()))
+            .filter(stale),
+    )
+    .execute(conn)?;
+    let rows: Vec<_> = definitions
+        .iter()
+        .map(|(id, definition)| {
+            (
+                xapi_activities::tenant_id.eq(tenant.as_str()),
+                xapi_activities::activity_id.eq(id.as_str()),
+                xapi_activities::definition.eq(definition.as_str()),
+                xapi_activities::updated_at.eq(at),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        let insert = diesel::insert_into(xapi_activities::table).values(chunk);
+        lms_platform::execute_on_backend!(&mut *conn, insert)?;
+    }
+    Ok(())
+}
