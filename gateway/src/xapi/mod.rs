@@ -7,6 +7,7 @@
 //! request's header (1.0.x is answered as 1.0.3, 2.0.x as 2.0.0). Every Statement Resource
 //! response carries `X-Experience-API-Consistent-Through`.
 
+mod attachments;
 mod documents;
 mod params;
 
@@ -218,26 +219,26 @@ pub(super) fn forwarded<M>(headers: &HeaderMap, message: M) -> tonic::Request<M>
     request
 }
 
-fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The statements' JSON and the attachments' raw data of a PUT or POST: `application/json`
+/// (attachments by `fileUrl` only) or `multipart/mixed`.
+async fn statements_body(
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<(String, Vec<pb::AttachmentPart>), ApiError> {
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if media.eq_ignore_ascii_case("application/json") {
-        Ok(())
+        Ok((String::from_utf8_lossy(&body).into_owned(), Vec::new()))
     } else if media.eq_ignore_ascii_case("multipart/mixed") {
-        Err(ApiError::http(
-            StatusCode::BAD_REQUEST,
-            "ATTACHMENTS_UNSUPPORTED",
-            "statements with attachment parts (multipart/mixed) are not accepted yet; send \
-             application/json (attachments by fileUrl)",
-        ))
+        attachments::read(content_type, body).await
     } else {
         Err(ApiError::http(
             StatusCode::BAD_REQUEST,
             "CONTENT_TYPE",
-            "statements are sent as application/json",
+            "statements are sent as application/json or multipart/mixed",
         ))
     }
 }
@@ -264,13 +265,15 @@ async fn put_statement(
             "is required to PUT a statement",
         ));
     };
-    if let Err(error) = json_body(&headers) {
-        return lrs.refuse(error);
-    }
+    let (statements, parts) = match statements_body(&headers, body).await {
+        Ok(read) => read,
+        Err(error) => return lrs.refuse(error),
+    };
     let message = pb::StoreStatementsRequest {
-        statements: String::from_utf8_lossy(&body).into_owned(),
+        statements,
         statement_id: id,
         version: negotiated(version.as_deref()).wire(),
+        attachments: parts,
     };
     match lrs
         .client()
@@ -303,13 +306,15 @@ async fn post_statements(
             "POST /statements takes no parameters (the alternate request syntax, method=, is not supported)",
         ));
     }
-    if let Err(error) = json_body(&headers) {
-        return lrs.refuse(error);
-    }
+    let (statements, parts) = match statements_body(&headers, body).await {
+        Ok(read) => read,
+        Err(error) => return lrs.refuse(error),
+    };
     let message = pb::StoreStatementsRequest {
-        statements: String::from_utf8_lossy(&body).into_owned(),
+        statements,
         statement_id: String::new(),
         version: negotiated(version.as_deref()).wire(),
+        attachments: parts,
     };
     match lrs
         .client()
@@ -362,17 +367,10 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
             ));
         }
     };
-    match params.flag("attachments") {
-        Ok(false) => {}
-        Ok(true) => {
-            return lrs.refuse(ApiError::http(
-                StatusCode::BAD_REQUEST,
-                "ATTACHMENTS_UNSUPPORTED",
-                "attachments=true (statements with their attachments, multipart/mixed) is not served yet",
-            ));
-        }
+    let with_attachments = match params.flag("attachments") {
+        Ok(flag) => flag,
         Err(error) => return lrs.refuse(error),
-    }
+    };
     let languages = languages(&headers);
     let single = match (params.text("statementId"), params.text("voidedStatementId")) {
         (Some(_), Some(_)) => {
@@ -399,6 +397,7 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
             lookup: Some(lookup),
             format: format as i32,
             languages,
+            attachments: with_attachments,
         };
         return match lrs
             .client()
@@ -407,7 +406,11 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
         {
             Ok(found) => {
                 let found = found.into_inner();
-                let mut response = json_text(found.statement);
+                let mut response = if with_attachments {
+                    attachments::answer(found.statement, found.attachments)
+                } else {
+                    json_text(found.statement)
+                };
                 if let Some(stored) = &found.stored {
                     set_last_modified(&mut response, stored);
                 }
@@ -417,7 +420,10 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
         };
     }
     let message = match query_message(&params, format, languages) {
-        Ok(message) => message,
+        Ok(message) => pb::QueryStatementsRequest {
+            attachments: with_attachments,
+            ..message
+        },
         Err(error) => return lrs.refuse(error),
     };
     match lrs
@@ -439,11 +445,13 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
             } else {
                 format!("{BASE}/statements?more={}", page.next_page_token)
             };
-            let result = json!({"statements": statements, "more": more});
-            lrs.respond(
-                json_text(result.to_string()),
-                page.consistent_through.as_ref(),
-            )
+            let result = json!({"statements": statements, "more": more}).to_string();
+            let response = if with_attachments {
+                attachments::answer(result, page.attachments)
+            } else {
+                json_text(result)
+            };
+            lrs.respond(response, page.consistent_through.as_ref())
         }
         Err(status) => lrs.refuse(ApiError::from_status(&status)),
     }
@@ -482,6 +490,7 @@ fn query_message(
         ascending: params.flag("ascending")?,
         page_token: String::new(),
         languages,
+        attachments: false,
     })
 }
 

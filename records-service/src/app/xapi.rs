@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::RecordsApp;
+use crate::domain::xapi::attachments::{self, AttachmentMeta, Part};
 use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
+use crate::storage::xapi_attachments::{self as attachment_rows, AttachmentData};
 use crate::storage::xapi_documents as documents;
 use crate::storage::xapi_statements::{self as rows, Key, KeyKind, NewStatement, StatementFilter};
 
@@ -43,6 +45,8 @@ pub struct StatementsToStore {
     /// PUT's `statementId`.
     pub statement_id: Option<String>,
     pub version: Version,
+    /// The attachments' raw data (the parts of a multipart/mixed request).
+    pub attachments: Vec<AttachmentData>,
 }
 
 pub enum Lookup {
@@ -53,6 +57,8 @@ pub enum Lookup {
 pub struct FoundStatement {
     pub statement: Value,
     pub stored: DateTime<Utc>,
+    /// With attachments asked for: their raw data the store holds.
+    pub attachments: Vec<AttachmentData>,
 }
 
 /// A statement query as the client gives it (text, checked here).
@@ -73,11 +79,15 @@ pub struct StatementQuery {
     pub page_token: Option<String>,
     /// The reader's languages, most preferred first (for `canonical`).
     pub languages: Vec<String>,
+    /// Also the raw data of the statements' attachments.
+    pub attachments: bool,
 }
 
 pub struct StatementPage {
     pub statements: Vec<Value>,
     pub next_page_token: Option<String>,
+    /// With attachments asked for: the raw data of the page's attachments, each once.
+    pub attachments: Vec<AttachmentData>,
 }
 
 /// A query and where its last page ended, carried in `more`.
@@ -133,13 +143,18 @@ impl RecordsApp {
                 violations,
             },
         )?;
+        check_attachments(&incoming, &request.attachments)?;
         let authority = xapi::account_agent(&home_page(&who.tenant_id), &who.subject);
         let default_version = request.version.statement_default();
         let prepared = prepare(incoming);
         let ids: Vec<String> = prepared.iter().map(|s| s.id.clone()).collect();
         let tenant = who.tenant_id.clone();
+        let parts = request.attachments;
         self.db
-            .write(move |conn| store_in(conn, &tenant, prepared, &authority, default_version))
+            .write(move |conn| {
+                store_in(conn, &tenant, prepared, &authority, default_version)?;
+                attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
+            })
             .await?;
         Ok(ids)
     }
@@ -151,6 +166,7 @@ impl RecordsApp {
         lookup: Lookup,
         format: Format,
         languages: Vec<String>,
+        with_attachments: bool,
     ) -> AppResult<FoundStatement> {
         let (field, id, want_voided) = match lookup {
             Lookup::Statement(id) => ("statementId", id, false),
@@ -159,15 +175,25 @@ impl RecordsApp {
         let id =
             formats::uuid(&id).ok_or_else(|| AppError::invalid_field(field, "must be a UUID"))?;
         let tenant = who.tenant_id.clone();
-        let found = self
+        let (found, data) = self
             .db
-            .read_one(move |conn| rows::get(conn, &tenant, &id))
-            .await?
-            .filter(|s| s.voided == want_voided)
-            .ok_or_else(|| AppError::NotFound(format!("no statement has that {field}")))?;
+            .read(move |conn| {
+                let found = rows::get(conn, &tenant, &id)?.filter(|s| s.voided == want_voided);
+                let data = match (&found, with_attachments) {
+                    (Some(found), true) => {
+                        attachment_rows::load(conn, &tenant, &hashes_of([&found.document]))?
+                    }
+                    _ => Vec::new(),
+                };
+                Ok((found, data))
+            })
+            .await?;
+        let found =
+            found.ok_or_else(|| AppError::NotFound(format!("no statement has that {field}")))?;
         Ok(FoundStatement {
             statement: views::render(document(&found.document)?, format, &languages),
             stored: found.stored.and_utc(),
+            attachments: data,
         })
     }
 
@@ -185,12 +211,22 @@ impl RecordsApp {
         let tenant = who.tenant_id.clone();
         let mut asked = filter.clone();
         asked.limit += 1;
-        let mut found = self
+        let (limit, with_attachments) = (filter.limit as usize, query.attachments);
+        let ((found, more), data) = self
             .db
-            .read_one(move |conn| rows::query(conn, &tenant, &asked))
+            .read(move |conn| {
+                let mut found = rows::query(conn, &tenant, &asked)?;
+                let more = found.len() > limit;
+                found.truncate(limit);
+                let data = if with_attachments {
+                    let hashes = hashes_of(found.iter().map(|s| &s.document));
+                    attachment_rows::load(conn, &tenant, &hashes)?
+                } else {
+                    Vec::new()
+                };
+                Ok(((found, more), data))
+            })
             .await?;
-        let more = found.len() as i64 > filter.limit;
-        found.truncate(filter.limit as usize);
         let next_page_token = match (more, found.last()) {
             (true, Some(last)) => Some(to_token(&filter, format, (last.stored, last.id.clone()))),
             _ => None,
@@ -202,8 +238,61 @@ impl RecordsApp {
         Ok(StatementPage {
             statements,
             next_page_token,
+            attachments: data,
         })
     }
+}
+
+/// The parts of a request against its statements' attachments (xAPI Communication 1.5.2).
+fn check_attachments(incoming: &[xapi::Incoming], parts: &[AttachmentData]) -> AppResult<()> {
+    let statements: Vec<(String, &serde_json::Map<String, Value>, &[AttachmentMeta])> = incoming
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            (
+                format!("statements[{index}]"),
+                &s.document,
+                s.checked.attachments.as_slice(),
+            )
+        })
+        .collect();
+    let parts: Vec<Part> = parts
+        .iter()
+        .map(|p| Part {
+            sha2: &p.sha2,
+            content: &p.content,
+        })
+        .collect();
+    attachments::check_parts(&statements, &parts).map_err(|violations| AppError::InvalidArgument {
+        message: format!(
+            "the attachments do not match the statements: {}",
+            violations
+                .iter()
+                .map(|v| format!("{}: {}", v.field, v.description))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        violations,
+    })
+}
+
+/// The SHA-2s the statements' attachments name, each once.
+fn hashes_of<'a>(documents: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut hashes: Vec<String> = documents
+        .into_iter()
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
+        .flat_map(|statement| {
+            statement["attachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["sha2"].as_str().map(str::to_ascii_lowercase))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    hashes
 }
 
 /// Gives each checked statement its id (generated where it has none), fingerprint and keys.

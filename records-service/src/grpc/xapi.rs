@@ -12,6 +12,7 @@ use crate::app::xapi::{Lookup, StatementQuery, StatementsToStore, consistent_thr
 use crate::app::xapi_documents::{DocumentWrite, person};
 use crate::domain::xapi::Version;
 use crate::domain::xapi::views::Format;
+use crate::storage::xapi_attachments::AttachmentData;
 
 pub struct XapiGrpc {
     app: RecordsApp,
@@ -47,6 +48,22 @@ fn text(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
+fn from_part(part: pb::AttachmentPart) -> AttachmentData {
+    AttachmentData {
+        sha2: part.sha2.to_ascii_lowercase(),
+        content_type: part.content_type,
+        content: part.content,
+    }
+}
+
+fn to_part(data: AttachmentData) -> pb::AttachmentPart {
+    pb::AttachmentPart {
+        sha2: data.sha2,
+        content_type: data.content_type,
+        content: data.content,
+    }
+}
+
 fn now_consistent() -> Option<prost_types::Timestamp> {
     Some(timestamp(consistent_through().naive_utc()))
 }
@@ -67,6 +84,7 @@ impl LearningRecordStoreService for XapiGrpc {
                     body: req.statements,
                     statement_id: text(req.statement_id),
                     version: version(req.version)?,
+                    attachments: req.attachments.into_iter().map(from_part).collect(),
                 },
             )
             .await?;
@@ -95,12 +113,19 @@ impl LearningRecordStoreService for XapiGrpc {
         };
         let found = self
             .app
-            .get_statement(&who, lookup, format(req.format), req.languages)
+            .get_statement(
+                &who,
+                lookup,
+                format(req.format),
+                req.languages,
+                req.attachments,
+            )
             .await?;
         Ok(Response::new(pb::GetStatementResponse {
             statement: found.statement.to_string(),
             stored: Some(timestamp(found.stored.naive_utc())),
             consistent_through: now_consistent(),
+            attachments: found.attachments.into_iter().map(to_part).collect(),
         }))
     }
 
@@ -130,6 +155,7 @@ impl LearningRecordStoreService for XapiGrpc {
                     ascending: req.ascending,
                     page_token: text(req.page_token),
                     languages: req.languages,
+                    attachments: req.attachments,
                 },
             )
             .await?;
@@ -137,6 +163,7 @@ impl LearningRecordStoreService for XapiGrpc {
             statements: serde_json::Value::from(page.statements).to_string(),
             next_page_token: page.next_page_token.unwrap_or_default(),
             consistent_through: consistent,
+            attachments: page.attachments.into_iter().map(to_part).collect(),
         }))
     }
 

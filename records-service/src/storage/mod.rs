@@ -13,6 +13,7 @@ pub mod personal_data;
 pub mod schema;
 pub mod sessions;
 pub mod versions;
+pub mod xapi_attachments;
 pub mod xapi_clients;
 pub mod xapi_documents;
 pub mod xapi_statements;

@@ -269,3 +269,13 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    xapi_attachments (tenant_id, sha2) {
+        tenant_id -> Text,
+        sha2 -> Text,
+        content_type -> Text,
+        content -> Binary,
+        stored_at -> Timestamp,
+    }
+}

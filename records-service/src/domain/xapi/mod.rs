@@ -5,6 +5,7 @@
 
 mod activity;
 pub mod agent;
+pub mod attachments;
 mod check;
 pub mod definitions;
 pub mod documents;

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::activity;
 use super::agent::{self, Identities};
+use super::attachments::{AttachmentMeta, SIGNATURE};
 use super::check::{Check, join};
 use super::{Version, formats};
 
@@ -86,8 +87,8 @@ pub struct Checked {
     pub id: Option<String>,
     pub target: Target,
     pub keys: FilterKeys,
-    /// The attachments' SHA-2 digests, in order.
-    pub attachment_hashes: Vec<String>,
+    /// What it says of its attachments, in order.
+    pub attachments: Vec<AttachmentMeta>,
 }
 
 impl Checked {
@@ -135,7 +136,7 @@ pub fn check_statement(value: &Value, path: &str, check: &mut Check) -> Option<C
             check.fail(&at, format!("must be {expected}"));
         }
     }
-    let (target, attachment_hashes) = body?;
+    let (target, attachments) = body?;
     if keys.verb == VOIDED && !matches!(target, Target::Statement(_)) {
         check.fail(
             &join(path, "object"),
@@ -149,7 +150,7 @@ pub fn check_statement(value: &Value, path: &str, check: &mut Check) -> Option<C
         id,
         target,
         keys,
-        attachment_hashes,
+        attachments,
     })
 }
 
@@ -164,14 +165,14 @@ pub fn is_supported_version(text: &str, version: Version) -> bool {
 }
 
 /// What a Statement and a SubStatement share: actor, verb, object, result, context,
-/// attachments. Returns the object and the attachments' hashes.
+/// attachments. Returns the object and what it says of its attachments.
 fn body(
     check: &mut Check,
     map: &Map<String, Value>,
     path: &str,
     nested: bool,
     keys: &mut FilterKeys,
-) -> Option<(Target, Vec<String>)> {
+) -> Option<(Target, Vec<AttachmentMeta>)> {
     // A SubStatement's agents and activities match only the related_* filters.
     let related = nested;
     let actor = check.required(map, path, "actor");
@@ -475,8 +476,8 @@ fn context_agents(
     }
 }
 
-fn attachments(check: &mut Check, value: &Value, path: &str) -> Vec<String> {
-    let mut hashes = Vec::new();
+fn attachments(check: &mut Check, value: &Value, path: &str) -> Vec<AttachmentMeta> {
+    let mut found = Vec::new();
     for (index, item) in check.array(value, path).into_iter().flatten().enumerate() {
         let at = format!("{path}[{index}]");
         let Some(map) = check.object(item, &at, &ATTACHMENT_PROPERTIES) else {
@@ -509,17 +510,26 @@ fn attachments(check: &mut Check, value: &Value, path: &str) -> Vec<String> {
         {
             check.fail(&join(&at, "length"), "must be a whole number of octets");
         }
+        if let Some(url) = map.get("fileUrl") {
+            check.iri(url, &join(&at, "fileUrl"));
+        }
         if let Some(sha2) = required[4] {
             let sha_path = join(&at, "sha2");
             match check.string(sha2, &sha_path) {
-                Some(text) if formats::is_sha2(text) => hashes.push(text.to_ascii_lowercase()),
+                Some(text) if formats::is_sha2(text) => found.push(AttachmentMeta {
+                    sha2: text.to_ascii_lowercase(),
+                    has_file_url: map.contains_key("fileUrl"),
+                    is_signature: map.get("usageType").and_then(Value::as_str) == Some(SIGNATURE),
+                    content_type: map
+                        .get("contentType")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                }),
                 Some(_) => check.fail(&sha_path, "must be a SHA-2 digest in hex"),
                 None => {}
             }
         }
-        if let Some(url) = map.get("fileUrl") {
-            check.iri(url, &join(&at, "fileUrl"));
-        }
     }
-    hashes
+    found
 }
