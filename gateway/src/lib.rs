@@ -217,8 +217,9 @@ pub fn router(
         max_body_bytes: settings.max_body_bytes,
     });
     let edge = Arc::new(edge::Edge::new(verifier, settings));
+    let max_body_bytes = settings.max_body_bytes;
     let cors = cors(&settings.cors_origins)?;
-    Ok(Router::new()
+    let app = Router::new()
         .route("/openapi.json", axum::routing::get(openapi_document))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(dispatch)
@@ -234,7 +235,15 @@ pub fn router(
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(edge::request_id))
-        .layer(axum::middleware::from_fn(xapi::negotiate_version)))
+        .layer(axum::middleware::from_fn(xapi::negotiate_version));
+    // xAPI's alternate request syntax changes a request's method, so it is rewritten before
+    // the router picks a route (a router's own layers run after that choice).
+    Ok(Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn_with_state(
+            max_body_bytes,
+            xapi::alternate::rewrite,
+        )))
 }
 
 fn cors(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer> {

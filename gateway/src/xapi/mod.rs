@@ -7,6 +7,7 @@
 //! request's header (1.0.x is answered as 1.0.3, 2.0.x as 2.0.0). Every Statement Resource
 //! response carries `X-Experience-API-Consistent-Through`.
 
+pub mod alternate;
 mod attachments;
 mod documents;
 mod params;
@@ -302,8 +303,8 @@ async fn post_statements(
     if uri.query().is_some_and(|q| !q.is_empty()) {
         return lrs.refuse(ApiError::http(
             StatusCode::BAD_REQUEST,
-            "ALTERNATE_SYNTAX_UNSUPPORTED",
-            "POST /statements takes no parameters (the alternate request syntax, method=, is not supported)",
+            "PARAMETERS",
+            "POST /statements takes no parameters",
         ));
     }
     let (statements, parts) = match statements_body(&headers, body).await {

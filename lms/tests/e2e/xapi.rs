@@ -1589,6 +1589,58 @@ async fn attachments(lms: &Lms, admin: &str) {
     assert_eq!(send_signed("not a jws".to_string()).await, 400);
 }
 
+/// xAPI 1.0.3's alternate request syntax (C 1.3, XAPI-00336): a form POST standing for a
+/// PUT or a GET, its headers and parameters in the form.
+async fn alternate_syntax(lms: &Lms, admin: &str) {
+    let id = uuid();
+    let form = |method: &str, version: &str, extra: &[(&str, String)]| {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Authorization", &format!("Bearer {admin}"));
+        form.append_pair("X-Experience-API-Version", version);
+        for (name, value) in extra {
+            form.append_pair(name, value);
+        }
+        (method.to_string(), form.finish())
+    };
+    let post = |(method, body): (String, String), query: &str| {
+        let request = lms
+            .http
+            .post(format!(
+                "{}/xapi/statements?method={method}{query}",
+                lms.gateway
+            ))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let put = form(
+        "PUT",
+        V1,
+        &[
+            ("Content-Type", "application/json".into()),
+            ("statementId", id.clone()),
+            ("content", statement("ann", "did", "alternate").to_string()),
+        ],
+    );
+    let (status, answer) = post(put.clone(), "").await;
+    assert_eq!(status, 204, "{answer}");
+    let (status, found) = post(form("GET", V1, &[("statementId", id.clone())]), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(found["id"], json!(id));
+    // Nothing but method in the query; and 2.0.0 has no such syntax.
+    assert_eq!(post(put.clone(), "&statementId=x").await.0, 400);
+    let (method, body) = put;
+    let two = (method, body.replace("1.0.3", "2.0.0"));
+    assert_eq!(post(two, "").await.0, 400);
+}
+
 async fn the_statement_resource(backend: TestBackend) {
     let Some(lms) = Lms::start(backend).await else {
         return;
@@ -1609,6 +1661,7 @@ async fn the_statement_resource(backend: TestBackend) {
     lrs_clients(&lms, &admin).await;
     documents(&lms, &admin).await;
     attachments(&lms, &admin).await;
+    alternate_syntax(&lms, &admin).await;
 }
 
 mod sqlite {
