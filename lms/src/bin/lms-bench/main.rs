@@ -24,6 +24,7 @@ mod soak;
 mod suite;
 mod webhooks;
 mod workloads;
+mod xapi;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,6 +52,8 @@ enum Cli {
     Access(access::AccessArgs),
     /// An HR bulk upload of a whole organisation, then an audience of everyone assigned a pathway.
     Hr(hr::HrArgs),
+    /// The Learning Record Store: statement ingestion in batches, then queries by agent and verb.
+    Xapi(xapi::XapiArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
             Cli::Portal(args) => portal::portal(args).await,
             Cli::Access(args) => access::access(args).await,
             Cli::Hr(args) => hr::hr(args).await,
+            Cli::Xapi(args) => xapi::xapi(args).await,
         }
     });
     match result {
