@@ -266,30 +266,10 @@ async fn put_statement(
             "is required to PUT a statement",
         ));
     };
-    let (statements, parts) = match statements_body(&headers, body).await {
-        Ok(read) => read,
-        Err(error) => return lrs.refuse(error),
-    };
-    let message = pb::StoreStatementsRequest {
-        statements,
-        statement_id: id,
-        version: negotiated(version.as_deref()).wire(),
-        attachments: parts,
-    };
-    match lrs
-        .client()
-        .store_statements(forwarded(&headers, message))
-        .await
-    {
-        Ok(stored) => {
-            let stored = stored.into_inner();
-            lrs.respond(
-                StatusCode::NO_CONTENT.into_response(),
-                stored.consistent_through.as_ref(),
-            )
-        }
-        Err(status) => lrs.refuse(ApiError::from_status(&status)),
-    }
+    store(&lrs, version, &headers, body, id, |_| {
+        StatusCode::NO_CONTENT.into_response()
+    })
+    .await
 }
 
 /// POST /xapi/statements: one statement or an array; 200 with their ids.
@@ -307,27 +287,40 @@ async fn post_statements(
             "POST /statements takes no parameters",
         ));
     }
-    let (statements, parts) = match statements_body(&headers, body).await {
+    store(&lrs, version, &headers, body, String::new(), |ids| {
+        json_text(Value::from(ids).to_string())
+    })
+    .await
+}
+
+/// Stores a PUT's or a POST's statements (`statement_id`: PUT's), answering with `answer` of
+/// the stored ids.
+async fn store(
+    lrs: &Lrs,
+    version: Option<axum::Extension<Negotiated>>,
+    headers: &HeaderMap,
+    body: Bytes,
+    statement_id: String,
+    answer: impl FnOnce(Vec<String>) -> Response,
+) -> Response {
+    let (statements, parts) = match statements_body(headers, body).await {
         Ok(read) => read,
         Err(error) => return lrs.refuse(error),
     };
     let message = pb::StoreStatementsRequest {
         statements,
-        statement_id: String::new(),
+        statement_id,
         version: negotiated(version.as_deref()).wire(),
         attachments: parts,
     };
     match lrs
         .client()
-        .store_statements(forwarded(&headers, message))
+        .store_statements(forwarded(headers, message))
         .await
     {
         Ok(stored) => {
             let stored = stored.into_inner();
-            lrs.respond(
-                json_text(Value::from(stored.ids).to_string()),
-                stored.consistent_through.as_ref(),
-            )
+            lrs.respond(answer(stored.ids), stored.consistent_through.as_ref())
         }
         Err(status) => lrs.refuse(ApiError::from_status(&status)),
     }

@@ -212,6 +212,14 @@ async fn storing(client: &Client<'_>) {
     assert_eq!(stored["timestamp"], stored["stored"]);
     assert_eq!(stored["version"], json!("1.0.0"));
     assert_eq!(stored["authority"]["account"]["name"], json!("admin@acme"));
+    // HEAD: GET's status and headers, no body (C 1.1).
+    let head = client
+        .send(Method::HEAD, &format!("/statements?statementId={id}"), None)
+        .await;
+    assert_eq!(head.status, 200);
+    assert!(head.header("last-modified").is_some());
+    assert!(head.header("x-experience-api-consistent-through").is_some());
+    assert_eq!(head.body, Value::Null);
 
     // PUT: 204; the same again: 204 and nothing changes; other content: 409 (C 2.1.1).
     let put_id = uuid();
@@ -1311,6 +1319,27 @@ async fn documents(lms: &Lms, admin: &str) {
         json!({"objectType": "Activity", "id": id, "definition": {
             "name": {"en-US": "Definitions", "fr": "Définitions"}, "type": "http://example.com/types/sim"}})
     );
+    // Concurrent requests naming the same activity all succeed (each merges its definition;
+    // none fails on another's first write of it).
+    let shared = |n: usize| {
+        let mut s = statement("ann", "did", "shared");
+        s["object"]["definition"] = json!({"name": {format!("x-n{n}"): "Shared"}});
+        s
+    };
+    let batches: Vec<_> = (0..8)
+        .map(|batch| {
+            let body = Value::from((0..20).map(|n| shared(batch * 20 + n)).collect::<Vec<_>>());
+            let v = Client {
+                lms,
+                token: Some(admin.into()),
+                version: Some(V1),
+            };
+            async move { v.post(&body).await.status }
+        })
+        .collect();
+    for status in futures::future::join_all(batches).await {
+        assert_eq!(status, 200);
+    }
     let unknown = "http://example.com/activities/never";
     let (_, _, body) = doc(
         lms,

@@ -125,24 +125,17 @@ pub fn definitions(
     Ok(found.into_iter().collect())
 }
 
-/// Keeps these definitions (activity id → definition JSON), replacing the stored ones.
+/// Keeps these definitions (activity id → definition JSON, in id order), replacing the stored
+/// ones. One upsert: concurrent requests naming the same activity each write their merge (the
+/// later one wins) instead of one failing on the other's insert; id order keeps two such
+/// transactions from waiting on each other's rows in opposite orders.
 pub fn keep_definitions(
     conn: &mut DbConnection,
     tenant: &TenantId,
     definitions: &[(String, String)],
     at: NaiveDateTime,
 ) -> Result<(), AppError> {
-    if definitions.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&String> = definitions.iter().map(|(id, _)| id).collect();
-    let stale = in_set(conn, "xapi_activities.activity_id", &ids);
-    diesel::delete(
-        xapi_activities::table
-            .filter(xapi_activities::tenant_id.eq(tenant.as_str()))
-            .filter(stale),
-    )
-    .execute(conn)?;
+    use diesel::upsert::excluded;
     let rows: Vec<_> = definitions
         .iter()
         .map(|(id, definition)| {
@@ -154,9 +147,32 @@ pub fn keep_definitions(
             )
         })
         .collect();
-    for chunk in rows.chunks(1000) {
-        let insert = diesel::insert_into(xapi_activities::table).values(chunk);
-        lms_platform::execute_on_backend!(&mut *conn, insert)?;
+    let newer = (
+        xapi_activities::definition.eq(excluded(xapi_activities::definition)),
+        xapi_activities::updated_at.eq(excluded(xapi_activities::updated_at)),
+    );
+    match &mut *conn {
+        DbConnection::Postgres(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(xapi_activities::table)
+                    .values(chunk)
+                    .on_conflict((xapi_activities::tenant_id, xapi_activities::activity_id))
+                    .do_update()
+                    .set(newer)
+                    .execute(pg)?;
+            }
+        }
+        // diesel writes SQLite's upsert one row at a time; SQLite's writers take turns anyway.
+        DbConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_into(xapi_activities::table)
+                    .values(row)
+                    .on_conflict((xapi_activities::tenant_id, xapi_activities::activity_id))
+                    .do_update()
+                    .set(newer)
+                    .execute(sqlite)?;
+            }
+        }
     }
     Ok(())
 }

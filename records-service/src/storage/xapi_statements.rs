@@ -124,8 +124,12 @@ pub fn voided_among(
     tenant: &TenantId,
     ids: &[String],
 ) -> Result<HashSet<String>, AppError> {
+    // `voids <> ''` lets PostgreSQL use the partial index on voiding statements (a set alone
+    // does not imply it, and the scan of every statement it would otherwise make grows with
+    // the store).
     let found: Vec<String> = statements::table
         .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(statements::voids.ne(""))
         .filter(in_set(conn, "xapi_statements.voids", ids))
         .select(statements::voids)
         .load(conn)?;
@@ -180,8 +184,10 @@ pub fn insert(
     // Each round reaches one step further back along chains of StatementRefs; a round that
     // adds nothing ends it (key sets only grow, so a cycle of references ends too).
     while !changed.is_empty() {
+        // `target_statement <> ''`: the partial index's predicate (see voided_among).
         let referrers: Vec<(String, NaiveDateTime, String)> = statements::table
             .filter(statements::tenant_id.eq(tenant.as_str()))
+            .filter(statements::target_statement.ne(""))
             .filter(in_set(conn, "xapi_statements.target_statement", &changed))
             .select((
                 statements::id,
