@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::RecordsApp;
-use crate::domain::xapi::attachments::{self, AttachmentMeta, Part};
+use crate::domain::xapi::attachments::{self, AttachmentData, AttachmentMeta, Part};
 use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
-use crate::storage::xapi_attachments::{self as attachment_rows, AttachmentData};
+use crate::storage::xapi_attachments as attachment_rows;
 use crate::storage::xapi_documents as documents;
 use crate::storage::xapi_statements::{self as rows, Key, KeyKind, NewStatement, StatementFilter};
 

@@ -11,8 +11,8 @@ use crate::app::RecordsApp;
 use crate::app::xapi::{Lookup, StatementQuery, StatementsToStore, consistent_through};
 use crate::app::xapi_documents::{DocumentWrite, person};
 use crate::domain::xapi::Version;
+use crate::domain::xapi::attachments::AttachmentData;
 use crate::domain::xapi::views::Format;
-use crate::storage::xapi_attachments::AttachmentData;
 
 pub struct XapiGrpc {
     app: RecordsApp,

@@ -7,14 +7,14 @@ use lms_platform::db::{DbConnection, in_set};
 use lms_platform::ids::TenantId;
 
 use super::schema::xapi_attachments as attachments;
+use crate::domain::xapi::attachments::AttachmentData;
 
-/// An attachment's raw data.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = attachments)]
-pub struct AttachmentData {
-    pub sha2: String,
-    pub content_type: String,
-    pub content: Vec<u8>,
+struct AttachmentRow {
+    sha2: String,
+    content_type: String,
+    content: Vec<u8>,
 }
 
 /// Keeps raw data not held yet (the same hash is the same data).
@@ -54,10 +54,18 @@ pub fn load(
     if hashes.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(attachments::table
+    let rows: Vec<AttachmentRow> = attachments::table
         .filter(attachments::tenant_id.eq(tenant.as_str()))
         .filter(in_set(conn, "xapi_attachments.sha2", hashes))
         .order(attachments::sha2.asc())
-        .select(AttachmentData::as_select())
-        .load(conn)?)
+        .select(AttachmentRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| AttachmentData {
+            sha2: row.sha2,
+            content_type: row.content_type,
+            content: row.content,
+        })
+        .collect())
 }

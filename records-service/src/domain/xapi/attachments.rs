@@ -20,6 +20,14 @@ pub struct AttachmentMeta {
     pub content_type: String,
 }
 
+/// An attachment's raw data and its media type, named by its SHA-2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentData {
+    pub sha2: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
 /// One part's raw data, as the client sent it.
 pub struct Part<'a> {
     pub sha2: &'a str,

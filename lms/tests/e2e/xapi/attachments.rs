@@ -1,0 +1,238 @@
+//! Attachments as multipart/mixed parts, and signed statements.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{Client, V1, statement, uuid};
+use crate::support::Lms;
+
+/// SHA-256 in hex.
+fn sha256(content: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, content);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A part's headers and content.
+type RawPart<'a> = (&'a [(&'a str, &'a str)], &'a [u8]);
+
+/// A multipart/mixed statement request: the statements, then each (headers, content) part.
+fn multipart(statements: &Value, parts: &[RawPart]) -> (String, Vec<u8>) {
+    let boundary = "abcABC0123'()+_,-./:=?";
+    let mut body =
+        format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{statements}").into_bytes();
+    for (headers, content) in parts {
+        body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        for (name, value) in *headers {
+            body.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/mixed; boundary=\"{boundary}\""), body)
+}
+
+async fn send_raw(
+    lms: &Lms,
+    admin: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let response = lms
+        .http
+        .post(format!("{}/xapi/statements", lms.gateway))
+        .bearer_auth(admin)
+        .header("X-Experience-API-Version", V1)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Attachments as multipart/mixed parts and signed statements (C 1.5.2, D 2.6).
+pub(super) async fn attachments(lms: &Lms, admin: &str) {
+    let content = b"hello there";
+    let hash = sha256(content);
+    let registration = uuid();
+    let with_attachment = |sha2: &str, file_url: bool| {
+        let mut s = statement("ann", "did", "attachments");
+        s["context"] = json!({"registration": registration});
+        let mut attachment = json!({"usageType": "http://example.com/usage/notes", "display": {"en": "notes"},
+                                    "contentType": "text/plain", "length": content.len(), "sha2": sha2});
+        if file_url {
+            attachment["fileUrl"] = json!("http://example.com/notes.txt");
+        }
+        s["attachments"] = json!([attachment]);
+        s
+    };
+    let binary = [
+        ("Content-Type", "text/plain"),
+        ("Content-Transfer-Encoding", "binary"),
+        ("X-Experience-API-Hash", hash.as_str()),
+    ];
+    let (content_type, body) = multipart(&with_attachment(&hash, false), &[(&binary, content)]);
+    let (status, ids) = send_raw(lms, admin, &content_type, body).await;
+    assert_eq!(status, 200, "{ids}");
+    let id = ids[0].as_str().unwrap().to_string();
+    // GET with attachments=true: multipart/mixed, the statement first, then the raw data.
+    let got = lms
+        .http
+        .get(format!(
+            "{}/xapi/statements?statementId={id}&attachments=true",
+            lms.gateway
+        ))
+        .bearer_auth(admin)
+        .header("X-Experience-API-Version", V1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(
+        got.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/mixed; boundary=")
+    );
+    let text = got.text().await.unwrap();
+    assert!(
+        text.contains(&format!("X-Experience-API-Hash: {hash}")),
+        "{text}"
+    );
+    assert!(text.contains("hello there") && text.contains(&id), "{text}");
+    let page = lms
+        .http
+        .get(format!(
+            "{}/xapi/statements?registration={registration}&attachments=true",
+            lms.gateway
+        ))
+        .bearer_auth(admin)
+        .header("X-Experience-API-Version", V1)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches("hello there").count(), 1, "{page}");
+    // What is refused, each with nothing stored: a part whose content is not its hash, a
+    // part no attachment names, an attachment with neither fileUrl nor part, a part without
+    // its hash header or binary encoding, a first part that is not JSON, no boundary.
+    let other = sha256(b"something else");
+    let wrong = [
+        ("Content-Transfer-Encoding", "binary"),
+        ("X-Experience-API-Hash", other.as_str()),
+    ];
+    let no_hash = [("Content-Transfer-Encoding", "binary")];
+    let no_binary = [("X-Experience-API-Hash", hash.as_str())];
+    let cases: Vec<(&str, (String, Vec<u8>))> = vec![
+        (
+            "content not its hash",
+            multipart(&with_attachment(&other, false), &[(&wrong, content)]),
+        ),
+        (
+            "a part no attachment names",
+            multipart(
+                &with_attachment(&hash, true),
+                &[(&wrong, b"something else")],
+            ),
+        ),
+        (
+            "no part, no fileUrl",
+            multipart(&with_attachment(&hash, false), &[]),
+        ),
+        (
+            "no hash header",
+            multipart(&with_attachment(&hash, false), &[(&no_hash, content)]),
+        ),
+        (
+            "not binary",
+            multipart(&with_attachment(&hash, false), &[(&no_binary, content)]),
+        ),
+        (
+            "no boundary",
+            (
+                "multipart/mixed".to_string(),
+                multipart(&with_attachment(&hash, false), &[(&binary, content)]).1,
+            ),
+        ),
+        ("first part not JSON", {
+            let (content_type, body) =
+                multipart(&with_attachment(&hash, false), &[(&binary, content)]);
+            (
+                content_type,
+                String::from_utf8(body)
+                    .unwrap()
+                    .replacen("application/json", "text/plain", 1)
+                    .into_bytes(),
+            )
+        }),
+    ];
+    for (case, (content_type, body)) in cases {
+        let (status, answer) = send_raw(lms, admin, &content_type, body).await;
+        assert_eq!(status, 400, "{case}: {answer}");
+    }
+    let json = Client {
+        lms,
+        token: Some(admin.into()),
+        version: Some(V1),
+    };
+    assert_eq!(
+        json.post(&with_attachment(&hash, false)).await.status,
+        400,
+        "JSON without the data"
+    );
+    assert_eq!(
+        json.post(&with_attachment(&hash, true)).await.status,
+        200,
+        "by fileUrl"
+    );
+    assert_eq!(
+        json.all(&format!("registration={registration}"))
+            .await
+            .len(),
+        2
+    );
+
+    // Signed statements: a JWS (RS256/384/512) whose payload is the statement.
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jws = |alg: &str, payload: &Value| {
+        format!(
+            "{}.{}.{}",
+            b64(json!({"alg": alg}).to_string().as_bytes()),
+            b64(payload.to_string().as_bytes()),
+            b64(b"signature")
+        )
+    };
+    let unsigned = statement("ann", "signed", "attachments");
+    let signed_with = |signature: &str| {
+        let mut s = unsigned.clone();
+        s["attachments"] = json!([{"usageType": "http://adlnet.gov/expapi/attachments/signature",
+            "display": {"en": "signature"}, "contentType": "application/octet-stream",
+            "length": signature.len(), "sha2": sha256(signature.as_bytes())}]);
+        s
+    };
+    let send_signed = |signature: String| async move {
+        let hash = sha256(signature.as_bytes());
+        let headers = [
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Transfer-Encoding", "binary"),
+            ("X-Experience-API-Hash", hash.as_str()),
+        ];
+        let (content_type, body) = multipart(
+            &signed_with(&signature),
+            &[(&headers, signature.as_bytes())],
+        );
+        send_raw(lms, admin, &content_type, body).await.0
+    };
+    assert_eq!(send_signed(jws("RS256", &unsigned)).await, 200);
+    assert_eq!(send_signed(jws("HS256", &unsigned)).await, 400);
+    assert_eq!(
+        send_signed(jws("RS256", &statement("bob", "signed", "attachments"))).await,
+        400
+    );
+    assert_eq!(send_signed("not a jws".to_string()).await, 400);
+}
