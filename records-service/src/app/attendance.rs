@@ -221,6 +221,7 @@ fn move_progress(
     record_activity(
         conn,
         tenant,
+        &enrolment,
         &Activity {
             note,
             ..Activity::new(

@@ -84,6 +84,7 @@ impl RecordsApp {
                 record_activity(
                     conn,
                     &tenant,
+                    &enrolment,
                     &Activity {
                         evidence_url: evidence.url.clone(),
                         note: format!("evidence {} submitted", evidence.id),
@@ -150,6 +151,7 @@ impl RecordsApp {
                     record_activity(
                         conn,
                         &tenant,
+                        &enrolment,
                         &Activity {
                             evidence_url: evidence.url.clone(),
                             note: format!("evidence {} approved", evidence.id),

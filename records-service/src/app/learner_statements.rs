@@ -8,22 +8,22 @@ use lms_platform::{AppError, AppResult};
 
 use super::xapi::{home_page, prepare, store_in};
 use crate::domain::activity::Activity;
+use crate::domain::enrolment::Enrolment;
 use crate::domain::xapi::{self, Version, learner_record};
-use crate::storage::{activities, enrolments};
+use crate::storage::activities;
 
-/// Appends `activity` to the log and stores its statement (when it has one: a move to another
-/// pathway version is not the learner's learning).
+/// Appends `activity` (on `enrolment`, which every caller holds already) to the log and stores
+/// its statement (when it has one: a move to another pathway version is not the learner's
+/// learning).
 pub(crate) fn record_activity(
     conn: &mut DbConnection,
     tenant: &TenantId,
+    enrolment: &Enrolment,
     activity: &Activity,
 ) -> AppResult<()> {
     activities::insert(conn, tenant, activity)?;
-    let Some(enrolment) = enrolments::find(conn, tenant, &activity.enrolment_id)? else {
-        return Ok(());
-    };
     let home = home_page(tenant);
-    let Some(statement) = learner_record::statement(tenant.as_str(), &home, &enrolment, activity)
+    let Some(statement) = learner_record::statement(tenant.as_str(), &home, enrolment, activity)
     else {
         return Ok(());
     };

@@ -243,6 +243,7 @@ fn record(
     record_activity(
         conn,
         tenant,
+        &enrolment,
         &Activity {
             evidence_url: activity.evidence_url.clone(),
             note: activity.note.clone(),

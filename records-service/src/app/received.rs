@@ -221,6 +221,7 @@ fn apply_result(
     record_activity(
         conn,
         tenant,
+        &enrolment,
         &Activity {
             score: result.score,
             max_score: result.max_score,

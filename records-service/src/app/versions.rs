@@ -63,6 +63,7 @@ impl RecordsApp {
                     record_activity(
                         conn,
                         &tenant,
+                        &enrolment,
                         &Activity {
                             note,
                             ..Activity::new(

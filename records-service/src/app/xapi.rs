@@ -364,6 +364,8 @@ pub(crate) fn store_in(
         .filter(|t| !voiding_in_request.contains(t) && !stored_voiding.contains(t))
         .collect();
     let voided_before = rows::voided_among(conn, tenant, &new_ids)?;
+    // The activity definitions they give, read before the documents become text.
+    let gathered = definitions::gathered(new.iter().map(|s| &s.document));
     let now = Utc::now().trunc_subsecs(6);
     let stamped = Instant::now();
     let documents: Vec<NewStatement> = new
@@ -385,7 +387,7 @@ pub(crate) fn store_in(
         })
         .collect();
     rows::insert(conn, tenant, &documents)?;
-    keep_definitions(conn, tenant, &documents, now.naive_utc())?;
+    keep_definitions(conn, tenant, gathered, now.naive_utc())?;
     let already: Vec<String> = voided_now
         .into_iter()
         .filter(|id| !new_ids.contains(id))
@@ -399,19 +401,14 @@ pub(crate) fn store_in(
     Ok(())
 }
 
-/// Lays the activity definitions these statements give over the gathered ones (the
-/// Activities resource).
+/// Lays the activity definitions a batch gives over the gathered ones (the Activities
+/// resource).
 fn keep_definitions(
     conn: &mut lms_platform::db::DbConnection,
     tenant: &TenantId,
-    stored: &[NewStatement],
+    gathered: std::collections::BTreeMap<String, serde_json::Map<String, Value>>,
     at: NaiveDateTime,
 ) -> AppResult<()> {
-    let parsed: Vec<Value> = stored
-        .iter()
-        .filter_map(|s| serde_json::from_str(&s.document).ok())
-        .collect();
-    let gathered = definitions::gathered(&parsed.iter().collect::<Vec<_>>());
     if gathered.is_empty() {
         return Ok(());
     }

@@ -13,8 +13,7 @@ pub fn new_secret() -> String {
 
 /// What is stored of a secret: its SHA-256, in hex.
 pub fn secret_hash(secret: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    super::digests::hex_digest(&aws_lc_rs::digest::SHA256, secret.as_bytes())
 }
 
 /// Whether `secret` hashes to `hash`, compared in constant time.

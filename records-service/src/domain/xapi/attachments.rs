@@ -36,7 +36,7 @@ pub struct Part<'a> {
 
 /// The part's content hashes to its declared SHA-2 (SHA-224, -256, -384 or -512, by length).
 pub fn digest_matches(sha2: &str, content: &[u8]) -> bool {
-    use aws_lc_rs::digest::{SHA224, SHA256, SHA384, SHA512, digest};
+    use aws_lc_rs::digest::{SHA224, SHA256, SHA384, SHA512};
     let algorithm = match sha2.len() {
         56 => &SHA224,
         64 => &SHA256,
@@ -44,11 +44,7 @@ pub fn digest_matches(sha2: &str, content: &[u8]) -> bool {
         128 => &SHA512,
         _ => return false,
     };
-    let found: String = digest(algorithm, content)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let found = crate::domain::digests::hex_digest(algorithm, content);
     found.eq_ignore_ascii_case(sha2)
 }
 

@@ -10,20 +10,26 @@ const LANGUAGE_MAPS: [&str; 2] = ["name", "description"];
 
 /// Every `(activity id, definition)` a statement gives: its object, its context activities,
 /// and those of a SubStatement object.
-pub fn given(statement: &Value) -> Vec<(String, Map<String, Value>)> {
+pub fn given(statement: &Map<String, Value>) -> Vec<(String, Map<String, Value>)> {
     let mut found = Vec::new();
     collect(statement, &mut found);
     found
 }
 
-fn collect(statement: &Value, found: &mut Vec<(String, Map<String, Value>)>) {
-    let object = &statement["object"];
-    match object.get("objectType").and_then(Value::as_str) {
-        None | Some("Activity") => push(object, found),
-        Some("SubStatement") => collect(object, found),
-        _ => {}
+fn collect(statement: &Map<String, Value>, found: &mut Vec<(String, Map<String, Value>)>) {
+    if let Some(object) = statement.get("object") {
+        match object.get("objectType").and_then(Value::as_str) {
+            None | Some("Activity") => push(object, found),
+            Some("SubStatement") => {
+                if let Some(inner) = object.as_object() {
+                    collect(inner, found);
+                }
+            }
+            _ => {}
+        }
     }
-    if let Some(Value::Object(lists)) = statement["context"].get("contextActivities") {
+    let context = statement.get("context");
+    if let Some(Value::Object(lists)) = context.and_then(|c| c.get("contextActivities")) {
         for list in lists.values() {
             for activity in list.as_array().into_iter().flatten() {
                 push(activity, found);
@@ -59,7 +65,9 @@ pub fn merge(mut older: Map<String, Value>, newer: &Map<String, Value>) -> Map<S
 }
 
 /// The definitions of one batch of statements, merged per activity in order.
-pub fn gathered(statements: &[&Value]) -> BTreeMap<String, Map<String, Value>> {
+pub fn gathered<'a>(
+    statements: impl IntoIterator<Item = &'a Map<String, Value>>,
+) -> BTreeMap<String, Map<String, Value>> {
     let mut merged: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for statement in statements {
         for (id, definition) in given(statement) {
@@ -81,7 +89,7 @@ mod tests {
         let first = json!({"object": {"id": "http://e.com/a", "definition": {"name": {"en-US": "Intro"}, "type": "http://e.com/t1"}},
                            "context": {"contextActivities": {"parent": [{"id": "http://e.com/p", "definition": {"name": {"en": "Course"}}}]}}});
         let second = json!({"object": {"id": "http://e.com/a", "definition": {"name": {"fr": "Intro FR", "en-US": "Introduction"}, "type": "http://e.com/t2"}}});
-        let merged = gathered(&[&first, &second]);
+        let merged = gathered([first.as_object().unwrap(), second.as_object().unwrap()]);
         assert_eq!(
             Value::Object(merged["http://e.com/a"].clone()),
             json!({"name": {"en-US": "Introduction", "fr": "Intro FR"}, "type": "http://e.com/t2"})

@@ -54,8 +54,7 @@ pub enum Refusal {
 /// A document's ETag: the SHA-1 of its content in lowercase hex, as xAPI 1.0.3 requires
 /// (2.0.0 accepts any strong ETag).
 pub fn etag(content: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, content);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::digests::hex_digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, content)
 }
 
 fn unquoted(tag: &str) -> &str {

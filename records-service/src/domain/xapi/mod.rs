@@ -177,8 +177,7 @@ pub fn fingerprint(document: &Map<String, Value>) -> String {
     sort_members(&mut content);
     // serde_json's maps are ordered by key: the same content always prints the same.
     let text = Value::Object(content).to_string();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::digests::hex_digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
 }
 
 /// Orders every Group's `member` list (outside extensions), for comparison only.
