@@ -22,6 +22,11 @@ impl Params {
                     ),
                 ));
             }
+            // Every xAPI parameter has a format an empty string does not meet; read as absent it
+            // would widen a query the client meant to narrow.
+            if value.is_empty() {
+                return Err(ApiError::invalid(name.to_string(), "must not be empty"));
+            }
             if found.insert(name.to_string(), value.into_owned()).is_some() {
                 return Err(ApiError::invalid(name.to_string(), "is given twice"));
             }

@@ -272,6 +272,7 @@ pub(super) async fn querying(client: &Client<'_>) {
             enc(&json!({"objectType": "Group", "member": [agent("a")]}).to_string())
         ),
         "registration=42".to_string(),
+        format!("{run}&verb="),
         "more=forged".to_string(),
     ] {
         let answer = client.get(&bad).await;
