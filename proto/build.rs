@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("lms/assessment/v1/assessment.proto"),
         PathBuf::from("lms/records/v1/records.proto"),
         PathBuf::from("lms/records/v1/sessions.proto"),
+        PathBuf::from("lms/records/v1/cmi5.proto"),
         PathBuf::from("lms/events/v1/events.proto"),
         PathBuf::from("lms/audit/v1/audit.proto"),
         PathBuf::from("lms/privacy/v1/privacy.proto"),

@@ -136,6 +136,7 @@ impl Suite {
                         title: "Read the policy".into(),
                         required: true,
                         kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                            cmi5: None,
                             url: "https://learn.example.com/policy".into(),
                             media_type: pathway_pb::content_step::MediaType::Document as i32,
                         })),

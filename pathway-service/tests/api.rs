@@ -218,6 +218,7 @@ fn content_step(title: &str, required: bool) -> pb::Step {
         title: title.into(),
         required,
         kind: Some(pb::step::Kind::Content(pb::ContentStep {
+            cmi5: None,
             url: "https://learn.example.com/intro".into(),
             media_type: pb::content_step::MediaType::Video as i32,
         })),
@@ -1852,6 +1853,7 @@ async fn step_kinds_validate_their_details(suite: Suite) {
             pb::Step {
                 title: "Bad content".into(),
                 kind: Some(pb::step::Kind::Content(pb::ContentStep {
+                    cmi5: None,
                     url: "javascript:alert(1)".into(),
                     media_type: 0,
                 })),

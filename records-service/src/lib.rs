@@ -26,6 +26,8 @@ use lms_platform::server::Context;
 use lms_proto::events_v1::event_consumer_server::EventConsumerServer;
 use lms_proto::records_v1::calendar_feed_service_server::CalendarFeedServiceServer;
 use lms_proto::records_v1::certificate_verification_server::CertificateVerificationServer;
+use lms_proto::records_v1::cmi5_fetch_service_server::Cmi5FetchServiceServer;
+use lms_proto::records_v1::cmi5_service_server::Cmi5ServiceServer;
 use lms_proto::records_v1::records_service_server::RecordsServiceServer;
 use lms_proto::records_v1::training_session_service_server::TrainingSessionServiceServer;
 use lms_proto::xapi_v1::learning_record_store_service_server::LearningRecordStoreServiceServer;
@@ -48,6 +50,10 @@ pub const CALENDAR_FEEDS_SERVICE_NAME: &str = "lms.records.v1.CalendarFeedServic
 pub const XAPI_SERVICE_NAME: &str = "lms.xapi.v1.LearningRecordStoreService";
 /// LRS client credentials.
 pub const XAPI_CLIENTS_SERVICE_NAME: &str = "lms.xapi.v1.LrsClientService";
+/// cmi5 launches.
+pub const CMI5_SERVICE_NAME: &str = "lms.records.v1.Cmi5Service";
+/// A cmi5 launch's fetch URL (public).
+pub const CMI5_FETCH_SERVICE_NAME: &str = "lms.records.v1.Cmi5FetchService";
 /// Public certificate verification.
 pub const VERIFICATION_SERVICE_NAME: &str = "lms.records.v1.CertificateVerification";
 
@@ -58,6 +64,7 @@ listen = "127.0.0.1:50054"
 database_url = ""
 db_pool_size = 8
 certification_scan_seconds = 300
+public_url = ""
 "#;
 
 /// `[records]`'s own keys.
@@ -68,6 +75,10 @@ pub struct Own {
     /// disables it.
     #[serde(rename = "certification_scan_seconds", deserialize_with = "seconds")]
     pub certification_scan: Duration,
+    /// Where browsers and cmi5 content reach the gateway: launch URLs name its `/xapi/` as
+    /// the LRS endpoint and its `/cmi5/fetch/` for the credential. Empty: `web.public_url`,
+    /// else `http://<gateway.listen>` (filled in by the topology).
+    pub public_url: String,
 }
 
 pub type Settings = ServiceSettings<Own>;
@@ -127,6 +138,9 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
     // Public: whoever holds a feed's secret reads its calendar, without a token.
     let feeds = CalendarFeedServiceServer::new(grpc::CalendarFeedsGrpc::new(app.clone()))
         .max_encoding_message_size(limit);
+    let cmi5 = Cmi5ServiceServer::new(grpc::Cmi5Grpc::new(app.clone()));
+    // Public: a launch's fetch token is its own credential (cmi5 8.2).
+    let cmi5_fetch = Cmi5FetchServiceServer::new(grpc::Cmi5FetchGrpc::new(app.clone()));
     // Public: anyone holding a certificate's code may verify it, without a token.
     let verification = CertificateVerificationServer::new(grpc::VerificationGrpc::new(app));
     Routes::new(context.authorize(records, grpc::policy::POLICY))
@@ -134,6 +148,8 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
         .add_service(xapi)
         .add_service(context.authorize(xapi_clients, grpc::policy::XAPI_CLIENTS_POLICY))
+        .add_service(context.authorize(cmi5, grpc::policy::CMI5_POLICY))
+        .add_service(cmi5_fetch)
         .add_service(verification)
         .add_service(feeds)
 }
@@ -147,7 +163,7 @@ pub async fn serve(
     settings: Settings,
     peers: Peers,
 ) -> anyhow::Result<()> {
-    let app = app(db.clone(), &peers);
+    let app = app(db.clone(), &peers).with_public_url(&settings.own.public_url);
     let scheduler = app.clone();
     context.every(settings.own.certification_scan, move || {
         let app = scheduler.clone();
@@ -170,6 +186,8 @@ pub async fn serve(
         XAPI_CLIENTS_SERVICE_NAME,
         VERIFICATION_SERVICE_NAME,
         CALENDAR_FEEDS_SERVICE_NAME,
+        CMI5_SERVICE_NAME,
+        CMI5_FETCH_SERVICE_NAME,
         DEAD_LETTERS_SERVICE_NAME,
         lms_platform::audit::SERVICE_NAME,
         lms_platform::privacy::SERVICE_NAME,

@@ -432,6 +432,7 @@ async fn completing_a_certification_pathway_issues_a_verifiable_certificate(suit
                     title: "Safety briefing".into(),
                     required: true,
                     kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                        cmi5: None,
                         url: "https://learn.example.com/forklift".into(),
                         media_type: pathway_pb::content_step::MediaType::Video as i32,
                     })),
@@ -1138,6 +1139,7 @@ async fn admins_move_in_flight_learners_to_a_newer_version(suite: Suite) {
                     title: "Watch".into(),
                     required: true,
                     kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                        cmi5: None,
                         url: "https://learn.example.com/video".into(),
                         media_type: pathway_pb::content_step::MediaType::Video as i32,
                     })),

@@ -1654,6 +1654,7 @@ async fn every_kind_of_step_certify_and_recertify_over_grpc(suite: Suite) {
         (
             "Read the manual",
             pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                cmi5: None,
                 url: "https://learn.example.com/crane".into(),
                 media_type: pathway_pb::content_step::MediaType::Document as i32,
             }),

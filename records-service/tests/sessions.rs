@@ -51,6 +51,7 @@ async fn training_pathway(
         (
             "Read",
             pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                cmi5: None,
                 url: "https://learn.example.com/forklift".into(),
                 media_type: pathway_pb::content_step::MediaType::Document as i32,
             }),

@@ -13,6 +13,7 @@ pub fn content_step(title: &str) -> pathway_pb::Step {
         title: title.into(),
         required: true,
         kind: Some(pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+            cmi5: None,
             url: format!(
                 "https://learn.example.com/{}",
                 title.to_lowercase().replace(' ', "-")

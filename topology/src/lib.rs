@@ -247,7 +247,7 @@ impl Topology {
                 listener,
                 db()?,
                 context,
-                settings.records.clone(),
+                records_settings(settings),
                 self.records_peers()?,
             )),
             Notification => Box::pin(notification_service::serve(
@@ -420,4 +420,17 @@ impl Topology {
         }
         Ok(running)
     }
+}
+
+/// records-service's settings with `public_url` filled in when not set: the portal's public
+/// address (`web.public_url`), else the gateway's own (`http://<gateway.listen>`, as bound).
+fn records_settings(settings: &Settings) -> records_service::Settings {
+    let mut records = settings.records.clone();
+    if records.own.public_url.trim().is_empty() {
+        records.own.public_url = match settings.web.public_url.trim() {
+            "" => format!("http://{}", settings.gateway.listen),
+            given => given.to_string(),
+        };
+    }
+    records
 }

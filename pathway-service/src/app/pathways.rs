@@ -6,10 +6,11 @@ use lms_platform::pagination::{self, Page, paginate};
 use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::{PathwayApp, parse_token_number, require_in_reach, top_level};
+use crate::domain::cmi5::{ImportedUnit, MoveOn};
 use crate::domain::pathway::{
     Pathway, PathwayFilter, PathwaySettings, PathwayStatus, VersionRecord, check_publishable,
 };
-use crate::domain::step::{self, Step, StepDetail};
+use crate::domain::step::{self, MediaType, Step, StepDetail};
 use crate::domain::{Audit, check_etag, now};
 use crate::storage::{categories as category_rows, pathways as pathway_rows};
 
@@ -215,6 +216,54 @@ impl PathwayApp {
             step.id = lms_platform::validate::new_id();
             step.audit = Audit::new(&actor);
             step::add_step(&mut pathway.steps, step, position)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Adds a cmi5 course structure's AUs to the draft as content steps, in order. An AU
+    /// that a step already is (the same AU id: a course re-imported after its publisher
+    /// changed it) updates that step instead, keeping its id and so learners' progress.
+    pub async fn import_cmi5_course(
+        &self,
+        who: &Principal,
+        pathway_id: PathwayId,
+        etag: String,
+        units: Vec<ImportedUnit>,
+    ) -> AppResult<Pathway> {
+        let actor = who.subject.clone();
+        self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
+            for imported in units {
+                let detail = StepDetail::Content {
+                    url: imported.url,
+                    media_type: MediaType::WebPage,
+                    cmi5: Some(imported.unit.clone()),
+                };
+                let existing = pathway.steps.iter_mut().find(|s| {
+                    matches!(&s.detail, StepDetail::Content { cmi5: Some(unit), .. }
+                        if unit.activity_id == imported.unit.activity_id)
+                });
+                if let Some(step) = existing {
+                    step.title = imported.title;
+                    step.description = imported.description;
+                    step.detail = detail;
+                    step.audit.touch(&actor);
+                    continue;
+                }
+                let step = Step {
+                    id: lms_platform::validate::new_id(),
+                    title: imported.title,
+                    description: imported.description,
+                    // An AU that nothing completes does not hold the pathway back.
+                    required: imported.unit.move_on != MoveOn::NotApplicable,
+                    prerequisites: Vec::new(),
+                    position: 0,
+                    estimated_minutes: 0,
+                    detail,
+                    audit: Audit::new(&actor),
+                };
+                step::add_step(&mut pathway.steps, step, None)?;
+            }
             Ok(true)
         })
         .await

@@ -1,6 +1,7 @@
 //! The rules of categories and pathways, free of gRPC and of storage so they can be tested alone.
 
 pub mod category;
+pub mod cmi5;
 pub mod pathway;
 pub mod step;
 #[cfg(test)]

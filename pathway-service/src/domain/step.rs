@@ -8,6 +8,7 @@ use lms_platform::text_enum;
 use lms_platform::validate::Violations;
 use serde::{Deserialize, Serialize};
 
+use super::cmi5::{Cmi5Unit, validate_unit};
 use super::{Audit, MAX_DESCRIPTION_CHARS, MAX_MINUTES, MAX_NAME_CHARS, MAX_URL_CHARS};
 
 pub const MAX_STEPS: usize = 500;
@@ -42,6 +43,9 @@ pub enum StepDetail {
     Content {
         url: String,
         media_type: MediaType,
+        /// Set when the material is a cmi5 assignable unit.
+        #[serde(default)]
+        cmi5: Option<Cmi5Unit>,
     },
     Assessment {
         assessment_id: String,
@@ -100,7 +104,12 @@ pub fn validate_step(v: &mut Violations, step: &Step) {
         v.id(&format!("step.prerequisite_step_ids[{i}]"), id);
     }
     match &step.detail {
-        StepDetail::Content { url, .. } => v.url("step.content.url", url, MAX_URL_CHARS),
+        StepDetail::Content { url, cmi5, .. } => {
+            v.url("step.content.url", url, MAX_URL_CHARS);
+            if let Some(unit) = cmi5 {
+                validate_unit(v, "step.content.cmi5", unit, url, "step.content.url");
+            }
+        }
         StepDetail::Assessment { assessment_id } => {
             v.id("step.assessment.assessment_id", assessment_id);
         }

@@ -219,6 +219,21 @@ impl PathwayService for PathwayGrpc {
         Ok(Response::new(convert::pathway(pathway)))
     }
 
+    async fn import_cmi5_course(
+        &self,
+        request: Request<pb::ImportCmi5CourseRequest>,
+    ) -> Result<Response<pb::Pathway>, Status> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let pathway_id = PathwayId::parse("pathway_id", &req.pathway_id)?;
+        let units = convert::imported_units(&req)?;
+        let pathway = self
+            .app
+            .import_cmi5_course(&who, pathway_id, req.etag, units)
+            .await?;
+        Ok(Response::new(convert::pathway(pathway)))
+    }
+
     async fn update_step(
         &self,
         request: Request<pb::UpdateStepRequest>,

@@ -30,6 +30,7 @@ pub const POLICY: Policy = &[
     // assessment-service adds the step of an assessment created with `add_step`, after its
     // own policy admitted the admin.
     ("AddStep", ADMINS_AND_SERVICES),
+    ("ImportCmi5Course", ADMINS_AND_SERVICES),
     ("UpdateStep", ADMINS),
     ("ReorderSteps", ADMINS),
     ("RemoveStep", ADMINS),
@@ -48,6 +49,7 @@ pub const SCOPED: ScopedPolicy = &[
     ("UpdatePathway", Administer),
     ("ArchivePathway", Administer),
     ("AddStep", Administer),
+    ("ImportCmi5Course", Administer),
     ("UpdateStep", Administer),
     ("ReorderSteps", Administer),
     ("RemoveStep", Administer),

@@ -1,6 +1,7 @@
 //! Recording an activity of the learner record together with its xAPI statement, in one
 //! transaction (see `domain::xapi::learner_record`): every place that appends to the activity
-//! log goes through [`record_activity`].
+//! log goes through [`record_activity`] — but cmi5's, whose statements are cmi5's own
+//! (`app::cmi5`).
 
 use lms_platform::db::DbConnection;
 use lms_platform::ids::TenantId;
@@ -23,16 +24,26 @@ pub(crate) fn record_activity(
 ) -> AppResult<()> {
     activities::insert(conn, tenant, activity)?;
     let home = home_page(tenant);
-    let Some(statement) = learner_record::statement(tenant.as_str(), &home, enrolment, activity)
-    else {
-        return Ok(());
-    };
-    let incoming = xapi::check_request(&statement, None, Version::V2).map_err(|violations| {
+    match learner_record::statement(tenant.as_str(), &home, enrolment, activity) {
+        Some(statement) => store_lms_statements(conn, tenant, vec![statement]),
+        None => Ok(()),
+    }
+}
+
+/// Stores statements the suite itself makes (the learner record's, cmi5's), with the suite as
+/// their authority, in the caller's transaction.
+pub(crate) fn store_lms_statements(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    statements: Vec<serde_json::Value>,
+) -> AppResult<()> {
+    let body = serde_json::Value::Array(statements);
+    let incoming = xapi::check_request(&body, None, Version::V2).map_err(|violations| {
         AppError::internal(anyhow::anyhow!(
-            "the learner record's statement breaks xAPI: {violations:?}"
+            "the suite's own statement breaks xAPI: {violations:?}"
         ))
     })?;
-    let authority = xapi::account_agent(&home, crate::NAME);
+    let authority = xapi::account_agent(&home_page(tenant), crate::NAME);
     store_in(
         conn,
         tenant,

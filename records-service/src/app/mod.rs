@@ -7,6 +7,7 @@ mod attendance;
 mod bookings;
 mod calendars;
 mod certifications;
+pub mod cmi5;
 mod compliance;
 mod evidence;
 mod learner_statements;
@@ -49,6 +50,9 @@ pub use steps::StepQuestion;
 pub use transcript::{TranscriptEntry, TranscriptFilter};
 pub use versions::VersionMove;
 
+/// `lms up`'s gateway, for an app built without settings (tests of the use cases).
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
 /// Who reads and records for any learner.
 const STAFF: [Role; 3] = [Role::Admin, Role::Instructor, Role::Service];
 
@@ -61,6 +65,9 @@ pub struct RecordsApp {
     access: Access,
     /// Pathway versions kept parsed (immutable, so never stale).
     snapshots: snapshots::Snapshots,
+    /// Where browsers and cmi5 content reach the gateway (no trailing slash): launch URLs
+    /// name its `/xapi/` and `/cmi5/fetch/`.
+    public_url: String,
 }
 
 /// An enrolment's progress with what it rests on.
@@ -80,7 +87,14 @@ impl RecordsApp {
             directory,
             access,
             snapshots: snapshots::Snapshots::default(),
+            public_url: DEFAULT_PUBLIC_URL.to_string(),
         }
+    }
+
+    /// The gateway's address as browsers reach it (`records.public_url`).
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = url.trim_end_matches('/').to_string();
+        self
     }
 
     /// The learner whose record the caller asks for: themselves, or anyone for staff.

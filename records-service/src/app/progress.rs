@@ -9,6 +9,7 @@ use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 
 use super::certifications::issue_certification;
+use super::cmi5;
 use super::learner_statements::record_activity;
 use super::{ProgressView, RecordsApp, lock_enrolment, view, views, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, NewActivity};
@@ -182,6 +183,9 @@ fn record(
     };
     let staff = who.has_any(&[Role::Admin, Role::Instructor]);
     let learner_self = who.subject == enrolment.learner;
+    if step.step.cmi5.is_some() {
+        return record_cmi5(conn, who, &enrolment, step, activity, staff, &before);
+    }
     let source = match (step.step.kind, staff, learner_self) {
         (StepKind::Assessment, _, _) if activity.completed => {
             return Err(AppError::FailedPrecondition(
@@ -258,6 +262,48 @@ fn record(
         },
     )?;
     follow_up(conn, tenant, &enrolment, first, at)
+}
+
+/// A cmi5 step completes from its content's statements (launched with LaunchAssignableUnit);
+/// staff may waive it, which cmi5 records as `waived` (see `app::cmi5`).
+fn record_cmi5(
+    conn: &mut DbConnection,
+    who: &Principal,
+    enrolment: &Enrolment,
+    step: &StepProgress,
+    activity: &NewActivity,
+    staff: bool,
+    before: &ProgressView,
+) -> AppResult<ProgressView> {
+    if !staff || !activity.completed {
+        return Err(AppError::FailedPrecondition(format!(
+            "“{}” is cmi5 content: it is launched (LaunchAssignableUnit) and completes from              its own statements; staff may waive it by recording its completion",
+            step.step.title
+        )));
+    }
+    if step.state == StepState::Completed {
+        return view(conn, &who.tenant_id, enrolment.clone());
+    }
+    if matches!(step.state, StepState::Locked | StepState::Blocked) {
+        return Err(refusal(step));
+    }
+    let first = !before.any_activity;
+    cmi5::waive(
+        conn,
+        &who.tenant_id,
+        enrolment,
+        &step.step.id,
+        &who.subject,
+        now(),
+    )?;
+    if first {
+        outbox::enqueue(
+            conn,
+            &who.tenant_id,
+            vec![events::enrolment_started(&enrolment.id, now())],
+        )?;
+    }
+    view(conn, &who.tenant_id, enrolment.clone())
 }
 
 /// FAILED_PRECONDITION for a step the learner cannot take now, in the words progress shows.

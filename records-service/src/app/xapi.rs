@@ -13,7 +13,7 @@ use lms_platform::{AppError, AppResult, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::RecordsApp;
+use super::{RecordsApp, cmi5};
 use crate::domain::xapi::attachments::{self, AttachmentData, AttachmentMeta, Part};
 use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
@@ -150,8 +150,16 @@ impl RecordsApp {
         let ids: Vec<String> = prepared.iter().map(|s| s.id.clone()).collect();
         let tenant = who.tenant_id.clone();
         let parts = request.attachments;
+        let session = cmi5::session_of(who).map(str::to_string);
         self.db
             .write(move |conn| {
+                if let Some(session) = &session {
+                    let statements: Vec<(&str, &serde_json::Map<String, Value>)> = prepared
+                        .iter()
+                        .map(|s| (s.id.as_str(), &s.document))
+                        .collect();
+                    cmi5::admit_statements(conn, &tenant, session, &statements)?;
+                }
                 store_in(conn, &tenant, prepared, &authority, default_version)?;
                 attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
             })
@@ -174,6 +182,12 @@ impl RecordsApp {
         };
         let id =
             formats::uuid(&id).ok_or_else(|| AppError::invalid_field(field, "must be a UUID"))?;
+        if self.confined_to(who).await?.is_some() {
+            return Err(AppError::PermissionDenied(
+                "cmi5 content queries its learner's statements (agent) rather than reading by id"
+                    .into(),
+            ));
+        }
         let tenant = who.tenant_id.clone();
         let (found, data) = self
             .db
@@ -208,6 +222,13 @@ impl RecordsApp {
             Some(token) => from_token(token)?,
             None => (filter_of(&query)?, query.format),
         };
+        if let Some(me) = self.confined_to(who).await?
+            && filter.agent.as_deref() != Some(me.as_str())
+        {
+            return Err(AppError::PermissionDenied(
+                "cmi5 content reads only its learner's statements: give their agent".into(),
+            ));
+        }
         let tenant = who.tenant_id.clone();
         let mut asked = filter.clone();
         asked.limit += 1;

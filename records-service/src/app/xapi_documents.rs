@@ -124,6 +124,8 @@ impl RecordsApp {
     ) -> AppResult<String> {
         let place = place(&at)?;
         let id = required_id(&at)?;
+        self.check_document_access(who, &place, Some(&id), true)
+            .await?;
         let content_type = match write.content_type.trim() {
             "" => "application/octet-stream".to_string(),
             given => given.to_string(),
@@ -173,6 +175,8 @@ impl RecordsApp {
     pub async fn get_document(&self, who: &Principal, at: DocumentAt) -> AppResult<StoredDocument> {
         let place = place(&at)?;
         let id = required_id(&at)?;
+        self.check_document_access(who, &place, Some(&id), false)
+            .await?;
         let tenant = who.tenant_id.clone();
         self.db
             .read_one(move |conn| rows::get(conn, &tenant, &place, &id))
@@ -190,6 +194,7 @@ impl RecordsApp {
         since: Option<String>,
     ) -> AppResult<(Vec<String>, Option<NaiveDateTime>)> {
         let place = place(&at)?;
+        self.check_document_access(who, &place, None, false).await?;
         let since = match since {
             Some(text) => Some(
                 formats::timestamp(&text)
@@ -223,6 +228,8 @@ impl RecordsApp {
             (_, DocumentKind::State) => None,
             _ => return Err(AppError::invalid_field("profileId", "is required")),
         };
+        self.check_document_access(who, &place, id.as_deref(), true)
+            .await?;
         let (kind, tenant) = (at.kind, who.tenant_id.clone());
         self.db
             .write(move |conn| {

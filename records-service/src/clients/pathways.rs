@@ -8,6 +8,7 @@ use lms_platform::{AppError, AppResult};
 use lms_proto::pathway_v1 as pb;
 use pb::pathway_service_client::PathwayServiceClient;
 
+use crate::domain::cmi5::{Cmi5Unit, MoveOn};
 use crate::domain::pathway::{CertificationPolicy, Completion, PathwaySnapshot, Step, StepKind};
 
 #[derive(Clone)]
@@ -99,8 +100,15 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
         .map(|s| {
             let mut assessment_id = String::new();
             let mut instructor = String::new();
+            let mut cmi5 = None;
             let kind = match s.kind.as_ref()? {
-                pb::step::Kind::Content(_) => StepKind::Content,
+                pb::step::Kind::Content(content) => {
+                    cmi5 = content
+                        .cmi5
+                        .as_ref()
+                        .map(|unit| cmi5_unit(&content.url, unit));
+                    StepKind::Content
+                }
                 pb::step::Kind::Assessment(a) => {
                     assessment_id = a.assessment_id.clone();
                     StepKind::Assessment
@@ -120,6 +128,7 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
                 prerequisites: s.prerequisite_step_ids.clone(),
                 assessment_id,
                 instructor,
+                cmi5,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -152,4 +161,26 @@ fn snapshot(version: &pb::PathwayVersion) -> Option<PathwaySnapshot> {
         completion,
         steps,
     })
+}
+
+/// What records-service keeps of a cmi5 AU published on a content step at `url`.
+fn cmi5_unit(url: &str, unit: &pb::Cmi5AssignableUnit) -> Cmi5Unit {
+    use pb::cmi5_assignable_unit::{LaunchMethod, MoveOn as M};
+    Cmi5Unit {
+        url: url.to_string(),
+        publisher_id: unit.activity_id.clone(),
+        course_id: unit.course_id.clone(),
+        move_on: match M::try_from(unit.move_on) {
+            Ok(M::Passed) => MoveOn::Passed,
+            Ok(M::Completed) => MoveOn::Completed,
+            Ok(M::CompletedAndPassed) => MoveOn::CompletedAndPassed,
+            Ok(M::CompletedOrPassed) => MoveOn::CompletedOrPassed,
+            // pathway-service refuses anything else.
+            Ok(M::NotApplicable | M::Unspecified) | Err(_) => MoveOn::NotApplicable,
+        },
+        mastery_score: unit.mastery_score,
+        own_window: unit.launch_method == LaunchMethod::OwnWindow as i32,
+        launch_parameters: unit.launch_parameters.clone(),
+        entitlement_key: unit.entitlement_key.clone(),
+    }
 }

@@ -19,6 +19,8 @@ text_enum!(ActivitySource {
     AssessmentOutcome = "ASSESSMENT_OUTCOME",
     InstructorAttendance = "INSTRUCTOR_ATTENDANCE",
     AdminEntry = "ADMIN_ENTRY",
+    /// A cmi5 step's content: launched, or its statements met the step's moveOn rule.
+    ContentStatements = "CONTENT_STATEMENTS",
 });
 
 #[derive(Debug, Clone, PartialEq)]

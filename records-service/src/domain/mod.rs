@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod calendar;
 pub mod certification;
+pub mod cmi5;
 pub mod digests;
 pub mod enrolment;
 pub mod evidence;

@@ -40,6 +40,9 @@ pub struct Step {
     /// when none is named, or in versions cached before it was kept).
     #[serde(default)]
     pub instructor: String,
+    /// For a content step that is a cmi5 assignable unit: what cmi5 needs of it.
+    #[serde(default)]
+    pub cmi5: Option<super::cmi5::Cmi5Unit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

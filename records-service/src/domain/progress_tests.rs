@@ -11,6 +11,7 @@ fn step(id: &str, required: bool, prerequisites: &[&str]) -> Step {
         prerequisites: prerequisites.iter().map(|p| p.to_string()).collect(),
         assessment_id: String::new(),
         instructor: String::new(),
+        cmi5: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! LRS clients at the door of `LearningRecordStoreService`: a request carrying HTTP Basic
 //! credentials (`key:secret`, as xAPI content sends them) is checked against the tenant's LRS
-//! clients and their scopes, and goes on as that client's principal; the service's role policy
+//! clients and their scopes — or, for a `cmi5_` key, against the cmi5 launch session it
+//! names — and goes on as that client's principal; the service's role policy
 //! then applies as to any caller. Every other request (a bearer token) passes untouched.
 
 use std::task::{Context, Poll};
@@ -12,6 +13,7 @@ use tonic::Status;
 use tower::{Layer, Service};
 
 use crate::app::RecordsApp;
+use crate::app::cmi5::SESSION_KEY;
 use crate::app::xapi_clients::Scope;
 
 #[derive(Clone)]
@@ -114,7 +116,16 @@ where
                 rpc: path.trim_start_matches('/').to_string(),
                 request_id: String::new(),
             };
-            match app.authenticate_lrs_client(key, secret, needs, call).await {
+            // A cmi5 launch's credential (from its fetch URL) may read and write while its
+            // session is open; what its content may do there is cmi5's (app::cmi5).
+            let authenticated = match key.strip_prefix(SESSION_KEY) {
+                Some(session) => {
+                    app.authenticate_cmi5_session(session.to_string(), secret, call)
+                        .await
+                }
+                None => app.authenticate_lrs_client(key, secret, needs, call).await,
+            };
+            match authenticated {
                 Ok(principal) => {
                     request.headers_mut().remove("authorization");
                     request.extensions_mut().insert(principal);

@@ -2,6 +2,7 @@
 //! declared in [`policy`] and checked before a handler runs.
 
 mod calendar_feeds;
+mod cmi5;
 pub mod convert;
 pub mod csv_export;
 mod events;
@@ -26,6 +27,7 @@ use crate::app::RecordsApp;
 use crate::domain::activity::NewActivity;
 use crate::domain::evidence::Decision;
 pub use calendar_feeds::CalendarFeedsGrpc;
+pub use cmi5::{Cmi5FetchGrpc, Cmi5Grpc};
 use convert::{
     MANUAL_PATHS, activity, certification, learner_filter, manual_fields, manual_record, progress,
     transcript_csv, transcript_entries, transcript_request,

@@ -40,6 +40,9 @@ pub const POLICY: Policy = &[
     ("ListActivities", ANY_ROLE),
 ];
 
+/// `lms.records.v1.Cmi5Service`: learners launch their own content.
+pub const CMI5_POLICY: Policy = &[("LaunchAssignableUnit", LEARNERS)];
+
 /// Who schedules sessions and marks attendance (instructors: the sessions they teach).
 const TEACHERS: &[Role] = &[Admin, Instructor];
 /// Who books seats (admins on a learner's behalf).

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod bookings;
 pub mod calendar_feeds;
 pub mod certifications;
+pub mod cmi5;
 pub mod enrolments;
 pub mod evidence;
 pub mod manual;

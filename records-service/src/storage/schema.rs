@@ -279,3 +279,29 @@ diesel::table! {
         stored_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    cmi5_sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        enrolment_id -> Text,
+        step_id -> Text,
+        fetch_hash -> Text,
+        auth_hash -> Nullable<Text>,
+        verbs -> Text,
+        launched_at -> Timestamp,
+        last_statement_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cmi5_units (tenant_id, enrolment_id, step_id) {
+        tenant_id -> Text,
+        enrolment_id -> Text,
+        step_id -> Text,
+        completed -> Bool,
+        passed -> Bool,
+        satisfied_at -> Nullable<Timestamp>,
+    }
+}

@@ -124,6 +124,7 @@ impl Suite {
             .await;
         let steps = [
             pathway_pb::step::Kind::Content(pathway_pb::ContentStep {
+                cmi5: None,
                 url: "https://learn.example.com/policy".into(),
                 media_type: pathway_pb::content_step::MediaType::Document as i32,
             }),

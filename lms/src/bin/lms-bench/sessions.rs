@@ -204,6 +204,7 @@ async fn seed_pathway(db: &Db) -> anyhow::Result<(PathwayId, Step)> {
         prerequisites: Vec::new(),
         assessment_id: String::new(),
         instructor: String::new(),
+        cmi5: None,
     };
     let snapshot = PathwaySnapshot {
         certification: None,

@@ -38,8 +38,20 @@ pub fn statement_id(tenant: &str, activity_id: &str) -> String {
     .to_string()
 }
 
+/// The activity id of a pathway's step: the object of its statements (and, for a cmi5 step,
+/// the AU's `activityId`).
+pub fn step_activity_id(pathway_id: &str, step_id: &str) -> String {
+    format!("urn:lms:pathway:{pathway_id}:step:{step_id}")
+}
+
+/// The LMS's activity id of a cmi5 course on a pathway (cmi5 9.3.9: not the publisher's).
+pub fn course_activity_id(pathway_id: &str, course_id: &str) -> String {
+    let course = uuid::Uuid::new_v5(&NAMESPACE, course_id.as_bytes());
+    format!("urn:lms:pathway:{pathway_id}:cmi5-course:{course}")
+}
+
 /// The registration standing for an enrolment: its id when that is a UUID, else one derived.
-fn registration(tenant: &str, enrolment: &str) -> String {
+pub fn registration(tenant: &str, enrolment: &str) -> String {
     super::formats::uuid(enrolment).unwrap_or_else(|| {
         uuid::Uuid::new_v5(
             &NAMESPACE,
@@ -50,8 +62,12 @@ fn registration(tenant: &str, enrolment: &str) -> String {
 }
 
 /// The verb an activity is told with; None for what is not the learner's learning (a move
-/// to another pathway version).
+/// to another pathway version) and for a cmi5 step's launches and completions, which its
+/// content's own statements and the LMS's cmi5 statements tell (see `domain::cmi5`).
 fn verb(activity: &Activity) -> Option<(&'static str, &'static str)> {
+    if activity.source == ActivitySource::ContentStatements {
+        return None;
+    }
     let by_assessment = activity.source == ActivitySource::AssessmentOutcome;
     let by_attendance = activity.source == ActivitySource::InstructorAttendance;
     Some(match activity.kind {
@@ -83,7 +99,7 @@ pub fn statement(
         "verb": {"id": verb, "display": {"en": display}},
         "object": {
             "objectType": "Activity",
-            "id": format!("{pathway}:step:{}", activity.step_id),
+            "id": step_activity_id(enrolment.pathway_id.as_str(), &activity.step_id),
             "definition": {"type": "http://adlnet.gov/expapi/activities/module"},
         },
         "context": {

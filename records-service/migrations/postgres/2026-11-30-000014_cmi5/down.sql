@@ -1,0 +1,2 @@
+DROP TABLE cmi5_units;
+DROP TABLE cmi5_sessions;
