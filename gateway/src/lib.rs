@@ -5,6 +5,7 @@
 //! edge layers in [`edge`].
 
 pub mod audit_trail;
+pub mod cmi5;
 pub mod edge;
 pub mod error;
 pub mod openapi;
@@ -61,6 +62,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.privacy.v1.PersonalDataService",
     "lms.enrolment.v1.RoleBindingService",
     "lms.xapi.v1.LrsClientService",
+    "lms.records.v1.Cmi5Service",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -210,6 +212,10 @@ pub fn router(
         EXPOSED_SERVICES[13],
         Upstream::Channel(peers.records.channel()),
     );
+    upstreams.insert(
+        EXPOSED_SERVICES[14],
+        Upstream::Channel(peers.records.channel()),
+    );
     let gateway = Arc::new(Gateway {
         routes,
         upstreams,
@@ -225,6 +231,7 @@ pub fn router(
         .fallback(dispatch)
         .with_state(gateway)
         .merge(xapi::router(peers.records.clone(), settings.max_body_bytes))
+        .merge(cmi5::router(peers.records.clone()))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             edge::authenticate,

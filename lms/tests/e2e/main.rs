@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod cli;
+mod cmi5;
 mod concurrency;
 mod conventions;
 mod faults;
