@@ -379,3 +379,124 @@ impl Reader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn structure(units: &str) -> String {
+        format!(
+            r#"<courseStructure xmlns="{NAMESPACE}" xmlns:v="https://vendor.example.com/x">
+  <course id="https://example.com/course"><title><langstring lang="en">C</langstring></title>
+    <description><langstring lang="en">D</langstring></description></course>
+  <v:extra>vendors may add elements</v:extra>
+  {units}
+</courseStructure>"#
+        )
+    }
+
+    fn au(id: &str, attributes: &str, url: &str) -> String {
+        format!(
+            r#"<au id="{id}" {attributes}><title><langstring lang="fr">Titre</langstring><langstring lang="en"> Title </langstring></title>
+  <description><langstring lang="en">About</langstring></description><url>{url}</url></au>"#
+        )
+    }
+
+    fn fields(result: Result<Vec<ImportedUnit>, Violations>) -> Vec<String> {
+        result
+            .unwrap_err()
+            .into_violations()
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
+    }
+
+    #[test]
+    fn units_in_document_order_with_cmi5s_defaults() {
+        let base = url::Url::parse("https://cdn.example.com/pkg/").unwrap();
+        let xml = structure(&format!(
+            "{}<block id=\"https://example.com/b\"><title><langstring>B</langstring></title><description><langstring>B</langstring></description>{}</block>",
+            au("https://example.com/a1", "", "a1/index.html"),
+            au(
+                "https://example.com/a2",
+                "moveOn=\"Passed\" masteryScore=\"0.75\" launchMethod=\"OwnWindow\"",
+                "https://other.example.com/a2"
+            ),
+        ));
+        let units = read_course_structure(&xml, Some(&base), "en").unwrap();
+        assert_eq!(units.len(), 2);
+        assert_eq!(units[0].url, "https://cdn.example.com/pkg/a1/index.html");
+        assert_eq!(units[0].title, "Title", "the language asked for, trimmed");
+        assert_eq!(units[0].unit.move_on, MoveOn::NotApplicable);
+        assert_eq!(units[0].unit.launch_method, LaunchMethod::AnyWindow);
+        assert_eq!(units[0].unit.course_id, "https://example.com/course");
+        assert_eq!(units[1].unit.move_on, MoveOn::Passed);
+        assert_eq!(units[1].unit.mastery_score, Some(0.75));
+        assert_eq!(units[1].unit.launch_method, LaunchMethod::OwnWindow);
+        let first = read_course_structure(&xml, Some(&base), "de").unwrap();
+        assert_eq!(first[0].title, "Titre", "else the first given");
+    }
+
+    #[test]
+    fn broken_structures_name_each_element() {
+        let xml = structure(&format!(
+            "{}{}{}",
+            au(
+                "https://example.com/a1",
+                "moveOn=\"Sometimes\"",
+                "relative.html"
+            ),
+            au(
+                "https://example.com/a1",
+                "masteryScore=\"0.12345\"",
+                "https://x.example.com/?endpoint=1"
+            ),
+            au(
+                "not an iri",
+                "launchMethod=\"Popup\"",
+                "ftp://x.example.com/"
+            ),
+        ));
+        let found = fields(read_course_structure(&xml, None, ""));
+        for expected in [
+            "course_structure.au[0].moveOn",
+            "course_structure.au[0].url",
+            "course_structure.au[1].id",
+            "course_structure.au[1].mastery_score",
+            "course_structure.au[1].url",
+            "course_structure.au[2].id",
+            "course_structure.au[2].launchMethod",
+            "course_structure.au[2].url",
+        ] {
+            assert!(
+                found.iter().any(|f| f == expected),
+                "{expected} not in {found:?}"
+            );
+        }
+        assert_eq!(
+            fields(read_course_structure(&structure(""), None, "")),
+            ["course_structure"]
+        );
+        assert_eq!(
+            fields(read_course_structure("<courseStructure/>", None, "")),
+            ["course_structure"]
+        );
+        let no_block_members = structure(
+            "<block id=\"https://example.com/b\"><title><langstring>B</langstring></title></block>",
+        );
+        assert!(
+            fields(read_course_structure(&no_block_members, None, ""))
+                .iter()
+                .any(|f| f == "course_structure.block[0]")
+        );
+    }
+
+    #[test]
+    fn absolute_iris() {
+        assert!(is_absolute_iri("https://example.com/a"));
+        assert!(is_absolute_iri("urn:x:y"));
+        assert!(!is_absolute_iri("/relative"));
+        assert!(!is_absolute_iri("1http://x"));
+        assert!(!is_absolute_iri("https://example.com/a b"));
+    }
+}
