@@ -29,6 +29,15 @@ const NOT_MADE_HERE: &[(&str, &str)] = &[
         "erases learner@a, whom the rest of this test needs: privacy.rs checks its one entry",
     ),
     (
+        "lms.records.v1.Cmi5Service/LaunchAssignableUnit",
+        "needs a published cmi5 step: cmi5.rs launches one and checks the launch's one entry",
+    ),
+    (
+        "lms.records.v1.Cmi5FetchService/FetchAuthToken",
+        "public, with no caller to name: it hands out the credential of a launch, whose entry \
+         cmi5.rs checks",
+    ),
+    (
         "lms.notification.v1.WebhookService/RedeliverWebhookDelivery",
         "needs an event sent to a webhook (notification-service/tests/webhooks.rs)",
     ),

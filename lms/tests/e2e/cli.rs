@@ -852,6 +852,8 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
                 "lms.xapi.v1.LearningRecordStoreService",
                 "lms.xapi.v1.LrsClientService",
                 "lms.records.v1.CertificateVerification",
+                "lms.records.v1.Cmi5Service",
+                "lms.records.v1.Cmi5FetchService",
                 "lms.events.v1.DeadLetters",
             ],
         ),

@@ -601,6 +601,24 @@ async fn cmi5_launches(backend: TestBackend) {
         "{found}"
     );
 
+    // Each launch is in the audit trail, as the learner's act.
+    let trail = ok(
+        &lms,
+        Method::GET,
+        "/v1/auditEntries?pageSize=200",
+        &admin,
+        json!(null),
+    )
+    .await;
+    let launches: Vec<&Value> = trail["auditEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "lms.records.v1.Cmi5Service/LaunchAssignableUnit")
+        .collect();
+    assert_eq!(launches.len(), 4, "{launches:?}");
+    assert!(launches.iter().all(|e| e["actor"] == "ada"), "{launches:?}");
+
     // Another tenant sees none of it.
     let globex = lms.token("globex", Role::Admin);
     let found = xapi_get(&lms, &globex, &satisfied_query).await;

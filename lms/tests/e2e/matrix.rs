@@ -74,6 +74,10 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.pathway.v1.PathwayService/UpdatePathway", ADMIN),
     ("lms.pathway.v1.PathwayService/ArchivePathway", ADMIN),
     ("lms.pathway.v1.PathwayService/AddStep", ADMIN_SERVICE),
+    (
+        "lms.pathway.v1.PathwayService/ImportCmi5Course",
+        ADMIN_SERVICE,
+    ),
     ("lms.pathway.v1.PathwayService/UpdateStep", ADMIN),
     ("lms.pathway.v1.PathwayService/ReorderSteps", ADMIN),
     ("lms.pathway.v1.PathwayService/RemoveStep", ADMIN),
@@ -266,6 +270,11 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.records.v1.RecordsService/RecordActivity", EVERYONE),
     ("lms.records.v1.RecordsService/CheckStep", SERVICE),
     ("lms.records.v1.RecordsService/SubmitEvidence", LEARNER),
+    ("lms.records.v1.Cmi5Service/LaunchAssignableUnit", LEARNER),
+    (
+        "lms.records.v1.Cmi5FetchService/FetchAuthToken",
+        Access::Public,
+    ),
     (
         "lms.records.v1.RecordsService/ListEvidence",
         EVERYONE_SERVICE,
@@ -741,6 +750,12 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         r#"{"pathwayId":"{pathway}","step":{"title":"More","content":{"url":"https://learn.example.com/more","mediaType":"VIDEO"}}}"#,
     ),
     (
+        "lms.pathway.v1.PathwayService/ImportCmi5Course",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"pathwayId":"{pathway}","courseStructure":"<courseStructure xmlns=\"https://w3id.org/xapi/profiles/cmi5/v1/CourseStructure.xsd\"><course id=\"https://a.example/c\"><title><langstring>C</langstring></title></course><au id=\"https://a.example/au\" moveOn=\"Completed\"><title><langstring>AU</langstring></title><description><langstring>AU</langstring></description><url>https://a.example/au.html</url></au></courseStructure>"}"#,
+    ),
+    (
         "lms.pathway.v1.PathwayService/UpdateStep",
         Caller::Admin,
         Expect::NotFound,
@@ -1138,6 +1153,12 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Caller::Admin,
         Expect::AsUnknown,
         r#"{"pathwayId":"{pathway}"}"#,
+    ),
+    (
+        "lms.records.v1.Cmi5Service/LaunchAssignableUnit",
+        Caller::Learner,
+        Expect::NotFound,
+        r#"{"enrolmentId":"{enrolment}","stepId":"{step}"}"#,
     ),
     (
         "lms.records.v1.RecordsService/SubmitEvidence",

@@ -10,7 +10,7 @@ use lms_platform::auth::Call;
 use lms_platform::db::DbConnection;
 use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::resource::now;
-use lms_platform::{AppError, AppResult, Principal, Role};
+use lms_platform::{AppError, AppResult, Principal, Role, audit};
 use serde_json::{Map, Value};
 
 use super::learner_statements::store_lms_statements;
@@ -195,6 +195,10 @@ impl RecordsApp {
                         satisfy(conn, &tenant, &scope, &session_id, state, at, None)?;
                     }
                 }
+                let resource = format!("enrolments/{}/steps/{step_id}", scope.enrolment.id);
+                let launched =
+                    serde_json::json!({"session_id": session_id, "activity_id": scope.activity_id});
+                audit::record(conn, &who, audit::Change::acted(resource, &launched)?)?;
                 let endpoint = format!("{public_url}/xapi/");
                 let fetch = format!("{public_url}/cmi5/fetch/{session_id}.{fetch_secret}");
                 let launch_url = rules::launch_url(&scope.unit.url, &endpoint, &fetch, &launch)
