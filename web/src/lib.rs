@@ -161,6 +161,10 @@ pub fn router(
             post(pages::pathway::complete_step),
         )
         .route(
+            "/pathways/{pathway_id}/steps/{step_id}/launch",
+            post(pages::pathway::launch_step),
+        )
+        .route(
             "/pathways/{pathway_id}/steps/{step_id}/evidence",
             post(pages::pathway::submit_evidence),
         )

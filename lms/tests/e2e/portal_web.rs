@@ -219,6 +219,105 @@ async fn a_learner_sees_only_their_own_tenant_and_learning(backend: TestBackend)
     assert!(!learning.contains("Acme safety"));
 }
 
+/// cmi5 content is launched, not ticked off: the page offers Launch, which sends the browser
+/// on to the AU with cmi5's launch parameters.
+async fn a_learner_launches_cmi5_content(backend: TestBackend) {
+    let Some(lms) = Lms::start(backend).await else {
+        return;
+    };
+    let admin = lms
+        .auth
+        .token("acme", "admin@acme", &[lms_platform::Role::Admin]);
+    let pathway = rest(
+        &lms,
+        &admin,
+        "/v1/pathways",
+        json!({"title": "Forklift", "outcome": "TRAINING"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unit = json!({"activityId": "https://vendor.example.com/au", "moveOn": "COMPLETED"});
+    let with_step = rest(
+        &lms,
+        &admin,
+        &format!("/v1/pathways/{pathway}/steps"),
+        json!({"title": "Theory", "required": true,
+               "content": {"url": "https://content.example.com/au.html", "cmi5": unit}}),
+    )
+    .await;
+    let step = with_step["steps"][0]["id"].as_str().unwrap().to_string();
+    rest(
+        &lms,
+        &admin,
+        &format!("/v1/pathways/{pathway}:publish"),
+        json!({}),
+    )
+    .await;
+    let person = rest(
+        &lms,
+        &admin,
+        "/v1/people",
+        json!({"externalId": "ada", "displayName": "Ada"}),
+    )
+    .await;
+    rest(
+        &lms,
+        &admin,
+        "/v1/enrolments",
+        json!({"personId": person["id"], "pathwayId": pathway}),
+    )
+    .await;
+
+    let mut ada = Visitor::new(&lms.gateway);
+    ada.sign_in("acme", "ada").await;
+    let (_, page) = page_when_ready(&mut ada, &format!("/pathways/{pathway}")).await;
+    assert!(page.contains(&format!("/steps/{step}/launch")), "{page}");
+    assert!(
+        !page.contains(&format!("/steps/{step}/complete")),
+        "cmi5 content is not ticked off"
+    );
+    let enrolment = page
+        .split("name=\"enrolment_id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let csrf = ada.csrf();
+    let (status, location, _) = ada
+        .post(
+            &format!("/pathways/{pathway}/steps/{step}/launch"),
+            &[("csrf", &csrf), ("enrolment_id", &enrolment)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let launch = url::Url::parse(&location).unwrap();
+    assert_eq!(launch.host_str(), Some("content.example.com"), "{location}");
+    let endpoint = launch
+        .query_pairs()
+        .find(|(k, _)| k == "endpoint")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(endpoint, format!("{}/xapi/", lms.gateway));
+    let registration = launch
+        .query_pairs()
+        .find(|(k, _)| k == "registration")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(registration, enrolment);
+    // A forged form launches nothing.
+    let (status, _, _) = ada
+        .post(
+            &format!("/pathways/{pathway}/steps/{step}/launch"),
+            &[("csrf", "forged"), ("enrolment_id", &enrolment)],
+        )
+        .await;
+    assert_ne!(status, StatusCode::SEE_OTHER);
+}
+
 async fn a_forged_cookie_or_form_changes_nothing(backend: TestBackend) {
     let Some(lms) = Lms::start(backend).await else {
         return;
@@ -330,6 +429,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_forged_cookie_or_form_changes_nothing() {
         super::a_forged_cookie_or_form_changes_nothing(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_learner_launches_cmi5_content() {
+        super::a_learner_launches_cmi5_content(TestBackend::Sqlite).await;
     }
 }
 

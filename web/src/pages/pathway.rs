@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, StatusCode, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -188,6 +188,49 @@ pub async fn complete_step(
         .await
     {
         Ok(response) => response,
+        Err(error) => {
+            let problem = Problem {
+                step_id,
+                message: error.message,
+                status: Some(error.status),
+                ..Problem::default()
+            };
+            render(&portal, &visitor, &uri, &pathway_id, problem).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LaunchForm {
+    csrf: String,
+    enrolment_id: String,
+}
+
+/// Launches cmi5 content: the browser goes on to the AU's launch URL (cmi5 8.1: a redirect of
+/// the current window suits either launch method), and the AU sends the learner back here.
+pub async fn launch_step(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((pathway_id, step_id)): Path<(String, String)>,
+    Form(form): Form<LaunchForm>,
+) -> Response {
+    let back = format!("/pathways/{}", segment(&pathway_id).unwrap_or_default());
+    let visitor = match portal.form_sender(&headers, &form.csrf, &back) {
+        Ok(visitor) => visitor,
+        Err(response) => return *response,
+    };
+    let (Some(enrolment), Some(step)) = (segment(&form.enrolment_id), segment(&step_id)) else {
+        return portal.not_found(&visitor);
+    };
+    let path = format!("/v1/enrolments/{enrolment}/steps/{step}:launch");
+    let body = json!({ "returnUrl": format!("{}{back}", portal.public_url) });
+    match portal.api.post(visitor.token(), &path, &body).await {
+        Ok(launch) => match launch["launchUrl"].as_str() {
+            Some(url) => Redirect::to(url).into_response(),
+            None => portal.not_found(&visitor),
+        },
+        Err(error) if error.is_unauthenticated() => portal.to_sign_in(&back),
         Err(error) => {
             let problem = Problem {
                 step_id,
