@@ -886,6 +886,16 @@ def test_records_scans_certifications_at_the_configured_interval():
     expect_render_failure(merged({"components": {"pathway": {"certificationScanSeconds": 60}}}), "certificationScanSeconds")
 
 
+def test_records_names_the_gateways_public_address_in_cmi5_launches():
+    files, _ = render()
+    # Unset: the binary takes the portal's public address.
+    assert "public_url" not in lms_toml(files)[1]["records"]
+    files, _ = render(merged({"components": {"records": {"publicUrl": "https://lms.example.com"}}}))
+    assert lms_toml(files)[1]["records"]["public_url"] == "https://lms.example.com"
+    expect_render_failure(merged({"components": {"records": {"publicUrl": "lms.example.com"}}}), "publicUrl")
+    expect_render_failure(merged({"components": {"pathway": {"publicUrl": "https://lms.example.com"}}}), "publicUrl")
+
+
 def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from_a_secret():
     files, documents = render()
     _, config = lms_toml(files)

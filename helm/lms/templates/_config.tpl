@@ -93,6 +93,9 @@ audience_sweep_seconds = {{ $c.audienceSweepSeconds | int64 }}
 {{- if hasKey $c "certificationScanSeconds" }}
 certification_scan_seconds = {{ $c.certificationScanSeconds | int64 }}
 {{- end }}
+{{- if and (eq $name "records") $c.publicUrl }}
+public_url = {{ $c.publicUrl | quote }}
+{{- end }}
 {{- if hasKey $c "reminderScanSeconds" }}
 reminder_scan_seconds = {{ $c.reminderScanSeconds | int64 }}
 {{- end }}
