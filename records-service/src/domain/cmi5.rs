@@ -273,8 +273,8 @@ pub fn admit(
     let categories = ids(&context["contextActivities"]["category"]);
     let defined = categories.contains(&CATEGORY);
     let move_on_category = categories.contains(&MOVE_ON_CATEGORY);
-    let initialized = session.verbs.iter().any(|v| v == INITIALIZED);
-    if !initialized && !(defined && verb == INITIALIZED) {
+    let opens = defined && verb == INITIALIZED;
+    if !opens && !session.verbs.iter().any(|v| v == INITIALIZED) {
         return Err("the first statement of a session must be initialized (cmi5 9.3.2)".into());
     }
     if !defined {
