@@ -63,6 +63,7 @@ pub const EXPOSED_SERVICES: &[&str] = &[
     "lms.enrolment.v1.RoleBindingService",
     "lms.xapi.v1.LrsClientService",
     "lms.records.v1.Cmi5Service",
+    "lms.xapi.v1.LrsForwardingService",
 ];
 
 /// `[gateway]`: this component's defaults (documented in `docs/configuration.md`).
@@ -214,6 +215,10 @@ pub fn router(
     );
     upstreams.insert(
         EXPOSED_SERVICES[14],
+        Upstream::Channel(peers.records.channel()),
+    );
+    upstreams.insert(
+        EXPOSED_SERVICES[15],
         Upstream::Channel(peers.records.channel()),
     );
     let gateway = Arc::new(Gateway {

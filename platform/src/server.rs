@@ -54,8 +54,21 @@ impl Context {
         subscribers: Vec<crate::outbox::Subscriber>,
         name: &'static str,
     ) -> tonic::service::Routes {
+        self.with_outbox_and(routes, db, subscribers, Vec::new(), name)
+    }
+
+    /// [`Context::with_outbox`] with destinations of the service's own beside its subscribers
+    /// (records-service's other LRSs).
+    pub fn with_outbox_and(
+        &self,
+        routes: tonic::service::Routes,
+        db: &crate::db::Db,
+        subscribers: Vec<crate::outbox::Subscriber>,
+        sinks: Vec<std::sync::Arc<dyn crate::outbox::EventSink>>,
+        name: &'static str,
+    ) -> tonic::service::Routes {
         use crate::outbox::{DEAD_LETTERS_POLICY, DeadLettersGrpc, spawn_delivery};
-        spawn_delivery(db.clone(), subscribers, name, self.shutdown.clone());
+        spawn_delivery(db.clone(), subscribers, sinks, name, self.shutdown.clone());
         routes.add_service(self.authorize(DeadLettersGrpc::server(db.clone()), DEAD_LETTERS_POLICY))
     }
 

@@ -276,3 +276,15 @@ pub fn session_message(s: &Session) -> pb::Session {
         pathway_title: s.pathway_title.clone(),
     }
 }
+
+/// A statement to forward to the tenant's other LRS (`app::xapi_forwarding`): the statement as
+/// stored, JSON text.
+pub fn statement_stored(statement_id: &str, statement: &str) -> NewEvent {
+    NewEvent::new(
+        statement_id,
+        &lms_proto::xapi_v1::StatementStored {
+            statement_id: statement_id.to_string(),
+            statement: statement.to_string(),
+        },
+    )
+}

@@ -32,6 +32,7 @@ use lms_proto::records_v1::records_service_server::RecordsServiceServer;
 use lms_proto::records_v1::training_session_service_server::TrainingSessionServiceServer;
 use lms_proto::xapi_v1::learning_record_store_service_server::LearningRecordStoreServiceServer;
 use lms_proto::xapi_v1::lrs_client_service_server::LrsClientServiceServer;
+use lms_proto::xapi_v1::lrs_forwarding_service_server::LrsForwardingServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -50,6 +51,8 @@ pub const CALENDAR_FEEDS_SERVICE_NAME: &str = "lms.records.v1.CalendarFeedServic
 pub const XAPI_SERVICE_NAME: &str = "lms.xapi.v1.LearningRecordStoreService";
 /// LRS client credentials.
 pub const XAPI_CLIENTS_SERVICE_NAME: &str = "lms.xapi.v1.LrsClientService";
+/// Forwarding statements to another LRS.
+pub const XAPI_FORWARDING_SERVICE_NAME: &str = "lms.xapi.v1.LrsForwardingService";
 /// cmi5 launches.
 pub const CMI5_SERVICE_NAME: &str = "lms.records.v1.Cmi5Service";
 /// A cmi5 launch's fetch URL (public).
@@ -130,6 +133,8 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let xapi_clients = LrsClientServiceServer::new(grpc::LrsClientsGrpc::new(app.clone()));
+    let xapi_forwarding =
+        LrsForwardingServiceServer::new(grpc::LrsForwardingGrpc::new(app.clone()));
     // LRS clients' Basic credentials are checked before the role policy (grpc::lrs_auth).
     let xapi = grpc::lrs_auth::LrsClientsLayer::new(app.clone())
         .layer(context.authorize(xapi, grpc::policy::XAPI_POLICY));
@@ -148,6 +153,7 @@ pub fn routes(app: app::RecordsApp, context: &Context) -> Routes {
         .add_service(context.authorize(events, grpc::policy::EVENTS_POLICY))
         .add_service(xapi)
         .add_service(context.authorize(xapi_clients, grpc::policy::XAPI_CLIENTS_POLICY))
+        .add_service(context.authorize(xapi_forwarding, grpc::policy::XAPI_FORWARDING_POLICY))
         .add_service(context.authorize(cmi5, grpc::policy::CMI5_POLICY))
         .add_service(cmi5_fetch)
         .add_service(verification)
@@ -175,7 +181,15 @@ pub async fn serve(
                 .set(finished);
         }
     });
-    let routes = context.with_outbox(routes(app, &context), &db, peers.event_consumers, NAME);
+    // The outbox also carries statements to the tenants' other stores (app::xapi_forwarding).
+    let forwarding = app::xapi_forwarding::sink(db.clone())?;
+    let routes = context.with_outbox_and(
+        routes(app, &context),
+        &db,
+        peers.event_consumers,
+        vec![forwarding],
+        NAME,
+    );
     let routes = context.with_audit_trail(routes, &db);
     let routes = context.with_personal_data(routes, &db, &storage::personal_data::TABLES);
     let names = [
@@ -184,6 +198,7 @@ pub async fn serve(
         EVENTS_SERVICE_NAME,
         XAPI_SERVICE_NAME,
         XAPI_CLIENTS_SERVICE_NAME,
+        XAPI_FORWARDING_SERVICE_NAME,
         VERIFICATION_SERVICE_NAME,
         CALENDAR_FEEDS_SERVICE_NAME,
         CMI5_SERVICE_NAME,

@@ -344,6 +344,12 @@ async fn every_write_leaves_exactly_one_entry(backend: TestBackend) {
         let rpc = format!("lms.records.v1.TrainingSessionService/{rpc}");
         lms.ok(&rpc, serde_json::json!({}), &learner).await;
     }
+    lms.ok(
+        "lms.xapi.v1.LrsForwardingService/UpdateLrsForwarding",
+        json!({"forwarding": {"endpoint": "https://lrs.example.com/xapi/"}}),
+        &admin,
+    )
+    .await;
     let mut calls = lms.logged();
     calls.push(upsert);
     let entries = trail(&lms, &admin, "").await;

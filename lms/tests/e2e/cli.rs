@@ -851,6 +851,7 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
                 "lms.events.v1.EventConsumer",
                 "lms.xapi.v1.LearningRecordStoreService",
                 "lms.xapi.v1.LrsClientService",
+                "lms.xapi.v1.LrsForwardingService",
                 "lms.records.v1.CertificateVerification",
                 "lms.records.v1.Cmi5Service",
                 "lms.records.v1.Cmi5FetchService",

@@ -432,7 +432,7 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
         .unwrap()
         .to_string();
     // Training done elsewhere, recorded by an admin, is in the learner's transcript too.
-    suite
+    let manual = suite
         .ok(
             Method::POST,
             "/v1/manualRecords",
@@ -442,6 +442,62 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
                    "reason": "Paper certificate"}),
         )
         .await;
+    // The certification and the manual record are statements of hers too; a change to the
+    // record voids its earlier statement and tells the new one.
+    let manual_object = format!("urn:lms:manual-record:{}", manual["id"].as_str().unwrap());
+    let told_of = |page: &Value, verb: &str, object: &str| -> Vec<Value> {
+        page["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["verb"]["id"] == verb && s["object"]["id"] == object)
+            .cloned()
+            .collect()
+    };
+    let page = statements_of_ada().await;
+    let earned = told_of(
+        &page,
+        "http://id.tincanapi.com/verb/earned",
+        &format!("urn:lms:pathway:{pathway_id}:certification"),
+    );
+    assert_eq!(earned.len(), 1, "{page}");
+    assert_eq!(earned[0]["context"]["registration"], json!(enrolment));
+    let first = told_of(
+        &page,
+        "http://adlnet.gov/expapi/verbs/completed",
+        &manual_object,
+    );
+    assert_eq!(first.len(), 1, "{page}");
+    assert_eq!(first[0]["result"]["duration"], "PT28800S");
+    suite
+        .ok(
+            Method::PATCH,
+            &format!("/v1/manualRecords/{}", manual["id"].as_str().unwrap()),
+            &admin,
+            json!({"record": {"hours": 9}, "updateMask": "hours", "reason": "Typo"}),
+        )
+        .await;
+    let page = statements_of_ada().await;
+    let now_told = told_of(
+        &page,
+        "http://adlnet.gov/expapi/verbs/completed",
+        &manual_object,
+    );
+    assert_eq!(now_told.len(), 1, "the earlier revision is voided: {page}");
+    assert_eq!(now_told[0]["result"]["duration"], "PT32400S");
+    let voided = suite
+        .http
+        .get(format!(
+            "{}/xapi/statements?voidedStatementId={}",
+            suite.base,
+            first[0]["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&admin)
+        .header("X-Experience-API-Version", "1.0.3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(voided.status(), 200);
     let transcript = suite.get("/v1/portal/transcript", &ada).await;
     assert_eq!(transcript["entries"][0]["status"], "COMPLETED");
     assert_eq!(transcript["entries"][0]["source"], "TRANSCRIPT_ENROLMENT");

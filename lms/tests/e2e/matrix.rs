@@ -469,6 +469,11 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.xapi.v1.LrsClientService/CreateLrsClient", ADMIN),
     ("lms.xapi.v1.LrsClientService/ListLrsClients", ADMIN),
     ("lms.xapi.v1.LrsClientService/DeleteLrsClient", ADMIN),
+    ("lms.xapi.v1.LrsForwardingService/GetLrsForwarding", ADMIN),
+    (
+        "lms.xapi.v1.LrsForwardingService/UpdateLrsForwarding",
+        ADMIN,
+    ),
     ("lms.portal.v1.PortalService/GetMyLearning", LEARNER),
     ("lms.portal.v1.PortalService/GetMyPathway", LEARNER),
     ("lms.portal.v1.PortalService/GetMyTranscript", LEARNER),

@@ -284,6 +284,13 @@ struct Case {
     never: Value,
 }
 
+/// A cmi5 course structure of one AU, for the import's case.
+const CMI5_COURSE: &str = r#"<courseStructure xmlns="https://w3id.org/xapi/profiles/cmi5/v1/CourseStructure.xsd">
+<course id="https://vendor.example.com/c"><title><langstring>C</langstring></title></course>
+<au id="https://vendor.example.com/c/au" moveOn="Completed"><title><langstring>AU</langstring></title>
+<description><langstring>AU</langstring></description><url>https://vendor.example.com/c/au.html</url></au>
+</courseStructure>"#;
+
 fn case(
     rpc: &str,
     holder: &'static str,
@@ -462,6 +469,14 @@ async fn each_scoped_rpc_reaches_scope_a_and_not_scope_b(backend: TestBackend) {
             "cara",
             json!({"pathwayId": draft_a, "step": {"title": "More", "content": {"url": "https://learn.example.com/more", "mediaType": "DOCUMENT"}}}),
             json!({"pathwayId": draft_b, "step": {"title": "More", "content": {"url": "https://learn.example.com/more", "mediaType": "DOCUMENT"}}}),
+            &draft_b,
+            Value::Null,
+        ),
+        case(
+            &p("ImportCmi5Course"),
+            "cara",
+            json!({"pathwayId": draft_a, "courseStructure": CMI5_COURSE}),
+            json!({"pathwayId": draft_b, "courseStructure": CMI5_COURSE}),
             &draft_b,
             Value::Null,
         ),

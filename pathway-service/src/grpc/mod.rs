@@ -1,6 +1,7 @@
 //! The gRPC handlers: convert, call the use case, convert back. Who may call each RPC is
 //! declared in [`policy`] and checked before a handler runs.
 
+mod content;
 pub mod convert;
 pub mod policy;
 
@@ -226,7 +227,7 @@ impl PathwayService for PathwayGrpc {
         let who = principal(&request)?;
         let req = request.into_inner();
         let pathway_id = PathwayId::parse("pathway_id", &req.pathway_id)?;
-        let units = convert::imported_units(&req)?;
+        let units = content::imported_units(&req)?;
         let pathway = self
             .app
             .import_cmi5_course(&who, pathway_id, req.etag, units)

@@ -319,16 +319,18 @@ pub const DELIVERY_TENANT: &str = "lms-system";
 pub fn spawn_delivery(
     db: Db,
     subscribers: Vec<Subscriber>,
+    mut sinks: Vec<Arc<dyn EventSink>>,
     name: &'static str,
     shutdown: CancellationToken,
 ) {
-    if subscribers.is_empty() {
+    sinks.extend(
+        subscribers.into_iter().map(|subscriber| {
+            Arc::new(GrpcEventSink::subscribed(subscriber)) as Arc<dyn EventSink>
+        }),
+    );
+    if sinks.is_empty() {
         return;
     }
-    let sinks: Vec<Arc<dyn EventSink>> = subscribers
-        .into_iter()
-        .map(|subscriber| Arc::new(GrpcEventSink::subscribed(subscriber)) as Arc<dyn EventSink>)
-        .collect();
     let dispatcher = Dispatcher::new(db, sinks, DispatcherConfig::default(), name);
     tokio::spawn(dispatcher.run(shutdown));
 }

@@ -10,10 +10,13 @@ use lms_platform::resource::now;
 use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, audit};
 
+use super::learner_statements::store_lms_statements;
+use super::xapi::home_page;
 use super::{RecordsApp, is_staff};
 use crate::domain::certification::{self, Certification};
 use crate::domain::enrolment::Enrolment;
 use crate::domain::pathway::{CertificationPolicy, PathwaySnapshot};
+use crate::domain::xapi::achievements;
 use crate::events;
 use crate::storage::certifications as stored;
 
@@ -70,6 +73,12 @@ impl RecordsApp {
                 }
                 tracing::info!(certification = %id, %actor, "certification revoked");
                 let after = stored::get(conn, &tenant, &id)?;
+                let revoked = achievements::certification_revoked(
+                    tenant.as_str(),
+                    &home_page(&tenant),
+                    &after,
+                );
+                store_lms_statements(conn, &tenant, vec![revoked])?;
                 let resource = format!("certifications/{id}");
                 audit::record(
                     conn,
@@ -209,6 +218,8 @@ pub(super) fn issue_certification(
         expiring_announced_at: None,
     };
     stored::insert(conn, &issued)?;
+    let earned = achievements::certification_issued(tenant.as_str(), &home_page(tenant), &issued);
+    store_lms_statements(conn, tenant, vec![earned])?;
     outbox::enqueue(conn, tenant, vec![events::certification_issued(&issued)])?;
     tracing::info!(learner = %enrolment.learner, pathway = %enrolment.pathway_id, cycle, "certification issued");
     Ok(())

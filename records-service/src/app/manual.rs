@@ -10,7 +10,10 @@ use lms_platform::validate::new_id;
 use lms_platform::{AppError, AppResult, Principal, idempotency};
 
 use super::RecordsApp;
+use super::learner_statements::store_lms_statements;
+use super::xapi::home_page;
 use crate::domain::manual::{ManualFields, ManualRecord, ManualRecordChange};
+use crate::domain::xapi::achievements;
 use crate::storage::manual as rows;
 
 fn audit(
@@ -77,6 +80,10 @@ impl RecordsApp {
                     |conn| {
                         rows::insert(conn, &record)?;
                         audit(conn, &record, "CREATED", &actor, &reason)?;
+                        let home = home_page(&tenant);
+                        let told =
+                            achievements::manual_record(tenant.as_str(), &home, &record, &actor);
+                        store_lms_statements(conn, &tenant, vec![told])?;
                         let resource = format!("manualRecords/{}", record.id);
                         trail::record(conn, &who, Change::created(resource, &record)?)?;
                         Ok((record.id.clone(), record))
@@ -121,6 +128,20 @@ impl RecordsApp {
                 record.revision += 1;
                 rows::update(conn, &record, expected)?;
                 audit(conn, &record, "UPDATED", &actor, &reason)?;
+                // The revision before is voided; this one is a statement of its own.
+                let home = home_page(&tenant);
+                let statements = vec![
+                    achievements::manual_record_voided(
+                        tenant.as_str(),
+                        &home,
+                        &id,
+                        expected,
+                        &actor,
+                        now(),
+                    ),
+                    achievements::manual_record(tenant.as_str(), &home, &record, &actor),
+                ];
+                store_lms_statements(conn, &tenant, statements)?;
                 let resource = format!("manualRecords/{id}");
                 trail::record(conn, &who, Change::updated(resource, &before, &record)?)?;
                 Ok(record)
@@ -148,6 +169,16 @@ impl RecordsApp {
                 record.revision += 1;
                 record.deleted_at = Some(now());
                 rows::update(conn, &record, expected)?;
+                let home = home_page(&tenant);
+                let voided = achievements::manual_record_voided(
+                    tenant.as_str(),
+                    &home,
+                    &id,
+                    expected,
+                    &actor,
+                    now(),
+                );
+                store_lms_statements(conn, &tenant, vec![voided])?;
                 let resource = format!("manualRecords/{id}");
                 trail::record(conn, &who, Change::deleted(resource, &before)?)?;
                 Ok(record)

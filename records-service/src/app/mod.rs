@@ -22,6 +22,8 @@ mod versions;
 pub mod xapi;
 pub mod xapi_clients;
 pub mod xapi_documents;
+pub mod xapi_forwarding;
+mod xapi_parts;
 
 use std::sync::Arc;
 

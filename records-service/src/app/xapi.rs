@@ -13,8 +13,9 @@ use lms_platform::{AppError, AppResult, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::xapi_parts::{check_attachments, hashes_of};
 use super::{RecordsApp, cmi5};
-use crate::domain::xapi::attachments::{self, AttachmentData, AttachmentMeta, Part};
+use crate::domain::xapi::attachments::AttachmentData;
 use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
@@ -107,6 +108,10 @@ struct PageToken {
     after: (NaiveDateTime, String),
 }
 
+/// What a unique violation says (`lms_platform::AppError`): a concurrent insert of the same
+/// key, unlike the store's own "stored already, with other content".
+const RACED: &str = "already exists";
+
 /// The home page of the accounts standing for a tenant's people in statements.
 pub fn home_page(tenant: &TenantId) -> String {
     format!("urn:lms:tenant:{tenant}")
@@ -151,20 +156,33 @@ impl RecordsApp {
         let tenant = who.tenant_id.clone();
         let parts = request.attachments;
         let session = cmi5::session_of(who).map(str::to_string);
-        self.db
-            .write(move |conn| {
-                if let Some(session) = &session {
-                    let statements: Vec<(&str, &serde_json::Map<String, Value>)> = prepared
-                        .iter()
-                        .map(|s| (s.id.as_str(), &s.document))
-                        .collect();
-                    cmi5::admit_statements(conn, &tenant, session, &statements)?;
-                }
-                store_in(conn, &tenant, prepared, &authority, default_version)?;
-                attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
-            })
-            .await?;
-        Ok(ids)
+        // Two requests storing the same new statement at once: the second's insert meets the
+        // first's row (a unique violation, not the store's own comparison); tried again, it
+        // compares with that row like any repeat.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (tenant, prepared, parts) = (tenant.clone(), prepared.clone(), parts.clone());
+            let (authority, session) = (authority.clone(), session.clone());
+            let stored = self
+                .db
+                .write(move |conn| {
+                    if let Some(session) = &session {
+                        let statements: Vec<(&str, &serde_json::Map<String, Value>)> = prepared
+                            .iter()
+                            .map(|s| (s.id.as_str(), &s.document))
+                            .collect();
+                        cmi5::admit_statements(conn, &tenant, session, &statements)?;
+                    }
+                    store_in(conn, &tenant, prepared, &authority, default_version)?;
+                    attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
+                })
+                .await;
+            match stored {
+                Err(AppError::AlreadyExists(why)) if why == RACED && attempts < 3 => continue,
+                other => return other.map(|()| ids),
+            }
+        }
     }
 
     /// One statement by id (not voided) or by voidedStatementId (voided only).
@@ -264,58 +282,6 @@ impl RecordsApp {
     }
 }
 
-/// The parts of a request against its statements' attachments (xAPI Communication 1.5.2).
-fn check_attachments(incoming: &[xapi::Incoming], parts: &[AttachmentData]) -> AppResult<()> {
-    let statements: Vec<(String, &serde_json::Map<String, Value>, &[AttachmentMeta])> = incoming
-        .iter()
-        .enumerate()
-        .map(|(index, s)| {
-            (
-                format!("statements[{index}]"),
-                &s.document,
-                s.checked.attachments.as_slice(),
-            )
-        })
-        .collect();
-    let parts: Vec<Part> = parts
-        .iter()
-        .map(|p| Part {
-            sha2: &p.sha2,
-            content: &p.content,
-        })
-        .collect();
-    attachments::check_parts(&statements, &parts).map_err(|violations| AppError::InvalidArgument {
-        message: format!(
-            "the attachments do not match the statements: {}",
-            violations
-                .iter()
-                .map(|v| format!("{}: {}", v.field, v.description))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        violations,
-    })
-}
-
-/// The SHA-2s the statements' attachments name, each once.
-fn hashes_of<'a>(documents: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-    let mut hashes: Vec<String> = documents
-        .into_iter()
-        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
-        .flat_map(|statement| {
-            statement["attachments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a["sha2"].as_str().map(str::to_ascii_lowercase))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    hashes.sort();
-    hashes.dedup();
-    hashes
-}
-
 /// Gives each checked statement its id (generated where it has none), fingerprint and keys.
 pub(crate) fn prepare(incoming: Vec<xapi::Incoming>) -> Vec<Prepared> {
     incoming
@@ -408,6 +374,7 @@ pub(crate) fn store_in(
         })
         .collect();
     rows::insert(conn, tenant, &documents)?;
+    super::xapi_forwarding::enqueue(conn, tenant, &documents)?;
     keep_definitions(conn, tenant, gathered, now.naive_utc())?;
     let already: Vec<String> = voided_now
         .into_iter()
@@ -450,6 +417,7 @@ fn keep_definitions(
 }
 
 /// A statement on its way into the store.
+#[derive(Clone)]
 pub(crate) struct Prepared {
     id: String,
     fingerprint: String,

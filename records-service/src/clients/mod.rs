@@ -2,4 +2,5 @@
 //! into this service's own types here.
 
 pub mod directory;
+pub mod external_lrs;
 pub mod pathways;

@@ -14,6 +14,7 @@ mod verification;
 mod xapi;
 mod xapi_clients;
 mod xapi_documents;
+mod xapi_forwarding;
 
 use lms_platform::auth::principal;
 use lms_platform::ids::{EnrolmentId, PathwayId};
@@ -36,6 +37,7 @@ pub use sessions::SessionsGrpc;
 pub use verification::VerificationGrpc;
 pub use xapi::XapiGrpc;
 pub use xapi_clients::LrsClientsGrpc;
+pub use xapi_forwarding::LrsForwardingGrpc;
 
 pub struct RecordsGrpc {
     app: RecordsApp,

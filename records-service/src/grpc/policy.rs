@@ -88,6 +88,12 @@ pub const XAPI_CLIENTS_POLICY: Policy = &[
     ("DeleteLrsClient", ADMINS),
 ];
 
+/// `lms.xapi.v1.LrsForwardingService`: where the tenant's statements are forwarded.
+pub const XAPI_FORWARDING_POLICY: Policy = &[
+    ("GetLrsForwarding", ADMINS),
+    ("UpdateLrsForwarding", ADMINS),
+];
+
 /// `lms.events.v1.EventConsumer`: enrolment- and assessment-service delivering their events.
 pub const EVENTS_POLICY: Policy = &[("DeliverEvents", SERVICES)];
 
@@ -105,5 +111,11 @@ mod tests {
             .unwrap();
         lms_platform::auth::check_policy(XAPI_CLIENTS_POLICY, "lms.xapi.v1.LrsClientService")
             .unwrap();
+        lms_platform::auth::check_policy(
+            XAPI_FORWARDING_POLICY,
+            "lms.xapi.v1.LrsForwardingService",
+        )
+        .unwrap();
+        lms_platform::auth::check_policy(CMI5_POLICY, "lms.records.v1.Cmi5Service").unwrap();
     }
 }

@@ -17,4 +17,5 @@ pub mod versions;
 pub mod xapi_attachments;
 pub mod xapi_clients;
 pub mod xapi_documents;
+pub mod xapi_forwarding;
 pub mod xapi_statements;

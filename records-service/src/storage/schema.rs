@@ -305,3 +305,15 @@ diesel::table! {
         satisfied_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    xapi_forwarding (tenant_id) {
+        tenant_id -> Text,
+        endpoint -> Text,
+        username -> Text,
+        password -> Text,
+        enabled -> Bool,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}

@@ -14,6 +14,7 @@ use crate::support::Lms;
 mod attachments;
 mod clients;
 mod documents;
+mod forwarding;
 mod queries;
 mod statements;
 
@@ -151,6 +152,7 @@ async fn the_statement_resource(backend: TestBackend) {
     documents::documents(&lms, &admin).await;
     attachments::attachments(&lms, &admin).await;
     clients::alternate_syntax(&lms, &admin).await;
+    forwarding::statements_reach_the_other_store(&lms, &admin).await;
 }
 
 mod sqlite {

@@ -74,6 +74,18 @@ pub(super) async fn about_and_versions(lms: &Lms, admin: &str) {
 }
 
 pub(super) async fn storing(client: &Client<'_>) {
+    // The same new statement PUT by eight clients at once (a retry racing its original): the
+    // same statement, so every one is accepted, and it is stored once.
+    let raced = uuid();
+    let same = statement("ann", "raced", "intro");
+    let puts = (0..8).map(|_| client.put(&raced, &same));
+    for answer in futures::future::join_all(puts).await {
+        assert_eq!(answer.status, 204, "{}", answer.body);
+    }
+    let found = client
+        .all("verb=http%3A%2F%2Fexample.com%2Fverbs%2Fraced")
+        .await;
+    assert_eq!(found.len(), 1);
     // POST one: 200 and its generated id (XAPI-00026, 00146).
     let posted = client.post(&statement("ann", "completed", "intro")).await;
     assert_eq!(posted.status, 200, "{}", posted.body);

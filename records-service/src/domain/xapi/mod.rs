@@ -3,6 +3,7 @@
 //! (plus what the store sets: id, stored, authority, version, timestamp); what queries filter
 //! on is read off it once, when it is checked.
 
+pub mod achievements;
 mod activity;
 pub mod agent;
 pub mod attachments;

@@ -1,0 +1,240 @@
+//! Another Learning Record Store, over xAPI's HTTP interface: the outbox destination that
+//! forwards a tenant's statements to it (see `app::xapi_forwarding`). Redirects are not
+//! followed and no proxy is used.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use lms_platform::outbox::{BoxFuture, Delivery, EventSink, Rejection};
+use lms_proto::events_v1 as events_pb;
+use lms_proto::xapi_v1::StatementStored;
+use prost::{Message, Name};
+use serde_json::Value;
+
+/// A tenant's other store, as its setting says (None: not forwarding now).
+pub struct Destination {
+    pub endpoint: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// Reads a tenant's destination when its statements are sent.
+pub type Lookup =
+    Arc<dyn Fn(String) -> BoxFuture<Result<Option<Destination>, String>> + Send + Sync>;
+
+/// Where and as whom statements are sent.
+pub struct Target<'a> {
+    /// The store's xAPI base URL, ending in `/`.
+    pub endpoint: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+}
+
+/// What the other store made of a batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Stored (or held already): done.
+    Stored,
+    /// Refused for good (400, 409): sending it again would not change that.
+    Refused(String),
+    /// Not now (unreachable, 5xx, credentials refused, too many requests): try again later.
+    NotNow(String),
+}
+
+/// The outbox destination: each tenant's events to that tenant's other store.
+pub struct ExternalLrsSink {
+    name: &'static str,
+    lookup: Lookup,
+    lrs: ExternalLrs,
+}
+
+impl ExternalLrsSink {
+    pub fn new(name: &'static str, lookup: Lookup) -> anyhow::Result<Self> {
+        Ok(Self {
+            name,
+            lookup,
+            lrs: ExternalLrs::new()?,
+        })
+    }
+}
+
+/// A statement as the other store gets it: without what the sending store set for itself
+/// (`stored`, `authority`: the receiving store sets its own).
+fn outgoing(event: &events_pb::Event) -> Result<Value, String> {
+    let payload = event.payload.as_ref().ok_or("no payload")?;
+    let stored = StatementStored::decode(payload.value.as_slice()).map_err(|e| e.to_string())?;
+    let mut statement: Value =
+        serde_json::from_str(&stored.statement).map_err(|e| e.to_string())?;
+    if let Some(object) = statement.as_object_mut() {
+        object.remove("stored");
+        object.remove("authority");
+    }
+    Ok(statement)
+}
+
+/// The header version a statement is sent with: its own major version's.
+fn version_of(statement: &Value) -> &'static str {
+    match statement["version"].as_str() {
+        Some(v) if v.starts_with("2.") => "2.0.0",
+        _ => "1.0.3",
+    }
+}
+
+impl EventSink for ExternalLrsSink {
+    fn destination(&self) -> &str {
+        self.name
+    }
+
+    fn subscribes_to(&self, type_url: &str) -> bool {
+        type_url == StatementStored::type_url()
+    }
+
+    fn deliver(&self, events: Vec<events_pb::Event>) -> BoxFuture<Result<Delivery, String>> {
+        let (lookup, lrs) = (self.lookup.clone(), self.lrs.clone());
+        Box::pin(async move {
+            let mut delivery = Delivery::default();
+            // Per tenant, then per xAPI version, in the order they were stored.
+            let mut by_tenant: BTreeMap<String, Vec<events_pb::Event>> = BTreeMap::new();
+            for event in events {
+                by_tenant
+                    .entry(event.tenant_id.clone())
+                    .or_default()
+                    .push(event);
+            }
+            for (tenant, events) in by_tenant {
+                let Some(destination) = lookup(tenant).await? else {
+                    // Forwarding was turned off since: nothing is owed.
+                    delivery
+                        .acknowledged
+                        .extend(events.into_iter().map(|e| e.id));
+                    continue;
+                };
+                let target = Target {
+                    endpoint: &destination.endpoint,
+                    username: &destination.username,
+                    password: &destination.password,
+                };
+                let mut by_version: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
+                for event in events {
+                    match outgoing(&event) {
+                        Ok(statement) => by_version
+                            .entry(version_of(&statement))
+                            .or_default()
+                            .push((event.id, statement)),
+                        Err(why) => delivery.rejected.push(Rejection::new(event.id, why)),
+                    }
+                }
+                for (version, batch) in by_version {
+                    lrs.send_batch(&target, version, batch, &mut delivery)
+                        .await?;
+                }
+            }
+            Ok(delivery)
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct ExternalLrs {
+    client: reqwest::Client,
+}
+
+impl ExternalLrs {
+    pub fn new() -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("lms-records/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client })
+    }
+
+    /// Sends one batch; when the other store refuses it, each statement on its own, so that
+    /// only the one it refuses becomes a dead letter.
+    async fn send_batch(
+        &self,
+        target: &Target<'_>,
+        version: &str,
+        batch: Vec<(String, Value)>,
+        delivery: &mut Delivery,
+    ) -> Result<(), String> {
+        let statements: Vec<Value> = batch.iter().map(|(_, s)| s.clone()).collect();
+        match self.post(target, version, &statements).await {
+            Answer::Stored => {
+                delivery
+                    .acknowledged
+                    .extend(batch.into_iter().map(|(id, _)| id));
+                Ok(())
+            }
+            Answer::NotNow(why) => Err(format!("{}: {why}", target.endpoint)),
+            Answer::Refused(_) => {
+                for (id, statement) in batch {
+                    match self.put(target, version, &statement).await {
+                        Answer::Stored => delivery.acknowledged.push(id),
+                        Answer::Refused(why) => delivery.rejected.push(Rejection::new(
+                            id,
+                            format!("the other store refused it: {why}"),
+                        )),
+                        Answer::NotNow(why) => {
+                            return Err(format!("{}: {why}", target.endpoint));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// POSTs `statements` (one xAPI version) as a batch: all stored, or none.
+    pub async fn post(&self, target: &Target<'_>, version: &str, statements: &[Value]) -> Answer {
+        let body = Value::Array(statements.to_vec()).to_string();
+        let url = format!("{}statements", target.endpoint);
+        self.send(self.client.post(url), target, version, body)
+            .await
+    }
+
+    /// PUTs one statement by its id (after a batch was refused, to find which one).
+    pub async fn put(&self, target: &Target<'_>, version: &str, statement: &Value) -> Answer {
+        let id = statement["id"].as_str().unwrap_or_default();
+        let Ok(mut url) = url::Url::parse(&format!("{}statements", target.endpoint)) else {
+            return Answer::NotNow(format!("{} is not a URL", target.endpoint));
+        };
+        url.query_pairs_mut().append_pair("statementId", id);
+        self.send(self.client.put(url), target, version, statement.to_string())
+            .await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        target: &Target<'_>,
+        version: &str,
+        body: String,
+    ) -> Answer {
+        let mut request = request
+            .header("content-type", "application/json")
+            .header("x-experience-api-version", version)
+            .body(body);
+        if !target.username.is_empty() {
+            let credentials = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", target.username, target.password));
+            request = request.header("authorization", format!("Basic {credentials}"));
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Answer::NotNow(format!("not reachable: {error}")),
+        };
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let said: String = text.chars().take(300).collect();
+        match status.as_u16() {
+            200..=299 => Answer::Stored,
+            400 | 409 => Answer::Refused(format!("{status}: {said}")),
+            _ => Answer::NotNow(format!("{status}: {said}")),
+        }
+    }
+}
