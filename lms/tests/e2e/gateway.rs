@@ -577,6 +577,23 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
     assert_eq!(lines[0]["row"]["state"], "COMPLIANCE_COMPLIANT");
     // int64 travels as a string in proto3 JSON.
     assert_eq!(lines.last().unwrap()["totals"]["compliant"], "1");
+
+    // A deleted manual record is no longer a statement of hers: its last revision is voided.
+    let (status, _) = suite
+        .call(
+            Method::DELETE,
+            &format!(
+                "/v1/manualRecords/{}?reason=Entered%20twice",
+                manual["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let page = statements_of_ada().await;
+    let left = told_of(&page, "http://adlnet.gov/expapi/verbs/completed", &manual_object);
+    assert!(left.is_empty(), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,38 @@ fn audit(
     )
 }
 
+/// A change to a manual record in the learner record's statements: the revision before
+/// (`voided`) voided, and the record as it is now told unless it was deleted.
+fn tell(
+    conn: &mut lms_platform::db::DbConnection,
+    record: &ManualRecord,
+    actor: &str,
+    voided: Option<i64>,
+) -> AppResult<()> {
+    let tenant = &record.tenant_id;
+    let home = home_page(tenant);
+    let mut statements = Vec::new();
+    if let Some(revision) = voided {
+        statements.push(achievements::manual_record_voided(
+            tenant.as_str(),
+            &home,
+            &record.id,
+            revision,
+            actor,
+            now(),
+        ));
+    }
+    if record.deleted_at.is_none() {
+        statements.push(achievements::manual_record(
+            tenant.as_str(),
+            &home,
+            record,
+            actor,
+        ));
+    }
+    store_lms_statements(conn, tenant, statements)
+}
+
 impl RecordsApp {
     pub async fn create_manual_record(
         &self,
@@ -80,10 +112,7 @@ impl RecordsApp {
                     |conn| {
                         rows::insert(conn, &record)?;
                         audit(conn, &record, "CREATED", &actor, &reason)?;
-                        let home = home_page(&tenant);
-                        let told =
-                            achievements::manual_record(tenant.as_str(), &home, &record, &actor);
-                        store_lms_statements(conn, &tenant, vec![told])?;
+                        tell(conn, &record, &actor, None)?;
                         let resource = format!("manualRecords/{}", record.id);
                         trail::record(conn, &who, Change::created(resource, &record)?)?;
                         Ok((record.id.clone(), record))
@@ -129,19 +158,7 @@ impl RecordsApp {
                 rows::update(conn, &record, expected)?;
                 audit(conn, &record, "UPDATED", &actor, &reason)?;
                 // The revision before is voided; this one is a statement of its own.
-                let home = home_page(&tenant);
-                let statements = vec![
-                    achievements::manual_record_voided(
-                        tenant.as_str(),
-                        &home,
-                        &id,
-                        expected,
-                        &actor,
-                        now(),
-                    ),
-                    achievements::manual_record(tenant.as_str(), &home, &record, &actor),
-                ];
-                store_lms_statements(conn, &tenant, statements)?;
+                tell(conn, &record, &actor, Some(expected))?;
                 let resource = format!("manualRecords/{id}");
                 trail::record(conn, &who, Change::updated(resource, &before, &record)?)?;
                 Ok(record)
@@ -169,16 +186,7 @@ impl RecordsApp {
                 record.revision += 1;
                 record.deleted_at = Some(now());
                 rows::update(conn, &record, expected)?;
-                let home = home_page(&tenant);
-                let voided = achievements::manual_record_voided(
-                    tenant.as_str(),
-                    &home,
-                    &id,
-                    expected,
-                    &actor,
-                    now(),
-                );
-                store_lms_statements(conn, &tenant, vec![voided])?;
+                tell(conn, &record, &actor, Some(expected))?;
                 let resource = format!("manualRecords/{id}");
                 trail::record(conn, &who, Change::deleted(resource, &before)?)?;
                 Ok(record)

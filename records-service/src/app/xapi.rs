@@ -13,7 +13,7 @@ use lms_platform::{AppError, AppResult, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::xapi_parts::{check_attachments, hashes_of};
+use super::xapi_parts::{broken, check_attachments, hashes_of};
 use super::{RecordsApp, cmi5};
 use crate::domain::xapi::attachments::AttachmentData;
 use crate::domain::xapi::definitions;
@@ -135,19 +135,8 @@ impl RecordsApp {
             ),
             None => None,
         };
-        let incoming = xapi::check_request(&body, put_id.as_deref(), request.version).map_err(
-            |violations| AppError::InvalidArgument {
-                message: format!(
-                    "the statements break xAPI: {}",
-                    violations
-                        .iter()
-                        .map(|v| format!("{}: {}", v.field, v.description))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-                violations,
-            },
-        )?;
+        let incoming = xapi::check_request(&body, put_id.as_deref(), request.version)
+            .map_err(|violations| broken("the statements break xAPI", violations))?;
         check_attachments(&incoming, &request.attachments)?;
         let authority = xapi::account_agent(&home_page(&who.tenant_id), &who.subject);
         let default_version = request.version.statement_default();

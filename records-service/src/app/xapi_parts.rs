@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use lms_platform::error::FieldViolation;
 use lms_platform::{AppError, AppResult};
 
 use crate::domain::xapi;
@@ -31,9 +32,15 @@ pub(super) fn check_attachments(
             content: &p.content,
         })
         .collect();
-    attachments::check_parts(&statements, &parts).map_err(|violations| AppError::InvalidArgument {
+    attachments::check_parts(&statements, &parts)
+        .map_err(|violations| broken("the attachments do not match the statements", violations))
+}
+
+/// INVALID_ARGUMENT with every violation, each also named in the message.
+pub(super) fn broken(what: &str, violations: Vec<FieldViolation>) -> AppError {
+    AppError::InvalidArgument {
         message: format!(
-            "the attachments do not match the statements: {}",
+            "{what}: {}",
             violations
                 .iter()
                 .map(|v| format!("{}: {}", v.field, v.description))
@@ -41,7 +48,7 @@ pub(super) fn check_attachments(
                 .join("; ")
         ),
         violations,
-    })
+    }
 }
 
 /// The SHA-2s the statements' attachments name, each once.
