@@ -314,7 +314,12 @@ fn abandon_open_sessions(
     at: NaiveDateTime,
 ) -> AppResult<()> {
     for session in rows::open_of(conn, tenant, enrolment.id.as_str())? {
-        let scope = scope_of(conn, tenant, enrolment.clone(), &session.step_id)?;
+        // A session of a step the enrolment's version no longer has as cmi5 (an admin moved
+        // it to a newer version) just ends: there is no AU to say it of.
+        let Ok(scope) = scope_of(conn, tenant, enrolment.clone(), &session.step_id) else {
+            rows::end(conn, &session.id, at)?;
+            continue;
+        };
         let last = session.last_statement_at.unwrap_or(session.launched_at);
         let duration = rules::duration((last - session.launched_at).num_milliseconds());
         let statement = rules::abandoned(
