@@ -592,7 +592,11 @@ async fn an_admin_and_a_learner_go_through_the_whole_flow_over_http() {
         .await;
     assert_eq!(status, 200);
     let page = statements_of_ada().await;
-    let left = told_of(&page, "http://adlnet.gov/expapi/verbs/completed", &manual_object);
+    let left = told_of(
+        &page,
+        "http://adlnet.gov/expapi/verbs/completed",
+        &manual_object,
+    );
     assert!(left.is_empty(), "{page}");
 }
 
