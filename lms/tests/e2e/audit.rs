@@ -30,12 +30,12 @@ const NOT_MADE_HERE: &[(&str, &str)] = &[
     ),
     (
         "lms.records.v1.Cmi5Service/LaunchAssignableUnit",
-        "needs a published cmi5 step: cmi5.rs launches one and checks the launch's one entry",
+        "needs a published cmi5 step: content_launches.rs launches one and checks the launch's one entry",
     ),
     (
         "lms.records.v1.Cmi5FetchService/FetchAuthToken",
         "public, with no caller to name: it hands out the credential of a launch, whose entry \
-         cmi5.rs checks",
+         content_launches.rs checks",
     ),
     (
         "lms.notification.v1.WebhookService/RedeliverWebhookDelivery",

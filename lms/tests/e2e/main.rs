@@ -5,8 +5,8 @@
 mod audit;
 mod bench;
 mod cli;
-mod cmi5;
 mod concurrency;
+mod content_launches;
 mod conventions;
 mod faults;
 mod gateway;
