@@ -21,6 +21,7 @@ use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
 use crate::storage::xapi_attachments as attachment_rows;
 use crate::storage::xapi_documents as documents;
+use crate::storage::xapi_queries;
 use crate::storage::xapi_statements::{self as rows, Key, KeyKind, NewStatement, StatementFilter};
 
 /// The most statements one page holds (what `limit=0` means).
@@ -243,7 +244,7 @@ impl RecordsApp {
         let ((found, more), data) = self
             .db
             .read(move |conn| {
-                let mut found = rows::query(conn, &tenant, &asked)?;
+                let mut found = xapi_queries::query(conn, &tenant, &asked)?;
                 let more = found.len() > limit;
                 found.truncate(limit);
                 let data = if with_attachments {

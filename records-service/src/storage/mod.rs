@@ -18,4 +18,5 @@ pub mod xapi_attachments;
 pub mod xapi_clients;
 pub mod xapi_documents;
 pub mod xapi_forwarding;
+pub mod xapi_queries;
 pub mod xapi_statements;

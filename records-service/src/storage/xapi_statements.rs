@@ -24,7 +24,7 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::Agent => "agent",
             KeyKind::Verb => "verb",
@@ -311,68 +311,4 @@ pub struct StatementFilter {
     /// The last statement of the previous page: (stored, id).
     pub after: Option<(NaiveDateTime, String)>,
     pub limit: i64,
-}
-
-/// Statements that are not voided and match every filter, in `stored` order.
-pub fn query(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    filter: &StatementFilter,
-) -> Result<Vec<StoredStatement>, AppError> {
-    let mut query = statements::table
-        .filter(statements::tenant_id.eq(tenant.as_str()))
-        .filter(statements::voided.eq(false))
-        .into_boxed();
-    let matches = [
-        (KeyKind::Agent, &filter.agent, filter.related_agents),
-        (KeyKind::Verb, &filter.verb, false),
-        (
-            KeyKind::Activity,
-            &filter.activity,
-            filter.related_activities,
-        ),
-        (KeyKind::Registration, &filter.registration, false),
-    ];
-    for (kind, value, related) in matches {
-        if let Some(value) = value {
-            let matching = keys::table
-                .filter(keys::tenant_id.eq(tenant.to_string()))
-                .filter(keys::kind.eq(kind.as_str()))
-                .filter(keys::key.eq(value.clone()))
-                // related = false, or either when the related_* flag is on.
-                .filter(keys::related.eq(false).or(keys::related.eq(related)))
-                .select(keys::statement_id);
-            query = query.filter(statements::id.eq_any(matching));
-        }
-    }
-    if let Some(since) = filter.since {
-        query = query.filter(statements::stored.gt(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(statements::stored.le(until));
-    }
-    if let Some((stored, id)) = &filter.after {
-        query = if filter.ascending {
-            query.filter(
-                statements::stored.gt(*stored).or(statements::stored
-                    .eq(*stored)
-                    .and(statements::id.gt(id.clone()))),
-            )
-        } else {
-            query.filter(
-                statements::stored.lt(*stored).or(statements::stored
-                    .eq(*stored)
-                    .and(statements::id.lt(id.clone()))),
-            )
-        };
-    }
-    query = if filter.ascending {
-        query.order((statements::stored.asc(), statements::id.asc()))
-    } else {
-        query.order((statements::stored.desc(), statements::id.desc()))
-    };
-    Ok(query
-        .limit(filter.limit)
-        .select(StoredStatement::as_select())
-        .load(conn)?)
 }
