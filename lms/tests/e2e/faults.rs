@@ -611,9 +611,12 @@ fn transaction_waits_for_a_lock(url: &str) -> bool {
     transactions_where(url, "wait_event_type = 'Lock'")
 }
 
-/// Whether PostgreSQL runs a transaction for database `url` right now.
-fn transaction_open(url: &str) -> bool {
-    transactions_where(url, "state <> 'idle'")
+/// Whether PostgreSQL runs a transaction that has written on database `url` right now (the
+/// bulk upsert's). Any open transaction was not enough: the readers' snapshots are
+/// transactions too, and a SIGTERM sent during one of them could precede the upsert's arrival
+/// (the call then met the server's GOAWAY, never processed: a flaky failure).
+fn upsert_in_flight(url: &str) -> bool {
+    transactions_where(url, "state <> 'idle' AND backend_xid IS NOT NULL")
 }
 
 /// Whether PostgreSQL shows a transaction on database `url` that meets `condition`.
@@ -770,7 +773,7 @@ async fn sigterm_under_load_lets_in_flight_calls_finish(backend: TestBackend) {
         if backend == TestBackend::Postgres {
             let url = cluster.database_urls["enrolment-service"].clone();
             let started = Instant::now();
-            while !transaction_open(&url) {
+            while !upsert_in_flight(&url) {
                 assert!(started.elapsed() < Duration::from_secs(30));
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
