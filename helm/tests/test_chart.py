@@ -896,6 +896,23 @@ def test_records_names_the_gateways_public_address_in_cmi5_launches():
     expect_render_failure(merged({"components": {"pathway": {"publicUrl": "https://lms.example.com"}}}), "publicUrl")
 
 
+def test_records_forwarding_endpoints_follow_the_operators_networks():
+    files, _ = render()
+    assert lms_toml(files)[1]["records"]["forwarding"] == {"allow_http": False, "allowed_networks": []}
+    forwarding = {"allowHttp": True, "allowedNetworks": ["10.20.0.0/16", "fd00::1"]}
+    files, _ = render(merged({"components": {"records": {"forwarding": forwarding}}}))
+    assert lms_toml(files)[1]["records"]["forwarding"] == {
+        "allow_http": True,
+        "allowed_networks": ["10.20.0.0/16", "fd00::1"],
+    }
+    for bad, at in (
+        ({"allowHttp": "yes"}, "/components/records/forwarding/allowHttp"),
+        ({"allowedNetworks": ["intranet"]}, "/components/records/forwarding/allowedNetworks/0"),
+        ({"allowedNetwork": []}, "allowedNetwork"),
+    ):
+        expect_render_failure(merged({"components": {"records": {"forwarding": bad}}}), at)
+
+
 def test_notification_settings_reach_its_config_and_its_smtp_password_comes_from_a_secret():
     files, documents = render()
     _, config = lms_toml(files)

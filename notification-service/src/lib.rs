@@ -164,10 +164,14 @@ pub fn app(db: Db, settings: &Settings, peers: &Peers) -> anyhow::Result<app::No
         hooks.concurrency > 0 && !hooks.timeout.is_zero(),
         "invalid configuration: notification.webhooks.concurrency and timeout_seconds must be positive"
     );
-    let destinations =
-        Destinations::new(hooks.allow_http, &hooks.allowed_networks).map_err(|why| {
-            anyhow::anyhow!("invalid configuration: notification.webhooks.allowed_networks: {why}")
-        })?;
+    let destinations = Destinations::new(
+        hooks.allow_http,
+        &hooks.allowed_networks,
+        "notification.webhooks.allowed_networks",
+    )
+    .map_err(|why| {
+        anyhow::anyhow!("invalid configuration: notification.webhooks.allowed_networks: {why}")
+    })?;
     let config = app::Config {
         plan: ReminderPlan::new(&own.due_soon_days, own.escalation_days),
         portal_url: own.portal_url.clone(),

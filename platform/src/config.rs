@@ -37,7 +37,9 @@ pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>) -> anyhow:
                 .try_parsing(true)
                 // The few list settings take comma-separated values from the environment.
                 .list_separator(",")
-                .with_list_parse_key("gateway.cors_origins"),
+                .with_list_parse_key("gateway.cors_origins")
+                .with_list_parse_key("notification.webhooks.allowed_networks")
+                .with_list_parse_key("records.forwarding.allowed_networks"),
         )
         .build()
         .context("reading configuration")?;

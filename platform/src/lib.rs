@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod deadline;
+pub mod egress;
 pub mod error;
 pub mod field_mask;
 pub mod fingerprint;

@@ -20,6 +20,7 @@ use lms_platform::access::Access;
 use lms_platform::client::Peer;
 use lms_platform::config::{ServiceSettings, seconds};
 use lms_platform::db::{DatabaseUrl, Db};
+use lms_platform::egress::Destinations;
 use lms_platform::inbox::EventConsumerGrpc;
 use lms_platform::outbox::{DEAD_LETTERS_SERVICE_NAME, Subscriber};
 use lms_platform::server::Context;
@@ -68,6 +69,10 @@ database_url = ""
 db_pool_size = 8
 certification_scan_seconds = 300
 public_url = ""
+
+[records.forwarding]
+allow_http = false
+allowed_networks = []
 "#;
 
 /// `[records]`'s own keys.
@@ -82,6 +87,19 @@ pub struct Own {
     /// the LRS endpoint and its `/cmi5/fetch/` for the credential. Empty: `web.public_url`,
     /// else `http://<gateway.listen>` (filled in by the topology).
     pub public_url: String,
+    pub forwarding: ForwardingSettings,
+}
+
+/// `[records.forwarding]`: where statements may be forwarded (another LRS), by the same rules
+/// as webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingSettings {
+    /// Accept `http://` endpoints (tests and local trials; stores in production use HTTPS).
+    pub allow_http: bool,
+    /// Private, loopback or link-local networks endpoints may nevertheless point to, as CIDR
+    /// blocks (e.g. `["10.20.0.0/16"]`); refused otherwise.
+    pub allowed_networks: Vec<String>,
 }
 
 pub type Settings = ServiceSettings<Own>;
@@ -169,7 +187,17 @@ pub async fn serve(
     settings: Settings,
     peers: Peers,
 ) -> anyhow::Result<()> {
-    let app = app(db.clone(), &peers).with_public_url(&settings.own.public_url);
+    let forwarding = &settings.own.forwarding;
+    let destinations = Destinations::new(
+        forwarding.allow_http,
+        &forwarding.allowed_networks,
+        app::FORWARDING_NETWORKS,
+    )
+    .map_err(|why| anyhow::anyhow!("invalid configuration: {}: {why}", app::FORWARDING_NETWORKS))?;
+    let destinations = std::sync::Arc::new(destinations);
+    let app = app(db.clone(), &peers)
+        .with_public_url(&settings.own.public_url)
+        .with_forwarding_destinations(destinations.clone());
     let scheduler = app.clone();
     context.every(settings.own.certification_scan, move || {
         let app = scheduler.clone();
@@ -182,7 +210,7 @@ pub async fn serve(
         }
     });
     // The outbox also carries statements to the tenants' other stores (app::xapi_forwarding).
-    let forwarding = app::xapi_forwarding::sink(db.clone())?;
+    let forwarding = app::xapi_forwarding::sink(db.clone(), destinations)?;
     let routes = context.with_outbox_and(
         routes(app, &context),
         &db,

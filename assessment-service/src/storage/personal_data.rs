@@ -16,4 +16,5 @@ pub const TABLES: PersonalTables = PersonalTables {
         ("assessments", "updated_by"),
     ],
     cleared: &[],
+    other: None,
 };

@@ -39,6 +39,7 @@ pub const TABLES: PersonalTables = PersonalTables {
         "display_name = 'Erased person', email = '', department = '', job_title = '', \
          location = '', manager_external_id = '', hire_date = NULL",
     )],
+    other: None,
 };
 
 diesel::table! {

@@ -96,6 +96,17 @@ certification_scan_seconds = {{ $c.certificationScanSeconds | int64 }}
 {{- if and (eq $name "records") $c.publicUrl }}
 public_url = {{ $c.publicUrl | quote }}
 {{- end }}
+{{- with $c.forwarding }}
+{{- /* records-service's forwarding to another LRS: where endpoints may point. */}}
+
+[{{ $name }}.forwarding]
+{{- if hasKey . "allowHttp" }}
+allow_http = {{ .allowHttp }}
+{{- end }}
+{{- if hasKey . "allowedNetworks" }}
+allowed_networks = {{ toJson (default (list) .allowedNetworks) }}
+{{- end }}
+{{- end }}
 {{- if hasKey $c "reminderScanSeconds" }}
 reminder_scan_seconds = {{ $c.reminderScanSeconds | int64 }}
 {{- end }}

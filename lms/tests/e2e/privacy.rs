@@ -3,7 +3,8 @@
 //! call with every service's section; then erased — their identity gone from every service
 //! and from the audit trail, their learning kept under a pseudonym; a second erasure, a
 //! stranger, another tenant's admin and a learner are each refused precisely; an erasure cut
-//! short is completed by asking again.
+//! short is completed by asking again. The Learning Record Store is part of it: the statements
+//! naming them (content's, the learner record's) and the documents kept for them.
 
 use lms_platform::Role;
 use lms_test_support::TestBackend;
@@ -40,6 +41,127 @@ async fn erase_until_refused(lms: &Lms, person: &str, token: &str) {
     }
 }
 
+/// An xAPI request through the gateway with an admin's token; the status and the JSON body.
+async fn xapi(lms: &Lms, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = lms
+        .http
+        .request(method, format!("{}/xapi{path}", lms.gateway))
+        .bearer_auth(lms.token("a", Role::Admin))
+        .header("X-Experience-API-Version", "1.0.3");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn account(name: &str) -> Value {
+    json!({"objectType": "Agent", "account": {"homePage": "urn:lms:tenant:a", "name": name}})
+}
+
+fn enc(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Content reports about the learner: a statement naming them as actor (with their display
+/// name) and in a team, one about somebody else, a State and an Agent Profile document.
+/// Answers the two statements' ids.
+async fn content_reports_about_the_learner(lms: &Lms) -> (String, String) {
+    let mut actor = account("learner@a");
+    actor["name"] = json!("Ada Lovelace");
+    let about = json!({
+        "actor": actor,
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"id": "http://example.com/simulations/forklift"},
+        "context": {"team": {"objectType": "Group", "member": [account("learner@a")]}},
+    });
+    let other = json!({
+        "actor": {"mbox": "mailto:someone@example.com", "name": "Someone"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"id": "http://example.com/simulations/forklift"},
+    });
+    let (status, ids) = xapi(
+        lms,
+        reqwest::Method::POST,
+        "/statements",
+        Some(json!([about, other])),
+    )
+    .await;
+    assert_eq!(status, 200, "{ids}");
+    let agent = enc(&account("learner@a").to_string());
+    let state = format!(
+        "/activities/state?activityId={}&agent={agent}&stateId=bookmark",
+        enc("http://example.com/simulations/forklift")
+    );
+    let (status, _) = xapi(lms, reqwest::Method::PUT, &state, Some(json!({"page": 3}))).await;
+    assert_eq!(status, 204);
+    let profile = format!("/agents/profile?agent={agent}&profileId=preferences");
+    let (status, _) = xapi(
+        lms,
+        reqwest::Method::PUT,
+        &profile,
+        Some(json!({"lang": "en"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    (
+        ids[0].as_str().unwrap().into(),
+        ids[1].as_str().unwrap().into(),
+    )
+}
+
+/// After the erasure: the store answers nothing for the person, their statements under the
+/// pseudonym without their name, their documents gone, somebody else's statement unchanged.
+async fn the_store_no_longer_names_them(lms: &Lms, pseudonym: &str, about: &str, other: &str) {
+    let by = |who: &str| format!("/statements?agent={}", enc(&account(who).to_string()));
+    let (status, found) = xapi(lms, reqwest::Method::GET, &by("learner@a"), None).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["statements"], json!([]), "{found}");
+    let (status, found) = xapi(
+        lms,
+        reqwest::Method::GET,
+        &(by(pseudonym) + "&limit=500"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    let theirs = found["statements"].as_array().unwrap();
+    let reported = theirs
+        .iter()
+        .find(|s| s["id"] == about)
+        .expect("content's statement");
+    assert_eq!(reported["actor"]["account"]["name"], pseudonym);
+    assert!(reported["actor"].get("name").is_none(), "{reported}");
+    assert_eq!(
+        reported["context"]["team"]["member"][0]["account"]["name"],
+        pseudonym
+    );
+    assert!(
+        theirs.len() > 1,
+        "the learner record's statements moved with the person: {found}"
+    );
+    let text = found.to_string();
+    assert!(
+        !text.contains("learner@a") && !text.contains("Ada Lovelace"),
+        "{text}"
+    );
+    let (status, kept) = xapi(
+        lms,
+        reqwest::Method::GET,
+        &format!("/statements?statementId={other}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["actor"]["name"], "Someone");
+    let agent = enc(&account("learner@a").to_string());
+    let profile = format!("/agents/profile?agent={agent}&profileId=preferences");
+    let (status, _) = xapi(lms, reqwest::Method::GET, &profile, None).await;
+    assert_eq!(status, 404, "the person's documents are deleted");
+}
+
 /// The section of `service` in an export.
 fn section<'a>(data: &'a Value, service: &str) -> &'a Value {
     data["sections"]
@@ -57,6 +179,7 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
     };
     let ids = seed_tenant_a(&lms).await;
     let admin = lms.token("a", Role::Admin);
+    let (about, other) = content_reports_about_the_learner(&lms).await;
 
     // One call: every service's section.
     let (status, data) = export(&lms, "learner@a", &admin).await;
@@ -80,6 +203,27 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
     assert!(section(&data, "assessment-service")["attempts"].is_array());
     section(&data, "pathway-service");
     section(&data, "notification-service");
+    // The store's part: the statements naming them (content's and the learner record's),
+    // not somebody else's, and their documents with their content.
+    let statements = records["xapi_statements"].as_array().expect("statements");
+    assert!(
+        statements.iter().any(|s| s["id"] == about.as_str()),
+        "{records}"
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["statement"]["context"]["registration"].is_string())
+    );
+    assert!(statements.iter().all(|s| s["id"] != other.as_str()));
+    let documents = records["xapi_documents"].as_array().expect("documents");
+    assert_eq!(documents.len(), 2, "{records}");
+    assert!(
+        documents
+            .iter()
+            .any(|d| d["content"]["text"] == r#"{"page":3}"#),
+        "{records}"
+    );
 
     // Refusals: a stranger, another tenant's admin, a learner, no reason.
     let (status, _) = export(&lms, "nobody@a", &admin).await;
@@ -128,9 +272,16 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
     let (status, left) = export(&lms, &pseudonym, &admin).await;
     assert_eq!(status, StatusCode::OK, "{left}");
     assert!(
-        !left.to_string().contains("learner@a") && !left.to_string().contains("ada@a.example"),
+        !left.to_string().contains("learner@a")
+            && !left.to_string().contains("ada@a.example")
+            && !left.to_string().contains("Ada Lovelace"),
         "{left}"
     );
+    assert!(
+        section(&left, "records-service")["xapi_statements"].is_array(),
+        "{left}"
+    );
+    the_store_no_longer_names_them(&lms, &pseudonym, &about, &other).await;
     let person = &section(&left, "enrolment-service")["people"][0];
     assert_eq!(person["email"], "");
     assert_eq!(person["display_name"], "Erased person");

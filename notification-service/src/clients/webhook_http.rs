@@ -3,13 +3,10 @@
 //! private address, or is rebound to one after the webhook was saved, is refused), redirects
 //! are not followed and no proxy is used.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-
-use crate::domain::webhook::Destinations;
+use lms_platform::egress::{Destinations, Guarded};
 
 /// One delivery to send.
 pub struct Outgoing<'a> {
@@ -125,32 +122,4 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Resolves names and keeps only the addresses the destination rules permit.
-struct Guarded(Arc<Destinations>);
-
-impl Resolve for Guarded {
-    fn resolve(&self, name: Name) -> Resolving {
-        let rules = self.0.clone();
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let permitted: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|addr| rules.permits(addr.ip()))
-                .collect();
-            if permitted.is_empty() {
-                let refused: Box<dyn std::error::Error + Send + Sync> = format!(
-                    "{host} resolves only to private, loopback or reserved addresses the \
-                     operator has not allowed ({all:?})"
-                )
-                .into();
-                return Err(refused);
-            }
-            let addrs: Addrs = Box::new(permitted.into_iter());
-            Ok(addrs)
-        })
-    }
 }

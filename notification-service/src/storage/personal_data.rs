@@ -24,4 +24,5 @@ pub const TABLES: PersonalTables = PersonalTables {
         ),
         ("notifications", "recipient", "email_to = ''"),
     ],
+    other: None,
 };

@@ -15,4 +15,5 @@ pub const TABLES: PersonalTables = PersonalTables {
         ("pathway_versions", "published_by"),
     ],
     cleared: &[],
+    other: None,
 };

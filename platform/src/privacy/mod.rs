@@ -31,6 +31,19 @@ pub struct PersonalTables {
     /// (table, key column, assignments): the person's own profile row, found by its key
     /// column (already the pseudonym) and cleared on erasure (`display_name = ''`).
     pub cleared: &'static [(&'static str, &'static str, &'static str)],
+    /// What the service holds about a person that no identity column can name (a person
+    /// named inside a JSON document), exported and erased by its own functions in the same
+    /// transaction as the tables.
+    pub other: Option<OtherPersonalData>,
+}
+
+/// A service's own export and erasure of personal data its tables cannot declare.
+pub struct OtherPersonalData {
+    /// Adds table → rows naming the person to an export.
+    pub export: fn(&mut DbConnection, &TenantId, &str, &mut Map<String, Value>) -> AppResult<()>,
+    /// Replaces the person (the third argument) with the pseudonym (the fourth); how many
+    /// rows changed.
+    pub erase: fn(&mut DbConnection, &TenantId, &str, &str) -> AppResult<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -80,6 +93,9 @@ pub fn export(
             out.insert(table.to_string(), Value::Array(rows));
         }
     }
+    if let Some(other) = &tables.other {
+        (other.export)(conn, tenant, person, &mut out)?;
+    }
     Ok(out)
 }
 
@@ -110,6 +126,9 @@ pub fn erase(
     for (table, key, assignments) in tables.cleared {
         let sql = format!("UPDATE {table} SET {assignments} WHERE tenant_id = $1 AND {key} = $2");
         execute(conn, &sql, &[tenant.as_str(), pseudonym])?;
+    }
+    if let Some(other) = &tables.other {
+        changed += (other.erase)(conn, tenant, person, pseudonym)?;
     }
     changed += crate::audit::pseudonymise(conn, tenant, person, pseudonym)?;
     Ok(changed)

@@ -4,6 +4,7 @@
 //! moveOn criteria are met (see `domain::cmi5`).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{NaiveDateTime, SecondsFormat};
 use lms_platform::auth::Call;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::learner_statements::store_lms_statements;
 use super::progress::{follow_up, refusal};
+use super::snapshots::Snapshots;
 use super::xapi::home_page;
 use super::{RecordsApp, lock_enrolment, view, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource};
@@ -59,7 +61,7 @@ pub enum FetchRefusal {
 /// What a session is about: the enrolment, the step's AU, and the learner as an Agent.
 struct SessionScope {
     enrolment: Enrolment,
-    pathway: PathwaySnapshot,
+    pathway: Arc<PathwaySnapshot>,
     step_id: String,
     unit: Cmi5Unit,
     actor: Value,
@@ -79,16 +81,30 @@ impl SessionScope {
     }
 }
 
-/// The enrolment's step as a cmi5 AU, or FAILED_PRECONDITION.
+/// The enrolment's step as a cmi5 AU, its version from `kept` (parsed once per process:
+/// a session's requests need the AU, not the enrolment's progress).
 fn scope_of(
     conn: &mut DbConnection,
     tenant: &TenantId,
+    kept: &Snapshots,
     enrolment: Enrolment,
     step_id: &str,
 ) -> AppResult<SessionScope> {
-    let before = view(conn, tenant, enrolment.clone())?;
-    let unit = before
-        .pathway
+    let (id, version) = (enrolment.pathway_id.as_str(), enrolment.pathway_version);
+    let pathway = kept.get(conn, tenant, id, version)?.ok_or_else(|| {
+        AppError::Unavailable("this enrolment's pathway version is not cached yet; retry".into())
+    })?;
+    scope_in(tenant, enrolment, pathway, step_id)
+}
+
+/// The step of `pathway` (the enrolment's version) as a cmi5 AU, or FAILED_PRECONDITION.
+fn scope_in(
+    tenant: &TenantId,
+    enrolment: Enrolment,
+    pathway: Arc<PathwaySnapshot>,
+    step_id: &str,
+) -> AppResult<SessionScope> {
+    let unit = pathway
         .step(step_id)
         .and_then(|s| s.cmi5.clone())
         .ok_or_else(|| {
@@ -99,7 +115,7 @@ fn scope_of(
         registration: learner_record::registration(tenant.as_str(), enrolment.id.as_str()),
         activity_id: learner_record::step_activity_id(enrolment.pathway_id.as_str(), step_id),
         enrolment,
-        pathway: before.pathway,
+        pathway,
         step_id: step_id.to_string(),
         unit,
     })
@@ -152,9 +168,9 @@ impl RecordsApp {
                 }
                 let completed = step.state == StepState::Completed;
                 let first = !before.any_activity;
-                let scope = scope_of(conn, &tenant, enrolment, &step_id)?;
+                let scope = scope_in(&tenant, enrolment, Arc::new(before.pathway), &step_id)?;
                 let at = now();
-                abandon_open_sessions(conn, &tenant, &scope.enrolment, at)?;
+                abandon_open_sessions(conn, &tenant, &scope, at)?;
                 let session_id = uuid::Uuid::new_v4().to_string();
                 let fetch_secret = new_secret();
                 rows::insert(
@@ -305,18 +321,21 @@ fn write_launch_data(
     xapi_documents::put(conn, tenant, &place, &document)
 }
 
-/// Ends the enrolment's open sessions with `abandoned` (cmi5 9.3.7): a new launch means the
-/// learner left them. Their duration runs from launch to the AU's last statement.
+/// Ends the open sessions of the enrolment `launching` is on with `abandoned` (cmi5 9.3.7):
+/// a new launch means the learner left them. Their duration runs from launch to the AU's last
+/// statement.
 fn abandon_open_sessions(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    enrolment: &Enrolment,
+    launching: &SessionScope,
     at: NaiveDateTime,
 ) -> AppResult<()> {
+    let enrolment = &launching.enrolment;
     for session in rows::open_of(conn, tenant, enrolment.id.as_str())? {
         // A session of a step the enrolment's version no longer has as cmi5 (an admin moved
         // it to a newer version) just ends: there is no AU to say it of.
-        let Ok(scope) = scope_of(conn, tenant, enrolment.clone(), &session.step_id) else {
+        let pathway = launching.pathway.clone();
+        let Ok(scope) = scope_in(tenant, enrolment.clone(), pathway, &session.step_id) else {
             rows::end(conn, &session.id, at)?;
             continue;
         };
@@ -341,6 +360,7 @@ fn abandon_open_sessions(
 pub(crate) fn admit_statements(
     conn: &mut DbConnection,
     tenant: &TenantId,
+    kept: &Snapshots,
     session_id: &str,
     statements: &[(&str, &Map<String, Value>)],
 ) -> AppResult<()> {
@@ -350,7 +370,7 @@ pub(crate) fn admit_statements(
     lock_enrolment(conn, tenant, &session.enrolment_id)?;
     let enrolment =
         crate::storage::enrolments::get(conn, tenant, &session.enrolment_id.clone().into())?;
-    let scope = scope_of(conn, tenant, enrolment, &session.step_id)?;
+    let scope = scope_of(conn, tenant, kept, enrolment, &session.step_id)?;
     let launch = scope.launch(&session.id);
     let mut state = session.state();
     let (before, satisfied_at) = rows::unit(conn, tenant, &session.enrolment_id, &session.step_id)?;
@@ -457,11 +477,12 @@ pub(crate) fn waive(
     conn: &mut DbConnection,
     tenant: &TenantId,
     enrolment: &Enrolment,
+    pathway: Arc<PathwaySnapshot>,
     step_id: &str,
     admin: &str,
     at: NaiveDateTime,
 ) -> AppResult<()> {
-    let scope = scope_of(conn, tenant, enrolment.clone(), step_id)?;
+    let scope = scope_in(tenant, enrolment.clone(), pathway, step_id)?;
     let (state, satisfied_at) = rows::unit(conn, tenant, enrolment.id.as_str(), step_id)?;
     if satisfied_at.is_some() {
         return Ok(());

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use lms_platform::access::{Access, Permission, Target};
 use lms_platform::db::{Db, DbConnection};
+use lms_platform::egress::Destinations;
 use lms_platform::ids::{EnrolmentId, TenantId};
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal, Role};
@@ -54,6 +55,8 @@ pub use versions::VersionMove;
 
 /// `lms up`'s gateway, for an app built without settings (tests of the use cases).
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+/// The setting that lets forwarding endpoints point to private networks.
+pub const FORWARDING_NETWORKS: &str = "records.forwarding.allowed_networks";
 
 /// Who reads and records for any learner.
 const STAFF: [Role; 3] = [Role::Admin, Role::Instructor, Role::Service];
@@ -70,6 +73,8 @@ pub struct RecordsApp {
     /// Where browsers and cmi5 content reach the gateway (no trailing slash): launch URLs
     /// name its `/xapi/` and `/cmi5/fetch/`.
     public_url: String,
+    /// Where statements may be forwarded (`records.forwarding`): the webhook rules.
+    forwarding_destinations: Arc<Destinations>,
 }
 
 /// An enrolment's progress with what it rests on.
@@ -90,7 +95,18 @@ impl RecordsApp {
             access,
             snapshots: snapshots::Snapshots::default(),
             public_url: DEFAULT_PUBLIC_URL.to_string(),
+            forwarding_destinations: Arc::new(Destinations {
+                allow_http: false,
+                allowed_networks: Vec::new(),
+                setting: FORWARDING_NETWORKS,
+            }),
         }
+    }
+
+    /// Where forwarding endpoints may point (`records.forwarding`).
+    pub fn with_forwarding_destinations(mut self, destinations: Arc<Destinations>) -> Self {
+        self.forwarding_destinations = destinations;
+        self
     }
 
     /// The gateway's address as browsers reach it (`records.public_url`).

@@ -292,6 +292,7 @@ fn record_cmi5(
         conn,
         &who.tenant_id,
         enrolment,
+        std::sync::Arc::new(before.pathway.clone()),
         &step.step.id,
         &who.subject,
         now(),

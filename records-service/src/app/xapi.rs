@@ -111,12 +111,10 @@ struct PageToken {
 
 /// What a unique violation says (`lms_platform::AppError`): a concurrent insert of the same
 /// key, unlike the store's own "stored already, with other content".
-const RACED: &str = "already exists";
+pub(crate) const RACED: &str = "already exists";
 
 /// The home page of the accounts standing for a tenant's people in statements.
-pub fn home_page(tenant: &TenantId) -> String {
-    format!("urn:lms:tenant:{tenant}")
-}
+pub use crate::domain::xapi::home_page;
 
 impl RecordsApp {
     /// Stores a request's statements, all or none; their ids, in order. A statement whose id
@@ -154,6 +152,7 @@ impl RecordsApp {
             attempts += 1;
             let (tenant, prepared, parts) = (tenant.clone(), prepared.clone(), parts.clone());
             let (authority, session) = (authority.clone(), session.clone());
+            let kept = self.snapshots.clone();
             let stored = self
                 .db
                 .write(move |conn| {
@@ -162,7 +161,7 @@ impl RecordsApp {
                             .iter()
                             .map(|s| (s.id.as_str(), &s.document))
                             .collect();
-                        cmi5::admit_statements(conn, &tenant, session, &statements)?;
+                        cmi5::admit_statements(conn, &tenant, &kept, session, &statements)?;
                     }
                     store_in(conn, &tenant, prepared, &authority, default_version)?;
                     attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
@@ -321,6 +320,24 @@ pub(crate) fn store_in(
     }
     if new.is_empty() {
         return Ok(());
+    }
+    // The authority matches `related_agents` (xAPI Communication 2.1.3, "Actor, Object,
+    // Authority, Instructor, Team"); an erasure finds what a person vouched for by it too.
+    // A statement's own match (its actor, say) wins: each value is one key row.
+    if let Ok(key) = agent::query_identity(authority) {
+        for statement in &mut new {
+            if !statement
+                .keys
+                .iter()
+                .any(|k| k.kind == KeyKind::Agent && k.key == key)
+            {
+                statement.keys.push(Key {
+                    kind: KeyKind::Agent,
+                    key: key.clone(),
+                    related: true,
+                });
+            }
+        }
     }
     let new_ids: Vec<String> = new.iter().map(|s| s.id.clone()).collect();
     // Voiding: a target is voided unless it is a voiding statement itself, whether it is

@@ -2,12 +2,17 @@
 //! and the Agents resource of the Learning Record Store. Every document is the caller's
 //! tenant's.
 
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
+use lms_platform::db::DbConnection;
+use lms_platform::ids::TenantId;
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal};
 use serde_json::{Value, json};
 
 use super::RecordsApp;
+use super::xapi::RACED;
 use crate::domain::xapi::documents::{self as rules, DocumentKind, Preconditions, Refusal, Write};
 use crate::domain::xapi::{Version, agent, formats, json as strict_json};
 use crate::storage::xapi_documents::{self as rows, Place, StoredDocument};
@@ -29,6 +34,53 @@ pub struct DocumentWrite {
     pub merge: bool,
     pub preconditions: Preconditions,
     pub version: Version,
+}
+
+/// How often a write is judged again after others changed its document first.
+const MAX_ATTEMPTS: u32 = 16;
+
+/// One attempt at a write, in the caller's transaction; the new ETag (RACED when the document
+/// changed since it was read).
+fn write_in(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    kind: DocumentKind,
+    place: &Place,
+    id: String,
+    write: &DocumentWrite,
+) -> AppResult<String> {
+    let stored = rows::get(conn, tenant, place, &id)?;
+    let operation = if write.merge { Write::Post } else { Write::Put };
+    rules::check(
+        kind,
+        operation,
+        stored.as_ref().map(|d| d.etag.as_str()),
+        &write.preconditions,
+        write.version,
+    )
+    .map_err(refused)?;
+    let content = match (&stored, write.merge) {
+        (Some(stored), true) => rules::merge(
+            &stored.content,
+            &stored.content_type,
+            &write.content,
+            &write.content_type,
+        )
+        .map_err(|why| AppError::invalid_field("content", why))?,
+        _ => write.content.clone(),
+    };
+    let document = StoredDocument {
+        document_id: id,
+        etag: rules::etag(&content),
+        content,
+        content_type: write.content_type.clone(),
+        updated_at: now(),
+    };
+    let read = stored.as_ref().map(|d| d.etag.as_str());
+    if !rows::put_if_unchanged(conn, tenant, place, &document, read)? {
+        return Err(AppError::AlreadyExists(RACED.into()));
+    }
+    Ok(document.etag)
 }
 
 /// The identity key of an Agent given as JSON (a Group is not an agent here).
@@ -136,40 +188,38 @@ impl RecordsApp {
                 "a POST merges JSON: send application/json",
             ));
         }
-        let (kind, tenant) = (at.kind, who.tenant_id.clone());
-        self.db
-            .write(move |conn| {
-                let stored = rows::get(conn, &tenant, &place, &id)?;
-                let operation = if write.merge { Write::Post } else { Write::Put };
-                rules::check(
-                    kind,
-                    operation,
-                    stored.as_ref().map(|d| d.etag.as_str()),
-                    &write.preconditions,
-                    write.version,
-                )
-                .map_err(refused)?;
-                let content = match (&stored, write.merge) {
-                    (Some(stored), true) => rules::merge(
-                        &stored.content,
-                        &stored.content_type,
-                        &write.content,
-                        &content_type,
-                    )
-                    .map_err(|why| AppError::invalid_field("content", why))?,
-                    _ => write.content,
-                };
-                let document = StoredDocument {
-                    document_id: id,
-                    etag: rules::etag(&content),
-                    content,
-                    content_type,
-                    updated_at: now(),
-                };
-                rows::put(conn, &tenant, &place, &document)?;
-                Ok(document.etag)
-            })
-            .await
+        let write = Arc::new(DocumentWrite {
+            content_type,
+            ..write
+        });
+        // Requests writing the same document at once: each writes only if the document is
+        // still what it read (none, or the ETag it judged the preconditions by). One that
+        // finds it changed is judged again against what is there now, as if it had come
+        // after: If-None-Match fails (412), If-Match on the old ETag fails, a PUT replaces it,
+        // a POST merges into it.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (tenant, place, id) = (who.tenant_id.clone(), place.clone(), id.clone());
+            let written = self
+                .db
+                .write({
+                    let write = write.clone();
+                    move |conn| write_in(conn, &tenant, at.kind, &place, id, &write)
+                })
+                .await;
+            match written {
+                Err(AppError::AlreadyExists(why)) if why == RACED && attempts < MAX_ATTEMPTS => {
+                    continue;
+                }
+                Err(AppError::AlreadyExists(why)) if why == RACED => {
+                    return Err(AppError::Unavailable(
+                        "the document kept changing under this request; retry".into(),
+                    ));
+                }
+                other => return other,
+            }
+        }
     }
 
     pub async fn get_document(&self, who: &Principal, at: DocumentAt) -> AppResult<StoredDocument> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use lms_platform::db::{Db, DbConnection};
+use lms_platform::egress::Destinations;
 use lms_platform::ids::TenantId;
 use lms_platform::outbox::{self, EventSink};
 use lms_platform::resource::now;
@@ -73,10 +74,16 @@ impl RecordsApp {
         update: ForwardingUpdate,
     ) -> AppResult<Forwarding> {
         let who = who.clone();
+        let destinations = self.forwarding_destinations.clone();
         self.db
             .write(move |conn| {
                 let tenant = who.tenant_id.to_string();
                 let before = rows::get(conn, &tenant)?;
+                if !update.endpoint.is_empty() {
+                    destinations
+                        .check_url(&update.endpoint)
+                        .map_err(|why| AppError::invalid_field("forwarding.endpoint", why))?;
+                }
                 let password = match (&update.password, &before) {
                     (Some(given), _) => given.clone(),
                     (None, Some(before)) => before.password.clone(),
@@ -142,7 +149,7 @@ pub(crate) fn enqueue(
 
 /// The outbox destination sending statements to each tenant's other store, which it reads
 /// from the tenant's setting when it sends.
-pub fn sink(db: Db) -> anyhow::Result<Arc<dyn EventSink>> {
+pub fn sink(db: Db, destinations: Arc<Destinations>) -> anyhow::Result<Arc<dyn EventSink>> {
     let lookup: Lookup = Arc::new(move |tenant: String| {
         let db = db.clone();
         Box::pin(async move {
@@ -157,5 +164,9 @@ pub fn sink(db: Db) -> anyhow::Result<Arc<dyn EventSink>> {
             }))
         })
     });
-    Ok(Arc::new(ExternalLrsSink::new(DESTINATION, lookup)?))
+    Ok(Arc::new(ExternalLrsSink::new(
+        DESTINATION,
+        lookup,
+        destinations,
+    )?))
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use lms_platform::egress::{Destinations, Guarded};
 use lms_platform::outbox::{BoxFuture, Delivery, EventSink, Rejection};
 use lms_proto::events_v1 as events_pb;
 use lms_proto::xapi_v1::StatementStored;
@@ -51,11 +52,15 @@ pub struct ExternalLrsSink {
 }
 
 impl ExternalLrsSink {
-    pub fn new(name: &'static str, lookup: Lookup) -> anyhow::Result<Self> {
+    pub fn new(
+        name: &'static str,
+        lookup: Lookup,
+        destinations: Arc<Destinations>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             name,
             lookup,
-            lrs: ExternalLrs::new()?,
+            lrs: ExternalLrs::new(destinations)?,
         })
     }
 }
@@ -104,7 +109,7 @@ impl EventSink for ExternalLrsSink {
                     .push(event);
             }
             for (tenant, events) in by_tenant {
-                let Some(destination) = lookup(tenant).await? else {
+                let Some(destination) = lookup(tenant.clone()).await? else {
                     // Forwarding was turned off since: nothing is owed.
                     delivery
                         .acknowledged
@@ -127,8 +132,13 @@ impl EventSink for ExternalLrsSink {
                     }
                 }
                 for (version, batch) in by_version {
-                    lrs.send_batch(&target, version, batch, &mut delivery)
-                        .await?;
+                    if let Err(why) = lrs.send_batch(&target, version, batch, &mut delivery).await {
+                        // This tenant's store does not take statements now: they stay
+                        // unacknowledged (the outbox retries them with backoff) while other
+                        // tenants' are sent.
+                        tracing::warn!(%tenant, error = %why, "another LRS did not take statements; they will be retried");
+                        break;
+                    }
                 }
             }
             Ok(delivery)
@@ -139,18 +149,25 @@ impl EventSink for ExternalLrsSink {
 #[derive(Clone)]
 pub struct ExternalLrs {
     client: reqwest::Client,
+    /// Where it may connect: the endpoint is checked again before each request (an address
+    /// in the URL), and every address a name resolves to when connecting.
+    destinations: Arc<Destinations>,
 }
 
 impl ExternalLrs {
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new(destinations: Arc<Destinations>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent(concat!("lms-records/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(Guarded(destinations.clone())))
             .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            destinations,
+        })
     }
 
     /// Sends one batch; when the other store refuses it, each statement on its own, so that
@@ -215,6 +232,11 @@ impl ExternalLrs {
         version: &str,
         body: String,
     ) -> Answer {
+        // An address in the URL is not resolved, so the resolver never sees it: checked here
+        // (the rules may have narrowed since the setting was saved).
+        if let Err(why) = self.destinations.check_url(target.endpoint) {
+            return Answer::NotNow(format!("the endpoint is not permitted: {why}"));
+        }
         let mut request = request
             .header("content-type", "application/json")
             .header("x-experience-api-version", version)

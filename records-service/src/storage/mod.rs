@@ -18,5 +18,6 @@ pub mod xapi_attachments;
 pub mod xapi_clients;
 pub mod xapi_documents;
 pub mod xapi_forwarding;
+pub mod xapi_personal;
 pub mod xapi_queries;
 pub mod xapi_statements;

@@ -1,9 +1,10 @@
 //! Where records-service keeps a person's identity: the learner record — enrolments, activities,
 //! evidence, manual records, certifications, bookings and attendance stay, under the pseudonym —
-//! and the staff who acted on it; a calendar feed (`lms.privacy.v1`, `docs/security.md`
+//! and the staff who acted on it; a calendar feed; the xAPI statements and documents about
+//! them (`xapi_personal`) (`lms.privacy.v1`, `docs/security.md`
 //! "Personal data").
 
-use lms_platform::privacy::PersonalTables;
+use lms_platform::privacy::{OtherPersonalData, PersonalTables};
 
 pub const TABLES: PersonalTables = PersonalTables {
     service: "records-service",
@@ -25,6 +26,12 @@ pub const TABLES: PersonalTables = PersonalTables {
         ("attendance_marks", "learner"),
         ("attendance_marks", "marked_by"),
         ("calendar_feeds", "subject"),
+        ("xapi_clients", "created_by"),
+        ("xapi_forwarding", "updated_by"),
     ],
     cleared: &[],
+    other: Some(OtherPersonalData {
+        export: super::xapi_personal::export,
+        erase: super::xapi_personal::erase,
+    }),
 };

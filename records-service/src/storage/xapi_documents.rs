@@ -54,6 +54,40 @@ pub fn get(
         .optional()?)
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = documents)]
+struct DocumentRow<'a> {
+    tenant_id: &'a str,
+    kind: &'a str,
+    activity_id: &'a str,
+    agent: &'a str,
+    registration: &'a str,
+    document_id: &'a str,
+    content_type: &'a str,
+    content: &'a [u8],
+    etag: &'a str,
+    updated_at: NaiveDateTime,
+}
+
+fn row<'a>(
+    tenant: &'a TenantId,
+    place: &'a Place,
+    document: &'a StoredDocument,
+) -> DocumentRow<'a> {
+    DocumentRow {
+        tenant_id: tenant.as_str(),
+        kind: place.kind,
+        activity_id: &place.activity_id,
+        agent: &place.agent,
+        registration: &place.registration,
+        document_id: &document.document_id,
+        content_type: &document.content_type,
+        content: &document.content,
+        etag: &document.etag,
+        updated_at: document.updated_at,
+    }
+}
+
 /// Stores (or replaces) a document.
 pub fn put(
     conn: &mut DbConnection,
@@ -63,20 +97,49 @@ pub fn put(
 ) -> Result<(), AppError> {
     delete(conn, tenant, place, Some(&document.document_id))?;
     diesel::insert_into(documents::table)
-        .values((
-            documents::tenant_id.eq(tenant.as_str()),
-            documents::kind.eq(place.kind),
-            documents::activity_id.eq(&place.activity_id),
-            documents::agent.eq(&place.agent),
-            documents::registration.eq(&place.registration),
-            documents::document_id.eq(&document.document_id),
+        .values(row(tenant, place, document))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes a document only if the one at its place is still what the caller read: none
+/// (`read` None: inserted unless another was inserted meanwhile) or the one with the ETag
+/// `read` (replaced unless it changed meanwhile). False when it was changed by another
+/// request: the caller judges its request again against what is there now.
+pub fn put_if_unchanged(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    place: &Place,
+    document: &StoredDocument,
+    read: Option<&str>,
+) -> Result<bool, AppError> {
+    let written = match read {
+        None => {
+            let row = row(tenant, place, document);
+            match &mut *conn {
+                DbConnection::Postgres(pg) => diesel::insert_into(documents::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(pg)?,
+                DbConnection::Sqlite(sqlite) => diesel::insert_or_ignore_into(documents::table)
+                    .values(row)
+                    .execute(sqlite)?,
+            }
+        }
+        Some(etag) => diesel::update(
+            at_place!(tenant, place)
+                .filter(documents::document_id.eq(&document.document_id))
+                .filter(documents::etag.eq(etag)),
+        )
+        .set((
             documents::content_type.eq(&document.content_type),
             documents::content.eq(&document.content),
             documents::etag.eq(&document.etag),
             documents::updated_at.eq(document.updated_at),
         ))
-        .execute(conn)?;
-    Ok(())
+        .execute(conn)?,
+    };
+    Ok(written == 1)
 }
 
 /// Deletes one document, or every one at the place; how many.

@@ -372,3 +372,48 @@ pub(super) async fn documents(lms: &Lms, admin: &str) {
         400
     );
 }
+
+/// Clients creating the same new document at once: each request is judged as if it came
+/// alone, one after another — never refused for meeting the other's first write.
+pub(super) async fn created_at_once(lms: &Lms, admin: &str) {
+    let activity = enc("http://example.com/activities/raced");
+    let ann = enc(&agent("ann").to_string());
+    // State under 1.0.3 takes a PUT without preconditions: every one is accepted.
+    let state = format!(
+        "/activities/state?activityId={activity}&agent={ann}&stateId={}",
+        uuid()
+    );
+    let puts = (0..8).map(|n| {
+        let state = state.clone();
+        async move {
+            let body = format!(r#"{{"n": {n}}}"#);
+            let request = Some(("application/json", body.as_str()));
+            doc(lms, admin, V1, Method::PUT, &state, request, &[])
+                .await
+                .0
+        }
+    });
+    for status in futures::future::join_all(puts).await {
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    // If-None-Match: * ("only if there is none"): exactly one creates it, the others are told
+    // it exists now (412), as they would be one after another.
+    let profile = format!("/agents/profile?agent={ann}&profileId={}", uuid());
+    let creations = (0..8).map(|_| {
+        let profile = profile.clone();
+        async move {
+            let request = Some(("application/json", r#"{"a": 1}"#));
+            let only_new = [("If-None-Match", "*")];
+            doc(lms, admin, V2, Method::PUT, &profile, request, &only_new)
+                .await
+                .0
+        }
+    });
+    let mut statuses: Vec<u16> = futures::future::join_all(creations)
+        .await
+        .into_iter()
+        .map(|s| s.as_u16())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [204, 412, 412, 412, 412, 412, 412, 412]);
+}

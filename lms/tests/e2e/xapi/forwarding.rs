@@ -2,13 +2,23 @@
 //! real one: this suite's own, in another tenant, reached over HTTP with an LRS client's
 //! credentials. Statements arrive (stored through `/xapi/` and the learner record's alike), an
 //! outage loses nothing, and a statement the other store refuses for good becomes a dead
-//! letter without holding back the ones after it.
+//! letter without holding back the ones after it. Endpoints are held to the webhook rules
+//! (no private or metadata addresses beyond what the operator allowed), and one tenant's
+//! unreachable store does not hold back another's (the outbox destination itself, offered
+//! both tenants' statements in one batch).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lms_platform::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use lms_platform::egress::Destinations;
+use lms_platform::outbox::EventSink;
+use lms_proto::events_v1::Event;
+use prost::Name;
+use records_service::clients::external_lrs::{Destination, ExternalLrsSink, Lookup};
 
 use super::{Client, V1, statement, uuid};
 use crate::support::{Lms, call};
@@ -62,6 +72,22 @@ pub(super) async fn statements_reach_the_other_store(lms: &Lms, admin: &str) {
     for (body, field) in [
         (json!({"enabled": true}), "forwarding.endpoint"),
         (
+            json!({"enabled": true, "endpoint": "https://169.254.169.254/latest/"}),
+            "forwarding.endpoint",
+        ),
+        (
+            json!({"enabled": true, "endpoint": "https://10.1.2.3/xapi/"}),
+            "forwarding.endpoint",
+        ),
+        (
+            json!({"enabled": true, "endpoint": "https://[::ffff:192.168.0.1]/xapi/"}),
+            "forwarding.endpoint",
+        ),
+        (
+            json!({"enabled": true, "endpoint": "https://me:pw@lrs.example.com/xapi/"}),
+            "forwarding.endpoint",
+        ),
+        (
             json!({"enabled": true, "endpoint": "ftp://lrs.example.com/"}),
             "forwarding.endpoint",
         ),
@@ -111,6 +137,20 @@ pub(super) async fn statements_reach_the_other_store(lms: &Lms, admin: &str) {
     let there = globex.get(&format!("statementId={first}")).await.body;
     assert_eq!(there["verb"], sent["verb"]);
     assert_eq!(there["object"]["id"], sent["object"]["id"]);
+
+    // The metadata address is refused naming the setting that would allow it.
+    let (_, refused) = forwarding(
+        lms,
+        admin,
+        json!({"enabled": true, "endpoint": "https://169.254.169.254/latest/"}),
+    )
+    .await;
+    assert!(
+        refused
+            .to_string()
+            .contains("records.forwarding.allowed_networks"),
+        "{refused}"
+    );
 
     // An outage loses nothing: the statement waits in the outbox and follows the fix.
     let (status, _) = forwarding(
@@ -173,4 +213,81 @@ pub(super) async fn statements_reach_the_other_store(lms: &Lms, admin: &str) {
     assert_eq!(acme.post(&kept).await.status, 200);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!holds(&globex, &home).await);
+}
+
+/// A `StatementStored` event of `tenant`, as the outbox offers it.
+fn stored_event(tenant: &str, statement: &Value) -> Event {
+    let id = statement["id"].as_str().unwrap().to_string();
+    let payload = lms_proto::xapi_v1::StatementStored {
+        statement_id: id.clone(),
+        statement: statement.to_string(),
+    };
+    Event {
+        id: format!("event-{id}"),
+        tenant_id: tenant.into(),
+        payload: Some(prost_types::Any {
+            type_url: lms_proto::xapi_v1::StatementStored::type_url(),
+            value: prost::Message::encode_to_vec(&payload),
+        }),
+        ..Default::default()
+    }
+}
+
+/// One batch holding a tenant whose store is down and a tenant whose store is up: the latter's
+/// statement is delivered (acknowledged), the former's left for the outbox to retry — not the
+/// whole batch failed, which would hold every tenant back while one store is down.
+pub(super) async fn one_store_down_holds_back_only_its_tenant(lms: &Lms, admin: &str) {
+    let (status, client) = call(
+        lms,
+        Method::POST,
+        "/v1/lrsClients",
+        admin,
+        Some(json!({"name": "Sink test", "canWrite": true, "canRead": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{client}");
+    let key = client["client"]["key"].as_str().unwrap().to_string();
+    let secret = client["secret"].as_str().unwrap().to_string();
+    let up = format!("{}/xapi/", lms.gateway);
+    let lookup: Lookup = Arc::new(move |tenant: String| {
+        let endpoint = match tenant.as_str() {
+            "down" => "http://127.0.0.1:9/xapi/".to_string(),
+            _ => up.clone(),
+        };
+        let (username, password) = (key.clone(), secret.clone());
+        Box::pin(async move {
+            Ok(Some(Destination {
+                endpoint,
+                username,
+                password,
+            }))
+        })
+    });
+    let loopback = Destinations::new(true, &["127.0.0.0/8".into()], "test").unwrap();
+    let sink = ExternalLrsSink::new("external-lrs", lookup, Arc::new(loopback)).unwrap();
+    let mut stuck = statement("ivy", "stuck", "outage");
+    stuck["id"] = json!(uuid());
+    let mut through = statement("ada", "forwarded", "beside");
+    through["id"] = json!(uuid());
+    let delivery = sink
+        .deliver(vec![
+            stored_event("down", &stuck),
+            stored_event("up", &through),
+        ])
+        .await
+        .expect("one store down does not fail the others' delivery");
+    assert_eq!(
+        delivery.acknowledged,
+        [format!("event-{}", through["id"].as_str().unwrap())]
+    );
+    assert!(
+        delivery.rejected.is_empty(),
+        "nothing is a dead letter for being down"
+    );
+    let acme = Client {
+        lms,
+        token: Some(admin.to_string()),
+        version: Some(V1),
+    };
+    assert!(holds(&acme, through["id"].as_str().unwrap()).await);
 }

@@ -132,7 +132,16 @@ fn uuid() -> String {
 }
 
 async fn the_statement_resource(backend: TestBackend) {
-    let Some(lms) = Lms::start(backend).await else {
+    // Forwarding goes to this suite's own store on loopback, over plain HTTP: allowed here as
+    // an operator would for a store on a private network.
+    let forwarding = [
+        ("LMS__RECORDS__FORWARDING__ALLOW_HTTP", "true"),
+        (
+            "LMS__RECORDS__FORWARDING__ALLOWED_NETWORKS",
+            "127.0.0.0/8,::1",
+        ),
+    ];
+    let Some(lms) = Lms::start_with(backend, &forwarding).await else {
         return;
     };
     let admin = lms.token("acme", Role::Admin);
@@ -150,9 +159,11 @@ async fn the_statement_resource(backend: TestBackend) {
     statements::tenants_are_apart(&lms, &admin).await;
     clients::lrs_clients(&lms, &admin).await;
     documents::documents(&lms, &admin).await;
+    documents::created_at_once(&lms, &admin).await;
     attachments::attachments(&lms, &admin).await;
     clients::alternate_syntax(&lms, &admin).await;
     forwarding::statements_reach_the_other_store(&lms, &admin).await;
+    forwarding::one_store_down_holds_back_only_its_tenant(&lms, &admin).await;
 }
 
 mod sqlite {

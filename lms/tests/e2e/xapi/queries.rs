@@ -142,6 +142,24 @@ pub(super) async fn querying(client: &Client<'_>) {
         ),
         pick(&ids, &[2])
     );
+    // related_agents reaches the authority too (C 2.1.3: "Actor, Object, Authority,
+    // Instructor, Team"), which the agent filter alone does not.
+    let authority = client.get(&format!("statementId={}", ids[0])).await.body["authority"].clone();
+    let authority = enc(&authority.to_string());
+    assert!(
+        client
+            .all(&format!("{run}&agent={authority}"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids_of(
+            client
+                .all(&format!("{run}&agent={authority}&related_agents=true"))
+                .await
+        ),
+        newest_first
+    );
     // verb (XAPI-00180); activity, and related_activities reaching context (00177, 00179).
     let did = enc("http://example.com/verbs/did");
     assert_eq!(

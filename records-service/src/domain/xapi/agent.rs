@@ -175,6 +175,13 @@ fn account(check: &mut Check, value: &Value, path: &str) -> Option<String> {
     Some(serde_json::to_string(&[home?, name?]).unwrap_or_default())
 }
 
+/// The identity key of an Agent identified by an account on `home_page` (the suite's people
+/// are such Agents: `urn:lms:tenant:<tenant>` and their external id).
+pub fn account_key(home_page: &str, name: &str) -> String {
+    let text = serde_json::to_string(&[home_page, name]).unwrap_or_default();
+    format!("Agent|account|{text}")
+}
+
 /// The identity key of the `agent` a query names (an Agent or identified Group, as JSON).
 pub fn query_identity(value: &Value) -> Result<String, String> {
     let mut check = Check::new(super::Version::V2);

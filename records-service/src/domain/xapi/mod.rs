@@ -13,6 +13,7 @@ pub mod documents;
 pub mod formats;
 pub mod json;
 pub mod learner_record;
+pub mod personal;
 pub mod statement;
 pub mod views;
 
@@ -219,6 +220,12 @@ pub fn complete(
     document
         .entry("version")
         .or_insert_with(|| Value::String(version.to_string()));
+}
+
+/// The home page of a tenant's accounts: the suite's people are Agents with an account named
+/// by their external id on it.
+pub fn home_page(tenant: &lms_platform::ids::TenantId) -> String {
+    format!("urn:lms:tenant:{tenant}")
 }
 
 /// The Agent standing for a suite principal in `authority` (and in statements the suite

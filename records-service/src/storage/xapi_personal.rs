@@ -1,0 +1,168 @@
+//! A person in the Learning Record Store (`lms.privacy.v1`): the statements that name them
+//! (found by their agent key, related or not) and the State and Agent Profile documents kept
+//! for them. An export lists both; an erasure rewrites those statements under the pseudonym
+//! (their keys with them) and deletes the documents — content's working state, opaque bytes
+//! that may hold anything about the person and that no compliance fact rests on.
+
+use base64::Engine;
+use diesel::prelude::*;
+use lms_platform::db::{DbConnection, in_set};
+use lms_platform::error::AppResult;
+use lms_platform::ids::TenantId;
+use serde_json::{Map, Value, json};
+
+use super::schema::{
+    xapi_attachments as attachments, xapi_documents as documents, xapi_statement_keys as keys,
+    xapi_statements as statements,
+};
+use crate::domain::xapi::agent::account_key;
+use crate::domain::xapi::personal::erase_person;
+use crate::domain::xapi::{fingerprint, home_page};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = statements)]
+struct Row {
+    id: String,
+    stored: chrono::NaiveDateTime,
+    voided: bool,
+    document: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = documents)]
+struct DocumentRow {
+    kind: String,
+    activity_id: String,
+    registration: String,
+    document_id: String,
+    content_type: String,
+    content: Vec<u8>,
+    updated_at: chrono::NaiveDateTime,
+}
+
+/// Adds `xapi_statements` and `xapi_documents` naming `person` to an export.
+pub fn export(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person: &str,
+    out: &mut Map<String, Value>,
+) -> AppResult<()> {
+    let key = account_key(&home_page(tenant), person);
+    let rows: Vec<Value> = naming(conn, tenant, &key)?
+        .into_iter()
+        .map(|row| {
+            let statement = serde_json::from_str(&row.document).unwrap_or(Value::Null);
+            json!({"id": row.id, "stored": row.stored.and_utc().to_rfc3339(),
+                   "voided": row.voided, "statement": statement})
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.insert("xapi_statements".into(), Value::Array(rows));
+    }
+    let held: Vec<DocumentRow> = documents::table
+        .filter(documents::tenant_id.eq(tenant.as_str()))
+        .filter(documents::agent.eq(&key))
+        .order((
+            documents::kind,
+            documents::activity_id,
+            documents::document_id,
+        ))
+        .select(DocumentRow::as_select())
+        .load(conn)?;
+    let rows: Vec<Value> = held.into_iter().map(document_json).collect();
+    if !rows.is_empty() {
+        out.insert("xapi_documents".into(), Value::Array(rows));
+    }
+    Ok(())
+}
+
+fn document_json(row: DocumentRow) -> Value {
+    // Text as text; anything else (an image, a binary blob) in base64.
+    let content = match String::from_utf8(row.content) {
+        Ok(text) => json!({"text": text}),
+        Err(bytes) => {
+            json!({"base64": base64::engine::general_purpose::STANDARD.encode(bytes.into_bytes())})
+        }
+    };
+    json!({"kind": row.kind, "activity_id": row.activity_id, "registration": row.registration,
+           "document_id": row.document_id, "content_type": row.content_type,
+           "updated_at": row.updated_at.and_utc().to_rfc3339(), "content": content})
+}
+
+/// Rewrites the statements naming `person` under `pseudonym`, moves their keys to the
+/// pseudonym's, deletes the person's documents and the signatures that signed their
+/// identity; how many rows changed.
+pub fn erase(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person: &str,
+    pseudonym: &str,
+) -> AppResult<i64> {
+    let home = home_page(tenant);
+    let (key, new_key) = (account_key(&home, person), account_key(&home, pseudonym));
+    let mut changed = 0;
+    let mut signatures = Vec::new();
+    for row in naming(conn, tenant, &key)? {
+        let Ok(Value::Object(mut document)) = serde_json::from_str(&row.document) else {
+            continue;
+        };
+        let (renamed, dropped) = erase_person(&mut document, &home, person, pseudonym);
+        if !renamed {
+            continue;
+        }
+        signatures.extend(dropped);
+        changed += diesel::update(statements::table)
+            .filter(statements::tenant_id.eq(tenant.as_str()))
+            .filter(statements::id.eq(&row.id))
+            .set((
+                statements::fingerprint.eq(fingerprint(&document)),
+                statements::document.eq(Value::Object(document).to_string()),
+            ))
+            .execute(conn)? as i64;
+    }
+    changed += diesel::update(keys::table)
+        .filter(keys::tenant_id.eq(tenant.as_str()))
+        .filter(keys::kind.eq("agent"))
+        .filter(keys::key.eq(&key))
+        .set(keys::key.eq(&new_key))
+        .execute(conn)? as i64;
+    changed += diesel::delete(documents::table)
+        .filter(documents::tenant_id.eq(tenant.as_str()))
+        .filter(documents::agent.eq(&key))
+        .execute(conn)? as i64;
+    for sha2 in signatures {
+        // Statements name attachments by hash; the data goes once no statement names it.
+        let named: i64 = statements::table
+            .filter(statements::tenant_id.eq(tenant.as_str()))
+            .filter(statements::document.like(format!("%{sha2}%")))
+            .count()
+            .get_result(conn)?;
+        if named == 0 {
+            diesel::delete(attachments::table)
+                .filter(attachments::tenant_id.eq(tenant.as_str()))
+                .filter(attachments::sha2.eq(sha2.to_ascii_lowercase()))
+                .execute(conn)?;
+        }
+    }
+    Ok(changed)
+}
+
+/// The statements whose keys name the agent `key`, in stored order.
+fn naming(conn: &mut DbConnection, tenant: &TenantId, key: &str) -> AppResult<Vec<Row>> {
+    let ids: Vec<String> = keys::table
+        .filter(keys::tenant_id.eq(tenant.as_str()))
+        .filter(keys::kind.eq("agent"))
+        .filter(keys::key.eq(key))
+        .select(keys::statement_id)
+        .distinct()
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(statements::table
+        .filter(statements::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_statements.id", &ids))
+        .order((statements::stored, statements::id))
+        .select(Row::as_select())
+        .load(conn)?)
+}
