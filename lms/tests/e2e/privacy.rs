@@ -147,6 +147,14 @@ async fn the_store_no_longer_names_them(lms: &Lms, pseudonym: &str, about: &str,
         !text.contains("learner@a") && !text.contains("Ada Lovelace"),
         "{text}"
     );
+    // By agent and verb too (the keys such a query walks moved with them).
+    let experienced = enc("http://adlnet.gov/expapi/verbs/experienced");
+    let old = format!("{}&verb={experienced}", by("learner@a"));
+    let (_, old) = xapi(lms, reqwest::Method::GET, &old, None).await;
+    assert_eq!(old["statements"], json!([]), "{old}");
+    let new = format!("{}&verb={experienced}", by(pseudonym));
+    let (_, new) = xapi(lms, reqwest::Method::GET, &new, None).await;
+    assert_eq!(new["statements"][0]["id"], about, "{new}");
     let (status, kept) = xapi(
         lms,
         reqwest::Method::GET,

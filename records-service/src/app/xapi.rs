@@ -409,18 +409,23 @@ fn keep_definitions(
     }
     let ids: Vec<String> = gathered.keys().cloned().collect();
     let known = documents::definitions(conn, tenant, &ids)?;
-    let merged: Vec<(String, String)> = gathered
+    // Only definitions that change are written: content sends the same definition with every
+    // statement, and rewriting it would lock the activity's row against every concurrent
+    // batch naming it (and leave a dead row version behind each time).
+    let changed: Vec<(String, String)> = gathered
         .into_iter()
-        .map(|(id, newer)| {
-            let older = known
+        .filter_map(|(id, newer)| {
+            let older: Option<serde_json::Map<String, Value>> = known
                 .get(&id)
-                .and_then(|text| serde_json::from_str(text).ok())
-                .unwrap_or_default();
-            let definition = Value::Object(definitions::merge(older, &newer)).to_string();
-            (id, definition)
+                .and_then(|text| serde_json::from_str(text).ok());
+            let merged = definitions::merge(older.clone().unwrap_or_default(), &newer);
+            (older.as_ref() != Some(&merged)).then(|| (id, Value::Object(merged).to_string()))
         })
         .collect();
-    documents::keep_definitions(conn, tenant, &merged, at)
+    if changed.is_empty() {
+        return Ok(());
+    }
+    documents::keep_definitions(conn, tenant, &changed, at)
 }
 
 /// A statement on its way into the store.

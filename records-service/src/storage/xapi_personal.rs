@@ -15,6 +15,7 @@ use super::schema::{
     xapi_attachments as attachments, xapi_documents as documents, xapi_statement_keys as keys,
     xapi_statements as statements,
 };
+use super::xapi_statements::{KeyKind, pair_key};
 use crate::domain::xapi::agent::account_key;
 use crate::domain::xapi::personal::erase_person;
 use crate::domain::xapi::{fingerprint, home_page};
@@ -102,7 +103,9 @@ pub fn erase(
     let (key, new_key) = (account_key(&home, person), account_key(&home, pseudonym));
     let mut changed = 0;
     let mut signatures = Vec::new();
-    for row in naming(conn, tenant, &key)? {
+    let named = naming(conn, tenant, &key)?;
+    let ids: Vec<String> = named.iter().map(|row| row.id.clone()).collect();
+    for row in named {
         let Ok(Value::Object(mut document)) = serde_json::from_str(&row.document) else {
             continue;
         };
@@ -122,10 +125,11 @@ pub fn erase(
     }
     changed += diesel::update(keys::table)
         .filter(keys::tenant_id.eq(tenant.as_str()))
-        .filter(keys::kind.eq("agent"))
+        .filter(keys::kind.eq(KeyKind::Agent.as_str()))
         .filter(keys::key.eq(&key))
         .set(keys::key.eq(&new_key))
         .execute(conn)? as i64;
+    changed += move_pairs(conn, tenant, &ids, &key, &new_key)?;
     changed += diesel::delete(documents::table)
         .filter(documents::tenant_id.eq(tenant.as_str()))
         .filter(documents::agent.eq(&key))
@@ -147,11 +151,46 @@ pub fn erase(
     Ok(changed)
 }
 
+/// Moves the agent-and-verb keys of `statements` naming the agent `from` to the agent `to`.
+fn move_pairs(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    statements: &[String],
+    from: &str,
+    to: &str,
+) -> AppResult<i64> {
+    if statements.is_empty() {
+        return Ok(0);
+    }
+    let kind = KeyKind::AgentVerb.as_str();
+    let held: Vec<(String, String)> = keys::table
+        .filter(keys::tenant_id.eq(tenant.as_str()))
+        .filter(keys::kind.eq(kind))
+        .filter(in_set(conn, "xapi_statement_keys.statement_id", statements))
+        .select((keys::key, keys::statement_id))
+        .load(conn)?;
+    let prefix = pair_key(from, "");
+    let mut moved = 0;
+    for (pair, statement) in held {
+        let Some(verb) = pair.strip_prefix(&prefix) else {
+            continue;
+        };
+        moved += diesel::update(keys::table)
+            .filter(keys::tenant_id.eq(tenant.as_str()))
+            .filter(keys::kind.eq(kind))
+            .filter(keys::key.eq(&pair))
+            .filter(keys::statement_id.eq(&statement))
+            .set(keys::key.eq(pair_key(to, verb)))
+            .execute(conn)? as i64;
+    }
+    Ok(moved)
+}
+
 /// The statements whose keys name the agent `key`, in stored order.
 fn naming(conn: &mut DbConnection, tenant: &TenantId, key: &str) -> AppResult<Vec<Row>> {
     let ids: Vec<String> = keys::table
         .filter(keys::tenant_id.eq(tenant.as_str()))
-        .filter(keys::kind.eq("agent"))
+        .filter(keys::kind.eq(KeyKind::Agent.as_str()))
         .filter(keys::key.eq(key))
         .select(keys::statement_id)
         .distinct()

@@ -21,6 +21,9 @@ pub enum KeyKind {
     Verb,
     Activity,
     Registration,
+    /// An agent and a verb the statement both matches ([`pair_key`]): what a query by agent
+    /// and verb walks.
+    AgentVerb,
 }
 
 impl KeyKind {
@@ -30,8 +33,47 @@ impl KeyKind {
             KeyKind::Verb => "verb",
             KeyKind::Activity => "activity",
             KeyKind::Registration => "registration",
+            KeyKind::AgentVerb => "agent_verb",
         }
     }
+}
+
+/// The key of an agent and a verb together (IRIs hold no line breaks; agent keys escape
+/// theirs as JSON).
+pub fn pair_key(agent: &str, verb: &str) -> String {
+    format!("{agent}\n{verb}")
+}
+
+/// The agent-and-verb pairs of a statement's agent and verb keys. Only agents it matches
+/// directly: a query by agent and verb walks pairs only without `related_agents` (with it,
+/// an agent may match one statement by two keys, and the verb's keys are walked instead), so
+/// a pair of a related agent (an instructor, the authority) would never be read.
+fn pairs(agents: &[(&str, bool)], verbs: &[&str]) -> Vec<Key> {
+    agents
+        .iter()
+        .filter(|(_, related)| !related)
+        .flat_map(|(agent, _)| {
+            verbs.iter().map(move |verb| Key {
+                kind: KeyKind::AgentVerb,
+                key: pair_key(agent, verb),
+                related: false,
+            })
+        })
+        .collect()
+}
+
+fn own_pairs(keys: &[Key]) -> Vec<Key> {
+    let agents: Vec<(&str, bool)> = keys
+        .iter()
+        .filter(|k| k.kind == KeyKind::Agent)
+        .map(|k| (k.key.as_str(), k.related))
+        .collect();
+    let verbs: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.kind == KeyKind::Verb)
+        .map(|k| k.key.as_str())
+        .collect();
+    pairs(&agents, &verbs)
 }
 
 /// One value a statement matches a filter by.
@@ -161,19 +203,19 @@ pub fn insert(
         let insert = diesel::insert_into(statements::table).values(chunk);
         lms_platform::execute_on_backend!(&mut *conn, insert)?;
     }
-    let own: Vec<KeyRow> = new
-        .iter()
-        .flat_map(|s| {
-            s.keys.iter().map(|k| KeyRow {
+    let mut own = Vec::new();
+    for s in new {
+        for k in s.keys.iter().chain(&own_pairs(&s.keys)) {
+            own.push(KeyRow {
                 tenant_id: tenant.to_string(),
                 kind: k.kind.as_str().to_string(),
                 key: k.key.clone(),
                 related: k.related,
                 stored: s.stored,
                 statement_id: s.id.clone(),
-            })
-        })
-        .collect();
+            });
+        }
+    }
     insert_keys(conn, own)?;
     let referring: Vec<(String, NaiveDateTime, String)> = new
         .iter()
@@ -216,6 +258,8 @@ fn copy_target_keys(
     let target_keys: Vec<(String, String, String, bool)> = keys::table
         .filter(keys::tenant_id.eq(tenant.as_str()))
         .filter(in_set(conn, "xapi_statement_keys.statement_id", &targets))
+        // Pairs follow from the agents and verbs (complete_pairs), not from the target's.
+        .filter(keys::kind.ne(KeyKind::AgentVerb.as_str()))
         .select((keys::statement_id, keys::kind, keys::key, keys::related))
         .load(conn)?;
     let mut by_target: HashMap<&str, Vec<(&str, &str, bool)>> = HashMap::new();
@@ -242,6 +286,49 @@ fn copy_target_keys(
                 })
         })
         .collect();
+    let copied = insert_keys(conn, rows)?;
+    if copied > 0 {
+        complete_pairs(conn, tenant, referring)?;
+    }
+    Ok(copied)
+}
+
+/// Gives each statement the pair of every agent and verb it now holds, its own and those
+/// copied from its targets (a statement targeting a match meets each filter its target
+/// meets, so its own agent with its target's verb is a pair too).
+fn complete_pairs(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    statements: &[(String, NaiveDateTime, String)],
+) -> Result<usize, AppError> {
+    let ids: Vec<&String> = statements.iter().map(|(id, _, _)| id).collect();
+    let held: Vec<(String, String, String, bool)> = keys::table
+        .filter(keys::tenant_id.eq(tenant.as_str()))
+        .filter(in_set(conn, "xapi_statement_keys.statement_id", &ids))
+        .filter(keys::kind.eq_any([KeyKind::Agent.as_str(), KeyKind::Verb.as_str()]))
+        .select((keys::statement_id, keys::kind, keys::key, keys::related))
+        .load(conn)?;
+    let mut rows = Vec::new();
+    for (id, stored, _) in statements {
+        let mine = held.iter().filter(|(statement, ..)| statement == id);
+        let agents: Vec<(&str, bool)> = mine
+            .clone()
+            .filter(|(_, kind, ..)| kind == KeyKind::Agent.as_str())
+            .map(|(_, _, key, related)| (key.as_str(), *related))
+            .collect();
+        let verbs: Vec<&str> = mine
+            .filter(|(_, kind, ..)| kind == KeyKind::Verb.as_str())
+            .map(|(_, _, key, _)| key.as_str())
+            .collect();
+        rows.extend(pairs(&agents, &verbs).into_iter().map(|k| KeyRow {
+            tenant_id: tenant.to_string(),
+            kind: k.kind.as_str().to_string(),
+            key: k.key,
+            related: k.related,
+            stored: *stored,
+            statement_id: id.clone(),
+        }));
+    }
     insert_keys(conn, rows)
 }
 

@@ -239,6 +239,48 @@ pub(super) async fn querying(client: &Client<'_>) {
         ids_of(client.all(&format!("{run}&verb={arrived}")).await),
         vec![early_target.clone(), early.clone()]
     );
+    // Agent and verb together: each filter met by the statement or by its target (C 2.1.3
+    // applies the rule filter by filter), so the auditor's confirmation of quinn's completion
+    // matches quinn with either verb — also when the target came later.
+    let confirmed = enc("http://example.com/verbs/confirmed");
+    assert_eq!(
+        ids_of(client.all(&format!("{run}&agent={quinn}&verb={did}")).await),
+        pick(&ids, &[3])
+    );
+    assert_eq!(
+        ids_of(
+            client
+                .all(&format!("{run}&agent={quinn}&verb={completed}"))
+                .await
+        ),
+        vec![confirms_that.clone(), confirms.clone(), ids[0].clone()]
+    );
+    assert_eq!(
+        ids_of(
+            client
+                .all(&format!("{run}&agent={quinn}&verb={confirmed}"))
+                .await
+        ),
+        vec![confirms_that.clone(), confirms.clone()]
+    );
+    let late = enc(&agent("late").to_string());
+    assert_eq!(
+        ids_of(
+            client
+                .all(&format!("{run}&agent={late}&verb={confirmed}"))
+                .await
+        ),
+        vec![early.clone()]
+    );
+    let auditor = enc(&agent("auditor").to_string());
+    assert_eq!(
+        ids_of(
+            client
+                .all(&format!("{run}&agent={auditor}&verb={arrived}"))
+                .await
+        ),
+        vec![early.clone()]
+    );
     // format=ids (XAPI-00171) and canonical by Accept-Language (XAPI-00169).
     let ids_form = client
         .get(&format!("statementId={}&format=ids", ids[0]))

@@ -1,0 +1,1 @@
+DELETE FROM xapi_statement_keys WHERE kind = 'agent_verb';
