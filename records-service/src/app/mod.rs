@@ -21,6 +21,7 @@ mod transcript;
 mod versions;
 pub mod xapi;
 pub mod xapi_clients;
+mod xapi_definitions;
 pub mod xapi_documents;
 pub mod xapi_forwarding;
 mod xapi_parts;

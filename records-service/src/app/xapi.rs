@@ -13,6 +13,7 @@ use lms_platform::{AppError, AppResult, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::xapi_definitions as activity_definitions;
 use super::xapi_parts::{broken, check_attachments, hashes_of};
 use super::{RecordsApp, cmi5};
 use crate::domain::xapi::attachments::AttachmentData;
@@ -20,7 +21,6 @@ use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
 use crate::storage::xapi_attachments as attachment_rows;
-use crate::storage::xapi_documents as documents;
 use crate::storage::xapi_queries;
 use crate::storage::xapi_statements::{self as rows, Key, KeyKind, NewStatement, StatementFilter};
 
@@ -206,13 +206,16 @@ impl RecordsApp {
                     }
                     _ => Vec::new(),
                 };
-                Ok((found, data))
+                let texts = found.iter().map(|s| s.document.as_str());
+                let definitions = activity_definitions::canonical(conn, &tenant, format, texts)?;
+                Ok((found, (data, definitions)))
             })
             .await?;
+        let (data, definitions) = data;
         let found =
             found.ok_or_else(|| AppError::NotFound(format!("no statement has that {field}")))?;
         Ok(FoundStatement {
-            statement: views::render(document(&found.document)?, format, &languages),
+            statement: views::render(document(&found.document)?, format, &languages, &definitions),
             stored: found.stored.and_utc(),
             attachments: data,
         })
@@ -252,16 +255,22 @@ impl RecordsApp {
                 } else {
                     Vec::new()
                 };
-                Ok(((found, more), data))
+                let texts = found.iter().map(|s| s.document.as_str());
+                let definitions = activity_definitions::canonical(conn, &tenant, format, texts)?;
+                Ok(((found, more), (data, definitions)))
             })
             .await?;
+        let (data, definitions) = data;
         let next_page_token = match (more, found.last()) {
             (true, Some(last)) => Some(to_token(&filter, format, (last.stored, last.id.clone()))),
             _ => None,
         };
         let statements = found
             .iter()
-            .map(|s| Ok(views::render(document(&s.document)?, format, &languages)))
+            .map(|s| {
+                let statement = document(&s.document)?;
+                Ok(views::render(statement, format, &languages, &definitions))
+            })
             .collect::<AppResult<Vec<Value>>>()?;
         Ok(StatementPage {
             statements,
@@ -382,7 +391,7 @@ pub(crate) fn store_in(
         .collect();
     rows::insert(conn, tenant, &documents)?;
     super::xapi_forwarding::enqueue(conn, tenant, &documents)?;
-    keep_definitions(conn, tenant, gathered, now.naive_utc())?;
+    activity_definitions::keep(conn, tenant, gathered, now.naive_utc())?;
     let already: Vec<String> = voided_now
         .into_iter()
         .filter(|id| !new_ids.contains(id))
@@ -394,38 +403,6 @@ pub(crate) fn store_in(
         ));
     }
     Ok(())
-}
-
-/// Lays the activity definitions a batch gives over the gathered ones (the Activities
-/// resource).
-fn keep_definitions(
-    conn: &mut lms_platform::db::DbConnection,
-    tenant: &TenantId,
-    gathered: std::collections::BTreeMap<String, serde_json::Map<String, Value>>,
-    at: NaiveDateTime,
-) -> AppResult<()> {
-    if gathered.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = gathered.keys().cloned().collect();
-    let known = documents::definitions(conn, tenant, &ids)?;
-    // Only definitions that change are written: content sends the same definition with every
-    // statement, and rewriting it would lock the activity's row against every concurrent
-    // batch naming it (and leave a dead row version behind each time).
-    let changed: Vec<(String, String)> = gathered
-        .into_iter()
-        .filter_map(|(id, newer)| {
-            let older: Option<serde_json::Map<String, Value>> = known
-                .get(&id)
-                .and_then(|text| serde_json::from_str(text).ok());
-            let merged = definitions::merge(older.clone().unwrap_or_default(), &newer);
-            (older.as_ref() != Some(&merged)).then(|| (id, Value::Object(merged).to_string()))
-        })
-        .collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
-    documents::keep_definitions(conn, tenant, &changed, at)
 }
 
 /// A statement on its way into the store.

@@ -79,6 +79,23 @@ pub(super) async fn voiding(client: &Client<'_>) {
     );
 }
 
+/// A statement query read with `Accept-Language: de, en;q=0.5`.
+async fn in_german(client: &Client<'_>, query: &str) -> Value {
+    client
+        .lms
+        .http
+        .get(format!("{}/xapi/statements?{query}", client.lms.gateway))
+        .bearer_auth(client.token.as_deref().unwrap())
+        .header("X-Experience-API-Version", V1)
+        .header("Accept-Language", "de, en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()
+}
+
 pub(super) async fn querying(client: &Client<'_>) {
     let registration = uuid();
     let in_run = |mut s: Value| {
@@ -294,26 +311,26 @@ pub(super) async fn querying(client: &Client<'_>) {
         ids_form["object"],
         json!({"objectType": "Activity", "id": "http://example.com/activities/course"})
     );
-    let canonical = client
-        .lms
-        .http
-        .get(format!(
-            "{}/xapi/statements?statementId={}&format=canonical",
-            client.lms.gateway, ids[0]
-        ))
-        .bearer_auth(client.token.as_deref().unwrap())
-        .header("X-Experience-API-Version", V1)
-        .header("Accept-Language", "de, en;q=0.5")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let canonical = in_german(client, &format!("statementId={}&format=canonical", ids[0])).await;
     assert_eq!(canonical["verb"]["display"], json!({"de": "de-completed"}));
     assert_eq!(
         canonical["object"]["definition"]["name"],
         json!({"en-US": "course"})
+    );
+    // canonical shows the store's definition, gathered from every statement naming the
+    // activity: a German name given later reaches the earlier statement (C 2.1.3 `format`).
+    let mut german = statement("quinn", "renamed", "course");
+    german["object"]["definition"] = json!({"name": {"de": "Kurs"}});
+    assert_eq!(client.post(&german).await.status, 200);
+    let query = format!("{run}&agent={quinn}&verb={completed}&format=canonical");
+    let canonical = in_german(client, &query).await;
+    let first = canonical["statements"].as_array().unwrap().last().unwrap();
+    assert_eq!(first["id"], json!(ids[0]));
+    assert_eq!(first["object"]["definition"]["name"], json!({"de": "Kurs"}));
+    let exact = client.get(&format!("statementId={}", ids[0])).await.body;
+    assert_eq!(
+        exact["object"]["definition"]["name"]["en-US"], "course",
+        "exact: as stored"
     );
     // Parameters: unknown, repeated, badly typed, or combined with statementId: 400
     // (XAPI-00150, 00151, 00324).

@@ -1,6 +1,10 @@
 //! The three forms a statement is returned in (xAPI Communication 2.1.3 `format`): `exact`
 //! as stored, `ids` with agents, groups, activities and verbs reduced to what identifies
-//! them, `canonical` with every language map reduced to the one language the reader prefers.
+//! them, `canonical` with each activity's definition as the store keeps it (gathered from
+//! every statement naming it) and every language map reduced to the one language the reader
+//! prefers.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -25,8 +29,15 @@ impl Format {
     }
 }
 
-/// The statement in `format`; `languages` are the reader's, most preferred first.
-pub fn render(mut statement: Value, format: Format, languages: &[String]) -> Value {
+/// The statement in `format`; `languages` are the reader's, most preferred first;
+/// `definitions` the canonical definitions of the activities it names (by id), which
+/// `canonical` shows in place of the statement's own.
+pub fn render(
+    mut statement: Value,
+    format: Format,
+    languages: &[String],
+    definitions: &HashMap<String, Value>,
+) -> Value {
     match format {
         Format::Exact => {}
         Format::Ids => {
@@ -34,9 +45,66 @@ pub fn render(mut statement: Value, format: Format, languages: &[String]) -> Val
                 ids_statement(map);
             }
         }
-        Format::Canonical => one_language(&mut statement, languages, false),
+        Format::Canonical => {
+            if let Some(map) = statement.as_object_mut() {
+                substitute(map, definitions);
+            }
+            one_language(&mut statement, languages, false)
+        }
     }
     statement
+}
+
+/// The ids of the Activities a statement names: its object, its context activities, and
+/// those of a SubStatement.
+pub fn activity_ids(statement: &Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    let object = &statement["object"];
+    match object["objectType"].as_str() {
+        Some("SubStatement") => ids.extend(activity_ids(object)),
+        None | Some("Activity") => ids.extend(object["id"].as_str().map(str::to_string)),
+        _ => {}
+    }
+    if let Some(lists) = statement["context"]["contextActivities"].as_object() {
+        for list in lists.values().filter_map(Value::as_array) {
+            ids.extend(
+                list.iter()
+                    .filter_map(|a| a["id"].as_str().map(str::to_string)),
+            );
+        }
+    }
+    ids
+}
+
+/// Puts each named activity's canonical definition in place of the statement's own.
+fn substitute(map: &mut Map<String, Value>, definitions: &HashMap<String, Value>) {
+    let mut give = |activity: &mut Value| {
+        let known = activity["id"].as_str().and_then(|id| definitions.get(id));
+        if let (Some(known), Some(activity)) = (known, activity.as_object_mut()) {
+            activity.insert("definition".into(), known.clone());
+        }
+    };
+    if let Some(object) = map.get_mut("object") {
+        match object["objectType"].as_str() {
+            Some("SubStatement") => {
+                if let Some(inner) = object.as_object_mut() {
+                    substitute(inner, definitions);
+                }
+            }
+            None | Some("Activity") => give(object),
+            _ => {}
+        }
+    }
+    if let Some(Value::Object(lists)) = map
+        .get_mut("context")
+        .and_then(|context| context.get_mut("contextActivities"))
+    {
+        for list in lists.values_mut() {
+            if let Value::Array(items) = list {
+                items.iter_mut().for_each(&mut give);
+            }
+        }
+    }
 }
 
 fn ids_statement(map: &mut Map<String, Value>) {
@@ -181,6 +249,48 @@ mod tests {
             "context": {"team": {"objectType": "Group", "name": "T", "member": [{"name": "B", "mbox": "mailto:b@example.com"}]},
                         "extensions": {"http://example.com/x": {"name": {"en": "kept", "de": "kept"}}}}
         })
+    }
+
+    fn render(statement: Value, format: Format, languages: &[String]) -> Value {
+        super::render(statement, format, languages, &HashMap::new())
+    }
+
+    #[test]
+    fn canonical_shows_the_stores_definitions() {
+        let mut named = statement();
+        named["context"]["contextActivities"] = json!({"parent": [{"id": "http://example.com/course"}, {"id": "http://example.com/unknown"}]});
+        assert_eq!(
+            activity_ids(&named),
+            [
+                "http://example.com/a",
+                "http://example.com/course",
+                "http://example.com/unknown"
+            ]
+        );
+        let definitions = HashMap::from([
+            (
+                "http://example.com/a".to_string(),
+                json!({"name": {"en-GB": "Intro", "de": "Einstieg", "fr": "Début"}}),
+            ),
+            (
+                "http://example.com/course".to_string(),
+                json!({"name": {"de": "Kurs"}}),
+            ),
+        ]);
+        let canonical = super::render(named, Format::Canonical, &["fr".into()], &definitions);
+        assert_eq!(
+            canonical["object"]["definition"]["name"],
+            json!({"fr": "Début"})
+        );
+        let parents = &canonical["context"]["contextActivities"]["parent"];
+        assert_eq!(parents[0]["definition"]["name"], json!({"de": "Kurs"}));
+        assert!(
+            parents[1].get("definition").is_none(),
+            "unknown: as the statement gave it"
+        );
+        // exact and ids never substitute.
+        let exact = super::render(statement(), Format::Exact, &[], &definitions);
+        assert_eq!(exact, statement());
     }
 
     #[test]
