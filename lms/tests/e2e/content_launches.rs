@@ -15,6 +15,7 @@ use crate::support::{Lms, call};
 
 const NS: &str = "https://w3id.org/xapi/profiles/cmi5/v1/CourseStructure.xsd";
 const COURSE: &str = "https://vendor.example.com/courses/forklift";
+const BLOCK: &str = "https://vendor.example.com/courses/forklift/block";
 const AU_THEORY: &str = "https://vendor.example.com/courses/forklift/theory";
 const AU_INTRO: &str = "https://vendor.example.com/courses/forklift/intro";
 const CMI5: &str = "https://w3id.org/xapi/cmi5/context/categories/cmi5";
@@ -35,7 +36,7 @@ fn course_structure(theory_title: &str) -> String {
     <description><langstring lang="en-US">What the course holds</langstring></description>
     <url>intro/index.html</url>
   </au>
-  <block id="https://vendor.example.com/courses/forklift/block">
+  <block id="{BLOCK}">
     <title><langstring lang="en-US">Theory</langstring></title>
     <description><langstring lang="en-US">Rules</langstring></description>
     <au id="{AU_THEORY}" moveOn="CompletedAndPassed" masteryScore="0.8">
@@ -505,7 +506,7 @@ async fn cmi5_launches(backend: TestBackend) {
     assert!(body.to_string().contains("cmi5"), "{body}");
 
     // The NotApplicable AU completes on launch; with both AUs, the course is satisfied and
-    // the pathway completed.
+    // the pathway completed. (The block was satisfied with its one AU, the theory.)
     let intro_launch = first_launch(&lms, &ada, ada_enrolment, &intro).await;
     assert_eq!(intro_launch["ownWindow"], true);
     let progress = ok(&lms, Method::GET, &progress_path, &ada, json!(null)).await;
@@ -518,7 +519,7 @@ async fn cmi5_launches(backend: TestBackend) {
     );
     let found = xapi_get(&lms, &reader, &satisfied_query).await;
     let statements = found["statements"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{found}");
+    assert_eq!(statements.len(), 2, "the block, then the course: {found}");
     assert_eq!(
         statements[0]["object"]["definition"]["type"],
         "https://w3id.org/xapi/cmi5/activitytype/course"
@@ -526,6 +527,16 @@ async fn cmi5_launches(backend: TestBackend) {
     assert_ne!(
         statements[0]["object"]["id"], COURSE,
         "the LMS's course id, not the publisher's"
+    );
+    let block = &statements[1];
+    assert_eq!(
+        block["object"]["definition"]["type"],
+        "https://w3id.org/xapi/cmi5/activitytype/block"
+    );
+    assert_ne!(block["object"]["id"], BLOCK, "the LMS's block id");
+    assert_eq!(
+        block["context"]["contextActivities"]["grouping"][0]["id"], BLOCK,
+        "the publisher's block id in grouping"
     );
 
     // A launch left open is abandoned by the next one, and its credential stops working.

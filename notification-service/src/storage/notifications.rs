@@ -166,11 +166,17 @@ pub struct Prepared<'a> {
     pub note: &'a str,
 }
 
+/// Writes a preparation — unless the notification's learner changed since the worker read it:
+/// an erasure (`lms.privacy.v1`) that ran meanwhile replaced them with a pseudonym, and the
+/// text, recipient and address prepared from the directory's answer before it must not bring
+/// their identity back. The row then stays claimed until its lease ends and is prepared
+/// again, for the pseudonym.
 pub fn prepared(conn: &mut DbConnection, row: &Row, done: Prepared<'_>) -> AppResult<()> {
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(&row.tenant_id))
-            .filter(n::id.eq(&row.id)),
+            .filter(n::id.eq(&row.id))
+            .filter(n::learner.eq(&row.learner)),
     )
     .set((
         n::recipient.eq(done.recipient),
@@ -187,8 +193,9 @@ pub fn prepared(conn: &mut DbConnection, row: &Row, done: Prepared<'_>) -> AppRe
     Ok(())
 }
 
-/// [`prepared`] for many rows: on PostgreSQL one statement per 1,000 (arrays unnested), on
-/// SQLite row by row (in process, a statement costs no round trip).
+/// [`prepared`] for many rows (each under the same condition): on PostgreSQL one statement per
+/// 1,000 (arrays unnested), on SQLite row by row (in process, a statement costs no round
+/// trip).
 pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> AppResult<()> {
     use diesel::sql_types::{Array, Text};
     match conn {
@@ -206,8 +213,9 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
                                   unnest($3::text[]) AS recipient, unnest($4::text[]) AS subject, \
                                   unnest($5::text[]) AS body, unnest($6::text[]) AS state, \
                                   unnest($7::text[]) AS email_state, \
-                                  unnest($8::text[]) AS email_to, unnest($9::text[]) AS note) AS v \
-                     WHERE n.tenant_id = v.tenant AND n.id = v.id",
+                                  unnest($8::text[]) AS email_to, unnest($9::text[]) AS note, \
+                                  unnest($10::text[]) AS learner) AS v \
+                     WHERE n.tenant_id = v.tenant AND n.id = v.id AND n.learner = v.learner",
                 )
                 .bind::<Array<Text>, _>(texts(|(r, _)| r.tenant_id.clone()))
                 .bind::<Array<Text>, _>(texts(|(r, _)| r.id.clone()))
@@ -218,6 +226,7 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
                 .bind::<Array<Text>, _>(texts(|(_, p)| p.email_state.to_string()))
                 .bind::<Array<Text>, _>(texts(|(_, p)| p.email_to.to_string()))
                 .bind::<Array<Text>, _>(texts(|(_, p)| p.note.to_string()))
+                .bind::<Array<Text>, _>(texts(|(r, _)| r.learner.clone()))
                 .execute(pg)?;
             }
         }
@@ -442,3 +451,7 @@ pub fn release_digest(conn: &mut DbConnection, tenant: &str, recipient: &str) ->
     .execute(conn)?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "notifications_tests.rs"]
+mod tests;

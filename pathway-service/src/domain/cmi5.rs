@@ -45,7 +45,13 @@ pub struct Cmi5Unit {
     pub launch_method: LaunchMethod,
     pub launch_parameters: String,
     pub entitlement_key: String,
+    /// The blocks the AU is in, outermost first (publisher ids).
+    #[serde(default)]
+    pub block_ids: Vec<String>,
 }
+
+/// The deepest nesting of blocks a step's AU may name.
+pub const MAX_BLOCK_DEPTH: usize = 10;
 
 // Mastery scores are finite (checked), so equality is an equivalence.
 impl Eq for Cmi5Unit {}
@@ -102,6 +108,20 @@ pub fn validate_unit(v: &mut Violations, field: &str, unit: &Cmi5Unit, url: &str
         &unit.entitlement_key,
         MAX_ENTITLEMENT_KEY_CHARS,
     );
+    if unit.block_ids.len() > MAX_BLOCK_DEPTH {
+        v.add(
+            format!("{field}.block_ids"),
+            format!("at most {MAX_BLOCK_DEPTH} blocks"),
+        );
+    }
+    for (i, block) in unit.block_ids.iter().enumerate() {
+        if block.chars().count() > MAX_URL_CHARS || !is_absolute_iri(block) {
+            v.add(
+                format!("{field}.block_ids[{i}]"),
+                format!("must be an absolute IRI of at most {MAX_URL_CHARS} characters"),
+            );
+        }
+    }
     if let Ok(parsed) = url::Url::parse(url) {
         let taken: Vec<String> = parsed
             .query_pairs()
@@ -162,6 +182,7 @@ pub fn read_course_structure(
         ids: HashSet::new(),
         units: Vec::new(),
         course_id: String::new(),
+        blocks: Vec::new(),
     };
     let mut children = cmi5_children(root);
     match children.next() {
@@ -212,6 +233,8 @@ struct Reader<'b> {
     ids: HashSet<String>,
     units: Vec<ImportedUnit>,
     course_id: String,
+    /// The blocks around the element being read, outermost first.
+    blocks: Vec<String>,
 }
 
 impl Reader<'_> {
@@ -226,9 +249,17 @@ impl Reader<'_> {
                 }
                 "block" => {
                     let here = format!("{path}.block[{blocks}]");
-                    self.iri(child, &here);
+                    let id = self.iri(child, &here);
                     self.langstring(child, "title", &here);
+                    if self.blocks.len() == MAX_BLOCK_DEPTH {
+                        self.v.add(
+                            &here,
+                            format!("blocks nest at most {MAX_BLOCK_DEPTH} deep here"),
+                        );
+                    }
+                    self.blocks.push(id);
                     self.members(child, &here);
+                    self.blocks.pop();
                     blocks += 1;
                 }
                 "objectives" if path == "course_structure" => {
@@ -331,6 +362,7 @@ impl Reader<'_> {
         let unit = Cmi5Unit {
             activity_id,
             course_id: self.course_id.clone(),
+            block_ids: self.blocks.clone(),
             move_on,
             mastery_score,
             launch_method,
@@ -435,6 +467,44 @@ mod tests {
         assert_eq!(units[1].unit.launch_method, LaunchMethod::OwnWindow);
         let first = read_course_structure(&xml, Some(&base), "de").unwrap();
         assert_eq!(first[0].title, "Titre", "else the first given");
+        assert!(units[0].unit.block_ids.is_empty());
+        assert_eq!(units[1].unit.block_ids, ["https://example.com/b"]);
+    }
+
+    #[test]
+    fn an_au_knows_its_blocks_outermost_first() {
+        let block = |id: &str, inner: &str| {
+            format!("<block id=\"{id}\"><title><langstring>B</langstring></title>{inner}</block>")
+        };
+        let inner = block(
+            "https://example.com/inner",
+            &au("https://example.com/deep", "", "https://x.example.com/deep"),
+        );
+        let outer = block(
+            "https://example.com/outer",
+            &format!(
+                "{}{inner}",
+                au("https://example.com/a", "", "https://x.example.com/a")
+            ),
+        );
+        let units = read_course_structure(&structure(&outer), None, "").unwrap();
+        assert_eq!(units[0].unit.block_ids, ["https://example.com/outer"]);
+        assert_eq!(
+            units[1].unit.block_ids,
+            ["https://example.com/outer", "https://example.com/inner"]
+        );
+        let mut nested = au("https://example.com/n", "", "https://x.example.com/n");
+        for depth in 0..=MAX_BLOCK_DEPTH {
+            nested = block(&format!("https://example.com/b{depth}"), &nested);
+        }
+        // The eleventh block is refused (and its AU's list of blocks with it).
+        let found = fields(read_course_structure(&structure(&nested), None, ""));
+        let deepest = format!(
+            "course_structure{}",
+            ".block[0]".repeat(MAX_BLOCK_DEPTH + 1)
+        );
+        assert!(found.contains(&deepest), "{found:?}");
+        assert!(found.iter().all(|f| f.starts_with(&deepest)), "{found:?}");
     }
 
     #[test]

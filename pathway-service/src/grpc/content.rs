@@ -59,6 +59,7 @@ pub(super) fn cmi5_unit(unit: Cmi5Unit) -> pb::Cmi5AssignableUnit {
         } as i32,
         launch_parameters: unit.launch_parameters,
         entitlement_key: unit.entitlement_key,
+        block_ids: unit.block_ids,
     }
 }
 
@@ -97,6 +98,11 @@ pub(super) fn parse_cmi5_unit(v: &mut Violations, unit: &pb::Cmi5AssignableUnit)
         launch_method,
         launch_parameters: unit.launch_parameters.clone(),
         entitlement_key: unit.entitlement_key.clone(),
+        block_ids: unit
+            .block_ids
+            .iter()
+            .map(|b| b.trim().to_string())
+            .collect(),
     }
 }
 

@@ -20,7 +20,7 @@ use super::snapshots::Snapshots;
 use super::xapi::home_page;
 use super::{RecordsApp, lock_enrolment, view, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource};
-use crate::domain::cmi5::{self as rules, Cmi5Unit, Effect, Launch, MoveOn, UnitState};
+use crate::domain::cmi5::{self as rules, Cmi5Unit, Effect, Launch, MoveOn, UnitState, Whole};
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 use crate::domain::pathway::PathwaySnapshot;
 use crate::domain::progress::StepState;
@@ -444,28 +444,47 @@ fn satisfy(
         at,
     );
     activities::insert(conn, tenant, &completed)?;
-    let course = &scope.unit.course_id;
-    if !course.is_empty() {
-        let satisfied: HashSet<String> = rows::satisfied_steps(conn, tenant, enrolment_id)?
-            .into_iter()
-            .collect();
-        let all = scope
+    // Blocks (innermost first), then the course, each satisfied once every AU of it on the
+    // pathway is (cmi5 9.3.9).
+    let satisfied: HashSet<String> = rows::satisfied_steps(conn, tenant, enrolment_id)?
+        .into_iter()
+        .collect();
+    let all_satisfied = |in_it: &dyn Fn(&Cmi5Unit) -> bool| {
+        scope
             .pathway
             .steps
             .iter()
-            .filter(|s| s.cmi5.as_ref().is_some_and(|u| &u.course_id == course))
-            .all(|s| satisfied.contains(&s.id));
-        if all {
-            let course_activity =
-                learner_record::course_activity_id(scope.enrolment.pathway_id.as_str(), course);
-            let statement = rules::satisfied(
-                &scope.launch(session_id),
-                &new_statement_id(),
-                &timestamp(at),
-                &course_activity,
-            );
-            store_lms_statements(conn, tenant, vec![statement])?;
+            .filter(|s| s.cmi5.as_ref().is_some_and(in_it))
+            .all(|s| satisfied.contains(&s.id))
+    };
+    let pathway_id = scope.enrolment.pathway_id.as_str();
+    let mut wholes: Vec<Whole> = Vec::new();
+    for block in scope.unit.block_ids.iter().rev() {
+        if all_satisfied(&|u: &Cmi5Unit| u.block_ids.contains(block)) {
+            wholes.push(Whole {
+                activity_id: learner_record::block_activity_id(pathway_id, block),
+                publisher_id: block.clone(),
+                block: true,
+            });
         }
+    }
+    let course = &scope.unit.course_id;
+    if !course.is_empty() && all_satisfied(&|u: &Cmi5Unit| &u.course_id == course) {
+        wholes.push(Whole {
+            activity_id: learner_record::course_activity_id(pathway_id, course),
+            publisher_id: course.clone(),
+            block: false,
+        });
+    }
+    let statements = wholes
+        .iter()
+        .map(|whole| {
+            let (id, at) = (new_statement_id(), timestamp(at));
+            rules::satisfied(&scope.launch(session_id), &id, &at, whole)
+        })
+        .collect::<Vec<_>>();
+    if !statements.is_empty() {
+        store_lms_statements(conn, tenant, statements)?;
     }
     follow_up(conn, tenant, &scope.enrolment, false, at)?;
     Ok(())

@@ -182,5 +182,6 @@ fn cmi5_unit(url: &str, unit: &pb::Cmi5AssignableUnit) -> Cmi5Unit {
         own_window: unit.launch_method == LaunchMethod::OwnWindow as i32,
         launch_parameters: unit.launch_parameters.clone(),
         entitlement_key: unit.entitlement_key.clone(),
+        block_ids: unit.block_ids.clone(),
     }
 }

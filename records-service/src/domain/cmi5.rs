@@ -22,6 +22,7 @@ pub const LAUNCH_PARAMETERS: &str =
     "https://w3id.org/xapi/cmi5/context/extensions/launchparameters";
 pub const REASON: &str = "https://w3id.org/xapi/cmi5/result/extensions/reason";
 pub const COURSE_TYPE: &str = "https://w3id.org/xapi/cmi5/activitytype/course";
+pub const BLOCK_TYPE: &str = "https://w3id.org/xapi/cmi5/activitytype/block";
 
 pub const LAUNCHED: &str = "http://adlnet.gov/expapi/verbs/launched";
 pub const INITIALIZED: &str = "http://adlnet.gov/expapi/verbs/initialized";
@@ -59,6 +60,9 @@ pub struct Cmi5Unit {
     pub own_window: bool,
     pub launch_parameters: String,
     pub entitlement_key: String,
+    /// The publisher's ids of the blocks it is in, outermost first.
+    #[serde(default)]
+    pub block_ids: Vec<String>,
 }
 
 impl Eq for Cmi5Unit {}
@@ -209,16 +213,27 @@ pub fn waived(launch: &Launch, id: &str, timestamp: &str, reason: &str) -> Value
 
 /// `satisfied` for the course (9.3.9): every AU of it on the pathway met its moveOn
 /// criteria. `course_activity_id` is the LMS's id of the course, not the publisher's.
-pub fn satisfied(launch: &Launch, id: &str, timestamp: &str, course_activity_id: &str) -> Value {
+pub fn satisfied(launch: &Launch, id: &str, timestamp: &str, whole: &Whole) -> Value {
     let mut statement = lms_statement(launch, id, SATISFIED, "satisfied", timestamp);
+    let kind = if whole.block { BLOCK_TYPE } else { COURSE_TYPE };
     statement["object"] = json!({
         "objectType": "Activity",
-        "id": course_activity_id,
-        "definition": {"type": COURSE_TYPE},
+        "id": whole.activity_id,
+        "definition": {"type": kind},
     });
     statement["context"]["contextActivities"]["grouping"] =
-        json!([{"objectType": "Activity", "id": launch.unit.course_id}]);
+        json!([{"objectType": "Activity", "id": whole.publisher_id}]);
     statement
+}
+
+/// A block or course whose AUs on the pathway are all satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whole {
+    /// The LMS's activity id of it (cmi5 9.3.9: not the publisher's).
+    pub activity_id: String,
+    /// The publisher's id (the course structure's).
+    pub publisher_id: String,
+    pub block: bool,
 }
 
 /// What an admitted statement does to the AU's progress.

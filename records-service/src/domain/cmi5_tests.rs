@@ -11,6 +11,7 @@ fn unit(move_on: MoveOn, mastery_score: Option<f64>) -> Cmi5Unit {
         own_window: false,
         launch_parameters: "{\"level\":2}".into(),
         entitlement_key: String::new(),
+        block_ids: Vec::new(),
     }
 }
 
@@ -261,7 +262,16 @@ fn what_the_lms_tells_the_au_is_valid_xapi() {
         launched(&launch, id, at),
         abandoned(&launch, id, at, &duration(61_005)),
         waived(&launch, id, at, "Administrative"),
-        satisfied(&launch, id, at, "urn:lms:pathway:p:cmi5-course:c"),
+        satisfied(
+            &launch,
+            id,
+            at,
+            &Whole {
+                activity_id: "urn:lms:pathway:p:cmi5-course:c".into(),
+                publisher_id: "https://vendor.example.com/course".into(),
+                block: false,
+            },
+        ),
     ] {
         let checked =
             crate::domain::xapi::check_request(&statement, None, crate::domain::xapi::Version::V1);

@@ -50,6 +50,12 @@ pub fn course_activity_id(pathway_id: &str, course_id: &str) -> String {
     format!("urn:lms:pathway:{pathway_id}:cmi5-course:{course}")
 }
 
+/// The LMS's activity id of a cmi5 block on a pathway (as for its course).
+pub fn block_activity_id(pathway_id: &str, block_id: &str) -> String {
+    let block = uuid::Uuid::new_v5(&NAMESPACE, block_id.as_bytes());
+    format!("urn:lms:pathway:{pathway_id}:cmi5-block:{block}")
+}
+
 /// The registration standing for an enrolment: its id when that is a UUID, else one derived.
 pub fn registration(tenant: &str, enrolment: &str) -> String {
     super::formats::uuid(enrolment).unwrap_or_else(|| {

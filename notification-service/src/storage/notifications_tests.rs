@@ -1,0 +1,107 @@
+//! A preparation never brings back the identity an erasure replaced while it was being made.
+
+use lms_test_support::{TestBackend, TestDatabase};
+
+use super::*;
+
+fn decided(learner: &str) -> Row {
+    let now = chrono::Utc::now().naive_utc();
+    Row {
+        tenant_id: "a".into(),
+        id: format!("n-{learner}"),
+        dedup_key: format!("assigned:{learner}"),
+        kind: "assigned".into(),
+        learner: learner.into(),
+        for_manager: false,
+        recipient: String::new(),
+        enrolment_id: "e1".into(),
+        pathway_id: "p1".into(),
+        mandatory: true,
+        facts: "{}".into(),
+        subject: String::new(),
+        body: String::new(),
+        state: PENDING.into(),
+        email_state: EMAIL_NONE.into(),
+        email_to: String::new(),
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: None,
+        last_error: String::new(),
+        created_at: now,
+        read_at: None,
+    }
+}
+
+fn prepared_for(learner: &'static str) -> Prepared<'static> {
+    Prepared {
+        recipient: learner,
+        subject: "New training assigned",
+        body: "Hello Ada",
+        state: READY,
+        email_state: EMAIL_PENDING,
+        email_to: "ada@a.example",
+        note: "",
+    }
+}
+
+async fn a_preparation_made_before_an_erasure_is_not_written_after_it(backend: TestBackend) {
+    let Some(database) = TestDatabase::create(backend) else {
+        return;
+    };
+    let db = crate::open_database(database.url.clone(), 2, true)
+        .await
+        .expect("a migrated database");
+    let stored = db
+        .write(|conn| {
+            let (ada, bob) = (decided("ada"), decided("bob"));
+            decide_all(conn, &[ada.clone(), bob.clone()])?;
+            // The worker has read both rows and asked the directory; meanwhile Ada is erased.
+            let tenant = TenantId::parse("a").expect("a tenant id");
+            lms_platform::privacy::erase(
+                conn,
+                &tenant,
+                "ada",
+                "erased-1",
+                &crate::storage::personal_data::TABLES,
+            )?;
+            prepared_all(
+                conn,
+                &[(&ada, prepared_for("ada")), (&bob, prepared_for("bob"))],
+            )?;
+            Ok(n::table
+                .order(n::id)
+                .select(Row::as_select())
+                .load::<Row>(conn)?)
+        })
+        .await
+        .expect("written");
+    let (ada, bob) = (&stored[0], &stored[1]);
+    assert_eq!(ada.learner, "erased-1");
+    assert_eq!((ada.recipient.as_str(), ada.body.as_str()), ("", ""));
+    assert_eq!(ada.email_to, "", "{ada:?}");
+    assert_eq!(
+        ada.state, PENDING,
+        "prepared again later, for the pseudonym"
+    );
+    assert_eq!((bob.recipient.as_str(), bob.state.as_str()), ("bob", READY));
+}
+
+mod sqlite {
+    #[tokio::test]
+    async fn a_preparation_made_before_an_erasure_is_not_written_after_it() {
+        super::a_preparation_made_before_an_erasure_is_not_written_after_it(
+            super::TestBackend::Sqlite,
+        )
+        .await;
+    }
+}
+
+mod postgres {
+    #[tokio::test]
+    async fn a_preparation_made_before_an_erasure_is_not_written_after_it() {
+        super::a_preparation_made_before_an_erasure_is_not_written_after_it(
+            super::TestBackend::Postgres,
+        )
+        .await;
+    }
+}
