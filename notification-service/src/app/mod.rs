@@ -153,3 +153,7 @@ pub(crate) fn date(at: NaiveDateTime) -> String {
 pub(crate) fn not_yours(what: &str, id: &str) -> AppError {
     AppError::NotFound(format!("{what} {id}"))
 }
+
+#[cfg(test)]
+#[path = "erasure_tests.rs"]
+mod erasure_tests;

@@ -451,7 +451,3 @@ pub fn release_digest(conn: &mut DbConnection, tenant: &str, recipient: &str) ->
     .execute(conn)?;
     Ok(())
 }
-
-#[cfg(test)]
-#[path = "notifications_tests.rs"]
-mod tests;

@@ -19,6 +19,42 @@ use super::xapi_statements::{KeyKind, StatementFilter, StoredStatement, pair_key
 
 diesel::alias!(keys as other: OtherKeys);
 
+/// A boxed query narrowed to the filter's time window, after the previous page's last
+/// statement (`more`), in `stored` order and limited: the same for either walk, over the
+/// (stored, id) columns it walks.
+macro_rules! page {
+    ($query:expr, $filter:expr, $stored:expr, $id:expr) => {{
+        let (mut query, filter) = ($query, $filter);
+        if let Some(since) = filter.since {
+            query = query.filter($stored.gt(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter($stored.le(until));
+        }
+        if let Some((stored, id)) = &filter.after {
+            query = if filter.ascending {
+                query.filter(
+                    $stored
+                        .gt(*stored)
+                        .or($stored.eq(*stored).and($id.gt(id.clone()))),
+                )
+            } else {
+                query.filter(
+                    $stored
+                        .lt(*stored)
+                        .or($stored.eq(*stored).and($id.lt(id.clone()))),
+                )
+            };
+        }
+        query = if filter.ascending {
+            query.order(($stored.asc(), $id.asc()))
+        } else {
+            query.order(($stored.desc(), $id.desc()))
+        };
+        query.limit(filter.limit)
+    }};
+}
+
 /// The filters of a query as (kind, value, asked as related), the most selective first.
 fn filters(filter: &StatementFilter) -> [(KeyKind, Option<&String>, bool); 4] {
     [
@@ -104,34 +140,7 @@ fn by_key(
             .filter(other.field(keys::statement_id).eq(keys::statement_id));
         query = query.filter(diesel::dsl::exists(matching));
     }
-    if let Some(since) = filter.since {
-        query = query.filter(keys::stored.gt(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(keys::stored.le(until));
-    }
-    if let Some((stored, id)) = &filter.after {
-        query = if filter.ascending {
-            query.filter(
-                keys::stored.gt(*stored).or(keys::stored
-                    .eq(*stored)
-                    .and(keys::statement_id.gt(id.clone()))),
-            )
-        } else {
-            query.filter(
-                keys::stored.lt(*stored).or(keys::stored
-                    .eq(*stored)
-                    .and(keys::statement_id.lt(id.clone()))),
-            )
-        };
-    }
-    query = if filter.ascending {
-        query.order((keys::stored.asc(), keys::statement_id.asc()))
-    } else {
-        query.order((keys::stored.desc(), keys::statement_id.desc()))
-    };
-    Ok(query
-        .limit(filter.limit)
+    Ok(page!(query, filter, keys::stored, keys::statement_id)
         .select(StoredStatement::as_select())
         .load(conn)?)
 }
@@ -158,34 +167,7 @@ fn in_stored_order(
             query = query.filter(statements::id.eq_any(matching));
         }
     }
-    if let Some(since) = filter.since {
-        query = query.filter(statements::stored.gt(since));
-    }
-    if let Some(until) = filter.until {
-        query = query.filter(statements::stored.le(until));
-    }
-    if let Some((stored, id)) = &filter.after {
-        query = if filter.ascending {
-            query.filter(
-                statements::stored.gt(*stored).or(statements::stored
-                    .eq(*stored)
-                    .and(statements::id.gt(id.clone()))),
-            )
-        } else {
-            query.filter(
-                statements::stored.lt(*stored).or(statements::stored
-                    .eq(*stored)
-                    .and(statements::id.lt(id.clone()))),
-            )
-        };
-    }
-    query = if filter.ascending {
-        query.order((statements::stored.asc(), statements::id.asc()))
-    } else {
-        query.order((statements::stored.desc(), statements::id.desc()))
-    };
-    Ok(query
-        .limit(filter.limit)
+    Ok(page!(query, filter, statements::stored, statements::id)
         .select(StoredStatement::as_select())
         .load(conn)?)
 }

@@ -1,35 +1,31 @@
-//! A preparation never brings back the identity an erasure replaced while it was being made.
+//! A preparation never brings back the identity an erasure replaced while it was being made
+//! (storage::notifications::prepared).
 
+use diesel::prelude::*;
+use lms_platform::ids::TenantId;
 use lms_test_support::{TestBackend, TestDatabase};
 
-use super::*;
+use super::Decision;
+use crate::domain::kind::Kind;
+use crate::storage::notifications::{
+    EMAIL_PENDING, PENDING, Prepared, READY, Row, decide_all, prepared_all,
+};
+use crate::storage::schema::notifications as n;
 
+/// The row the app writes when it decides to tell `learner` of an assignment.
 fn decided(learner: &str) -> Row {
-    let now = chrono::Utc::now().naive_utc();
-    Row {
-        tenant_id: "a".into(),
-        id: format!("n-{learner}"),
+    let decision = Decision {
+        tenant: "a",
+        kind: Kind::Assigned,
         dedup_key: format!("assigned:{learner}"),
-        kind: "assigned".into(),
-        learner: learner.into(),
+        learner,
         for_manager: false,
-        recipient: String::new(),
-        enrolment_id: "e1".into(),
-        pathway_id: "p1".into(),
+        enrolment_id: "e1",
+        pathway_id: "p1",
         mandatory: true,
-        facts: "{}".into(),
-        subject: String::new(),
-        body: String::new(),
-        state: PENDING.into(),
-        email_state: EMAIL_NONE.into(),
-        email_to: String::new(),
-        attempts: 0,
-        next_attempt_at: now,
-        lease_until: None,
-        last_error: String::new(),
-        created_at: now,
-        read_at: None,
-    }
+        facts: serde_json::Map::new(),
+    };
+    super::decided(decision, chrono::Utc::now().naive_utc())
 }
 
 fn prepared_for(learner: &'static str) -> Prepared<'static> {
@@ -69,7 +65,7 @@ async fn a_preparation_made_before_an_erasure_is_not_written_after_it(backend: T
                 &[(&ada, prepared_for("ada")), (&bob, prepared_for("bob"))],
             )?;
             Ok(n::table
-                .order(n::id)
+                .order(n::dedup_key)
                 .select(Row::as_select())
                 .load::<Row>(conn)?)
         })
