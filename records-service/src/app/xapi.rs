@@ -113,6 +113,32 @@ struct PageToken {
 /// key, unlike the store's own "stored already, with other content".
 pub(crate) const RACED: &str = "already exists";
 
+/// How often a write that lost a race is tried again.
+const MAX_RACES: u32 = 16;
+
+/// Runs a write again while it loses a race with a concurrent write of the same key (RACED: a
+/// unique violation, or a conditional write that found its row changed): each new attempt
+/// sees the winner's row and is judged against it, as if it had come after. Still losing
+/// after [`MAX_RACES`] attempts: UNAVAILABLE, for the client to retry.
+pub(crate) async fn retry_lost_races<T, F, Fut>(mut attempt: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AppResult<T>>,
+{
+    for _ in 1..MAX_RACES {
+        match attempt().await {
+            Err(AppError::AlreadyExists(why)) if why == RACED => continue,
+            other => return other,
+        }
+    }
+    match attempt().await {
+        Err(AppError::AlreadyExists(why)) if why == RACED => Err(AppError::Unavailable(
+            "concurrent requests kept changing what this one writes; retry".into(),
+        )),
+        other => other,
+    }
+}
+
 /// The home page of the accounts standing for a tenant's people in statements.
 pub use crate::domain::xapi::home_page;
 
@@ -142,36 +168,29 @@ impl RecordsApp {
         let prepared = prepare(incoming);
         let ids: Vec<String> = prepared.iter().map(|s| s.id.clone()).collect();
         let tenant = who.tenant_id.clone();
-        let parts = request.attachments;
+        let parts = std::sync::Arc::new(request.attachments);
         let session = cmi5::session_of(who).map(str::to_string);
         // Two requests storing the same new statement at once: the second's insert meets the
         // first's row (a unique violation, not the store's own comparison); tried again, it
         // compares with that row like any repeat.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
+        retry_lost_races(|| {
             let (tenant, prepared, parts) = (tenant.clone(), prepared.clone(), parts.clone());
             let (authority, session) = (authority.clone(), session.clone());
             let kept = self.snapshots.clone();
-            let stored = self
-                .db
-                .write(move |conn| {
-                    if let Some(session) = &session {
-                        let statements: Vec<(&str, &serde_json::Map<String, Value>)> = prepared
-                            .iter()
-                            .map(|s| (s.id.as_str(), &s.document))
-                            .collect();
-                        cmi5::admit_statements(conn, &tenant, &kept, session, &statements)?;
-                    }
-                    store_in(conn, &tenant, prepared, &authority, default_version)?;
-                    attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
-                })
-                .await;
-            match stored {
-                Err(AppError::AlreadyExists(why)) if why == RACED && attempts < 3 => continue,
-                other => return other.map(|()| ids),
-            }
-        }
+            self.db.write(move |conn| {
+                if let Some(session) = &session {
+                    let statements: Vec<(&str, &serde_json::Map<String, Value>)> = prepared
+                        .iter()
+                        .map(|s| (s.id.as_str(), &s.document))
+                        .collect();
+                    cmi5::admit_statements(conn, &tenant, &kept, session, &statements)?;
+                }
+                store_in(conn, &tenant, prepared, &authority, default_version)?;
+                attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
+            })
+        })
+        .await
+        .map(|()| ids)
     }
 
     /// One statement by id (not voided) or by voidedStatementId (voided only).

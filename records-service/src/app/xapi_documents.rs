@@ -12,7 +12,7 @@ use lms_platform::{AppError, AppResult, Principal};
 use serde_json::{Value, json};
 
 use super::RecordsApp;
-use super::xapi::RACED;
+use super::xapi::{RACED, retry_lost_races};
 use crate::domain::xapi::documents::{self as rules, DocumentKind, Preconditions, Refusal, Write};
 use crate::domain::xapi::{Version, agent, formats, json as strict_json};
 use crate::storage::xapi_documents::{self as rows, Place, StoredDocument};
@@ -35,9 +35,6 @@ pub struct DocumentWrite {
     pub preconditions: Preconditions,
     pub version: Version,
 }
-
-/// How often a write is judged again after others changed its document first.
-const MAX_ATTEMPTS: u32 = 16;
 
 /// One attempt at a write, in the caller's transaction; the new ETag (RACED when the document
 /// changed since it was read).
@@ -197,29 +194,13 @@ impl RecordsApp {
         // finds it changed is judged again against what is there now, as if it had come
         // after: If-None-Match fails (412), If-Match on the old ETag fails, a PUT replaces it,
         // a POST merges into it.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
+        retry_lost_races(|| {
             let (tenant, place, id) = (who.tenant_id.clone(), place.clone(), id.clone());
-            let written = self
-                .db
-                .write({
-                    let write = write.clone();
-                    move |conn| write_in(conn, &tenant, at.kind, &place, id, &write)
-                })
-                .await;
-            match written {
-                Err(AppError::AlreadyExists(why)) if why == RACED && attempts < MAX_ATTEMPTS => {
-                    continue;
-                }
-                Err(AppError::AlreadyExists(why)) if why == RACED => {
-                    return Err(AppError::Unavailable(
-                        "the document kept changing under this request; retry".into(),
-                    ));
-                }
-                other => return other,
-            }
-        }
+            let write = write.clone();
+            self.db
+                .write(move |conn| write_in(conn, &tenant, at.kind, &place, id, &write))
+        })
+        .await
     }
 
     pub async fn get_document(&self, who: &Principal, at: DocumentAt) -> AppResult<StoredDocument> {
