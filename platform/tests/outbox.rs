@@ -78,10 +78,8 @@ impl EventSink for Consumer {
         }
     }
 
-    fn subscribes_to(&self, type_url: &str) -> bool {
-        self.types
-            .as_ref()
-            .is_none_or(|types| types.iter().any(|t| t == type_url))
+    fn subscribed_types(&self) -> Option<Vec<String>> {
+        self.types.clone()
     }
 
     fn deliver(&self, events: Vec<pb::Event>) -> outbox::BoxFuture<Result<Delivery, String>> {
@@ -144,6 +142,7 @@ lms_test_support::on_both_databases!(
     a_running_dispatcher_delivers_batch_after_batch_once_each_in_order,
     a_dead_destination_holds_back_no_other,
     each_destination_is_sent_only_the_types_it_subscribes_to,
+    events_are_queued_as_they_are_written_once_routes_are_published,
     rejected_events_are_dead_letters_until_replayed,
 );
 
@@ -740,6 +739,62 @@ async fn rejected_events_are_dead_letters_until_replayed(suite: Suite) {
     assert_eq!(dispatcher.dispatch_once().await.unwrap(), 1);
     assert_eq!(consumer.aggregates(), ["fine-1", "fine-2", "poison"]);
     assert!(list(auth.admin("acme")).await.unwrap().is_empty());
+}
+
+/// Once the leading dispatcher has published where events go, an event is queued for its
+/// destinations in the transaction that writes it (no queuing pass is left to do), and only
+/// then: a rolled-back write queues nothing. An event written before any routes were published
+/// is queued by the dispatcher's pass. A new leader's routes replace the old ones.
+async fn events_are_queued_as_they_are_written_once_routes_are_published(suite: Suite) {
+    use prost::Name;
+    let db = suite.db.clone();
+    db.write(|conn| outbox::enqueue(conn, &acme(), vec![event("early")]))
+        .await
+        .unwrap();
+    let everything = Consumer::named("records");
+    let picky = Consumer {
+        types: Some(vec![pb::DeliverEventsResponse::type_url()]),
+        ..Consumer::named("notifications")
+    };
+    let both: Vec<Arc<dyn EventSink>> =
+        vec![Arc::new(everything.clone()), Arc::new(picky.clone())];
+    let dispatcher = Dispatcher::new(db.clone(), both, fast(), "routes");
+    dispatcher.publish_routes().await.unwrap();
+
+    let rolled_back = db
+        .write(|conn| {
+            outbox::enqueue(conn, &acme(), vec![event("undone")])?;
+            Err::<(), _>(AppError::FailedPrecondition("the change failed".into()))
+        })
+        .await;
+    assert!(rolled_back.is_err());
+    let other = NewEvent::new("other", &pb::Rejection::default());
+    let events = vec![event("wanted"), other];
+    db.write(move |conn| outbox::enqueue(conn, &acme(), events))
+        .await
+        .unwrap();
+    // "early" unqueued (counted once), then three deliveries of the two written after.
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 4);
+    assert_eq!(dispatcher.fan_out_once().await.unwrap(), 1, "only the early one");
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 5);
+    assert_eq!(dispatcher.fan_out_once().await.unwrap(), 0);
+    for sink in [&everything, &picky] {
+        assert!(dispatcher.deliver_batch(sink).await.unwrap() > 0);
+    }
+    assert_eq!(everything.aggregates(), ["early", "wanted", "other"]);
+    assert_eq!(picky.aggregates(), ["early", "wanted"]);
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 0);
+
+    // Another leader, delivering to records-service only, publishes its own routes.
+    let records_only = Consumer::named("records");
+    let next = Dispatcher::new(db.clone(), sinks(records_only.clone()), fast(), "routes");
+    next.publish_routes().await.unwrap();
+    db.write(|conn| outbox::enqueue(conn, &acme(), vec![event("later")]))
+        .await
+        .unwrap();
+    assert_eq!(outbox::pending_count(&db).await.unwrap(), 1, "one delivery");
+    assert_eq!(next.dispatch_once().await.unwrap(), 1);
+    assert_eq!(records_only.aggregates(), ["later"]);
 }
 
 /// A destination is queued only the event types it subscribes to (what it reads); the others

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::leadership::Leadership;
 use super::outcome::Outcome;
+use super::routes::{self, Routes, Unqueued};
 use super::{EventSink, now, outbox_deliveries, outbox_events};
 use crate::db::Db;
 use crate::error::AppResult;
@@ -40,19 +41,6 @@ impl Default for DispatcherConfig {
     }
 }
 
-/// One queued delivery: every column but `delivered_at` and `rejected_at` (NULL until then).
-#[derive(Insertable)]
-#[diesel(table_name = outbox_deliveries)]
-struct DeliveryRow {
-    destination: String,
-    event_id: String,
-    tenant_id: String,
-    event_created_at: NaiveDateTime,
-    attempts: i32,
-    next_attempt_at: NaiveDateTime,
-    last_error: String,
-}
-
 #[derive(Queryable)]
 struct PendingRow {
     id: String,
@@ -78,6 +66,8 @@ struct Offer {
 pub struct Dispatcher {
     db: Db,
     sinks: Vec<Arc<dyn EventSink>>,
+    /// What `sinks` subscribe to.
+    routes: Routes,
     config: DispatcherConfig,
     /// Names the advisory lock: one delivering dispatcher per service database.
     name: &'static str,
@@ -101,6 +91,7 @@ impl Dispatcher {
             .collect();
         Self {
             db,
+            routes: Routes::of(&sinks),
             sinks,
             config,
             name,
@@ -112,10 +103,18 @@ impl Dispatcher {
         self.config.batch_size.clamp(1, 500)
     }
 
-    /// Queues up to one batch of newly written events for every destination subscribed to
-    /// their type, in one transaction. Returns how many events were queued.
+    /// Publishes where this dispatcher's destinations want events (`outbox_routes`), so that
+    /// events written from now on are queued in the transaction that writes them.
+    pub async fn publish_routes(&self) -> AppResult<()> {
+        let routes = self.routes.clone();
+        self.db.write(move |conn| routes.publish(conn)).await
+    }
+
+    /// Queues up to one batch of events written unqueued (before routes were published) for
+    /// every destination subscribed to their type, in one transaction. Returns how many events
+    /// were queued.
     pub async fn fan_out_once(&self) -> AppResult<usize> {
-        let sinks = self.sinks.clone();
+        let routes = self.routes.clone();
         let limit = self.limit();
         let started = std::time::Instant::now();
         let fanned = self
@@ -138,26 +137,13 @@ impl Dispatcher {
                     return Ok(0);
                 }
                 let at = now();
-                let rows: Vec<DeliveryRow> = new
-                    .iter()
-                    .flat_map(|(id, tenant, created, type_url)| {
-                        let subscribed = sinks.iter().filter(|sink| sink.subscribes_to(type_url));
-                        subscribed.map(move |sink| DeliveryRow {
-                            destination: sink.destination().to_string(),
-                            event_id: id.clone(),
-                            tenant_id: tenant.clone(),
-                            event_created_at: *created,
-                            attempts: 0,
-                            next_attempt_at: at,
-                            last_error: String::new(),
-                        })
-                    })
-                    .collect();
-                // 7 columns a row: under SQLite's 32 766 bind parameters.
-                for chunk in rows.chunks(3_000) {
-                    let insert = diesel::insert_into(outbox_deliveries::table).values(chunk);
-                    crate::execute_on_backend!(&mut *conn, insert)?;
-                }
+                let unqueued = new.iter().map(|(id, tenant, created, type_url)| Unqueued {
+                    id,
+                    tenant_id: tenant,
+                    created_at: *created,
+                    type_url,
+                });
+                routes::queue(conn, &routes, unqueued, at)?;
                 let ids: Vec<&String> = new.iter().map(|(id, ..)| id).collect();
                 for chunk in ids.chunks(500) {
                     let of_ids = crate::db::in_set(conn, "outbox_events.id", chunk);
@@ -412,6 +398,25 @@ impl Dispatcher {
     /// its queue; all stop when leadership is lost or at shutdown.
     async fn deliver_while_leading(self: Arc<Self>, leadership: Arc<Leadership>) {
         tracing::info!(outbox = self.name, "delivering outbox events");
+        if let Err(error) = self.publish_routes().await {
+            // Events are then queued by the pass below, as before any leader published.
+            tracing::warn!(%error, "publishing the outbox routes failed");
+        }
+        // What was written unqueued is queued before any destination is offered an event
+        // queued as it was written, so each gets them in write order.
+        while leadership.confirm().await {
+            match self.fan_out_once().await {
+                Ok(fanned) if (fanned as i64) == self.limit() => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "queuing outbox events failed");
+                    tokio::select! {
+                        _ = leadership.lost.cancelled() => break,
+                        _ = tokio::time::sleep(self.config.idle_poll) => {}
+                    }
+                }
+            }
+        }
         let queued = Arc::new(Notify::new());
         let mut destinations = tokio::task::JoinSet::new();
         for sink in self.sinks.clone() {

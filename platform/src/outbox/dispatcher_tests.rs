@@ -54,10 +54,6 @@ impl EventSink for Named {
         self.0
     }
 
-    fn subscribes_to(&self, _: &str) -> bool {
-        true
-    }
-
     fn deliver(
         &self,
         _: Vec<pb::Event>,

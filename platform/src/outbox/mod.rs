@@ -18,6 +18,7 @@ mod dead_letters;
 mod dispatcher;
 mod leadership;
 mod outcome;
+mod routes;
 
 pub use dead_letters::{DeadLettersGrpc, POLICY as DEAD_LETTERS_POLICY, replay_dead_letters};
 pub use dispatcher::{Dispatcher, DispatcherConfig};
@@ -107,8 +108,7 @@ impl NewEvent {
     }
 }
 
-/// Every column but `fanned_out_at` (NULL until the dispatcher queues it), so the insert is a
-/// plain multi-row insert on both backends.
+/// An event row as written.
 #[derive(Insertable)]
 #[diesel(table_name = outbox_events)]
 struct EventRow {
@@ -119,16 +119,25 @@ struct EventRow {
     payload: Vec<u8>,
     traceparent: String,
     created_at: NaiveDateTime,
+    /// When queued for its destinations: at once when routes are published, else NULL until
+    /// the dispatcher's queuing pass.
+    fanned_out_at: Option<NaiveDateTime>,
 }
 
 fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
-/// Writes `events` in the caller's transaction, in batches.
+/// Writes `events` in the caller's transaction, in batches, queued for their destinations
+/// when the leading dispatcher has published where events go (see `routes`).
 pub fn enqueue(conn: &mut DbConnection, tenant: &TenantId, events: Vec<NewEvent>) -> AppResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let at = now();
     let traceparent = crate::telemetry::current_traceparent();
+    let routes = routes::Routes::published(conn)?;
+    let queued = (!routes.is_empty()).then_some(at);
     let rows: Vec<EventRow> = events
         .into_iter()
         .map(|event| EventRow {
@@ -139,12 +148,22 @@ pub fn enqueue(conn: &mut DbConnection, tenant: &TenantId, events: Vec<NewEvent>
             payload: event.payload.value,
             traceparent: traceparent.clone(),
             created_at: at,
+            fanned_out_at: queued,
         })
         .collect();
-    // 7 columns a row: 3000 rows stay under the bundled SQLite's 32 766 bind parameters.
+    // 8 columns a row: 3000 rows stay under the bundled SQLite's 32 766 bind parameters.
     for chunk in rows.chunks(3_000) {
         let insert = diesel::insert_into(outbox_events::table).values(chunk);
-        crate::execute_on_backend!(conn, insert)?;
+        crate::execute_on_backend!(&mut *conn, insert)?;
+    }
+    if queued.is_some() {
+        let unqueued = rows.iter().map(|row| routes::Unqueued {
+            id: &row.id,
+            tenant_id: &row.tenant_id,
+            created_at: row.created_at,
+            type_url: &row.type_url,
+        });
+        routes::queue(conn, &routes, unqueued, at)?;
     }
     Ok(())
 }
@@ -210,10 +229,10 @@ pub trait EventSink: Send + Sync + 'static {
         "consumer"
     }
 
-    /// Whether the destination is subscribed to events of this type (only those are queued
-    /// for it).
-    fn subscribes_to(&self, _type_url: &str) -> bool {
-        true
+    /// The event types the destination subscribes to (only those are queued for it); None:
+    /// every type.
+    fn subscribed_types(&self) -> Option<Vec<String>> {
+        None
     }
 }
 
@@ -261,10 +280,8 @@ impl EventSink for GrpcEventSink {
         self.consumer.name()
     }
 
-    fn subscribes_to(&self, type_url: &str) -> bool {
-        self.types
-            .as_ref()
-            .is_none_or(|types| types.iter().any(|t| t == type_url))
+    fn subscribed_types(&self) -> Option<Vec<String>> {
+        self.types.clone()
     }
 
     fn deliver(&self, events: Vec<pb::Event>) -> BoxFuture<Result<Delivery, String>> {

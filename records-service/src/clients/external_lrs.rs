@@ -92,8 +92,8 @@ impl EventSink for ExternalLrsSink {
         self.name
     }
 
-    fn subscribes_to(&self, type_url: &str) -> bool {
-        type_url == StatementStored::type_url()
+    fn subscribed_types(&self) -> Option<Vec<String>> {
+        Some(vec![StatementStored::type_url()])
     }
 
     fn deliver(&self, events: Vec<events_pb::Event>) -> BoxFuture<Result<Delivery, String>> {
