@@ -756,8 +756,7 @@ async fn events_are_queued_as_they_are_written_once_routes_are_published(suite: 
         types: Some(vec![pb::DeliverEventsResponse::type_url()]),
         ..Consumer::named("notifications")
     };
-    let both: Vec<Arc<dyn EventSink>> =
-        vec![Arc::new(everything.clone()), Arc::new(picky.clone())];
+    let both: Vec<Arc<dyn EventSink>> = vec![Arc::new(everything.clone()), Arc::new(picky.clone())];
     let dispatcher = Dispatcher::new(db.clone(), both, fast(), "routes");
     dispatcher.publish_routes().await.unwrap();
 
@@ -775,7 +774,11 @@ async fn events_are_queued_as_they_are_written_once_routes_are_published(suite: 
         .unwrap();
     // "early" unqueued (counted once), then three deliveries of the two written after.
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 4);
-    assert_eq!(dispatcher.fan_out_once().await.unwrap(), 1, "only the early one");
+    assert_eq!(
+        dispatcher.fan_out_once().await.unwrap(),
+        1,
+        "only the early one"
+    );
     assert_eq!(outbox::pending_count(&db).await.unwrap(), 5);
     assert_eq!(dispatcher.fan_out_once().await.unwrap(), 0);
     for sink in [&everything, &picky] {

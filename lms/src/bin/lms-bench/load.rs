@@ -17,6 +17,10 @@ pub struct Stats {
     pub p99_ms: f64,
     /// The first few error messages, to say what went wrong.
     pub sample_errors: Vec<String>,
+    /// SQL statements this process sent per successful operation (`BEGIN` and `COMMIT`
+    /// included), for a storage ceiling run in process; None where not counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements_per_operation: Option<f64>,
 }
 
 impl Stats {
@@ -43,6 +47,7 @@ impl Stats {
             p95_ms: percentile(95.0),
             p99_ms: percentile(99.0),
             sample_errors: errors.into_iter().take(3).collect(),
+            statements_per_operation: None,
         }
     }
 
@@ -58,8 +63,23 @@ impl Stats {
             p95_ms: ms,
             p99_ms: ms,
             sample_errors: Vec::new(),
+            statements_per_operation: None,
         }
     }
+}
+
+/// [`drive`] for a storage ceiling: also counts the SQL statements this process sends meanwhile
+/// (nothing else in it talks to a database while a ceiling runs).
+pub async fn drive_counting<F, Fut>(clients: usize, duration: Duration, operation: F) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let before = crate::statements::sent();
+    let mut stats = drive(clients, duration, operation).await;
+    stats.statements_per_operation =
+        crate::statements::per_operation(crate::statements::sent() - before, stats.operations);
+    stats
 }
 
 /// Runs `operation(client, iteration)` from `clients` clients for `duration`; only successful

@@ -21,6 +21,7 @@ mod pgbench;
 mod portal;
 mod sessions;
 mod soak;
+mod statements;
 mod suite;
 mod webhooks;
 mod workloads;
@@ -58,6 +59,7 @@ enum Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = <Cli as clap::Parser>::parse();
+    statements::count();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

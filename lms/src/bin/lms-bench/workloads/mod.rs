@@ -38,6 +38,10 @@ pub(crate) struct Row {
     notes: String,
     /// Which of PostgreSQL's own figures its storage compares with.
     against: Option<Against>,
+    /// For a write: pgbench transactions of as many statements as its storage ceiling sent
+    /// per operation (PostgreSQL only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_statements: Option<crate::pgbench::Pgbench>,
 }
 
 /// A pgbench baseline a workload's storage ceiling is set beside.
@@ -87,6 +91,7 @@ impl Row {
             storage: Some(storage),
             notes: notes.into(),
             against: None,
+            same_statements: None,
         }
     }
 
@@ -377,6 +382,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         rows.extend(fan_out_and_writes(&suite, &http, &org, clients, duration, writes).await?);
     }
 
+    // The suite's connections go before pgbench's 64 arrive (max_connections).
+    drop(suite);
+    if baselines.is_some() {
+        same_statement_writes(&mut rows, &args, clients)?;
+    }
+
     let report = Report {
         backend: backend.name().into(),
         machine: machine(),
@@ -419,6 +430,32 @@ async fn reads(
     ])
 }
 
+/// Sets each write beside pgbench transactions of as many statements as its storage ceiling
+/// sent per operation (rounded), measured now, on the same server.
+fn same_statement_writes(rows: &mut [Row], args: &RunArgs, clients: usize) -> anyhow::Result<()> {
+    for row in rows.iter_mut() {
+        let statements = row
+            .storage
+            .as_ref()
+            .and_then(|storage| storage.statements_per_operation);
+        if let (Some(Against::SmallWrites), Some(statements)) = (row.against, statements) {
+            let pgbench = crate::pgbench::writes_of(
+                statements.round().max(1.0) as usize,
+                &args.postgres,
+                &args.database_prefix,
+                clients,
+                args.seconds,
+            )?;
+            eprintln!(
+                "pgbench, {statements:.1} statements a transaction (as {}): {:.0}/s",
+                row.workload, pgbench.per_second
+            );
+            row.same_statements = Some(pgbench);
+        }
+    }
+    Ok(())
+}
+
 /// PostgreSQL's own figures, as a line above the table (nothing on SQLite).
 fn database_line(baselines: Option<&crate::pgbench::Baselines>) -> String {
     match baselines {
@@ -450,8 +487,8 @@ pub(crate) fn markdown(report: &Report) -> String {
         "Backend **{}**, {} people, {} pathways, {} clients, {} s per workload; {}; started {}.\n\n\
          Framework ceiling (bare tonic health check, same clients): **{:.0}/s**, p99 {:.2} ms.\n\n\
          {}\
-         | workload | transport | clients | ops/s | p50 ms | p95 ms | p99 ms | errors | storage ops/s | of storage | of framework | storage of PostgreSQL |\n\
-         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+         | workload | transport | clients | ops/s | p50 ms | p95 ms | p99 ms | errors | storage ops/s | storage statements/op | of storage | of framework | storage of PostgreSQL |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
         report.backend,
         report.people,
         report.pathways,
@@ -472,16 +509,28 @@ pub(crate) fn markdown(report: &Report) -> String {
             ),
             None => ("–".into(), "–".into()),
         };
+        let statements = row
+            .storage
+            .as_ref()
+            .and_then(|s| s.statements_per_operation)
+            .map_or("–".into(), |n| format!("{n:.1}"));
         // Only request-by-request workloads compare with the framework's request rate.
         let of_framework = if row.clients == report.clients && row.clients > 1 {
             ratio(r.per_second, report.framework.per_second)
         } else {
             "–".into()
         };
-        // A workload's storage ceiling beside PostgreSQL's own figure for its kind.
+        // A workload's storage ceiling beside PostgreSQL's own figure for its kind: a write
+        // beside pgbench transactions of its own statement count when measured.
         let of_database = match (&row.storage, row.against, &report.database) {
             (Some(storage), Some(Against::PointReads), Some(db)) => {
                 ratio(storage.per_second, db.point_reads.per_second)
+            }
+            (Some(storage), Some(Against::SmallWrites), Some(_))
+                if row.same_statements.is_some() =>
+            {
+                let same = row.same_statements.as_ref().map_or(0.0, |p| p.per_second);
+                ratio(storage.per_second, same)
             }
             (Some(storage), Some(Against::SmallWrites), Some(db)) => {
                 ratio(storage.per_second, db.small_writes.per_second)
@@ -489,7 +538,7 @@ pub(crate) fn markdown(report: &Report) -> String {
             _ => "–".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
             row.workload,
             row.transport,
             row.clients,
@@ -499,10 +548,19 @@ pub(crate) fn markdown(report: &Report) -> String {
             r.p99_ms,
             r.errors,
             storage,
+            statements,
             of_storage,
             of_framework,
             of_database,
         ));
+    }
+    for row in &report.rows {
+        if let Some(same) = &row.same_statements {
+            out.push_str(&format!(
+                "\n{}: PostgreSQL's own write transactions of as many statements (`{}`): **{:.0}/s** (average {:.2} ms); its storage ceiling is set beside these.\n",
+                row.workload, same.options, same.per_second, same.latency_average_ms
+            ));
+        }
     }
     let notes: Vec<String> = report
         .rows

@@ -8,7 +8,7 @@ use lms_proto::enrolment_v1 as enrolment_pb;
 use lms_proto::pathway_v1 as pathway_pb;
 use lms_topology::Component;
 
-use super::super::load::drive;
+use super::super::load::{drive, drive_counting};
 use super::super::suite::{Organisation, Suite, admin, learner_name, token};
 use super::*;
 
@@ -43,7 +43,7 @@ pub(super) async fn get_pathway(
     let db = database(&topology, Component::Pathway).await?;
     let app = Arc::new(pathway_service::app(db, &topology.pathway_peers()?));
     let who = Arc::new(principal("admin@bench", Role::Admin));
-    let storage = drive(clients, duration, move |client, i| {
+    let storage = drive_counting(clients, duration, move |client, i| {
         let app = app.clone();
         let who = who.clone();
         let id = ids[(client * 7919 + i as usize) % ids.len()].clone();
@@ -118,7 +118,7 @@ pub(super) async fn check_access(
         &topology.enrolment_peers()?,
     ));
     let who = Arc::new(principal("lms-bench", Role::Service));
-    let storage = drive(clients, duration, move |client, i| {
+    let storage = drive_counting(clients, duration, move |client, i| {
         let app = app.clone();
         let who = who.clone();
         let (learner, pathway) = pick(&org, client, i);
@@ -173,7 +173,7 @@ pub(super) async fn my_learning(
     })
     .await;
     let app = Arc::new(records_app(suite).await?);
-    let storage = drive(clients, duration, move |client, i| {
+    let storage = drive_counting(clients, duration, move |client, i| {
         let app = app.clone();
         let learner = learner_name((client * 104_729 + i as usize * 17) % people);
         async move {

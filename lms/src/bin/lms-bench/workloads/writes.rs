@@ -13,7 +13,7 @@ use lms_proto::records_v1 as records_pb;
 use lms_topology::Component;
 use serde_json::json;
 
-use super::super::load::{Stats, drive};
+use super::super::load::{Stats, drive, drive_counting};
 use super::super::suite::{Organisation, Suite, admin, token};
 use super::reads::records_app;
 use super::*;
@@ -64,6 +64,7 @@ pub(super) async fn fan_out(
         storage: Some(storage),
         notes: "one CreateAssignment to the audience of everyone; ops/s = enrolments/s, latency = the call".into(),
         against: None,
+        same_statements: None,
     })
 }
 
@@ -168,6 +169,7 @@ pub(super) async fn compliance_report(
             first_row.as_secs_f64() * 1000.0
         ),
         against: None,
+        same_statements: None,
     })
 }
 
@@ -222,7 +224,7 @@ pub(super) async fn record_completion(
     };
     let app = Arc::new(records_app(suite).await?);
     let next = Arc::new(AtomicUsize::new(0));
-    let storage = drive(clients, duration, move |_, _| {
+    let storage = drive_counting(clients, duration, move |_, _| {
         let (enrolment_id, learner) =
             baseline[next.fetch_add(1, Ordering::Relaxed) % baseline.len()].clone();
         let app = app.clone();
@@ -333,7 +335,7 @@ pub(super) async fn submit_attempt(
     let db = database(&topology, Component::Assessment).await?;
     let app = Arc::new(assessment_service::app(db, &topology.assessment_peers()?));
     let next = Arc::new(AtomicUsize::new(0));
-    let storage = drive(clients, duration, move |_, _| {
+    let storage = drive_counting(clients, duration, move |_, _| {
         let learner = baseline[next.fetch_add(1, Ordering::Relaxed) % baseline.len()].clone();
         let app = app.clone();
         let assessment = assessment.clone();
@@ -421,6 +423,7 @@ pub(super) async fn fan_out_and_writes(
         storage: None,
         notes: "measured from the end of the fan-outs; ops/s = events/s".into(),
         against: None,
+        same_statements: None,
     });
     rows.push(Row {
         workload: format!("notification-service puts the fan-outs' {settled} assigned notifications in inboxes"),
@@ -430,6 +433,7 @@ pub(super) async fn fan_out_and_writes(
         storage: None,
         notes: "measured from the end of the fan-outs (events delivered, directory asked, template rendered, inbox written; email off); ops/s = notifications/s".into(),
         against: None,
+        same_statements: None,
     });
     rows.push(compliance_report(suite, &pathway, duration, org.people).await?);
     if !writes {
