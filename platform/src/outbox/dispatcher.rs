@@ -104,10 +104,19 @@ impl Dispatcher {
     }
 
     /// Publishes where this dispatcher's destinations want events (`outbox_routes`), so that
-    /// events written from now on are queued in the transaction that writes them.
+    /// events written from now on are queued in the transaction that writes them. Routes
+    /// already published as they are stay untouched: publishing holds every writer of events
+    /// back until the transactions that read the old routes end (see `Routes::publish`).
     pub async fn publish_routes(&self) -> AppResult<()> {
         let routes = self.routes.clone();
-        self.db.write(move |conn| routes.publish(conn)).await
+        self.db
+            .write(move |conn| {
+                if Routes::published(conn)? != routes {
+                    routes.publish(conn)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Queues up to one batch of events written unqueued (before routes were published) for
@@ -444,105 +453,6 @@ impl Dispatcher {
         leadership.release().await;
         while destinations.join_next().await.is_some() {}
     }
-
-    /// Delivers `sink`'s queue batch after batch while leadership holds.
-    async fn deliver_to(
-        self: Arc<Self>,
-        sink: Arc<dyn EventSink>,
-        leadership: Arc<Leadership>,
-        queued: Arc<Notify>,
-    ) {
-        // The lag is measured at most this often (counts over the destination's queue).
-        const LAG_EVERY: Duration = Duration::from_secs(5);
-        let mut lag_measured: Option<std::time::Instant> = None;
-        // The outcome of the last batch, being written while the next is read and offered.
-        let mut recording: Option<Recording> = None;
-        while leadership.confirm().await {
-            if lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
-                lag_measured = Some(std::time::Instant::now());
-                if let Err(error) = self.report_lag(sink.destination()).await {
-                    tracing::debug!(%error, "measuring the outbox lag failed");
-                }
-            }
-            let started = std::time::Instant::now();
-            let excluding = recording
-                .as_ref()
-                .map(|r| r.ids.clone())
-                .unwrap_or_default();
-            let pending = match self.due(sink.destination(), excluding).await {
-                Ok(pending) => pending,
-                Err(error) => {
-                    tracing::warn!(%error, "outbox dispatch failed");
-                    Vec::new()
-                }
-            };
-            if pending.is_empty() {
-                if let Some(previous) = recording.take() {
-                    // Perhaps only the batch being written was due: look again once it is.
-                    previous.finish().await;
-                    continue;
-                }
-                tokio::select! {
-                    _ = leadership.lost.cancelled() => return,
-                    _ = queued.notified() => {}
-                    _ = tokio::time::sleep(self.config.idle_poll) => {}
-                }
-                continue;
-            }
-            let read = started.elapsed();
-            let offer = self.offer(sink.as_ref(), pending).await;
-            let offered = started.elapsed();
-            // Outcomes are written one at a time, in order.
-            if let Some(previous) = recording.take() {
-                previous.finish().await;
-            }
-            tracing::debug!(
-                destination = sink.destination(),
-                settled = offer.settled,
-                read_ms = read.as_secs_f64() * 1e3,
-                deliver_ms = (offered - read).as_secs_f64() * 1e3,
-                waited_ms = (started.elapsed() - offered).as_secs_f64() * 1e3,
-                "delivered a batch"
-            );
-            let settled = offer.settled;
-            let this = self.clone();
-            recording = Some(Recording {
-                ids: offer.ids,
-                writing: tokio::spawn(async move { this.record(offer.outcome).await }),
-            });
-            if settled == 0 {
-                // Nothing taken (the destination is down): its backoff is written first.
-                if let Some(failed) = recording.take() {
-                    failed.finish().await;
-                }
-                tokio::select! {
-                    _ = leadership.lost.cancelled() => return,
-                    _ = tokio::time::sleep(self.config.idle_poll) => {}
-                }
-            }
-        }
-        if let Some(last) = recording.take() {
-            last.finish().await;
-        }
-    }
-}
-
-/// A batch's outcome being written: the next batch is read without its events (they are
-/// not marked delivered yet), so none is offered twice by one dispatcher.
-struct Recording {
-    ids: Vec<String>,
-    writing: tokio::task::JoinHandle<AppResult<()>>,
-}
-
-impl Recording {
-    async fn finish(self) {
-        match self.writing.await {
-            Ok(Ok(())) => {}
-            // Its events stay queued and are offered again (consumers apply each once).
-            Ok(Err(error)) => tracing::warn!(%error, "recording a delivery's outcome failed"),
-            Err(error) => tracing::warn!(%error, "recording a delivery's outcome stopped"),
-        }
-    }
 }
 
 fn backoff(config: &DispatcherConfig, attempt: i32) -> chrono::Duration {
@@ -571,6 +481,9 @@ fn to_event(row: PendingRow) -> pb::Event {
         traceparent: row.traceparent,
     }
 }
+
+#[path = "destination.rs"]
+mod destination;
 
 #[cfg(test)]
 #[path = "dispatcher_tests.rs"]

@@ -49,10 +49,11 @@ impl Routes {
 
     /// The routes published by the dispatcher that leads (empty before any has led).
     pub(super) fn published(conn: &mut DbConnection) -> AppResult<Self> {
-        let routes = outbox_routes::table
+        let mut routes: Vec<(String, String)> = outbox_routes::table
             .select((outbox_routes::destination, outbox_routes::type_url))
-            .order((outbox_routes::destination, outbox_routes::type_url))
             .load(conn)?;
+        // In the order `of` makes (the database's collation may sort text otherwise).
+        routes.sort();
         Ok(Routes(routes))
     }
 
