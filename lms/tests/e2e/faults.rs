@@ -606,37 +606,54 @@ async fn people_count(cluster: &Cluster) -> usize {
     }
 }
 
-/// Whether a transaction on database `url` waits for a lock right now.
-fn transaction_waits_for_a_lock(url: &str) -> bool {
-    transactions_where(url, "wait_event_type = 'Lock'")
+/// Database `url`'s transactions as PostgreSQL shows them, watched through one connection of
+/// its own: a look takes about a millisecond, so a short transaction is not missed between two
+/// looks (as it could be when each look started psql, tens of milliseconds apart on a loaded
+/// machine: the bulk upsert came and went unseen, and the test gave up after 30 s).
+struct Transactions {
+    conn: diesel::PgConnection,
+    database: String,
 }
 
-/// Whether PostgreSQL runs a transaction that has written on database `url` right now (the
-/// bulk upsert's). Any open transaction was not enough: the readers' snapshots are
-/// transactions too, and a SIGTERM sent during one of them could precede the upsert's arrival
-/// (the call then met the server's GOAWAY, never processed: a flaky failure).
-fn upsert_in_flight(url: &str) -> bool {
-    transactions_where(url, "state <> 'idle' AND backend_xid IS NOT NULL")
-}
+impl Transactions {
+    fn of(url: &str) -> Self {
+        use diesel::Connection;
+        let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+        Transactions {
+            conn: diesel::PgConnection::establish(url).expect("a watching connection"),
+            database: database.to_string(),
+        }
+    }
 
-/// Whether PostgreSQL shows a transaction on database `url` that meets `condition`.
-fn transactions_where(url: &str, condition: &str) -> bool {
-    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
-    let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-Atc",
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
-                 AND xact_start IS NOT NULL AND {condition}"
-            ),
-        ])
-        .output()
-        .expect("psql");
-    String::from_utf8_lossy(&output.stdout).trim() != "0"
+    /// Whether a transaction waits for a lock right now.
+    fn one_waits_for_a_lock(&mut self) -> bool {
+        self.any("wait_event_type = 'Lock'")
+    }
+
+    /// Whether a transaction that has written runs right now (the bulk upsert's). Any open
+    /// transaction was not enough: the readers' snapshots are transactions too, and a SIGTERM
+    /// sent during one of them could precede the upsert's arrival (the call then met the
+    /// server's GOAWAY, never processed: a flaky failure).
+    fn one_writes(&mut self) -> bool {
+        self.any("state <> 'idle' AND backend_xid IS NOT NULL")
+    }
+
+    fn any(&mut self, condition: &str) -> bool {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            found: bool,
+        }
+        let found: Found = diesel::sql_query(format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = '{}' \
+             AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND {condition}) AS found",
+            self.database
+        ))
+        .get_result(&mut self.conn)
+        .expect("pg_stat_activity");
+        found.found
+    }
 }
 
 const BULK: usize = 5_000;
@@ -668,8 +685,8 @@ async fn a_service_killed_inside_a_transaction_leaves_no_partial_write(backend: 
         let started = Instant::now();
         if backend == TestBackend::Postgres {
             // Proof that the kill lands inside the write: PostgreSQL shows it waiting, open.
-            let url = cluster.database_urls["enrolment-service"].clone();
-            while !transaction_waits_for_a_lock(&url) {
+            let mut transactions = Transactions::of(&cluster.database_urls["enrolment-service"]);
+            while !transactions.one_waits_for_a_lock() {
                 assert!(
                     started.elapsed() < Duration::from_secs(30),
                     "the upsert never started"
@@ -771,11 +788,11 @@ async fn sigterm_under_load_lets_in_flight_calls_finish(backend: TestBackend) {
     );
     let terminate = async {
         if backend == TestBackend::Postgres {
-            let url = cluster.database_urls["enrolment-service"].clone();
+            let mut transactions = Transactions::of(&cluster.database_urls["enrolment-service"]);
             let started = Instant::now();
-            while !upsert_in_flight(&url) {
+            while !transactions.one_writes() {
                 assert!(started.elapsed() < Duration::from_secs(30));
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         } else {
             tokio::time::sleep(Duration::from_millis(200)).await;
