@@ -140,6 +140,26 @@ fn postgres_smoke() {
             .any(|row| row["against"] == "PointReads"),
         "no read workload is set beside pgbench -S"
     );
+    // Each write: the statements its storage ceiling sent per operation, and pgbench's
+    // transactions of as many statements beside it.
+    for row in markdown_rows
+        .iter()
+        .filter(|r| r["against"] == "SmallWrites")
+    {
+        let statements = row["storage"]["statements_per_operation"].as_f64();
+        assert!(statements.is_some_and(|n| n >= 3.0), "{row}");
+        let same = &row["same_statements"];
+        assert!(same["per_second"].as_f64().unwrap() > 0.0, "{row}");
+        let expected = format!("{} statements", statements.unwrap().round());
+        assert!(
+            same["options"].as_str().unwrap().contains(&expected),
+            "{row}"
+        );
+    }
+    assert!(
+        markdown_rows.iter().any(|r| r["against"] == "SmallWrites"),
+        "no write workload"
+    );
 }
 
 /// `lms-bench hr` at a tiny size: uploads (with reporting lines), an audience of everyone,

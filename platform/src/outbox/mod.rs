@@ -1,9 +1,10 @@
 //! The transactional outbox (DESIGN §2).
 //!
 //! A service writes its cross-service events with [`enqueue`] inside the transaction that makes
-//! the change, so an event exists exactly when its change does. A [`Dispatcher`] queues each new
-//! event for every destination subscribed to this service's events (one `outbox_deliveries` row
-//! each) and delivers each destination's queue to its [`EventSink`] (the consumer's
+//! the change, so an event exists exactly when its change does, queued in that transaction for
+//! every destination subscribed to its type (one `outbox_deliveries` row each; where events go
+//! is what the leading [`Dispatcher`] published, see `routes`). The dispatcher delivers each
+//! destination's queue to its [`EventSink`] (the consumer's
 //! `EventConsumer.DeliverEvents`) on its own, so a slow or dead destination holds back no other.
 //! What a destination acknowledged is done; what it failed is retried with exponential backoff;
 //! what it rejected for good is kept as a dead letter until an operator replays it

@@ -5,7 +5,9 @@
 //! destinations in the transaction that writes it (one `outbox_deliveries` row each), so a
 //! burst of events is delivered without a separate queuing pass that reads every event back
 //! and writes it again. Events written while no routes are published (before any dispatcher
-//! led) stay unqueued, and the dispatcher's queuing pass queues them by its own destinations.
+//! led) stay unqueued, and the dispatcher's queuing pass queues them by its own destinations —
+//! as it does those of replicas still running a version from before routes, during an upgrade
+//! (these may then reach a destination after later events queued as written).
 
 use std::sync::Arc;
 

@@ -522,17 +522,15 @@ pub(crate) fn markdown(report: &Report) -> String {
         };
         // A workload's storage ceiling beside PostgreSQL's own figure for its kind: a write
         // beside pgbench transactions of its own statement count when measured.
-        let of_database = match (&row.storage, row.against, &report.database) {
-            (Some(storage), Some(Against::PointReads), Some(db)) => {
+        let same = row.same_statements.as_ref().map(|p| p.per_second);
+        let of_database = match (&row.storage, row.against, &report.database, same) {
+            (Some(storage), Some(Against::PointReads), Some(db), _) => {
                 ratio(storage.per_second, db.point_reads.per_second)
             }
-            (Some(storage), Some(Against::SmallWrites), Some(_))
-                if row.same_statements.is_some() =>
-            {
-                let same = row.same_statements.as_ref().map_or(0.0, |p| p.per_second);
+            (Some(storage), Some(Against::SmallWrites), Some(_), Some(same)) => {
                 ratio(storage.per_second, same)
             }
-            (Some(storage), Some(Against::SmallWrites), Some(db)) => {
+            (Some(storage), Some(Against::SmallWrites), Some(db), None) => {
                 ratio(storage.per_second, db.small_writes.per_second)
             }
             _ => "–".into(),
