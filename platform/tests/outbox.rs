@@ -344,6 +344,85 @@ async fn events_are_delivered_over_grpc_with_their_payload(suite: Suite) {
     }
 }
 
+/// A new leader publishing other routes waits for the transactions that read the old ones —
+/// but not for ever: while one stays open it gives up (so writers queued behind its lock
+/// request are let go), and the running leader tries again until it has published. Only then
+/// does it deliver, and what is written after reaches the destination added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_publishes_its_routes_once_the_old_routes_readers_are_done() {
+    let Some((_guard, db)) = database(TestBackend::Postgres).await else {
+        return;
+    };
+    let records = || Consumer::named("records");
+    let earlier = Dispatcher::new(db.clone(), sinks(records()), fast(), "routes");
+    earlier.publish_routes().await.unwrap();
+    // A writer that read the earlier routes stays open until released.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (opened, open) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(move |conn| {
+                outbox::enqueue(conn, &acme(), vec![event("held")])?;
+                let _ = opened.send(());
+                let _ = released.recv();
+                Ok(())
+            })
+            .await
+        })
+    };
+    open.await.unwrap();
+    let (records_now, notifications) = (records(), Consumer::named("notifications"));
+    let both: Vec<Arc<dyn EventSink>> = vec![
+        Arc::new(records_now.clone()),
+        Arc::new(notifications.clone()),
+    ];
+    let leader = Dispatcher::new(db.clone(), both.clone(), fast(), "routes");
+    let started = std::time::Instant::now();
+    assert!(
+        leader.publish_routes().await.is_err(),
+        "gives up while a reader of the old routes is open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Running, the leader keeps trying; released, the writer commits and the routes go out.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running =
+        tokio::spawn(Dispatcher::new(db.clone(), both, fast(), "routes").run(shutdown.clone()));
+    // Longer than one attempt's lock timeout (2 s): it has given up at least once.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(
+        records_now.aggregates().is_empty(),
+        "nothing delivered before it published"
+    );
+    release.send(()).unwrap();
+    writer.await.unwrap().unwrap();
+    // It delivers once it has published: "held" (queued by the routes it read) to records.
+    for _ in 0..1_000 {
+        if !records_now.aggregates().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(records_now.aggregates(), ["held"]);
+    db.write(|conn| outbox::enqueue(conn, &acme(), vec![event("after")]))
+        .await
+        .unwrap();
+    for _ in 0..1_000 {
+        if notifications.aggregates().contains(&"after".to_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        notifications.aggregates(),
+        ["after"],
+        "queued by the new routes"
+    );
+}
+
 #[tokio::test]
 async fn only_one_dispatcher_delivers_per_postgres_database() {
     let Some((_guard, db)) = database(TestBackend::Postgres).await else {

@@ -407,9 +407,18 @@ impl Dispatcher {
     /// its queue; all stop when leadership is lost or at shutdown.
     async fn deliver_while_leading(self: Arc<Self>, leadership: Arc<Leadership>) {
         tracing::info!(outbox = self.name, "delivering outbox events");
-        if let Err(error) = self.publish_routes().await {
-            // Events are then queued by the pass below, as before any leader published.
-            tracing::warn!(%error, "publishing the outbox routes failed");
+        // Until its routes are published, events are queued by whatever routes an earlier
+        // leader published — without a destination added since — so nothing is delivered
+        // before they are.
+        while let Err(error) = self.publish_routes().await {
+            tracing::warn!(%error, "publishing the outbox routes failed; trying again");
+            tokio::select! {
+                _ = leadership.lost.cancelled() => break,
+                _ = tokio::time::sleep(self.config.max_backoff) => {}
+            }
+            if !leadership.confirm().await {
+                break;
+            }
         }
         // What was written unqueued is queued before any destination is offered an event
         // queued as it was written, so each gets them in write order.

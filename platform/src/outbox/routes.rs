@@ -63,9 +63,12 @@ impl Routes {
     /// waits for every transaction that read the routes to end (and holds new ones until it
     /// commits), so once it has, every event written unqueued is committed and the queuing pass
     /// can queue them all before any event queued as written is delivered: write order holds
-    /// across the change. (SQLite's writers take turns anyway.)
+    /// across the change. (SQLite's writers take turns anyway.) It waits at most a few seconds:
+    /// while it waits, new writers of events wait behind it, so a long transaction in flight
+    /// makes it give up (an error) and leave them free; the dispatcher tries again.
     pub(super) fn publish(&self, conn: &mut DbConnection) -> AppResult<()> {
         if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("SET LOCAL lock_timeout = '2s'").execute(pg)?;
             diesel::sql_query("LOCK TABLE outbox_routes IN ACCESS EXCLUSIVE MODE").execute(pg)?;
         }
         diesel::delete(outbox_routes::table).execute(conn)?;
