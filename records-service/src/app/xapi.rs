@@ -125,18 +125,15 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = AppResult<T>>,
 {
-    for _ in 1..MAX_RACES {
+    for _ in 0..MAX_RACES {
         match attempt().await {
             Err(AppError::AlreadyExists(why)) if why == RACED => continue,
             other => return other,
         }
     }
-    match attempt().await {
-        Err(AppError::AlreadyExists(why)) if why == RACED => Err(AppError::Unavailable(
-            "concurrent requests kept changing what this one writes; retry".into(),
-        )),
-        other => other,
-    }
+    Err(AppError::Unavailable(
+        "concurrent requests kept changing what this one writes; retry".into(),
+    ))
 }
 
 /// The home page of the accounts standing for a tenant's people in statements.

@@ -44,16 +44,19 @@ pub fn pair_key(agent: &str, verb: &str) -> String {
     format!("{agent}\n{verb}")
 }
 
-/// The agent-and-verb pairs of a statement's agent and verb keys. Only agents it matches
-/// directly: a query by agent and verb walks pairs only without `related_agents` (with it,
-/// an agent may match one statement by two keys, and the verb's keys are walked instead), so
-/// a pair of a related agent (an instructor, the authority) would never be read.
-fn pairs(agents: &[(&str, bool)], verbs: &[&str]) -> Vec<Key> {
-    agents
-        .iter()
-        .filter(|(_, related)| !related)
-        .flat_map(|(agent, _)| {
-            verbs.iter().map(move |verb| Key {
+/// The agent-and-verb pairs of a statement's keys, given as (kind, key, related). Only
+/// agents it matches directly: a query by agent and verb walks pairs only without
+/// `related_agents` (with it, an agent may match one statement by two keys, and the verb's
+/// keys are walked instead), so a pair of a related agent (an instructor, the authority)
+/// would never be read.
+fn pairs<'a>(keys: impl Iterator<Item = (&'a str, &'a str, bool)> + Clone) -> Vec<Key> {
+    let agent = KeyKind::Agent.as_str();
+    let verbs = keys
+        .clone()
+        .filter(|(kind, ..)| *kind == KeyKind::Verb.as_str());
+    keys.filter(|&(kind, _, related)| kind == agent && !related)
+        .flat_map(|(_, agent, _)| {
+            verbs.clone().map(move |(_, verb, _)| Key {
                 kind: KeyKind::AgentVerb,
                 key: pair_key(agent, verb),
                 related: false,
@@ -63,17 +66,10 @@ fn pairs(agents: &[(&str, bool)], verbs: &[&str]) -> Vec<Key> {
 }
 
 fn own_pairs(keys: &[Key]) -> Vec<Key> {
-    let agents: Vec<(&str, bool)> = keys
-        .iter()
-        .filter(|k| k.kind == KeyKind::Agent)
-        .map(|k| (k.key.as_str(), k.related))
-        .collect();
-    let verbs: Vec<&str> = keys
-        .iter()
-        .filter(|k| k.kind == KeyKind::Verb)
-        .map(|k| k.key.as_str())
-        .collect();
-    pairs(&agents, &verbs)
+    pairs(
+        keys.iter()
+            .map(|k| (k.kind.as_str(), k.key.as_str(), k.related)),
+    )
 }
 
 /// One value a statement matches a filter by.
@@ -310,17 +306,11 @@ fn complete_pairs(
         .load(conn)?;
     let mut rows = Vec::new();
     for (id, stored, _) in statements {
-        let mine = held.iter().filter(|(statement, ..)| statement == id);
-        let agents: Vec<(&str, bool)> = mine
-            .clone()
-            .filter(|(_, kind, ..)| kind == KeyKind::Agent.as_str())
-            .map(|(_, _, key, related)| (key.as_str(), *related))
-            .collect();
-        let verbs: Vec<&str> = mine
-            .filter(|(_, kind, ..)| kind == KeyKind::Verb.as_str())
-            .map(|(_, _, key, _)| key.as_str())
-            .collect();
-        rows.extend(pairs(&agents, &verbs).into_iter().map(|k| KeyRow {
+        let mine = held
+            .iter()
+            .filter(|(statement, ..)| statement == id)
+            .map(|(_, kind, key, related)| (kind.as_str(), key.as_str(), *related));
+        rows.extend(pairs(mine).into_iter().map(|k| KeyRow {
             tenant_id: tenant.to_string(),
             kind: k.kind.as_str().to_string(),
             key: k.key,

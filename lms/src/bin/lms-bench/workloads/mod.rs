@@ -431,27 +431,35 @@ async fn reads(
 }
 
 /// Sets each write beside pgbench transactions of as many statements as its storage ceiling
-/// sent per operation (rounded), measured now, on the same server.
+/// sent per operation (rounded), measured now, on the same server — once per count, shared by
+/// the writes of that count.
 fn same_statement_writes(rows: &mut [Row], args: &RunArgs, clients: usize) -> anyhow::Result<()> {
+    let mut measured: std::collections::HashMap<usize, crate::pgbench::Pgbench> =
+        Default::default();
     for row in rows.iter_mut() {
         let statements = row
             .storage
             .as_ref()
             .and_then(|storage| storage.statements_per_operation);
-        if let (Some(Against::SmallWrites), Some(statements)) = (row.against, statements) {
+        let (Some(Against::SmallWrites), Some(statements)) = (row.against, statements) else {
+            continue;
+        };
+        let count = statements.round().max(1.0) as usize;
+        if let std::collections::hash_map::Entry::Vacant(slot) = measured.entry(count) {
             let pgbench = crate::pgbench::writes_of(
-                statements.round().max(1.0) as usize,
+                count,
                 &args.postgres,
                 &args.database_prefix,
                 clients,
                 args.seconds,
             )?;
             eprintln!(
-                "pgbench, {statements:.1} statements a transaction (as {}): {:.0}/s",
-                row.workload, pgbench.per_second
+                "pgbench, {count} statements a transaction: {:.0}/s",
+                pgbench.per_second
             );
-            row.same_statements = Some(pgbench);
+            slot.insert(pgbench);
         }
+        row.same_statements = measured.get(&count).cloned();
     }
     Ok(())
 }
