@@ -235,4 +235,31 @@ pub(super) async fn attachments(lms: &Lms, admin: &str) {
         400
     );
     assert_eq!(send_signed("not a jws".to_string()).await, 400);
+
+    // With a certificate in its header (x5c), the signature must verify with that key.
+    let x5c_signed = |certificate: &[u8]| {
+        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+        let header = json!({"alg": "RS256",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(certificate)]});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(unsigned.to_string().as_bytes())
+        );
+        let key = RsaKeyPair::from_pkcs8(SIGNER_KEY).expect("the test key");
+        let mut signature = vec![0; key.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        key.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut signature)
+            .expect("signed");
+        format!("{input}.{}", b64(&signature))
+    };
+    assert_eq!(send_signed(x5c_signed(SIGNER_CERT)).await, 200);
+    assert_eq!(send_signed(x5c_signed(OTHER_CERT)).await, 400);
+    assert_eq!(send_signed(x5c_signed(b"not a certificate")).await, 400);
 }
+
+/// Test-only keys (tests/fixtures/xapi-signing/README.md).
+const SIGNER_KEY: &[u8] = include_bytes!("../../../../tests/fixtures/xapi-signing/signer-key.pk8");
+const SIGNER_CERT: &[u8] =
+    include_bytes!("../../../../tests/fixtures/xapi-signing/signer-cert.der");
+const OTHER_CERT: &[u8] = include_bytes!("../../../../tests/fixtures/xapi-signing/other-cert.der");

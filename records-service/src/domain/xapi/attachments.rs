@@ -2,8 +2,11 @@
 //! `multipart/mixed` request is matched to the statements' attachments by SHA-2 and checked
 //! against it; a signature attachment must hold a JWS of the statement it is attached to.
 
+use aws_lc_rs::signature::{self, RsaParameters, UnparsedPublicKey};
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use x509_cert::Certificate;
+use x509_cert::der::{Decode, oid::ObjectIdentifier};
 use lms_platform::error::FieldViolation;
 use serde_json::{Map, Value};
 
@@ -113,10 +116,12 @@ pub fn check_parts(
 
 /// A signature (Data 2.6): a JWS in compact form, signed with RS256, RS384 or RS512, whose
 /// payload is the statement as it was before the signature was attached (compared as xAPI
-/// compares statements, attachments left out).
+/// compares statements, attachments left out); when its header carries an X.509 certificate
+/// (`x5c`), the signature verifies with that certificate's key.
 ///
-/// Not checked: the signature itself against an `x5c` certificate in its header (xAPI asks
-/// this only to catch mistakes; it proves no identity).
+/// The certificate is not checked for trust (its chain, dates or issuer): xAPI asks an LRS only
+/// to validate the signature with it, and a statement's authority, not its signer, is who the
+/// store vouches for.
 pub fn verify_signature(jws: &[u8], statement: &Map<String, Value>) -> Result<(), String> {
     let text = std::str::from_utf8(jws).map_err(|_| "the signature is not a JWS (not text)")?;
     let pieces: Vec<&str> = text.trim().split('.').collect();
@@ -130,12 +135,22 @@ pub fn verify_signature(jws: &[u8], statement: &Map<String, Value>) -> Result<()
     };
     let header: Value = serde_json::from_slice(&decode(header, "header")?)
         .map_err(|_| "the JWS header is not JSON".to_string())?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("RS256" | "RS384" | "RS512") => {}
+    let algorithm: &'static RsaParameters = match header.get("alg").and_then(Value::as_str) {
+        Some("RS256") => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Some("RS384") => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Some("RS512") => &signature::RSA_PKCS1_2048_8192_SHA512,
         _ => return Err("the JWS must be signed with RS256, RS384 or RS512".into()),
-    }
-    if decode(signature, "signature")?.is_empty() {
+    };
+    let signature_bytes = decode(signature, "signature")?;
+    if signature_bytes.is_empty() {
         return Err("the JWS has no signature".into());
+    }
+    if let Some(chain) = header.get("x5c") {
+        // What was signed: the header and payload as sent, with the dot between (RFC 7515 5.2).
+        let signing_input = text.trim().rsplit_once('.').map_or("", |(input, _)| input);
+        UnparsedPublicKey::new(algorithm, certified_key(chain)?)
+            .verify(signing_input.as_bytes(), &signature_bytes)
+            .map_err(|_| "the JWS signature does not verify with the certificate in its x5c")?;
     }
     let Value::Object(signed) = serde_json::from_slice::<Value>(&decode(payload, "payload")?)
         .map_err(|_| "the JWS payload is not a JSON statement".to_string())?
@@ -161,6 +176,29 @@ pub fn verify_signature(jws: &[u8], statement: &Map<String, Value>) -> Result<()
         return Err("the JWS payload names another statement id".into());
     }
     Ok(())
+}
+
+/// rsaEncryption (RFC 8017): the only key type RS256/384/512 verify with.
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// The RSA public key (PKCS#1, DER) of the first certificate of a JWS `x5c` header (RFC 7515
+/// 4.1.6: an array of base64 — not base64url — DER certificates, the signer's first).
+fn certified_key(chain: &Value) -> Result<Vec<u8>, String> {
+    let first = chain
+        .as_array()
+        .and_then(|chain| chain.first())
+        .and_then(Value::as_str)
+        .ok_or("the JWS header's x5c must be an array of base64 certificates")?;
+    let der = STANDARD
+        .decode(first)
+        .map_err(|_| "the JWS header's x5c certificate is not base64")?;
+    let certificate = Certificate::from_der(&der)
+        .map_err(|_| "the JWS header's x5c certificate is not an X.509 certificate")?;
+    let key = certificate.tbs_certificate.subject_public_key_info;
+    if key.algorithm.oid != RSA_ENCRYPTION {
+        return Err("the JWS header's x5c certificate does not hold an RSA key".into());
+    }
+    Ok(key.subject_public_key.raw_bytes().to_vec())
 }
 
 #[cfg(test)]
@@ -200,5 +238,77 @@ mod tests {
         other["verb"]["id"] = json!("http://example.com/other");
         assert!(verify_signature(&jws("RS256", &other), &attached).is_err());
         assert!(verify_signature(b"not a jws", &attached).is_err());
+    }
+
+    const SIGNER_KEY: &[u8] =
+        include_bytes!("../../../../tests/fixtures/xapi-signing/signer-key.pk8");
+    const SIGNER_CERT: &[u8] =
+        include_bytes!("../../../../tests/fixtures/xapi-signing/signer-cert.der");
+    const OTHER_CERT: &[u8] =
+        include_bytes!("../../../../tests/fixtures/xapi-signing/other-cert.der");
+
+    /// A JWS of `payload` signed (RS256) by the signer's key, with `header` as its header.
+    fn signed_by_signer(header: &Value, payload: &Value) -> Vec<u8> {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        );
+        let key = RsaKeyPair::from_pkcs8(SIGNER_KEY).expect("the test key");
+        let mut signature = vec![0; key.public_modulus_len()];
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .expect("signed");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)).into_bytes()
+    }
+
+    #[test]
+    fn a_signature_verifies_with_the_certificate_in_its_header() {
+        let statement = json!({"actor": {"mbox": "mailto:a@example.com"}, "verb": {"id": "http://example.com/v"},
+                               "object": {"id": "http://example.com/o"}});
+        let mut attached = statement.as_object().unwrap().clone();
+        attached.insert("attachments".into(), json!([{"usageType": SIGNATURE}]));
+        let with = |alg: &str, x5c: Value| json!({"alg": alg, "x5c": x5c});
+        let cert = |der: &[u8]| json!([STANDARD.encode(der)]);
+
+        let good = signed_by_signer(&with("RS256", cert(SIGNER_CERT)), &statement);
+        assert_eq!(verify_signature(&good, &attached), Ok(()));
+        // Sent with a trailing newline, as a part's body may be.
+        let mut good_with_newline = good.clone();
+        good_with_newline.push(b'\n');
+        assert_eq!(verify_signature(&good_with_newline, &attached), Ok(()));
+
+        let refused = |jws: &[u8]| verify_signature(jws, &attached).unwrap_err();
+        assert!(
+            refused(&signed_by_signer(&with("RS256", cert(OTHER_CERT)), &statement))
+                .contains("does not verify")
+        );
+        // Signed with SHA-256 but claiming SHA-384.
+        assert!(
+            refused(&signed_by_signer(&with("RS384", cert(SIGNER_CERT)), &statement))
+                .contains("does not verify")
+        );
+        let mut forged = good.clone();
+        let last = forged.len() - 10;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        assert!(refused(&forged).contains("does not verify"));
+        assert!(
+            refused(&signed_by_signer(&with("RS256", json!("MII")), &statement))
+                .contains("array")
+        );
+        assert!(
+            refused(&signed_by_signer(&with("RS256", json!(["not base64!"])), &statement))
+                .contains("not base64")
+        );
+        assert!(
+            refused(&signed_by_signer(&with("RS256", cert(b"not DER")), &statement))
+                .contains("not an X.509 certificate")
+        );
     }
 }
