@@ -168,7 +168,7 @@ impl RecordsApp {
                 }
                 let completed = step.state == StepState::Completed;
                 let first = !before.any_activity;
-                let scope = scope_in(&tenant, enrolment, Arc::new(before.pathway), &step_id)?;
+                let scope = scope_in(&tenant, enrolment, before.pathway, &step_id)?;
                 let at = now();
                 abandon_open_sessions(conn, &tenant, &scope, at)?;
                 let session_id = uuid::Uuid::new_v4().to_string();

@@ -37,9 +37,10 @@ use lms_platform::{AppError, AppResult, Principal, Role};
 
 use crate::clients::directory::Directory;
 use crate::clients::pathways::PathwayVersions;
+use crate::domain::activity::Activity;
 use crate::domain::enrolment::Enrolment;
 use crate::domain::pathway::{PathwaySnapshot, StepKind};
-use crate::domain::progress::{self as rules, Progress};
+use crate::domain::progress::{self as rules, Progress, Record};
 use crate::storage::{
     activities, bookings as booking_rows, enrolments, evidence as evidence_rows,
     versions as cached_versions,
@@ -81,10 +82,29 @@ pub struct RecordsApp {
 /// An enrolment's progress with what it rests on.
 pub struct ProgressView {
     pub enrolment: Enrolment,
-    pub pathway: PathwaySnapshot,
+    /// Shared with the kept versions (`snapshots`): a view does not copy its version.
+    pub pathway: Arc<PathwaySnapshot>,
     pub progress: Progress,
     /// Whether anything at all is recorded on the enrolment yet.
     pub any_activity: bool,
+}
+
+impl ProgressView {
+    /// This progress once `activity` is added to `record`, the record it was computed from:
+    /// what reading the record back after writing the activity would give, without reading
+    /// it (a step completion used to read its version and activity log twice).
+    fn with_recorded(mut self, record: &mut Record, activity: &Activity) -> Self {
+        record.add(activity);
+        self.progress = rules::compute(
+            &self.pathway,
+            record,
+            self.enrolment.status,
+            self.enrolment.due_at,
+            now(),
+        );
+        self.any_activity = record.any_activity;
+        self
+    }
 }
 
 impl RecordsApp {
@@ -176,7 +196,27 @@ fn view(
     tenant: &TenantId,
     enrolment: Enrolment,
 ) -> AppResult<ProgressView> {
-    views(conn, tenant, vec![enrolment], None)?
+    Ok(one_view(conn, tenant, enrolment, None)?.0)
+}
+
+/// An enrolment's progress, its version from `kept` (parsed once per process), with the record
+/// it was computed from (see [`ProgressView::with_recorded`]).
+fn kept_view(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment: Enrolment,
+    kept: &snapshots::Snapshots,
+) -> AppResult<(ProgressView, Record)> {
+    one_view(conn, tenant, enrolment, Some(kept))
+}
+
+fn one_view(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment: Enrolment,
+    kept: Option<&snapshots::Snapshots>,
+) -> AppResult<(ProgressView, Record)> {
+    views_and_records(conn, tenant, vec![enrolment], kept)?
         .pop()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("one enrolment gave no progress")))
 }
@@ -190,6 +230,18 @@ fn views(
     enrolments: Vec<Enrolment>,
     kept: Option<&snapshots::Snapshots>,
 ) -> AppResult<Vec<ProgressView>> {
+    Ok(views_and_records(conn, tenant, enrolments, kept)?
+        .into_iter()
+        .map(|(view, _)| view)
+        .collect())
+}
+
+fn views_and_records(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolments: Vec<Enrolment>,
+    kept: Option<&snapshots::Snapshots>,
+) -> AppResult<Vec<(ProgressView, Record)>> {
     let mut pathways = Vec::with_capacity(enrolments.len());
     for enrolment in &enrolments {
         let (id, version) = (&enrolment.pathway_id, enrolment.pathway_version);
@@ -238,12 +290,13 @@ fn views(
             record.bookings = bookings.remove(enrolment.id.as_str()).unwrap_or_default();
             let progress =
                 rules::compute(&pathway, &record, enrolment.status, enrolment.due_at, at);
-            ProgressView {
+            let view = ProgressView {
                 enrolment,
-                pathway: Arc::unwrap_or_clone(pathway),
+                pathway,
                 progress,
                 any_activity: record.any_activity,
-            }
+            };
+            (view, record)
         })
         .collect())
 }

@@ -11,7 +11,8 @@ use lms_platform::{AppError, AppResult, Principal, Role, audit, idempotency};
 use super::certifications::issue_certification;
 use super::cmi5;
 use super::learner_statements::record_activity;
-use super::{ProgressView, RecordsApp, lock_enrolment, view, views, visible_enrolment};
+use super::snapshots::Snapshots;
+use super::{ProgressView, RecordsApp, kept_view, lock_enrolment, view, views, visible_enrolment};
 use crate::domain::activity::{Activity, ActivityKind, ActivitySource, NewActivity};
 use crate::domain::enrolment::{Enrolment, EnrolmentStatus};
 use crate::domain::pathway::StepKind;
@@ -26,10 +27,11 @@ impl RecordsApp {
         enrolment_id: EnrolmentId,
     ) -> AppResult<ProgressView> {
         let who = who.clone();
+        let kept = self.snapshots.clone();
         self.db
             .read(move |conn| {
                 let enrolment = visible_enrolment(conn, &who, &enrolment_id)?;
-                view(conn, &who.tenant_id, enrolment)
+                Ok(kept_view(conn, &who.tenant_id, enrolment, &kept)?.0)
             })
             .await
     }
@@ -86,6 +88,7 @@ impl RecordsApp {
         // both be recorded, and a replay answers with the enrolment the request was first
         // made for, read as the caller may see it.
         let operation = format!("RecordActivity/{}", who.subject);
+        let kept = self.snapshots.clone();
         self.db
             .write(move |conn| {
                 let tenant = who.tenant_id.clone();
@@ -102,10 +105,10 @@ impl RecordsApp {
                             ));
                         }
                         let enrolment = visible_enrolment(conn, &who, &activity.enrolment_id)?;
-                        view(conn, &tenant, enrolment)
+                        Ok(kept_view(conn, &tenant, enrolment, &kept)?.0)
                     },
                     |conn| {
-                        let result = record(conn, &who, &activity)?;
+                        let result = record(conn, &who, &activity, &kept)?;
                         let resource = format!("enrolments/{}/activities", activity.enrolment_id);
                         audit::record(conn, &who, audit::Change::acted(resource, &activity)?)?;
                         Ok((activity.enrolment_id.clone(), result))
@@ -161,6 +164,7 @@ fn record(
     conn: &mut DbConnection,
     who: &Principal,
     activity: &NewActivity,
+    kept: &Snapshots,
 ) -> AppResult<ProgressView> {
     let tenant = &who.tenant_id;
     lock_enrolment(conn, tenant, &activity.enrolment_id)?;
@@ -171,7 +175,7 @@ fn record(
             enrolment.status.as_str().to_lowercase()
         )));
     }
-    let before = view(conn, tenant, enrolment.clone())?;
+    let (before, mut record) = kept_view(conn, tenant, enrolment.clone(), kept)?;
     let Some(step) = before.progress.step(&activity.step_id) else {
         return Err(AppError::invalid_field(
             "step_id",
@@ -244,24 +248,21 @@ fn record(
     } else {
         ActivityKind::StepStarted
     };
-    record_activity(
-        conn,
-        tenant,
-        &enrolment,
-        &Activity {
-            evidence_url: activity.evidence_url.clone(),
-            note: activity.note.clone(),
-            ..Activity::new(
-                enrolment.id.clone(),
-                activity.step_id.clone(),
-                kind,
-                source,
-                who.subject.clone(),
-                at,
-            )
-        },
-    )?;
-    follow_up(conn, tenant, &enrolment, first, at)
+    let recorded = Activity {
+        evidence_url: activity.evidence_url.clone(),
+        note: activity.note.clone(),
+        ..Activity::new(
+            enrolment.id.clone(),
+            activity.step_id.clone(),
+            kind,
+            source,
+            who.subject.clone(),
+            at,
+        )
+    };
+    record_activity(conn, tenant, &enrolment, &recorded)?;
+    let after = before.with_recorded(&mut record, &recorded);
+    follow_up_from(conn, tenant, &enrolment, first, at, after)
 }
 
 /// A cmi5 step completes from its content's statements (launched with LaunchAssignableUnit);
@@ -292,7 +293,7 @@ fn record_cmi5(
         conn,
         &who.tenant_id,
         enrolment,
-        std::sync::Arc::new(before.pathway.clone()),
+        before.pathway.clone(),
         &step.step.id,
         &who.subject,
         now(),
@@ -326,11 +327,23 @@ pub(super) fn follow_up(
     first: bool,
     at: NaiveDateTime,
 ) -> AppResult<ProgressView> {
+    let after = view(conn, tenant, enrolment.clone())?;
+    follow_up_from(conn, tenant, enrolment, first, at, after)
+}
+
+/// [`follow_up`] from the progress after the activity, when the caller has it already.
+fn follow_up_from(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment: &Enrolment,
+    first: bool,
+    at: NaiveDateTime,
+    after: ProgressView,
+) -> AppResult<ProgressView> {
     let mut events = Vec::new();
     if first {
         events.push(events::enrolment_started(&enrolment.id, at));
     }
-    let after = view(conn, tenant, enrolment.clone())?;
     if let Some(completed_at) = after.progress.completed_at
         && enrolment.completed_at.is_none()
     {

@@ -6,7 +6,7 @@ use lms_platform::ids::{EnrolmentId, PathwayId, TenantId};
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal};
 
-use super::{RecordsApp, view};
+use super::{RecordsApp, kept_view};
 use crate::domain::enrolment::EnrolmentStatus;
 use crate::domain::progress::{self as rules, Record, StepProgress};
 use crate::storage::{enrolments, versions};
@@ -29,9 +29,10 @@ impl RecordsApp {
         let tenant = who.tenant_id.clone();
         let known = {
             let (tenant, id) = (tenant.clone(), q.enrolment_id.clone());
+            let kept = self.snapshots.clone();
             self.db
                 .read(move |conn| match enrolments::find(conn, &tenant, &id)? {
-                    Some(enrolment) => view(conn, &tenant, enrolment).map(Some),
+                    Some(enrolment) => Ok(Some(kept_view(conn, &tenant, enrolment, &kept)?.0)),
                     None => Ok(None),
                 })
                 .await?
@@ -61,7 +62,7 @@ impl RecordsApp {
                     None,
                     now(),
                 );
-                (pathway, progress)
+                (std::sync::Arc::new(pathway), progress)
             }
         };
         let step = pathway

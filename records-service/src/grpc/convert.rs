@@ -27,7 +27,7 @@ pub fn progress(v: ProgressView) -> pb::Progress {
         learner: v.enrolment.learner,
         pathway_id: v.enrolment.pathway_id.into(),
         pathway_version: v.enrolment.pathway_version,
-        pathway_title: v.pathway.title,
+        pathway_title: v.pathway.title.clone(),
         status: match v.progress.status {
             progress::Status::NotStarted => pb::ProgressStatus::NotStarted,
             progress::Status::InProgress => pb::ProgressStatus::InProgress,
