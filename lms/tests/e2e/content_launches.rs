@@ -459,10 +459,17 @@ async fn cmi5_launches(backend: TestBackend) {
     refused("the LMS's verb")(au.send(&satisfied).await);
 
     // A cmi5 allowed statement (no cmi5 category) passes; then passed and completed.
-    let mut allowed = au.statement("initialized", AU_THEORY);
-    allowed["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/answered");
-    allowed["context"]["contextActivities"]["category"] = json!([]);
-    assert_eq!(au.send(&allowed).await.0, 200);
+    let allowed_now = || {
+        let mut allowed = au.statement("initialized", AU_THEORY);
+        allowed["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/answered");
+        allowed["context"]["contextActivities"]["category"] = json!([]);
+        allowed
+    };
+    assert_eq!(au.send(&allowed_now()).await.0, 200);
+    // Order is the timestamps' (cmi5 9.3): nothing may be timestamped before initialized.
+    let mut before_initialized = allowed_now();
+    before_initialized["timestamp"] = json!("2020-01-01T00:00:00Z");
+    refused("timestamped before initialized")(au.send(&before_initialized).await);
     let mut passed = au.statement("passed", AU_THEORY);
     passed["result"] = json!({"success": true, "duration": "PT1M", "score": {"scaled": 0.9}});
     passed["context"]["extensions"][MASTERY] = json!(0.8);
@@ -485,12 +492,16 @@ async fn cmi5_launches(backend: TestBackend) {
     assert_eq!(au.send(&completed).await.0, 200);
     let progress = ok(&lms, Method::GET, &progress_path, &ada, json!(null)).await;
     assert_eq!(step_state(&progress, &theory), "STEP_DONE", "{progress}");
+    // Sent before terminated but arriving after it: taken, within the session's grace period
+    // (cmi5 9.3.8); anything timestamped after terminated is not (it must be the last).
+    let sent_before = allowed_now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(au.send(&au.statement("terminated", AU_THEORY)).await.0, 200);
-    // The session is over: its credential no longer opens the store.
-    assert_eq!(
-        au.send(&au.statement("initialized", AU_THEORY)).await.0,
-        401
-    );
+    assert_eq!(au.send(&sent_before).await.0, 200);
+    let mut after_terminated = allowed_now();
+    after_terminated["timestamp"] = json!("2100-01-01T00:00:00Z");
+    refused("timestamped after terminated")(au.send(&after_terminated).await);
+    refused("initialized again")(au.send(&au.statement("initialized", AU_THEORY)).await);
 
     // A learner cannot tick cmi5 content off by hand.
     let record = format!("/v1/progress/{ada_enrolment}:recordActivity");

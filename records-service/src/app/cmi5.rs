@@ -186,6 +186,9 @@ impl RecordsApp {
                         launched_at: at,
                         last_statement_at: None,
                         ended_at: None,
+                        initialized_timestamp: None,
+                        latest_timestamp: None,
+                        terminated_timestamp: None,
                     },
                 )?;
                 let launch = scope.launch(&session_id);
@@ -279,7 +282,8 @@ impl RecordsApp {
                     .is_some_and(|hash| matches(&secret, hash))
             })
             .ok_or_else(|| AppError::Unauthenticated("unknown cmi5 session credential".into()))?;
-        if session.ended_at.is_some() {
+        // After terminated, for its grace period: statements sent before it may still arrive.
+        if !rules::takes_statements(session.ended_at, session.state().terminated(), now()) {
             return Err(AppError::Unauthenticated(
                 "the cmi5 session has ended (terminated or abandoned)".into(),
             ));
@@ -375,18 +379,19 @@ pub(crate) fn admit_statements(
     let mut state = session.state();
     let (before, satisfied_at) = rows::unit(conn, tenant, &session.enrolment_id, &session.step_id)?;
     let mut unit = before;
-    let mut ended = session.ended_at.is_some();
+    let at = now();
+    let mut ended = session.ended_at;
     for (index, (id, statement)) in statements.iter().enumerate() {
         if crate::storage::xapi_statements::get(conn, tenant, id)?.is_some() {
             continue;
         }
-        if ended {
+        if !rules::takes_statements(ended, state.terminated(), at) {
             return Err(AppError::PermissionDenied(format!(
                 "statements[{index}]: the cmi5 session has ended"
             )));
         }
         match rules::admit(statement, &launch, &mut state, &mut unit) {
-            Ok(Effect::Terminated) => ended = true,
+            Ok(Effect::Terminated) => ended = Some(at),
             Ok(Effect::None | Effect::Progressed) => {}
             Err(rule) => {
                 return Err(AppError::PermissionDenied(format!(
@@ -395,7 +400,6 @@ pub(crate) fn admit_statements(
             }
         }
     }
-    let at = now();
     rows::record_statements(conn, &session.id, &state, at, ended)?;
     if unit != before {
         if satisfied_at.is_none() && unit.satisfies(scope.unit.move_on) {

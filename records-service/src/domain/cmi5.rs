@@ -6,6 +6,7 @@
 //! (`urn:lms:pathway:<pathway>:step:<step>`): unique per AU, the same for every launch and
 //! registration, and never the publisher's id (cmi5 8.1), which goes in `grouping`.
 
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -87,16 +88,43 @@ impl UnitState {
     }
 }
 
+/// How long a session still takes statements after its `terminated` arrives (cmi5 9.3.8: the
+/// LMS waits a period of its choosing, then rejects every statement of the session): a
+/// statement the AU sent just before `terminated` may arrive just after it. Only statements
+/// timestamped no later than `terminated` are taken then (it must be the last, 9.3).
+pub const GRACE_AFTER_TERMINATED_SECONDS: i64 = 60;
+
 /// A launch session as the rules see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionState {
     /// The cmi5 defined verbs the AU has sent in this session, in order.
     pub verbs: Vec<String>,
+    /// The `timestamp` (UTC) of the session's `initialized`: no statement may be earlier.
+    pub initialized_at: Option<NaiveDateTime>,
+    /// The latest `timestamp` of the session's statements: `terminated` may not be earlier.
+    pub latest_at: Option<NaiveDateTime>,
+    /// The `timestamp` of the session's `terminated`: no statement may be later.
+    pub terminated_at: Option<NaiveDateTime>,
 }
 
 impl SessionState {
     pub fn terminated(&self) -> bool {
         self.verbs.iter().any(|v| v == TERMINATED)
+    }
+}
+
+/// Whether a session ended at `ended_at` (None: it has not) still takes statements at `now`:
+/// an abandoned session takes none (cmi5 9.3.6), a terminated one for its grace period.
+pub fn takes_statements(
+    ended_at: Option<NaiveDateTime>,
+    terminated: bool,
+    now: NaiveDateTime,
+) -> bool {
+    match ended_at {
+        None => true,
+        Some(ended) => {
+            terminated && now - ended <= chrono::TimeDelta::seconds(GRACE_AFTER_TERMINATED_SECONDS)
+        }
     }
 }
 
@@ -279,11 +307,35 @@ pub fn admit(
             "context.extensions must carry the session id {SESSION_ID} of this launch"
         ));
     }
-    if !statement.contains_key("timestamp") {
+    // Order within a session is the statements' timestamps' (cmi5 9.3), not their arrival's.
+    let Some(timestamp) = statement
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(super::xapi::formats::timestamp)
+        .map(|at| at.naive_utc())
+    else {
         return Err("cmi5 statements must have a timestamp (cmi5 9.7)".into());
-    }
-    if session.terminated() {
+    };
+    if session.terminated() && session.terminated_at.is_none() {
+        // Terminated before timestamps were kept (an older version): judged by arrival.
         return Err("the session has ended with terminated: nothing more is recorded".into());
+    }
+    if session.terminated_at.is_some_and(|end| timestamp > end) {
+        return Err(
+            "its timestamp is after the session's terminated, which must be the last \
+             statement (cmi5 9.3)"
+                .into(),
+        );
+    }
+    if session
+        .initialized_at
+        .is_some_and(|start| timestamp < start)
+    {
+        return Err(
+            "its timestamp is before the session's initialized, which must be the first \
+             statement (cmi5 9.3)"
+                .into(),
+        );
     }
     let categories = ids(&context["contextActivities"]["category"]);
     let defined = categories.contains(&CATEGORY);
@@ -297,6 +349,7 @@ pub fn admit(
         if move_on_category {
             return Err("only cmi5 defined statements carry the moveOn category (9.6.2.2)".into());
         }
+        session.latest_at = session.latest_at.max(Some(timestamp));
         return Ok(Effect::None);
     }
     if !matches!(verb, INITIALIZED | COMPLETED | PASSED | FAILED | TERMINATED) {
@@ -344,9 +397,24 @@ pub fn admit(
             unit.passed = true;
             Effect::Progressed
         }
-        TERMINATED => Effect::Terminated,
+        TERMINATED if session.latest_at.is_some_and(|latest| timestamp < latest) => {
+            return Err(
+                "terminated must be the last statement (cmi5 9.3): its timestamp is before \
+                 one the session sent"
+                    .into(),
+            );
+        }
+        TERMINATED => {
+            session.terminated_at = Some(timestamp);
+            Effect::Terminated
+        }
+        INITIALIZED => {
+            session.initialized_at = Some(timestamp);
+            Effect::None
+        }
         _ => Effect::None,
     };
+    session.latest_at = session.latest_at.max(Some(timestamp));
     session.verbs.push(verb.to_string());
     Ok(effect)
 }

@@ -101,8 +101,77 @@ fn a_session_starts_with_initialized_and_ends_with_terminated() {
     assert!(
         run.send(&statement(INITIALIZED))
             .unwrap_err()
-            .contains("ended")
+            .contains("already sent")
     );
+}
+
+/// `statement(verb)` timestamped `at` (seconds past 10:00 UTC, given in another offset).
+fn at(verb: &str, seconds: u32) -> Map<String, Value> {
+    let mut s = statement(verb);
+    s["timestamp"] = json!(format!("2026-11-28T11:00:{seconds:02}+01:00"));
+    s
+}
+
+/// A cmi5 allowed statement (no cmi5 category) timestamped `seconds` past 10:00 UTC.
+fn allowed_at(seconds: u32) -> Map<String, Value> {
+    let mut s = at(INITIALIZED, seconds);
+    s["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/answered");
+    s["context"]["contextActivities"]["category"] = json!([]);
+    s
+}
+
+#[test]
+fn order_in_a_session_is_the_timestamps_not_the_arrivals() {
+    let mut run = Run::new(MoveOn::CompletedAndPassed, None);
+    run.send(&at(INITIALIZED, 10)).unwrap();
+    assert!(
+        run.send(&allowed_at(9))
+            .unwrap_err()
+            .contains("before the session's initialized")
+    );
+    assert_eq!(
+        run.send(&allowed_at(10)),
+        Ok(Effect::None),
+        "timestamps may repeat"
+    );
+    assert_eq!(run.send(&at(COMPLETED, 20)), Ok(Effect::Progressed));
+    assert!(
+        run.send(&at(TERMINATED, 15))
+            .unwrap_err()
+            .contains("terminated must be the last"),
+        "terminated is timestamped before the completion"
+    );
+    assert_eq!(run.send(&at(TERMINATED, 30)), Ok(Effect::Terminated));
+    // Sent before terminated, arriving after it: taken (within the grace the app keeps).
+    assert_eq!(run.send(&allowed_at(25)), Ok(Effect::None));
+    assert_eq!(run.send(&at(PASSED, 29)), Ok(Effect::Progressed));
+    assert!(run.state.satisfies(MoveOn::CompletedAndPassed));
+    assert!(
+        run.send(&allowed_at(31))
+            .unwrap_err()
+            .contains("after the session's terminated")
+    );
+}
+
+#[test]
+fn a_terminated_session_takes_statements_for_its_grace_period_an_abandoned_one_none() {
+    let ended = chrono::NaiveDate::from_ymd_opt(2026, 11, 28)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap();
+    let later = |seconds: i64| ended + chrono::TimeDelta::seconds(seconds);
+    assert!(takes_statements(None, false, later(3600)));
+    assert!(takes_statements(
+        Some(ended),
+        true,
+        later(GRACE_AFTER_TERMINATED_SECONDS)
+    ));
+    assert!(!takes_statements(
+        Some(ended),
+        true,
+        later(GRACE_AFTER_TERMINATED_SECONDS + 1)
+    ));
+    assert!(!takes_statements(Some(ended), false, later(1)), "abandoned");
 }
 
 #[test]

@@ -22,12 +22,18 @@ pub struct SessionRow {
     pub launched_at: NaiveDateTime,
     pub last_statement_at: Option<NaiveDateTime>,
     pub ended_at: Option<NaiveDateTime>,
+    pub initialized_timestamp: Option<NaiveDateTime>,
+    pub latest_timestamp: Option<NaiveDateTime>,
+    pub terminated_timestamp: Option<NaiveDateTime>,
 }
 
 impl SessionRow {
     pub fn state(&self) -> SessionState {
         SessionState {
             verbs: self.verbs.split_whitespace().map(str::to_string).collect(),
+            initialized_at: self.initialized_timestamp,
+            latest_at: self.latest_timestamp,
+            terminated_at: self.terminated_timestamp,
         }
     }
 }
@@ -74,19 +80,23 @@ pub fn set_fetched(conn: &mut DbConnection, id: &str, auth_hash: &str) -> Result
     Ok(changed == 1)
 }
 
-/// After the AU's statements: the verbs sent, when, and whether the session ended.
+/// After the AU's statements: the verbs sent and their order, when, and when the session
+/// ended (if it has: statements taken in the grace after terminated keep the first end).
 pub fn record_statements(
     conn: &mut DbConnection,
     id: &str,
     state: &SessionState,
     at: NaiveDateTime,
-    ended: bool,
+    ended: Option<NaiveDateTime>,
 ) -> Result<(), AppError> {
     diesel::update(cmi5_sessions::table.find(id))
         .set((
             cmi5_sessions::verbs.eq(state.verbs.join(" ")),
             cmi5_sessions::last_statement_at.eq(at),
-            cmi5_sessions::ended_at.eq(ended.then_some(at)),
+            cmi5_sessions::ended_at.eq(ended),
+            cmi5_sessions::initialized_timestamp.eq(state.initialized_at),
+            cmi5_sessions::latest_timestamp.eq(state.latest_at),
+            cmi5_sessions::terminated_timestamp.eq(state.terminated_at),
         ))
         .execute(conn)?;
     Ok(())

@@ -292,6 +292,9 @@ diesel::table! {
         launched_at -> Timestamp,
         last_statement_at -> Nullable<Timestamp>,
         ended_at -> Nullable<Timestamp>,
+        initialized_timestamp -> Nullable<Timestamp>,
+        latest_timestamp -> Nullable<Timestamp>,
+        terminated_timestamp -> Nullable<Timestamp>,
     }
 }
 

@@ -5,10 +5,10 @@
 use aws_lc_rs::signature::{self, RsaParameters, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use x509_cert::Certificate;
-use x509_cert::der::{Decode, oid::ObjectIdentifier};
 use lms_platform::error::FieldViolation;
 use serde_json::{Map, Value};
+use x509_cert::Certificate;
+use x509_cert::der::{Decode, oid::ObjectIdentifier};
 
 /// The usage type of a statement's signature (Data 2.6).
 pub const SIGNATURE: &str = "http://adlnet.gov/expapi/attachments/signature";
@@ -286,29 +286,40 @@ mod tests {
 
         let refused = |jws: &[u8]| verify_signature(jws, &attached).unwrap_err();
         assert!(
-            refused(&signed_by_signer(&with("RS256", cert(OTHER_CERT)), &statement))
-                .contains("does not verify")
+            refused(&signed_by_signer(
+                &with("RS256", cert(OTHER_CERT)),
+                &statement
+            ))
+            .contains("does not verify")
         );
         // Signed with SHA-256 but claiming SHA-384.
         assert!(
-            refused(&signed_by_signer(&with("RS384", cert(SIGNER_CERT)), &statement))
-                .contains("does not verify")
+            refused(&signed_by_signer(
+                &with("RS384", cert(SIGNER_CERT)),
+                &statement
+            ))
+            .contains("does not verify")
         );
         let mut forged = good.clone();
         let last = forged.len() - 10;
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
         assert!(refused(&forged).contains("does not verify"));
         assert!(
-            refused(&signed_by_signer(&with("RS256", json!("MII")), &statement))
-                .contains("array")
+            refused(&signed_by_signer(&with("RS256", json!("MII")), &statement)).contains("array")
         );
         assert!(
-            refused(&signed_by_signer(&with("RS256", json!(["not base64!"])), &statement))
-                .contains("not base64")
+            refused(&signed_by_signer(
+                &with("RS256", json!(["not base64!"])),
+                &statement
+            ))
+            .contains("not base64")
         );
         assert!(
-            refused(&signed_by_signer(&with("RS256", cert(b"not DER")), &statement))
-                .contains("not an X.509 certificate")
+            refused(&signed_by_signer(
+                &with("RS256", cert(b"not DER")),
+                &statement
+            ))
+            .contains("not an X.509 certificate")
         );
     }
 }
