@@ -14,8 +14,12 @@ use super::DbConnection;
 /// planned `tenant = $1 AND id = ANY(<500 ids>)` as a scan of the tenant's (or destination's)
 /// whole range, comparing each row with each id: 30–90 ms per statement at 100 000 rows where
 /// a probe per id takes 5 (issue 22), and seconds at 2 000 ids. A set it joins is probed
-/// through the index (or hashed) however stale the statistics, and one array keeps a batch to
-/// one bind parameter on both databases.
+/// through the index or hashed, and one array keeps a batch to one bind parameter on both
+/// databases. Hashed is the trap left: when stale statistics make the other side look small
+/// (a tenant's "few hundred" rows that are thousands by now), PostgreSQL hashes the set and
+/// reads that whole side; a lookup that must stay a probe per value whatever the statistics
+/// say is written as a `LATERAL` subquery with a `LIMIT` (records-service's
+/// `xapi_statements::fingerprints`).
 ///
 /// `column` is written into the statement as it is: pass a qualified column name, never input.
 pub fn in_set<S: AsRef<str>>(conn: &DbConnection, column: &'static str, values: &[S]) -> InSet {
