@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         PathBuf::from("lms/common/v1/common.proto"),
         PathBuf::from("lms/pathway/v1/pathway.proto"),
+        PathBuf::from("lms/pathway/v1/content.proto"),
         PathBuf::from("lms/enrolment/v1/enrolment.proto"),
         PathBuf::from("lms/enrolment/v1/role_bindings.proto"),
         PathBuf::from("lms/assessment/v1/assessment.proto"),

@@ -10,6 +10,7 @@ pub mod edge;
 pub mod error;
 pub mod openapi;
 mod openapi_text;
+pub mod packages;
 pub mod personal_data;
 pub mod portal;
 mod preconditions;
@@ -141,6 +142,9 @@ impl Peers {
 
 struct Gateway {
     routes: Vec<Route>,
+    /// Course packages are imported by hand (their ZIP body streamed): see [`packages`].
+    pathway: Peer,
+    pool: DescriptorPool,
     upstreams: Upstreams,
     openapi: Vec<u8>,
     max_body_bytes: usize,
@@ -223,6 +227,8 @@ pub fn router(
     );
     let gateway = Arc::new(Gateway {
         routes,
+        pathway: peers.pathway.clone(),
+        pool: pool.clone(),
         upstreams,
         openapi,
         max_body_bytes: settings.max_body_bytes,
@@ -237,6 +243,7 @@ pub fn router(
         .with_state(gateway)
         .merge(xapi::router(peers.records.clone(), settings.max_body_bytes))
         .merge(cmi5::router(peers.records.clone()))
+        .merge(packages::router(peers.pathway.clone()))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             edge::authenticate,
@@ -320,6 +327,10 @@ async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
         return grpc_web_call(&gateway, request).await;
     }
     let (parts, body) = request.into_parts();
+    if let Some(pathway_id) = packages::import_target(&parts.method, parts.uri.path()) {
+        let pathway_id = pathway_id.to_string();
+        return packages::import(&gateway.pathway, &gateway.pool, &pathway_id, parts, body).await;
+    }
     let uri_length = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if uri_length > MAX_URI_BYTES {
         return ApiError::http(

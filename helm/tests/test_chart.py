@@ -893,7 +893,18 @@ def test_records_names_the_gateways_public_address_in_cmi5_launches():
     files, _ = render(merged({"components": {"records": {"publicUrl": "https://lms.example.com"}}}))
     assert lms_toml(files)[1]["records"]["public_url"] == "https://lms.example.com"
     expect_render_failure(merged({"components": {"records": {"publicUrl": "lms.example.com"}}}), "publicUrl")
-    expect_render_failure(merged({"components": {"pathway": {"publicUrl": "https://lms.example.com"}}}), "publicUrl")
+    expect_render_failure(merged({"components": {"enrolment": {"publicUrl": "https://lms.example.com"}}}), "publicUrl")
+
+
+def test_pathway_serves_course_packages_at_the_gateways_public_address():
+    files, _ = render()
+    pathway = lms_toml(files)[1]["pathway"]
+    assert "public_url" not in pathway and pathway["max_package_bytes"] == 268435456, pathway
+    files, _ = render(merged({"components": {"pathway": {"publicUrl": "https://lms.example.com", "maxPackageBytes": 1048576}}}))
+    pathway = lms_toml(files)[1]["pathway"]
+    assert pathway["public_url"] == "https://lms.example.com" and pathway["max_package_bytes"] == 1048576, pathway
+    expect_render_failure(merged({"components": {"pathway": {"publicUrl": "lms.example.com"}}}), "publicUrl")
+    expect_render_failure(merged({"components": {"pathway": {"maxPackageBytes": 0}}}), "maxPackageBytes")
 
 
 def test_records_forwarding_endpoints_follow_the_operators_networks():

@@ -228,6 +228,7 @@ impl Topology {
                 listener,
                 db()?,
                 context,
+                pathway_settings(settings),
                 self.pathway_peers()?,
             )),
             Enrolment => Box::pin(enrolment_service::serve(
@@ -422,15 +423,26 @@ impl Topology {
     }
 }
 
-/// records-service's settings with `public_url` filled in when not set: the portal's public
-/// address (`web.public_url`), else the gateway's own (`http://<gateway.listen>`, as bound).
+/// records-service's settings with `public_url` filled in when not set (see [`public_url`]).
 fn records_settings(settings: &Settings) -> records_service::Settings {
     let mut records = settings.records.clone();
-    if records.own.public_url.trim().is_empty() {
-        records.own.public_url = match settings.web.public_url.trim() {
-            "" => format!("http://{}", settings.gateway.listen),
-            given => given.to_string(),
-        };
-    }
+    records.own.public_url = public_url(settings, &records.own.public_url);
     records
+}
+
+/// pathway-service's settings with `public_url` filled in when not set (see [`public_url`]).
+fn pathway_settings(settings: &Settings) -> pathway_service::Settings {
+    let mut pathway = settings.pathway.clone();
+    pathway.own.public_url = public_url(settings, &pathway.own.public_url);
+    pathway
+}
+
+/// Where browsers reach the gateway: `given` when set, else the portal's public address
+/// (`web.public_url`), else the gateway's own (`http://<gateway.listen>`, as bound).
+fn public_url(settings: &Settings, given: &str) -> String {
+    match (given.trim(), settings.web.public_url.trim()) {
+        ("", "") => format!("http://{}", settings.gateway.listen),
+        ("", portal) => portal.to_string(),
+        (given, _) => given.to_string(),
+    }
 }

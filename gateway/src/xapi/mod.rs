@@ -10,7 +10,7 @@
 pub mod alternate;
 mod attachments;
 mod documents;
-mod params;
+pub(crate) mod params;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -93,8 +93,11 @@ audience_sweep_seconds = {{ $c.audienceSweepSeconds | int64 }}
 {{- if hasKey $c "certificationScanSeconds" }}
 certification_scan_seconds = {{ $c.certificationScanSeconds | int64 }}
 {{- end }}
-{{- if and (eq $name "records") $c.publicUrl }}
+{{- if and (or (eq $name "records") (eq $name "pathway")) $c.publicUrl }}
 public_url = {{ $c.publicUrl | quote }}
+{{- end }}
+{{- if and (eq $name "pathway") (hasKey $c "maxPackageBytes") }}
+max_package_bytes = {{ $c.maxPackageBytes | int64 }}
 {{- end }}
 {{- with $c.forwarding }}
 {{- /* records-service's forwarding to another LRS: where endpoints may point. */}}

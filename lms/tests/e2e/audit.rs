@@ -235,7 +235,7 @@ async fn more_writes(lms: &Lms, ids: &Ids) -> Logged {
 fn is_read(rpc: &str) -> bool {
     let method = rpc.rsplit('/').next().unwrap_or_default();
     [
-        "Get", "List", "Check", "Preview", "Export", "Stream", "Verify", "Query",
+        "Get", "List", "Check", "Preview", "Export", "Stream", "Verify", "Query", "Read",
     ]
     .iter()
     .any(|verb| method.starts_with(verb))

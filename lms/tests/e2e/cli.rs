@@ -822,6 +822,8 @@ async fn up_runs_every_service_and_each_answers_its_health_check() {
             "pathway-service",
             vec![
                 "lms.pathway.v1.PathwayService",
+                "lms.pathway.v1.ContentPackageService",
+                "lms.pathway.v1.ContentFileService",
                 "lms.events.v1.EventConsumer",
             ],
         ),

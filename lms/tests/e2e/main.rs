@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod concurrency;
 mod content_launches;
+mod content_packages;
 mod conventions;
 mod faults;
 mod gateway;

@@ -48,6 +48,11 @@ const SERVICE: Access = Access::Roles(&[Role::Service]);
 /// Every RPC and who may call it: the one table this test, and the matrix in docs/security.md,
 /// come from. Finer rules (a learner sees only their own records) are the services' and are
 /// tested with each service.
+/// A cmi5 course package (a ZIP file of `cmi5.xml` with one AU, `au.html`, and that page),
+/// base64 as proto3 JSON carries bytes: small enough to come whole in the first message of
+/// `ContentPackageService.ImportCmi5Package`.
+pub(crate) const CMI5_PACKAGE: &str = "UEsDBBQAAAAIAAAAfF1e9f2zrwAAAGEBAAAIAAAAY21pNS54bWx9kFsKwjAQRbdSuoAOIv5IGpAuwA9xASEZ24G8SCa1y1epVAvVzzucOXcYoUNJGS+ciuaSsJqc9bmtB+aYjwD3PZkmpB4mFQliCjeymEE7OsC4g2693UzZ1FLMzorMx6ManJSLFkE/ASa2KIVVvs+cyPeyE/CVBLwJmFVSqPJDp0pduTDi2bd1F14jRrNZcbpudxjMOlFkCv4/vwJLslKVZmBnBbyCeJ6yHLx8RD4AUEsDBBQAAAAIAAAAfF1NAbktDgAAABEAAAAHAAAAYXUuaHRtbLMpySzJSbVzDLXRh7AAUEsBAhQDFAAAAAgAAAB8XV71/bOvAAAAYQEAAAgAAAAAAAAAAAAAAIABAAAAAGNtaTUueG1sUEsBAhQDFAAAAAgAAAB8XU0BuS0OAAAAEQAAAAcAAAAAAAAAAAAAAIAB1QAAAGF1Lmh0bWxQSwUGAAAAAAIAAgBrAAAACAEAAAAA";
+
 const AUTHORIZATION: &[(&str, Access)] = &[
     ("lms.pathway.v1.PathwayService/CreateCategory", ADMIN),
     (
@@ -77,6 +82,14 @@ const AUTHORIZATION: &[(&str, Access)] = &[
     (
         "lms.pathway.v1.PathwayService/ImportCmi5Course",
         ADMIN_SERVICE,
+    ),
+    (
+        "lms.pathway.v1.ContentPackageService/ImportCmi5Package",
+        ADMIN,
+    ),
+    (
+        "lms.pathway.v1.ContentFileService/ReadContentFile",
+        Access::Public,
     ),
     ("lms.pathway.v1.PathwayService/UpdateStep", ADMIN),
     ("lms.pathway.v1.PathwayService/ReorderSteps", ADMIN),
@@ -759,6 +772,12 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         Caller::Admin,
         Expect::NotFound,
         r#"{"pathwayId":"{pathway}","courseStructure":"<courseStructure xmlns=\"https://w3id.org/xapi/profiles/cmi5/v1/CourseStructure.xsd\"><course id=\"https://a.example/c\"><title><langstring>C</langstring></title></course><au id=\"https://a.example/au\" moveOn=\"Completed\"><title><langstring>AU</langstring></title><description><langstring>AU</langstring></description><url>https://a.example/au.html</url></au></courseStructure>"}"#,
+    ),
+    (
+        "lms.pathway.v1.ContentPackageService/ImportCmi5Package",
+        Caller::Admin,
+        Expect::NotFound,
+        r#"{"header":{"pathwayId":"{pathway}"},"chunk":"{cmi5_package}"}"#,
     ),
     (
         "lms.pathway.v1.PathwayService/UpdateStep",
@@ -1527,7 +1546,7 @@ fn takes_an_id(method: &MethodDescriptor) -> bool {
 }
 
 pub(crate) fn fill(template: &str, ids: &Ids) -> Value {
-    let mut text = template.to_string();
+    let mut text = template.replace("{cmi5_package}", CMI5_PACKAGE);
     for (name, id) in ids {
         text = text.replace(&format!("{{{name}}}"), id);
     }

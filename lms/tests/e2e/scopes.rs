@@ -28,6 +28,10 @@ fn scoped_rpcs() -> BTreeSet<String> {
     let mut rpcs = BTreeSet::new();
     for (service, policy) in [
         (PATHWAYS, pathway_service::grpc::policy::SCOPED),
+        (
+            "lms.pathway.v1.ContentPackageService",
+            pathway_service::grpc::policy::PACKAGES_SCOPED,
+        ),
         (ENROLMENT, enrolment_service::grpc::policy::SCOPED),
         (ASSESSMENT, assessment_service::grpc::policy::SCOPED),
     ] {
@@ -477,6 +481,14 @@ async fn each_scoped_rpc_reaches_scope_a_and_not_scope_b(backend: TestBackend) {
             "cara",
             json!({"pathwayId": draft_a, "courseStructure": CMI5_COURSE}),
             json!({"pathwayId": draft_b, "courseStructure": CMI5_COURSE}),
+            &draft_b,
+            Value::Null,
+        ),
+        case(
+            "lms.pathway.v1.ContentPackageService/ImportCmi5Package",
+            "cara",
+            json!({"header": {"pathwayId": draft_a}, "chunk": crate::matrix::CMI5_PACKAGE}),
+            json!({"header": {"pathwayId": draft_b}, "chunk": crate::matrix::CMI5_PACKAGE}),
             &draft_b,
             Value::Null,
         ),

@@ -3,6 +3,7 @@
 //! data (a learner reads published pathways only) is decided here.
 
 mod categories;
+mod packages;
 mod pathways;
 
 use lms_platform::access::{Access, Permission, Reach};
@@ -13,6 +14,7 @@ use lms_platform::{AppError, AppResult, Principal};
 use crate::clients::assessments::Assessments;
 
 pub use categories::{CategoryPatch, NewCategory, TreeNode};
+pub use packages::{FoundFile, PackageImport, PackageSettings};
 
 #[derive(Clone)]
 pub struct PathwayApp {
@@ -20,6 +22,8 @@ pub struct PathwayApp {
     assessments: Assessments,
     /// The decision point: who administers which category subtree.
     access: Access,
+    /// Where course packages are served, and how large they may be.
+    packages: PackageSettings,
 }
 
 impl PathwayApp {
@@ -28,7 +32,13 @@ impl PathwayApp {
             db,
             assessments,
             access,
+            packages: PackageSettings::default(),
         }
+    }
+
+    pub fn with_packages(mut self, packages: PackageSettings) -> Self {
+        self.packages = packages;
+        self
     }
 
     pub fn access(&self) -> &Access {

@@ -233,37 +233,7 @@ impl PathwayApp {
     ) -> AppResult<Pathway> {
         let actor = who.subject.clone();
         self.edit_draft(who, pathway_id, etag, move |_, _, pathway| {
-            for imported in units {
-                let detail = StepDetail::Content {
-                    url: imported.url,
-                    media_type: MediaType::WebPage,
-                    cmi5: Some(imported.unit.clone()),
-                };
-                let existing = pathway.steps.iter_mut().find(|s| {
-                    matches!(&s.detail, StepDetail::Content { cmi5: Some(unit), .. }
-                        if unit.activity_id == imported.unit.activity_id)
-                });
-                if let Some(step) = existing {
-                    step.title = imported.title;
-                    step.description = imported.description;
-                    step.detail = detail;
-                    step.audit.touch(&actor);
-                    continue;
-                }
-                let step = Step {
-                    id: lms_platform::validate::new_id(),
-                    title: imported.title,
-                    description: imported.description,
-                    // An AU that nothing completes does not hold the pathway back.
-                    required: imported.unit.move_on != MoveOn::NotApplicable,
-                    prerequisites: Vec::new(),
-                    position: 0,
-                    estimated_minutes: 0,
-                    detail,
-                    audit: Audit::new(&actor),
-                };
-                step::add_step(&mut pathway.steps, step, None)?;
-            }
+            add_imported_units(pathway, units, &actor)?;
             Ok(true)
         })
         .await
@@ -366,7 +336,7 @@ impl PathwayApp {
     /// Runs `edit` on the draft: refuses archived pathways, re-checks prerequisites when steps
     /// changed, and marks the draft as differing from the published version. `edit` returns
     /// whether steps changed.
-    async fn edit_draft<F>(
+    pub(super) async fn edit_draft<F>(
         &self,
         who: &Principal,
         id: PathwayId,
@@ -573,4 +543,45 @@ fn touch_pathway(pathway: &mut Pathway, actor: &str) {
     pathway.revision += 1;
     pathway.audit.updated_at = now();
     pathway.audit.updated_by = actor.to_string();
+}
+
+/// Adds a course's AUs to the draft as content steps, in order; an AU a step already is (the
+/// same AU id) updates that step, keeping its id.
+pub(super) fn add_imported_units(
+    pathway: &mut Pathway,
+    units: Vec<ImportedUnit>,
+    actor: &str,
+) -> AppResult<()> {
+    for imported in units {
+        let detail = StepDetail::Content {
+            url: imported.url,
+            media_type: MediaType::WebPage,
+            cmi5: Some(imported.unit.clone()),
+        };
+        let existing = pathway.steps.iter_mut().find(|s| {
+            matches!(&s.detail, StepDetail::Content { cmi5: Some(unit), .. }
+                if unit.activity_id == imported.unit.activity_id)
+        });
+        if let Some(step) = existing {
+            step.title = imported.title;
+            step.description = imported.description;
+            step.detail = detail;
+            step.audit.touch(actor);
+            continue;
+        }
+        let step = Step {
+            id: lms_platform::validate::new_id(),
+            title: imported.title,
+            description: imported.description,
+            // An AU that nothing completes does not hold the pathway back.
+            required: imported.unit.move_on != MoveOn::NotApplicable,
+            prerequisites: Vec::new(),
+            position: 0,
+            estimated_minutes: 0,
+            detail,
+            audit: Audit::new(actor),
+        };
+        step::add_step(&mut pathway.steps, step, None)?;
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod category;
 pub mod cmi5;
+pub mod package;
 pub mod pathway;
 pub mod step;
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod content;
 pub mod convert;
+pub mod packages;
 pub mod policy;
 
 use lms_platform::AppError;

@@ -56,6 +56,11 @@ pub const SCOPED: ScopedPolicy = &[
     ("PublishPathway", Administer),
 ];
 
+/// `ContentPackageService`: importing a course package changes a pathway's draft, as
+/// ImportCmi5Course does.
+pub const PACKAGES_POLICY: Policy = &[("ImportCmi5Package", ADMINS)];
+pub const PACKAGES_SCOPED: ScopedPolicy = &[("ImportCmi5Package", Administer)];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +68,8 @@ mod tests {
     #[test]
     fn every_rpc_has_exactly_one_policy_line() {
         lms_platform::auth::check_policy(POLICY, "lms.pathway.v1.PathwayService").unwrap();
+        lms_platform::auth::check_policy(PACKAGES_POLICY, "lms.pathway.v1.ContentPackageService")
+            .unwrap();
         for (rpc, _) in SCOPED {
             assert!(POLICY.iter().any(|(name, _)| name == rpc), "{rpc}");
         }

@@ -13,6 +13,7 @@ pub const TABLES: PersonalTables = PersonalTables {
         ("steps", "created_by"),
         ("steps", "updated_by"),
         ("pathway_versions", "published_by"),
+        ("content_packages", "imported_by"),
     ],
     cleared: &[],
     other: None,

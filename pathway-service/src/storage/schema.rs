@@ -83,4 +83,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    content_packages (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        access_key -> Text,
+        pathway_id -> Text,
+        file_count -> Integer,
+        total_bytes -> BigInt,
+        imported_at -> Timestamp,
+        imported_by -> Text,
+    }
+}
+
+diesel::table! {
+    content_package_files (access_key, path) {
+        access_key -> Text,
+        path -> Text,
+        tenant_id -> Text,
+        content_type -> Text,
+        size -> BigInt,
+    }
+}
+
+diesel::table! {
+    content_package_chunks (access_key, path, seq) {
+        access_key -> Text,
+        path -> Text,
+        seq -> Integer,
+        tenant_id -> Text,
+        data -> Binary,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(categories, pathways, steps, pathway_versions);

@@ -1,0 +1,216 @@
+//! cmi5 course packages at the gateway, both ways streamed so that no package or file is held
+//! whole in memory:
+//! - `POST /v1/pathways/{id}:importCmi5Package`: the ZIP file as the body (`application/zip`),
+//!   `language` and `etag` as query parameters, passed on part by part to pathway-service's
+//!   `ContentPackageService.ImportCmi5Package`; the answer is its JSON.
+//! - `GET /content/{key}/{path}`: a package's file, public (the key is the credential: a
+//!   learner's browser follows the launch URL without a token), from
+//!   `ContentFileService.ReadContentFile`.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode, header};
+use lms_platform::client::Peer;
+use lms_proto::pathway_v1 as pb;
+use pb::content_file_service_client::ContentFileServiceClient;
+use pb::content_package_service_client::ContentPackageServiceClient;
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+
+use crate::error::ApiError;
+use crate::xapi::params::Params;
+
+const IMPORT_VERB: &str = ":importCmi5Package";
+
+/// `GET /content/{key}/{*path}`.
+pub fn router(pathway: Peer) -> Router {
+    Router::new()
+        .route("/content/{key}/{*path}", axum::routing::get(read))
+        .with_state(pathway)
+}
+
+/// The pathway id of a `POST /v1/pathways/{id}:importCmi5Package`, else None.
+pub fn import_target<'a>(method: &http::Method, path: &'a str) -> Option<&'a str> {
+    if method != http::Method::POST {
+        return None;
+    }
+    let id = path
+        .strip_prefix("/v1/pathways/")?
+        .strip_suffix(IMPORT_VERB)?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// Whether `path` is an import, whose body may take longer to arrive than a request is
+/// otherwise given.
+pub fn is_import(path: &str) -> bool {
+    import_target(&http::Method::POST, path).is_some()
+}
+
+/// Passes the ZIP file in the body on to pathway-service as it arrives. A refusal may come
+/// before the body is read to its end: it then closes the connection, so that the client
+/// does not send its next request after the rest of this body.
+pub async fn import(
+    pathway: &Peer,
+    pool: &DescriptorPool,
+    pathway_id: &str,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response {
+    let mut response = pass_on(pathway, pool, pathway_id, parts, body).await;
+    if !response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+async fn pass_on(
+    pathway: &Peer,
+    pool: &DescriptorPool,
+    pathway_id: &str,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response {
+    let media = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let zip = matches!(
+        media.as_deref(),
+        Some("application/zip" | "application/x-zip-compressed" | "application/octet-stream")
+    );
+    if !zip {
+        return ApiError::http(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the body must be the package's ZIP file, as application/zip",
+        )
+        .into_response();
+    }
+    let params = match Params::read(parts.uri.query(), &["language", "etag"]) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    let header = pb::ImportCmi5PackageRequest {
+        header: Some(pb::Cmi5PackageHeader {
+            pathway_id: pathway_id.to_string(),
+            language: params.text("language").unwrap_or_default(),
+            etag: params.text("etag").unwrap_or_default(),
+        }),
+        chunk: Vec::new(),
+    };
+    // A body cut short ends the stream early: pathway-service then finds no ZIP directory at
+    // its end and refuses it, keeping nothing.
+    let chunks = body
+        .into_data_stream()
+        .take_while(|read| std::future::ready(read.is_ok()))
+        .filter_map(|read| async move { read.ok() })
+        .map(|bytes| pb::ImportCmi5PackageRequest {
+            header: None,
+            chunk: bytes.to_vec(),
+        });
+    let messages = futures::stream::once(async { header }).chain(chunks);
+    let request = crate::xapi::forwarded(&parts.headers, messages);
+    let mut client = ContentPackageServiceClient::new(pathway.channel());
+    match client.import_cmi5_package(request).await {
+        Ok(answer) => json(pool, &answer.into_inner()),
+        Err(status) => ApiError::from_status(&status).into_response(),
+    }
+}
+
+/// The answer as the gateway writes every message: proto3 JSON.
+fn json(pool: &DescriptorPool, answer: &pb::ImportCmi5PackageResponse) -> Response {
+    let Some(descriptor) = pool.get_message_by_name("lms.pathway.v1.ImportCmi5PackageResponse")
+    else {
+        return ApiError::new(tonic::Code::Internal, "the answer's type is not known")
+            .into_response();
+    };
+    let written = DynamicMessage::decode(descriptor, answer.encode_to_vec().as_slice())
+        .map_err(|_| ApiError::new(tonic::Code::Internal, "the answer could not be read"))
+        .and_then(|message| crate::transcode::to_json(&message));
+    match written {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A package's file, streamed as pathway-service reads it.
+async fn read(
+    State(pathway): State<Peer>,
+    Path((access_key, path)): Path<(String, String)>,
+) -> Response {
+    let mut client = ContentFileServiceClient::new(pathway.channel());
+    let request = pb::ReadContentFileRequest { access_key, path };
+    let mut chunks = match client.read_content_file(request).await {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return ApiError::from_status(&status).into_response(),
+    };
+    let first = match chunks.message().await {
+        Ok(Some(first)) => first,
+        Ok(None) => return ApiError::new(tonic::Code::NotFound, "no such file").into_response(),
+        Err(status) => return ApiError::from_status(&status).into_response(),
+    };
+    let content_type = HeaderValue::from_str(&first.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let rest = chunks.map(|read| {
+        read.map(|chunk| Bytes::from(chunk.data))
+            .map_err(|status| std::io::Error::other(status.message().to_string()))
+    });
+    let body = futures::stream::once(async move { Ok(Bytes::from(first.data)) }).chain(rest);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_LENGTH, HeaderValue::from(first.size)),
+            // A package never changes under its key.
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=86400, immutable"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            // The key is in the address: links out of the content must not carry it along.
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_told_by_their_verb() {
+        let post = http::Method::POST;
+        assert_eq!(
+            import_target(&post, "/v1/pathways/p1:importCmi5Package"),
+            Some("p1")
+        );
+        assert_eq!(
+            import_target(&post, "/v1/pathways/:importCmi5Package"),
+            None
+        );
+        assert_eq!(
+            import_target(&post, "/v1/pathways/a/b:importCmi5Package"),
+            None
+        );
+        assert_eq!(import_target(&post, "/v1/pathways/p1:publish"), None);
+        assert_eq!(
+            import_target(&http::Method::GET, "/v1/pathways/p1:importCmi5Package"),
+            None
+        );
+    }
+}

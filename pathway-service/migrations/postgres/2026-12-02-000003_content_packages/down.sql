@@ -1,0 +1,3 @@
+DROP TABLE content_package_chunks;
+DROP TABLE content_package_files;
+DROP TABLE content_packages;

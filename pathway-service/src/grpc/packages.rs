@@ -1,0 +1,192 @@
+//! `lms.pathway.v1.ContentPackageService` (importing a cmi5 course package, its ZIP file
+//! streamed in) and `ContentFileService` (public: a package's files streamed out by its key).
+
+use lms_platform::AppError;
+use lms_platform::auth::principal;
+use lms_platform::ids::PathwayId;
+use lms_platform::resource::timestamp;
+use lms_proto::pathway_v1 as pb;
+use tokio::io::AsyncWriteExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use crate::app::{PackageImport, PathwayApp};
+use crate::domain::package::ContentPackage;
+
+pub struct ContentPackageGrpc {
+    app: PathwayApp,
+}
+
+impl ContentPackageGrpc {
+    pub fn new(app: PathwayApp) -> Self {
+        Self { app }
+    }
+}
+
+fn package(package: ContentPackage, public_url: &str) -> pb::ContentPackage {
+    pb::ContentPackage {
+        base_url: package.base_url(public_url),
+        id: package.id,
+        pathway_id: package.pathway_id,
+        file_count: package.file_count,
+        total_bytes: package.total_bytes,
+        import_time: Some(timestamp(package.imported_at)),
+        imported_by: package.imported_by,
+    }
+}
+
+fn spool_failed(error: std::io::Error) -> Status {
+    AppError::Internal(anyhow::anyhow!("spooling a package: {error}")).into()
+}
+
+#[tonic::async_trait]
+impl pb::content_package_service_server::ContentPackageService for ContentPackageGrpc {
+    async fn import_cmi5_package(
+        &self,
+        request: Request<Streaming<pb::ImportCmi5PackageRequest>>,
+    ) -> Result<Response<pb::ImportCmi5PackageResponse>, Status> {
+        let who = principal(&request)?;
+        let mut messages = request.into_inner();
+        let (header, first_bytes) = match messages.message().await? {
+            Some(pb::ImportCmi5PackageRequest {
+                header: Some(header),
+                chunk,
+            }) => (header, chunk),
+            _ => {
+                return Err(AppError::invalid_field(
+                    "header",
+                    "must be in the first message (the ZIP file's bytes follow it)",
+                )
+                .into());
+            }
+        };
+        let pathway_id = PathwayId::parse("header.pathway_id", &header.pathway_id)?;
+        // Refused before any bytes are taken: a pathway the caller may not change.
+        self.app
+            .check_package_target(&who, &pathway_id, &header.etag)
+            .await?;
+        if header.language.chars().count() > 35 {
+            return Err(AppError::invalid_field(
+                "header.language",
+                "must be at most 35 characters",
+            )
+            .into());
+        }
+        // The ZIP file is spooled to an unnamed temporary file (gone when closed): its
+        // directory is at its end and is read with seeks.
+        let settings = self.app.package_settings().clone();
+        let spooled = tempfile::tempfile().map_err(spool_failed)?;
+        let mut file = tokio::fs::File::from_std(spooled);
+        let mut received = 0u64;
+        let mut next = Some(first_bytes);
+        while let Some(bytes) = next {
+            received += bytes.len() as u64;
+            if received > settings.max_bytes {
+                return Err(AppError::invalid_field(
+                    "package",
+                    format!("is larger than the {} bytes allowed", settings.max_bytes),
+                )
+                .into());
+            }
+            file.write_all(&bytes).await.map_err(spool_failed)?;
+            next = match messages.message().await? {
+                Some(message) if message.header.is_some() => {
+                    return Err(AppError::invalid_field(
+                        "header",
+                        "must be sent once, in the first message",
+                    )
+                    .into());
+                }
+                Some(message) => Some(message.chunk),
+                None => None,
+            };
+        }
+        if received == 0 {
+            return Err(AppError::invalid_field(
+                "package",
+                "is empty: send the ZIP file's bytes after the header",
+            )
+            .into());
+        }
+        file.flush().await.map_err(spool_failed)?;
+        let file = file.into_std().await;
+        let import = PackageImport {
+            pathway_id,
+            language: header.language,
+            etag: header.etag,
+        };
+        let (pathway, kept) = self.app.import_cmi5_package(&who, import, file).await?;
+        Ok(Response::new(pb::ImportCmi5PackageResponse {
+            pathway: Some(convert::pathway(pathway)),
+            package: Some(package(kept, &settings.public_url)),
+        }))
+    }
+}
+
+pub struct ContentFileGrpc {
+    app: PathwayApp,
+}
+
+impl ContentFileGrpc {
+    pub fn new(app: PathwayApp) -> Self {
+        Self { app }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::content_file_service_server::ContentFileService for ContentFileGrpc {
+    type ReadContentFileStream = ReceiverStream<Result<pb::ContentFileChunk, Status>>;
+
+    /// The file's parts are read one at a time as the reader takes them (two in flight at
+    /// most), so a large file never sits whole in memory.
+    async fn read_content_file(
+        &self,
+        request: Request<pb::ReadContentFileRequest>,
+    ) -> Result<Response<Self::ReadContentFileStream>, Status> {
+        let pb::ReadContentFileRequest { access_key, path } = request.into_inner();
+        let found = self
+            .app
+            .content_file(access_key.clone(), path.clone())
+            .await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            let mut first = Some((found.content_type, found.size));
+            let mut seq = 0;
+            loop {
+                let read = app
+                    .content_chunk(found.tenant.clone(), access_key.clone(), path.clone(), seq)
+                    .await;
+                let data = match read {
+                    Ok(Some(data)) => data,
+                    Ok(None) => break,
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                };
+                let (content_type, size) = first.take().unwrap_or_default();
+                let chunk = pb::ContentFileChunk {
+                    content_type,
+                    size,
+                    data,
+                };
+                if sender.send(Ok(chunk)).await.is_err() {
+                    return; // the reader went away
+                }
+                seq += 1;
+            }
+            if let Some((content_type, size)) = first {
+                // An empty file: its type and size alone.
+                let chunk = pb::ContentFileChunk {
+                    content_type,
+                    size,
+                    data: Vec::new(),
+                };
+                let _ = sender.send(Ok(chunk)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
