@@ -68,22 +68,22 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
+const ZIP: &str = "application/zip";
 const PAGE: &[u8] = b"<!doctype html><title>Inspection</title><img src=\"media/gauge.png\">";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really a picture";
 
+/// `POST /v1/pathways/{path}` (the pathway id, `:importCmi5Package` and the query) with `zip`
+/// as a body of type `media`.
 async fn import(
     lms: &Lms,
     token: &str,
-    pathway: &str,
+    path: &str,
     zip: Vec<u8>,
     media: &str,
 ) -> (StatusCode, Value) {
     let response = lms
         .http
-        .post(format!(
-            "{}/v1/pathways/{pathway}:importCmi5Package?language=en-US",
-            lms.gateway
-        ))
+        .post(format!("{}/v1/pathways/{path}", lms.gateway))
         .bearer_auth(token)
         .header("Content-Type", media)
         .body(zip)
@@ -119,6 +119,7 @@ async fn content_packages(backend: TestBackend) {
     .await;
     assert_eq!(status, 200, "{created}");
     let pathway = created["id"].as_str().unwrap().to_string();
+    let target = format!("{pathway}:importCmi5Package?language=en-US");
 
     // Three parts of 256 KiB and some: the file is kept and served part by part.
     let big = noise(700 * 1024);
@@ -139,19 +140,19 @@ async fn content_packages(backend: TestBackend) {
     let refusals: Vec<(Vec<u8>, &str, u16, &str)> = vec![
         (
             b"PK not a zip at all".to_vec(),
-            "application/zip",
+            ZIP,
             400,
             "is not a ZIP file",
         ),
         (
             zip_of(&[("au/index.html", PAGE)], false),
-            "application/zip",
+            ZIP,
             400,
             "has no cmi5.xml at its root",
         ),
         (
             zip_of(&[("course/cmi5.xml", structure.as_bytes())], false),
-            "application/zip",
+            ZIP,
             400,
             "has no cmi5.xml at its root",
         ),
@@ -160,7 +161,7 @@ async fn content_packages(backend: TestBackend) {
                 &[("cmi5.xml", structure.as_bytes()), ("../evil.html", PAGE)],
                 false,
             ),
-            "application/zip",
+            ZIP,
             400,
             "'..'",
         ),
@@ -172,25 +173,20 @@ async fn content_packages(backend: TestBackend) {
                 ],
                 false,
             ),
-            "application/zip",
+            ZIP,
             400,
             "is larger than the 2097152 bytes allowed",
         ),
         (
             package(&course_structure("1.5"), false),
-            "application/zip",
+            ZIP,
             400,
             "course_structure.au[0].mastery_score",
         ),
-        (
-            package(&structure, false),
-            "text/plain",
-            415,
-            "application/zip",
-        ),
+        (package(&structure, false), "text/plain", 415, ZIP),
     ];
     for (zip, media, status, why) in refusals {
-        let (got, refused) = import(&lms, &admin, &pathway, zip, media).await;
+        let (got, refused) = import(&lms, &admin, &target, zip, media).await;
         assert_eq!(got.as_u16(), status, "{why}: {refused}");
         assert!(refused.to_string().contains(why), "{why}: {refused}");
     }
@@ -210,35 +206,14 @@ async fn content_packages(backend: TestBackend) {
 
     // A learner may not import; another tenant's admin finds no such pathway.
     let learner = lms.token("acme", Role::Learner);
-    let (status, _) = import(
-        &lms,
-        &learner,
-        &pathway,
-        package(&structure, false),
-        "application/zip",
-    )
-    .await;
+    let (status, _) = import(&lms, &learner, &target, package(&structure, false), ZIP).await;
     assert_eq!(status, 403);
     let other = lms.token("globex", Role::Admin);
-    let (status, _) = import(
-        &lms,
-        &other,
-        &pathway,
-        package(&structure, false),
-        "application/zip",
-    )
-    .await;
+    let (status, _) = import(&lms, &other, &target, package(&structure, false), ZIP).await;
     assert_eq!(status, 404);
 
     // Imported: one step per AU, the local AU's launch URL inside the package.
-    let (status, imported) = import(
-        &lms,
-        &admin,
-        &pathway,
-        package(&structure, false),
-        "application/zip",
-    )
-    .await;
+    let (status, imported) = import(&lms, &admin, &target, package(&structure, false), ZIP).await;
     assert_eq!(status, 200, "{imported}");
     let kept = &imported["package"];
     let base = kept["baseUrl"].as_str().unwrap().to_string();
@@ -293,20 +268,9 @@ async fn content_packages(backend: TestBackend) {
     // Imported again, as Zip64: the same steps, now at the new package; the first package's
     // files are still served (learners on a published version launch them).
     let etag = imported["pathway"]["etag"].as_str().unwrap().to_string();
-    let response = lms
-        .http
-        .post(format!(
-            "{}/v1/pathways/{pathway}:importCmi5Package?etag={etag}",
-            lms.gateway
-        ))
-        .bearer_auth(&admin)
-        .header("Content-Type", "application/zip")
-        .body(package(&structure, true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let again: Value = response.json().await.unwrap();
+    let at_etag = format!("{pathway}:importCmi5Package?etag={etag}");
+    let (status, again) = import(&lms, &admin, &at_etag, package(&structure, true), ZIP).await;
+    assert_eq!(status, 200, "{again}");
     let new_base = again["package"]["baseUrl"].as_str().unwrap();
     assert_ne!(new_base, base);
     let steps_again = again["pathway"]["steps"].as_array().unwrap();
@@ -320,19 +284,8 @@ async fn content_packages(backend: TestBackend) {
     assert_eq!(fetch(&url(&steps[0])).await.2, PAGE);
 
     // A stale etag changes nothing and keeps nothing.
-    let response = lms
-        .http
-        .post(format!(
-            "{}/v1/pathways/{pathway}:importCmi5Package?etag={etag}",
-            lms.gateway
-        ))
-        .bearer_auth(&admin)
-        .header("Content-Type", "application/zip")
-        .body(package(&structure, false))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 409);
+    let (status, _) = import(&lms, &admin, &at_etag, package(&structure, false), ZIP).await;
+    assert_eq!(status, 409);
 }
 
 /// Over gRPC, the first message must be the header.
