@@ -69,6 +69,7 @@ database_url = ""
 db_pool_size = 8
 certification_scan_seconds = 300
 public_url = ""
+max_attachment_bytes = 268435456
 
 [records.forwarding]
 allow_http = false
@@ -87,6 +88,9 @@ pub struct Own {
     /// the LRS endpoint and its `/cmi5/fetch/` for the credential. Empty: `web.public_url`,
     /// else `http://<gateway.listen>` (filled in by the topology).
     pub public_url: String,
+    /// The most bytes of attachments (their raw data, in all) one streamed store request
+    /// may carry.
+    pub max_attachment_bytes: u64,
     pub forwarding: ForwardingSettings,
 }
 
@@ -197,6 +201,7 @@ pub async fn serve(
     let destinations = std::sync::Arc::new(destinations);
     let app = app(db.clone(), &peers)
         .with_public_url(&settings.own.public_url)
+        .with_max_attachment_bytes(settings.own.max_attachment_bytes)
         .with_forwarding_destinations(destinations.clone());
     let scheduler = app.clone();
     context.every(settings.own.certification_scan, move || {

@@ -1,14 +1,25 @@
-//! Statements with their attachments' raw data (xAPI Communication 1.5.2): a `multipart/mixed`
-//! request is read part by part (multer) — first the statements as `application/json`, then
-//! each attachment with its `X-Experience-API-Hash` and `Content-Transfer-Encoding: binary` —
-//! and a GET with `attachments=true` is answered the same way. Whether each part's content
-//! hashes to its hash, and belongs to a statement, is records-service's to check.
+//! Statements with their attachments' raw data (xAPI Communication 1.5.2), streamed both
+//! ways so that no attachment is held whole in memory:
+//! - a `multipart/mixed` PUT or POST is read part by part (multer) — first the statements as
+//!   `application/json`, then each attachment with its `X-Experience-API-Hash` and
+//!   `Content-Transfer-Encoding: binary` — and passed on as it arrives to records-service's
+//!   `StoreStatementsStream`;
+//! - a GET with `attachments=true` is answered the same way from `GetStatementStream` /
+//!   `QueryStatementsStream`, each part written as its bytes arrive.
+//!
+//! Whether each part's content hashes to its hash, and belongs to a statement, is
+//! records-service's to check, once the last part is in.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use lms_proto::xapi_v1 as pb;
+use pb::statements_stream_response::Item as Answer;
+use pb::store_statements_stream_request::Item;
+use tokio_stream::wrappers::ReceiverStream;
 
+use super::{Lrs, forwarded, set_last_modified};
 use crate::error::ApiError;
 
 const HASH: &str = "x-experience-api-hash";
@@ -17,17 +28,33 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::http(StatusCode::BAD_REQUEST, "MULTIPART", message)
 }
 
-/// The statements' JSON and the attachments' parts of a `multipart/mixed` body.
-pub(super) async fn read(
+fn malformed(error: multer::Error) -> ApiError {
+    bad(format!("the multipart body is malformed: {error}"))
+}
+
+/// Why passing the parts on stopped.
+enum Stopped {
+    /// The body broke the rules: the call is cancelled, nothing is stored.
+    Refused(ApiError),
+    /// records-service stopped taking them: its answer says why.
+    Answered,
+}
+
+/// Stores a `multipart/mixed` PUT's or POST's statements: `request` is the store request
+/// without the statements, which come from the first part. The statements' part may be at
+/// most `max_json_bytes`.
+pub(super) async fn store(
+    lrs: &Lrs,
+    headers: &HeaderMap,
     content_type: &str,
-    body: Bytes,
-) -> Result<(String, Vec<pb::AttachmentPart>), ApiError> {
+    body: Body,
+    mut request: pb::StoreStatementsRequest,
+    max_json_bytes: usize,
+) -> Result<pb::StoreStatementsResponse, ApiError> {
     let boundary = boundary(content_type)
         .ok_or_else(|| bad("multipart/mixed needs its boundary parameter"))?;
-    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    let malformed = |error: multer::Error| bad(format!("the multipart body is malformed: {error}"));
-    let first = multipart
+    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut first = multipart
         .next_field()
         .await
         .map_err(malformed)?
@@ -40,10 +67,70 @@ pub(super) async fn read(
             "the first part must be the statements, as application/json",
         ));
     }
-    let statements = first.text().await.map_err(malformed)?;
-    let mut parts = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
-        let index = parts.len() + 1;
+    let mut statements = Vec::new();
+    while let Some(chunk) = first.chunk().await.map_err(malformed)? {
+        statements.extend_from_slice(&chunk);
+        if statements.len() > max_json_bytes {
+            return Err(ApiError::http(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the statements' part is over {max_json_bytes} bytes"),
+            ));
+        }
+    }
+    drop(first);
+    request.statements = String::from_utf8_lossy(&statements).into_owned();
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let opening = pb::StoreStatementsStreamRequest {
+        item: Some(Item::Request(request)),
+    };
+    sender
+        .send(opening)
+        .await
+        .map_err(|_| bad("the store stopped taking the request"))?;
+    let mut client = lrs.client();
+    let call = client.store_statements_stream(forwarded(headers, ReceiverStream::new(receiver)));
+    let pump = pass_parts(multipart, sender);
+    tokio::pin!(call, pump);
+    tokio::select! {
+        // records-service answered before the last part: an error (a refused credential, too
+        // many bytes), which is the answer.
+        answer = &mut call => return answer.map(tonic::Response::into_inner).map_err(|s| ApiError::from_status(&s)),
+        pumped = &mut pump => {
+            if let Err(Stopped::Refused(error)) = pumped {
+                // Dropping the call cancels it: nothing is stored.
+                return Err(error);
+            }
+        }
+    }
+    call.await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| ApiError::from_status(&status))
+}
+
+/// Sends each attachment's part: a message naming it, then its bytes as they arrive. The
+/// stream ends (and the store may then proceed) only when the body ended well.
+async fn pass_parts(
+    mut multipart: multer::Multipart<'static>,
+    sender: tokio::sync::mpsc::Sender<pb::StoreStatementsStreamRequest>,
+) -> Result<(), Stopped> {
+    let send = |item| {
+        let sender = sender.clone();
+        async move {
+            sender
+                .send(pb::StoreStatementsStreamRequest { item: Some(item) })
+                .await
+                .map_err(|_| Stopped::Answered)
+        }
+    };
+    let refused = |error| Stopped::Refused(error);
+    let mut index = 0;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| refused(malformed(e)))?
+    {
+        index += 1;
         let header = |name: &str| {
             field
                 .headers()
@@ -52,26 +139,33 @@ pub(super) async fn read(
                 .map(str::trim)
                 .map(str::to_string)
         };
-        let sha2 = header(HASH)
-            .ok_or_else(|| bad(format!("part {index} has no X-Experience-API-Hash header")))?;
+        let sha2 = header(HASH).ok_or_else(|| {
+            refused(bad(format!(
+                "part {index} has no X-Experience-API-Hash header"
+            )))
+        })?;
         match header("content-transfer-encoding") {
             Some(encoding) if encoding.eq_ignore_ascii_case("binary") => {}
             _ => {
-                return Err(bad(format!(
+                return Err(refused(bad(format!(
                     "part {index} must say Content-Transfer-Encoding: binary"
-                )));
+                ))));
             }
         }
         let content_type =
             header("content-type").unwrap_or_else(|| "application/octet-stream".into());
-        let content = field.bytes().await.map_err(malformed)?;
-        parts.push(pb::AttachmentPart {
+        send(Item::Part(pb::AttachmentPart {
             sha2,
             content_type,
-            content: content.to_vec(),
-        });
+            content: Vec::new(),
+            size: 0,
+        }))
+        .await?;
+        while let Some(chunk) = field.chunk().await.map_err(|e| refused(malformed(e)))? {
+            send(Item::Data(chunk.to_vec())).await?;
+        }
     }
-    Ok((statements, parts))
+    Ok(())
 }
 
 /// The `boundary` parameter, quoted or not. Read here rather than by a media-type parser:
@@ -95,28 +189,108 @@ fn boundary(content_type: &str) -> Option<String> {
     })
 }
 
-/// A `multipart/mixed` answer: the JSON first, then each attachment's raw data.
-pub(super) fn answer(json: String, parts: Vec<pb::AttachmentPart>) -> Response {
-    let boundary = format!("xapi-{}", uuid::Uuid::new_v4().simple());
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(json.as_bytes());
-    for part in parts {
-        body.extend_from_slice(
-            format!(
-                "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Transfer-Encoding: binary\r\nX-Experience-API-Hash: {}\r\n\r\n",
-                part.content_type, part.sha2
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(&part.content);
+/// GET ?statementId= (or voidedStatementId) with `attachments=true`.
+pub(super) async fn statement(
+    lrs: &Lrs,
+    headers: &HeaderMap,
+    message: pb::GetStatementRequest,
+) -> Response {
+    let request = pb::GetStatementStreamRequest {
+        request: Some(message),
+    };
+    let mut answers = match lrs
+        .client()
+        .get_statement_stream(forwarded(headers, request))
+        .await
+    {
+        Ok(answers) => answers.into_inner(),
+        Err(status) => return lrs.refuse(ApiError::from_status(&status)),
+    };
+    let found = match first(&mut answers).await {
+        Ok(Answer::Statement(found)) => found,
+        Ok(_) => return lrs.refuse(unexpected()),
+        Err(error) => return lrs.refuse(error),
+    };
+    let mut response = answer(found.statement, answers);
+    if let Some(stored) = &found.stored {
+        set_last_modified(&mut response, stored);
     }
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    lrs.respond(response, found.consistent_through.as_ref())
+}
+
+/// A query's page with `attachments=true`.
+pub(super) async fn page(
+    lrs: &Lrs,
+    headers: &HeaderMap,
+    message: pb::QueryStatementsRequest,
+) -> Response {
+    let request = pb::QueryStatementsStreamRequest {
+        request: Some(message),
+    };
+    let mut answers = match lrs
+        .client()
+        .query_statements_stream(forwarded(headers, request))
+        .await
+    {
+        Ok(answers) => answers.into_inner(),
+        Err(status) => return lrs.refuse(ApiError::from_status(&status)),
+    };
+    let page = match first(&mut answers).await {
+        Ok(Answer::Page(page)) => page,
+        Ok(_) => return lrs.refuse(unexpected()),
+        Err(error) => return lrs.refuse(error),
+    };
+    let json = match super::page_json(&page) {
+        Ok(json) => json,
+        Err(error) => return lrs.refuse(error),
+    };
+    lrs.respond(answer(json, answers), page.consistent_through.as_ref())
+}
+
+fn unexpected() -> ApiError {
+    tracing::error!("records-service's streamed answer did not start with the statements");
+    ApiError::new(tonic::Code::Internal, "internal error")
+}
+
+async fn first(
+    answers: &mut tonic::Streaming<pb::StatementsStreamResponse>,
+) -> Result<Answer, ApiError> {
+    match answers.message().await {
+        Ok(Some(pb::StatementsStreamResponse { item: Some(item) })) => Ok(item),
+        Ok(_) => Err(unexpected()),
+        Err(status) => Err(ApiError::from_status(&status)),
+    }
+}
+
+/// A `multipart/mixed` answer: the JSON first, then each attachment's raw data as it comes.
+fn answer(json: String, rest: tonic::Streaming<pb::StatementsStreamResponse>) -> Response {
+    let boundary = format!("xapi-{}", uuid::Uuid::new_v4().simple());
+    let head = format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{json}");
+    let tail = format!("\r\n--{boundary}--\r\n");
     let content_type = HeaderValue::from_str(&format!("multipart/mixed; boundary={boundary}"))
         .unwrap_or(HeaderValue::from_static("multipart/mixed"));
-    ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
+    let parts = rest.map(move |message| match message {
+        Ok(pb::StatementsStreamResponse {
+            item: Some(Answer::Part(part)),
+        }) => Ok(Bytes::from(format!(
+            "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Transfer-Encoding: binary\r\nX-Experience-API-Hash: {}\r\n\r\n",
+            part.content_type, part.sha2
+        ))),
+        Ok(pb::StatementsStreamResponse {
+            item: Some(Answer::Data(data)),
+        }) => Ok(Bytes::from(data)),
+        Ok(_) => Ok(Bytes::new()),
+        // Cut short: the client sees a body without its closing boundary.
+        Err(status) => Err(std::io::Error::other(status.message().to_string())),
+    });
+    let body = futures::stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(parts)
+        .chain(futures::stream::once(async move { Ok(Bytes::from(tail)) }));
+    (
+        [(http::header::CONTENT_TYPE, content_type)],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -136,14 +136,17 @@ fn xapi_error(status: StatusCode, message: &str) -> Response {
 pub struct Lrs {
     records: Peer,
     consistent_through: Arc<AtomicI64>,
+    /// The most a JSON body (or a multipart body's statements) may be.
+    max_body_bytes: usize,
 }
 
 /// `/xapi/statements`, the document resources, Activities, Agents and About; bodies up to
-/// `max_body_bytes` (413 beyond).
+/// `max_body_bytes` (413 beyond), save attachments' parts, which are streamed through.
 pub fn router(records: Peer, max_body_bytes: usize) -> Router {
     let lrs = Lrs {
         records,
         consistent_through: Arc::new(AtomicI64::new(0)),
+        max_body_bytes,
     };
     Router::new()
         .route(
@@ -220,28 +223,55 @@ pub(super) fn forwarded<M>(headers: &HeaderMap, message: M) -> tonic::Request<M>
     request
 }
 
-/// The statements' JSON and the attachments' raw data of a PUT or POST: `application/json`
-/// (attachments by `fileUrl` only) or `multipart/mixed`.
-async fn statements_body(
+/// Stores a PUT's or POST's statements: `application/json` (attachments by `fileUrl` only),
+/// up to `max_body_bytes`, in one call; `multipart/mixed`, its parts streamed through.
+async fn store_body(
+    lrs: &Lrs,
     headers: &HeaderMap,
-    body: Bytes,
-) -> Result<(String, Vec<pb::AttachmentPart>), ApiError> {
+    body: Body,
+    request: pb::StoreStatementsRequest,
+) -> Result<pb::StoreStatementsResponse, ApiError> {
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
-    if media.eq_ignore_ascii_case("application/json") {
-        Ok((String::from_utf8_lossy(&body).into_owned(), Vec::new()))
-    } else if media.eq_ignore_ascii_case("multipart/mixed") {
-        attachments::read(content_type, body).await
-    } else {
-        Err(ApiError::http(
+    if media.eq_ignore_ascii_case("multipart/mixed") {
+        return attachments::store(
+            lrs,
+            headers,
+            content_type,
+            body,
+            request,
+            lrs.max_body_bytes,
+        )
+        .await;
+    }
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::http(
             StatusCode::BAD_REQUEST,
             "CONTENT_TYPE",
             "statements are sent as application/json or multipart/mixed",
-        ))
+        ));
     }
+    let body = axum::body::to_bytes(body, lrs.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::http(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the body is over {} bytes", lrs.max_body_bytes),
+            )
+        })?;
+    let message = pb::StoreStatementsRequest {
+        statements: String::from_utf8_lossy(&body).into_owned(),
+        ..request
+    };
+    lrs.client()
+        .store_statements(forwarded(headers, message))
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| ApiError::from_status(&status))
 }
 
 pub(super) fn negotiated(request_extensions: Option<&Negotiated>) -> Negotiated {
@@ -254,7 +284,7 @@ async fn put_statement(
     version: Option<axum::Extension<Negotiated>>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let params = match Params::read(uri.query(), &["statementId"]) {
         Ok(params) => params,
@@ -278,7 +308,7 @@ async fn post_statements(
     version: Option<axum::Extension<Negotiated>>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if uri.query().is_some_and(|q| !q.is_empty()) {
         return lrs.refuse(ApiError::http(
@@ -299,30 +329,19 @@ async fn store(
     lrs: &Lrs,
     version: Option<axum::Extension<Negotiated>>,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
     statement_id: String,
     answer: impl FnOnce(Vec<String>) -> Response,
 ) -> Response {
-    let (statements, parts) = match statements_body(headers, body).await {
-        Ok(read) => read,
-        Err(error) => return lrs.refuse(error),
-    };
-    let message = pb::StoreStatementsRequest {
-        statements,
+    let request = pb::StoreStatementsRequest {
+        statements: String::new(),
         statement_id,
         version: negotiated(version.as_deref()).wire(),
-        attachments: parts,
+        attachments: Vec::new(),
     };
-    match lrs
-        .client()
-        .store_statements(forwarded(headers, message))
-        .await
-    {
-        Ok(stored) => {
-            let stored = stored.into_inner();
-            lrs.respond(answer(stored.ids), stored.consistent_through.as_ref())
-        }
-        Err(status) => lrs.refuse(ApiError::from_status(&status)),
+    match store_body(lrs, headers, body, request).await {
+        Ok(stored) => lrs.respond(answer(stored.ids), stored.consistent_through.as_ref()),
+        Err(error) => lrs.refuse(error),
     }
 }
 
@@ -393,6 +412,9 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
             languages,
             attachments: with_attachments,
         };
+        if with_attachments {
+            return attachments::statement(&lrs, &headers, message).await;
+        }
         return match lrs
             .client()
             .get_statement(forwarded(&headers, message))
@@ -400,11 +422,7 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
         {
             Ok(found) => {
                 let found = found.into_inner();
-                let mut response = if with_attachments {
-                    attachments::answer(found.statement, found.attachments)
-                } else {
-                    json_text(found.statement)
-                };
+                let mut response = json_text(found.statement);
                 if let Some(stored) = &found.stored {
                     set_last_modified(&mut response, stored);
                 }
@@ -420,6 +438,9 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
         },
         Err(error) => return lrs.refuse(error),
     };
+    if with_attachments {
+        return attachments::page(&lrs, &headers, message).await;
+    }
     match lrs
         .client()
         .query_statements(forwarded(&headers, message))
@@ -427,28 +448,27 @@ async fn get_statements(State(lrs): State<Lrs>, uri: Uri, headers: HeaderMap) ->
     {
         Ok(page) => {
             let page = page.into_inner();
-            let statements: Value = match serde_json::from_str(&page.statements) {
-                Ok(statements) => statements,
-                Err(error) => {
-                    tracing::error!(%error, "records-service answered statements that are not JSON");
-                    return lrs.refuse(ApiError::new(tonic::Code::Internal, "internal error"));
-                }
-            };
-            let more = if page.next_page_token.is_empty() {
-                String::new()
-            } else {
-                format!("{BASE}/statements?more={}", page.next_page_token)
-            };
-            let result = json!({"statements": statements, "more": more}).to_string();
-            let response = if with_attachments {
-                attachments::answer(result, page.attachments)
-            } else {
-                json_text(result)
-            };
-            lrs.respond(response, page.consistent_through.as_ref())
+            match page_json(&page) {
+                Ok(result) => lrs.respond(json_text(result), page.consistent_through.as_ref()),
+                Err(error) => lrs.refuse(error),
+            }
         }
         Err(status) => lrs.refuse(ApiError::from_status(&status)),
     }
+}
+
+/// A StatementResult: the page's statements and the `more` link to the rest.
+pub(super) fn page_json(page: &pb::QueryStatementsResponse) -> Result<String, ApiError> {
+    let statements: Value = serde_json::from_str(&page.statements).map_err(|error| {
+        tracing::error!(%error, "records-service answered statements that are not JSON");
+        ApiError::new(tonic::Code::Internal, "internal error")
+    })?;
+    let more = if page.next_page_token.is_empty() {
+        String::new()
+    } else {
+        format!("{BASE}/statements?more={}", page.next_page_token)
+    };
+    Ok(json!({"statements": statements, "more": more}).to_string())
 }
 
 fn query_message(

@@ -246,8 +246,9 @@ fn is_read(rpc: &str) -> bool {
 /// carries who sent it (`authority`, set by the store from the credentials) and when
 /// (`stored`); xAPI documents are content's own working state (bookmarks, suspend data),
 /// written at the content's pace, not changes anyone administers.
-const KEEPS_ITS_OWN_TRAIL: [&str; 3] = [
+const KEEPS_ITS_OWN_TRAIL: [&str; 4] = [
     "lms.xapi.v1.LearningRecordStoreService/StoreStatements",
+    "lms.xapi.v1.LearningRecordStoreService/StoreStatementsStream",
     "lms.xapi.v1.LearningRecordStoreService/WriteDocument",
     "lms.xapi.v1.LearningRecordStoreService/DeleteDocuments",
 ];

@@ -24,7 +24,7 @@ pub mod xapi_clients;
 mod xapi_definitions;
 pub mod xapi_documents;
 pub mod xapi_forwarding;
-mod xapi_parts;
+pub mod xapi_parts;
 
 use std::sync::Arc;
 
@@ -75,6 +75,8 @@ pub struct RecordsApp {
     /// Where browsers and cmi5 content reach the gateway (no trailing slash): launch URLs
     /// name its `/xapi/` and `/cmi5/fetch/`.
     public_url: String,
+    /// The most attachment bytes one streamed store request carries (`records.max_attachment_bytes`).
+    max_attachment_bytes: u64,
     /// Where statements may be forwarded (`records.forwarding`): the webhook rules.
     forwarding_destinations: Arc<Destinations>,
 }
@@ -116,6 +118,7 @@ impl RecordsApp {
             access,
             snapshots: snapshots::Snapshots::default(),
             public_url: DEFAULT_PUBLIC_URL.to_string(),
+            max_attachment_bytes: 256 << 20,
             forwarding_destinations: Arc::new(Destinations {
                 allow_http: false,
                 allowed_networks: Vec::new(),
@@ -128,6 +131,15 @@ impl RecordsApp {
     pub fn with_forwarding_destinations(mut self, destinations: Arc<Destinations>) -> Self {
         self.forwarding_destinations = destinations;
         self
+    }
+
+    pub fn with_max_attachment_bytes(mut self, bytes: u64) -> Self {
+        self.max_attachment_bytes = bytes;
+        self
+    }
+
+    pub fn max_attachment_bytes(&self) -> u64 {
+        self.max_attachment_bytes
     }
 
     /// The gateway's address as browsers reach it (`records.public_url`).

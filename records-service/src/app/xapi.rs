@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::xapi_definitions as activity_definitions;
-use super::xapi_parts::{broken, check_attachments, hashes_of};
+use super::xapi_parts::{
+    ReceivedPart, broken, check_attachments, hashes_of, keep_parts, load_whole,
+};
 use super::{RecordsApp, cmi5};
 use crate::domain::xapi::attachments::AttachmentData;
 use crate::domain::xapi::definitions;
 use crate::domain::xapi::views::{self, Format};
 use crate::domain::xapi::{self, FilterKeys, Target, Version, agent, formats, json};
-use crate::storage::xapi_attachments as attachment_rows;
 use crate::storage::xapi_queries;
 use crate::storage::xapi_statements::{self as rows, Key, KeyKind, NewStatement, StatementFilter};
 
@@ -48,7 +49,7 @@ pub struct StatementsToStore {
     pub statement_id: Option<String>,
     pub version: Version,
     /// The attachments' raw data (the parts of a multipart/mixed request).
-    pub attachments: Vec<AttachmentData>,
+    pub attachments: Vec<ReceivedPart>,
 }
 
 pub enum Lookup {
@@ -183,7 +184,7 @@ impl RecordsApp {
                     cmi5::admit_statements(conn, &tenant, &kept, session, &statements)?;
                 }
                 store_in(conn, &tenant, prepared, &authority, default_version)?;
-                attachment_rows::keep(conn, &tenant, &parts, Utc::now().naive_utc())
+                keep_parts(conn, &tenant, &parts, Utc::now().naive_utc())
             })
         })
         .await
@@ -218,7 +219,7 @@ impl RecordsApp {
                 let found = rows::get(conn, &tenant, &id)?.filter(|s| s.voided == want_voided);
                 let data = match (&found, with_attachments) {
                     (Some(found), true) => {
-                        attachment_rows::load(conn, &tenant, &hashes_of([&found.document]))?
+                        load_whole(conn, &tenant, &hashes_of([&found.document]))?
                     }
                     _ => Vec::new(),
                 };
@@ -267,7 +268,7 @@ impl RecordsApp {
                 found.truncate(limit);
                 let data = if with_attachments {
                     let hashes = hashes_of(found.iter().map(|s| &s.document));
-                    attachment_rows::load(conn, &tenant, &hashes)?
+                    load_whole(conn, &tenant, &hashes)?
                 } else {
                     Vec::new()
                 };

@@ -4,9 +4,9 @@
 use aws_lc_rs::digest::{Algorithm, digest};
 
 pub fn hex_digest(algorithm: &'static Algorithm, bytes: &[u8]) -> String {
-    digest(algorithm, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(digest(algorithm, bytes).as_ref())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -68,8 +68,16 @@ fn basic(headers: &http::HeaderMap) -> Option<Result<(String, String), Status>> 
 /// What the RPC needs of a client; None for an RPC no LRS client may call.
 fn scope(path: &str) -> Option<Scope> {
     match path.rsplit('/').next()? {
-        "StoreStatements" | "WriteDocument" | "DeleteDocuments" => Some(Scope::Write),
-        "GetStatement" | "QueryStatements" | "GetDocument" | "ListDocumentIds" | "GetActivity"
+        "StoreStatements" | "StoreStatementsStream" | "WriteDocument" | "DeleteDocuments" => {
+            Some(Scope::Write)
+        }
+        "GetStatement"
+        | "GetStatementStream"
+        | "QueryStatements"
+        | "QueryStatementsStream"
+        | "GetDocument"
+        | "ListDocumentIds"
+        | "GetActivity"
         | "GetPerson" => Some(Scope::Read),
         _ => None,
     }

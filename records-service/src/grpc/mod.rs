@@ -15,6 +15,7 @@ mod xapi;
 mod xapi_clients;
 mod xapi_documents;
 mod xapi_forwarding;
+mod xapi_streams;
 
 use lms_platform::auth::principal;
 use lms_platform::ids::{EnrolmentId, PathwayId};

@@ -79,6 +79,9 @@ pub const XAPI_POLICY: Policy = &[
     ("DeleteDocuments", LRS_CLIENTS),
     ("GetActivity", LRS_CLIENTS),
     ("GetPerson", LRS_CLIENTS),
+    ("StoreStatementsStream", LRS_CLIENTS),
+    ("GetStatementStream", LRS_CLIENTS),
+    ("QueryStatementsStream", LRS_CLIENTS),
 ];
 
 /// `lms.xapi.v1.LrsClientService`: who hands out LRS credentials.

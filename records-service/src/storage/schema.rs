@@ -275,8 +275,17 @@ diesel::table! {
         tenant_id -> Text,
         sha2 -> Text,
         content_type -> Text,
-        content -> Binary,
         stored_at -> Timestamp,
+        size -> BigInt,
+    }
+}
+
+diesel::table! {
+    xapi_attachment_chunks (tenant_id, sha2, seq) {
+        tenant_id -> Text,
+        sha2 -> Text,
+        seq -> Integer,
+        data -> Binary,
     }
 }
 

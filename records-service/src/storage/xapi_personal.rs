@@ -12,8 +12,7 @@ use lms_platform::ids::TenantId;
 use serde_json::{Map, Value, json};
 
 use super::schema::{
-    xapi_attachments as attachments, xapi_documents as documents, xapi_statement_keys as keys,
-    xapi_statements as statements,
+    xapi_documents as documents, xapi_statement_keys as keys, xapi_statements as statements,
 };
 use super::xapi_statements::{KeyKind, pair_key};
 use crate::domain::xapi::agent::account_key;
@@ -142,10 +141,7 @@ pub fn erase(
             .count()
             .get_result(conn)?;
         if named == 0 {
-            diesel::delete(attachments::table)
-                .filter(attachments::tenant_id.eq(tenant.as_str()))
-                .filter(attachments::sha2.eq(sha2.to_ascii_lowercase()))
-                .execute(conn)?;
+            super::xapi_attachments::delete(conn, tenant, &sha2.to_ascii_lowercase())?;
         }
     }
     Ok(changed)

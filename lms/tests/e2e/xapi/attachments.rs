@@ -258,6 +258,113 @@ pub(super) async fn attachments(lms: &Lms, admin: &str) {
     assert_eq!(send_signed(x5c_signed(b"not a certificate")).await, 400);
 }
 
+/// Attachments larger than a request body may be (`gateway.max_body_bytes`, 1 MiB here) go
+/// through whole, both ways, since they are streamed; past `records.max_attachment_bytes`
+/// (set to 8 MiB by the caller) they are refused; and a body that breaks after a good part
+/// stores nothing, though everything its statement needs had arrived.
+pub(super) async fn streamed(lms: &Lms, admin: &str) {
+    // Three parts of 256 KiB and more, and not compressible.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let film: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let hash = sha256(&film);
+    let id = uuid();
+    let with_film = |id: &str, sha2: &str, length: usize| {
+        let mut s = statement("ann", "filmed", "attachments");
+        s["id"] = json!(id);
+        s["attachments"] = json!([{"usageType": "http://example.com/usage/film", "display": {"en": "film"},
+                                   "contentType": "video/mp4", "length": length, "sha2": sha2}]);
+        s
+    };
+    let binary = [
+        ("Content-Type", "video/mp4"),
+        ("Content-Transfer-Encoding", "binary"),
+        ("X-Experience-API-Hash", hash.as_str()),
+    ];
+    let (content_type, body) = multipart(&with_film(&id, &hash, film.len()), &[(&binary, &film)]);
+    let (status, ids) = send_raw(lms, admin, &content_type, body).await;
+    assert_eq!(status, 200, "{ids}");
+    let got = lms
+        .http
+        .get(format!(
+            "{}/xapi/statements?statementId={id}&attachments=true",
+            lms.gateway
+        ))
+        .bearer_auth(admin)
+        .header("X-Experience-API-Version", V1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    let boundary = got.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .split("boundary=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let answer = got.bytes().await.unwrap();
+    let head = format!("X-Experience-API-Hash: {hash}\r\n\r\n");
+    let start = answer
+        .windows(head.len())
+        .position(|w| w == head.as_bytes())
+        .expect("the film's part")
+        + head.len();
+    let end = answer.len() - format!("\r\n--{boundary}--\r\n").len();
+    assert!(
+        answer[start..end] == film[..],
+        "the film came back changed ({} bytes)",
+        end - start
+    );
+
+    // Past the store's limit: refused, nothing kept.
+    let big = vec![7u8; 9 * 1024 * 1024];
+    let big_hash = sha256(&big);
+    let big_id = uuid();
+    let big_part = [
+        ("Content-Transfer-Encoding", "binary"),
+        ("X-Experience-API-Hash", big_hash.as_str()),
+    ];
+    let (content_type, body) = multipart(
+        &with_film(&big_id, &big_hash, big.len()),
+        &[(&big_part, &big)],
+    );
+    let (status, refused) = send_raw(lms, admin, &content_type, body).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("larger than"), "{refused}");
+
+    // The film's part arrives whole, then a broken part: nothing is stored.
+    let cut_id = uuid();
+    let no_hash = [("Content-Transfer-Encoding", "binary")];
+    let (content_type, body) = multipart(
+        &with_film(&cut_id, &hash, film.len()),
+        &[(&binary, &film), (&no_hash, b"tail")],
+    );
+    let (status, refused) = send_raw(lms, admin, &content_type, body).await;
+    assert_eq!(status, 400, "{refused}");
+    for missing in [&big_id, &cut_id] {
+        let status = lms
+            .http
+            .get(format!(
+                "{}/xapi/statements?statementId={missing}",
+                lms.gateway
+            ))
+            .bearer_auth(admin)
+            .header("X-Experience-API-Version", V1)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{missing} was stored");
+    }
+}
+
 /// Test-only keys (tests/fixtures/xapi-signing/README.md).
 const SIGNER_KEY: &[u8] = include_bytes!("../../../../tests/fixtures/xapi-signing/signer-key.pk8");
 const SIGNER_CERT: &[u8] =

@@ -140,6 +140,7 @@ async fn the_statement_resource(backend: TestBackend) {
             "LMS__RECORDS__FORWARDING__ALLOWED_NETWORKS",
             "127.0.0.0/8,::1",
         ),
+        ("LMS__RECORDS__MAX_ATTACHMENT_BYTES", "8388608"),
     ];
     let Some(lms) = Lms::start_with(backend, &forwarding).await else {
         return;
@@ -161,6 +162,7 @@ async fn the_statement_resource(backend: TestBackend) {
     documents::documents(&lms, &admin).await;
     documents::created_at_once(&lms, &admin).await;
     attachments::attachments(&lms, &admin).await;
+    attachments::streamed(&lms, &admin).await;
     clients::alternate_syntax(&lms, &admin).await;
     forwarding::statements_reach_the_other_store(&lms, &admin).await;
     forwarding::one_store_down_holds_back_only_its_tenant(&lms, &admin).await;

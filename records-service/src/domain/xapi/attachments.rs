@@ -31,24 +31,61 @@ pub struct AttachmentData {
     pub content: Vec<u8>,
 }
 
-/// One part's raw data, as the client sent it.
+/// The most bytes of a part held in memory; a larger one is spooled, and a signature (a JWS,
+/// which is read whole) may be no larger.
+pub const MAX_HELD_BYTES: usize = 64 * 1024;
+
+/// One part, as the client sent it: whether its bytes hash to its SHA-2, and the bytes
+/// themselves when held (up to [`MAX_HELD_BYTES`]).
 pub struct Part<'a> {
     pub sha2: &'a str,
-    pub content: &'a [u8],
+    pub hash_matches: bool,
+    pub content: Option<&'a [u8]>,
+}
+
+/// A part's SHA-2, computed as its bytes arrive: SHA-224, -256, -384 or -512, by the length
+/// of the hash it declares.
+pub struct PartHasher {
+    declared: String,
+    context: Option<aws_lc_rs::digest::Context>,
+}
+
+impl PartHasher {
+    pub fn new(declared: &str) -> Self {
+        use aws_lc_rs::digest::{Context, SHA224, SHA256, SHA384, SHA512};
+        let algorithm = match declared.len() {
+            56 => Some(&SHA224),
+            64 => Some(&SHA256),
+            96 => Some(&SHA384),
+            128 => Some(&SHA512),
+            _ => None,
+        };
+        Self {
+            declared: declared.to_string(),
+            context: algorithm.map(Context::new),
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        if let Some(context) = &mut self.context {
+            context.update(bytes);
+        }
+    }
+
+    /// Whether the bytes hashed to the declared SHA-2.
+    pub fn matches(self) -> bool {
+        self.context.is_some_and(|context| {
+            crate::domain::digests::hex(context.finish().as_ref())
+                .eq_ignore_ascii_case(&self.declared)
+        })
+    }
 }
 
 /// The part's content hashes to its declared SHA-2 (SHA-224, -256, -384 or -512, by length).
 pub fn digest_matches(sha2: &str, content: &[u8]) -> bool {
-    use aws_lc_rs::digest::{SHA224, SHA256, SHA384, SHA512};
-    let algorithm = match sha2.len() {
-        56 => &SHA224,
-        64 => &SHA256,
-        96 => &SHA384,
-        128 => &SHA512,
-        _ => return false,
-    };
-    let found = crate::domain::digests::hex_digest(algorithm, content);
-    found.eq_ignore_ascii_case(sha2)
+    let mut hasher = PartHasher::new(sha2);
+    hasher.update(content);
+    hasher.matches()
 }
 
 /// Matches parts to attachments: each part's content hashes to its SHA-2 and belongs to an
@@ -67,7 +104,7 @@ pub fn check_parts(
     };
     for (index, part) in parts.iter().enumerate() {
         let field = format!("attachments[{index}]");
-        if !digest_matches(part.sha2, part.content) {
+        if !part.hash_matches {
             fail(
                 field,
                 "its content does not hash to its X-Experience-API-Hash",
@@ -99,8 +136,13 @@ pub fn check_parts(
                             "a signature's contentType must be application/octet-stream",
                         );
                     }
-                    if let Err(why) = verify_signature(part.content, statement) {
-                        fail(field, &why);
+                    match part.content {
+                        Some(jws) => {
+                            if let Err(why) = verify_signature(jws, statement) {
+                                fail(field, &why);
+                            }
+                        }
+                        None => fail(field, "a signature's JWS must be at most 64 KiB"),
                     }
                 }
                 _ => {}

@@ -1,0 +1,3 @@
+ALTER TABLE xapi_attachments ADD COLUMN content BYTEA NOT NULL DEFAULT '';
+DROP TABLE xapi_attachment_chunks;
+ALTER TABLE xapi_attachments DROP COLUMN size;
