@@ -896,6 +896,15 @@ def test_records_names_the_gateways_public_address_in_cmi5_launches():
     expect_render_failure(merged({"components": {"enrolment": {"publicUrl": "https://lms.example.com"}}}), "publicUrl")
 
 
+def test_records_bounds_a_requests_attachments():
+    files, _ = render()
+    assert lms_toml(files)[1]["records"]["max_attachment_bytes"] == 268435456
+    files, _ = render(merged({"components": {"records": {"maxAttachmentBytes": 1048576}}}))
+    assert lms_toml(files)[1]["records"]["max_attachment_bytes"] == 1048576
+    expect_render_failure(merged({"components": {"records": {"maxAttachmentBytes": 0}}}), "maxAttachmentBytes")
+    expect_render_failure(merged({"components": {"pathway": {"maxAttachmentBytes": 1}}}), "maxAttachmentBytes")
+
+
 def test_pathway_serves_course_packages_at_the_gateways_public_address():
     files, _ = render()
     pathway = lms_toml(files)[1]["pathway"]

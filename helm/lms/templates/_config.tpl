@@ -96,6 +96,9 @@ certification_scan_seconds = {{ $c.certificationScanSeconds | int64 }}
 {{- if and (or (eq $name "records") (eq $name "pathway")) $c.publicUrl }}
 public_url = {{ $c.publicUrl | quote }}
 {{- end }}
+{{- if and (eq $name "records") (hasKey $c "maxAttachmentBytes") }}
+max_attachment_bytes = {{ $c.maxAttachmentBytes | int64 }}
+{{- end }}
 {{- if and (eq $name "pathway") (hasKey $c "maxPackageBytes") }}
 max_package_bytes = {{ $c.maxPackageBytes | int64 }}
 {{- end }}
