@@ -98,7 +98,7 @@ pub(super) async fn store(
         answer = &mut call => return answer.map(tonic::Response::into_inner).map_err(|s| ApiError::from_status(&s)),
         pumped = &mut pump => {
             if let Err(Stopped::Refused(error)) = pumped {
-                // Dropping the call cancels it: nothing is stored.
+                // The stream ends without `end`, and the call is dropped: nothing is stored.
                 return Err(error);
             }
         }
@@ -108,8 +108,8 @@ pub(super) async fn store(
         .map_err(|status| ApiError::from_status(&status))
 }
 
-/// Sends each attachment's part: a message naming it, then its bytes as they arrive. The
-/// stream ends (and the store may then proceed) only when the body ended well.
+/// Sends each attachment's part: a message naming it, then its bytes as they arrive, and
+/// `end` once the body has ended well (only then may the store proceed).
 async fn pass_parts(
     mut multipart: multer::Multipart<'static>,
     sender: tokio::sync::mpsc::Sender<pb::StoreStatementsStreamRequest>,
@@ -165,7 +165,9 @@ async fn pass_parts(
             send(Item::Data(chunk.to_vec())).await?;
         }
     }
-    Ok(())
+    // Only a body read to its end says so: a stream that ends without it (this one dropped
+    // on a refusal) stores nothing, however far it got.
+    send(Item::End(true)).await
 }
 
 /// The `boundary` parameter, quoted or not. Read here rather than by a media-type parser:

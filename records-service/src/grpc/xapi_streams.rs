@@ -29,8 +29,9 @@ fn spool_failed(error: std::io::Error) -> Status {
     AppError::Internal(anyhow::anyhow!("spooling an attachment: {error}")).into()
 }
 
-/// Reads the request, then each part into a spool, then stores it all as StoreStatements
-/// does. An error, or the stream cancelled, before its end stores nothing.
+/// Reads the request, then each part into a spool, then — once `end` has come — stores it
+/// all as StoreStatements does. An error, the stream cancelled, or a stream ending without
+/// `end` stores nothing.
 pub(super) async fn store(
     app: &RecordsApp,
     request: Request<Streaming<pb::StoreStatementsStreamRequest>>,
@@ -53,8 +54,13 @@ pub(super) async fn store(
     let mut parts = Vec::new();
     let mut current: Option<PartSpool> = None;
     let mut received = 0u64;
+    let mut ended = false;
     while let Some(message) = messages.message().await? {
+        if ended {
+            return Err(invalid("end", "must be the last message"));
+        }
         match message.item {
+            Some(Item::End(end)) => ended = end,
             Some(Item::Part(part)) => {
                 if !part.content.is_empty() {
                     return Err(invalid("part.content", "is sent as data messages"));
@@ -82,6 +88,13 @@ pub(super) async fn store(
             }
             None => {}
         }
+    }
+    if !ended {
+        // The sender stopped before saying the request was whole: it was cut short.
+        return Err(invalid(
+            "end",
+            "the stream ended without its end message; nothing was stored",
+        ));
     }
     if let Some(done) = current {
         parts.push(done.finish().await.map_err(spool_failed)?);

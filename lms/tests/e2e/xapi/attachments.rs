@@ -348,7 +348,38 @@ pub(super) async fn streamed(lms: &Lms, admin: &str) {
     );
     let (status, refused) = send_raw(lms, admin, &content_type, body).await;
     assert_eq!(status, 400, "{refused}");
-    for missing in [&big_id, &cut_id] {
+    // Over gRPC: a stream that stops without `end` (a sender cut short) stores nothing,
+    // though its statement's part came whole.
+    use lms_proto::xapi_v1 as pb;
+    use pb::store_statements_stream_request::Item;
+    let grpc_id = uuid();
+    let item = |item| pb::StoreStatementsStreamRequest { item: Some(item) };
+    let messages = vec![
+        item(Item::Request(pb::StoreStatementsRequest {
+            statements: with_film(&grpc_id, &hash, film.len()).to_string(),
+            version: pb::XapiVersion::OneZero as i32,
+            ..Default::default()
+        })),
+        item(Item::Part(pb::AttachmentPart {
+            sha2: hash.clone(),
+            content_type: "video/mp4".into(),
+            ..Default::default()
+        })),
+        item(Item::Data(film.clone())),
+    ];
+    let mut client =
+        pb::learning_record_store_service_client::LearningRecordStoreServiceClient::new(
+            lms.channels["records-service"].clone(),
+        )
+        .max_encoding_message_size(8 << 20);
+    let mut request = tonic::Request::new(futures::stream::iter(messages));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    let status = client.store_statements_stream(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("without its end"), "{status:?}");
+    for missing in [&big_id, &cut_id, &grpc_id] {
         let status = lms
             .http
             .get(format!(
