@@ -103,17 +103,26 @@ async fn pass_on(
             language: params.text("language").unwrap_or_default(),
             etag: params.text("etag").unwrap_or_default(),
         }),
-        chunk: Vec::new(),
+        ..Default::default()
     };
-    // A body cut short ends the stream early: pathway-service then finds no ZIP directory at
-    // its end and refuses it, keeping nothing.
+    // The body's bytes as they arrive, then `end` once it has ended well. A body cut short
+    // stops the stream without `end`, and pathway-service then imports nothing.
     let chunks = body
         .into_data_stream()
-        .take_while(|read| std::future::ready(read.is_ok()))
-        .filter_map(|read| async move { read.ok() })
-        .map(|bytes| pb::ImportCmi5PackageRequest {
-            header: None,
-            chunk: bytes.to_vec(),
+        .map(Some)
+        .chain(futures::stream::once(async { None }))
+        .scan((), |_, read| {
+            std::future::ready(match read {
+                Some(Ok(bytes)) => Some(pb::ImportCmi5PackageRequest {
+                    chunk: bytes.to_vec(),
+                    ..Default::default()
+                }),
+                Some(Err(_)) => None,
+                None => Some(pb::ImportCmi5PackageRequest {
+                    end: true,
+                    ..Default::default()
+                }),
+            })
         });
     let messages = futures::stream::once(async { header }).chain(chunks);
     let request = crate::xapi::forwarded(&parts.headers, messages);

@@ -298,8 +298,8 @@ async fn header_comes_first(backend: TestBackend) {
         lms.channels["pathway-service"].clone(),
     );
     let chunk = pb::ImportCmi5PackageRequest {
-        header: None,
         chunk: b"PK".to_vec(),
+        ..Default::default()
     };
     let mut request = tonic::Request::new(futures::stream::iter(vec![chunk]));
     let token = lms.token("acme", Role::Admin);
@@ -309,6 +309,64 @@ async fn header_comes_first(backend: TestBackend) {
     let status = client.import_cmi5_package(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("header"), "{status:?}");
+
+    // A whole package, but the stream stops without `end` (a sender cut short): nothing is
+    // imported.
+    let (_, created) = call(
+        &lms,
+        Method::POST,
+        "/v1/pathways",
+        &token,
+        Some(json!({"title": "Cut short", "outcome": "TRAINING"})),
+    )
+    .await;
+    let pathway = created["id"].as_str().unwrap().to_string();
+    let structure = course_structure("0.8");
+    let whole = pb::ImportCmi5PackageRequest {
+        header: Some(pb::Cmi5PackageHeader {
+            pathway_id: pathway.clone(),
+            ..Default::default()
+        }),
+        chunk: zip_of(
+            &[("cmi5.xml", structure.as_bytes()), ("au/index.html", PAGE)],
+            false,
+        ),
+        end: false,
+    };
+    let mut request = tonic::Request::new(futures::stream::iter(vec![whole.clone()]));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let status = client.import_cmi5_package(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("without its end"), "{status:?}");
+    let (_, unchanged) = call(
+        &lms,
+        Method::GET,
+        &format!("/v1/pathways/{pathway}"),
+        &token,
+        None,
+    )
+    .await;
+    assert!(
+        unchanged["steps"].as_array().is_none_or(Vec::is_empty),
+        "{unchanged}"
+    );
+    // With `end`, the same message imports it.
+    let mut request =
+        tonic::Request::new(futures::stream::iter(vec![pb::ImportCmi5PackageRequest {
+            end: true,
+            ..whole
+        }]));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let imported = client
+        .import_cmi5_package(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(imported.pathway.unwrap().steps.len(), 2);
 }
 
 mod sqlite {

@@ -789,7 +789,7 @@ pub(crate) const ISOLATION: &[(&str, Caller, Expect, &str)] = &[
         "lms.pathway.v1.ContentPackageService/ImportCmi5Package",
         Caller::Admin,
         Expect::NotFound,
-        r#"{"header":{"pathwayId":"{pathway}"},"chunk":"{cmi5_package}"}"#,
+        r#"{"header":{"pathwayId":"{pathway}"},"chunk":"{cmi5_package}","end":true}"#,
     ),
     (
         "lms.pathway.v1.PathwayService/UpdateStep",

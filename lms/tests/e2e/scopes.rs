@@ -487,8 +487,8 @@ async fn each_scoped_rpc_reaches_scope_a_and_not_scope_b(backend: TestBackend) {
         case(
             "lms.pathway.v1.ContentPackageService/ImportCmi5Package",
             "cara",
-            json!({"header": {"pathwayId": draft_a}, "chunk": crate::matrix::CMI5_PACKAGE}),
-            json!({"header": {"pathwayId": draft_b}, "chunk": crate::matrix::CMI5_PACKAGE}),
+            json!({"header": {"pathwayId": draft_a}, "chunk": crate::matrix::CMI5_PACKAGE, "end": true}),
+            json!({"header": {"pathwayId": draft_b}, "chunk": crate::matrix::CMI5_PACKAGE, "end": true}),
             &draft_b,
             Value::Null,
         ),

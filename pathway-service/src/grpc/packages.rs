@@ -48,11 +48,12 @@ impl pb::content_package_service_server::ContentPackageService for ContentPackag
     ) -> Result<Response<pb::ImportCmi5PackageResponse>, Status> {
         let who = principal(&request)?;
         let mut messages = request.into_inner();
-        let (header, first_bytes) = match messages.message().await? {
+        let (header, first_bytes, mut ended) = match messages.message().await? {
             Some(pb::ImportCmi5PackageRequest {
                 header: Some(header),
                 chunk,
-            }) => (header, chunk),
+                end,
+            }) => (header, chunk, end),
             _ => {
                 return Err(AppError::invalid_field(
                     "header",
@@ -98,9 +99,23 @@ impl pb::content_package_service_server::ContentPackageService for ContentPackag
                     )
                     .into());
                 }
-                Some(message) => Some(message.chunk),
+                Some(_) if ended => {
+                    return Err(AppError::invalid_field("end", "must be the last message").into());
+                }
+                Some(message) => {
+                    ended = message.end;
+                    Some(message.chunk)
+                }
                 None => None,
             };
+        }
+        if !ended {
+            // The sender stopped before saying the file was whole: it was cut short.
+            return Err(AppError::invalid_field(
+                "end",
+                "the stream ended without its end message; nothing was imported",
+            )
+            .into());
         }
         if received == 0 {
             return Err(AppError::invalid_field(
