@@ -49,7 +49,19 @@ if ! wait "$alongside"; then
   exit 1
 fi
 cat "$logs/alongside"
-cargo test --workspace --locked "$@"
+# The end-to-end tests (the lms crate: `lms up` in child processes, mostly waiting on them and
+# on PostgreSQL) run beside the other crates' tests rather than after them: on two cores the
+# overlap took the cargo tests from 5 min 33 s to 4 min 12 s (warm). Their output follows the
+# others'.
+cargo test -p lms --locked "$@" > "$logs/e2e" 2>&1 &
+e2e=$!
+status=0
+cargo test --workspace --exclude lms --locked "$@" || status=$?
+wait "$e2e" || status=$?
+cat "$logs/e2e"
+if [ "$status" -ne 0 ]; then
+  exit "$status"
+fi
 
 # The Helm chart, rendered by a real Helm engine and checked against the Kubernetes schemas;
 # its rendered config is fed to the lms binary the tests just built. Its alert rules and
