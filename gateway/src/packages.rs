@@ -149,15 +149,56 @@ fn json(pool: &DescriptorPool, answer: &pb::ImportCmi5PackageResponse) -> Respon
     }
 }
 
-/// A package's file, streamed as pathway-service reads it.
+/// One `bytes=` range of a `Range` header as `ReadContentFileRequest`'s (offset, length);
+/// None when there is none, or more than one (the whole file is then answered, as RFC 9110
+/// 14.2 allows).
+fn requested_range(headers: &http::HeaderMap) -> Option<(i64, i64)> {
+    let spec = headers
+        .get(header::RANGE)?
+        .to_str()
+        .ok()?
+        .trim()
+        .strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let number = |text: &str| text.trim().parse::<u64>().ok().map(|n| n as i64);
+    match spec.split_once('-')? {
+        ("", suffix) => number(suffix).filter(|n| *n > 0).map(|n| (-n, 0)),
+        (first, "") => Some((number(first)?, 0)),
+        (first, last) => {
+            let (first, last) = (number(first)?, number(last)?);
+            (last >= first).then_some((first, last - first + 1))
+        }
+    }
+}
+
+/// A package's file, streamed as pathway-service reads it; with a `Range` of one span, that
+/// span (206), so that a browser can seek in a video.
 async fn read(
     State(pathway): State<Peer>,
     Path((access_key, path)): Path<(String, String)>,
+    headers: http::HeaderMap,
 ) -> Response {
     let mut client = ContentFileServiceClient::new(pathway.channel());
-    let request = pb::ReadContentFileRequest { access_key, path };
+    let range = requested_range(&headers);
+    let (offset, length) = range.unwrap_or((0, 0));
+    let request = pb::ReadContentFileRequest {
+        access_key,
+        path,
+        offset,
+        length,
+    };
     let mut chunks = match client.read_content_file(request).await {
         Ok(answer) => answer.into_inner(),
+        Err(status) if status.code() == tonic::Code::OutOfRange => {
+            return ApiError::http(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "RANGE_NOT_SATISFIABLE",
+                status.message(),
+            )
+            .into_response();
+        }
         Err(status) => return ApiError::from_status(&status).into_response(),
     };
     let first = match chunks.message().await {
@@ -167,16 +208,27 @@ async fn read(
     };
     let content_type = HeaderValue::from_str(&first.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let (size, start) = (first.size, first.offset);
+    let end = match length {
+        0 => size,
+        length => (start + length).min(size),
+    };
+    let partial = range.is_some() && size > 0;
     let rest = chunks.map(|read| {
         read.map(|chunk| Bytes::from(chunk.data))
             .map_err(|status| std::io::Error::other(status.message().to_string()))
     });
     let body = futures::stream::once(async move { Ok(Bytes::from(first.data)) }).chain(rest);
-    (
-        StatusCode::OK,
+    let mut response = (
+        if partial {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        },
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_LENGTH, HeaderValue::from(first.size)),
+            (header::CONTENT_LENGTH, HeaderValue::from(end - start)),
+            (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
             // A package never changes under its key.
             (
                 header::CACHE_CONTROL,
@@ -194,12 +246,36 @@ async fn read(
         ],
         Body::from_stream(body),
     )
-        .into_response()
+        .into_response();
+    if partial
+        && let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end - 1))
+    {
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_of_one_span_are_read() {
+        let range = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
+            requested_range(&headers)
+        };
+        assert_eq!(range("bytes=0-99"), Some((0, 100)));
+        assert_eq!(range("bytes=100-"), Some((100, 0)));
+        assert_eq!(range("bytes=-500"), Some((-500, 0)));
+        assert_eq!(range("bytes=5-4"), None);
+        assert_eq!(range("bytes=0-1,5-6"), None);
+        assert_eq!(range("bytes=-0"), None);
+        assert_eq!(range("items=0-1"), None);
+        assert_eq!(range("bytes=a-b"), None);
+        assert_eq!(requested_range(&http::HeaderMap::new()), None);
+    }
 
     #[test]
     fn imports_are_told_by_their_verb() {

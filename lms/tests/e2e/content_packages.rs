@@ -253,6 +253,45 @@ async fn content_packages(backend: TestBackend) {
         "the film came back changed ({} bytes)",
         film.len()
     );
+    assert_eq!(headers["accept-ranges"], "bytes");
+    // A browser seeking in a video asks for a range: across two stored parts, from the end,
+    // and past the end.
+    let film_url = format!("{base}au/media/film.bin");
+    let ranged = |range: &'static str| {
+        let film_url = film_url.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .get(&film_url)
+                .header("Range", range)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let content_range = response
+                .headers()
+                .get("content-range")
+                .map(|v| v.to_str().unwrap().to_string());
+            (
+                status,
+                content_range,
+                response.bytes().await.unwrap().to_vec(),
+            )
+        }
+    };
+    let (status, content_range, part) = ranged("bytes=262100-262199").await;
+    assert_eq!(status, 206);
+    assert_eq!(
+        content_range.as_deref(),
+        Some(format!("bytes 262100-262199/{}", big.len()).as_str())
+    );
+    assert!(part == big[262100..262200], "the range came back changed");
+    let (status, _, tail) = ranged("bytes=-10").await;
+    assert_eq!(
+        (status.as_u16(), tail.as_slice()),
+        (206, &big[big.len() - 10..])
+    );
+    let (status, _, _) = ranged("bytes=99999999-").await;
+    assert_eq!(status, 416);
     for missing in [
         format!("{base}au/missing.html"),
         format!("{base}au%2F..%2Fcmi5.xml"),

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use crate::app::{PackageImport, PathwayApp};
-use crate::domain::package::ContentPackage;
+use crate::domain::package::{CHUNK_BYTES, ContentPackage};
 
 pub struct ContentPackageGrpc {
     app: PathwayApp,
@@ -139,6 +139,27 @@ impl pb::content_package_service_server::ContentPackageService for ContentPackag
     }
 }
 
+/// The bytes `[start, end)` of a file of `size` a request asks for (see
+/// `ReadContentFileRequest`); OUT_OF_RANGE for a start at or past the end of a file that is
+/// not empty.
+fn byte_range(size: i64, offset: i64, length: i64) -> Result<(i64, i64), Status> {
+    let start = if offset < 0 {
+        (size + offset).max(0)
+    } else {
+        offset
+    };
+    if start >= size && size > 0 {
+        return Err(Status::out_of_range(format!(
+            "the file has {size} bytes; the range starts at {start}"
+        )));
+    }
+    let end = match length {
+        0 => size,
+        length => (start + length.max(0)).min(size),
+    };
+    Ok((start.min(size), end))
+}
+
 pub struct ContentFileGrpc {
     app: PathwayApp,
 }
@@ -159,21 +180,34 @@ impl pb::content_file_service_server::ContentFileService for ContentFileGrpc {
         &self,
         request: Request<pb::ReadContentFileRequest>,
     ) -> Result<Response<Self::ReadContentFileStream>, Status> {
-        let pb::ReadContentFileRequest { access_key, path } = request.into_inner();
+        let pb::ReadContentFileRequest {
+            access_key,
+            path,
+            offset,
+            length,
+        } = request.into_inner();
         let found = self
             .app
             .content_file(access_key.clone(), path.clone())
             .await?;
+        let (start, end) = byte_range(found.size, offset, length)?;
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
         let app = self.app.clone();
         tokio::spawn(async move {
-            let mut first = Some((found.content_type, found.size));
-            let mut seq = 0;
-            loop {
+            let mut first = Some((found.content_type, found.size, start));
+            let chunk_bytes = CHUNK_BYTES as i64;
+            // The parts that hold [start, end), each cut to what lies inside it.
+            let mut seq = start / chunk_bytes;
+            while seq * chunk_bytes < end {
                 let read = app
-                    .content_chunk(found.tenant.clone(), access_key.clone(), path.clone(), seq)
+                    .content_chunk(
+                        found.tenant.clone(),
+                        access_key.clone(),
+                        path.clone(),
+                        seq as i32,
+                    )
                     .await;
-                let data = match read {
+                let mut data = match read {
                     Ok(Some(data)) => data,
                     Ok(None) => break,
                     Err(error) => {
@@ -181,27 +215,53 @@ impl pb::content_file_service_server::ContentFileService for ContentFileGrpc {
                         return;
                     }
                 };
-                let (content_type, size) = first.take().unwrap_or_default();
+                let at = seq * chunk_bytes;
+                let from = (start - at).clamp(0, data.len() as i64) as usize;
+                let to = (end - at).clamp(0, data.len() as i64) as usize;
+                data.truncate(to);
+                data.drain(..from);
+                let (content_type, size, offset) = first.take().unwrap_or_default();
                 let chunk = pb::ContentFileChunk {
                     content_type,
                     size,
                     data,
+                    offset,
                 };
                 if sender.send(Ok(chunk)).await.is_err() {
                     return; // the reader went away
                 }
                 seq += 1;
             }
-            if let Some((content_type, size)) = first {
-                // An empty file: its type and size alone.
+            if let Some((content_type, size, offset)) = first {
+                // An empty file (or range): its type and size alone.
                 let chunk = pb::ContentFileChunk {
                     content_type,
                     size,
                     data: Vec::new(),
+                    offset,
                 };
                 let _ = sender.send(Ok(chunk)).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn ranges_are_read_as_http_reads_them() {
+        assert_eq!(byte_range(100, 0, 0).unwrap(), (0, 100));
+        assert_eq!(byte_range(100, 10, 20).unwrap(), (10, 30));
+        assert_eq!(byte_range(100, 90, 50).unwrap(), (90, 100));
+        assert_eq!(byte_range(100, -30, 0).unwrap(), (70, 100));
+        assert_eq!(byte_range(100, -300, 0).unwrap(), (0, 100));
+        assert_eq!(byte_range(0, 0, 0).unwrap(), (0, 0));
+        assert_eq!(
+            byte_range(100, 100, 0).unwrap_err().code(),
+            tonic::Code::OutOfRange
+        );
     }
 }
