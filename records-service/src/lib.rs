@@ -203,6 +203,19 @@ pub async fn serve(
         .with_public_url(&settings.own.public_url)
         .with_max_attachment_bytes(settings.own.max_attachment_bytes)
         .with_forwarding_destinations(destinations.clone());
+    // The learner record's statements for records kept before it made them: resumed at each
+    // start until every tenant's are made (app::statement_backfill).
+    let backfill = app.clone();
+    tokio::spawn(async move {
+        match backfill.backfill_statements().await {
+            Ok(0) => {}
+            Ok(stored) => tracing::info!(stored, "statements made for earlier learner records"),
+            Err(error) => tracing::warn!(
+                %error,
+                "making statements for earlier learner records stopped; the next start resumes"
+            ),
+        }
+    });
     let scheduler = app.clone();
     context.every(settings.own.certification_scan, move || {
         let app = scheduler.clone();

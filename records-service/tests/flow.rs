@@ -943,6 +943,47 @@ async fn admins_record_external_training_with_an_audit_trail(suite: Suite) {
         .await
         .unwrap_err();
     assert_eq!(other_tenant.code(), Code::NotFound);
+
+    // Records kept before the learner record made statements: with the statements gone and
+    // no backfill cursor, records-service makes one for the record still there — not for the
+    // deleted one.
+    let kept = create(admin.clone(), record.clone(), "handed in again")
+        .await
+        .unwrap()
+        .into_inner();
+    suite
+        .suite
+        .db(Component::Records)
+        .write(|conn| {
+            use diesel::prelude::*;
+            for table in ["xapi_statement_keys", "xapi_statements", "xapi_backfill"] {
+                diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(suite.records_app.backfill_statements().await.unwrap(), 1);
+    let objects = suite
+        .suite
+        .db(Component::Records)
+        .read(|conn| {
+            use diesel::prelude::*;
+            diesel::sql_query("SELECT id, document FROM xapi_statements")
+                .load::<StatementRow>(conn)
+                .map_err(lms_platform::AppError::from)
+        })
+        .await
+        .unwrap();
+    let told: serde_json::Value = serde_json::from_str(&objects[0].document).unwrap();
+    assert_eq!(
+        told["object"]["id"],
+        format!("urn:lms:manual-record:{}", kept.id)
+    );
+    assert_eq!(
+        told["verb"]["id"],
+        "http://adlnet.gov/expapi/verbs/completed"
+    );
 }
 
 async fn events_sent_while_records_is_down_arrive_once(suite: Suite) {
@@ -1470,6 +1511,71 @@ async fn the_whole_flow_loses_and_doubles_nothing_across_a_records_outage(suite:
     let (rows, totals) = suite.compliance(&admin, &pathway).await.unwrap();
     assert_eq!(rows.len(), 1, "the report shows the current cycle once");
     assert_eq!(totals.learners, 1);
+
+    // Records kept before the learner record made statements: with the statements gone (as
+    // before that release) and no backfill cursor, records-service makes each again, under
+    // the same id; made again, it makes none.
+    let statements = || async {
+        let db = suite.suite.db(Component::Records);
+        let rows = db
+            .read(|conn| {
+                use diesel::prelude::*;
+                diesel::sql_query("SELECT id, document FROM xapi_statements ORDER BY id")
+                    .load::<StatementRow>(conn)
+                    .map_err(lms_platform::AppError::from)
+            })
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|row| (row.id, row.document))
+            .collect::<Vec<_>>()
+    };
+    let told = statements().await;
+    assert_eq!(
+        told.len(),
+        4,
+        "three completions and a certificate: {told:?}"
+    );
+    suite
+        .suite
+        .db(Component::Records)
+        .write(|conn| {
+            use diesel::prelude::*;
+            for table in ["xapi_statement_keys", "xapi_statements", "xapi_backfill"] {
+                diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(suite.records_app.backfill_statements().await.unwrap(), 4);
+    let made = statements().await;
+    let ids = |rows: &[(String, String)]| rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&made), ids(&told));
+    for ((_, before), (_, after)) in told.iter().zip(&made) {
+        // What is told is the same (when it was stored, and so `stored`, is not).
+        let told = |text: &str| {
+            let s: serde_json::Value = serde_json::from_str(text).unwrap();
+            [
+                &s["actor"],
+                &s["verb"],
+                &s["object"],
+                &s["result"],
+                &s["timestamp"],
+            ]
+            .map(Clone::clone)
+        };
+        assert_eq!(told(before), told(after));
+    }
+    assert_eq!(suite.records_app.backfill_statements().await.unwrap(), 0);
+}
+
+#[derive(diesel::QueryableByName)]
+struct StatementRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    document: String,
 }
 
 #[derive(diesel::QueryableByName)]

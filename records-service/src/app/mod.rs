@@ -16,6 +16,7 @@ mod progress;
 mod received;
 mod sessions;
 mod snapshots;
+mod statement_backfill;
 mod steps;
 mod transcript;
 mod versions;

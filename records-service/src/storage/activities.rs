@@ -129,3 +129,23 @@ pub fn records_of(
     }
     Ok(records)
 }
+
+/// A tenant's activities after the id `after` ("" from the first), by id: a batch of the
+/// statements' backfill.
+pub fn after(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Activity>, AppError> {
+    activities::table
+        .filter(activities::tenant_id.eq(tenant))
+        .filter(activities::id.gt(after))
+        .order(activities::id.asc())
+        .limit(limit)
+        .select(ActivityRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ActivityRow::into_activity)
+        .collect()
+}

@@ -346,3 +346,23 @@ pub fn mark_expired_announced(
     .execute(conn)?
         == 1)
 }
+
+/// A tenant's certifications after the id `after` ("" from the first), by id: a batch of the
+/// statements' backfill.
+pub fn after(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Certification>, AppError> {
+    Ok(certifications::table
+        .filter(certifications::tenant_id.eq(tenant.as_str()))
+        .filter(certifications::id.gt(after))
+        .order(certifications::id.asc())
+        .limit(limit)
+        .select(CertificationRow::as_select())
+        .load::<CertificationRow>(conn)?
+        .into_iter()
+        .map(Certification::from)
+        .collect())
+}

@@ -215,3 +215,23 @@ pub fn changes(
         })
         .collect())
 }
+
+/// A tenant's manual records after the id `after` ("" from the first), by id, deleted ones
+/// included: a batch of the statements' backfill.
+pub fn after(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<ManualRecord>, AppError> {
+    Ok(manual_records::table
+        .filter(manual_records::tenant_id.eq(tenant))
+        .filter(manual_records::id.gt(after))
+        .order(manual_records::id.asc())
+        .limit(limit)
+        .select(ManualRecordRow::as_select())
+        .load::<ManualRecordRow>(conn)?
+        .into_iter()
+        .map(ManualRecord::from)
+        .collect())
+}

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod sessions;
 pub mod versions;
 pub mod xapi_attachments;
+pub mod xapi_backfill;
 pub mod xapi_clients;
 pub mod xapi_documents;
 pub mod xapi_forwarding;

@@ -281,6 +281,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    xapi_backfill (tenant_id, source) {
+        tenant_id -> Text,
+        source -> Text,
+        last_id -> Text,
+        done -> Bool,
+    }
+}
+
+diesel::table! {
     xapi_attachment_chunks (tenant_id, sha2, seq) {
         tenant_id -> Text,
         sha2 -> Text,
