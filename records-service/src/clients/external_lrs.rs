@@ -2,9 +2,9 @@
 //! forwards a tenant's statements to it (see `app::xapi_forwarding`). Redirects are not
 //! followed and no proxy is used.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use lms_platform::egress::{Destinations, Guarded};
@@ -44,11 +44,30 @@ pub enum Answer {
     NotNow(String),
 }
 
-/// The outbox destination: each tenant's events to that tenant's other store.
+/// How long a delivery waits for one tenant's store before leaving that tenant's statements
+/// for later (the outbox offers them again with its backoff).
+const TENANT_WAIT: Duration = Duration::from_secs(10);
+/// A store that did not take statements is left alone this long — doubling each time, up to
+/// [`MAX_REST`] — before it is tried again, so later deliveries do not wait on it meanwhile.
+const FIRST_REST: Duration = Duration::from_secs(5);
+const MAX_REST: Duration = Duration::from_secs(300);
+
+/// The outbox destination: each tenant's events to that tenant's other store. Tenants are
+/// sent to side by side, each waited for at most [`TENANT_WAIT`], and a store that failed is
+/// rested: a store that hangs holds back only its own tenant's statements.
 pub struct ExternalLrsSink {
     name: &'static str,
     lookup: Lookup,
     lrs: ExternalLrs,
+    wait: Duration,
+    resting: Arc<Mutex<HashMap<String, Rest>>>,
+}
+
+/// A tenant's store left alone until `until`; `length`, how long it was left alone last.
+#[derive(Clone, Copy)]
+struct Rest {
+    until: Instant,
+    length: Duration,
 }
 
 impl ExternalLrsSink {
@@ -61,8 +80,47 @@ impl ExternalLrsSink {
             name,
             lookup,
             lrs: ExternalLrs::new(destinations)?,
+            wait: TENANT_WAIT,
+            resting: Arc::default(),
         })
     }
+
+    /// Waits at most `wait` for one tenant's store (tests shorten it).
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
+/// Whether the tenant's store is resting now.
+fn is_resting(resting: &Mutex<HashMap<String, Rest>>, tenant: &str) -> bool {
+    let resting = resting
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    resting
+        .get(tenant)
+        .is_some_and(|rest| rest.until > Instant::now())
+}
+
+/// Rests the tenant's store after a failure (longer each time), or ends its rest.
+fn note_outcome(resting: &Mutex<HashMap<String, Rest>>, tenant: &str, failed: bool) {
+    let mut resting = resting
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !failed {
+        resting.remove(tenant);
+        return;
+    }
+    let length = resting
+        .get(tenant)
+        .map_or(FIRST_REST, |rest| (rest.length * 2).min(MAX_REST));
+    resting.insert(
+        tenant.to_string(),
+        Rest {
+            until: Instant::now() + length,
+            length,
+        },
+    );
 }
 
 /// A statement as the other store gets it: without what the sending store set for itself
@@ -98,8 +156,8 @@ impl EventSink for ExternalLrsSink {
 
     fn deliver(&self, events: Vec<events_pb::Event>) -> BoxFuture<Result<Delivery, String>> {
         let (lookup, lrs) = (self.lookup.clone(), self.lrs.clone());
+        let (wait, resting) = (self.wait, self.resting.clone());
         Box::pin(async move {
-            let mut delivery = Delivery::default();
             // Per tenant, then per xAPI version, in the order they were stored.
             let mut by_tenant: BTreeMap<String, Vec<events_pb::Event>> = BTreeMap::new();
             for event in events {
@@ -108,42 +166,78 @@ impl EventSink for ExternalLrsSink {
                     .or_default()
                     .push(event);
             }
-            for (tenant, events) in by_tenant {
-                let Some(destination) = lookup(tenant.clone()).await? else {
-                    // Forwarding was turned off since: nothing is owed.
-                    delivery
-                        .acknowledged
-                        .extend(events.into_iter().map(|e| e.id));
-                    continue;
-                };
-                let target = Target {
-                    endpoint: &destination.endpoint,
-                    username: &destination.username,
-                    password: &destination.password,
-                };
-                let mut by_version: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
-                for event in events {
-                    match outgoing(&event) {
-                        Ok(statement) => by_version
-                            .entry(version_of(&statement))
-                            .or_default()
-                            .push((event.id, statement)),
-                        Err(why) => delivery.rejected.push(Rejection::new(event.id, why)),
+            let sends = by_tenant.into_iter().map(|(tenant, events)| {
+                let (lookup, lrs, resting) = (lookup.clone(), lrs.clone(), resting.clone());
+                async move {
+                    if is_resting(&resting, &tenant) {
+                        // Left for later, unacknowledged: the outbox offers them again.
+                        return Ok(Delivery::default());
                     }
-                }
-                for (version, batch) in by_version {
-                    if let Err(why) = lrs.send_batch(&target, version, batch, &mut delivery).await {
-                        // This tenant's store does not take statements now: they stay
-                        // unacknowledged (the outbox retries them with backoff) while other
-                        // tenants' are sent.
+                    let sent = tokio::time::timeout(wait, send_tenant(&lookup, &lrs, &tenant, events));
+                    let (delivery, failure) = match sent.await {
+                        Ok(sent) => sent?,
+                        Err(_) => (
+                            Delivery::default(),
+                            Some(format!("no answer within {} s", wait.as_secs_f64())),
+                        ),
+                    };
+                    if let Some(why) = &failure {
+                        // Its statements stay unacknowledged (the outbox retries them with
+                        // backoff) while other tenants' are sent.
                         tracing::warn!(%tenant, error = %why, "another LRS did not take statements; they will be retried");
-                        break;
                     }
+                    note_outcome(&resting, &tenant, failure.is_some());
+                    Ok::<_, String>(delivery)
                 }
+            });
+            let mut delivery = Delivery::default();
+            for sent in futures::future::join_all(sends).await {
+                let sent = sent?;
+                delivery.acknowledged.extend(sent.acknowledged);
+                delivery.rejected.extend(sent.rejected);
             }
             Ok(delivery)
         })
     }
+}
+
+/// One tenant's events to its store: what was delivered, and why the rest was not (its store
+/// did not take them now). An error reading the tenant's setting fails the whole delivery.
+async fn send_tenant(
+    lookup: &Lookup,
+    lrs: &ExternalLrs,
+    tenant: &str,
+    events: Vec<events_pb::Event>,
+) -> Result<(Delivery, Option<String>), String> {
+    let mut delivery = Delivery::default();
+    let Some(destination) = lookup(tenant.to_string()).await? else {
+        // Forwarding was turned off since: nothing is owed.
+        delivery
+            .acknowledged
+            .extend(events.into_iter().map(|e| e.id));
+        return Ok((delivery, None));
+    };
+    let target = Target {
+        endpoint: &destination.endpoint,
+        username: &destination.username,
+        password: &destination.password,
+    };
+    let mut by_version: BTreeMap<&str, Vec<(String, Value)>> = BTreeMap::new();
+    for event in events {
+        match outgoing(&event) {
+            Ok(statement) => by_version
+                .entry(version_of(&statement))
+                .or_default()
+                .push((event.id, statement)),
+            Err(why) => delivery.rejected.push(Rejection::new(event.id, why)),
+        }
+    }
+    for (version, batch) in by_version {
+        if let Err(why) = lrs.send_batch(&target, version, batch, &mut delivery).await {
+            return Ok((delivery, Some(why)));
+        }
+    }
+    Ok((delivery, None))
 }
 
 #[derive(Clone)]

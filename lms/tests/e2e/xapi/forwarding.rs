@@ -291,3 +291,82 @@ pub(super) async fn one_store_down_holds_back_only_its_tenant(lms: &Lms, admin: 
     };
     assert!(holds(&acme, through["id"].as_str().unwrap()).await);
 }
+
+/// A store that takes the connection and never answers (a hung LRS) holds back only its own
+/// tenant: the others' statements are sent beside it and acknowledged after at most the
+/// sink's wait, and the hung store is left alone for a while, so the next delivery does not
+/// wait on it (no new connection to it).
+pub(super) async fn a_hung_store_holds_back_only_its_tenant(lms: &Lms, admin: &str) {
+    let (status, client) = call(
+        lms,
+        Method::POST,
+        "/v1/lrsClients",
+        admin,
+        Some(json!({"name": "Hung test", "canWrite": true, "canRead": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{client}");
+    let key = client["client"]["key"].as_str().unwrap().to_string();
+    let secret = client["secret"].as_str().unwrap().to_string();
+    // Takes connections, reads nothing, answers nothing; counts them.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_endpoint = format!("http://{}/xapi/", hung.local_addr().unwrap());
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hung.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let up = format!("{}/xapi/", lms.gateway);
+    let lookup: Lookup = Arc::new(move |tenant: String| {
+        let endpoint = match tenant.as_str() {
+            "hung" => hung_endpoint.clone(),
+            _ => up.clone(),
+        };
+        let (username, password) = (key.clone(), secret.clone());
+        Box::pin(async move {
+            Ok(Some(Destination {
+                endpoint,
+                username,
+                password,
+            }))
+        })
+    });
+    let loopback = Destinations::new(true, &["127.0.0.0/8".into()], "test").unwrap();
+    let sink = ExternalLrsSink::new("external-lrs", lookup, Arc::new(loopback))
+        .unwrap()
+        .with_wait(Duration::from_secs(2));
+    let acme = Client {
+        lms,
+        token: Some(admin.to_string()),
+        version: Some(V1),
+    };
+    for round in 0..2 {
+        let mut stuck = statement("ivy", "stuck", "hung");
+        stuck["id"] = json!(uuid());
+        let mut through = statement("ada", "forwarded", "beside-the-hung-store");
+        through["id"] = json!(uuid());
+        let delivery = sink
+            .deliver(vec![
+                stored_event("hung", &stuck),
+                stored_event("up", &through),
+            ])
+            .await
+            .expect("a hung store does not fail the others' delivery");
+        assert_eq!(
+            delivery.acknowledged,
+            [format!("event-{}", through["id"].as_str().unwrap())],
+            "round {round}"
+        );
+        assert!(delivery.rejected.is_empty(), "round {round}");
+        assert!(holds(&acme, through["id"].as_str().unwrap()).await);
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "round {round}: the hung store is tried once, then left alone"
+        );
+    }
+}

@@ -166,6 +166,7 @@ async fn the_statement_resource(backend: TestBackend) {
     clients::alternate_syntax(&lms, &admin).await;
     forwarding::statements_reach_the_other_store(&lms, &admin).await;
     forwarding::one_store_down_holds_back_only_its_tenant(&lms, &admin).await;
+    forwarding::a_hung_store_holds_back_only_its_tenant(&lms, &admin).await;
 }
 
 mod sqlite {
