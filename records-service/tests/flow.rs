@@ -951,30 +951,9 @@ async fn admins_record_external_training_with_an_audit_trail(suite: Suite) {
         .await
         .unwrap()
         .into_inner();
-    suite
-        .suite
-        .db(Component::Records)
-        .write(|conn| {
-            use diesel::prelude::*;
-            for table in ["xapi_statement_keys", "xapi_statements", "xapi_backfill"] {
-                diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    forget_statements(&suite).await;
     assert_eq!(suite.records_app.backfill_statements().await.unwrap(), 1);
-    let objects = suite
-        .suite
-        .db(Component::Records)
-        .read(|conn| {
-            use diesel::prelude::*;
-            diesel::sql_query("SELECT id, document FROM xapi_statements")
-                .load::<StatementRow>(conn)
-                .map_err(lms_platform::AppError::from)
-        })
-        .await
-        .unwrap();
+    let objects = stored_statements(&suite).await;
     let told: serde_json::Value = serde_json::from_str(&objects[0].document).unwrap();
     assert_eq!(
         told["object"]["id"],
@@ -1516,17 +1495,9 @@ async fn the_whole_flow_loses_and_doubles_nothing_across_a_records_outage(suite:
     // before that release) and no backfill cursor, records-service makes each again, under
     // the same id; made again, it makes none.
     let statements = || async {
-        let db = suite.suite.db(Component::Records);
-        let rows = db
-            .read(|conn| {
-                use diesel::prelude::*;
-                diesel::sql_query("SELECT id, document FROM xapi_statements ORDER BY id")
-                    .load::<StatementRow>(conn)
-                    .map_err(lms_platform::AppError::from)
-            })
+        stored_statements(&suite)
             .await
-            .unwrap();
-        rows.into_iter()
+            .into_iter()
             .map(|row| (row.id, row.document))
             .collect::<Vec<_>>()
     };
@@ -1536,18 +1507,7 @@ async fn the_whole_flow_loses_and_doubles_nothing_across_a_records_outage(suite:
         4,
         "three completions and a certificate: {told:?}"
     );
-    suite
-        .suite
-        .db(Component::Records)
-        .write(|conn| {
-            use diesel::prelude::*;
-            for table in ["xapi_statement_keys", "xapi_statements", "xapi_backfill"] {
-                diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
+    forget_statements(&suite).await;
     assert_eq!(suite.records_app.backfill_statements().await.unwrap(), 4);
     let made = statements().await;
     let ids = |rows: &[(String, String)]| rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
@@ -1568,6 +1528,38 @@ async fn the_whole_flow_loses_and_doubles_nothing_across_a_records_outage(suite:
         assert_eq!(told(before), told(after));
     }
     assert_eq!(suite.records_app.backfill_statements().await.unwrap(), 0);
+}
+
+/// Forgets every statement and the backfill's cursor: a store from before the learner record
+/// made statements.
+async fn forget_statements(suite: &Suite) {
+    suite
+        .suite
+        .db(Component::Records)
+        .write(|conn| {
+            use diesel::prelude::*;
+            for table in ["xapi_statement_keys", "xapi_statements", "xapi_backfill"] {
+                diesel::sql_query(format!("DELETE FROM {table}")).execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The statements stored, by id.
+async fn stored_statements(suite: &Suite) -> Vec<StatementRow> {
+    suite
+        .suite
+        .db(Component::Records)
+        .read(|conn| {
+            use diesel::prelude::*;
+            diesel::sql_query("SELECT id, document FROM xapi_statements ORDER BY id")
+                .load::<StatementRow>(conn)
+                .map_err(lms_platform::AppError::from)
+        })
+        .await
+        .unwrap()
 }
 
 #[derive(diesel::QueryableByName)]

@@ -237,34 +237,7 @@ fn stored_event(tenant: &str, statement: &Value) -> Event {
 /// statement is delivered (acknowledged), the former's left for the outbox to retry — not the
 /// whole batch failed, which would hold every tenant back while one store is down.
 pub(super) async fn one_store_down_holds_back_only_its_tenant(lms: &Lms, admin: &str) {
-    let (status, client) = call(
-        lms,
-        Method::POST,
-        "/v1/lrsClients",
-        admin,
-        Some(json!({"name": "Sink test", "canWrite": true, "canRead": true})),
-    )
-    .await;
-    assert_eq!(status, 200, "{client}");
-    let key = client["client"]["key"].as_str().unwrap().to_string();
-    let secret = client["secret"].as_str().unwrap().to_string();
-    let up = format!("{}/xapi/", lms.gateway);
-    let lookup: Lookup = Arc::new(move |tenant: String| {
-        let endpoint = match tenant.as_str() {
-            "down" => "http://127.0.0.1:9/xapi/".to_string(),
-            _ => up.clone(),
-        };
-        let (username, password) = (key.clone(), secret.clone());
-        Box::pin(async move {
-            Ok(Some(Destination {
-                endpoint,
-                username,
-                password,
-            }))
-        })
-    });
-    let loopback = Destinations::new(true, &["127.0.0.0/8".into()], "test").unwrap();
-    let sink = ExternalLrsSink::new("external-lrs", lookup, Arc::new(loopback)).unwrap();
+    let sink = sink_beside(lms, admin, "down", "http://127.0.0.1:9/xapi/").await;
     let mut stuck = statement("ivy", "stuck", "outage");
     stuck["id"] = json!(uuid());
     let mut through = statement("ada", "forwarded", "beside");
@@ -297,17 +270,6 @@ pub(super) async fn one_store_down_holds_back_only_its_tenant(lms: &Lms, admin: 
 /// sink's wait, and the hung store is left alone for a while, so the next delivery does not
 /// wait on it (no new connection to it).
 pub(super) async fn a_hung_store_holds_back_only_its_tenant(lms: &Lms, admin: &str) {
-    let (status, client) = call(
-        lms,
-        Method::POST,
-        "/v1/lrsClients",
-        admin,
-        Some(json!({"name": "Hung test", "canWrite": true, "canRead": true})),
-    )
-    .await;
-    assert_eq!(status, 200, "{client}");
-    let key = client["client"]["key"].as_str().unwrap().to_string();
-    let secret = client["secret"].as_str().unwrap().to_string();
     // Takes connections, reads nothing, answers nothing; counts them.
     let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hung_endpoint = format!("http://{}/xapi/", hung.local_addr().unwrap());
@@ -320,24 +282,8 @@ pub(super) async fn a_hung_store_holds_back_only_its_tenant(lms: &Lms, admin: &s
             held.push(socket);
         }
     });
-    let up = format!("{}/xapi/", lms.gateway);
-    let lookup: Lookup = Arc::new(move |tenant: String| {
-        let endpoint = match tenant.as_str() {
-            "hung" => hung_endpoint.clone(),
-            _ => up.clone(),
-        };
-        let (username, password) = (key.clone(), secret.clone());
-        Box::pin(async move {
-            Ok(Some(Destination {
-                endpoint,
-                username,
-                password,
-            }))
-        })
-    });
-    let loopback = Destinations::new(true, &["127.0.0.0/8".into()], "test").unwrap();
-    let sink = ExternalLrsSink::new("external-lrs", lookup, Arc::new(loopback))
-        .unwrap()
+    let sink = sink_beside(lms, admin, "hung", &hung_endpoint)
+        .await
         .with_wait(Duration::from_secs(2));
     let acme = Client {
         lms,
@@ -369,4 +315,43 @@ pub(super) async fn a_hung_store_holds_back_only_its_tenant(lms: &Lms, admin: &s
             "round {round}: the hung store is tried once, then left alone"
         );
     }
+}
+
+/// The forwarding sink with tenant `odd`'s store at `odd_endpoint` and every other tenant's
+/// this suite's own LRS, reached with a new LRS client of `admin`'s tenant.
+async fn sink_beside(
+    lms: &Lms,
+    admin: &str,
+    odd: &'static str,
+    odd_endpoint: &str,
+) -> ExternalLrsSink {
+    let (status, client) = call(
+        lms,
+        Method::POST,
+        "/v1/lrsClients",
+        admin,
+        Some(json!({"name": format!("Beside {odd}"), "canWrite": true, "canRead": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{client}");
+    let key = client["client"]["key"].as_str().unwrap().to_string();
+    let secret = client["secret"].as_str().unwrap().to_string();
+    let (up, odd_endpoint) = (format!("{}/xapi/", lms.gateway), odd_endpoint.to_string());
+    let lookup: Lookup = Arc::new(move |tenant: String| {
+        let endpoint = if tenant == odd {
+            odd_endpoint.clone()
+        } else {
+            up.clone()
+        };
+        let (username, password) = (key.clone(), secret.clone());
+        Box::pin(async move {
+            Ok(Some(Destination {
+                endpoint,
+                username,
+                password,
+            }))
+        })
+    });
+    let loopback = Destinations::new(true, &["127.0.0.0/8".into()], "test").unwrap();
+    ExternalLrsSink::new("external-lrs", lookup, Arc::new(loopback)).unwrap()
 }
