@@ -158,9 +158,11 @@ pub async fn shed_and_time(
         .retry_after(1)
         .into_response();
     };
-    // A course package's ZIP file may take longer to arrive than any other request; it is
-    // streamed on as it comes, so the time holds nothing in memory.
-    if crate::packages::is_import(request.uri().path()) {
+    // A course package's ZIP file, and statements with their attachments, may take longer to
+    // arrive than any other request; they are streamed on as they come, so the time holds
+    // nothing in memory.
+    if crate::packages::is_import(request.uri().path()) || crate::xapi::is_streamed_upload(&request)
+    {
         return next.run(request).await;
     }
     let deadline = Instant::now() + edge.timeout;

@@ -97,11 +97,34 @@ async fn pass_on(
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };
+    // The etag as the gateway's other writes take it: `etag`, or `If-Match` (then 412 when
+    // stale, as theirs).
+    let if_match = parts
+        .headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "*");
+    if if_match.is_some_and(|v| v.contains(',') || v.starts_with("W/")) {
+        return ApiError::invalid(
+            "If-Match",
+            "must be one strong etag, as a read's ETag gives it",
+        )
+        .into_response();
+    }
+    let conditions = crate::preconditions::Conditions {
+        if_match: if_match.is_some(),
+        ..Default::default()
+    };
+    let etag = params
+        .text("etag")
+        .or(if_match.map(str::to_string))
+        .unwrap_or_default();
     let header = pb::ImportCmi5PackageRequest {
         header: Some(pb::Cmi5PackageHeader {
             pathway_id: pathway_id.to_string(),
             language: params.text("language").unwrap_or_default(),
-            etag: params.text("etag").unwrap_or_default(),
+            etag,
         }),
         ..Default::default()
     };
@@ -129,7 +152,8 @@ async fn pass_on(
     let mut client = ContentPackageServiceClient::new(pathway.channel());
     match client.import_cmi5_package(request).await {
         Ok(answer) => json(pool, &answer.into_inner()),
-        Err(status) => ApiError::from_status(&status).into_response(),
+        Err(status) => crate::preconditions::on_error(&conditions, ApiError::from_status(&status))
+            .into_response(),
     }
 }
 
@@ -162,13 +186,19 @@ fn requested_range(headers: &http::HeaderMap) -> Option<(i64, i64)> {
     if spec.contains(',') {
         return None;
     }
-    let number = |text: &str| text.trim().parse::<u64>().ok().map(|n| n as i64);
+    // Digits only (no sign), and small enough that nothing below overflows: a number past
+    // i64 is no file's size, so it is read as the largest one.
+    let number = |text: &str| {
+        let text = text.trim();
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<i64>().unwrap_or(i64::MAX))
+    };
     match spec.split_once('-')? {
         ("", suffix) => number(suffix).filter(|n| *n > 0).map(|n| (-n, 0)),
         (first, "") => Some((number(first)?, 0)),
         (first, last) => {
             let (first, last) = (number(first)?, number(last)?);
-            (last >= first).then_some((first, last - first + 1))
+            (last >= first).then_some((first, (last - first).saturating_add(1)))
         }
     }
 }
@@ -211,7 +241,7 @@ async fn read(
     let (size, start) = (first.size, first.offset);
     let end = match length {
         0 => size,
-        length => (start + length).min(size),
+        length => start.saturating_add(length).min(size),
     };
     let partial = range.is_some() && size > 0;
     let rest = chunks.map(|read| {
@@ -274,6 +304,9 @@ mod tests {
         assert_eq!(range("bytes=-0"), None);
         assert_eq!(range("items=0-1"), None);
         assert_eq!(range("bytes=a-b"), None);
+        assert_eq!(range("bytes=+1-2"), None);
+        assert_eq!(range("bytes=0-9223372036854775807"), Some((0, i64::MAX)));
+        assert_eq!(range("bytes=18446744073709551615-"), Some((i64::MAX, 0)));
         assert_eq!(requested_range(&http::HeaderMap::new()), None);
     }
 

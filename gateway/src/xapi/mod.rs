@@ -130,6 +130,22 @@ fn xapi_error(status: StatusCode, message: &str) -> Response {
     ApiError::http(status, "XAPI_VERSION", message).into_response()
 }
 
+/// Whether `request` stores statements with their attachments (`multipart/mixed`), whose
+/// parts are streamed through.
+pub fn is_streamed_upload(request: &Request) -> bool {
+    let storing = matches!(*request.method(), http::Method::PUT | http::Method::POST);
+    let multipart = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/mixed")
+        });
+    storing && multipart && request.uri().path() == format!("{BASE}/statements")
+}
+
 /// The statement resource's state: records-service, and the latest consistency promise it
 /// made (what an error response repeats).
 #[derive(Clone)]

@@ -322,9 +322,24 @@ async fn content_packages(backend: TestBackend) {
     assert_eq!(fetch(&url(&steps_again[0])).await.2, PAGE);
     assert_eq!(fetch(&url(&steps[0])).await.2, PAGE);
 
-    // A stale etag changes nothing and keeps nothing.
+    // A stale etag changes nothing and keeps nothing: 409 as a query parameter, 412 as
+    // If-Match (as the gateway's other writes answer them).
     let (status, _) = import(&lms, &admin, &at_etag, package(&structure, false), ZIP).await;
     assert_eq!(status, 409);
+    let response = lms
+        .http
+        .post(format!(
+            "{}/v1/pathways/{pathway}:importCmi5Package",
+            lms.gateway
+        ))
+        .bearer_auth(&admin)
+        .header("Content-Type", ZIP)
+        .header("If-Match", etag.as_str())
+        .body(package(&structure, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 412);
 }
 
 /// Over gRPC, the first message must be the header.

@@ -144,7 +144,7 @@ impl pb::content_package_service_server::ContentPackageService for ContentPackag
 /// not empty.
 fn byte_range(size: i64, offset: i64, length: i64) -> Result<(i64, i64), Status> {
     let start = if offset < 0 {
-        (size + offset).max(0)
+        size.saturating_add(offset).max(0)
     } else {
         offset
     };
@@ -155,7 +155,7 @@ fn byte_range(size: i64, offset: i64, length: i64) -> Result<(i64, i64), Status>
     }
     let end = match length {
         0 => size,
-        length => (start + length.max(0)).min(size),
+        length => start.saturating_add(length.max(0)).min(size),
     };
     Ok((start.min(size), end))
 }
@@ -261,6 +261,12 @@ mod tests {
         assert_eq!(byte_range(0, 0, 0).unwrap(), (0, 0));
         assert_eq!(
             byte_range(100, 100, 0).unwrap_err().code(),
+            tonic::Code::OutOfRange
+        );
+        assert_eq!(byte_range(100, 1, i64::MAX).unwrap(), (1, 100));
+        assert_eq!(byte_range(100, i64::MIN, 0).unwrap(), (0, 100));
+        assert_eq!(
+            byte_range(100, i64::MAX, 0).unwrap_err().code(),
             tonic::Code::OutOfRange
         );
     }

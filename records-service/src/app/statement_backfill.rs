@@ -32,22 +32,37 @@ const SOURCES: [(&str, Batch); 3] = [
 ];
 
 impl RecordsApp {
-    /// Makes the statements missing for records kept before; how many it stored.
+    /// Makes the statements missing for records kept before; how many it stored. A tenant
+    /// whose backfill fails (a record whose statement cannot be made, two replicas racing) is
+    /// logged and left for the next start; the other tenants go on.
     pub async fn backfill_statements(&self) -> AppResult<usize> {
         let tenants = self.db.read(cursor::tenants).await?;
         let mut stored = 0;
         for tenant in tenants {
-            for (source, batch) in SOURCES {
-                loop {
-                    let tenant = tenant.clone();
-                    let step = self
-                        .db
-                        .write(move |conn| backfill_batch(conn, &tenant, source, batch))
-                        .await?;
-                    match step {
-                        Some(count) => stored += count,
-                        None => break,
-                    }
+            match self.backfill_tenant(&tenant).await {
+                Ok(count) => stored += count,
+                Err(error) => tracing::warn!(
+                    %tenant,
+                    %error,
+                    "making statements for a tenant's earlier learner records stopped; the next start resumes"
+                ),
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn backfill_tenant(&self, tenant: &TenantId) -> AppResult<usize> {
+        let mut stored = 0;
+        for (source, batch) in SOURCES {
+            loop {
+                let tenant = tenant.clone();
+                let step = self
+                    .db
+                    .write(move |conn| backfill_batch(conn, &tenant, source, batch))
+                    .await?;
+                match step {
+                    Some(count) => stored += count,
+                    None => break,
                 }
             }
         }

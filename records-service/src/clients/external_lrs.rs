@@ -171,28 +171,29 @@ impl EventSink for ExternalLrsSink {
                 async move {
                     if is_resting(&resting, &tenant) {
                         // Left for later, unacknowledged: the outbox offers them again.
-                        return Ok(Delivery::default());
+                        return Delivery::default();
                     }
-                    let sent = tokio::time::timeout(wait, send_tenant(&lookup, &lrs, &tenant, events));
-                    let (delivery, failure) = match sent.await {
-                        Ok(sent) => sent?,
-                        Err(_) => (
-                            Delivery::default(),
-                            Some(format!("no answer within {} s", wait.as_secs_f64())),
-                        ),
+                    // What was delivered before the wait ran out is kept: the next delivery
+                    // goes on from there rather than starting over.
+                    let delivered = Mutex::new(Delivery::default());
+                    let sent =
+                        tokio::time::timeout(wait, send_tenant(&lookup, &lrs, &tenant, events, &delivered));
+                    let failure = match sent.await {
+                        Ok(failure) => failure,
+                        Err(_) => Some(format!("no answer within {} s", wait.as_secs_f64())),
                     };
+                    let delivery = delivered.into_inner().unwrap_or_else(|p| p.into_inner());
                     if let Some(why) = &failure {
                         // Its statements stay unacknowledged (the outbox retries them with
                         // backoff) while other tenants' are sent.
                         tracing::warn!(%tenant, error = %why, "another LRS did not take statements; they will be retried");
                     }
                     note_outcome(&resting, &tenant, failure.is_some());
-                    Ok::<_, String>(delivery)
+                    delivery
                 }
             });
             let mut delivery = Delivery::default();
             for sent in futures::future::join_all(sends).await {
-                let sent = sent?;
                 delivery.acknowledged.extend(sent.acknowledged);
                 delivery.rejected.extend(sent.rejected);
             }
@@ -201,21 +202,27 @@ impl EventSink for ExternalLrsSink {
     }
 }
 
-/// One tenant's events to its store: what was delivered, and why the rest was not (its store
-/// did not take them now). An error reading the tenant's setting fails the whole delivery.
+/// One tenant's events to its store, each one delivered noted in `delivered` as it is; why
+/// the rest was not (its store did not take them now, or its setting could not be read).
 async fn send_tenant(
     lookup: &Lookup,
     lrs: &ExternalLrs,
     tenant: &str,
     events: Vec<events_pb::Event>,
-) -> Result<(Delivery, Option<String>), String> {
-    let mut delivery = Delivery::default();
-    let Some(destination) = lookup(tenant.to_string()).await? else {
-        // Forwarding was turned off since: nothing is owed.
-        delivery
-            .acknowledged
-            .extend(events.into_iter().map(|e| e.id));
-        return Ok((delivery, None));
+    delivered: &Mutex<Delivery>,
+) -> Option<String> {
+    let note = |change: &dyn Fn(&mut Delivery)| {
+        change(&mut delivered.lock().unwrap_or_else(|p| p.into_inner()));
+    };
+    let destination = match lookup(tenant.to_string()).await {
+        Ok(Some(destination)) => destination,
+        Ok(None) => {
+            // Forwarding was turned off since: nothing is owed.
+            let ids: Vec<String> = events.into_iter().map(|e| e.id).collect();
+            note(&|d| d.acknowledged.extend(ids.iter().cloned()));
+            return None;
+        }
+        Err(why) => return Some(format!("its forwarding setting could not be read: {why}")),
     };
     let target = Target {
         endpoint: &destination.endpoint,
@@ -229,15 +236,18 @@ async fn send_tenant(
                 .entry(version_of(&statement))
                 .or_default()
                 .push((event.id, statement)),
-            Err(why) => delivery.rejected.push(Rejection::new(event.id, why)),
+            Err(why) => note(&|d| {
+                d.rejected
+                    .push(Rejection::new(event.id.clone(), why.clone()))
+            }),
         }
     }
     for (version, batch) in by_version {
-        if let Err(why) = lrs.send_batch(&target, version, batch, &mut delivery).await {
-            return Ok((delivery, Some(why)));
+        if let Err(why) = lrs.send_batch(&target, version, batch, delivered).await {
+            return Some(why);
         }
     }
-    Ok((delivery, None))
+    None
 }
 
 #[derive(Clone)]
@@ -271,12 +281,13 @@ impl ExternalLrs {
         target: &Target<'_>,
         version: &str,
         batch: Vec<(String, Value)>,
-        delivery: &mut Delivery,
+        delivered: &Mutex<Delivery>,
     ) -> Result<(), String> {
+        let delivery = || delivered.lock().unwrap_or_else(|p| p.into_inner());
         let statements: Vec<Value> = batch.iter().map(|(_, s)| s.clone()).collect();
         match self.post(target, version, &statements).await {
             Answer::Stored => {
-                delivery
+                delivery()
                     .acknowledged
                     .extend(batch.into_iter().map(|(id, _)| id));
                 Ok(())
@@ -285,8 +296,8 @@ impl ExternalLrs {
             Answer::Refused(_) => {
                 for (id, statement) in batch {
                     match self.put(target, version, &statement).await {
-                        Answer::Stored => delivery.acknowledged.push(id),
-                        Answer::Refused(why) => delivery.rejected.push(Rejection::new(
+                        Answer::Stored => delivery().acknowledged.push(id),
+                        Answer::Refused(why) => delivery().rejected.push(Rejection::new(
                             id,
                             format!("the other store refused it: {why}"),
                         )),

@@ -21,6 +21,10 @@ use crate::app::xapi_parts::{PartSpool, StoredAttachment};
 
 pub type AnswerStream = ReceiverStream<Result<pb::StatementsStreamResponse, Status>>;
 
+/// The most parts one request may carry: each holds up to 64 KiB in memory before it spools,
+/// so this bounds what a request holds (6.25 MiB).
+const MAX_PARTS: usize = 100;
+
 fn invalid(field: &str, description: impl Into<String>) -> Status {
     AppError::invalid_field(field, description).into()
 }
@@ -64,6 +68,18 @@ pub(super) async fn store(
             Some(Item::Part(part)) => {
                 if !part.content.is_empty() {
                     return Err(invalid("part.content", "is sent as data messages"));
+                }
+                if parts.len() + usize::from(current.is_some()) >= MAX_PARTS {
+                    return Err(invalid(
+                        "part",
+                        format!("a request carries at most {MAX_PARTS} attachments' parts"),
+                    ));
+                }
+                if part.sha2.len() > 128 || part.content_type.len() > 255 {
+                    return Err(invalid(
+                        "part",
+                        "a part's hash is at most 128 characters, its content type 255",
+                    ));
                 }
                 if let Some(done) = current.take() {
                     parts.push(done.finish().await.map_err(spool_failed)?);
