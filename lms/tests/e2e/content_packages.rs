@@ -55,6 +55,17 @@ fn zip_of(files: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
     writer.finish().unwrap().into_inner()
 }
 
+/// A ZIP file of `count` empty files (stored: its directory is most of it).
+fn many_files(count: usize) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for index in 0..count {
+        writer.start_file(format!("{index}"), options).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
 /// Bytes that do not compress (so a ZIP of them is as large as they are).
 fn noise(len: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -176,6 +187,12 @@ async fn content_packages(backend: TestBackend) {
             ZIP,
             400,
             "is larger than the 2097152 bytes allowed",
+        ),
+        (
+            many_files(10_001),
+            ZIP,
+            400,
+            "declares 10001 entries; at most 10000",
         ),
         (
             package(&course_structure("1.5"), false),

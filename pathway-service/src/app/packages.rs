@@ -16,7 +16,7 @@ use lms_platform::{AppError, AppResult, Principal};
 
 use super::PathwayApp;
 use crate::domain::cmi5::{ImportedUnit, read_course_structure};
-use crate::domain::package::{self, COURSE_STRUCTURE, ContentPackage};
+use crate::domain::package::{self, COURSE_STRUCTURE, ContentPackage, DeclaredEntries};
 use crate::domain::pathway::Pathway;
 use crate::storage::packages as package_rows;
 
@@ -182,6 +182,16 @@ fn refused(message: String) -> AppError {
 /// Checks the ZIP file's directory (paths inside the package, each once, within the size
 /// limit) and reads its course structure with relative URLs resolved against `base_url`.
 fn list(zip: &File, max_bytes: u64, base_url: &str, language: &str) -> AppResult<Listing> {
+    // Counted from the file's end before the directory is read: a directory of millions of
+    // entries is refused without being held in memory.
+    if let Some(entries) = declared_entries(zip)
+        && entries > package::MAX_FILES as u64
+    {
+        return Err(refused(format!(
+            "declares {entries} entries; at most {} are read",
+            package::MAX_FILES
+        )));
+    }
     let mut archive = zip::ZipArchive::new(zip)
         .map_err(|error| refused(format!("is not a ZIP file ({error})")))?;
     if archive.len() > package::MAX_FILES {
@@ -259,6 +269,27 @@ fn list(zip: &File, max_bytes: u64, base_url: &str, language: &str) -> AppResult
         total_bytes,
         units,
     })
+}
+
+/// The entry count the file's end declares; None when it cannot be read there (the ZIP reader
+/// then says what is wrong).
+fn declared_entries(mut zip: &File) -> Option<u64> {
+    use std::io::Seek;
+    let length = zip.metadata().ok()?.len();
+    let tail_length = length.min(package::EOCD_SEARCH);
+    let mut tail = vec![0u8; tail_length as usize];
+    zip.seek(std::io::SeekFrom::Start(length - tail_length))
+        .ok()?;
+    zip.read_exact(&mut tail).ok()?;
+    match package::declared_entries(&tail)? {
+        DeclaredEntries::Counted(entries) => Some(entries),
+        DeclaredEntries::Zip64At(offset) => {
+            let mut record = [0u8; 56];
+            zip.seek(std::io::SeekFrom::Start(offset)).ok()?;
+            zip.read_exact(&mut record).ok()?;
+            package::zip64_entries(&record)
+        }
+    }
 }
 
 fn unreadable(path: &str, error: impl std::fmt::Display) -> AppError {

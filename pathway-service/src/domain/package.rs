@@ -65,6 +65,46 @@ pub fn file_path(name: &str) -> Result<&str, &'static str> {
     Ok(name)
 }
 
+/// How far from its end a ZIP file's end-of-central-directory record may start: its 22 bytes
+/// and a comment of at most 65 535.
+pub const EOCD_SEARCH: u64 = 22 + 65_535;
+
+/// What a ZIP file's end says of its directory, read before the directory itself.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeclaredEntries {
+    /// The Zip32 record's count.
+    Counted(u64),
+    /// A Zip64 file: its record, at this offset, holds the count ([`zip64_entries`]).
+    Zip64At(u64),
+}
+
+/// The entry count the end-of-central-directory record in `tail` (a file's last bytes, up to
+/// [`EOCD_SEARCH`]) declares; None when there is none (not a ZIP file: the ZIP reader says
+/// why).
+pub fn declared_entries(tail: &[u8]) -> Option<DeclaredEntries> {
+    let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    let record = tail.get(at..at + 22)?;
+    let entries = u16::from_le_bytes([record[10], record[11]]);
+    if entries != u16::MAX {
+        return Some(DeclaredEntries::Counted(u64::from(entries)));
+    }
+    // Zip64: a locator right before the record gives the Zip64 record's offset.
+    let locator = tail.get(at.checked_sub(20)?..at)?;
+    if &locator[..4] != b"PK\x06\x07" {
+        return Some(DeclaredEntries::Counted(u64::from(entries)));
+    }
+    let offset = u64::from_le_bytes(locator[8..16].try_into().ok()?);
+    Some(DeclaredEntries::Zip64At(offset))
+}
+
+/// The entry count of a Zip64 end-of-central-directory record (its first 56 bytes).
+pub fn zip64_entries(record: &[u8]) -> Option<u64> {
+    if record.get(..4)? != b"PK\x06\x06" {
+        return None;
+    }
+    Some(u64::from_le_bytes(record.get(32..40)?.try_into().ok()?))
+}
+
 /// The media type a browser is told a file has, by its extension: what content needs to run
 /// (`text/html`, `text/javascript`, `image/png`, …), `application/octet-stream` when unknown.
 pub fn content_type(path: &str) -> String {
@@ -95,6 +135,30 @@ mod tests {
             assert!(file_path(bad).is_err(), "{bad:?}");
         }
         assert!(file_path(&"a".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn a_zip_files_end_declares_its_entries() {
+        let mut zip32 = vec![0u8; 10];
+        zip32.extend_from_slice(b"PK\x05\x06\0\0\0\0\x03\0\x03\0");
+        zip32.extend_from_slice(&[0u8; 10]);
+        assert_eq!(declared_entries(&zip32), Some(DeclaredEntries::Counted(3)));
+        let mut zip64 = b"PK\x06\x07\0\0\0\0".to_vec();
+        zip64.extend_from_slice(&1234u64.to_le_bytes());
+        zip64.extend_from_slice(&[1, 0, 0, 0]);
+        zip64.extend_from_slice(b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff");
+        zip64.extend_from_slice(&[0u8; 10]);
+        assert_eq!(
+            declared_entries(&zip64),
+            Some(DeclaredEntries::Zip64At(1234))
+        );
+        let mut record = b"PK\x06\x06".to_vec();
+        record.extend_from_slice(&[0u8; 28]);
+        record.extend_from_slice(&7_000_000u64.to_le_bytes());
+        record.extend_from_slice(&[0u8; 16]);
+        assert_eq!(zip64_entries(&record), Some(7_000_000));
+        assert_eq!(declared_entries(b"not a zip file at all"), None);
+        assert_eq!(declared_entries(b"PK\x05\x06 cut"), None);
     }
 
     #[test]
