@@ -20,6 +20,7 @@ pub mod ids;
 pub mod inbox;
 pub mod outbox;
 pub mod pagination;
+pub mod parts;
 pub mod privacy;
 pub mod resource;
 pub mod server;

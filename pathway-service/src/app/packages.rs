@@ -12,6 +12,7 @@ use std::io::Read;
 
 use lms_platform::db::DbConnection;
 use lms_platform::ids::{PathwayId, TenantId};
+use lms_platform::parts::each_part;
 use lms_platform::{AppError, AppResult, Principal};
 
 use super::PathwayApp;
@@ -307,7 +308,6 @@ fn store_files(
 ) -> AppResult<()> {
     let mut archive = zip::ZipArchive::new(zip)
         .map_err(|error| refused(format!("is not a ZIP file ({error})")))?;
-    let mut part = vec![0u8; package::CHUNK_BYTES];
     for file in files {
         let content_type = package::content_type(&file.path);
         package_rows::insert_file(
@@ -321,24 +321,23 @@ fn store_files(
         let mut entry = archive
             .by_index(file.index)
             .map_err(|error| unreadable(&file.path, error))?;
+        // Stopped as soon as an entry unpacks past what its directory says (a ZIP bomb).
         let mut copied = 0u64;
-        let mut seq = 0;
-        loop {
-            let filled =
-                fill(&mut entry, &mut part).map_err(|error| unreadable(&file.path, error))?;
-            if filled == 0 {
-                break;
-            }
-            copied += filled as u64;
-            if copied > file.size {
-                return Err(refused(format!(
-                    "file {:?} unpacks to more than the {} bytes its entry says",
-                    file.path, file.size
-                )));
-            }
-            package_rows::insert_chunk(conn, tenant, access_key, &file.path, seq, &part[..filled])?;
-            seq += 1;
-        }
+        each_part(
+            &mut entry,
+            package::CHUNK_BYTES,
+            |seq, part| {
+                copied += part.len() as u64;
+                if copied > file.size {
+                    return Err(refused(format!(
+                        "file {:?} unpacks to more than the {} bytes its entry says",
+                        file.path, file.size
+                    )));
+                }
+                package_rows::insert_chunk(conn, tenant, access_key, &file.path, seq, part)
+            },
+            |error| unreadable(&file.path, error),
+        )?;
         if copied != file.size {
             return Err(refused(format!(
                 "file {:?} unpacks to {copied} bytes, not the {} its entry says",
@@ -347,16 +346,4 @@ fn store_files(
         }
     }
     Ok(())
-}
-
-/// Reads until `buffer` is full or the reader ends; how many bytes it holds.
-fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match reader.read(&mut buffer[filled..])? {
-            0 => break,
-            read => filled += read,
-        }
-    }
-    Ok(filled)
 }

@@ -3,7 +3,7 @@
 //! part by part; and the hashes a page of statements names (to answer their raw data).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use lms_platform::db::DbConnection;
 use lms_platform::error::FieldViolation;
 use lms_platform::ids::TenantId;
+use lms_platform::parts::each_part;
 use lms_platform::{AppError, AppResult};
 
 use crate::domain::xapi;
@@ -163,22 +164,13 @@ fn copy_spooled(
         AppError::Internal(anyhow::anyhow!("reading a spooled part: {error}"))
     };
     file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
-    let mut buffer = vec![0u8; CHUNK_BYTES];
-    let mut seq = 0;
-    loop {
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match file.read(&mut buffer[filled..]).map_err(unreadable)? {
-                0 => break,
-                read => filled += read,
-            }
-        }
-        if filled == 0 {
-            return Ok(());
-        }
-        attachment_rows::insert_chunk(conn, tenant, sha2, seq, &buffer[..filled])?;
-        seq += 1;
-    }
+    each_part(
+        &mut file,
+        CHUNK_BYTES,
+        |seq, part| attachment_rows::insert_chunk(conn, tenant, sha2, seq, part),
+        unreadable,
+    )?;
+    Ok(())
 }
 
 /// The parts of a request against its statements' attachments (xAPI Communication 1.5.2).
