@@ -56,7 +56,7 @@ cat "$logs/alongside"
 cargo test -p lms --locked "$@" > "$logs/e2e" 2>&1 &
 e2e=$!
 # Interrupted (or failing) before they end: they are stopped too, not left running.
-trap 'kill "$e2e" 2>/dev/null; rm -rf "$logs"' EXIT
+trap 'kill "$e2e" 2>/dev/null || true; rm -rf "$logs"' EXIT
 status=0
 cargo test --workspace --exclude lms --locked "$@" || status=$?
 wait "$e2e" || status=$?
