@@ -229,6 +229,11 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 AppError::Aborted("the change raced with another; retry it".into())
             }
+            // PostgreSQL broke a cycle of lock waits by failing this transaction (40P01, which
+            // diesel reports only by its message); run again, it succeeds.
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                AppError::Aborted("the change raced with another; retry it".into())
+            }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 AppError::Unavailable("database connection lost; retry".into())
             }

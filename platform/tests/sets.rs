@@ -1,9 +1,15 @@
 //! `db::in_set` on SQLite and PostgreSQL: a filter by a set of values the caller holds matches
 //! exactly those values — whatever characters they hold, however many there are, none when the
-//! set is empty — in reads and in updates.
+//! set is empty — in reads and in updates. And on PostgreSQL, `db::lock_unheld` takes only the
+//! rows no other transaction holds, without waiting; a deadlock PostgreSQL breaks is ABORTED
+//! (retry), not INTERNAL.
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use lms_platform::db::{Db, in_set};
+use lms_platform::AppError;
+use lms_platform::db::{Db, in_set, lock_unheld};
 use lms_test_support::{TestBackend, TestDatabase};
 
 diesel::table! {
@@ -99,6 +105,118 @@ async fn a_set_filter_matches_exactly_its_values(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(seen, ["id-00007", "it's"]);
+}
+
+diesel::table! {
+    jobs (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        taken -> Bool,
+    }
+}
+
+/// A PostgreSQL database holding jobs a, b and c of tenant t (None outside CI without one).
+async fn jobs() -> Option<(TestDatabase, Db)> {
+    let guard = TestDatabase::create(TestBackend::Postgres)?;
+    let db = Db::connect(guard.url.clone(), 4).unwrap();
+    db.write(|conn| {
+        diesel::sql_query(
+            "CREATE TABLE jobs (tenant_id TEXT, id TEXT, taken BOOLEAN NOT NULL, \
+             PRIMARY KEY (tenant_id, id))",
+        )
+        .execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO jobs VALUES ('t','a',false),('t','b',false),('t','c',false)",
+        )
+        .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    Some((guard, db))
+}
+
+mod postgres_locks {
+    use super::*;
+
+    /// While one transaction holds a and b, another asking for b and c gets c at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_another_transaction_holds_are_skipped_not_waited_for() {
+        let Some((_guard, db)) = jobs().await else {
+            return;
+        };
+        let (held, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let holder = {
+            let (db, held, release) = (db.clone(), held.clone(), release.clone());
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    let mine = lock_unheld(conn, "jobs", "t", &["a", "b"])?;
+                    held.wait();
+                    release.wait();
+                    Ok(mine)
+                })
+                .await
+            })
+        };
+        let asker = tokio::task::spawn_blocking(move || held.wait());
+        asker.await.unwrap();
+        let started = Instant::now();
+        let got = db
+            .write(|conn| lock_unheld(conn, "jobs", "t", &["b", "c", "missing"]))
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        tokio::task::spawn_blocking(move || release.wait())
+            .await
+            .unwrap();
+        assert_eq!(holder.await.unwrap().unwrap(), ["a", "b"]);
+        assert_eq!(got, ["c"], "b is held by the other transaction");
+        assert!(
+            waited < Duration::from_secs(5),
+            "took {waited:?}: it waited"
+        );
+        // Another tenant's row of the same id is never taken.
+        let other = db
+            .write(|conn| lock_unheld(conn, "jobs", "u", &["a"]))
+            .await
+            .unwrap();
+        assert!(other.is_empty());
+    }
+
+    /// Two transactions each update a row the other then updates: PostgreSQL fails one of
+    /// them, and that one is ABORTED (the caller retries), not INTERNAL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadlock_is_aborted_for_a_retry() {
+        let Some((_guard, db)) = jobs().await else {
+            return;
+        };
+        let both_hold_one = Arc::new(Barrier::new(2));
+        let crossing = |first: &'static str, second: &'static str| {
+            let (db, both_hold_one) = (db.clone(), both_hold_one.clone());
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    let take = |conn: &mut lms_platform::db::DbConnection, id: &str| {
+                        diesel::update(jobs::table.filter(jobs::id.eq(id)))
+                            .set(jobs::taken.eq(true))
+                            .execute(conn)
+                    };
+                    take(conn, first)?;
+                    both_hold_one.wait();
+                    take(conn, second)?;
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let (one, other) = (crossing("a", "b"), crossing("b", "a"));
+        let outcomes = [one.await.unwrap(), other.await.unwrap()];
+        let aborted = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(AppError::Aborted(_))))
+            .count();
+        assert_eq!(aborted, 1, "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    }
 }
 
 mod sqlite {

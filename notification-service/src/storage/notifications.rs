@@ -4,8 +4,9 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable};
 use lms_platform::AppResult;
-use lms_platform::db::DbConnection;
+use lms_platform::db::{DbConnection, MultiBackend};
 use lms_platform::ids::TenantId;
 
 use super::schema::notifications as n;
@@ -92,7 +93,9 @@ pub fn decide_all(conn: &mut DbConnection, rows: &[Row]) -> AppResult<usize> {
 
 /// Claims up to `limit` rows of `work` due at `now` until `lease_until` (which the caller makes
 /// unique to this claim): rows another worker holds are left to it. The conditional update is
-/// what decides between two workers reading the same rows.
+/// what decides between two workers reading the same rows: it asks again that each row be
+/// free and still `work` — a row another worker claimed, prepared or emailed since the
+/// candidates were read is free again, and taking it would send it twice.
 pub fn claim(
     conn: &mut DbConnection,
     work: Work,
@@ -103,18 +106,8 @@ pub fn claim(
     // The queue fills in bursts (an assignment to thousands): plan for its size now, as the
     // outbox's and inbox's batch transactions do (see `plan_for_actual_sizes`).
     lms_platform::db::plan_for_actual_sizes(conn)?;
-    let free = || n::lease_until.is_null().or(n::lease_until.lt(now));
-    let of_work = || {
-        let query = n::table.filter(n::next_attempt_at.le(now)).into_boxed();
-        match work {
-            Work::Prepare => query.filter(n::state.eq(PENDING)),
-            Work::Email => query
-                .filter(n::state.eq(READY))
-                .filter(n::email_state.eq(EMAIL_PENDING)),
-        }
-    };
-    let candidates: Vec<(String, String)> = of_work()
-        .filter(free())
+    let candidates: Vec<(String, String)> = n::table
+        .filter(claimable(work, now))
         .order(n::next_attempt_at.asc())
         .limit(limit)
         .select((n::tenant_id, n::id))
@@ -127,11 +120,14 @@ pub fn claim(
     let mut claimed = Vec::with_capacity(candidates.len());
     for (tenant, ids) in by_tenant {
         for chunk in ids.chunks(500) {
+            // Only rows no other claim holds: claims never wait on each other (see
+            // `lock_unheld`).
+            let unheld = lms_platform::db::lock_unheld(conn, "notifications", tenant, chunk)?;
             // A set, not `eq_any`: probed through the primary key whatever the statistics
             // of a queue just filled say (see `in_set`).
-            let of_ids = lms_platform::db::in_set(conn, "notifications.id", chunk);
+            let of_ids = lms_platform::db::in_set(conn, "notifications.id", &unheld);
             let mine = |of_ids| n::table.filter(n::tenant_id.eq(tenant)).filter(of_ids);
-            diesel::update(mine(of_ids.clone()).filter(free()))
+            diesel::update(mine(of_ids.clone()).filter(claimable(work, now)))
                 .set(n::lease_until.eq(Some(lease_until)))
                 .execute(conn)?;
             let rows: Vec<Row> = mine(of_ids)
@@ -143,6 +139,23 @@ pub fn claim(
     }
     claimed.sort_by_key(|row| row.next_attempt_at);
     Ok(claimed)
+}
+
+/// Rows of `work` due at `now` and held by no worker (never leased, or their lease ran out).
+fn claimable(
+    work: Work,
+    now: NaiveDateTime,
+) -> Box<dyn BoxableExpression<n::table, MultiBackend, SqlType = Nullable<Bool>>> {
+    let due = n::next_attempt_at
+        .le(now)
+        .and(n::lease_until.is_null().or(n::lease_until.lt(now)));
+    match work {
+        Work::Prepare => Box::new(due.and(n::state.eq(PENDING))),
+        Work::Email => Box::new(
+            due.and(n::state.eq(READY))
+                .and(n::email_state.eq(EMAIL_PENDING)),
+        ),
+    }
 }
 
 /// What a worker claims.

@@ -1,7 +1,7 @@
 //! Webhook deliveries: queued with the event that caused them, claimed by the sender with a
 //! lease (replicas share the work), and kept as the webhook's delivery log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::dsl::min;
@@ -99,7 +99,19 @@ pub fn claim(
     let mut claimed = Vec::with_capacity(candidates.len());
     for (tenant, rows) in by_tenant {
         for chunk in rows.chunks(500) {
-            let (ready, waiting) = first_of_each_aggregate(conn, tenant, chunk)?;
+            // Only rows no other claim holds: claims never wait on each other (see
+            // `lock_unheld`).
+            let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| *id).collect();
+            let unheld: HashSet<String> =
+                lms_platform::db::lock_unheld(conn, "webhook_deliveries", tenant, &ids)?
+                    .into_iter()
+                    .collect();
+            let chunk: Vec<(&str, &str, &str)> = chunk
+                .iter()
+                .filter(|(id, _, _)| unheld.contains(*id))
+                .copied()
+                .collect();
+            let (ready, waiting) = first_of_each_aggregate(conn, tenant, &chunk)?;
             for (head_next_attempt, followers) in waiting {
                 diesel::update(
                     d::table
@@ -114,7 +126,15 @@ pub fn claim(
                     .filter(d::tenant_id.eq(tenant))
                     .filter(d::id.eq_any(&ready))
             };
-            diesel::update(mine().filter(free()))
+            // Asked again, not assumed from the candidates' read: a delivery another worker
+            // attempted since is free again, and taking it would send it twice.
+            let claimable = || {
+                d::state
+                    .eq(PENDING)
+                    .and(d::next_attempt_at.le(now))
+                    .and(free())
+            };
+            diesel::update(mine().filter(claimable()))
                 .set(d::lease_until.eq(Some(lease_until)))
                 .execute(conn)?;
             claimed.extend(

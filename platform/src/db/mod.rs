@@ -27,7 +27,7 @@ mod sets;
 
 pub(crate) use pool::Dedicated;
 use pool::{Manager, on_pooled};
-pub use sets::{InSet, in_set};
+pub use sets::{InSet, in_set, lock_unheld};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

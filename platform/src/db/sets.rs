@@ -1,9 +1,12 @@
 //! Filtering by a set of values the caller holds (the ids of a batch), written so that both
-//! databases probe their index for each value whatever their statistics say.
+//! databases probe their index for each value whatever their statistics say; and locking the
+//! rows of such a set that no other transaction holds.
 
+use diesel::RunQueryDsl;
 use diesel::sql_types::{Bool, Text};
 
 use super::DbConnection;
+use crate::error::AppResult;
 
 /// `column IN (<values>)`, the values bound as one JSON array: on PostgreSQL
 /// `column IN (SELECT jsonb_array_elements_text($n::jsonb))`, on SQLite
@@ -47,3 +50,42 @@ pub type InSet = diesel::expression::SqlLiteral<
         diesel::dsl::AsExprOf<String, Text>,
     >,
 >;
+
+/// Of `ids` — rows of `table` in `tenant`, keyed `(tenant_id, id)` — those this transaction
+/// now holds. On PostgreSQL each is locked `FOR UPDATE SKIP LOCKED`: a row another
+/// transaction holds is left out at once, never waited for. Workers claiming from one queue
+/// (replicas, or a periodic task beside a run an operator started) read the same candidates;
+/// updating those directly, each waited for the rows the other had updated first, in whatever
+/// order its plan visited them, and two such claims deadlocked. Updating only the rows locked
+/// here, no claim ever waits for another.
+///
+/// SQLite runs one writer at a time: there every id is returned.
+///
+/// `table` is written into the statement as it is: pass a table's name, never input.
+pub fn lock_unheld(
+    conn: &mut DbConnection,
+    table: &'static str,
+    tenant: &str,
+    ids: &[&str],
+) -> AppResult<Vec<String>> {
+    #[derive(diesel::QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let ids = serde_json::Value::from(ids.to_vec()).to_string();
+            let locked: Vec<Locked> = diesel::sql_query(format!(
+                "SELECT id FROM {table} WHERE tenant_id = $1 \
+                 AND id IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+                 FOR UPDATE SKIP LOCKED"
+            ))
+            .bind::<Text, _>(tenant)
+            .bind::<Text, _>(ids)
+            .load(pg)?;
+            Ok(locked.into_iter().map(|row| row.id).collect())
+        }
+        DbConnection::Sqlite(_) => Ok(ids.iter().map(|id| id.to_string()).collect()),
+    }
+}
