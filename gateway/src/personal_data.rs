@@ -8,7 +8,7 @@
 
 use futures::future::join_all;
 use lms_platform::client::Peer;
-use lms_platform::privacy::{check_erasure, check_export};
+use lms_platform::privacy::{all_addresses, check_erasure, check_export};
 use lms_proto::privacy_v1 as pb;
 use pb::personal_data_service_client::PersonalDataServiceClient;
 use tonic::metadata::MetadataMap;
@@ -66,10 +66,16 @@ impl pb::personal_data_service_server::PersonalDataService for MergedPersonalDat
         let request = request.into_inner();
         check_export(&request)?;
         let mut data = export(&self.directory, &incoming, request.clone()).await?;
+        // Everywhere else the person is looked for by the directory's addresses too.
+        let everywhere = pb::ExportPersonalDataRequest {
+            email_addresses: all_addresses(&request.email_addresses, &data.email_addresses),
+            ..request
+        };
+        data.email_addresses = everywhere.email_addresses.clone();
         let others = join_all(
             self.others
                 .iter()
-                .map(|peer| export(peer, &incoming, request.clone())),
+                .map(|peer| export(peer, &incoming, everywhere.clone())),
         )
         .await;
         for section in others {
@@ -88,8 +94,10 @@ impl pb::personal_data_service_server::PersonalDataService for MergedPersonalDat
         let mut erased = erase(&self.directory, &incoming, request.clone()).await?;
         let everywhere = pb::ErasePersonalDataRequest {
             pseudonym: erased.pseudonym.clone(),
+            email_addresses: all_addresses(&request.email_addresses, &erased.email_addresses),
             ..request
         };
+        erased.email_addresses = everywhere.email_addresses.clone();
         let others = join_all(
             self.others
                 .iter()

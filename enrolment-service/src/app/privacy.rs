@@ -4,7 +4,7 @@
 
 use chrono::NaiveDateTime;
 use lms_platform::audit::{self, Change};
-use lms_platform::privacy::{self, person_hash};
+use lms_platform::privacy::{self, Person, person_hash};
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult, Principal};
 use serde_json::{Map, Value, json};
@@ -15,6 +15,8 @@ use crate::storage::personal_data::{self as personal, TABLES};
 
 /// What an erasure did.
 pub struct Erasure {
+    /// The email addresses the directory held for the person (now cleared).
+    pub email_addresses: Vec<String>,
     pub pseudonym: String,
     pub erased_at: NaiveDateTime,
     /// Rows whose identity was replaced or cleared.
@@ -24,13 +26,13 @@ pub struct Erasure {
 }
 
 impl EnrolmentApp {
-    /// Every row that names `person`, by table (NOT_FOUND for someone the directory does not
-    /// know).
+    /// Every row that names `person`, by table, and the email addresses the directory holds
+    /// for them (NOT_FOUND for someone the directory does not know).
     pub async fn export_personal_data(
         &self,
         who: &Principal,
         person: String,
-    ) -> AppResult<Map<String, Value>> {
+    ) -> AppResult<(Map<String, Value>, Vec<String>)> {
         let tenant = who.tenant_id.clone();
         self.db
             .read(move |conn| {
@@ -38,7 +40,8 @@ impl EnrolmentApp {
                 else {
                     return Err(AppError::not_found(format!("person {person}")));
                 };
-                let mut data = privacy::export(conn, &tenant, &person, &TABLES)?;
+                let addresses = personal::email_addresses(conn, &tenant, &id)?;
+                let mut data = privacy::export(conn, &tenant, &Person::by_id(&person), &TABLES)?;
                 let attributes: Map<String, Value> = personal::attributes(conn, &tenant, &id)?
                     .into_iter()
                     .map(|(key, value)| (key, Value::String(value)))
@@ -46,7 +49,7 @@ impl EnrolmentApp {
                 if !attributes.is_empty() {
                     data.insert("person_attributes".into(), Value::Object(attributes));
                 }
-                Ok(data)
+                Ok((data, addresses))
             })
             .await
     }
@@ -73,8 +76,15 @@ impl EnrolmentApp {
                     else {
                         return Err(AppError::not_found(format!("person {person}")));
                     };
-                    let rows = privacy::erase(conn, &tenant, &person, &pseudonym, &TABLES)?;
+                    let rows = privacy::erase(
+                        conn,
+                        &tenant,
+                        &Person::by_id(&person),
+                        &pseudonym,
+                        &TABLES,
+                    )?;
                     return Ok(Erasure {
+                        email_addresses: Vec::new(),
                         pseudonym,
                         erased_at,
                         rows,
@@ -91,13 +101,17 @@ impl EnrolmentApp {
                     erased_at,
                     &who.subject,
                 )?;
+                // Read before the profile is cleared: the other services erase by them too.
+                let email_addresses = personal::email_addresses(conn, &tenant, &id)?;
                 let mut rows = personal::remove_attributes(conn, &tenant, &id)?;
-                rows += privacy::erase(conn, &tenant, &person, &pseudonym, &TABLES)?;
+                rows +=
+                    privacy::erase(conn, &tenant, &Person::by_id(&person), &pseudonym, &TABLES)?;
                 let profile = format!("people/{id}");
                 rows += audit::clear_fields(conn, &tenant, &profile)?;
                 let erased = json!({ "erased": true, "reason": reason });
                 audit::record(conn, &who, Change::acted(profile, &erased)?)?;
                 Ok(Erasure {
+                    email_addresses,
                     pseudonym,
                     erased_at,
                     rows,

@@ -2,7 +2,7 @@
 //! answers NOT_FOUND for strangers, chooses the pseudonym of an erasure and remembers it.
 
 use lms_platform::auth::principal;
-use lms_platform::privacy::{check_erasure, check_export, section};
+use lms_platform::privacy::{all_addresses, check_erasure, check_export, section};
 use lms_platform::resource::timestamp;
 use lms_proto::privacy_v1 as pb;
 use tonic::{Request, Response, Status};
@@ -31,13 +31,14 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalData {
         let who = principal(&request)?;
         let request = request.into_inner();
         check_export(&request)?;
-        let data = self
+        let (data, known) = self
             .app
             .export_personal_data(&who, request.person.clone())
             .await?;
         Ok(Response::new(pb::PersonalData {
             person: request.person,
             sections: vec![section(NAME, data)],
+            email_addresses: all_addresses(&request.email_addresses, &known),
         }))
     }
 
@@ -61,6 +62,7 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalData {
                 rows: erasure.rows,
             }],
             erased_before: erasure.erased_before,
+            email_addresses: all_addresses(&request.email_addresses, &erasure.email_addresses),
         }))
     }
 }

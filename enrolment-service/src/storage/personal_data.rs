@@ -10,7 +10,7 @@ use lms_platform::error::AppResult;
 use lms_platform::ids::{PersonId, TenantId};
 use lms_platform::privacy::PersonalTables;
 
-use super::schema::person_attributes;
+use super::schema::{people, person_attributes};
 
 pub const TABLES: PersonalTables = PersonalTables {
     service: "enrolment-service",
@@ -64,6 +64,20 @@ pub fn attributes(
         .select((person_attributes::key, person_attributes::value))
         .order(person_attributes::key.asc())
         .load(conn)?)
+}
+
+/// The email addresses the directory holds for a person (none, or their one address).
+pub fn email_addresses(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person: &PersonId,
+) -> AppResult<Vec<String>> {
+    let email: String = people::table
+        .filter(people::tenant_id.eq(tenant.as_str()))
+        .filter(people::id.eq(person.as_str()))
+        .select(people::email)
+        .first(conn)?;
+    Ok(Some(email).filter(|e| !e.is_empty()).into_iter().collect())
 }
 
 /// Removes a person's custom attributes (erasure); how many there were.

@@ -112,6 +112,88 @@ async fn content_reports_about_the_learner(lms: &Lms) -> (String, String) {
     )
 }
 
+/// A second address of the learner's, which the directory never had: their request names it.
+const HOME_ADDRESS: &str = "ada.lovelace@home.example";
+
+/// Content that knows the learner by email only: a statement naming them by the directory's
+/// address (`mbox`), one by the SHA-1 of their home address (`mbox_sha1sum`), and a State
+/// document kept for the first. Answers the two statements' ids.
+async fn content_knows_them_by_email(lms: &Lms) -> (String, String) {
+    let by_mbox = json!({"objectType": "Agent", "mbox": "mailto:ada@a.example", "name": "Ada L."});
+    let sha1 = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("mailto:{HOME_ADDRESS}").as_bytes(),
+    );
+    let sha1: String = sha1.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let verb = json!({"id": "http://adlnet.gov/expapi/verbs/experienced"});
+    let object = json!({"id": "http://example.com/apps/mobile-safety"});
+    let (status, ids) = xapi(
+        lms,
+        reqwest::Method::POST,
+        "/statements",
+        Some(json!([
+            {"actor": by_mbox, "verb": verb, "object": object},
+            {"actor": {"mbox_sha1sum": sha1}, "verb": verb, "object": object},
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200, "{ids}");
+    let state = format!(
+        "/activities/state?activityId={}&agent={}&stateId=bookmark",
+        enc("http://example.com/apps/mobile-safety"),
+        enc(&json!({"mbox": "mailto:ada@a.example"}).to_string())
+    );
+    let (status, _) = xapi(lms, reqwest::Method::PUT, &state, Some(json!({"page": 7}))).await;
+    assert_eq!(status, 204);
+    (
+        ids[0].as_str().unwrap().into(),
+        ids[1].as_str().unwrap().into(),
+    )
+}
+
+/// After the erasure: the statements that knew them by email name the pseudonym's account
+/// instead, nothing is found by those addresses, and the document kept for one is gone.
+async fn the_store_no_longer_knows_their_addresses(lms: &Lms, pseudonym: &str, ids: &[String]) {
+    for id in ids {
+        let (status, statement) = xapi(
+            lms,
+            reqwest::Method::GET,
+            &format!("/statements?statementId={id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{statement}");
+        let actor = statement["actor"].as_object().unwrap();
+        assert_eq!(
+            actor["account"],
+            json!({"homePage": "urn:lms:tenant:a", "name": pseudonym}),
+            "{statement}"
+        );
+        for gone in ["mbox", "mbox_sha1sum", "name"] {
+            assert!(!actor.contains_key(gone), "{statement}");
+        }
+    }
+    let agent = enc(&json!({"mbox": "mailto:ada@a.example"}).to_string());
+    let (status, found) = xapi(
+        lms,
+        reqwest::Method::GET,
+        &format!("/statements?agent={agent}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["statements"], json!([]), "{found}");
+    let state = format!(
+        "/activities/state?activityId={}&agent={agent}&stateId=bookmark",
+        enc("http://example.com/apps/mobile-safety"),
+    );
+    let (status, _) = xapi(lms, reqwest::Method::GET, &state, None).await;
+    assert_eq!(
+        status, 404,
+        "the document kept for their address is deleted"
+    );
+}
+
 /// After the erasure: the store answers nothing for the person, their statements under the
 /// pseudonym without their name, their documents gone, somebody else's statement unchanged.
 async fn the_store_no_longer_names_them(lms: &Lms, pseudonym: &str, about: &str, other: &str) {
@@ -154,7 +236,11 @@ async fn the_store_no_longer_names_them(lms: &Lms, pseudonym: &str, about: &str,
     assert_eq!(old["statements"], json!([]), "{old}");
     let new = format!("{}&verb={experienced}", by(pseudonym));
     let (_, new) = xapi(lms, reqwest::Method::GET, &new, None).await;
-    assert_eq!(new["statements"][0]["id"], about, "{new}");
+    let experienced_by_them = new["statements"].as_array().unwrap();
+    assert!(
+        experienced_by_them.iter().any(|s| s["id"] == about),
+        "{new}"
+    );
     let (status, kept) = xapi(
         lms,
         reqwest::Method::GET,
@@ -188,10 +274,21 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
     let ids = seed_tenant_a(&lms).await;
     let admin = lms.token("a", Role::Admin);
     let (about, other) = content_reports_about_the_learner(&lms).await;
+    let (by_mbox, by_sha1) = content_knows_them_by_email(&lms).await;
 
-    // One call: every service's section.
-    let (status, data) = export(&lms, "learner@a", &admin).await;
+    // One call: every service's section, the person looked for by the directory's address
+    // and the one their request names too.
+    let (status, data) = export(
+        &lms,
+        &format!("learner@a?emailAddresses={HOME_ADDRESS}"),
+        &admin,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{data}");
+    assert_eq!(
+        data["emailAddresses"],
+        json!([HOME_ADDRESS, "ada@a.example"])
+    );
     let directory = section(&data, "enrolment-service");
     assert_eq!(directory["people"][0]["email"], "ada@a.example");
     assert!(!directory["enrolments"].as_array().unwrap().is_empty());
@@ -224,8 +321,15 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
             .any(|s| s["statement"]["context"]["registration"].is_string())
     );
     assert!(statements.iter().all(|s| s["id"] != other.as_str()));
+    for id in [&by_mbox, &by_sha1] {
+        assert!(
+            statements.iter().any(|s| s["id"] == id.as_str()),
+            "known by email: {records}"
+        );
+    }
     let documents = records["xapi_documents"].as_array().expect("documents");
-    assert_eq!(documents.len(), 2, "{records}");
+    // Two kept for their account, two for the directory's address (the seed's and content's).
+    assert_eq!(documents.len(), 4, "{documents:?}");
     assert!(
         documents
             .iter()
@@ -256,10 +360,29 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
         "the directory chooses: {answer}"
     );
     assert!(answer.to_string().contains("pseudonym"), "{answer}");
+    let not_an_address = json!({"reason": "DSR-1", "emailAddresses": ["mailto:ada@a.example"]});
+    let (status, answer) = call(
+        &lms,
+        reqwest::Method::POST,
+        path,
+        &admin,
+        Some(not_an_address),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer.to_string().contains("email_addresses[0]"),
+        "{answer}"
+    );
 
-    // The erasure.
-    let (status, erased) = erase(&lms, "learner@a", &admin, "DSR-1").await;
+    // The erasure, of the address their request names too.
+    let request = json!({"reason": "DSR-1", "emailAddresses": [HOME_ADDRESS]});
+    let (status, erased) = call(&lms, reqwest::Method::POST, path, &admin, Some(request)).await;
     assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(
+        erased["emailAddresses"],
+        json!([HOME_ADDRESS, "ada@a.example"])
+    );
     let pseudonym = erased["pseudonym"].as_str().unwrap().to_string();
     assert!(pseudonym.starts_with("erased-"), "{pseudonym}");
     assert_eq!(erased["sections"].as_array().unwrap().len(), 5, "{erased}");
@@ -332,6 +455,7 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
         "{left}"
     );
     the_store_no_longer_names_them(&lms, &pseudonym, &about, &other).await;
+    the_store_no_longer_knows_their_addresses(&lms, &pseudonym, &[by_mbox, by_sha1]).await;
     let person = &section(&left, "enrolment-service")["people"][0];
     assert_eq!(person["email"], "");
     assert_eq!(person["display_name"], "Erased person");

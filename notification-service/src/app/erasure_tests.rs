@@ -56,7 +56,7 @@ async fn a_preparation_made_before_an_erasure_is_not_written_after_it(backend: T
             lms_platform::privacy::erase(
                 conn,
                 &tenant,
-                "ada",
+                &lms_platform::privacy::Person::by_id("ada"),
                 "erased-1",
                 &crate::storage::personal_data::TABLES,
             )?;

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use serde_json::{Map, Value};
 
-pub use service::{POLICY, PersonalDataGrpc, check_erasure, check_export, section};
+pub use service::{POLICY, PersonalDataGrpc, all_addresses, check_erasure, check_export, section};
 
 use crate::db::DbConnection;
 use crate::error::{AppError, AppResult};
@@ -40,10 +40,31 @@ pub struct PersonalTables {
 /// A service's own export and erasure of personal data its tables cannot declare.
 pub struct OtherPersonalData {
     /// Adds table → rows naming the person to an export.
-    pub export: fn(&mut DbConnection, &TenantId, &str, &mut Map<String, Value>) -> AppResult<()>,
+    pub export:
+        fn(&mut DbConnection, &TenantId, &Person<'_>, &mut Map<String, Value>) -> AppResult<()>,
     /// Replaces the person (the third argument) with the pseudonym (the fourth); how many
     /// rows changed.
-    pub erase: fn(&mut DbConnection, &TenantId, &str, &str) -> AppResult<i64>,
+    pub erase: fn(&mut DbConnection, &TenantId, &Person<'_>, &str) -> AppResult<i64>,
+}
+
+/// Who an export or an erasure is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    /// Their external id: what identity columns hold.
+    pub id: &'a str,
+    /// The email addresses they are also known by (the directory's and the request's): what
+    /// names them where data comes from outside the suite (an xAPI statement's `mbox`).
+    pub email_addresses: &'a [String],
+}
+
+impl<'a> Person<'a> {
+    /// A person known by their external id only.
+    pub fn by_id(id: &'a str) -> Self {
+        Person {
+            id,
+            email_addresses: &[],
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -75,7 +96,7 @@ pub fn person_hash(tenant: &TenantId, person: &str) -> String {
 pub fn export(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    person: &str,
+    person: &Person<'_>,
     tables: &PersonalTables,
 ) -> AppResult<Map<String, Value>> {
     let mut out = Map::new();
@@ -88,7 +109,7 @@ pub fn export(
             .filter(|(t, _)| *t == table)
             .map(|(_, c)| *c)
             .collect();
-        let rows = rows_naming(conn, table, &columns, tenant, person)?;
+        let rows = rows_naming(conn, table, &columns, tenant, person.id)?;
         if !rows.is_empty() {
             out.insert(table.to_string(), Value::Array(rows));
         }
@@ -105,7 +126,7 @@ pub fn export(
 pub fn erase(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    person: &str,
+    person: &Person<'_>,
     pseudonym: &str,
     tables: &PersonalTables,
 ) -> AppResult<i64> {
@@ -119,7 +140,7 @@ pub fn erase(
     for (table, column) in tables.identity {
         let sql =
             format!("UPDATE {table} SET {column} = $3 WHERE tenant_id = $1 AND {column} = $2");
-        changed += execute(conn, &sql, &[tenant.as_str(), person, pseudonym])?;
+        changed += execute(conn, &sql, &[tenant.as_str(), person.id, pseudonym])?;
     }
     // Cleared rows are not counted: they were counted as they took the pseudonym, and
     // clearing them again (a repeated erasure) changes nothing.
@@ -130,7 +151,7 @@ pub fn erase(
     if let Some(other) = &tables.other {
         changed += (other.erase)(conn, tenant, person, pseudonym)?;
     }
-    changed += crate::audit::pseudonymise(conn, tenant, person, pseudonym)?;
+    changed += crate::audit::pseudonymise(conn, tenant, person.id, pseudonym)?;
     Ok(changed)
 }
 

@@ -5,7 +5,7 @@
 use lms_proto::privacy_v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::{PSEUDONYM_PREFIX, PersonalTables, erase, export};
+use super::{PSEUDONYM_PREFIX, Person, PersonalTables, erase, export};
 use crate::Role;
 use crate::auth::{Policy, principal};
 use crate::db::Db;
@@ -21,6 +21,9 @@ pub const POLICY: Policy = &[
 /// The longest person id and reason accepted.
 const MAX_PERSON: usize = 200;
 const MAX_REASON: usize = 1_000;
+/// The most email addresses a request may name, and the longest (RFC 5321's path limit).
+const MAX_ADDRESSES: usize = 20;
+const MAX_ADDRESS: usize = 254;
 
 /// Checks an erasure request. Where the pseudonym is chosen (`chooses`: the directory, and the
 /// gateway in front of it) a request must not carry one; everywhere else it must.
@@ -28,6 +31,7 @@ pub fn check_erasure(request: &pb::ErasePersonalDataRequest, chooses: bool) -> R
     let mut v = Violations::new();
     v.required_text("person", &request.person, MAX_PERSON);
     v.required_text("reason", &request.reason, MAX_REASON);
+    check_addresses(&mut v, &request.email_addresses);
     if request.person.starts_with(PSEUDONYM_PREFIX) {
         v.add("person", "names an erased person already");
     }
@@ -49,7 +53,44 @@ pub fn check_erasure(request: &pb::ErasePersonalDataRequest, chooses: bool) -> R
 pub fn check_export(request: &pb::ExportPersonalDataRequest) -> Result<(), Status> {
     let mut v = Violations::new();
     v.required_text("person", &request.person, MAX_PERSON);
+    check_addresses(&mut v, &request.email_addresses);
     Ok(v.finish()?)
+}
+
+/// At most 20 addresses, each an email address (`name@domain`, no spaces, no `mailto:`).
+fn check_addresses(v: &mut Violations, addresses: &[String]) {
+    if addresses.len() > MAX_ADDRESSES {
+        v.add(
+            "email_addresses",
+            format!("at most {MAX_ADDRESSES} addresses, not {}", addresses.len()),
+        );
+        return;
+    }
+    for (i, address) in addresses.iter().enumerate() {
+        let (local, domain) = address.rsplit_once('@').unwrap_or_default();
+        let valid = address.len() <= MAX_ADDRESS
+            && !local.is_empty()
+            && !domain.is_empty()
+            && !address.contains(char::is_whitespace)
+            && !address.contains(':');
+        if !valid {
+            v.add(
+                format!("email_addresses[{i}]"),
+                "must be an email address (name@domain, at most 254 characters, no mailto:)",
+            );
+        }
+    }
+}
+
+/// The addresses of `requested` and `known`, each once, in that order.
+pub fn all_addresses(requested: &[String], known: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::with_capacity(requested.len() + known.len());
+    for address in requested.iter().chain(known) {
+        if !address.is_empty() && !all.contains(address) {
+            all.push(address.clone());
+        }
+    }
+    all
 }
 
 /// The service over `tables` in `db`.
@@ -77,14 +118,22 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalDataGrpc 
         let who = principal(&request)?;
         let request = request.into_inner();
         check_export(&request)?;
-        let (tables, person) = (self.tables, request.person.clone());
+        let tables = self.tables;
+        let (person, addresses) = (request.person.clone(), request.email_addresses.clone());
         let data = self
             .db
-            .read(move |conn| export(conn, &who.tenant_id, &person, tables))
+            .read(move |conn| {
+                let person = Person {
+                    id: &person,
+                    email_addresses: &addresses,
+                };
+                export(conn, &who.tenant_id, &person, tables)
+            })
             .await?;
         Ok(Response::new(pb::PersonalData {
             person: request.person,
             sections: vec![section(self.tables.service, data)],
+            email_addresses: request.email_addresses,
         }))
     }
 
@@ -95,14 +144,18 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalDataGrpc 
         let who = principal(&request)?;
         let request = request.into_inner();
         check_erasure(&request, false)?;
-        let (tables, person, pseudonym) = (
-            self.tables,
-            request.person.clone(),
-            request.pseudonym.clone(),
-        );
+        let tables = self.tables;
+        let (person, pseudonym) = (request.person.clone(), request.pseudonym.clone());
+        let addresses = request.email_addresses.clone();
         let rows = self
             .db
-            .write(move |conn| erase(conn, &who.tenant_id, &person, &pseudonym, tables))
+            .write(move |conn| {
+                let person = Person {
+                    id: &person,
+                    email_addresses: &addresses,
+                };
+                erase(conn, &who.tenant_id, &person, &pseudonym, tables)
+            })
             .await?;
         Ok(Response::new(pb::ErasePersonalDataResponse {
             person: request.person,
@@ -113,6 +166,7 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalDataGrpc 
                 rows,
             }],
             erased_before: false,
+            email_addresses: request.email_addresses,
         }))
     }
 }

@@ -9,14 +9,15 @@ use diesel::prelude::*;
 use lms_platform::db::{DbConnection, in_set};
 use lms_platform::error::AppResult;
 use lms_platform::ids::TenantId;
+use lms_platform::privacy::Person;
 use serde_json::{Map, Value, json};
 
 use super::schema::{
     xapi_documents as documents, xapi_statement_keys as keys, xapi_statements as statements,
 };
-use super::xapi_statements::{KeyKind, pair_key};
+use super::xapi_statements::{KeyKind, KeyRow, pair_key};
 use crate::domain::xapi::agent::account_key;
-use crate::domain::xapi::personal::erase_person;
+use crate::domain::xapi::personal::{Mailboxes, erase_person};
 use crate::domain::xapi::{fingerprint, home_page};
 
 #[derive(Queryable, Selectable)]
@@ -40,15 +41,23 @@ struct DocumentRow {
     updated_at: chrono::NaiveDateTime,
 }
 
+/// The store's identity keys of `person`: their account on the tenant's home page, and the
+/// Agents named by their email addresses.
+fn keys_of(tenant: &TenantId, person: &Person<'_>, mailboxes: &Mailboxes) -> Vec<String> {
+    let mut keys = vec![account_key(&home_page(tenant), person.id)];
+    keys.extend(mailboxes.agent_keys());
+    keys
+}
+
 /// Adds `xapi_statements` and `xapi_documents` naming `person` to an export.
 pub fn export(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    person: &str,
+    person: &Person<'_>,
     out: &mut Map<String, Value>,
 ) -> AppResult<()> {
-    let key = account_key(&home_page(tenant), person);
-    let rows: Vec<Value> = naming(conn, tenant, &key)?
+    let keys = keys_of(tenant, person, &Mailboxes::of(person.email_addresses));
+    let rows: Vec<Value> = naming(conn, tenant, &keys)?
         .into_iter()
         .map(|row| {
             let statement = serde_json::from_str(&row.document).unwrap_or(Value::Null);
@@ -61,7 +70,7 @@ pub fn export(
     }
     let held: Vec<DocumentRow> = documents::table
         .filter(documents::tenant_id.eq(tenant.as_str()))
-        .filter(documents::agent.eq(&key))
+        .filter(in_set(conn, "xapi_documents.agent", &keys))
         .order((
             documents::kind,
             documents::activity_id,
@@ -95,20 +104,25 @@ fn document_json(row: DocumentRow) -> Value {
 pub fn erase(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    person: &str,
+    person: &Person<'_>,
     pseudonym: &str,
 ) -> AppResult<i64> {
     let home = home_page(tenant);
-    let (key, new_key) = (account_key(&home, person), account_key(&home, pseudonym));
+    let mailboxes = Mailboxes::of(person.email_addresses);
+    let (keys, new_key) = (
+        keys_of(tenant, person, &mailboxes),
+        account_key(&home, pseudonym),
+    );
     let mut changed = 0;
     let mut signatures = Vec::new();
-    let named = naming(conn, tenant, &key)?;
+    let named = naming(conn, tenant, &keys)?;
     let ids: Vec<String> = named.iter().map(|row| row.id.clone()).collect();
     for row in named {
         let Ok(Value::Object(mut document)) = serde_json::from_str(&row.document) else {
             continue;
         };
-        let (renamed, dropped) = erase_person(&mut document, &home, person, pseudonym);
+        let (renamed, dropped) =
+            erase_person(&mut document, &home, person.id, pseudonym, &mailboxes);
         if !renamed {
             continue;
         }
@@ -122,16 +136,13 @@ pub fn erase(
             ))
             .execute(conn)? as i64;
     }
-    changed += diesel::update(keys::table)
-        .filter(keys::tenant_id.eq(tenant.as_str()))
-        .filter(keys::kind.eq(KeyKind::Agent.as_str()))
-        .filter(keys::key.eq(&key))
-        .set(keys::key.eq(&new_key))
-        .execute(conn)? as i64;
-    changed += move_pairs(conn, tenant, &ids, &key, &new_key)?;
+    for key in &keys {
+        changed += move_keys(conn, tenant, key, &new_key)?;
+        changed += move_pairs(conn, tenant, &ids, key, &new_key)?;
+    }
     changed += diesel::delete(documents::table)
         .filter(documents::tenant_id.eq(tenant.as_str()))
-        .filter(documents::agent.eq(&key))
+        .filter(in_set(conn, "xapi_documents.agent", &keys))
         .execute(conn)? as i64;
     for sha2 in signatures {
         // Statements name attachments by hash; the data goes once no statement names it.
@@ -147,6 +158,48 @@ pub fn erase(
     Ok(changed)
 }
 
+/// Moves the agent keys `from` to `to`. A statement that named the person twice (by their
+/// account and by an address) keeps one key where both become the same.
+fn move_keys(conn: &mut DbConnection, tenant: &TenantId, from: &str, to: &str) -> AppResult<i64> {
+    let kind = KeyKind::Agent.as_str();
+    let held: Vec<KeyRow> = keys::table
+        .filter(keys::tenant_id.eq(tenant.as_str()))
+        .filter(keys::kind.eq(kind))
+        .filter(keys::key.eq(from))
+        .select(KeyRow::as_select())
+        .load(conn)?;
+    replace_keys(conn, held, |_| Some(to.to_string()))
+}
+
+/// Deletes `held` and inserts each under the key `renamed` gives it (none: dropped), each
+/// unless that key row exists already; how many rows moved.
+fn replace_keys(
+    conn: &mut DbConnection,
+    held: Vec<KeyRow>,
+    renamed: impl Fn(&str) -> Option<String>,
+) -> AppResult<i64> {
+    let mut moved = 0;
+    for row in held {
+        let Some(key) = renamed(&row.key) else {
+            continue;
+        };
+        let of_row = keys::table
+            .filter(keys::tenant_id.eq(&row.tenant_id))
+            .filter(keys::kind.eq(&row.kind))
+            .filter(keys::key.eq(&row.key))
+            .filter(keys::related.eq(row.related))
+            .filter(keys::stored.eq(row.stored))
+            .filter(keys::statement_id.eq(&row.statement_id));
+        diesel::delete(of_row).execute(conn)?;
+        let insert = diesel::insert_into(keys::table)
+            .values(KeyRow { key, ..row })
+            .on_conflict_do_nothing();
+        lms_platform::execute_on_backend!(&mut *conn, insert)?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
 /// Moves the agent-and-verb keys of `statements` naming the agent `from` to the agent `to`.
 fn move_pairs(
     conn: &mut DbConnection,
@@ -159,35 +212,24 @@ fn move_pairs(
         return Ok(0);
     }
     let kind = KeyKind::AgentVerb.as_str();
-    let held: Vec<(String, String)> = keys::table
+    let held: Vec<KeyRow> = keys::table
         .filter(keys::tenant_id.eq(tenant.as_str()))
         .filter(keys::kind.eq(kind))
         .filter(in_set(conn, "xapi_statement_keys.statement_id", statements))
-        .select((keys::key, keys::statement_id))
+        .select(KeyRow::as_select())
         .load(conn)?;
     let prefix = pair_key(from, "");
-    let mut moved = 0;
-    for (pair, statement) in held {
-        let Some(verb) = pair.strip_prefix(&prefix) else {
-            continue;
-        };
-        moved += diesel::update(keys::table)
-            .filter(keys::tenant_id.eq(tenant.as_str()))
-            .filter(keys::kind.eq(kind))
-            .filter(keys::key.eq(&pair))
-            .filter(keys::statement_id.eq(&statement))
-            .set(keys::key.eq(pair_key(to, verb)))
-            .execute(conn)? as i64;
-    }
-    Ok(moved)
+    replace_keys(conn, held, |pair| {
+        pair.strip_prefix(&prefix).map(|verb| pair_key(to, verb))
+    })
 }
 
-/// The statements whose keys name the agent `key`, in stored order.
-fn naming(conn: &mut DbConnection, tenant: &TenantId, key: &str) -> AppResult<Vec<Row>> {
+/// The statements whose keys name any of the agents `agents`, in stored order.
+fn naming(conn: &mut DbConnection, tenant: &TenantId, agents: &[String]) -> AppResult<Vec<Row>> {
     let ids: Vec<String> = keys::table
         .filter(keys::tenant_id.eq(tenant.as_str()))
         .filter(keys::kind.eq(KeyKind::Agent.as_str()))
-        .filter(keys::key.eq(key))
+        .filter(in_set(conn, "xapi_statement_keys.key", agents))
         .select(keys::statement_id)
         .distinct()
         .load(conn)?;

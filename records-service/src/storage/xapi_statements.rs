@@ -115,15 +115,16 @@ struct StatementRow<'a> {
     document: &'a str,
 }
 
-#[derive(Insertable)]
+/// One key row: what a query by agent, verb, activity or registration walks.
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = keys)]
-struct KeyRow {
-    tenant_id: String,
-    kind: String,
-    key: String,
-    related: bool,
-    stored: NaiveDateTime,
-    statement_id: String,
+pub(super) struct KeyRow {
+    pub tenant_id: String,
+    pub kind: String,
+    pub key: String,
+    pub related: bool,
+    pub stored: NaiveDateTime,
+    pub statement_id: String,
 }
 
 /// The stored fingerprints of those of `ids` already stored.

@@ -21,8 +21,15 @@ pub fn erase_person(
     home_page: &str,
     person: &str,
     pseudonym: &str,
+    mailboxes: &Mailboxes,
 ) -> (bool, Vec<String>) {
-    let changed = rename(document, home_page, person, pseudonym);
+    let names = Names {
+        home_page,
+        person,
+        pseudonym,
+        mailboxes,
+    };
+    let changed = rename(document, &names);
     if !changed {
         return (false, Vec::new());
     }
@@ -46,8 +53,80 @@ pub fn erase_person(
     (true, dropped)
 }
 
-fn rename(map: &mut Map<String, Value>, home_page: &str, person: &str, pseudonym: &str) -> bool {
+/// The email addresses a person is known by, as an Agent names them: `mbox` (the `mailto:`
+/// IRI) and `mbox_sha1sum` (its SHA-1), each as given and in lower case — content writes an
+/// address as the learner typed it, and the domain's case means nothing.
+#[derive(Debug, Default)]
+pub struct Mailboxes {
+    mbox: Vec<String>,
+    sha1: Vec<String>,
+}
+
+impl Mailboxes {
+    pub fn of(addresses: &[String]) -> Self {
+        let mut mailboxes = Mailboxes::default();
+        for address in addresses {
+            for form in [address.clone(), address.to_lowercase()] {
+                let mbox = format!("mailto:{form}");
+                let digest = aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                    mbox.as_bytes(),
+                );
+                let sha1: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+                if !mailboxes.mbox.contains(&mbox) {
+                    mailboxes.mbox.push(mbox);
+                    mailboxes.sha1.push(sha1);
+                }
+            }
+        }
+        mailboxes
+    }
+
+    /// The store's identity keys of the Agents these name (see `agent::agent`).
+    pub fn agent_keys(&self) -> Vec<String> {
+        let mbox = self.mbox.iter().map(|m| format!("Agent|mbox|{m}"));
+        let sha1 = self.sha1.iter().map(|h| format!("Agent|mbox_sha1sum|{h}"));
+        mbox.chain(sha1).collect()
+    }
+
+    /// Whether `agent` (an object that is no Group) is named by one of these.
+    fn name(&self, agent: &Map<String, Value>) -> bool {
+        if agent.get("objectType").and_then(Value::as_str) == Some("Group") {
+            return false;
+        }
+        let mbox = agent.get("mbox").and_then(Value::as_str);
+        let sha1 = agent.get("mbox_sha1sum").and_then(Value::as_str);
+        mbox.is_some_and(|m| self.mbox.iter().any(|own| own.eq_ignore_ascii_case(m)))
+            || sha1.is_some_and(|h| self.sha1.iter().any(|own| own.eq_ignore_ascii_case(h)))
+    }
+}
+
+/// Who is erased, and what they become.
+struct Names<'a> {
+    home_page: &'a str,
+    person: &'a str,
+    pseudonym: &'a str,
+    mailboxes: &'a Mailboxes,
+}
+
+fn rename(map: &mut Map<String, Value>, names: &Names<'_>) -> bool {
+    let Names {
+        home_page,
+        person,
+        pseudonym,
+        mailboxes,
+    } = *names;
     let mut changed = false;
+    // An Agent named by one of their addresses becomes the pseudonym's account, as one named
+    // by their account does: the address was as much theirs.
+    if mailboxes.name(map) {
+        map.remove("mbox");
+        map.remove("mbox_sha1sum");
+        map.remove("name");
+        let account = serde_json::json!({"homePage": home_page, "name": pseudonym});
+        map.insert("account".into(), account);
+        return true;
+    }
     if let Some(Value::Object(account)) = map.get_mut("account")
         && account.get("homePage").and_then(Value::as_str) == Some(home_page)
         && account.get("name").and_then(Value::as_str) == Some(person)
@@ -64,21 +143,21 @@ fn rename(map: &mut Map<String, Value>, home_page: &str, person: &str, pseudonym
         return changed;
     }
     for value in map.values_mut() {
-        changed |= rename_in(value, home_page, person, pseudonym);
+        changed |= rename_in(value, names);
     }
     changed
 }
 
-fn rename_in(value: &mut Value, home_page: &str, person: &str, pseudonym: &str) -> bool {
+fn rename_in(value: &mut Value, names: &Names<'_>) -> bool {
     match value {
-        Value::String(text) if text == person => {
-            *text = pseudonym.to_string();
+        Value::String(text) if text == names.person => {
+            *text = names.pseudonym.to_string();
             true
         }
-        Value::Object(map) => rename(map, home_page, person, pseudonym),
-        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
-            rename_in(item, home_page, person, pseudonym) | changed
-        }),
+        Value::Object(map) => rename(map, names),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| rename_in(item, names) | changed),
         _ => false,
     }
 }
@@ -90,6 +169,12 @@ mod tests {
     use super::*;
 
     const HOME: &str = "urn:lms:tenant:a";
+
+    /// Erases Ada (known by her account only) from `statement`.
+    fn erase_ada(statement: &mut Value) -> (bool, Vec<String>) {
+        let statement = statement.as_object_mut().unwrap();
+        erase_person(statement, HOME, "ada", "erased-1", &Mailboxes::default())
+    }
 
     fn ada() -> Value {
         json!({"objectType": "Agent", "name": "Ada Lovelace", "account": {"homePage": HOME, "name": "ada"}})
@@ -107,8 +192,7 @@ mod tests {
             "authority": {"objectType": "Agent", "account": {"homePage": HOME, "name": "ada"}},
             "result": {"extensions": {"urn:lms:xapi:recorded-by": "ada", "http://example.com/note": "ada's"}},
         });
-        let (changed, dropped) =
-            erase_person(statement.as_object_mut().unwrap(), HOME, "ada", "erased-1");
+        let (changed, dropped) = erase_ada(&mut statement);
         assert!(changed);
         assert!(dropped.is_empty());
         let text = statement.to_string();
@@ -130,14 +214,52 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_named_by_one_of_the_persons_addresses_takes_the_pseudonym() {
+        let sha1 = "a5a8f2a3b5ff3b0b0d8ab0a24d9a6c4e2bbf4e6f"; // not Ada's: left alone
+        let mailboxes = Mailboxes::of(&["Ada@Example.com".to_string()]);
+        let ada_sha1 = mailboxes.sha1[1].clone(); // of mailto:ada@example.com
+        let mut statement = json!({
+            "actor": {"name": "Ada", "mbox": "mailto:ada@example.COM"},
+            "object": {"objectType": "Agent", "mbox_sha1sum": ada_sha1.to_uppercase()},
+            "context": {"team": {"objectType": "Group", "mbox": "mailto:ada@example.com",
+                                 "member": [{"mbox": "mailto:bob@example.com", "name": "Bob"},
+                                            {"mbox_sha1sum": sha1}]}},
+        });
+        let (changed, _) = erase_person(
+            statement.as_object_mut().unwrap(),
+            HOME,
+            "ada",
+            "erased-1",
+            &mailboxes,
+        );
+        assert!(changed);
+        let pseudonym = json!({"homePage": HOME, "name": "erased-1"});
+        assert_eq!(statement["actor"], json!({"account": pseudonym}));
+        assert_eq!(
+            statement["object"],
+            json!({"objectType": "Agent", "account": pseudonym})
+        );
+        let team = &statement["context"]["team"];
+        assert_eq!(team["mbox"], "mailto:ada@example.com", "a Group is not her");
+        assert_eq!(team["member"][0]["name"], "Bob");
+        assert_eq!(team["member"][1]["mbox_sha1sum"], sha1);
+        assert_eq!(
+            Mailboxes::of(&["Ada@Example.com".to_string()]).agent_keys()[..2],
+            [
+                "Agent|mbox|mailto:Ada@Example.com",
+                "Agent|mbox|mailto:ada@example.com"
+            ]
+        );
+    }
+
+    #[test]
     fn another_home_page_or_person_is_left_alone() {
         let mut statement = json!({
             "actor": {"name": "Ada", "account": {"homePage": "https://other.example", "name": "ada"}},
             "object": {"objectType": "Agent", "account": {"homePage": HOME, "name": "adam"}},
         });
         let before = statement.clone();
-        let (changed, _) =
-            erase_person(statement.as_object_mut().unwrap(), HOME, "ada", "erased-1");
+        let (changed, _) = erase_ada(&mut statement);
         assert!(!changed);
         assert_eq!(statement, before);
     }
@@ -149,8 +271,7 @@ mod tests {
             "attachments": [{"usageType": SIGNATURE, "sha2": "ABC", "contentType": "application/octet-stream",
                              "length": 3, "display": {"en": "signature"}}],
         });
-        let (changed, dropped) =
-            erase_person(statement.as_object_mut().unwrap(), HOME, "ada", "erased-1");
+        let (changed, dropped) = erase_ada(&mut statement);
         assert!(changed);
         assert_eq!(dropped, ["ABC"]);
         assert!(statement.get("attachments").is_none(), "{statement}");
@@ -159,7 +280,7 @@ mod tests {
             "actor": ada(),
             "attachments": [{"usageType": "http://example.com/photo", "sha2": "def"}],
         });
-        let (_, dropped) = erase_person(other.as_object_mut().unwrap(), HOME, "ada", "erased-1");
+        let (_, dropped) = erase_ada(&mut other);
         assert!(dropped.is_empty());
         assert_eq!(other["attachments"][0]["sha2"], "def");
     }
