@@ -386,6 +386,7 @@ pub(crate) fn store_in(
     let voided_before = rows::voided_among(conn, tenant, &new_ids)?;
     // The activity definitions they give, read before the documents become text.
     let gathered = definitions::gathered(new.iter().map(|s| &s.document));
+    let verb_displays = definitions::verb_displays(new.iter().map(|s| &s.document));
     let now = Utc::now().trunc_subsecs(6);
     let stamped = Instant::now();
     let documents: Vec<NewStatement> = new
@@ -408,7 +409,7 @@ pub(crate) fn store_in(
         .collect();
     rows::insert(conn, tenant, &documents)?;
     super::xapi_forwarding::enqueue(conn, tenant, &documents)?;
-    activity_definitions::keep(conn, tenant, gathered, now.naive_utc())?;
+    activity_definitions::keep(conn, tenant, gathered, verb_displays, now.naive_utc())?;
     let already: Vec<String> = voided_now
         .into_iter()
         .filter(|id| !new_ids.contains(id))

@@ -1,6 +1,6 @@
 //! The Activities resource's definitions, gathered from the statements that name each
-//! activity: kept as statements are stored, shown in place of a statement's own when it is
-//! read in `canonical` format.
+//! activity, and the verbs' displays, gathered likewise: kept as statements are stored, shown
+//! in place of a statement's own when it is read in `canonical` format.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,63 +11,94 @@ use lms_platform::ids::TenantId;
 use serde_json::{Map, Value};
 
 use crate::domain::xapi::definitions;
-use crate::domain::xapi::views::{self, Format};
+use crate::domain::xapi::views::{self, Canonical, Format};
 use crate::storage::xapi_documents as documents;
+use crate::storage::xapi_verbs as verbs;
 
-/// Lays the activity definitions a batch gives over the gathered ones (the Activities
-/// resource).
+/// Lays the activity definitions and verb displays a batch gives over the gathered ones (the
+/// Activities resource; `canonical` verbs).
 pub(crate) fn keep(
     conn: &mut DbConnection,
     tenant: &TenantId,
     gathered: BTreeMap<String, Map<String, Value>>,
+    verb_displays: BTreeMap<String, Map<String, Value>>,
     at: NaiveDateTime,
 ) -> AppResult<()> {
-    if gathered.is_empty() {
-        return Ok(());
+    if !gathered.is_empty() {
+        let ids: Vec<String> = gathered.keys().cloned().collect();
+        let known = documents::definitions(conn, tenant, &ids)?;
+        let changed = changed(known, gathered, definitions::merge);
+        if !changed.is_empty() {
+            documents::keep_definitions(conn, tenant, &changed, at)?;
+        }
     }
-    let ids: Vec<String> = gathered.keys().cloned().collect();
-    let known = documents::definitions(conn, tenant, &ids)?;
-    // Only definitions that change are written: content sends the same definition with every
-    // statement, and rewriting it would lock the activity's row against every concurrent
-    // batch naming it (and leave a dead row version behind each time).
-    let changed: Vec<(String, String)> = gathered
+    if !verb_displays.is_empty() {
+        let ids: Vec<String> = verb_displays.keys().cloned().collect();
+        let known = verbs::displays(conn, tenant, &ids)?;
+        let changed = changed(known, verb_displays, |mut older, newer| {
+            older.extend(newer.clone());
+            older
+        });
+        if !changed.is_empty() {
+            verbs::keep_displays(conn, tenant, &changed, at)?;
+        }
+    }
+    Ok(())
+}
+
+/// Of the `gathered` texts, those that change what is `known` once laid over it with `merge`,
+/// merged, as (id, JSON) in id order. Only changes are written: content sends the same
+/// definition with every statement, and rewriting it would lock its row against every
+/// concurrent batch naming it (and leave a dead row version behind each time).
+fn changed(
+    known: HashMap<String, String>,
+    gathered: BTreeMap<String, Map<String, Value>>,
+    merge: impl Fn(Map<String, Value>, &Map<String, Value>) -> Map<String, Value>,
+) -> Vec<(String, String)> {
+    gathered
         .into_iter()
         .filter_map(|(id, newer)| {
             let older: Option<Map<String, Value>> = known
                 .get(&id)
                 .and_then(|text| serde_json::from_str(text).ok());
-            let merged = definitions::merge(older.clone().unwrap_or_default(), &newer);
+            let merged = merge(older.clone().unwrap_or_default(), &newer);
             (older.as_ref() != Some(&merged)).then(|| (id, Value::Object(merged).to_string()))
         })
-        .collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
-    documents::keep_definitions(conn, tenant, &changed, at)
+        .collect()
 }
 
-/// The definitions the store keeps for the activities the stored statements `texts` name,
-/// by id, when they are read in `canonical` format (none otherwise).
+/// What the store keeps for the activities and verbs the stored statements `texts` name, by
+/// id, when they are read in `canonical` format (nothing otherwise).
 pub(crate) fn canonical<'a>(
     conn: &mut DbConnection,
     tenant: &TenantId,
     format: Format,
     texts: impl Iterator<Item = &'a str>,
-) -> AppResult<HashMap<String, Value>> {
+) -> AppResult<Canonical> {
     if format != Format::Canonical {
-        return Ok(HashMap::new());
+        return Ok(Canonical::default());
     }
-    let mut ids: Vec<String> = texts
+    let statements: Vec<Value> = texts
         .filter_map(|text| serde_json::from_str::<Value>(text).ok())
-        .flat_map(|statement| views::activity_ids(&statement))
         .collect();
+    let activities = ids_of(statements.iter().flat_map(views::activity_ids));
+    let verbs = ids_of(statements.iter().flat_map(views::verb_ids));
+    Ok(Canonical {
+        activities: parsed(documents::definitions(conn, tenant, &activities)?),
+        verbs: parsed(verbs::displays(conn, tenant, &verbs)?),
+    })
+}
+
+fn ids_of(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.collect();
     ids.sort();
     ids.dedup();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(documents::definitions(conn, tenant, &ids)?
+    ids
+}
+
+fn parsed(texts: HashMap<String, String>) -> HashMap<String, Value> {
+    texts
         .into_iter()
         .filter_map(|(id, text)| Some((id, serde_json::from_str(&text).ok()?)))
-        .collect())
+        .collect()
 }

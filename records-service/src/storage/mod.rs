@@ -22,3 +22,4 @@ pub mod xapi_forwarding;
 pub mod xapi_personal;
 pub mod xapi_queries;
 pub mod xapi_statements;
+pub mod xapi_verbs;

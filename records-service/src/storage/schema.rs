@@ -271,6 +271,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    xapi_verbs (tenant_id, verb_id) {
+        tenant_id -> Text,
+        verb_id -> Text,
+        display -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     xapi_attachments (tenant_id, sha2) {
         tenant_id -> Text,
         sha2 -> Text,

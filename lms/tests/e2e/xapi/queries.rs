@@ -327,11 +327,19 @@ pub(super) async fn querying(client: &Client<'_>) {
     let first = canonical["statements"].as_array().unwrap().last().unwrap();
     assert_eq!(first["id"], json!(ids[0]));
     assert_eq!(first["object"]["definition"]["name"], json!({"de": "Kurs"}));
+    // The verb's display likewise: a German text given later (by another learner's statement)
+    // is the one the earlier statement shows in canonical form.
+    let mut renamed_verb = statement("ruth", "completed", "course");
+    renamed_verb["verb"]["display"] = json!({"de": "abgeschlossen"});
+    assert_eq!(client.post(&renamed_verb).await.status, 200);
+    let canonical = in_german(client, &format!("statementId={}&format=canonical", ids[0])).await;
+    assert_eq!(canonical["verb"]["display"], json!({"de": "abgeschlossen"}));
     let exact = client.get(&format!("statementId={}", ids[0])).await.body;
     assert_eq!(
         exact["object"]["definition"]["name"]["en-US"], "course",
         "exact: as stored"
     );
+    assert_eq!(exact["verb"]["display"]["de"], "de-completed");
     // Parameters: unknown, repeated, badly typed, or combined with statementId: 400
     // (XAPI-00150, 00151, 00324).
     for bad in [

@@ -1,6 +1,7 @@
 //! The Activities resource's canonical definitions: what statements say of an activity,
 //! gathered. Language maps are merged (a newer text for a language replaces the older), every
-//! other property takes the newest statement's value.
+//! other property takes the newest statement's value. And verbs' canonical displays, gathered
+//! the same way.
 
 use std::collections::BTreeMap;
 
@@ -78,6 +79,33 @@ pub fn gathered<'a>(
     merged
 }
 
+/// The verb displays of one batch of statements (a statement's verb, and its SubStatement's),
+/// merged per verb in order: a newer text for a language replaces the older.
+pub fn verb_displays<'a>(
+    statements: impl IntoIterator<Item = &'a Map<String, Value>>,
+) -> BTreeMap<String, Map<String, Value>> {
+    let mut merged: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for statement in statements {
+        let sub = statement
+            .get("object")
+            .filter(|object| object["objectType"] == "SubStatement");
+        for verb in [statement.get("verb"), sub.and_then(|s| s.get("verb"))]
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(id), Some(Value::Object(display))) =
+                (verb["id"].as_str(), verb.get("display"))
+            {
+                merged
+                    .entry(id.to_string())
+                    .or_default()
+                    .extend(display.clone());
+            }
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -97,6 +125,31 @@ mod tests {
         assert_eq!(
             Value::Object(merged["http://e.com/p"].clone()),
             json!({"name": {"en": "Course"}})
+        );
+    }
+
+    #[test]
+    fn verb_displays_gather_by_language() {
+        let first = json!({"verb": {"id": "http://e.com/v", "display": {"en-US": "did"}},
+                           "object": {"objectType": "SubStatement", "verb": {"id": "http://e.com/w", "display": {"de": "plant"}}}});
+        let second = json!({"verb": {"id": "http://e.com/v", "display": {"fr": "a fait", "en-US": "has done"}}});
+        let third = json!({"verb": {"id": "http://e.com/x"}});
+        let merged = verb_displays([
+            first.as_object().unwrap(),
+            second.as_object().unwrap(),
+            third.as_object().unwrap(),
+        ]);
+        assert_eq!(
+            Value::Object(merged["http://e.com/v"].clone()),
+            json!({"en-US": "has done", "fr": "a fait"})
+        );
+        assert_eq!(
+            Value::Object(merged["http://e.com/w"].clone()),
+            json!({"de": "plant"})
+        );
+        assert!(
+            !merged.contains_key("http://e.com/x"),
+            "no display, nothing kept"
         );
     }
 }

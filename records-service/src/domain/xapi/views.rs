@@ -29,14 +29,23 @@ impl Format {
     }
 }
 
+/// What the store keeps of the activities and verbs statements name, by id: shown in
+/// `canonical` format in place of a statement's own.
+#[derive(Debug, Default)]
+pub struct Canonical {
+    /// Activities' definitions.
+    pub activities: HashMap<String, Value>,
+    /// Verbs' displays.
+    pub verbs: HashMap<String, Value>,
+}
+
 /// The statement in `format`; `languages` are the reader's, most preferred first;
-/// `definitions` the canonical definitions of the activities it names (by id), which
-/// `canonical` shows in place of the statement's own.
+/// `canonical` what the store keeps of the activities and verbs it names.
 pub fn render(
     mut statement: Value,
     format: Format,
     languages: &[String],
-    definitions: &HashMap<String, Value>,
+    canonical: &Canonical,
 ) -> Value {
     match format {
         Format::Exact => {}
@@ -47,7 +56,7 @@ pub fn render(
         }
         Format::Canonical => {
             if let Some(map) = statement.as_object_mut() {
-                substitute(map, definitions);
+                substitute(map, canonical);
             }
             one_language(&mut statement, languages, false)
         }
@@ -76,8 +85,29 @@ pub fn activity_ids(statement: &Value) -> Vec<String> {
     ids
 }
 
-/// Puts each named activity's canonical definition in place of the statement's own.
-fn substitute(map: &mut Map<String, Value>, definitions: &HashMap<String, Value>) {
+/// The ids of the verbs a statement names: its own, and its SubStatement's.
+pub fn verb_ids(statement: &Value) -> Vec<String> {
+    let sub = &statement["object"];
+    let sub = (sub["objectType"] == "SubStatement").then_some(&sub["verb"]);
+    [Some(&statement["verb"]), sub]
+        .into_iter()
+        .flatten()
+        .filter_map(|verb| verb["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Puts each named activity's canonical definition, and the verb's canonical display, in
+/// place of the statement's own.
+fn substitute(map: &mut Map<String, Value>, canonical: &Canonical) {
+    if let Some(verb) = map.get_mut("verb").and_then(Value::as_object_mut)
+        && let Some(display) = verb
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| canonical.verbs.get(id))
+    {
+        verb.insert("display".into(), display.clone());
+    }
+    let definitions = &canonical.activities;
     let mut give = |activity: &mut Value| {
         let known = activity["id"].as_str().and_then(|id| definitions.get(id));
         if let (Some(known), Some(activity)) = (known, activity.as_object_mut()) {
@@ -88,7 +118,7 @@ fn substitute(map: &mut Map<String, Value>, definitions: &HashMap<String, Value>
         match object["objectType"].as_str() {
             Some("SubStatement") => {
                 if let Some(inner) = object.as_object_mut() {
-                    substitute(inner, definitions);
+                    substitute(inner, canonical);
                 }
             }
             None | Some("Activity") => give(object),
@@ -252,7 +282,7 @@ mod tests {
     }
 
     fn render(statement: Value, format: Format, languages: &[String]) -> Value {
-        super::render(statement, format, languages, &HashMap::new())
+        super::render(statement, format, languages, &Canonical::default())
     }
 
     #[test]
@@ -267,20 +297,32 @@ mod tests {
                 "http://example.com/unknown"
             ]
         );
-        let definitions = HashMap::from([
-            (
-                "http://example.com/a".to_string(),
-                json!({"name": {"en-GB": "Intro", "de": "Einstieg", "fr": "Début"}}),
-            ),
-            (
-                "http://example.com/course".to_string(),
-                json!({"name": {"de": "Kurs"}}),
-            ),
-        ]);
-        let canonical = super::render(named, Format::Canonical, &["fr".into()], &definitions);
+        assert_eq!(verb_ids(&named), ["http://example.com/did"]);
+        let kept = Canonical {
+            activities: HashMap::from([
+                (
+                    "http://example.com/a".to_string(),
+                    json!({"name": {"en-GB": "Intro", "de": "Einstieg", "fr": "Début"}}),
+                ),
+                (
+                    "http://example.com/course".to_string(),
+                    json!({"name": {"de": "Kurs"}}),
+                ),
+            ]),
+            verbs: HashMap::from([(
+                "http://example.com/did".to_string(),
+                json!({"en-US": "did", "fr": "a réalisé"}),
+            )]),
+        };
+        let canonical = super::render(named, Format::Canonical, &["fr".into()], &kept);
         assert_eq!(
             canonical["object"]["definition"]["name"],
             json!({"fr": "Début"})
+        );
+        assert_eq!(
+            canonical["verb"]["display"],
+            json!({"fr": "a réalisé"}),
+            "the store's display, not the statement's fr-FR"
         );
         let parents = &canonical["context"]["contextActivities"]["parent"];
         assert_eq!(parents[0]["definition"]["name"], json!({"de": "Kurs"}));
@@ -289,7 +331,7 @@ mod tests {
             "unknown: as the statement gave it"
         );
         // exact and ids never substitute.
-        let exact = super::render(statement(), Format::Exact, &[], &definitions);
+        let exact = super::render(statement(), Format::Exact, &[], &kept);
         assert_eq!(exact, statement());
     }
 
