@@ -15,6 +15,7 @@ use lms_platform::db::Db;
 use lms_test_support::{TestBackend, TestDatabase};
 use notification_service::storage::notifications::{self, Prepared, Row, Work};
 use notification_service::storage::schema::notifications as n;
+use notification_service::storage::schema::webhook_deliveries as d;
 use notification_service::storage::webhook_deliveries::{self, Attempted, Delivery};
 use notification_service::storage::webhooks::{self, Webhook};
 
@@ -337,7 +338,117 @@ async fn workers_on_other_clocks_claim_webhook_deliveries_without_failing(queue:
     assert_claims("webhook deliveries", &claimed, &claimed.late);
 }
 
+/// A worker whose lease ran out — another worker took its rows and finished them — writes
+/// nothing when it finishes: neither a preparation, nor a failure, nor a delivery attempt
+/// (each would make a finished row pending again, or undo its outcome).
+async fn a_worker_whose_lease_ran_out_writes_nothing(queue: Queue) {
+    // Five of each, so the second claim takes the same five as the first.
+    queue
+        .db
+        .write(|conn| {
+            let tenant = TENANTS[0];
+            let rows: Vec<Row> = (0..5).map(|i| notification(tenant, i)).collect();
+            notifications::decide_all(conn, &rows)?;
+            webhooks::insert(conn, &webhook(tenant))?;
+            let rows: Vec<Delivery> = (0..5).map(|i| delivery(tenant, i)).collect();
+            webhook_deliveries::enqueue(conn, &rows)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let counter = AtomicI64::new(0);
+    let (slow, fast) = (
+        unique_lease(clock(false), &counter),
+        unique_lease(clock(true), &counter),
+    );
+    let db = &queue.db;
+    let claim = |now, lease| {
+        db.write(move |conn| {
+            let notifications = notifications::claim(conn, Work::Prepare, now, lease, 5)?;
+            let deliveries = webhook_deliveries::claim(conn, now, lease, 5)?;
+            Ok((notifications, deliveries))
+        })
+    };
+    let (slow_rows, slow_deliveries) = claim(clock(false), slow).await.unwrap();
+    // The slow worker's lease has run out for the one whose clock is two minutes on.
+    let (fast_rows, fast_deliveries) = claim(clock(true), fast).await.unwrap();
+    let ids = |rows: &[Row]| {
+        let mut ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&slow_rows), ids(&fast_rows), "taken over");
+    assert_eq!(slow_rows.len(), 5);
+    assert_eq!(fast_deliveries.len(), 5);
+    let prepared = |subject: &'static str| Prepared {
+        recipient: "ada",
+        subject,
+        body: "",
+        state: notifications::READY,
+        email_state: notifications::EMAIL_NONE,
+        email_to: "",
+        note: "",
+    };
+    let attempt = |state: &'static str| Attempted {
+        state,
+        status: 200,
+        latency_ms: 1,
+        error: "",
+        at: clock(true),
+        next_attempt_at: clock(true),
+    };
+    db.write(move |conn| {
+        let done: Vec<_> = fast_rows
+            .iter()
+            .map(|r| (r, prepared("by the fast one")))
+            .collect();
+        notifications::prepared_all(conn, &done)?;
+        for row in &fast_deliveries {
+            webhook_deliveries::attempted(conn, row, &attempt(webhook_deliveries::SUCCEEDED))?;
+        }
+        // Then the slow one finishes, late.
+        let done: Vec<_> = slow_rows
+            .iter()
+            .map(|r| (r, prepared("by the slow one")))
+            .collect();
+        notifications::prepared_all(conn, &done)?;
+        notifications::prepared(conn, &slow_rows[0], prepared("by the slow one"))?;
+        notifications::failed(conn, &slow_rows[1], "too late")?;
+        notifications::retry_at(conn, &slow_rows[2], at(), "too late")?;
+        for row in &slow_deliveries {
+            webhook_deliveries::attempted(conn, row, &attempt(webhook_deliveries::PENDING))?;
+        }
+        webhook_deliveries::release(conn, &slow_deliveries[0])?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let (subjects, states) = db
+        .read(move |conn| {
+            let subjects: Vec<(String, String, Option<NaiveDateTime>)> = n::table
+                .filter(n::state.ne(notifications::PENDING))
+                .select((n::subject, n::state, n::lease_until))
+                .load(conn)?;
+            let states: Vec<String> = d::table
+                .filter(d::state.ne(webhook_deliveries::PENDING))
+                .select(d::state)
+                .load(conn)?;
+            Ok((subjects, states))
+        })
+        .await
+        .unwrap();
+    assert_eq!(subjects.len(), 5, "{subjects:?}");
+    for (subject, state, lease) in subjects {
+        assert_eq!(
+            (subject.as_str(), state.as_str(), lease),
+            ("by the fast one", notifications::READY, None)
+        );
+    }
+    assert_eq!(states, vec![webhook_deliveries::SUCCEEDED.to_string(); 5]);
+}
+
 lms_test_support::on_both_databases!(Queue;
+    a_worker_whose_lease_ran_out_writes_nothing,
     workers_claim_each_notification_once,
     workers_on_other_clocks_claim_notifications_without_failing,
     workers_claim_each_webhook_delivery_once,

@@ -49,7 +49,10 @@ async fn a_preparation_made_before_an_erasure_is_not_written_after_it(backend: T
         .expect("a migrated database");
     let stored = db
         .write(|conn| {
-            let (ada, bob) = (decided("ada"), decided("bob"));
+            // Claimed by the worker (which writes its preparation only under its lease).
+            let lease = Some(chrono::Utc::now().naive_utc() + chrono::Duration::minutes(2));
+            let (mut ada, mut bob) = (decided("ada"), decided("bob"));
+            (ada.lease_until, bob.lease_until) = (lease, lease);
             decide_all(conn, &[ada.clone(), bob.clone()])?;
             // The worker has read both rows and asked the directory; meanwhile Ada is erased.
             let tenant = TenantId::parse("a").expect("a tenant id");

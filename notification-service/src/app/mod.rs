@@ -139,6 +139,10 @@ pub(crate) fn decided(decision: Decision<'_>, now: NaiveDateTime) -> Row {
 pub(crate) fn lease_until(now: NaiveDateTime, lease: std::time::Duration) -> NaiveDateTime {
     use chrono::Timelike;
     let micros = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as i64;
+    // From the clock, not only from the run's `now`: a run started minutes ago (a burst of
+    // thousands) would otherwise take leases that have already run out for every other
+    // worker, which would then send the same rows.
+    let now = now.max(lms_platform::resource::now());
     now.with_nanosecond(0).unwrap_or(now)
         + chrono::Duration::from_std(lease).expect("a short lease")
         + chrono::Duration::microseconds(micros)

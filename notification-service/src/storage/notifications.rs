@@ -183,13 +183,15 @@ pub struct Prepared<'a> {
 /// an erasure (`lms.privacy.v1`) that ran meanwhile replaced them with a pseudonym, and the
 /// text, recipient and address prepared from the directory's answer before it must not bring
 /// their identity back. The row then stays claimed until its lease ends and is prepared
-/// again, for the pseudonym.
+/// again, for the pseudonym. Likewise unless the claim's lease ran out: the row is another
+/// worker's then, and may be done already (writing it again would send it again).
 pub fn prepared(conn: &mut DbConnection, row: &Row, done: Prepared<'_>) -> AppResult<()> {
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(&row.tenant_id))
             .filter(n::id.eq(&row.id))
-            .filter(n::learner.eq(&row.learner)),
+            .filter(n::learner.eq(&row.learner))
+            .filter(n::lease_until.eq(row.lease_until)),
     )
     .set((
         n::recipient.eq(done.recipient),
@@ -210,7 +212,7 @@ pub fn prepared(conn: &mut DbConnection, row: &Row, done: Prepared<'_>) -> AppRe
 /// 1,000 (arrays unnested), on SQLite row by row (in process, a statement costs no round
 /// trip).
 pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> AppResult<()> {
-    use diesel::sql_types::{Array, Text};
+    use diesel::sql_types::{Array, Text, Timestamp};
     match conn {
         DbConnection::Postgres(pg) => {
             for chunk in done.chunks(1_000) {
@@ -227,8 +229,10 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
                                   unnest($5::text[]) AS body, unnest($6::text[]) AS state, \
                                   unnest($7::text[]) AS email_state, \
                                   unnest($8::text[]) AS email_to, unnest($9::text[]) AS note, \
-                                  unnest($10::text[]) AS learner) AS v \
-                     WHERE n.tenant_id = v.tenant AND n.id = v.id AND n.learner = v.learner",
+                                  unnest($10::text[]) AS learner, \
+                                  unnest($11::timestamp[]) AS lease) AS v \
+                     WHERE n.tenant_id = v.tenant AND n.id = v.id AND n.learner = v.learner \
+                       AND n.lease_until = v.lease",
                 )
                 .bind::<Array<Text>, _>(texts(|(r, _)| r.tenant_id.clone()))
                 .bind::<Array<Text>, _>(texts(|(r, _)| r.id.clone()))
@@ -240,6 +244,13 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
                 .bind::<Array<Text>, _>(texts(|(_, p)| p.email_to.to_string()))
                 .bind::<Array<Text>, _>(texts(|(_, p)| p.note.to_string()))
                 .bind::<Array<Text>, _>(texts(|(r, _)| r.learner.clone()))
+                .bind::<Array<Timestamp>, _>(
+                    // A row without a lease was not claimed: it matches none.
+                    chunk
+                        .iter()
+                        .map(|(r, _)| r.lease_until.unwrap_or_default())
+                        .collect::<Vec<_>>(),
+                )
                 .execute(pg)?;
             }
         }
@@ -252,12 +263,14 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
     Ok(())
 }
 
-/// Sets the email outcome (`sent` or `failed`) and frees the row.
+/// Sets the email outcome (`sent` or `failed`) and frees the row. Only while the
+/// claim's lease holds: once it ran out, the row is another worker's.
 pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str) -> AppResult<()> {
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(&row.tenant_id))
-            .filter(n::id.eq(&row.id)),
+            .filter(n::id.eq(&row.id))
+            .filter(n::lease_until.eq(row.lease_until)),
     )
     .set((
         n::email_state.eq(email_state),
@@ -268,12 +281,14 @@ pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str
     Ok(())
 }
 
-/// Gives up on preparing a notification (e.g. an escalation for a learner without a manager).
+/// Gives up on preparing a notification (e.g. an escalation for a learner without a manager). Only while the
+/// claim's lease holds: once it ran out, the row is another worker's.
 pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(&row.tenant_id))
-            .filter(n::id.eq(&row.id)),
+            .filter(n::id.eq(&row.id))
+            .filter(n::lease_until.eq(row.lease_until)),
     )
     .set((
         n::state.eq(FAILED),
@@ -284,7 +299,8 @@ pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Tries again at `at` (the work failed for a reason that may pass).
+/// Tries again at `at` (the work failed for a reason that may pass). Only while the
+/// claim's lease holds: once it ran out, the row is another worker's.
 pub fn retry_at(
     conn: &mut DbConnection,
     row: &Row,
@@ -294,7 +310,8 @@ pub fn retry_at(
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(&row.tenant_id))
-            .filter(n::id.eq(&row.id)),
+            .filter(n::id.eq(&row.id))
+            .filter(n::lease_until.eq(row.lease_until)),
     )
     .set((
         n::attempts.eq(n::attempts + 1),

@@ -215,6 +215,7 @@ pub struct Attempted<'a> {
 }
 
 /// Records an attempt and frees the delivery.
+/// Only while the claim's lease holds: once it ran out, the delivery is another worker's.
 pub fn attempted(
     conn: &mut DbConnection,
     row: &Delivery,
@@ -223,7 +224,8 @@ pub fn attempted(
     diesel::update(
         d::table
             .filter(d::tenant_id.eq(&row.tenant_id))
-            .filter(d::id.eq(&row.id)),
+            .filter(d::id.eq(&row.id))
+            .filter(d::lease_until.eq(row.lease_until)),
     )
     .set((
         d::state.eq(outcome.state),
@@ -240,11 +242,13 @@ pub fn attempted(
 }
 
 /// Frees a claimed delivery without an attempt (its webhook went away or was disabled).
+/// Only while the claim's lease holds: once it ran out, the delivery is another worker's.
 pub fn release(conn: &mut DbConnection, row: &Delivery) -> AppResult<()> {
     diesel::update(
         d::table
             .filter(d::tenant_id.eq(&row.tenant_id))
-            .filter(d::id.eq(&row.id)),
+            .filter(d::id.eq(&row.id))
+            .filter(d::lease_until.eq(row.lease_until)),
     )
     .set(d::lease_until.eq(None::<NaiveDateTime>))
     .execute(conn)?;
