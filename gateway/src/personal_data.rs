@@ -64,7 +64,7 @@ impl pb::personal_data_service_server::PersonalDataService for MergedPersonalDat
     ) -> Result<Response<pb::PersonalData>, Status> {
         let incoming = request.metadata().clone();
         let request = request.into_inner();
-        check_export(&request)?;
+        check_export(&request, true)?;
         let mut data = export(&self.directory, &incoming, request.clone()).await?;
         // Everywhere else the person is looked for by the directory's addresses too.
         let everywhere = pb::ExportPersonalDataRequest {
@@ -105,7 +105,10 @@ impl pb::personal_data_service_server::PersonalDataService for MergedPersonalDat
         )
         .await;
         for part in others {
-            erased.sections.extend(part?.sections);
+            match part {
+                Ok(part) => erased.sections.extend(part.sections),
+                Err(status) => return Err(incomplete(status, &erased.email_addresses)),
+            }
         }
         let left = erased.sections.iter().map(|s| s.rows).sum::<i64>();
         if erased.erased_before && left == 0 {
@@ -122,4 +125,22 @@ impl pb::personal_data_service_server::PersonalDataService for MergedPersonalDat
         }
         Ok(Response::new(erased))
     }
+}
+
+/// A service's refusal of its part of an erasure, telling the caller what to ask again with:
+/// the directory has cleared the addresses it held, and a repeat without them would not find
+/// what content named by them.
+fn incomplete(status: Status, addresses: &[String]) -> Status {
+    if addresses.is_empty() {
+        return status;
+    }
+    Status::new(
+        status.code(),
+        format!(
+            "{}; the erasure is incomplete: erase again with emailAddresses {} \
+             (the directory no longer holds them)",
+            status.message(),
+            serde_json::to_string(addresses).unwrap_or_default()
+        ),
+    )
 }

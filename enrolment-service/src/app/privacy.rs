@@ -32,6 +32,7 @@ impl EnrolmentApp {
         &self,
         who: &Principal,
         person: String,
+        requested: Vec<String>,
     ) -> AppResult<(Map<String, Value>, Vec<String>)> {
         let tenant = who.tenant_id.clone();
         self.db
@@ -40,6 +41,7 @@ impl EnrolmentApp {
                 else {
                     return Err(AppError::not_found(format!("person {person}")));
                 };
+                refuse_others_addresses(conn, &tenant, &person, &requested)?;
                 let addresses = personal::email_addresses(conn, &tenant, &id)?;
                 let mut data = privacy::export(conn, &tenant, &Person::by_id(&person), &TABLES)?;
                 let attributes: Map<String, Value> = personal::attributes(conn, &tenant, &id)?
@@ -64,11 +66,13 @@ impl EnrolmentApp {
         who: &Principal,
         person: String,
         reason: String,
+        requested: Vec<String>,
     ) -> AppResult<Erasure> {
         let who = who.clone();
         self.db
             .write(move |conn| {
                 let tenant = who.tenant_id.clone();
+                refuse_others_addresses(conn, &tenant, &person, &requested)?;
                 let hash = person_hash(&tenant, &person);
                 let found = people_rows::key_facts_by_external_id(conn, &tenant, &person)?;
                 let Some((id, _)) = found else {
@@ -120,4 +124,28 @@ impl EnrolmentApp {
             })
             .await
     }
+}
+
+/// A request's addresses must not be another person's in the directory: the statements found
+/// by them would be that person's, handed out or renamed as this one's.
+fn refuse_others_addresses(
+    conn: &mut lms_platform::db::DbConnection,
+    tenant: &lms_platform::ids::TenantId,
+    person: &str,
+    requested: &[String],
+) -> AppResult<()> {
+    let held = personal::held_by_others(conn, tenant, person, requested)?;
+    let mut v = lms_platform::validate::Violations::new();
+    for (i, address) in requested.iter().enumerate() {
+        if held
+            .iter()
+            .any(|(email, _)| email.eq_ignore_ascii_case(address))
+        {
+            v.add(
+                format!("email_addresses[{i}]"),
+                "is another person's address in the directory",
+            );
+        }
+    }
+    v.finish()
 }

@@ -30,10 +30,14 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalData {
     ) -> Result<Response<pb::PersonalData>, Status> {
         let who = principal(&request)?;
         let request = request.into_inner();
-        check_export(&request)?;
+        check_export(&request, true)?;
         let (data, known) = self
             .app
-            .export_personal_data(&who, request.person.clone())
+            .export_personal_data(
+                &who,
+                request.person.clone(),
+                request.email_addresses.clone(),
+            )
             .await?;
         Ok(Response::new(pb::PersonalData {
             person: request.person,
@@ -51,7 +55,12 @@ impl pb::personal_data_service_server::PersonalDataService for PersonalData {
         check_erasure(&request, true)?;
         let erasure = self
             .app
-            .erase_personal_data(&who, request.person.clone(), request.reason)
+            .erase_personal_data(
+                &who,
+                request.person.clone(),
+                request.reason,
+                request.email_addresses.clone(),
+            )
             .await?;
         Ok(Response::new(pb::ErasePersonalDataResponse {
             person: request.person,

@@ -80,6 +80,29 @@ pub fn email_addresses(
     Ok(Some(email).filter(|e| !e.is_empty()).into_iter().collect())
 }
 
+/// Of `addresses` (as given, or in lower case), those the directory holds for someone other
+/// than `person` (an external id), with whose they are.
+pub fn held_by_others(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person: &str,
+    addresses: &[String],
+) -> AppResult<Vec<(String, String)>> {
+    if addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let forms: Vec<String> = addresses
+        .iter()
+        .flat_map(|a| [a.clone(), a.to_lowercase()])
+        .collect();
+    Ok(people::table
+        .filter(people::tenant_id.eq(tenant.as_str()))
+        .filter(people::email.eq_any(&forms))
+        .filter(people::external_id.ne(person))
+        .select((people::email, people::external_id))
+        .load(conn)?)
+}
+
 /// Removes a person's custom attributes (erasure); how many there were.
 pub fn remove_attributes(
     conn: &mut DbConnection,

@@ -132,7 +132,9 @@ async fn content_knows_them_by_email(lms: &Lms) -> (String, String) {
         reqwest::Method::POST,
         "/statements",
         Some(json!([
-            {"actor": by_mbox, "verb": verb, "object": object},
+            // Her instructor's address too, in another case: still hers.
+            {"actor": by_mbox, "verb": verb, "object": object,
+             "context": {"instructor": {"mbox": "mailto:Ada@A.example"}}},
             {"actor": {"mbox_sha1sum": sha1}, "verb": verb, "object": object},
         ])),
     )
@@ -178,6 +180,17 @@ async fn the_store_no_longer_knows_their_addresses(lms: &Lms, pseudonym: &str, i
         lms,
         reqwest::Method::GET,
         &format!("/statements?agent={agent}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["statements"], json!([]), "{found}");
+    // The address in the other case no longer finds anything either: its keys moved too.
+    let other_case = enc(&json!({"mbox": "mailto:Ada@A.example"}).to_string());
+    let (status, found) = xapi(
+        lms,
+        reqwest::Method::GET,
+        &format!("/statements?agent={other_case}&related_agents=true"),
         None,
     )
     .await;
@@ -360,6 +373,29 @@ async fn a_person_is_exported_in_one_call_and_erased_everywhere(backend: TestBac
         "the directory chooses: {answer}"
     );
     assert!(answer.to_string().contains("pseudonym"), "{answer}");
+    // Twenty addresses of the caller's are taken (the directory's makes 21 downstream);
+    // twenty-one are not; nor is another person's.
+    let twenty: Vec<String> = (0..20).map(|i| format!("old{i}@home.example")).collect();
+    let query = twenty
+        .iter()
+        .map(|a| format!("emailAddresses={a}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, answer) = export(&lms, &format!("learner@a?{query}"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["emailAddresses"].as_array().unwrap().len(), 21);
+    let twenty_one = format!("learner@a?{query}&emailAddresses=one.more@home.example");
+    let (status, answer) = export(&lms, &twenty_one, &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, answer) = export(&lms, "learner@a?emailAddresses=Bob@a.example", &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer.to_string().contains("another person's address"),
+        "{answer}"
+    );
+    let bobs = json!({"reason": "DSR-1", "emailAddresses": ["bob@a.example"]});
+    let (status, answer) = call(&lms, reqwest::Method::POST, path, &admin, Some(bobs)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     let not_an_address = json!({"reason": "DSR-1", "emailAddresses": ["mailto:ada@a.example"]});
     let (status, answer) = call(
         &lms,

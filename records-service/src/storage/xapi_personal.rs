@@ -4,6 +4,8 @@
 //! (their keys with them) and deletes the documents — content's working state, opaque bytes
 //! that may hold anything about the person and that no compliance fact rests on.
 
+use std::collections::BTreeSet;
+
 use base64::Engine;
 use diesel::prelude::*;
 use lms_platform::db::{DbConnection, in_set};
@@ -116,13 +118,16 @@ pub fn erase(
     let mut changed = 0;
     let mut signatures = Vec::new();
     let named = naming(conn, tenant, &keys)?;
+    let mut moved_keys: BTreeSet<String> = keys.iter().cloned().collect();
     let ids: Vec<String> = named.iter().map(|row| row.id.clone()).collect();
     for row in named {
         let Ok(Value::Object(mut document)) = serde_json::from_str(&row.document) else {
             continue;
         };
-        let (renamed, dropped) =
+        let (renamed, dropped, found) =
             erase_person(&mut document, &home, person.id, pseudonym, &mailboxes);
+        // An address in another case than the one asked for is still theirs: its keys go too.
+        moved_keys.extend(found);
         if !renamed {
             continue;
         }
@@ -136,9 +141,14 @@ pub fn erase(
             ))
             .execute(conn)? as i64;
     }
-    for key in &keys {
-        changed += move_keys(conn, tenant, key, &new_key)?;
-        changed += move_pairs(conn, tenant, &ids, key, &new_key)?;
+    for key in &moved_keys {
+        // A Group identified by their address becomes a Group with the pseudonym's account.
+        let to = match key.strip_prefix("Group|") {
+            Some(_) => new_key.replacen("Agent|", "Group|", 1),
+            None => new_key.clone(),
+        };
+        changed += move_keys(conn, tenant, key, &to)?;
+        changed += move_pairs(conn, tenant, &ids, key, &to)?;
     }
     changed += diesel::delete(documents::table)
         .filter(documents::tenant_id.eq(tenant.as_str()))

@@ -3,6 +3,9 @@
 //! to the store as one Agent (their account now carries the pseudonym the suite chose) so the
 //! learning facts keep their shape; their display names go.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
 /// xAPI's usage type of a statement's signature attachment.
@@ -15,23 +18,27 @@ pub const SIGNATURE: &str = "http://adlnet.gov/expapi/attachments/signature";
 /// record's `recorded-by` extension, say) becomes the pseudonym, as in the audit trail. A
 /// signature attachment is dropped, since it signs the
 /// statement as it was, identity included, and matches it no more. Answers whether anything
-/// changed, and the SHA-2 of the signatures dropped.
+/// changed, the SHA-2 of the signatures dropped, and the identity keys (as the store keeps
+/// them, `Agent|mbox|mailto:Ada@Example.com`) of the Agents and Groups it found by an address
+/// — in whatever case the statement wrote it.
 pub fn erase_person(
     document: &mut Map<String, Value>,
     home_page: &str,
     person: &str,
     pseudonym: &str,
     mailboxes: &Mailboxes,
-) -> (bool, Vec<String>) {
+) -> (bool, Vec<String>, BTreeSet<String>) {
     let names = Names {
         home_page,
         person,
         pseudonym,
         mailboxes,
+        found: RefCell::default(),
     };
     let changed = rename(document, &names);
+    let found = names.found.into_inner();
     if !changed {
-        return (false, Vec::new());
+        return (false, Vec::new(), found);
     }
     let mut dropped = Vec::new();
     if let Some(Value::Array(attachments)) = document.get_mut("attachments") {
@@ -50,7 +57,7 @@ pub fn erase_person(
     {
         document.remove("attachments");
     }
-    (true, dropped)
+    (true, dropped, found)
 }
 
 /// The email addresses a person is known by, as an Agent names them: `mbox` (the `mailto:`
@@ -82,22 +89,34 @@ impl Mailboxes {
         mailboxes
     }
 
-    /// The store's identity keys of the Agents these name (see `agent::agent`).
+    /// The store's identity keys of the Agents and identified Groups these name (see
+    /// `agent::agent`).
     pub fn agent_keys(&self) -> Vec<String> {
-        let mbox = self.mbox.iter().map(|m| format!("Agent|mbox|{m}"));
-        let sha1 = self.sha1.iter().map(|h| format!("Agent|mbox_sha1sum|{h}"));
-        mbox.chain(sha1).collect()
+        let mut keys = Vec::new();
+        for kind in ["Agent", "Group"] {
+            keys.extend(self.mbox.iter().map(|m| format!("{kind}|mbox|{m}")));
+            keys.extend(self.sha1.iter().map(|h| format!("{kind}|mbox_sha1sum|{h}")));
+        }
+        keys
     }
 
-    /// Whether `agent` (an object that is no Group) is named by one of these.
-    fn name(&self, agent: &Map<String, Value>) -> bool {
-        if agent.get("objectType").and_then(Value::as_str) == Some("Group") {
-            return false;
+    /// The identity key of `agent` (an Agent or an identified Group) when one of these names
+    /// it, as the store keeps it.
+    fn name(&self, agent: &Map<String, Value>) -> Option<String> {
+        let kind = match agent.get("objectType").and_then(Value::as_str) {
+            Some("Group") => "Group",
+            _ => "Agent",
+        };
+        if let Some(mbox) = agent.get("mbox").and_then(Value::as_str)
+            && self.mbox.iter().any(|own| own.eq_ignore_ascii_case(mbox))
+        {
+            return Some(format!("{kind}|mbox|{mbox}"));
         }
-        let mbox = agent.get("mbox").and_then(Value::as_str);
-        let sha1 = agent.get("mbox_sha1sum").and_then(Value::as_str);
-        mbox.is_some_and(|m| self.mbox.iter().any(|own| own.eq_ignore_ascii_case(m)))
-            || sha1.is_some_and(|h| self.sha1.iter().any(|own| own.eq_ignore_ascii_case(h)))
+        let sha1 = agent.get("mbox_sha1sum").and_then(Value::as_str)?;
+        self.sha1
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(sha1))
+            .then(|| format!("{kind}|mbox_sha1sum|{}", sha1.to_ascii_lowercase()))
     }
 }
 
@@ -107,6 +126,8 @@ struct Names<'a> {
     person: &'a str,
     pseudonym: &'a str,
     mailboxes: &'a Mailboxes,
+    /// The keys of what was found by an address.
+    found: RefCell<BTreeSet<String>>,
 }
 
 fn rename(map: &mut Map<String, Value>, names: &Names<'_>) -> bool {
@@ -115,17 +136,20 @@ fn rename(map: &mut Map<String, Value>, names: &Names<'_>) -> bool {
         person,
         pseudonym,
         mailboxes,
-    } = *names;
+        ..
+    } = names;
     let mut changed = false;
-    // An Agent named by one of their addresses becomes the pseudonym's account, as one named
-    // by their account does: the address was as much theirs.
-    if mailboxes.name(map) {
+    // An Agent (or a Group) named by one of their addresses becomes the pseudonym's account,
+    // as one named by their account does: the address was as much theirs. A Group's members
+    // are looked at next, as any other values.
+    if let Some(key) = mailboxes.name(map) {
+        names.found.borrow_mut().insert(key);
         map.remove("mbox");
         map.remove("mbox_sha1sum");
         map.remove("name");
         let account = serde_json::json!({"homePage": home_page, "name": pseudonym});
         map.insert("account".into(), account);
-        return true;
+        changed = true;
     }
     if let Some(Value::Object(account)) = map.get_mut("account")
         && account.get("homePage").and_then(Value::as_str) == Some(home_page)
@@ -173,7 +197,9 @@ mod tests {
     /// Erases Ada (known by her account only) from `statement`.
     fn erase_ada(statement: &mut Value) -> (bool, Vec<String>) {
         let statement = statement.as_object_mut().unwrap();
-        erase_person(statement, HOME, "ada", "erased-1", &Mailboxes::default())
+        let (changed, dropped, _) =
+            erase_person(statement, HOME, "ada", "erased-1", &Mailboxes::default());
+        (changed, dropped)
     }
 
     fn ada() -> Value {
@@ -225,7 +251,7 @@ mod tests {
                                  "member": [{"mbox": "mailto:bob@example.com", "name": "Bob"},
                                             {"mbox_sha1sum": sha1}]}},
         });
-        let (changed, _) = erase_person(
+        let (changed, _, found) = erase_person(
             statement.as_object_mut().unwrap(),
             HOME,
             "ada",
@@ -233,6 +259,15 @@ mod tests {
             &mailboxes,
         );
         assert!(changed);
+        // As the statement wrote them: the store's keys to move.
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            [
+                "Agent|mbox_sha1sum|".to_string() + &ada_sha1,
+                "Agent|mbox|mailto:ada@example.COM".to_string(),
+                "Group|mbox|mailto:ada@example.com".to_string(),
+            ]
+        );
         let pseudonym = json!({"homePage": HOME, "name": "erased-1"});
         assert_eq!(statement["actor"], json!({"account": pseudonym}));
         assert_eq!(
@@ -240,7 +275,11 @@ mod tests {
             json!({"objectType": "Agent", "account": pseudonym})
         );
         let team = &statement["context"]["team"];
-        assert_eq!(team["mbox"], "mailto:ada@example.com", "a Group is not her");
+        assert_eq!(
+            team["account"], pseudonym,
+            "a Group identified by her address"
+        );
+        assert!(team.get("mbox").is_none());
         assert_eq!(team["member"][0]["name"], "Bob");
         assert_eq!(team["member"][1]["mbox_sha1sum"], sha1);
         assert_eq!(
