@@ -454,3 +454,75 @@ lms_test_support::on_both_databases!(Queue;
     workers_claim_each_webhook_delivery_once,
     workers_on_other_clocks_claim_webhook_deliveries_without_failing,
 );
+
+/// The reminder scan on PostgreSQL, where replicas scan at once: rows one scan holds are
+/// skipped by another at once, neither waited for (a deadlock over their order, or a due-date
+/// change overwritten with a plan made from the old one) nor taken twice.
+mod postgres_scans {
+    use std::sync::Barrier;
+
+    use notification_service::storage::tracked::{self, Tracked};
+
+    use super::*;
+
+    fn tracked(n: usize) -> Tracked {
+        Tracked {
+            tenant_id: TENANTS[0].into(),
+            enrolment_id: format!("enrolment-{n}"),
+            person_id: format!("person-{n}"),
+            learner: format!("learner-{n}"),
+            pathway_id: "pathway".into(),
+            mandatory: true,
+            due_at: Some(at() + Duration::days(7)),
+            state: tracked::OPEN.into(),
+            revision: 1,
+            next_reminder_at: Some(at() - Duration::minutes(n as i64)),
+            next_stage: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reminder_scan_skips_what_another_holds() {
+        let Some(queue) = Queue::start(TestBackend::Postgres).await else {
+            return;
+        };
+        let db = queue.db;
+        db.write(|conn| {
+            for n in 0..5 {
+                tracked::save(conn, &tracked(n))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let (held, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let first = {
+            let (db, held, release) = (db.clone(), held.clone(), release.clone());
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    let due = tracked::due(conn, at(), 3)?;
+                    held.wait();
+                    release.wait();
+                    Ok(due)
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || held.wait())
+            .await
+            .unwrap();
+        let second = db.write(|conn| tracked::due(conn, at(), 5)).await.unwrap();
+        tokio::task::spawn_blocking(move || release.wait())
+            .await
+            .unwrap();
+        let first = first.await.unwrap().unwrap();
+        let ids = |rows: &[Tracked]| {
+            let mut ids: Vec<String> = rows.iter().map(|r| r.enrolment_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        // Soonest first: the first scan took the three due longest ago.
+        assert_eq!(ids(&first), ["enrolment-2", "enrolment-3", "enrolment-4"]);
+        assert_eq!(ids(&second), ["enrolment-0", "enrolment-1"]);
+    }
+}

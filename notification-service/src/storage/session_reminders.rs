@@ -49,16 +49,27 @@ pub fn remove(conn: &mut DbConnection, tenant: &str, booking_id: &str) -> Result
     Ok(())
 }
 
-/// Seats whose reminder is due at `now` (every tenant's), the earliest first.
+/// Seats whose reminder is due at `now` (every tenant's), the earliest first, held until the
+/// transaction ends: on PostgreSQL rows another transaction holds are skipped (see
+/// `tracked::due`) — another replica's scan, or a session moved meanwhile, whose re-saved row
+/// this scan's removal must not delete.
 pub fn due(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<SessionReminder>, AppError> {
-    Ok(session_reminders::table
-        .filter(session_reminders::remind_at.le(now))
-        .order(session_reminders::remind_at.asc())
-        .limit(limit)
-        .select(SessionReminder::as_select())
-        .load(conn)?)
+    // Written once, built per backend: a selection is typed by the backend it is loaded on.
+    macro_rules! query {
+        () => {
+            session_reminders::table
+                .filter(session_reminders::remind_at.le(now))
+                .order(session_reminders::remind_at.asc())
+                .limit(limit)
+                .select(SessionReminder::as_select())
+        };
+    }
+    Ok(match conn {
+        DbConnection::Postgres(pg) => query!().for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(sqlite) => query!().load(sqlite)?,
+    })
 }

@@ -112,16 +112,27 @@ pub fn save(conn: &mut DbConnection, row: &Tracked) -> AppResult<()> {
     Ok(())
 }
 
-/// Enrolments whose next reminder is due at `now`, soonest first. Two replicas may read the
-/// same rows: the reminders' dedup keys keep each decided once, and both move the plan to the
-/// same next stage.
+/// Enrolments whose next reminder is due at `now`, soonest first, held until the transaction
+/// ends. On PostgreSQL rows another transaction holds are skipped, not waited for: another
+/// replica's scan (which would otherwise take the same rows, and could deadlock with this one
+/// over their order), or an event changing the due date, which this scan must not overwrite
+/// with a plan made from the old one (the row is due at the next scan). SQLite's writers take
+/// turns.
 pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> AppResult<Vec<Tracked>> {
-    Ok(t::table
-        .filter(t::next_reminder_at.le(now))
-        .order(t::next_reminder_at.asc())
-        .limit(limit)
-        .select(Tracked::as_select())
-        .load(conn)?)
+    // Written once, built per backend: a selection is typed by the backend it is loaded on.
+    macro_rules! query {
+        () => {
+            t::table
+                .filter(t::next_reminder_at.le(now))
+                .order(t::next_reminder_at.asc())
+                .limit(limit)
+                .select(Tracked::as_select())
+        };
+    }
+    Ok(match conn {
+        DbConnection::Postgres(pg) => query!().for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(sqlite) => query!().load(sqlite)?,
+    })
 }
 
 /// Moves the enrolment's reminder sequence on.

@@ -118,7 +118,7 @@ impl RecordsApp {
             let done = self
                 .db
                 .write(move |conn| {
-                    if !stored::mark_expired_announced(conn, &certification.id, at)? {
+                    if !stored::mark_expired_announced(conn, &certification, at)? {
                         return Ok(false);
                     }
                     let latest = stored::latest(
@@ -154,7 +154,7 @@ impl RecordsApp {
             let done = self
                 .db
                 .write(move |conn| {
-                    if !stored::mark_announced(conn, &certification.id, at)? {
+                    if !stored::mark_announced(conn, &certification, at)? {
                         return Ok(false);
                     }
                     let event = events::certification_expiring(&certification);

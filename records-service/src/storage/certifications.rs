@@ -294,16 +294,20 @@ pub fn due_for_announcement(
         .collect())
 }
 
-/// Marks a certification announced; false when another scheduler did it first.
+/// Marks a certification announced; false when another scheduler did it first, or when it
+/// was revoked or renewed (another expiry) since `read` was read — the announcement, made
+/// from that copy, is then not the certification's to make.
 pub fn mark_announced(
     conn: &mut DbConnection,
-    id: &str,
+    read: &Certification,
     at: NaiveDateTime,
 ) -> Result<bool, AppError> {
     Ok(diesel::update(
         certifications::table
-            .filter(certifications::id.eq(id))
-            .filter(certifications::expiring_announced_at.is_null()),
+            .filter(certifications::id.eq(&read.id))
+            .filter(certifications::expiring_announced_at.is_null())
+            .filter(certifications::revoked_at.is_null())
+            .filter(certifications::expires_at.eq(read.expires_at)),
     )
     .set(certifications::expiring_announced_at.eq(Some(at)))
     .execute(conn)?
@@ -331,16 +335,19 @@ pub fn due_for_expiry(
         .collect())
 }
 
-/// Marks a certification's expiry announced; false when another scheduler did first.
+/// Marks a certification's expiry announced; false when another scheduler did first, or when
+/// it was revoked or renewed since `read` was read (see [`mark_announced`]).
 pub fn mark_expired_announced(
     conn: &mut DbConnection,
-    id: &str,
+    read: &Certification,
     at: NaiveDateTime,
 ) -> Result<bool, AppError> {
     Ok(diesel::update(
         certifications::table
-            .filter(certifications::id.eq(id))
-            .filter(certifications::expired_announced_at.is_null()),
+            .filter(certifications::id.eq(&read.id))
+            .filter(certifications::expired_announced_at.is_null())
+            .filter(certifications::revoked_at.is_null())
+            .filter(certifications::expires_at.eq(read.expires_at)),
     )
     .set(certifications::expired_announced_at.eq(Some(at)))
     .execute(conn)?
