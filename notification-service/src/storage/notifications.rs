@@ -50,6 +50,9 @@ pub const EMAIL_SENT: &str = "sent";
 pub const EMAIL_FAILED: &str = "failed";
 /// In the inbox; emailed with the recipient's next daily digest.
 pub const EMAIL_DIGEST: &str = "digest";
+/// In the digest being emailed now: the recipient turning their digest off meanwhile leaves
+/// it there (emailing it one by one as well would send it twice).
+pub const EMAIL_IN_DIGEST: &str = "in_digest";
 
 /// Records the decision to notify, unless one with the same dedup key exists in the tenant.
 /// Returns whether it is new.
@@ -424,7 +427,8 @@ pub fn awaiting_digest(
                 .eq(n::tenant_id)
                 .and(p::person.eq(n::recipient))),
         )
-        .filter(n::email_state.eq(EMAIL_DIGEST))
+        // In a digest whose sending was cut short (a crash): sent with the next one.
+        .filter(n::email_state.eq_any([EMAIL_DIGEST, EMAIL_IN_DIGEST]))
         .filter(n::created_at.lt(cutoff))
         .filter(p::digest.eq(true))
         .filter(p::last_digest_at.is_null().or(p::last_digest_at.lt(cutoff)))
@@ -434,21 +438,57 @@ pub fn awaiting_digest(
         .load(conn)?)
 }
 
-/// A recipient's notifications waiting for the digest since before `cutoff`, oldest first.
-pub fn in_digest(
+/// A recipient's notifications waiting for the digest since before `cutoff`, oldest first,
+/// now in the digest being sent (`EMAIL_IN_DIGEST`).
+pub fn take_for_digest(
     conn: &mut DbConnection,
     tenant: &str,
     recipient: &str,
     cutoff: NaiveDateTime,
 ) -> AppResult<Vec<Row>> {
-    Ok(n::table
+    let rows: Vec<Row> = n::table
         .filter(n::tenant_id.eq(tenant))
         .filter(n::recipient.eq(recipient))
-        .filter(n::email_state.eq(EMAIL_DIGEST))
+        .filter(n::email_state.eq_any([EMAIL_DIGEST, EMAIL_IN_DIGEST]))
         .filter(n::created_at.lt(cutoff))
         .order((n::created_at.asc(), n::id.asc()))
         .select(Row::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    for chunk in ids.chunks(500) {
+        diesel::update(
+            n::table
+                .filter(n::tenant_id.eq(tenant))
+                .filter(n::id.eq_any(chunk)),
+        )
+        .set(n::email_state.eq(EMAIL_IN_DIGEST))
+        .execute(conn)?;
+    }
+    Ok(rows)
+}
+
+/// Puts notifications of a digest that could not be sent (for now) back: in the next digest,
+/// or emailed one by one if the recipient has turned their digest off meanwhile.
+pub fn give_back_to_digest(
+    conn: &mut DbConnection,
+    tenant: &str,
+    ids: &[String],
+    digest_on: bool,
+) -> AppResult<()> {
+    let state = if digest_on {
+        EMAIL_DIGEST
+    } else {
+        EMAIL_PENDING
+    };
+    diesel::update(
+        n::table
+            .filter(n::tenant_id.eq(tenant))
+            .filter(n::id.eq_any(ids))
+            .filter(n::email_state.eq(EMAIL_IN_DIGEST)),
+    )
+    .set(n::email_state.eq(state))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Sets the email outcome of notifications that went out in a digest (or could not).
@@ -462,7 +502,8 @@ pub fn digested(
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(tenant))
-            .filter(n::id.eq_any(ids)),
+            .filter(n::id.eq_any(ids))
+            .filter(n::email_state.eq(EMAIL_IN_DIGEST)),
     )
     .set((n::email_state.eq(email_state), n::last_error.eq(note)))
     .execute(conn)?;

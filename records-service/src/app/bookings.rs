@@ -370,6 +370,7 @@ pub(super) fn release_ended(
     tenant: &TenantId,
     enrolment_ids: &[&str],
 ) -> AppResult<()> {
+    lock_sessions_of(conn, tenant, enrolment_ids)?;
     let mut news = Vec::new();
     for found in bookings::live_of_enrolments(conn, tenant, enrolment_ids)? {
         let mut session = locked_session(conn, tenant, &found.session_id)?;
@@ -380,6 +381,30 @@ pub(super) fn release_ended(
         }
     }
     outbox::enqueue(conn, tenant, news)
+}
+
+/// Takes the locks of the sessions these enrolments hold seats or waitlist places on, in
+/// session order: taken before the enrolments' rows are written (see `architecture.md`,
+/// "Training sessions"), in one order everywhere, two transactions never wait on each other in
+/// a cycle. (A lock this transaction holds already is taken again at no cost.)
+pub(super) fn lock_sessions_of(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    enrolment_ids: &[&str],
+) -> AppResult<()> {
+    if enrolment_ids.is_empty() {
+        return Ok(());
+    }
+    let mut sessions: Vec<String> = bookings::live_of_enrolments(conn, tenant, enrolment_ids)?
+        .into_iter()
+        .map(|booking| booking.session_id)
+        .collect();
+    sessions.sort();
+    sessions.dedup();
+    for session in sessions {
+        super::sessions::lock_session(conn, tenant, &session)?;
+    }
+    Ok(())
 }
 
 /// The training steps the caller can book now: unlocked, not completed, not booked, on their

@@ -9,7 +9,7 @@ use lms_platform::inbox::{self, Delivered, EventError, Outcome};
 use lms_platform::resource::now;
 use lms_platform::{AppError, AppResult};
 
-use super::bookings::release_ended;
+use super::bookings::{lock_sessions_of, release_ended};
 use super::learner_statements::record_activity;
 use super::progress::follow_up;
 use super::{RecordsApp, lock_enrolment, view};
@@ -104,6 +104,14 @@ fn apply_enrolments(
         by_tenant.entry(tenant).or_default().push(enrolment.clone());
     }
     for (tenant, batch) in by_tenant {
+        // The sessions a withdrawal gives seats up on are locked before the enrolments' rows
+        // are written: the order every booking and attendance mark takes them in.
+        let withdrawn: Vec<&str> = batch
+            .iter()
+            .filter(|e| e.status == EnrolmentStatus::Withdrawn)
+            .map(|e| e.id.as_str())
+            .collect();
+        lock_sessions_of(conn, tenant, &withdrawn)?;
         enrolments::upsert_all(conn, tenant, &batch)?;
         release_withdrawn(conn, tenant, &batch)?;
     }
