@@ -24,24 +24,20 @@ pub(crate) fn keep(
     verb_displays: BTreeMap<String, Map<String, Value>>,
     at: NaiveDateTime,
 ) -> AppResult<()> {
-    if !gathered.is_empty() {
-        let ids: Vec<String> = gathered.keys().cloned().collect();
-        let known = documents::definitions(conn, tenant, &ids)?;
-        let changed = changed(known, gathered, definitions::merge);
-        if !changed.is_empty() {
-            documents::keep_definitions(conn, tenant, &changed, at)?;
-        }
+    let activities: Vec<String> = gathered.keys().cloned().collect();
+    let verb_ids: Vec<String> = verb_displays.keys().cloned().collect();
+    let (known_definitions, known_displays) =
+        verbs::definitions_and_displays(conn, tenant, &activities, &verb_ids)?;
+    let changed_definitions = changed(known_definitions, gathered, definitions::merge);
+    if !changed_definitions.is_empty() {
+        documents::keep_definitions(conn, tenant, &changed_definitions, at)?;
     }
-    if !verb_displays.is_empty() {
-        let ids: Vec<String> = verb_displays.keys().cloned().collect();
-        let known = verbs::displays(conn, tenant, &ids)?;
-        let changed = changed(known, verb_displays, |mut older, newer| {
-            older.extend(newer.clone());
-            older
-        });
-        if !changed.is_empty() {
-            verbs::keep_displays(conn, tenant, &changed, at)?;
-        }
+    let changed_displays = changed(known_displays, verb_displays, |mut older, newer| {
+        older.extend(newer.clone());
+        older
+    });
+    if !changed_displays.is_empty() {
+        verbs::keep_displays(conn, tenant, &changed_displays, at)?;
     }
     Ok(())
 }
@@ -82,10 +78,12 @@ pub(crate) fn canonical<'a>(
         .filter_map(|text| serde_json::from_str::<Value>(text).ok())
         .collect();
     let activities = ids_of(statements.iter().flat_map(views::activity_ids));
-    let verbs = ids_of(statements.iter().flat_map(views::verb_ids));
+    let verb_ids = ids_of(statements.iter().flat_map(views::verb_ids));
+    let (definitions, displays) =
+        verbs::definitions_and_displays(conn, tenant, &activities, &verb_ids)?;
     Ok(Canonical {
-        activities: parsed(documents::definitions(conn, tenant, &activities)?),
-        verbs: parsed(verbs::displays(conn, tenant, &verbs)?),
+        activities: parsed(definitions),
+        verbs: parsed(displays),
     })
 }
 

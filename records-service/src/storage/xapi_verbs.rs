@@ -5,25 +5,75 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use diesel::upsert::excluded;
-use lms_platform::db::{DbConnection, in_set};
+use lms_platform::db::DbConnection;
 use lms_platform::error::AppError;
 use lms_platform::ids::TenantId;
 
 use super::schema::xapi_verbs;
 
-/// The displays kept for these verbs (verb id → display JSON).
-pub fn displays(
+/// Id → JSON text.
+pub type Texts = HashMap<String, String>;
+
+/// What the store keeps for these activities and verbs: (activity id → definition JSON,
+/// verb id → display JSON). One statement for both, since every store of statements asks
+/// (the learner record's own with each step completion).
+pub fn definitions_and_displays(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    ids: &[String],
-) -> Result<HashMap<String, String>, AppError> {
-    let found: Vec<(String, String)> = xapi_verbs::table
-        .filter(xapi_verbs::tenant_id.eq(tenant.as_str()))
-        .filter(in_set(conn, "xapi_verbs.verb_id", ids))
-        .select((xapi_verbs::verb_id, xapi_verbs::display))
+    activities: &[String],
+    verbs: &[String],
+) -> Result<(Texts, Texts), AppError> {
+    #[derive(QueryableByName)]
+    struct Kept {
+        #[diesel(sql_type = Bool)]
+        verb: bool,
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Text)]
+        text: String,
+    }
+    if activities.is_empty() && verbs.is_empty() {
+        return Ok(Default::default());
+    }
+    // Each set bound as one JSON array, probed through the primary key (see `db::in_set`).
+    let (activities, verbs) = (json_array(activities), json_array(verbs));
+    let sql = match conn {
+        DbConnection::Postgres(_) => {
+            "SELECT false AS verb, activity_id AS id, definition AS text FROM xapi_activities \
+             WHERE tenant_id = $1 AND activity_id IN (SELECT jsonb_array_elements_text($2::jsonb)) \
+             UNION ALL \
+             SELECT true, verb_id, display FROM xapi_verbs \
+             WHERE tenant_id = $1 AND verb_id IN (SELECT jsonb_array_elements_text($3::jsonb))"
+        }
+        DbConnection::Sqlite(_) => {
+            "SELECT 0 AS verb, activity_id AS id, definition AS text FROM xapi_activities \
+             WHERE tenant_id = ?1 AND activity_id IN (SELECT value FROM json_each(?2)) \
+             UNION ALL \
+             SELECT 1, verb_id, display FROM xapi_verbs \
+             WHERE tenant_id = ?1 AND verb_id IN (SELECT value FROM json_each(?3))"
+        }
+    };
+    let kept: Vec<Kept> = diesel::sql_query(sql)
+        .bind::<Text, _>(tenant.as_str())
+        .bind::<Text, _>(activities)
+        .bind::<Text, _>(verbs)
         .load(conn)?;
-    Ok(found.into_iter().collect())
+    let (mut definitions, mut displays) = (HashMap::new(), HashMap::new());
+    for row in kept {
+        let into = if row.verb {
+            &mut displays
+        } else {
+            &mut definitions
+        };
+        into.insert(row.id, row.text);
+    }
+    Ok((definitions, displays))
+}
+
+fn json_array(ids: &[String]) -> String {
+    serde_json::Value::from(ids.to_vec()).to_string()
 }
 
 /// Keeps these displays (verb id → display JSON, in id order), replacing the stored ones, as
