@@ -447,57 +447,7 @@ async fn a_worker_whose_lease_ran_out_writes_nothing(queue: Queue) {
     assert_eq!(states, vec![webhook_deliveries::SUCCEEDED.to_string(); 5]);
 }
 
-/// A recipient who turns their digest off while it is being sent does not get its
-/// notifications twice (in the digest, and one by one); had the sending failed for now, they
-/// would be emailed one by one.
-async fn turning_the_digest_off_while_it_is_sent_sends_nothing_twice(queue: Queue) {
-    let cutoff = at();
-    let tenant = TENANTS[0];
-    let outcome = queue
-        .db
-        .write(move |conn| {
-            let rows: Vec<Row> = (0..4)
-                .map(|i| Row {
-                    recipient: "ada".into(),
-                    state: notifications::READY.into(),
-                    email_state: notifications::EMAIL_DIGEST.into(),
-                    email_to: "ada@a.example".into(),
-                    ..notification(tenant, i)
-                })
-                .collect();
-            notifications::decide_all(conn, &rows)?;
-            let (sent, failed): (Vec<String>, Vec<String>) = {
-                let taken = notifications::take_for_digest(conn, tenant, "ada", cutoff)?;
-                let ids: Vec<String> = taken.iter().map(|r| r.id.clone()).collect();
-                (ids[..2].to_vec(), ids[2..].to_vec())
-            };
-            // Ada turns her digest off meanwhile.
-            notifications::release_digest(conn, tenant, "ada")?;
-            let claimable = notifications::claim(conn, Work::Email, cutoff, cutoff, 10)?;
-            notifications::digested(conn, tenant, &sent, notifications::EMAIL_SENT, "")?;
-            notifications::give_back_to_digest(conn, tenant, &failed, false)?;
-            let states: Vec<String> = n::table.order(n::id).select(n::email_state).load(conn)?;
-            Ok((claimable.len(), states))
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome,
-        (
-            0,
-            vec![
-                notifications::EMAIL_SENT.to_string(),
-                notifications::EMAIL_SENT.to_string(),
-                notifications::EMAIL_PENDING.to_string(),
-                notifications::EMAIL_PENDING.to_string(),
-            ]
-        ),
-        "none emailed one by one while in the digest; the unsent ones afterwards"
-    );
-}
-
 lms_test_support::on_both_databases!(Queue;
-    turning_the_digest_off_while_it_is_sent_sends_nothing_twice,
     a_worker_whose_lease_ran_out_writes_nothing,
     workers_claim_each_notification_once,
     workers_on_other_clocks_claim_notifications_without_failing,

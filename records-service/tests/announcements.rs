@@ -1,5 +1,5 @@
 //! The certification scheduler's announcements are made from a copy read before the write
-//! that marks them: a certification revoked or renewed in between is not announced from the
+//! that marks them: a certification revoked in between is not announced from the
 //! stale copy (storage::certifications::mark_announced, mark_expired_announced), on SQLite
 //! and PostgreSQL.
 

@@ -43,6 +43,7 @@ impl EnrolmentApp {
                 };
                 refuse_others_addresses(conn, &tenant, &person, &requested)?;
                 let addresses = personal::email_addresses(conn, &tenant, &id)?;
+                refuse_too_many(&requested, &addresses)?;
                 let mut data = privacy::export(conn, &tenant, &Person::by_id(&person), &TABLES)?;
                 let attributes: Map<String, Value> = personal::attributes(conn, &tenant, &id)?
                     .into_iter()
@@ -107,6 +108,7 @@ impl EnrolmentApp {
                 )?;
                 // Read before the profile is cleared: the other services erase by them too.
                 let email_addresses = personal::email_addresses(conn, &tenant, &id)?;
+                refuse_too_many(&requested, &email_addresses)?;
                 let mut rows = personal::remove_attributes(conn, &tenant, &id)?;
                 rows +=
                     privacy::erase(conn, &tenant, &Person::by_id(&person), &pseudonym, &TABLES)?;
@@ -148,4 +150,20 @@ fn refuse_others_addresses(
         }
     }
     v.finish()
+}
+
+/// With the directory's own address, the request's may be no more than every service takes
+/// (refused before anything is erased, rather than by the services after the directory).
+fn refuse_too_many(requested: &[String], own: &[String]) -> AppResult<()> {
+    let all = privacy::all_addresses(requested, own).len();
+    if all > privacy::MAX_ADDRESSES {
+        return Err(AppError::invalid_field(
+            "email_addresses",
+            format!(
+                "at most {} addresses with the directory's own, not {all}",
+                privacy::MAX_ADDRESSES
+            ),
+        ));
+    }
+    Ok(())
 }

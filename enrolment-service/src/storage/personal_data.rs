@@ -12,6 +12,8 @@ use lms_platform::privacy::PersonalTables;
 
 use super::schema::{people, person_attributes};
 
+diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
 pub const TABLES: PersonalTables = PersonalTables {
     service: "enrolment-service",
     identity: &[
@@ -91,13 +93,11 @@ pub fn held_by_others(
     if addresses.is_empty() {
         return Ok(Vec::new());
     }
-    let forms: Vec<String> = addresses
-        .iter()
-        .flat_map(|a| [a.clone(), a.to_lowercase()])
-        .collect();
+    // Compared in lower case: the directory keeps an address as it was given.
+    let lowered: Vec<String> = addresses.iter().map(|a| a.to_lowercase()).collect();
     Ok(people::table
         .filter(people::tenant_id.eq(tenant.as_str()))
-        .filter(people::email.eq_any(&forms))
+        .filter(lower(people::email).eq_any(&lowered))
         .filter(people::external_id.ne(person))
         .select((people::email, people::external_id))
         .load(conn)?)

@@ -73,10 +73,7 @@ impl NotificationApp {
                 let Some(previous) = preferences::take_digest(conn, &t, &p, cutoff, now)? else {
                     return Ok(None);
                 };
-                Ok(Some((
-                    previous,
-                    stored::take_for_digest(conn, &t, &p, cutoff)?,
-                )))
+                Ok(Some((previous, stored::in_digest(conn, &t, &p, cutoff)?)))
             })
             .await?;
         let Some((previous, rows)) = taken else {
@@ -107,8 +104,6 @@ impl NotificationApp {
                     stored::digested(conn, &t, &ids, stored::EMAIL_FAILED, why)
                 }
                 Err(MailError::Transient(_)) => {
-                    let digest_on = preferences::get(conn, &t, &p)?.digest;
-                    stored::give_back_to_digest(conn, &t, &ids, digest_on)?;
                     preferences::give_back_digest(conn, &t, &p, previous)
                 }
             })

@@ -50,9 +50,6 @@ pub const EMAIL_SENT: &str = "sent";
 pub const EMAIL_FAILED: &str = "failed";
 /// In the inbox; emailed with the recipient's next daily digest.
 pub const EMAIL_DIGEST: &str = "digest";
-/// In the digest being emailed now: the recipient turning their digest off meanwhile leaves
-/// it there (emailing it one by one as well would send it twice).
-pub const EMAIL_IN_DIGEST: &str = "in_digest";
 
 /// Records the decision to notify, unless one with the same dedup key exists in the tenant.
 /// Returns whether it is new.
@@ -267,7 +264,8 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
 }
 
 /// Sets the email outcome (`sent` or `failed`) and frees the row. Only while the
-/// claim's lease holds: once it ran out, the row is another worker's.
+/// row still holds the claim's lease: one another worker took over (its lease
+/// having run out) is that worker's.
 pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str) -> AppResult<()> {
     diesel::update(
         n::table
@@ -285,7 +283,8 @@ pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str
 }
 
 /// Gives up on preparing a notification (e.g. an escalation for a learner without a manager). Only while the
-/// claim's lease holds: once it ran out, the row is another worker's.
+/// row still holds the claim's lease: one another worker took over (its lease
+/// having run out) is that worker's.
 pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
     diesel::update(
         n::table
@@ -303,7 +302,8 @@ pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
 }
 
 /// Tries again at `at` (the work failed for a reason that may pass). Only while the
-/// claim's lease holds: once it ran out, the row is another worker's.
+/// row still holds the claim's lease: one another worker took over (its lease
+/// having run out) is that worker's.
 pub fn retry_at(
     conn: &mut DbConnection,
     row: &Row,
@@ -427,8 +427,7 @@ pub fn awaiting_digest(
                 .eq(n::tenant_id)
                 .and(p::person.eq(n::recipient))),
         )
-        // In a digest whose sending was cut short (a crash): sent with the next one.
-        .filter(n::email_state.eq_any([EMAIL_DIGEST, EMAIL_IN_DIGEST]))
+        .filter(n::email_state.eq(EMAIL_DIGEST))
         .filter(n::created_at.lt(cutoff))
         .filter(p::digest.eq(true))
         .filter(p::last_digest_at.is_null().or(p::last_digest_at.lt(cutoff)))
@@ -438,57 +437,21 @@ pub fn awaiting_digest(
         .load(conn)?)
 }
 
-/// A recipient's notifications waiting for the digest since before `cutoff`, oldest first,
-/// now in the digest being sent (`EMAIL_IN_DIGEST`).
-pub fn take_for_digest(
+/// A recipient's notifications waiting for the digest since before `cutoff`, oldest first.
+pub fn in_digest(
     conn: &mut DbConnection,
     tenant: &str,
     recipient: &str,
     cutoff: NaiveDateTime,
 ) -> AppResult<Vec<Row>> {
-    let rows: Vec<Row> = n::table
+    Ok(n::table
         .filter(n::tenant_id.eq(tenant))
         .filter(n::recipient.eq(recipient))
-        .filter(n::email_state.eq_any([EMAIL_DIGEST, EMAIL_IN_DIGEST]))
+        .filter(n::email_state.eq(EMAIL_DIGEST))
         .filter(n::created_at.lt(cutoff))
         .order((n::created_at.asc(), n::id.asc()))
         .select(Row::as_select())
-        .load(conn)?;
-    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
-    for chunk in ids.chunks(500) {
-        diesel::update(
-            n::table
-                .filter(n::tenant_id.eq(tenant))
-                .filter(n::id.eq_any(chunk)),
-        )
-        .set(n::email_state.eq(EMAIL_IN_DIGEST))
-        .execute(conn)?;
-    }
-    Ok(rows)
-}
-
-/// Puts notifications of a digest that could not be sent (for now) back: in the next digest,
-/// or emailed one by one if the recipient has turned their digest off meanwhile.
-pub fn give_back_to_digest(
-    conn: &mut DbConnection,
-    tenant: &str,
-    ids: &[String],
-    digest_on: bool,
-) -> AppResult<()> {
-    let state = if digest_on {
-        EMAIL_DIGEST
-    } else {
-        EMAIL_PENDING
-    };
-    diesel::update(
-        n::table
-            .filter(n::tenant_id.eq(tenant))
-            .filter(n::id.eq_any(ids))
-            .filter(n::email_state.eq(EMAIL_IN_DIGEST)),
-    )
-    .set(n::email_state.eq(state))
-    .execute(conn)?;
-    Ok(())
+        .load(conn)?)
 }
 
 /// Sets the email outcome of notifications that went out in a digest (or could not).
@@ -502,8 +465,7 @@ pub fn digested(
     diesel::update(
         n::table
             .filter(n::tenant_id.eq(tenant))
-            .filter(n::id.eq_any(ids))
-            .filter(n::email_state.eq(EMAIL_IN_DIGEST)),
+            .filter(n::id.eq_any(ids)),
     )
     .set((n::email_state.eq(email_state), n::last_error.eq(note)))
     .execute(conn)?;

@@ -215,7 +215,8 @@ pub struct Attempted<'a> {
 }
 
 /// Records an attempt and frees the delivery.
-/// Only while the claim's lease holds: once it ran out, the delivery is another worker's.
+/// Only while the delivery still holds the claim's lease: one another worker took over (its
+/// lease having run out) is that worker's.
 pub fn attempted(
     conn: &mut DbConnection,
     row: &Delivery,
@@ -242,7 +243,8 @@ pub fn attempted(
 }
 
 /// Frees a claimed delivery without an attempt (its webhook went away or was disabled).
-/// Only while the claim's lease holds: once it ran out, the delivery is another worker's.
+/// Only while the delivery still holds the claim's lease: one another worker took over (its
+/// lease having run out) is that worker's.
 pub fn release(conn: &mut DbConnection, row: &Delivery) -> AppResult<()> {
     diesel::update(
         d::table

@@ -9,7 +9,9 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use serde_json::{Map, Value};
 
-pub use service::{POLICY, PersonalDataGrpc, all_addresses, check_erasure, check_export, section};
+pub use service::{
+    MAX_ADDRESSES, POLICY, PersonalDataGrpc, all_addresses, check_erasure, check_export, section,
+};
 
 use crate::db::DbConnection;
 use crate::error::{AppError, AppResult};

@@ -21,9 +21,10 @@ pub const POLICY: Policy = &[
 /// The longest person id and reason accepted.
 const MAX_PERSON: usize = 200;
 const MAX_REASON: usize = 1_000;
-/// The most email addresses a request may name, and the longest (RFC 5321's path limit, in
-/// characters, as the directory counts them).
-const MAX_ADDRESSES: usize = 20;
+/// The most email addresses a request may name — the directory's own counted in, so that a
+/// list the gateway answers with may be sent again — and the longest (RFC 5321's path limit,
+/// in characters, as the directory counts them).
+pub const MAX_ADDRESSES: usize = 20;
 const MAX_ADDRESS: usize = 254;
 
 /// Checks an erasure request. Where the pseudonym is chosen (`chooses`: the directory, and the
@@ -64,19 +65,14 @@ pub fn check_export(
     Ok(v.finish()?)
 }
 
-/// From a caller: at most 20 addresses, each an email address (`name@domain`, no spaces, no
-/// `mailto:`). Passed on by the gateway: the caller's and the directory's own (which the
-/// directory checked by its own rules when it took it).
+/// At most 20 addresses. From a caller, each an email address (`name@domain`, no spaces, no
+/// `mailto:`); passed on by the gateway, the caller's and the directory's own (which the
+/// directory checked by its own rules when it took it, and counted in).
 fn check_addresses(v: &mut Violations, addresses: &[String], from_caller: bool) {
-    let most = if from_caller {
-        MAX_ADDRESSES
-    } else {
-        MAX_ADDRESSES + 1
-    };
-    if addresses.len() > most {
+    if addresses.len() > MAX_ADDRESSES {
         v.add(
             "email_addresses",
-            format!("at most {most} addresses, not {}", addresses.len()),
+            format!("at most {MAX_ADDRESSES} addresses, not {}", addresses.len()),
         );
         return;
     }

@@ -157,6 +157,17 @@ impl RecordsApp {
                     if !stored::mark_announced(conn, &certification, at)? {
                         return Ok(false);
                     }
+                    // Renewed since the scan read it: its holder is certified by the newer
+                    // cycle, and this one's window is nothing to announce.
+                    let latest = stored::latest(
+                        conn,
+                        &certification.tenant_id,
+                        &certification.learner,
+                        &certification.pathway_id,
+                    )?;
+                    if latest.is_some_and(|l| l.id != certification.id) {
+                        return Ok(false);
+                    }
                     let event = events::certification_expiring(&certification);
                     outbox::enqueue(conn, &certification.tenant_id, vec![event])?;
                     Ok(true)

@@ -65,6 +65,22 @@ impl RecordsApp {
 /// few statements per tenant — and assessment results one by one. Any failure sends the
 /// delivery the event-by-event way.
 fn apply_all(conn: &mut DbConnection, events: &[(TenantId, Received)]) -> Result<(), EventError> {
+    // The sessions every withdrawal gives seats up on are locked before anything is written:
+    // the order (sessions, then enrolments) every booking and attendance mark keeps.
+    let mut withdrawn: BTreeMap<&TenantId, Vec<&str>> = BTreeMap::new();
+    for (tenant, received) in events {
+        if let Received::Enrolment(enrolment) = received
+            && enrolment.status == EnrolmentStatus::Withdrawn
+        {
+            withdrawn
+                .entry(tenant)
+                .or_default()
+                .push(enrolment.id.as_str());
+        }
+    }
+    for (tenant, ids) in withdrawn {
+        lock_sessions_of(conn, tenant, &ids)?;
+    }
     let mut run: Vec<(&TenantId, &Enrolment)> = Vec::new();
     for (tenant, received) in events {
         match received {
@@ -104,14 +120,6 @@ fn apply_enrolments(
         by_tenant.entry(tenant).or_default().push(enrolment.clone());
     }
     for (tenant, batch) in by_tenant {
-        // The sessions a withdrawal gives seats up on are locked before the enrolments' rows
-        // are written: the order every booking and attendance mark takes them in.
-        let withdrawn: Vec<&str> = batch
-            .iter()
-            .filter(|e| e.status == EnrolmentStatus::Withdrawn)
-            .map(|e| e.id.as_str())
-            .collect();
-        lock_sessions_of(conn, tenant, &withdrawn)?;
         enrolments::upsert_all(conn, tenant, &batch)?;
         release_withdrawn(conn, tenant, &batch)?;
     }
@@ -158,6 +166,9 @@ fn apply(
                 return Err(EventError::Retry(AppError::Unavailable(
                     "the pathway version is not cached yet".into(),
                 )));
+            }
+            if enrolment.status == EnrolmentStatus::Withdrawn {
+                lock_sessions_of(conn, tenant, &[enrolment.id.as_str()])?;
             }
             enrolments::upsert(conn, tenant, enrolment)?;
             release_withdrawn(conn, tenant, std::slice::from_ref(enrolment))?;

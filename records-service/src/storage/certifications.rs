@@ -295,8 +295,8 @@ pub fn due_for_announcement(
 }
 
 /// Marks a certification announced; false when another scheduler did it first, or when it
-/// was revoked or renewed (another expiry) since `read` was read — the announcement, made
-/// from that copy, is then not the certification's to make.
+/// was revoked since `read` was read — the announcement, made from that copy, is then not the
+/// certification's to make. (A renewal is a new cycle: the caller asks `latest`.)
 pub fn mark_announced(
     conn: &mut DbConnection,
     read: &Certification,
@@ -306,8 +306,7 @@ pub fn mark_announced(
         certifications::table
             .filter(certifications::id.eq(&read.id))
             .filter(certifications::expiring_announced_at.is_null())
-            .filter(certifications::revoked_at.is_null())
-            .filter(certifications::expires_at.eq(read.expires_at)),
+            .filter(certifications::revoked_at.is_null()),
     )
     .set(certifications::expiring_announced_at.eq(Some(at)))
     .execute(conn)?
@@ -336,7 +335,7 @@ pub fn due_for_expiry(
 }
 
 /// Marks a certification's expiry announced; false when another scheduler did first, or when
-/// it was revoked or renewed since `read` was read (see [`mark_announced`]).
+/// it was revoked since `read` was read (see [`mark_announced`]).
 pub fn mark_expired_announced(
     conn: &mut DbConnection,
     read: &Certification,
@@ -346,8 +345,7 @@ pub fn mark_expired_announced(
         certifications::table
             .filter(certifications::id.eq(&read.id))
             .filter(certifications::expired_announced_at.is_null())
-            .filter(certifications::revoked_at.is_null())
-            .filter(certifications::expires_at.eq(read.expires_at)),
+            .filter(certifications::revoked_at.is_null()),
     )
     .set(certifications::expired_announced_at.eq(Some(at)))
     .execute(conn)?

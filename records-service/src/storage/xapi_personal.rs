@@ -4,7 +4,7 @@
 //! (their keys with them) and deletes the documents — content's working state, opaque bytes
 //! that may hold anything about the person and that no compliance fact rests on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use base64::Engine;
 use diesel::prelude::*;
@@ -58,8 +58,9 @@ pub fn export(
     person: &Person<'_>,
     out: &mut Map<String, Value>,
 ) -> AppResult<()> {
-    let keys = keys_of(tenant, person, &Mailboxes::of(person.email_addresses));
-    let rows: Vec<Value> = naming(conn, tenant, &keys)?
+    let (named, keys) = naming_person(conn, tenant, person, "")?;
+    let keys: Vec<String> = keys.into_iter().collect();
+    let rows: Vec<Value> = named
         .into_iter()
         .map(|row| {
             let statement = serde_json::from_str(&row.document).unwrap_or(Value::Null);
@@ -111,23 +112,18 @@ pub fn erase(
 ) -> AppResult<i64> {
     let home = home_page(tenant);
     let mailboxes = Mailboxes::of(person.email_addresses);
-    let (keys, new_key) = (
-        keys_of(tenant, person, &mailboxes),
-        account_key(&home, pseudonym),
-    );
+    let new_key = account_key(&home, pseudonym);
     let mut changed = 0;
     let mut signatures = Vec::new();
-    let named = naming(conn, tenant, &keys)?;
-    let mut moved_keys: BTreeSet<String> = keys.iter().cloned().collect();
+    let (named, moved_keys) = naming_person(conn, tenant, person, pseudonym)?;
+    let keys: Vec<String> = moved_keys.iter().cloned().collect();
     let ids: Vec<String> = named.iter().map(|row| row.id.clone()).collect();
     for row in named {
         let Ok(Value::Object(mut document)) = serde_json::from_str(&row.document) else {
             continue;
         };
-        let (renamed, dropped, found) =
+        let (renamed, dropped, _) =
             erase_person(&mut document, &home, person.id, pseudonym, &mailboxes);
-        // An address in another case than the one asked for is still theirs: its keys go too.
-        moved_keys.extend(found);
         if !renamed {
             continue;
         }
@@ -232,6 +228,40 @@ fn move_pairs(
     replace_keys(conn, held, |pair| {
         pair.strip_prefix(&prefix).map(|verb| pair_key(to, verb))
     })
+}
+
+/// The statements naming `person`, in stored order, and the keys they name them by: those of
+/// their account and addresses, and any other case of an address one of those statements
+/// holds — whose statements are found in turn, until no new form turns up. (`pseudonym` only
+/// fills the trial renaming that finds the forms.)
+fn naming_person(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    person: &Person<'_>,
+    pseudonym: &str,
+) -> AppResult<(Vec<Row>, BTreeSet<String>)> {
+    let (home, mailboxes) = (home_page(tenant), Mailboxes::of(person.email_addresses));
+    let mut to_search = keys_of(tenant, person, &mailboxes);
+    let mut keys: BTreeSet<String> = to_search.iter().cloned().collect();
+    let (mut found_rows, mut seen): (Vec<Row>, HashSet<String>) = Default::default();
+    while !to_search.is_empty() {
+        let mut new_forms = BTreeSet::new();
+        for row in naming(conn, tenant, &to_search)? {
+            if !seen.insert(row.id.clone()) {
+                continue;
+            }
+            if let Ok(Value::Object(mut document)) = serde_json::from_str(&row.document) {
+                let (_, _, found) =
+                    erase_person(&mut document, &home, person.id, pseudonym, &mailboxes);
+                new_forms.extend(found.into_iter().filter(|key| !keys.contains(key)));
+            }
+            found_rows.push(row);
+        }
+        keys.extend(new_forms.iter().cloned());
+        to_search = new_forms.into_iter().collect();
+    }
+    found_rows.sort_by(|a, b| (a.stored, &a.id).cmp(&(b.stored, &b.id)));
+    Ok((found_rows, keys))
 }
 
 /// The statements whose keys name any of the agents `agents`, in stored order.
