@@ -121,13 +121,7 @@ impl RecordsApp {
                     if !stored::mark_expired_announced(conn, &certification, at)? {
                         return Ok(false);
                     }
-                    let latest = stored::latest(
-                        conn,
-                        &certification.tenant_id,
-                        &certification.learner,
-                        &certification.pathway_id,
-                    )?;
-                    if latest.is_some_and(|l| l.id != certification.id) {
+                    if !is_latest_cycle(conn, &certification)? {
                         return Ok(false);
                     }
                     let event = events::certification_expired(&certification);
@@ -159,13 +153,7 @@ impl RecordsApp {
                     }
                     // Renewed since the scan read it: its holder is certified by the newer
                     // cycle, and this one's window is nothing to announce.
-                    let latest = stored::latest(
-                        conn,
-                        &certification.tenant_id,
-                        &certification.learner,
-                        &certification.pathway_id,
-                    )?;
-                    if latest.is_some_and(|l| l.id != certification.id) {
+                    if !is_latest_cycle(conn, &certification)? {
                         return Ok(false);
                     }
                     let event = events::certification_expiring(&certification);
@@ -234,4 +222,16 @@ pub(super) fn issue_certification(
     outbox::enqueue(conn, tenant, vec![events::certification_issued(&issued)])?;
     tracing::info!(learner = %enrolment.learner, pathway = %enrolment.pathway_id, cycle, "certification issued");
     Ok(())
+}
+
+/// Whether `certification` is its holder's latest cycle of the pathway (a renewal is a newer
+/// cycle, which announcements about this one would contradict).
+fn is_latest_cycle(conn: &mut DbConnection, certification: &Certification) -> AppResult<bool> {
+    let latest = stored::latest(
+        conn,
+        &certification.tenant_id,
+        &certification.learner,
+        &certification.pathway_id,
+    )?;
+    Ok(latest.is_none_or(|l| l.id == certification.id))
 }
