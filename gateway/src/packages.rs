@@ -99,27 +99,21 @@ async fn pass_on(
     };
     // The etag as the gateway's other writes take it: `etag`, or `If-Match` (then 412 when
     // stale, as theirs).
-    let if_match = parts
-        .headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && *v != "*");
-    if if_match.is_some_and(|v| v.contains(',') || v.starts_with("W/")) {
-        return ApiError::invalid(
-            "If-Match",
-            "must be one strong etag, as a read's ETag gives it",
-        )
-        .into_response();
-    }
+    let if_match = match crate::preconditions::if_match(&parts.headers) {
+        Ok(if_match) => if_match,
+        Err(error) => return error.into_response(),
+    };
+    let etag = match (params.text("etag"), if_match.clone()) {
+        (Some(given), Some(required)) if given != required => {
+            return ApiError::invalid("If-Match", "differs from etag; give one of them")
+                .into_response();
+        }
+        (given, required) => given.or(required).unwrap_or_default(),
+    };
     let conditions = crate::preconditions::Conditions {
         if_match: if_match.is_some(),
         ..Default::default()
     };
-    let etag = params
-        .text("etag")
-        .or(if_match.map(str::to_string))
-        .unwrap_or_default();
     let header = pb::ImportCmi5PackageRequest {
         header: Some(pb::Cmi5PackageHeader {
             pathway_id: pathway_id.to_string(),

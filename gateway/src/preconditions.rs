@@ -39,19 +39,12 @@ pub fn apply(
         if_none_match: header(headers, http::header::IF_NONE_MATCH).filter(|_| read),
         ..Default::default()
     };
-    let Some(if_match) = header(headers, http::header::IF_MATCH).filter(|_| !read) else {
+    if read {
+        return Ok(conditions);
+    }
+    let Some(if_match) = if_match(headers)? else {
         return Ok(conditions);
     };
-    // `*` asks only that the resource exists, which every write checks anyway.
-    if if_match == "*" {
-        return Ok(conditions);
-    }
-    if if_match.contains(',') || if_match.starts_with("W/") {
-        return Err(ApiError::invalid(
-            "If-Match",
-            "must be one strong etag, as a read's ETag gives it",
-        ));
-    }
     let target = etag_holder(route, message)
         .ok_or_else(|| ApiError::invalid("If-Match", "this operation does not take an etag"))?;
     let (holder, field) = target;
@@ -80,6 +73,21 @@ pub fn apply(
     holder.set_field_by_name(&field, ProtoValue::String(if_match));
     conditions.if_match = true;
     Ok(conditions)
+}
+
+/// The etag a write's `If-Match` requires: None without one, or with `*` (which asks only that
+/// the resource exists, as every write checks anyway); refused unless one strong etag.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(if_match) = header(headers, http::header::IF_MATCH).filter(|v| v != "*") else {
+        return Ok(None);
+    };
+    if if_match.contains(',') || if_match.starts_with("W/") {
+        return Err(ApiError::invalid(
+            "If-Match",
+            "must be one strong etag, as a read's ETag gives it",
+        ));
+    }
+    Ok(Some(if_match))
 }
 
 /// Where a write's etag goes: the body's resource (`pathway.etag`) or the request (`etag`).

@@ -357,6 +357,23 @@ async fn content_packages(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 412);
+    // Both, differing: which one was meant is not guessed (400), as the other writes answer.
+    let response = lms
+        .http
+        .post(format!(
+            "{}/v1/pathways/{pathway}:importCmi5Package?etag=other",
+            lms.gateway
+        ))
+        .bearer_auth(&admin)
+        .header("Content-Type", ZIP)
+        .header("If-Match", etag.as_str())
+        .body(package(&structure, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let answer = response.text().await.unwrap();
+    assert!(answer.contains("If-Match"), "{answer}");
 }
 
 /// Over gRPC, the first message must be the header.

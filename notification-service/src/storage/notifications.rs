@@ -263,9 +263,9 @@ pub fn prepared_all(conn: &mut DbConnection, done: &[(&Row, Prepared<'_>)]) -> A
     Ok(())
 }
 
-/// Sets the email outcome (`sent` or `failed`) and frees the row. Only while the
-/// row still holds the claim's lease: one another worker took over (its lease
-/// having run out) is that worker's.
+/// Sets the email outcome (`sent` or `failed`) and frees the row. Only while the row still
+/// holds the claim's lease: one another worker took over (its lease having run out) is that
+/// worker's.
 pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str) -> AppResult<()> {
     diesel::update(
         n::table
@@ -282,9 +282,9 @@ pub fn emailed(conn: &mut DbConnection, row: &Row, email_state: &str, note: &str
     Ok(())
 }
 
-/// Gives up on preparing a notification (e.g. an escalation for a learner without a manager). Only while the
-/// row still holds the claim's lease: one another worker took over (its lease
-/// having run out) is that worker's.
+/// Gives up on preparing a notification (e.g. an escalation for a learner without a
+/// manager). Only while the row still holds the claim's lease: one another worker took over
+/// (its lease having run out) is that worker's.
 pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
     diesel::update(
         n::table
@@ -301,9 +301,9 @@ pub fn failed(conn: &mut DbConnection, row: &Row, why: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Tries again at `at` (the work failed for a reason that may pass). Only while the
-/// row still holds the claim's lease: one another worker took over (its lease
-/// having run out) is that worker's.
+/// Tries again at `at` (the work failed for a reason that may pass). Only while the row still
+/// holds the claim's lease: one another worker took over (its lease having run out) is that
+/// worker's.
 pub fn retry_at(
     conn: &mut DbConnection,
     row: &Row,

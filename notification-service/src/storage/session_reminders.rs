@@ -58,18 +58,12 @@ pub fn due(
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<SessionReminder>, AppError> {
-    // Written once, built per backend: a selection is typed by the backend it is loaded on.
-    macro_rules! query {
-        () => {
-            session_reminders::table
-                .filter(session_reminders::remind_at.le(now))
-                .order(session_reminders::remind_at.asc())
-                .limit(limit)
-                .select(SessionReminder::as_select())
-        };
-    }
-    Ok(match conn {
-        DbConnection::Postgres(pg) => query!().for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(sqlite) => query!().load(sqlite)?,
-    })
+    Ok(lms_platform::load_skipping_locked!(
+        conn,
+        session_reminders::table
+            .filter(session_reminders::remind_at.le(now))
+            .order(session_reminders::remind_at.asc())
+            .limit(limit)
+            .select(SessionReminder::as_select())
+    )?)
 }

@@ -119,20 +119,14 @@ pub fn save(conn: &mut DbConnection, row: &Tracked) -> AppResult<()> {
 /// with a plan made from the old one (the row is due at the next scan). SQLite's writers take
 /// turns.
 pub fn due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> AppResult<Vec<Tracked>> {
-    // Written once, built per backend: a selection is typed by the backend it is loaded on.
-    macro_rules! query {
-        () => {
-            t::table
-                .filter(t::next_reminder_at.le(now))
-                .order(t::next_reminder_at.asc())
-                .limit(limit)
-                .select(Tracked::as_select())
-        };
-    }
-    Ok(match conn {
-        DbConnection::Postgres(pg) => query!().for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(sqlite) => query!().load(sqlite)?,
-    })
+    Ok(lms_platform::load_skipping_locked!(
+        conn,
+        t::table
+            .filter(t::next_reminder_at.le(now))
+            .order(t::next_reminder_at.asc())
+            .limit(limit)
+            .select(Tracked::as_select())
+    )?)
 }
 
 /// Moves the enrolment's reminder sequence on.

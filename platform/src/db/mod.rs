@@ -446,6 +446,25 @@ macro_rules! execute_on_backend {
     };
 }
 
+/// Loads `query` (a diesel select written once) and holds its rows until the transaction ends:
+/// on PostgreSQL `FOR UPDATE SKIP LOCKED` — rows another transaction holds are left out, not
+/// waited for, so scans that several replicas run at once neither wait on nor deadlock with
+/// one another, and a row changed meanwhile is not overwritten from a stale read. SQLite's
+/// writers take turns, so there the query runs as it is. (A selection is typed by the backend
+/// it is loaded on, which is why this expands the query once per backend.)
+#[macro_export]
+macro_rules! load_skipping_locked {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres(pg) => diesel::RunQueryDsl::load(
+                diesel::QueryDsl::skip_locked(diesel::QueryDsl::for_update($query)),
+                pg,
+            ),
+            $crate::db::DbConnection::Sqlite(sqlite) => diesel::RunQueryDsl::load($query, sqlite),
+        }
+    };
+}
+
 /// Escapes LIKE wildcards in user text, for `LIKE ... ESCAPE '\'`.
 pub fn like_pattern(text: &str) -> String {
     let mut pattern = String::from("%");

@@ -137,15 +137,22 @@ pub fn erase(
             ))
             .execute(conn)? as i64;
     }
-    for key in &moved_keys {
-        // A Group identified by their address becomes a Group with the pseudonym's account.
-        let to = match key.strip_prefix("Group|") {
-            Some(_) => new_key.replacen("Agent|", "Group|", 1),
-            None => new_key.clone(),
-        };
-        changed += move_keys(conn, tenant, key, &to)?;
-        changed += move_pairs(conn, tenant, &ids, key, &to)?;
+    // Each key of theirs to the pseudonym's (a Group identified by their address becomes a
+    // Group with the pseudonym's account).
+    let renames: Vec<(String, String)> = moved_keys
+        .iter()
+        .map(|key| {
+            let to = match key.strip_prefix("Group|") {
+                Some(_) => new_key.replacen("Agent|", "Group|", 1),
+                None => new_key.clone(),
+            };
+            (key.clone(), to)
+        })
+        .collect();
+    for (from, to) in &renames {
+        changed += move_keys(conn, tenant, from, to)?;
     }
+    changed += move_pairs(conn, tenant, &ids, &renames)?;
     changed += diesel::delete(documents::table)
         .filter(documents::tenant_id.eq(tenant.as_str()))
         .filter(in_set(conn, "xapi_documents.agent", &keys))
@@ -206,13 +213,13 @@ fn replace_keys(
     Ok(moved)
 }
 
-/// Moves the agent-and-verb keys of `statements` naming the agent `from` to the agent `to`.
+/// Moves the agent-and-verb keys of `statements` naming an agent `from` to its `to`, for every
+/// (from, to) of `renames`: the statements' pairs read once.
 fn move_pairs(
     conn: &mut DbConnection,
     tenant: &TenantId,
     statements: &[String],
-    from: &str,
-    to: &str,
+    renames: &[(String, String)],
 ) -> AppResult<i64> {
     if statements.is_empty() {
         return Ok(0);
@@ -224,9 +231,15 @@ fn move_pairs(
         .filter(in_set(conn, "xapi_statement_keys.statement_id", statements))
         .select(KeyRow::as_select())
         .load(conn)?;
-    let prefix = pair_key(from, "");
+    let prefixes: Vec<(String, &str)> = renames
+        .iter()
+        .map(|(from, to)| (pair_key(from, ""), to.as_str()))
+        .collect();
     replace_keys(conn, held, |pair| {
-        pair.strip_prefix(&prefix).map(|verb| pair_key(to, verb))
+        prefixes.iter().find_map(|(prefix, to)| {
+            pair.strip_prefix(prefix.as_str())
+                .map(|verb| pair_key(to, verb))
+        })
     })
 }
 
